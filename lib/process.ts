@@ -1,0 +1,85 @@
+// berth's one process runner: every external command (pulumi, docker, haproxy, git...) goes
+// through here. A thin shell over execa that adds what berth needs everywhere: secret values
+// redacted from errors, a bounded time, and errors that name the command and its last output.
+import type { Options } from "execa";
+
+export interface RunOptions {
+  cwd?: string;
+  /** Extra environment; merged over process.env unless `isolatedEnv` is set. */
+  env?: Record<string, string | undefined>;
+  /** Start from an empty environment (plus PATH and HOME), not from process.env. */
+  isolatedEnv?: boolean;
+  input?: string;
+  timeoutMs?: number;
+  /** Values that must never appear in an error message or log line. */
+  redact?: readonly string[];
+  /** Resolve with the exit code instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class ProcessError extends Error {
+  constructor(
+    message: string,
+    readonly result: RunResult,
+  ) {
+    super(message);
+    this.name = "ProcessError";
+  }
+}
+
+export function redactText(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join("[secret]");
+  return out;
+}
+
+/** The last `n` non-empty lines of a text, for error messages. */
+export function lastLines(text: string, n = 12): string {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .slice(-n)
+    .join("\n");
+}
+
+export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const { execa } = await import("execa");
+  const redact = opts.redact ?? [];
+  const env = opts.isolatedEnv
+    ? { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env }
+    : { ...process.env, ...opts.env };
+  const execaOpts: Options = {
+    cwd: opts.cwd,
+    env,
+    extendEnv: !opts.isolatedEnv,
+    input: opts.input,
+    timeout: opts.timeoutMs,
+    forceKillAfterDelay: 5_000,
+    reject: false,
+    stripFinalNewline: false,
+  };
+  const r = await execa(file, args, execaOpts);
+  const command = redactText([file, ...args].join(" "), redact);
+  const result: RunResult = {
+    command,
+    exitCode: typeof r.exitCode === "number" ? r.exitCode : -1,
+    stdout: String(r.stdout ?? ""),
+    stderr: String(r.stderr ?? ""),
+  };
+  if (r.timedOut) {
+    throw new ProcessError(`${command}: timed out after ${opts.timeoutMs} ms`, result);
+  }
+  if (result.exitCode !== 0 && !opts.allowFailure) {
+    const why = r.exitCode === undefined ? `failed to start (${r.shortMessage ?? r.message})` : `exited with ${result.exitCode}`;
+    const tail = lastLines(redactText(result.stderr || result.stdout, redact));
+    throw new ProcessError(`${command}: ${why}${tail ? `\n${tail}` : ""}`, result);
+  }
+  return result;
+}

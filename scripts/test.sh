@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test berth has: setup (idempotent), lint and format check, type check, unit tests,
+# then system tests against the real Pulumi engine, Docker, the registry and HAProxy.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$here/setup.sh"
+# shellcheck source=env.sh
+source "$here/env.sh"
+cd "$BERTH_ROOT"
+say "lint and format (biome)"
+biome check --error-on-warnings .
+say "type check (tsc)"
+tsc --noEmit -p tsconfig.json
+say "tests (vitest)"
+vitest run "$@"
