@@ -8,7 +8,10 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{components,contract,node-agent,policies,cli,lib,stacks}/**/*.test.ts", "test/unit/**/*.test.ts"],
+          include: [
+            "{components,contract,node-agent,policies,cli,lib,stacks}/**/*.test.ts",
+            "test/unit/**/*.test.ts",
+          ],
           environment: "node",
         },
       },

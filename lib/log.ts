@@ -27,7 +27,16 @@ export function createLogger(name: string, destination?: pino.DestinationStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: {
-        paths: ["password", "secret", "token", "privateKey", "*.password", "*.secret", "*.token", "*.privateKey"],
+        paths: [
+          "password",
+          "secret",
+          "token",
+          "privateKey",
+          "*.password",
+          "*.secret",
+          "*.token",
+          "*.privateKey",
+        ],
         censor: "[secret]",
       },
       hooks: {

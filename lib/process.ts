@@ -77,7 +77,10 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     throw new ProcessError(`${command}: timed out after ${opts.timeoutMs} ms`, result);
   }
   if (result.exitCode !== 0 && !opts.allowFailure) {
-    const why = r.exitCode === undefined ? `failed to start (${r.shortMessage ?? r.message})` : `exited with ${result.exitCode}`;
+    const why =
+      r.exitCode === undefined
+        ? `failed to start (${r.shortMessage ?? r.message})`
+        : `exited with ${result.exitCode}`;
     const tail = lastLines(redactText(result.stderr || result.stdout, redact));
     throw new ProcessError(`${command}: ${why}${tail ? `\n${tail}` : ""}`, result);
   }

@@ -14,6 +14,8 @@ export PATH
 # only the local stack's secrets on this machine; set your own to override it.
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$BERTH_ROOT/.pulumi-state}"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-berth-local}"
+# Type errors are caught by `npm test` (tsc); the engine only transpiles, which is much faster.
+export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
 export PULUMI_HOME="${PULUMI_HOME:-$BERTH_PULUMI_HOME/home}"
 export BERTH_ROOT BERTH_CACHE BERTH_REGISTRY_ADDR BERTH_BASE_IMAGE BERTH_PULUMI_VERSION BERTH_DOCKER_CONFIG
 

@@ -57,7 +57,10 @@ describe("the real Pulumi engine", () => {
     const state = (await project.pulumi(["stack", "export"])).stdout;
     expect(JSON.parse(state).deployment.resources.length).toBeGreaterThanOrEqual(3);
     expect(state).not.toContain(token);
-    const raw = readFileSync(join(project.stateDir, ".pulumi", "stacks", "berth-minimal", "test.json"), "utf8");
+    const raw = readFileSync(
+      join(project.stateDir, ".pulumi", "stacks", "berth-minimal", "test.json"),
+      "utf8",
+    );
     expect(raw).not.toContain(token);
   });
 

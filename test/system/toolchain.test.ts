@@ -37,6 +37,8 @@ describe("the machine's real components", () => {
 
   it("has HAProxy and cloud-init for the node's proxy and user data checks", async () => {
     expect((await run("haproxy", ["-v"])).stdout).toMatch(/HAProxy version [23]\.\d+/);
-    expect((await run("cloud-init", ["--version"])).stdout + (await run("cloud-init", ["--version"])).stderr).toMatch(/\d+\.\d+/);
+    expect(
+      (await run("cloud-init", ["--version"])).stdout + (await run("cloud-init", ["--version"])).stderr,
+    ).toMatch(/\d+\.\d+/);
   });
 });

@@ -13,7 +13,10 @@ export class PulumiProject {
   readonly stateDir: string;
   readonly passphrase = randomBytes(16).toString("hex");
 
-  constructor(fixture: string, readonly stack = "test") {
+  constructor(
+    fixture: string,
+    readonly stack = "test",
+  ) {
     const root = mkdtempSync(join(tmpdir(), "berth-pulumi-"));
     this.dir = join(root, "project");
     this.stateDir = join(root, "state");
@@ -33,7 +36,10 @@ export class PulumiProject {
   }
 
   /** Runs `pulumi ARGS --stack STACK` in the project; throws with the CLI's own message on failure. */
-  pulumi(args: string[], opts: { allowFailure?: boolean; redact?: string[]; input?: string } = {}): Promise<RunResult> {
+  pulumi(
+    args: string[],
+    opts: { allowFailure?: boolean; redact?: string[]; input?: string } = {},
+  ): Promise<RunResult> {
     return run("pulumi", [...args, "--stack", this.stack, "--non-interactive"], {
       cwd: this.dir,
       env: this.env,
