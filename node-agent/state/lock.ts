@@ -1,0 +1,62 @@
+// One apply at a time per environment: an exclusive lock file holding the owner's pid. A second
+// apply is refused at once with a clear message, never queued; a lock left by a dead process
+// (the agent was killed) is taken over.
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+
+export class LockHeldError extends Error {
+  constructor(
+    readonly what: string,
+    readonly holderPid: number,
+    readonly since: string,
+  ) {
+    super(
+      `${what} is already running (pid ${holderPid}, since ${since}); wait for it to finish, or stop that process`,
+    );
+    this.name = "LockHeldError";
+  }
+}
+
+export interface Lock {
+  release(): void;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function acquireLock(path: string, what: string): Lock {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+      closeSync(fd);
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          rmSync(path, { force: true });
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      let holder: { pid?: number; since?: string } = {};
+      try {
+        holder = JSON.parse(readFileSync(path, "utf8"));
+      } catch {
+        // Half-written by a process killed between open and write: stale.
+      }
+      if (typeof holder.pid === "number" && holder.pid !== process.pid && alive(holder.pid)) {
+        throw new LockHeldError(what, holder.pid, holder.since ?? "unknown");
+      }
+      if (holder.pid === process.pid) throw new LockHeldError(what, process.pid, holder.since ?? "unknown");
+      rmSync(path, { force: true });
+    }
+  }
+  throw new Error(`could not take the lock ${path}`);
+}
