@@ -6,7 +6,7 @@
 //   environments/<env>/apply.lock                     held while an apply runs
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic-write";
+import { writeFileAtomic } from "../../lib/atomic-write";
 import { acquireLock, type Lock } from "./lock";
 
 export interface ReleaseMetadata {

@@ -1,0 +1,44 @@
+// The release channel's layout: the one place that says which key holds what. The program
+// writes desired releases; a node reads its own prefix and writes only its identity and status.
+//
+//   nodes/<node>/identity.json                          node → its X25519 public key
+//   nodes/<node>/status/<env>.json                      node → how the environment's apply went
+//   nodes/<node>/environments/<env>/releases/<seq>.json program → a signed release for that node
+//   nodes/<node>/environments/<env>/desired.json        program → {"sequence": N}, written last
+//
+// Releases are per node because secrets are sealed to each node's own key.
+
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export function assertId(kind: "node" | "environment", id: string): string {
+  if (!ID.test(id)) {
+    throw new Error(
+      `${kind} id ${JSON.stringify(id)} is not valid: use 1-63 lowercase letters, digits and dashes, starting with a letter or digit`,
+    );
+  }
+  return id;
+}
+
+export const channelKeys = {
+  identity: (node: string) => `nodes/${assertId("node", node)}/identity.json`,
+  status: (node: string, env: string) =>
+    `nodes/${assertId("node", node)}/status/${assertId("environment", env)}.json`,
+  statusPrefix: (node: string) => `nodes/${assertId("node", node)}/status/`,
+  environmentsPrefix: (node: string) => `nodes/${assertId("node", node)}/environments/`,
+  release: (node: string, env: string, seq: number) =>
+    `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/releases/${seq}.json`,
+  desired: (node: string, env: string) =>
+    `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/desired.json`,
+};
+
+/** The environment ids that have a desired.json under a node's environments prefix. */
+export function environmentsFromKeys(node: string, keys: readonly string[]): string[] {
+  const prefix = channelKeys.environmentsPrefix(node);
+  const out = new Set<string>();
+  for (const k of keys) {
+    if (!k.startsWith(prefix)) continue;
+    const [env, file] = k.slice(prefix.length).split("/");
+    if (env && file === "desired.json" && ID.test(env)) out.add(env);
+  }
+  return [...out].sort();
+}

@@ -1,0 +1,107 @@
+// Every Docker Compose invocation the agent makes, built as data (file + args) by pure
+// functions, so they are tested without running them and run by one executor (lib/process).
+
+export interface Command {
+  file: string;
+  args: string[];
+}
+
+/** One Compose project on the node: a name and the rendered file it runs from. */
+export interface ComposeTarget {
+  project: string;
+  file: string;
+}
+
+function compose(t: ComposeTarget, ...args: string[]): Command {
+  return { file: "docker", args: ["compose", "--project-name", t.project, "--file", t.file, ...args] };
+}
+
+export function pull(t: ComposeTarget, services: readonly string[]): Command {
+  return compose(t, "pull", "--quiet", ...services);
+}
+
+export interface UpOptions {
+  /** Seconds to wait for every started service to be running and healthy. */
+  waitTimeoutSeconds: number;
+  /** Do not start the services' dependencies (they run in another project). */
+  noDeps?: boolean;
+  /** Recreate containers even when their configuration did not change. */
+  forceRecreate?: boolean;
+}
+
+export function up(t: ComposeTarget, services: readonly string[], o: UpOptions): Command {
+  return compose(
+    t,
+    "up",
+    "--detach",
+    "--wait",
+    "--wait-timeout",
+    String(o.waitTimeoutSeconds),
+    "--pull",
+    "never",
+    ...(o.noDeps ? ["--no-deps"] : []),
+    ...(o.forceRecreate ? ["--force-recreate"] : []),
+    ...services,
+  );
+}
+
+/** The host address Docker picked for a published container port: `docker compose port`. */
+export function port(t: ComposeTarget, service: string, containerPort: number): Command {
+  return compose(t, "port", service, String(containerPort));
+}
+
+export function stop(t: ComposeTarget, services: readonly string[], timeoutSeconds: number): Command {
+  return compose(t, "stop", "--timeout", String(timeoutSeconds), ...services);
+}
+
+/** Removes a project's containers and networks it owns; named volumes are never removed. */
+export function down(t: ComposeTarget, timeoutSeconds: number): Command {
+  return compose(t, "down", "--remove-orphans", "--timeout", String(timeoutSeconds));
+}
+
+export function ps(t: ComposeTarget): Command {
+  return compose(t, "ps", "--all", "--format", "json");
+}
+
+export function logs(t: ComposeTarget, service: string, tail: number): Command {
+  return compose(t, "logs", "--no-color", "--no-log-prefix", "--tail", String(tail), service);
+}
+
+/** Every container berth started for an environment, whatever its project. */
+export function containersOfEnvironment(environmentId: string): Command {
+  return {
+    file: "docker",
+    args: [
+      "ps",
+      "--all",
+      "--filter",
+      `label=berth.environment=${environmentId}`,
+      "--format",
+      '{{.ID}}\t{{.Label "com.docker.compose.project"}}\t{{.Label "berth.release"}}\t{{.Label "berth.service"}}\t{{.State}}',
+    ],
+  };
+}
+
+/** Removes containers by id (forcefully: used to clean up a half-started release). */
+export function removeContainers(ids: readonly string[]): Command {
+  return { file: "docker", args: ["rm", "--force", "--volumes=false", ...ids] };
+}
+
+export function networkExists(name: string): Command {
+  return { file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", name] };
+}
+
+export function createNetwork(name: string, environmentId: string): Command {
+  return {
+    file: "docker",
+    args: ["network", "create", "--driver", "bridge", "--label", `berth.environment=${environmentId}`, name],
+  };
+}
+
+/** `docker compose port` prints `127.0.0.1:49153` (or `[::1]:49153`); returns the port. */
+export function parsePortOutput(stdout: string): { host: string; port: number } {
+  const line = stdout.trim().split("\n")[0] ?? "";
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(line);
+  if (!m) throw new Error(`unexpected output of docker compose port: ${JSON.stringify(line)}`);
+  return { host: m[1] === "0.0.0.0" || m[1] === "" ? "127.0.0.1" : (m[1] as string), port: Number(m[2]) };
+}
