@@ -1,0 +1,78 @@
+// The agent's configuration (/etc/berth/agent.json on a node, written once by cloud-init; a
+// file in the local node's state folder for the local target). What changes over time reaches
+// the node through the release channel, not through this file.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+const folderChannel = z.object({ kind: z.literal("folder"), path: z.string().min(1) }).strict();
+const s3Channel = z
+  .object({
+    kind: z.literal("s3"),
+    endpoint: z.string().url(),
+    bucket: z.string().min(1),
+    region: z.string().default("auto"),
+    prefix: z.string().default(""),
+    accessKeyId: z.string().min(1),
+    /** A file holding the secret key (0600), never the key itself. */
+    secretAccessKeyFile: z.string().min(1),
+  })
+  .strict();
+
+export const agentConfigSchema = z
+  .object({
+    nodeId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "1-63 lowercase letters, digits and dashes"),
+    stateRoot: z.string().default("/var/lib/berth"),
+    /** Volumes live at <volumeRoot>/berth-env-<env>/volumes/<name>/data. */
+    volumeRoot: z.string().default("/mnt"),
+    channel: z.discriminatedUnion("kind", [folderChannel, s3Channel]),
+    /** Ed25519 public keys whose signatures the node accepts (several while keys rotate). */
+    trustedKeys: z.array(z.string().min(1)).min(1),
+    pollIntervalSeconds: z.number().positive().default(10),
+    /** Each poll waits interval × (1 ± jitter). */
+    pollJitter: z.number().min(0).max(1).default(0.2),
+    healthTimeoutSeconds: z.number().int().positive().default(120),
+    drainSeconds: z.number().nonnegative().default(2),
+    keepReleases: z.number().int().min(2).default(5),
+    proxy: z
+      .object({
+        /** Where HAProxy listens for the app's traffic. */
+        bind: z.string().default("0.0.0.0:80"),
+        /** HAProxy's admin socket and config, under the state root unless given. */
+        socket: z.string().optional(),
+        configPath: z.string().optional(),
+      })
+      .strict()
+      .default({ bind: "0.0.0.0:80" }),
+  })
+  .strict();
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export class AgentConfigError extends Error {}
+
+export function parseAgentConfig(text: string, file: string): AgentConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new AgentConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  const r = agentConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map(
+    (i) => `${file}: ${i.path.map(String).join(".") || "(top)"}: ${i.message}`,
+  );
+  throw new AgentConfigError(lines.join("\n"));
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new AgentConfigError(
+      `${file}: cannot read the agent's config (${(e as NodeJS.ErrnoException).code})`,
+    );
+  }
+  return parseAgentConfig(text, file);
+}
