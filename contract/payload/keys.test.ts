@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync } from "node:crypto";
+import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { fromBase64Url } from "./encoding";
 import {
@@ -44,7 +44,7 @@ describe("signing keys (Ed25519)", () => {
     const raw = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     const id = keyIdOf(Buffer.from(raw, "hex").toString("base64url"));
     expect(id).toBe(
-      `ed25519:${require("node:crypto").createHash("sha256").update(Buffer.from(raw, "hex")).digest("hex").slice(0, 32)}`,
+      `ed25519:${createHash("sha256").update(Buffer.from(raw, "hex")).digest("hex").slice(0, 32)}`,
     );
   });
 
