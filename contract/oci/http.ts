@@ -69,6 +69,7 @@ async function attempt(
   init: { method: string; headers: Record<string, string> },
   opts: TransportOptions,
 ): Promise<Attempt> {
+  if (opts.signal?.aborted) throw opts.signal.reason;
   const ctrl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
