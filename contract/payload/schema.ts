@@ -20,7 +20,9 @@ export const idSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-'");
 
 /** An ISO 8601 UTC timestamp with a `Z` suffix, e.g. 2025-01-31T12:00:00.000Z. */
-export const utcTimestampSchema = z.iso.datetime({ offset: false, local: false });
+export const utcTimestampSchema = z.iso
+  .datetime({ offset: false, local: false })
+  .refine((s) => !Number.isNaN(Date.parse(s)), "must be a real date and time");
 
 export const secretNameSchema = z
   .string()
