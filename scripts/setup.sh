@@ -17,7 +17,7 @@ start=$SECONDS
 for step in "${steps[@]}"; do
   case "$step" in
     node) setup_node ;;
-    pulumi) setup_pulumi ;;
+    pulumi) setup_pulumi && source "$here/env.sh" ;;
     packages) setup_packages ;;
     docker) setup_docker ;;
     registry) setup_registry ;;
