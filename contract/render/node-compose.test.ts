@@ -1,0 +1,134 @@
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { RenderError, readNodeExtras, renderNodeCompose, secretVariable } from "./node-compose";
+import { DIGEST, pinnedImages, sampleManifest } from "./testdata";
+
+const m = sampleManifest();
+const rendered = renderNodeCompose(m, { environmentId: "prod", sequence: 7, images: pinnedImages(m) });
+const doc = parse(rendered.text);
+
+describe("renderNodeCompose", () => {
+  it("pins every image by digest", () => {
+    for (const s of ["store", "web", "worker"])
+      expect(doc.services[s].image).toBe(`registry.example/acme/${s}@${DIGEST}`);
+  });
+
+  it("labels containers with environment, release and service", () => {
+    expect(doc.services.web.labels).toMatchObject({
+      "berth.environment": "prod",
+      "berth.release": "7",
+      "berth.service": "web",
+      "berth.update-order": "start-first",
+      "com.example.team": "web",
+    });
+    expect(JSON.parse(doc.services.web.labels["berth.health"])).toEqual({
+      path: "/healthz",
+      port: 8081,
+      status: 200,
+    });
+  });
+
+  it("puts the environment on its own network, shared by every project of it", () => {
+    expect(doc.networks.default).toEqual({ name: "berth-prod", external: true });
+    expect(doc.networks.backend).toEqual({ name: "berth-prod-backend", external: true });
+    expect(rendered.extras.networks).toEqual([
+      { name: "berth-prod", internal: false },
+      { name: "berth-prod-backend", internal: true },
+    ]);
+    expect(doc.services.web.networks).toEqual({ default: {}, backend: { aliases: ["api"] } });
+  });
+
+  it("binds named volumes to the environment's volume folder", () => {
+    expect(doc.volumes.data).toEqual({ name: "berth-prod-data", external: true });
+    expect(rendered.extras.volumes).toEqual([
+      { name: "berth-prod-data", device: "/mnt/berth-env-prod/volumes/data/data" },
+    ]);
+    const local = renderNodeCompose(m, {
+      environmentId: "prod",
+      sequence: 7,
+      images: pinnedImages(m),
+      volumeRoot: "/tmp/n1/",
+    });
+    expect(local.extras.volumes[0]?.device).toBe("/tmp/n1/berth-env-prod/volumes/data/data");
+    expect(doc.services.store.volumes).toEqual([
+      { type: "volume", source: "data", target: "/data", read_only: false },
+    ]);
+  });
+
+  it("publishes only routed and probed ports, on 127.0.0.1 with a port Docker picks", () => {
+    expect(doc.services.web.ports).toEqual(["127.0.0.1::8080", "127.0.0.1::8081"]);
+    expect(doc.services.store.ports).toBeUndefined();
+    expect(doc.services.store.expose).toEqual(["6379"]);
+  });
+
+  it("sets restart, a default memory limit, log rotation; keeps health checks and depends_on", () => {
+    expect(doc.services.web.restart).toBe("unless-stopped");
+    expect(doc.services.web.deploy.resources.limits.memory).toBe(String(512 * 1024 * 1024));
+    expect(doc.services.store.deploy.resources.limits.memory).toBe(String(128 * 1024 * 1024));
+    expect(doc.services.worker.deploy.resources.limits).toMatchObject({ cpus: 0.5 });
+    expect(doc.services.web.logging).toEqual({
+      driver: "json-file",
+      options: { "max-size": "10m", "max-file": "3" },
+    });
+    expect(doc.services.store.healthcheck).toEqual({
+      test: ["CMD", "test", "-d", "/data"],
+      interval: "1000ms",
+      retries: 3,
+    });
+    expect(doc.services.web.depends_on).toEqual({
+      store: { condition: "service_healthy", restart: true, required: true },
+    });
+    expect(doc.services.web.stop_grace_period).toBe("10000ms");
+  });
+
+  it("escapes $ so Compose interpolates nothing but berth's secret variables", () => {
+    expect(doc.services.store.environment.PRICE).toBe("$$5");
+    expect(doc.services.web.command).toEqual(["node", "server.js", "--greeting", "hello $$USER"]);
+    expect(doc.services.web.environment.API_TOKEN).toBe(
+      `\${${secretVariable("api-token")}:?secret api-token was not provided}`,
+    );
+    expect(rendered.extras.secrets).toEqual({ "api-token": secretVariable("api-token") });
+  });
+
+  it("gives distinct secrets distinct variables", () => {
+    expect(secretVariable("DB")).toBe("BERTH_SECRET_DB");
+    expect(secretVariable("a.b")).not.toBe(secretVariable("a_b"));
+    expect(secretVariable("a.b")).toMatch(/^BERTH_SECRET_A_B_[0-9a-f]+$/);
+  });
+
+  it("lists services in start order with their update group", () => {
+    expect(readNodeExtras(doc).services).toEqual([
+      { name: "store", updateOrder: "stop-first", ports: [] },
+      { name: "web", updateOrder: "start-first", ports: [8080, 8081] },
+      { name: "worker", updateOrder: "start-first", ports: [] },
+    ]);
+  });
+
+  it("is deterministic", () => {
+    expect(renderNodeCompose(m, { environmentId: "prod", sequence: 7, images: pinnedImages(m) }).text).toBe(
+      rendered.text,
+    );
+  });
+
+  it("refuses images that are not pinned, naming each service", () => {
+    const images = { ...pinnedImages(m), web: "registry.example/acme/web:latest" };
+    delete (images as Record<string, string>).worker;
+    expect(() => renderNodeCompose(m, { environmentId: "prod", sequence: 1, images })).toThrowError(
+      RenderError,
+    );
+    try {
+      renderNodeCompose(m, { environmentId: "prod", sequence: 1, images });
+    } catch (e) {
+      expect((e as RenderError).problems).toEqual([
+        "services.web: image registry.example/acme/web:latest is not pinned by digest (NAME@sha256:…)",
+        "services.worker: no pinned image given (build it or resolve its tag to a digest first)",
+      ]);
+    }
+  });
+
+  it("refuses a bad environment id or sequence", () => {
+    expect(() =>
+      renderNodeCompose(m, { environmentId: "Prod", sequence: 0, images: pinnedImages(m) }),
+    ).toThrow(/environment id "Prod"[\s\S]*sequence 0/);
+  });
+});

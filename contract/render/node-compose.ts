@@ -1,0 +1,266 @@
+// Manifest → the Compose file a node runs. Built as data and printed with the `yaml` library,
+// never with string templates. What the agent needs beyond Compose travels in top-level `x-berth`
+// (Compose ignores `x-` keys): the networks and volumes the agent creates before Compose runs
+// (Compose only ever creates containers, so two projects of one environment can share them) and
+// the environment variables that carry unsealed secrets.
+import { stringify } from "yaml";
+import type { Manifest, Service } from "../manifest/schema";
+
+export interface RenderOptions {
+  environmentId: string;
+  sequence: number;
+  /** Pinned image (`repo@sha256:…`) for every service, keyed by service name. */
+  images: Record<string, string>;
+  /** Volumes live at `<volumeRoot>/berth-env-<env>/volumes/<name>/data`; `/mnt` on cloud nodes. */
+  volumeRoot?: string;
+  /** Memory limit for services that set none. */
+  defaultMemoryLimitBytes?: number;
+  logMaxSize?: string;
+  logMaxFiles?: number;
+}
+
+export const DEFAULT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
+export const LABEL = {
+  environment: "berth.environment",
+  release: "berth.release",
+  service: "berth.service",
+  updateOrder: "berth.update-order",
+  health: "berth.health",
+} as const;
+
+/** What the agent reads from a rendered file (its `x-berth` key). */
+export interface NodeExtras {
+  environmentId: string;
+  sequence: number;
+  networks: { name: string; internal: boolean }[];
+  volumes: { name: string; device: string }[];
+  /** Secret name → the environment variable Compose reads it from. */
+  secrets: Record<string, string>;
+  /** Services in start order, with the group they are updated in. */
+  services: { name: string; updateOrder: "start-first" | "stop-first"; ports: number[] }[];
+}
+
+export interface RenderedCompose {
+  text: string;
+  extras: NodeExtras;
+}
+
+export class RenderError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "RenderError";
+  }
+}
+
+const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
+
+export function networkName(env: string, net: string): string {
+  return net === "default" ? `berth-${env}` : `berth-${env}-${net}`;
+}
+
+export function volumeName(env: string, vol: string): string {
+  return `berth-${env}-${vol}`;
+}
+
+export function volumeDevice(root: string, env: string, vol: string): string {
+  return `${root.replace(/\/+$/, "")}/berth-env-${env}/volumes/${vol}/data`;
+}
+
+/** The environment variable that carries a secret: stable, and distinct for distinct names. */
+export function secretVariable(name: string): string {
+  const readable = name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  const hex = Buffer.from(name).toString("hex").slice(0, 8);
+  return readable === name ? `BERTH_SECRET_${readable}` : `BERTH_SECRET_${readable}_${hex}`;
+}
+
+/** Compose interpolates `$` in every string of the file; berth's file has nothing to interpolate. */
+function esc(s: string): string {
+  return s.replace(/\$/g, "$$$$");
+}
+
+function ms(v: number): string {
+  return `${v}ms`;
+}
+
+/** Container ports to publish on 127.0.0.1: the routed ones and the health probe's. */
+export function publishedPorts(m: Manifest, service: string): number[] {
+  const ports = new Set<number>();
+  for (const r of m.routes) if (r.service === service) ports.add(r.port);
+  const h = m.services[service]?.health;
+  if (h) ports.add(h.port);
+  return [...ports].sort((a, b) => a - b);
+}
+
+function renderService(
+  m: Manifest,
+  name: string,
+  s: Service,
+  o: Required<RenderOptions>,
+): Record<string, unknown> {
+  const env = o.environmentId;
+  const out: Record<string, unknown> = { image: o.images[name] };
+  if (s.entrypoint) out.entrypoint = s.entrypoint.map(esc);
+  if (s.command) out.command = s.command.map(esc);
+  const environment: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.environment)) {
+    environment[k] =
+      "value" in v ? esc(v.value) : `\${${secretVariable(v.secret)}:?secret ${v.secret} was not provided}`;
+  }
+  if (Object.keys(environment).length > 0) out.environment = environment;
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.labels)) labels[esc(k)] = esc(v);
+  labels[LABEL.environment] = env;
+  labels[LABEL.release] = String(o.sequence);
+  labels[LABEL.service] = name;
+  labels[LABEL.updateOrder] = s.updateOrder;
+  if (s.health) labels[LABEL.health] = JSON.stringify(s.health);
+  out.labels = labels;
+  out.restart = s.restart ?? "unless-stopped";
+  if (s.healthcheck) {
+    const h = s.healthcheck;
+    const hc: Record<string, unknown> = {};
+    if (h.test) hc.test = h.test.map(esc);
+    if (h.intervalMs !== undefined) hc.interval = ms(h.intervalMs);
+    if (h.timeoutMs !== undefined) hc.timeout = ms(h.timeoutMs);
+    if (h.retries !== undefined) hc.retries = h.retries;
+    if (h.startPeriodMs !== undefined) hc.start_period = ms(h.startPeriodMs);
+    if (h.startIntervalMs !== undefined) hc.start_interval = ms(h.startIntervalMs);
+    if (h.disable) hc.disable = true;
+    out.healthcheck = hc;
+  }
+  const deps = Object.entries(s.dependsOn);
+  if (deps.length > 0) {
+    out.depends_on = Object.fromEntries(
+      deps.map(([d, c]) => [d, { condition: c.condition, restart: c.restart, required: c.required }]),
+    );
+  }
+  const limits: Record<string, unknown> = {
+    memory: String(s.resources.limits?.memory ?? o.defaultMemoryLimitBytes),
+  };
+  if (s.resources.limits?.cpus !== undefined) limits.cpus = s.resources.limits.cpus;
+  if (s.resources.limits?.pids !== undefined) limits.pids = s.resources.limits.pids;
+  const resources: Record<string, unknown> = { limits };
+  const reservations = s.resources.reservations;
+  if (reservations) {
+    resources.reservations = {
+      ...(reservations.cpus !== undefined ? { cpus: reservations.cpus } : {}),
+      ...(reservations.memory !== undefined ? { memory: String(reservations.memory) } : {}),
+    };
+  }
+  out.deploy = { resources };
+  out.logging = {
+    driver: "json-file",
+    options: { "max-size": o.logMaxSize, "max-file": String(o.logMaxFiles) },
+  };
+  if (s.expose.length > 0) out.expose = s.expose.map(String);
+  const ports = publishedPorts(m, name);
+  if (ports.length > 0) out.ports = ports.map((p) => `127.0.0.1::${p}`);
+  if (s.volumes.length > 0) {
+    out.volumes = s.volumes.map((v) => ({
+      type: "volume",
+      source: v.source,
+      target: esc(v.target),
+      read_only: v.readOnly,
+      ...(v.subpath ? { volume: { subpath: esc(v.subpath) } } : {}),
+    }));
+  }
+  out.networks = Object.fromEntries(
+    Object.entries(s.networks).map(([n, cfg]) => [
+      n,
+      cfg.aliases.length > 0 ? { aliases: cfg.aliases.map(esc) } : {},
+    ]),
+  );
+  if (s.stopGracePeriodMs !== undefined) out.stop_grace_period = ms(s.stopGracePeriodMs);
+  if (s.stopSignal) out.stop_signal = s.stopSignal;
+  return out;
+}
+
+/** Renders the Compose file for one environment's release on a node. Pure: same input, same text. */
+export function renderNodeCompose(m: Manifest, options: RenderOptions): RenderedCompose {
+  const o: Required<RenderOptions> = {
+    volumeRoot: "/mnt",
+    defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
+    logMaxSize: "10m",
+    logMaxFiles: 3,
+    ...options,
+  };
+  const env = o.environmentId;
+  const problems: string[] = [];
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(env)) {
+    problems.push(`environment id ${JSON.stringify(env)}: use 1-63 lowercase letters, digits and dashes`);
+  }
+  if (!Number.isInteger(o.sequence) || o.sequence < 1)
+    problems.push(`sequence ${o.sequence}: must be a positive integer`);
+  for (const name of m.order) {
+    const img = o.images[name];
+    if (!img)
+      problems.push(
+        `services.${name}: no pinned image given (build it or resolve its tag to a digest first)`,
+      );
+    else if (!PINNED.test(img))
+      problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
+  }
+  const secretVars: Record<string, string> = {};
+  const byVar = new Map<string, string>();
+  for (const s of Object.values(m.services)) {
+    for (const v of Object.values(s.environment)) {
+      if (!("secret" in v)) continue;
+      const variable = secretVariable(v.secret);
+      const other = byVar.get(variable);
+      if (other !== undefined && other !== v.secret) {
+        problems.push(`secrets ${other} and ${v.secret} map to the same variable ${variable}: rename one`);
+      }
+      byVar.set(variable, v.secret);
+      secretVars[v.secret] = variable;
+    }
+  }
+  if (problems.length > 0) throw new RenderError(problems);
+
+  const usedNetworks = new Set<string>(["default"]);
+  for (const s of Object.values(m.services)) for (const n of Object.keys(s.networks)) usedNetworks.add(n);
+  const networkNames = [...usedNetworks].sort((a, b) =>
+    a === "default" ? -1 : b === "default" ? 1 : a.localeCompare(b),
+  );
+  const extras: NodeExtras = {
+    environmentId: env,
+    sequence: o.sequence,
+    networks: networkNames.map((n) => ({
+      name: networkName(env, n),
+      internal: m.networks[n]?.internal ?? false,
+    })),
+    volumes: Object.keys(m.volumes)
+      .sort()
+      .map((v) => ({ name: volumeName(env, v), device: volumeDevice(o.volumeRoot, env, v) })),
+    secrets: secretVars,
+    services: m.order.map((name) => ({
+      name,
+      updateOrder: m.services[name]?.updateOrder ?? "start-first",
+      ports: publishedPorts(m, name),
+    })),
+  };
+  const doc: Record<string, unknown> = {
+    services: Object.fromEntries(
+      m.order.map((name) => [name, renderService(m, name, m.services[name] as Service, o)]),
+    ),
+    networks: Object.fromEntries(networkNames.map((n) => [n, { name: networkName(env, n), external: true }])),
+  };
+  if (Object.keys(m.volumes).length > 0) {
+    doc.volumes = Object.fromEntries(
+      Object.keys(m.volumes)
+        .sort()
+        .map((v) => [v, { name: volumeName(env, v), external: true }]),
+    );
+  }
+  doc["x-berth"] = extras;
+  const header = `# Rendered by berth for environment ${env}, release ${o.sequence}. Do not edit: the next release replaces it.\n`;
+  return { text: header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }), extras };
+}
+
+/** Reads the `x-berth` extras back from a rendered file's parsed document. */
+export function readNodeExtras(doc: unknown): NodeExtras {
+  const x = (doc as { "x-berth"?: NodeExtras } | null)?.["x-berth"];
+  if (!x || typeof x !== "object" || !Array.isArray(x.services)) {
+    throw new Error("not a Compose file rendered by berth (no x-berth section)");
+  }
+  return x;
+}
