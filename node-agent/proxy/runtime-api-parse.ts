@@ -1,0 +1,186 @@
+// Parsers for the answers of HAProxy's runtime API (2.6 and 3.0), and the decision of a release
+// switch. Pure: text in, values out; runtime-api.ts does the socket I/O.
+
+export type AdminState = "ready" | "drain" | "maint";
+export type OpState = "down" | "starting" | "up" | "stopping";
+
+export interface ServerStatus {
+  backend: string;
+  name: string;
+  addr: string;
+  port: number;
+  admin: AdminState;
+  op: OpState;
+  /** Current sessions (`scur` of `show stat`); 0 when the stat line is missing. */
+  sessions: number;
+  /** `show stat`'s status column: UP, DOWN, MAINT, DRAIN, "no check", ... */
+  status: string;
+}
+
+export interface ServerStateRow {
+  backend: string;
+  name: string;
+  addr: string;
+  port: number;
+  opState: number;
+  adminState: number;
+}
+
+// srv_admin_state bits (HAProxy's server-t.h): FMAINT 0x01, IMAINT 0x02, CMAINT 0x04 (only
+// "configured disabled", stays set after `state ready`), FDRAIN 0x08, IDRAIN 0x10, RMAINT 0x20,
+// HMAINT 0x40.
+const MAINT_BITS = 0x01 | 0x02 | 0x20 | 0x40;
+const DRAIN_BITS = 0x08 | 0x10;
+
+export function decodeAdminState(bits: number): AdminState {
+  if (bits & MAINT_BITS) return "maint";
+  if (bits & DRAIN_BITS) return "drain";
+  return "ready";
+}
+
+export function decodeOpState(n: number): OpState {
+  return (["down", "starting", "up", "stopping"] as const)[n] ?? "down";
+}
+
+/** Parses `show servers state [backend]`: a version line, a `#` header, one row per server. */
+export function parseServersState(text: string): ServerStateRow[] {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  const header = lines.find((l) => l.startsWith("# "));
+  if (!header) throw new Error(`not a 'show servers state' answer: ${firstLine(text)}`);
+  const cols = header.slice(2).trim().split(/\s+/);
+  const col = (name: string): number => {
+    const i = cols.indexOf(name);
+    if (i < 0) throw new Error(`'show servers state' has no column ${name}`);
+    return i;
+  };
+  const [iBe, iSrv, iAddr, iPort, iOp, iAdmin] = [
+    col("be_name"),
+    col("srv_name"),
+    col("srv_addr"),
+    col("srv_port"),
+    col("srv_op_state"),
+    col("srv_admin_state"),
+  ];
+  return lines
+    .filter((l) => !l.startsWith("#") && /\s/.test(l.trim()))
+    .map((l) => {
+      const f = l.trim().split(/\s+/);
+      return {
+        backend: f[iBe] ?? "",
+        name: f[iSrv] ?? "",
+        addr: f[iAddr] ?? "",
+        port: Number(f[iPort] ?? 0),
+        opState: Number(f[iOp] ?? 0),
+        adminState: Number(f[iAdmin] ?? 0),
+      };
+    });
+}
+
+/** Parses `show stat` CSV (header `# pxname,svname,...`) into one record per line, by column name. */
+export function parseStatCsv(text: string): Record<string, string>[] {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  const header = lines[0];
+  if (!header?.startsWith("# ")) throw new Error(`not a 'show stat' answer: ${firstLine(text)}`);
+  const cols = header.slice(2).split(",");
+  return lines.slice(1).map((l) => {
+    const f = l.split(",");
+    const rec: Record<string, string> = {};
+    cols.forEach((c, i) => {
+      if (c !== "" && c !== "-") rec[c] = f[i] ?? "";
+    });
+    return rec;
+  });
+}
+
+/** Joins the two views of a backend's servers by name (state from one, sessions from the other). */
+export function mergeServerStatus(
+  state: readonly ServerStateRow[],
+  stat: readonly Record<string, string>[],
+): ServerStatus[] {
+  return state.map((s) => {
+    const line = stat.find((r) => r.pxname === s.backend && r.svname === s.name);
+    return {
+      backend: s.backend,
+      name: s.name,
+      addr: s.addr,
+      port: s.port,
+      admin: decodeAdminState(s.adminState),
+      op: decodeOpState(s.opState),
+      sessions: Number(line?.scur || 0),
+      status: line?.status ?? "",
+    };
+  });
+}
+
+// What HAProxy answers when a command fails (2.6 and 3.0). Successful `set` commands answer
+// nothing or a sentence about what changed; `show` commands answer their data.
+const ERROR_PATTERNS: readonly RegExp[] = [
+  /^Unknown command/,
+  /^No such /,
+  /^Can't find /,
+  /^Invalid /,
+  /^Require /,
+  /^Permission denied/,
+  /^'[^']+' expects /,
+  /expects /,
+  /^Missing /,
+  /^Failed /,
+  /^Error/i,
+  /^\[\d+\]: .*(error|failed)/i,
+];
+
+/** HAProxy's error text if `output` is a failure answer, else undefined. */
+export function cliErrorText(output: string): string | undefined {
+  const first = output.trimStart().split("\n")[0] ?? "";
+  if (ERROR_PATTERNS.some((p) => p.test(first))) {
+    // "Unknown command" lists every command; its first line says enough.
+    return first.startsWith("Unknown command") ? "Unknown command" : output.trim();
+  }
+  return undefined;
+}
+
+export interface SwitchTarget {
+  addr: string;
+  port: number;
+}
+
+export type SwitchPlan =
+  /** The target already serves alone: nothing to do. */
+  | { kind: "noop"; slot: string }
+  /**
+   * Point `slot` at the target (unless `reuse`: it already points there, e.g. after a switch
+   * that stopped half way), make it ready, then drain and park `drain`.
+   */
+  | { kind: "switch"; slot: string; reuse: boolean; drain: string[] };
+
+/**
+ * Decides a switch from the backend's servers. The new slot is, in order of preference: a slot
+ * already ready on the target (finishing an interrupted switch), a slot in maintenance, a slot
+ * in drain with no sessions left. Every other ready or draining slot is drained afterwards.
+ */
+export function planSwitch(servers: readonly ServerStatus[], target: SwitchTarget): SwitchPlan {
+  if (servers.length === 0) throw new Error("the backend has no server slots");
+  const onTarget = (s: ServerStatus) => s.addr === target.addr && s.port === target.port;
+  const live = servers.filter((s) => s.admin !== "maint");
+  const ready = servers.filter((s) => s.admin === "ready");
+  const already = ready.find(onTarget);
+  if (already && live.length === 1) return { kind: "noop", slot: already.name };
+  const chosen =
+    already ??
+    servers.find((s) => s.admin === "maint") ??
+    servers.find((s) => s.admin === "drain" && s.sessions === 0);
+  if (!chosen) {
+    const list = servers.map((s) => `${s.name}=${s.admin} ${s.addr}:${s.port}`).join(", ");
+    throw new Error(`no idle server slot to switch to (${list}); set one to maint first`);
+  }
+  return {
+    kind: "switch",
+    slot: chosen.name,
+    reuse: chosen === already,
+    drain: live.filter((s) => s !== chosen).map((s) => s.name),
+  };
+}
+
+function firstLine(text: string): string {
+  return JSON.stringify((text.trim().split("\n")[0] ?? "").slice(0, 200));
+}

@@ -1,0 +1,246 @@
+// A client for HAProxy's runtime API on its admin socket (`stats socket ... level admin`).
+//
+// One command per connection: connect, write the command and a newline, read until HAProxy
+// closes. That is HAProxy's non-interactive mode; it needs no prompt parsing, a failed or hung
+// command cannot leave the next one reading a stale answer, and the cost (a unix socket
+// connect) is far below a millisecond. Commands are built only from validated names and
+// numbers, so nothing a caller passes can smuggle a second command (`;` or a newline).
+import { createConnection } from "node:net";
+import { assertHaproxyName } from "./names";
+import {
+  type AdminState,
+  cliErrorText,
+  mergeServerStatus,
+  parseServersState,
+  parseStatCsv,
+  planSwitch,
+  type ServerStatus,
+  type SwitchTarget,
+} from "./runtime-api-parse";
+
+export class RuntimeApiError extends Error {
+  constructor(
+    message: string,
+    readonly command: string,
+    /** HAProxy's own answer, when it gave one. */
+    readonly output?: string,
+  ) {
+    super(message);
+    this.name = "RuntimeApiError";
+  }
+}
+
+export interface RuntimeApiOptions {
+  socketPath: string;
+  /** Bound of one command (connect, write, read to the end). Default 5 s. */
+  timeoutMs?: number;
+}
+
+export interface DrainResult {
+  drained: boolean;
+  sessions: number;
+  waitedMs: number;
+}
+
+export interface SwitchOptions {
+  /** How long the new slot may take to be UP (its health check, if any). Default 30 s. */
+  upTimeoutMs?: number;
+  /** How long old slots may keep sessions before they are parked in maint anyway. Default 30 s. */
+  drainTimeoutMs?: number;
+  pollMs?: number;
+}
+
+export interface SwitchResult {
+  backend: string;
+  /** The slot that now serves the target. */
+  slot: string;
+  /** Slots that were drained and are now in maintenance. */
+  drained: string[];
+  /** Sessions still open on a drained slot when its drain timed out (0 after a clean drain). */
+  sessionsLeft: number;
+  changed: boolean;
+}
+
+export class HaproxyRuntimeApi {
+  readonly socketPath: string;
+  private readonly timeoutMs: number;
+
+  constructor(opts: RuntimeApiOptions) {
+    this.socketPath = opts.socketPath;
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
+  }
+
+  /** Sends one command and returns HAProxy's raw answer (no error detection). */
+  execute(command: string): Promise<string> {
+    if (/[\n\r]/.test(command)) throw new RuntimeApiError("a command must be one line", command);
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const sock = createConnection(this.socketPath);
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new RuntimeApiError(`'${command}': no answer within ${this.timeoutMs} ms`, command));
+      }, this.timeoutMs);
+      sock.on("connect", () => sock.end(`${command}\n`));
+      sock.on("data", (d: Buffer) => chunks.push(d));
+      sock.on("error", (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new RuntimeApiError(this.describeSocketError(e), command));
+      });
+      sock.on("close", (hadError) => {
+        clearTimeout(timer);
+        if (!hadError) resolve(Buffer.concat(chunks).toString("utf8"));
+      });
+    });
+  }
+
+  /** Sends a command and throws a RuntimeApiError carrying HAProxy's text if it failed. */
+  async command(command: string): Promise<string> {
+    const out = await this.execute(command);
+    const err = cliErrorText(out);
+    if (err !== undefined) throw new RuntimeApiError(`HAProxy refused '${command}': ${err}`, command, out);
+    return out;
+  }
+
+  /** Resolves when HAProxy answers on the socket (`show info`); returns its worker pid. */
+  async ping(): Promise<number> {
+    const out = await this.command("show info");
+    const m = /^Pid:\s*(\d+)/m.exec(out);
+    if (!m)
+      throw new RuntimeApiError(`unexpected answer to 'show info': ${out.slice(0, 200)}`, "show info", out);
+    return Number(m[1]);
+  }
+
+  async showServers(backend: string): Promise<ServerStatus[]> {
+    assertHaproxyName("backend", backend);
+    const state = parseServersState(await this.command(`show servers state ${backend}`));
+    const stat = parseStatCsv(await this.command(`show stat ${backend} 4 -1`));
+    return mergeServerStatus(state, stat);
+  }
+
+  async setServerAddr(backend: string, server: string, addr: string, port: number): Promise<void> {
+    assertHaproxyName("backend", backend);
+    assertHaproxyName("server", server);
+    if (!/^[0-9a-fA-F.:]+$/.test(addr))
+      throw new Error(`server address ${JSON.stringify(addr)} is not an IP`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} is out of range`);
+    const cmd = `set server ${backend}/${server} addr ${addr} port ${port}`;
+    const out = await this.command(cmd);
+    if (!/changed|no need to change/.test(out)) {
+      throw new RuntimeApiError(`HAProxy refused '${cmd}': ${out.trim()}`, cmd, out);
+    }
+  }
+
+  async setServerState(backend: string, server: string, state: AdminState): Promise<void> {
+    assertHaproxyName("backend", backend);
+    assertHaproxyName("server", server);
+    const cmd = `set server ${backend}/${server} state ${state}`;
+    const out = await this.command(cmd);
+    // Success is silent; anything else is HAProxy explaining why not.
+    if (out.trim() !== "") throw new RuntimeApiError(`HAProxy refused '${cmd}': ${out.trim()}`, cmd, out);
+  }
+
+  async server(backend: string, server: string): Promise<ServerStatus> {
+    const s = (await this.showServers(backend)).find((x) => x.name === server);
+    if (!s)
+      throw new RuntimeApiError(
+        `backend ${backend} has no server ${server}`,
+        `show servers state ${backend}`,
+      );
+    return s;
+  }
+
+  /** Polls until the server has no current session, or the timeout; never throws on timeout. */
+  async waitForNoSessions(
+    backend: string,
+    server: string,
+    timeoutMs: number,
+    pollMs = 100,
+  ): Promise<DrainResult> {
+    const start = Date.now();
+    for (;;) {
+      const s = await this.server(backend, server);
+      const waitedMs = Date.now() - start;
+      if (s.sessions === 0) return { drained: true, sessions: 0, waitedMs };
+      if (waitedMs >= timeoutMs) return { drained: false, sessions: s.sessions, waitedMs };
+      await sleep(Math.min(pollMs, Math.max(1, timeoutMs - waitedMs)));
+    }
+  }
+
+  /** Polls until the server is operationally UP (its check passed, or it has none). */
+  async waitForUp(backend: string, server: string, timeoutMs: number, pollMs = 100): Promise<ServerStatus> {
+    const start = Date.now();
+    for (;;) {
+      const s = await this.server(backend, server);
+      if (s.admin === "ready" && s.op === "up") return s;
+      if (Date.now() - start >= timeoutMs) {
+        throw new RuntimeApiError(
+          `${backend}/${server} at ${s.addr}:${s.port} is not UP after ${timeoutMs} ms (status: ${s.status || s.op})`,
+          `show servers state ${backend}`,
+        );
+      }
+      await sleep(pollMs);
+    }
+  }
+
+  /**
+   * Moves a backend's traffic to `target` without dropping a request: an idle slot gets the
+   * target's address and becomes ready; once it is UP, the old slots go to drain (no new
+   * requests; open ones finish), and after their sessions end (or `drainTimeoutMs`) to maint.
+   * If the new slot does not come UP, it is parked again and the old slots keep serving.
+   */
+  async switchBackend(
+    backend: string,
+    target: SwitchTarget,
+    opts: SwitchOptions = {},
+  ): Promise<SwitchResult> {
+    const pollMs = opts.pollMs ?? 100;
+    const plan = planSwitch(await this.showServers(backend), target);
+    if (plan.kind === "noop") {
+      return { backend, slot: plan.slot, drained: [], sessionsLeft: 0, changed: false };
+    }
+    if (!plan.reuse) {
+      await this.setServerAddr(backend, plan.slot, target.addr, target.port);
+      await this.setServerState(backend, plan.slot, "ready");
+    }
+    try {
+      await this.waitForUp(backend, plan.slot, opts.upTimeoutMs ?? 30_000, pollMs);
+    } catch (e) {
+      await this.setServerState(backend, plan.slot, "maint").catch(() => undefined);
+      throw e;
+    }
+    for (const old of plan.drain) await this.setServerState(backend, old, "drain");
+    let sessionsLeft = 0;
+    for (const old of plan.drain) {
+      const r = await this.waitForNoSessions(backend, old, opts.drainTimeoutMs ?? 30_000, pollMs);
+      sessionsLeft += r.sessions;
+      await this.setServerState(backend, old, "maint");
+    }
+    return { backend, slot: plan.slot, drained: plan.drain, sessionsLeft, changed: true };
+  }
+
+  /** The whole `show servers state`, in the format of a `server-state-file`. */
+  async serverStateText(): Promise<string> {
+    return this.command("show servers state");
+  }
+
+  private describeSocketError(e: NodeJS.ErrnoException): string {
+    const p = this.socketPath;
+    switch (e.code) {
+      case "ENOENT":
+        return `HAProxy's admin socket ${p} does not exist: is haproxy running with this configuration?`;
+      case "EACCES":
+      case "EPERM":
+        return `no permission to open HAProxy's admin socket ${p} (mode 600: run as its owner)`;
+      case "ECONNREFUSED":
+        return `nothing listens on HAProxy's admin socket ${p}: haproxy has stopped (stale socket file)`;
+      case "ENOTSOCK":
+        return `${p} is not a socket`;
+      default:
+        return `HAProxy's admin socket ${p}: ${e.message}`;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
