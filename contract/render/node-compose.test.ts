@@ -29,19 +29,19 @@ describe("renderNodeCompose", () => {
   });
 
   it("puts the environment on its own network, shared by every project of it", () => {
-    expect(doc.networks.default).toEqual({ name: "berth-prod", external: true });
-    expect(doc.networks.backend).toEqual({ name: "berth-prod-backend", external: true });
+    expect(doc.networks.default).toEqual({ name: "berth_prod", external: true });
+    expect(doc.networks.backend).toEqual({ name: "berth_prod_backend", external: true });
     expect(rendered.extras.networks).toEqual([
-      { name: "berth-prod", internal: false },
-      { name: "berth-prod-backend", internal: true },
+      { name: "berth_prod", internal: false },
+      { name: "berth_prod_backend", internal: true },
     ]);
     expect(doc.services.web.networks).toEqual({ default: {}, backend: { aliases: ["api"] } });
   });
 
   it("binds named volumes to the environment's volume folder", () => {
-    expect(doc.volumes.data).toEqual({ name: "berth-prod-data", external: true });
+    expect(doc.volumes.data).toEqual({ name: "berth_prod_data", external: true });
     expect(rendered.extras.volumes).toEqual([
-      { name: "berth-prod-data", device: "/mnt/berth-env-prod/volumes/data/data" },
+      { name: "berth_prod_data", device: "/mnt/berth-env-prod/volumes/data/data" },
     ]);
     const local = renderNodeCompose(m, {
       environmentId: "prod",

@@ -54,12 +54,14 @@ export class RenderError extends Error {
 
 const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
 
+// Docker names use `_` after the environment id: ids cannot contain one, so the network or
+// volume of one environment can never be mistaken for another's.
 export function networkName(env: string, net: string): string {
-  return net === "default" ? `berth-${env}` : `berth-${env}-${net}`;
+  return net === "default" ? `berth_${env}` : `berth_${env}_${net}`;
 }
 
 export function volumeName(env: string, vol: string): string {
-  return `berth-${env}-${vol}`;
+  return `berth_${env}_${vol}`;
 }
 
 export function volumeDevice(root: string, env: string, vol: string): string {

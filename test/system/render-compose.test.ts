@@ -34,7 +34,7 @@ describe("a rendered Compose file under the real docker compose", () => {
     expect(cfg.services.web.ports[0]).toMatchObject({ target: 8080, host_ip: "127.0.0.1" });
     expect(cfg.services.web.ports[0].published ?? "").toBe("");
     expect(Number(cfg.services.web.deploy.resources.limits.memory)).toBe(512 * 1024 * 1024);
-    expect(cfg.networks.default).toMatchObject({ name: "berth-prod", external: true });
+    expect(cfg.networks.default).toMatchObject({ name: "berth_prod", external: true });
   });
 
   it("fails to start when a secret was not provided, naming it", async () => {
@@ -47,6 +47,6 @@ describe("a rendered Compose file under the real docker compose", () => {
   });
 
   it("keeps x-berth for the agent", () => {
-    expect(parse(r.text)["x-berth"].volumes[0].name).toBe("berth-prod-data");
+    expect(parse(r.text)["x-berth"].volumes[0].name).toBe("berth_prod_data");
   });
 });

@@ -1,0 +1,60 @@
+// Pure planning of an apply: which services go in which Compose project, and where each
+// route's traffic comes from. The agent's executor follows the plan.
+import type { NodeExtras } from "../../contract/render/node-compose";
+
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+/** A route as the proxy knows it: one environment's host (and path prefix). */
+export interface RouteKey {
+  environmentId: string;
+  host: string;
+  path?: string;
+}
+
+export interface ApplyPlan {
+  /** Stop-first services (volumes, or asked for): one long-lived project per environment. */
+  stateful: { project: string; services: string[] };
+  /** Start-first services: a project per release, started beside the previous one. */
+  stateless: { project: string; services: string[] };
+  /** The project each service runs in. */
+  projectOf: Record<string, string>;
+}
+
+// Compose project names use `_` as the separator: environment ids cannot contain one, so no
+// environment's project can be mistaken for another's.
+export function statefulProject(environmentId: string): string {
+  return `berth_${environmentId}`;
+}
+
+export function releaseProject(environmentId: string, sequence: number): string {
+  return `berth_${environmentId}_r${sequence}`;
+}
+
+/** Parses `berth_<env>_r<seq>` back; undefined for other names. */
+export function parseReleaseProject(environmentId: string, project: string): number | undefined {
+  const prefix = `berth_${environmentId}_r`;
+  if (!project.startsWith(prefix)) return undefined;
+  const rest = project.slice(prefix.length);
+  return /^\d+$/.test(rest) ? Number(rest) : undefined;
+}
+
+export function planApply(extras: NodeExtras): ApplyPlan {
+  const env = extras.environmentId;
+  const stateful = extras.services.filter((s) => s.updateOrder === "stop-first").map((s) => s.name);
+  const stateless = extras.services.filter((s) => s.updateOrder === "start-first").map((s) => s.name);
+  const projectOf: Record<string, string> = {};
+  for (const s of stateful) projectOf[s] = statefulProject(env);
+  for (const s of stateless) projectOf[s] = releaseProject(env, extras.sequence);
+  return {
+    stateful: { project: statefulProject(env), services: stateful },
+    stateless: { project: releaseProject(env, extras.sequence), services: stateless },
+    projectOf,
+  };
+}
+
+export function routeKeyString(r: RouteKey): string {
+  return `${r.environmentId}/${r.host}${r.path ?? ""}`;
+}
