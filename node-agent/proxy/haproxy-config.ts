@@ -37,7 +37,8 @@ const healthCheckSchema = z.object({
   path: z.string().regex(/^\/[\x21-\x7e]*$/, "an absolute path without spaces"),
   intervalMs: ms.default(2_000),
   rise: z.number().int().min(1).max(100).default(2),
-  fall: z.number().int().min(1).max(100).default(3),
+  /** At least 2: a slot is trusted after fall-1 passed checks (see slotReadiness). */
+  fall: z.number().int().min(2).max(100).default(3),
 });
 
 const routeSchema = z.object({

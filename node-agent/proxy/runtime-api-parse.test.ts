@@ -7,6 +7,7 @@ import {
   parseStatCsv,
   planSwitch,
   type ServerStatus,
+  slotReadiness,
 } from "./runtime-api-parse";
 
 // Answers captured from HAProxy 2.6.12.
@@ -75,6 +76,29 @@ describe("runtime API parsers", () => {
   });
 });
 
+describe("slotReadiness", () => {
+  const s = (status: string, op: ServerStatus["op"] = "up"): ServerStatus => ({
+    backend: "b",
+    name: "s1",
+    addr: "127.0.0.1",
+    port: 1,
+    admin: "ready",
+    op,
+    sessions: 0,
+    status,
+    check: "",
+  });
+  it("trusts a slot without checks at once, a checked one only at full health", () => {
+    expect(slotReadiness(s("no check"))).toBe("up");
+    expect(slotReadiness(s("UP"))).toBe("up");
+    // Just out of maintenance: UP by default, but its new address is not checked yet.
+    expect(slotReadiness(s("UP 1/3"))).toBe("pending");
+    expect(slotReadiness(s("DOWN 1/2", "down"))).toBe("pending");
+    expect(slotReadiness(s("DOWN", "down"))).toBe("down");
+    expect(slotReadiness({ ...s("MAINT", "down"), admin: "maint" })).toBe("pending");
+  });
+});
+
 function srv(name: string, admin: ServerStatus["admin"], port: number, sessions = 0): ServerStatus {
   return {
     backend: "b",
@@ -85,6 +109,7 @@ function srv(name: string, admin: ServerStatus["admin"], port: number, sessions 
     op: admin === "maint" ? "down" : "up",
     sessions,
     status: "",
+    check: "",
   };
 }
 

@@ -13,8 +13,10 @@ export interface ServerStatus {
   op: OpState;
   /** Current sessions (`scur` of `show stat`); 0 when the stat line is missing. */
   sessions: number;
-  /** `show stat`'s status column: UP, DOWN, MAINT, DRAIN, "no check", ... */
+  /** `show stat`'s status column: UP, DOWN, MAINT, DRAIN, "no check", "UP 1/3" (going down), ... */
   status: string;
+  /** The last health check's outcome ("Layer4 connection problem: Connection refused"), if checked. */
+  check: string;
 }
 
 export interface ServerStateRow {
@@ -108,6 +110,7 @@ export function mergeServerStatus(
       op: decodeOpState(s.opState),
       sessions: Number(line?.scur || 0),
       status: line?.status ?? "",
+      check: [line?.check_desc, line?.last_chk].filter((x) => x).join(": "),
     };
   });
 }
@@ -137,6 +140,20 @@ export function cliErrorText(output: string): string | undefined {
     return first.startsWith("Unknown command") ? "Unknown command" : output.trim();
   }
   return undefined;
+}
+
+/**
+ * Whether a ready slot may take over traffic. Without checks: HAProxy's "no check" (UP).
+ * With checks, HAProxy marks a slot UP the moment it leaves maintenance, before any check of
+ * its new address ("UP 1/3" = up, but on its way down); only a plain "UP" (full health, so at
+ * least fall-1 passed checks since) proves the new address answers. "DOWN" means a check
+ * after the switch failed.
+ */
+export function slotReadiness(s: ServerStatus): "up" | "pending" | "down" {
+  if (s.admin !== "ready") return "pending";
+  if (s.op === "up" && (s.status === "UP" || s.status === "no check")) return "up";
+  if (s.status === "DOWN") return "down";
+  return "pending";
 }
 
 export interface SwitchTarget {

@@ -16,6 +16,7 @@ import {
   planSwitch,
   type ServerStatus,
   type SwitchTarget,
+  slotReadiness,
 } from "./runtime-api-parse";
 
 export class RuntimeApiError extends Error {
@@ -43,7 +44,7 @@ export interface DrainResult {
 }
 
 export interface SwitchOptions {
-  /** How long the new slot may take to be UP (its health check, if any). Default 30 s. */
+  /** How long the new slot may take to be UP (with checks: about (fall-1) × inter). Default 30 s. */
   upTimeoutMs?: number;
   /** How long old slots may keep sessions before they are parked in maint anyway. Default 30 s. */
   drainTimeoutMs?: number;
@@ -166,16 +167,27 @@ export class HaproxyRuntimeApi {
     }
   }
 
-  /** Polls until the server is operationally UP (its check passed, or it has none). */
+  /**
+   * Polls until the server may take traffic (see `slotReadiness`: with health checks, until a
+   * check of its current address passed); throws at the timeout or when a check fails.
+   */
   async waitForUp(backend: string, server: string, timeoutMs: number, pollMs = 100): Promise<ServerStatus> {
     const start = Date.now();
     for (;;) {
       const s = await this.server(backend, server);
-      if (s.admin === "ready" && s.op === "up") return s;
+      const r = slotReadiness(s);
+      if (r === "up") return s;
+      const where = `${backend}/${server} at ${s.addr}:${s.port}`;
+      if (r === "down") {
+        throw new RuntimeApiError(
+          `${where} failed its health check: ${s.check || s.status}`,
+          `show stat ${backend} 4 -1`,
+        );
+      }
       if (Date.now() - start >= timeoutMs) {
         throw new RuntimeApiError(
-          `${backend}/${server} at ${s.addr}:${s.port} is not UP after ${timeoutMs} ms (status: ${s.status || s.op})`,
-          `show servers state ${backend}`,
+          `${where} is not UP after ${timeoutMs} ms (status: ${s.status || s.op}${s.check ? `; ${s.check}` : ""})`,
+          `show stat ${backend} 4 -1`,
         );
       }
       await sleep(pollMs);

@@ -80,7 +80,10 @@ function configText(): string {
   return renderHaproxyConfig({
     socketPath: join(dir, "admin.sock"),
     http: { address: "127.0.0.1", port: proxyPort },
-    routes: [{ host: HOST }, { host: HOST, pathPrefix: "/api" }],
+    routes: [
+      { host: HOST },
+      { host: HOST, pathPrefix: "/api", healthCheck: { path: "/health", intervalMs: 100 } },
+    ],
     serverStateFile: join(dir, "server-state"),
   });
 }
@@ -258,6 +261,33 @@ describe("the node proxy (HAProxy, runtime API)", () => {
     expect(await api.switchBackend(BACKEND, { addr: "127.0.0.1", port: v2.port })).toMatchObject({
       changed: false,
     });
+  });
+
+  it("with health checks, switches only to a slot whose check passed, and parks one that fails", async () => {
+    const api = proxy!.api;
+    const apiBackend = backendName(HOST, "/api");
+    const v1 = upstreams[0]!;
+    const ok = await api.switchBackend(
+      apiBackend,
+      { addr: "127.0.0.1", port: v1.port },
+      { upTimeoutMs: 5_000 },
+    );
+    expect(ok).toMatchObject({ slot: "s1", changed: true });
+    expect((await api.server(apiBackend, "s1")).status).toBe("UP");
+    expect(await get(HOST, "/api/x")).toMatchObject({ status: 200, body: "v1" });
+
+    const dead = await freePort();
+    await expect(
+      api.switchBackend(apiBackend, { addr: "127.0.0.1", port: dead }, { upTimeoutMs: 5_000, pollMs: 20 }),
+    ).rejects.toThrow(
+      new RegExp(`${apiBackend}/s2 at 127.0.0.1:${dead} failed its health check: .*Connection refused`),
+    );
+    const servers = await api.showServers(apiBackend);
+    expect(servers.map((s) => [s.name, s.admin, s.port])).toEqual([
+      ["s1", "ready", v1.port],
+      ["s2", "maint", dead],
+    ]);
+    expect(await get(HOST, "/api/x")).toMatchObject({ status: 200, body: "v1" });
   });
 
   it("keeps the live slot across a reload (server-state-file)", async () => {
