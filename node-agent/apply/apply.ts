@@ -1,0 +1,350 @@
+// Applying one verified release of one environment on this node:
+//   pull → stop-first services (the environment's project) → start-first services as a new
+//   project beside the old one → health (Compose healthchecks, x-berth-health probes, or
+//   running-and-stable) → switch the proxy's routes → drain → stop the old release's project.
+// Any failure before the switch completes rolls back to the previous release, whose containers
+// keep serving throughout; a failed first release leaves nothing running.
+import { parse } from "yaml";
+import { type NodeExtras, readNodeExtras } from "../../contract/render/node-compose";
+import type { ReleasePayload } from "../../contract/payload";
+import type { Logger } from "../../lib/log";
+import { lastLines, ProcessError } from "../../lib/process";
+import * as compose from "../compose/commands";
+import type { DockerRunner } from "../docker";
+import type { ReleaseStore } from "../state/release-store";
+import { ensureEnvironmentResources } from "./environment-resources";
+import { probeUntilHealthy } from "./http-probe";
+import { type ApplyPlan, planApply, releaseProject, type RouteKey, type Upstream } from "./plan";
+import type { ProxyControl } from "./proxy-control";
+
+export interface ApplyDeps {
+  docker: DockerRunner;
+  proxy: ProxyControl;
+  log: Logger;
+  /** Seconds a new release has to become healthy. */
+  healthTimeoutSeconds: number;
+  /** Seconds the old release keeps serving open requests after the switch. */
+  drainSeconds: number;
+  /** Seconds a service with no health check must stay running to count as healthy. */
+  stableSeconds?: number;
+  /** Called at each step, for status reports and crash tests. */
+  onStep?: (step: string) => Promise<void> | void;
+  /** Opens a release's sealed secrets with the node's private key: name → value. */
+  unseal: (payload: ReleasePayload) => Record<string, string>;
+}
+
+export interface ApplyOutcome {
+  state: "applied" | "failed" | "rolled-back";
+  sequence: number;
+  error?: string;
+  logTail?: string;
+  services: { name: string; state: string; health?: string }[];
+}
+
+export class ApplyFailure extends Error {
+  constructor(
+    message: string,
+    readonly logTail?: string,
+  ) {
+    super(message);
+    this.name = "ApplyFailure";
+  }
+}
+
+interface PsEntry {
+  Service: string;
+  State: string;
+  Health?: string;
+  ExitCode?: number;
+}
+
+function parsePs(stdout: string): PsEntry[] {
+  const text = stdout.trim();
+  if (!text) return [];
+  // Compose 2.26 prints one JSON object per line; older ones a JSON array.
+  if (text.startsWith("[")) return JSON.parse(text) as PsEntry[];
+  return text.split("\n").map((l) => JSON.parse(l) as PsEntry);
+}
+
+export function routeKeys(environmentId: string, payload: ReleasePayload): RouteKey[] {
+  return payload.routes.map((r) => ({ environmentId, host: r.host, ...(r.path ? { path: r.path } : {}) }));
+}
+
+export class Applier {
+  constructor(private readonly deps: ApplyDeps) {}
+
+  private async step(name: string): Promise<void> {
+    this.deps.log.debug({ step: name }, "apply step");
+    await this.deps.onStep?.(name);
+  }
+
+  /**
+   * Applies `payload` (already verified and saved in `store`). Never throws for a failure of the
+   * release itself: the outcome says what happened.
+   */
+  async apply(store: ReleaseStore, payload: ReleasePayload): Promise<ApplyOutcome> {
+    const { docker, log } = this.deps;
+    const env = payload.environmentId;
+    const seq = payload.sequence;
+    const extras = readNodeExtras(parse(payload.compose.text));
+    const plan = planApply(extras);
+    const file = store.composePath(seq);
+    const previous = store.current();
+    let secretEnv: Record<string, string>;
+    try {
+      secretEnv = this.secretEnv(payload, extras);
+    } catch (e) {
+      return { state: "failed", sequence: seq, error: describeError(e), services: [] };
+    }
+    const redact = Object.values(secretEnv);
+    const call = (cmd: compose.Command, opts: { allowFailure?: boolean; timeoutMs?: number } = {}) =>
+      docker(cmd, { env: secretEnv, redact, ...opts });
+    const statefulT = { project: plan.stateful.project, file };
+    const newT = { project: plan.stateless.project, file };
+    const routes = routeKeys(env, payload);
+    const switched: { route: RouteKey; from: Upstream | undefined }[] = [];
+    const waitS = this.deps.healthTimeoutSeconds;
+
+    log.info({ environment: env, sequence: seq, previous }, "applying release");
+    try {
+      await this.step("resources");
+      await ensureEnvironmentResources(docker, extras);
+      await this.step("pull");
+      await call(compose.pull({ project: plan.stateless.project, file }, extras.services.map((s) => s.name)));
+      if (plan.stateful.services.length > 0) {
+        await this.step("stateful-up");
+        await this.up(call, statefulT, plan.stateful.services, waitS);
+      }
+      if (plan.stateless.services.length > 0) {
+        await this.step("stateless-up");
+        await this.up(call, newT, plan.stateless.services, waitS);
+      }
+      await this.step("health");
+      await this.checkHealth(call, plan, extras, file);
+      await this.step("routes");
+      await this.deps.proxy.ensureRoutes(routes);
+      for (const [i, r] of payload.routes.entries()) {
+        const route = routes[i] as RouteKey;
+        const project = plan.projectOf[r.service] as string;
+        const out = await call(compose.port({ project, file }, r.service, r.port));
+        const upstream = compose.parsePortOutput(out.stdout);
+        const from = await this.deps.proxy.upstreamOf(route);
+        await this.step(`switch:${r.host}${r.path ?? ""}`);
+        await this.deps.proxy.switchRoute(route, upstream);
+        switched.push({ route, from });
+      }
+    } catch (e) {
+      const reason = e instanceof ApplyFailure ? e.message : describeError(e);
+      const logTail = e instanceof ApplyFailure ? e.logTail : await this.failingLogs(call, plan, file);
+      log.warn({ environment: env, sequence: seq, reason }, "release failed; rolling back");
+      await this.step("rollback");
+      return this.rollBack(store, payload, extras, { previous, switched, reason, logTail, redact });
+    }
+
+    await this.step("drain");
+    if (previous !== undefined && previous !== seq) {
+      await sleep(this.deps.drainSeconds * 1000);
+      await this.step("stop-old");
+      const oldT = { project: releaseProject(env, previous), file: store.composePath(previous) };
+      await call(compose.down(oldT, 30), { allowFailure: true });
+    }
+    await this.step("commit");
+    store.setCurrent(seq);
+    const services = await this.serviceStates(call, plan, file);
+    log.info({ environment: env, sequence: seq }, "release applied");
+    return { state: "applied", sequence: seq, services };
+  }
+
+  /** The secret variables Compose reads, from the release's sealed secrets. */
+  private secretEnv(payload: ReleasePayload, extras: NodeExtras): Record<string, string> {
+    const secrets = this.deps.unseal(payload);
+    const out: Record<string, string> = {};
+    for (const [name, variable] of Object.entries(extras.secrets)) {
+      const value = secrets[name];
+      if (value === undefined) throw new Error(`secret ${name} is referenced but missing from release ${payload.sequence}`);
+      out[variable] = value;
+    }
+    return out;
+  }
+
+  private async up(
+    call: (c: compose.Command, o?: { allowFailure?: boolean; timeoutMs?: number }) => Promise<{ stdout: string }>,
+    t: compose.ComposeTarget,
+    services: string[],
+    waitS: number,
+  ): Promise<void> {
+    try {
+      await call(compose.up(t, services, { waitTimeoutSeconds: waitS, noDeps: true }), {
+        timeoutMs: (waitS + 120) * 1000,
+      });
+    } catch (e) {
+      const tail = e instanceof ProcessError ? lastLines(e.result.stderr || e.result.stdout, 6) : String(e);
+      throw new ApplyFailure(`services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`);
+    }
+  }
+
+  /** x-berth-health probes, then "running and stable" for services with no health check at all. */
+  private async checkHealth(
+    call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
+    plan: ApplyPlan,
+    extras: NodeExtras,
+    file: string,
+  ): Promise<void> {
+    const started = Date.now();
+    const doc = await this.renderedServices(file);
+    for (const s of extras.services) {
+      const health = doc[s.name]?.labels?.["berth.health"];
+      if (!health) continue;
+      const probe = JSON.parse(health) as { path: string; port: number; status: number };
+      const project = plan.projectOf[s.name] as string;
+      const out = await call(compose.port({ project, file }, s.name, probe.port));
+      const { host, port } = compose.parsePortOutput(out.stdout);
+      const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
+      const r = await probeUntilHealthy({ host, port, path: probe.path, status: probe.status }, { timeoutMs: remaining });
+      if (!r.ok) {
+        const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
+        throw new ApplyFailure(
+          `service ${s.name} failed its health probe within ${this.deps.healthTimeoutSeconds} s: ${r.last}`,
+          lastLines(logs.stdout, 20),
+        );
+      }
+    }
+    const unchecked = extras.services.filter((s) => !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"]);
+    if (unchecked.length === 0) return;
+    await sleep((this.deps.stableSeconds ?? 2) * 1000);
+    for (const s of unchecked) {
+      const project = plan.projectOf[s.name] as string;
+      const ps = parsePs((await call(compose.ps({ project, file }))).stdout).filter((p) => p.Service === s.name);
+      const bad = ps.find((p) => p.State !== "running");
+      if (ps.length === 0 || bad) {
+        const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
+        throw new ApplyFailure(
+          `service ${s.name} did not stay running (state ${bad?.State ?? "absent"}${bad?.ExitCode !== undefined ? `, exit code ${bad.ExitCode}` : ""})`,
+          lastLines(logs.stdout, 20),
+        );
+      }
+    }
+  }
+
+  private async renderedServices(
+    file: string,
+  ): Promise<Record<string, { labels?: Record<string, string>; healthcheck?: { disable?: boolean } }>> {
+    const { readFileSync } = await import("node:fs");
+    const doc = parse(readFileSync(file, "utf8")) as { services: Record<string, never> };
+    return doc.services;
+  }
+
+  private async failingLogs(
+    call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
+    plan: ApplyPlan,
+    file: string,
+  ): Promise<string | undefined> {
+    for (const group of [plan.stateless, plan.stateful]) {
+      if (group.services.length === 0) continue;
+      const ps = await call(compose.ps({ project: group.project, file }), { allowFailure: true });
+      let entries: PsEntry[] = [];
+      try {
+        entries = parsePs(ps.stdout);
+      } catch {
+        // No usable ps output: no log tail.
+      }
+      const bad = entries.find((p) => p.State !== "running" || p.Health === "unhealthy");
+      if (bad) {
+        const logs = await call(compose.logs({ project: group.project, file }, bad.Service, 20), { allowFailure: true });
+        return `${bad.Service}:\n${lastLines(logs.stdout, 20)}`;
+      }
+    }
+    return undefined;
+  }
+
+  private async serviceStates(
+    call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
+    plan: ApplyPlan,
+    file: string,
+  ): Promise<ApplyOutcome["services"]> {
+    const out: ApplyOutcome["services"] = [];
+    for (const group of [plan.stateful, plan.stateless]) {
+      if (group.services.length === 0) continue;
+      const ps = await call(compose.ps({ project: group.project, file }), { allowFailure: true });
+      try {
+        for (const p of parsePs(ps.stdout)) {
+          out.push({ name: p.Service, state: p.State, ...(p.Health ? { health: p.Health } : {}) });
+        }
+      } catch {
+        // Status is informative only.
+      }
+    }
+    return out;
+  }
+
+  private async rollBack(
+    store: ReleaseStore,
+    payload: ReleasePayload,
+    extras: NodeExtras,
+    ctx: {
+      previous: number | undefined;
+      switched: { route: RouteKey; from: Upstream | undefined }[];
+      reason: string;
+      logTail: string | undefined;
+      redact: string[];
+    },
+  ): Promise<ApplyOutcome> {
+    const { docker, proxy, log } = this.deps;
+    const env = payload.environmentId;
+    const seq = payload.sequence;
+    const file = store.composePath(seq);
+    const plan = planApply(extras);
+    for (const s of ctx.switched.reverse()) {
+      if (s.from) await proxy.switchRoute(s.route, s.from).catch((e) => log.error({ err: describeError(e) }, "switch back failed"));
+    }
+    await docker(compose.down({ project: plan.stateless.project, file }, 10), { allowFailure: true });
+    if (ctx.previous !== undefined && ctx.previous !== seq) {
+      // The previous release's start-first project never stopped; put its stop-first services back.
+      const prevFile = store.composePath(ctx.previous);
+      const prevExtras = readNodeExtras(parse(store.readCompose(ctx.previous)));
+      const prevPlan = planApply(prevExtras);
+      if (prevPlan.stateful.services.length > 0 || plan.stateful.services.length > 0) {
+        log.info({ environment: env, sequence: ctx.previous }, "restoring the previous release's stop-first services");
+        const { releaseEnvelopeSchema } = await import("../../contract/payload");
+        const prevPayload = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(ctx.previous))).payload;
+        const prevSecrets = this.secretEnv(prevPayload, prevExtras);
+        await docker(
+          compose.up({ project: prevPlan.stateful.project, file: prevFile }, prevPlan.stateful.services, {
+            waitTimeoutSeconds: this.deps.healthTimeoutSeconds,
+            noDeps: true,
+          }),
+          { env: prevSecrets, redact: [...ctx.redact, ...Object.values(prevSecrets)], allowFailure: true },
+        );
+        const stale = plan.stateful.services.filter((s) => !prevPlan.stateful.services.includes(s));
+        if (stale.length > 0) {
+          await docker(compose.stop({ project: plan.stateful.project, file }, stale, 10), { allowFailure: true });
+        }
+      }
+      return {
+        state: "rolled-back",
+        sequence: seq,
+        error: `release ${seq} failed and was rolled back to release ${ctx.previous}: ${ctx.reason}`,
+        ...(ctx.logTail ? { logTail: ctx.logTail } : {}),
+        services: [],
+      };
+    }
+    await docker(compose.down({ project: plan.stateful.project, file }, 10), { allowFailure: true });
+    return {
+      state: "failed",
+      sequence: seq,
+      error: `release ${seq} failed and there is no previous release to return to, so nothing of environment ${env} is running: ${ctx.reason}`,
+      ...(ctx.logTail ? { logTail: ctx.logTail } : {}),
+      services: [],
+    };
+  }
+}
+
+export function describeError(e: unknown): string {
+  if (e instanceof ProcessError) return e.message;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,51 @@
+// What an environment needs before Compose runs: its networks and its volumes (folders on the
+// node, bound into Docker volumes). Compose itself only ever creates containers.
+import { mkdirSync } from "node:fs";
+import type { NodeExtras } from "../../contract/render/node-compose";
+import type { DockerRunner } from "../docker";
+
+export async function ensureEnvironmentResources(docker: DockerRunner, extras: NodeExtras): Promise<void> {
+  const label = `berth.environment=${extras.environmentId}`;
+  for (const n of extras.networks) {
+    const exists = await docker({ file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", n.name] }, {
+      allowFailure: true,
+    });
+    if (exists.exitCode === 0) continue;
+    await docker({
+      file: "docker",
+      args: ["network", "create", "--driver", "bridge", "--label", label, ...(n.internal ? ["--internal"] : []), n.name],
+    });
+  }
+  for (const v of extras.volumes) {
+    mkdirSync(v.device, { recursive: true, mode: 0o755 });
+    const exists = await docker({ file: "docker", args: ["volume", "inspect", "--format", "{{.Name}}", v.name] }, {
+      allowFailure: true,
+    });
+    if (exists.exitCode === 0) continue;
+    await docker({
+      file: "docker",
+      args: [
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        `device=${v.device}`,
+        "--label",
+        label,
+        v.name,
+      ],
+    });
+  }
+}
+
+/** Removes an environment's networks (volumes and their data are kept). */
+export async function removeEnvironmentNetworks(docker: DockerRunner, extras: NodeExtras): Promise<void> {
+  for (const n of extras.networks) {
+    await docker({ file: "docker", args: ["network", "rm", n.name] }, { allowFailure: true });
+  }
+}

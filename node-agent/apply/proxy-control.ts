@@ -1,0 +1,17 @@
+// What an apply needs from the node's proxy. The HAProxy implementation (node-agent/proxy)
+// changes servers only through the runtime API, so a switch never drops a connection.
+import type { RouteKey, Upstream } from "./plan";
+
+export interface ProxyControl {
+  /**
+   * Makes sure the proxy has a backend for each of these routes. Only routes that did not exist
+   * before need a change of the proxy's configuration; existing routes keep their traffic.
+   */
+  ensureRoutes(routes: readonly RouteKey[]): Promise<void>;
+  /** Sends a route's new connections to `upstream` and drains the old server. */
+  switchRoute(route: RouteKey, upstream: Upstream): Promise<void>;
+  /** Where a route sends traffic now, if anywhere. */
+  upstreamOf(route: RouteKey): Promise<Upstream | undefined>;
+  /** Stops sending traffic for a route (the environment was removed). */
+  removeRoute(route: RouteKey): Promise<void>;
+}

@@ -1,0 +1,29 @@
+// The agent's one way to run Docker: the commands of compose/commands.ts through lib/process,
+// with the environment each call needs (secret variables for Compose, a Docker config for
+// registry credentials) and every secret value redacted from errors.
+import { type RunResult, run } from "../lib/process";
+import type { Command } from "./compose/commands";
+
+export interface DockerCallOptions {
+  env?: Record<string, string>;
+  redact?: readonly string[];
+  timeoutMs?: number;
+  allowFailure?: boolean;
+}
+
+export type DockerRunner = (cmd: Command, opts?: DockerCallOptions) => Promise<RunResult>;
+
+/** A runner for the Docker Engine at `dockerHost` (DOCKER_HOST), or the default one. */
+export function dockerRunner(base: { dockerHost?: string; dockerConfig?: string } = {}): DockerRunner {
+  return (cmd, opts = {}) =>
+    run(cmd.file, cmd.args, {
+      env: {
+        ...(base.dockerHost ? { DOCKER_HOST: base.dockerHost } : {}),
+        ...(base.dockerConfig ? { DOCKER_CONFIG: base.dockerConfig } : {}),
+        ...opts.env,
+      },
+      redact: opts.redact,
+      timeoutMs: opts.timeoutMs ?? 600_000,
+      allowFailure: opts.allowFailure,
+    });
+}

@@ -1,0 +1,223 @@
+// The agent's handle on the node's HAProxy (implements the apply's ProxyControl). HAProxy runs
+// detached from the agent, so an agent restart or crash never touches traffic; a restarted agent
+// attaches to the running HAProxy through its admin socket. Routes are kept in routes.json;
+// the configuration changes (a reload that keeps servers' addresses through the server-state
+// file) only when a route is added or removed, never for a release switch.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../../lib/atomic-write";
+import type { Logger } from "../../lib/log";
+import type { RouteKey, Upstream } from "../apply/plan";
+import type { ProxyControl } from "../apply/proxy-control";
+import { renderHaproxyConfig } from "./haproxy-config";
+import { checkHaproxyConfig, haproxyArgs } from "./haproxy-process";
+import { backendName, normalizeHost, normalizePathPrefix } from "./names";
+import { HaproxyRuntimeApi } from "./runtime-api";
+
+export interface HaproxyControlOptions {
+  /** Folder for haproxy.cfg, the admin socket, the pid and state files, routes.json, the log. */
+  dir: string;
+  /** Where HAProxy listens for the app's traffic, e.g. "0.0.0.0:80". */
+  bind: string;
+  haproxyBin?: string;
+  log: Logger;
+  /** Seconds a switch waits for the old server's open requests before putting it in maintenance. */
+  drainSeconds?: number;
+}
+
+interface RouteEntry extends RouteKey {}
+
+export class RouteConflictError extends Error {}
+
+export class HaproxyControl implements ProxyControl {
+  readonly socketPath: string;
+  readonly configPath: string;
+  private readonly pidFile: string;
+  private readonly stateFile: string;
+  private readonly routesFile: string;
+  readonly api: HaproxyRuntimeApi;
+
+  constructor(private readonly o: HaproxyControlOptions) {
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    this.socketPath = join(o.dir, "admin.sock");
+    this.configPath = join(o.dir, "haproxy.cfg");
+    this.pidFile = join(o.dir, "haproxy.pid");
+    this.stateFile = join(o.dir, "server-state");
+    this.routesFile = join(o.dir, "routes.json");
+    this.api = new HaproxyRuntimeApi({ socketPath: this.socketPath, timeoutMs: 5_000 });
+  }
+
+  routes(): RouteEntry[] {
+    if (!existsSync(this.routesFile)) return [];
+    return JSON.parse(readFileSync(this.routesFile, "utf8")) as RouteEntry[];
+  }
+
+  private renderConfig(routes: RouteEntry[]): string {
+    const [address, port] = splitBind(this.o.bind);
+    return renderHaproxyConfig({
+      socketPath: this.socketPath,
+      http: { address, port },
+      serverStateFile: this.stateFile,
+      routes: routes.map((r) => ({ host: r.host, ...(r.path ? { pathPrefix: r.path } : {}) })),
+      log: "stdout",
+    });
+  }
+
+  async running(): Promise<boolean> {
+    try {
+      await this.api.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Starts HAProxy if it is not running (attaching to it otherwise). */
+  async start(): Promise<void> {
+    if (await this.running()) return;
+    const text = this.renderConfig(this.routes());
+    writeFileAtomic(this.configPath, text, 0o644);
+    if (!existsSync(this.stateFile)) writeFileAtomic(this.stateFile, "1\n", 0o600);
+    await checkHaproxyConfig(this.configPath, this.o.haproxyBin);
+    const out = openSync(join(this.o.dir, "haproxy.log"), "a");
+    const child = spawn(
+      this.o.haproxyBin ?? "haproxy",
+      haproxyArgs({ configPath: this.configPath, pidFile: this.pidFile, mode: "foreground" }),
+      { detached: true, stdio: ["ignore", out, out] },
+    );
+    child.unref();
+    await this.waitForWorker(10_000);
+    this.o.log.info({ bind: this.o.bind, pid: child.pid }, "proxy started");
+  }
+
+  /** Stops HAProxy (the local node's teardown). */
+  async stop(): Promise<void> {
+    const pid = this.masterPid();
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, "SIGUSR1");
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
+    if (alive(pid)) process.kill(pid, "SIGKILL");
+  }
+
+  private masterPid(): number | undefined {
+    if (!existsSync(this.pidFile)) return undefined;
+    const pid = Number(readFileSync(this.pidFile, "utf8").trim().split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  private async waitForWorker(timeoutMs: number, notPid?: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      try {
+        const pid = await this.api.ping();
+        if (pid !== notPid) return;
+        last = "the old worker still answers";
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await sleep(50);
+    }
+    throw new Error(`HAProxy's admin socket ${this.socketPath} did not answer within ${timeoutMs} ms: ${last}`);
+  }
+
+  private async reload(routes: RouteEntry[]): Promise<void> {
+    const text = this.renderConfig(routes);
+    if (!(await this.running())) {
+      writeFileAtomic(this.routesFile, `${JSON.stringify(routes, null, 2)}\n`, 0o600);
+      await this.start();
+      return;
+    }
+    const before = await this.api.ping();
+    writeFileAtomic(this.stateFile, await this.api.serverStateText(), 0o600);
+    const staged = `${this.configPath}.new`;
+    writeFileAtomic(staged, text, 0o644);
+    await checkHaproxyConfig(staged, this.o.haproxyBin);
+    writeFileAtomic(this.configPath, text, 0o644);
+    writeFileAtomic(this.routesFile, `${JSON.stringify(routes, null, 2)}\n`, 0o600);
+    const pid = this.masterPid();
+    if (pid === undefined) throw new Error(`HAProxy runs but ${this.pidFile} names no master process`);
+    process.kill(pid, "SIGUSR2");
+    await this.waitForWorker(10_000, before);
+    this.o.log.info({ routes: routes.length }, "proxy configuration reloaded for a route change");
+  }
+
+  async ensureRoutes(routes: readonly RouteKey[]): Promise<void> {
+    const table = this.routes();
+    let changed = false;
+    for (const r of routes) {
+      const key = routeId(r);
+      const held = table.find((t) => routeId(t) === key);
+      if (held && held.environmentId !== r.environmentId) {
+        throw new RouteConflictError(
+          `route ${r.host}${r.path ?? ""} already belongs to environment ${held.environmentId} on this node: give environment ${r.environmentId} another host or path`,
+        );
+      }
+      if (!held) {
+        table.push({ environmentId: r.environmentId, host: r.host, ...(r.path ? { path: r.path } : {}) });
+        changed = true;
+      }
+    }
+    if (changed) await this.reload(table);
+    else await this.start();
+  }
+
+  async switchRoute(route: RouteKey, upstream: Upstream): Promise<void> {
+    const backend = backendName(normalizeHost(route.host), route.path ? normalizePathPrefix(route.path) : undefined);
+    await this.api.switchBackend(
+      backend,
+      { addr: upstream.host, port: upstream.port },
+      { drainTimeoutMs: (this.o.drainSeconds ?? 10) * 1000 },
+    );
+  }
+
+  async upstreamOf(route: RouteKey): Promise<Upstream | undefined> {
+    if (!(await this.running())) return undefined;
+    const backend = backendName(normalizeHost(route.host), route.path ? normalizePathPrefix(route.path) : undefined);
+    try {
+      const ready = (await this.api.showServers(backend)).find((s) => s.admin === "ready");
+      return ready ? { host: ready.addr, port: ready.port } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async removeRoute(route: RouteKey): Promise<void> {
+    const table = this.routes().filter((t) => routeId(t) !== routeId(route));
+    if (table.length !== this.routes().length) await this.reload(table);
+  }
+
+  /** Routes of an environment (for teardown). */
+  routesOf(environmentId: string): RouteKey[] {
+    return this.routes().filter((r) => r.environmentId === environmentId);
+  }
+}
+
+function routeId(r: { host: string; path?: string }): string {
+  return `${normalizeHost(r.host)}${r.path ? normalizePathPrefix(r.path) : ""}`;
+}
+
+function splitBind(bind: string): [string, number] {
+  const i = bind.lastIndexOf(":");
+  const port = Number(bind.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port)) throw new Error(`proxy bind ${JSON.stringify(bind)} must be ADDRESS:PORT`);
+  return [bind.slice(0, i), port];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
