@@ -1,0 +1,4 @@
+// Compose → manifest: the public entry points.
+export { type LoadOptions, type LoadResult, loadCompose } from "./load";
+export { formatPath, formatProblem, type Problem } from "./problem";
+export { splitShellWords } from "./shell-words";

@@ -1,0 +1,205 @@
+// The one entry: Compose text → validated manifest, or every problem found. A pipeline of
+// passes like compose-go's loader: parse (YAML → located tree) → interpolate (values only) →
+// normalize + validate (per field, collecting problems) → graph (depends_on order) → the zod
+// schema as a final gate. Nothing here throws, whatever the input.
+import * as posix from "node:path/posix";
+import {
+  MANIFEST_FORMAT_VERSION,
+  type Manifest,
+  manifestSchema,
+  type Route,
+  type RouteHint,
+  type Service,
+} from "../manifest/schema";
+import { type DependencyRef, orderServices } from "./depends-on";
+import { interpolateTree, toVariables } from "./interpolate";
+import { parseYaml } from "./parse";
+import { type Problem, Problems, sortProblems } from "./problem";
+import { asMap, type Ctx, checkKeys, setKey } from "./read";
+import { readRoutes } from "./routes";
+import { readService } from "./service";
+import { scanDockerSocket } from "./socket";
+import { includeRejection, readNetworks, readVolumes } from "./top-level";
+import { entry, toPlain } from "./tree";
+
+export interface LoadOptions {
+  /** The file name used in problems. */
+  file?: string;
+  /** The project folder build contexts must stay inside (default: the file's folder, else "."). */
+  projectDir?: string;
+  /** Interpolation variables; the process environment is never read. */
+  variables?: Record<string, string> | ReadonlyMap<string, string>;
+}
+
+/**
+ * `warnings` are not errors: a host port that is not published, an environment variable left
+ * unset, an obsolete `version:`.
+ */
+export type LoadResult =
+  | { ok: true; manifest: Manifest; warnings: Problem[] }
+  | { ok: false; problems: Problem[]; warnings: Problem[] };
+
+const TOP_LEVEL = ["services", "volumes", "networks", "name", "version", "x-berth-routes"];
+const TOP_LEVEL_EXTENSIONS = ["x-berth-routes"];
+
+export function loadCompose(text: string, options: LoadOptions = {}): LoadResult {
+  const file = options.file ?? "compose.yaml";
+  const problems = new Problems(file);
+  try {
+    const manifest = load(typeof text === "string" ? text : String(text), options, problems);
+    if (problems.errors.length > 0 || !manifest) {
+      if (problems.errors.length === 0)
+        problems.error({ line: 1, col: 1 }, [], "the file is not a valid Compose file");
+      return {
+        ok: false,
+        problems: sortProblems(problems.errors),
+        warnings: sortProblems(problems.warnings),
+      };
+    }
+    return { ok: true, manifest, warnings: sortProblems(problems.warnings) };
+  } catch (e) {
+    problems.error(
+      { line: 1, col: 1 },
+      [],
+      `internal error while reading the file: ${(e as Error)?.message ?? String(e)}`,
+      "please report this",
+    );
+    return { ok: false, problems: sortProblems(problems.errors), warnings: sortProblems(problems.warnings) };
+  }
+}
+
+function load(text: string, options: LoadOptions, problems: Problems): Manifest | undefined {
+  const parsed = parseYaml(text, problems);
+  if (parsed.empty) {
+    problems.error(
+      { line: 1, col: 1 },
+      [],
+      "the file is empty",
+      "a Compose file needs at least services: with one service",
+    );
+    return undefined;
+  }
+  if (!parsed.root) return undefined;
+  const projectDir =
+    options.projectDir ?? (options.file ? posix.dirname(options.file.replaceAll("\\", "/")) : ".");
+  const ctx: Ctx = { problems, variables: toVariables(options.variables), projectDir };
+
+  const root = asMap(ctx, parsed.root, [], "a Compose file");
+  if (!root) return undefined;
+  interpolateTree(root, ctx.variables, [], problems);
+  scanDockerSocket(root, [], problems);
+
+  checkKeys(ctx, root, [], {
+    accepted: TOP_LEVEL,
+    berthExtensions: TOP_LEVEL_EXTENSIONS,
+    rejected: {
+      include: includeRejection,
+      secrets: {
+        message: "top-level secrets (files on the deploying machine) are not supported",
+        hint: "reference berth secrets in environment: FOO: { x-berth-secret: NAME }",
+      },
+      configs: {
+        message: "top-level configs are not supported",
+        hint: "build the file into the image, or keep it in a named volume",
+      },
+    },
+    known: ["models"],
+    what: "top-level key",
+  });
+
+  const version = entry(root, "version");
+  if (version)
+    problems.warn(version.keyPos, ["version"], "version is obsolete and ignored", "remove version:");
+  const name = entry(root, "name");
+  if (name) {
+    problems.warn(
+      name.keyPos,
+      ["name"],
+      "name is ignored: berth names the project after the environment",
+      "remove name:",
+    );
+  }
+
+  const volumes = entry(root, "volumes");
+  const manifestVolumes = volumes ? readVolumes(ctx, volumes.value, ["volumes"]) : {};
+  const networks = entry(root, "networks");
+  const manifestNetworks = networks ? readNetworks(ctx, networks.value, ["networks"]) : {};
+  const declared = {
+    volumes: new Set(Object.keys(manifestVolumes)),
+    networks: new Set(Object.keys(manifestNetworks)),
+  };
+
+  const services: Record<string, Service> = {};
+  const names: string[] = [];
+  const refs = new Map<string, DependencyRef[]>();
+  const routeHints: RouteHint[] = [];
+  const se = entry(root, "services");
+  if (!se) {
+    if (!entry(root, "include"))
+      problems.error(root.pos, [], "there is no services: key", "add services: with at least one service");
+  } else if (se.value.kind === "scalar" && se.value.value === null) {
+    problems.error(se.keyPos, ["services"], "services is empty", "add at least one service");
+  } else {
+    const sm = asMap(ctx, se.value, ["services"], "services");
+    if (sm && sm.entries.length === 0)
+      problems.error(se.keyPos, ["services"], "services is empty", "add at least one service");
+    for (const e of sm?.entries ?? []) {
+      const p = ["services", e.key];
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(e.key) || e.key.length > 128) {
+        problems.error(
+          e.keyPos,
+          p,
+          `${JSON.stringify(e.key)} is not a valid service name`,
+          "use letters, digits, '.', '_' or '-', starting with a letter or digit",
+        );
+        continue;
+      }
+      names.push(e.key);
+      if (e.value.kind === "scalar" && e.value.value === null) {
+        problems.error(e.keyPos, p, `service ${e.key} is empty`, "add image: or build:");
+        continue;
+      }
+      const r = readService(ctx, e.key, e.value, p, declared);
+      if (!r) continue;
+      setKey(services, e.key, r.service);
+      refs.set(e.key, r.dependencyRefs);
+      for (const port of r.routeHints) routeHints.push({ service: e.key, port });
+    }
+  }
+  const order = orderServices(ctx, names, refs);
+
+  const re = entry(root, "x-berth-routes");
+  const routes: Route[] = re ? readRoutes(ctx, re.value, ["x-berth-routes"], names) : [];
+
+  const extensions: Record<string, unknown> = {};
+  for (const e of root.entries) {
+    if (e.key.startsWith("x-") && !TOP_LEVEL_EXTENSIONS.includes(e.key) && !e.key.startsWith("x-berth-")) {
+      setKey(extensions, e.key, toPlain(e.value));
+    }
+  }
+
+  if (problems.errors.length > 0) return undefined;
+  const manifest: Manifest = {
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    services,
+    order,
+    volumes: manifestVolumes,
+    networks: manifestNetworks,
+    routes,
+    routeHints,
+    extensions,
+  };
+  const check = manifestSchema.safeParse(manifest);
+  if (!check.success) {
+    for (const issue of check.error.issues) {
+      problems.error(
+        root.pos,
+        issue.path.filter((s): s is string | number => typeof s !== "symbol"),
+        `internal: the manifest is invalid: ${issue.message}`,
+        "please report this",
+      );
+    }
+    return undefined;
+  }
+  return manifest;
+}

@@ -1,0 +1,264 @@
+// Pass 1: YAML text → located tree. YAML syntax errors, unknown tags, recursive aliases and
+// alias bombs become problems; nothing here throws.
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+} from "yaml";
+import type { Path, Pos, Problems } from "./problem";
+import type { YEntry, YMap, YNode } from "./tree";
+
+/** The most nodes alias expansion may produce: a "billion laughs" file stops here. */
+export const MAX_NODES = 200_000;
+const MAX_DEPTH = 200;
+
+const COMPOSE_MERGE_TAGS: Record<string, string> = {
+  "!reset": "`!reset` removes a value inherited from another Compose file",
+  "!override": "`!override` replaces a value inherited from another Compose file",
+};
+
+class Converter {
+  private count = 0;
+  private readonly expanding = new Set<Node>();
+  tooBig = false;
+
+  constructor(
+    private readonly doc: Document.Parsed,
+    private readonly lc: LineCounter,
+    private readonly problems: Problems,
+  ) {}
+
+  pos(node: { range?: [number, number, number] | null } | null | undefined, fallback: Pos): Pos {
+    const offset = node?.range?.[0];
+    if (offset === undefined) return fallback;
+    const { line, col } = this.lc.linePos(offset);
+    return { line, col };
+  }
+
+  convert(node: unknown, path: Path, at: Pos, depth: number): YNode {
+    const pos = this.pos(node as Node, at);
+    if (++this.count > MAX_NODES || depth > MAX_DEPTH) {
+      if (!this.tooBig) {
+        this.tooBig = true;
+        this.problems.error(
+          pos,
+          path,
+          depth > MAX_DEPTH ? "the document is nested too deeply" : "the document expands to too many values",
+          "aliases (*name) that expand to huge documents are refused; write the values out",
+        );
+      }
+      return { kind: "scalar", pos, value: null, source: "" };
+    }
+    if (isAlias(node)) return this.alias(node, path, pos, depth);
+    if (isScalar(node)) {
+      const tag = node.tag;
+      if (tag?.startsWith("!") && !tag.startsWith("!!")) {
+        const what = COMPOSE_MERGE_TAGS[tag];
+        this.problems.error(
+          pos,
+          path,
+          what
+            ? `${what}: berth reads one self-contained file, there is nothing to merge`
+            : `unknown YAML tag ${tag}`,
+          what ? "remove the tag and write the value you want (or remove the key)" : "remove the tag",
+        );
+      }
+      const v = node.value;
+      const value =
+        v === null || v === undefined
+          ? null
+          : typeof v === "string" || typeof v === "number" || typeof v === "boolean"
+            ? v
+            : typeof v === "bigint"
+              ? Number(v)
+              : String(v);
+      const source = typeof node.source === "string" ? node.source : value === null ? "" : String(value);
+      return { kind: "scalar", pos, value, source };
+    }
+    if (isSeq(node)) {
+      return {
+        kind: "seq",
+        pos,
+        items: node.items.map((it, i) => this.convert(it, [...path, i], pos, depth + 1)),
+      };
+    }
+    if (isMap(node)) return this.map(node as unknown as { items: unknown[] } & Node, path, pos, depth);
+    // A bare Pair or an unknown node kind: treat as empty.
+    return { kind: "scalar", pos, value: null, source: "" };
+  }
+
+  private alias(node: Alias, path: Path, pos: Pos, depth: number): YNode {
+    let target: Node | undefined;
+    try {
+      target = node.resolve(this.doc) as Node | undefined;
+    } catch {
+      target = undefined;
+    }
+    if (!target) {
+      this.problems.error(
+        pos,
+        path,
+        `unknown alias *${node.source}`,
+        `define the anchor &${node.source} before using it`,
+      );
+      return { kind: "scalar", pos, value: null, source: "" };
+    }
+    if (this.expanding.has(target)) {
+      this.problems.error(
+        pos,
+        path,
+        `alias *${node.source} refers to a value that contains it`,
+        "remove the recursive alias",
+      );
+      return { kind: "scalar", pos, value: null, source: "" };
+    }
+    this.expanding.add(target);
+    try {
+      const out = this.convert(target, path, pos, depth + 1);
+      // Positions inside an alias point at the anchor's text; the alias itself is where it is used.
+      return { ...out, pos };
+    } finally {
+      this.expanding.delete(target);
+    }
+  }
+
+  private keyOf(key: unknown, path: Path, pos: Pos): string | undefined {
+    if (isScalar(key)) {
+      const v = key.value;
+      if (v === null || v === undefined) {
+        this.problems.error(pos, path, "a key is empty", "give every key a name");
+        return undefined;
+      }
+      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") {
+        return typeof key.source === "string" && typeof v !== "string" ? key.source : String(v);
+      }
+    }
+    if (isAlias(key)) {
+      const t = (() => {
+        try {
+          return key.resolve(this.doc);
+        } catch {
+          return undefined;
+        }
+      })();
+      if (isScalar(t) && (typeof t.value === "string" || typeof t.value === "number")) return String(t.value);
+    }
+    this.problems.error(pos, path, "keys must be plain strings", "write the key as a plain word");
+    return undefined;
+  }
+
+  private map(node: { items: unknown[] } & Node, path: Path, pos: Pos, depth: number): YMap {
+    const explicit: YEntry[] = [];
+    const merged: YEntry[] = [];
+    for (const item of node.items) {
+      const pair = item as { key: unknown; value: unknown };
+      const keyPos = this.pos(pair.key as Node, pos);
+      const isMerge = isScalar(pair.key) && pair.key.value === "<<" && pair.key.type === "PLAIN";
+      if (isMerge) {
+        this.merge(pair.value, path, keyPos, depth, merged);
+        continue;
+      }
+      const key = this.keyOf(pair.key, path, keyPos);
+      if (key === undefined) continue;
+      const value =
+        pair.value === null || pair.value === undefined
+          ? { kind: "scalar" as const, pos: keyPos, value: null, source: "" }
+          : this.convert(pair.value, [...path, key], keyPos, depth + 1);
+      explicit.push({ key, keyPos, value });
+    }
+    const entries = [...explicit];
+    for (const m of merged) {
+      if (!entries.some((e) => e.key === m.key)) entries.push(m);
+    }
+    return { kind: "map", pos, entries };
+  }
+
+  /** `<<: *base` or `<<: [*a, *b]`: keys written in the map win, then earlier sources. */
+  private merge(value: unknown, path: Path, keyPos: Pos, depth: number, into: YEntry[]): void {
+    const sources = isSeq(value) ? value.items : [value];
+    for (const s of sources) {
+      const node = this.convert(s, path, keyPos, depth + 1);
+      if (node.kind !== "map") {
+        this.problems.error(
+          keyPos,
+          [...path, "<<"],
+          "a merge key (<<) needs a mapping or aliases of mappings",
+        );
+        continue;
+      }
+      for (const e of node.entries) {
+        if (!into.some((x) => x.key === e.key)) into.push(e);
+      }
+    }
+  }
+}
+
+export interface Parsed {
+  /** undefined when the YAML itself is broken or the document is empty. */
+  root?: YNode;
+  empty: boolean;
+}
+
+export function parseYaml(text: string, problems: Problems): Parsed {
+  const lc = new LineCounter();
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(text, {
+      lineCounter: lc,
+      prettyErrors: false,
+      uniqueKeys: true,
+      version: "1.2",
+      strict: true,
+    });
+  } catch (e) {
+    problems.error({ line: 1, col: 1 }, [], `the file could not be read as YAML: ${(e as Error).message}`);
+    return { empty: false };
+  }
+  const where = (p: [number, number] | undefined): Pos => {
+    const { line, col } = lc.linePos(p?.[0] ?? 0);
+    return { line, col };
+  };
+  for (const err of doc.errors) {
+    problems.error(where(err.pos), [], `YAML syntax error: ${firstLine(err.message)}`, yamlHint(err.code));
+  }
+  if (doc.errors.length > 0) return { empty: false };
+  for (const w of doc.warnings) {
+    if (w.code === "TAG_RESOLVE_FAILED") continue; // reported with its path by the converter
+    problems.warn(where(w.pos), [], `YAML: ${firstLine(w.message)}`);
+  }
+  if (doc.contents === null || doc.contents === undefined) return { empty: true };
+  if (isScalar(doc.contents) && (doc.contents.value === null || doc.contents.value === undefined)) {
+    return { empty: true };
+  }
+  try {
+    const conv = new Converter(doc, lc, problems);
+    const root = conv.convert(doc.contents, [], { line: 1, col: 1 }, 0);
+    return conv.tooBig ? { empty: false } : { root, empty: false };
+  } catch (e) {
+    problems.error({ line: 1, col: 1 }, [], `the file could not be read as YAML: ${(e as Error).message}`);
+    return { empty: false };
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0] ?? s;
+}
+
+function yamlHint(code: string): string | undefined {
+  switch (code) {
+    case "DUPLICATE_KEY":
+      return "each key may appear once in a mapping; remove or merge the duplicate";
+    case "MULTIPLE_DOCS":
+      return "berth reads one YAML document; remove the `---` separators";
+    case "TAB_AS_INDENT":
+      return "indent with spaces, not tabs";
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,293 @@
+// The service fields berth refuses, each with its own message and what to do instead, and the
+// other fields Compose knows (refused with a generic message).
+import type { Rejection } from "./read";
+import { isRemote } from "./remote";
+import type { YEntry } from "./tree";
+
+function scalarText(e: YEntry): string {
+  return e.value.kind === "scalar" && e.value.value !== null ? String(e.value.value) : "";
+}
+
+const NETWORKS_HINT = "remove it; services talk over the environment's network, or the networks: you list";
+
+export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
+  privileged: {
+    message: "privileged containers are not allowed: they get root on the node",
+    hint: "remove privileged:; berth runs containers unprivileged",
+  },
+  cap_add: {
+    message: "adding Linux capabilities (cap_add) is not allowed",
+    hint: "remove cap_add:; listen on a port above 1024 instead of needing NET_BIND_SERVICE",
+  },
+  cap_drop: {
+    message: "cap_drop is not supported: berth runs containers with Docker's default capabilities",
+    hint: "remove cap_drop:",
+  },
+  devices: {
+    message: "host devices (devices) cannot be passed to containers",
+    hint: "remove devices:; berth nodes run network services, not hardware access",
+  },
+  device_cgroup_rules: {
+    message: "device_cgroup_rules give access to host devices and are not allowed",
+    hint: "remove device_cgroup_rules:",
+  },
+  network_mode: (e) => {
+    const v = scalarText(e);
+    if (v === "host") {
+      return {
+        message: "network_mode: host is not allowed: it shares the node's network stack with the container",
+        hint: "remove it; route traffic with x-berth-routes and let services talk over networks:",
+      };
+    }
+    if (v.startsWith("container:") || v.startsWith("service:")) {
+      return {
+        message: `network_mode: ${v.split(":")[0]}: is not allowed: it joins another container's network namespace`,
+        hint: "put both services on the same network under networks: and talk to the other by its service name",
+      };
+    }
+    return { message: "network_mode is not supported", hint: NETWORKS_HINT };
+  },
+  pid: (e) =>
+    scalarText(e) === "host"
+      ? {
+          message: "pid: host is not allowed: it shows the node's processes to the container",
+          hint: "remove pid:",
+        }
+      : { message: "pid is not supported: containers get their own process namespace", hint: "remove pid:" },
+  ipc: (e) =>
+    scalarText(e) === "host"
+      ? {
+          message:
+            "ipc: host is not allowed: it shares the node's IPC namespace (shared memory) with the container",
+          hint: "remove ipc:",
+        }
+      : { message: "ipc is not supported: containers get their own IPC namespace", hint: "remove ipc:" },
+  userns_mode: (e) =>
+    scalarText(e) === "host"
+      ? {
+          message: "userns_mode: host is not allowed: it turns off user-namespace remapping",
+          hint: "remove userns_mode:",
+        }
+      : { message: "userns_mode is not supported", hint: "remove userns_mode:" },
+  uts: (e) =>
+    scalarText(e) === "host"
+      ? { message: "uts: host is not allowed: it shares the node's host name", hint: "remove uts:" }
+      : { message: "uts is not supported", hint: "remove uts:" },
+  cgroup: { message: "cgroup is not supported", hint: "remove cgroup:" },
+  cgroup_parent: { message: "cgroup_parent is not supported", hint: "remove cgroup_parent:" },
+  security_opt: {
+    message: "security_opt is not allowed: it can turn off seccomp, AppArmor or SELinux confinement",
+    hint: "remove security_opt:",
+  },
+  sysctls: {
+    message: "sysctls are not allowed: they change kernel settings",
+    hint: "remove sysctls:; tune the kernel on the node itself if the app truly needs it",
+  },
+  use_api_socket: {
+    message:
+      "use_api_socket is not allowed: it gives the container the Docker socket, which is root on the node",
+    hint: "remove use_api_socket:",
+  },
+  volumes_from: {
+    message: "volumes_from is not supported: it shares another container's mounts",
+    hint: "mount the same named volume in both services, e.g. volumes: [data:/path]",
+  },
+  tmpfs: {
+    message: "tmpfs mounts are not supported",
+    hint: "use a named volume declared under top-level volumes:, or write to the container's own filesystem",
+  },
+  env_file: {
+    message: "env_file is not supported: it reads files on the machine running berth, outside the release",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose syntax in a message
+    hint: "write the variables under environment:, pass values as variables with ${VAR}, and secrets as { x-berth-secret: NAME }",
+  },
+  label_file: {
+    message: "label_file is not supported: it reads files on the machine running berth",
+    hint: "write the labels under labels:",
+  },
+  container_name: {
+    message: "container_name is not allowed: berth names containers per environment and release",
+    hint: "remove it; other services reach this one by its service name",
+  },
+  secrets: {
+    message: "Compose secrets (files on the deploying machine) are not supported",
+    hint: "reference a berth secret in environment: FOO: { x-berth-secret: NAME }",
+  },
+  configs: {
+    message: "Compose configs (files on the deploying machine) are not supported",
+    hint: "build the file into the image, or keep it in a named volume",
+  },
+  links: {
+    message: "links is obsolete and not supported",
+    hint: "services on the same network reach each other by service name; use depends_on for start order",
+  },
+  external_links: {
+    message: "external_links is not supported: a release only reaches its own services",
+    hint: "remove external_links:",
+  },
+  extra_hosts: {
+    message: "extra_hosts is not supported: it edits the container's /etc/hosts with node-specific addresses",
+    hint: "use network aliases under networks: NAME: { aliases: [...] }, or DNS names",
+  },
+  dns: { message: "dns is not supported", hint: "remove dns:; containers use the node's resolver" },
+  dns_opt: { message: "dns_opt is not supported", hint: "remove dns_opt:" },
+  dns_search: { message: "dns_search is not supported", hint: "remove dns_search:" },
+  logging: {
+    message: "logging is not supported: berth configures log rotation for every container",
+    hint: "remove logging:",
+  },
+  mem_limit: {
+    message: "mem_limit is not supported",
+    hint: "use deploy: { resources: { limits: { memory: 512m } } }",
+  },
+  memswap_limit: { message: "memswap_limit is not supported", hint: "use deploy.resources.limits.memory" },
+  mem_reservation: {
+    message: "mem_reservation is not supported",
+    hint: "use deploy: { resources: { reservations: { memory: 256m } } }",
+  },
+  cpus: { message: "cpus is not supported", hint: "use deploy: { resources: { limits: { cpus: 0.5 } } }" },
+  pids_limit: {
+    message: "pids_limit is not supported",
+    hint: "use deploy: { resources: { limits: { pids: 100 } } }",
+  },
+  gpus: { message: "gpus are not supported: berth nodes have no GPUs", hint: "remove gpus:" },
+  runtime: {
+    message: "runtime is not supported: containers run with the node's default runtime",
+    hint: "remove runtime:",
+  },
+  profiles: {
+    message: "profiles are not supported: a release deploys every service in the file",
+    hint: "remove profiles:, and the services you do not want deployed",
+  },
+  scale: { message: "scale is not supported: berth runs one container per service", hint: "remove scale:" },
+  platform: {
+    message: "platform is not supported",
+    hint: "remove platform:; build or pull images for the node's architecture",
+  },
+  pull_policy: {
+    message: "pull_policy is not supported: berth pins every image to a digest and pulls it",
+    hint: "remove pull_policy:",
+  },
+  user: { message: "user is not supported", hint: "set USER in the image's Dockerfile" },
+  working_dir: { message: "working_dir is not supported", hint: "set WORKDIR in the image's Dockerfile" },
+  hostname: {
+    message: "hostname is not supported",
+    hint: "other services reach this one by its service name, or by network aliases",
+  },
+  extends: (e) => {
+    const file =
+      e.value.kind === "map"
+        ? (() => {
+            const f = e.value.entries.find((x) => x.key === "file");
+            return f && f.value.kind === "scalar" ? String(f.value.value ?? "") : "";
+          })()
+        : "";
+    if (file && isRemote(file)) {
+      return {
+        message: `extends from a remote file (${file}) is not allowed: berth never fetches Compose files from the network`,
+        hint: "copy the service definition into this file",
+      };
+    }
+    return {
+      message: `extends is not supported: berth deploys one self-contained Compose file${file ? ` (this extends ${file})` : ""}`,
+      hint: "copy the fields of the extended service into this one; `docker compose config` prints the merged file",
+    };
+  },
+};
+
+/** Every service field of the Compose specification (compose-spec.json). */
+export const COMPOSE_SERVICE_FIELDS: readonly string[] = [
+  "annotations",
+  "attach",
+  "blkio_config",
+  "build",
+  "cap_add",
+  "cap_drop",
+  "cgroup",
+  "cgroup_parent",
+  "command",
+  "configs",
+  "container_name",
+  "cpu_count",
+  "cpu_percent",
+  "cpu_period",
+  "cpu_quota",
+  "cpu_rt_period",
+  "cpu_rt_runtime",
+  "cpu_shares",
+  "cpus",
+  "cpuset",
+  "credential_spec",
+  "depends_on",
+  "deploy",
+  "develop",
+  "device_cgroup_rules",
+  "devices",
+  "dns",
+  "dns_opt",
+  "dns_search",
+  "domainname",
+  "entrypoint",
+  "env_file",
+  "environment",
+  "expose",
+  "extends",
+  "external_links",
+  "extra_hosts",
+  "gpus",
+  "group_add",
+  "healthcheck",
+  "hostname",
+  "image",
+  "init",
+  "ipc",
+  "isolation",
+  "label_file",
+  "labels",
+  "links",
+  "logging",
+  "mac_address",
+  "mem_limit",
+  "mem_reservation",
+  "mem_swappiness",
+  "memswap_limit",
+  "models",
+  "network_mode",
+  "networks",
+  "oom_kill_disable",
+  "oom_score_adj",
+  "pid",
+  "pids_limit",
+  "platform",
+  "ports",
+  "post_start",
+  "pre_start",
+  "pre_stop",
+  "privileged",
+  "profiles",
+  "provider",
+  "pull_policy",
+  "pull_refresh_after",
+  "read_only",
+  "restart",
+  "runtime",
+  "scale",
+  "secrets",
+  "security_opt",
+  "shm_size",
+  "stdin_open",
+  "stop_grace_period",
+  "stop_signal",
+  "storage_opt",
+  "sysctls",
+  "tmpfs",
+  "tty",
+  "ulimits",
+  "use_api_socket",
+  "user",
+  "userns_mode",
+  "uts",
+  "volumes",
+  "volumes_from",
+  "working_dir",
+];

@@ -1,0 +1,200 @@
+// One service: the accepted fields, normalized into the manifest's Service shape.
+import type { Service } from "../manifest/schema";
+import { readBuild } from "./build";
+import { readCommand } from "./command";
+import { type DependencyRef, readDependsOn } from "./depends-on";
+import { readDeploy } from "./deploy";
+import { readEnvironment } from "./environment";
+import { readDuration, readHealthcheck } from "./healthcheck";
+import { readHttpHealth } from "./http-health";
+import { readLabels } from "./labels";
+import { readMounts } from "./mounts";
+import { readExpose, readPorts } from "./ports";
+import type { Path } from "./problem";
+import { asMap, asText, type Ctx, checkKeys } from "./read";
+import { COMPOSE_SERVICE_FIELDS, SERVICE_REJECTED } from "./rejections";
+import { readServiceNetworks } from "./service-networks";
+import { entry, type YNode } from "./tree";
+
+export const SERVICE_FIELDS = [
+  "image",
+  "build",
+  "command",
+  "entrypoint",
+  "environment",
+  "volumes",
+  "depends_on",
+  "healthcheck",
+  "deploy",
+  "restart",
+  "expose",
+  "ports",
+  "stop_grace_period",
+  "stop_signal",
+  "labels",
+  "networks",
+] as const;
+
+export const SERVICE_EXTENSIONS = ["x-berth-health"];
+
+/**
+ * A Docker image reference: [registry[:port]/]path[:tag][@digest], lowercase path components.
+ * (The OCI client parses references fully; this only catches what is plainly not one.)
+ */
+const IMAGE_REF =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?$/;
+
+export interface Declared {
+  volumes: ReadonlySet<string>;
+  networks: ReadonlySet<string>;
+}
+
+export interface ServiceResult {
+  service: Service;
+  dependencyRefs: DependencyRef[];
+  routeHints: number[];
+}
+
+export function readService(
+  ctx: Ctx,
+  name: string,
+  node: YNode,
+  path: Path,
+  declared: Declared,
+): ServiceResult | undefined {
+  const map = asMap(ctx, node, path, `service ${name}`);
+  if (!map) return undefined;
+  checkKeys(ctx, map, path, {
+    accepted: SERVICE_FIELDS,
+    rejected: SERVICE_REJECTED,
+    known: COMPOSE_SERVICE_FIELDS,
+    berthExtensions: SERVICE_EXTENSIONS,
+    what: "service field",
+  });
+  const get = (k: string) => entry(map, k);
+  const at = (k: string): Path => [...path, k];
+  const s: Service = {
+    environment: {},
+    volumes: [],
+    dependsOn: {},
+    resources: {},
+    updateOrder: "start-first",
+    expose: [],
+    labels: {},
+    networks: { default: { aliases: [] } },
+  };
+  let dependencyRefs: DependencyRef[] = [];
+  let routeHints: number[] = [];
+
+  const image = get("image");
+  if (image) {
+    const v = asText(ctx, image.value, at("image"), "image");
+    if (v !== undefined) {
+      if (IMAGE_REF.test(v)) s.image = v;
+      else {
+        ctx.problems.error(
+          image.value.pos,
+          at("image"),
+          `${JSON.stringify(v)} is not an image reference`,
+          "write [registry/]name[:tag][@sha256:digest], lowercase, e.g. ghcr.io/acme/web:1.2",
+        );
+      }
+    }
+  }
+  const build = get("build");
+  if (build) {
+    const b = readBuild(ctx, build.value, at("build"));
+    if (b) s.build = b;
+  }
+  if (!image && !build && !get("extends")) {
+    ctx.problems.error(
+      map.entries[0]?.keyPos ?? map.pos,
+      path,
+      `service ${name} has neither image: nor build:`,
+      "add image: or build:",
+    );
+  }
+  for (const k of ["command", "entrypoint"] as const) {
+    const e = get(k);
+    if (!e) continue;
+    const v = readCommand(ctx, e.value, at(k), k);
+    if (v !== undefined) s[k] = v;
+  }
+  const env = get("environment");
+  if (env) s.environment = readEnvironment(ctx, env.value, at("environment"));
+  const vols = get("volumes");
+  if (vols) s.volumes = readMounts({ ctx, declared: declared.volumes }, vols.value, at("volumes"));
+  const deps = get("depends_on");
+  if (deps) {
+    const r = readDependsOn(ctx, deps.value, at("depends_on"));
+    s.dependsOn = r.deps;
+    dependencyRefs = r.refs;
+  }
+  const hc = get("healthcheck");
+  if (hc) {
+    const h = readHealthcheck(ctx, hc.value, at("healthcheck"));
+    if (h) s.healthcheck = h;
+  }
+  const deploy = get("deploy");
+  let explicitOrder = false;
+  if (deploy) {
+    const d = readDeploy(ctx, deploy.value, at("deploy"));
+    s.resources = d.resources;
+    if (d.updateOrder) {
+      s.updateOrder = d.updateOrder;
+      explicitOrder = true;
+    }
+  }
+  // Two containers must never write the same volume at once (a database would corrupt it).
+  if (!explicitOrder && s.volumes.some((v) => !v.readOnly)) s.updateOrder = "stop-first";
+  const restart = get("restart");
+  if (restart) {
+    const v = restart.value.kind === "scalar" ? restart.value.value : undefined;
+    if (typeof v === "string" && /^(no|always|unless-stopped|on-failure(:[0-9]{1,6})?)$/.test(v))
+      s.restart = v;
+    else {
+      ctx.problems.error(
+        restart.value.pos,
+        at("restart"),
+        `restart must be "no", always, unless-stopped, on-failure or on-failure:N`,
+        v === false ? 'quote it: restart: "no"' : undefined,
+      );
+    }
+  }
+  const expose = get("expose");
+  if (expose) s.expose = readExpose(ctx, expose.value, at("expose"));
+  const ports = get("ports");
+  if (ports) routeHints = readPorts(ctx, ports.value, at("ports"));
+  const sgp = get("stop_grace_period");
+  if (sgp) {
+    const ms = readDuration(ctx, sgp.value, at("stop_grace_period"), "stop_grace_period");
+    if (ms !== undefined) s.stopGracePeriodMs = ms;
+  }
+  const sig = get("stop_signal");
+  if (sig) {
+    const v = asText(ctx, sig.value, at("stop_signal"), "stop_signal");
+    if (v !== undefined) {
+      if (/^(SIG)?[A-Z][A-Z0-9+-]*$/.test(v) || /^[0-9]{1,2}$/.test(v)) s.stopSignal = v;
+      else
+        ctx.problems.error(
+          sig.value.pos,
+          at("stop_signal"),
+          `${JSON.stringify(v)} is not a signal`,
+          "e.g. SIGTERM or SIGQUIT",
+        );
+    }
+  }
+  const labels = get("labels");
+  if (labels) s.labels = readLabels(ctx, labels.value, at("labels"));
+  const nets = get("networks");
+  if (nets) {
+    const n = readServiceNetworks(ctx, nets.value, at("networks"), declared.networks);
+    s.networks = Object.keys(n).length > 0 ? n : { default: { aliases: [] } };
+  }
+  const health = get("x-berth-health");
+  if (health) {
+    const h = readHttpHealth(ctx, health.value, at("x-berth-health"));
+    if (h) s.health = h;
+  }
+  return { service: s, dependencyRefs, routeHints };
+}

@@ -1,0 +1,68 @@
+// The located tree the passes work on: plain maps, sequences and scalars, each with its position.
+// Aliases are already expanded and merge keys (`<<`) merged by the parse pass, so later passes
+// never see YAML's graph features.
+import type { Pos } from "./problem";
+
+export type YNode = YMap | YSeq | YScalar;
+
+export interface YEntry {
+  key: string;
+  keyPos: Pos;
+  value: YNode;
+}
+
+export interface YMap {
+  kind: "map";
+  pos: Pos;
+  entries: YEntry[];
+}
+
+export interface YSeq {
+  kind: "seq";
+  pos: Pos;
+  items: YNode[];
+}
+
+export interface YScalar {
+  kind: "scalar";
+  pos: Pos;
+  /** null for an empty value (`key:`) and `null`/`~`. */
+  value: string | number | boolean | null;
+  /** The text as written (for numbers: `1.10` stays `1.10`). */
+  source: string;
+  /** The text before interpolation, when interpolation changed it. */
+  raw?: string;
+}
+
+export function entry(map: YMap, key: string): YEntry | undefined {
+  return map.entries.find((e) => e.key === key);
+}
+
+/** The plain JavaScript value of a node (for `x-` extensions). */
+export function toPlain(node: YNode): unknown {
+  switch (node.kind) {
+    case "scalar":
+      return typeof node.value === "number" && !Number.isFinite(node.value) ? node.source : node.value;
+    case "seq":
+      return node.items.map(toPlain);
+    case "map": {
+      const out: Record<string, unknown> = {};
+      for (const e of node.entries) {
+        Object.defineProperty(out, e.key, {
+          value: toPlain(e.value),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    }
+  }
+}
+
+export function describe(node: YNode): string {
+  if (node.kind === "map") return "a mapping";
+  if (node.kind === "seq") return "a list";
+  if (node.value === null) return "empty";
+  return `${typeof node.value} ${JSON.stringify(node.source)}`;
+}
