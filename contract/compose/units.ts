@@ -39,8 +39,8 @@ export function parseDurationMs(
     at = re.lastIndex;
   }
   if (s.length === 0 || !Number.isFinite(total) || total > Number.MAX_SAFE_INTEGER) return bad;
-  const rounded = Math.round(total * 1000) / 1000;
-  if (!Number.isInteger(rounded)) {
+  const rounded = Math.round(total);
+  if (Math.abs(total - rounded) > 1e-7) {
     return { ok: false, message: `${JSON.stringify(s)} is finer than a millisecond` };
   }
   return { ok: true, ms: rounded };
