@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose interpolation syntax in test data
 import { describe, expect, it } from "vitest";
 import { interpolateString, toVariables } from "./interpolate";
 import { at, reject } from "./testing";
