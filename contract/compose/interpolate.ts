@@ -169,6 +169,7 @@ export function interpolateTree(node: YNode, vars: Variables, path: Path, proble
         }
       } else {
         for (const e of r.errors) problems.error(node.pos, path, e.message, e.hint);
+        problems.mute(node.pos);
       }
       return;
     }

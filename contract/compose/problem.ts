@@ -42,14 +42,20 @@ export function formatProblem(p: Problem): string {
 export class Problems {
   readonly errors: Problem[] = [];
   readonly warnings: Problem[] = [];
+  private readonly muted = new Set<string>();
   constructor(readonly file: string) {}
 
   error(pos: Pos, path: Path, message: string, hint?: string): void {
-    this.errors.push(this.make(pos, path, message, hint));
+    if (!this.muted.has(`${pos.line}:${pos.col}`)) this.errors.push(this.make(pos, path, message, hint));
   }
 
   warn(pos: Pos, path: Path, message: string, hint?: string): void {
-    this.warnings.push(this.make(pos, path, message, hint));
+    if (!this.muted.has(`${pos.line}:${pos.col}`)) this.warnings.push(this.make(pos, path, message, hint));
+  }
+
+  /** No more problems at this spot: its value could not be read (e.g. an unset variable), so later checks would only repeat that. */
+  mute(pos: Pos): void {
+    this.muted.add(`${pos.line}:${pos.col}`);
   }
 
   private make(pos: Pos, path: Path, message: string, hint?: string): Problem {
