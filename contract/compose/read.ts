@@ -52,7 +52,7 @@ export function checkKeys(ctx: Ctx, map: YMap, path: Path, spec: KeySpec): void 
       }
       continue;
     }
-    const r = spec.rejected?.[k];
+    const r = spec.rejected && Object.hasOwn(spec.rejected, k) ? spec.rejected[k] : undefined;
     if (r) {
       const { message, hint } = typeof r === "function" ? r(e) : r;
       ctx.problems.error(e.keyPos, at, message, hint);

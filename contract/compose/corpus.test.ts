@@ -1,0 +1,122 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose interpolation syntax in test data
+// compose-go's loader and CLI test data (../shared/corpus/compose-go beside the clone): every
+// file is accepted or rejected with clear problems, and none crashes.
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadCompose } from "./load";
+import type { Problem } from "./problem";
+
+const repoRoot = path.resolve(__dirname, "..", "..");
+const CORPUS = path.resolve(repoRoot, "..", "shared", "corpus", "compose-go");
+
+function yamlFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) return yamlFiles(p);
+    return /\.ya?ml$/.test(name) ? [p] : [];
+  });
+}
+
+const files = [
+  ...yamlFiles(path.join(CORPUS, "loader", "testdata")),
+  ...yamlFiles(path.join(CORPUS, "cli", "testdata")),
+].sort();
+
+function load(rel: string) {
+  const file = path.join(CORPUS, rel);
+  return loadCompose(readFileSync(file, "utf8"), { file: rel, projectDir: path.dirname(file) });
+}
+
+function messages(rel: string): string[] {
+  const r = load(rel);
+  if (r.ok) throw new Error(`${rel} was accepted`);
+  return r.problems.map((p) => `${p.path}: ${p.message}`);
+}
+
+describe.skipIf(files.length === 0)("compose-go corpus", () => {
+  it("has the corpus", () => {
+    expect(files.length).toBeGreaterThanOrEqual(30);
+  });
+
+  for (const file of files) {
+    const rel = path.relative(CORPUS, file);
+    it(`${rel}: accepted, or rejected with clear problems`, () => {
+      const r = load(rel);
+      if (r.ok) {
+        expect(Object.keys(r.manifest.services).length).toBeGreaterThan(0);
+        return;
+      }
+      expect(r.problems.length).toBeGreaterThan(0);
+      for (const p of r.problems as Problem[]) {
+        expect(p.file).toBe(rel);
+        expect(p.line).toBeGreaterThanOrEqual(1);
+        expect(p.col).toBeGreaterThanOrEqual(1);
+        expect(p.path).not.toBe("");
+        expect(p.message.length).toBeGreaterThan(10);
+        expect(p.message).not.toMatch(/internal/);
+      }
+    });
+  }
+
+  it("names the depends_on cycle", () => {
+    expect(messages("loader/testdata/compose-depends-on-cycle.yaml")).toEqual([
+      "services.service3.depends_on[0]: dependency cycle: service1 -> service2 -> service3 -> service1",
+    ]);
+  });
+
+  it("refuses the self-dependency", () => {
+    expect(messages("loader/testdata/compose-depends-on-self.yaml")).toEqual([
+      "services.service1.depends_on[0]: service service1 depends on itself",
+    ]);
+  });
+
+  it("says the empty file is empty", () => {
+    expect(messages("loader/testdata/empty.yaml")).toEqual(["(top level): the file is empty"]);
+  });
+
+  it("refuses local extends, naming the file", () => {
+    expect(messages("loader/testdata/compose-test-extends.yaml")).toEqual([
+      "services.importer.extends: extends is not supported: berth deploys one self-contained Compose file (this extends subdir/compose-test-extends-imported.yaml)",
+    ]);
+    expect(messages("loader/testdata/extends/base.yaml")).toContain(
+      "services.another.extends: extends is not supported: berth deploys one self-contained Compose file",
+    );
+  });
+
+  it("refuses remote extends, saying it is remote", () => {
+    expect(messages("loader/testdata/remote/nested/compose.yaml")).toEqual([
+      "services.foo.extends: extends from a remote file (remote:nested/compose-nested.yaml) is not allowed: berth never fetches Compose files from the network",
+    ]);
+  });
+
+  it("refuses include, naming what is included", () => {
+    expect(messages("loader/testdata/compose-include.yaml")).toEqual([
+      "include: include is not supported: berth deploys one self-contained Compose file (this includes ./subdir/compose-test-extends-imported.yaml)",
+    ]);
+    expect(messages("loader/testdata/compose-include-cycle.yaml")).toEqual([
+      "include: include is not supported: berth deploys one self-contained Compose file (this includes compose-include-cycle.yaml)",
+    ]);
+  });
+
+  it("refuses the remote build context and the bind mounts", () => {
+    expect(messages("loader/testdata/compose-test-extends-with-context-url-imported.yaml")[0]).toContain(
+      "a remote build context (https://github.com/docker/compose.git) is not allowed",
+    );
+    expect(messages("cli/testdata/simple/compose-with-paths.yaml")).toEqual([
+      "services.test.volumes[0].type: bind mounts are not allowed: C:\\docker\\project is a path on the host",
+      "services.test.volumes[1].type: bind mounts are not allowed: ./relative is a path on the host",
+      "services.test.volumes[2]: bind mounts are not allowed: ./relative2 is a path on the host",
+    ]);
+    expect(messages("loader/testdata/extends/interpolated.yaml")).toEqual([
+      'services.foo.volumes[0]: bind mounts are not allowed: /dev/null is a path on the host: the variable in "${SOURCE:-/dev/null}:/tmp/foo:ro" expands to it',
+    ]);
+  });
+
+  it("accepts the plain ones", () => {
+    for (const rel of ["cli/testdata/simple/compose.yaml", "loader/testdata/extends/sibling.yaml"]) {
+      expect(load(rel).ok, rel).toBe(true);
+    }
+  });
+});
