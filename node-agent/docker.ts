@@ -17,6 +17,8 @@ export type DockerRunner = (cmd: Command, opts?: DockerCallOptions) => Promise<R
 export function dockerRunner(base: { dockerHost?: string; dockerConfig?: string } = {}): DockerRunner {
   return (cmd, opts = {}) =>
     run(cmd.file, cmd.args, {
+      // Compose looks for a compose.yaml in the working folder and its parents: start from /.
+      cwd: "/",
       env: {
         ...(base.dockerHost ? { DOCKER_HOST: base.dockerHost } : {}),
         ...(base.dockerConfig ? { DOCKER_CONFIG: base.dockerConfig } : {}),

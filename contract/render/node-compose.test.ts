@@ -21,6 +21,7 @@ describe("renderNodeCompose", () => {
       "berth.update-order": "start-first",
       "com.example.team": "web",
     });
+    expect(doc.services.store.labels["berth.release"]).toBeUndefined();
     expect(JSON.parse(doc.services.web.labels["berth.health"])).toEqual({
       path: "/healthz",
       port: 8081,

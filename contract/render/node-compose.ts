@@ -112,7 +112,9 @@ function renderService(
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(s.labels)) labels[esc(k)] = esc(v);
   labels[LABEL.environment] = env;
-  labels[LABEL.release] = String(o.sequence);
+  // Stop-first services keep running across releases that do not change them, so the release
+  // number stays off their labels (a changed label would recreate, and so restart, them).
+  if (s.updateOrder === "start-first") labels[LABEL.release] = String(o.sequence);
   labels[LABEL.service] = name;
   labels[LABEL.updateOrder] = s.updateOrder;
   if (s.health) labels[LABEL.health] = JSON.stringify(s.health);

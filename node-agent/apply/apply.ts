@@ -5,8 +5,8 @@
 // Any failure before the switch completes rolls back to the previous release, whose containers
 // keep serving throughout; a failed first release leaves nothing running.
 import { parse } from "yaml";
-import { type NodeExtras, readNodeExtras } from "../../contract/render/node-compose";
 import type { ReleasePayload } from "../../contract/payload";
+import { type NodeExtras, readNodeExtras } from "../../contract/render/node-compose";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
 import * as compose from "../compose/commands";
@@ -14,8 +14,14 @@ import type { DockerRunner } from "../docker";
 import type { ReleaseStore } from "../state/release-store";
 import { ensureEnvironmentResources } from "./environment-resources";
 import { probeUntilHealthy } from "./http-probe";
-import { type ApplyPlan, planApply, releaseProject, type RouteKey, type Upstream } from "./plan";
+import { type ApplyPlan, planApply, type RouteKey, releaseProject, type Upstream } from "./plan";
 import type { ProxyControl } from "./proxy-control";
+import {
+  parseRegistryCredentials,
+  REGISTRY_CREDENTIALS_SECRET,
+  type RegistryCredentials,
+  withDockerConfig,
+} from "./registry-auth";
 
 export interface ApplyDeps {
   docker: DockerRunner;
@@ -91,12 +97,19 @@ export class Applier {
     const file = store.composePath(seq);
     const previous = store.current();
     let secretEnv: Record<string, string>;
+    let pullCredentials: RegistryCredentials | undefined;
     try {
-      secretEnv = this.secretEnv(payload, extras);
+      const secrets = this.deps.unseal(payload);
+      secretEnv = this.secretEnv(payload, extras, secrets);
+      const creds = secrets[REGISTRY_CREDENTIALS_SECRET];
+      pullCredentials = creds === undefined ? undefined : parseRegistryCredentials(creds);
     } catch (e) {
       return { state: "failed", sequence: seq, error: describeError(e), services: [] };
     }
-    const redact = Object.values(secretEnv);
+    const redact = [
+      ...Object.values(secretEnv),
+      ...Object.values(pullCredentials ?? {}).map((c) => c.password),
+    ];
     const call = (cmd: compose.Command, opts: { allowFailure?: boolean; timeoutMs?: number } = {}) =>
       docker(cmd, { env: secretEnv, redact, ...opts });
     const statefulT = { project: plan.stateful.project, file };
@@ -110,7 +123,18 @@ export class Applier {
       await this.step("resources");
       await ensureEnvironmentResources(docker, extras);
       await this.step("pull");
-      await call(compose.pull({ project: plan.stateless.project, file }, extras.services.map((s) => s.name)));
+      await withDockerConfig(pullCredentials, (authEnv) =>
+        docker(
+          compose.pull(
+            { project: plan.stateless.project, file },
+            extras.services.map((s) => s.name),
+          ),
+          {
+            env: { ...secretEnv, ...authEnv },
+            redact,
+          },
+        ),
+      );
       if (plan.stateful.services.length > 0) {
         await this.step("stateful-up");
         await this.up(call, statefulT, plan.stateful.services, waitS);
@@ -138,37 +162,51 @@ export class Applier {
       const logTail = e instanceof ApplyFailure ? e.logTail : await this.failingLogs(call, plan, file);
       log.warn({ environment: env, sequence: seq, reason }, "release failed; rolling back");
       await this.step("rollback");
-      return this.rollBack(store, payload, extras, { previous, switched, reason, logTail, redact });
+      return this.rollBack(store, payload, extras, {
+        previous,
+        switched,
+        reason,
+        logTail,
+        redact,
+        secretEnv,
+      });
     }
 
+    // The new release serves now: from here on it is the one a restarted agent keeps.
+    await this.step("commit");
+    store.setCurrent(seq);
     await this.step("drain");
     if (previous !== undefined && previous !== seq) {
       await sleep(this.deps.drainSeconds * 1000);
       await this.step("stop-old");
-      const oldT = { project: releaseProject(env, previous), file: store.composePath(previous) };
-      await call(compose.down(oldT, 30), { allowFailure: true });
+      await call(compose.down(releaseProject(env, previous)), { allowFailure: true });
     }
-    await this.step("commit");
-    store.setCurrent(seq);
     const services = await this.serviceStates(call, plan, file);
     log.info({ environment: env, sequence: seq }, "release applied");
     return { state: "applied", sequence: seq, services };
   }
 
   /** The secret variables Compose reads, from the release's sealed secrets. */
-  private secretEnv(payload: ReleasePayload, extras: NodeExtras): Record<string, string> {
-    const secrets = this.deps.unseal(payload);
+  private secretEnv(
+    payload: ReleasePayload,
+    extras: NodeExtras,
+    secrets: Record<string, string> = this.deps.unseal(payload),
+  ): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [name, variable] of Object.entries(extras.secrets)) {
       const value = secrets[name];
-      if (value === undefined) throw new Error(`secret ${name} is referenced but missing from release ${payload.sequence}`);
+      if (value === undefined)
+        throw new Error(`secret ${name} is referenced but missing from release ${payload.sequence}`);
       out[variable] = value;
     }
     return out;
   }
 
   private async up(
-    call: (c: compose.Command, o?: { allowFailure?: boolean; timeoutMs?: number }) => Promise<{ stdout: string }>,
+    call: (
+      c: compose.Command,
+      o?: { allowFailure?: boolean; timeoutMs?: number },
+    ) => Promise<{ stdout: string }>,
     t: compose.ComposeTarget,
     services: string[],
     waitS: number,
@@ -179,7 +217,9 @@ export class Applier {
       });
     } catch (e) {
       const tail = e instanceof ProcessError ? lastLines(e.result.stderr || e.result.stdout, 6) : String(e);
-      throw new ApplyFailure(`services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`);
+      throw new ApplyFailure(
+        `services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`,
+      );
     }
   }
 
@@ -200,7 +240,10 @@ export class Applier {
       const out = await call(compose.port({ project, file }, s.name, probe.port));
       const { host, port } = compose.parsePortOutput(out.stdout);
       const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
-      const r = await probeUntilHealthy({ host, port, path: probe.path, status: probe.status }, { timeoutMs: remaining });
+      const r = await probeUntilHealthy(
+        { host, port, path: probe.path, status: probe.status },
+        { timeoutMs: remaining },
+      );
       if (!r.ok) {
         const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
         throw new ApplyFailure(
@@ -209,12 +252,16 @@ export class Applier {
         );
       }
     }
-    const unchecked = extras.services.filter((s) => !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"]);
+    const unchecked = extras.services.filter(
+      (s) => !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"],
+    );
     if (unchecked.length === 0) return;
     await sleep((this.deps.stableSeconds ?? 2) * 1000);
     for (const s of unchecked) {
       const project = plan.projectOf[s.name] as string;
-      const ps = parsePs((await call(compose.ps({ project, file }))).stdout).filter((p) => p.Service === s.name);
+      const ps = parsePs((await call(compose.ps({ project, file }))).stdout).filter(
+        (p) => p.Service === s.name,
+      );
       const bad = ps.find((p) => p.State !== "running");
       if (ps.length === 0 || bad) {
         const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
@@ -250,7 +297,9 @@ export class Applier {
       }
       const bad = entries.find((p) => p.State !== "running" || p.Health === "unhealthy");
       if (bad) {
-        const logs = await call(compose.logs({ project: group.project, file }, bad.Service, 20), { allowFailure: true });
+        const logs = await call(compose.logs({ project: group.project, file }, bad.Service, 20), {
+          allowFailure: true,
+        });
         return `${bad.Service}:\n${lastLines(logs.stdout, 20)}`;
       }
     }
@@ -287,6 +336,7 @@ export class Applier {
       reason: string;
       logTail: string | undefined;
       redact: string[];
+      secretEnv: Record<string, string>;
     },
   ): Promise<ApplyOutcome> {
     const { docker, proxy, log } = this.deps;
@@ -295,16 +345,22 @@ export class Applier {
     const file = store.composePath(seq);
     const plan = planApply(extras);
     for (const s of ctx.switched.reverse()) {
-      if (s.from) await proxy.switchRoute(s.route, s.from).catch((e) => log.error({ err: describeError(e) }, "switch back failed"));
+      if (s.from)
+        await proxy
+          .switchRoute(s.route, s.from)
+          .catch((e) => log.error({ err: describeError(e) }, "switch back failed"));
     }
-    await docker(compose.down({ project: plan.stateless.project, file }, 10), { allowFailure: true });
+    await docker(compose.down(plan.stateless.project, 10), { allowFailure: true });
     if (ctx.previous !== undefined && ctx.previous !== seq) {
       // The previous release's start-first project never stopped; put its stop-first services back.
       const prevFile = store.composePath(ctx.previous);
       const prevExtras = readNodeExtras(parse(store.readCompose(ctx.previous)));
       const prevPlan = planApply(prevExtras);
       if (prevPlan.stateful.services.length > 0 || plan.stateful.services.length > 0) {
-        log.info({ environment: env, sequence: ctx.previous }, "restoring the previous release's stop-first services");
+        log.info(
+          { environment: env, sequence: ctx.previous },
+          "restoring the previous release's stop-first services",
+        );
         const { releaseEnvelopeSchema } = await import("../../contract/payload");
         const prevPayload = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(ctx.previous))).payload;
         const prevSecrets = this.secretEnv(prevPayload, prevExtras);
@@ -317,7 +373,9 @@ export class Applier {
         );
         const stale = plan.stateful.services.filter((s) => !prevPlan.stateful.services.includes(s));
         if (stale.length > 0) {
-          await docker(compose.stop({ project: plan.stateful.project, file }, stale, 10), { allowFailure: true });
+          await docker(compose.stop({ project: plan.stateful.project, file }, stale, 10), {
+            allowFailure: true,
+          });
         }
       }
       return {
@@ -328,7 +386,7 @@ export class Applier {
         services: [],
       };
     }
-    await docker(compose.down({ project: plan.stateful.project, file }, 10), { allowFailure: true });
+    await docker(compose.down(plan.stateful.project, 10), { allowFailure: true });
     return {
       state: "failed",
       sequence: seq,

@@ -7,20 +7,35 @@ import type { DockerRunner } from "../docker";
 export async function ensureEnvironmentResources(docker: DockerRunner, extras: NodeExtras): Promise<void> {
   const label = `berth.environment=${extras.environmentId}`;
   for (const n of extras.networks) {
-    const exists = await docker({ file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", n.name] }, {
-      allowFailure: true,
-    });
+    const exists = await docker(
+      { file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", n.name] },
+      {
+        allowFailure: true,
+      },
+    );
     if (exists.exitCode === 0) continue;
     await docker({
       file: "docker",
-      args: ["network", "create", "--driver", "bridge", "--label", label, ...(n.internal ? ["--internal"] : []), n.name],
+      args: [
+        "network",
+        "create",
+        "--driver",
+        "bridge",
+        "--label",
+        label,
+        ...(n.internal ? ["--internal"] : []),
+        n.name,
+      ],
     });
   }
   for (const v of extras.volumes) {
     mkdirSync(v.device, { recursive: true, mode: 0o755 });
-    const exists = await docker({ file: "docker", args: ["volume", "inspect", "--format", "{{.Name}}", v.name] }, {
-      allowFailure: true,
-    });
+    const exists = await docker(
+      { file: "docker", args: ["volume", "inspect", "--format", "{{.Name}}", v.name] },
+      {
+        allowFailure: true,
+      },
+    );
     if (exists.exitCode === 0) continue;
     await docker({
       file: "docker",

@@ -24,7 +24,8 @@ describe("compose commands", () => {
   });
 
   it("tears a project down without touching named volumes", () => {
-    const cmd = c.down(t, 10);
+    const cmd = c.down(t.project, 10);
+    expect(cmd.args).not.toContain("--file");
     expect(cmd.args).toContain("down");
     expect(cmd.args).not.toContain("--volumes");
     expect(cmd.args).not.toContain("-v");

@@ -54,9 +54,23 @@ export function stop(t: ComposeTarget, services: readonly string[], timeoutSecon
   return compose(t, "stop", "--timeout", String(timeoutSeconds), ...services);
 }
 
-/** Removes a project's containers and networks it owns; named volumes are never removed. */
-export function down(t: ComposeTarget, timeoutSeconds: number): Command {
-  return compose(t, "down", "--remove-orphans", "--timeout", String(timeoutSeconds));
+/**
+ * Removes a project's containers (found by the project's label, so no Compose file, and no
+ * secret it interpolates, is needed); named volumes are never removed.
+ */
+export function down(project: string, timeoutSeconds?: number): Command {
+  return {
+    file: "docker",
+    args: [
+      "compose",
+      "--project-name",
+      project,
+      "down",
+      "--remove-orphans",
+      // Without --timeout each container gets its own stop_grace_period.
+      ...(timeoutSeconds !== undefined ? ["--timeout", String(timeoutSeconds)] : []),
+    ],
+  };
 }
 
 export function ps(t: ComposeTarget): Command {

@@ -123,7 +123,9 @@ export class HaproxyControl implements ProxyControl {
       }
       await sleep(50);
     }
-    throw new Error(`HAProxy's admin socket ${this.socketPath} did not answer within ${timeoutMs} ms: ${last}`);
+    throw new Error(
+      `HAProxy's admin socket ${this.socketPath} did not answer within ${timeoutMs} ms: ${last}`,
+    );
   }
 
   private async reload(routes: RouteEntry[]): Promise<void> {
@@ -168,7 +170,10 @@ export class HaproxyControl implements ProxyControl {
   }
 
   async switchRoute(route: RouteKey, upstream: Upstream): Promise<void> {
-    const backend = backendName(normalizeHost(route.host), route.path ? normalizePathPrefix(route.path) : undefined);
+    const backend = backendName(
+      normalizeHost(route.host),
+      route.path ? normalizePathPrefix(route.path) : undefined,
+    );
     await this.api.switchBackend(
       backend,
       { addr: upstream.host, port: upstream.port },
@@ -178,7 +183,10 @@ export class HaproxyControl implements ProxyControl {
 
   async upstreamOf(route: RouteKey): Promise<Upstream | undefined> {
     if (!(await this.running())) return undefined;
-    const backend = backendName(normalizeHost(route.host), route.path ? normalizePathPrefix(route.path) : undefined);
+    const backend = backendName(
+      normalizeHost(route.host),
+      route.path ? normalizePathPrefix(route.path) : undefined,
+    );
     try {
       const ready = (await this.api.showServers(backend)).find((s) => s.admin === "ready");
       return ready ? { host: ready.addr, port: ready.port } : undefined;
@@ -205,7 +213,8 @@ function routeId(r: { host: string; path?: string }): string {
 function splitBind(bind: string): [string, number] {
   const i = bind.lastIndexOf(":");
   const port = Number(bind.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port)) throw new Error(`proxy bind ${JSON.stringify(bind)} must be ADDRESS:PORT`);
+  if (i < 0 || !Number.isInteger(port))
+    throw new Error(`proxy bind ${JSON.stringify(bind)} must be ADDRESS:PORT`);
   return [bind.slice(0, i), port];
 }
 

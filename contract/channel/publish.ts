@@ -1,0 +1,59 @@
+// The program's side of the channel: publish a signed release for a node (the release first,
+// the desired pointer last, so a node never sees a pointer to a missing release), and wait for
+// the node's status.
+import { channelKeys } from "./layout";
+import { type EnvironmentStatus, environmentStatus } from "./status";
+import type { ChannelStore } from "./store";
+
+export interface PublishedRelease {
+  nodeId: string;
+  environmentId: string;
+  sequence: number;
+  /** The serialized signed envelope. */
+  envelope: string;
+}
+
+export async function publishRelease(channel: ChannelStore, r: PublishedRelease): Promise<void> {
+  await channel.put(channelKeys.release(r.nodeId, r.environmentId, r.sequence), r.envelope);
+  await channel.put(channelKeys.desired(r.nodeId, r.environmentId), `${JSON.stringify({ sequence: r.sequence })}\n`);
+}
+
+/** Removes an environment from a node's desired set; the node tears it down (volumes stay). */
+export async function unpublishEnvironment(channel: ChannelStore, nodeId: string, environmentId: string): Promise<void> {
+  await channel.delete(channelKeys.desired(nodeId, environmentId));
+}
+
+export async function readStatus(
+  channel: ChannelStore,
+  nodeId: string,
+  environmentId: string,
+): Promise<EnvironmentStatus | undefined> {
+  const text = await channel.get(channelKeys.status(nodeId, environmentId));
+  if (text === undefined) return undefined;
+  const r = environmentStatus.safeParse(JSON.parse(text));
+  return r.success ? r.data : undefined;
+}
+
+export class StatusTimeoutError extends Error {}
+
+/**
+ * Waits until the node has finished with `sequence` (applied, failed, rolled back or rejected)
+ * and returns its status; throws StatusTimeoutError after `timeoutMs`, saying what it last saw.
+ */
+export async function waitForOutcome(
+  channel: ChannelStore,
+  o: { nodeId: string; environmentId: string; sequence: number; timeoutMs: number; pollMs?: number },
+): Promise<EnvironmentStatus> {
+  const deadline = Date.now() + o.timeoutMs;
+  let last: EnvironmentStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await readStatus(channel, o.nodeId, o.environmentId);
+    if (last && last.attemptedSequence === o.sequence && last.state !== "applying") return last;
+    if (last && last.state === "applied" && last.appliedSequence === o.sequence) return last;
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 250));
+  }
+  throw new StatusTimeoutError(
+    `node ${o.nodeId} did not report on release ${o.sequence} of environment ${o.environmentId} within ${Math.round(o.timeoutMs / 1000)} s` +
+      (last ? ` (last status: ${last.state}, release ${last.attemptedSequence ?? "none"})` : " (no status yet: is the agent running?)"),
+  );
+}

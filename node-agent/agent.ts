@@ -1,0 +1,396 @@
+// The agent: publishes the node's identity, then converges each environment the channel names
+// for this node to its desired release, and reports how it went. Crash-safe: at start it
+// cleans up what a killed apply left behind before converging again.
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { channelKeys, environmentsFromKeys } from "../contract/channel/layout";
+import { desiredPointer, type EnvironmentStatus } from "../contract/channel/status";
+import type { ChannelStore } from "../contract/channel/store";
+import {
+  type ReleasePayload,
+  ReleaseVerificationError,
+  releaseEnvelopeSchema,
+  TrustedKeys,
+  unsealSecrets,
+  verifyRelease,
+} from "../contract/payload";
+import { readNodeExtras } from "../contract/render/node-compose";
+import { type Logger, registerSecret } from "../lib/log";
+import { Applier, type ApplyOutcome, describeError, routeKeys } from "./apply/apply";
+import { parseReleaseProject, planApply, releaseProject, statefulProject } from "./apply/plan";
+import type { ProxyControl } from "./apply/proxy-control";
+import * as compose from "./compose/commands";
+import type { AgentConfig } from "./config";
+import type { DockerRunner } from "./docker";
+import { loadOrCreateNodeKeys } from "./node-keys";
+import { ReleaseStore } from "./state/release-store";
+import { AGENT_VERSION } from "./version";
+
+export interface AgentDeps {
+  config: AgentConfig;
+  channel: ChannelStore;
+  docker: DockerRunner;
+  proxy: ProxyControl & { routesOf?(env: string): { environmentId: string; host: string; path?: string }[] };
+  log: Logger;
+  /** Called at each apply step (fault injection in tests). */
+  onStep?: (step: string) => Promise<void> | void;
+}
+
+export class Agent {
+  private readonly keys: { publicKey: string; privateKey: string };
+  private readonly trusted: TrustedKeys;
+  private readonly applier: Applier;
+  /** The last refused release per environment, so it is reported once, not at every poll. */
+  private readonly rejected = new Map<string, string>();
+
+  constructor(private readonly d: AgentDeps) {
+    this.keys = loadOrCreateNodeKeys(d.config.stateRoot);
+    this.trusted = new TrustedKeys(d.config.trustedKeys);
+    this.applier = new Applier({
+      docker: d.docker,
+      proxy: d.proxy,
+      log: d.log,
+      healthTimeoutSeconds: d.config.healthTimeoutSeconds,
+      drainSeconds: d.config.drainSeconds,
+      ...(d.onStep ? { onStep: d.onStep } : {}),
+      unseal: (p) => this.unseal(p),
+    });
+  }
+
+  get nodeId(): string {
+    return this.d.config.nodeId;
+  }
+
+  get publicKey(): string {
+    return this.keys.publicKey;
+  }
+
+  store(env: string): ReleaseStore {
+    return new ReleaseStore(this.d.config.stateRoot, env);
+  }
+
+  private unseal(p: ReleasePayload): Record<string, string> {
+    const out = Object.fromEntries(unsealSecrets(p, this.keys.privateKey));
+    for (const v of Object.values(out)) registerSecret(v);
+    return out;
+  }
+
+  async publishIdentity(): Promise<void> {
+    await this.d.channel.put(
+      channelKeys.identity(this.nodeId),
+      `${JSON.stringify(
+        {
+          formatVersion: 1,
+          nodeId: this.nodeId,
+          publicKey: this.keys.publicKey,
+          agentVersion: AGENT_VERSION,
+          publishedAt: new Date().toISOString(),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  }
+
+  /** Environments this node has state for. */
+  localEnvironments(): string[] {
+    const dir = join(this.d.config.stateRoot, "environments");
+    return existsSync(dir) ? readdirSync(dir).filter((n) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(n)) : [];
+  }
+
+  async report(status: Omit<EnvironmentStatus, "formatVersion" | "nodeId" | "updatedAt">): Promise<void> {
+    const full: EnvironmentStatus = {
+      formatVersion: 1,
+      nodeId: this.nodeId,
+      updatedAt: new Date().toISOString(),
+      ...status,
+    };
+    await this.d.channel.put(
+      channelKeys.status(this.nodeId, status.environmentId),
+      `${JSON.stringify(full, null, 2)}\n`,
+    );
+  }
+
+  /**
+   * After a crash: removes containers of release projects other than the current one (a half
+   * started release), and points the proxy back at the current release.
+   */
+  async recover(env: string): Promise<void> {
+    const store = this.store(env);
+    const current = store.current();
+    const ps = await this.d.docker(compose.containersOfEnvironment(env));
+    const stray: string[] = [];
+    for (const line of ps.stdout.split("\n")) {
+      const [id, project] = line.split("\t");
+      if (!id || !project) continue;
+      const seq = parseReleaseProject(env, project);
+      if (seq !== undefined && seq !== current) stray.push(id);
+      if (project === statefulProject(env) && current === undefined) stray.push(id);
+    }
+    if (current !== undefined) {
+      const payload = this.payloadOf(store, current);
+      const plan = planApply(readNodeExtras(parse(payload.compose.text)));
+      const file = store.composePath(current);
+      const routes = routeKeys(env, payload);
+      await this.d.proxy.ensureRoutes(routes);
+      for (const [i, r] of payload.routes.entries()) {
+        const out = await this.d.docker(
+          compose.port({ project: plan.projectOf[r.service] as string, file }, r.service, r.port),
+          {
+            allowFailure: true,
+          },
+        );
+        if (out.exitCode !== 0) continue;
+        await this.d.proxy.switchRoute(
+          routes[i] as (typeof routes)[number],
+          compose.parsePortOutput(out.stdout),
+        );
+      }
+    }
+    if (stray.length > 0) {
+      this.d.log.warn(
+        { environment: env, containers: stray.length },
+        "removing containers of an unfinished release",
+      );
+      await this.d.docker(compose.removeContainers(stray));
+    }
+  }
+
+  private payloadOf(store: ReleaseStore, seq: number): ReleasePayload {
+    return releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(seq))).payload;
+  }
+
+  /** Brings one environment to its desired release. */
+  async converge(env: string, desired: number): Promise<ApplyOutcome | undefined> {
+    const store = this.store(env);
+    const current = store.current();
+    if (current === desired) {
+      const meta = store.readMetadata(desired);
+      if (meta.outcome === undefined) await this.finishInterrupted(env, store, desired);
+      return undefined;
+    }
+    let resuming = false;
+    if (store.has(desired)) {
+      const meta = store.readMetadata(desired);
+      // Tried already and reported: wait for a newer release. A pointer back to an older one
+      // is a replay, and goes through verification below to be refused as such.
+      if (meta.outcome !== undefined && desired >= (current ?? 0)) return undefined;
+      resuming = meta.outcome === undefined; // an apply that a crash interrupted
+    }
+    let text: string;
+    if (resuming) {
+      text = store.readPayload(desired);
+    } else {
+      const fetched = await this.d.channel.get(channelKeys.release(this.nodeId, env, desired));
+      if (fetched === undefined) {
+        this.d.log.warn({ environment: env, sequence: desired }, "desired release not in the channel yet");
+        return undefined;
+      }
+      text = fetched;
+    }
+    const fingerprint = `${desired}:${createHash("sha256").update(text).digest("hex")}`;
+    if (this.rejected.get(env) === fingerprint) return undefined; // refused and reported already
+    let payload: ReleasePayload;
+    try {
+      const floor = resuming ? (current ?? 0) : Math.max(current ?? 0, store.highestSeen());
+      payload = verifyRelease(text, {
+        trustedKeys: this.trusted,
+        environmentId: env,
+        nodeId: this.nodeId,
+        appliedSequence: floor,
+      }).payload;
+    } catch (e) {
+      const reason = e instanceof ReleaseVerificationError ? `${e.code}: ${e.message}` : describeError(e);
+      this.d.log.warn({ environment: env, sequence: desired, reason }, "release rejected");
+      this.rejected.set(env, fingerprint);
+      await this.report({
+        environmentId: env,
+        ...(current !== undefined ? { appliedSequence: current } : {}),
+        attemptedSequence: desired,
+        state: "rejected",
+        error: `release ${desired} was rejected: ${reason}`,
+        services: [],
+      });
+      return undefined;
+    }
+    const lock = store.lock();
+    try {
+      if (!resuming) {
+        store.save(desired, {
+          payload: text,
+          compose: payload.compose.text,
+          metadata: {
+            sequence: desired,
+            receivedAt: new Date().toISOString(),
+            project: releaseProject(env, desired),
+          },
+        });
+      }
+      await this.report({
+        environmentId: env,
+        ...(current !== undefined ? { appliedSequence: current } : {}),
+        attemptedSequence: desired,
+        state: "applying",
+        services: [],
+      });
+      const outcome = await this.applier.apply(store, payload);
+      const meta = store.readMetadata(desired);
+      store.writeMetadata({
+        ...meta,
+        outcome: outcome.state,
+        appliedAt: new Date().toISOString(),
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+      const applied = store.current();
+      await this.report({
+        environmentId: env,
+        ...(applied !== undefined ? { appliedSequence: applied } : {}),
+        attemptedSequence: desired,
+        state: outcome.state,
+        ...(outcome.error ? { error: outcome.error } : {}),
+        ...(outcome.logTail ? { logTail: outcome.logTail } : {}),
+        services: outcome.services,
+      });
+      store.prune(this.d.config.keepReleases);
+      return outcome;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * The agent was killed after the release took over traffic but before it said so: stop any
+   * older release still running, record the outcome and report.
+   */
+  private async finishInterrupted(env: string, store: ReleaseStore, seq: number): Promise<void> {
+    for (const old of store.sequences().filter((s) => s !== seq)) {
+      await this.d.docker(compose.down(releaseProject(env, old)), {
+        allowFailure: true,
+      });
+    }
+    store.writeMetadata({
+      ...store.readMetadata(seq),
+      outcome: "applied",
+      appliedAt: new Date().toISOString(),
+    });
+    await this.report({
+      environmentId: env,
+      appliedSequence: seq,
+      attemptedSequence: seq,
+      state: "applied",
+      services: [],
+    });
+  }
+
+  /** An operator's rollback: applies an earlier, already verified release again. */
+  async reapply(env: string, payload: ReleasePayload): Promise<ApplyOutcome> {
+    const store = this.store(env);
+    const lock = store.lock();
+    try {
+      const cur = store.current();
+      const outcome = await this.applier.apply(store, payload);
+      if (outcome.state === "applied" && cur !== undefined && cur !== payload.sequence) {
+        store.writeMetadata({
+          ...store.readMetadata(cur),
+          outcome: "rolled-back",
+          error: `an operator rolled back to release ${payload.sequence}`,
+        });
+      }
+      const applied = store.current();
+      await this.report({
+        environmentId: env,
+        ...(applied !== undefined ? { appliedSequence: applied } : {}),
+        attemptedSequence: payload.sequence,
+        state: outcome.state,
+        ...(outcome.error ? { error: outcome.error } : {}),
+        services: outcome.services,
+      });
+      return outcome;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Stops an environment that is no longer desired; its volumes and data stay. */
+  async teardown(env: string): Promise<void> {
+    const store = this.store(env);
+    const current = store.current();
+    const lock = store.lock();
+    try {
+      if (current !== undefined) {
+        for (const route of this.d.proxy.routesOf?.(env) ?? []) await this.d.proxy.removeRoute(route);
+        await this.d.docker(compose.down(releaseProject(env, current)), {
+          allowFailure: true,
+        });
+        await this.d.docker(compose.down(statefulProject(env)), {
+          allowFailure: true,
+        });
+        const extras = readNodeExtras(parse(store.readCompose(current)));
+        for (const n of extras.networks) {
+          await this.d.docker({ file: "docker", args: ["network", "rm", n.name] }, { allowFailure: true });
+        }
+      }
+      store.setCurrent(undefined);
+    } finally {
+      lock.release();
+    }
+    await this.report({ environmentId: env, state: "removed", services: [] });
+    const { rmSync } = await import("node:fs");
+    rmSync(store.dir, { recursive: true, force: true });
+  }
+
+  /** One pass: converge every desired environment, tear down the ones no longer desired. */
+  async pollOnce(): Promise<void> {
+    const keys = await this.d.channel.list(channelKeys.environmentsPrefix(this.nodeId));
+    const desiredEnvs = environmentsFromKeys(this.nodeId, keys);
+    for (const env of desiredEnvs) {
+      try {
+        const text = await this.d.channel.get(channelKeys.desired(this.nodeId, env));
+        if (text === undefined) continue;
+        const { sequence } = desiredPointer.parse(JSON.parse(text));
+        await this.converge(env, sequence);
+      } catch (e) {
+        this.d.log.error({ environment: env, err: describeError(e) }, "could not converge environment");
+      }
+    }
+    for (const env of this.localEnvironments()) {
+      if (desiredEnvs.includes(env)) continue;
+      try {
+        await this.teardown(env);
+      } catch (e) {
+        this.d.log.error({ environment: env, err: describeError(e) }, "could not tear down environment");
+      }
+    }
+  }
+
+  /** Start-up: identity, crash recovery of every known environment. */
+  async start(): Promise<void> {
+    await this.publishIdentity();
+    for (const env of this.localEnvironments()) {
+      try {
+        await this.recover(env);
+      } catch (e) {
+        this.d.log.error({ environment: env, err: describeError(e) }, "recovery failed");
+      }
+    }
+  }
+
+  /** Polls until `signal` aborts, waiting interval × (1 ± jitter) between passes. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.start();
+    const { pollIntervalSeconds, pollJitter } = this.d.config;
+    while (!signal.aborted) {
+      await this.pollOnce();
+      const wait = pollIntervalSeconds * 1000 * (1 + pollJitter * (2 * Math.random() - 1));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        signal.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+}

@@ -1,0 +1,160 @@
+// berth-agent: the node agent's daemon and CLI.
+//   berth-agent run      [--config FILE]          the daemon (what the systemd unit runs)
+//   berth-agent status   [--config FILE]          what runs here, per environment
+//   berth-agent apply    ENV [--config FILE]      converge ENV to its desired release now
+//   berth-agent rollback ENV [--config FILE]      go back to the previous applied release
+//   berth-agent keys     [--config FILE]          print the node's public key (made if missing)
+import { parseArgs } from "node:util";
+import { parse } from "yaml";
+import { FolderChannelStore } from "../../contract/channel/folder-store";
+import { channelKeys } from "../../contract/channel/layout";
+import { desiredPointer } from "../../contract/channel/status";
+import type { ChannelStore } from "../../contract/channel/store";
+import { releaseEnvelopeSchema } from "../../contract/payload";
+import { readNodeExtras } from "../../contract/render/node-compose";
+import { createLogger } from "../../lib/log";
+import { Agent } from "../agent";
+import { describeError } from "../apply/apply";
+import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
+import { dockerRunner } from "../docker";
+import { HaproxyControl } from "../proxy/haproxy-control";
+import { AGENT_VERSION } from "../version";
+
+const USAGE = `usage: berth-agent COMMAND [--config FILE]
+
+commands:
+  run              poll the release channel and apply releases (the daemon)
+  status           show each environment's current release and last outcome
+  apply ENV        converge ENV to its desired release now
+  rollback ENV     return ENV to the previous release that applied
+  keys             print this node's public key (creating the key pair if needed)
+  version          print the agent's version
+
+options:
+  --config FILE    the agent's config (default /etc/berth/agent.json, or $BERTH_AGENT_CONFIG)
+  --help           this text`;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+function channelFor(config: AgentConfig): ChannelStore {
+  if (config.channel.kind === "folder") return new FolderChannelStore(config.channel.path);
+  throw new AgentConfigError(
+    "channel.kind s3: this agent build reads folder channels only; use a folder channel or a newer agent",
+  );
+}
+
+function makeAgent(config: AgentConfig) {
+  const log = createLogger("berth-agent");
+  const proxy = new HaproxyControl({
+    dir: `${config.stateRoot}/proxy`,
+    bind: config.proxy.bind,
+    log,
+    drainSeconds: Math.max(5, config.drainSeconds),
+  });
+  const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
+  const agent = new Agent({
+    config,
+    channel: channelFor(config),
+    docker: dockerRunner(),
+    proxy,
+    log,
+    // Fault injection for the crash-safety tests: SIGKILL ourselves at the named apply step.
+    ...(crashAt
+      ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
+      : {}),
+  });
+  return { agent, log, proxy };
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: "string" }, help: { type: "boolean" } },
+    });
+  } catch (e) {
+    io.err(`berth-agent: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [command, env] = parsed.positionals;
+  if (parsed.values.help || !command) {
+    io.out(USAGE);
+    return command || parsed.values.help ? 0 : 2;
+  }
+  if (command === "version") {
+    io.out(AGENT_VERSION);
+    return 0;
+  }
+  const configFile =
+    (parsed.values.config as string | undefined) ?? process.env.BERTH_AGENT_CONFIG ?? "/etc/berth/agent.json";
+  try {
+    const config = loadAgentConfig(configFile);
+    const { agent, log } = makeAgent(config);
+    switch (command) {
+      case "run": {
+        const ac = new AbortController();
+        for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => ac.abort());
+        log.info({ node: config.nodeId, version: AGENT_VERSION }, "agent starting");
+        await agent.run(ac.signal);
+        log.info("agent stopped");
+        return 0;
+      }
+      case "keys":
+        io.out(agent.publicKey);
+        return 0;
+      case "status": {
+        const rows = agent.localEnvironments().map((e) => {
+          const s = agent.store(e);
+          const cur = s.current();
+          const last = s.sequences().at(-1);
+          const meta = last !== undefined ? s.readMetadata(last) : undefined;
+          return `${e}\tcurrent=${cur ?? "none"}\tlast=${last ?? "none"}\t${meta?.outcome ?? "in progress"}${meta?.error ? `\t${meta.error}` : ""}`;
+        });
+        io.out(rows.length > 0 ? rows.join("\n") : "no environments on this node");
+        return 0;
+      }
+      case "apply": {
+        if (!env) throw new UsageError("apply needs an environment id: berth-agent apply ENV");
+        await agent.start();
+        const text = await channelFor(config).get(channelKeys.desired(config.nodeId, env));
+        if (text === undefined)
+          throw new UsageError(`the channel names no desired release of ${env} for node ${config.nodeId}`);
+        const outcome = await agent.converge(env, desiredPointer.parse(JSON.parse(text)).sequence);
+        io.out(
+          outcome
+            ? `${env}: release ${outcome.sequence} ${outcome.state}${outcome.error ? `: ${outcome.error}` : ""}`
+            : `${env}: nothing to do`,
+        );
+        return outcome && outcome.state !== "applied" ? 1 : 0;
+      }
+      case "rollback": {
+        if (!env) throw new UsageError("rollback needs an environment id: berth-agent rollback ENV");
+        const store = agent.store(env);
+        const cur = store.current();
+        const prev = store
+          .sequences()
+          .filter((s) => cur !== undefined && s < cur && store.readMetadata(s).outcome === "applied")
+          .at(-1);
+        if (cur === undefined || prev === undefined)
+          throw new UsageError(`${env} has no earlier applied release to return to`);
+        const payload = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(prev))).payload;
+        readNodeExtras(parse(payload.compose.text));
+        const outcome = await agent.reapply(env, payload);
+        io.out(`${env}: back on release ${prev} (${outcome.state})`);
+        return outcome.state === "applied" ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    }
+  } catch (e) {
+    io.err(`berth-agent: ${describeError(e)}`);
+    return e instanceof UsageError || e instanceof AgentConfigError ? 2 : 1;
+  }
+}
+
+class UsageError extends Error {}

@@ -1,0 +1,2 @@
+/** The agent's version, published with the node's identity. */
+export const AGENT_VERSION = "0.1.0";

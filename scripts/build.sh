@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Bundles the two CLIs to one file each (dist/berth.js, dist/berth-agent.js): the agent's
+# bundle is what cloud-init installs on a node.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+source "$here/env.sh"
+cd "$BERTH_ROOT"
+common=(--bundle --platform=node --target=node20 --format=cjs --log-level=warning --legal-comments=none)
+esbuild node-agent/cli/bin.ts "${common[@]}" --outfile=dist/berth-agent.js
+if [ -f cli/bin.ts ]; then esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js; fi

@@ -1,0 +1,264 @@
+// An agent on this machine for system tests: real Docker, real HAProxy on a free 127.0.0.1
+// port, a folder channel, state and volumes in a temporary folder; releases signed with a
+// test signing key and published like the program publishes them.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FolderChannelStore } from "../../../contract/channel/folder-store";
+import { publishRelease, waitForOutcome } from "../../../contract/channel/publish";
+import type { EnvironmentStatus } from "../../../contract/channel/status";
+import { type Manifest, parseManifest } from "../../../contract/manifest/schema";
+import {
+  createReleasePayload,
+  generateSigningKeyPair,
+  type SigningKeyPair,
+  serializeEnvelope,
+  signRelease,
+} from "../../../contract/payload";
+import { renderNodeCompose } from "../../../contract/render/node-compose";
+import { createLogger } from "../../../lib/log";
+import { run } from "../../../lib/process";
+import { Agent } from "../../../node-agent/agent";
+import { REGISTRY_CREDENTIALS_SECRET } from "../../../node-agent/apply/registry-auth";
+import { agentConfigSchema } from "../../../node-agent/config";
+import { dockerRunner } from "../../../node-agent/docker";
+import { HaproxyControl } from "../../../node-agent/proxy/haproxy-control";
+import { registryCredentials } from "./test-app-image";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET http://127.0.0.1:PORT/PATH with a Host header (fetch cannot set one). */
+export function httpGet(
+  port: number,
+  path: string,
+  host: string,
+  agent?: import("node:http").Agent,
+): Promise<{ status: number; body: string }> {
+  const http = require("node:http") as typeof import("node:http");
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, path, headers: { host }, agent, timeout: 10_000 },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+export interface AppOptions {
+  message: string;
+  /** A web service whose health check never passes. */
+  broken?: boolean;
+  image: string;
+  /** Changes the store's definition (so the release recreates it). */
+  storeVersion?: string;
+}
+
+/** web (routed at app.test, secret TOKEN, HTTP probe) + store (named volume, stop-first). */
+export function appManifest(o: AppOptions): Manifest {
+  return parseManifest({
+    formatVersion: 1,
+    order: ["store", "web"],
+    services: {
+      store: {
+        image: o.image,
+        environment: {
+          ROLE: { value: "store" },
+          ...(o.storeVersion ? { STORE_VERSION: { value: o.storeVersion } } : {}),
+        },
+        volumes: [{ source: "data", target: "/data", readOnly: false }],
+        dependsOn: {},
+        healthcheck: {
+          test: ["CMD-SHELL", "test -s /data/starts"],
+          intervalMs: 500,
+          startIntervalMs: 200,
+          retries: 20,
+          disable: false,
+        },
+        resources: {},
+        updateOrder: "stop-first",
+        expose: [],
+        labels: {},
+        networks: { default: { aliases: [] } },
+      },
+      web: {
+        image: o.image,
+        environment: { ROLE: { value: "web" }, MESSAGE: { value: o.message }, TOKEN: { secret: "token" } },
+        volumes: [],
+        dependsOn: { store: { condition: "service_healthy", restart: false, required: true } },
+        healthcheck: {
+          test: o.broken
+            ? ["CMD", "false"]
+            : ["CMD", "busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/health"],
+          intervalMs: 500,
+          startIntervalMs: 200,
+          retries: 6,
+          disable: false,
+        },
+        resources: {},
+        updateOrder: "start-first",
+        expose: [],
+        labels: {},
+        networks: { default: { aliases: [] } },
+        health: { path: "/health", port: 8080, status: 200 },
+        stopGracePeriodMs: 2000,
+      },
+    },
+    volumes: { data: { labels: {} } },
+    networks: {},
+    routes: [{ service: "web", port: 8080, host: "app.test" }],
+    routeHints: [],
+    extensions: {},
+  });
+}
+
+export class AgentHarness {
+  readonly root = mkdtempSync(join(tmpdir(), "berth-agent-"));
+  readonly channelDir = join(this.root, "channel");
+  readonly stateRoot = join(this.root, "state");
+  readonly volumeRoot = join(this.root, "volumes");
+  readonly channel = new FolderChannelStore(this.channelDir);
+  readonly signing: SigningKeyPair = generateSigningKeyPair();
+  readonly nodeId = "node-1";
+  readonly token = `tok-${Math.random().toString(36).slice(2)}xyz`;
+  proxyPort = 0;
+  agent!: Agent;
+  proxy!: HaproxyControl;
+  configFile = "";
+
+  async start(opts: { healthTimeoutSeconds?: number } = {}): Promise<void> {
+    this.proxyPort = await freePort();
+    const config = agentConfigSchema.parse({
+      nodeId: this.nodeId,
+      stateRoot: this.stateRoot,
+      volumeRoot: this.volumeRoot,
+      channel: { kind: "folder", path: this.channelDir },
+      trustedKeys: [this.signing.publicKey],
+      pollIntervalSeconds: 0.5,
+      healthTimeoutSeconds: opts.healthTimeoutSeconds ?? 30,
+      drainSeconds: 0.5,
+      proxy: { bind: `127.0.0.1:${this.proxyPort}` },
+    });
+    this.configFile = join(this.root, "agent.json");
+    writeFileSync(this.configFile, JSON.stringify(config, null, 2));
+    const log = createLogger("berth-agent-test");
+    log.level = process.env.BERTH_LOG_LEVEL ?? "warn";
+    this.proxy = new HaproxyControl({
+      dir: join(this.stateRoot, "proxy"),
+      bind: config.proxy.bind,
+      log,
+      drainSeconds: 5,
+    });
+    this.agent = new Agent({ config, channel: this.channel, docker: dockerRunner(), proxy: this.proxy, log });
+    await this.agent.start();
+  }
+
+  /** Signs and publishes release `sequence` of `env` for this node. */
+  async publish(
+    env: string,
+    sequence: number,
+    m: Manifest,
+    o: { expiresAt?: Date; signing?: SigningKeyPair; nodeId?: string } = {},
+  ) {
+    const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
+    const rendered = renderNodeCompose(m, {
+      environmentId: env,
+      sequence,
+      images,
+      volumeRoot: this.volumeRoot,
+    });
+    const payload = createReleasePayload({
+      environmentId: env,
+      nodeId: o.nodeId ?? this.nodeId,
+      sequence,
+      composeText: rendered.text,
+      routes: m.routes,
+      secrets: {
+        token: this.token,
+        [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(registryCredentials()),
+      },
+      nodePublicKey: this.agent.publicKey,
+      ...(o.expiresAt
+        ? { issuedAt: new Date(o.expiresAt.getTime() - 3600_000), expiresAt: o.expiresAt }
+        : {}),
+    });
+    const envelope = serializeEnvelope(signRelease(payload, (o.signing ?? this.signing).privateKey));
+    await publishRelease(this.channel, { nodeId: this.nodeId, environmentId: env, sequence, envelope });
+    return envelope;
+  }
+
+  async deploy(env: string, sequence: number, m: Manifest): Promise<EnvironmentStatus> {
+    await this.publish(env, sequence, m);
+    await this.agent.pollOnce();
+    return waitForOutcome(this.channel, {
+      nodeId: this.nodeId,
+      environmentId: env,
+      sequence,
+      timeoutMs: 5_000,
+    });
+  }
+
+  /** GET through the node's proxy with the route's Host header. */
+  get(path = "/", host = "app.test"): Promise<{ status: number; body: string }> {
+    return httpGet(this.proxyPort, path, host);
+  }
+
+  async containers(
+    env: string,
+  ): Promise<{ project: string; release: string; service: string; state: string }[]> {
+    const out = await run("docker", [
+      "ps",
+      "--all",
+      "--filter",
+      `label=berth.environment=${env}`,
+      "--format",
+      '{{.Label "com.docker.compose.project"}}\t{{.Label "berth.release"}}\t{{.Label "berth.service"}}\t{{.State}}',
+    ]);
+    return out.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [project = "", release = "", service = "", state = ""] = l.split("\t");
+        return { project, release, service, state };
+      });
+  }
+
+  async cleanup(envs: string[]): Promise<void> {
+    for (const env of envs) {
+      const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.environment=${env}`])).stdout
+        .split("\n")
+        .filter(Boolean);
+      if (ids.length) await run("docker", ["rm", "-f", ...ids], { allowFailure: true });
+      for (const kind of ["network", "volume"] as const) {
+        const names = (
+          await run("docker", [kind, "ls", "-q", "--filter", `label=berth.environment=${env}`])
+        ).stdout
+          .split("\n")
+          .filter(Boolean);
+        if (names.length) await run("docker", [kind, "rm", ...names], { allowFailure: true });
+      }
+    }
+    await this.proxy?.stop();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
