@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # berth's one setup: installs what is missing, does nothing where it is present.
 # Called by `npm test` and `npm run up`; safe to run again. Usage: scripts/setup.sh [STEP...]
-# Steps: node pulumi packages docker registry base-image (default: all, in that order).
+# Steps: node build pulumi packages docker registry base-image (default: all, in that order).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
@@ -12,17 +12,18 @@ for f in "$here"/setup/*.sh; do
 done
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(node pulumi packages docker registry base-image)
+[ ${#steps[@]} -gt 0 ] || steps=(node build pulumi packages docker registry base-image)
 start=$SECONDS
 for step in "${steps[@]}"; do
   case "$step" in
     node) setup_node ;;
+    build) bash "$here/build.sh" ;;
     pulumi) setup_pulumi && source "$here/env.sh" ;;
     packages) setup_packages ;;
     docker) setup_docker ;;
     registry) setup_registry ;;
     base-image) setup_base_image ;;
-    *) die "unknown setup step '$step' (steps: node pulumi packages docker registry base-image)" ;;
+    *) die "unknown setup step '$step' (steps: node build pulumi packages docker registry base-image)" ;;
   esac
 done
 say "setup done in $((SECONDS - start)) s (pulumi $(pulumi version 2>/dev/null), $(docker version --format 'engine {{.Server.Version}}' 2>/dev/null))"

@@ -15,11 +15,18 @@ export interface PublishedRelease {
 
 export async function publishRelease(channel: ChannelStore, r: PublishedRelease): Promise<void> {
   await channel.put(channelKeys.release(r.nodeId, r.environmentId, r.sequence), r.envelope);
-  await channel.put(channelKeys.desired(r.nodeId, r.environmentId), `${JSON.stringify({ sequence: r.sequence })}\n`);
+  await channel.put(
+    channelKeys.desired(r.nodeId, r.environmentId),
+    `${JSON.stringify({ sequence: r.sequence })}\n`,
+  );
 }
 
 /** Removes an environment from a node's desired set; the node tears it down (volumes stay). */
-export async function unpublishEnvironment(channel: ChannelStore, nodeId: string, environmentId: string): Promise<void> {
+export async function unpublishEnvironment(
+  channel: ChannelStore,
+  nodeId: string,
+  environmentId: string,
+): Promise<void> {
   await channel.delete(channelKeys.desired(nodeId, environmentId));
 }
 
@@ -54,6 +61,8 @@ export async function waitForOutcome(
   }
   throw new StatusTimeoutError(
     `node ${o.nodeId} did not report on release ${o.sequence} of environment ${o.environmentId} within ${Math.round(o.timeoutMs / 1000)} s` +
-      (last ? ` (last status: ${last.state}, release ${last.attemptedSequence ?? "none"})` : " (no status yet: is the agent running?)"),
+      (last
+        ? ` (last status: ${last.state}, release ${last.attemptedSequence ?? "none"})`
+        : " (no status yet: is the agent running?)"),
   );
 }

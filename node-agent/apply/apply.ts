@@ -7,6 +7,7 @@
 import { parse } from "yaml";
 import type { ReleasePayload } from "../../contract/payload";
 import { type NodeExtras, readNodeExtras } from "../../contract/render/node-compose";
+import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
 import * as compose from "../compose/commands";
@@ -397,11 +398,7 @@ export class Applier {
   }
 }
 
-export function describeError(e: unknown): string {
-  if (e instanceof ProcessError) return e.message;
-  if (e instanceof Error) return e.message;
-  return String(e);
-}
+export { describeError };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

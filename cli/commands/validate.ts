@@ -1,0 +1,52 @@
+import { dirname, resolve } from "node:path";
+import { formatProblem } from "../../contract/compose";
+import { ComposeInvalidError, validateCompose } from "../../contract/release/build";
+import { keyValues, parse } from "../args";
+import { type Io, UsageError } from "../io";
+
+export const VALIDATE_USAGE = `usage: berth validate FILE [--var NAME=VALUE ...] [--project-dir DIR]
+
+Checks a Compose file against what berth deploys and prints the validated manifest as JSON.
+Every problem is printed as FILE:LINE:COL PATH: message; the exit code is 2 when there is one.
+Variables for \${NAME} come only from --var, never from the environment.`;
+
+export const composeOptions = {
+  var: { type: "string", multiple: true },
+  "project-dir": { type: "string" },
+} as const;
+
+/** Reads and validates FILE (shared by validate, render and sign). */
+export function loadManifest(
+  io: Io,
+  file: string | undefined,
+  values: Record<string, unknown>,
+  usage: string,
+) {
+  if (!file) throw new UsageError(`no Compose file given\n${usage}`);
+  const text = io.readFile(file);
+  try {
+    const r = validateCompose({
+      composeText: text,
+      file,
+      projectDir: resolve((values["project-dir"] as string | undefined) ?? dirname(file)),
+      variables: keyValues(values.var, "var"),
+    });
+    for (const w of r.warnings) io.err(`warning: ${formatProblem(w)}`);
+    return r.manifest;
+  } catch (e) {
+    if (e instanceof ComposeInvalidError) throw new UsageError(e.message, e.problems.map(formatProblem));
+    throw e;
+  }
+}
+
+export async function validate(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(argv, composeOptions, VALIDATE_USAGE);
+  if (values.help) {
+    io.out(VALIDATE_USAGE);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`one Compose file at a time\n${VALIDATE_USAGE}`);
+  const manifest = loadManifest(io, positionals[0], values, VALIDATE_USAGE);
+  io.out(JSON.stringify(manifest, null, 2));
+  return 0;
+}

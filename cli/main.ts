@@ -1,0 +1,50 @@
+// berth: the release contract from the command line.
+import { describeError } from "../lib/errors";
+import { keygen } from "./commands/keygen";
+import { render } from "./commands/render";
+import { sign } from "./commands/sign";
+import { validate } from "./commands/validate";
+import { verify } from "./commands/verify";
+import { type Io, UsageError } from "./io";
+
+export const USAGE = `usage: berth COMMAND [options]   (berth COMMAND --help for each)
+
+commands:
+  validate FILE      check a Compose file; print the validated manifest (JSON)
+  render FILE        print the Compose file a node runs for a release
+  keygen KIND        make a signing (Ed25519) or node (X25519) key pair
+  sign FILE          validate, render, seal secrets and sign a release
+  verify FILE        check a signed release as a node would`;
+
+const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
+  validate,
+  render,
+  keygen,
+  sign,
+  verify,
+};
+
+/** Exit codes: 0 ok, 1 failed (refused release, unreachable registry), 2 bad input or usage. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    io.out(USAGE);
+    return command ? 0 : 2;
+  }
+  const run = commands[command];
+  if (!run) {
+    io.err(`berth: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      if (e.problems) for (const line of e.problems) io.err(line);
+      else io.err(`berth: ${e.message}`);
+      return 2;
+    }
+    io.err(`berth: ${describeError(e)}`);
+    return 1;
+  }
+}

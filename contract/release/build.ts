@@ -1,0 +1,107 @@
+// The whole release contract in one call: Compose text → validated manifest → the node's
+// rendered Compose file → a payload with sealed secrets → signed envelope. Used by the `berth`
+// CLI, the Release dynamic provider and the contract benchmark.
+import type { KeyObject } from "node:crypto";
+import { formatProblem, loadCompose, type Problem } from "../compose";
+import type { Manifest } from "../manifest/schema";
+import {
+  createReleasePayload,
+  type KeyInput,
+  type ReleaseEnvelope,
+  type ReleasePayload,
+  serializeEnvelope,
+  signRelease,
+} from "../payload";
+import { type RenderedCompose, renderNodeCompose } from "../render/node-compose";
+
+export class ComposeInvalidError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.map(formatProblem).join("\n"));
+    this.name = "ComposeInvalidError";
+  }
+}
+
+export class MissingSecretError extends Error {}
+
+export interface ValidateInput {
+  composeText: string;
+  /** The file name problems name. */
+  file: string;
+  projectDir?: string;
+  variables?: Record<string, string>;
+}
+
+/** Compose → manifest, or a ComposeInvalidError listing every problem. */
+export function validateCompose(i: ValidateInput): { manifest: Manifest; warnings: Problem[] } {
+  const r = loadCompose(i.composeText, {
+    file: i.file,
+    ...(i.projectDir ? { projectDir: i.projectDir } : {}),
+    ...(i.variables ? { variables: i.variables } : {}),
+  });
+  if (!r.ok) throw new ComposeInvalidError(r.problems);
+  return { manifest: r.manifest, warnings: r.warnings };
+}
+
+/** The secret names a manifest references, sorted. */
+export function referencedSecrets(m: Manifest): string[] {
+  const names = new Set<string>();
+  for (const s of Object.values(m.services)) {
+    for (const v of Object.values(s.environment)) if ("secret" in v) names.add(v.secret);
+  }
+  return [...names].sort();
+}
+
+export interface ReleaseInput {
+  manifest: Manifest;
+  environmentId: string;
+  nodeId: string;
+  sequence: number;
+  /** Pinned image per service (`repo@sha256:…`). */
+  images: Record<string, string>;
+  /** Values of the secrets the manifest references (and reserved berth.* secrets). */
+  secrets: Record<string, string>;
+  nodePublicKey: KeyInput;
+  signingKey: KeyInput | KeyObject;
+  volumeRoot?: string;
+  defaultMemoryLimitBytes?: number;
+  issuedAt?: Date;
+  expiresAt?: Date;
+}
+
+export interface BuiltRelease {
+  rendered: RenderedCompose;
+  payload: ReleasePayload;
+  envelope: ReleaseEnvelope;
+  /** The envelope as published (canonical JSON). */
+  text: string;
+}
+
+/** Manifest → rendered → sealed → signed. Throws when a referenced secret has no value. */
+export function buildRelease(i: ReleaseInput): BuiltRelease {
+  const missing = referencedSecrets(i.manifest).filter((n) => i.secrets[n] === undefined);
+  if (missing.length > 0) {
+    throw new MissingSecretError(
+      `secret${missing.length > 1 ? "s" : ""} ${missing.join(", ")} referenced with x-berth-secret but not given a value: set ${missing.length > 1 ? "them" : "it"} (pulumi config set --secret, or berth sign --secret NAME=@FILE)`,
+    );
+  }
+  const rendered = renderNodeCompose(i.manifest, {
+    environmentId: i.environmentId,
+    sequence: i.sequence,
+    images: i.images,
+    ...(i.volumeRoot ? { volumeRoot: i.volumeRoot } : {}),
+    ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
+  });
+  const payload = createReleasePayload({
+    environmentId: i.environmentId,
+    nodeId: i.nodeId,
+    sequence: i.sequence,
+    composeText: rendered.text,
+    routes: i.manifest.routes,
+    secrets: i.secrets,
+    nodePublicKey: i.nodePublicKey,
+    ...(i.issuedAt ? { issuedAt: i.issuedAt } : {}),
+    ...(i.expiresAt ? { expiresAt: i.expiresAt } : {}),
+  });
+  const envelope = signRelease(payload, i.signingKey);
+  return { rendered, payload, envelope, text: serializeEnvelope(envelope) };
+}
