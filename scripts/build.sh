@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bundles the two CLIs to one file each (dist/berth.js, dist/berth-agent.js): the agent's
-# bundle is what cloud-init installs on a node.
+# Bundles the two CLIs to one file each (dist/berth.js, dist/berth-agent.js; the agent's bundle
+# is what cloud-init installs on a node) and the dynamic providers' runtime (dist/provider-runtime.js).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
@@ -8,4 +8,6 @@ source "$here/env.sh"
 cd "$BERTH_ROOT"
 common=(--bundle --platform=node --target=node20 --format=cjs --log-level=warning --legal-comments=none)
 esbuild node-agent/cli/bin.ts "${common[@]}" --outfile=dist/berth-agent.js
-if [ -f cli/bin.ts ]; then esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js; fi
+esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js
+# What the dynamic providers run inside Pulumi's provider process.
+esbuild components/runtime/index.ts "${common[@]}" --outfile=dist/provider-runtime.js

@@ -1,0 +1,62 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../runtime/channel";
+import type { RegistryAccess } from "../runtime/release";
+import { PROVIDER_RUNTIME } from "../runtime-path";
+import type { ReleaseSummary } from "./summary";
+
+export const RELEASE_PROVIDER_VERSION = "1";
+
+const runtime = PROVIDER_RUNTIME;
+const provider: pulumi.dynamic.ResourceProvider = {
+  check: (olds, news) => require(runtime).release.check(olds, news),
+  diff: (id, olds, news) => require(runtime).release.diff(id, olds, news),
+  create: (news) => require(runtime).release.create(news),
+  update: (id, olds, news) => require(runtime).release.update(id, olds, news),
+  delete: (id, olds) => require(runtime).release.remove(id, olds),
+};
+
+export interface ReleaseArgs {
+  environmentId: string;
+  nodeId: pulumi.Input<string>;
+  channel: pulumi.Input<ChannelSpec>;
+  composeFile: string;
+  composeText: string;
+  projectDir: string;
+  variables: Record<string, string>;
+  images: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  registry: pulumi.Input<RegistryAccess>;
+  secrets: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  signingKey: pulumi.Input<string>;
+  volumeRoot?: string;
+  timeoutSeconds: number;
+  summary: pulumi.Input<ReleaseSummary>;
+}
+
+/**
+ * One environment's release on one node: validated, pinned, rendered, sealed, signed, published;
+ * `pulumi up` waits for the node to apply it and fails with the node's own error if it did not.
+ */
+export class Release extends pulumi.dynamic.Resource {
+  declare readonly sequence: pulumi.Output<number>;
+  declare readonly composeSha256: pulumi.Output<string>;
+  declare readonly state: pulumi.Output<string>;
+
+  constructor(name: string, args: ReleaseArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      {
+        berthKind: "release",
+        berthProviderVersion: RELEASE_PROVIDER_VERSION,
+        ...args,
+        secrets: pulumi.secret(args.secrets),
+        signingKey: pulumi.secret(args.signingKey),
+        registry: pulumi.secret(args.registry),
+        sequence: undefined,
+        composeSha256: undefined,
+        state: undefined,
+      },
+      { ...opts, additionalSecretOutputs: ["secrets", "signingKey", "registry", "channel"] },
+    );
+  }
+}

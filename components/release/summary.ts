@@ -1,0 +1,63 @@
+// What a release means to a reviewer, as plain data: per service its image and environment
+// (secret values never: a secret shows as its name), the volumes and the routes. It is an input
+// of the Release resource, so `pulumi preview --diff` shows exactly what changes, and it is what
+// the provider compares: a Compose edit that changes nothing here is no change.
+import type { Manifest } from "../../contract/manifest/schema";
+
+export interface ServiceSummary {
+  /** The image as pinned (`repo@sha256:…`), or "(built from <context>)" before the build. */
+  image: string;
+  command?: string[];
+  environment: Record<string, string>;
+  volumes: string[];
+  updateOrder: "start-first" | "stop-first";
+  healthcheck: boolean;
+  memoryLimit?: number;
+}
+
+export interface ReleaseSummary {
+  services: Record<string, ServiceSummary>;
+  volumes: string[];
+  routes: string[];
+}
+
+export function secretMarker(name: string): string {
+  return `(secret ${name})`;
+}
+
+export function summarize(m: Manifest, images: Record<string, string | undefined>): ReleaseSummary {
+  const services: Record<string, ServiceSummary> = {};
+  for (const name of m.order) {
+    const s = m.services[name];
+    if (!s) continue;
+    const environment: Record<string, string> = {};
+    for (const k of Object.keys(s.environment).sort()) {
+      const v = s.environment[k];
+      if (v) environment[k] = "secret" in v ? secretMarker(v.secret) : v.value;
+    }
+    services[name] = {
+      image: images[name] ?? s.image ?? `(built from ${s.build?.context ?? "?"})`,
+      ...(s.command ? { command: s.command } : {}),
+      environment,
+      volumes: s.volumes.map((v) => `${v.source}:${v.target}${v.readOnly ? ":ro" : ""}`),
+      updateOrder: s.updateOrder,
+      healthcheck: Boolean(s.healthcheck && !s.healthcheck.disable) || Boolean(s.health),
+      ...(s.resources.limits?.memory ? { memoryLimit: s.resources.limits.memory } : {}),
+    };
+  }
+  return {
+    services,
+    volumes: Object.keys(m.volumes).sort(),
+    routes: m.routes.map((r) => `${r.host}${r.path ?? ""} -> ${r.service}:${r.port}`).sort(),
+  };
+}
+
+/** Property paths that differ between two summaries, like `services.web.environment.GREETING`. */
+export function summaryChanges(a: unknown, b: unknown, path = ""): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  const isObj = (x: unknown): x is Record<string, unknown> =>
+    typeof x === "object" && x !== null && !Array.isArray(x);
+  if (!isObj(a) || !isObj(b)) return [path || "(all)"];
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.flatMap((k) => summaryChanges(a[k], b[k], path ? `${path}.${k}` : k));
+}

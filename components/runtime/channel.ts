@@ -1,0 +1,20 @@
+// Which channel store a provider talks to, from a plain description (a provider input).
+import { FolderChannelStore } from "../../contract/channel/folder-store";
+import type { ChannelStore } from "../../contract/channel/store";
+
+export type ChannelSpec =
+  | { kind: "folder"; path: string }
+  | {
+      kind: "s3";
+      endpoint: string;
+      bucket: string;
+      region: string;
+      prefix: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+    };
+
+export function openChannel(spec: ChannelSpec): ChannelStore {
+  if (spec.kind === "folder") return new FolderChannelStore(spec.path);
+  throw new Error(`release channel ${spec.bucket}: S3 channels are not wired into the providers yet`);
+}

@@ -1,0 +1,198 @@
+// The local DeploymentNode's dynamic provider logic: the same berth-agent a cloud node runs, as
+// a background process of this machine with its own state folder. create writes the agent's
+// config and starts it, then waits until it has published its key to the channel; diff notices
+// an agent that is no longer running (the next `pulumi up` starts it again); delete stops the
+// agent and its HAProxy and removes the state folder.
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import { FolderChannelStore } from "../../contract/channel/folder-store";
+import { channelKeys } from "../../contract/channel/layout";
+import { nodeIdentity } from "../../contract/channel/status";
+import { writeFileAtomic } from "../../lib/atomic-write";
+import { run } from "../../lib/process";
+
+export const LOCAL_NODE_MARKER = ".berth-local-node";
+
+export interface LocalNodeInputs {
+  berthKind: "local-node";
+  berthProviderVersion: string;
+  nodeId: string;
+  stateRoot: string;
+  channelPath: string;
+  trustedKeys: string[];
+  proxyBind: string;
+  volumeRoot: string;
+  /** The bundled agent (dist/berth-agent.js). */
+  agentEntry: string;
+  pollIntervalSeconds: number;
+  healthTimeoutSeconds: number;
+}
+
+export interface LocalNodeOutputs extends LocalNodeInputs {
+  pid: number;
+  publicKey: string;
+  logFile: string;
+}
+
+function agentConfig(i: LocalNodeInputs) {
+  return {
+    nodeId: i.nodeId,
+    stateRoot: i.stateRoot,
+    volumeRoot: i.volumeRoot,
+    channel: { kind: "folder", path: i.channelPath },
+    trustedKeys: i.trustedKeys,
+    pollIntervalSeconds: i.pollIntervalSeconds,
+    pollJitter: 0.1,
+    healthTimeoutSeconds: i.healthTimeoutSeconds,
+    drainSeconds: 1,
+    proxy: { bind: i.proxyBind },
+  };
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  test: () => Promise<boolean> | boolean,
+  log: string,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await test()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-10).join("\n") : "";
+  throw new Error(
+    `${what} within ${Math.round(timeoutMs / 1000)} s; the agent's log ${log} ends with:\n${tail}`,
+  );
+}
+
+async function start(i: LocalNodeInputs): Promise<LocalNodeOutputs> {
+  if (!existsSync(i.agentEntry)) {
+    throw new Error(`the agent bundle ${i.agentEntry} is missing: run npm run build (setup does it)`);
+  }
+  for (const dir of [i.stateRoot, i.volumeRoot]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(join(dir, LOCAL_NODE_MARKER), `${i.nodeId}\n`, 0o600);
+  }
+  const configFile = join(i.stateRoot, "agent.json");
+  writeFileAtomic(configFile, `${JSON.stringify(agentConfig(i), null, 2)}\n`, 0o600);
+  const logFile = join(i.stateRoot, "agent.log");
+  const out = openSync(logFile, "a", 0o600);
+  const child = spawn(process.execPath, [i.agentEntry, "run", "--config", configFile], {
+    detached: true,
+    stdio: ["ignore", out, out],
+    env: process.env,
+  });
+  closeSync(out);
+  child.unref();
+  const pid = child.pid ?? 0;
+  writeFileAtomic(join(i.stateRoot, "agent.pid"), `${pid}\n`, 0o600);
+  const channel = new FolderChannelStore(i.channelPath);
+  let publicKey = "";
+  await waitUntil(
+    `the local agent (pid ${pid}) did not publish its key to ${i.channelPath}`,
+    30_000,
+    async () => {
+      if (!alive(pid))
+        throw new Error(
+          `the local agent exited at start; its log ${logFile} ends with:\n${readFileSync(logFile, "utf8").split("\n").slice(-10).join("\n")}`,
+        );
+      const text = await channel.get(channelKeys.identity(i.nodeId));
+      if (text === undefined) return false;
+      publicKey = nodeIdentity.parse(JSON.parse(text)).publicKey;
+      return true;
+    },
+    logFile,
+  );
+  return { ...i, pid, publicKey, logFile };
+}
+
+async function stop(pid: number | undefined, stateRoot: string): Promise<void> {
+  if (alive(pid)) {
+    process.kill(pid as number, "SIGTERM");
+    for (let n = 0; n < 100 && alive(pid); n++) await new Promise((r) => setTimeout(r, 100));
+    if (alive(pid)) process.kill(pid as number, "SIGKILL");
+  }
+  const haproxyPid = join(stateRoot, "proxy", "haproxy.pid");
+  if (existsSync(haproxyPid)) {
+    const hp = Number(readFileSync(haproxyPid, "utf8").trim().split("\n")[0]);
+    if (alive(hp)) {
+      process.kill(hp, "SIGUSR1");
+      for (let n = 0; n < 50 && alive(hp); n++) await new Promise((r) => setTimeout(r, 100));
+      if (alive(hp)) process.kill(hp, "SIGKILL");
+    }
+  }
+}
+
+/** Docker volumes berth bound to folders under the node's volume root (their data goes too). */
+async function removeDockerVolumesUnder(volumeRoot: string): Promise<void> {
+  const ls = await run("docker", ["volume", "ls", "--quiet", "--filter", "label=berth.environment"], {
+    allowFailure: true,
+  });
+  for (const name of ls.stdout.split("\n").filter(Boolean)) {
+    const device = await run(
+      "docker",
+      ["volume", "inspect", "--format", '{{index .Options "device"}}', name],
+      {
+        allowFailure: true,
+      },
+    );
+    if (device.stdout.trim().startsWith(`${volumeRoot}/`))
+      await run("docker", ["volume", "rm", name], { allowFailure: true });
+  }
+}
+
+export async function diff(
+  _id: string,
+  olds: LocalNodeOutputs,
+  news: LocalNodeInputs,
+): Promise<pulumi.dynamic.DiffResult> {
+  const replaces = (["nodeId", "stateRoot"] as const).filter((k) => olds[k] !== news[k]);
+  const configChanged = JSON.stringify(agentConfig(olds)) !== JSON.stringify(agentConfig(news));
+  const changes =
+    replaces.length > 0 ||
+    configChanged ||
+    olds.agentEntry !== news.agentEntry ||
+    olds.berthProviderVersion !== news.berthProviderVersion ||
+    !alive(olds.pid);
+  return { changes, replaces, deleteBeforeReplace: true };
+}
+
+export async function create(news: LocalNodeInputs): Promise<pulumi.dynamic.CreateResult> {
+  const outs = await start(news);
+  return { id: news.nodeId, outs };
+}
+
+export async function update(
+  _id: string,
+  olds: LocalNodeOutputs,
+  news: LocalNodeInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
+  await stop(olds.pid, olds.stateRoot);
+  return { outs: await start(news) };
+}
+
+export async function remove(_id: string, olds: LocalNodeOutputs): Promise<void> {
+  await stop(olds.pid, olds.stateRoot);
+  const channel = new FolderChannelStore(olds.channelPath);
+  if (existsSync(olds.channelPath)) {
+    for (const key of await channel.list(`nodes/${olds.nodeId}/`)) await channel.delete(key);
+  }
+  await removeDockerVolumesUnder(olds.volumeRoot);
+  if (existsSync(join(olds.stateRoot, LOCAL_NODE_MARKER)))
+    rmSync(olds.stateRoot, { recursive: true, force: true });
+  if (existsSync(join(olds.volumeRoot, LOCAL_NODE_MARKER)))
+    rmSync(olds.volumeRoot, { recursive: true, force: true });
+}

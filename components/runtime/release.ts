@@ -1,0 +1,258 @@
+// The Release dynamic provider's logic, run inside the provider process (bundled into
+// dist/provider-runtime.js). check validates the Compose file (its FILE:LINE:COL problems show in
+// `pulumi preview`); diff compares the semantic summary; create and update build, seal, sign and
+// publish the next release, then wait for the node's word; delete takes the environment off the
+// node and waits for it to be torn down.
+import type * as pulumi from "@pulumi/pulumi";
+import { channelKeys } from "../../contract/channel/layout";
+import {
+  publishRelease,
+  readStatus,
+  StatusTimeoutError,
+  unpublishEnvironment,
+  waitForOutcome,
+} from "../../contract/channel/publish";
+import { nodeIdentity } from "../../contract/channel/status";
+import type { ChannelStore } from "../../contract/channel/store";
+import { formatProblem, loadCompose } from "../../contract/compose";
+import { parseReference, resolveDigest } from "../../contract/oci";
+import { buildRelease, referencedSecrets } from "../../contract/release/build";
+import { pinImages } from "../../contract/release/pin";
+import { REGISTRY_CREDENTIALS_SECRET } from "../../node-agent/apply/registry-auth";
+import { type ReleaseSummary, summaryChanges } from "../release/summary";
+import { type ChannelSpec, openChannel } from "./channel";
+import { isUnknown } from "./unknown";
+
+export interface RegistryAccess {
+  host: string;
+  /** Images must live under `host/prefix` unless allowOutside. */
+  prefix: string;
+  allowOutside: boolean;
+  username: string;
+  password: string;
+}
+
+export interface ReleaseInputs {
+  berthKind: "release";
+  berthProviderVersion: string;
+  environmentId: string;
+  nodeId: string;
+  channel: ChannelSpec;
+  composeFile: string;
+  composeText: string;
+  projectDir: string;
+  variables: Record<string, string>;
+  /** Pinned images of the services built from `build:` (the others are resolved here). */
+  images: Record<string, string>;
+  registry: RegistryAccess;
+  secrets: Record<string, string>;
+  signingKey: string;
+  volumeRoot?: string;
+  timeoutSeconds: number;
+  summary: ReleaseSummary;
+}
+
+export interface ReleaseOutputs extends ReleaseInputs {
+  sequence: number;
+  composeSha256: string;
+  state: string;
+}
+
+function validate(news: ReleaseInputs) {
+  return loadCompose(news.composeText, {
+    file: news.composeFile,
+    projectDir: news.projectDir,
+    variables: news.variables,
+  });
+}
+
+function inNamespace(image: string, r: RegistryAccess): boolean {
+  try {
+    const ref = parseReference(image);
+    const prefix = r.prefix.replace(/\/+$/, "");
+    return (
+      ref.registry === r.host &&
+      (prefix === "" || ref.repository === prefix || ref.repository.startsWith(`${prefix}/`))
+    );
+  } catch {
+    return false;
+  }
+}
+
+export async function check(_olds: unknown, news: ReleaseInputs): Promise<pulumi.dynamic.CheckResult> {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  if (isUnknown(news.composeText) || isUnknown(news.variables)) return { inputs: news, failures };
+  const r = validate(news);
+  if (!r.ok) {
+    for (const p of r.problems) failures.push({ property: "composeText", reason: formatProblem(p) });
+    return { inputs: news, failures };
+  }
+  if (!isUnknown(news.registry) && !news.registry.allowOutside) {
+    for (const [name, s] of Object.entries(r.manifest.services)) {
+      if (s.image && !s.build && !inNamespace(s.image, news.registry)) {
+        failures.push({
+          property: "composeText",
+          reason: `${news.composeFile}: services.${name}.image: ${s.image} is outside the environment's registry namespace ${news.registry.host}/${news.registry.prefix}: push it there, or allow images from elsewhere (allowImagesOutsideNamespace)`,
+        });
+      }
+    }
+  }
+  if (!isUnknown(news.secrets)) {
+    for (const name of referencedSecrets(r.manifest)) {
+      if (news.secrets[name] === undefined) {
+        failures.push({
+          property: "secrets",
+          reason: `${news.composeFile}: secret ${name} is referenced (x-berth-secret) but has no value: pulumi config set --secret --path 'berth:secrets.${name}' VALUE`,
+        });
+      }
+    }
+  }
+  return { inputs: news, failures };
+}
+
+/** The properties whose change means a new release; empty when nothing a node runs changes. */
+export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): string[] {
+  const changed = summaryChanges(olds.summary, news.summary).map((p) => `summary.${p}`);
+  const secretNames = new Set([...Object.keys(olds.secrets ?? {}), ...Object.keys(news.secrets ?? {})]);
+  for (const k of [...secretNames].sort())
+    if (olds.secrets?.[k] !== news.secrets?.[k]) changed.push(`secrets.${k}`);
+  for (const k of [
+    "images",
+    "signingKey",
+    "berthProviderVersion",
+    "registry",
+    "channel",
+    "volumeRoot",
+  ] as const) {
+    if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
+  }
+  return changed;
+}
+
+export async function diff(
+  _id: string,
+  olds: ReleaseOutputs,
+  news: ReleaseInputs,
+): Promise<pulumi.dynamic.DiffResult> {
+  const replaces: string[] = [];
+  if (olds.environmentId !== news.environmentId) replaces.push("environmentId");
+  if (olds.nodeId !== news.nodeId) replaces.push("nodeId");
+  const changes = replaces.length > 0 || changedProperties(olds, news).length > 0;
+  return { changes, replaces, deleteBeforeReplace: true };
+}
+
+async function nodePublicKey(channel: ChannelStore, nodeId: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = await channel.get(channelKeys.identity(nodeId));
+    if (text !== undefined) return nodeIdentity.parse(JSON.parse(text)).publicKey;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `node ${nodeId} has not published its key to the release channel ${channel.url} within ${Math.round(timeoutMs / 1000)} s: is its agent running? (see the node's berth-agent log)`,
+  );
+}
+
+/** The next sequence: above whatever the channel already holds for this node and environment. */
+async function nextSequence(
+  channel: ChannelStore,
+  nodeId: string,
+  env: string,
+  floor: number,
+): Promise<number> {
+  const keys = await channel.list(`nodes/${nodeId}/environments/${env}/releases/`);
+  const published = keys
+    .map((k) =>
+      Number(
+        k
+          .split("/")
+          .pop()
+          ?.replace(/\.json$/, ""),
+      ),
+    )
+    .filter(Number.isInteger);
+  const status = await readStatus(channel, nodeId, env);
+  return Math.max(floor, 0, ...published, status?.attemptedSequence ?? 0, status?.appliedSequence ?? 0) + 1;
+}
+
+async function publishAndWait(news: ReleaseInputs, floor: number): Promise<ReleaseOutputs> {
+  const r = validate(news);
+  if (!r.ok) throw new Error(r.problems.map(formatProblem).join("\n"));
+  const channel = openChannel(news.channel);
+  const timeoutMs = news.timeoutSeconds * 1000;
+  const credentials = {
+    [news.registry.host]: { username: news.registry.username, password: news.registry.password },
+  };
+  const images = await pinImages(
+    r.manifest,
+    news.images,
+    async (ref) => (await resolveDigest(ref, { credentials })).pinned,
+  );
+  const publicKey = await nodePublicKey(channel, news.nodeId, timeoutMs);
+  const sequence = await nextSequence(channel, news.nodeId, news.environmentId, floor);
+  const built = buildRelease({
+    manifest: r.manifest,
+    environmentId: news.environmentId,
+    nodeId: news.nodeId,
+    sequence,
+    images,
+    secrets: { ...news.secrets, [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(credentials) },
+    nodePublicKey: publicKey,
+    signingKey: news.signingKey,
+    ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
+  });
+  await publishRelease(channel, {
+    nodeId: news.nodeId,
+    environmentId: news.environmentId,
+    sequence,
+    envelope: built.text,
+  });
+  let status: Awaited<ReturnType<typeof waitForOutcome>>;
+  try {
+    status = await waitForOutcome(channel, {
+      nodeId: news.nodeId,
+      environmentId: news.environmentId,
+      sequence,
+      timeoutMs,
+    });
+  } catch (e) {
+    if (e instanceof StatusTimeoutError)
+      throw new Error(`${e.message}; the release stays published and the node will apply it when it can`);
+    throw e;
+  }
+  if (status.state !== "applied") {
+    throw new Error(
+      `node ${news.nodeId} did not apply release ${sequence} of ${news.environmentId} (${status.state}): ${status.error ?? "no reason given"}` +
+        (status.logTail ? `\nlast log lines:\n${status.logTail}` : ""),
+    );
+  }
+  return { ...news, sequence, composeSha256: built.payload.compose.sha256, state: status.state };
+}
+
+export async function create(news: ReleaseInputs): Promise<pulumi.dynamic.CreateResult> {
+  const outs = await publishAndWait(news, 0);
+  return { id: `${news.environmentId}@${news.nodeId}`, outs };
+}
+
+export async function update(
+  _id: string,
+  olds: ReleaseOutputs,
+  news: ReleaseInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
+  return { outs: await publishAndWait(news, olds.sequence ?? 0) };
+}
+
+export async function remove(_id: string, olds: ReleaseOutputs): Promise<void> {
+  const channel = openChannel(olds.channel);
+  await unpublishEnvironment(channel, olds.nodeId, olds.environmentId);
+  const deadline = Date.now() + Math.min(olds.timeoutSeconds, 120) * 1000;
+  // Wait for the node to tear the environment down; a node that is already gone cannot answer,
+  // so after the bound the delete goes on (the environment is no longer desired either way).
+  while (Date.now() < deadline) {
+    const s = await readStatus(channel, olds.nodeId, olds.environmentId);
+    if (!s || s.state === "removed") break;
+    const identity = await channel.get(channelKeys.identity(olds.nodeId));
+    if (identity === undefined) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
