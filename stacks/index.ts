@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { DeploymentEnvironment } from "../components/deployment-environment/deployment-environment";
 import { LocalNode } from "../components/local/local-node";
+import { LocalRoot } from "../components/local/local-root";
 import { ReleaseChannel } from "../components/release-channel/release-channel";
 import { loadSigningPrivateKey, publicKeyText } from "../contract/payload";
 import { parseStackConfig, StackConfigError } from "./config";
@@ -50,8 +51,9 @@ if (!registryHost || !registryUser || !registryPassword) {
   );
 }
 const localRoot = config.localRoot ?? path.resolve(__dirname, "..", ".berth-local", stack);
+const root = new LocalRoot("local-root", localRoot);
 const channelPath = path.join(localRoot, "channel");
-const channel = new ReleaseChannel("channel", { path: channelPath });
+const channel = new ReleaseChannel("channel", { path: channelPath }, { dependsOn: [root] });
 const volumeRoot = path.join(localRoot, "volumes");
 const node = new LocalNode(
   "node",
@@ -64,7 +66,7 @@ const node = new LocalNode(
     proxyBind: `127.0.0.1:${config.localHttpPort}`,
     healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
   },
-  { dependsOn: [channel] },
+  { dependsOn: [root, channel] },
 );
 
 const environments = config.environments.map(

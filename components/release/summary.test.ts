@@ -30,9 +30,20 @@ describe("release summary", () => {
     const a = summarize(manifest(base), {});
     const b = summarize(manifest(base.replace("GREETING: hello", "GREETING: hi\n      NEW: x")), {});
     expect(summaryChanges(a, b)).toEqual([
+      "services.web.definition",
       "services.web.environment.GREETING",
       "services.web.environment.NEW",
     ]);
+  });
+
+  it("notices a change of the health probe", () => {
+    const withProbe = base.replace(
+      "    environment:",
+      "    x-berth-health: { path: /health, port: 8080 }\n    environment:",
+    );
+    const a = summarize(manifest(withProbe), {});
+    const b = summarize(manifest(withProbe.replace("path: /health", "path: /ready")), {});
+    expect(summaryChanges(a, b)).toEqual(["services.web.definition", "services.web.health"]);
   });
 
   it("treats a Compose edit that changes nothing rendered as no change", () => {

@@ -2,7 +2,15 @@
 // (secret values never: a secret shows as its name), the volumes and the routes. It is an input
 // of the Release resource, so `pulumi preview --diff` shows exactly what changes, and it is what
 // the provider compares: a Compose edit that changes nothing here is no change.
-import type { Manifest } from "../../contract/manifest/schema";
+import { createHash } from "node:crypto";
+import type { Manifest, Service } from "../../contract/manifest/schema";
+
+/** Everything about a service but its build context's location (its image tag covers the content). */
+function definitionHash(s: Service): string {
+  const { build, ...rest } = s;
+  const stable = build ? { ...rest, build: { ...build, context: "(content)" } } : rest;
+  return `sha256:${createHash("sha256").update(JSON.stringify(stable)).digest("hex").slice(0, 16)}`;
+}
 
 export interface ServiceSummary {
   /** The image as pinned (`repo@sha256:…`), or "(built from <context>)" before the build. */
@@ -11,8 +19,13 @@ export interface ServiceSummary {
   environment: Record<string, string>;
   volumes: string[];
   updateOrder: "start-first" | "stop-first";
-  healthcheck: boolean;
+  /** The Compose healthcheck, e.g. `CMD python3 … every 5000ms`, or "none". */
+  healthcheck: string;
+  /** The x-berth-health probe, e.g. `GET :8080/health → 200`. */
+  health?: string;
   memoryLimit?: number;
+  /** A hash of everything else about the service that reaches the node (labels, dependencies…). */
+  definition: string;
 }
 
 export interface ReleaseSummary {
@@ -41,8 +54,13 @@ export function summarize(m: Manifest, images: Record<string, string | undefined
       environment,
       volumes: s.volumes.map((v) => `${v.source}:${v.target}${v.readOnly ? ":ro" : ""}`),
       updateOrder: s.updateOrder,
-      healthcheck: Boolean(s.healthcheck && !s.healthcheck.disable) || Boolean(s.health),
+      healthcheck:
+        s.healthcheck && !s.healthcheck.disable
+          ? `${(s.healthcheck.test ?? ["(image's own)"]).join(" ")}${s.healthcheck.intervalMs ? ` every ${s.healthcheck.intervalMs}ms` : ""}`
+          : "none",
+      ...(s.health ? { health: `GET :${s.health.port}${s.health.path} → ${s.health.status}` } : {}),
       ...(s.resources.limits?.memory ? { memoryLimit: s.resources.limits.memory } : {}),
+      definition: definitionHash(s),
     };
   }
   return {
