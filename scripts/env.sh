@@ -12,7 +12,11 @@ export PATH
 
 # Local stacks keep their state inside the project (gitignored). The passphrase protects
 # only the local stack's secrets on this machine; set your own to override it.
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$BERTH_ROOT/.pulumi-state}"
+# A backend set by another checkout's env.sh (a clone called from this one) is not ours to keep.
+if [ -z "${PULUMI_BACKEND_URL:-}" ] || { [ -n "${BERTH_BACKEND_SET_BY:-}" ] && [ "$BERTH_BACKEND_SET_BY" != "$BERTH_ROOT" ]; }; then
+  export PULUMI_BACKEND_URL="file://$BERTH_ROOT/.pulumi-state"
+  export BERTH_BACKEND_SET_BY="$BERTH_ROOT"
+fi
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-berth-local}"
 # Type errors are caught by `npm test` (tsc); the engine only transpiles, which is much faster.
 export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"

@@ -2,7 +2,8 @@
 # Shared settings and helpers for berth's scripts. Sourced, never run.
 # Every path and version that a script or test relies on is defined here once.
 
-BERTH_ROOT="${BERTH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+# Always the checkout these scripts belong to (never inherited: another clone may call us).
+BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BERTH_CACHE="${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth}"
 
 # The Pulumi engine berth runs with (see README "Versions").
