@@ -153,16 +153,12 @@ async function main() {
       `local: ${(warm / 1000).toFixed(1)} s from git clone to the URL answering, warm (target 120 s)`,
     );
   } finally {
-    await run(
-      "bash",
-      ["-c", "source scripts/env.sh && pulumi destroy --stack local --yes --non-interactive"],
-      {
-        cwd: clone,
-        env,
-        allowFailure: true,
-        timeoutMs: 600_000,
-      },
-    );
+    await run("bash", ["scripts/destroy-local.sh"], {
+      cwd: clone,
+      env,
+      allowFailure: true,
+      timeoutMs: 600_000,
+    }).catch((e) => console.error(`cleanup: ${(e as Error).message}`));
     rmSync(tmp, { recursive: true, force: true });
   }
 }
