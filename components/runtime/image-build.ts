@@ -28,6 +28,8 @@ export interface ImageBuildInputs {
 
 export interface ImageBuildOutputs extends ImageBuildInputs {
   digest: string;
+  /** How long the last build and push took. */
+  buildSeconds: number;
   /** `repository@sha256:…` */
   pinned: string;
 }
@@ -60,6 +62,7 @@ export function buildArgs(i: ImageBuildInputs, metadataFile: string): string[] {
 
 async function build(i: ImageBuildInputs): Promise<ImageBuildOutputs> {
   const dir = mkdtempSync(join(tmpdir(), "berth-build-"));
+  const started = Date.now();
   try {
     writeFileSync(
       join(dir, "config.json"),
@@ -79,7 +82,7 @@ async function build(i: ImageBuildInputs): Promise<ImageBuildOutputs> {
     ];
     if (!digest?.startsWith("sha256:"))
       throw new Error(`docker buildx wrote no image digest for ${i.repository}`);
-    return { ...i, digest, pinned: `${i.repository}@${digest}` };
+    return { ...i, digest, pinned: `${i.repository}@${digest}`, buildSeconds: (Date.now() - started) / 1000 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

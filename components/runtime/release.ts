@@ -56,6 +56,10 @@ export interface ReleaseOutputs extends ReleaseInputs {
   sequence: number;
   composeSha256: string;
   state: string;
+  /** Seconds spent pinning, rendering, sealing, signing and publishing the last release. */
+  publishSeconds: number;
+  /** Seconds from publishing until the node reported the outcome. */
+  applySeconds: number;
 }
 
 function validate(news: ReleaseInputs) {
@@ -176,6 +180,7 @@ async function nextSequence(
 }
 
 async function publishAndWait(news: ReleaseInputs, floor: number): Promise<ReleaseOutputs> {
+  const started = Date.now();
   const r = validate(news);
   if (!r.ok) throw new Error(r.problems.map(formatProblem).join("\n"));
   const channel = openChannel(news.channel);
@@ -207,6 +212,7 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
     sequence,
     envelope: built.text,
   });
+  const published = Date.now();
   let status: Awaited<ReturnType<typeof waitForOutcome>>;
   try {
     status = await waitForOutcome(channel, {
@@ -226,7 +232,14 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
         (status.logTail ? `\nlast log lines:\n${status.logTail}` : ""),
     );
   }
-  return { ...news, sequence, composeSha256: built.payload.compose.sha256, state: status.state };
+  return {
+    ...news,
+    sequence,
+    composeSha256: built.payload.compose.sha256,
+    state: status.state,
+    publishSeconds: (published - started) / 1000,
+    applySeconds: (Date.now() - published) / 1000,
+  };
 }
 
 export async function create(news: ReleaseInputs): Promise<pulumi.dynamic.CreateResult> {
