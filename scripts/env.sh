@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 if [ -d "$BERTH_PULUMI_HOME/bin" ]; then
   case ":$PATH:" in *":$BERTH_PULUMI_HOME/bin:"*) ;; *) PATH="$BERTH_PULUMI_HOME/bin:$PATH" ;; esac
 fi
+case ":$PATH:" in *":$BERTH_CACHE/bin:"*) ;; *) PATH="$BERTH_CACHE/bin:$PATH" ;; esac  # versitygw
 case ":$PATH:" in *":$BERTH_ROOT/node_modules/.bin:"*) ;; *) PATH="$BERTH_ROOT/node_modules/.bin:$PATH" ;; esac
 export PATH
 

@@ -4,15 +4,17 @@
 //   berth-agent apply    ENV [--config FILE]      converge ENV to its desired release now
 //   berth-agent rollback ENV [--config FILE]      go back to the previous applied release
 //   berth-agent keys     [--config FILE]          print the node's public key (made if missing)
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
+import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import { releaseEnvelopeSchema } from "../../contract/payload";
 import { readNodeExtras } from "../../contract/render/node-compose";
-import { createLogger } from "../../lib/log";
+import { createLogger, registerSecret } from "../../lib/log";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
@@ -40,10 +42,27 @@ export interface Io {
 }
 
 function channelFor(config: AgentConfig): ChannelStore {
-  if (config.channel.kind === "folder") return new FolderChannelStore(config.channel.path);
-  throw new AgentConfigError(
-    "channel.kind s3: this agent build reads folder channels only; use a folder channel or a newer agent",
-  );
+  const ch = config.channel;
+  if (ch.kind === "folder") return new FolderChannelStore(ch.path);
+  let secretAccessKey: string;
+  try {
+    secretAccessKey = readFileSync(ch.secretAccessKeyFile, "utf8").trim();
+  } catch (e) {
+    throw new AgentConfigError(
+      `channel.secretAccessKeyFile: cannot read ${ch.secretAccessKeyFile} (${(e as NodeJS.ErrnoException).code})`,
+    );
+  }
+  if (secretAccessKey === "")
+    throw new AgentConfigError(`channel.secretAccessKeyFile: ${ch.secretAccessKeyFile} is empty`);
+  registerSecret(secretAccessKey);
+  return new S3ChannelStore({
+    endpoint: ch.endpoint,
+    bucket: ch.bucket,
+    region: ch.region,
+    prefix: ch.prefix,
+    accessKeyId: ch.accessKeyId,
+    secretAccessKey,
+  });
 }
 
 function makeAgent(config: AgentConfig) {

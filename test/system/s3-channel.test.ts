@@ -1,0 +1,186 @@
+// The S3 release channel against a real S3-compatible server (versitygw, installed by
+// `scripts/setup.sh versitygw`): the same assertions as the folder store, plus listings that
+// span pages and the agent's config → store wiring.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { channelKeys, environmentsFromKeys } from "../../contract/channel/layout";
+import { S3ChannelStore } from "../../contract/channel/s3-store";
+import { run } from "../../lib/process";
+import { main } from "../../node-agent/cli/main";
+
+const ACCESS = "berthtestkey";
+const SECRET = "berthtestsecret0123456789";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let gw: ChildProcess | undefined;
+let endpoint = "";
+let gwLog = "";
+
+async function bucket(name: string): Promise<void> {
+  const c = new S3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: ACCESS, secretAccessKey: SECRET },
+  });
+  await c.send(new CreateBucketCommand({ Bucket: name }));
+  c.destroy();
+}
+
+function store(bucketName: string, extra: { prefix?: string; pageSize?: number } = {}) {
+  return new S3ChannelStore({
+    endpoint,
+    bucket: bucketName,
+    region: "us-east-1",
+    accessKeyId: ACCESS,
+    secretAccessKey: SECRET,
+    ...extra,
+  });
+}
+
+beforeAll(async () => {
+  const which = await run("sh", ["-c", "command -v versitygw"], { allowFailure: true });
+  if (which.exitCode !== 0) {
+    throw new Error(
+      "versitygw is not on PATH: run `bash scripts/setup.sh versitygw` and use scripts/with-env.sh",
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), "berth-versitygw-"));
+  mkdirSync(join(dir, "data"));
+  const port = await freePort();
+  endpoint = `http://127.0.0.1:${port}`;
+  gw = spawn("versitygw", ["--port", `127.0.0.1:${port}`, "posix", join(dir, "data")], {
+    env: { ...process.env, ROOT_ACCESS_KEY: ACCESS, ROOT_SECRET_KEY: SECRET },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  gw.stdout?.on("data", (d) => (gwLog += String(d)));
+  gw.stderr?.on("data", (d) => (gwLog += String(d)));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await fetch(endpoint);
+      break;
+    } catch {
+      if (Date.now() > deadline || gw.exitCode !== null)
+        throw new Error(`versitygw did not start:\n${gwLog}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+afterAll(() => {
+  gw?.kill("SIGTERM");
+});
+
+describe("S3ChannelStore on versitygw", () => {
+  it("puts, gets, lists and deletes keys", async () => {
+    await bucket("channel-a");
+    const ch = store("channel-a");
+    await ch.put(channelKeys.release("n1", "prod", 1), "r1");
+    await ch.put(channelKeys.desired("n1", "prod"), '{"sequence":1}');
+    await ch.put(channelKeys.desired("n1", "staging"), '{"sequence":4}');
+    await ch.put(channelKeys.desired("n2", "prod"), '{"sequence":2}');
+    expect(await ch.get(channelKeys.release("n1", "prod", 1))).toBe("r1");
+    expect(await ch.get("nodes/n1/identity.json")).toBeUndefined();
+    const keys = await ch.list(channelKeys.environmentsPrefix("n1"));
+    expect(environmentsFromKeys("n1", keys)).toEqual(["prod", "staging"]);
+    await ch.delete(channelKeys.desired("n1", "staging"));
+    expect(environmentsFromKeys("n1", await ch.list("nodes/n1/"))).toEqual(["prod"]);
+    // Deleting a key that is not there is not an error (as in the folder store).
+    await ch.delete(channelKeys.desired("n1", "staging"));
+    ch.destroy();
+  });
+
+  it("keeps to its prefix: two channels share a bucket without seeing each other", async () => {
+    await bucket("channel-b");
+    const a = store("channel-b", { prefix: "stacks/a" });
+    const b = store("channel-b", { prefix: "stacks/b/" });
+    await a.put(channelKeys.desired("n1", "prod"), '{"sequence":1}');
+    await b.put(channelKeys.desired("n1", "web"), '{"sequence":7}');
+    expect(environmentsFromKeys("n1", await a.list("nodes/"))).toEqual(["prod"]);
+    expect(environmentsFromKeys("n1", await b.list("nodes/"))).toEqual(["web"]);
+    expect(await a.get(channelKeys.desired("n1", "web"))).toBeUndefined();
+    a.destroy();
+    b.destroy();
+  });
+
+  it("follows listing pages (more keys than one page holds)", async () => {
+    await bucket("channel-c");
+    const ch = store("channel-c", { pageSize: 7 });
+    const envs = Array.from({ length: 25 }, (_, i) => `env-${String(i).padStart(2, "0")}`);
+    await Promise.all(envs.map((e) => ch.put(channelKeys.desired("n1", e), '{"sequence":1}')));
+    await ch.put(channelKeys.release("n1", "env-00", 1), "r");
+    const keys = await ch.list(channelKeys.environmentsPrefix("n1"));
+    expect(keys).toHaveLength(26);
+    expect(environmentsFromKeys("n1", keys)).toEqual(envs);
+    ch.destroy();
+  });
+
+  it("says which bucket and key failed", async () => {
+    const ch = store("no-such-bucket");
+    await expect(ch.put("x.json", "{}")).rejects.toThrow(/bucket no-such-bucket: put "x.json" failed/);
+    ch.destroy();
+  });
+
+  it("berth-agent reads an s3 channel from its config (secret key from a file)", async () => {
+    await bucket("channel-agent");
+    const dir = mkdtempSync(join(tmpdir(), "berth-agent-s3-"));
+    const secretFile = join(dir, "channel-secret");
+    writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
+    const config = {
+      nodeId: "n1",
+      stateRoot: join(dir, "state"),
+      channel: {
+        kind: "s3",
+        endpoint,
+        bucket: "channel-agent",
+        region: "us-east-1",
+        prefix: "berth",
+        accessKeyId: ACCESS,
+        secretAccessKeyFile: secretFile,
+      },
+      trustedKeys: ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+    };
+    const file = join(dir, "agent.json");
+    writeFileSync(file, JSON.stringify(config));
+    const out: string[] = [];
+    const err: string[] = [];
+    // `apply` reads the desired pointer from the channel: none there yet, so it says so.
+    const code = await main(["apply", "prod", "--config", file], {
+      out: (s) => out.push(s),
+      err: (s) => err.push(s),
+    });
+    expect(err.join("\n")).toMatch(/the channel names no desired release of prod for node n1/);
+    expect(code).toBe(2);
+    // Before that it published its identity (public key) through the S3 channel.
+    const ch = store("channel-agent", { prefix: "berth" });
+    const identity = JSON.parse((await ch.get(channelKeys.identity("n1"))) ?? "{}");
+    expect(identity).toMatchObject({ formatVersion: 1, nodeId: "n1" });
+    expect(typeof identity.publicKey).toBe("string");
+    ch.destroy();
+    // A missing secret file is refused with the path named.
+    writeFileSync(
+      file,
+      JSON.stringify({ ...config, channel: { ...config.channel, secretAccessKeyFile: "/nonexistent" } }),
+    );
+    const code2 = await main(["apply", "prod", "--config", file], { out: () => {}, err: (s) => err.push(s) });
+    expect(code2).toBe(2);
+    expect(err.at(-1)).toMatch(/channel\.secretAccessKeyFile: cannot read \/nonexistent/);
+  });
+});
