@@ -9,10 +9,10 @@ function globToRegExp(pattern: string): RegExp {
   let p = pattern.replace(/^\/+/, "").replace(/\/+$/, "");
   p = p
     .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*\*/g, "\u0000")
+    .replace(/\*\*/g, "\uE000")
     .replace(/\*/g, "[^/]*")
     .replace(/\?/g, "[^/]");
-  p = p.replace(/\u0000/g, ".*");
+  p = p.replace(/\uE000/g, ".*");
   return new RegExp(`^${p}(/.*)?$`);
 }
 
