@@ -1,0 +1,178 @@
+import { verify } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
+import { run } from "../../lib/process";
+import { parseAgentConfig } from "../../node-agent/config";
+import { agentBundleObjects } from "./agent-bundle";
+import {
+  AGENT_BUNDLE_PATH,
+  AGENT_CONFIG_PATH,
+  AGENT_INSTALLER_PATH,
+  AGENT_UNIT_PATH,
+  CHANNEL_SECRET_PATH,
+  HETZNER_USER_DATA_LIMIT,
+  type NodeCloudInitInput,
+  renderAgentUnit,
+  renderCloudInit,
+} from "./cloud-init";
+
+const keys = generateSigningKeyPair();
+const base: NodeCloudInitInput = {
+  nodeId: "web-1",
+  channel: {
+    endpoint: "https://acc123.r2.cloudflarestorage.com",
+    bucket: "berth-channel",
+    region: "auto",
+    prefix: "prod",
+    accessKeyId: "AKIDNODE",
+    secretAccessKey: "node-secret-value",
+  },
+  trustedKeys: [keys.publicKey],
+  agent: { kind: "channel" },
+};
+
+interface Doc {
+  hostname: string;
+  packages: string[];
+  write_files: { path: string; permissions: string; content: string; encoding?: string }[];
+  runcmd: string[][];
+}
+const doc = (text: string) => parse(text) as Doc;
+const file = (d: Doc, path: string) => {
+  const f = d.write_files.find((w) => w.path === path);
+  if (!f) throw new Error(`no ${path}`);
+  return f;
+};
+
+describe("renderCloudInit", () => {
+  it("writes the agent's config, the channel secret (0600) and the unit, and starts the agent", () => {
+    const text = renderCloudInit(base);
+    expect(text.startsWith("#cloud-config\n")).toBe(true);
+    const d = doc(text);
+    expect(d.hostname).toBe("web-1");
+    const cfg = parseAgentConfig(file(d, AGENT_CONFIG_PATH).content, "agent.json");
+    expect(cfg).toMatchObject({
+      nodeId: "web-1",
+      channel: {
+        kind: "s3",
+        endpoint: "https://acc123.r2.cloudflarestorage.com",
+        bucket: "berth-channel",
+        region: "auto",
+        prefix: "prod",
+        accessKeyId: "AKIDNODE",
+        secretAccessKeyFile: CHANNEL_SECRET_PATH,
+      },
+      trustedKeys: [keys.publicKey],
+      proxy: { bind: "0.0.0.0:80" },
+    });
+    // The secret is only in its own file, never in the config.
+    expect(file(d, AGENT_CONFIG_PATH).content).not.toContain("node-secret-value");
+    expect(file(d, CHANNEL_SECRET_PATH)).toMatchObject({
+      permissions: "0600",
+      content: "node-secret-value\n",
+    });
+    expect(file(d, AGENT_UNIT_PATH).content).toBe(renderAgentUnit());
+    expect(d.packages).toEqual(
+      expect.arrayContaining(["docker.io", "docker-compose", "docker-buildx", "haproxy", "nodejs", "restic"]),
+    );
+    expect(text).not.toMatch(/apt_sources|sources:|download\.docker\.com|deb\.nodesource/);
+    expect(d.runcmd).toContainEqual(["systemctl", "enable", "--now", "docker.service"]);
+    expect(d.runcmd.at(-1)).toEqual(["systemctl", "enable", "--now", "berth-agent.service"]);
+    // Channel mode: the installer runs before the agent starts.
+    const iInstall = d.runcmd.findIndex((c) => c.includes(AGENT_INSTALLER_PATH));
+    expect(iInstall).toBeGreaterThan(-1);
+    expect(iInstall).toBeLessThan(d.runcmd.length - 1);
+  });
+
+  it("renders the unit the brief names", () => {
+    const unit = renderAgentUnit();
+    expect(unit).toContain("Restart=always");
+    expect(unit).toContain("After=docker.service network-online.target");
+    expect(unit).toContain(
+      "ExecStart=/usr/bin/node /usr/local/lib/berth/berth-agent.js run --config /etc/berth/agent.json",
+    );
+    expect(unit).toContain("KillMode=process");
+  });
+
+  it("is stable: same inputs, same bytes; key order does not matter; identity and channel do", () => {
+    const a = renderCloudInit(base);
+    expect(renderCloudInit({ ...base })).toBe(a);
+    const k2 = generateSigningKeyPair().publicKey;
+    expect(renderCloudInit({ ...base, trustedKeys: [keys.publicKey, k2] })).toBe(
+      renderCloudInit({ ...base, trustedKeys: [k2, keys.publicKey, k2] }),
+    );
+    expect(renderCloudInit({ ...base, nodeId: "web-2" })).not.toBe(a);
+    expect(renderCloudInit({ ...base, channel: { ...base.channel, bucket: "other" } })).not.toBe(a);
+    expect(a).not.toMatch(/20\d\d-\d\d-\d\dT/);
+  });
+
+  it("inlines the agent bundle as gz+b64 (deterministically) when asked", () => {
+    const bundle = `#!/usr/bin/env node\nconsole.log("agent");\n${"x".repeat(5000)}\n`;
+    const text = renderCloudInit({ ...base, agent: { kind: "inline", bundle } });
+    expect(renderCloudInit({ ...base, agent: { kind: "inline", bundle } })).toBe(text);
+    const f = file(doc(text), AGENT_BUNDLE_PATH);
+    expect(f.encoding).toBe("gz+b64");
+    expect(f.permissions).toBe("0755");
+    expect(gunzipSync(Buffer.from(f.content, "base64")).toString("utf8")).toBe(bundle);
+    expect(doc(text).runcmd.some((c) => c.includes(AGENT_INSTALLER_PATH))).toBe(false);
+  });
+
+  it("refuses user data above the provider's limit, saying what to do", () => {
+    const bundle = Array.from({ length: 40_000 }, (_, i) => `const v${i} = ${i * 7919};`).join("\n");
+    expect(() =>
+      renderCloudInit({ ...base, agent: { kind: "inline", bundle }, maxBytes: HETZNER_USER_DATA_LIMIT }),
+    ).toThrow(/above the provider's limit of 32768.*kind: "channel"/);
+    expect(Buffer.byteLength(renderCloudInit(base))).toBeLessThan(HETZNER_USER_DATA_LIMIT / 4);
+  });
+
+  it("refuses an invalid node id or no trusted key with the field named", () => {
+    expect(() => renderCloudInit({ ...base, nodeId: "Web_1" })).toThrow(/nodeId/);
+    expect(() => renderCloudInit({ ...base, trustedKeys: [] })).toThrow(/trustedKeys/);
+    expect(() => renderCloudInit({ ...base, channel: { ...base.channel, endpoint: "not a url" } })).toThrow(
+      /channel\.endpoint/,
+    );
+  });
+
+  it("ships an installer that is valid JavaScript, and the bundle's signature verifies with the trusted key", async () => {
+    const d = doc(renderCloudInit(base));
+    const dir = mkdtempSync(join(tmpdir(), "berth-ci-"));
+    const installer = join(dir, "install-agent.js");
+    writeFileSync(installer, file(d, AGENT_INSTALLER_PATH).content);
+    await run("node", ["--check", installer]);
+    const [b, s] = agentBundleObjects("console.log(1)\n", keys.privateKey);
+    expect(b?.key).toBe("agent/berth-agent.js");
+    expect(s?.key).toBe("agent/berth-agent.js.sig");
+    const sig = Buffer.from(s?.body.trim() ?? "", "base64url");
+    expect(verify(null, Buffer.from(b?.body ?? ""), loadSigningPublicKey(keys.publicKey), sig)).toBe(true);
+  });
+});
+
+describe("cloud-init schema (the real cloud-init on this machine)", () => {
+  const schema = async (text: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-ci-"));
+    const f = join(dir, "user-data");
+    writeFileSync(f, text);
+    return run("cloud-init", ["schema", "--config-file", f], { allowFailure: true, timeoutMs: 60_000 });
+  };
+
+  it("accepts the user data of both agent modes", async () => {
+    const r1 = await schema(renderCloudInit(base));
+    expect(r1.exitCode, r1.stderr + r1.stdout).toBe(0);
+    const r2 = await schema(
+      renderCloudInit({ ...base, agent: { kind: "inline", bundle: "console.log(1)\n" } }),
+    );
+    expect(r2.exitCode, r2.stderr + r2.stdout).toBe(0);
+  }, 60_000);
+
+  it("refuses a broken variant", async () => {
+    const broken = renderCloudInit(base).replace("package_update: true", "package_update: sometimes");
+    const r = await schema(broken);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/package_update/);
+  }, 60_000);
+});

@@ -1,0 +1,265 @@
+// The cloud-init user data of a cloud node: a PURE renderer (no Pulumi import; the caller resolves
+// Outputs with pulumi.all and passes plain values). Structure is built as data and serialized with
+// the `yaml` library; only file contents are text.
+//
+// Stability matters: on Hetzner a changed user data replaces the server. Everything here is a
+// function of the node's identity, its channel and the trusted keys: no timestamps, no random
+// values, keys and lists in a fixed order, gzip without a modification time. What changes over
+// time (releases, routes, certificates) reaches the node through the channel.
+//
+// The agent bundle reaches the node in one of two ways:
+// - "inline": inside the user data (write_files, gz+b64). The bundle is ~1.6 MB (~290 KB gzipped),
+//   far above Hetzner's 32 KiB user-data limit; fine for a throwaway container test or a provider
+//   with a large limit.
+// - "channel": the user data carries a small installer that fetches `<key>` and `<key>.sig` from
+//   the node's own release channel (curl with SigV4, the channel's read credentials) and installs
+//   the bundle only when the signature verifies against one of the trusted release-signing keys.
+//   The user data then stays the same when the agent changes. See agent-bundle.ts for the
+//   program's side (what to publish).
+import { gzipSync } from "node:zlib";
+import { stringify } from "yaml";
+import { type AgentConfig, agentConfigSchema } from "../../node-agent/config";
+
+export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
+export const CHANNEL_SECRET_PATH = "/etc/berth/channel-secret";
+export const AGENT_BUNDLE_PATH = "/usr/local/lib/berth/berth-agent.js";
+export const AGENT_INSTALLER_PATH = "/usr/local/lib/berth/install-agent.js";
+export const AGENT_UNIT_PATH = "/etc/systemd/system/berth-agent.service";
+export const AGENT_UNIT_NAME = "berth-agent.service";
+/** The channel key of the agent bundle in "channel" mode (its signature: the same key + ".sig"). */
+export const DEFAULT_AGENT_BUNDLE_KEY = "agent/berth-agent.js";
+/** Hetzner Cloud refuses user data above 32 KiB. */
+export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
+
+/**
+ * Everything a node needs from Debian 13's own archive (no third-party apt source): Docker Engine
+ * with Compose v2 and buildx, HAProxy (the node proxy the agent drives), Node.js (runs the agent),
+ * restic (volume backups), curl (fetches the agent bundle in "channel" mode).
+ */
+export const NODE_PACKAGES = [
+  "ca-certificates",
+  "curl",
+  "docker-buildx",
+  "docker-compose",
+  "docker.io",
+  "haproxy",
+  "nodejs",
+  "restic",
+] as const;
+
+export interface S3ChannelAccess {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  prefix: string;
+  /** The node's read credentials (plus writes to its own status, where the provider allows). */
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export type AgentSource = { kind: "inline"; bundle: string } | { kind: "channel"; key?: string };
+
+export interface NodeCloudInitInput {
+  nodeId: string;
+  channel: S3ChannelAccess;
+  /** Ed25519 public keys (base64url raw or PEM) whose signatures the node accepts. */
+  trustedKeys: readonly string[];
+  agent: AgentSource;
+  /** Where HAProxy listens for the apps' traffic. Default 0.0.0.0:80. */
+  proxyBind?: string;
+  pollIntervalSeconds?: number;
+  healthTimeoutSeconds?: number;
+  /** Refuse to render above this many bytes (e.g. HETZNER_USER_DATA_LIMIT). */
+  maxBytes?: number;
+}
+
+export class CloudInitError extends Error {}
+
+/** The agent's /etc/berth/agent.json, validated with the agent's own schema. */
+export function renderAgentConfig(input: NodeCloudInitInput): AgentConfig {
+  const raw = {
+    nodeId: input.nodeId,
+    stateRoot: "/var/lib/berth",
+    volumeRoot: "/mnt",
+    channel: {
+      kind: "s3" as const,
+      endpoint: input.channel.endpoint,
+      bucket: input.channel.bucket,
+      region: input.channel.region,
+      prefix: input.channel.prefix,
+      accessKeyId: input.channel.accessKeyId,
+      secretAccessKeyFile: CHANNEL_SECRET_PATH,
+    },
+    // Sorted and de-duplicated: the order of keys in the stack config must not change user data.
+    trustedKeys: [...new Set(input.trustedKeys.map((k) => k.trim()))].sort(),
+    pollIntervalSeconds: input.pollIntervalSeconds ?? 10,
+    healthTimeoutSeconds: input.healthTimeoutSeconds ?? 120,
+    proxy: { bind: input.proxyBind ?? "0.0.0.0:80" },
+  };
+  const r = agentConfigSchema.safeParse(raw);
+  if (!r.success) {
+    throw new CloudInitError(
+      `the node's agent config is invalid: ${r.error.issues
+        .map((i) => `${i.path.map(String).join(".") || "(top)"}: ${i.message}`)
+        .join("; ")}`,
+    );
+  }
+  return r.data;
+}
+
+/** The systemd unit that runs the agent. */
+export function renderAgentUnit(): string {
+  return [
+    "[Unit]",
+    "Description=berth node agent (pulls, verifies and applies signed releases)",
+    "Wants=network-online.target docker.service",
+    "After=docker.service network-online.target",
+    "",
+    "[Service]",
+    "Type=simple",
+    `ExecStart=/usr/bin/node ${AGENT_BUNDLE_PATH} run --config ${AGENT_CONFIG_PATH}`,
+    "Restart=always",
+    "RestartSec=5",
+    // The agent starts HAProxy detached so that an agent restart never touches traffic; systemd's
+    // default (control-group) would kill HAProxy with the agent.
+    "KillMode=process",
+    "Environment=NODE_ENV=production",
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The installer of "channel" mode: fetches the bundle and its signature from the channel with the
+ * node's credentials (curl reads them from stdin, so they never show in the process list), checks
+ * the Ed25519 signature against the trusted keys in the agent's config, and installs atomically.
+ */
+export function renderAgentInstaller(key: string): string {
+  return `#!/usr/bin/node
+// berth: install the agent bundle from the release channel, only if its signature verifies.
+"use strict";
+const { execFileSync } = require("node:child_process");
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const cfg = JSON.parse(fs.readFileSync(${JSON.stringify(AGENT_CONFIG_PATH)}, "utf8"));
+const ch = cfg.channel;
+const secret = fs.readFileSync(ch.secretAccessKeyFile, "utf8").trim();
+const prefix = ch.prefix.replace(/^\\/+|\\/+$/g, "");
+const base = ch.endpoint.replace(/\\/+$/, "") + "/" + ch.bucket + "/" + (prefix ? prefix + "/" : "");
+const key = ${JSON.stringify(key)};
+function get(k) {
+  const curlConfig = 'user = "' + ch.accessKeyId + ":" + secret + '"\\n';
+  return execFileSync(
+    "curl",
+    ["-fsS", "--retry", "10", "--retry-all-errors", "--retry-delay", "3", "--aws-sigv4", "aws:amz:" + ch.region + ":s3", "-K", "-", base + k],
+    { input: curlConfig, maxBuffer: 256 * 1024 * 1024 },
+  );
+}
+const spki = Buffer.from("302a300506032b6570032100", "hex");
+function publicKey(text) {
+  const t = text.trim();
+  if (t.startsWith("-----BEGIN")) return crypto.createPublicKey(t);
+  const raw = Buffer.from(t.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+  return crypto.createPublicKey({ key: Buffer.concat([spki, raw]), format: "der", type: "spki" });
+}
+const bundle = get(key);
+const sig = Buffer.from(get(key + ".sig").toString("utf8").trim().replace(/-/g, "+").replace(/_/g, "/"), "base64");
+const ok = cfg.trustedKeys.some((k) => {
+  try { return crypto.verify(null, bundle, publicKey(k), sig); } catch { return false; }
+});
+if (!ok) {
+  console.error("berth: the agent bundle " + key + " is not signed by a trusted key: not installed");
+  process.exit(1);
+}
+const dest = ${JSON.stringify(AGENT_BUNDLE_PATH)};
+fs.writeFileSync(dest + ".tmp", bundle, { mode: 0o755 });
+fs.renameSync(dest + ".tmp", dest);
+console.log("berth: agent bundle installed (sha256 " + crypto.createHash("sha256").update(bundle).digest("hex") + ")");
+`;
+}
+
+/** gzip without a modification time, so the same bundle always encodes to the same text. */
+function gzB64(text: string): string {
+  return gzipSync(Buffer.from(text, "utf8"), { level: 9 }).toString("base64");
+}
+
+interface WriteFile {
+  path: string;
+  owner: string;
+  permissions: string;
+  content: string;
+  encoding?: string;
+}
+
+/** The `#cloud-config` user data of a node. */
+export function renderCloudInit(input: NodeCloudInitInput): string {
+  const config = renderAgentConfig(input);
+  if (input.channel.secretAccessKey.trim() === "") {
+    throw new CloudInitError("channel.secretAccessKey is empty: the node could not read its channel");
+  }
+  const files: WriteFile[] = [
+    {
+      path: AGENT_CONFIG_PATH,
+      owner: "root:root",
+      permissions: "0600",
+      content: `${JSON.stringify(config, null, 2)}\n`,
+    },
+    {
+      path: CHANNEL_SECRET_PATH,
+      owner: "root:root",
+      permissions: "0600",
+      content: `${input.channel.secretAccessKey}\n`,
+    },
+    { path: AGENT_UNIT_PATH, owner: "root:root", permissions: "0644", content: renderAgentUnit() },
+  ];
+  const installSteps: string[][] = [];
+  if (input.agent.kind === "inline") {
+    if (input.agent.bundle.length === 0) throw new CloudInitError("agent.bundle is empty");
+    files.push({
+      path: AGENT_BUNDLE_PATH,
+      owner: "root:root",
+      permissions: "0755",
+      encoding: "gz+b64",
+      content: gzB64(input.agent.bundle),
+    });
+  } else {
+    const key = input.agent.key ?? DEFAULT_AGENT_BUNDLE_KEY;
+    files.push({
+      path: AGENT_INSTALLER_PATH,
+      owner: "root:root",
+      permissions: "0755",
+      content: renderAgentInstaller(key),
+    });
+    installSteps.push(["/usr/bin/node", AGENT_INSTALLER_PATH]);
+  }
+  const doc = {
+    hostname: input.nodeId,
+    package_update: true,
+    package_upgrade: false,
+    packages: [...NODE_PACKAGES],
+    write_files: files,
+    runcmd: [
+      ["mkdir", "-p", "-m", "0700", "/var/lib/berth"],
+      ["systemctl", "daemon-reload"],
+      ["systemctl", "enable", "--now", "docker.service"],
+      // The agent runs its own HAProxy (driven through the runtime API); the packaged service
+      // would hold the same ports.
+      ["systemctl", "disable", "--now", "haproxy.service"],
+      ...installSteps,
+      ["systemctl", "enable", "--now", AGENT_UNIT_NAME],
+    ],
+  };
+  const text = `#cloud-config\n${stringify(doc, { lineWidth: 0, minContentWidth: 0 })}`;
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (input.maxBytes !== undefined && bytes > input.maxBytes) {
+    throw new CloudInitError(
+      `the node's user data is ${bytes} bytes, above the provider's limit of ${input.maxBytes}` +
+        (input.agent.kind === "inline"
+          ? ': install the agent from the channel (agent: { kind: "channel" })'
+          : ""),
+    );
+  }
+  return text;
+}

@@ -1,0 +1,97 @@
+// The node's install steps for real: the rendered user data (inline agent bundle) run by cloud-init
+// inside a throwaway container from the base image ($BERTH_BASE_IMAGE, Debian trixie). systemd does
+// not run in a container, so after the stages the test checks what was installed and starts the
+// agent by hand. Needs Docker and Debian's archive; run alone:
+//   bash scripts/with-env.sh npx vitest run --project system test/system/cloud-init-install.test.ts
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  AGENT_BUNDLE_PATH,
+  AGENT_CONFIG_PATH,
+  AGENT_UNIT_PATH,
+  CHANNEL_SECRET_PATH,
+  renderCloudInit,
+} from "../../components/deployment-node/cloud-init";
+import { AGENT_BUNDLE } from "../../components/runtime-path";
+import { generateSigningKeyPair } from "../../contract/payload";
+import { run } from "../../lib/process";
+
+const image = process.env.BERTH_BASE_IMAGE;
+const name = `berth-ci-install-${process.pid}`;
+
+async function exec(cmd: string, timeoutMs = 120_000) {
+  return run("docker", ["exec", name, "sh", "-c", cmd], { allowFailure: true, timeoutMs });
+}
+
+afterAll(async () => {
+  await run("docker", ["rm", "-f", name], { allowFailure: true });
+});
+
+describe("cloud-init install steps in a throwaway container", () => {
+  it("installs Docker, Compose, HAProxy, Node.js and the agent, with its config and secret", async () => {
+    if (!image) throw new Error("BERTH_BASE_IMAGE is not set: run through scripts/with-env.sh");
+    const userData = renderCloudInit({
+      nodeId: "ci-node",
+      channel: {
+        endpoint: "http://127.0.0.1:9",
+        bucket: "channel",
+        region: "us-east-1",
+        prefix: "",
+        accessKeyId: "K",
+        secretAccessKey: "container-test-secret",
+      },
+      trustedKeys: [generateSigningKeyPair().publicKey],
+      agent: { kind: "inline", bundle: readFileSync(AGENT_BUNDLE, "utf8") },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "berth-ci-install-"));
+    writeFileSync(join(dir, "user-data"), userData);
+    writeFileSync(join(dir, "meta-data"), "instance-id: berth-ci-install\nlocal-hostname: ci-node\n");
+
+    await run("docker", ["run", "-d", "--name", name, image, "sleep", "infinity"], { timeoutMs: 60_000 });
+    const prep = await exec(
+      "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q cloud-init >/dev/null",
+      600_000,
+    );
+    expect(prep.exitCode, prep.stderr).toBe(0);
+    await run("docker", ["exec", name, "mkdir", "-p", "/var/lib/cloud/seed/nocloud"]);
+    for (const f of ["user-data", "meta-data"]) {
+      await run("docker", ["cp", join(dir, f), `${name}:/var/lib/cloud/seed/nocloud/${f}`]);
+    }
+    // The stages; modules that need a full OS (locale, ssh host keys, systemctl) fail harmlessly here.
+    for (const stage of [
+      "cloud-init init --local",
+      "cloud-init init",
+      "cloud-init modules --mode=config",
+      "cloud-init modules --mode=final",
+    ]) {
+      await exec(stage, 900_000);
+    }
+
+    // Packages from Debian's own archive, no third-party source.
+    const versions = await exec(
+      "docker --version && docker compose version && docker buildx version && haproxy -v | head -1 && node --version && restic version",
+    );
+    expect(versions.exitCode, versions.stderr).toBe(0);
+    expect(versions.stdout).toMatch(/Docker Compose version v?2\./);
+    const sources = await exec("cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null");
+    expect(sources.stdout).not.toMatch(/download\.docker\.com|nodesource/);
+
+    // Files and modes.
+    const modes = await exec(
+      `stat -c '%a %n' ${AGENT_CONFIG_PATH} ${CHANNEL_SECRET_PATH} ${AGENT_BUNDLE_PATH} ${AGENT_UNIT_PATH}`,
+    );
+    expect(modes.stdout).toContain(`600 ${AGENT_CONFIG_PATH}`);
+    expect(modes.stdout).toContain(`600 ${CHANNEL_SECRET_PATH}`);
+    expect(modes.stdout).toContain(`755 ${AGENT_BUNDLE_PATH}`);
+    expect(modes.stdout).toContain(`644 ${AGENT_UNIT_PATH}`);
+
+    // The installed agent runs and reads its config (systemd is not running: start it by hand).
+    const version = await exec(`/usr/bin/node ${AGENT_BUNDLE_PATH} version`);
+    expect(version.exitCode, version.stderr).toBe(0);
+    const keysOut = await exec(`/usr/bin/node ${AGENT_BUNDLE_PATH} keys --config ${AGENT_CONFIG_PATH}`);
+    expect(keysOut.exitCode, keysOut.stderr).toBe(0);
+    expect(keysOut.stdout.trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  }, 1_800_000);
+});
