@@ -1,0 +1,88 @@
+// Pulumi mocks for the cloud components' tests: records every resource with its inputs and
+// returns plausible provider outputs. Not a test file itself (imported by them).
+import * as pulumi from "@pulumi/pulumi";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  /** Inputs with secrets unwrapped. */
+  inputs: Record<string, unknown>;
+  /** Top-level inputs that were (or contained) secrets. */
+  secretInputs: string[];
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+function unwrap(v: unknown, found: { secret: boolean }): unknown {
+  if (Array.isArray(v)) return v.map((x) => unwrap(x, found));
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (SECRET_SIG in o) {
+      found.secret = true;
+      return unwrap(o.value, found);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrap(x, found)]));
+  }
+  return v;
+}
+
+let counter = 1000;
+
+export function setCloudMocks(): Recorded[] {
+  const created: Recorded[] = [];
+  pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const inputs: Record<string, unknown> = {};
+        const secretInputs: string[] = [];
+        for (const [k, v] of Object.entries(args.inputs as Record<string, unknown>)) {
+          const found = { secret: false };
+          inputs[k] = unwrap(v, found);
+          if (found.secret) secretInputs.push(k);
+        }
+        created.push({ type: args.type, name: args.name, inputs, secretInputs });
+        const id = String(counter++);
+        const extra: Record<string, unknown> = {};
+        if (args.type === "hcloud:index/server:Server") extra.ipv4Address = "203.0.113.10";
+        if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
+        if (args.type === "cloudflare:index/apiToken:ApiToken") extra.value = "cf-token-value";
+        if (args.type === "scaleway:iam/apiKey:ApiKey") {
+          extra.accessKey = `SCW${id}`;
+          extra.secretKey = `secret-${id}`;
+        }
+        if (args.type === "scaleway:registry/namespace:Namespace")
+          extra.endpoint = `rg.${String(inputs.region ?? "fr-par")}.scw.cloud/${String(inputs.name)}`;
+        return {
+          id: args.type.startsWith("scaleway:") ? `fr-par-1/${id}` : id,
+          state: { ...args.inputs, ...extra },
+        };
+      },
+      call(args) {
+        if (
+          args.token === "cloudflare:index/getApiTokenPermissionGroupsList:getApiTokenPermissionGroupsList"
+        ) {
+          const name = String(args.inputs.name);
+          return { results: [{ id: `pg-${name.toLowerCase().replace(/\s+/g, "-")}`, name }] };
+        }
+        return args.inputs;
+      },
+    },
+    "berth",
+    "test",
+    false,
+  );
+  return created;
+}
+
+export function value<T>(o: pulumi.Output<T> | pulumi.Input<T>): Promise<T> {
+  return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
+}
+
+export function isSecret(o: pulumi.Output<unknown>): Promise<boolean> {
+  return pulumi.isSecret(o);
+}
+
+/** Waits until the mocks have seen the resources registered so far. */
+export async function settle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 50));
+}
