@@ -104,7 +104,7 @@ describe("createHcloudNode", () => {
     await settle();
     const [fw] = byType("hcloud:index/firewall:Firewall", "ops-firewall");
     expect(
-      (fw?.inputs.rules as { port: string; sourceIps: string[] }[]).find((r) => r.port === "22"),
+      ((fw?.inputs.rules ?? []) as { port: string; sourceIps: string[] }[]).find((r) => r.port === "22"),
     ).toMatchObject({
       sourceIps: ["198.51.100.0/24"],
     });
@@ -147,7 +147,7 @@ describe("createScalewayNode", () => {
       outboundDefaultPolicy: "accept",
       zone: "fr-par-2",
     });
-    const ports = (sg?.inputs.inboundRules as { port: number }[]).map((r) => r.port);
+    const ports = ((sg?.inputs.inboundRules ?? []) as { port: number }[]).map((r) => r.port);
     expect([...new Set(ports)]).toEqual([80, 443]);
   });
 

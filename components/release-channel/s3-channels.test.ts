@@ -35,7 +35,7 @@ describe("R2 channel (mocks)", () => {
     const tokens = created.filter((r) => r.type === "cloudflare:index/apiToken:ApiToken");
     expect(tokens.map((t) => t.name)).toEqual(["chan-node-api-1", "chan-node-web-1"]);
     const policy = (
-      tokens[0]?.inputs.policies as { permissionGroups: { id: string }[]; resources: string }[]
+      (tokens[0]?.inputs.policies ?? []) as { permissionGroups: { id: string }[]; resources: string }[]
     )[0];
     expect(policy?.permissionGroups.map((g) => g.id)).toEqual([
       "pg-workers-r2-storage-bucket-item-read",
