@@ -1,5 +1,6 @@
 // Which channel store a provider talks to, from a plain description (a provider input).
 import { FolderChannelStore } from "../../contract/channel/folder-store";
+import { S3ChannelStore } from "../../contract/channel/s3-store";
 import type { ChannelStore } from "../../contract/channel/store";
 
 export type ChannelSpec =
@@ -16,5 +17,6 @@ export type ChannelSpec =
 
 export function openChannel(spec: ChannelSpec): ChannelStore {
   if (spec.kind === "folder") return new FolderChannelStore(spec.path);
-  throw new Error(`release channel ${spec.bucket}: S3 channels are not wired into the providers yet`);
+  const { kind: _kind, ...options } = spec;
+  return new S3ChannelStore(options);
 }
