@@ -1,6 +1,7 @@
 // berth: the release contract from the command line.
 import { describeError } from "../lib/errors";
 import { keygen } from "./commands/keygen";
+import { previewSummary } from "./commands/preview-summary";
 import { render } from "./commands/render";
 import { sign } from "./commands/sign";
 import { validate } from "./commands/validate";
@@ -14,7 +15,8 @@ commands:
   render FILE        print the Compose file a node runs for a release
   keygen KIND        make a signing (Ed25519) or node (X25519) key pair
   sign FILE          validate, render, seal secrets and sign a release
-  verify FILE        check a signed release as a node would`;
+  verify FILE        check a signed release as a node would
+  preview-summary    Markdown for a pull request comment from pulumi preview --json`;
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   validate,
@@ -22,6 +24,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   keygen,
   sign,
   verify,
+  "preview-summary": previewSummary,
 };
 
 /** Exit codes: 0 ok, 1 failed (refused release, unreachable registry), 2 bad input or usage. */
