@@ -13,6 +13,9 @@ export default defineConfig({
             "test/unit/**/*.test.ts",
           ],
           environment: "node",
+          // ESM-only, and imports its JSON schemas without import attributes, which Node refuses:
+          // let Vite transform it (test/unit/workflows.test.ts).
+          server: { deps: { inline: ["@actions/workflow-parser"] } },
         },
       },
       {
