@@ -1,0 +1,126 @@
+// bench:preview — `pulumi preview` of the local stack with 10 and 50 environments of 3 services
+// each (copies of the sample app, each with its own build context), on a temp backend: seconds
+// for each, and the growth per added environment. Baseline in the same run: the same stack with
+// 1 environment. A preview creates nothing (no Docker needed). Also the program's own work per
+// environment (Compose loading, context hashing, summary), measured in this process, so the
+// rest of the growth is the engine's and the SDK's.
+import { randomBytes } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseDocument } from "yaml";
+import { summarize } from "../components/release/summary";
+import { contextHash } from "../components/runtime/context-hash";
+import { loadCompose } from "../contract/compose";
+import { run } from "../lib/process";
+
+const ROOT = join(__dirname, "..");
+const STACK = `bench${randomBytes(3).toString("hex")}`;
+const stackFile = join(ROOT, "stacks", `Pulumi.${STACK}.yaml`);
+const tmp = mkdtempSync(join(tmpdir(), "berth-bench-preview-"));
+const backend = join(tmp, "state");
+const SIZES = [1, 10, 50];
+const RUNS = 2;
+const TARGET = 0.5;
+
+const env = {
+  PULUMI_BACKEND_URL: `file://${backend}`,
+  PULUMI_CONFIG_PASSPHRASE: "berth-local",
+  PULUMI_SKIP_UPDATE_CHECK: "true",
+};
+const pulumi = (args: string[]) =>
+  run("pulumi", [...args, "--stack", STACK, "--non-interactive"], { cwd: ROOT, env, timeoutMs: 600_000 });
+
+function appCopy(i: number): string {
+  const dir = join(tmp, `app-${i}`);
+  cpSync(join(ROOT, "stacks", "local", "app"), dir, { recursive: true });
+  return join(dir, "compose.yaml");
+}
+
+/** The local stack's own file (its salt and secrets), with `n` environments. */
+function writeStack(n: number): void {
+  const doc = parseDocument(readFileSync(join(ROOT, "stacks", "Pulumi.local.yaml"), "utf8"));
+  doc.setIn(["config", "berth:localRoot"], join(tmp, "local"));
+  doc.setIn(
+    ["config", "berth:environments"],
+    Array.from({ length: n }, (_, i) => ({
+      name: `env-${i}`,
+      compose: join(tmp, `app-${i}`, "compose.yaml"),
+    })),
+  );
+  writeFileSync(stackFile, doc.toString());
+}
+
+async function previewSeconds(n: number): Promise<number> {
+  writeStack(n);
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < RUNS; r++) {
+    const started = process.hrtime.bigint();
+    const out = await pulumi(["preview", "--json"]);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const creates = JSON.parse(out.stdout).changeSummary?.create ?? 0;
+    if (creates < 4 + 3 * n) throw new Error(`preview of ${n} environments planned only ${creates} creates`);
+    best = Math.min(best, seconds);
+  }
+  return best;
+}
+
+/** What the program itself does per environment, in milliseconds (median of 50). */
+function programWorkMs(): { compose: number; hash: number; summary: number } {
+  const file = join(tmp, "app-0", "compose.yaml");
+  const text = readFileSync(file, "utf8");
+  const times = { compose: [] as number[], hash: [] as number[], summary: [] as number[] };
+  for (let i = 0; i < 50; i++) {
+    let t = performance.now();
+    const loaded = loadCompose(text, { file, projectDir: join(tmp, "app-0"), variables: { GREETING: "x" } });
+    times.compose.push(performance.now() - t);
+    t = performance.now();
+    contextHash(join(tmp, "app-0", "src"));
+    times.hash.push(performance.now() - t);
+    t = performance.now();
+    if (loaded.ok) summarize(loaded.manifest, {});
+    times.summary.push(performance.now() - t);
+  }
+  const median = (a: number[]) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
+  return { compose: median(times.compose), hash: median(times.hash), summary: median(times.summary) };
+}
+
+async function main(): Promise<void> {
+  for (let i = 0; i < Math.max(...SIZES); i++) appCopy(i);
+  await run("mkdir", ["-p", backend]);
+  writeStack(1);
+  await pulumi(["stack", "init"]);
+  await pulumi(["preview", "--json"]); // warm: ts-node's cache, plugin lookups
+  const seconds: Record<number, number> = {};
+  for (const n of SIZES) {
+    seconds[n] = await previewSeconds(n);
+    console.log(
+      `preview of ${String(n).padStart(2)} environment(s) (${3 * n} services): ${seconds[n]?.toFixed(2)} s`,
+    );
+  }
+  const s1 = seconds[1] ?? 0;
+  const s10 = seconds[10] ?? 0;
+  const s50 = seconds[50] ?? 0;
+  const from1 = (s10 - s1) / 9;
+  const per = (s50 - s10) / 40;
+  console.log(`baseline (1 environment): ${s1.toFixed(2)} s`);
+  console.log(
+    `growth 1 → 10: ${from1.toFixed(3)} s/env; 10 → 50: ${per.toFixed(3)} s/env (linear if these agree)`,
+  );
+  const w = programWorkMs();
+  const programMs = w.compose + w.hash + w.summary;
+  console.log(
+    `program's own work per environment: compose ${w.compose.toFixed(2)} ms, context hash ${w.hash.toFixed(2)} ms, summary ${w.summary.toFixed(2)} ms (${((programMs / 1000 / per) * 100).toFixed(1)}% of the growth; the rest is the engine, the SDK and the dynamic provider's check/diff per resource)`,
+  );
+  console.log(`preview: ${per.toFixed(3)} s/env (target ${TARGET} s/env)`);
+}
+
+main()
+  .catch((e) => {
+    console.error(`bench:preview: ${(e as Error).message}`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    rmSync(stackFile, { force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  });
