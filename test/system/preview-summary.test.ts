@@ -32,6 +32,9 @@ beforeAll(async () => {
     // The stream's debug lines echo registrations with secret values: never kept.
     const events = captured.updateEvents.split("\n").filter((l) => !l.includes('"severity":"debug"'));
     writeFileSync(join(dir, "update-events.jsonl"), events.join("\n"));
+    await run("npx", ["biome", "format", "--write", join(dir, "create.json"), join(dir, "update.json")], {
+      cwd: REPO_ROOT,
+    });
   }
 }, 300_000);
 
