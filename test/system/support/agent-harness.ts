@@ -72,6 +72,8 @@ export interface AppOptions {
   image: string;
   /** Changes the store's definition (so the release recreates it). */
   storeVersion?: string;
+  /** The route's host (default app.test). */
+  host?: string;
 }
 
 /** web (routed at app.test, secret TOKEN, HTTP probe) + store (named volume, stop-first). */
@@ -126,7 +128,7 @@ export function appManifest(o: AppOptions): Manifest {
     },
     volumes: { data: { labels: {} } },
     networks: {},
-    routes: [{ service: "web", port: 8080, host: "app.test" }],
+    routes: [{ service: "web", port: 8080, host: o.host ?? "app.test" }],
     routeHints: [],
     extensions: {},
   });
