@@ -6,14 +6,15 @@ import type { DockerRunner } from "../docker";
 
 export async function ensureEnvironmentResources(docker: DockerRunner, extras: NodeExtras): Promise<void> {
   const label = `berth.environment=${extras.environmentId}`;
-  for (const n of extras.networks) {
+  // Each network and volume is independent: checked (and made) at the same time.
+  const networks = extras.networks.map(async (n) => {
     const exists = await docker(
       { file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", n.name] },
       {
         allowFailure: true,
       },
     );
-    if (exists.exitCode === 0) continue;
+    if (exists.exitCode === 0) return;
     await docker({
       file: "docker",
       args: [
@@ -27,8 +28,8 @@ export async function ensureEnvironmentResources(docker: DockerRunner, extras: N
         n.name,
       ],
     });
-  }
-  for (const v of extras.volumes) {
+  });
+  const volumes = extras.volumes.map(async (v) => {
     mkdirSync(v.device, { recursive: true, mode: 0o755 });
     const exists = await docker(
       { file: "docker", args: ["volume", "inspect", "--format", "{{.Name}}", v.name] },
@@ -36,7 +37,7 @@ export async function ensureEnvironmentResources(docker: DockerRunner, extras: N
         allowFailure: true,
       },
     );
-    if (exists.exitCode === 0) continue;
+    if (exists.exitCode === 0) return;
     await docker({
       file: "docker",
       args: [
@@ -55,7 +56,10 @@ export async function ensureEnvironmentResources(docker: DockerRunner, extras: N
         v.name,
       ],
     });
-  }
+  });
+  const results = await Promise.allSettled([...networks, ...volumes]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** Removes an environment's networks (volumes and their data are kept). */

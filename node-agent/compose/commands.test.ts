@@ -41,4 +41,30 @@ describe("compose commands", () => {
     expect(c.parsePortOutput("[::1]:8080")).toEqual({ host: "::1", port: 8080 });
     expect(() => c.parsePortOutput("")).toThrow(/unexpected output/);
   });
+
+  it("checks that pinned images are present without asking a registry", () => {
+    expect(c.imagesPresent(["r/a@sha256:1", "r/b@sha256:2"]).args).toEqual([
+      "image",
+      "inspect",
+      "--format",
+      "{{.Id}}",
+      "r/a@sha256:1",
+      "r/b@sha256:2",
+    ]);
+  });
+
+  it("reads an environment's container states and health from one docker ps", () => {
+    expect(c.containerStates("prod").args).toContain("label=berth.environment=prod");
+    const out = [
+      "berth_prod\tstore\trunning\tUp 3 seconds (healthy)",
+      "berth_prod_r7\tweb\trunning\tUp 1 second (health: starting)",
+      "berth_prod_r6\tweb\texited\tExited (137) 2 seconds ago",
+      "",
+    ].join("\n");
+    expect(c.parseContainerStates(out)).toEqual([
+      { project: "berth_prod", service: "store", state: "running", health: "healthy" },
+      { project: "berth_prod_r7", service: "web", state: "running", health: "starting" },
+      { project: "berth_prod_r6", service: "web", state: "exited" },
+    ]);
+  });
 });

@@ -119,3 +119,50 @@ export function parsePortOutput(stdout: string): { host: string; port: number } 
   if (!m) throw new Error(`unexpected output of docker compose port: ${JSON.stringify(line)}`);
   return { host: m[1] === "0.0.0.0" || m[1] === "" ? "127.0.0.1" : (m[1] as string), port: Number(m[2]) };
 }
+
+/** Succeeds (exit 0) only if every image is present on the node: `docker image inspect`. */
+export function imagesPresent(images: readonly string[]): Command {
+  return { file: "docker", args: ["image", "inspect", "--format", "{{.Id}}", ...images] };
+}
+
+/**
+ * An environment's containers with their project, state and Docker's status text (which carries
+ * the health): one `docker ps`, much cheaper than a `docker compose ps` per project.
+ */
+export function containerStates(environmentId: string): Command {
+  return {
+    file: "docker",
+    args: [
+      "ps",
+      "--all",
+      "--filter",
+      `label=berth.environment=${environmentId}`,
+      "--format",
+      '{{.Label "com.docker.compose.project"}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}',
+    ],
+  };
+}
+
+export interface ContainerState {
+  project: string;
+  service: string;
+  state: string;
+  health?: "healthy" | "unhealthy" | "starting";
+}
+
+/** Parses the output of `containerStates`. */
+export function parseContainerStates(stdout: string): ContainerState[] {
+  const out: ContainerState[] = [];
+  for (const line of stdout.split("\n")) {
+    const [project, service, state, status = ""] = line.split("\t");
+    if (!project || !service || !state) continue;
+    const h = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1];
+    out.push({
+      project,
+      service,
+      state,
+      ...(h ? { health: h === "health: starting" ? "starting" : (h as "healthy" | "unhealthy") } : {}),
+    });
+  }
+  return out;
+}
