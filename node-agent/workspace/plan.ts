@@ -218,13 +218,12 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
     return {
       mode: "exact-hit",
       credentials: "pull",
-      // A failed pull of an image the registry listed: build instead (the fallback covers a
-      // failed build); the executor maps onFailure "fallback" of a pull to the cached build.
       steps: [
-        { phase: "pulling cache", command: docker("pull", "--quiet", tags.exact), onFailure: "fail" },
+        { phase: "pulling cache", command: docker("pull", "--quiet", tags.exact), onFailure: "fallback" },
         up,
       ],
-      fallback,
+      // The registry listed the image but the pull failed: build it here, without the registry.
+      fallback: { mode: "plain-build", steps: [{ ...build([]), onFailure: "fail" }, up], startConfig: start },
       startConfig: start,
       cacheFrom: [],
     };

@@ -1,0 +1,183 @@
+import { describe, expect, it } from "vitest";
+import { devcontainerTags } from "./cache-key";
+import { planWorkspace, startConfig, type WorkspacePlanInput } from "./plan";
+
+const tags = (trusted: boolean, branch = "feature") =>
+  devcontainerTags({
+    namespace: "127.0.0.1:5000/berth",
+    repo: "acme/app",
+    config: "default",
+    key: "b".repeat(64),
+    branch,
+    defaultBranch: "main",
+    trusted,
+  });
+
+function input(o: Partial<WorkspacePlanInput> = {}): WorkspacePlanInput {
+  return {
+    workspaceFolder: "/var/lib/berth/ws/w1/repo",
+    config: {
+      file: "/var/lib/berth/ws/w1/repo/.devcontainer/devcontainer.json",
+      content: {
+        build: { dockerfile: "Dockerfile" },
+        postCreateCommand: "make",
+        initializeCommand: "echo hi",
+        runArgs: ["-t"],
+      },
+      kind: "dockerfile",
+    },
+    tags: tags(true),
+    registry: {
+      reachable: true,
+      exactExists: false,
+      branchCacheExists: true,
+      defaultBranchCacheExists: true,
+    },
+    trusted: true,
+    isDefaultBranch: false,
+    allowInitializeCommand: false,
+    defaultImage: "127.0.0.1:5000/berth/default:1",
+    dockerConfigDir: "/tmp/berth-build-x",
+    startConfigFile: "/var/lib/berth/ws/w1/start.json",
+    devcontainerCli: "/opt/berth/node_modules/.bin/devcontainer",
+    idLabels: { "berth.workspace": "w1" },
+    pushTimeoutSeconds: 300,
+    dockerEnv: { DOCKER_HOST: "unix:///run/docker.sock" },
+    ...o,
+  };
+}
+
+const line = (c: { file: string; args: string[] }) => [c.file.split("/").pop(), ...c.args].join(" ");
+
+describe("workspace plan", () => {
+  it("pulls and starts on an exact hit, no build", () => {
+    const p = planWorkspace(
+      input({
+        registry: {
+          reachable: true,
+          exactExists: true,
+          branchCacheExists: true,
+          defaultBranchCacheExists: true,
+        },
+      }),
+    );
+    expect(p.mode).toBe("exact-hit");
+    expect(p.credentials).toBe("pull");
+    expect(p.steps.map((s) => s.phase)).toEqual(["pulling cache", "starting"]);
+    expect(line(p.steps[0]!.command)).toBe(`docker pull --quiet ${tags(true).exact}`);
+    expect(p.fallback?.mode).toBe("plain-build");
+  });
+
+  it("builds with a cache-from chain on a miss, then pushes in the background", () => {
+    const p = planWorkspace(input());
+    const t = tags(true);
+    expect(p.mode).toBe("cached-build");
+    expect(p.cacheFrom).toEqual([t.branch, t.defaultBranch]);
+    expect(line(p.steps[0]!.command)).toBe(
+      `devcontainer build --workspace-folder /var/lib/berth/ws/w1/repo --config /var/lib/berth/ws/w1/repo/.devcontainer/devcontainer.json --image-name ${t.exact} --cache-from ${t.branch} --cache-from ${t.defaultBranch} --log-format json`,
+    );
+    expect(line(p.steps[1]!.command)).toContain(
+      "up --workspace-folder /var/lib/berth/ws/w1/repo --override-config /var/lib/berth/ws/w1/start.json --id-label berth.workspace=w1 --update-remote-user-uid-default never",
+    );
+    const pushes = p.steps.slice(2);
+    expect(pushes.every((s) => s.background && s.onFailure === "warn" && s.timeoutSeconds === 300)).toBe(
+      true,
+    );
+    expect(pushes.map((s) => line(s.command))).toEqual([
+      `docker push --quiet ${t.exact}`,
+      `docker tag ${t.exact} ${t.branch}`,
+      `docker push --quiet ${t.branch}`,
+    ]);
+    expect(p.steps[0]!.onFailure).toBe("fallback");
+    expect(p.fallback?.startConfig).toEqual({ image: "127.0.0.1:5000/berth/default:1" });
+  });
+
+  it("moves the default branch's tag only from a trusted build of the default branch", () => {
+    const t = tags(true, "main");
+    const p = planWorkspace(input({ tags: t, isDefaultBranch: true }));
+    expect(p.cacheFrom).toEqual([t.defaultBranch]);
+    expect(p.steps.map((s) => line(s.command)).at(-1)).toBe(`docker push --quiet ${t.defaultBranch}`);
+  });
+
+  it("lets untrusted branches read the cache but never write the exact image or trusted tags", () => {
+    const t = tags(false, "main");
+    const p = planWorkspace(
+      input({
+        tags: t,
+        trusted: false,
+        registry: {
+          reachable: true,
+          exactExists: false,
+          branchCacheExists: false,
+          defaultBranchCacheExists: true,
+          trustedBranchCacheExists: true,
+        },
+      }),
+    );
+    expect(p.cacheFrom).toEqual([t.defaultBranch]);
+    const written = p.steps.filter((s) => s.phase === "pushing cache").map((s) => s.command.args.at(-1));
+    expect(written).toEqual([t.branch, t.branch]);
+    expect(written).not.toContain(t.defaultBranch);
+    expect(written).not.toContain(t.exact);
+    expect(t.branch).toMatch(/:untrusted-/);
+    // With its own code on the node (initializeCommand), an untrusted build gets no push credentials.
+    const q = planWorkspace(input({ tags: t, trusted: false, allowInitializeCommand: true }));
+    expect(q.credentials).toBe("pull");
+    expect(q.steps.some((s) => s.phase === "pushing cache")).toBe(false);
+  });
+
+  it("builds plainly when the registry is unreachable, and starts the default image without a config", () => {
+    const p = planWorkspace(
+      input({
+        registry: {
+          reachable: false,
+          exactExists: false,
+          branchCacheExists: false,
+          defaultBranchCacheExists: false,
+        },
+      }),
+    );
+    expect(p.mode).toBe("plain-build");
+    expect(p.credentials).toBe("none");
+    expect(p.steps[0]!.command.args).not.toContain("--cache-from");
+    expect(p.steps.some((s) => s.phase === "pushing cache")).toBe(false);
+    const d = planWorkspace(input({ config: undefined, tags: undefined }));
+    expect(d.mode).toBe("default-image");
+    expect(d.startConfig).toEqual({ image: "127.0.0.1:5000/berth/default:1" });
+  });
+
+  it("passes only the build's own Docker config and Docker host, never the agent's environment", () => {
+    process.env.BERTH_AGENT_SECRET = "s3cret";
+    for (const s of planWorkspace(input()).steps) {
+      expect(s.command.env).toEqual({
+        DOCKER_HOST: "unix:///run/docker.sock",
+        DOCKER_CONFIG: "/tmp/berth-build-x",
+      });
+    }
+    delete process.env.BERTH_AGENT_SECRET;
+  });
+
+  it("starts from the exact image with what the label does not carry; initializeCommand only when allowed", () => {
+    const content = input().config!.content;
+    expect(startConfig(content, "img", false)).toEqual({ image: "img", runArgs: ["-t"] });
+    expect(startConfig(content, "img", true)).toEqual({
+      image: "img",
+      runArgs: ["-t"],
+      initializeCommand: "echo hi",
+    });
+  });
+
+  it("makes a compose config's files absolute and keeps its own build", () => {
+    const p = planWorkspace(
+      input({
+        config: {
+          file: "/r/.devcontainer/devcontainer.json",
+          content: { dockerComposeFile: ["../compose.yaml"], service: "dev" },
+          kind: "compose",
+        },
+      }),
+    );
+    expect(p.mode).toBe("compose");
+    expect(p.startConfig).toMatchObject({ dockerComposeFile: ["/r/compose.yaml"], service: "dev" });
+  });
+});
