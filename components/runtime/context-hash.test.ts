@@ -45,6 +45,7 @@ describe("contextHash", () => {
   it("reads .dockerignore patterns with ** and ! exceptions", () => {
     const m = dockerignoreMatcher("**/*.tmp\nnode_modules\n!keep.tmp\n# comment\n");
     expect(m("a/b/c.tmp")).toBe(true);
+    expect(m("c.tmp")).toBe(true);
     expect(m("node_modules/x/y.js")).toBe(true);
     expect(m("keep.tmp")).toBe(false);
     expect(m("src/main.py")).toBe(false);

@@ -12,7 +12,8 @@ function globToRegExp(pattern: string): RegExp {
     .replace(/\*\*/g, "\uE000")
     .replace(/\*/g, "[^/]*")
     .replace(/\?/g, "[^/]");
-  p = p.replace(/\uE000/g, ".*");
+  // A leading `**/` also matches at the root, as Docker's does; elsewhere `**` spans folders.
+  p = p.replace(/^\uE000\//, "(.*/)?").replace(/\uE000/g, ".*");
   return new RegExp(`^${p}(/.*)?$`);
 }
 
