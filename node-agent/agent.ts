@@ -25,7 +25,7 @@ import * as compose from "./compose/commands";
 import type { AgentConfig } from "./config";
 import type { DockerRunner } from "./docker";
 import { loadOrCreateNodeKeys } from "./node-keys";
-import { ReleaseStore } from "./state/release-store";
+import { type ReleaseMetadata, ReleaseStore } from "./state/release-store";
 import { AGENT_VERSION } from "./version";
 
 export interface AgentDeps {
@@ -172,12 +172,14 @@ export class Agent {
       return undefined;
     }
     let resuming = false;
+    let rollingBack: ReleaseMetadata["rollingBack"];
     if (store.has(desired)) {
       const meta = store.readMetadata(desired);
       // Tried already and reported: wait for a newer release. A pointer back to an older one
       // is a replay, and goes through verification below to be refused as such.
       if (meta.outcome !== undefined && desired >= (current ?? 0)) return undefined;
       resuming = meta.outcome === undefined; // an apply that a crash interrupted
+      if (resuming) rollingBack = meta.rollingBack; // ... maybe during its rollback
     }
     let text: string;
     if (resuming) {
@@ -235,8 +237,16 @@ export class Agent {
         state: "applying",
         services: [],
       });
-      const outcome = await this.applier.apply(store, payload);
-      const meta = store.readMetadata(desired);
+      let outcome: ApplyOutcome;
+      if (rollingBack) {
+        // Killed while rolling back: make sure the proxy serves the current release and the
+        // failed one's containers are gone, then finish the rollback; never retry the release.
+        await this.recover(env);
+        outcome = await this.applier.resumeRollback(store, payload, rollingBack);
+      } else {
+        outcome = await this.applier.apply(store, payload);
+      }
+      const { rollingBack: _done, ...meta } = store.readMetadata(desired);
       store.writeMetadata({
         ...meta,
         outcome: outcome.state,
@@ -291,6 +301,8 @@ export class Agent {
     try {
       const cur = store.current();
       const outcome = await this.applier.apply(store, payload);
+      const { rollingBack: _done, ...meta } = store.readMetadata(payload.sequence);
+      store.writeMetadata(meta); // a failed operator rollback is over: nothing to resume
       if (outcome.state === "applied" && cur !== undefined && cur !== payload.sequence) {
         store.writeMetadata({
           ...store.readMetadata(cur),

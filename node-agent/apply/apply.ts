@@ -189,6 +189,11 @@ export class Applier {
       const logTail = e instanceof ApplyFailure ? e.logTail : await this.failingLogs(call, plan, file);
       log.warn({ environment: env, sequence: seq, reason }, "release failed; rolling back");
       await routesReady; // no proxy reload may run during the rollback
+      // From here on a restarted agent finishes this rollback rather than trying the release again.
+      store.writeMetadata({
+        ...store.readMetadata(seq),
+        rollingBack: { reason, ...(logTail ? { logTail } : {}), startedAt: new Date().toISOString() },
+      });
       await this.step("rollback");
       return this.rollBack(store, payload, extras, {
         previous,
@@ -212,6 +217,39 @@ export class Applier {
     const services = await this.serviceStates(call, plan, env);
     log.info({ environment: env, sequence: seq }, "release applied");
     return { state: "applied", sequence: seq, services };
+  }
+
+  /**
+   * Finishes a rollback that a crash interrupted (the release's metadata says `rollingBack`).
+   * The caller has already pointed the proxy back at the current release and removed the failed
+   * release's start-first containers (Agent.recover); this puts the previous release's stop-first
+   * services back, or clears a failed first release, and says how it ended.
+   */
+  async resumeRollback(
+    store: ReleaseStore,
+    payload: ReleasePayload,
+    marker: { reason: string; logTail?: string },
+  ): Promise<ApplyOutcome> {
+    const extras = readNodeExtras(parse(payload.compose.text));
+    let secretEnv: Record<string, string> = {};
+    try {
+      secretEnv = this.secretEnv(payload, extras);
+    } catch {
+      // The failed release's secrets are not needed to remove its containers.
+    }
+    this.deps.log.warn(
+      { environment: payload.environmentId, sequence: payload.sequence, reason: marker.reason },
+      "finishing the rollback an earlier run of the agent began",
+    );
+    await this.step("rollback:resumed");
+    return this.rollBack(store, payload, extras, {
+      previous: store.current(),
+      switched: [],
+      reason: marker.reason,
+      logTail: marker.logTail,
+      redact: Object.values(secretEnv),
+      secretEnv,
+    });
   }
 
   /** The secret variables Compose reads, from the release's sealed secrets. */
@@ -374,7 +412,9 @@ export class Applier {
           .switchRoute(s.route, s.from)
           .catch((e) => log.error({ err: describeError(e) }, "switch back failed"));
     }
+    await this.step("rollback:switched-back");
     await docker(compose.down(plan.stateless.project, 10), { allowFailure: true });
+    await this.step("rollback:new-stopped");
     if (ctx.previous !== undefined && ctx.previous !== seq) {
       // The previous release's start-first project never stopped; put its stop-first services back.
       const prevFile = store.composePath(ctx.previous);
@@ -402,6 +442,7 @@ export class Applier {
           });
         }
       }
+      await this.step("rollback:done");
       return {
         state: "rolled-back",
         sequence: seq,
@@ -411,6 +452,7 @@ export class Applier {
       };
     }
     await docker(compose.down(plan.stateful.project, 10), { allowFailure: true });
+    await this.step("rollback:done");
     return {
       state: "failed",
       sequence: seq,

@@ -17,6 +17,11 @@ export interface ReleaseMetadata {
   error?: string;
   /** Compose project name the release runs under. */
   project: string;
+  /**
+   * Set when the release failed and its rollback began: an agent killed during the rollback
+   * finishes it at restart instead of trying the failed release again.
+   */
+  rollingBack?: { reason: string; logTail?: string; startedAt: string };
 }
 
 export class ReleaseStore {

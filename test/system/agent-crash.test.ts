@@ -1,10 +1,12 @@
-// Crash safety with the real bundled agent: SIGKILL at 20 points spread over an apply (9 in a
-// first release, 10 in an upgrade, 1 in a rollback). After a restart every case converges to the
-// desired release and leaves no container of a half-started release.
+// Crash safety with the real bundled agent: SIGKILL at 23 points spread over an apply (9 in a
+// first release, 10 in an upgrade, 4 inside the rollback of a failed upgrade). After a restart
+// every case converges to the desired release (or finishes its rollback) and leaves no container
+// of a half-started release.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readStatus, waitForOutcome } from "../../contract/channel/publish";
+import { waitForOutcome } from "../../contract/channel/publish";
 import { run } from "../../lib/process";
 import { AgentHarness, appManifest } from "./support/agent-harness";
 import { REPO_ROOT } from "./support/pulumi-project";
@@ -25,6 +27,9 @@ const FIRST_RELEASE_STEPS = [
   "drain",
 ];
 const UPGRADE_STEPS = [...FIRST_RELEASE_STEPS, "stop-old"];
+// Inside the rollback of a failed upgrade (apply.ts: before it, after the proxy is back on the
+// previous release, after the failed release's containers are gone, after the store is restored).
+const ROLLBACK_STEPS = ["rollback", "rollback:switched-back", "rollback:new-stopped", "rollback:done"];
 
 function startAgent(killAt?: string): ChildProcess {
   return spawn(
@@ -55,6 +60,21 @@ async function stopAgent(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   p.kill("SIGTERM");
   await exited(p, 30_000);
+}
+
+/** How many times the environment's store has started (it appends a line to its volume each time). */
+function storeStarts(env: string): number {
+  const file = join(h.volumeRoot, `berth-env-${env}`, "volumes", "data", "data", "starts");
+  return readFileSync(file, "utf8").trim().split("\n").length;
+}
+
+/** STORE_VERSION of the environment's running store, if its definition sets one. */
+async function storeVersion(env: string): Promise<string | undefined> {
+  const ids = await run("docker", ["ps", "-q", "--filter", `label=com.docker.compose.project=berth_${env}`]);
+  const id = ids.stdout.trim().split("\n")[0] ?? "";
+  const out = await run("docker", ["inspect", "--format", "{{json .Config.Env}}", id]);
+  const vars = JSON.parse(out.stdout) as string[];
+  return vars.find((v) => v.startsWith("STORE_VERSION="))?.slice("STORE_VERSION=".length);
 }
 
 /** Kill at `step` while applying `seq`, restart, and check the environment converged. */
@@ -111,31 +131,56 @@ describe("the agent killed during an apply", () => {
     }
   });
 
-  it("converges after a kill during a rollback: the previous release keeps serving", async () => {
-    const env = "upgrade";
-    const current = h.agent.store(env).current() as number;
-    const seq = current + 1;
-    await h.publish(env, seq, appManifest({ message: "broken", image, host: "upgrade.test", broken: true }));
-    const doomed = startAgent("rollback");
-    expect(await exited(doomed, 120_000)).toBe("SIGKILL");
-    const agent = startAgent();
-    try {
-      const status = await waitForOutcome(h.channel, {
-        nodeId: h.nodeId,
-        environmentId: env,
-        sequence: seq,
-        timeoutMs: 120_000,
-      });
-      expect(status.state).toBe("rolled-back");
-      expect(await h.get("/", "upgrade.test")).toEqual({ status: 200, body: `v${current}` });
-      const cs = await h.containers(env);
-      expect(cs.map((c) => `${c.project}/${c.service}`).sort()).toEqual([
-        `berth_${env}/store`,
-        `berth_${env}_r${current}/web`,
-      ]);
-      expect((await readStatus(h.channel, h.nodeId, env))?.appliedSequence).toBe(current);
-    } finally {
-      await stopAgent(agent);
-    }
-  });
+  // A release whose web never becomes healthy and whose store changed: the kill lands inside its
+  // rollback. At restart the agent finishes the rollback (it never tries the failed release again):
+  // the previous web keeps serving, the store is back on the previous release's definition.
+  it.each(ROLLBACK_STEPS)(
+    "finishes a rollback killed at %s: the previous release keeps serving",
+    async (step) => {
+      const env = "upgrade";
+      const current = h.agent.store(env).current() as number;
+      const seq = h.agent.store(env).highestSeen() + 1; // above the failed releases too
+      const startsBefore = storeStarts(env);
+      await h.publish(
+        env,
+        seq,
+        appManifest({
+          message: "broken",
+          image,
+          host: "upgrade.test",
+          broken: true,
+          storeVersion: `broken-${seq}`,
+        }),
+      );
+      const doomed = startAgent(step);
+      expect(await exited(doomed, 120_000), `killed at ${step}`).toBe("SIGKILL");
+      const agent = startAgent();
+      try {
+        const status = await waitForOutcome(h.channel, {
+          nodeId: h.nodeId,
+          environmentId: env,
+          sequence: seq,
+          timeoutMs: 120_000,
+        });
+        expect(status.state, `${status.error}`).toBe("rolled-back");
+        expect(status.appliedSequence).toBe(current);
+        expect(status.error).toMatch(
+          new RegExp(`release ${seq} failed and was rolled back to release ${current}: .*web`),
+        );
+        expect(await h.get("/", "upgrade.test")).toEqual({ status: 200, body: `v${current}` });
+        const cs = await h.containers(env);
+        expect(cs.map((c) => `${c.project}/${c.service}/${c.state}`).sort()).toEqual([
+          `berth_${env}/store/running`,
+          `berth_${env}_r${current}/web/running`,
+        ]);
+        expect(await storeVersion(env)).toBeUndefined();
+        // Started once on the failed release's definition and once back on the previous one:
+        // the restarted agent did not try the failed release again.
+        expect(storeStarts(env) - startsBefore).toBe(2);
+        expect(h.agent.store(env).current()).toBe(current);
+      } finally {
+        await stopAgent(agent);
+      }
+    },
+  );
 });
