@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { configKey, parseStackConfig, StackConfigError } from "./config";
+import { exampleConfig } from "./testdata/program";
 
 const minimal = {
   "berth:signingKey": "k",
@@ -27,9 +28,12 @@ describe("parseStackConfig", () => {
   });
 
   it("reads berth: keys and ignores other namespaces", () => {
-    expect(parseStackConfig({ ...minimal, "berth:target": "hetzner", "hcloud:token": "x" }, "P").target).toBe(
-      "hetzner",
-    );
+    expect(
+      parseStackConfig({ ...minimal, "berth:localHttpPort": "8090", "hcloud:token": "x" }, "P"),
+    ).toMatchObject({
+      target: "local",
+      localHttpPort: 8090,
+    });
   });
 
   it("names the key and the allowed values of a bad value, never the value itself", () => {
@@ -61,5 +65,116 @@ describe("parseStackConfig", () => {
 
   it("formats paths", () => {
     expect(configKey(["environments", 2, "variables", "A"])).toBe("berth:environments[2].variables.A");
+  });
+});
+
+const secrets = {
+  "berth:signingKey": "k",
+  "berth:channelAccessKeyId": "id",
+  "berth:channelSecretAccessKey": "s",
+};
+const hetzner = (): Record<string, string> => ({
+  ...exampleConfig("Pulumi.hetzner.example.yaml"),
+  ...secrets,
+});
+const scaleway = (): Record<string, string> => ({
+  ...exampleConfig("Pulumi.scaleway.example.yaml"),
+  ...secrets,
+});
+const withNode = (all: Record<string, string>, patch: Record<string, unknown>) => {
+  const nodes = JSON.parse(all["berth:nodes"] ?? "[]") as Record<string, unknown>[];
+  return { ...all, "berth:nodes": JSON.stringify([{ ...nodes[0], ...patch }]) };
+};
+
+describe("parseStackConfig: cloud targets", () => {
+  it("accepts both example stack files, with defaults filled", () => {
+    expect(parseStackConfig(hetzner(), "P")).toMatchObject({
+      target: "hetzner",
+      channel: {
+        kind: "r2",
+        bucket: "acme-berth-prod",
+        jurisdiction: "default",
+        location: "weur",
+        prefix: "",
+      },
+      registry: { kind: "cloudflare", namespace: "acme/apps", pullExpirationMinutes: 10080 },
+      nodes: [
+        { id: "web-1", provider: "hcloud", location: "nbg1", sshKeys: ["ops"], deleteProtection: true },
+      ],
+      environments: [
+        {
+          name: "shop",
+          node: "web-1",
+          hosts: ["shop.example.com"],
+          volumes: [{ name: "db_data", sizeGb: 20, protect: true }],
+        },
+      ],
+    });
+    expect(parseStackConfig(scaleway(), "P")).toMatchObject({
+      target: "scaleway",
+      channel: { kind: "scaleway", region: "fr-par" },
+      registry: { kind: "scaleway", name: "acme-apps" },
+      nodes: [
+        { id: "app-1", provider: "scaleway", zone: "fr-par-1", rootVolumeSizeGb: 20, role: "deployment" },
+      ],
+    });
+  });
+
+  it("names the key and the allowed values of a bad location or zone", () => {
+    expect(problems(withNode(hetzner(), { location: "fsn9" }))).toEqual([
+      'Pulumi.test.yaml: berth:nodes[0].location: "fsn9" is not a Hetzner location; use one of fsn1, nbg1, hel1, ash, hil, sin',
+    ]);
+    expect(problems(withNode(scaleway(), { zone: "fr-par-9" }))[0]).toBe(
+      'Pulumi.test.yaml: berth:nodes[0].zone: "fr-par-9" is not a Scaleway zone; use one of fr-par-1, fr-par-2, fr-par-3, nl-ams-1, nl-ams-2, nl-ams-3, pl-waw-1, pl-waw-2, pl-waw-3',
+    );
+    expect(problems(withNode(hetzner(), { provider: "aws" }))).toEqual([
+      "Pulumi.test.yaml: berth:nodes[0].provider: use one of hcloud, scaleway",
+    ]);
+  });
+
+  it("keeps a target's nodes on its provider and environments on declared nodes", () => {
+    const scw = JSON.parse(scaleway()["berth:nodes"] ?? "[]");
+    expect(problems({ ...hetzner(), "berth:nodes": JSON.stringify(scw) })).toContain(
+      "Pulumi.test.yaml: berth:nodes[0].provider: the hetzner target runs nodes of provider hcloud, not scaleway",
+    );
+    const envs = JSON.parse(hetzner()["berth:environments"] ?? "[]");
+    expect(
+      problems({ ...hetzner(), "berth:environments": JSON.stringify([{ ...envs[0], node: "web-9" }]) }),
+    ).toEqual(['Pulumi.test.yaml: berth:environments[0].node: "web-9" is not a node; use one of web-1']);
+  });
+
+  it("says what a cloud target misses: channel, credentials, accounts", () => {
+    const { "berth:channelSecretAccessKey": _s, "berth:cloudflare": _c, ...rest } = hetzner();
+    expect(problems(rest)).toEqual([
+      "Pulumi.test.yaml: berth:channelSecretAccessKey: missing (set it with `pulumi config set --secret berth:channelSecretAccessKey VALUE`)",
+      "Pulumi.test.yaml: berth:cloudflare.accountId: missing: an r2 channel and the cloudflare registry need the account id",
+      "Pulumi.test.yaml: berth:environments[0].hosts: DNS records need berth:cloudflare.zoneId",
+    ]);
+    const { "berth:scaleway": _p, ...noProject } = scaleway();
+    expect(problems(noProject)).toContain(
+      "Pulumi.test.yaml: berth:scaleway.projectId: missing: a scaleway channel or registry needs the project id",
+    );
+    expect(problems({ ...hetzner(), "berth:channel": JSON.stringify({ kind: "s3", bucket: "b" }) })).toEqual([
+      "Pulumi.test.yaml: berth:channel.kind: use one of r2, scaleway",
+    ]);
+  });
+
+  it("refuses credentials held in plain text on cloud targets, naming the command", () => {
+    const isSecret = (k: string) => k === "berth:signingKey" || k === "berth:channelAccessKeyId";
+    try {
+      parseStackConfig(hetzner(), "P.yaml", isSecret);
+      throw new Error("expected a refusal");
+    } catch (e) {
+      expect((e as StackConfigError).problems).toEqual([
+        "P.yaml: berth:channelSecretAccessKey: holds a credential in plain text; remove it and set it with `pulumi config set --secret berth:channelSecretAccessKey VALUE`",
+      ]);
+    }
+    expect(() => parseStackConfig(hetzner(), "P.yaml", () => true)).not.toThrow();
+  });
+
+  it("keeps cloud keys off the local target", () => {
+    expect(problems({ ...minimal, "berth:nodes": hetzner()["berth:nodes"] ?? "" })).toEqual([
+      "Pulumi.test.yaml: berth:nodes: only for the hetzner and scaleway targets (the local target runs on this machine)",
+    ]);
   });
 });

@@ -1,6 +1,153 @@
 // The stack's configuration: one object, validated with zod at start. Pure (no Pulumi import),
 // so every message can name the config key the user has to fix.
 import { z } from "zod";
+import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node/args";
+
+/** A closed choice whose error names the allowed values (`"fsn9" is not a Hetzner location; use one of …`). */
+const choice = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
+  z.enum(values, {
+    error: (iss) =>
+      iss.input === undefined
+        ? `missing; use one of ${values.join(", ")}`
+        : `${JSON.stringify(iss.input)} is not ${what}; use one of ${values.join(", ")}`,
+  });
+
+const SCALEWAY_REGIONS = ["fr-par", "nl-ams", "pl-waw"] as const;
+const R2_LOCATIONS = ["apac", "eeur", "enam", "weur", "wnam", "oc"] as const;
+const hex32 = (what: string) =>
+  z.string().regex(/^[0-9a-f]{32}$/, `a Cloudflare ${what} (32 hex characters)`);
+const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "a UUID");
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "3-63 lowercase letters, digits and dashes");
+const channelPrefix = z
+  .string()
+  .regex(
+    /^([a-z0-9._-]+(\/[a-z0-9._-]+)*)?$/,
+    'a key prefix like "prod" or "stacks/prod" ("" = the bucket root)',
+  )
+  .default("");
+const nodeIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "use 1-63 lowercase letters, digits and dashes (it names the server)");
+const allowSsh = z.object({ sources: z.array(z.string()).min(1, "list at least one CIDR") }).strict();
+const role = choice(["deployment", "workspace"] as const, "a node role");
+
+/** berth:nodes[] on Hetzner Cloud. */
+export const hcloudNodeConfigSchema = z
+  .object({
+    id: nodeIdSchema,
+    provider: z.literal("hcloud"),
+    role: role.default("deployment"),
+    serverType: z.string().regex(/^[a-z]+\d+[a-z0-9-]*$/, 'a Hetzner server type like "cx22" or "cax11"'),
+    location: choice(HETZNER_LOCATIONS, "a Hetzner location"),
+    sshKeys: z.array(z.string().min(1)).default([]),
+    allowSsh: allowSsh.optional(),
+    deleteProtection: z.boolean().default(false),
+    replaceOnUserDataChange: z.boolean().default(false),
+  })
+  .strict();
+
+/** berth:nodes[] on Scaleway. */
+export const scalewayNodeConfigSchema = z
+  .object({
+    id: nodeIdSchema,
+    provider: z.literal("scaleway"),
+    role: role.default("deployment"),
+    serverType: z
+      .string()
+      .regex(/^[A-Z0-9]+(-[A-Z0-9]+)+$/, 'a Scaleway commercial type like "DEV1-S" or "PRO2-XXS"'),
+    zone: choice(SCALEWAY_ZONES, "a Scaleway zone"),
+    rootVolumeSizeGb: z.number().int().min(10).max(10_000).default(20),
+    allowSsh: allowSsh.optional(),
+  })
+  .strict();
+
+const nodeConfigSchema = z.discriminatedUnion(
+  "provider",
+  [hcloudNodeConfigSchema, scalewayNodeConfigSchema],
+  { error: () => "use one of hcloud, scaleway" },
+);
+
+const volumeConfigSchema = z
+  .object({
+    /** The Compose volume it backs. */
+    name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "a Compose volume name"),
+    sizeGb: z.number().int().positive(),
+    /** Scaleway only: 5000 or 15000. */
+    iops: z.union([z.literal(5000), z.literal(15000)], { error: "use one of 5000, 15000" }).optional(),
+    /** Keep the volume when its environment is removed (Pulumi protect; Hetzner delete protection). */
+    protect: z.boolean().default(true),
+  })
+  .strict();
+
+export const channelConfigSchema = z.discriminatedUnion(
+  "kind",
+  [
+    z
+      .object({
+        kind: z.literal("r2"),
+        bucket: bucketName,
+        jurisdiction: choice(["default", "eu"] as const, "an R2 jurisdiction").default("default"),
+        location: choice(R2_LOCATIONS, "an R2 location hint").optional(),
+        prefix: channelPrefix,
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("scaleway"),
+        bucket: bucketName,
+        region: choice(SCALEWAY_REGIONS, "a Scaleway region"),
+        prefix: channelPrefix,
+      })
+      .strict(),
+  ],
+  { error: () => "use one of r2, scaleway" },
+);
+
+const registryPath = z
+  .string()
+  .regex(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, "a lowercase registry path like acme/apps");
+
+export const registryConfigSchema = z.discriminatedUnion(
+  "kind",
+  [
+    z
+      .object({
+        kind: z.literal("cloudflare"),
+        namespace: registryPath,
+        pullExpirationMinutes: z
+          .number()
+          .int()
+          .min(5)
+          .default(7 * 24 * 60),
+        pushExpirationMinutes: z
+          .number()
+          .int()
+          .min(5)
+          .default(24 * 60),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("oci"),
+        host: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/, "a registry host like ghcr.io"),
+        namespace: registryPath,
+        pullUsername: z.string().min(1),
+        /** Default: pullUsername. */
+        pushUsername: z.string().min(1).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("scaleway"),
+        name: z.string().regex(/^[a-z0-9][a-z0-9-]{2,53}$/, "3-54 lowercase letters, digits and dashes"),
+        region: choice(SCALEWAY_REGIONS, "a Scaleway region"),
+      })
+      .strict(),
+  ],
+  { error: () => "use one of cloudflare, oci, scaleway" },
+);
 
 const environmentId = z
   .string()
@@ -19,6 +166,12 @@ export const environmentConfigSchema = z
     variables: z.record(z.string(), z.string()).default({}),
     /** Let services use images from outside the environment's registry namespace. */
     allowImagesOutsideNamespace: z.boolean().default(false),
+    /** Cloud targets: the id of the node (berth:nodes[].id) that runs it. */
+    node: z.string().optional(),
+    /** Cloud targets: the route hosts that get a proxied DNS record (default: all of them). */
+    hosts: z.array(z.string().min(1)).optional(),
+    /** Cloud targets: storage for named Compose volumes. */
+    volumes: z.array(volumeConfigSchema).default([]),
   })
   .strict();
 
@@ -43,8 +196,121 @@ export const stackConfigSchema = z
     /** How long `pulumi up` waits for a node to apply a release. */
     releaseTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
     environments: z.array(environmentConfigSchema).min(1, "declare at least one environment"),
+    /** Extra Ed25519 public keys nodes trust besides the signing key's own (key rotation). */
+    trustedKeys: z.array(z.string().min(1)).default([]),
+    /** Cloudflare account (R2 channel, managed registry) and the zone of the route hosts. */
+    cloudflare: z
+      .object({ accountId: hex32("account id"), zoneId: hex32("zone id").optional() })
+      .strict()
+      .optional(),
+    /** Scaleway project, and the principal that runs `pulumi up` (kept in the channel's bucket policy). */
+    scaleway: z
+      .object({
+        projectId: uuid,
+        programPrincipal: z
+          .string()
+          .regex(/^(application_id|user_id):[0-9a-f-]{36}$/, '"application_id:<uuid>" or "user_id:<uuid>"')
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    channel: channelConfigSchema.optional(),
+    /** The program's S3 credentials for the channel. Secret. */
+    channelAccessKeyId: z.string().min(1).optional(),
+    channelSecretAccessKey: z.string().min(1).optional(),
+    registry: registryConfigSchema.optional(),
+    /** kind oci: the registry passwords (tokens). Secret. */
+    registryPullPassword: z.string().min(1).optional(),
+    registryPushPassword: z.string().min(1).optional(),
+    nodes: z.array(nodeConfigSchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine(crossChecks);
+
+/** Keys that hold a credential: accepted only as secret config. */
+export const SECRET_KEYS = [
+  "signingKey",
+  "secrets",
+  "channelAccessKeyId",
+  "channelSecretAccessKey",
+  "registryPullPassword",
+  "registryPushPassword",
+] as const;
+
+const PROVIDER_OF_TARGET = { hetzner: "hcloud", scaleway: "scaleway" } as const;
+
+type RawStack = {
+  target: "local" | "hetzner" | "scaleway";
+  environments: { node?: string | undefined; volumes: unknown[]; hosts?: string[] | undefined }[];
+  nodes: { id: string; provider: "hcloud" | "scaleway" }[];
+  channel?: { kind: "r2" | "scaleway" } | undefined;
+  registry?: { kind: "cloudflare" | "oci" | "scaleway" } | undefined;
+  cloudflare?: { zoneId?: string | undefined } | undefined;
+  scaleway?: { programPrincipal?: string | undefined } | undefined;
+  channelAccessKeyId?: string | undefined;
+  channelSecretAccessKey?: string | undefined;
+  registryPullPassword?: string | undefined;
+};
+
+/** What one key needs from another; each problem names the key to fix. */
+function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
+  const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  if (c.target === "local") {
+    for (const k of ["nodes", "channel", "registry"] as const) {
+      const v = c[k];
+      if (Array.isArray(v) ? v.length > 0 : v !== undefined)
+        add([k], "only for the hetzner and scaleway targets (the local target runs on this machine)");
+    }
+    return;
+  }
+  const provider = PROVIDER_OF_TARGET[c.target];
+  if (c.nodes.length === 0) add(["nodes"], `declare at least one node (provider: ${provider})`);
+  const ids = new Set<string>();
+  c.nodes.forEach((n, i) => {
+    if (n.provider !== provider)
+      add(
+        ["nodes", i, "provider"],
+        `the ${c.target} target runs nodes of provider ${provider}, not ${n.provider}`,
+      );
+    if (ids.has(n.id)) add(["nodes", i, "id"], `${JSON.stringify(n.id)} is declared twice`);
+    ids.add(n.id);
+  });
+  if (!c.channel)
+    add(["channel"], "missing; use kind r2 or scaleway (see stacks/Pulumi.<target>.example.yaml)");
+  if (!c.registry) add(["registry"], "missing; use kind cloudflare, oci or scaleway");
+  for (const k of ["channelAccessKeyId", "channelSecretAccessKey"] as const) {
+    if (!c[k]) add([k], `missing (set it with \`pulumi config set --secret berth:${k} VALUE\`)`);
+  }
+  const needsCloudflare = c.channel?.kind === "r2" || c.registry?.kind === "cloudflare";
+  if (needsCloudflare && !(c as { cloudflare?: unknown }).cloudflare)
+    add(
+      ["cloudflare", "accountId"],
+      "missing: an r2 channel and the cloudflare registry need the account id",
+    );
+  const needsScaleway = c.channel?.kind === "scaleway" || c.registry?.kind === "scaleway";
+  if (needsScaleway && !(c as { scaleway?: unknown }).scaleway)
+    add(["scaleway", "projectId"], "missing: a scaleway channel or registry needs the project id");
+  if (c.channel?.kind === "scaleway" && !c.scaleway?.programPrincipal)
+    add(
+      ["scaleway", "programPrincipal"],
+      'missing: a scaleway channel keeps it in its bucket policy ("application_id:<uuid>" or "user_id:<uuid>")',
+    );
+  if (c.registry?.kind === "oci" && !c.registryPullPassword)
+    add(
+      ["registryPullPassword"],
+      "missing (set it with `pulumi config set --secret berth:registryPullPassword VALUE`)",
+    );
+  c.environments.forEach((e, i) => {
+    if (e.node === undefined) add(["environments", i, "node"], `missing; use one of ${[...ids].join(", ")}`);
+    else if (!ids.has(e.node))
+      add(
+        ["environments", i, "node"],
+        `${JSON.stringify(e.node)} is not a node; use one of ${[...ids].join(", ")}`,
+      );
+    if (e.hosts && e.hosts.length > 0 && !c.cloudflare?.zoneId)
+      add(["environments", i, "hosts"], "DNS records need berth:cloudflare.zoneId");
+  });
+}
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 
@@ -79,14 +345,31 @@ export function configKey(path: readonly PropertyKey[]): string {
  * Throws a StackConfigError whose lines each name the key (`berth:target`) and what to do. Values
  * are never repeated in messages (some are secrets).
  */
-export function parseStackConfig(all: Record<string, string>, stackFile: string): StackConfig {
+export function parseStackConfig(
+  all: Record<string, string>,
+  stackFile: string,
+  /** Which keys Pulumi holds as secrets, when the language host says (cloud targets insist). */
+  isSecret?: (key: string) => boolean,
+): StackConfig {
   const ns = "berth:";
   const values: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(all)) {
     if (key.startsWith(ns)) values[key.slice(ns.length)] = decodeValue(raw);
   }
   const r = stackConfigSchema.safeParse(values);
-  if (r.success) return r.data;
+  if (r.success) {
+    const plain =
+      r.data.target === "local" || !isSecret
+        ? []
+        : SECRET_KEYS.filter((k) => k in values && !isSecret(`berth:${k}`));
+    if (plain.length === 0) return r.data;
+    throw new StackConfigError(
+      plain.map(
+        (k) =>
+          `${stackFile}: berth:${k}: holds a credential in plain text; remove it and set it with \`pulumi config set --secret ${k === "secrets" ? "--path 'berth:secrets.NAME'" : `berth:${k}`} VALUE\``,
+      ),
+    );
+  }
   const known = Object.keys(stackConfigSchema.shape);
   const problems = r.error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") {

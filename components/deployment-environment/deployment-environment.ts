@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { loadCompose } from "../../contract/compose";
 import { ImageBuild } from "../image-build/image-build";
@@ -14,8 +15,20 @@ export interface EnvironmentRegistry {
   host: string;
   /** Namespace inside it, e.g. `acme/prod`: images live under host/namespace/. */
   namespace: string;
+  /** Pull credentials: sealed into each release for the node. */
   username: pulumi.Input<string>;
   password: pulumi.Input<string>;
+  /** Push credentials for builds; default: the pull credentials. */
+  push?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
+}
+
+/** Proxied Cloudflare DNS records for the environment's route hosts. */
+export interface EnvironmentDns {
+  zoneId: pulumi.Input<string>;
+  /** The node's public IPv4 address (the records' content). */
+  ipv4: pulumi.Input<string>;
+  /** Which route hosts get a record; default: every host of x-berth-routes. */
+  hosts?: readonly string[];
 }
 
 export interface DeploymentEnvironmentArgs {
@@ -33,6 +46,8 @@ export interface DeploymentEnvironmentArgs {
   allowImagesOutsideNamespace?: boolean;
   signingKey: pulumi.Input<string>;
   releaseTimeoutSeconds?: number;
+  /** A proxied DNS record (A, to the node) per route host. */
+  dns?: EnvironmentDns;
   /** How a route's URL is written: local nodes serve http on a port of this machine. */
   urlFor: (route: { host: string; path?: string }) => string;
 }
@@ -41,6 +56,7 @@ export interface DeploymentEnvironmentArgs {
 export class DeploymentEnvironment extends pulumi.ComponentResource {
   readonly urls: pulumi.Output<string[]>;
   readonly sequence: pulumi.Output<number>;
+  readonly dnsRecords: cloudflare.DnsRecord[];
 
   constructor(name: string, args: DeploymentEnvironmentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:index:DeploymentEnvironment", name, {}, opts);
@@ -72,8 +88,8 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
             ...(b.target ? { target: b.target } : {}),
             repository,
             registryHost: args.registry.host,
-            username: args.registry.username,
-            password: args.registry.password,
+            username: args.registry.push?.username ?? args.registry.username,
+            password: args.registry.push?.password ?? args.registry.password,
           },
           { parent: this },
         );
@@ -112,8 +128,48 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    this.dnsRecords =
+      loaded.ok && args.dns ? dnsRecords(this, name, args.name, args.dns, loaded.manifest) : [];
     this.sequence = release.sequence;
     this.urls = pulumi.output(loaded.ok ? loaded.manifest.routes.map((r) => args.urlFor(r)) : []);
-    this.registerOutputs({ urls: this.urls, sequence: this.sequence });
+    this.registerOutputs({
+      urls: this.urls,
+      sequence: this.sequence,
+      dnsRecords: this.dnsRecords.map((r) => r.id),
+    });
   }
+}
+
+function dnsRecords(
+  parent: pulumi.Resource,
+  name: string,
+  environmentId: string,
+  dns: EnvironmentDns,
+  manifest: { routes: { host: string }[] },
+): cloudflare.DnsRecord[] {
+  const routeHosts = [...new Set(manifest.routes.map((r) => r.host))];
+  const hosts = dns.hosts ? [...new Set(dns.hosts)] : routeHosts;
+  const unknown = hosts.filter((h) => !routeHosts.includes(h));
+  if (unknown.length > 0) {
+    throw new pulumi.RunError(
+      `environment ${environmentId}: hosts: ${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not the host of any x-berth-routes entry (routes: ${routeHosts.join(", ") || "none"})`,
+    );
+  }
+  return [...hosts].sort().map(
+    (host) =>
+      new cloudflare.DnsRecord(
+        `${name}-dns-${host}`,
+        {
+          zoneId: dns.zoneId,
+          name: host,
+          type: "A",
+          content: dns.ipv4,
+          // Cloudflare terminates TLS and forwards to the node's proxy; ttl 1 = automatic.
+          proxied: true,
+          ttl: 1,
+          comment: `berth: environment ${environmentId}`,
+        },
+        { parent },
+      ),
+  );
 }

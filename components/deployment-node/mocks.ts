@@ -9,6 +9,8 @@ export interface Recorded {
   inputs: Record<string, unknown>;
   /** Top-level inputs that were (or contained) secrets. */
   secretInputs: string[];
+  /** The id the mocks gave it. */
+  id: string;
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -28,7 +30,8 @@ function unwrap(v: unknown, found: { secret: boolean }): unknown {
 
 let counter = 1000;
 
-export function setCloudMocks(): Recorded[] {
+/** Records every resource the code under test declares; `stack` names the stack (default "test"). */
+export function setCloudMocks(stack = "test"): Recorded[] {
   const created: Recorded[] = [];
   pulumi.runtime.setMocks(
     {
@@ -40,8 +43,9 @@ export function setCloudMocks(): Recorded[] {
           inputs[k] = unwrap(v, found);
           if (found.secret) secretInputs.push(k);
         }
-        created.push({ type: args.type, name: args.name, inputs, secretInputs });
         const id = String(counter++);
+        const resourceId = args.type.startsWith("scaleway:") ? `fr-par-1/${id}` : id;
+        created.push({ type: args.type, name: args.name, inputs, secretInputs, id: resourceId });
         const extra: Record<string, unknown> = {};
         if (args.type === "hcloud:index/server:Server") extra.ipv4Address = "203.0.113.10";
         if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
@@ -53,7 +57,7 @@ export function setCloudMocks(): Recorded[] {
         if (args.type === "scaleway:registry/namespace:Namespace")
           extra.endpoint = `rg.${String(inputs.region ?? "fr-par")}.scw.cloud/${String(inputs.name)}`;
         return {
-          id: args.type.startsWith("scaleway:") ? `fr-par-1/${id}` : id,
+          id: resourceId,
           state: { ...args.inputs, ...extra },
         };
       },
@@ -68,7 +72,7 @@ export function setCloudMocks(): Recorded[] {
       },
     },
     "berth",
-    "test",
+    stack,
     false,
   );
   return created;

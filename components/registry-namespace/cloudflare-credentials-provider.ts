@@ -92,7 +92,7 @@ export const cloudflareRegistryCredentialsProvider: pulumi.dynamic.ResourceProvi
     if (typeof news.apiToken !== "string" || news.apiToken === "")
       failures.push({
         property: "apiToken",
-        reason: "set it with `pulumi config set --secret berth:cloudflare.apiToken`",
+        reason: "set it with `pulumi config set --secret cloudflare:apiToken`",
       });
     return { inputs: news, failures };
   },

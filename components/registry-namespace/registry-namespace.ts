@@ -157,3 +157,70 @@ export function createCloudflareRegistryNamespace(
     push: secretCreds(pushCredentials.username, pushCredentials.password),
   };
 }
+
+export type RegistryNamespaceArgs =
+  | ({ kind: "oci" } & OciRegistryArgs)
+  /** The local registry (setup's): its host and credentials are passed in. */
+  | ({ kind: "local" } & OciRegistryArgs)
+  | ({ kind: "scaleway" } & ScalewayRegistryArgs)
+  | ({ kind: "cloudflare" } & Omit<CloudflareRegistryArgs, "accountId"> & { accountId: string });
+
+/**
+ * Where an environment's images live. Outputs: the registry host, the namespace path and prefix,
+ * pull credentials for nodes and push credentials for builds (passwords are secret Outputs).
+ */
+export class RegistryNamespace extends pulumi.ComponentResource {
+  readonly kind: RegistryNamespaceArgs["kind"];
+  /** Known at construction, for image names: e.g. ghcr.io, rg.fr-par.scw.cloud. */
+  readonly hostName: string;
+  /** The path under the host, known at construction: acme/apps, <name>, <account>/<namespace>. */
+  readonly path: string;
+  readonly host: pulumi.Output<string>;
+  readonly namespace: pulumi.Output<string>;
+  /** host/path: images are <prefix>/<service>. */
+  readonly prefix: pulumi.Output<string>;
+  readonly pull: RegistryCredentials;
+  readonly push: RegistryCredentials;
+
+  constructor(name: string, args: RegistryNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("berth:index:RegistryNamespace", name, {}, opts);
+    this.kind = args.kind;
+    let out: RegistryNamespaceOutputs;
+    if (args.kind === "oci" || args.kind === "local") {
+      const { kind: _k, ...a } = args;
+      out = ociRegistryNamespace(a);
+      this.hostName = a.host;
+      this.path = a.namespace;
+    } else if (args.kind === "scaleway") {
+      const { kind: _k, ...a } = args;
+      out = createScalewayRegistryNamespace(name, a, this);
+      this.hostName = `rg.${a.region}.scw.cloud`;
+      this.path = a.name;
+    } else {
+      const { kind: _k, ...a } = args;
+      if (!/^[0-9a-f]{32}$/.test(a.accountId))
+        throw new RegistryArgsError(`accountId: a Cloudflare account id is 32 hex characters`);
+      if (!/^[a-z0-9]+([._/-][a-z0-9]+)*$/.test(a.namespace))
+        throw new RegistryArgsError(
+          `namespace: ${JSON.stringify(a.namespace)} is not a lowercase registry path like acme/apps`,
+        );
+      out = createCloudflareRegistryNamespace(name, a, this);
+      this.hostName = CLOUDFLARE_REGISTRY_HOST;
+      this.path = `${a.accountId}/${a.namespace}`;
+    }
+    this.host = out.host;
+    this.namespace = pulumi.output(this.path);
+    this.prefix = out.prefix;
+    this.pull = out.pull;
+    this.push = out.push;
+    this.registerOutputs({
+      host: this.host,
+      namespace: this.namespace,
+      prefix: this.prefix,
+      pullUsername: this.pull.username,
+      pullPassword: this.pull.password,
+      pushUsername: this.push.username,
+      pushPassword: this.push.password,
+    });
+  }
+}

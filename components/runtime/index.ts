@@ -1,6 +1,7 @@
 // What runs inside Pulumi's dynamic-provider process. The provider objects in components/ only
 // `require` this bundle (dist/provider-runtime.js, built by scripts/build.sh) and call into it, so
 // no project module has to be serialized with a provider's methods.
+export * as agentBundle from "./agent-bundle";
 export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
 export * as release from "./release";

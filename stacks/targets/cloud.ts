@@ -1,0 +1,172 @@
+// What the hetzner and scaleway targets share: the release channel (R2 or Scaleway Object
+// Storage, with the signed agent bundle), the registry namespace, the nodes' user data inputs,
+// and the environments placed on nodes (with their DNS records when a Cloudflare zone is set).
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
+import type { DeploymentNode } from "../../components/deployment-node/deployment-node";
+import type { NodeCloudInitArgs } from "../../components/deployment-node/hcloud-node";
+import type { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
+import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
+import { ReleaseChannel } from "../../components/release-channel/release-channel";
+import type { StackConfig } from "../config";
+import type { ProgramContext, ProgramOutputs } from "./context";
+
+const STACKS_DIR = path.resolve(__dirname, "..");
+
+type Cloud = Required<Pick<StackConfig, "channel" | "registry">> & StackConfig;
+
+/** The config keys a cloud target needs; config.ts's cross checks have made sure they are set. */
+function cloud(config: StackConfig): Cloud {
+  if (!config.channel || !config.registry) throw new Error("berth:channel and berth:registry are required");
+  return config as Cloud;
+}
+
+export function cloudChannel(ctx: ProgramContext): ReleaseChannel {
+  const c = cloud(ctx.config);
+  const berth = new pulumi.Config("berth");
+  const common = {
+    bucket: c.channel.bucket,
+    prefix: c.channel.prefix,
+    nodeIds: c.nodes.map((n) => n.id),
+    program: {
+      accessKeyId: berth.requireSecret("channelAccessKeyId"),
+      secretAccessKey: berth.requireSecret("channelSecretAccessKey"),
+    },
+    // Nodes install the agent from the channel (user data stays the same when the agent changes).
+    agentBundle: { signingKey: ctx.signingKey },
+  };
+  if (c.channel.kind === "r2") {
+    return new ReleaseChannel("channel", {
+      kind: "r2",
+      ...common,
+      accountId: c.cloudflare?.accountId ?? "",
+      jurisdiction: c.channel.jurisdiction,
+      ...(c.channel.location ? { location: c.channel.location } : {}),
+    });
+  }
+  return new ReleaseChannel("channel", {
+    kind: "scaleway",
+    ...common,
+    region: c.channel.region,
+    projectId: c.scaleway?.projectId ?? "",
+    programPrincipal: c.scaleway?.programPrincipal ?? "",
+  });
+}
+
+export function cloudRegistry(ctx: ProgramContext): RegistryNamespace {
+  const r = cloud(ctx.config).registry;
+  const berth = new pulumi.Config("berth");
+  if (r.kind === "cloudflare") {
+    return new RegistryNamespace("registry", {
+      kind: "cloudflare",
+      accountId: ctx.config.cloudflare?.accountId ?? "",
+      apiToken: new pulumi.Config("cloudflare").requireSecret("apiToken"),
+      namespace: r.namespace,
+      pullExpirationMinutes: r.pullExpirationMinutes,
+      pushExpirationMinutes: r.pushExpirationMinutes,
+    });
+  }
+  if (r.kind === "oci") {
+    const pull = { username: r.pullUsername, password: berth.requireSecret("registryPullPassword") };
+    return new RegistryNamespace("registry", {
+      kind: "oci",
+      host: r.host,
+      namespace: r.namespace,
+      pull,
+      push: {
+        username: r.pushUsername ?? r.pullUsername,
+        password: berth.getSecret("registryPushPassword") ?? pull.password,
+      },
+    });
+  }
+  return new RegistryNamespace("registry", {
+    kind: "scaleway",
+    name: r.name,
+    region: r.region,
+    projectId: ctx.config.scaleway?.projectId ?? "",
+  });
+}
+
+/** A node's user data inputs: its channel read credentials and the keys it trusts. */
+export function nodeCloudInit(
+  ctx: ProgramContext,
+  channel: ReleaseChannel,
+  nodeId: string,
+): NodeCloudInitArgs {
+  return {
+    channel: channel.nodeAccess(nodeId),
+    trustedKeys: [ctx.trustedKey, ...ctx.config.trustedKeys],
+    agent: { kind: "channel" },
+  };
+}
+
+/** Volumes per node, in config order: how many a node carries decides the provider's limit check. */
+export function volumesByNode(config: StackConfig) {
+  const count = new Map<string, number>();
+  return config.environments.flatMap((e) =>
+    e.volumes.map((v) => {
+      const nodeId = e.node ?? "";
+      const countOnNode = (count.get(nodeId) ?? 0) + 1;
+      count.set(nodeId, countOnNode);
+      return { environmentId: e.name, nodeId, volume: v, countOnNode, name: `${e.name}-${v.name}` };
+    }),
+  );
+}
+
+export function cloudEnvironments(
+  ctx: ProgramContext,
+  o: {
+    nodes: Map<string, DeploymentNode>;
+    channel: ReleaseChannel;
+    registry: RegistryNamespace;
+    volumes: Map<string, EnvironmentVolume[]>;
+  },
+): ProgramOutputs {
+  const { config } = ctx;
+  const zoneId = config.cloudflare?.zoneId;
+  const environments = config.environments.map((e) => {
+    const node = o.nodes.get(e.node ?? "");
+    if (!node)
+      throw new pulumi.RunError(`${ctx.stackFile}: berth:environments: ${e.name}: no node ${e.node}`);
+    const volumes = o.volumes.get(e.name) ?? [];
+    return new DeploymentEnvironment(
+      e.name,
+      {
+        name: e.name,
+        composeFile: path.resolve(STACKS_DIR, e.compose),
+        variables: e.variables,
+        secrets: ctx.secrets,
+        node: { nodeId: node.nodeId },
+        channel: o.channel.programSpec,
+        registry: {
+          host: o.registry.hostName,
+          namespace: o.registry.path,
+          username: o.registry.pull.username,
+          password: o.registry.pull.password,
+          push: o.registry.push,
+        },
+        allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
+        signingKey: ctx.signingKey,
+        releaseTimeoutSeconds: config.releaseTimeoutSeconds,
+        ...(zoneId ? { dns: { zoneId, ipv4: node.ipv4, ...(e.hosts ? { hosts: e.hosts } : {}) } } : {}),
+        // Behind Cloudflare's proxy the hosts answer on https (Cloudflare terminates TLS).
+        urlFor: (r) => `${zoneId ? "https" : "http"}://${r.host}${r.path ?? "/"}`,
+      },
+      { dependsOn: [node, o.channel, ...volumes] },
+    );
+  });
+  const nodes = [...o.nodes.entries()];
+  return {
+    channelUrl: o.channel.url,
+    urls: pulumi.all(environments.map((e) => e.urls)).apply((u) => u.flat()),
+    releases: pulumi
+      .all(environments.map((e) => e.sequence))
+      .apply((seqs) => Object.fromEntries(config.environments.map((e, i) => [e.name, seqs[i] as number]))),
+    nodes: pulumi
+      .all(nodes.map(([, n]) => n.ipv4))
+      .apply((ips) =>
+        Object.fromEntries(nodes.map(([id, n], i) => [id, { ipv4: ips[i] as string, location: n.location }])),
+      ),
+  };
+}

@@ -1,0 +1,27 @@
+// What every target's wiring gets from stacks/index.ts, and what it gives back as stack outputs.
+import type * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../config";
+
+export interface ProgramContext {
+  stack: string;
+  /** stacks/Pulumi.<stack>.yaml, for messages. */
+  stackFile: string;
+  config: StackConfig;
+  /** The release-signing private key (secret). */
+  signingKey: pulumi.Output<string>;
+  /** Its public key: every node trusts it. */
+  trustedKey: string;
+  /** Values of x-berth-secret references, by name (secret). */
+  secrets: pulumi.Output<Record<string, string>>;
+}
+
+export interface ProgramOutputs {
+  channelUrl: pulumi.Output<string>;
+  urls: pulumi.Output<string[]>;
+  /** Per environment, the sequence of its current release. */
+  releases: pulumi.Output<Record<string, number>>;
+  /** local: the node agent's log. */
+  nodeLog?: pulumi.Output<string>;
+  /** cloud: per node id, its address and location. */
+  nodes?: pulumi.Output<Record<string, { ipv4: string; location: string }>>;
+}

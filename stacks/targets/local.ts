@@ -1,0 +1,79 @@
+// The local target: everything on this machine, no cloud account (a folder channel, the agent as
+// a background process, the registry that setup runs).
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
+import { LocalNode } from "../../components/local/local-node";
+import { LocalRoot } from "../../components/local/local-root";
+import { ReleaseChannel } from "../../components/release-channel/release-channel";
+import type { ProgramContext, ProgramOutputs } from "./context";
+
+const STACKS_DIR = path.resolve(__dirname, "..");
+
+export function deployLocal(ctx: ProgramContext): ProgramOutputs {
+  const { config, stack, secrets, signingKey, trustedKey } = ctx;
+  const registryHost = process.env.BERTH_REGISTRY_ADDR;
+  const registryUser = process.env.BERTH_REGISTRY_USER;
+  const registryPassword = process.env.BERTH_REGISTRY_PASSWORD;
+  if (!registryHost || !registryUser || !registryPassword) {
+    throw new pulumi.RunError(
+      "the local registry's address and credentials are not in the environment: run `npm run up` (it runs the setup), or `source scripts/env.sh` first",
+    );
+  }
+  const localRoot = config.localRoot ?? path.resolve(STACKS_DIR, "..", ".berth-local", stack);
+  const root = new LocalRoot("local-root", localRoot);
+  const channelPath = path.join(localRoot, "channel");
+  const channel = new ReleaseChannel("channel", { path: channelPath }, { dependsOn: [root] });
+  const volumeRoot = path.join(localRoot, "volumes");
+  const node = new LocalNode(
+    "node",
+    {
+      nodeId: "local-1",
+      stateRoot: path.join(localRoot, "node"),
+      volumeRoot,
+      channelPath: channel.url.apply(() => channelPath),
+      trustedKeys: [trustedKey],
+      proxyBind: `127.0.0.1:${config.localHttpPort}`,
+      healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
+    },
+    { dependsOn: [root, channel] },
+  );
+
+  const environments = config.environments.map(
+    (e) =>
+      new DeploymentEnvironment(
+        e.name,
+        {
+          name: e.name,
+          composeFile: path.resolve(STACKS_DIR, e.compose),
+          // The base image every build starts from is one machine setting (BERTH_BASE_IMAGE).
+          variables: {
+            ...(process.env.BERTH_BASE_IMAGE ? { BASE_IMAGE: process.env.BERTH_BASE_IMAGE } : {}),
+            ...e.variables,
+          },
+          secrets,
+          node: { nodeId: node.nodeId, volumeRoot },
+          channel: { kind: "folder", path: channelPath },
+          registry: {
+            host: registryHost,
+            namespace: config.registryNamespace,
+            username: registryUser,
+            password: pulumi.secret(registryPassword),
+          },
+          allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
+          signingKey,
+          releaseTimeoutSeconds: config.releaseTimeoutSeconds,
+          urlFor: (r) => `http://${r.host}:${config.localHttpPort}${r.path ?? "/"}`,
+        },
+        { dependsOn: [node] },
+      ),
+  );
+  return {
+    channelUrl: channel.url,
+    nodeLog: node.logFile,
+    urls: pulumi.all(environments.map((e) => e.urls)).apply((u) => u.flat()),
+    releases: pulumi
+      .all(environments.map((e) => e.sequence))
+      .apply((seqs) => Object.fromEntries(config.environments.map((e, i) => [e.name, seqs[i] as number]))),
+  };
+}

@@ -1,0 +1,56 @@
+// The scaleway target: block volumes first (Scaleway attaches them through the server), then an
+// instance with a flexible IP and a security group per node, the shared channel, registry and
+// environments (cloud.ts).
+import { DeploymentNode } from "../../components/deployment-node/deployment-node";
+import { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
+import { cloudChannel, cloudEnvironments, cloudRegistry, nodeCloudInit, volumesByNode } from "./cloud";
+import type { ProgramContext, ProgramOutputs } from "./context";
+
+export function deployScaleway(ctx: ProgramContext): ProgramOutputs {
+  const channel = cloudChannel(ctx);
+  const registry = cloudRegistry(ctx);
+  const projectId = ctx.config.scaleway?.projectId;
+  const volumes = new Map<string, EnvironmentVolume[]>();
+  const volumeIds = new Map<string, EnvironmentVolume[]>();
+  for (const v of volumesByNode(ctx.config)) {
+    const n = ctx.config.nodes.find((x) => x.id === v.nodeId);
+    if (n?.provider !== "scaleway") continue;
+    const volume = new EnvironmentVolume(
+      v.name,
+      {
+        provider: "scaleway",
+        environmentId: v.environmentId,
+        volumeName: v.volume.name,
+        sizeGb: v.volume.sizeGb,
+        nodeLocation: n.zone,
+        countOnNode: v.countOnNode,
+        ...(v.volume.iops ? { iops: v.volume.iops } : {}),
+        ...(projectId ? { projectId } : {}),
+      },
+      { protect: v.volume.protect },
+    );
+    volumes.set(v.environmentId, [...(volumes.get(v.environmentId) ?? []), volume]);
+    volumeIds.set(n.id, [...(volumeIds.get(n.id) ?? []), volume]);
+  }
+  const nodes = new Map<string, DeploymentNode>();
+  for (const n of ctx.config.nodes) {
+    if (n.provider !== "scaleway") continue;
+    const { id, provider: _p, ...plain } = n;
+    nodes.set(
+      id,
+      new DeploymentNode(
+        id,
+        {
+          provider: "scaleway",
+          nodeId: id,
+          ...plain,
+          ...(projectId ? { projectId } : {}),
+          cloudInit: nodeCloudInit(ctx, channel, id),
+          additionalVolumeIds: (volumeIds.get(id) ?? []).map((v) => v.volumeId),
+        },
+        { dependsOn: [channel] },
+      ),
+    );
+  }
+  return cloudEnvironments(ctx, { nodes, channel, registry, volumes });
+}
