@@ -27,6 +27,10 @@ export class DeploymentNode extends pulumi.ComponentResource {
   readonly warnings: string[];
   /** local: the agent's log file. */
   readonly logFile?: pulumi.Output<string>;
+  /** The resource that is the machine (hcloud/Scaleway server, or the LocalNode): for dependsOn. */
+  readonly machine: pulumi.CustomResource;
+  /** cloud: the hcloud firewall or Scaleway security group. */
+  readonly firewall?: pulumi.CustomResource;
 
   constructor(name: string, args: DeploymentNodeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:index:DeploymentNode", name, {}, opts);
@@ -40,6 +44,7 @@ export class DeploymentNode extends pulumi.ComponentResource {
       this.serverId = agent.pid.apply(String);
       this.warnings = [];
       this.logFile = agent.logFile;
+      this.machine = agent;
     } else {
       const node =
         args.provider === "hcloud"
@@ -51,6 +56,8 @@ export class DeploymentNode extends pulumi.ComponentResource {
       this.serverId = node.serverId;
       this.userDataHash = node.userDataHash;
       this.warnings = node.warnings;
+      this.machine = node.server;
+      this.firewall = node.firewall;
       for (const w of node.warnings) pulumi.log.warn(`node ${node.nodeId}: ${w}`, this);
     }
     this.registerOutputs({

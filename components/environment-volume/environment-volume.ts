@@ -55,6 +55,8 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
   /** berth-<env>-<volume> (cloud), the folder (local). */
   readonly volumeName: string;
   readonly sizeGb?: number;
+  /** The cloud volume (or the local folder's resource). */
+  readonly volume: pulumi.CustomResource;
   /** hcloud: the device the volume appears as on the server. */
   readonly linuxDevice?: pulumi.Output<string>;
 
@@ -67,12 +69,14 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
         throw new pulumi.RunError(`${name}: volumeRoot must be an absolute path`);
       const r = new LocalVolumeFolder(`${name}-folder`, folder, { parent: this });
       this.volumeId = r.id;
+      this.volume = r;
       this.location = "local";
       this.volumeName = folder;
     } else if (args.provider === "hcloud") {
       const { provider: _p, ...a } = args;
       const v = createHcloudVolume(name, a, this);
       this.volumeId = v.volumeId;
+      this.volume = v.volume;
       this.location = v.location;
       this.volumeName = cloudVolumeName(a.environmentId, a.volumeName);
       this.sizeGb = a.sizeGb;
@@ -81,6 +85,7 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
       const { provider: _p, ...a } = args;
       const v = createScalewayVolume(name, a, this);
       this.volumeId = v.volumeId;
+      this.volume = v.volume;
       this.location = v.zone;
       this.volumeName = cloudVolumeName(a.environmentId, a.volumeName);
       this.sizeGb = a.sizeGb;
