@@ -51,8 +51,10 @@ const out =
       : deployLocal(ctx);
 
 export const channelUrl = out.channelUrl;
-export const nodeLog = out.nodeLog;
-export const nodes = out.nodes;
 export const urls = out.urls;
 export const url = urls.apply((u) => u[0]);
 export const releases = out.releases;
+// Outputs only some targets have (local: nodeLog; clouds: nodes). Added only when present: an
+// undefined export would be a warning on every preview.
+if (out.nodeLog) module.exports.nodeLog = out.nodeLog;
+if (out.nodes) module.exports.nodes = out.nodes;
