@@ -67,4 +67,14 @@ describe("compose commands", () => {
       { project: "berth_prod_r6", service: "web", state: "exited" },
     ]);
   });
+
+  it("reads Compose's config hash of each service, as `up` compares it", () => {
+    expect(c.configHash(t, ["store", "cache"]).args.slice(-3)).toEqual(["config", "--hash", "store,cache"]);
+    const hash = "13762a513bdeecd669d192208db3db82e567505d008b0375f3d7a4d9eef6bd38";
+    expect(c.parseConfigHashes(`store ${hash}\nwarning: something\n`)).toEqual({ store: hash });
+    const line = `berth_prod\tstore\trunning\tUp 1 minute\t${hash}`;
+    expect(c.parseContainerStates(line)).toEqual([
+      { project: "berth_prod", service: "store", state: "running", configHash: hash },
+    ]);
+  });
 });

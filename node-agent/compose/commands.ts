@@ -138,7 +138,7 @@ export function containerStates(environmentId: string): Command {
       "--filter",
       `label=berth.environment=${environmentId}`,
       "--format",
-      '{{.Label "com.docker.compose.project"}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}',
+      '{{.Label "com.docker.compose.project"}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}\t{{.Label "com.docker.compose.config-hash"}}',
     ],
   };
 }
@@ -148,13 +148,30 @@ export interface ContainerState {
   service: string;
   state: string;
   health?: "healthy" | "unhealthy" | "starting";
+  /** Compose's hash of the service definition the container was made from. */
+  configHash?: string;
+}
+
+/** Compose's hash of each service's definition (`name hash` lines): what `up` compares. */
+export function configHash(t: ComposeTarget, services: readonly string[]): Command {
+  return compose(t, "config", "--hash", services.join(","));
+}
+
+/** Parses `configHash` output: service → hash. */
+export function parseConfigHashes(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^(\S+)\s+([0-9a-f]{16,})$/.exec(line.trim());
+    if (m) out[m[1] as string] = m[2] as string;
+  }
+  return out;
 }
 
 /** Parses the output of `containerStates`. */
 export function parseContainerStates(stdout: string): ContainerState[] {
   const out: ContainerState[] = [];
   for (const line of stdout.split("\n")) {
-    const [project, service, state, status = ""] = line.split("\t");
+    const [project, service, state, status = "", hash = ""] = line.split("\t");
     if (!project || !service || !state) continue;
     const h = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1];
     out.push({
@@ -162,6 +179,7 @@ export function parseContainerStates(stdout: string): ContainerState[] {
       service,
       state,
       ...(h ? { health: h === "health: starting" ? "starting" : (h as "healthy" | "unhealthy") } : {}),
+      ...(hash ? { configHash: hash } : {}),
     });
   }
   return out;
