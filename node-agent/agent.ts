@@ -21,6 +21,7 @@ import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError, routeKeys } from "./apply/apply";
 import { parseReleaseProject, planApply, releaseProject, statefulProject } from "./apply/plan";
 import type { ProxyControl } from "./apply/proxy-control";
+import type { ChannelChanges } from "./channel-watch";
 import * as compose from "./compose/commands";
 import type { AgentConfig } from "./config";
 import type { DockerRunner } from "./docker";
@@ -36,6 +37,8 @@ export interface AgentDeps {
   log: Logger;
   /** Called at each apply step (fault injection in tests). */
   onStep?: (step: string) => Promise<void> | void;
+  /** Change notifications of the channel (a watched folder): each one starts a poll at once. */
+  changes?: ChannelChanges;
 }
 
 export class Agent {
@@ -389,20 +392,39 @@ export class Agent {
     }
   }
 
-  /** Polls until `signal` aborts, waiting interval × (1 ± jitter) between passes. */
+  /**
+   * Polls until `signal` aborts, waiting interval × (1 ± jitter) between passes; a change the
+   * channel notifies (see `changes`) ends the wait at once, even one that came during a pass.
+   */
   async run(signal: AbortSignal): Promise<void> {
     await this.start();
     const { pollIntervalSeconds, pollJitter } = this.d.config;
-    while (!signal.aborted) {
-      await this.pollOnce();
-      const wait = pollIntervalSeconds * 1000 * (1 + pollJitter * (2 * Math.random() - 1));
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wait);
-        signal.addEventListener("abort", () => {
-          clearTimeout(t);
-          resolve();
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const unsubscribe = this.d.changes?.(() => {
+      changed = true;
+      wake?.();
+    });
+    try {
+      while (!signal.aborted) {
+        changed = false;
+        await this.pollOnce();
+        if (changed || signal.aborted) continue;
+        const wait = pollIntervalSeconds * 1000 * (1 + pollJitter * (2 * Math.random() - 1));
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(t);
+            signal.removeEventListener("abort", done);
+            wake = undefined;
+            resolve();
+          };
+          const t = setTimeout(done, wait);
+          signal.addEventListener("abort", done);
+          wake = done;
         });
-      });
+      }
+    } finally {
+      unsubscribe?.();
     }
   }
 }

@@ -17,6 +17,7 @@ import { readNodeExtras } from "../../contract/render/node-compose";
 import { createLogger, registerSecret } from "../../lib/log";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
+import { watchFolderChannel } from "../channel-watch";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
 import { dockerRunner } from "../docker";
 import { HaproxyControl } from "../proxy/haproxy-control";
@@ -77,6 +78,9 @@ function makeAgent(config: AgentConfig) {
   const agent = new Agent({
     config,
     channel: channelFor(config),
+    ...(config.channel.kind === "folder"
+      ? { changes: watchFolderChannel(config.channel.path, config.nodeId, log) }
+      : {}),
     docker: dockerRunner(),
     proxy,
     log,

@@ -21,6 +21,7 @@ import { createLogger } from "../../../lib/log";
 import { run } from "../../../lib/process";
 import { Agent } from "../../../node-agent/agent";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../../node-agent/apply/registry-auth";
+import { watchFolderChannel } from "../../../node-agent/channel-watch";
 import { agentConfigSchema } from "../../../node-agent/config";
 import { dockerRunner } from "../../../node-agent/docker";
 import { HaproxyControl } from "../../../node-agent/proxy/haproxy-control";
@@ -148,7 +149,8 @@ export class AgentHarness {
   proxy!: HaproxyControl;
   configFile = "";
 
-  async start(opts: { healthTimeoutSeconds?: number } = {}): Promise<void> {
+  /** `watch`: the agent watches the channel folder (a `run` loop then applies a release at once). */
+  async start(opts: { healthTimeoutSeconds?: number; watch?: boolean } = {}): Promise<void> {
     this.proxyPort = await freePort();
     const config = agentConfigSchema.parse({
       nodeId: this.nodeId,
@@ -171,7 +173,14 @@ export class AgentHarness {
       log,
       drainSeconds: 5,
     });
-    this.agent = new Agent({ config, channel: this.channel, docker: dockerRunner(), proxy: this.proxy, log });
+    this.agent = new Agent({
+      config,
+      channel: this.channel,
+      docker: dockerRunner(),
+      proxy: this.proxy,
+      log,
+      ...(opts.watch ? { changes: watchFolderChannel(this.channelDir, this.nodeId, log) } : {}),
+    });
     await this.agent.start();
   }
 
