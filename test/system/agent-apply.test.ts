@@ -10,7 +10,9 @@ import { LockHeldError } from "../../node-agent/state/lock";
 import { AgentHarness, appManifest } from "./support/agent-harness";
 import { testAppImage } from "./support/test-app-image";
 
-const ENV = "shop";
+// Unique to this run: Compose project, network and volume names are global to the Docker Engine,
+// and another checkout's test run may share it.
+const ENV = `shop-${Math.random().toString(36).slice(2, 6)}`;
 const h = new AgentHarness();
 let image = "";
 
@@ -40,8 +42,8 @@ describe("the node agent applying releases", () => {
     expect(starts()).toBe(1);
     const cs = await h.containers(ENV);
     expect(cs.map((c) => `${c.project}/${c.service}/${c.release}/${c.state}`).sort()).toEqual([
-      "berth_shop/store//running",
-      "berth_shop_r1/web/1/running",
+      `berth_${ENV}/store//running`,
+      `berth_${ENV}_r1/web/1/running`,
     ]);
   });
 
@@ -57,7 +59,7 @@ describe("the node agent applying releases", () => {
     // The store changed: recreated (stop-first) on the same volume, its earlier data still there.
     expect(starts()).toBe(2);
     const cs = await h.containers(ENV);
-    expect(cs.filter((c) => c.service === "web").map((c) => c.project)).toEqual(["berth_shop_r3"]);
+    expect(cs.filter((c) => c.service === "web").map((c) => c.project)).toEqual([`berth_${ENV}_r3`]);
     expect(h.agent.store(ENV).current()).toBe(3);
   });
 
@@ -72,7 +74,7 @@ describe("the node agent applying releases", () => {
     expect(status.error).toMatch(/release 4 failed and was rolled back to release 3: .*web/);
     expect(await h.get("/")).toEqual({ status: 200, body: "v3" });
     const cs = await h.containers(ENV);
-    expect(cs.some((c) => c.project === "berth_shop_r4")).toBe(false);
+    expect(cs.some((c) => c.project === `berth_${ENV}_r4`)).toBe(false);
     expect(h.agent.store(ENV).current()).toBe(3);
     // A failed release is not retried until a newer one is published.
     await h.agent.pollOnce();

@@ -13,6 +13,11 @@ import { REPO_ROOT } from "./support/pulumi-project";
 import { testAppImage } from "./support/test-app-image";
 
 const h = new AgentHarness();
+// Environment ids unique to this run: Compose project names are global to the Docker Engine, and
+// another checkout's test run may share it.
+const RUN = Math.random().toString(36).slice(2, 6);
+const UPGRADE = `upgrade-${RUN}`;
+const UPGRADE_HOST = `${UPGRADE}.test`;
 let image = "";
 const envs: string[] = [];
 const FIRST_RELEASE_STEPS = [
@@ -114,20 +119,20 @@ afterAll(async () => {
 
 describe("the agent killed during an apply", () => {
   it.each(FIRST_RELEASE_STEPS)("converges after a kill at %s of a first release", async (step) => {
-    const env = `first-${envs.length}`;
+    const env = `first-${RUN}-${envs.length}`;
     envs.push(env);
     await crashAndConverge(env, 1, `${env}.test`, step);
   });
 
   it("converges after a kill at each of the 10 steps of an upgrade", async () => {
-    const env = "upgrade";
+    const env = UPGRADE;
     envs.push(env);
-    const status = await h.deploy(env, 1, appManifest({ message: "v1", image, host: "upgrade.test" }));
+    const status = await h.deploy(env, 1, appManifest({ message: "v1", image, host: UPGRADE_HOST }));
     expect(status.state).toBe("applied");
     let seq = 1;
     for (const step of UPGRADE_STEPS) {
       seq++;
-      await crashAndConverge(env, seq, "upgrade.test", step);
+      await crashAndConverge(env, seq, UPGRADE_HOST, step);
     }
   });
 
@@ -137,7 +142,7 @@ describe("the agent killed during an apply", () => {
   it.each(ROLLBACK_STEPS)(
     "finishes a rollback killed at %s: the previous release keeps serving",
     async (step) => {
-      const env = "upgrade";
+      const env = UPGRADE;
       const current = h.agent.store(env).current() as number;
       const seq = h.agent.store(env).highestSeen() + 1; // above the failed releases too
       const startsBefore = storeStarts(env);
@@ -147,7 +152,7 @@ describe("the agent killed during an apply", () => {
         appManifest({
           message: "broken",
           image,
-          host: "upgrade.test",
+          host: UPGRADE_HOST,
           broken: true,
           storeVersion: `broken-${seq}`,
         }),
@@ -167,7 +172,7 @@ describe("the agent killed during an apply", () => {
         expect(status.error).toMatch(
           new RegExp(`release ${seq} failed and was rolled back to release ${current}: .*web`),
         );
-        expect(await h.get("/", "upgrade.test")).toEqual({ status: 200, body: `v${current}` });
+        expect(await h.get("/", UPGRADE_HOST)).toEqual({ status: 200, body: `v${current}` });
         const cs = await h.containers(env);
         expect(cs.map((c) => `${c.project}/${c.service}/${c.state}`).sort()).toEqual([
           `berth_${env}/store/running`,

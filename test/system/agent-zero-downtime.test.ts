@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentHarness, appManifest, httpGet } from "./support/agent-harness";
 import { testAppImage } from "./support/test-app-image";
 
-const ENV = "zero-downtime";
-const HOST = "zero-downtime.test";
+// Unique to this run: Compose project names are global to the Docker Engine.
+const ENV = `zero-downtime-${Math.random().toString(36).slice(2, 6)}`;
+const HOST = `${ENV}.test`;
 const CLIENTS = 4;
 const h = new AgentHarness();
 let image = "";
