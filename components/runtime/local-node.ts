@@ -3,6 +3,7 @@
 // config and starts it, then waits until it has published its key to the channel; diff notices
 // an agent that is no longer running (the next `pulumi up` starts it again); delete stops the
 // agent and its HAProxy and removes the state folder.
+
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { nodeIdentity } from "../../contract/channel/status";
 import { writeFileAtomic } from "../../lib/atomic-write";
+import { alive } from "../../lib/pid";
 import { run } from "../../lib/process";
 
 export const LOCAL_NODE_MARKER = ".berth-local-node";
@@ -49,16 +51,6 @@ function agentConfig(i: LocalNodeInputs) {
     drainSeconds: 1,
     proxy: { bind: i.proxyBind },
   };
-}
-
-export function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitUntil(

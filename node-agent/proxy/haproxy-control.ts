@@ -3,11 +3,13 @@
 // attaches to the running HAProxy through its admin socket. Routes are kept in routes.json;
 // the configuration changes (a reload that keeps servers' addresses through the server-state
 // file) only when a route is added or removed, never for a release switch.
+
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import type { Logger } from "../../lib/log";
+import { alive } from "../../lib/pid";
 import type { RouteKey, Upstream } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import { renderHaproxyConfig } from "./haproxy-config";
@@ -216,15 +218,6 @@ function splitBind(bind: string): [string, number] {
   if (i < 0 || !Number.isInteger(port))
     throw new Error(`proxy bind ${JSON.stringify(bind)} must be ADDRESS:PORT`);
   return [bind.slice(0, i), port];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function sleep(ms: number): Promise<void> {

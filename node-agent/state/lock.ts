@@ -1,7 +1,9 @@
 // One apply at a time per environment: an exclusive lock file holding the owner's pid. A second
 // apply is refused at once with a clear message, never queued; a lock left by a dead process
 // (the agent was killed) is taken over.
+
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { alive } from "../../lib/pid";
 
 export class LockHeldError extends Error {
   constructor(
@@ -18,15 +20,6 @@ export class LockHeldError extends Error {
 
 export interface Lock {
   release(): void;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export function acquireLock(path: string, what: string): Lock {
