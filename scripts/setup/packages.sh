@@ -17,6 +17,7 @@ BERTH_PACKAGES=(
   "socat:socat"
   "curl:curl"
   "iptables:iptables"
+  "restic:restic"
 )
 
 setup_packages() {
