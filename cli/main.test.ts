@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { type Io, nodeIo } from "./io";
 import { main } from "./main";
 
@@ -110,8 +111,9 @@ describe("berth render, keygen, sign and verify", () => {
       `worker=registry.example/worker@${digest}`,
     ]);
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`image: registry.example/worker@${digest}`);
-    expect(r.out).toContain("berth.environment: prod");
+    const rendered = parse(r.out);
+    expect(rendered.services.worker.image).toBe(`registry.example/worker@${digest}`);
+    expect(rendered.services.web.labels["berth.environment"]).toBe("prod");
   });
 
   it("makes keys, signs a release a node accepts, and refuses a tampered one", async () => {

@@ -45,8 +45,18 @@ const TOP_LEVEL_EXTENSIONS = ["x-berth-routes"];
 export function loadCompose(text: string, options: LoadOptions = {}): LoadResult {
   const file = options.file ?? "compose.yaml";
   const problems = new Problems(file);
+  if (typeof text !== "string") {
+    // Callers in TypeScript cannot get here; JavaScript callers and decoded JSON can.
+    problems.error(
+      { line: 1, col: 1 },
+      [],
+      `the Compose input must be text, not ${text === null ? "null" : Array.isArray(text) ? "an array" : `a ${typeof text}`}`,
+      "pass the file's contents as a string",
+    );
+    return { ok: false, problems: sortProblems(problems.errors), warnings: [] };
+  }
   try {
-    const manifest = load(typeof text === "string" ? text : String(text), options, problems);
+    const manifest = load(text, options, problems);
     if (problems.errors.length > 0 || !manifest) {
       if (problems.errors.length === 0)
         problems.error({ line: 1, col: 1 }, [], "the file is not a valid Compose file");

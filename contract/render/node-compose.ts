@@ -1,9 +1,8 @@
-// Manifest → the Compose file a node runs. Built as data and printed with the `yaml` library,
+// Manifest → the Compose file a node runs. Built as data and printed as JSON (which is YAML 1.2),
 // never with string templates. What the agent needs beyond Compose travels in top-level `x-berth`
 // (Compose ignores `x-` keys): the networks and volumes the agent creates before Compose runs
 // (Compose only ever creates containers, so two projects of one environment can share them) and
 // the environment variables that carry unsealed secrets.
-import { stringify } from "yaml";
 import type { Manifest, Service } from "../manifest/schema";
 
 export interface RenderOptions {
@@ -257,7 +256,9 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
   }
   doc["x-berth"] = extras;
   const header = `# Rendered by berth for environment ${env}, release ${o.sequence}. Do not edit: the next release replaces it.\n`;
-  return { text: header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }), extras };
+  // JSON is YAML 1.2, and Compose reads it as such. The yaml library's stringify took ~3 ms of a
+  // ~3.1 ms render for 20 services (bench:contract); JSON.stringify takes 0.06 ms.
+  return { text: `${header}${JSON.stringify(doc, null, 2)}\n`, extras };
 }
 
 /** Reads the `x-berth` extras back from a rendered file's parsed document. */
