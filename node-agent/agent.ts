@@ -16,6 +16,7 @@ import {
   unsealSecrets,
   verifyRelease,
 } from "../contract/payload";
+import { tlsBundlesFromSecrets } from "../contract/release/tls";
 import { readNodeExtras } from "../contract/render/node-compose";
 import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError, routeKeys } from "./apply/apply";
@@ -138,6 +139,7 @@ export class Agent {
       const file = store.composePath(current);
       const routes = routeKeys(env, payload);
       await this.d.proxy.ensureRoutes(routes);
+      await this.d.proxy.installCertificates(env, tlsBundlesFromSecrets(this.unseal(payload)));
       for (const [i, r] of payload.routes.entries()) {
         const out = await this.d.docker(
           compose.port({ project: plan.projectOf[r.service] as string, file }, r.service, r.port),
@@ -336,6 +338,7 @@ export class Agent {
     try {
       if (current !== undefined) {
         for (const route of this.d.proxy.routesOf?.(env) ?? []) await this.d.proxy.removeRoute(route);
+        await this.d.proxy.installCertificates(env, []);
         await this.d.docker(compose.down(releaseProject(env, current)), {
           allowFailure: true,
         });

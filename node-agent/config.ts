@@ -40,6 +40,20 @@ export const agentConfigSchema = z
         /** HAProxy's admin socket and config, under the state root unless given. */
         socket: z.string().optional(),
         configPath: z.string().optional(),
+        /**
+         * A TLS listener (cloud nodes): certificates arrive with releases and are loaded through
+         * the runtime API. Absent: plain HTTP only (the local node).
+         */
+        tls: z
+          .object({
+            bind: z
+              .string()
+              .regex(/^(\*|[0-9.]+|\[?[0-9a-fA-F:]+\]?):\d{1,5}$/, "ADDRESS:PORT, e.g. 0.0.0.0:443"),
+            /** Answer plain-HTTP requests with a redirect to HTTPS. */
+            redirectHttp: z.boolean().default(false),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ bind: "0.0.0.0:80" }),

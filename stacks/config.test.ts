@@ -72,6 +72,7 @@ const secrets = {
   "berth:signingKey": "k",
   "berth:channelAccessKeyId": "id",
   "berth:channelSecretAccessKey": "s",
+  "berth:certificates": JSON.stringify({ "shop-origin": "bundle" }),
 };
 const hetzner = (): Record<string, string> => ({
   ...exampleConfig("Pulumi.hetzner.example.yaml"),
@@ -160,7 +161,8 @@ describe("parseStackConfig: cloud targets", () => {
   });
 
   it("refuses credentials held in plain text on cloud targets, naming the command", () => {
-    const isSecret = (k: string) => k === "berth:signingKey" || k === "berth:channelAccessKeyId";
+    const isSecret = (k: string) =>
+      k === "berth:signingKey" || k === "berth:channelAccessKeyId" || k === "berth:certificates";
     try {
       parseStackConfig(hetzner(), "P.yaml", isSecret);
       throw new Error("expected a refusal");
@@ -170,6 +172,25 @@ describe("parseStackConfig: cloud targets", () => {
       ]);
     }
     expect(() => parseStackConfig(hetzner(), "P.yaml", () => true)).not.toThrow();
+  });
+
+  it("needs every certificate an environment names, held as a secret, and none on the local target", () => {
+    const { "berth:certificates": _, ...without } = hetzner();
+    expect(problems(without)).toEqual([
+      `Pulumi.test.yaml: berth:environments[0].certificates[0]: no certificate "shop-origin" in berth:certificates; set it with \`pulumi config set --secret --path 'berth:certificates.shop-origin' "$(cat BUNDLE.pem)"\``,
+    ]);
+    expect(() => parseStackConfig(hetzner(), "Pulumi.test.yaml", (k) => k !== "berth:certificates")).toThrow(
+      /berth:certificates: holds a credential in plain text; .*--path 'berth:certificates.NAME'/,
+    );
+    const local = {
+      ...minimal,
+      "berth:environments": JSON.stringify([
+        { name: "demo", compose: "local/app/compose.yaml", certificates: ["x"] },
+      ]),
+    };
+    expect(problems(local)).toEqual([
+      "Pulumi.test.yaml: berth:environments[0].certificates[0]: the local target serves plain HTTP; certificates are for cloud nodes",
+    ]);
   });
 
   it("keeps cloud keys off the local target", () => {

@@ -156,6 +156,10 @@ const environmentId = z
     "use 1-63 lowercase letters, digits and dashes, starting with a letter or digit",
   );
 
+const certificateName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "use 1-63 lowercase letters, digits and dashes");
+
 export const environmentConfigSchema = z
   .object({
     /** The environment's id: names its containers, volumes and release channel entries. */
@@ -172,6 +176,8 @@ export const environmentConfigSchema = z
     hosts: z.array(z.string().min(1)).optional(),
     /** Cloud targets: storage for named Compose volumes. */
     volumes: z.array(volumeConfigSchema).default([]),
+    /** Cloud targets: names in berth:certificates the node proxy serves for this environment. */
+    certificates: z.array(certificateName).default([]),
   })
   .strict();
 
@@ -188,6 +194,11 @@ export const stackConfigSchema = z
       .min(1, 'set it with `pulumi config set --secret berth:signingKey "$(cat signing.key)"`'),
     /** Secret values referenced from Compose files with x-berth-secret, by name. Secret. */
     secrets: z.record(z.string(), z.string()).default({}),
+    /**
+     * Cloud targets: TLS certificates for the node proxies, by name: a PEM bundle each
+     * (certificate, chain, private key), e.g. a Cloudflare Origin CA certificate. Secret.
+     */
+    certificates: z.record(certificateName, z.string().min(1)).default({}),
     /** The registry namespace the environments' images live under. */
     registryNamespace: z
       .string()
@@ -231,6 +242,7 @@ export const stackConfigSchema = z
 export const SECRET_KEYS = [
   "signingKey",
   "secrets",
+  "certificates",
   "channelAccessKeyId",
   "channelSecretAccessKey",
   "registryPullPassword",
@@ -241,7 +253,13 @@ const PROVIDER_OF_TARGET = { hetzner: "hcloud", scaleway: "scaleway" } as const;
 
 type RawStack = {
   target: "local" | "hetzner" | "scaleway";
-  environments: { node?: string | undefined; volumes: unknown[]; hosts?: string[] | undefined }[];
+  environments: {
+    node?: string | undefined;
+    volumes: unknown[];
+    hosts?: string[] | undefined;
+    certificates: string[];
+  }[];
+  certificates: Record<string, string>;
   nodes: { id: string; provider: "hcloud" | "scaleway" }[];
   channel?: { kind: "r2" | "scaleway" } | undefined;
   registry?: { kind: "cloudflare" | "oci" | "scaleway" } | undefined;
@@ -255,6 +273,20 @@ type RawStack = {
 /** What one key needs from another; each problem names the key to fix. */
 function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
   const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  c.environments.forEach((e, i) => {
+    e.certificates.forEach((name, j) => {
+      if (c.target === "local")
+        add(
+          ["environments", i, "certificates", j],
+          "the local target serves plain HTTP; certificates are for cloud nodes",
+        );
+      else if (!(name in c.certificates))
+        add(
+          ["environments", i, "certificates", j],
+          `no certificate ${JSON.stringify(name)} in berth:certificates; set it with \`pulumi config set --secret --path 'berth:certificates.${name}' "$(cat BUNDLE.pem)"\``,
+        );
+    });
+  });
   if (c.target === "local") {
     for (const k of ["nodes", "channel", "registry"] as const) {
       const v = c[k];
@@ -366,7 +398,7 @@ export function parseStackConfig(
     throw new StackConfigError(
       plain.map(
         (k) =>
-          `${stackFile}: berth:${k}: holds a credential in plain text; remove it and set it with \`pulumi config set --secret ${k === "secrets" ? "--path 'berth:secrets.NAME'" : `berth:${k}`} VALUE\``,
+          `${stackFile}: berth:${k}: holds a credential in plain text; remove it and set it with \`pulumi config set --secret ${k === "secrets" || k === "certificates" ? `--path 'berth:${k}.NAME'` : `berth:${k}`} VALUE\``,
       ),
     );
   }

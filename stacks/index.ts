@@ -33,6 +33,9 @@ const berthConfig = new pulumi.Config("berth");
 const signingKey = berthConfig.requireSecret("signingKey");
 const secrets =
   berthConfig.getSecretObject<Record<string, string>>("secrets") ?? pulumi.output<Record<string, string>>({});
+const certificates =
+  berthConfig.getSecretObject<Record<string, string>>("certificates") ??
+  pulumi.output<Record<string, string>>({});
 let trustedKey: string;
 try {
   trustedKey = publicKeyText(createPublicKey(loadSigningPrivateKey(config.signingKey)));
@@ -42,7 +45,7 @@ try {
   );
 }
 
-const ctx: ProgramContext = { stack, stackFile, config, signingKey, trustedKey, secrets };
+const ctx: ProgramContext = { stack, stackFile, config, signingKey, trustedKey, secrets, certificates };
 const out =
   config.target === "hetzner"
     ? deployHetzner(ctx)

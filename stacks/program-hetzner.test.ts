@@ -187,9 +187,10 @@ describe("the hetzner example stack (mocks)", () => {
       registry: { host: "registry.cloudflare.com", prefix: `${ACCOUNT}/acme/apps`, allowOutside: false },
       variables: { PUBLIC_URL: "https://shop.example.com" },
       secrets: { "db-password": "db-secret-value" },
+      certificates: { "shop-origin": "certificate-bundle-value" },
     });
     expect(release.secretInputs).toEqual(
-      expect.arrayContaining(["channel", "registry", "secrets", "signingKey"]),
+      expect.arrayContaining(["certificates", "channel", "registry", "secrets", "signingKey"]),
     );
   });
 

@@ -40,6 +40,8 @@ export interface DeploymentEnvironmentArgs {
   variables?: Record<string, string>;
   /** Values of the secrets the Compose file references with x-berth-secret. */
   secrets?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** TLS certificates the node proxy serves for the routes: name → PEM bundle (secret). */
+  certificates?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   node: { nodeId: pulumi.Input<string>; volumeRoot?: string };
   channel: pulumi.Input<ChannelSpec>;
   registry: EnvironmentRegistry;
@@ -119,6 +121,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
           password: args.registry.password,
         }),
         secrets: args.secrets ?? {},
+        ...(args.certificates ? { certificates: args.certificates } : {}),
         signingKey: args.signingKey,
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),
         timeoutSeconds: args.releaseTimeoutSeconds ?? 300,

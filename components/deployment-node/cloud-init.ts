@@ -44,6 +44,7 @@ export const NODE_PACKAGES = [
   "docker.io",
   "haproxy",
   "nodejs",
+  "openssl",
   "restic",
 ] as const;
 
@@ -67,6 +68,8 @@ export interface NodeCloudInitInput {
   agent: AgentSource;
   /** Where HAProxy listens for the apps' traffic. Default 0.0.0.0:80. */
   proxyBind?: string;
+  /** Where HAProxy terminates TLS with the certificates releases carry. Default 0.0.0.0:443. */
+  proxyTlsBind?: string;
   pollIntervalSeconds?: number;
   healthTimeoutSeconds?: number;
   /** Refuse to render above this many bytes (e.g. HETZNER_USER_DATA_LIMIT). */
@@ -94,7 +97,7 @@ export function renderAgentConfig(input: NodeCloudInitInput): AgentConfig {
     trustedKeys: [...new Set(input.trustedKeys.map((k) => k.trim()))].sort(),
     pollIntervalSeconds: input.pollIntervalSeconds ?? 10,
     healthTimeoutSeconds: input.healthTimeoutSeconds ?? 120,
-    proxy: { bind: input.proxyBind ?? "0.0.0.0:80" },
+    proxy: { bind: input.proxyBind ?? "0.0.0.0:80", tls: { bind: input.proxyTlsBind ?? "0.0.0.0:443" } },
   };
   const r = agentConfigSchema.safeParse(raw);
   if (!r.success) {

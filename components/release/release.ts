@@ -26,6 +26,11 @@ export interface ReleaseArgs {
   images: pulumi.Input<Record<string, pulumi.Input<string>>>;
   registry: pulumi.Input<RegistryAccess>;
   secrets: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * TLS certificates for the node proxy (cloud nodes): name → PEM bundle (certificate, chain,
+   * private key). Sealed to the node like secrets; checked at preview.
+   */
+  certificates?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   signingKey: pulumi.Input<string>;
   volumeRoot?: string;
   timeoutSeconds: number;
@@ -50,13 +55,14 @@ export class Release extends pulumi.dynamic.Resource {
         berthProviderVersion: RELEASE_PROVIDER_VERSION,
         ...args,
         secrets: pulumi.secret(args.secrets),
+        certificates: pulumi.secret(args.certificates ?? {}),
         signingKey: pulumi.secret(args.signingKey),
         registry: pulumi.secret(args.registry),
         sequence: undefined,
         composeSha256: undefined,
         state: undefined,
       },
-      { ...opts, additionalSecretOutputs: ["secrets", "signingKey", "registry", "channel"] },
+      { ...opts, additionalSecretOutputs: ["secrets", "certificates", "signingKey", "registry", "channel"] },
     );
   }
 }

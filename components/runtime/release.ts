@@ -18,6 +18,7 @@ import { formatProblem, loadCompose } from "../../contract/compose";
 import { parseReference, resolveDigest } from "../../contract/oci";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
 import { pinImages } from "../../contract/release/pin";
+import { parseTlsBundle, type TlsBundle, tlsSecretName, uncoveredHosts } from "../../contract/release/tls";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../node-agent/apply/registry-auth";
 import { type ReleaseSummary, summaryChanges } from "../release/summary";
 import { type ChannelSpec, openChannel } from "./channel";
@@ -46,6 +47,8 @@ export interface ReleaseInputs {
   images: Record<string, string>;
   registry: RegistryAccess;
   secrets: Record<string, string>;
+  /** name → PEM bundle for the node proxy's TLS (absent in states written before it existed). */
+  certificates?: Record<string, string>;
   signingKey: string;
   volumeRoot?: string;
   timeoutSeconds: number;
@@ -111,7 +114,46 @@ export async function check(_olds: unknown, news: ReleaseInputs): Promise<pulumi
       }
     }
   }
+  if (!isUnknown(news.certificates)) failures.push(...checkCertificates(news, r.manifest.routes));
   return { inputs: news, failures };
+}
+
+/** Each bundle parses, matches its key and is in date; every route host has one (when any is given). */
+function checkCertificates(
+  news: ReleaseInputs,
+  routes: readonly { host: string }[],
+): pulumi.dynamic.CheckFailure[] {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  const bundles: TlsBundle[] = [];
+  for (const [name, pem] of Object.entries(news.certificates ?? {})) {
+    if (isUnknown(pem)) return [];
+    try {
+      tlsSecretName(name);
+      bundles.push(parseTlsBundle(name, pem));
+    } catch (e) {
+      failures.push({
+        property: "certificates",
+        reason: `environment ${news.environmentId}: ${(e as Error).message}`,
+      });
+    }
+  }
+  if (failures.length > 0 || bundles.length === 0) return failures;
+  const missing = uncoveredHosts(
+    bundles,
+    routes.map((r) => r.host),
+  );
+  if (missing.length > 0) {
+    failures.push({
+      property: "certificates",
+      reason: `environment ${news.environmentId}: no certificate covers route host${missing.length > 1 ? "s" : ""} ${missing.join(", ")} (the certificates cover ${bundles.flatMap((b) => b.hosts).join(", ")}): add one for ${missing.length > 1 ? "them" : "it"}, or a wildcard`,
+    });
+  }
+  return failures;
+}
+
+/** Reserved secrets that carry the certificates to the node. */
+function certificateSecrets(certificates: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(certificates ?? {}).map(([n, pem]) => [tlsSecretName(n), pem]));
 }
 
 /** The properties whose change means a new release; empty when nothing a node runs changes. */
@@ -120,6 +162,12 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
   const secretNames = new Set([...Object.keys(olds.secrets ?? {}), ...Object.keys(news.secrets ?? {})]);
   for (const k of [...secretNames].sort())
     if (olds.secrets?.[k] !== news.secrets?.[k]) changed.push(`secrets.${k}`);
+  const certNames = new Set([
+    ...Object.keys(olds.certificates ?? {}),
+    ...Object.keys(news.certificates ?? {}),
+  ]);
+  for (const k of [...certNames].sort())
+    if (olds.certificates?.[k] !== news.certificates?.[k]) changed.push(`certificates.${k}`);
   for (const k of [
     "images",
     "signingKey",
@@ -201,7 +249,11 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
     nodeId: news.nodeId,
     sequence,
     images,
-    secrets: { ...news.secrets, [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(credentials) },
+    secrets: {
+      ...news.secrets,
+      ...certificateSecrets(news.certificates),
+      [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(credentials),
+    },
     nodePublicKey: publicKey,
     signingKey: news.signingKey,
     ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),

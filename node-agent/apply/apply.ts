@@ -6,6 +6,7 @@
 // keep serving throughout; a failed first release leaves nothing running.
 import { parse } from "yaml";
 import type { ReleasePayload } from "../../contract/payload";
+import { type TlsBundle, tlsBundlesFromSecrets } from "../../contract/release/tls";
 import { type NodeExtras, readNodeExtras } from "../../contract/render/node-compose";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
@@ -99,8 +100,10 @@ export class Applier {
     const previous = store.current();
     let secretEnv: Record<string, string>;
     let pullCredentials: RegistryCredentials | undefined;
+    let certificates: TlsBundle[];
     try {
       const secrets = this.deps.unseal(payload);
+      certificates = tlsBundlesFromSecrets(secrets);
       secretEnv = this.secretEnv(payload, extras, secrets);
       const creds = secrets[REGISTRY_CREDENTIALS_SECRET];
       pullCredentials = creds === undefined ? undefined : parseRegistryCredentials(creds);
@@ -117,6 +120,7 @@ export class Applier {
     const newT = { project: plan.stateless.project, file };
     const routes = routeKeys(env, payload);
     const switched: { route: RouteKey; from: Upstream | undefined }[] = [];
+    let certificatesInstalled = false;
     const waitS = this.deps.healthTimeoutSeconds;
     let routesReady: Promise<unknown> = Promise.resolve(undefined);
     // Where Docker published a service's port, read once (`docker compose port` costs ~0.1 s).
@@ -180,6 +184,9 @@ export class Applier {
       await this.step("routes");
       const routeError = await routesReady;
       if (routeError !== undefined) throw routeError;
+      await this.step("certificates");
+      certificatesInstalled = true;
+      await this.deps.proxy.installCertificates(env, certificates);
       for (const [i, r] of payload.routes.entries()) {
         const route = routes[i] as RouteKey;
         const upstream = await portOf(r.service, r.port);
@@ -206,6 +213,7 @@ export class Applier {
         logTail,
         redact,
         secretEnv,
+        certificatesInstalled,
       });
     }
 
@@ -430,6 +438,29 @@ export class Applier {
       .map((c) => ({ name: c.service, state: c.state, ...(c.health ? { health: c.health } : {}) }));
   }
 
+  /** Puts back the previous release's certificates (none when there is no previous release). */
+  private async restoreCertificates(
+    store: ReleaseStore,
+    env: string,
+    seq: number,
+    previous: number | undefined,
+  ): Promise<void> {
+    try {
+      let bundles: TlsBundle[] = [];
+      if (previous !== undefined && previous !== seq) {
+        const { releaseEnvelopeSchema } = await import("../../contract/payload");
+        const prev = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(previous))).payload;
+        bundles = tlsBundlesFromSecrets(this.deps.unseal(prev));
+      }
+      await this.deps.proxy.installCertificates(env, bundles);
+    } catch (e) {
+      this.deps.log.error(
+        { environment: env, err: describeError(e) },
+        "restoring the previous certificates failed",
+      );
+    }
+  }
+
   private async rollBack(
     store: ReleaseStore,
     payload: ReleasePayload,
@@ -441,6 +472,7 @@ export class Applier {
       logTail: string | undefined;
       redact: string[];
       secretEnv: Record<string, string>;
+      certificatesInstalled?: boolean;
     },
   ): Promise<ApplyOutcome> {
     const { docker, proxy, log } = this.deps;
@@ -454,6 +486,7 @@ export class Applier {
           .switchRoute(s.route, s.from)
           .catch((e) => log.error({ err: describeError(e) }, "switch back failed"));
     }
+    if (ctx.certificatesInstalled) await this.restoreCertificates(store, env, seq, ctx.previous);
     await this.step("rollback:switched-back");
     await docker(compose.down(plan.stateless.project, 10), { allowFailure: true });
     await this.step("rollback:new-stopped");

@@ -1,5 +1,6 @@
 // What an apply needs from the node's proxy. The HAProxy implementation (node-agent/proxy)
 // changes servers only through the runtime API, so a switch never drops a connection.
+import type { TlsBundle } from "../../contract/release/tls";
 import type { RouteKey, Upstream } from "./plan";
 
 export interface ProxyControl {
@@ -12,6 +13,11 @@ export interface ProxyControl {
   switchRoute(route: RouteKey, upstream: Upstream): Promise<void>;
   /** Where a route sends traffic now, if anywhere. */
   upstreamOf(route: RouteKey): Promise<Upstream | undefined>;
+  /**
+   * Makes `bundles` the TLS certificates of an environment (loaded without a reload; the ones it
+   * no longer has are removed). A proxy without TLS ignores them, with a warning.
+   */
+  installCertificates(environmentId: string, bundles: readonly TlsBundle[]): Promise<void>;
   /** Stops sending traffic for a route (the environment was removed). */
   removeRoute(route: RouteKey): Promise<void>;
 }

@@ -73,6 +73,7 @@ function makeAgent(config: AgentConfig) {
     bind: config.proxy.bind,
     log,
     drainSeconds: Math.max(5, config.drainSeconds),
+    ...(config.proxy.tls ? { tls: config.proxy.tls } : {}),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
   const agent = new Agent({

@@ -7,11 +7,13 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TlsBundle } from "../../contract/release/tls";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import type { Logger } from "../../lib/log";
 import { alive } from "../../lib/pid";
 import type { RouteKey, Upstream } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
+import { ProxyCertificates } from "./certificates";
 import { renderHaproxyConfig } from "./haproxy-config";
 import { checkHaproxyConfig, haproxyArgs } from "./haproxy-process";
 import { backendName, normalizeHost, normalizePathPrefix } from "./names";
@@ -26,6 +28,8 @@ export interface HaproxyControlOptions {
   log: Logger;
   /** Seconds a switch waits for the old server's open requests before putting it in maintenance. */
   drainSeconds?: number;
+  /** A TLS listener (cloud nodes), e.g. { bind: "0.0.0.0:443" }: certificates come with releases. */
+  tls?: { bind: string; redirectHttp?: boolean };
 }
 
 interface RouteEntry extends RouteKey {}
@@ -39,6 +43,7 @@ export class HaproxyControl implements ProxyControl {
   private readonly stateFile: string;
   private readonly routesFile: string;
   readonly api: HaproxyRuntimeApi;
+  readonly certificates: ProxyCertificates;
 
   constructor(private readonly o: HaproxyControlOptions) {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
@@ -48,6 +53,7 @@ export class HaproxyControl implements ProxyControl {
     this.stateFile = join(o.dir, "server-state");
     this.routesFile = join(o.dir, "routes.json");
     this.api = new HaproxyRuntimeApi({ socketPath: this.socketPath, timeoutMs: 5_000 });
+    this.certificates = new ProxyCertificates(join(o.dir, "tls"), this.api, o.log);
   }
 
   routes(): RouteEntry[] {
@@ -57,9 +63,22 @@ export class HaproxyControl implements ProxyControl {
 
   private renderConfig(routes: RouteEntry[]): string {
     const [address, port] = splitBind(this.o.bind);
+    const tls = this.o.tls;
+    const [tlsAddress, tlsPort] = tls ? splitBind(tls.bind) : ["", 0];
     return renderHaproxyConfig({
       socketPath: this.socketPath,
       http: { address, port },
+      ...(tls
+        ? {
+            tls: {
+              address: tlsAddress,
+              port: tlsPort,
+              defaultCert: this.certificates.defaultCert,
+              crtList: this.certificates.crtList,
+              redirectHttp: tls.redirectHttp ?? false,
+            },
+          }
+        : {}),
       serverStateFile: this.stateFile,
       routes: routes.map((r) => ({ host: r.host, ...(r.path ? { pathPrefix: r.path } : {}) })),
       log: "stdout",
@@ -78,6 +97,7 @@ export class HaproxyControl implements ProxyControl {
   /** Starts HAProxy if it is not running (attaching to it otherwise). */
   async start(): Promise<void> {
     if (await this.running()) return;
+    if (this.o.tls) await this.certificates.ensureFiles();
     const text = this.renderConfig(this.routes());
     writeFileAtomic(this.configPath, text, 0o644);
     if (!existsSync(this.stateFile)) writeFileAtomic(this.stateFile, "1\n", 0o600);
@@ -200,6 +220,18 @@ export class HaproxyControl implements ProxyControl {
   async removeRoute(route: RouteKey): Promise<void> {
     const table = this.routes().filter((t) => routeId(t) !== routeId(route));
     if (table.length !== this.routes().length) await this.reload(table);
+  }
+
+  async installCertificates(environmentId: string, bundles: readonly TlsBundle[]): Promise<void> {
+    if (!this.o.tls) {
+      if (bundles.length > 0)
+        this.o.log.warn(
+          { environment: environmentId, certificates: bundles.map((b) => b.name) },
+          "this node's proxy has no TLS listener (agent config proxy.tls): the release's certificates are not served",
+        );
+      return;
+    }
+    await this.certificates.install(environmentId, bundles, await this.running());
   }
 
   /** Routes of an environment (for teardown). */

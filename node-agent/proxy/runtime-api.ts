@@ -71,9 +71,17 @@ export class HaproxyRuntimeApi {
     this.timeoutMs = opts.timeoutMs ?? 5_000;
   }
 
-  /** Sends one command and returns HAProxy's raw answer (no error detection). */
-  execute(command: string): Promise<string> {
+  /**
+   * Sends one command and returns HAProxy's raw answer (no error detection). A payload (a PEM
+   * bundle for `set ssl cert`) follows the command as `<<`, ended by an empty line; it never
+   * appears in an error.
+   */
+  execute(command: string, payload?: string): Promise<string> {
     if (/[\n\r]/.test(command)) throw new RuntimeApiError("a command must be one line", command);
+    const lines = payload?.replace(/\r/g, "").trim();
+    if (lines !== undefined && (lines === "" || lines.includes("\n\n")))
+      throw new RuntimeApiError("a payload must be non-empty lines with no empty line among them", command);
+    const text = lines === undefined ? `${command}\n` : `${command} <<\n${lines}\n\n`;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       const sock = createConnection(this.socketPath);
@@ -81,7 +89,7 @@ export class HaproxyRuntimeApi {
         sock.destroy();
         reject(new RuntimeApiError(`'${command}': no answer within ${this.timeoutMs} ms`, command));
       }, this.timeoutMs);
-      sock.on("connect", () => sock.end(`${command}\n`));
+      sock.on("connect", () => sock.end(text));
       sock.on("data", (d: Buffer) => chunks.push(d));
       sock.on("error", (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -230,6 +238,62 @@ export class HaproxyRuntimeApi {
     return { backend, slot: plan.slot, drained: plan.drain, sessionsLeft, changed: true };
   }
 
+  /**
+   * Loads a certificate (PEM: certificate, chain, key) under `name` without a reload: a new
+   * name gets an empty store first; the new content replaces the old for new handshakes only.
+   */
+  async setCertificate(name: string, pem: string, isNew: boolean): Promise<void> {
+    assertCertName(name);
+    if (isNew) await this.expect(`new ssl cert ${name}`, /New empty certificate store/);
+    const set = await this.execute(`set ssl cert ${name}`, pem);
+    if (!/Transaction (created|updated)/.test(set)) {
+      await this.execute(`abort ssl cert ${name}`).catch(() => undefined);
+      throw new RuntimeApiError(
+        `HAProxy refused the certificate ${name}: ${firstLines(set)}`,
+        `set ssl cert ${name}`,
+        set,
+      );
+    }
+    await this.expect(`commit ssl cert ${name}`, /Success!/);
+  }
+
+  /** Serves a loaded certificate on the binds that read `crtList` (by SNI). */
+  async addToCrtList(crtList: string, name: string): Promise<void> {
+    assertCertName(crtList);
+    assertCertName(name);
+    await this.expect(`add ssl crt-list ${crtList} ${name}`, /Success!/);
+  }
+
+  /** Stops serving a certificate and frees it. */
+  async removeCertificate(crtList: string, name: string): Promise<void> {
+    assertCertName(crtList);
+    assertCertName(name);
+    const entries = await this.crtListEntries(crtList);
+    if (entries.includes(name))
+      await this.expect(`del ssl crt-list ${crtList} ${name}`, /deleted in crtlist/);
+    if ((await this.certificateNames()).includes(name)) await this.expect(`del ssl cert ${name}`, /deleted!/);
+  }
+
+  /** Names of the certificates HAProxy holds (`show ssl cert`). */
+  async certificateNames(): Promise<string[]> {
+    return listLines(await this.command("show ssl cert"));
+  }
+
+  /** The certificates a crt-list serves now (`show ssl crt-list`). */
+  async crtListEntries(crtList: string): Promise<string[]> {
+    assertCertName(crtList);
+    return listLines(await this.command(`show ssl crt-list ${crtList}`)).map(
+      (l) => l.split(/\s+/)[0] as string,
+    );
+  }
+
+  private async expect(command: string, success: RegExp): Promise<string> {
+    const out = await this.execute(command);
+    if (!success.test(out))
+      throw new RuntimeApiError(`HAProxy refused '${command}': ${firstLines(out)}`, command, out);
+    return out;
+  }
+
   /** The whole `show servers state`, in the format of a `server-state-file`. */
   async serverStateText(): Promise<string> {
     return this.command("show servers state");
@@ -251,6 +315,26 @@ export class HaproxyRuntimeApi {
         return `HAProxy's admin socket ${p}: ${e.message}`;
     }
   }
+}
+
+/** A certificate or crt-list name: an absolute path HAProxy can take as one word. */
+function assertCertName(name: string): void {
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(name))
+    throw new RuntimeApiError(
+      `not a certificate path HAProxy takes as one word: ${JSON.stringify(name)}`,
+      "",
+    );
+}
+
+function listLines(out: string): string[] {
+  return out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+}
+
+function firstLines(out: string): string {
+  return out.trim().split("\n").slice(0, 3).join(" ").slice(0, 300);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -18,6 +18,7 @@ BERTH_PACKAGES=(
   "curl:curl"
   "iptables:iptables"
   "restic:restic"
+  "openssl:openssl"
 )
 
 setup_packages() {

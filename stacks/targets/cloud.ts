@@ -137,6 +137,9 @@ export function cloudEnvironments(
         composeFile: path.resolve(STACKS_DIR, e.compose),
         variables: e.variables,
         secrets: ctx.secrets,
+        certificates: ctx.certificates.apply((all) =>
+          Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),
+        ),
         node: { nodeId: node.nodeId },
         channel: o.channel.programSpec,
         registry: {

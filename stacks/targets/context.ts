@@ -13,6 +13,8 @@ export interface ProgramContext {
   trustedKey: string;
   /** Values of x-berth-secret references, by name (secret). */
   secrets: pulumi.Output<Record<string, string>>;
+  /** TLS certificate bundles for cloud node proxies, by name (secret). */
+  certificates: pulumi.Output<Record<string, string>>;
 }
 
 export interface ProgramOutputs {

@@ -27,6 +27,7 @@ export const SECRETS: Record<string, string> = {
   "berth:channelAccessKeyId": "PROGRAMKEYID",
   "berth:channelSecretAccessKey": "program-secret-value",
   "berth:secrets": JSON.stringify({ "db-password": "db-secret-value" }),
+  "berth:certificates": JSON.stringify({ "shop-origin": "certificate-bundle-value" }),
   "cloudflare:apiToken": "cf-api-token-value",
 };
 

@@ -145,13 +145,16 @@ export class AgentHarness {
   readonly nodeId = "node-1";
   readonly token = `tok-${Math.random().toString(36).slice(2)}xyz`;
   proxyPort = 0;
+  /** The proxy's HTTPS port, when started with `tls`. */
+  tlsPort = 0;
   agent!: Agent;
   proxy!: HaproxyControl;
   configFile = "";
 
   /** `watch`: the agent watches the channel folder (a `run` loop then applies a release at once). */
-  async start(opts: { healthTimeoutSeconds?: number; watch?: boolean } = {}): Promise<void> {
+  async start(opts: { healthTimeoutSeconds?: number; watch?: boolean; tls?: boolean } = {}): Promise<void> {
     this.proxyPort = await freePort();
+    if (opts.tls) this.tlsPort = await freePort();
     const config = agentConfigSchema.parse({
       nodeId: this.nodeId,
       stateRoot: this.stateRoot,
@@ -161,7 +164,10 @@ export class AgentHarness {
       pollIntervalSeconds: 0.5,
       healthTimeoutSeconds: opts.healthTimeoutSeconds ?? 30,
       drainSeconds: 0.5,
-      proxy: { bind: `127.0.0.1:${this.proxyPort}` },
+      proxy: {
+        bind: `127.0.0.1:${this.proxyPort}`,
+        ...(opts.tls ? { tls: { bind: `127.0.0.1:${this.tlsPort}` } } : {}),
+      },
     });
     this.configFile = join(this.root, "agent.json");
     writeFileSync(this.configFile, JSON.stringify(config, null, 2));
@@ -172,6 +178,7 @@ export class AgentHarness {
       bind: config.proxy.bind,
       log,
       drainSeconds: 5,
+      ...(config.proxy.tls ? { tls: config.proxy.tls } : {}),
     });
     this.agent = new Agent({
       config,
@@ -189,7 +196,13 @@ export class AgentHarness {
     env: string,
     sequence: number,
     m: Manifest,
-    o: { expiresAt?: Date; signing?: SigningKeyPair; nodeId?: string } = {},
+    o: {
+      expiresAt?: Date;
+      signing?: SigningKeyPair;
+      nodeId?: string;
+      /** More secrets (e.g. berth.tls.* certificate bundles). */
+      secrets?: Record<string, string>;
+    } = {},
   ) {
     const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
     const rendered = renderNodeCompose(m, {
@@ -207,6 +220,7 @@ export class AgentHarness {
       secrets: {
         token: this.token,
         [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(registryCredentials()),
+        ...o.secrets,
       },
       nodePublicKey: this.agent.publicKey,
       ...(o.expiresAt
@@ -218,8 +232,13 @@ export class AgentHarness {
     return envelope;
   }
 
-  async deploy(env: string, sequence: number, m: Manifest): Promise<EnvironmentStatus> {
-    await this.publish(env, sequence, m);
+  async deploy(
+    env: string,
+    sequence: number,
+    m: Manifest,
+    o: { secrets?: Record<string, string> } = {},
+  ): Promise<EnvironmentStatus> {
+    await this.publish(env, sequence, m, o);
     await this.agent.pollOnce();
     return waitForOutcome(this.channel, {
       nodeId: this.nodeId,
