@@ -25,6 +25,7 @@ import type { ProxyControl } from "./apply/proxy-control";
 import type { ChannelChanges } from "./channel-watch";
 import * as compose from "./compose/commands";
 import type { AgentConfig } from "./config";
+import { diskMounter } from "./disks/mount";
 import type { DockerRunner } from "./docker";
 import { loadOrCreateNodeKeys } from "./node-keys";
 import { type ReleaseMetadata, ReleaseStore } from "./state/release-store";
@@ -59,6 +60,11 @@ export class Agent {
       healthTimeoutSeconds: d.config.healthTimeoutSeconds,
       drainSeconds: d.config.drainSeconds,
       ...(d.onStep ? { onStep: d.onStep } : {}),
+      mountDisk: diskMounter({
+        fstabPath: d.config.disks.fstabPath,
+        deviceTimeoutMs: d.config.disks.deviceTimeoutSeconds * 1000,
+        log: d.log,
+      }),
       unseal: (p) => this.unseal(p),
     });
   }

@@ -33,6 +33,14 @@ export const agentConfigSchema = z
     healthTimeoutSeconds: z.number().int().positive().default(120),
     drainSeconds: z.number().nonnegative().default(2),
     keepReleases: z.number().int().min(2).default(5),
+    /** Cloud volumes: where their mounts are recorded, and how long a just-attached disk may take. */
+    disks: z
+      .object({
+        fstabPath: z.string().default("/etc/fstab"),
+        deviceTimeoutSeconds: z.number().positive().default(120),
+      })
+      .strict()
+      .prefault({}),
     proxy: z
       .object({
         /** Where HAProxy listens for the app's traffic. */

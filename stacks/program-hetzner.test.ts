@@ -189,6 +189,9 @@ describe("the hetzner example stack (mocks)", () => {
       secrets: { "db-password": "db-secret-value" },
       certificates: { "shop-origin": "certificate-bundle-value" },
     });
+    // The volume's disk, as Hetzner names it on the server: the agent mounts it at the volume's folder.
+    const volumeId = one("hcloud:index/volume:Volume", "shop-db_data-volume").id;
+    expect(release.inputs.disks).toEqual({ db_data: `/dev/disk/by-id/scsi-0HC_Volume_${volumeId}` });
     expect(release.secretInputs).toEqual(
       expect.arrayContaining(["certificates", "channel", "registry", "secrets", "signingKey"]),
     );

@@ -110,6 +110,11 @@ describe("the scaleway example stack (mocks)", () => {
       registry: { host: "rg.fr-par.scw.cloud", prefix: "acme-apps", username: "nologin" },
       channel: { kind: "s3", endpoint: "https://s3.fr-par.scw.cloud", bucket: "acme-berth-prod" },
     });
+    // The block volume's id is fr-par-1/<uuid>; on the Instance it is scsi-0SCW_sbs_volume-<uuid>.
+    const volumeId = one("scaleway:block/volume:Volume", "shop-db_data-volume").id.split("/")[1];
+    expect(one("pulumi-nodejs:dynamic:Resource", "shop-release").inputs.disks).toEqual({
+      db_data: `/dev/disk/by-id/scsi-0SCW_sbs_volume-${volumeId}`,
+    });
   });
 
   it("DNS: a proxied A record to the node's flexible IP", () => {

@@ -43,6 +43,8 @@ export interface DeploymentEnvironmentArgs {
   /** TLS certificates the node proxy serves for the routes: name → PEM bundle (secret). */
   certificates?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   node: { nodeId: pulumi.Input<string>; volumeRoot?: string };
+  /** Cloud nodes: the block device of each volume on its own disk (Compose volume → device path). */
+  disks?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   channel: pulumi.Input<ChannelSpec>;
   registry: EnvironmentRegistry;
   allowImagesOutsideNamespace?: boolean;
@@ -122,6 +124,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         }),
         secrets: args.secrets ?? {},
         ...(args.certificates ? { certificates: args.certificates } : {}),
+        ...(args.disks ? { disks: args.disks } : {}),
         signingKey: args.signingKey,
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),
         timeoutSeconds: args.releaseTimeoutSeconds ?? 300,

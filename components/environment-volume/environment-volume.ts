@@ -59,10 +59,18 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
   readonly volume: pulumi.CustomResource;
   /** hcloud: the device the volume appears as on the server. */
   readonly linuxDevice?: pulumi.Output<string>;
+  /** The Compose volume it backs. */
+  readonly composeVolume: string;
+  /**
+   * Cloud: the stable device path of the attached volume on the node, which the agent formats
+   * (only when blank) and mounts at the volume's folder.
+   */
+  readonly device?: pulumi.Output<string>;
 
   constructor(name: string, args: EnvironmentVolumeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:index:EnvironmentVolume", name, {}, opts);
     this.provider = args.provider;
+    this.composeVolume = args.volumeName;
     if (args.provider === "local") {
       const folder = localVolumePath(args);
       if (!path.isAbsolute(args.volumeRoot))
@@ -81,6 +89,7 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
       this.volumeName = cloudVolumeName(a.environmentId, a.volumeName);
       this.sizeGb = a.sizeGb;
       this.linuxDevice = v.linuxDevice;
+      this.device = v.linuxDevice;
     } else {
       const { provider: _p, ...a } = args;
       const v = createScalewayVolume(name, a, this);
@@ -89,6 +98,7 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
       this.location = v.zone;
       this.volumeName = cloudVolumeName(a.environmentId, a.volumeName);
       this.sizeGb = a.sizeGb;
+      this.device = v.volumeId.apply(scalewayDevicePath);
     }
     this.registerOutputs({
       volumeId: this.volumeId,
@@ -96,6 +106,15 @@ export class EnvironmentVolume extends pulumi.ComponentResource {
       volumeName: this.volumeName,
       sizeGb: this.sizeGb,
       linuxDevice: this.linuxDevice,
+      device: this.device,
     });
   }
+}
+
+/**
+ * Where a Scaleway Block Storage volume appears on its Instance: /dev/disk/by-id/
+ * scsi-0SCW_sbs_volume-<uuid> (the volume id without its zone, `fr-par-1/<uuid>`).
+ */
+export function scalewayDevicePath(volumeId: string): string {
+  return `/dev/disk/by-id/scsi-0SCW_sbs_volume-${volumeId.split("/").pop()}`;
 }

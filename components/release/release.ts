@@ -31,6 +31,8 @@ export interface ReleaseArgs {
    * private key). Sealed to the node like secrets; checked at preview.
    */
   certificates?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Cloud nodes: Compose volume → the block device of its disk on the node. */
+  disks?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   signingKey: pulumi.Input<string>;
   volumeRoot?: string;
   timeoutSeconds: number;

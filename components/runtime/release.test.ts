@@ -49,6 +49,15 @@ beforeAll(async () => {
 const reasons = async (certificates: Record<string, string>) =>
   (await check(undefined, inputs(certificates))).failures?.map((f) => `${f.property}: ${f.reason}`) ?? [];
 
+describe("Release: cloud volume disks at preview", () => {
+  it("refuses a disk for a volume the Compose file does not declare", async () => {
+    const r = await check(undefined, { ...inputs({}), disks: { data: "/dev/disk/by-id/scsi-0HC_Volume_1" } });
+    expect(r.failures?.map((f) => f.reason)).toEqual([
+      "environment shop: a cloud volume backs data, but compose.yaml declares no volume data (volumes: none): fix berth:environments[].volumes[].name",
+    ]);
+  });
+});
+
 describe("Release: TLS certificates at preview", () => {
   it("accepts none, or bundles that cover every route host", async () => {
     expect(await reasons({})).toEqual([]);

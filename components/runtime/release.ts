@@ -19,6 +19,7 @@ import { parseReference, resolveDigest } from "../../contract/oci";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
 import { pinImages } from "../../contract/release/pin";
 import { parseTlsBundle, type TlsBundle, tlsSecretName, uncoveredHosts } from "../../contract/release/tls";
+import { DISK_PATH } from "../../contract/render/node-compose";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../node-agent/apply/registry-auth";
 import { type ReleaseSummary, summaryChanges } from "../release/summary";
 import { type ChannelSpec, openChannel } from "./channel";
@@ -49,6 +50,8 @@ export interface ReleaseInputs {
   secrets: Record<string, string>;
   /** name → PEM bundle for the node proxy's TLS (absent in states written before it existed). */
   certificates?: Record<string, string>;
+  /** Compose volume → block device on the node (cloud volumes). */
+  disks?: Record<string, string>;
   signingKey: string;
   volumeRoot?: string;
   timeoutSeconds: number;
@@ -115,6 +118,21 @@ export async function check(_olds: unknown, news: ReleaseInputs): Promise<pulumi
     }
   }
   if (!isUnknown(news.certificates)) failures.push(...checkCertificates(news, r.manifest.routes));
+  if (!isUnknown(news.disks)) {
+    for (const [vol, disk] of Object.entries(news.disks ?? {})) {
+      if (isUnknown(disk)) continue;
+      if (!(vol in r.manifest.volumes))
+        failures.push({
+          property: "disks",
+          reason: `environment ${news.environmentId}: a cloud volume backs ${vol}, but ${news.composeFile} declares no volume ${vol} (volumes: ${Object.keys(r.manifest.volumes).join(", ") || "none"}): fix berth:environments[].volumes[].name`,
+        });
+      else if (!DISK_PATH.test(disk))
+        failures.push({
+          property: "disks",
+          reason: `environment ${news.environmentId}: volume ${vol}: ${JSON.stringify(disk)} is not a device path under /dev`,
+        });
+    }
+  }
   return { inputs: news, failures };
 }
 
@@ -175,6 +193,7 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
     "registry",
     "channel",
     "volumeRoot",
+    "disks",
   ] as const) {
     if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
   }
@@ -257,6 +276,7 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
     nodePublicKey: publicKey,
     signingKey: news.signingKey,
     ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
+    ...(news.disks ? { disks: news.disks } : {}),
   });
   await publishRelease(channel, {
     nodeId: news.nodeId,

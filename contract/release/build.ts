@@ -63,6 +63,8 @@ export interface ReleaseInput {
   nodePublicKey: KeyInput;
   signingKey: KeyInput | KeyObject;
   volumeRoot?: string;
+  /** Compose volume → block device on the node (cloud volumes). */
+  disks?: Record<string, string>;
   defaultMemoryLimitBytes?: number;
   issuedAt?: Date;
   expiresAt?: Date;
@@ -89,6 +91,7 @@ export function buildRelease(i: ReleaseInput): BuiltRelease {
     sequence: i.sequence,
     images: i.images,
     ...(i.volumeRoot ? { volumeRoot: i.volumeRoot } : {}),
+    ...(i.disks ? { disks: i.disks } : {}),
     ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
   });
   const payload = createReleasePayload({

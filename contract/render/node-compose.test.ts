@@ -56,6 +56,33 @@ describe("renderNodeCompose", () => {
     ]);
   });
 
+  it("names the block device of a volume on a cloud node, and refuses a disk of no volume", () => {
+    const onDisk = renderNodeCompose(m, {
+      environmentId: "prod",
+      sequence: 7,
+      images: pinnedImages(m),
+      disks: { data: "/dev/disk/by-id/scsi-0HC_Volume_1234" },
+    });
+    expect(onDisk.extras.volumes).toEqual([
+      {
+        name: "berth_prod_data",
+        device: "/mnt/berth-env-prod/volumes/data/data",
+        disk: "/dev/disk/by-id/scsi-0HC_Volume_1234",
+      },
+    ]);
+    expect(readNodeExtras(parse(onDisk.text)).volumes[0]?.disk).toBe("/dev/disk/by-id/scsi-0HC_Volume_1234");
+    const bad = () =>
+      renderNodeCompose(m, {
+        environmentId: "prod",
+        sequence: 7,
+        images: pinnedImages(m),
+        disks: { cache: "/dev/sdb", data: "/etc/../dev/sdb" },
+      });
+    expect(bad).toThrow(RenderError);
+    expect(bad).toThrow(/disks.cache: the Compose file has no volume cache \(volumes: data\)/);
+    expect(bad).toThrow(/disks.data: "\/etc\/..\/dev\/sdb" is not a device path under \/dev/);
+  });
+
   it("publishes only routed and probed ports, on 127.0.0.1 with a port Docker picks", () => {
     expect(doc.services.web.ports).toEqual(["127.0.0.1::8080", "127.0.0.1::8081"]);
     expect(doc.services.store.ports).toBeUndefined();

@@ -12,6 +12,12 @@ export interface RenderOptions {
   images: Record<string, string>;
   /** Volumes live at `<volumeRoot>/berth-env-<env>/volumes/<name>/data`; `/mnt` on cloud nodes. */
   volumeRoot?: string;
+  /**
+   * Cloud nodes: the block device that holds a volume (volume name → a stable device path such
+   * as /dev/disk/by-id/scsi-0HC_Volume_123). The agent formats it once when blank and mounts it
+   * at the volume's folder.
+   */
+  disks?: Record<string, string>;
   /** Memory limit for services that set none. */
   defaultMemoryLimitBytes?: number;
   logMaxSize?: string;
@@ -32,7 +38,8 @@ export interface NodeExtras {
   environmentId: string;
   sequence: number;
   networks: { name: string; internal: boolean }[];
-  volumes: { name: string; device: string }[];
+  /** `device`: the folder bound into the Docker volume; `disk`: the block device under it. */
+  volumes: { name: string; device: string; disk?: string }[];
   /** Secret name → the environment variable Compose reads it from. */
   secrets: Record<string, string>;
   /** Services in start order, with the group they are updated in. */
@@ -62,6 +69,9 @@ export function networkName(env: string, net: string): string {
 export function volumeName(env: string, vol: string): string {
   return `berth_${env}_${vol}`;
 }
+
+/** A block device path the agent accepts: absolute, under /dev, no spaces or `..`. */
+export const DISK_PATH = /^\/dev\/(?!.*\.\.)[A-Za-z0-9._:@+/-]+$/;
 
 export function volumeDevice(root: string, env: string, vol: string): string {
   return `${root.replace(/\/+$/, "")}/berth-env-${env}/volumes/${vol}/data`;
@@ -182,6 +192,7 @@ function renderService(
 export function renderNodeCompose(m: Manifest, options: RenderOptions): RenderedCompose {
   const o: Required<RenderOptions> = {
     volumeRoot: "/mnt",
+    disks: {},
     defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
     logMaxSize: "10m",
     logMaxFiles: 3,
@@ -202,6 +213,16 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
       );
     else if (!PINNED.test(img))
       problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
+  }
+  for (const [vol, disk] of Object.entries(o.disks ?? {})) {
+    if (!(vol in m.volumes))
+      problems.push(
+        `disks.${vol}: the Compose file has no volume ${vol} (volumes: ${Object.keys(m.volumes).join(", ") || "none"})`,
+      );
+    else if (!DISK_PATH.test(disk))
+      problems.push(
+        `disks.${vol}: ${JSON.stringify(disk)} is not a device path under /dev (e.g. /dev/disk/by-id/...)`,
+      );
   }
   const secretVars: Record<string, string> = {};
   const byVar = new Map<string, string>();
@@ -233,7 +254,14 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
     })),
     volumes: Object.keys(m.volumes)
       .sort()
-      .map((v) => ({ name: volumeName(env, v), device: volumeDevice(o.volumeRoot, env, v) })),
+      .map((v) => {
+        const disk = o.disks?.[v];
+        return {
+          name: volumeName(env, v),
+          device: volumeDevice(o.volumeRoot, env, v),
+          ...(disk ? { disk } : {}),
+        };
+      }),
     secrets: secretVars,
     services: m.order.map((name) => ({
       name,

@@ -12,6 +12,7 @@ import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
 import * as compose from "../compose/commands";
+import type { MountDisk } from "../disks/mount";
 import type { DockerRunner } from "../docker";
 import type { ReleaseStore } from "../state/release-store";
 import { ensureEnvironmentResources } from "./environment-resources";
@@ -37,6 +38,8 @@ export interface ApplyDeps {
   stableSeconds?: number;
   /** Called at each step, for status reports and crash tests. */
   onStep?: (step: string) => Promise<void> | void;
+  /** Mounts a cloud volume's disk at the volume's folder (cloud nodes). */
+  mountDisk?: MountDisk;
   /** Opens a release's sealed secrets with the node's private key: name → value. */
   unseal: (payload: ReleasePayload) => Record<string, string>;
 }
@@ -142,7 +145,7 @@ export class Applier {
     log.info({ environment: env, sequence: seq, previous }, "applying release");
     try {
       await this.step("resources");
-      await ensureEnvironmentResources(docker, extras);
+      await ensureEnvironmentResources(docker, extras, this.deps.mountDisk);
       await this.step("pull");
       // Images are pinned by digest: present means identical, so only missing ones are pulled
       // (a `docker compose pull` of present images still asks the registry, ~0.1-0.5 s).

@@ -19,6 +19,7 @@ BERTH_PACKAGES=(
   "iptables:iptables"
   "restic:restic"
   "openssl:openssl"
+  "mkfs.ext4:e2fsprogs"
 )
 
 setup_packages() {

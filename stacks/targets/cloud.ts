@@ -141,6 +141,11 @@ export function cloudEnvironments(
           Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),
         ),
         node: { nodeId: node.nodeId },
+        disks: pulumi
+          .all(volumes.map((v) => v.device ?? pulumi.output("")))
+          .apply((devices) =>
+            Object.fromEntries(volumes.map((v, i) => [v.composeVolume, devices[i] as string])),
+          ),
         channel: o.channel.programSpec,
         registry: {
           host: o.registry.hostName,

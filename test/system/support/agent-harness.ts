@@ -1,7 +1,7 @@
 // An agent on this machine for system tests: real Docker, real HAProxy on a free 127.0.0.1
 // port, a folder channel, state and volumes in a temporary folder; releases signed with a
 // test signing key and published like the program publishes them.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -164,6 +164,7 @@ export class AgentHarness {
       pollIntervalSeconds: 0.5,
       healthTimeoutSeconds: opts.healthTimeoutSeconds ?? 30,
       drainSeconds: 0.5,
+      disks: { fstabPath: join(this.root, "fstab"), deviceTimeoutSeconds: 3 },
       proxy: {
         bind: `127.0.0.1:${this.proxyPort}`,
         ...(opts.tls ? { tls: { bind: `127.0.0.1:${this.tlsPort}` } } : {}),
@@ -202,6 +203,8 @@ export class AgentHarness {
       nodeId?: string;
       /** More secrets (e.g. berth.tls.* certificate bundles). */
       secrets?: Record<string, string>;
+      /** Volume name → block device (a cloud node's volumes). */
+      disks?: Record<string, string>;
     } = {},
   ) {
     const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
@@ -210,6 +213,7 @@ export class AgentHarness {
       sequence,
       images,
       volumeRoot: this.volumeRoot,
+      ...(o.disks ? { disks: o.disks } : {}),
     });
     const payload = createReleasePayload({
       environmentId: env,
@@ -236,7 +240,7 @@ export class AgentHarness {
     env: string,
     sequence: number,
     m: Manifest,
-    o: { secrets?: Record<string, string> } = {},
+    o: { secrets?: Record<string, string>; disks?: Record<string, string> } = {},
   ): Promise<EnvironmentStatus> {
     await this.publish(env, sequence, m, o);
     await this.agent.pollOnce();
@@ -289,6 +293,13 @@ export class AgentHarness {
       }
     }
     await this.proxy?.stop();
+    // Volume disks mounted under the harness's folders (tests of cloud volumes), deepest first.
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[4] ?? "")
+      .filter((m) => m.startsWith(`${this.root}/`))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) await run("umount", [m], { allowFailure: true });
     rmSync(this.root, { recursive: true, force: true });
   }
 }
