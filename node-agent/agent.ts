@@ -10,7 +10,6 @@ import { desiredPointer, type EnvironmentStatus } from "../contract/channel/stat
 import type { ChannelStore } from "../contract/channel/store";
 import {
   type ReleasePayload,
-  ReleaseVerificationError,
   releaseEnvelopeSchema,
   TrustedKeys,
   unsealSecrets,
@@ -215,7 +214,7 @@ export class Agent {
         appliedSequence: floor,
       }).payload;
     } catch (e) {
-      const reason = e instanceof ReleaseVerificationError ? `${e.code}: ${e.message}` : describeError(e);
+      const reason = describeError(e); // a ReleaseVerificationError starts with its code
       this.d.log.warn({ environment: env, sequence: desired, reason }, "release rejected");
       this.rejected.set(env, fingerprint);
       await this.report({
