@@ -147,6 +147,7 @@ describe("parseStackConfig: cloud targets", () => {
   it("says what a cloud target misses: channel, credentials, accounts", () => {
     const { "berth:channelSecretAccessKey": _s, "berth:cloudflare": _c, ...rest } = hetzner();
     expect(problems(rest)).toEqual([
+      "Pulumi.test.yaml: berth:environments[0].originCertificate: needs berth:cloudflare.zoneId (the zone whose hosts it covers)",
       "Pulumi.test.yaml: berth:channelSecretAccessKey: missing (set it with `pulumi config set --secret berth:channelSecretAccessKey VALUE`)",
       "Pulumi.test.yaml: berth:cloudflare.accountId: missing: an r2 channel and the cloudflare registry need the account id",
       "Pulumi.test.yaml: berth:environments[0].hosts: DNS records need berth:cloudflare.zoneId",
@@ -175,13 +176,23 @@ describe("parseStackConfig: cloud targets", () => {
   });
 
   it("needs every certificate an environment names, held as a secret, and none on the local target", () => {
-    const { "berth:certificates": _, ...without } = hetzner();
+    const named = (all: Record<string, string>): Record<string, string> => ({
+      ...all,
+      "berth:environments": JSON.stringify(
+        (JSON.parse(all["berth:environments"] ?? "[]") as object[]).map((e) => ({
+          ...e,
+          certificates: ["shop-origin"],
+        })),
+      ),
+    });
+    expect(() => parseStackConfig(named(hetzner()), "Pulumi.test.yaml")).not.toThrow();
+    const { "berth:certificates": _, ...without } = named(hetzner());
     expect(problems(without)).toEqual([
       `Pulumi.test.yaml: berth:environments[0].certificates[0]: no certificate "shop-origin" in berth:certificates; set it with \`pulumi config set --secret --path 'berth:certificates.shop-origin' "$(cat BUNDLE.pem)"\``,
     ]);
-    expect(() => parseStackConfig(hetzner(), "Pulumi.test.yaml", (k) => k !== "berth:certificates")).toThrow(
-      /berth:certificates: holds a credential in plain text; .*--path 'berth:certificates.NAME'/,
-    );
+    expect(() =>
+      parseStackConfig(named(hetzner()), "Pulumi.test.yaml", (k) => k !== "berth:certificates"),
+    ).toThrow(/berth:certificates: holds a credential in plain text; .*--path 'berth:certificates.NAME'/);
     const local = {
       ...minimal,
       "berth:environments": JSON.stringify([

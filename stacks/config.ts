@@ -176,6 +176,8 @@ export const environmentConfigSchema = z
     hosts: z.array(z.string().min(1)).optional(),
     /** Cloud targets: storage for named Compose volumes. */
     volumes: z.array(volumeConfigSchema).default([]),
+    /** Cloud targets with berth:cloudflare.zoneId: issue a Cloudflare Origin CA certificate for the route hosts. */
+    originCertificate: z.boolean().default(false),
     /** Cloud targets: names in berth:certificates the node proxy serves for this environment. */
     certificates: z.array(certificateName).default([]),
   })
@@ -258,6 +260,7 @@ type RawStack = {
     volumes: unknown[];
     hosts?: string[] | undefined;
     certificates: string[];
+    originCertificate: boolean;
   }[];
   certificates: Record<string, string>;
   nodes: { id: string; provider: "hcloud" | "scaleway" }[];
@@ -274,6 +277,13 @@ type RawStack = {
 function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
   const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
   c.environments.forEach((e, i) => {
+    if (e.originCertificate && (c.target === "local" || !c.cloudflare?.zoneId))
+      add(
+        ["environments", i, "originCertificate"],
+        c.target === "local"
+          ? "the local target serves plain HTTP; origin certificates are for cloud nodes behind Cloudflare"
+          : "needs berth:cloudflare.zoneId (the zone whose hosts it covers)",
+      );
     e.certificates.forEach((name, j) => {
       if (c.target === "local")
         add(

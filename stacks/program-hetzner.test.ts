@@ -50,8 +50,12 @@ describe("the hetzner example stack (mocks)", () => {
     expect(names("cloudflare:index/r2Bucket:R2Bucket")).toEqual(["channel-bucket"]);
     expect(names("cloudflare:index/apiToken:ApiToken")).toEqual(["channel-node-web-1"]);
     expect(names("cloudflare:index/dnsRecord:DnsRecord")).toEqual(["shop-dns-shop.example.com"]);
+    expect(names("berth:index:OriginCertificate")).toEqual(["shop-origin"]);
+    expect(names("cloudflare:index/originCaCertificate:OriginCaCertificate")).toEqual([
+      "shop-origin-certificate",
+    ]);
     // Dynamic: the agent bundle, registry credentials (pull, push), the volume's size guard, one
-    // image per distinct build, the release.
+    // image per distinct build, the origin certificate's key, the release.
     const dyn = all("pulumi-nodejs:dynamic:Resource").map((r) => `${r.inputs.berthKind} ${r.name}`);
     expect(dyn.sort()).toEqual(
       [
@@ -61,6 +65,7 @@ describe("the hetzner example stack (mocks)", () => {
         "volume-size-guard shop-db_data-size-guard",
         "image-build shop-web-image",
         "image-build shop-db-image",
+        "origin-key-request shop-origin-key",
         "release shop-release",
       ].sort(),
     );
@@ -187,7 +192,7 @@ describe("the hetzner example stack (mocks)", () => {
       registry: { host: "registry.cloudflare.com", prefix: `${ACCOUNT}/acme/apps`, allowOutside: false },
       variables: { PUBLIC_URL: "https://shop.example.com" },
       secrets: { "db-password": "db-secret-value" },
-      certificates: { "shop-origin": "certificate-bundle-value" },
+      certificates: { "cloudflare-origin": "mock-origin-certificate\nmock-private-key\n" },
     });
     // The volume's disk, as Hetzner names it on the server: the agent mounts it at the volume's folder.
     const volumeId = one("hcloud:index/volume:Volume", "shop-db_data-volume").id;
@@ -195,6 +200,19 @@ describe("the hetzner example stack (mocks)", () => {
     expect(release.secretInputs).toEqual(
       expect.arrayContaining(["certificates", "channel", "registry", "secrets", "signingKey"]),
     );
+  });
+
+  it("issues a Cloudflare Origin CA certificate (ECC) for the route hosts from a key made in the program", () => {
+    const key = run.created.find((r) => r.inputs.berthKind === "origin-key-request");
+    expect(key?.inputs.hostnames).toEqual(["shop.example.com"]);
+    expect(
+      one("cloudflare:index/originCaCertificate:OriginCaCertificate", "shop-origin-certificate").inputs,
+    ).toEqual({
+      csr: "mock-csr",
+      hostnames: ["shop.example.com"],
+      requestType: "origin-ecc",
+      requestedValidity: 5475,
+    });
   });
 
   it("exports the URLs, the node and the channel", () => {

@@ -8,6 +8,7 @@ import { Release } from "../release/release";
 import { summarize } from "../release/summary";
 import type { ChannelSpec } from "../runtime/channel";
 import { contextHash } from "../runtime/context-hash";
+import { ORIGIN_CERTIFICATE_NAME, OriginCertificate } from "../tls/origin-certificate";
 import { planBuilds } from "./builds";
 
 export interface EnvironmentRegistry {
@@ -40,6 +41,11 @@ export interface DeploymentEnvironmentArgs {
   variables?: Record<string, string>;
   /** Values of the secrets the Compose file references with x-berth-secret. */
   secrets?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Issue a Cloudflare Origin CA certificate for every route host (certificate name
+   * `cloudflare-origin`), so that Cloudflare's "Full (strict)" mode reaches the node over TLS.
+   */
+  originCertificate?: boolean;
   /** TLS certificates the node proxy serves for the routes: name → PEM bundle (secret). */
   certificates?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   node: { nodeId: pulumi.Input<string>; volumeRoot?: string };
@@ -104,6 +110,17 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         }
       }
     }
+    let certificates = args.certificates;
+    if (args.originCertificate && loaded.ok) {
+      const origin = new OriginCertificate(
+        `${name}-origin`,
+        { hostnames: loaded.manifest.routes.map((r) => r.host) },
+        { parent: this },
+      );
+      certificates = pulumi
+        .all([args.certificates ?? {}, origin.bundle])
+        .apply(([given, bundle]) => ({ ...given, [ORIGIN_CERTIFICATE_NAME]: bundle }));
+    }
     const release = new Release(
       `${name}-release`,
       {
@@ -123,7 +140,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
           password: args.registry.password,
         }),
         secrets: args.secrets ?? {},
-        ...(args.certificates ? { certificates: args.certificates } : {}),
+        ...(certificates ? { certificates } : {}),
         ...(args.disks ? { disks: args.disks } : {}),
         signingKey: args.signingKey,
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),

@@ -49,6 +49,14 @@ export function setCloudMocks(stack = "test"): Recorded[] {
         const extra: Record<string, unknown> = {};
         if (args.type === "hcloud:index/server:Server") extra.ipv4Address = "203.0.113.10";
         if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
+        if (inputs.berthKind === "origin-key-request") {
+          extra.csr = "mock-csr";
+          extra.privateKey = "mock-private-key";
+        }
+        if (args.type === "cloudflare:index/originCaCertificate:OriginCaCertificate") {
+          extra.certificate = "mock-origin-certificate";
+          extra.expiresOn = "2041-11-25T00:00:00Z";
+        }
         if (args.type === "hcloud:index/volume:Volume")
           extra.linuxDevice = `/dev/disk/by-id/scsi-0HC_Volume_${id}`;
         if (args.type === "cloudflare:index/apiToken:ApiToken") extra.value = "cf-token-value";

@@ -4,4 +4,5 @@
 export * as agentBundle from "./agent-bundle";
 export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
+export * as originKey from "./origin-key";
 export * as release from "./release";

@@ -141,6 +141,7 @@ export function cloudEnvironments(
           Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),
         ),
         node: { nodeId: node.nodeId },
+        originCertificate: e.originCertificate,
         disks: pulumi
           .all(volumes.map((v) => v.device ?? pulumi.output("")))
           .apply((devices) =>
