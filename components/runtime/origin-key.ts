@@ -1,12 +1,9 @@
 // The key and certificate signing request behind a Cloudflare Origin CA certificate. The key is
 // made here (EC P-256, node:crypto) and kept in the state as a secret; the CSR is made with the
-// openssl CLI (node:crypto makes keys but not CSRs). A change of host names makes a new key.
+// openssl CLI (lib/openssl.ts: node:crypto makes keys but not CSRs). A change of host names makes a new key.
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
-import { run } from "../../lib/process";
+import { certificateRequest } from "../../lib/openssl";
 
 export interface OriginKeyInputs {
   berthKind: "origin-key-request";
@@ -40,26 +37,7 @@ export async function makeKeyRequest(
 ): Promise<{ privateKey: string; csr: string }> {
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-  const dir = mkdtempSync(join(tmpdir(), "berth-csr-"));
-  try {
-    const keyFile = join(dir, "key.pem");
-    writeFileSync(keyFile, pem, { mode: 0o600 });
-    await run("openssl", [
-      "req",
-      "-new",
-      "-key",
-      keyFile,
-      "-subj",
-      `/CN=${hostnames[0]}`,
-      "-addext",
-      `subjectAltName=${hostnames.map((h) => `DNS:${h}`).join(",")}`,
-      "-out",
-      join(dir, "csr.pem"),
-    ]);
-    return { privateKey: pem, csr: readFileSync(join(dir, "csr.pem"), "utf8") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return { privateKey: pem, csr: await certificateRequest(pem, hostnames) };
 }
 
 export async function create(news: OriginKeyInputs): Promise<pulumi.dynamic.CreateResult> {

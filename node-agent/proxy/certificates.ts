@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { TlsBundle } from "../../contract/release/tls";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import type { Logger } from "../../lib/log";
-import { run } from "../../lib/process";
+import { selfSignedCertificate } from "../../lib/openssl";
 import type { HaproxyRuntimeApi } from "./runtime-api";
 
 export class ProxyCertificates {
@@ -37,31 +37,8 @@ export class ProxyCertificates {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     if (!existsSync(this.crtList)) writeFileAtomic(this.crtList, "", 0o600);
     if (existsSync(this.defaultCert)) return;
-    const key = join(this.dir, "default.key.tmp");
-    const crt = join(this.dir, "default.crt.tmp");
-    try {
-      await run("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=berth-default",
-        "-days",
-        "3650",
-        "-keyout",
-        key,
-        "-out",
-        crt,
-      ]);
-      writeFileAtomic(this.defaultCert, readFileSync(crt, "utf8") + readFileSync(key, "utf8"), 0o600);
-    } finally {
-      rmSync(key, { force: true });
-      rmSync(crt, { force: true });
-    }
+    const { certificate, key } = await selfSignedCertificate({ commonName: "berth-default", days: 3650 });
+    writeFileAtomic(this.defaultCert, certificate + key, 0o600);
   }
 
   fileOf(environmentId: string, name: string): string {

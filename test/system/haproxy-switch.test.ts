@@ -7,6 +7,7 @@ import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selfSignedCertificate } from "../../lib/openssl";
 import { run } from "../../lib/process";
 import {
   NO_ROUTE_MESSAGE,
@@ -114,27 +115,9 @@ describe("the node proxy (HAProxy, runtime API)", () => {
   it("haproxy -c accepts the rendered configuration, with and without TLS", async () => {
     await checkHaproxyConfig(join(dir, "haproxy.cfg"));
     const tlsDir = join(dir, "tls");
-    const key = join(dir, "k.pem");
-    const crt = join(dir, "c.pem");
     await run("mkdir", ["-p", tlsDir]);
-    await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=berth-default",
-      "-keyout",
-      key,
-      "-out",
-      crt,
-    ]);
-    const pem = (await run("cat", [crt, key])).stdout;
+    const { certificate, key } = await selfSignedCertificate({ commonName: "berth-default", days: 1 });
+    const pem = certificate + key;
     writeFileSync(join(tlsDir, "default.pem"), pem, { mode: 0o600 });
     writeFileSync(join(tlsDir, "crt-list"), "");
     const tlsConfig = join(dir, "tls.cfg");

@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { Agent, request } from "node:https";
-import { type AddressInfo, createServer as createNetServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -15,6 +15,7 @@ import { makeTestCertificate, type TestCertificate } from "../../contract/releas
 import { createLogger } from "../../lib/log";
 import { HaproxyControl } from "../../node-agent/proxy/haproxy-control";
 import { RuntimeApiError } from "../../node-agent/proxy/runtime-api";
+import { freePort } from "./support/agent-harness";
 
 const HOST = "app.berth.test";
 const ENV = `tls${process.pid}`;
@@ -27,14 +28,6 @@ let tlsPort = 0;
 const logLines: string[] = [];
 let first: TestCertificate;
 let second: TestCertificate;
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Answer {
   body: string;
