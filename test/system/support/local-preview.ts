@@ -144,6 +144,8 @@ export class LocalStackScratch {
           images,
           registry: secret(registry),
           secrets: secret(secrets.app),
+          // The local target serves plain HTTP: no certificates (a preview shows the secret as a placeholder).
+          certificates: secret({}),
           signingKey: secret(secrets.signingKey),
         });
         outputs = {
