@@ -1,0 +1,208 @@
+// A Workspace declaration: what the program (the `Workspace` component) publishes for a
+// workspace node, and what the agent reads. Signed with the release-signing key (nodes trust
+// only what that key signed), with the registry credentials sealed to the node's own key, bound
+// to the workspace and the declaration's generation. Channel keys:
+//
+//   nodes/<node>/workspaces/<id>.json          program → the signed declaration
+//   nodes/<node>/status/workspaces/<id>.json   node    → how the workspace is doing
+import { sign, verify } from "node:crypto";
+import { z } from "zod";
+import { canonicalBytes, canonicalJson } from "../payload/canonical";
+import { fromBase64Url, toBase64Url } from "../payload/encoding";
+import { type KeyInput, keyIdOf, loadSigningPrivateKey } from "../payload/keys";
+import { sealedSecretSchema } from "../payload/schema";
+import { type SecretBinding, seal, unseal } from "../payload/seal";
+import { formatIssues } from "../payload/sign";
+import type { TrustedKeys } from "../payload/verify";
+
+export const WORKSPACE_FORMAT_VERSION = 1;
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const workspaceId = z.string().regex(ID, "1-63 lowercase letters, digits and dashes");
+
+/** A git ref name as `git check-ref-format --branch` would take it (the usual subset). */
+export const branchName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(
+    /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!.*\.lock$)(?!.*\/$)[^\s~^:?*[\\\p{Cc}]+$/u,
+    "not a valid git branch name",
+  );
+
+export const workspaceDeclaration = z
+  .object({
+    formatVersion: z.literal(WORKSPACE_FORMAT_VERSION),
+    workspaceId,
+    nodeId: z.string().regex(ID),
+    /** Increases with every change of the declaration (binds the sealed credentials). */
+    generation: z.number().int().positive(),
+    /** What git clones: a URL (https, ssh, file) or, for local nodes, an absolute path. */
+    repository: z.string().min(1),
+    /** The repository's name in image names (`owner/name`). */
+    repositoryName: z.string().min(1),
+    branch: branchName,
+    defaultBranch: branchName,
+    /** A named config (`.devcontainer/<name>/devcontainer.json`); the default one when absent. */
+    config: z.string().min(1).optional(),
+    /** Trusted builds write the cache tags other builds read. */
+    trusted: z.boolean(),
+    /** initializeCommand runs on the node itself: only when this says so. */
+    allowInitializeCommand: z.boolean(),
+    /** Started when the repository has no devcontainer config, or its build fails. */
+    defaultImage: z.string().min(1),
+    registry: z
+      .object({
+        /** `host[:port]/path` where the devcontainer images live. */
+        namespace: z.string().min(1),
+        /** `{ username, password }` JSON, sealed to the node's key. */
+        credentials: sealedSecretSchema.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type WorkspaceDeclaration = z.infer<typeof workspaceDeclaration>;
+
+export const workspaceEnvelope = z
+  .object({ declaration: workspaceDeclaration, keyId: z.string().min(1), signature: z.string().min(1) })
+  .strict();
+export type WorkspaceEnvelope = z.infer<typeof workspaceEnvelope>;
+
+export const workspaceKeys = {
+  declaration: (node: string, id: string) => `nodes/${node}/workspaces/${workspaceId.parse(id)}.json`,
+  declarationsPrefix: (node: string) => `nodes/${node}/workspaces/`,
+  status: (node: string, id: string) => `nodes/${node}/status/workspaces/${workspaceId.parse(id)}.json`,
+};
+
+/** Workspace ids that have a declaration under a node's prefix. */
+export function workspacesFromKeys(node: string, keys: readonly string[]): string[] {
+  const prefix = workspaceKeys.declarationsPrefix(node);
+  return keys
+    .filter((k) => k.startsWith(prefix) && k.endsWith(".json"))
+    .map((k) => k.slice(prefix.length, -".json".length))
+    .filter((id) => ID.test(id))
+    .sort();
+}
+
+export const REGISTRY_SECRET_NAME = "registry-credentials";
+
+export interface RegistryLogin {
+  username: string;
+  password: string;
+}
+
+/** What a sealed registry credential is bound to: a box moved to another workspace fails to open. */
+export function credentialsBinding(d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">) {
+  return {
+    environmentId: `workspace:${d.workspaceId}`,
+    nodeId: d.nodeId,
+    sequence: d.generation,
+    name: REGISTRY_SECRET_NAME,
+  } satisfies SecretBinding;
+}
+
+export function sealRegistryLogin(
+  d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">,
+  login: RegistryLogin,
+  nodePublicKey: KeyInput,
+) {
+  return seal(JSON.stringify(login), nodePublicKey, credentialsBinding(d));
+}
+
+export function unsealRegistryLogin(
+  d: WorkspaceDeclaration,
+  nodePrivateKey: KeyInput,
+): RegistryLogin | undefined {
+  const box = d.registry?.credentials;
+  if (!box) return undefined;
+  const parsed = z
+    .object({ username: z.string(), password: z.string() })
+    .parse(JSON.parse(unseal(box, nodePrivateKey, credentialsBinding(d))));
+  return parsed;
+}
+
+export class WorkspaceDeclarationError extends Error {}
+
+/** `path: message` lines for a declaration that does not match the schema. */
+export function checkDeclaration(value: unknown): WorkspaceDeclaration {
+  const r = workspaceDeclaration.safeParse(value);
+  if (!r.success) throw new WorkspaceDeclarationError(formatIssues(r.error.issues).join("; "));
+  return r.data;
+}
+
+export function signWorkspace(declaration: WorkspaceDeclaration, signingKey: KeyInput): string {
+  const d = checkDeclaration(declaration);
+  const key = loadSigningPrivateKey(signingKey);
+  const signature = toBase64Url(sign(null, canonicalBytes(d), key));
+  return canonicalJson({ declaration: d, keyId: keyIdOf(key), signature });
+}
+
+/** Parses and verifies a published declaration for this node; throws WorkspaceDeclarationError. */
+export function verifyWorkspace(
+  text: string,
+  o: { trustedKeys: TrustedKeys; nodeId: string; workspaceId: string },
+): WorkspaceDeclaration {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new WorkspaceDeclarationError("the declaration is not JSON");
+  }
+  const r = workspaceEnvelope.safeParse(raw);
+  if (!r.success) throw new WorkspaceDeclarationError(formatIssues(r.error.issues).slice(0, 5).join("; "));
+  const { declaration, keyId, signature } = r.data;
+  const key = o.trustedKeys.get(keyId);
+  if (!key) throw new WorkspaceDeclarationError(`signed by key ${keyId}, which this node does not trust`);
+  const sig = fromBase64Url(signature);
+  if (!sig || !verify(null, canonicalBytes(declaration), key, sig))
+    throw new WorkspaceDeclarationError(`the signature does not verify with trusted key ${keyId}`);
+  if (declaration.nodeId !== o.nodeId)
+    throw new WorkspaceDeclarationError(`the declaration is for node ${declaration.nodeId}, not ${o.nodeId}`);
+  if (declaration.workspaceId !== o.workspaceId)
+    throw new WorkspaceDeclarationError(
+      `the declaration at workspace ${o.workspaceId} names workspace ${declaration.workspaceId}`,
+    );
+  return declaration;
+}
+
+// ---- Status ------------------------------------------------------------------------------------
+
+export const workspacePhase = z.enum(["cloning", "pulling cache", "building", "starting", "pushing cache"]);
+export type WorkspacePhase = z.infer<typeof workspacePhase>;
+
+export const phaseRecord = z.object({
+  phase: workspacePhase,
+  startedAt: z.string(),
+  seconds: z.number().optional(),
+  outcome: z.enum(["running", "ok", "failed", "timed-out"]),
+  detail: z.string().optional(),
+});
+export type PhaseRecord = z.infer<typeof phaseRecord>;
+
+export const workspaceStatus = z.object({
+  formatVersion: z.literal(1),
+  workspaceId,
+  nodeId: z.string().optional(),
+  generation: z.number().int().optional(),
+  /** preparing: phases before the workspace runs; running: the container is up. */
+  state: z.enum(["preparing", "running", "failed", "stopped"]),
+  /** The phase under way (absent when none is). */
+  phase: workspacePhase.optional(),
+  /** exact-hit, cached-build, plain-build, compose, default-image. */
+  mode: z.string().optional(),
+  /** Why the workspace runs on another mode than planned (the build failed, the registry was down...). */
+  fallbackReason: z.string().optional(),
+  image: z.string().optional(),
+  cacheKey: z.string().optional(),
+  containerId: z.string().optional(),
+  /** The kept build log (on the node) when a build ran. */
+  buildLog: z.string().optional(),
+  push: z.enum(["none", "pending", "done", "failed"]).default("none"),
+  pushError: z.string().optional(),
+  error: z.string().optional(),
+  phases: z.array(phaseRecord).default([]),
+  /** Seconds from the start of `up` until the workspace ran. */
+  secondsToRunning: z.number().optional(),
+  updatedAt: z.string(),
+});
+export type WorkspaceStatus = z.infer<typeof workspaceStatus>;

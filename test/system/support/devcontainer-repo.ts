@@ -1,0 +1,77 @@
+// A sample repository with a devcontainer (a Dockerfile on berth's base image installing a C
+// toolchain from Debian's archive), as a git repository on disk with a `main` branch.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { run } from "../../../lib/process";
+
+export const BASE_IMAGE = process.env.BERTH_BASE_IMAGE ?? "127.0.0.1:5000/berth/debian:trixie";
+
+/** The Dockerfile; `marker` makes its toolchain layer unique to a run (no engine has it cached). */
+export function sampleDockerfile(marker: string, lastLine = "RUN echo one > /etc/berth-sample-line"): string {
+  return [
+    `FROM ${BASE_IMAGE}`,
+    `RUN echo ${marker} >/etc/berth-sample-marker && apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make && rm -rf /var/lib/apt/lists/*`,
+    "RUN useradd --create-home --uid 1000 --shell /bin/bash dev",
+    "COPY tools/ /opt/tools/",
+    lastLine,
+    "",
+  ].join("\n");
+}
+
+export const sampleConfig = (extra: Record<string, unknown> = {}) =>
+  `// the sample's devcontainer (JSON with comments)\n${JSON.stringify(
+    {
+      name: "sample",
+      build: { dockerfile: "Dockerfile", context: ".." },
+      remoteUser: "dev",
+      postCreateCommand: "gcc --version > /tmp/post-create",
+      ...extra,
+    },
+    null,
+    2,
+  )}\n`;
+
+export async function git(dir: string, ...args: string[]): Promise<string> {
+  const r = await run("git", args, {
+    cwd: dir,
+    env: {
+      GIT_AUTHOR_NAME: "berth test",
+      GIT_AUTHOR_EMAIL: "test@berth.invalid",
+      GIT_COMMITTER_NAME: "berth test",
+      GIT_COMMITTER_EMAIL: "test@berth.invalid",
+    },
+  });
+  return r.stdout.trim();
+}
+
+export function writeFiles(dir: string, files: Record<string, string>): void {
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), c);
+  }
+}
+
+export async function commit(dir: string, files: Record<string, string>, message: string): Promise<void> {
+  writeFiles(dir, files);
+  await git(dir, "add", "-A");
+  await git(dir, "commit", "--quiet", "-m", message);
+}
+
+/** A git repository (branch `main`) holding the sample; returns its folder. */
+export async function sampleRepository(marker: string, extra: Record<string, string> = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "berth-sample-repo-"));
+  await git(dir, "init", "--quiet", "--initial-branch", "main");
+  await commit(
+    dir,
+    {
+      ".devcontainer/devcontainer.json": sampleConfig(),
+      ".devcontainer/Dockerfile": sampleDockerfile(marker),
+      "tools/hello.c": '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n',
+      "README.md": "sample\n",
+      ...extra,
+    },
+    "sample",
+  );
+  return dir;
+}
