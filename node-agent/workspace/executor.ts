@@ -24,6 +24,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, posix } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import type { WorkspaceStatus } from "../../contract/workspace/declaration";
 import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
@@ -113,6 +114,31 @@ export function cliResult(stdout: string): Record<string, unknown> | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The CLI's JSON log lines (`--log-format json`) as the text a person reads: each entry's text
+ * (BuildKit's plain progress among them), colours removed; other lines as they are.
+ */
+export function readableCliLog(...outputs: string[]): string {
+  const out: string[] = [];
+  for (const line of outputs.join("\n").split("\n")) {
+    const t = line.trim();
+    if (t === "") continue;
+    let text = line;
+    if (t.startsWith("{")) {
+      try {
+        const v = JSON.parse(t) as { text?: unknown; outcome?: unknown; message?: unknown };
+        if (typeof v.text === "string") text = v.text;
+        else if (v.outcome !== undefined) text = `result: ${t}`;
+      } catch {
+        // not JSON after all
+      }
+    }
+    const clean = stripVTControlCharacters(text).replace(/\r/g, "").trimEnd();
+    if (clean !== "") out.push(clean);
+  }
+  return `${out.join("\n")}\n`;
 }
 
 export class WorkspaceExecutor {
@@ -367,11 +393,11 @@ export class WorkspaceExecutor {
         const isBuild = step.phase === "building";
         try {
           const r = await this.exec(step.command, step.timeoutSeconds ?? stepTimeout, redact, repoDir);
-          if (isBuild) writeFileSync(buildLog, `${r.stdout}\n${r.stderr}`);
+          if (isBuild) writeFileSync(buildLog, readableCliLog(r.stdout, r.stderr));
           return r;
         } catch (e) {
           if (isBuild && e instanceof ProcessError) {
-            writeFileSync(buildLog, `${e.result.stdout}\n${e.result.stderr}`);
+            writeFileSync(buildLog, readableCliLog(e.result.stdout, e.result.stderr));
             rec.update({ buildLog });
           }
           throw e;
