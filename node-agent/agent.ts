@@ -29,6 +29,7 @@ import type { DockerRunner } from "./docker";
 import { loadOrCreateNodeKeys } from "./node-keys";
 import { type ReleaseMetadata, ReleaseStore } from "./state/release-store";
 import { AGENT_VERSION } from "./version";
+import type { WorkspaceSync } from "./workspace/sync";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -40,6 +41,8 @@ export interface AgentDeps {
   onStep?: (step: string) => Promise<void> | void;
   /** Change notifications of the channel (a watched folder): each one starts a poll at once. */
   changes?: ChannelChanges;
+  /** Devcontainer workspaces declared for this node (brought up in the background). */
+  workspaces?: WorkspaceSync;
 }
 
 export class Agent {
@@ -376,6 +379,13 @@ export class Agent {
         await this.converge(env, sequence);
       } catch (e) {
         this.d.log.error({ environment: env, err: describeError(e) }, "could not converge environment");
+      }
+    }
+    if (this.d.workspaces) {
+      try {
+        await this.d.workspaces.pollOnce();
+      } catch (e) {
+        this.d.log.error({ err: describeError(e) }, "could not read the workspace declarations");
       }
     }
     for (const env of this.localEnvironments()) {

@@ -41,6 +41,22 @@ export const agentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Devcontainer workspaces (nodes of role `workspace`). */
+    workspaces: z
+      .object({
+        /** The devcontainer CLI (its devcontainer.js); the one beside the agent when absent. */
+        devcontainerCli: z.string().min(1).optional(),
+        /** The Docker Engine workspaces run on (DOCKER_HOST); the default one when absent. */
+        dockerHost: z.string().min(1).optional(),
+        /** Bound of the background cache push. */
+        pushTimeoutSeconds: z.number().int().positive().default(600),
+        /** Bound of one registry lookup request. */
+        lookupTimeoutMs: z.number().int().positive().default(5000),
+        /** Bound of one clone, pull, build or start. */
+        stepTimeoutSeconds: z.number().int().positive().default(1800),
+      })
+      .strict()
+      .prefault({}),
     proxy: z
       .object({
         /** Where HAProxy listens for the app's traffic. */

@@ -6,7 +6,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 source "$here/env.sh"
 cd "$BERTH_ROOT"
-common=(--bundle --platform=node --target=node20 --format=cjs --log-level=warning --legal-comments=none)
+# jsonc-parser's `main` is a UMD build whose requires esbuild cannot follow: bundle its ESM build.
+# The devcontainer CLI is not bundled: workspace nodes install it beside the agent (or name it
+# in the agent config, workspaces.devcontainerCli).
+common=(--bundle --platform=node --target=node20 --format=cjs --log-level=warning --legal-comments=none
+  --alias:jsonc-parser=./node_modules/jsonc-parser/lib/esm/main.js
+  --external:@devcontainers/cli)
 esbuild node-agent/cli/bin.ts "${common[@]}" --outfile=dist/berth-agent.js
 esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js
 # What the dynamic providers run inside Pulumi's provider process.

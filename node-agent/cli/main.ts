@@ -4,6 +4,7 @@
 //   berth-agent apply    ENV [--config FILE]      converge ENV to its desired release now
 //   berth-agent rollback ENV [--config FILE]      go back to the previous applied release
 //   berth-agent keys     [--config FILE]          print the node's public key (made if missing)
+//   berth-agent workspace up|build|status|down [ID]  devcontainer workspaces (cli/workspace.ts)
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
@@ -12,7 +13,7 @@ import { channelKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
-import { releaseEnvelopeSchema } from "../../contract/payload";
+import { releaseEnvelopeSchema, TrustedKeys } from "../../contract/payload";
 import { readNodeExtras } from "../../contract/render/node-compose";
 import { createLogger, registerSecret } from "../../lib/log";
 import { Agent } from "../agent";
@@ -20,8 +21,12 @@ import { describeError } from "../apply/apply";
 import { watchFolderChannel } from "../channel-watch";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
 import { dockerRunner } from "../docker";
+import { loadOrCreateNodeKeys } from "../node-keys";
 import { HaproxyControl } from "../proxy/haproxy-control";
 import { AGENT_VERSION } from "../version";
+import { WorkspaceExecutor } from "../workspace/executor";
+import { WorkspaceSync } from "../workspace/sync";
+import { WORKSPACE_USAGE, WorkspaceUsageError, workspaceCommand, workspaceOptions } from "./workspace";
 
 const USAGE = `usage: berth-agent COMMAND [--config FILE]
 
@@ -31,6 +36,8 @@ commands:
   apply ENV        converge ENV to its desired release now
   rollback ENV     return ENV to the previous release that applied
   keys             print this node's public key (creating the key pair if needed)
+  workspace up|build|status|down [ID]
+                   devcontainer workspaces (berth-agent workspace --help)
   version          print the agent's version
 
 options:
@@ -76,6 +83,26 @@ function makeAgent(config: AgentConfig) {
     ...(config.proxy.tls ? { tls: config.proxy.tls } : {}),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
+  const w = config.workspaces;
+  const workspaces = new WorkspaceSync({
+    channel: channelFor(config),
+    nodeId: config.nodeId,
+    trustedKeys: new TrustedKeys(config.trustedKeys),
+    nodePrivateKey: loadOrCreateNodeKeys(config.stateRoot).privateKey,
+    stateRoot: config.stateRoot,
+    executor: (report) =>
+      new WorkspaceExecutor({
+        stateRoot: config.stateRoot,
+        ...(w.devcontainerCli ? { devcontainerCli: w.devcontainerCli } : {}),
+        ...(w.dockerHost ? { dockerHost: w.dockerHost } : {}),
+        pushTimeoutSeconds: w.pushTimeoutSeconds,
+        lookupTimeoutMs: w.lookupTimeoutMs,
+        stepTimeoutSeconds: w.stepTimeoutSeconds,
+        log,
+        report,
+      }),
+    log,
+  });
   const agent = new Agent({
     config,
     channel: channelFor(config),
@@ -85,6 +112,7 @@ function makeAgent(config: AgentConfig) {
     docker: dockerRunner(),
     proxy,
     log,
+    workspaces,
     // Fault injection for the crash-safety tests: SIGKILL ourselves at the named apply step.
     ...(crashAt
       ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
@@ -99,13 +127,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: "string" }, help: { type: "boolean" } },
+      options: { config: { type: "string" }, help: { type: "boolean" }, ...workspaceOptions },
     });
   } catch (e) {
     io.err(`berth-agent: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
   const [command, env] = parsed.positionals;
+  if (command === "workspace" && parsed.values.help) {
+    io.out(WORKSPACE_USAGE);
+    return 0;
+  }
   if (parsed.values.help || !command) {
     io.out(USAGE);
     return command || parsed.values.help ? 0 : 2;
@@ -172,12 +204,25 @@ export async function main(argv: string[], io: Io): Promise<number> {
         io.out(`${env}: back on release ${prev} (${outcome.state})`);
         return outcome.state === "applied" ? 0 : 1;
       }
+      case "workspace":
+        return await workspaceCommand(
+          {
+            sub: env,
+            id: parsed.positionals[2],
+            values: parsed.values as Record<string, string | boolean | undefined>,
+          },
+          config,
+          () => channelFor(config),
+          io,
+        );
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
     }
   } catch (e) {
     io.err(`berth-agent: ${describeError(e)}`);
-    return e instanceof UsageError || e instanceof AgentConfigError ? 2 : 1;
+    return e instanceof UsageError || e instanceof AgentConfigError || e instanceof WorkspaceUsageError
+      ? 2
+      : 1;
   }
 }
 
