@@ -14,6 +14,8 @@ export type DeploymentNodeArgs =
 
 export class DeploymentNode extends pulumi.ComponentResource {
   readonly provider: DeploymentNodeArgs["provider"];
+  /** What the node runs: releases ("deployment") or devcontainer workspaces ("workspace"). */
+  readonly role: "deployment" | "workspace";
   readonly nodeId: pulumi.Output<string>;
   /** The public IPv4 address (local: 127.0.0.1). */
   readonly ipv4: pulumi.Output<string>;
@@ -35,6 +37,7 @@ export class DeploymentNode extends pulumi.ComponentResource {
   constructor(name: string, args: DeploymentNodeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:index:DeploymentNode", name, {}, opts);
     this.provider = args.provider;
+    this.role = ("role" in args && args.role) || "deployment";
     if (args.provider === "local") {
       const { provider: _p, ...local } = args;
       const agent = new LocalNode(`${name}-agent`, local, { parent: this });

@@ -6,3 +6,4 @@ export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
 export * as originKey from "./origin-key";
 export * as release from "./release";
+export * as workspace from "./workspace";

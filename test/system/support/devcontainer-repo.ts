@@ -8,10 +8,14 @@ import { run } from "../../../lib/process";
 export const BASE_IMAGE = process.env.BERTH_BASE_IMAGE ?? "127.0.0.1:5000/berth/debian:trixie";
 
 /** The Dockerfile; `marker` makes its toolchain layer unique to a run (no engine has it cached). */
-export function sampleDockerfile(marker: string, lastLine = "RUN echo one > /etc/berth-sample-line"): string {
+export function sampleDockerfile(
+  marker: string,
+  lastLine = "RUN echo one > /etc/berth-sample-line",
+  packages = "gcc libc6-dev make",
+): string {
   return [
     `FROM ${BASE_IMAGE}`,
-    `RUN echo ${marker} >/etc/berth-sample-marker && apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make && rm -rf /var/lib/apt/lists/*`,
+    `RUN echo ${marker} >/etc/berth-sample-marker && apt-get update && apt-get install -y --no-install-recommends ${packages} && rm -rf /var/lib/apt/lists/*`,
     "RUN useradd --create-home --uid 1000 --shell /bin/bash dev",
     "COPY tools/ /opt/tools/",
     lastLine,
@@ -59,14 +63,18 @@ export async function commit(dir: string, files: Record<string, string>, message
 }
 
 /** A git repository (branch `main`) holding the sample; returns its folder. */
-export async function sampleRepository(marker: string, extra: Record<string, string> = {}): Promise<string> {
+export async function sampleRepository(
+  marker: string,
+  extra: Record<string, string> = {},
+  packages?: string,
+): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "berth-sample-repo-"));
   await git(dir, "init", "--quiet", "--initial-branch", "main");
   await commit(
     dir,
     {
       ".devcontainer/devcontainer.json": sampleConfig(),
-      ".devcontainer/Dockerfile": sampleDockerfile(marker),
+      ".devcontainer/Dockerfile": sampleDockerfile(marker, undefined, packages),
       "tools/hello.c": '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n',
       "README.md": "sample\n",
       ...extra,

@@ -1,0 +1,193 @@
+// bench:devcontainer — how fast a fresh node starts a devcontainer workspace, side by side in one
+// run, every figure on an empty Docker Engine of its own (a second dockerd, machine.md), against
+// the local registry:
+//   cold build           berth with nothing cached anywhere (a build, then the background push)
+//   pull + --cache-from  the usual approach: docker pull the cache image, then
+//                        devcontainer up --cache-from it
+//   berth exact hit      the key matches an image in the registry: pulled and started, no build
+//   berth one-line change  the Dockerfile's last line changed: built from the registry's chain
+//   pull floor           a plain docker pull of the final image
+// "Running" is the CLI's `devcontainer up` returning (its postCreateCommand is a trivial one).
+// Targets: exact hit ≤ 1.1 × the pull floor; one-line change ≤ pull floor + 1.2 × the changed
+// layer's own build time (BuildKit's DONE time of that step, from the build log).
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../lib/log";
+import { run } from "../lib/process";
+import { WorkspaceExecutor, type WorkspaceSpec } from "../node-agent/workspace/executor";
+import {
+  BASE_IMAGE,
+  commit,
+  sampleDockerfile,
+  sampleRepository,
+} from "../test/system/support/devcontainer-repo";
+import { startSecondEngine } from "../test/system/support/second-engine";
+import { REGISTRY } from "../test/system/support/test-app-image";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUN = Math.random().toString(36).slice(2, 8);
+const PACKAGES = "gcc g++ libc6-dev make gdb git python3";
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const s = (x: number) => `${x.toFixed(2)} s`;
+const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
+const login = {
+  username: process.env.BERTH_REGISTRY_USER ?? "",
+  password: process.env.BERTH_REGISTRY_PASSWORD ?? "",
+};
+const dockerConfig = process.env.BERTH_DOCKER_CONFIG ?? "";
+const log = createLogger("bench-devcontainer");
+log.level = "warn";
+
+async function onFreshEngine<T>(fn: (host: string, stateRoot: string) => Promise<T>): Promise<T> {
+  const engine = await startSecondEngine();
+  const stateRoot = mkdtempSync(join(tmpdir(), "berth-bench-ws-"));
+  try {
+    return await fn(engine.host, stateRoot);
+  } finally {
+    await engine.stop();
+    rmSync(stateRoot, { recursive: true, force: true });
+  }
+}
+
+async function berthUp(host: string, stateRoot: string, spec: WorkspaceSpec) {
+  const ex = new WorkspaceExecutor({ stateRoot, dockerHost: host, log, pushTimeoutSeconds: 600 });
+  const t0 = Date.now();
+  const r = await ex.up(spec);
+  const seconds = (Date.now() - t0) / 1000;
+  if (r.status.state !== "running") throw new Error(`the workspace did not run: ${r.status.error}`);
+  const final = await r.background;
+  if (final.push === "failed") throw new Error(`the cache push failed: ${final.pushError}`);
+  await ex.down(spec.id);
+  return { seconds, status: r.status };
+}
+
+/** BuildKit's own time for the step whose command contains `needle` (plain progress: "#N DONE x.ys"). */
+function stepSeconds(buildLog: string, needle: string): number {
+  const lines = buildLog.split("\n");
+  const head = lines.find((l) => /^#\d+ \[/.test(l) && l.includes(needle));
+  const n = head?.match(/^#(\d+) /)?.[1];
+  const done = n ? lines.find((l) => l.startsWith(`#${n} DONE `)) : undefined;
+  const t = done?.match(/DONE ([\d.]+)s/)?.[1];
+  if (!t) throw new Error(`no DONE time for the step "${needle}" in the build log`);
+  return Number(t);
+}
+
+async function main() {
+  const repo = await sampleRepository(`bench-${RUN}`, {}, PACKAGES);
+  const namespace = `${REGISTRY}/berth-bench-${RUN}`;
+  const spec = (id: string): WorkspaceSpec => ({
+    id,
+    repository: repo,
+    repositoryName: "acme/bench",
+    branch: "main",
+    defaultBranch: "main",
+    trusted: true,
+    allowInitializeCommand: false,
+    defaultImage: BASE_IMAGE,
+    registry: { namespace, login },
+  });
+  try {
+    // Cold: nothing cached on the engine or in the registry.
+    const cold = await onFreshEngine((host, root) => berthUp(host, root, spec("cold")));
+    if (cold.status.mode !== "cached-build") throw new Error(`cold run was ${cold.status.mode}`);
+    const exact = cold.status.image!;
+    const cacheTag = `${namespace}/acme/bench/devcontainer:cache-default.main`;
+
+    // The usual approach: pull the cache image, then devcontainer up --cache-from it.
+    const pullThenBuild = await onFreshEngine(async (host, root) => {
+      const env = { DOCKER_HOST: host, DOCKER_CONFIG: dockerConfig };
+      const clone = join(root, "repo");
+      const t0 = Date.now();
+      await run("git", ["clone", "--quiet", "--depth", "1", `file://${repo}`, clone]);
+      await run("docker", ["pull", "--quiet", cacheTag], { env, timeoutMs: 900_000 });
+      await run(
+        join(__dirname, "..", "node_modules", ".bin", "devcontainer"),
+        [
+          "up",
+          "--workspace-folder",
+          clone,
+          "--cache-from",
+          cacheTag,
+          "--id-label",
+          `berth.bench=${RUN}`,
+          "--log-format",
+          "json",
+        ],
+        { env, isolatedEnv: true, timeoutMs: 900_000 },
+      );
+      return (Date.now() - t0) / 1000;
+    });
+
+    // Exact hits and the pull floor, interleaved, each on an empty engine.
+    const hits: number[] = [];
+    const floors: number[] = [];
+    let hitPhases = "";
+    for (let i = 0; i < RUNS; i++) {
+      floors.push(
+        await onFreshEngine(async (host) => {
+          const t0 = Date.now();
+          await run("docker", ["pull", "--quiet", exact], {
+            env: { DOCKER_HOST: host, DOCKER_CONFIG: dockerConfig },
+            timeoutMs: 900_000,
+          });
+          return (Date.now() - t0) / 1000;
+        }),
+      );
+      const hit = await onFreshEngine((host, root) => berthUp(host, root, spec(`hit-${i}`)));
+      if (hit.status.mode !== "exact-hit") throw new Error(`exact-hit run ${i} was ${hit.status.mode}`);
+      if (hit.status.phases.some((p) => p.phase === "building")) throw new Error("an exact hit built");
+      hits.push(hit.seconds);
+      hitPhases = hit.status.phases.map((p) => `${p.phase} ${p.seconds?.toFixed(2)} s`).join(", ");
+    }
+
+    // One-line changes: each round changes the Dockerfile's last line (a new layer that installs
+    // a small package), built on an empty engine from the registry's chain.
+    const changes: number[] = [];
+    const layers: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const line = `RUN echo change-${RUN}-${i} && apt-get update -qq && apt-get install -y -qq --no-install-recommends jq >/dev/null`;
+      await commit(
+        repo,
+        { ".devcontainer/Dockerfile": sampleDockerfile(`bench-${RUN}`, line, PACKAGES) },
+        `change ${i}`,
+      );
+      const r = await onFreshEngine((host, root) => berthUp(host, root, spec(`change-${i}`)));
+      if (r.status.mode !== "cached-build" || r.status.phases.every((p) => p.phase !== "building"))
+        throw new Error(`one-line change ${i} was ${r.status.mode}`);
+      const buildLog = readFileSync(r.status.buildLog!, "utf8");
+      if (!/#(\d+) \[[^\]]*\] RUN echo bench-[^\n]*\n#\1 CACHED/.test(buildLog))
+        throw new Error(`one-line change ${i} rebuilt the toolchain layer`);
+      layers.push(stepSeconds(buildLog, `change-${RUN}-${i}`));
+      changes.push(r.seconds);
+    }
+
+    const floor = median(floors);
+    const hit = median(hits);
+    const change = median(changes);
+    const layer = median(layers);
+    const changeTarget = floor + 1.2 * layer;
+    console.log(`sample: a Dockerfile on ${BASE_IMAGE} installing ${PACKAGES} from Debian's archive`);
+    console.log(
+      `cold build (empty engine, empty cache) → running: ${s(cold.seconds)} → ${(cold.seconds / floor).toFixed(2)}x of the pull floor`,
+    );
+    console.log(
+      `pull cache, then devcontainer up --cache-from → running: ${s(pullThenBuild)} → ${(pullThenBuild / floor).toFixed(2)}x`,
+    );
+    console.log(
+      `berth exact hit → running: median ${s(hit)} [${list(hits)}] → ${(hit / floor).toFixed(2)}x (last: ${hitPhases})`,
+    );
+    console.log(
+      `berth one-line change → running: median ${s(change)} [${list(changes)}]; changed layer's own build: median ${s(layer)} [${list(layers)}]; target floor + 1.2 × layer = ${s(changeTarget)} → ${(change / changeTarget).toFixed(2)}x of its target`,
+    );
+    console.log(`pull floor (docker pull of the final image): median ${s(floor)} [${list(floors)}]`);
+    console.log(`devcontainer: ${(hit / floor).toFixed(2)}x of the pull floor (target 1.1x)`);
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench:devcontainer: ${(e as Error).message}`);
+  process.exit(1);
+});

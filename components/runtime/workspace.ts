@@ -1,0 +1,170 @@
+// The Workspace dynamic provider's logic, run inside the provider process (bundled into
+// dist/provider-runtime.js): publishes the signed declaration of a devcontainer workspace to the
+// node's channel prefix (nodes/<node>/workspaces/<id>.json), the registry login sealed to the
+// node's own key (from the identity the node published), with a generation one above the last.
+// Delete withdraws it; the agent then takes the workspace down.
+import type * as pulumi from "@pulumi/pulumi";
+import { channelKeys } from "../../contract/channel/layout";
+import { nodeIdentity } from "../../contract/channel/status";
+import type { ChannelStore } from "../../contract/channel/store";
+import {
+  checkDeclaration,
+  sealRegistryLogin,
+  signWorkspace,
+  type WorkspaceDeclaration,
+  workspaceEnvelope,
+  workspaceKeys,
+} from "../../contract/workspace/declaration";
+import { type ChannelSpec, openChannel } from "./channel";
+import { isUnknown } from "./unknown";
+
+export interface WorkspaceInputs {
+  berthKind: "workspace";
+  berthProviderVersion: string;
+  workspaceId: string;
+  nodeId: string;
+  channel: ChannelSpec;
+  repository: string;
+  repositoryName: string;
+  branch: string;
+  defaultBranch: string;
+  config?: string;
+  trusted: boolean;
+  allowInitializeCommand: boolean;
+  defaultImage: string;
+  registry?: { namespace: string; username: string; password: string };
+  signingKey: string;
+  nodeKeyTimeoutSeconds: number;
+}
+
+export interface WorkspaceOutputs extends WorkspaceInputs {
+  generation: number;
+  declarationKey: string;
+  statusKey: string;
+}
+
+function declarationOf(i: WorkspaceInputs, generation: number): WorkspaceDeclaration {
+  return {
+    formatVersion: 1,
+    workspaceId: i.workspaceId,
+    nodeId: i.nodeId,
+    generation,
+    repository: i.repository,
+    repositoryName: i.repositoryName,
+    branch: i.branch,
+    defaultBranch: i.defaultBranch,
+    ...(i.config ? { config: i.config } : {}),
+    trusted: i.trusted,
+    allowInitializeCommand: i.allowInitializeCommand,
+    defaultImage: i.defaultImage,
+    ...(i.registry ? { registry: { namespace: i.registry.namespace } } : {}),
+  };
+}
+
+export async function check(
+  _olds: Partial<WorkspaceInputs>,
+  news: WorkspaceInputs,
+): Promise<pulumi.dynamic.CheckResult> {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  if (!isUnknown(news)) {
+    try {
+      checkDeclaration(declarationOf(news, 1));
+    } catch (e) {
+      for (const line of (e as Error).message.split("; ")) {
+        const [property, ...rest] = line.split(": ");
+        failures.push({ property: property ?? "", reason: rest.join(": ") || line });
+      }
+    }
+  }
+  return { inputs: news, failures };
+}
+
+const where = (i: WorkspaceInputs) =>
+  JSON.stringify([
+    i.nodeId,
+    i.workspaceId,
+    i.channel.kind === "folder" ? i.channel.path : [i.channel.endpoint, i.channel.bucket, i.channel.prefix],
+  ]);
+
+/** What the node would see differently (credentials of the program's channel access alone change nothing). */
+const content = (i: WorkspaceInputs) =>
+  JSON.stringify([
+    declarationOf(i, 1),
+    i.registry?.username,
+    i.registry?.password,
+    i.signingKey,
+    i.berthProviderVersion,
+  ]);
+
+export async function diff(
+  _id: string,
+  olds: WorkspaceOutputs,
+  news: WorkspaceInputs,
+): Promise<pulumi.dynamic.DiffResult> {
+  const replaces = where(olds) !== where(news) ? ["nodeId"] : [];
+  return {
+    changes: replaces.length > 0 || content(olds) !== content(news),
+    replaces,
+    deleteBeforeReplace: false,
+  };
+}
+
+async function nodePublicKey(channel: ChannelStore, nodeId: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await channel.get(channelKeys.identity(nodeId));
+    if (text !== undefined) return nodeIdentity.parse(JSON.parse(text)).publicKey;
+    if (Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `node ${nodeId} has not published its key to the channel ${channel.url} within ${Math.round(timeoutMs / 1000)} s, so the registry login cannot be sealed to it: is its agent running?`,
+  );
+}
+
+/** The generation of the declaration the channel holds now (0 when none). */
+async function publishedGeneration(channel: ChannelStore, i: WorkspaceInputs): Promise<number> {
+  const text = await channel.get(workspaceKeys.declaration(i.nodeId, i.workspaceId));
+  if (text === undefined) return 0;
+  const r = workspaceEnvelope.safeParse(JSON.parse(text));
+  return r.success ? r.data.declaration.generation : 0;
+}
+
+async function publish(i: WorkspaceInputs, floor: number): Promise<WorkspaceOutputs> {
+  const channel = openChannel(i.channel);
+  const generation = Math.max(floor, await publishedGeneration(channel, i)) + 1;
+  let d = declarationOf(i, generation);
+  if (i.registry) {
+    const key = await nodePublicKey(channel, i.nodeId, i.nodeKeyTimeoutSeconds * 1000);
+    const credentials = sealRegistryLogin(
+      d,
+      { username: i.registry.username, password: i.registry.password },
+      key,
+    );
+    d = { ...d, registry: { namespace: i.registry.namespace, credentials } };
+  }
+  await channel.put(workspaceKeys.declaration(i.nodeId, i.workspaceId), signWorkspace(d, i.signingKey));
+  return {
+    ...i,
+    generation,
+    declarationKey: workspaceKeys.declaration(i.nodeId, i.workspaceId),
+    statusKey: workspaceKeys.status(i.nodeId, i.workspaceId),
+  };
+}
+
+export async function create(news: WorkspaceInputs): Promise<pulumi.dynamic.CreateResult> {
+  const outs = await publish(news, 0);
+  return { id: `${news.nodeId}/${news.workspaceId}`, outs };
+}
+
+export async function update(
+  _id: string,
+  olds: WorkspaceOutputs,
+  news: WorkspaceInputs,
+): Promise<pulumi.dynamic.UpdateResult> {
+  return { outs: await publish(news, olds.generation ?? 0) };
+}
+
+export async function remove(_id: string, olds: WorkspaceOutputs): Promise<void> {
+  await openChannel(olds.channel).delete(workspaceKeys.declaration(olds.nodeId, olds.workspaceId));
+}

@@ -1,0 +1,137 @@
+// Workspace: a devcontainer workspace (a repository's branch and devcontainer config) on a
+// workspace node. The component checks its arguments, then a dynamic resource publishes the
+// signed declaration to the node's channel prefix (logic: components/runtime/workspace.ts); the
+// node's agent clones, pulls or builds (cache in the registry namespace) and starts it, and
+// reports its status at nodes/<node>/status/workspaces/<id>.json.
+import * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../runtime/channel";
+import { PROVIDER_RUNTIME } from "../runtime-path";
+import { checkWorkspaceArgs, checkWorkspaceNode, repositoryNameOf } from "./args";
+
+export const WORKSPACE_PROVIDER_VERSION = "1";
+
+const runtime = PROVIDER_RUNTIME;
+const provider: pulumi.dynamic.ResourceProvider = {
+  check: (olds, news) => require(runtime).workspace.check(olds, news),
+  diff: (id, olds, news) => require(runtime).workspace.diff(id, olds, news),
+  create: (news) => require(runtime).workspace.create(news),
+  update: (id, olds, news) => require(runtime).workspace.update(id, olds, news),
+  delete: (id, olds) => require(runtime).workspace.remove(id, olds),
+};
+
+/** A DeploymentNode, or what a workspace needs of one. */
+export interface WorkspaceNode {
+  nodeId: pulumi.Input<string>;
+  role?: "deployment" | "workspace";
+  provider?: string;
+}
+
+export interface WorkspaceArgs {
+  /** The workspace node (role "workspace"; a local node also hosts workspaces). */
+  node: WorkspaceNode;
+  /** The channel with the program's write access (ReleaseChannel.programSpec). */
+  channel: pulumi.Input<ChannelSpec>;
+  /** What the node clones: a git URL, or an absolute path for a local node. */
+  repository: string;
+  /** `owner/name` in image names (default: the last two parts of the repository). */
+  repositoryName?: string;
+  /** Default: main. */
+  branch?: string;
+  /** The branch whose cache every build starts from. Default: main. */
+  defaultBranch?: string;
+  /** A named config (.devcontainer/<name>/devcontainer.json); the default config when absent. */
+  devcontainerConfig?: string;
+  /** Builds of this workspace may write the cache tags other builds read. Default: false. */
+  trusted?: boolean;
+  /** Run the config's initializeCommand on the node. Default: false. */
+  allowInitializeCommand?: boolean;
+  /** Started when the repository has no usable devcontainer config. */
+  defaultImage: string;
+  /** Where the build cache lives (RegistryNamespace prefix and push credentials); none: no cache. */
+  registry?: {
+    namespace: pulumi.Input<string>;
+    username: pulumi.Input<string>;
+    password: pulumi.Input<string>;
+  };
+  /** The release-signing private key (secret); nodes trust its public key. */
+  signingKey: pulumi.Input<string>;
+  /** Workspace id on the node. Default: the resource name. */
+  workspaceId?: string;
+  /** How long to wait for the node's published key (to seal the registry login). Default 300 s. */
+  nodeKeyTimeoutSeconds?: number;
+}
+
+class WorkspaceDeclarationResource extends pulumi.dynamic.Resource {
+  declare readonly generation: pulumi.Output<number>;
+  declare readonly declarationKey: pulumi.Output<string>;
+  declare readonly statusKey: pulumi.Output<string>;
+
+  constructor(name: string, inputs: Record<string, unknown>, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      { ...inputs, generation: undefined, declarationKey: undefined, statusKey: undefined },
+      { ...opts, additionalSecretOutputs: ["channel", "signingKey", "registry"] },
+    );
+  }
+}
+
+export class Workspace extends pulumi.ComponentResource {
+  readonly workspaceId: string;
+  readonly nodeId: pulumi.Output<string>;
+  /** Where the node reports the workspace's status in the channel. */
+  readonly statusKey: pulumi.Output<string>;
+  /** Increases with each published change. */
+  readonly generation: pulumi.Output<number>;
+
+  constructor(name: string, args: WorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("berth:index:Workspace", name, {}, opts);
+    const checked = checkWorkspaceArgs(name, {
+      workspaceId: args.workspaceId ?? name,
+      repository: args.repository,
+      ...(args.repositoryName !== undefined ? { repositoryName: args.repositoryName } : {}),
+      ...(args.branch !== undefined ? { branch: args.branch } : {}),
+      ...(args.defaultBranch !== undefined ? { defaultBranch: args.defaultBranch } : {}),
+      ...(args.devcontainerConfig !== undefined ? { devcontainerConfig: args.devcontainerConfig } : {}),
+      ...(args.trusted !== undefined ? { trusted: args.trusted } : {}),
+      ...(args.allowInitializeCommand !== undefined
+        ? { allowInitializeCommand: args.allowInitializeCommand }
+        : {}),
+      defaultImage: args.defaultImage,
+      ...(args.nodeKeyTimeoutSeconds !== undefined
+        ? { nodeKeyTimeoutSeconds: args.nodeKeyTimeoutSeconds }
+        : {}),
+    });
+    checkWorkspaceNode(name, args.node);
+    this.workspaceId = checked.workspaceId;
+    this.nodeId = pulumi.output(args.node.nodeId);
+    const decl = new WorkspaceDeclarationResource(
+      `${name}-declaration`,
+      {
+        berthKind: "workspace",
+        berthProviderVersion: WORKSPACE_PROVIDER_VERSION,
+        workspaceId: checked.workspaceId,
+        nodeId: args.node.nodeId,
+        channel: pulumi.secret(args.channel),
+        repository: checked.repository,
+        repositoryName: checked.repositoryName ?? repositoryNameOf(checked.repository),
+        branch: checked.branch,
+        defaultBranch: checked.defaultBranch,
+        ...(checked.devcontainerConfig ? { config: checked.devcontainerConfig } : {}),
+        trusted: checked.trusted,
+        allowInitializeCommand: checked.allowInitializeCommand,
+        defaultImage: checked.defaultImage,
+        ...(args.registry ? { registry: pulumi.secret(args.registry) } : {}),
+        signingKey: pulumi.secret(args.signingKey),
+        nodeKeyTimeoutSeconds: checked.nodeKeyTimeoutSeconds,
+      },
+      {
+        parent: this,
+        dependsOn: "machine" in args.node ? [(args.node as { machine: pulumi.Resource }).machine] : [],
+      },
+    );
+    this.statusKey = decl.statusKey;
+    this.generation = decl.generation;
+    this.registerOutputs({ workspaceId: this.workspaceId, nodeId: this.nodeId, statusKey: this.statusKey });
+  }
+}
