@@ -209,4 +209,39 @@ describe("parseStackConfig: cloud targets", () => {
       "Pulumi.test.yaml: berth:nodes: only for the hetzner and scaleway targets (the local target runs on this machine)",
     ]);
   });
+
+  it("berth:workspaces: names a missing or wrong node, a missing default image and a duplicate", () => {
+    const cloud = {
+      ...hetzner(),
+      "berth:workspaces": JSON.stringify([
+        { name: "alice", repository: "https://git.example.com/a.git" },
+        { name: "alice", node: "web-1", repository: "https://git.example.com/a.git", defaultImage: "img" },
+      ]),
+    };
+    const p = problems(cloud);
+    expect(p).toContain(
+      "Pulumi.test.yaml: berth:workspaces[0].node: missing; declare a node with role: workspace",
+    );
+    expect(p).toContain(
+      "Pulumi.test.yaml: berth:workspaces[0].defaultImage: missing: an image the node can pull, started when a repository has no usable devcontainer config",
+    );
+    expect(p).toContain('Pulumi.test.yaml: berth:workspaces[1].name: "alice" is declared twice');
+    expect(p).toContain(
+      'Pulumi.test.yaml: berth:workspaces[1].node: "web-1" is not a node of role workspace; declare a node with role: workspace',
+    );
+    const local = parseStackConfig(
+      { ...minimal, "berth:workspaces": JSON.stringify([{ name: "me", repository: "/srv/repo" }]) },
+      "P",
+    );
+    expect(local.workspaces).toEqual([
+      {
+        name: "me",
+        repository: "/srv/repo",
+        branch: "main",
+        defaultBranch: "main",
+        trusted: false,
+        allowInitializeCommand: false,
+      },
+    ]);
+  });
 });

@@ -183,6 +183,29 @@ export const environmentConfigSchema = z
   })
   .strict();
 
+/** berth:workspaces[]: devcontainer workspaces on workspace nodes (components/workspace). */
+export const workspaceConfigSchema = z
+  .object({
+    /** The workspace's id on its node. */
+    name: environmentId,
+    /** Cloud targets: the id of a node of role workspace (berth:nodes[].id). */
+    node: z.string().optional(),
+    /** What the node clones: a git URL (a local target may also use an absolute path). */
+    repository: z.string().min(1),
+    branch: z.string().min(1).default("main"),
+    /** The branch whose cache every build starts from. */
+    defaultBranch: z.string().min(1).default("main"),
+    /** A named config: .devcontainer/<name>/devcontainer.json. */
+    devcontainerConfig: z.string().min(1).optional(),
+    /** Builds may write the cache tags other builds read. */
+    trusted: z.boolean().default(false),
+    /** Run the config's initializeCommand on the node. */
+    allowInitializeCommand: z.boolean().default(false),
+    /** Started when the repository has no usable config (local: BERTH_BASE_IMAGE). */
+    defaultImage: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const stackConfigSchema = z
   .object({
     target: z.enum(["local", "hetzner", "scaleway"]).default("local"),
@@ -236,6 +259,7 @@ export const stackConfigSchema = z
     registryPullPassword: z.string().min(1).optional(),
     registryPushPassword: z.string().min(1).optional(),
     nodes: z.array(nodeConfigSchema).default([]),
+    workspaces: z.array(workspaceConfigSchema).default([]),
   })
   .strict()
   .superRefine(crossChecks);
@@ -263,7 +287,8 @@ type RawStack = {
     originCertificate: boolean;
   }[];
   certificates: Record<string, string>;
-  nodes: { id: string; provider: "hcloud" | "scaleway" }[];
+  nodes: { id: string; provider: "hcloud" | "scaleway"; role: "deployment" | "workspace" }[];
+  workspaces: { name: string; node?: string | undefined; defaultImage?: string | undefined }[];
   channel?: { kind: "r2" | "scaleway" } | undefined;
   registry?: { kind: "cloudflare" | "oci" | "scaleway" } | undefined;
   cloudflare?: { zoneId?: string | undefined } | undefined;
@@ -296,6 +321,30 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
           `no certificate ${JSON.stringify(name)} in berth:certificates; set it with \`pulumi config set --secret --path 'berth:certificates.${name}' "$(cat BUNDLE.pem)"\``,
         );
     });
+  });
+  const workspaceNames = new Set<string>();
+  c.workspaces.forEach((w, i) => {
+    if (workspaceNames.has(w.name))
+      add(["workspaces", i, "name"], `${JSON.stringify(w.name)} is declared twice`);
+    workspaceNames.add(w.name);
+    if (c.target === "local") {
+      if (w.node !== undefined)
+        add(["workspaces", i, "node"], "only for cloud targets (the local node hosts them)");
+      return;
+    }
+    const workspaceNodes = c.nodes.filter((n) => n.role === "workspace").map((n) => n.id);
+    const use =
+      workspaceNodes.length > 0
+        ? `use one of ${workspaceNodes.join(", ")}`
+        : "declare a node with role: workspace";
+    if (w.node === undefined) add(["workspaces", i, "node"], `missing; ${use}`);
+    else if (!workspaceNodes.includes(w.node))
+      add(["workspaces", i, "node"], `${JSON.stringify(w.node)} is not a node of role workspace; ${use}`);
+    if (w.defaultImage === undefined)
+      add(
+        ["workspaces", i, "defaultImage"],
+        "missing: an image the node can pull, started when a repository has no usable devcontainer config",
+      );
   });
   if (c.target === "local") {
     for (const k of ["nodes", "channel", "registry"] as const) {

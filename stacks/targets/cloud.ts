@@ -9,6 +9,7 @@ import type { NodeCloudInitArgs } from "../../components/deployment-node/hcloud-
 import type { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
+import { Workspace } from "../../components/workspace/workspace";
 import type { StackConfig } from "../config";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
@@ -165,6 +166,32 @@ export function cloudEnvironments(
       { dependsOn: [node, o.channel, ...volumes] },
     );
   });
+  for (const w of config.workspaces) {
+    const node = o.nodes.get(w.node ?? "");
+    if (!node) throw new pulumi.RunError(`${ctx.stackFile}: berth:workspaces: ${w.name}: no node ${w.node}`);
+    new Workspace(
+      w.name,
+      {
+        node,
+        channel: o.channel.programSpec,
+        repository: w.repository,
+        branch: w.branch,
+        defaultBranch: w.defaultBranch,
+        ...(w.devcontainerConfig ? { devcontainerConfig: w.devcontainerConfig } : {}),
+        trusted: w.trusted,
+        allowInitializeCommand: w.allowInitializeCommand,
+        defaultImage: w.defaultImage ?? "",
+        // The build cache lives in the stack's namespace; builds push, so the node gets push access.
+        registry: {
+          namespace: o.registry.prefix,
+          username: o.registry.push.username,
+          password: o.registry.push.password,
+        },
+        signingKey: ctx.signingKey,
+      },
+      { dependsOn: [node, o.channel] },
+    );
+  }
   const nodes = [...o.nodes.entries()];
   return {
     channelUrl: o.channel.url,

@@ -6,6 +6,7 @@ import { DeploymentEnvironment } from "../../components/deployment-environment/d
 import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
+import { Workspace } from "../../components/workspace/workspace";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -68,6 +69,29 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
         { dependsOn: [node] },
       ),
   );
+  for (const w of config.workspaces) {
+    new Workspace(
+      w.name,
+      {
+        node: { nodeId: node.nodeId, provider: "local" },
+        channel: { kind: "folder", path: channelPath },
+        repository: w.repository,
+        branch: w.branch,
+        defaultBranch: w.defaultBranch,
+        ...(w.devcontainerConfig ? { devcontainerConfig: w.devcontainerConfig } : {}),
+        trusted: w.trusted,
+        allowInitializeCommand: w.allowInitializeCommand,
+        defaultImage: w.defaultImage ?? process.env.BERTH_BASE_IMAGE ?? "",
+        registry: {
+          namespace: `${registryHost}/${config.registryNamespace}`,
+          username: registryUser,
+          password: pulumi.secret(registryPassword),
+        },
+        signingKey,
+      },
+      { dependsOn: [node] },
+    );
+  }
   return {
     channelUrl: channel.url,
     nodeLog: node.logFile,
