@@ -58,8 +58,9 @@ async function berthUp(host: string, stateRoot: string, spec: WorkspaceSpec) {
   if (r.status.state !== "running") throw new Error(`the workspace did not run: ${r.status.error}`);
   const final = await r.background;
   if (final.push === "failed") throw new Error(`the cache push failed: ${final.pushError}`);
+  const buildLog = r.status.buildLog ? readFileSync(r.status.buildLog, "utf8") : "";
   await ex.down(spec.id);
-  return { seconds, status: r.status };
+  return { seconds, status: r.status, buildLog };
 }
 
 /** BuildKit's own time for the step whose command contains `needle` (plain progress: "#N DONE x.ys"). */
@@ -91,6 +92,7 @@ async function main() {
     // Cold: nothing cached on the engine or in the registry.
     const cold = await onFreshEngine((host, root) => berthUp(host, root, spec("cold")));
     if (cold.status.mode !== "cached-build") throw new Error(`cold run was ${cold.status.mode}`);
+    console.log(`(cold build → running: ${s(cold.seconds)})`);
     const exact = cold.status.image!;
     const cacheTag = `${namespace}/acme/bench/devcontainer:cache-default.main`;
 
@@ -119,6 +121,7 @@ async function main() {
       return (Date.now() - t0) / 1000;
     });
 
+    console.log(`(pull cache, then devcontainer up --cache-from → running: ${s(pullThenBuild)})`);
     // Exact hits and the pull floor, interleaved, each on an empty engine.
     const hits: number[] = [];
     const floors: number[] = [];
@@ -138,6 +141,7 @@ async function main() {
       if (hit.status.mode !== "exact-hit") throw new Error(`exact-hit run ${i} was ${hit.status.mode}`);
       if (hit.status.phases.some((p) => p.phase === "building")) throw new Error("an exact hit built");
       hits.push(hit.seconds);
+      console.log(`(round ${i + 1}: pull floor ${s(floors.at(-1)!)}, exact hit ${s(hit.seconds)})`);
       hitPhases = hit.status.phases.map((p) => `${p.phase} ${p.seconds?.toFixed(2)} s`).join(", ");
     }
 
@@ -155,7 +159,7 @@ async function main() {
       const r = await onFreshEngine((host, root) => berthUp(host, root, spec(`change-${i}`)));
       if (r.status.mode !== "cached-build" || r.status.phases.every((p) => p.phase !== "building"))
         throw new Error(`one-line change ${i} was ${r.status.mode}`);
-      const buildLog = readFileSync(r.status.buildLog!, "utf8");
+      const buildLog = r.buildLog;
       if (!/#(\d+) \[[^\]]*\] RUN echo bench-[^\n]*\n#\1 CACHED/.test(buildLog))
         throw new Error(`one-line change ${i} rebuilt the toolchain layer`);
       layers.push(stepSeconds(buildLog, `change-${RUN}-${i}`));
