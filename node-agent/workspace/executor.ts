@@ -500,19 +500,14 @@ export class WorkspaceExecutor {
     log: Logger,
   ): Promise<void> {
     try {
-      const r = await run("docker", ["exec", "-u", "root", containerId, "id", "-u", user], {
-        isolatedEnv: true,
-        env: this.dockerEnv(),
-        timeoutMs: 30_000,
-      });
-      const g = await run("docker", ["exec", "-u", "root", containerId, "id", "-g", user], {
-        isolatedEnv: true,
-        env: this.dockerEnv(),
-        timeoutMs: 30_000,
-      });
-      const uid = Number(r.stdout.trim());
-      const gid = Number(g.stdout.trim());
-      if (!Number.isInteger(uid) || !Number.isInteger(gid)) return;
+      // One exec for both numbers: `id -u USER; id -g USER`.
+      const r = await run(
+        "docker",
+        ["exec", "-u", "root", containerId, "sh", "-c", 'id -u "$1" && id -g "$1"', "sh", user],
+        { isolatedEnv: true, env: this.dockerEnv(), timeoutMs: 30_000 },
+      );
+      const [uid, gid] = r.stdout.trim().split("\n").map(Number);
+      if (uid === undefined || gid === undefined || !Number.isInteger(uid) || !Number.isInteger(gid)) return;
       const st = statSync(repoDir);
       if (st.uid === uid && st.gid === gid) return;
       chownTree(repoDir, uid, gid);
