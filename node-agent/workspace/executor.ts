@@ -389,7 +389,16 @@ export class WorkspaceExecutor {
       log.info({ mode: plan.mode, image: tags?.exact, cacheFrom: plan.cacheFrom }, "workspace plan");
 
       const buildLog = join(dir, "build.log");
+      // An exact hit that is the branch's last image: the pull started while cloning already
+      // fetches it; wait for that one (a second pull would compete for the same layers) and tag it.
+      const prefetchIsExact =
+        plan.mode === "exact-hit" &&
+        registry.digests?.exact !== undefined &&
+        registry.digests.exact === registry.digests.branch;
       const runStep = async (step: Step): Promise<RunResult> => {
+        if (step.phase === "pulling cache" && prefetchIsExact && preTags && tags && (await prefetch)) {
+          return this.exec({ file: "docker", args: ["tag", preTags.branch, tags.exact], env }, 60, redact);
+        }
         const isBuild = step.phase === "building";
         try {
           const r = await this.exec(step.command, step.timeoutSeconds ?? stepTimeout, redact, repoDir);

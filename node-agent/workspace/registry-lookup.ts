@@ -13,6 +13,8 @@ import type { RegistryState } from "./plan";
 export interface RegistryLookup extends RegistryState {
   /** Why the registry is not used, when it is not. */
   reason?: string;
+  /** Manifest digests of the tags that exist (exact, branch, defaultBranch, trustedBranch). */
+  digests?: Partial<Record<keyof DevcontainerTags, string>>;
 }
 
 export function registryHost(namespace: string): string {
@@ -26,13 +28,16 @@ export async function lookupTags(
 ): Promise<RegistryLookup> {
   const host = registryHost(tags.exact);
   const credentials = login ? { [host]: login } : undefined;
-  const exists = async (ref: string): Promise<boolean> => {
+  const digests: Partial<Record<keyof DevcontainerTags, string>> = {};
+  const exists = async (ref: string, which: keyof DevcontainerTags): Promise<boolean> => {
     try {
-      await resolveDigest(ref, {
-        ...(credentials ? { credentials } : {}),
-        timeoutMs,
-        retry: { retries: 1, baseMs: 200, maxMs: 500 },
-      });
+      digests[which] = (
+        await resolveDigest(ref, {
+          ...(credentials ? { credentials } : {}),
+          timeoutMs,
+          retry: { retries: 1, baseMs: 200, maxMs: 500 },
+        })
+      ).digest;
       return true;
     } catch (e) {
       if (e instanceof TagNotFoundError || e instanceof ImageNotFoundError) return false;
@@ -42,10 +47,12 @@ export async function lookupTags(
   try {
     const [exactExists, branchCacheExists, defaultBranchCacheExists, trustedBranchCacheExists] =
       await Promise.all([
-        exists(tags.exact),
-        exists(tags.branch),
-        exists(tags.defaultBranch),
-        tags.trustedBranch !== tags.branch ? exists(tags.trustedBranch) : Promise.resolve(false),
+        exists(tags.exact, "exact"),
+        exists(tags.branch, "branch"),
+        exists(tags.defaultBranch, "defaultBranch"),
+        tags.trustedBranch !== tags.branch
+          ? exists(tags.trustedBranch, "trustedBranch")
+          : Promise.resolve(false),
       ]);
     return {
       reachable: true,
@@ -53,6 +60,7 @@ export async function lookupTags(
       branchCacheExists,
       defaultBranchCacheExists,
       trustedBranchCacheExists,
+      digests,
     };
   } catch (e) {
     const reason =
