@@ -141,6 +141,27 @@ export function readableCliLog(...outputs: string[]): string {
   return `${out.join("\n")}\n`;
 }
 
+/**
+ * A build ran every Dockerfile step (none came from a cache), so its image's inline cache covers
+ * every layer: BuildKit's plain progress has no `#N CACHED` for a `#N [stage i/n] ...` step
+ * other than FROM.
+ */
+export function ranEveryStep(buildLog: string): boolean {
+  const lines = buildLog.split("\n");
+  const steps = new Set<string>();
+  for (const l of lines) {
+    const m = l.match(/^#(\d+) \[[^\]]* \d+\/\d+\] (\S+)/);
+    if (m && m[2] !== "FROM") steps.add(m[1]!);
+  }
+  return (
+    steps.size > 0 &&
+    !lines.some((l) => {
+      const m = l.match(/^#(\d+) CACHED$/);
+      return m !== null && steps.has(m[1]!);
+    })
+  );
+}
+
 export class WorkspaceExecutor {
   private readonly cli: string;
   private readonly cliVersion: string;
@@ -466,8 +487,9 @@ export class WorkspaceExecutor {
           if (background.length > 0) {
             rec.update({ push: "pending" });
             try {
+              const full = existsSync(buildLog) && ranEveryStep(readFileSync(buildLog, "utf8"));
               await rec.phase("pushing cache", async () => {
-                for (const step of background) await runStep(step);
+                for (const step of background) if (!step.onlyIfFullBuild || full) await runStep(step);
               });
               rec.update({ push: "done" });
             } catch (e) {

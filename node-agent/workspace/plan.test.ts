@@ -87,7 +87,11 @@ describe("workspace plan", () => {
       `docker push --quiet ${t.exact}`,
       `docker tag ${t.exact} ${t.branch}`,
       `docker push --quiet ${t.branch}`,
+      `docker tag ${t.exact} ${t.branch}.full`,
+      `docker push --quiet ${t.branch}.full`,
     ]);
+    // The `.full` companion moves only after a build that ran every step.
+    expect(pushes.map((s) => s.onlyIfFullBuild === true)).toEqual([false, false, false, true, true]);
     expect(p.steps[0]!.onFailure).toBe("fallback");
     expect(p.fallback?.startConfig).toEqual({ image: "127.0.0.1:5000/berth/default:1" });
   });
@@ -96,7 +100,12 @@ describe("workspace plan", () => {
     const t = tags(true, "main");
     const p = planWorkspace(input({ tags: t, isDefaultBranch: true }));
     expect(p.cacheFrom).toEqual([t.defaultBranch]);
-    expect(p.steps.map((s) => line(s.command)).at(-1)).toBe(`docker push --quiet ${t.defaultBranch}`);
+    expect(
+      p.steps
+        .filter((s) => !s.onlyIfFullBuild)
+        .map((s) => line(s.command))
+        .at(-1),
+    ).toBe(`docker push --quiet ${t.defaultBranch}`);
   });
 
   it("lets untrusted branches read the cache but never write the exact image or trusted tags", () => {
@@ -116,7 +125,7 @@ describe("workspace plan", () => {
     );
     expect(p.cacheFrom).toEqual([t.defaultBranch]);
     const written = p.steps.filter((s) => s.phase === "pushing cache").map((s) => s.command.args.at(-1));
-    expect(written).toEqual([t.branch, t.branch]);
+    expect(written).toEqual([t.branch, t.branch, `${t.branch}.full`, `${t.branch}.full`]);
     expect(written).not.toContain(t.defaultBranch);
     expect(written).not.toContain(t.exact);
     expect(t.branch).toMatch(/:untrusted-/);
@@ -124,6 +133,22 @@ describe("workspace plan", () => {
     const q = planWorkspace(input({ tags: t, trusted: false, allowInitializeCommand: true }));
     expect(q.credentials).toBe("pull");
     expect(q.steps.some((s) => s.phase === "pushing cache")).toBe(false);
+  });
+
+  it("puts each cache tag's .full companion right after it in the chain, when it exists", () => {
+    const t = tags(true);
+    const p = planWorkspace(
+      input({
+        registry: {
+          reachable: true,
+          exactExists: false,
+          branchCacheExists: true,
+          defaultBranchCacheExists: true,
+          fullTags: [`${t.branch}.full`, `${t.defaultBranch}.full`],
+        },
+      }),
+    );
+    expect(p.cacheFrom).toEqual([t.branch, `${t.branch}.full`, t.defaultBranch, `${t.defaultBranch}.full`]);
   });
 
   it("builds plainly when the registry is unreachable, and starts the default image without a config", () => {

@@ -33,6 +33,8 @@ export interface Step {
   /** Runs after the workspace is up, without holding it (pushes). */
   background?: boolean;
   timeoutSeconds?: number;
+  /** Only after a build that ran every step (its image's inline cache covers every layer). */
+  onlyIfFullBuild?: boolean;
 }
 
 export type PlanMode = "exact-hit" | "cached-build" | "plain-build" | "compose" | "default-image";
@@ -60,6 +62,19 @@ export interface RegistryState {
   defaultBranchCacheExists: boolean;
   /** For untrusted builds: the trusted cache tag of the same branch exists. */
   trustedBranchCacheExists?: boolean;
+  /** Which `<cache tag>.full` tags exist (see fullCacheTag). */
+  fullTags?: readonly string[];
+}
+
+/**
+ * The `.full` companion of a cache tag: the last image of that tag whose build ran every step.
+ * BuildKit's inline cache (Docker's own builder) records only the steps a build ran, not those
+ * it took from --cache-from, so an image built from cache cannot alone seed the next build; its
+ * `.full` companion holds the records of the steps it skipped. Sanitized tag parts hold no dots,
+ * so the suffix never meets another branch's tag.
+ */
+export function fullCacheTag(tag: string): string {
+  return `${tag}.full`;
 }
 
 export interface WorkspacePlanInput {
@@ -230,11 +245,16 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
   }
 
   const cacheFrom: string[] = [];
-  if (i.registry.branchCacheExists) cacheFrom.push(tags.branch);
-  if (!i.trusted && i.registry.trustedBranchCacheExists && tags.trustedBranch !== tags.branch)
-    cacheFrom.push(tags.trustedBranch);
-  if (i.registry.defaultBranchCacheExists && !cacheFrom.includes(tags.defaultBranch))
-    cacheFrom.push(tags.defaultBranch);
+  const full = new Set(i.registry.fullTags ?? []);
+  const chain = (tag: string, exists: boolean | undefined) => {
+    if (cacheFrom.includes(tag)) return;
+    if (exists) cacheFrom.push(tag);
+    if (full.has(fullCacheTag(tag))) cacheFrom.push(fullCacheTag(tag));
+  };
+  chain(tags.branch, i.registry.branchCacheExists);
+  if (!i.trusted && tags.trustedBranch !== tags.branch)
+    chain(tags.trustedBranch, i.registry.trustedBranchCacheExists);
+  chain(tags.defaultBranch, i.registry.defaultBranchCacheExists);
 
   // What this build may write. The default branch's tag is written only by a trusted build of
   // the default branch; an untrusted build writes only its own untrusted tag (its `branch`), and
@@ -253,7 +273,12 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
   if (i.trusted) push.push(bg(docker("push", "--quiet", tags.exact)));
   if (writesBranch) {
     const target = i.trusted && i.isDefaultBranch ? tags.defaultBranch : tags.branch;
-    push.push(bg(docker("tag", tags.exact, target)), bg(docker("push", "--quiet", target)));
+    push.push(
+      bg(docker("tag", tags.exact, target)),
+      bg(docker("push", "--quiet", target)),
+      { ...bg(docker("tag", tags.exact, fullCacheTag(target))), onlyIfFullBuild: true },
+      { ...bg(docker("push", "--quiet", fullCacheTag(target))), onlyIfFullBuild: true },
+    );
   }
   return {
     mode: "cached-build",

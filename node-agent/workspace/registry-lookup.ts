@@ -8,7 +8,7 @@ import {
   TagNotFoundError,
 } from "../../contract/oci";
 import type { DevcontainerTags } from "./cache-key";
-import type { RegistryState } from "./plan";
+import { fullCacheTag, type RegistryState } from "./plan";
 
 export interface RegistryLookup extends RegistryState {
   /** Why the registry is not used, when it is not. */
@@ -54,8 +54,25 @@ export async function lookupTags(
           ? exists(tags.trustedBranch, "trustedBranch")
           : Promise.resolve(false),
       ]);
+    const cacheTags = [...new Set([tags.branch, tags.defaultBranch, tags.trustedBranch])];
+    const fullTags: string[] = [];
+    await Promise.all(
+      cacheTags.map(async (t) => {
+        try {
+          await resolveDigest(fullCacheTag(t), {
+            ...(credentials ? { credentials } : {}),
+            timeoutMs,
+            retry: { retries: 1, baseMs: 200, maxMs: 500 },
+          });
+          fullTags.push(fullCacheTag(t));
+        } catch (e) {
+          if (!(e instanceof TagNotFoundError || e instanceof ImageNotFoundError)) throw e;
+        }
+      }),
+    );
     return {
       reachable: true,
+      fullTags: fullTags.sort(),
       exactExists,
       branchCacheExists,
       defaultBranchCacheExists,

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { WorkspaceStatus } from "../../contract/workspace/declaration";
-import { cliResult, dockerArchitecture, readableCliLog } from "./executor";
+import { cliResult, dockerArchitecture, ranEveryStep, readableCliLog } from "./executor";
 import { formatStatus, readStatusFile, StatusRecorder } from "./status-recorder";
 
 describe("workspace status", () => {
@@ -48,6 +48,14 @@ describe("workspace status", () => {
     await rec.flush();
     expect(errors.length).toBe(2);
     expect(readStatusFile(file)?.phases[0]?.outcome).toBe("ok");
+  });
+
+  it("tells a build that ran every step from one that took steps from a cache", () => {
+    const ran =
+      "#5 [stage 1/3] FROM base\n#5 CACHED\n#6 [stage 2/3] RUN apt-get\n#6 DONE 3.1s\n#7 [stage 3/3] COPY x /x\n#7 DONE 0.0s\n#8 exporting\n#8 CACHED";
+    expect(ranEveryStep(ran)).toBe(true);
+    expect(ranEveryStep(ran.replace("#6 DONE 3.1s", "#6 CACHED"))).toBe(false);
+    expect(ranEveryStep("no steps")).toBe(false);
   });
 
   it("reads the CLI's result line among its log lines", () => {

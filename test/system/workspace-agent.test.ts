@@ -162,6 +162,43 @@ describe("berth-agent workspace", () => {
     expect(usage.stderr).toMatch(/needs a workspace id/);
   });
 
+  it("build by hand (--repo): a prebuild that pushes the cache and starts nothing; bad flags are usage errors", async () => {
+    const id = `prebuild-${RUN}`;
+    const loginFile = join(root, "login.json");
+    writeFileSync(loginFile, JSON.stringify(login), { mode: 0o600 });
+    const args = [
+      "--repo",
+      repo,
+      "--namespace",
+      `${REGISTRY}/berth-ws-${RUN}`,
+      "--registry-login",
+      loginFile,
+      "--default-image",
+      BASE_IMAGE,
+      "--trusted",
+    ];
+    const build = await agent("workspace", "build", id, ...args);
+    expect(build.exitCode, build.stderr).toBe(0);
+    expect(build.stdout).toMatch(new RegExp(`${id}: stopped`));
+    expect(build.stdout).toMatch(/cache push: done/);
+    expect(build.stdout).not.toMatch(/starting/);
+    expect(await containers(id)).toBe("");
+    const bad = await agent(
+      "workspace",
+      "up",
+      id,
+      "--repo",
+      repo,
+      "--branch",
+      "a..b",
+      "--default-image",
+      BASE_IMAGE,
+    );
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--branch: "a..b" is not a branch name/);
+    await agent("workspace", "down", id);
+  });
+
   it("the daemon brings a declared workspace up and takes it down when the declaration goes", async () => {
     const id = `daemon-${RUN}`;
     const { execa } = await import("execa");

@@ -170,6 +170,31 @@ describe("a fresh node starts a workspace at the speed of a pull", () => {
     const line = await docker(e2.host, "exec", c.first.containerId!, "cat", "/etc/berth-sample-line");
     expect(line.stdout.trim()).toBe("two");
     await ex2.down(`ws-${RUN}`);
+    // The cold build ran every step: its image is the `.full` companion; the partial one is not.
+    const repoRef = `${NAMESPACE}/acme/sample-${RUN}/devcontainer`;
+    const digest = async (ref: string) =>
+      (await resolveDigest(ref, { credentials: { [REGISTRY]: login } })).digest;
+    expect(await digest(`${repoRef}:cache-default.main.full`)).toBe(await digest(exact));
+    expect(await digest(`${repoRef}:cache-default.main`)).toBe(await digest(c.first.image!));
+
+    // 4. A second one-line change, built from an image that was itself built from cache (whose
+    //    inline cache lacks the skipped steps): the `.full` companion still supplies them.
+    await commit(
+      repo,
+      {
+        ".devcontainer/Dockerfile": sampleDockerfile(
+          `cold-${RUN}`,
+          "RUN echo three > /etc/berth-sample-line",
+        ),
+      },
+      "second one-line change",
+    );
+    const d = await up(ex2, spec(repo));
+    expect(d.first.mode).toBe("cached-build");
+    const log2 = (await import("node:fs")).readFileSync(d.first.buildLog!, "utf8");
+    expect(log2).toMatch(/#(\d+) \[[^\]]*\] RUN echo cold-[^\n]*\n#\1 CACHED/);
+    expect(log2).toMatch(/#(\d+) \[[^\]]*\] RUN echo three[^\n]*\n#\1 DONE/);
+    await ex2.down(`ws-${RUN}`);
     await e2.stop();
     engines.splice(engines.indexOf(e2), 1);
   });
