@@ -103,8 +103,16 @@ afterAll(async () => {
     const ids = await containers(id);
     if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
   }
-  const images = await run("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-  const ours = images.stdout.split("\n").filter((l) => l.includes(`berth-ws-${RUN}`));
+  // By id: an image whose tag moved to a newer build is left as <none>, and still ours.
+  const images = await run("docker", ["image", "ls", "--format", "{{.ID}} {{.Repository}}"]);
+  const ours = [
+    ...new Set(
+      images.stdout
+        .split("\n")
+        .filter((l) => l.includes(`berth-ws-${RUN}`))
+        .map((l) => l.split(" ")[0]!),
+    ),
+  ];
   if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
   rmSync(root, { recursive: true, force: true });
   rmSync(repo, { recursive: true, force: true });

@@ -91,10 +91,16 @@ afterAll(async () => {
     for (const id of new Set(ids)) await ex.down(id).catch(() => undefined);
   for (const e of engines) await e.stop();
   for (const s of servers) s.close();
-  const images = await run("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-  const ours = images.stdout
-    .split("\n")
-    .filter((l) => l.includes(`berth-ws-${RUN}`) || l.includes(`sample-${RUN}`));
+  // By id: an image whose tag moved to a newer build is left as <none>, and still ours.
+  const images = await run("docker", ["image", "ls", "--format", "{{.ID}} {{.Repository}}"]);
+  const ours = [
+    ...new Set(
+      images.stdout
+        .split("\n")
+        .filter((l) => l.includes(`berth-ws-${RUN}`) || l.includes(`sample-${RUN}`))
+        .map((l) => l.split(" ")[0]!),
+    ),
+  ];
   if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
