@@ -13,8 +13,10 @@ import {
   AGENT_BUNDLE_PATH,
   AGENT_CONFIG_PATH,
   AGENT_INSTALLER_PATH,
+  AGENT_UNIT_NAME,
   AGENT_UNIT_PATH,
   CHANNEL_SECRET_PATH,
+  DEVCONTAINER_CLI_PATH,
   HETZNER_USER_DATA_LIMIT,
   type NodeCloudInitInput,
   renderAgentUnit,
@@ -68,8 +70,10 @@ describe("renderCloudInit", () => {
         secretAccessKeyFile: CHANNEL_SECRET_PATH,
       },
       trustedKeys: [keys.publicKey],
-      proxy: { bind: "0.0.0.0:80" },
+      proxy: { bind: "0.0.0.0:80", tls: { bind: "0.0.0.0:443", redirectHttp: false } },
+      disks: { fstabPath: "/etc/fstab" },
     });
+    expect(cfg.workspaces.devcontainerCli).toBeUndefined();
     // The secret is only in its own file, never in the config.
     expect(file(d, AGENT_CONFIG_PATH).content).not.toContain("node-secret-value");
     expect(file(d, CHANNEL_SECRET_PATH)).toMatchObject({
@@ -87,6 +91,28 @@ describe("renderCloudInit", () => {
     const iInstall = d.runcmd.findIndex((c) => c.includes(AGENT_INSTALLER_PATH));
     expect(iInstall).toBeGreaterThan(-1);
     expect(iInstall).toBeLessThan(d.runcmd.length - 1);
+  });
+
+  it("gives a workspace node git and the pinned devcontainer CLI, and tells the agent where it is", () => {
+    const d = doc(renderCloudInit({ ...base, role: "workspace" }));
+    expect(d.packages).toEqual(expect.arrayContaining(["git", "npm", "docker-buildx", "haproxy"]));
+    const pinned = (require("@devcontainers/cli/package.json") as { version: string }).version;
+    const install = d.runcmd.findIndex((c) => c[0] === "npm");
+    expect(d.runcmd[install]).toEqual([
+      "npm",
+      "install",
+      "--global",
+      "--no-fund",
+      "--no-audit",
+      "--prefix",
+      "/opt/berth/devcontainers",
+      `@devcontainers/cli@${pinned}`,
+    ]);
+    // Installed before the agent starts.
+    expect(install).toBeLessThan(d.runcmd.findIndex((c) => c.at(-1) === AGENT_UNIT_NAME));
+    const cfg = parseAgentConfig(file(d, AGENT_CONFIG_PATH).content, "agent.json");
+    expect(cfg.workspaces.devcontainerCli).toBe(DEVCONTAINER_CLI_PATH);
+    expect(doc(renderCloudInit(base)).packages).not.toContain("git");
   });
 
   it("renders the unit the brief names", () => {
@@ -167,7 +193,9 @@ describe("cloud-init schema (the real cloud-init on this machine)", () => {
       renderCloudInit({ ...base, agent: { kind: "inline", bundle: "console.log(1)\n" } }),
     );
     expect(r2.exitCode, r2.stderr + r2.stdout).toBe(0);
-  }, 60_000);
+    const r3 = await schema(renderCloudInit({ ...base, role: "workspace" }));
+    expect(r3.exitCode, r3.stderr + r3.stdout).toBe(0);
+  }, 90_000);
 
   it("refuses a broken variant", async () => {
     const broken = renderCloudInit(base).replace("package_update: true", "package_update: sometimes");

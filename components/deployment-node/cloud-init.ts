@@ -74,6 +74,19 @@ export interface NodeCloudInitInput {
   healthTimeoutSeconds?: number;
   /** Refuse to render above this many bytes (e.g. HETZNER_USER_DATA_LIMIT). */
   maxBytes?: number;
+  /** A workspace node also gets git and the devcontainer CLI (default: deployment). */
+  role?: "deployment" | "workspace";
+}
+
+/** Workspace nodes: git (clones) and npm (installs the devcontainer CLI). */
+export const WORKSPACE_PACKAGES = ["git", "npm"] as const;
+/** Where a workspace node's devcontainer CLI is installed (`npm install --global --prefix`). */
+export const DEVCONTAINER_CLI_PREFIX = "/opt/berth/devcontainers";
+export const DEVCONTAINER_CLI_PATH = `${DEVCONTAINER_CLI_PREFIX}/lib/node_modules/@devcontainers/cli/devcontainer.js`;
+
+/** The devcontainer CLI version this program pins (package.json), installed on workspace nodes. */
+export function devcontainerCliVersion(): string {
+  return (require("@devcontainers/cli/package.json") as { version: string }).version;
 }
 
 export class CloudInitError extends Error {}
@@ -98,6 +111,7 @@ export function renderAgentConfig(input: NodeCloudInitInput): AgentConfig {
     pollIntervalSeconds: input.pollIntervalSeconds ?? 10,
     healthTimeoutSeconds: input.healthTimeoutSeconds ?? 120,
     proxy: { bind: input.proxyBind ?? "0.0.0.0:80", tls: { bind: input.proxyTlsBind ?? "0.0.0.0:443" } },
+    ...(input.role === "workspace" ? { workspaces: { devcontainerCli: DEVCONTAINER_CLI_PATH } } : {}),
   };
   const r = agentConfigSchema.safeParse(raw);
   if (!r.success) {
@@ -241,7 +255,7 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
     hostname: input.nodeId,
     package_update: true,
     package_upgrade: false,
-    packages: [...NODE_PACKAGES],
+    packages: [...NODE_PACKAGES, ...(input.role === "workspace" ? WORKSPACE_PACKAGES : [])],
     write_files: files,
     runcmd: [
       ["mkdir", "-p", "-m", "0700", "/var/lib/berth"],
@@ -251,6 +265,20 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
       // would hold the same ports.
       ["systemctl", "disable", "--now", "haproxy.service"],
       ...installSteps,
+      ...(input.role === "workspace"
+        ? [
+            [
+              "npm",
+              "install",
+              "--global",
+              "--no-fund",
+              "--no-audit",
+              "--prefix",
+              DEVCONTAINER_CLI_PREFIX,
+              `@devcontainers/cli@${devcontainerCliVersion()}`,
+            ],
+          ]
+        : []),
       ["systemctl", "enable", "--now", AGENT_UNIT_NAME],
     ],
   };

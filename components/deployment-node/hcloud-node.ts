@@ -57,12 +57,13 @@ export function renderNodeUserData(
   nodeId: string,
   cloudInit: NodeCloudInitArgs,
   maxBytes?: number,
+  role: "deployment" | "workspace" = "deployment",
 ): pulumi.Output<string> {
   return pulumi.secret(
     pulumi
       .output(cloudInit)
       .apply((ci) =>
-        renderCloudInit({ ...(ci as NodeCloudInit), nodeId, ...(maxBytes ? { maxBytes } : {}) }),
+        renderCloudInit({ ...(ci as NodeCloudInit), nodeId, role, ...(maxBytes ? { maxBytes } : {}) }),
       ),
   );
 }
@@ -71,7 +72,7 @@ export function createHcloudNode(name: string, args: HcloudNodeArgs, parent?: pu
   const { cloudInit, labels, ...plain } = args;
   const a = parseArgs(hcloudNodeArgsSchema, plain, `${name}`);
   const plan = nodeFirewallRules(a.allowSsh ? { allowSsh: a.allowSsh } : {});
-  const userData = renderNodeUserData(a.nodeId, cloudInit, HETZNER_USER_DATA_LIMIT);
+  const userData = renderNodeUserData(a.nodeId, cloudInit, HETZNER_USER_DATA_LIMIT, a.role);
   const nodeLabels = { ...labels, "berth-node": a.nodeId, "berth-role": a.role };
 
   const firewall = new hcloud.Firewall(

@@ -36,7 +36,7 @@ export function createScalewayNode(
   const { cloudInit, additionalVolumeIds, tags, ...plain } = args;
   const a = parseArgs(scalewayNodeArgsSchema, plain, `${name}`);
   const plan = nodeFirewallRules(a.allowSsh ? { allowSsh: a.allowSsh } : {});
-  const userData = renderNodeUserData(a.nodeId, cloudInit);
+  const userData = renderNodeUserData(a.nodeId, cloudInit, undefined, a.role);
   const nodeTags = [...(tags ?? []), `berth-node=${a.nodeId}`, `berth-role=${a.role}`];
   const project = a.projectId ? { projectId: a.projectId } : {};
 
