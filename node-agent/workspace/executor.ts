@@ -38,6 +38,7 @@ import {
 } from "./devcontainer-config";
 import { type PlannedCommand, planWorkspace, type Step, type WorkspacePlan } from "./plan";
 import { lookupTags, type RegistryLookup, registryHost } from "./registry-lookup";
+import { homeOf, remoteUserOf, stateVolumeName, withStateMount } from "./state-volume";
 import { readStatusFile, StatusRecorder, type StatusReporter } from "./status-recorder";
 
 export interface WorkspaceSpec {
@@ -446,7 +447,11 @@ export class WorkspaceExecutor {
             continue;
           }
           if (step.phase === "starting" && !start) continue;
-          const r = await rec.phase(step.phase, () => runStep(step));
+          const r = await rec.phase(step.phase, async () => {
+            if (step.phase === "starting" && p.startConfig.image)
+              await this.prepareStart(spec.id, p.startConfig, join(dir, "start.json"), log);
+            return runStep(step);
+          });
           if (step.phase === "starting") upResult = cliResult(r.stdout);
           if (step.phase === "building") rec.update({ buildLog });
         }
@@ -517,6 +522,58 @@ export class WorkspaceExecutor {
       log.error({ err: lastLines(msg, 3) }, "workspace failed");
       const status = rec.status;
       return { status, background: Promise.resolve(status) };
+    }
+  }
+
+  /**
+   * Before `devcontainer up`: the state volume is mounted at the remote user's home, and a
+   * container of this workspace that runs another image is removed (its volumes kept), so the
+   * CLI starts the new image instead of reusing the old container. Compose-based configs manage
+   * their own containers and are left as they are.
+   */
+  private async prepareStart(
+    id: string,
+    startConfig: Record<string, unknown>,
+    startFile: string,
+    log: Logger,
+  ): Promise<void> {
+    const image = String(startConfig.image);
+    const docker = (args: string[], allowFailure = false) =>
+      run("docker", args, { isolatedEnv: true, env: this.dockerEnv(), timeoutMs: 600_000, allowFailure });
+    const inspect = () =>
+      docker(
+        [
+          "image",
+          "inspect",
+          "--format",
+          '{{.Id}}\t{{.Config.User}}\t{{index .Config.Labels "devcontainer.metadata"}}',
+          image,
+        ],
+        true,
+      );
+    let info = await inspect();
+    if (info.exitCode !== 0) {
+      await docker(["pull", "--quiet", image]);
+      info = await inspect();
+    }
+    const [imageId = "", imageUser = "", label = ""] = info.stdout.trim().split("\t");
+    const user = remoteUserOf(startConfig, label === "<no value>" ? undefined : label, imageUser);
+    const home = homeOf(user);
+    let config = startConfig;
+    if (home) {
+      const volume = stateVolumeName(id);
+      await docker(["volume", "create", "--label", `${WORKSPACE_LABEL}=${id}`, volume]);
+      config = withStateMount(startConfig, volume, home);
+    } else {
+      log.warn({ user }, "the remote user is a bare uid: its home is not kept on the state volume");
+    }
+    writeFileSync(startFile, `${JSON.stringify(config, null, 2)}\n`);
+    for (const c of await this.containers(id)) {
+      const r = await docker(["container", "inspect", "--format", "{{.Image}}", c], true);
+      if (r.exitCode === 0 && r.stdout.trim() !== imageId) {
+        log.info({ container: c }, "the workspace's image changed: replacing its container (state kept)");
+        await docker(["rm", "-f", c]);
+      }
     }
   }
 
