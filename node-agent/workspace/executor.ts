@@ -449,7 +449,13 @@ export class WorkspaceExecutor {
           if (step.phase === "starting" && !start) continue;
           const r = await rec.phase(step.phase, async () => {
             if (step.phase === "starting" && p.startConfig.image)
-              await this.prepareStart(spec.id, p.startConfig, join(dir, "start.json"), log);
+              await this.prepareStart(
+                spec.id,
+                p.startConfig,
+                join(dir, "start.json"),
+                step.command.env ?? {},
+                log,
+              );
             return runStep(step);
           });
           if (step.phase === "starting") upResult = cliResult(r.stdout);
@@ -535,11 +541,13 @@ export class WorkspaceExecutor {
     id: string,
     startConfig: Record<string, unknown>,
     startFile: string,
+    /** The start step's own environment (DOCKER_HOST, this build's DOCKER_CONFIG). */
+    env: Record<string, string>,
     log: Logger,
   ): Promise<void> {
     const image = String(startConfig.image);
     const docker = (args: string[], allowFailure = false) =>
-      run("docker", args, { isolatedEnv: true, env: this.dockerEnv(), timeoutMs: 600_000, allowFailure });
+      run("docker", args, { isolatedEnv: true, env, timeoutMs: 600_000, allowFailure });
     const inspect = () =>
       docker(
         [
@@ -551,26 +559,31 @@ export class WorkspaceExecutor {
         ],
         true,
       );
-    let info = await inspect();
+    // Independent calls at once (each costs a Docker round trip; this is on the way to running).
+    const volume = stateVolumeName(id);
+    const [first, , existing] = await Promise.all([
+      inspect(),
+      docker(["volume", "create", "--label", `${WORKSPACE_LABEL}=${id}`, volume]),
+      this.containers(id),
+    ]);
+    let info = first;
     if (info.exitCode !== 0) {
-      await docker(["pull", "--quiet", image]);
-      info = await inspect();
+      // Not here yet (the default image): pull it now; if that fails, `devcontainer up` says why.
+      if ((await docker(["pull", "--quiet", image], true)).exitCode === 0) info = await inspect();
     }
     const [imageId = "", imageUser = "", label = ""] = info.stdout.trim().split("\t");
     const user = remoteUserOf(startConfig, label === "<no value>" ? undefined : label, imageUser);
     const home = homeOf(user);
     let config = startConfig;
     if (home) {
-      const volume = stateVolumeName(id);
-      await docker(["volume", "create", "--label", `${WORKSPACE_LABEL}=${id}`, volume]);
       config = withStateMount(startConfig, volume, home);
     } else {
       log.warn({ user }, "the remote user is a bare uid: its home is not kept on the state volume");
     }
     writeFileSync(startFile, `${JSON.stringify(config, null, 2)}\n`);
-    for (const c of await this.containers(id)) {
+    for (const c of existing) {
       const r = await docker(["container", "inspect", "--format", "{{.Image}}", c], true);
-      if (r.exitCode === 0 && r.stdout.trim() !== imageId) {
+      if (imageId !== "" && r.exitCode === 0 && r.stdout.trim() !== imageId) {
         log.info({ container: c }, "the workspace's image changed: replacing its container (state kept)");
         await docker(["rm", "-f", c]);
       }

@@ -16,7 +16,7 @@ import {
 } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { loadOrCreateNodeKeys } from "../../node-agent/node-keys";
-import { BASE_IMAGE, sampleRepository } from "./support/devcontainer-repo";
+import { BASE_IMAGE, removeStateVolumes, sampleRepository } from "./support/devcontainer-repo";
 import { REGISTRY } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -114,6 +114,7 @@ afterAll(async () => {
     ),
   ];
   if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
+  await removeStateVolumes(RUN);
   rmSync(root, { recursive: true, force: true });
   rmSync(repo, { recursive: true, force: true });
 });

@@ -18,6 +18,7 @@ import {
   BASE_IMAGE,
   commit,
   git,
+  removeStateVolumes,
   sampleConfig,
   sampleDockerfile,
   sampleRepository,
@@ -102,6 +103,7 @@ afterAll(async () => {
     ),
   ];
   if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
+  await removeStateVolumes(RUN);
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 

@@ -83,3 +83,10 @@ export async function sampleRepository(
   );
   return dir;
 }
+
+/** Removes the workspaces' state volumes (berth-ws-<id>-home) whose id holds `marker`. */
+export async function removeStateVolumes(marker: string, env: Record<string, string> = {}): Promise<void> {
+  const r = await run("docker", ["volume", "ls", "-q", "--filter", "label=berth.workspace"], { env });
+  const ours = r.stdout.split("\n").filter((v) => v.startsWith("berth-ws-") && v.includes(marker));
+  if (ours.length > 0) await run("docker", ["volume", "rm", "-f", ...ours], { env, allowFailure: true });
+}
