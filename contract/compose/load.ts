@@ -11,6 +11,7 @@ import {
   type RouteHint,
   type Service,
 } from "../manifest/schema";
+import { readVolumeBackups } from "./backup";
 import { type DependencyRef, orderServices } from "./depends-on";
 import { interpolateTree, toVariables } from "./interpolate";
 import { parseYaml } from "./parse";
@@ -177,6 +178,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
     }
   }
   const order = orderServices(ctx, names, refs);
+  if (volumes) readVolumeBackups(ctx, volumes.value, ["volumes"], names, manifestVolumes);
 
   const re = entry(root, "x-berth-routes");
   const routes: Route[] = re ? readRoutes(ctx, re.value, ["x-berth-routes"], names) : [];

@@ -36,6 +36,7 @@ export function readVolumes(ctx: Ctx, node: YNode, path: Path): Record<string, V
     if (!v) continue;
     checkKeys(ctx, v, p, {
       accepted: ["driver", "labels"],
+      berthExtensions: ["x-berth-backup"],
       rejected: {
         external: EXTERNAL("volume"),
         driver_opts: {

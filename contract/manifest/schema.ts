@@ -10,6 +10,7 @@
 // The schema is strict: a field it does not know is an error, so a manifest written by a newer
 // berth is refused rather than half understood.
 import { z } from "zod";
+import { volumeBackupSchema } from "../backup/schema";
 
 export const MANIFEST_FORMAT_VERSION = 1;
 
@@ -160,7 +161,11 @@ export const serviceSchema = z.strictObject({
 });
 export type Service = z.infer<typeof serviceSchema>;
 
-export const volumeSchema = z.strictObject({ labels: stringMap });
+export const volumeSchema = z.strictObject({
+  labels: stringMap,
+  /** `x-berth-backup`: absent means "backed up like the environment says" when it declares backups. */
+  backup: volumeBackupSchema.optional(),
+});
 export type Volume = z.infer<typeof volumeSchema>;
 
 export const networkSchema = z.strictObject({ labels: stringMap, internal: z.boolean() });

@@ -2,6 +2,7 @@
 // rendered Compose file → a payload with sealed secrets → signed envelope. Used by the `berth`
 // CLI, the Release dynamic provider and the contract benchmark.
 import type { KeyObject } from "node:crypto";
+import type { EnvironmentBackup } from "../backup/schema";
 import { formatProblem, loadCompose, type Problem } from "../compose";
 import type { Manifest } from "../manifest/schema";
 import {
@@ -12,7 +13,7 @@ import {
   serializeEnvelope,
   signRelease,
 } from "../payload";
-import { type RenderedCompose, renderNodeCompose } from "../render/node-compose";
+import { backupSecretNames, type RenderedCompose, renderNodeCompose } from "../render/node-compose";
 
 export class ComposeInvalidError extends Error {
   constructor(readonly problems: Problem[]) {
@@ -66,6 +67,8 @@ export interface ReleaseInput {
   /** Compose volume → block device on the node (cloud volumes). */
   disks?: Record<string, string>;
   defaultMemoryLimitBytes?: number;
+  /** The environment's backups; their secrets must be among `secrets`. */
+  backup?: EnvironmentBackup | undefined;
   issuedAt?: Date;
   expiresAt?: Date;
 }
@@ -86,7 +89,14 @@ export function buildRelease(i: ReleaseInput): BuiltRelease {
       `secret${missing.length > 1 ? "s" : ""} ${missing.join(", ")} referenced with x-berth-secret but not given a value: set ${missing.length > 1 ? "them" : "it"} (pulumi config set --secret, or berth sign --secret NAME=@FILE)`,
     );
   }
+  const missingBackup = backupSecretNames(i.backup).filter((n) => i.secrets[n] === undefined);
+  if (missingBackup.length > 0) {
+    throw new MissingSecretError(
+      `the environment's backups need the secret${missingBackup.length > 1 ? "s" : ""} ${missingBackup.join(", ")} (repository password, bucket keys): set ${missingBackup.length > 1 ? "them" : "it"} with pulumi config set --secret --path 'berth:secrets.NAME' VALUE`,
+    );
+  }
   const rendered = renderNodeCompose(i.manifest, {
+    ...(i.backup ? { backup: i.backup } : {}),
     environmentId: i.environmentId,
     sequence: i.sequence,
     images: i.images,

@@ -3,6 +3,7 @@
 // (Compose ignores `x-` keys): the networks and volumes the agent creates before Compose runs
 // (Compose only ever creates containers, so two projects of one environment can share them) and
 // the environment variables that carry unsealed secrets.
+import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
 import type { Manifest, Service } from "../manifest/schema";
 
 export interface RenderOptions {
@@ -22,6 +23,8 @@ export interface RenderOptions {
   defaultMemoryLimitBytes?: number;
   logMaxSize?: string;
   logMaxFiles?: number;
+  /** The environment's backups (target, schedule, retention); none when absent. */
+  backup?: EnvironmentBackup | undefined;
 }
 
 export const DEFAULT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
@@ -44,6 +47,8 @@ export interface NodeExtras {
   secrets: Record<string, string>;
   /** Services in start order, with the group they are updated in. */
   services: { name: string; updateOrder: "start-first" | "stop-first"; ports: number[] }[];
+  /** Backups of the environment's volumes (no secret values: the secrets' names). */
+  backup?: NodeBackup;
 }
 
 export interface RenderedCompose {
@@ -106,7 +111,7 @@ function renderService(
   m: Manifest,
   name: string,
   s: Service,
-  o: Required<RenderOptions>,
+  o: Required<Omit<RenderOptions, "backup">>,
 ): Record<string, unknown> {
   const env = o.environmentId;
   const out: Record<string, unknown> = { image: o.images[name] };
@@ -190,7 +195,7 @@ function renderService(
 
 /** Renders the Compose file for one environment's release on a node. Pure: same input, same text. */
 export function renderNodeCompose(m: Manifest, options: RenderOptions): RenderedCompose {
-  const o: Required<RenderOptions> = {
+  const o: Required<Omit<RenderOptions, "backup">> & Pick<RenderOptions, "backup"> = {
     volumeRoot: "/mnt",
     disks: {},
     defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
@@ -269,6 +274,7 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
       ports: publishedPorts(m, name),
     })),
   };
+  if (o.backup) extras.backup = renderBackup(m, env, o.volumeRoot, o.backup);
   const doc: Record<string, unknown> = {
     services: Object.fromEntries(
       m.order.map((name) => [name, renderService(m, name, m.services[name] as Service, o)]),
@@ -287,6 +293,38 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
   // JSON is YAML 1.2, and Compose reads it as such. The yaml library's stringify took ~3 ms of a
   // ~3.1 ms render for 20 services (bench:contract); JSON.stringify takes 0.06 ms.
   return { text: `${header}${JSON.stringify(doc, null, 2)}\n`, extras };
+}
+
+/** What the node needs to back up the environment's volumes: every volume not marked `x-berth-backup: false`. */
+export function renderBackup(m: Manifest, env: string, volumeRoot: string, b: EnvironmentBackup): NodeBackup {
+  return {
+    repository: repositoryUrl(b.target, env),
+    region: b.target.region,
+    pruneSchedule: b.pruneSchedule,
+    checkSchedule: b.checkSchedule,
+    restoreOnFirstApply: b.restoreOnFirstApply,
+    secrets: { ...b.secrets },
+    volumes: Object.keys(m.volumes)
+      .sort()
+      .filter((v) => m.volumes[v]?.backup?.enabled !== false)
+      .map((v) => {
+        const vb = m.volumes[v]?.backup;
+        return {
+          name: v,
+          device: volumeDevice(volumeRoot, env, v),
+          schedule: vb?.schedule ?? b.schedule,
+          retention: vb?.retention ?? b.retention,
+          ...(vb?.before ? { before: vb.before } : {}),
+          ...(vb?.after ? { after: vb.after } : {}),
+          stop: vb?.stop ?? [],
+        };
+      }),
+  };
+}
+
+/** The secret names a backup needs sealed into the release. */
+export function backupSecretNames(b: EnvironmentBackup | undefined): string[] {
+  return b ? [b.secrets.password, b.secrets.accessKeyId, b.secrets.secretAccessKey] : [];
 }
 
 /** Reads the `x-berth` extras back from a rendered file's parsed document. */
