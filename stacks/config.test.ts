@@ -18,6 +18,44 @@ function problems(all: Record<string, string>): string[] {
 }
 
 describe("parseStackConfig", () => {
+  it("reads an environment's backups, with defaults, and names each wrong backup key", () => {
+    const env = (backup: unknown) =>
+      JSON.stringify([{ name: "demo", compose: "local/app/compose.yaml", backup }]);
+    const c = parseStackConfig(
+      {
+        ...minimal,
+        "berth:secrets": JSON.stringify({
+          "backup-password": "p",
+          "backup-access-key-id": "a",
+          "backup-secret-access-key": "s",
+        }),
+        "berth:environments": env({ target: { endpoint: "http://127.0.0.1:7070", bucket: "backups" } }),
+      },
+      "P",
+    );
+    expect(c.environments[0]?.backup).toMatchObject({
+      target: { bucket: "backups", region: "auto", prefix: "" },
+      schedule: "0 3 * * *",
+      retention: { last: 3, daily: 7, weekly: 4, monthly: 6 },
+      restoreOnFirstApply: true,
+    });
+    const p = problems({
+      ...minimal,
+      "berth:environments": env({
+        target: { endpoint: "http://127.0.0.1:7070", bucket: "backups" },
+        schedule: "daily",
+        retention: { daily: -1 },
+      }),
+    });
+    expect(p.join("\n")).toMatch(
+      /berth:environments\[0\]\.backup\.schedule: "daily" is not a cron expression/,
+    );
+    expect(p.join("\n")).toMatch(/berth:environments\[0\]\.backup\.retention\.daily: /);
+    expect(p.join("\n")).toMatch(
+      /berth:environments\[0\]\.backup\.secrets\.password: the secret backup-password is not set/,
+    );
+  });
+
   it("fills defaults: local target, port 8088, no secrets", () => {
     expect(parseStackConfig(minimal, "Pulumi.local.yaml")).toMatchObject({
       target: "local",

@@ -2,6 +2,7 @@
 // so every message can name the config key the user has to fix.
 import { z } from "zod";
 import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node/args";
+import { environmentBackupSchema } from "../contract/backup/schema";
 
 /** A closed choice whose error names the allowed values (`"fsn9" is not a Hetzner location; use one of …`). */
 const choice = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
@@ -180,6 +181,12 @@ export const environmentConfigSchema = z
     originCertificate: z.boolean().default(false),
     /** Cloud targets: names in berth:certificates the node proxy serves for this environment. */
     certificates: z.array(certificateName).default([]),
+    /**
+     * Backups of the environment's volumes with restic to an S3 bucket: target { endpoint, bucket,
+     * region, prefix }, schedule (cron, UTC), retention { last, daily, weekly, monthly, ... },
+     * pruneSchedule, checkSchedule, restoreOnFirstApply, secrets (names in berth:secrets).
+     */
+    backup: environmentBackupSchema.optional(),
   })
   .strict();
 
@@ -285,8 +292,10 @@ type RawStack = {
     hosts?: string[] | undefined;
     certificates: string[];
     originCertificate: boolean;
+    backup?: { secrets: Record<string, string> } | undefined;
   }[];
   certificates: Record<string, string>;
+  secrets: Record<string, string>;
   nodes: { id: string; provider: "hcloud" | "scaleway"; role: "deployment" | "workspace" }[];
   workspaces: { name: string; node?: string | undefined; defaultImage?: string | undefined }[];
   channel?: { kind: "r2" | "scaleway" } | undefined;
@@ -321,6 +330,13 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
           `no certificate ${JSON.stringify(name)} in berth:certificates; set it with \`pulumi config set --secret --path 'berth:certificates.${name}' "$(cat BUNDLE.pem)"\``,
         );
     });
+    for (const [what, name] of Object.entries(e.backup?.secrets ?? {})) {
+      if (!(name in c.secrets))
+        add(
+          ["environments", i, "backup", "secrets", what],
+          `the secret ${name} is not set (pulumi config set --secret --path 'berth:secrets.${name}' VALUE)`,
+        );
+    }
   });
   const workspaceNames = new Set<string>();
   c.workspaces.forEach((w, i) => {

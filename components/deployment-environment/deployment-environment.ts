@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
+import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import { loadCompose } from "../../contract/compose";
 import { ImageBuild } from "../image-build/image-build";
 import { Release } from "../release/release";
@@ -54,6 +55,13 @@ export interface DeploymentEnvironmentArgs {
   channel: pulumi.Input<ChannelSpec>;
   registry: EnvironmentRegistry;
   allowImagesOutsideNamespace?: boolean;
+  /**
+   * Backups of the environment's volumes to an S3 bucket with restic (schedule, retention, target;
+   * per volume `x-berth-backup` in Compose). The repository password and bucket keys are secrets
+   * named in `backup.secrets` (default backup-password, backup-access-key-id,
+   * backup-secret-access-key), taken from `secrets` and sealed to the node like the others.
+   */
+  backup?: EnvironmentBackupInput;
   signingKey: pulumi.Input<string>;
   releaseTimeoutSeconds?: number;
   /** A proxied DNS record (A, to the node) per route host. */
@@ -143,6 +151,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         ...(certificates ? { certificates } : {}),
         ...(args.disks ? { disks: args.disks } : {}),
         signingKey: args.signingKey,
+        ...(args.backup ? { backup: args.backup } : {}),
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),
         timeoutSeconds: args.releaseTimeoutSeconds ?? 300,
         summary: loaded.ok

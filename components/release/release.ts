@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../runtime/channel";
 import type { RegistryAccess } from "../runtime/release";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 import type { ReleaseSummary } from "./summary";
 
-export const RELEASE_PROVIDER_VERSION = "1";
+export const RELEASE_PROVIDER_VERSION = "2";
 
 const runtime = PROVIDER_RUNTIME;
 const provider: pulumi.dynamic.ResourceProvider = {
@@ -34,6 +35,8 @@ export interface ReleaseArgs {
   /** Cloud nodes: Compose volume → the block device of its disk on the node. */
   disks?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   signingKey: pulumi.Input<string>;
+  /** Backups of the environment's volumes (no secret values; those are in `secrets`). */
+  backup?: EnvironmentBackupInput;
   volumeRoot?: string;
   timeoutSeconds: number;
   summary: pulumi.Input<ReleaseSummary>;

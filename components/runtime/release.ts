@@ -4,6 +4,7 @@
 // publish the next release, then wait for the node's word; delete takes the environment off the
 // node and waits for it to be torn down.
 import type * as pulumi from "@pulumi/pulumi";
+import { type EnvironmentBackupInput, environmentBackupSchema } from "../../contract/backup/schema";
 import { channelKeys } from "../../contract/channel/layout";
 import {
   publishRelease,
@@ -53,6 +54,7 @@ export interface ReleaseInputs {
   /** Compose volume → block device on the node (cloud volumes). */
   disks?: Record<string, string>;
   signingKey: string;
+  backup?: EnvironmentBackupInput;
   volumeRoot?: string;
   timeoutSeconds: number;
   summary: ReleaseSummary;
@@ -103,6 +105,17 @@ export async function check(_olds: unknown, news: ReleaseInputs): Promise<pulumi
         failures.push({
           property: "composeText",
           reason: `${news.composeFile}: services.${name}.image: ${s.image} is outside the environment's registry namespace ${news.registry.host}/${news.registry.prefix}: push it there, or allow images from elsewhere (allowImagesOutsideNamespace)`,
+        });
+      }
+    }
+  }
+  const backup = isUnknown(news.backup) ? undefined : checkBackup(news, failures);
+  if (!isUnknown(news.secrets) && backup) {
+    for (const [what, name] of Object.entries(backup.secrets)) {
+      if (news.secrets[name] === undefined) {
+        failures.push({
+          property: "secrets",
+          reason: `environment ${news.environmentId}: backup.secrets.${what}: the secret ${name} has no value: pulumi config set --secret --path 'berth:secrets.${name}' VALUE`,
         });
       }
     }
@@ -174,6 +187,20 @@ function certificateSecrets(certificates: Record<string, string> | undefined): R
   return Object.fromEntries(Object.entries(certificates ?? {}).map(([n, pem]) => [tlsSecretName(n), pem]));
 }
 
+/** The environment's backup declaration, parsed; each problem names its field. */
+function checkBackup(news: ReleaseInputs, failures: pulumi.dynamic.CheckFailure[]) {
+  if (news.backup === undefined) return undefined;
+  const b = environmentBackupSchema.safeParse(news.backup);
+  if (b.success) return b.data;
+  for (const issue of b.error.issues) {
+    failures.push({
+      property: "backup",
+      reason: `environment ${news.environmentId}: backup.${issue.path.map(String).join(".")}: ${issue.message}`,
+    });
+  }
+  return undefined;
+}
+
 /** The properties whose change means a new release; empty when nothing a node runs changes. */
 export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): string[] {
   const changed = summaryChanges(olds.summary, news.summary).map((p) => `summary.${p}`);
@@ -194,6 +221,7 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
     "channel",
     "volumeRoot",
     "disks",
+    "backup",
   ] as const) {
     if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
   }
@@ -275,6 +303,7 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
     },
     nodePublicKey: publicKey,
     signingKey: news.signingKey,
+    ...(news.backup ? { backup: environmentBackupSchema.parse(news.backup) } : {}),
     ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
     ...(news.disks ? { disks: news.disks } : {}),
   });

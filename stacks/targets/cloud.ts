@@ -157,6 +157,7 @@ export function cloudEnvironments(
           push: o.registry.push,
         },
         allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
+        ...(e.backup ? { backup: e.backup } : {}),
         signingKey: ctx.signingKey,
         releaseTimeoutSeconds: config.releaseTimeoutSeconds,
         ...(zoneId ? { dns: { zoneId, ipv4: node.ipv4, ...(e.hosts ? { hosts: e.hosts } : {}) } } : {}),

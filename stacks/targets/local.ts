@@ -62,6 +62,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
             password: pulumi.secret(registryPassword),
           },
           allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
+          ...(e.backup ? { backup: e.backup } : {}),
           signingKey,
           releaseTimeoutSeconds: config.releaseTimeoutSeconds,
           urlFor: (r) => `http://${r.host}:${config.localHttpPort}${r.path ?? "/"}`,
