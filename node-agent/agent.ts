@@ -5,8 +5,9 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import type { NodeBackup } from "../contract/backup/schema";
 import { channelKeys, environmentsFromKeys } from "../contract/channel/layout";
-import { desiredPointer, type EnvironmentStatus } from "../contract/channel/status";
+import { desiredPointer, type EnvironmentStatus, environmentStatus } from "../contract/channel/status";
 import type { ChannelStore } from "../contract/channel/store";
 import {
   type ReleasePayload,
@@ -21,6 +22,7 @@ import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError, routeKeys } from "./apply/apply";
 import { parseReleaseProject, planApply, releaseProject, statefulProject } from "./apply/plan";
 import type { ProxyControl } from "./apply/proxy-control";
+import { BackupError, Backups, type RestoreOptions, type RestoreReport } from "./backup/backups";
 import type { ChannelChanges } from "./channel-watch";
 import * as compose from "./compose/commands";
 import type { AgentConfig } from "./config";
@@ -49,6 +51,7 @@ export class Agent {
   private readonly keys: { publicKey: string; privateKey: string };
   private readonly trusted: TrustedKeys;
   private readonly applier: Applier;
+  readonly backups: Backups;
   /** The last refused release per environment, so it is reported once, not at every poll. */
   private readonly rejected = new Map<string, string>();
 
@@ -68,6 +71,12 @@ export class Agent {
         log: d.log,
       }),
       unseal: (p) => this.unseal(p),
+    });
+    this.backups = new Backups({
+      stateRoot: d.config.stateRoot,
+      docker: d.docker,
+      log: d.log,
+      resticPath: d.config.resticPath,
     });
   }
 
@@ -112,17 +121,116 @@ export class Agent {
     return existsSync(dir) ? readdirSync(dir).filter((n) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(n)) : [];
   }
 
-  async report(status: Omit<EnvironmentStatus, "formatVersion" | "nodeId" | "updatedAt">): Promise<void> {
+  async report(
+    status: Omit<EnvironmentStatus, "formatVersion" | "nodeId" | "updatedAt" | "backup">,
+  ): Promise<void> {
+    const backup = status.state === "removed" ? undefined : this.backups.status(status.environmentId);
     const full: EnvironmentStatus = {
       formatVersion: 1,
       nodeId: this.nodeId,
       updatedAt: new Date().toISOString(),
       ...status,
+      ...(backup ? { backup } : {}),
     };
     await this.d.channel.put(
       channelKeys.status(this.nodeId, status.environmentId),
       `${JSON.stringify(full, null, 2)}\n`,
     );
+  }
+
+  /** Puts the environment's backup state into its status in the channel (the rest unchanged). */
+  async reportBackup(env: string): Promise<void> {
+    const backup = this.backups.status(env);
+    if (!backup) return;
+    const key = channelKeys.status(this.nodeId, env);
+    const text = await this.d.channel.get(key);
+    const prev = text ? environmentStatus.safeParse(JSON.parse(text)) : undefined;
+    const current = this.store(env).current();
+    const base: EnvironmentStatus = prev?.success
+      ? prev.data
+      : {
+          formatVersion: 1,
+          nodeId: this.nodeId,
+          environmentId: env,
+          ...(current !== undefined ? { appliedSequence: current } : {}),
+          state: current !== undefined ? "applied" : "applying",
+          services: [],
+          updatedAt: "",
+        };
+    await this.d.channel.put(
+      key,
+      `${JSON.stringify({ ...base, backup, updatedAt: new Date().toISOString() }, null, 2)}\n`,
+    );
+  }
+
+  /** The backup settings and unsealed secrets of the environment's current release. */
+  backupOf(env: string): { backup: NodeBackup; secrets: Record<string, string> } | undefined {
+    const store = this.store(env);
+    const current = store.current();
+    if (current === undefined) return undefined;
+    const payload = this.payloadOf(store, current);
+    const backup = readNodeExtras(parse(payload.compose.text)).backup;
+    return backup ? { backup, secrets: this.unseal(payload) } : undefined;
+  }
+
+  private requireBackup(env: string): { backup: NodeBackup; secrets: Record<string, string> } {
+    const b = this.backupOf(env);
+    if (!b) {
+      const current = this.store(env).current();
+      throw new BackupError(
+        current === undefined
+          ? `${env} has no applied release on this node, so no backup settings: apply it first`
+          : `${env}'s release ${current} declares no backups (backup in the environment's config)`,
+      );
+    }
+    return b;
+  }
+
+  /** Backs the environment's volumes up now (`berth-agent backup ENV`). */
+  async backupNow(env: string, volumes?: string[]) {
+    const { backup, secrets } = this.requireBackup(env);
+    const lock = this.backups.lock(env);
+    try {
+      return await this.backups.backupNow(env, backup, secrets, volumes);
+    } finally {
+      lock.release();
+      await this.reportBackup(env);
+    }
+  }
+
+  async snapshots(env: string) {
+    const { backup, secrets } = this.requireBackup(env);
+    return this.backups.snapshots(env, this.backups.access(backup, secrets));
+  }
+
+  /** An operator's restore (`berth-agent restore ENV [--snapshot ID] [--force]`). */
+  async restore(env: string, o: Omit<RestoreOptions, "reason">): Promise<RestoreReport> {
+    const { backup, secrets } = this.requireBackup(env);
+    const applyLock = this.store(env).lock();
+    try {
+      const lock = this.backups.lock(env);
+      try {
+        return await this.backups.restore(env, backup, secrets, { ...o, reason: "operator" });
+      } finally {
+        lock.release();
+      }
+    } finally {
+      applyLock.release();
+      await this.reportBackup(env);
+    }
+  }
+
+  /** Runs the backups, prunes and checks that are due, in every environment that declares them. */
+  async backupTick(): Promise<void> {
+    for (const env of this.localEnvironments()) {
+      try {
+        const b = this.backupOf(env);
+        if (!b) continue;
+        if (await this.backups.tick(env, b.backup, b.secrets)) await this.reportBackup(env);
+      } catch (e) {
+        this.d.log.error({ environment: env, err: describeError(e) }, "backup pass failed");
+      }
+    }
   }
 
   /**
@@ -250,6 +358,11 @@ export class Agent {
         state: "applying",
         services: [],
       });
+      const backup = readNodeExtras(parse(payload.compose.text)).backup;
+      if (current === undefined && !rollingBack && backup?.restoreOnFirstApply && backup.volumes.length > 0) {
+        const failed = await this.restoreBeforeFirstApply(env, payload, backup);
+        if (failed) return failed;
+      }
       let outcome: ApplyOutcome;
       if (rollingBack) {
         // Killed while rolling back: make sure the proxy serves the current release and the
@@ -278,6 +391,39 @@ export class Agent {
       });
       store.prune(this.d.config.keepReleases);
       return outcome;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * A node that has never applied the environment (a replacement, or a local node whose state
+   * folder was removed): fill its empty volumes from their newest snapshots first. When the
+   * repository cannot be read, the release is not applied (an app must not start on empty
+   * volumes while its data sits in a backup), reported as failed, and tried again next pass.
+   */
+  private async restoreBeforeFirstApply(
+    env: string,
+    payload: ReleasePayload,
+    backup: NodeBackup,
+  ): Promise<ApplyOutcome | undefined> {
+    const lock = this.backups.lock(env);
+    try {
+      const report = await this.backups.restore(env, backup, this.unseal(payload), { reason: "first-apply" });
+      const failed = report.volumes.filter((v) => v.action === "failed");
+      if (failed.length === 0) return undefined;
+      throw new BackupError(failed.map((v) => `${v.volume}: ${v.detail}`).join("; "));
+    } catch (e) {
+      const error = `release ${payload.sequence} was not applied: restoring the volumes from ${backup.repository} before the first apply failed: ${describeError(e)} (fix the backup settings, or set backup.restoreOnFirstApply to false to start without the data)`;
+      this.d.log.error({ environment: env, sequence: payload.sequence, error }, "restore failed");
+      await this.report({
+        environmentId: env,
+        attemptedSequence: payload.sequence,
+        state: "failed",
+        error,
+        services: [],
+      });
+      return { state: "failed", sequence: payload.sequence, error, services: [] };
     } finally {
       lock.release();
     }
@@ -427,6 +573,7 @@ export class Agent {
       while (!signal.aborted) {
         changed = false;
         await this.pollOnce();
+        if (!signal.aborted) await this.backupTick();
         if (changed || signal.aborted) continue;
         const wait = pollIntervalSeconds * 1000 * (1 + pollJitter * (2 * Math.random() - 1));
         await new Promise<void>((resolve) => {

@@ -57,6 +57,8 @@ export const agentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** The restic binary backups run (Debian's package puts it on PATH). */
+    resticPath: z.string().default("restic"),
     proxy: z
       .object({
         /** Where HAProxy listens for the app's traffic. */

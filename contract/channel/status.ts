@@ -10,6 +10,54 @@ export const serviceHealth = z.object({
   health: z.string().optional(),
 });
 
+/** One backup, prune, check or restore as the node ran it. */
+export const backupRunStatus = z.object({
+  at: z.string(),
+  durationMs: z.number(),
+  ok: z.boolean(),
+  snapshotId: z.string().optional(),
+  /** Bytes the backup added to the repository (after deduplication). */
+  bytesAdded: z.number().optional(),
+  error: z.string().optional(),
+});
+export type BackupRunStatus = z.infer<typeof backupRunStatus>;
+
+export const volumeBackupStatus = z.object({
+  volume: z.string(),
+  /** The last attempt, successful or not. */
+  last: backupRunStatus.optional(),
+  /** The last successful backup. */
+  lastSuccess: backupRunStatus.optional(),
+  /** Scheduled backups that did not run (the agent was down or busy), since the last success. */
+  missed: z.number().int().nonnegative(),
+  nextAt: z.string().optional(),
+});
+
+export const restoreStatus = z.object({
+  at: z.string(),
+  /** first-apply: before a node's first apply of the environment; operator: berth-agent restore. */
+  reason: z.enum(["first-apply", "operator"]),
+  volumes: z.array(
+    z.object({
+      volume: z.string(),
+      action: z.enum(["restored", "kept", "none", "failed"]),
+      snapshotId: z.string().optional(),
+      detail: z.string(),
+    }),
+  ),
+});
+
+export const backupStatus = z.object({
+  /** ok: every volume's last backup succeeded; failing: one failed; missed: one did not run when due. */
+  state: z.enum(["ok", "failing", "missed", "pending"]),
+  repository: z.string(),
+  volumes: z.array(volumeBackupStatus),
+  prune: backupRunStatus.optional(),
+  check: backupRunStatus.optional(),
+  restore: restoreStatus.optional(),
+});
+export type BackupStatus = z.infer<typeof backupStatus>;
+
 export const environmentStatus = z.object({
   formatVersion: z.literal(1),
   nodeId: z.string(),
@@ -24,6 +72,8 @@ export const environmentStatus = z.object({
   /** The last log lines of the service that failed, when one did. */
   logTail: z.string().optional(),
   services: z.array(serviceHealth).default([]),
+  /** The environment's backups, when it declares them. */
+  backup: backupStatus.optional(),
   updatedAt: z.string(),
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatus>;

@@ -5,6 +5,9 @@
 //   berth-agent rollback ENV [--config FILE]      go back to the previous applied release
 //   berth-agent keys     [--config FILE]          print the node's public key (made if missing)
 //   berth-agent workspace up|build|status|down [ID]  devcontainer workspaces (cli/workspace.ts)
+//   berth-agent backup   ENV [--volume V]         back ENV's volumes up now
+//   berth-agent snapshots ENV                     list ENV's snapshots
+//   berth-agent restore  ENV [--snapshot ID] [--volume V] [--force]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
@@ -38,6 +41,11 @@ commands:
   keys             print this node's public key (creating the key pair if needed)
   workspace up|build|status|down [ID]
                    devcontainer workspaces (berth-agent workspace --help)
+  backup ENV       back ENV's volumes up now (--volume V: only that one)
+  snapshots ENV    list ENV's snapshots in its backup repository
+  restore ENV      restore ENV's volumes from their newest snapshots (--snapshot ID: that
+                   snapshot; --volume V: only that volume). A volume whose data is newer than
+                   the snapshot is kept unless --force is given
   version          print the agent's version
 
 options:
@@ -127,7 +135,14 @@ export async function main(argv: string[], io: Io): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: "string" }, help: { type: "boolean" }, ...workspaceOptions },
+      options: {
+        config: { type: "string" },
+        help: { type: "boolean" },
+        ...workspaceOptions,
+        volume: { type: "string", multiple: true },
+        snapshot: { type: "string" },
+        force: { type: "boolean" },
+      },
     });
   } catch (e) {
     io.err(`berth-agent: ${(e as Error).message}\n${USAGE}`);
@@ -163,13 +178,56 @@ export async function main(argv: string[], io: Io): Promise<number> {
       case "keys":
         io.out(agent.publicKey);
         return 0;
+      case "backup": {
+        if (!env) throw new UsageError("backup needs an environment id: berth-agent backup ENV");
+        const runs = await agent.backupNow(env, parsed.values.volume as string[] | undefined);
+        for (const { volume, run } of runs) {
+          io.out(
+            run.ok
+              ? `${env}/${volume}: snapshot ${run.snapshotId} in ${(run.durationMs / 1000).toFixed(1)} s, ${run.bytesAdded} bytes added`
+              : `${env}/${volume}: backup failed: ${run.error}`,
+          );
+        }
+        return runs.every((r) => r.run.ok) ? 0 : 1;
+      }
+      case "snapshots": {
+        if (!env) throw new UsageError("snapshots needs an environment id: berth-agent snapshots ENV");
+        const list = await agent.snapshots(env);
+        io.out(
+          list.length === 0
+            ? `${env}: no snapshots`
+            : list.map((s) => `${s.shortId}\t${s.time}\t${s.volume ?? "?"}`).join("\n"),
+        );
+        return 0;
+      }
+      case "restore": {
+        if (!env) throw new UsageError("restore needs an environment id: berth-agent restore ENV");
+        const vols = parsed.values.volume as string[] | undefined;
+        if (vols && vols.length > 1) throw new UsageError("restore takes one --volume");
+        const report = await agent.restore(env, {
+          ...(parsed.values.snapshot ? { snapshot: parsed.values.snapshot as string } : {}),
+          ...(vols?.[0] ? { volume: vols[0] } : {}),
+          ...(parsed.values.force ? { force: true } : {}),
+        });
+        for (const v of report.volumes) io.out(`${env}/${v.volume}: ${v.action}: ${v.detail}`);
+        return report.volumes.some((v) => v.action === "failed" || v.action === "kept") ? 1 : 0;
+      }
       case "status": {
         const rows = agent.localEnvironments().map((e) => {
           const s = agent.store(e);
           const cur = s.current();
           const last = s.sequences().at(-1);
           const meta = last !== undefined ? s.readMetadata(last) : undefined;
-          return `${e}\tcurrent=${cur ?? "none"}\tlast=${last ?? "none"}\t${meta?.outcome ?? "in progress"}${meta?.error ? `\t${meta.error}` : ""}`;
+          const b = agent.backups.status(e);
+          const backup = b
+            ? `\tbackup=${b.state}${b.volumes
+                .map(
+                  (v) =>
+                    ` ${v.volume}:${v.last ? (v.last.ok ? `ok@${v.last.at}` : `failed@${v.last.at}: ${v.last.error}`) : "never"}${v.missed ? ` (${v.missed} missed)` : ""}`,
+                )
+                .join("")}`
+            : "";
+          return `${e}\tcurrent=${cur ?? "none"}\tlast=${last ?? "none"}\t${meta?.outcome ?? "in progress"}${meta?.error ? `\t${meta.error}` : ""}${backup}`;
         });
         io.out(rows.length > 0 ? rows.join("\n") : "no environments on this node");
         return 0;

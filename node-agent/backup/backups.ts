@@ -1,0 +1,442 @@
+// The node's backups: restic against the environment's repository, hooks through Docker. A thin
+// shell: what to run is built by restic.ts, when by record.ts; this file runs it and records the
+// outcome. Secrets reach restic only through its environment, and are redacted from errors.
+import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
+import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
+import { volumeName } from "../../contract/render/node-compose";
+import type { Logger } from "../../lib/log";
+import { type RunResult, run } from "../../lib/process";
+import type { DockerRunner } from "../docker";
+import { acquireLock, type Lock } from "../state/lock";
+import { inspectFolder } from "./folder";
+import {
+  type BackupRecord,
+  BackupRecordFile,
+  backupStatusOf,
+  planTick,
+  recordBackup,
+  recordMissed,
+} from "./record";
+import {
+  describeResticFailure,
+  isMissingRepository,
+  newestPerVolume,
+  parseBackupSummary,
+  parseSnapshots,
+  type ResticAccess,
+  type ResticCall,
+  restic,
+  resticEnv,
+  type Snapshot,
+} from "./restic";
+
+export interface BackupsDeps {
+  stateRoot: string;
+  docker: DockerRunner;
+  log: Logger;
+  /** The restic binary (default: restic on PATH). */
+  resticPath?: string;
+  /** Bound on one restic call. */
+  timeoutMs?: number;
+  now?: () => Date;
+}
+
+export class BackupError extends Error {}
+
+export type RestoreReason = "first-apply" | "operator";
+export type RestoreReport = NonNullable<BackupStatus["restore"]>;
+
+export interface RestoreOptions {
+  reason: RestoreReason;
+  /** A snapshot id (or its short id): restores that snapshot into its volume. */
+  snapshot?: string;
+  /** Only this volume (newest snapshot). */
+  volume?: string;
+  /** Replace a volume even when its data is newer than the snapshot. */
+  force?: boolean;
+}
+
+function elapsed(start: number): number {
+  return Date.now() - start;
+}
+
+export class Backups {
+  constructor(private readonly d: BackupsDeps) {}
+
+  private now(): Date {
+    return this.d.now?.() ?? new Date();
+  }
+
+  envDir(env: string): string {
+    return join(this.d.stateRoot, "environments", env);
+  }
+
+  record(env: string): BackupRecordFile {
+    return new BackupRecordFile(this.envDir(env));
+  }
+
+  /** Held while restic works on the environment's repository from this node. */
+  lock(env: string): Lock {
+    mkdirSync(this.envDir(env), { recursive: true, mode: 0o700 });
+    return acquireLock(join(this.envDir(env), "backup.lock"), `a backup or restore of ${env}`);
+  }
+
+  access(b: NodeBackup, secrets: Record<string, string>): ResticAccess {
+    const get = (what: string, name: string) => {
+      const v = secrets[name];
+      if (v === undefined || v === "")
+        throw new BackupError(`the release carries no value for the backup secret ${name} (${what})`);
+      return v;
+    };
+    return {
+      repository: b.repository,
+      region: b.region,
+      password: get("repository password", b.secrets.password),
+      accessKeyId: get("bucket access key id", b.secrets.accessKeyId),
+      secretAccessKey: get("bucket secret key", b.secrets.secretAccessKey),
+      cacheDir: join(this.d.stateRoot, "restic-cache"),
+    };
+  }
+
+  private restic(a: ResticAccess, call: ResticCall): Promise<RunResult> {
+    return run(this.d.resticPath ?? "restic", call.args, {
+      cwd: call.cwd ?? "/",
+      env: resticEnv(a),
+      redact: [a.password, a.accessKeyId, a.secretAccessKey],
+      timeoutMs: this.d.timeoutMs ?? 6 * 3600_000,
+      allowFailure: true,
+    });
+  }
+
+  private async resticOk(a: ResticAccess, call: ResticCall, what: string): Promise<RunResult> {
+    const r = await this.restic(a, call);
+    if (r.exitCode !== 0) throw new BackupError(`${what}: ${describeResticFailure(r.stderr, a.repository)}`);
+    return r;
+  }
+
+  /** Opens the repository, creating it when there is none. */
+  async ensureRepository(a: ResticAccess): Promise<void> {
+    const r = await this.restic(a, restic.catConfig(a.region));
+    if (r.exitCode === 0) return;
+    if (!isMissingRepository(r.stderr))
+      throw new BackupError(`opening the repository: ${describeResticFailure(r.stderr, a.repository)}`);
+    this.d.log.info({ repository: a.repository }, "creating the backup repository");
+    await this.resticOk(a, restic.init(a.region), "creating the repository");
+  }
+
+  /** The snapshots of the environment (one volume's, when given), oldest first; none when there is no repository. */
+  async snapshots(env: string, a: ResticAccess, volume?: string): Promise<Snapshot[]> {
+    const r = await this.restic(a, restic.snapshots(a.region, env, volume));
+    if (r.exitCode !== 0) {
+      if (isMissingRepository(r.stderr)) return [];
+      throw new BackupError(`listing snapshots: ${describeResticFailure(r.stderr, a.repository)}`);
+    }
+    return parseSnapshots(r.stdout);
+  }
+
+  private async runningContainers(env: string, service: string): Promise<string[]> {
+    const r = await this.d.docker({
+      file: "docker",
+      args: [
+        "ps",
+        "--quiet",
+        "--filter",
+        `label=berth.environment=${env}`,
+        "--filter",
+        `label=berth.service=${service}`,
+        "--filter",
+        "status=running",
+      ],
+    });
+    return r.stdout.split("\n").filter(Boolean);
+  }
+
+  private async hook(env: string, h: { service: string; command: string[] }, when: string): Promise<void> {
+    const ids = await this.runningContainers(env, h.service);
+    if (ids.length === 0)
+      throw new BackupError(`the ${when} hook's service ${h.service} has no running container`);
+    const r = await this.d.docker(
+      { file: "docker", args: ["exec", ids[0] as string, ...h.command] },
+      { allowFailure: true, timeoutMs: 3600_000 },
+    );
+    if (r.exitCode !== 0) {
+      const tail = (r.stderr || r.stdout).trim().split("\n").slice(-5).join("\n");
+      throw new BackupError(
+        `the ${when} hook (${h.command.join(" ")} in ${h.service}) exited with ${r.exitCode}${tail ? `: ${tail}` : ""}`,
+      );
+    }
+  }
+
+  /** Backs one volume up, with its hooks. Never throws: the outcome says what happened. */
+  async backupVolume(env: string, a: ResticAccess, v: NodeBackupVolume): Promise<BackupRunStatus> {
+    const at = this.now().toISOString();
+    const start = Date.now();
+    let stopped: string[] = [];
+    let result: BackupRunStatus | undefined;
+    const errors: string[] = [];
+    try {
+      const folder = inspectFolder(v.device);
+      if (!folder.exists) throw new BackupError(`the volume's folder ${v.device} does not exist`);
+      await this.ensureRepository(a);
+      if (v.before) await this.hook(env, v.before, "before");
+      for (const s of v.stop) {
+        const ids = await this.runningContainers(env, s);
+        if (ids.length > 0) await this.d.docker({ file: "docker", args: ["stop", ...ids] });
+        stopped = [...stopped, ...ids];
+      }
+      const r = await this.resticOk(a, restic.backup(a.region, env, v.name, v.device), "backup");
+      const summary = parseBackupSummary(r.stdout);
+      result = {
+        at,
+        durationMs: 0,
+        ok: true,
+        snapshotId: summary.snapshotId,
+        bytesAdded: summary.bytesAdded,
+      };
+    } catch (e) {
+      errors.push((e as Error).message);
+    } finally {
+      if (stopped.length > 0) {
+        const r = await this.d.docker(
+          { file: "docker", args: ["start", ...stopped] },
+          { allowFailure: true },
+        );
+        if (r.exitCode !== 0)
+          errors.push(`starting ${stopped.length} stopped container(s) again failed: ${r.stderr.trim()}`);
+      }
+      if (v.after) {
+        try {
+          await this.hook(env, v.after, "after");
+        } catch (e) {
+          errors.push((e as Error).message);
+        }
+      }
+    }
+    const out: BackupRunStatus = {
+      ...(result ?? { at, ok: false }),
+      at,
+      durationMs: elapsed(start),
+      ok: errors.length === 0 && result !== undefined,
+      ...(errors.length > 0 ? { error: errors.join("; ") } : {}),
+    };
+    const log = { environment: env, volume: v.name, ...out };
+    if (out.ok) this.d.log.info(log, "volume backed up");
+    else this.d.log.error(log, "backup failed");
+    return out;
+  }
+
+  private update(env: string, b: NodeBackup, f: (r: BackupRecord) => BackupRecord): BackupRecord {
+    const file = this.record(env);
+    const next = f({ ...file.read(this.now()), config: b });
+    file.write(next);
+    return next;
+  }
+
+  /** Backs up the given volumes (default: all) now, recording each outcome. */
+  async backupNow(env: string, b: NodeBackup, secrets: Record<string, string>, volumes?: string[]) {
+    const a = this.access(b, secrets);
+    const chosen = b.volumes.filter((v) => !volumes || volumes.includes(v.name));
+    const unknown = (volumes ?? []).filter((n) => !b.volumes.some((v) => v.name === n));
+    if (unknown.length > 0)
+      throw new BackupError(
+        `${env} backs up no volume ${unknown.join(", ")} (backed up: ${b.volumes.map((v) => v.name).join(", ") || "none"})`,
+      );
+    const runs: { volume: string; run: BackupRunStatus }[] = [];
+    for (const v of chosen) {
+      const r = await this.backupVolume(env, a, v);
+      this.update(env, b, (rec) => recordBackup(rec, v.name, r));
+      runs.push({ volume: v.name, run: r });
+    }
+    return runs;
+  }
+
+  /** `forget --prune` with each volume's retention. */
+  async prune(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<BackupRunStatus> {
+    const a = this.access(b, secrets);
+    const at = this.now().toISOString();
+    const start = Date.now();
+    let out: BackupRunStatus;
+    try {
+      await this.ensureRepository(a);
+      for (const v of b.volumes)
+        await this.resticOk(
+          a,
+          restic.forget(a.region, env, v.name, v.retention),
+          `forget --prune of ${v.name}`,
+        );
+      out = { at, durationMs: elapsed(start), ok: true };
+    } catch (e) {
+      out = { at, durationMs: elapsed(start), ok: false, error: (e as Error).message };
+      this.d.log.error({ environment: env, error: out.error }, "prune failed");
+    }
+    this.update(env, b, (r) => ({ ...r, prune: out }));
+    return out;
+  }
+
+  async check(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<BackupRunStatus> {
+    const a = this.access(b, secrets);
+    const at = this.now().toISOString();
+    const start = Date.now();
+    let out: BackupRunStatus;
+    try {
+      await this.ensureRepository(a);
+      await this.resticOk(a, restic.check(a.region), "check");
+      out = { at, durationMs: elapsed(start), ok: true };
+    } catch (e) {
+      out = { at, durationMs: elapsed(start), ok: false, error: (e as Error).message };
+      this.d.log.error({ environment: env, error: out.error }, "repository check failed");
+    }
+    this.update(env, b, (r) => ({ ...r, check: out }));
+    return out;
+  }
+
+  /** Runs what the schedules say is due at `now`; returns whether anything ran or was missed. */
+  async tick(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<boolean> {
+    const now = this.now();
+    const file = this.record(env);
+    if (!file.exists()) this.update(env, b, (r) => r);
+    const plan = planTick(b, file.read(now), now);
+    if (Object.keys(plan.missed).length > 0) {
+      this.d.log.warn({ environment: env, missed: plan.missed }, "scheduled backups were missed");
+      this.update(env, b, (r) => recordMissed(r, plan.missed));
+    }
+    if (plan.jobs.length === 0) return Object.keys(plan.missed).length > 0;
+    let lock: Lock;
+    try {
+      lock = this.lock(env);
+    } catch (e) {
+      this.d.log.warn({ environment: env, err: (e as Error).message }, "backup skipped: another one runs");
+      return false;
+    }
+    try {
+      const volumes = plan.jobs.flatMap((j) => (j.kind === "backup" ? [j.volume] : []));
+      if (volumes.length > 0) await this.backupNow(env, b, secrets, volumes);
+      if (plan.jobs.some((j) => j.kind === "prune")) await this.prune(env, b, secrets);
+      if (plan.jobs.some((j) => j.kind === "check")) await this.check(env, b, secrets);
+    } finally {
+      lock.release();
+    }
+    return true;
+  }
+
+  status(env: string): BackupStatus | undefined {
+    const file = this.record(env);
+    if (!file.exists()) return undefined;
+    const r = file.read(this.now());
+    return r.config ? backupStatusOf(r.config, r, this.now()) : undefined;
+  }
+
+  /**
+   * Restores volumes from snapshots. A volume that holds data is kept unless the operator asks
+   * (its data is newer than the snapshot: only with `force`); before a first apply, only empty
+   * volumes are filled. The report says what was found and done per volume.
+   */
+  async restore(
+    env: string,
+    b: NodeBackup,
+    secrets: Record<string, string>,
+    o: RestoreOptions,
+  ): Promise<RestoreReport> {
+    const a = this.access(b, secrets);
+    const all = await this.snapshots(env, a);
+    let targets: { volume: NodeBackupVolume; snapshot: Snapshot | undefined }[];
+    if (o.snapshot) {
+      const s = all.find(
+        (x) => x.id === o.snapshot || x.shortId === o.snapshot || x.id.startsWith(o.snapshot as string),
+      );
+      if (!s)
+        throw new BackupError(
+          `no snapshot ${o.snapshot} of ${env} in ${b.repository} (berth-agent snapshots ${env} lists them)`,
+        );
+      const v = b.volumes.find((x) => x.name === s.volume);
+      if (!v)
+        throw new BackupError(
+          `snapshot ${o.snapshot} holds volume ${s.volume ?? "?"}, which ${env} does not back up`,
+        );
+      targets = [{ volume: v, snapshot: s }];
+    } else {
+      const newest = newestPerVolume(all);
+      const vols = b.volumes.filter((v) => !o.volume || v.name === o.volume);
+      if (o.volume && vols.length === 0) throw new BackupError(`${env} backs up no volume ${o.volume}`);
+      targets = vols.map((v) => ({ volume: v, snapshot: newest.get(v.name) }));
+    }
+    const report: RestoreReport = { at: this.now().toISOString(), reason: o.reason, volumes: [] };
+    for (const t of targets) report.volumes.push(await this.restoreVolume(env, a, t.volume, t.snapshot, o));
+    this.update(env, b, (r) => ({ ...r, restore: report }));
+    for (const v of report.volumes)
+      this.d.log[v.action === "failed" ? "error" : "info"]({ environment: env, ...v }, "restore");
+    return report;
+  }
+
+  private async restoreVolume(
+    env: string,
+    a: ResticAccess,
+    v: NodeBackupVolume,
+    s: Snapshot | undefined,
+    o: RestoreOptions,
+  ): Promise<RestoreReport["volumes"][number]> {
+    if (!s)
+      return { volume: v.name, action: "none", detail: `no snapshot of this volume in ${a.repository}` };
+    const f = inspectFolder(v.device);
+    const snapTime = Date.parse(s.time);
+    const base = { volume: v.name, snapshotId: s.shortId };
+    if (!f.empty) {
+      const found = `the volume holds ${f.files} entries, newest change ${new Date(f.newestMs).toISOString()}; snapshot ${s.shortId} is of ${s.time}`;
+      if (o.reason === "first-apply")
+        return {
+          ...base,
+          action: "kept",
+          detail: `${found}: kept the volume's data (berth-agent restore ${env} --force replaces it)`,
+        };
+      if (f.newestMs > snapTime && !o.force)
+        return {
+          ...base,
+          action: "kept",
+          detail: `${found}: its data is newer than the snapshot, not replaced (add --force to replace it)`,
+        };
+    }
+    const parent = dirname(v.device);
+    mkdirSync(parent, { recursive: true });
+    const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
+    const old = `${v.device}.replaced-${process.pid}-${Date.now()}`;
+    let stopped: string[] = [];
+    try {
+      await this.resticOk(a, restic.restore(a.region, s.id, tmp), `restoring snapshot ${s.shortId}`);
+      mkdirSync(tmp, { recursive: true });
+      if (!f.empty || f.exists) {
+        // Containers that mount the volume are stopped for the swap and started again after it.
+        const r = await this.d.docker({
+          file: "docker",
+          args: [
+            "ps",
+            "--quiet",
+            "--filter",
+            `volume=${volumeName(env, v.name)}`,
+            "--filter",
+            "status=running",
+          ],
+        });
+        stopped = r.stdout.split("\n").filter(Boolean);
+        if (stopped.length > 0) await this.d.docker({ file: "docker", args: ["stop", ...stopped] });
+        if (f.exists) renameSync(v.device, old);
+      }
+      renameSync(tmp, v.device);
+      rmSync(old, { recursive: true, force: true });
+      return {
+        ...base,
+        action: "restored",
+        detail: f.empty
+          ? `restored snapshot ${s.shortId} of ${s.time} into the empty volume`
+          : `replaced the volume's data (newest change ${new Date(f.newestMs).toISOString()}) with snapshot ${s.shortId} of ${s.time}`,
+      };
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      return { ...base, action: "failed", detail: (e as Error).message };
+    } finally {
+      if (stopped.length > 0)
+        await this.d.docker({ file: "docker", args: ["start", ...stopped] }, { allowFailure: true });
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from "vitest";
+import {
+  describeResticFailure,
+  isMissingRepository,
+  newestPerVolume,
+  parseBackupSummary,
+  parseSnapshots,
+  restic,
+  resticEnv,
+  retentionFlags,
+} from "./restic";
+
+describe("restic calls as data", () => {
+  it("backs a volume up from inside its folder, tagged with the volume, under the environment's host", () => {
+    expect(restic.backup("us-east-1", "shop", "db", "/mnt/berth-env-shop/volumes/db/data")).toEqual({
+      args: [
+        "--option",
+        "s3.region=us-east-1",
+        "--option",
+        "s3.bucket-lookup=path",
+        "backup",
+        "--json",
+        "--host",
+        "berth-shop",
+        "--tag",
+        "berth-volume=db",
+        ".",
+      ],
+      cwd: "/mnt/berth-env-shop/volumes/db/data",
+    });
+  });
+
+  it("forgets per volume with the declared retention, grouped by host and tags", () => {
+    expect(restic.forget("auto", "shop", "db", { daily: 7, last: 3, monthly: 6 }).args.slice(4)).toEqual([
+      "forget",
+      "--prune",
+      "--host",
+      "berth-shop",
+      "--tag",
+      "berth-volume=db",
+      "--group-by",
+      "host,tags",
+      "--keep-last",
+      "3",
+      "--keep-daily",
+      "7",
+      "--keep-monthly",
+      "6",
+    ]);
+    expect(retentionFlags({ weekly: 4 })).toEqual(["--keep-weekly", "4"]);
+  });
+
+  it("puts credentials only in the environment, never in arguments", () => {
+    const a = {
+      repository: "s3:http://127.0.0.1:9000/b/shop",
+      region: "auto",
+      password: "pw-secret",
+      accessKeyId: "AKID",
+      secretAccessKey: "sk-secret",
+      cacheDir: "/var/lib/berth/restic-cache",
+    };
+    expect(resticEnv(a)).toEqual({
+      RESTIC_REPOSITORY: a.repository,
+      RESTIC_PASSWORD: "pw-secret",
+      AWS_ACCESS_KEY_ID: "AKID",
+      AWS_SECRET_ACCESS_KEY: "sk-secret",
+      RESTIC_CACHE_DIR: a.cacheDir,
+    });
+    for (const call of [restic.init("auto"), restic.check("auto"), restic.restore("auto", "abc", "/t")])
+      expect(call.args.join(" ")).not.toMatch(/secret|AKID/);
+  });
+});
+
+describe("parsing what restic prints", () => {
+  it("reads the backup summary", () => {
+    const out = `{"message_type":"status","percent_done":1}\n{"message_type":"summary","files_new":2,"files_changed":1,"data_added":1048,"total_bytes_processed":5,"snapshot_id":"34cadbc4"}\n`;
+    expect(parseBackupSummary(out)).toEqual({
+      snapshotId: "34cadbc4",
+      bytesAdded: 1048,
+      filesNew: 2,
+      filesChanged: 1,
+      totalBytes: 5,
+    });
+    expect(() => parseBackupSummary("")).toThrow(/no summary/);
+  });
+
+  it("lists snapshots oldest first and picks the newest per volume", () => {
+    const s = parseSnapshots(
+      JSON.stringify([
+        { id: "b".repeat(64), short_id: "bbbbbbbb", time: "2026-01-02T00:00:00Z", tags: ["berth-volume=db"] },
+        { id: "a".repeat(64), short_id: "aaaaaaaa", time: "2026-01-01T00:00:00Z", tags: ["berth-volume=db"] },
+        { id: "c".repeat(64), time: "2026-01-01T12:00:00Z", tags: ["berth-volume=files"] },
+      ]),
+    );
+    expect(s.map((x) => x.shortId)).toEqual(["aaaaaaaa", "cccccccc", "bbbbbbbb"]);
+    const newest = newestPerVolume(s);
+    expect(newest.get("db")?.shortId).toBe("bbbbbbbb");
+    expect(newest.get("files")?.shortId).toBe("cccccccc");
+    expect(parseSnapshots("null\n")).toEqual([]);
+  });
+
+  it("tells a missing repository, a wrong password and an unreachable bucket apart", () => {
+    const missing =
+      "Fatal: unable to open config file: Stat: The specified key does not exist.\nIs there a repository at the following location?";
+    expect(isMissingRepository(missing)).toBe(true);
+    expect(isMissingRepository("Fatal: wrong password or no key found")).toBe(false);
+    expect(describeResticFailure("Fatal: wrong password or no key found\n", "s3:x")).toMatch(
+      /^wrong repository password/,
+    );
+    expect(
+      describeResticFailure(
+        'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/b/?location=": dial tcp 127.0.0.1:1: connect: connection refused',
+        "s3:http://127.0.0.1:1/b/shop",
+      ),
+    ).toMatch(/^the bucket is unreachable at s3:http:\/\/127.0.0.1:1\/b\/shop: .*connection refused/);
+  });
+});
