@@ -77,6 +77,7 @@ export class Agent {
       docker: d.docker,
       log: d.log,
       resticPath: d.config.resticPath,
+      restarted: (env) => this.repointProxy(env),
     });
   }
 
@@ -249,33 +250,40 @@ export class Agent {
       if (seq !== undefined && seq !== current) stray.push(id);
       if (project === statefulProject(env) && current === undefined) stray.push(id);
     }
-    if (current !== undefined) {
-      const payload = this.payloadOf(store, current);
-      const plan = planApply(readNodeExtras(parse(payload.compose.text)));
-      const file = store.composePath(current);
-      const routes = routeKeys(env, payload);
-      await this.d.proxy.ensureRoutes(routes);
-      await this.d.proxy.installCertificates(env, tlsBundlesFromSecrets(this.unseal(payload)));
-      for (const [i, r] of payload.routes.entries()) {
-        const out = await this.d.docker(
-          compose.port({ project: plan.projectOf[r.service] as string, file }, r.service, r.port),
-          {
-            allowFailure: true,
-          },
-        );
-        if (out.exitCode !== 0) continue;
-        await this.d.proxy.switchRoute(
-          routes[i] as (typeof routes)[number],
-          compose.parsePortOutput(out.stdout),
-        );
-      }
-    }
+    await this.repointProxy(env);
     if (stray.length > 0) {
       this.d.log.warn(
         { environment: env, containers: stray.length },
         "removing containers of an unfinished release",
       );
       await this.d.docker(compose.removeContainers(stray));
+    }
+  }
+
+  /**
+   * Points the proxy at the ports the current release's containers publish now (a container
+   * that was stopped and started again, by a crash or a backup hook, got new host ports).
+   */
+  async repointProxy(env: string): Promise<void> {
+    const store = this.store(env);
+    const current = store.current();
+    if (current === undefined) return;
+    const payload = this.payloadOf(store, current);
+    const plan = planApply(readNodeExtras(parse(payload.compose.text)));
+    const file = store.composePath(current);
+    const routes = routeKeys(env, payload);
+    await this.d.proxy.ensureRoutes(routes);
+    await this.d.proxy.installCertificates(env, tlsBundlesFromSecrets(this.unseal(payload)));
+    for (const [i, r] of payload.routes.entries()) {
+      const out = await this.d.docker(
+        compose.port({ project: plan.projectOf[r.service] as string, file }, r.service, r.port),
+        { allowFailure: true },
+      );
+      if (out.exitCode !== 0) continue;
+      await this.d.proxy.switchRoute(
+        routes[i] as (typeof routes)[number],
+        compose.parsePortOutput(out.stdout),
+      );
     }
   }
 

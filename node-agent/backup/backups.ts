@@ -41,6 +41,8 @@ export interface BackupsDeps {
   /** Bound on one restic call. */
   timeoutMs?: number;
   now?: () => Date;
+  /** Called after containers of `env` were stopped and started again (their host ports changed). */
+  restarted?: (env: string) => Promise<void>;
 }
 
 export class BackupError extends Error {}
@@ -205,6 +207,7 @@ export class Backups {
         );
         if (r.exitCode !== 0)
           errors.push(`starting ${stopped.length} stopped container(s) again failed: ${r.stderr.trim()}`);
+        await this.afterRestart(env, errors);
       }
       if (v.after) {
         try {
@@ -225,6 +228,14 @@ export class Backups {
     if (out.ok) this.d.log.info(log, "volume backed up");
     else this.d.log.error(log, "backup failed");
     return out;
+  }
+
+  private async afterRestart(env: string, errors: string[]): Promise<void> {
+    try {
+      await this.d.restarted?.(env);
+    } catch (e) {
+      errors.push(`pointing the proxy at the restarted containers failed: ${(e as Error).message}`);
+    }
   }
 
   private update(env: string, b: NodeBackup, f: (r: BackupRecord) => BackupRecord): BackupRecord {
@@ -405,7 +416,7 @@ export class Backups {
     try {
       await this.resticOk(a, restic.restore(a.region, s.id, tmp), `restoring snapshot ${s.shortId}`);
       mkdirSync(tmp, { recursive: true });
-      if (!f.empty || f.exists) {
+      if (f.exists) {
         // Containers that mount the volume are stopped for the swap and started again after it.
         const r = await this.d.docker({
           file: "docker",
@@ -435,8 +446,10 @@ export class Backups {
       rmSync(tmp, { recursive: true, force: true });
       return { ...base, action: "failed", detail: (e as Error).message };
     } finally {
-      if (stopped.length > 0)
+      if (stopped.length > 0) {
         await this.d.docker({ file: "docker", args: ["start", ...stopped] }, { allowFailure: true });
+        await this.afterRestart(env, []);
+      }
     }
   }
 }

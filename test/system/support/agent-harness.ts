@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { EnvironmentBackup } from "../../../contract/backup/schema";
 import { FolderChannelStore } from "../../../contract/channel/folder-store";
 import { publishRelease, waitForOutcome } from "../../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../../contract/channel/status";
@@ -17,7 +18,7 @@ import {
   signRelease,
 } from "../../../contract/payload";
 import { renderNodeCompose } from "../../../contract/render/node-compose";
-import { createLogger } from "../../../lib/log";
+import { createLogger, type Logger } from "../../../lib/log";
 import { run } from "../../../lib/process";
 import { Agent } from "../../../node-agent/agent";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../../node-agent/apply/registry-auth";
@@ -152,7 +153,9 @@ export class AgentHarness {
   configFile = "";
 
   /** `watch`: the agent watches the channel folder (a `run` loop then applies a release at once). */
-  async start(opts: { healthTimeoutSeconds?: number; watch?: boolean; tls?: boolean } = {}): Promise<void> {
+  async start(
+    opts: { healthTimeoutSeconds?: number; watch?: boolean; tls?: boolean; log?: Logger } = {},
+  ): Promise<void> {
     this.proxyPort = await freePort();
     if (opts.tls) this.tlsPort = await freePort();
     const config = agentConfigSchema.parse({
@@ -172,8 +175,8 @@ export class AgentHarness {
     });
     this.configFile = join(this.root, "agent.json");
     writeFileSync(this.configFile, JSON.stringify(config, null, 2));
-    const log = createLogger("berth-agent-test");
-    log.level = process.env.BERTH_LOG_LEVEL ?? "warn";
+    const log = opts.log ?? createLogger("berth-agent-test");
+    if (!opts.log) log.level = process.env.BERTH_LOG_LEVEL ?? "warn";
     this.proxy = new HaproxyControl({
       dir: join(this.stateRoot, "proxy"),
       bind: config.proxy.bind,
@@ -205,6 +208,7 @@ export class AgentHarness {
       secrets?: Record<string, string>;
       /** Volume name → block device (a cloud node's volumes). */
       disks?: Record<string, string>;
+      backup?: EnvironmentBackup;
     } = {},
   ) {
     const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
@@ -214,6 +218,7 @@ export class AgentHarness {
       images,
       volumeRoot: this.volumeRoot,
       ...(o.disks ? { disks: o.disks } : {}),
+      ...(o.backup ? { backup: o.backup } : {}),
     });
     const payload = createReleasePayload({
       environmentId: env,
@@ -240,7 +245,7 @@ export class AgentHarness {
     env: string,
     sequence: number,
     m: Manifest,
-    o: { secrets?: Record<string, string>; disks?: Record<string, string> } = {},
+    o: Parameters<AgentHarness["publish"]>[3] = {},
   ): Promise<EnvironmentStatus> {
     await this.publish(env, sequence, m, o);
     await this.agent.pollOnce();
