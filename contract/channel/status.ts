@@ -30,6 +30,8 @@ export const volumeBackupStatus = z.object({
   lastSuccess: backupRunStatus.optional(),
   /** Scheduled backups that did not run (the agent was down or busy), since the last success. */
   missed: z.number().int().nonnegative(),
+  /** The last time scheduled backups were found missed (reported even after a later success). */
+  lastMissed: z.object({ at: z.string(), count: z.number() }).optional(),
   nextAt: z.string().optional(),
 });
 

@@ -311,7 +311,7 @@ export class Backups {
     const plan = planTick(b, file.read(now), now);
     if (Object.keys(plan.missed).length > 0) {
       this.d.log.warn({ environment: env, missed: plan.missed }, "scheduled backups were missed");
-      this.update(env, b, (r) => recordMissed(r, plan.missed));
+      this.update(env, b, (r) => recordMissed(r, plan.missed, now));
     }
     if (plan.jobs.length === 0) return Object.keys(plan.missed).length > 0;
     let lock: Lock;

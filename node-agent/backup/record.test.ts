@@ -42,9 +42,17 @@ describe("the backup schedule pass", () => {
     const now = t("2026-01-03T04:00:00Z");
     const plan = planTick(b, r, now);
     expect(plan.missed).toEqual({ db: 1, files: 7 });
-    const s = backupStatusOf(b, recordMissed(r, plan.missed), now);
+    const s = backupStatusOf(b, recordMissed(r, plan.missed, now), now);
     expect(s.state).toBe("missed");
-    expect(s.volumes[0]).toMatchObject({ volume: "db", missed: 2, lastSuccess: { snapshotId: "s1" } });
+    expect(s.volumes[0]).toMatchObject({
+      volume: "db",
+      missed: 2,
+      lastMissed: { at: now.toISOString(), count: 1 },
+      lastSuccess: { snapshotId: "s1" },
+    });
+    // A success clears the count, and the status still says when runs were missed.
+    const after = recordBackup(recordMissed(r, plan.missed, now), "db", run);
+    expect(backupStatusOf(b, after, now).volumes[0]).toMatchObject({ missed: 1, lastMissed: { count: 1 } });
   });
 
   it("a failed backup makes the state failing, keeps the last success, and says why", () => {

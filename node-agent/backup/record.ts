@@ -12,7 +12,17 @@ export interface BackupRecord {
   since: string;
   /** The backup settings of the release they were last run with (status needs the volume list). */
   config?: NodeBackup;
-  volumes: Record<string, { last?: BackupRunStatus; lastSuccess?: BackupRunStatus; missed: number }>;
+  volumes: Record<
+    string,
+    {
+      last?: BackupRunStatus;
+      lastSuccess?: BackupRunStatus;
+      /** Missed since the last success. */
+      missed: number;
+      /** The last time scheduled runs were found missed, and how many. */
+      lastMissed?: { at: string; count: number };
+    }
+  >;
   prune?: BackupRunStatus;
   check?: BackupRunStatus;
   restore?: BackupStatus["restore"];
@@ -59,16 +69,17 @@ export function recordBackup(r: BackupRecord, volume: string, run: BackupRunStat
         last: run,
         ...(run.ok ? { lastSuccess: run } : prev.lastSuccess ? { lastSuccess: prev.lastSuccess } : {}),
         missed: run.ok ? 0 : prev.missed,
+        ...(prev.lastMissed ? { lastMissed: prev.lastMissed } : {}),
       },
     },
   };
 }
 
-export function recordMissed(r: BackupRecord, missed: Record<string, number>): BackupRecord {
+export function recordMissed(r: BackupRecord, missed: Record<string, number>, now: Date): BackupRecord {
   const volumes = { ...r.volumes };
   for (const [v, n] of Object.entries(missed)) {
     const prev = volumes[v] ?? { missed: 0 };
-    volumes[v] = { ...prev, missed: prev.missed + n };
+    volumes[v] = { ...prev, missed: prev.missed + n, lastMissed: { at: now.toISOString(), count: n } };
   }
   return { ...r, volumes };
 }
@@ -84,6 +95,7 @@ export function backupStatusOf(b: NodeBackup, r: BackupRecord, now: Date): Backu
       ...(rv.last ? { last: rv.last } : {}),
       ...(rv.lastSuccess ? { lastSuccess: rv.lastSuccess } : {}),
       missed: rv.missed + d.missed,
+      ...(rv.lastMissed ? { lastMissed: rv.lastMissed } : {}),
       nextAt: d.next.toISOString(),
     };
   });

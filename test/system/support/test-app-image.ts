@@ -15,12 +15,18 @@ export function registryCredentials(): Record<string, { username: string; passwo
   };
 }
 
-let cached: string | undefined;
+const cached = new Map<string, string>();
 
 /** `127.0.0.1:PORT/berth-test/app@sha256:…`, building and pushing it when needed. */
-export async function testAppImage(): Promise<string> {
-  if (cached) return cached;
-  const ref = `${REGISTRY}/berth-test/app:2`;
+export function testAppImage(): Promise<string> {
+  return fixtureImage("test-app", "app:2");
+}
+
+/** The image of `fixtures/<fixture>` as `127.0.0.1:PORT/berth-test/<nameTag>`, pinned; built and pushed when needed. */
+export async function fixtureImage(fixture: string, nameTag: string): Promise<string> {
+  const hit = cached.get(nameTag);
+  if (hit) return hit;
+  const ref = `${REGISTRY}/berth-test/${nameTag}`;
   const dockerConfig = { DOCKER_CONFIG: process.env.BERTH_DOCKER_CONFIG ?? "" };
   const have = await run("docker", ["image", "inspect", ref], { allowFailure: true });
   if (have.exitCode !== 0) {
@@ -33,13 +39,13 @@ export async function testAppImage(): Promise<string> {
         `BASE_IMAGE=${process.env.BERTH_BASE_IMAGE}`,
         "--tag",
         ref,
-        join(__dirname, "..", "fixtures", "test-app"),
+        join(__dirname, "..", "fixtures", fixture),
       ],
       { env: dockerConfig, timeoutMs: 600_000 },
     );
   }
   await run("docker", ["push", "--quiet", ref], { env: dockerConfig, timeoutMs: 300_000 });
   const { pinned } = await resolveDigest(ref, { credentials: registryCredentials() });
-  cached = pinned;
+  cached.set(nameTag, pinned);
   return pinned;
 }
