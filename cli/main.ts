@@ -2,7 +2,9 @@
 import { describeError } from "../lib/errors";
 import { keygen } from "./commands/keygen";
 import { previewSummary } from "./commands/preview-summary";
+import { releases } from "./commands/releases";
 import { render } from "./commands/render";
+import { rollback } from "./commands/rollback";
 import { sign } from "./commands/sign";
 import { validate } from "./commands/validate";
 import { verify } from "./commands/verify";
@@ -16,7 +18,9 @@ commands:
   keygen KIND        make a signing (Ed25519) or node (X25519) key pair
   sign FILE          validate, render, seal secrets and sign a release
   verify FILE        check a signed release as a node would
-  preview-summary    Markdown for a pull request comment from pulumi preview --json`;
+  preview-summary    Markdown for a pull request comment from pulumi preview --json
+  releases ENV       the release history of an environment (from the release channel)
+  rollback ENV       publish the content of an earlier release as a new one (--to SEQ)`;
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   validate,
@@ -25,6 +29,8 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   sign,
   verify,
   "preview-summary": previewSummary,
+  releases,
+  rollback,
 };
 
 /** Exit codes: 0 ok, 1 failed (refused release, unreachable registry), 2 bad input or usage. */

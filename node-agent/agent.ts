@@ -125,18 +125,35 @@ export class Agent {
   async report(
     status: Omit<EnvironmentStatus, "formatVersion" | "nodeId" | "updatedAt" | "backup">,
   ): Promise<void> {
-    const backup = status.state === "removed" ? undefined : this.backups.status(status.environmentId);
+    const removed = status.state === "removed";
+    const backup = removed ? undefined : this.backups.status(status.environmentId);
+    const releases = removed ? [] : this.history(status.environmentId);
     const full: EnvironmentStatus = {
       formatVersion: 1,
       nodeId: this.nodeId,
       updatedAt: new Date().toISOString(),
       ...status,
+      ...(releases.length > 0 ? { releases } : {}),
       ...(backup ? { backup } : {}),
     };
     await this.d.channel.put(
       channelKeys.status(this.nodeId, status.environmentId),
       `${JSON.stringify(full, null, 2)}\n`,
     );
+  }
+
+  /** The releases this node keeps of the environment, with their outcomes. */
+  history(env: string): NonNullable<EnvironmentStatus["releases"]> {
+    const store = this.store(env);
+    return store.sequences().map((seq) => {
+      const m = store.readMetadata(seq);
+      return {
+        sequence: seq,
+        ...(m.outcome ? { outcome: m.outcome } : {}),
+        ...(m.appliedAt ? { appliedAt: m.appliedAt } : {}),
+        ...(m.error ? { error: m.error } : {}),
+      };
+    });
   }
 
   /** Puts the environment's backup state into its status in the channel (the rest unchanged). */

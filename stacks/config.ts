@@ -187,6 +187,11 @@ export const environmentConfigSchema = z
      * pruneSchedule, checkSchedule, restoreOnFirstApply, secrets (names in berth:secrets).
      */
     backup: environmentBackupSchema.optional(),
+    /**
+     * Roll back: publish the content of this earlier release sequence again as a new release
+     * (`berth rollback ENV --to SEQ` sets it and runs pulumi up). Remove it to go forward again.
+     */
+    rollbackTo: z.coerce.number().int().positive().optional(),
   })
   .strict();
 

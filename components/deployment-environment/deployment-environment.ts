@@ -62,6 +62,11 @@ export interface DeploymentEnvironmentArgs {
    * backup-secret-access-key), taken from `secrets` and sealed to the node like the others.
    */
   backup?: EnvironmentBackupInput;
+  /**
+   * Roll back: publish the content of this earlier release (its rendered Compose file and
+   * routes, from the channel) as a new release, sealed with the current secrets and signed anew.
+   */
+  rollbackTo?: number;
   signingKey: pulumi.Input<string>;
   releaseTimeoutSeconds?: number;
   /** A proxied DNS record (A, to the node) per route host. */
@@ -152,6 +157,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         ...(args.disks ? { disks: args.disks } : {}),
         signingKey: args.signingKey,
         ...(args.backup ? { backup: args.backup } : {}),
+        ...(args.rollbackTo ? { rollbackTo: args.rollbackTo } : {}),
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),
         timeoutSeconds: args.releaseTimeoutSeconds ?? 300,
         summary: loaded.ok

@@ -37,6 +37,8 @@ export interface ReleaseArgs {
   signingKey: pulumi.Input<string>;
   /** Backups of the environment's volumes (no secret values; those are in `secrets`). */
   backup?: EnvironmentBackupInput;
+  /** Publish the content of this earlier release again, as a new release (a rollback). */
+  rollbackTo?: number;
   volumeRoot?: string;
   timeoutSeconds: number;
   summary: pulumi.Input<ReleaseSummary>;

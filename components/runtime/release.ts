@@ -18,6 +18,7 @@ import type { ChannelStore } from "../../contract/channel/store";
 import { formatProblem, loadCompose } from "../../contract/compose";
 import { parseReference, resolveDigest } from "../../contract/oci";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
+import { buildRollback } from "../../contract/release/history";
 import { pinImages } from "../../contract/release/pin";
 import { parseTlsBundle, type TlsBundle, tlsSecretName, uncoveredHosts } from "../../contract/release/tls";
 import { DISK_PATH } from "../../contract/render/node-compose";
@@ -55,6 +56,8 @@ export interface ReleaseInputs {
   disks?: Record<string, string>;
   signingKey: string;
   backup?: EnvironmentBackupInput;
+  /** Publish the content of this earlier release (a rollback) instead of the Compose file's. */
+  rollbackTo?: number;
   volumeRoot?: string;
   timeoutSeconds: number;
   summary: ReleaseSummary;
@@ -222,6 +225,7 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
     "volumeRoot",
     "disks",
     "backup",
+    "rollbackTo",
   ] as const) {
     if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
   }
@@ -274,6 +278,34 @@ async function nextSequence(
   return Math.max(floor, 0, ...published, status?.attemptedSequence ?? 0, status?.appliedSequence ?? 0) + 1;
 }
 
+/**
+ * The content of release `to` (as published in the channel, its signature checked), as release
+ * `sequence`: sealed again with the current secret values and signed anew.
+ */
+async function rollbackRelease(
+  channel: ChannelStore,
+  news: ReleaseInputs,
+  to: number,
+  sequence: number,
+  secrets: Record<string, string>,
+  nodePublicKey: string,
+) {
+  const text = await channel.get(channelKeys.release(news.nodeId, news.environmentId, to));
+  if (text === undefined)
+    throw new Error(
+      `rollbackTo: release ${to} of ${news.environmentId} is not in the release channel (berth releases ${news.environmentId} lists the releases there)`,
+    );
+  return buildRollback({
+    text,
+    environmentId: news.environmentId,
+    nodeId: news.nodeId,
+    sequence,
+    secrets,
+    nodePublicKey,
+    signingKey: news.signingKey,
+  });
+}
+
 async function publishAndWait(news: ReleaseInputs, floor: number): Promise<ReleaseOutputs> {
   const started = Date.now();
   const r = validate(news);
@@ -283,30 +315,32 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
   const credentials = {
     [news.registry.host]: { username: news.registry.username, password: news.registry.password },
   };
-  const images = await pinImages(
-    r.manifest,
-    news.images,
-    async (ref) => (await resolveDigest(ref, { credentials })).pinned,
-  );
   const publicKey = await nodePublicKey(channel, news.nodeId, timeoutMs);
   const sequence = await nextSequence(channel, news.nodeId, news.environmentId, floor);
-  const built = buildRelease({
-    manifest: r.manifest,
-    environmentId: news.environmentId,
-    nodeId: news.nodeId,
-    sequence,
-    images,
-    secrets: {
-      ...news.secrets,
-      ...certificateSecrets(news.certificates),
-      [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(credentials),
-    },
-    nodePublicKey: publicKey,
-    signingKey: news.signingKey,
-    ...(news.backup ? { backup: environmentBackupSchema.parse(news.backup) } : {}),
-    ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
-    ...(news.disks ? { disks: news.disks } : {}),
-  });
+  const secrets = {
+    ...news.secrets,
+    ...certificateSecrets(news.certificates),
+    [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(credentials),
+  };
+  const built = news.rollbackTo
+    ? await rollbackRelease(channel, news, news.rollbackTo, sequence, secrets, publicKey)
+    : buildRelease({
+        manifest: r.manifest,
+        environmentId: news.environmentId,
+        nodeId: news.nodeId,
+        sequence,
+        images: await pinImages(
+          r.manifest,
+          news.images,
+          async (ref) => (await resolveDigest(ref, { credentials })).pinned,
+        ),
+        secrets,
+        nodePublicKey: publicKey,
+        signingKey: news.signingKey,
+        ...(news.backup ? { backup: environmentBackupSchema.parse(news.backup) } : {}),
+        ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
+        ...(news.disks ? { disks: news.disks } : {}),
+      });
   await publishRelease(channel, {
     nodeId: news.nodeId,
     environmentId: news.environmentId,

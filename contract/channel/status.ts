@@ -74,6 +74,17 @@ export const environmentStatus = z.object({
   /** The last log lines of the service that failed, when one did. */
   logTail: z.string().optional(),
   services: z.array(serviceHealth).default([]),
+  /** The node's recent releases of the environment and their outcomes (newest last). */
+  releases: z
+    .array(
+      z.object({
+        sequence: z.number().int().positive(),
+        outcome: z.string().optional(),
+        appliedAt: z.string().optional(),
+        error: z.string().optional(),
+      }),
+    )
+    .optional(),
   /** The environment's backups, when it declares them. */
   backup: backupStatus.optional(),
   updatedAt: z.string(),

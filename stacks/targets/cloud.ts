@@ -158,6 +158,7 @@ export function cloudEnvironments(
         },
         allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
         ...(e.backup ? { backup: e.backup } : {}),
+        ...(e.rollbackTo ? { rollbackTo: e.rollbackTo } : {}),
         signingKey: ctx.signingKey,
         releaseTimeoutSeconds: config.releaseTimeoutSeconds,
         ...(zoneId ? { dns: { zoneId, ipv4: node.ipv4, ...(e.hosts ? { hosts: e.hosts } : {}) } } : {}),

@@ -63,6 +63,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           },
           allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
           ...(e.backup ? { backup: e.backup } : {}),
+          ...(e.rollbackTo ? { rollbackTo: e.rollbackTo } : {}),
           signingKey,
           releaseTimeoutSeconds: config.releaseTimeoutSeconds,
           urlFor: (r) => `http://${r.host}:${config.localHttpPort}${r.path ?? "/"}`,
