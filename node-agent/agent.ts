@@ -3,7 +3,7 @@
 // cleans up what a killed apply left behind before converging again.
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parse } from "yaml";
 import type { NodeBackup } from "../contract/backup/schema";
 import { channelKeys, environmentsFromKeys } from "../contract/channel/layout";
@@ -26,7 +26,7 @@ import { BackupError, Backups, type RestoreOptions, type RestoreReport } from ".
 import type { ChannelChanges } from "./channel-watch";
 import * as compose from "./compose/commands";
 import type { AgentConfig } from "./config";
-import { diskMounter } from "./disks/mount";
+import { diskMounter, type MountDisk } from "./disks/mount";
 import type { DockerRunner } from "./docker";
 import { loadOrCreateNodeKeys } from "./node-keys";
 import { type ReleaseMetadata, ReleaseStore } from "./state/release-store";
@@ -51,6 +51,7 @@ export class Agent {
   private readonly keys: { publicKey: string; privateKey: string };
   private readonly trusted: TrustedKeys;
   private readonly applier: Applier;
+  private readonly mountDisk: MountDisk;
   readonly backups: Backups;
   /** The last refused release per environment, so it is reported once, not at every poll. */
   private readonly rejected = new Map<string, string>();
@@ -58,6 +59,11 @@ export class Agent {
   constructor(private readonly d: AgentDeps) {
     this.keys = loadOrCreateNodeKeys(d.config.stateRoot);
     this.trusted = new TrustedKeys(d.config.trustedKeys);
+    this.mountDisk = diskMounter({
+      fstabPath: d.config.disks.fstabPath,
+      deviceTimeoutMs: d.config.disks.deviceTimeoutSeconds * 1000,
+      log: d.log,
+    });
     this.applier = new Applier({
       docker: d.docker,
       proxy: d.proxy,
@@ -65,11 +71,7 @@ export class Agent {
       healthTimeoutSeconds: d.config.healthTimeoutSeconds,
       drainSeconds: d.config.drainSeconds,
       ...(d.onStep ? { onStep: d.onStep } : {}),
-      mountDisk: diskMounter({
-        fstabPath: d.config.disks.fstabPath,
-        deviceTimeoutMs: d.config.disks.deviceTimeoutSeconds * 1000,
-        log: d.log,
-      }),
+      mountDisk: this.mountDisk,
       unseal: (p) => this.unseal(p),
     });
     this.backups = new Backups({
@@ -434,6 +436,11 @@ export class Agent {
   ): Promise<ApplyOutcome | undefined> {
     const lock = this.backups.lock(env);
     try {
+      // A cloud volume's disk is mounted first: a reattached disk's data is seen (and kept), and
+      // a restore lands on the disk, not under its mount point.
+      for (const v of readNodeExtras(parse(payload.compose.text)).volumes) {
+        if (v.disk) await this.mountDisk(v.disk, dirname(v.device));
+      }
       const report = await this.backups.restore(env, backup, this.unseal(payload), { reason: "first-apply" });
       const failed = report.volumes.filter((v) => v.action === "failed");
       if (failed.length === 0) return undefined;

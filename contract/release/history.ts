@@ -4,7 +4,7 @@
 // rotated) and signed anew with a higher sequence, so every check a node makes applies to it.
 
 import { createPublicKey } from "node:crypto";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import type { EnvironmentStatus } from "../channel/status";
 import {
   createReleasePayload,
@@ -32,7 +32,7 @@ export function resequenceCompose(text: string, sequence: number): string {
     if (s.labels && LABEL.release in s.labels) s.labels[LABEL.release] = String(sequence);
   }
   const header = `# Rendered by berth for environment ${extras.environmentId}, release ${sequence}. Do not edit: the next release replaces it.\n`;
-  return header + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+  return `${header}${JSON.stringify(doc, null, 2)}\n`;
 }
 
 /**

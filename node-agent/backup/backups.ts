@@ -161,7 +161,7 @@ export class Backups {
       throw new BackupError(`the ${when} hook's service ${h.service} has no running container`);
     const r = await this.d.docker(
       { file: "docker", args: ["exec", ids[0] as string, ...h.command] },
-      { allowFailure: true, timeoutMs: 3600_000 },
+      { allowFailure: true, timeoutMs: 600_000 },
     );
     if (r.exitCode !== 0) {
       const tail = (r.stderr || r.stdout).trim().split("\n").slice(-5).join("\n");

@@ -73,7 +73,7 @@ describe("release history and rollback", () => {
 
   it("refuses to roll back to a release whose signature does not verify", async () => {
     const text = (await h.channel.get(`nodes/${h.nodeId}/environments/${ENV}/releases/2.json`)) as string;
-    const tampered = text.replace("MESSAGE: v2", "MESSAGE: evil");
+    const tampered = text.replace('\\"v2\\"', '\\"evil\\"');
     expect(tampered).not.toBe(text);
     expect(() =>
       buildRollback({
