@@ -181,14 +181,21 @@ export class Backups {
     try {
       const folder = inspectFolder(v.device);
       if (!folder.exists) throw new BackupError(`the volume's folder ${v.device} does not exist`);
-      await this.ensureRepository(a);
       if (v.before) await this.hook(env, v.before, "before");
       for (const s of v.stop) {
         const ids = await this.runningContainers(env, s);
         if (ids.length > 0) await this.d.docker({ file: "docker", args: ["stop", ...ids] });
         stopped = [...stopped, ...ids];
       }
-      const r = await this.resticOk(a, restic.backup(a.region, env, v.name, v.device), "backup");
+      // The backup itself finds out whether the repository exists (one call fewer per backup);
+      // only a missing one is created, then the backup runs again.
+      const call = restic.backup(a.region, env, v.name, v.device);
+      let r = await this.restic(a, call);
+      if (r.exitCode !== 0 && isMissingRepository(r.stderr)) {
+        await this.ensureRepository(a);
+        r = await this.restic(a, call);
+      }
+      if (r.exitCode !== 0) throw new BackupError(`backup: ${describeResticFailure(r.stderr, a.repository)}`);
       const summary = parseBackupSummary(r.stdout);
       result = {
         at,
@@ -239,6 +246,7 @@ export class Backups {
   }
 
   private update(env: string, b: NodeBackup, f: (r: BackupRecord) => BackupRecord): BackupRecord {
+    mkdirSync(this.envDir(env), { recursive: true, mode: 0o700 });
     const file = this.record(env);
     const next = f({ ...file.read(this.now()), config: b });
     file.write(next);

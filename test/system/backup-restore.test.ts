@@ -175,7 +175,7 @@ describe("backups of an environment's volumes", () => {
     expect(s.state, s.error).toBe("applied");
     const r = await cli("backup", ENV);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/backup failed: opening the repository: wrong repository password/);
+    expect(r.out).toMatch(/backup failed: backup: wrong repository password/);
     expect((await status()).backup?.volumes[0]).toMatchObject({
       last: { ok: false, error: expect.stringMatching(/wrong repository password/) },
       lastSuccess: { ok: true },
