@@ -6,6 +6,7 @@ import { releases } from "./commands/releases";
 import { render } from "./commands/render";
 import { rollback } from "./commands/rollback";
 import { sign } from "./commands/sign";
+import { status } from "./commands/status";
 import { validate } from "./commands/validate";
 import { verify } from "./commands/verify";
 import { type Io, UsageError } from "./io";
@@ -19,6 +20,7 @@ commands:
   sign FILE          validate, render, seal secrets and sign a release
   verify FILE        check a signed release as a node would
   preview-summary    Markdown for a pull request comment from pulumi preview --json
+  status ENV         the node's word on an environment: its release and its backups
   releases ENV       the release history of an environment (from the release channel)
   rollback ENV       publish the content of an earlier release as a new one (--to SEQ)`;
 
@@ -31,6 +33,7 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   "preview-summary": previewSummary,
   releases,
   rollback,
+  status,
 };
 
 /** Exit codes: 0 ok, 1 failed (refused release, unreachable registry), 2 bad input or usage. */

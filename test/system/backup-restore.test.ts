@@ -9,6 +9,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nodeIo } from "../../cli/io";
+import { main as berthMain } from "../../cli/main";
 import { type EnvironmentBackup, environmentBackupSchema } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
 import { type Manifest, parseManifest } from "../../contract/manifest/schema";
@@ -88,6 +90,14 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
     out: (s) => (out += `${s}\n`),
     err: (s) => (err += `${s}\n`),
   });
+  return { code, out, err };
+}
+
+async function berth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const io = { ...nodeIo(), out: (s: string) => (out += `${s}\n`), err: (s: string) => (err += `${s}\n`) };
+  const code = await berthMain(args, io);
   return { code, out, err };
 }
 
@@ -181,6 +191,12 @@ describe("backups of an environment's volumes", () => {
       lastSuccess: { ok: true },
     });
     expect((await h.get("/files/note", "files.test")).body).toBe("first");
+    // Visible without the node: berth status reads the channel.
+    const st = await berth("status", ENV, "--channel", h.channelDir);
+    expect(st.code).toBe(1);
+    expect(st.out).toMatch(/backups: failing/);
+    expect(st.out).toMatch(/data: FAILED at .*wrong repository password/);
+    expect(st.out).toMatch(/last success: .*\(/);
     expect((await h.deploy(ENV, 3, manifest(), { backup, secrets })).state).toBe("applied");
   }, 180_000);
 
@@ -198,6 +214,10 @@ describe("backups of an environment's volumes", () => {
     expect(left.length).toBe(2);
     const r = await cli("snapshots", ENV);
     expect(r.out.trim().split("\n")).toHaveLength(2);
+    const st = await berth("status", ENV, "--channel", h.channelDir);
+    expect(st.code, st.out).toBe(0);
+    expect(st.out).toMatch(/backups: ok/);
+    expect(st.out).toMatch(/prune: ok at /);
   }, 180_000);
 
   it("restores a chosen older snapshot only with --force when the volume's data is newer", async () => {
