@@ -399,6 +399,7 @@ export class Agent {
       } else {
         outcome = await this.applier.apply(store, payload);
       }
+      if (outcome.state === "applied" && backup?.restore) await this.requestedRestore(env, payload, backup);
       const { rollingBack: _done, ...meta } = store.readMetadata(desired);
       store.writeMetadata({
         ...meta,
@@ -419,6 +420,32 @@ export class Agent {
       store.prune(this.d.config.keepReleases);
       return outcome;
     } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * A restore asked through the program (`backup.restore`): run once, after the release that
+   * first carries the request applied; its result goes into the status (and the Release fails
+   * `pulumi up` when a volume was not restored).
+   */
+  private async requestedRestore(env: string, payload: ReleasePayload, backup: NodeBackup): Promise<void> {
+    const req = backup.restore;
+    if (!req) return;
+    const key = JSON.stringify(req);
+    if (this.backups.record(env).read(new Date()).lastRequest === key) return;
+    const lock = this.backups.lock(env);
+    try {
+      await this.backups.restore(env, backup, this.unseal(payload), {
+        reason: "operator",
+        ...(req.snapshot ? { snapshot: req.snapshot } : {}),
+        ...(req.volume ? { volume: req.volume } : {}),
+        force: req.force,
+      });
+    } catch (e) {
+      this.backups.noteRestoreFailure(env, backup, describeError(e));
+    } finally {
+      this.backups.markRequest(env, backup, key);
       lock.release();
     }
   }

@@ -367,6 +367,15 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
         (status.logTail ? `\nlast log lines:\n${status.logTail}` : ""),
     );
   }
+  const asked = news.backup ? environmentBackupSchema.parse(news.backup).restore : undefined;
+  const restore = status.backup?.restore;
+  if (asked && restore) {
+    const bad = restore.volumes.filter((v) => v.action !== "restored");
+    if (bad.length > 0)
+      throw new Error(
+        `node ${news.nodeId} applied release ${sequence} of ${news.environmentId}, but the restore asked with backup.restore did not replace every volume: ${bad.map((v) => `${v.volume}: ${v.action}: ${v.detail}`).join("; ")}`,
+      );
+  }
   return {
     ...news,
     sequence,

@@ -69,6 +69,21 @@ export const environmentBackupSchema = z.strictObject({
   checkSchedule: scheduleSchema.default("0 5 * * 0"),
   /** Restore each volume from its newest snapshot before a node's first apply of the environment. */
   restoreOnFirstApply: z.boolean().default(true),
+  /**
+   * A restore through the program: the node restores this snapshot (or each volume's newest, or
+   * one volume's) once, right after it applies the release that first carries this request;
+   * `force` replaces data newer than the snapshot. Remove it afterwards.
+   */
+  restore: z
+    .strictObject({
+      snapshot: z
+        .string()
+        .regex(/^[0-9a-f]{8,64}$/, "a snapshot id (berth-agent snapshots ENV lists them)")
+        .optional(),
+      volume: z.string().min(1).optional(),
+      force: z.boolean().default(false),
+    })
+    .optional(),
   /** Names of the secrets (the program's secret values) holding the repository password and bucket keys. */
   secrets: z
     .strictObject({
@@ -125,6 +140,9 @@ export const nodeBackupSchema = z.strictObject({
   pruneSchedule: z.string(),
   checkSchedule: z.string(),
   restoreOnFirstApply: z.boolean(),
+  restore: z
+    .strictObject({ snapshot: z.string().optional(), volume: z.string().optional(), force: z.boolean() })
+    .optional(),
   secrets: z.strictObject({ password: z.string(), accessKeyId: z.string(), secretAccessKey: z.string() }),
   volumes: z.array(nodeBackupVolumeSchema),
 });

@@ -303,6 +303,7 @@ export function renderBackup(m: Manifest, env: string, volumeRoot: string, b: En
     pruneSchedule: b.pruneSchedule,
     checkSchedule: b.checkSchedule,
     restoreOnFirstApply: b.restoreOnFirstApply,
+    ...(b.restore ? { restore: { ...b.restore } } : {}),
     secrets: { ...b.secrets },
     volumes: Object.keys(m.volumes)
       .sort()

@@ -340,6 +340,22 @@ export class Backups {
     return true;
   }
 
+  /** A restore that could not start (no such snapshot, unreadable repository), as its report. */
+  noteRestoreFailure(env: string, b: NodeBackup, error: string): void {
+    this.update(env, b, (r) => ({
+      ...r,
+      restore: {
+        at: this.now().toISOString(),
+        reason: "operator",
+        volumes: [{ volume: b.restore?.volume ?? "*", action: "failed", detail: error }],
+      },
+    }));
+  }
+
+  markRequest(env: string, b: NodeBackup, key: string): void {
+    this.update(env, b, (r) => ({ ...r, lastRequest: key }));
+  }
+
   status(env: string): BackupStatus | undefined {
     const file = this.record(env);
     if (!file.exists()) return undefined;

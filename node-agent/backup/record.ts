@@ -26,6 +26,8 @@ export interface BackupRecord {
   prune?: BackupRunStatus;
   check?: BackupRunStatus;
   restore?: BackupStatus["restore"];
+  /** The last restore asked through the program (x-berth.backup.restore), done once. */
+  lastRequest?: string;
 }
 
 export function emptyRecord(now: Date): BackupRecord {

@@ -242,6 +242,28 @@ describe("backups of an environment's volumes", () => {
     first.note = "final\n";
   }, 180_000);
 
+  it("restores a snapshot asked through the program (backup.restore) once, after the release applied", async () => {
+    const snaps = await h.agent.snapshots(ENV); // third, fourth, final
+    const fourth = snaps.at(-2);
+    const asked = environmentBackupSchema.parse({
+      ...backup,
+      restore: { snapshot: fourth?.shortId, force: true },
+    });
+    const s = await h.deploy(ENV, 4, manifest(), { backup: asked, secrets });
+    expect(s.state, s.error).toBe("applied");
+    expect(s.backup?.restore).toMatchObject({
+      reason: "operator",
+      volumes: [{ volume: "data", action: "restored", snapshotId: fourth?.shortId }],
+    });
+    expect(readFileSync(join(device(), "files", "note"), "utf8")).toBe("fourth\n");
+    // The same request in a later release does not restore again.
+    await exec("echo final2 > /data/files/note");
+    expect((await cli("backup", ENV)).code).toBe(0);
+    expect((await h.deploy(ENV, 5, manifest(), { backup: asked, secrets })).state).toBe("applied");
+    expect(readFileSync(join(device(), "files", "note"), "utf8")).toBe("final2\n");
+    first.note = "final2\n";
+  }, 180_000);
+
   it("a replacement node restores the volume before its first apply: byte for byte, served by the app", async () => {
     // The node is lost: its containers, Docker volumes, proxy, state and volume folders.
     const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.environment=${ENV}`])).stdout
@@ -260,12 +282,12 @@ describe("backups of an environment's volumes", () => {
 
     // A new node (new keys), and the program publishes the environment for it.
     await h.start({ healthTimeoutSeconds: 30, log });
-    const s = await h.deploy(ENV, 4, manifest(), { backup, secrets });
+    const s = await h.deploy(ENV, 6, manifest(), { backup, secrets });
     expect(s.state, s.error).toBe("applied");
     expect(sha(join(device(), "files", "blob"))).toBe(first.blob);
     expect(readFileSync(join(device(), "files", "note"), "utf8")).toBe(first.note);
     expect(readFileSync(join(device(), "files", "link"), "utf8")).toBe(first.note);
-    expect((await h.get("/files/note", "files.test")).body).toBe("final");
+    expect((await h.get("/files/note", "files.test")).body).toBe((first.note ?? "").trim());
     const restore = s.backup?.restore;
     expect(restore).toMatchObject({
       reason: "first-apply",
@@ -283,7 +305,7 @@ describe("backups of an environment's volumes", () => {
     rmSync(h.stateRoot, { recursive: true, force: true }); // state lost, the volume kept (a reattached disk)
     const before = sha(join(device(), "files", "blob"));
     await h.start({ healthTimeoutSeconds: 30, log });
-    const s = await h.deploy(ENV, 5, manifest(), { backup, secrets });
+    const s = await h.deploy(ENV, 7, manifest(), { backup, secrets });
     expect(s.state, s.error).toBe("applied");
     expect(s.backup?.restore?.volumes[0]).toMatchObject({ action: "kept" });
     expect(s.backup?.restore?.volumes[0]?.detail).toMatch(/kept the volume's data/);
