@@ -218,6 +218,30 @@ export class Agent {
     }
   }
 
+  /** `forget --prune` with the declared retention now (`berth-agent prune ENV`). */
+  async pruneNow(env: string) {
+    return this.withBackupLock(env, (b, s) => this.backups.prune(env, b, s));
+  }
+
+  /** `restic check` now (`berth-agent check ENV`). */
+  async checkNow(env: string) {
+    return this.withBackupLock(env, (b, s) => this.backups.check(env, b, s));
+  }
+
+  private async withBackupLock<T>(
+    env: string,
+    f: (b: NodeBackup, secrets: Record<string, string>) => Promise<T>,
+  ): Promise<T> {
+    const { backup, secrets } = this.requireBackup(env);
+    const lock = this.backups.lock(env);
+    try {
+      return await f(backup, secrets);
+    } finally {
+      lock.release();
+      await this.reportBackup(env);
+    }
+  }
+
   async snapshots(env: string) {
     const { backup, secrets } = this.requireBackup(env);
     return this.backups.snapshots(env, this.backups.access(backup, secrets));

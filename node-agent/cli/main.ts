@@ -7,6 +7,7 @@
 //   berth-agent workspace up|build|status|down [ID]  devcontainer workspaces (cli/workspace.ts)
 //   berth-agent backup   ENV [--volume V]         back ENV's volumes up now
 //   berth-agent snapshots ENV                     list ENV's snapshots
+//   berth-agent prune    ENV / check ENV          retention now / repository check now
 //   berth-agent restore  ENV [--snapshot ID] [--volume V] [--force]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -43,6 +44,8 @@ commands:
                    devcontainer workspaces (berth-agent workspace --help)
   backup ENV       back ENV's volumes up now (--volume V: only that one)
   snapshots ENV    list ENV's snapshots in its backup repository
+  prune ENV        apply ENV's retention now (restic forget --prune)
+  check ENV        check ENV's backup repository now (restic check)
   restore ENV      restore ENV's volumes from their newest snapshots (--snapshot ID: that
                    snapshot; --volume V: only that volume). A volume whose data is newer than
                    the snapshot is kept unless --force is given
@@ -189,6 +192,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
           );
         }
         return runs.every((r) => r.run.ok) ? 0 : 1;
+      }
+      case "prune":
+      case "check": {
+        if (!env) throw new UsageError(`${command} needs an environment id: berth-agent ${command} ENV`);
+        const r = command === "prune" ? await agent.pruneNow(env) : await agent.checkNow(env);
+        io.out(
+          `${env}: ${command} ${r.ok ? "ok" : `failed: ${r.error}`} (${(r.durationMs / 1000).toFixed(1)} s)`,
+        );
+        return r.ok ? 0 : 1;
       }
       case "snapshots": {
         if (!env) throw new UsageError("snapshots needs an environment id: berth-agent snapshots ENV");
