@@ -7,7 +7,7 @@ import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema"
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
 import { volumeName } from "../../contract/render/node-compose";
 import type { Logger } from "../../lib/log";
-import { type RunResult, run } from "../../lib/process";
+import { type RunResult, redactText, run } from "../../lib/process";
 import type { DockerRunner } from "../docker";
 import { acquireLock, type Lock } from "../state/lock";
 import { inspectFolder } from "./folder";
@@ -22,8 +22,10 @@ import {
 import {
   describeResticFailure,
   isMissingRepository,
+  isNoSnapshot,
   newestPerVolume,
   parseBackupSummary,
+  parseRestoring,
   parseSnapshots,
   type ResticAccess,
   type ResticCall,
@@ -102,14 +104,17 @@ export class Backups {
     };
   }
 
-  private restic(a: ResticAccess, call: ResticCall): Promise<RunResult> {
-    return run(this.d.resticPath ?? "restic", call.args, {
+  private async restic(a: ResticAccess, call: ResticCall): Promise<RunResult> {
+    const secrets = [a.password, a.accessKeyId, a.secretAccessKey];
+    const r = await run(this.d.resticPath ?? "restic", call.args, {
       cwd: call.cwd ?? "/",
       env: resticEnv(a),
-      redact: [a.password, a.accessKeyId, a.secretAccessKey],
+      redact: secrets,
       timeoutMs: this.d.timeoutMs ?? 6 * 3600_000,
       allowFailure: true,
     });
+    // What restic says ends up in the status and the logs: never with a credential in it.
+    return { ...r, stderr: redactText(r.stderr, secrets) };
   }
 
   private async resticOk(a: ResticAccess, call: ResticCall, what: string): Promise<RunResult> {
@@ -375,6 +380,24 @@ export class Backups {
     o: RestoreOptions,
   ): Promise<RestoreReport> {
     const a = this.access(b, secrets);
+    const report: RestoreReport = { at: this.now().toISOString(), reason: o.reason, volumes: [] };
+    if (!o.snapshot) {
+      const vols = b.volumes.filter((v) => !o.volume || v.name === o.volume);
+      if (o.volume && vols.length === 0) throw new BackupError(`${env} backs up no volume ${o.volume}`);
+      let all: Snapshot[] | undefined;
+      for (const v of vols) {
+        // An empty volume needs no comparison with the snapshot's time: restore its newest
+        // snapshot at once (one restic call fewer, each opens the repository).
+        if (inspectFolder(v.device).empty) {
+          report.volumes.push(await this.restoreLatest(env, a, v));
+          continue;
+        }
+        all ??= await this.snapshots(env, a);
+        report.volumes.push(await this.restoreVolume(env, a, v, newestPerVolume(all).get(v.name), o));
+      }
+      this.finishRestore(env, b, report);
+      return report;
+    }
     const all = await this.snapshots(env, a);
     let targets: { volume: NodeBackupVolume; snapshot: Snapshot | undefined }[];
     if (o.snapshot) {
@@ -397,12 +420,46 @@ export class Backups {
       if (o.volume && vols.length === 0) throw new BackupError(`${env} backs up no volume ${o.volume}`);
       targets = vols.map((v) => ({ volume: v, snapshot: newest.get(v.name) }));
     }
-    const report: RestoreReport = { at: this.now().toISOString(), reason: o.reason, volumes: [] };
     for (const t of targets) report.volumes.push(await this.restoreVolume(env, a, t.volume, t.snapshot, o));
+    this.finishRestore(env, b, report);
+    return report;
+  }
+
+  private finishRestore(env: string, b: NodeBackup, report: RestoreReport): void {
     this.update(env, b, (r) => ({ ...r, restore: report }));
     for (const v of report.volumes)
       this.d.log[v.action === "failed" ? "error" : "info"]({ environment: env, ...v }, "restore");
-    return report;
+  }
+
+  /** The newest snapshot of an empty (or absent) volume, restored beside it and moved in. */
+  private async restoreLatest(
+    env: string,
+    a: ResticAccess,
+    v: NodeBackupVolume,
+  ): Promise<RestoreReport["volumes"][number]> {
+    mkdirSync(dirname(v.device), { recursive: true });
+    const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
+    const r = await this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp));
+    if (r.exitCode !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (isMissingRepository(r.stderr) || isNoSnapshot(r.stderr))
+        return { volume: v.name, action: "none", detail: `no snapshot of this volume in ${a.repository}` };
+      return {
+        volume: v.name,
+        action: "failed",
+        detail: `restoring the newest snapshot: ${describeResticFailure(r.stderr, a.repository)}`,
+      };
+    }
+    const picked = parseRestoring(r.stdout);
+    mkdirSync(tmp, { recursive: true });
+    // Onto the empty folder (rename replaces an empty directory), or where there is none.
+    renameSync(tmp, v.device);
+    return {
+      volume: v.name,
+      action: "restored",
+      ...(picked ? { snapshotId: picked.shortId } : {}),
+      detail: `restored snapshot ${picked?.shortId ?? "latest"}${picked ? ` of ${picked.time}` : ""} into the empty volume`,
+    };
   }
 
   private async restoreVolume(

@@ -99,6 +99,19 @@ describe("parsing what restic prints", () => {
     expect(parseSnapshots("null\n")).toEqual([]);
   });
 
+  it("reads which snapshot a restore of latest picked, and tells when there was none", async () => {
+    const { parseRestoring, isNoSnapshot } = await import("./restic");
+    expect(
+      parseRestoring(
+        "restoring <Snapshot b62424be of [/tmp/v] at 2026-11-25 10:33:35.808086296 +0000 UTC by root@berth-e> to /tmp/out\n",
+      ),
+    ).toEqual({ shortId: "b62424be", time: "2026-11-25T10:33:35.808Z" });
+    expect(parseRestoring("nothing")).toBeUndefined();
+    expect(
+      isNoSnapshot("latest snapshot for criteria not found: no snapshot found Paths:[] Hosts:[berth-e]"),
+    ).toBe(true);
+  });
+
   it("tells a missing repository, a wrong password and an unreachable bucket apart", () => {
     const missing =
       "Fatal: unable to open config file: Stat: The specified key does not exist.\nIs there a repository at the following location?";

@@ -86,6 +86,20 @@ export const restic = {
   restore: (region: string, snapshotId: string, target: string): ResticCall => ({
     args: [...common(region), "restore", snapshotId, "--target", target],
   }),
+  /** The volume's newest snapshot, without listing first (an empty volume needs no comparison). */
+  restoreLatest: (region: string, env: string, volume: string, target: string): ResticCall => ({
+    args: [
+      ...common(region),
+      "restore",
+      "latest",
+      "--host",
+      snapshotHost(env),
+      "--tag",
+      volumeTag(volume),
+      "--target",
+      target,
+    ],
+  }),
   /** Removes stale locks left by a killed restic (only locks older than 30 minutes or of dead local processes). */
   unlock: (region: string): ResticCall => ({ args: [...common(region), "unlock"] }),
 };
@@ -157,6 +171,23 @@ export function newestPerVolume(snapshots: readonly Snapshot[]): Map<string, Sna
   const out = new Map<string, Snapshot>();
   for (const s of snapshots) if (s.volume) out.set(s.volume, s); // oldest first: the last one wins
   return out;
+}
+
+/** `restoring <Snapshot 1a2b3c4d of [...] at 2026-01-01 10:00:00.1 +0000 UTC by ...> to ...` */
+export function parseRestoring(stdout: string): { shortId: string; time: string } | undefined {
+  const m =
+    /restoring <Snapshot ([0-9a-f]{8}) of \[.*?\] at (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) ([+-]\d{4})/.exec(
+      stdout,
+    );
+  if (!m) return undefined;
+  const offset = `${(m[4] as string).slice(0, 3)}:${(m[4] as string).slice(3)}`;
+  const ms = Date.parse(`${m[2]}T${(m[3] as string).replace(/(\.\d{3})\d*/, "$1")}${offset}`);
+  return { shortId: m[1] as string, time: Number.isNaN(ms) ? `${m[2]} ${m[3]}` : new Date(ms).toISOString() };
+}
+
+/** restic found no snapshot for the host and tag. */
+export function isNoSnapshot(stderr: string): boolean {
+  return /no snapshot found|snapshot for criteria not found/i.test(stderr);
 }
 
 /** restic found no repository at the address (as opposed to a wrong password or no network). */
