@@ -73,6 +73,25 @@ describe("DeploymentEnvironment", () => {
     ).toEqual([]);
   });
 
+  it("hands the backup declaration and a rollback to the Release; the backup secrets stay secrets", async () => {
+    const backup = {
+      target: { endpoint: "https://s3.fr-par.scw.cloud", bucket: "acme-backups", region: "fr-par" },
+      schedule: "0 2 * * *",
+      retention: { last: 5 },
+    };
+    new DeploymentEnvironment("bk", {
+      ...base("bk"),
+      secrets: { "db-password": "x", "backup-password": "pw-value-1234" },
+      backup,
+      rollbackTo: 4,
+    });
+    await settle();
+    const release = created.find((r) => r.name === "bk-release");
+    expect(release?.inputs.backup).toEqual(backup);
+    expect(release?.inputs.rollbackTo).toBe(4);
+    expect(JSON.stringify(release?.inputs.backup)).not.toContain("pw-value-1234");
+  });
+
   it("refuses a listed host that no route serves", () => {
     expect(
       () =>
