@@ -398,28 +398,20 @@ export class Backups {
       this.finishRestore(env, b, report);
       return report;
     }
+    // A chosen snapshot: it names its volume.
+    const wanted = o.snapshot;
     const all = await this.snapshots(env, a);
-    let targets: { volume: NodeBackupVolume; snapshot: Snapshot | undefined }[];
-    if (o.snapshot) {
-      const s = all.find(
-        (x) => x.id === o.snapshot || x.shortId === o.snapshot || x.id.startsWith(o.snapshot as string),
+    const s = all.find((x) => x.id === wanted || x.shortId === wanted || x.id.startsWith(wanted));
+    if (!s)
+      throw new BackupError(
+        `no snapshot ${wanted} of ${env} in ${b.repository} (berth-agent snapshots ${env} lists them)`,
       );
-      if (!s)
-        throw new BackupError(
-          `no snapshot ${o.snapshot} of ${env} in ${b.repository} (berth-agent snapshots ${env} lists them)`,
-        );
-      const v = b.volumes.find((x) => x.name === s.volume);
-      if (!v)
-        throw new BackupError(
-          `snapshot ${o.snapshot} holds volume ${s.volume ?? "?"}, which ${env} does not back up`,
-        );
-      targets = [{ volume: v, snapshot: s }];
-    } else {
-      const newest = newestPerVolume(all);
-      const vols = b.volumes.filter((v) => !o.volume || v.name === o.volume);
-      if (o.volume && vols.length === 0) throw new BackupError(`${env} backs up no volume ${o.volume}`);
-      targets = vols.map((v) => ({ volume: v, snapshot: newest.get(v.name) }));
-    }
+    const v = b.volumes.find((x) => x.name === s.volume);
+    if (!v)
+      throw new BackupError(
+        `snapshot ${wanted} holds volume ${s.volume ?? "?"}, which ${env} does not back up`,
+      );
+    const targets = [{ volume: v, snapshot: s }];
     for (const t of targets) report.volumes.push(await this.restoreVolume(env, a, t.volume, t.snapshot, o));
     this.finishRestore(env, b, report);
     return report;
