@@ -32,6 +32,7 @@ export function formatStatus(s: EnvironmentStatus): string {
         : `FAILED at ${v.last.at}: ${v.last.error}`
       : "never ran";
     lines.push(`    ${v.volume}: ${last}`);
+    if (v.last?.warning) lines.push(`      warning: ${v.last.warning}`);
     if (v.last && !v.last.ok && v.lastSuccess)
       lines.push(`      last success: ${v.lastSuccess.at} (${v.lastSuccess.snapshotId})`);
     if (v.missed > 0) lines.push(`      MISSED: ${v.missed} scheduled run(s) since the last success`);

@@ -19,6 +19,8 @@ export const backupRunStatus = z.object({
   /** Bytes the backup added to the repository (after deduplication). */
   bytesAdded: z.number().optional(),
   error: z.string().optional(),
+  /** A backup that was made, with something to know (files that could not be read). */
+  warning: z.string().optional(),
 });
 export type BackupRunStatus = z.infer<typeof backupRunStatus>;
 

@@ -1,7 +1,7 @@
 // The node's backups: restic against the environment's repository, hooks through Docker. A thin
 // shell: what to run is built by restic.ts, when by record.ts; this file runs it and records the
 // outcome. Secrets reach restic only through its environment, and are redacted from errors.
-import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
@@ -32,6 +32,7 @@ import {
   restic,
   resticEnv,
   type Snapshot,
+  unreadItems,
 } from "./restic";
 
 export interface BackupsDeps {
@@ -184,8 +185,7 @@ export class Backups {
     let result: BackupRunStatus | undefined;
     const errors: string[] = [];
     try {
-      const folder = inspectFolder(v.device);
-      if (!folder.exists) throw new BackupError(`the volume's folder ${v.device} does not exist`);
+      if (!existsSync(v.device)) throw new BackupError(`the volume's folder ${v.device} does not exist`);
       if (v.before) await this.hook(env, v.before, "before");
       for (const s of v.stop) {
         const ids = await this.runningContainers(env, s);
@@ -200,14 +200,23 @@ export class Backups {
         await this.ensureRepository(a);
         r = await this.restic(a, call);
       }
-      if (r.exitCode !== 0) throw new BackupError(`backup: ${describeResticFailure(r.stderr, a.repository)}`);
+      // Exit 3: the snapshot was made, but some files could not be read (a live database's
+      // journal removed during the scan): a backup, with a warning naming them.
+      if (r.exitCode !== 0 && r.exitCode !== 3)
+        throw new BackupError(`backup: ${describeResticFailure(r.stderr, a.repository)}`);
       const summary = parseBackupSummary(r.stdout);
+      const unread = r.exitCode === 3 ? unreadItems(r.stdout + r.stderr) : [];
       result = {
         at,
         durationMs: 0,
         ok: true,
         snapshotId: summary.snapshotId,
         bytesAdded: summary.bytesAdded,
+        ...(r.exitCode === 3
+          ? {
+              warning: `some files could not be read (changed or removed during the backup): ${unread.join(", ") || "see the agent's log"}`,
+            }
+          : {}),
       };
     } catch (e) {
       errors.push((e as Error).message);

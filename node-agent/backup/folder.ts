@@ -15,10 +15,25 @@ export function inspectFolder(dir: string): FolderState {
   if (!existsSync(dir)) return { exists: false, empty: true, files: 0, newestMs: 0 };
   let files = 0;
   let newestMs = 0;
+  // A live volume changes while it is read: what vanished meanwhile is skipped.
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT";
   const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch (e) {
+      if (gone(e)) return;
+      throw e;
+    }
+    for (const name of names) {
       const p = join(d, name);
-      const st = lstatSync(p);
+      let st: ReturnType<typeof lstatSync>;
+      try {
+        st = lstatSync(p);
+      } catch (e) {
+        if (gone(e)) continue;
+        throw e;
+      }
       files++;
       if (st.mtimeMs > newestMs) newestMs = st.mtimeMs;
       if (st.isDirectory()) walk(p);

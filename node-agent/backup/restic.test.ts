@@ -84,6 +84,15 @@ describe("parsing what restic prints", () => {
     expect(() => parseBackupSummary("")).toThrow(/no summary/);
   });
 
+  it("names the files a backup could not read (exit 3: the snapshot was made)", async () => {
+    const { unreadItems } = await import("./restic");
+    expect(
+      unreadItems(
+        '{"message_type":"error","error":{},"during":"archival","item":"app.db-wal"}\n{"message_type":"summary","snapshot_id":"x"}\nnot json "error"\n',
+      ),
+    ).toEqual(["app.db-wal"]);
+  });
+
   it("lists snapshots oldest first and picks the newest per volume", () => {
     const s = parseSnapshots(
       JSON.stringify([

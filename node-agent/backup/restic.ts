@@ -195,6 +195,21 @@ export function isMissingRepository(stderr: string): boolean {
   return /unable to open config file/i.test(stderr) && /(does not exist|NoSuchKey|not found)/i.test(stderr);
 }
 
+/** The files `restic backup --json` could not read (its error lines), at most 10. */
+export function unreadItems(output: string): string[] {
+  const items: string[] = [];
+  for (const line of output.split("\n")) {
+    if (!line.includes('"error"')) continue;
+    try {
+      const j = JSON.parse(line) as { message_type?: string; item?: string };
+      if (j.message_type === "error" && j.item && !items.includes(j.item)) items.push(j.item);
+    } catch {
+      // not a JSON line
+    }
+  }
+  return items.slice(0, 10);
+}
+
 /** One line an operator can act on, from restic's exit code and its error output. */
 export function describeResticFailure(stderr: string, repository: string): string {
   const text = stderr.trim();
