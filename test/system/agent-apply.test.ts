@@ -87,7 +87,7 @@ describe("the node agent applying releases", () => {
       await h.agent.pollOnce();
       const s = await readStatus(h.channel, h.nodeId, ENV);
       expect(s).toMatchObject({ state: "rejected", attemptedSequence: seq, appliedSequence: 3 });
-      expect(s?.error).toMatch(new RegExp(`^${code}: (?!${code})`)); // the code once, then the reason
+      expect(s?.error).toMatch(new RegExp(`was rejected: ${code}: (?!${code})`)); // the code once, then the reason
       expect(await h.get("/")).toEqual({ status: 200, body: "v3" });
       expect((await h.containers(ENV)).filter((c) => c.service === "web").map((c) => c.release)).toEqual([
         "3",
