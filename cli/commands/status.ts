@@ -4,7 +4,7 @@ import { readStatus } from "../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../contract/channel/status";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
-import { nodeOf, openCliChannel } from "./releases";
+import { CHANNEL_OPTIONS, nodeOf, openCliChannel } from "./channel-access";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
                     [--stack NAME] [--node ID] [--json]
@@ -56,10 +56,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(
     argv,
     {
-      channel: { type: "string" },
-      region: { type: "string" },
-      stack: { type: "string" },
-      node: { type: "string" },
+      ...CHANNEL_OPTIONS,
       json: { type: "boolean" },
     },
     STATUS_USAGE,
