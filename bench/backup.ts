@@ -18,7 +18,7 @@ import { createLogger } from "../lib/log";
 import { run } from "../lib/process";
 import { Backups } from "../node-agent/backup/backups";
 import { dockerRunner } from "../node-agent/docker";
-import { AgentHarness } from "../test/system/support/agent-harness";
+import { AgentHarness, storeManifest } from "../test/system/support/agent-harness";
 import { testAppImage } from "../test/system/support/test-app-image";
 import { Versitygw } from "../test/system/support/versitygw";
 
@@ -122,16 +122,7 @@ async function main() {
         target: { endpoint: gw.endpoint, bucket: "bench", region: "us-east-1" },
         retention: { last: 3 },
       });
-      const m = parseManifest({
-        formatVersion: 1,
-        order: [],
-        services: {},
-        volumes: { data: { labels: {} } },
-        networks: {},
-        routes: [],
-        routeHints: [],
-        extensions: {},
-      });
+      const m = storeManifest(image);
       const nb = { ...renderBackup(m, env, root, b) };
       nb.volumes = nb.volumes.map((v) => ({ ...v, device: src }));
       const t = Date.now();

@@ -164,20 +164,7 @@ describe("a database under write load", () => {
 
   it("on a replacement node the restored database passes PRAGMA integrity_check", async () => {
     const last = (await readStatus(h.channel, h.nodeId, ENV))?.backup?.volumes[0]?.lastSuccess?.snapshotId;
-    const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.environment=${ENV}`])).stdout
-      .split("\n")
-      .filter(Boolean);
-    await run("docker", ["rm", "-f", ...ids]);
-    const vols = (
-      await run("docker", ["volume", "ls", "-q", "--filter", `label=berth.environment=${ENV}`])
-    ).stdout
-      .split("\n")
-      .filter(Boolean);
-    await run("docker", ["volume", "rm", ...vols]);
-    await h.proxy.stop();
-    const { rmSync } = await import("node:fs");
-    rmSync(h.stateRoot, { recursive: true, force: true });
-    rmSync(h.volumeRoot, { recursive: true, force: true });
+    await h.loseNode(ENV);
 
     await h.start({ healthTimeoutSeconds: 30 });
     const s = await h.deploy(ENV, 2, manifest(), { backup, secrets });

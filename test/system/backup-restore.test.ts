@@ -13,11 +13,11 @@ import { nodeIo } from "../../cli/io";
 import { main as berthMain } from "../../cli/main";
 import { type EnvironmentBackup, environmentBackupSchema } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
-import { type Manifest, parseManifest } from "../../contract/manifest/schema";
+import type { Manifest } from "../../contract/manifest/schema";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { main } from "../../node-agent/cli/main";
-import { AgentHarness } from "./support/agent-harness";
+import { AgentHarness, storeManifest } from "./support/agent-harness";
 import { testAppImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
 
@@ -33,31 +33,9 @@ let logText = "";
 logs.on("data", (d) => (logText += String(d)));
 const log = createLogger("berth-agent-test", logs);
 
-/** store (serves /data on :9000, routed at files.test) + web. */
+/** The store service (serves /data on :9000, routed at files.test). */
 function manifest(): Manifest {
-  return parseManifest({
-    formatVersion: 1,
-    order: ["store"],
-    services: {
-      store: {
-        image,
-        environment: { ROLE: { value: "store" } },
-        volumes: [{ source: "data", target: "/data", readOnly: false }],
-        dependsOn: {},
-        resources: {},
-        updateOrder: "stop-first",
-        expose: [],
-        labels: {},
-        networks: { default: { aliases: [] } },
-        health: { path: "/starts", port: 9000, status: 200 },
-      },
-    },
-    volumes: { data: { labels: {} } },
-    networks: {},
-    routes: [{ service: "store", port: 9000, host: "files.test" }],
-    routeHints: [],
-    extensions: {},
-  });
+  return storeManifest(image);
 }
 
 const device = () => join(h.volumeRoot, `berth-env-${ENV}`, "volumes", "data", "data");
@@ -265,19 +243,7 @@ describe("backups of an environment's volumes", () => {
 
   it("a replacement node restores the volume before its first apply: byte for byte, served by the app", async () => {
     // The node is lost: its containers, Docker volumes, proxy, state and volume folders.
-    const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.environment=${ENV}`])).stdout
-      .split("\n")
-      .filter(Boolean);
-    await run("docker", ["rm", "-f", ...ids]);
-    const vols = (
-      await run("docker", ["volume", "ls", "-q", "--filter", `label=berth.environment=${ENV}`])
-    ).stdout
-      .split("\n")
-      .filter(Boolean);
-    await run("docker", ["volume", "rm", ...vols]);
-    await h.proxy.stop();
-    rmSync(h.stateRoot, { recursive: true, force: true });
-    rmSync(h.volumeRoot, { recursive: true, force: true });
+    await h.loseNode(ENV);
 
     // A new node (new keys), and the program publishes the environment for it.
     await h.start({ healthTimeoutSeconds: 30, log });

@@ -78,6 +78,33 @@ export interface AppOptions {
   host?: string;
 }
 
+/** One store service serving its volume's files on :9000, routed at files.test (backup tests). */
+export function storeManifest(image: string): Manifest {
+  return parseManifest({
+    formatVersion: 1,
+    order: ["store"],
+    services: {
+      store: {
+        image,
+        environment: { ROLE: { value: "store" } },
+        volumes: [{ source: "data", target: "/data", readOnly: false }],
+        dependsOn: {},
+        resources: {},
+        updateOrder: "stop-first",
+        expose: [],
+        labels: {},
+        networks: { default: { aliases: [] } },
+        health: { path: "/starts", port: 9000, status: 200 },
+      },
+    },
+    volumes: { data: { labels: {} } },
+    networks: {},
+    routes: [{ service: "store", port: 9000, host: "files.test" }],
+    routeHints: [],
+    extensions: {},
+  });
+}
+
 /** web (routed at app.test, secret TOKEN, HTTP probe) + store (named volume, stop-first). */
 export function appManifest(o: AppOptions): Manifest {
   return parseManifest({
@@ -282,21 +309,35 @@ export class AgentHarness {
       });
   }
 
-  async cleanup(envs: string[]): Promise<void> {
-    for (const env of envs) {
-      const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.environment=${env}`])).stdout
+  /** Removes an environment's containers, networks and Docker volumes (labelled berth.environment). */
+  private async removeDockerObjects(env: string): Promise<void> {
+    const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.environment=${env}`])).stdout
+      .split("\n")
+      .filter(Boolean);
+    if (ids.length) await run("docker", ["rm", "-f", ...ids], { allowFailure: true });
+    for (const kind of ["network", "volume"] as const) {
+      const names = (
+        await run("docker", [kind, "ls", "-q", "--filter", `label=berth.environment=${env}`])
+      ).stdout
         .split("\n")
         .filter(Boolean);
-      if (ids.length) await run("docker", ["rm", "-f", ...ids], { allowFailure: true });
-      for (const kind of ["network", "volume"] as const) {
-        const names = (
-          await run("docker", [kind, "ls", "-q", "--filter", `label=berth.environment=${env}`])
-        ).stdout
-          .split("\n")
-          .filter(Boolean);
-        if (names.length) await run("docker", [kind, "rm", ...names], { allowFailure: true });
-      }
+      if (names.length) await run("docker", [kind, "rm", ...names], { allowFailure: true });
     }
+  }
+
+  /**
+   * The node is lost: the environment's containers, networks and Docker volumes, the proxy, and
+   * the agent's state and volume folders are gone (a replacement node starts from nothing).
+   */
+  async loseNode(env: string): Promise<void> {
+    await this.removeDockerObjects(env);
+    await this.proxy.stop();
+    rmSync(this.stateRoot, { recursive: true, force: true });
+    rmSync(this.volumeRoot, { recursive: true, force: true });
+  }
+
+  async cleanup(envs: string[]): Promise<void> {
+    for (const env of envs) await this.removeDockerObjects(env);
     await this.proxy?.stop();
     // Volume disks mounted under the harness's folders (tests of cloud volumes), deepest first.
     const mounts = readFileSync("/proc/self/mountinfo", "utf8")
