@@ -1,17 +1,14 @@
 // The AgentBundle provider's logic called directly against a real S3 server (versitygw, installed
 // by `bash scripts/setup.sh versitygw`): what a node's installer will fetch, and that a bundle
 // which changed after the program read it is refused.
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, verify } from "node:crypto";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
-import { run } from "../../lib/process";
+import { Versitygw } from "../../test/system/support/versitygw";
 import {
   type AgentBundleInputs,
   type AgentBundleOutputs,
@@ -23,72 +20,23 @@ import {
 } from "./agent-bundle";
 import type { ChannelSpec } from "./channel";
 
-const ACCESS = "berthtestkey";
-const SECRET = "berthtestsecret0123456789";
-let gw: ChildProcess | undefined;
-let endpoint = "";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
-
+const gw = new Versitygw();
 beforeAll(async () => {
-  if ((await run("sh", ["-c", "command -v versitygw"], { allowFailure: true })).exitCode !== 0)
-    throw new Error(
-      "versitygw is not on PATH: run `bash scripts/setup.sh versitygw` and use scripts/with-env.sh",
-    );
-  const dir = mkdtempSync(join(tmpdir(), "berth-versitygw-"));
-  mkdirSync(join(dir, "data"));
-  const port = await freePort();
-  endpoint = `http://127.0.0.1:${port}`;
-  let log = "";
-  gw = spawn("versitygw", ["--port", `127.0.0.1:${port}`, "posix", join(dir, "data")], {
-    env: { ...process.env, ROOT_ACCESS_KEY: ACCESS, ROOT_SECRET_KEY: SECRET },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  gw.stdout?.on("data", (d) => (log += String(d)));
-  gw.stderr?.on("data", (d) => (log += String(d)));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await fetch(endpoint);
-      break;
-    } catch {
-      if (Date.now() > deadline || gw.exitCode !== null) throw new Error(`versitygw did not start:\n${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  const c = new S3Client({
-    endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: ACCESS, secretAccessKey: SECRET },
-  });
-  await c.send(new CreateBucketCommand({ Bucket: "channel" }));
-  c.destroy();
+  await gw.start();
+  gw.bucket("channel");
 }, 30_000);
-
-afterAll(() => {
-  gw?.kill("SIGTERM");
-});
+afterAll(() => gw.cleanup());
 
 const keys = generateSigningKeyPair();
 const dir = mkdtempSync(join(tmpdir(), "berth-agent-bundle-"));
 const spec = (prefix: string): ChannelSpec => ({
   kind: "s3",
-  endpoint,
+  endpoint: gw.endpoint,
   bucket: "channel",
   region: "us-east-1",
   prefix,
-  accessKeyId: ACCESS,
-  secretAccessKey: SECRET,
+  accessKeyId: gw.accessKey,
+  secretAccessKey: gw.secretKey,
 });
 function bundle(text: string, name = "berth-agent.js"): { bundlePath: string; bundleSha256: string } {
   const bundlePath = join(dir, name);
@@ -106,12 +54,12 @@ const inputs = (o: Partial<AgentBundleInputs> & Pick<AgentBundleInputs, "bundleP
   }) as AgentBundleInputs;
 const store = (prefix: string) =>
   new S3ChannelStore({
-    endpoint,
+    endpoint: gw.endpoint,
     bucket: "channel",
     region: "us-east-1",
     prefix,
-    accessKeyId: ACCESS,
-    secretAccessKey: SECRET,
+    accessKeyId: gw.accessKey,
+    secretAccessKey: gw.secretKey,
   });
 
 describe("AgentBundle provider (versitygw)", () => {

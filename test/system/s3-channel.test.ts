@@ -1,43 +1,24 @@
 // The S3 release channel against a real S3-compatible server (versitygw, installed by
 // `scripts/setup.sh versitygw`): the same assertions as the folder store, plus listings that
 // span pages and the agent's config → store wiring.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channelKeys, environmentsFromKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
-import { run } from "../../lib/process";
 import { main } from "../../node-agent/cli/main";
+import { Versitygw } from "./support/versitygw";
 
-const ACCESS = "berthtestkey";
-const SECRET = "berthtestsecret0123456789";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-let gw: ChildProcess | undefined;
-let endpoint = "";
-let gwLog = "";
+const gw = new Versitygw();
 
 async function bucket(name: string): Promise<void> {
   const c = new S3Client({
-    endpoint,
+    endpoint: gw.endpoint,
     region: "us-east-1",
     forcePathStyle: true,
-    credentials: { accessKeyId: ACCESS, secretAccessKey: SECRET },
+    credentials: { accessKeyId: gw.accessKey, secretAccessKey: gw.secretKey },
   });
   await c.send(new CreateBucketCommand({ Bucket: name }));
   c.destroy();
@@ -45,48 +26,17 @@ async function bucket(name: string): Promise<void> {
 
 function store(bucketName: string, extra: { prefix?: string; pageSize?: number } = {}) {
   return new S3ChannelStore({
-    endpoint,
+    endpoint: gw.endpoint,
     bucket: bucketName,
     region: "us-east-1",
-    accessKeyId: ACCESS,
-    secretAccessKey: SECRET,
+    accessKeyId: gw.accessKey,
+    secretAccessKey: gw.secretKey,
     ...extra,
   });
 }
 
-beforeAll(async () => {
-  const which = await run("sh", ["-c", "command -v versitygw"], { allowFailure: true });
-  if (which.exitCode !== 0) {
-    throw new Error(
-      "versitygw is not on PATH: run `bash scripts/setup.sh versitygw` and use scripts/with-env.sh",
-    );
-  }
-  const dir = mkdtempSync(join(tmpdir(), "berth-versitygw-"));
-  mkdirSync(join(dir, "data"));
-  const port = await freePort();
-  endpoint = `http://127.0.0.1:${port}`;
-  gw = spawn("versitygw", ["--port", `127.0.0.1:${port}`, "posix", join(dir, "data")], {
-    env: { ...process.env, ROOT_ACCESS_KEY: ACCESS, ROOT_SECRET_KEY: SECRET },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  gw.stdout?.on("data", (d) => (gwLog += String(d)));
-  gw.stderr?.on("data", (d) => (gwLog += String(d)));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await fetch(endpoint);
-      break;
-    } catch {
-      if (Date.now() > deadline || gw.exitCode !== null)
-        throw new Error(`versitygw did not start:\n${gwLog}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-});
-
-afterAll(() => {
-  gw?.kill("SIGTERM");
-});
+beforeAll(() => gw.start(), 30_000);
+afterAll(() => gw.cleanup());
 
 describe("S3ChannelStore on versitygw", () => {
   it("puts, gets, lists and deletes keys", async () => {
@@ -142,17 +92,17 @@ describe("S3ChannelStore on versitygw", () => {
     await bucket("channel-agent");
     const dir = mkdtempSync(join(tmpdir(), "berth-agent-s3-"));
     const secretFile = join(dir, "channel-secret");
-    writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
+    writeFileSync(secretFile, `${gw.secretKey}\n`, { mode: 0o600 });
     const config = {
       nodeId: "n1",
       stateRoot: join(dir, "state"),
       channel: {
         kind: "s3",
-        endpoint,
+        endpoint: gw.endpoint,
         bucket: "channel-agent",
         region: "us-east-1",
         prefix: "berth",
-        accessKeyId: ACCESS,
+        accessKeyId: gw.accessKey,
         secretAccessKeyFile: secretFile,
       },
       trustedKeys: ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
