@@ -286,42 +286,45 @@ export class Backups {
   }
 
   /** `forget --prune` with each volume's retention. */
-  async prune(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<BackupRunStatus> {
-    const a = this.access(b, secrets);
-    const at = this.now().toISOString();
-    const start = Date.now();
-    let out: BackupRunStatus;
-    try {
-      await this.ensureRepository(a);
+  prune(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<BackupRunStatus> {
+    return this.maintain(env, b, secrets, "prune", async (a) => {
       for (const v of b.volumes)
         await this.resticOk(
           a,
           restic.forget(a.region, env, v.name, v.retention),
           `forget --prune of ${v.name}`,
         );
-      out = { at, durationMs: elapsed(start), ok: true };
-    } catch (e) {
-      out = { at, durationMs: elapsed(start), ok: false, error: (e as Error).message };
-      this.d.log.error({ environment: env, error: out.error }, "prune failed");
-    }
-    this.update(env, b, (r) => ({ ...r, prune: out }));
-    return out;
+    });
   }
 
-  async check(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<BackupRunStatus> {
+  check(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<BackupRunStatus> {
+    return this.maintain(env, b, secrets, "check", (a) => this.resticOk(a, restic.check(a.region), "check"));
+  }
+
+  /** A repository task (prune, check): timed, its outcome in the status, never thrown. */
+  private async maintain(
+    env: string,
+    b: NodeBackup,
+    secrets: Record<string, string>,
+    kind: "prune" | "check",
+    work: (a: ResticAccess) => Promise<unknown>,
+  ): Promise<BackupRunStatus> {
     const a = this.access(b, secrets);
     const at = this.now().toISOString();
     const start = Date.now();
     let out: BackupRunStatus;
     try {
       await this.ensureRepository(a);
-      await this.resticOk(a, restic.check(a.region), "check");
+      await work(a);
       out = { at, durationMs: elapsed(start), ok: true };
     } catch (e) {
       out = { at, durationMs: elapsed(start), ok: false, error: (e as Error).message };
-      this.d.log.error({ environment: env, error: out.error }, "repository check failed");
+      this.d.log.error(
+        { environment: env, error: out.error },
+        kind === "prune" ? "prune failed" : "repository check failed",
+      );
     }
-    this.update(env, b, (r) => ({ ...r, check: out }));
+    this.update(env, b, (r) => ({ ...r, [kind]: out }));
     return out;
   }
 
