@@ -410,10 +410,13 @@ export class Agent {
         services: [],
       });
       const backup = readNodeExtras(parse(payload.compose.text)).backup;
-      if (current === undefined && !rollingBack && backup?.restoreOnFirstApply && backup.volumes.length > 0) {
-        const failed = await this.restoreBeforeFirstApply(env, payload, backup);
-        if (failed) return failed;
-      }
+      // A new node restores the volumes first; the apply readies networks, volumes and images
+      // meanwhile and starts nothing until the restore has ended (a failed one is the outcome).
+      let restoreFailed: ApplyOutcome | undefined;
+      const restoring =
+        current === undefined && !rollingBack && backup?.restoreOnFirstApply && backup.volumes.length > 0
+          ? this.restoreBeforeFirstApply(env, payload, backup).then((failed) => (restoreFailed = failed))
+          : undefined;
       let outcome: ApplyOutcome;
       if (rollingBack) {
         // Killed while rolling back: make sure the proxy serves the current release and the
@@ -421,7 +424,9 @@ export class Agent {
         await this.recover(env);
         outcome = await this.applier.resumeRollback(store, payload, rollingBack);
       } else {
-        outcome = await this.applier.apply(store, payload);
+        outcome = await this.applier.apply(store, payload, restoring);
+        // Reported already, and not recorded as the release's outcome: the next pass tries again.
+        if (restoreFailed) return restoreFailed;
       }
       if (outcome.state === "applied" && backup?.restore) await this.requestedRestore(env, payload, backup);
       const { rollingBack: _done, ...meta } = store.readMetadata(desired);

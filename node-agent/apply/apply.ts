@@ -81,6 +81,28 @@ export function routeKeys(environmentId: string, payload: ReleasePayload): Route
   return payload.routes.map((r) => ({ environmentId, host: r.host, ...(r.path ? { path: r.path } : {}) }));
 }
 
+type RenderedServices = Record<
+  string,
+  { image?: string; labels?: Record<string, string>; healthcheck?: { disable?: boolean; test?: unknown } }
+>;
+
+/**
+ * A healthcheck Docker runs and Compose's --wait waits for: the rendered service's own, or else
+ * its image's (`imageHealth`; unknown counts as one).
+ */
+function hasDockerHealthcheck(
+  s: RenderedServices[string] | undefined,
+  imageHealth: Map<string, boolean> | undefined,
+): boolean {
+  const h = s?.healthcheck;
+  if (h) {
+    if (h.disable === true) return false;
+    return !(Array.isArray(h.test) && h.test[0] === "NONE");
+  }
+  if (!imageHealth || typeof s?.image !== "string") return true;
+  return imageHealth.get(s.image) ?? true;
+}
+
 export class Applier {
   constructor(private readonly deps: ApplyDeps) {}
 
@@ -92,8 +114,16 @@ export class Applier {
   /**
    * Applies `payload` (already verified and saved in `store`). Never throws for a failure of the
    * release itself: the outcome says what happened.
+   *
+   * `before`: work that must end before any service starts (a restore of the volumes on a new
+   * node). The networks, volumes and images are made ready while it runs; when it ends with an
+   * outcome (it failed), that is the apply's outcome and nothing has started.
    */
-  async apply(store: ReleaseStore, payload: ReleasePayload): Promise<ApplyOutcome> {
+  async apply(
+    store: ReleaseStore,
+    payload: ReleasePayload,
+    before?: Promise<ApplyOutcome | undefined>,
+  ): Promise<ApplyOutcome> {
     const { docker, log } = this.deps;
     const env = payload.environmentId;
     const seq = payload.sequence;
@@ -150,9 +180,9 @@ export class Applier {
       // Images are pinned by digest: present means identical, so only missing ones are pulled
       // (a `docker compose pull` of present images still asks the registry, ~0.1-0.5 s).
       const images = imagesOf(payload.compose.text);
-      const present =
-        images.length > 0 &&
-        (await docker(compose.imagesPresent(images), { allowFailure: true })).exitCode === 0;
+      const inspect = () => docker(compose.inspectImages(images), { allowFailure: true });
+      let inspected = images.length > 0 ? await inspect() : undefined;
+      const present = inspected?.exitCode === 0;
       if (!present) {
         await withDockerConfig(pullCredentials, (authEnv) =>
           docker(
@@ -166,7 +196,20 @@ export class Applier {
             },
           ),
         );
+        if (images.length > 0) inspected = await inspect();
       }
+      // Which images carry a HEALTHCHECK of their own (unknown: as if each did).
+      const imageHealth = inspected ? compose.parseImageHealthchecks(images, inspected.stdout) : undefined;
+      if (before) {
+        await this.step("wait-before-start");
+        const stop = await before;
+        if (stop) return stop;
+      }
+      const doc = await this.renderedServices(file);
+      // --wait only where Compose has a Docker healthcheck to wait for; every other service is
+      // checked below (its x-berth-health probe, or running-and-stable).
+      const waitFor = (services: string[]) =>
+        services.some((s) => hasDockerHealthcheck(doc[s], imageHealth)) ? waitS : undefined;
       // A new route needs a reload of the proxy's configuration; it runs while the services
       // start (it touches no server of an existing route), and is awaited before any switch.
       routesReady = settle(this.deps.proxy.ensureRoutes(routes));
@@ -175,15 +218,15 @@ export class Applier {
         if (await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env)) {
           log.debug({ environment: env, services: plan.stateful.services }, "stop-first services unchanged");
         } else {
-          await this.up(call, statefulT, plan.stateful.services, waitS);
+          await this.up(call, statefulT, plan.stateful.services, waitFor(plan.stateful.services));
         }
       }
       if (plan.stateless.services.length > 0) {
         await this.step("stateless-up");
-        await this.up(call, newT, plan.stateless.services, waitS);
+        await this.up(call, newT, plan.stateless.services, waitFor(plan.stateless.services));
       }
       await this.step("health");
-      await this.checkHealth(call, plan, extras, file, portOf);
+      await this.checkHealth(call, plan, extras, file, doc, portOf);
       await this.step("routes");
       const routeError = await routesReady;
       if (routeError !== undefined) throw routeError;
@@ -199,6 +242,11 @@ export class Applier {
         switched.push({ route, from });
       }
     } catch (e) {
+      // Nothing is rolled back while the work before the start still runs (it never rejects).
+      if (before) {
+        const stop = await before;
+        if (stop) return stop;
+      }
       const reason = e instanceof ApplyFailure ? e.message : describeError(e);
       const logTail = e instanceof ApplyFailure ? e.logTail : await this.failingLogs(call, plan, file);
       log.warn({ environment: env, sequence: seq, reason }, "release failed; rolling back");
@@ -290,16 +338,23 @@ export class Applier {
     ) => Promise<{ stdout: string }>,
     t: compose.ComposeTarget,
     services: string[],
-    waitS: number,
+    /** Seconds Compose waits for Docker healthchecks; undefined: none to wait for. */
+    waitS: number | undefined,
   ): Promise<void> {
     try {
-      await call(compose.up(t, services, { waitTimeoutSeconds: waitS, noDeps: true }), {
-        timeoutMs: (waitS + 120) * 1000,
-      });
+      await call(
+        compose.up(t, services, {
+          ...(waitS !== undefined ? { waitTimeoutSeconds: waitS } : {}),
+          noDeps: true,
+        }),
+        { timeoutMs: ((waitS ?? 0) + 120) * 1000 },
+      );
     } catch (e) {
       const tail = e instanceof ProcessError ? lastLines(e.result.stderr || e.result.stdout, 6) : String(e);
       throw new ApplyFailure(
-        `services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`,
+        waitS !== undefined
+          ? `services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`
+          : `services ${services.join(", ")} did not start: ${tail}`,
       );
     }
   }
@@ -348,10 +403,10 @@ export class Applier {
     plan: ApplyPlan,
     extras: NodeExtras,
     file: string,
+    doc: RenderedServices,
     portOf: (service: string, port: number) => Promise<Upstream>,
   ): Promise<void> {
     const started = Date.now();
-    const doc = await this.renderedServices(file);
     for (const s of extras.services) {
       const health = doc[s.name]?.labels?.["berth.health"];
       if (!health) continue;
@@ -361,12 +416,24 @@ export class Applier {
       const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
       const r = await probeUntilHealthy(
         { host, port, path: probe.path, status: probe.status },
-        { timeoutMs: remaining },
+        {
+          timeoutMs: remaining,
+          // Started without --wait: a container that exits ends the probe at once.
+          gone: async () => {
+            const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
+            const bad = ps.filter((p) => p.Service === s.name).find((p) => p.State !== "running");
+            return bad
+              ? `its container is ${bad.State}${bad.ExitCode !== undefined ? ` (exit code ${bad.ExitCode})` : ""}`
+              : undefined;
+          },
+        },
       );
       if (!r.ok) {
         const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
         throw new ApplyFailure(
-          `service ${s.name} failed its health probe within ${this.deps.healthTimeoutSeconds} s: ${r.last}`,
+          r.gone
+            ? `service ${s.name} stopped before it passed its health probe: ${r.last}`
+            : `service ${s.name} failed its health probe within ${this.deps.healthTimeoutSeconds} s: ${r.last}`,
           lastLines(logs.stdout, 20),
         );
       }
@@ -392,9 +459,7 @@ export class Applier {
     }
   }
 
-  private async renderedServices(
-    file: string,
-  ): Promise<Record<string, { labels?: Record<string, string>; healthcheck?: { disable?: boolean } }>> {
+  private async renderedServices(file: string): Promise<RenderedServices> {
     const { readFileSync } = await import("node:fs");
     const doc = parse(readFileSync(file, "utf8")) as { services: Record<string, never> };
     return doc.services;

@@ -47,4 +47,33 @@ describe("probeUntilHealthy", () => {
     expect(r.ok).toBe(false);
     expect(r.last).toBe("GET /broken answered 500, expected 200");
   });
+
+  it("stops at once when the service is gone, not at the deadline", async () => {
+    const t0 = Date.now();
+    let asked = 0;
+    const r = await probeUntilHealthy(
+      { host: "127.0.0.1", port, path: "/broken", status: 200 },
+      {
+        timeoutMs: 10_000,
+        goneEveryMs: 100,
+        gone: async () => (++asked >= 2 ? "the container exited (exit code 3)" : undefined),
+      },
+    );
+    expect(r.ok).toBe(false);
+    expect(r.last).toBe(
+      "the container exited (exit code 3) (last probe: GET /broken answered 500, expected 200)",
+    );
+    expect(asked).toBe(2);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it("asks whether the service is gone only while it has not passed", async () => {
+    let asked = 0;
+    const r = await probeUntilHealthy(
+      { host: "127.0.0.1", port, path: "/health", status: 200 },
+      { timeoutMs: 2000, goneEveryMs: 0, gone: async () => String(++asked) },
+    );
+    expect(r.ok).toBe(true);
+    expect(asked).toBe(0);
+  });
 });

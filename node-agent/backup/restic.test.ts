@@ -50,6 +50,22 @@ describe("restic calls as data", () => {
     expect(retentionFlags({ weekly: 4 })).toEqual(["--keep-weekly", "4"]);
   });
 
+  it("restores a volume's newest snapshot of the environment without taking restic's lock", () => {
+    expect(restic.restoreLatest("auto", "shop", "db", "/t").args.slice(4)).toEqual([
+      "--no-lock",
+      "restore",
+      "latest",
+      "--host",
+      "berth-shop",
+      "--tag",
+      "berth-volume=db",
+      "--target",
+      "/t",
+    ]);
+    // A chosen snapshot replaces data: it takes the lock.
+    expect(restic.restore("auto", "abc", "/t").args).not.toContain("--no-lock");
+  });
+
   it("puts credentials only in the environment, never in arguments", () => {
     const a = {
       repository: "s3:http://127.0.0.1:9000/b/shop",

@@ -86,10 +86,16 @@ export const restic = {
   restore: (region: string, snapshotId: string, target: string): ResticCall => ({
     args: [...common(region), "restore", snapshotId, "--target", target],
   }),
-  /** The volume's newest snapshot, without listing first (an empty volume needs no comparison). */
+  /**
+   * The volume's newest snapshot, without listing first (an empty volume needs no comparison).
+   * Without restic's lock (~0.2 s of a new node's way to a running app): it only reads, and the
+   * worst a concurrent prune elsewhere can do is make it fail (into a temporary folder), which the
+   * agent reports and tries again.
+   */
   restoreLatest: (region: string, env: string, volume: string, target: string): ResticCall => ({
     args: [
       ...common(region),
+      "--no-lock",
       "restore",
       "latest",
       "--host",

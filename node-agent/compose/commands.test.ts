@@ -23,6 +23,13 @@ describe("compose commands", () => {
     ]);
   });
 
+  it("starts without --wait when no service needs Compose to wait for a healthcheck", () => {
+    const args = c.up(t, ["web"], { noDeps: true }).args;
+    expect(args).not.toContain("--wait");
+    expect(args).not.toContain("--wait-timeout");
+    expect(args.slice(5)).toEqual(["up", "--detach", "--pull", "never", "--no-deps", "web"]);
+  });
+
   it("tears a project down without touching named volumes", () => {
     const cmd = c.down(t.project, 10);
     expect(cmd.args).not.toContain("--file");
@@ -42,12 +49,12 @@ describe("compose commands", () => {
     expect(() => c.parsePortOutput("")).toThrow(/unexpected output/);
   });
 
-  it("checks that pinned images are present without asking a registry", () => {
-    expect(c.imagesPresent(["r/a@sha256:1", "r/b@sha256:2"]).args).toEqual([
+  it("checks that pinned images are present (and their healthchecks) without asking a registry", () => {
+    expect(c.inspectImages(["r/a@sha256:1", "r/b@sha256:2"]).args).toEqual([
       "image",
       "inspect",
       "--format",
-      "{{.Id}}",
+      "{{json .Config.Healthcheck}}",
       "r/a@sha256:1",
       "r/b@sha256:2",
     ]);
@@ -76,5 +83,19 @@ describe("compose commands", () => {
     expect(c.parseContainerStates(line)).toEqual([
       { project: "berth_prod", service: "store", state: "running", configHash: hash },
     ]);
+  });
+
+  it("reads which images carry a healthcheck of their own", () => {
+    const images = ["a@sha256:1", "b@sha256:2", "c@sha256:3"];
+    const out = 'null\n{"Test":["CMD-SHELL","curl -f localhost"],"Interval":1000000000}\n{"Test":["NONE"]}\n';
+    expect(c.parseImageHealthchecks(images, out)).toEqual(
+      new Map([
+        ["a@sha256:1", false],
+        ["b@sha256:2", true],
+        ["c@sha256:3", false],
+      ]),
+    );
+    // One image missing: its line is absent, so nothing is known.
+    expect(c.parseImageHealthchecks(images, "null\nnull\n")).toBeUndefined();
   });
 });

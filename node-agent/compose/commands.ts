@@ -21,8 +21,13 @@ export function pull(t: ComposeTarget, services: readonly string[]): Command {
 }
 
 export interface UpOptions {
-  /** Seconds to wait for every started service to be running and healthy. */
-  waitTimeoutSeconds: number;
+  /**
+   * Seconds to wait (`--wait`) for every started service to be running and healthy. Only worth
+   * its cost where a service has a Docker healthcheck: Compose polls every 0.5 s, so `--wait`
+   * adds ~0.5 s even to a container that is up at once. Without it, `up` returns once the
+   * containers have started, and the caller checks them.
+   */
+  waitTimeoutSeconds?: number;
   /** Do not start the services' dependencies (they run in another project). */
   noDeps?: boolean;
   /** Recreate containers even when their configuration did not change. */
@@ -34,9 +39,7 @@ export function up(t: ComposeTarget, services: readonly string[], o: UpOptions):
     t,
     "up",
     "--detach",
-    "--wait",
-    "--wait-timeout",
-    String(o.waitTimeoutSeconds),
+    ...(o.waitTimeoutSeconds !== undefined ? ["--wait", "--wait-timeout", String(o.waitTimeoutSeconds)] : []),
     "--pull",
     "never",
     ...(o.noDeps ? ["--no-deps"] : []),
@@ -121,8 +124,39 @@ export function parsePortOutput(stdout: string): { host: string; port: number } 
 }
 
 /** Succeeds (exit 0) only if every image is present on the node: `docker image inspect`. */
-export function imagesPresent(images: readonly string[]): Command {
-  return { file: "docker", args: ["image", "inspect", "--format", "{{.Id}}", ...images] };
+/**
+ * Inspects images: exits non-zero when one is missing; for each present one, in order, prints
+ * its own healthcheck as JSON (`null` when it has none). See parseImageHealthchecks.
+ */
+export function inspectImages(images: readonly string[]): Command {
+  return {
+    file: "docker",
+    args: ["image", "inspect", "--format", "{{json .Config.Healthcheck}}", ...images],
+  };
+}
+
+/**
+ * Which of `images` carry a healthcheck of their own (a HEALTHCHECK in their Dockerfile), from
+ * inspectImages' output of all of them; undefined when the output does not match (unknown).
+ */
+export function parseImageHealthchecks(
+  images: readonly string[],
+  stdout: string,
+): Map<string, boolean> | undefined {
+  const lines = stdout.trim().split("\n");
+  if (lines.length !== images.length) return undefined;
+  const out = new Map<string, boolean>();
+  for (const [i, image] of images.entries()) {
+    let h: { Test?: unknown } | null;
+    try {
+      h = JSON.parse(lines[i] as string) as { Test?: unknown } | null;
+    } catch {
+      return undefined;
+    }
+    const test = h?.Test;
+    out.set(image, Array.isArray(test) && test.length > 0 && test[0] !== "NONE");
+  }
+  return out;
 }
 
 /**

@@ -19,8 +19,21 @@ export class DiskError extends Error {}
 
 export type MountDisk = (disk: string, mountPoint: string) => Promise<void>;
 
+/**
+ * One mounter per agent: calls for a mount point already being mounted share that work (a
+ * restore and the apply beside it both make sure of the same disk).
+ */
 export function diskMounter(o: DiskOptions): MountDisk {
-  return (disk, mountPoint) => ensureDiskMounted(disk, mountPoint, o);
+  const inFlight = new Map<string, Promise<void>>();
+  return (disk, mountPoint) => {
+    const key = `${disk}\0${mountPoint}`;
+    let p = inFlight.get(key);
+    if (!p) {
+      p = ensureDiskMounted(disk, mountPoint, o).finally(() => inFlight.delete(key));
+      inFlight.set(key, p);
+    }
+    return p;
+  };
 }
 
 async function waitForDevice(disk: string, timeoutMs: number): Promise<string> {

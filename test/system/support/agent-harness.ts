@@ -181,7 +181,14 @@ export class AgentHarness {
 
   /** `watch`: the agent watches the channel folder (a `run` loop then applies a release at once). */
   async start(
-    opts: { healthTimeoutSeconds?: number; watch?: boolean; tls?: boolean; log?: Logger } = {},
+    opts: {
+      healthTimeoutSeconds?: number;
+      watch?: boolean;
+      tls?: boolean;
+      log?: Logger;
+      /** Called at each apply step (timelines in benchmarks). */
+      onStep?: (step: string) => void;
+    } = {},
   ): Promise<void> {
     this.proxyPort = await freePort();
     if (opts.tls) this.tlsPort = await freePort();
@@ -218,6 +225,7 @@ export class AgentHarness {
       proxy: this.proxy,
       log,
       ...(opts.watch ? { changes: watchFolderChannel(this.channelDir, this.nodeId, log) } : {}),
+      ...(opts.onStep ? { onStep: opts.onStep } : {}),
     });
     await this.agent.start();
   }
