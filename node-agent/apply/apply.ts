@@ -200,11 +200,6 @@ export class Applier {
       }
       // Which images carry a HEALTHCHECK of their own (unknown: as if each did).
       const imageHealth = inspected ? compose.parseImageHealthchecks(images, inspected.stdout) : undefined;
-      if (before) {
-        await this.step("wait-before-start");
-        const stop = await before;
-        if (stop) return stop;
-      }
       const doc = await this.renderedServices(file);
       // --wait only where Compose has a Docker healthcheck to wait for; every other service is
       // checked below (its x-berth-health probe, or running-and-stable).
@@ -213,6 +208,15 @@ export class Applier {
       // A new route needs a reload of the proxy's configuration; it runs while the services
       // start (it touches no server of an existing route), and is awaited before any switch.
       routesReady = settle(this.deps.proxy.ensureRoutes(routes));
+      if (before) {
+        // A route with no server yet answers 503, as it would while the first release starts.
+        await this.step("wait-before-start");
+        const stop = await before;
+        if (stop) {
+          await routesReady;
+          return stop;
+        }
+      }
       if (plan.stateful.services.length > 0) {
         await this.step("stateful-up");
         if (await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env)) {

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
 import { volumeName } from "../../contract/render/node-compose";
+import { whileFlushing } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { type RunResult, redactText, run } from "../../lib/process";
 import type { DockerRunner } from "../docker";
@@ -443,7 +444,11 @@ export class Backups {
   ): Promise<RestoreReport["volumes"][number]> {
     mkdirSync(dirname(v.device), { recursive: true });
     const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
-    const r = await this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp));
+    // On disk before the app starts (and the start does not pay for flushing it).
+    const r = await whileFlushing(
+      dirname(tmp),
+      this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp)),
+    );
     if (r.exitCode !== 0) {
       rmSync(tmp, { recursive: true, force: true });
       if (isMissingRepository(r.stderr) || isNoSnapshot(r.stderr))
@@ -499,7 +504,10 @@ export class Backups {
     const old = `${v.device}.replaced-${process.pid}-${Date.now()}`;
     let stopped: string[] = [];
     try {
-      await this.resticOk(a, restic.restore(a.region, s.id, tmp), `restoring snapshot ${s.shortId}`);
+      await whileFlushing(
+        parent,
+        this.resticOk(a, restic.restore(a.region, s.id, tmp), `restoring snapshot ${s.shortId}`),
+      );
       mkdirSync(tmp, { recursive: true });
       if (f.exists) {
         // Containers that mount the volume are stopped for the swap and started again after it.
