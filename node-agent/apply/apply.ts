@@ -418,17 +418,23 @@ export class Applier {
       const project = plan.projectOf[s.name] as string;
       const { host, port } = await portOf(s.name, probe.port);
       const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
+      let restarting = 0;
       const r = await probeUntilHealthy(
         { host, port, path: probe.path, status: probe.status },
         {
           timeoutMs: remaining,
-          // Started without --wait: a container that exits ends the probe at once.
+          // Started without --wait: a container that exits ends the probe at once; one that its
+          // restart policy keeps restarting, at the third look (a start or two may fail while
+          // a dependency comes up).
           gone: async () => {
             const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
-            const bad = ps.filter((p) => p.Service === s.name).find((p) => p.State !== "running");
-            return bad
-              ? `its container is ${bad.State}${bad.ExitCode !== undefined ? ` (exit code ${bad.ExitCode})` : ""}`
-              : undefined;
+            const mine = ps.filter((p) => p.Service === s.name);
+            const exited = mine.find((p) => p.State === "exited" || p.State === "dead");
+            if (exited)
+              return `its container is ${exited.State}${exited.ExitCode !== undefined ? ` (exit code ${exited.ExitCode})` : ""}`;
+            if (mine.some((p) => p.State === "restarting") && ++restarting >= 3)
+              return "its container keeps restarting";
+            return undefined;
           },
         },
       );

@@ -119,6 +119,24 @@ describe("the node agent applying releases", () => {
     expect(await h.get("/")).toEqual({ status: 200, body: "v9" });
   });
 
+  it("rolls back at once a release whose web exits before its health probe passes (no --wait to notice)", async () => {
+    const m = appManifest({ message: "v10-crash", image, storeVersion: "2" });
+    const web = m.services.web as (typeof m.services)[string];
+    // No Docker healthcheck: Compose starts it without --wait; the crash is seen by the probe's check.
+    const { healthcheck: _none, ...rest } = web;
+    m.services.web = { ...rest, environment: { ...web.environment, ROLE: { value: "crash" } } };
+    const t0 = Date.now();
+    const status = await h.deploy(ENV, 10, m);
+    expect(status.state).toBe("rolled-back");
+    // The rendered service restarts unless stopped: the crash loop ends the probe.
+    expect(status.error).toMatch(
+      /web stopped before it passed its health probe: its container keeps restarting/,
+    );
+    // Well before the 20 s health timeout: the exit ended the probe.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await h.get("/")).toEqual({ status: 200, body: "v9" });
+  });
+
   it("tears down an environment that is no longer desired, keeping its volume data", async () => {
     await h.channel.delete(`nodes/${h.nodeId}/environments/${ENV}/desired.json`);
     await h.agent.pollOnce();
