@@ -179,6 +179,9 @@ async function main() {
         );
       layers.push(stepSeconds(buildLog, `change-${RUN}-${i}`));
       changes.push(r.seconds);
+      console.log(
+        `(change ${i + 1}: ${r.seconds.toFixed(2)} s, layer ${layers.at(-1)?.toFixed(2)} s; phases: ${r.status.phases.map((p) => `${p.phase} ${p.seconds?.toFixed(2)} s`).join(", ")})`,
+      );
     }
 
     const floor = median(floors);
