@@ -15,6 +15,8 @@ export interface RunOptions {
   redact?: readonly string[];
   /** Resolve with the exit code instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
+  /** Stops the command (SIGTERM) when aborted; the call then rejects with a ProcessError. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -64,6 +66,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     forceKillAfterDelay: 5_000,
     reject: false,
     stripFinalNewline: false,
+    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
   };
   const r = await execa(file, args, execaOpts);
   const command = redactText([file, ...args].join(" "), redact);
@@ -76,6 +79,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
   if (r.timedOut) {
     throw new ProcessError(`${command}: timed out after ${opts.timeoutMs} ms`, result);
   }
+  if (r.isCanceled) throw new ProcessError(`${command}: stopped (no longer needed)`, result);
   if (result.exitCode !== 0 && !opts.allowFailure) {
     const why =
       r.exitCode === undefined

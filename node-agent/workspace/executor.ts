@@ -26,6 +26,7 @@ import {
 import { join, posix } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import type { WorkspaceStatus } from "../../contract/workspace/declaration";
+import { whileFlushing } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
 import { lastLines, ProcessError, type RunResult, run } from "../../lib/process";
@@ -208,6 +209,18 @@ export class WorkspaceExecutor {
     });
   }
 
+  /** The engine's data root when it is a folder of this machine (a local engine), else undefined. */
+  private async dataRoot(env: Record<string, string>): Promise<string | undefined> {
+    const r = await run("docker", ["info", "--format", "{{.DockerRootDir}}"], {
+      isolatedEnv: true,
+      env,
+      timeoutMs: 30_000,
+      allowFailure: true,
+    }).catch(() => undefined);
+    const root = r?.exitCode === 0 ? r.stdout.trim() : "";
+    return root.startsWith("/") && existsSync(root) ? root : undefined;
+  }
+
   /** The workspace's containers (by label). */
   async containers(id: string): Promise<string[]> {
     const r = await run("docker", ["ps", "-aq", "--filter", `label=${WORKSPACE_LABEL}=${id}`], {
@@ -278,6 +291,9 @@ export class WorkspaceExecutor {
     const env = { ...this.dockerEnv(), DOCKER_CONFIG: dockerConfigDir };
     const stepTimeout = this.o.stepTimeoutSeconds ?? 1800;
     const cleanup = () => rmSync(dockerConfigDir, { recursive: true, force: true });
+    // The cache pull that starts while cloning; stopped once the plan shows the workspace does
+    // not start from that image, or when bringing it up fails.
+    const stopPrefetch = new AbortController();
 
     try {
       const configName = spec.config ?? DEFAULT_CONFIG_NAME;
@@ -293,18 +309,38 @@ export class WorkspaceExecutor {
             trusted: spec.trusted,
           })
         : undefined;
-      const prefetch = preTags
-        ? run("docker", ["pull", "--quiet", preTags.branch], {
-            isolatedEnv: true,
-            env,
-            timeoutMs: stepTimeout * 1000,
-            allowFailure: true,
-            redact,
-          }).then(
-            (r) => r.exitCode === 0,
-            () => false,
+      // Pulls and builds write an image's worth of layers; flushed while they run, the container
+      // start after them does not pay for it (lib/flush.ts). Only where the engine's data root is
+      // on this machine.
+      const dataRoot = this.dataRoot(env);
+      const flushing = async <T>(work: Promise<T>): Promise<T> => {
+        const root = await dataRoot;
+        return root ? whileFlushing(root, work) : work;
+      };
+      // The first cache tag of the chain that exists, pulled while cloning: a build from it then
+      // finds every cached layer here, and an exact hit that is that image costs no second pull.
+      const chain = (["branch", "trustedBranch", "defaultBranch"] as const).filter(
+        (k, i, all) => preTags && all.findIndex((o) => preTags[o] === preTags[k]) === i,
+      );
+      const prefetch: Promise<string | undefined> = preTags
+        ? flushing(
+            (async () => {
+              for (const tag of chain.map((k) => preTags[k])) {
+                if (stopPrefetch.signal.aborted) return undefined;
+                const r = await run("docker", ["pull", "--quiet", tag], {
+                  isolatedEnv: true,
+                  env,
+                  timeoutMs: stepTimeout * 1000,
+                  allowFailure: true,
+                  redact,
+                  signal: stopPrefetch.signal,
+                }).catch(() => undefined);
+                if (r?.exitCode === 0) return tag;
+              }
+              return undefined;
+            })(),
           )
-        : Promise.resolve(false);
+        : Promise.resolve(undefined);
 
       if (!existsSync(join(repoDir, ".git"))) {
         await rec.phase("cloning", async () => {
@@ -411,19 +447,28 @@ export class WorkspaceExecutor {
       log.info({ mode: plan.mode, image: tags?.exact, cacheFrom: plan.cacheFrom }, "workspace plan");
 
       const buildLog = join(dir, "build.log");
-      // An exact hit that is the branch's last image: the pull started while cloning already
-      // fetches it; wait for that one (a second pull would compete for the same layers) and tag it.
+      // An exact hit that is the image the prefetch pulls (the first cache tag of the chain that
+      // the registry holds): wait for that pull (a second one would compete for the same layers)
+      // and tag it. Anything else: stop the prefetch. A build does not use the layers it pulled
+      // (BuildKit fetches what its --cache-from chain needs itself: measured, a build after the
+      // pull fetched them all again), so it would only take the build's bandwidth and cores.
+      const prefetched = chain.find((k) => registry.digests?.[k] !== undefined);
       const prefetchIsExact =
         plan.mode === "exact-hit" &&
-        registry.digests?.exact !== undefined &&
-        registry.digests.exact === registry.digests.branch;
+        prefetched !== undefined &&
+        registry.digests?.exact === registry.digests?.[prefetched];
+      if (!prefetchIsExact) stopPrefetch.abort();
       const runStep = async (step: Step): Promise<RunResult> => {
-        if (step.phase === "pulling cache" && prefetchIsExact && preTags && tags && (await prefetch)) {
-          return this.exec({ file: "docker", args: ["tag", preTags.branch, tags.exact], env }, 60, redact);
+        if (step.phase === "pulling cache" && prefetchIsExact && tags && preTags && prefetched) {
+          const from = preTags[prefetched];
+          if ((await prefetch) === from)
+            return this.exec({ file: "docker", args: ["tag", from, tags.exact], env }, 60, redact);
         }
         const isBuild = step.phase === "building";
         try {
-          const r = await this.exec(step.command, step.timeoutSeconds ?? stepTimeout, redact, repoDir);
+          const command = this.exec(step.command, step.timeoutSeconds ?? stepTimeout, redact, repoDir);
+          const writesLayers = step.phase === "pulling cache" || isBuild;
+          const r = await (writesLayers ? flushing(command) : command);
           if (isBuild) writeFileSync(buildLog, readableCliLog(r.stdout, r.stderr));
           return r;
         } catch (e) {
@@ -521,6 +566,7 @@ export class WorkspaceExecutor {
       await rec.flush();
       return { status: first, background: finish };
     } catch (e) {
+      stopPrefetch.abort();
       cleanup();
       const msg = (e as Error).message;
       rec.update({ state: "failed", error: lastLines(msg, 8) });

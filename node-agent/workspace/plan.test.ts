@@ -77,7 +77,7 @@ describe("workspace plan", () => {
       `devcontainer build --workspace-folder /var/lib/berth/ws/w1/repo --config /var/lib/berth/ws/w1/repo/.devcontainer/devcontainer.json --image-name ${t.exact} --cache-from ${t.branch} --cache-from ${t.defaultBranch} --log-format json`,
     );
     expect(line(p.steps[1]!.command)).toContain(
-      "up --workspace-folder /var/lib/berth/ws/w1/repo --override-config /var/lib/berth/ws/w1/start.json --id-label berth.workspace=w1 --update-remote-user-uid-default never",
+      "up --workspace-folder /var/lib/berth/ws/w1/repo --override-config /var/lib/berth/ws/w1/start.json --id-label berth.workspace=w1 --update-remote-user-uid-default never --mount-workspace-git-root false --buildkit never",
     );
     const pushes = p.steps.slice(2);
     expect(pushes.every((s) => s.background && s.onFailure === "warn" && s.timeoutSeconds === 300)).toBe(
@@ -204,5 +204,22 @@ describe("workspace plan", () => {
     );
     expect(p.mode).toBe("compose");
     expect(p.startConfig).toMatchObject({ dockerComposeFile: ["/r/compose.yaml"], service: "dev" });
+    // Compose may build its services: `up` keeps BuildKit.
+    expect(line(p.steps[0]!.command)).not.toContain("--buildkit");
+  });
+
+  it("keeps BuildKit for `up` when the config asks for the remote user's UID update", () => {
+    const p = planWorkspace(
+      input({
+        config: {
+          file: "/r/.devcontainer/devcontainer.json",
+          content: { image: "debian", updateRemoteUserUID: true },
+          kind: "image",
+        },
+      }),
+    );
+    const up = p.steps.find((s) => s.phase === "starting")!;
+    expect(line(up.command)).toContain("--mount-workspace-git-root false");
+    expect(line(up.command)).not.toContain("--buildkit");
   });
 });

@@ -158,7 +158,10 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
   const idLabels = Object.entries(i.idLabels)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .flatMap(([k, v]) => ["--id-label", `${k}=${v}`]);
-  const up: Step = {
+  // `devcontainer up` from an image: nothing left to build, so none of the CLI's own probes for
+  // building (`docker buildx version`) or for the git root (`git rev-parse`: the workspace folder
+  // is the clone's root) stand between the pull and the running container.
+  const upStep = (fromImage: boolean): Step => ({
     phase: "starting",
     command: cli(
       "up",
@@ -170,11 +173,16 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
       // The image was built for any node: no per-node `-uid` rebuild unless the config asks.
       "--update-remote-user-uid-default",
       "never",
+      "--mount-workspace-git-root",
+      "false",
+      ...(fromImage ? ["--buildkit", "never"] : []),
       "--log-format",
       "json",
     ),
     onFailure: "fail",
-  };
+  });
+  // (A config that asks for the UID update builds one more image in `up`: BuildKit stays on.)
+  const up = upStep(i.config?.content.updateRemoteUserUID !== true);
   const defaultImage = (): WorkspacePlan => ({
     mode: "default-image",
     credentials: "none",
@@ -190,7 +198,7 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
     return {
       mode: "compose",
       credentials: "none",
-      steps: [up],
+      steps: [upStep(false)],
       startConfig: composeStartConfig(i.config.file, i.config.content, i.allowInitializeCommand),
       cacheFrom: [],
       fallback,
