@@ -144,6 +144,29 @@ export function readableCliLog(...outputs: string[]): string {
 }
 
 /**
+ * What went wrong in a failed command, in a few lines a person reads: for the devcontainer CLI,
+ * its result's description and BuildKit's last `ERROR:` line (the failing step and its exit
+ * code), never the CLI's own stack trace; for other commands, the message's last lines.
+ */
+export function failureSummary(e: unknown, lines = 3): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const withoutStack = message
+    .split("\n")
+    .filter((l) => !/^\s+at /.test(l))
+    .join("\n");
+  if (!(e instanceof ProcessError)) return lastLines(withoutStack, lines);
+  const result = cliResult(e.result.stdout);
+  const description = typeof result?.description === "string" ? result.description : undefined;
+  const buildError = readableCliLog(e.result.stdout, e.result.stderr)
+    .split("\n")
+    .reverse()
+    .find((l) => /^(#\d+ )?ERROR: /.test(l))
+    ?.replace(/^#\d+ /, "");
+  if (!description && !buildError) return lastLines(withoutStack, lines);
+  return [description, buildError].filter((x) => x !== undefined).join(" ");
+}
+
+/**
  * A build ran every Dockerfile step (none came from a cache), so its image's inline cache covers
  * every layer: BuildKit's plain progress has no `#N CACHED` for a `#N [stage i/n] ...` step
  * other than FROM.
@@ -512,7 +535,7 @@ export class WorkspaceExecutor {
       } catch (e) {
         const failed = rec.status.phases.at(-1);
         if (!plan.fallback || failed?.phase === "starting" || mode === "default-image") throw e;
-        const why = `${failed?.phase ?? "a step"} failed: ${lastLines((e as Error).message, 3)}`;
+        const why = `${failed?.phase ?? "a step"} failed: ${failureSummary(e)}`;
         log.warn({ reason: why, fallback: plan.fallback.mode }, "falling back");
         active = plan.fallback;
         mode = plan.fallback.mode;
@@ -549,7 +572,7 @@ export class WorkspaceExecutor {
               });
               rec.update({ push: "done" });
             } catch (e) {
-              const msg = lastLines((e as Error).message, 2);
+              const msg = failureSummary(e, 2);
               log.warn({ err: msg }, "the cache push failed; the workspace runs on");
               rec.update({ push: "failed", pushError: msg });
             }
@@ -568,10 +591,9 @@ export class WorkspaceExecutor {
     } catch (e) {
       stopPrefetch.abort();
       cleanup();
-      const msg = (e as Error).message;
-      rec.update({ state: "failed", error: lastLines(msg, 8) });
+      rec.update({ state: "failed", error: failureSummary(e, 8) });
       await rec.flush();
-      log.error({ err: lastLines(msg, 3) }, "workspace failed");
+      log.error({ err: failureSummary(e) }, "workspace failed");
       const status = rec.status;
       return { status, background: Promise.resolve(status) };
     }

@@ -384,7 +384,8 @@ describe("failures give a running workspace or a clear error, never a hang", () 
     const r = await up(ex, spec(failing, { id: `ws-${RUN}-f` }));
     expect(r.first.state).toBe("running");
     expect(r.first.mode).toBe("default-image");
-    expect(r.first.fallbackReason).toMatch(/building failed/);
+    expect(r.first.fallbackReason).toMatch(/building failed: .*exit code: 3/);
+    expect(r.first.fallbackReason).not.toMatch(/devContainersSpecCLI|\n\s+at /);
     expect((await import("node:fs")).readFileSync(r.first.buildLog!, "utf8")).toMatch(/exit 3/);
     expect(r.final.push).toBe("none");
     await ex.down(`ws-${RUN}-f`);
