@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
 import { volumeName } from "../../contract/render/node-compose";
-import { whileFlushing } from "../../lib/flush";
+import { flushedAfter } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { type RunResult, redactText, run } from "../../lib/process";
 import type { DockerRunner } from "../docker";
@@ -444,8 +444,8 @@ export class Backups {
   ): Promise<RestoreReport["volumes"][number]> {
     mkdirSync(dirname(v.device), { recursive: true });
     const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
-    // On disk before the app starts (and the start does not pay for flushing it).
-    const r = await whileFlushing(
+    // On disk before the app starts (lib/flush.ts).
+    const r = await flushedAfter(
       dirname(tmp),
       this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp)),
     );
@@ -504,7 +504,7 @@ export class Backups {
     const old = `${v.device}.replaced-${process.pid}-${Date.now()}`;
     let stopped: string[] = [];
     try {
-      await whileFlushing(
+      await flushedAfter(
         parent,
         this.resticOk(a, restic.restore(a.region, s.id, tmp), `restoring snapshot ${s.shortId}`),
       );
