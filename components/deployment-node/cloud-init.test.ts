@@ -82,7 +82,15 @@ describe("renderCloudInit", () => {
     });
     expect(file(d, AGENT_UNIT_PATH).content).toBe(renderAgentUnit());
     expect(d.packages).toEqual(
-      expect.arrayContaining(["docker.io", "docker-compose", "docker-buildx", "haproxy", "nodejs", "restic"]),
+      expect.arrayContaining([
+        "docker.io",
+        "docker-compose",
+        "docker-buildx",
+        "haproxy",
+        "nodejs",
+        "pigz",
+        "restic",
+      ]),
     );
     expect(text).not.toMatch(/apt_sources|sources:|download\.docker\.com|deb\.nodesource/);
     expect(d.runcmd).toContainEqual(["systemctl", "enable", "--now", "docker.service"]);

@@ -34,7 +34,9 @@ export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
 /**
  * Everything a node needs from Debian 13's own archive (no third-party apt source): Docker Engine
  * with Compose v2 and buildx, HAProxy (the node proxy the agent drives), Node.js (runs the agent),
- * restic (volume backups), curl (fetches the agent bundle in "channel" mode).
+ * restic (volume backups), curl (fetches the agent bundle in "channel" mode), pigz (dockerd
+ * decompresses image layers with `unpigz` when it finds it: a fresh node's pull of a 466 MB
+ * toolchain image took 14.0–15.3 s with it, 22.8–25.9 s without).
  */
 export const NODE_PACKAGES = [
   "ca-certificates",
@@ -45,6 +47,7 @@ export const NODE_PACKAGES = [
   "haproxy",
   "nodejs",
   "openssl",
+  "pigz",
   "restic",
 ] as const;
 

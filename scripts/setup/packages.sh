@@ -18,6 +18,7 @@ BERTH_PACKAGES=(
   "curl:curl"
   "iptables:iptables"
   "restic:restic"
+  "unpigz:pigz"
   "openssl:openssl"
   "mkfs.ext4:e2fsprogs"
 )

@@ -71,10 +71,11 @@ describe("cloud-init install steps in a throwaway container", () => {
 
     // Packages from Debian's own archive, no third-party source.
     const versions = await exec(
-      "docker --version && docker compose version && docker buildx version && haproxy -v | head -1 && node --version && restic version",
+      "docker --version && docker compose version && docker buildx version && haproxy -v | head -1 && node --version && restic version && unpigz -V",
     );
     expect(versions.exitCode, versions.stderr).toBe(0);
     expect(versions.stdout).toMatch(/Docker Compose version v?2\./);
+    expect(versions.stdout).toMatch(/^pigz \d/m);
     const sources = await exec("cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null");
     expect(sources.stdout).not.toMatch(/download\.docker\.com|nodesource/);
 
