@@ -340,8 +340,8 @@ export class WorkspaceExecutor {
         const root = await dataRoot;
         return root ? whileFlushing(root, work) : work;
       };
-      // The first cache tag of the chain that exists, pulled while cloning: a build from it then
-      // finds every cached layer here, and an exact hit that is that image costs no second pull.
+      // The first cache tag of the chain that exists, pulled while cloning: when nothing changed
+      // since that tag's build, it is the exact image, and its pull gets the clone's head start.
       const chain = (["branch", "trustedBranch", "defaultBranch"] as const).filter(
         (k, i, all) => preTags && all.findIndex((o) => preTags[o] === preTags[k]) === i,
       );
@@ -472,9 +472,10 @@ export class WorkspaceExecutor {
       const buildLog = join(dir, "build.log");
       // An exact hit that is the image the prefetch pulls (the first cache tag of the chain that
       // the registry holds): wait for that pull (a second one would compete for the same layers)
-      // and tag it. Anything else: stop the prefetch. A build does not use the layers it pulled
-      // (BuildKit fetches what its --cache-from chain needs itself: measured, a build after the
-      // pull fetched them all again), so it would only take the build's bandwidth and cores.
+      // and tag it. Anything else: stop the prefetch. BuildKit fetches what its --cache-from
+      // chain needs itself, so the pull only took the build's bandwidth and cores (measured on a
+      // one-line change: 25.9–35.7 s building after the finished pull, 21.0–23.2 s with the pull
+      // stopped).
       const prefetched = chain.find((k) => registry.digests?.[k] !== undefined);
       const prefetchIsExact =
         plan.mode === "exact-hit" &&
