@@ -18,7 +18,7 @@ import {
 } from "../contract/payload";
 import { tlsBundlesFromSecrets } from "../contract/release/tls";
 import { readNodeExtras } from "../contract/render/node-compose";
-import { type Logger, registerSecret } from "../lib/log";
+import { type Logger, registerSecret, scrubSecrets } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError, routeKeys } from "./apply/apply";
 import { parseReleaseProject, planApply, releaseProject, statefulProject } from "./apply/plan";
 import type { ProxyControl } from "./apply/proxy-control";
@@ -140,7 +140,7 @@ export class Agent {
     };
     await this.d.channel.put(
       channelKeys.status(this.nodeId, status.environmentId),
-      `${JSON.stringify(full, null, 2)}\n`,
+      `${JSON.stringify(scrubSecrets(full), null, 2)}\n`,
     );
   }
 
@@ -179,7 +179,7 @@ export class Agent {
         };
     await this.d.channel.put(
       key,
-      `${JSON.stringify({ ...base, backup, updatedAt: new Date().toISOString() }, null, 2)}\n`,
+      `${JSON.stringify(scrubSecrets({ ...base, backup, updatedAt: new Date().toISOString() }), null, 2)}\n`,
     );
   }
 

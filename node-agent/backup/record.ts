@@ -6,6 +6,7 @@ import { dueAt } from "../../contract/backup/schedule";
 import type { NodeBackup } from "../../contract/backup/schema";
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
 import { writeFileAtomic } from "../../lib/atomic-write";
+import { scrubSecrets } from "../../lib/log";
 
 export interface BackupRecord {
   /** When this node first knew the environment's backups: schedules count from here. */
@@ -132,6 +133,7 @@ export class BackupRecordFile {
     return existsSync(this.path);
   }
   write(r: BackupRecord): void {
-    writeFileAtomic(this.path, `${JSON.stringify(r, null, 2)}\n`);
+    // A hook's output in an error may hold a secret the service printed.
+    writeFileAtomic(this.path, `${JSON.stringify(scrubSecrets(r), null, 2)}\n`);
   }
 }

@@ -19,7 +19,7 @@ import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import { releaseEnvelopeSchema, TrustedKeys } from "../../contract/payload";
 import { readNodeExtras } from "../../contract/render/node-compose";
-import { createLogger, registerSecret } from "../../lib/log";
+import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
 import { watchFolderChannel } from "../channel-watch";
@@ -132,7 +132,13 @@ function makeAgent(config: AgentConfig) {
   return { agent, log, proxy };
 }
 
-export async function main(argv: string[], io: Io): Promise<number> {
+export async function main(argv: string[], given: Io): Promise<number> {
+  // What the agent prints may quote a command's output (a failing hook's): no secret it knows.
+  const io: Io = {
+    ...given,
+    out: (s) => given.out(scrubSecrets(s)),
+    err: (s) => given.err(scrubSecrets(s)),
+  };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-write";
+import { scrubSecrets } from "../../lib/log";
 import { acquireLock, type Lock } from "./lock";
 
 export interface ReleaseMetadata {
@@ -75,7 +76,8 @@ export class ReleaseStore {
   writeMetadata(metadata: ReleaseMetadata): void {
     writeFileAtomic(
       join(this.releaseDir(metadata.sequence), "metadata.json"),
-      `${JSON.stringify(metadata, null, 2)}\n`,
+      // A failure's reason may quote a container's output, and with it a secret the app printed.
+      `${JSON.stringify(scrubSecrets(metadata), null, 2)}\n`,
       0o600,
     );
   }

@@ -16,7 +16,7 @@ import {
   workspacesFromKeys,
 } from "../../contract/workspace/declaration";
 import type { Logger } from "../../lib/log";
-import { registerSecret } from "../../lib/log";
+import { registerSecret, scrubSecrets } from "../../lib/log";
 import type { WorkspaceExecutor, WorkspaceSpec } from "./executor";
 import type { StatusReporter } from "./status-recorder";
 
@@ -70,7 +70,7 @@ export class WorkspaceSync {
     return async (s: WorkspaceStatus) =>
       this.d.channel.put(
         workspaceKeys.status(this.d.nodeId, s.workspaceId),
-        `${JSON.stringify(s, null, 2)}\n`,
+        `${JSON.stringify(scrubSecrets(s), null, 2)}\n`,
       );
   }
 

@@ -13,7 +13,7 @@ import { nodeIo } from "../../cli/io";
 import { main as berthMain } from "../../cli/main";
 import { type EnvironmentBackup, environmentBackupSchema } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
-import type { Manifest } from "../../contract/manifest/schema";
+import { type Manifest, parseManifest } from "../../contract/manifest/schema";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { main } from "../../node-agent/cli/main";
@@ -26,6 +26,8 @@ const h = new AgentHarness();
 const gw = new Versitygw();
 const password = `restic-pw-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 let image = "";
+const dbPassword = `db-pw-${Math.random().toString(36).slice(2)}`;
+const dbUrl = `postgres://app:${dbPassword}@db`;
 let backup: EnvironmentBackup;
 let secrets: Record<string, string>;
 const logs = new PassThrough();
@@ -277,11 +279,48 @@ describe("backups of an environment's volumes", () => {
     expect(sha(join(device(), "files", "blob"))).toBe(before);
   }, 240_000);
 
+  it("a failing hook that prints a secret its service was given: the status and logs say [secret]", async () => {
+    // The store gets a sealed secret in its environment; its before-hook fails, printing it (as a
+    // dump tool prints its connection string).
+    const m = storeManifest(image);
+    const leaky = parseManifest({
+      ...m,
+      services: {
+        store: {
+          ...m.services.store,
+          environment: { ROLE: { value: "store" }, DB_URL: { secret: "db-url" } },
+        },
+      },
+      volumes: {
+        data: {
+          labels: {},
+          backup: {
+            enabled: true,
+            before: {
+              service: "store",
+              command: ["sh", "-c", 'echo "cannot connect to $DB_URL" >&2; exit 2'],
+            },
+            stop: [],
+          },
+        },
+      },
+    });
+    const s = await h.deploy(ENV, 8, leaky, { backup, secrets: { ...secrets, "db-url": dbUrl } });
+    expect(s.state, s.error).toBe("applied");
+    const r = await cli("backup", ENV);
+    expect(r.code).toBe(1);
+    const error = (await status()).backup?.volumes[0]?.last?.error;
+    expect(error).toMatch(/the before hook .* exited with 2: cannot connect to \[secret\]$/);
+    expect(`${r.out}${r.err}`).toMatch(/\[secret\]/);
+    expect(`${r.out}${r.err}`).not.toContain(dbPassword);
+  }, 120_000);
+
   it("no backup password or bucket key in plain text in the channel, the node's state or the logs", async () => {
     const texts = [allText(h.channelDir), allText(join(h.stateRoot, "environments")), logText];
     for (const t of texts) {
       expect(t.length).toBeGreaterThan(0);
-      for (const secret of [password, gw.secretKey, "not-the-password"]) expect(t).not.toContain(secret);
+      for (const secret of [password, gw.secretKey, "not-the-password", dbPassword])
+        expect(t).not.toContain(secret);
     }
   });
 });
