@@ -2,6 +2,7 @@
 // line: fields with secret-like names are redacted by pino, and values registered with
 // `registerSecret` are replaced wherever they appear, in the message and in every field.
 import pino from "pino";
+import { redactText } from "./process";
 
 const secretValues = new Set<string>();
 
@@ -11,9 +12,7 @@ export function registerSecret(value: string): void {
 }
 
 function scrub(text: string): string {
-  let out = text;
-  for (const s of secretValues) out = out.split(s).join("[secret]");
-  return out;
+  return redactText(text, [...secretValues]);
 }
 
 /**
