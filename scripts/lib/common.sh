@@ -6,7 +6,7 @@
 BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BERTH_CACHE="${BERTH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/berth}"
 
-# The Pulumi engine berth runs with (see README "Versions").
+# The Pulumi engine berth runs with (see docs/operations.md, "Versions").
 BERTH_PULUMI_VERSION="v3.274.1"
 BERTH_LANGHOST_SDK_VERSION="v3.68.0"
 BERTH_PULUMI_HOME="$BERTH_CACHE/pulumi-$BERTH_PULUMI_VERSION"
