@@ -25,8 +25,16 @@ export const agentConfigSchema = z
     /** Volumes live at <volumeRoot>/berth-env-<env>/volumes/<name>/data. */
     volumeRoot: z.string().default("/mnt"),
     channel: z.discriminatedUnion("kind", [folderChannel, s3Channel]),
-    /** Ed25519 public keys whose signatures the node accepts (several while keys rotate). */
-    trustedKeys: z.array(z.string().min(1)).min(1),
+    /**
+     * Ed25519 public keys whose signatures on releases the node accepts until it accepts a signed
+     * trust set from the channel (node-agent/trust/); may be empty when `trustRoots` is set.
+     */
+    trustedKeys: z.array(z.string().min(1)).default([]),
+    /**
+     * Ed25519 public keys that sign trust sets (the node's first roots; later ones come in trust
+     * sets). Empty: the node's keys change only with this file.
+     */
+    trustRoots: z.array(z.string().min(1)).default([]),
     pollIntervalSeconds: z.number().positive().default(10),
     /** Each poll waits interval × (1 ± jitter). */
     pollJitter: z.number().min(0).max(1).default(0.2),
@@ -84,7 +92,11 @@ export const agentConfigSchema = z
       .strict()
       .default({ bind: "0.0.0.0:80" }),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.trustedKeys.length > 0 || c.trustRoots.length > 0, {
+    path: ["trustedKeys"],
+    message: "list at least one key (or trust roots in trustRoots, whose trust set names the keys)",
+  });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
 

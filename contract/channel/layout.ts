@@ -5,6 +5,10 @@
 //   nodes/<node>/status/<env>.json                      node → how the environment's apply went
 //   nodes/<node>/environments/<env>/releases/<seq>.json program → a signed release for that node
 //   nodes/<node>/environments/<env>/desired.json        program → {"sequence": N}, written last
+//   nodes/<node>/status/agent/state.json                node → its agent: version, trust, upgrade
+//   agent/trust-set.json                                program → the signed trust set (all nodes)
+//   agent/berth-agent.js, .sig, .json                   program → the agent bundle, its detached
+//                                                       signature (first boot), its signed manifest
 //
 // Releases are per node because secrets are sealed to each node's own key.
 
@@ -27,6 +31,8 @@ export const channelKeys = {
   environmentsPrefix: (node: string) => `nodes/${assertId("node", node)}/environments/`,
   release: (node: string, env: string, seq: number) =>
     `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/releases/${seq}.json`,
+  agentStatus: (node: string) => `nodes/${assertId("node", node)}/status/agent/state.json`,
+  trustSet: "agent/trust-set.json",
   desired: (node: string, env: string) =>
     `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/desired.json`,
 };

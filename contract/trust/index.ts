@@ -1,0 +1,8 @@
+// Trust on a running node: the signed trust set (which keys sign releases, which sign trust sets,
+// which are revoked) and the signed agent bundle manifest. See contract/payload/FORMAT.md.
+
+export * from "./agent-status";
+export * from "./bundle";
+export * from "./errors";
+export * from "./schema";
+export * from "./trust-set";
