@@ -3,11 +3,12 @@
 import * as posix from "node:path/posix";
 import type { Build } from "../manifest/schema";
 import type { Path } from "./problem";
-import { asText, type Ctx, checkKeys, listOrDict, setKey } from "./read";
+import { asText, asTextList, type Ctx, checkKeys, listOrDict, setKey } from "./read";
 import { isRemote } from "./remote";
+import { platformMatches, platformProblem } from "./runtime";
 import { entry, type YNode } from "./tree";
 
-const ACCEPTED = ["context", "dockerfile", "args", "target"];
+const ACCEPTED = ["context", "dockerfile", "args", "target", "platforms"];
 const KNOWN = [
   "dockerfile_inline",
   "entitlements",
@@ -52,7 +53,6 @@ const REJECTED = {
   cache_from: { message: "cache_from is not supported: berth manages the build cache", hint: "remove it" },
   cache_to: { message: "cache_to is not supported: berth manages the build cache", hint: "remove it" },
   tags: { message: "build.tags is not supported: berth tags what it builds", hint: "remove it" },
-  platforms: { message: "build.platforms is not supported: berth builds for the node", hint: "remove it" },
 };
 
 /** Resolves a path written in the file against `base` (relative to the project); undefined if it leaves the project. */
@@ -191,6 +191,20 @@ export function readBuild(ctx: Ctx, node: YNode, path: Path): Build | undefined 
     const v = asText(ctx, t.value, [...path, "target"], "build target");
     if (v === undefined) ok = false;
     else out.target = v;
+  }
+  const pf = entry(node, "platforms");
+  if (pf) {
+    const p = [...path, "platforms"];
+    const list = asTextList(ctx, pf.value, p, "build.platforms");
+    if (list === undefined) ok = false;
+    else {
+      // The image is built for the node's platform only: another one could not run there.
+      const other = list.find((x) => !platformMatches(x, ctx.platform));
+      if (other !== undefined) {
+        platformProblem(ctx, pf.value, p, other, ctx.platform);
+        ok = false;
+      } else if (list.length > 0) out.platforms = [ctx.platform];
+    }
   }
   return ok ? out : undefined;
 }

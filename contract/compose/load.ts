@@ -18,6 +18,7 @@ import { parseYaml } from "./parse";
 import { type Problem, Problems, sortProblems } from "./problem";
 import { asMap, type Ctx, checkKeys, setKey } from "./read";
 import { readRoutes } from "./routes";
+import { DEFAULT_PLATFORM } from "./runtime";
 import { readService } from "./service";
 import { scanDockerSocket } from "./socket";
 import { includeRejection, readNetworks, readVolumes } from "./top-level";
@@ -30,6 +31,8 @@ export interface LoadOptions {
   projectDir?: string;
   /** Interpolation variables; the process environment is never read. */
   variables?: Record<string, string> | ReadonlyMap<string, string>;
+  /** The node's platform (default linux/amd64): `platform:` and `build.platforms` must name it. */
+  platform?: string;
 }
 
 /**
@@ -93,7 +96,12 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
   if (!parsed.root) return undefined;
   const projectDir =
     options.projectDir ?? (options.file ? posix.dirname(options.file.replaceAll("\\", "/")) : ".");
-  const ctx: Ctx = { problems, variables: toVariables(options.variables), projectDir };
+  const ctx: Ctx = {
+    problems,
+    variables: toVariables(options.variables),
+    projectDir,
+    platform: options.platform ?? DEFAULT_PLATFORM,
+  };
 
   const root = asMap(ctx, parsed.root, [], "a Compose file");
   if (!root) return undefined;
@@ -113,8 +121,12 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
         message: "top-level configs are not supported",
         hint: "build the file into the image, or keep it in a named volume",
       },
+      models: {
+        message:
+          "models is not supported: Compose asks a model runner on the deploying machine for them, which a node does not have",
+        hint: "run the model server as a service of this file and give the app its URL in environment:",
+      },
     },
-    known: ["models"],
     what: "top-level key",
   });
 

@@ -10,6 +10,8 @@ export interface Ctx {
   variables: Variables;
   /** POSIX path of the project folder (absolute, or relative to the working directory). */
   projectDir: string;
+  /** The node's platform (`linux/amd64`, `linux/arm64`): platform: and build.platforms must match it. */
+  platform: string;
 }
 
 export interface Reject {

@@ -19,10 +19,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     message: "adding Linux capabilities (cap_add) is not allowed",
     hint: "remove cap_add:; listen on a port above 1024 instead of needing NET_BIND_SERVICE",
   },
-  cap_drop: {
-    message: "cap_drop is not supported: berth runs containers with Docker's default capabilities",
-    hint: "remove cap_drop:",
-  },
   devices: {
     message: "host devices (devices) cannot be passed to containers",
     hint: "remove devices:; berth nodes run network services, not hardware access",
@@ -73,8 +69,21 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     scalarText(e) === "host"
       ? { message: "uts: host is not allowed: it shares the node's host name", hint: "remove uts:" }
       : { message: "uts is not supported", hint: "remove uts:" },
-  cgroup: { message: "cgroup is not supported", hint: "remove cgroup:" },
-  cgroup_parent: { message: "cgroup_parent is not supported", hint: "remove cgroup_parent:" },
+  cgroup: (e) =>
+    scalarText(e) === "host"
+      ? {
+          message: "cgroup: host is not allowed: it shows the node's cgroup tree to the container",
+          hint: "remove cgroup:",
+        }
+      : {
+          message: "cgroup is not supported: containers get their own cgroup namespace",
+          hint: "remove cgroup:",
+        },
+  cgroup_parent: {
+    message:
+      "cgroup_parent is not allowed: it moves the container out of the limits berth sets per environment",
+    hint: "remove cgroup_parent:; bound the service with mem_limit and cpus",
+  },
   security_opt: {
     message: "security_opt is not allowed: it can turn off seccomp, AppArmor or SELinux confinement",
     hint: "remove security_opt:",
@@ -91,10 +100,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
   volumes_from: {
     message: "volumes_from is not supported: it shares another container's mounts",
     hint: "mount the same named volume in both services, e.g. volumes: [data:/path]",
-  },
-  tmpfs: {
-    message: "tmpfs mounts are not supported",
-    hint: "use a named volume declared under top-level volumes:, or write to the container's own filesystem",
   },
   env_file: {
     message: "env_file is not supported: it reads files on the machine running berth, outside the release",
@@ -125,34 +130,10 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     message: "external_links is not supported: a release only reaches its own services",
     hint: "remove external_links:",
   },
-  extra_hosts: {
-    message: "extra_hosts is not supported: it edits the container's /etc/hosts with node-specific addresses",
-    hint: "use network aliases under networks: NAME: { aliases: [...] }, or DNS names",
-  },
-  dns: { message: "dns is not supported", hint: "remove dns:; containers use the node's resolver" },
-  dns_opt: { message: "dns_opt is not supported", hint: "remove dns_opt:" },
-  dns_search: { message: "dns_search is not supported", hint: "remove dns_search:" },
-  logging: {
-    message: "logging is not supported: berth configures log rotation for every container",
-    hint: "remove logging:",
-  },
-  mem_limit: {
-    message: "mem_limit is not supported",
-    hint: "use deploy: { resources: { limits: { memory: 512m } } }",
-  },
-  memswap_limit: { message: "memswap_limit is not supported", hint: "use deploy.resources.limits.memory" },
-  mem_reservation: {
-    message: "mem_reservation is not supported",
-    hint: "use deploy: { resources: { reservations: { memory: 256m } } }",
-  },
-  cpus: { message: "cpus is not supported", hint: "use deploy: { resources: { limits: { cpus: 0.5 } } }" },
-  pids_limit: {
-    message: "pids_limit is not supported",
-    hint: "use deploy: { resources: { limits: { pids: 100 } } }",
-  },
   gpus: { message: "gpus are not supported: berth nodes have no GPUs", hint: "remove gpus:" },
   runtime: {
-    message: "runtime is not supported: containers run with the node's default runtime",
+    message:
+      "runtime is not supported: containers run with the node's default runtime (another one may not confine them the same way)",
     hint: "remove runtime:",
   },
   profiles: {
@@ -160,19 +141,87 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     hint: "remove profiles:, and the services you do not want deployed",
   },
   scale: { message: "scale is not supported: berth runs one container per service", hint: "remove scale:" },
-  platform: {
-    message: "platform is not supported",
-    hint: "remove platform:; build or pull images for the node's architecture",
+  provider: {
+    message:
+      "provider is not supported: it hands the service to a tool on the deploying machine (a cloud database, a model runner), which a node cannot run",
+    hint: "run that service as a container in this file, or create the resource with Pulumi and pass its address as a variable",
   },
-  pull_policy: {
-    message: "pull_policy is not supported: berth pins every image to a digest and pulls it",
-    hint: "remove pull_policy:",
+  models: {
+    message:
+      "models is not supported: Compose asks a model runner on the deploying machine for them, which a node does not have",
+    hint: "run the model server as a service of this file and give the app its URL in environment:",
   },
-  user: { message: "user is not supported", hint: "set USER in the image's Dockerfile" },
-  working_dir: { message: "working_dir is not supported", hint: "set WORKDIR in the image's Dockerfile" },
-  hostname: {
-    message: "hostname is not supported",
-    hint: "other services reach this one by its service name, or by network aliases",
+  memswap_limit: {
+    message: "memswap_limit is not supported: berth nodes run without swap for containers",
+    hint: "use deploy.resources.limits.memory (or mem_limit)",
+  },
+  oom_kill_disable: {
+    message:
+      "oom_kill_disable is not allowed: a container that cannot be killed when out of memory starves the node",
+    hint: "remove it, and give the service the memory it needs with mem_limit",
+  },
+  oom_score_adj: {
+    message: "oom_score_adj is not allowed: it makes the kernel kill other environments' containers first",
+    hint: "remove it; give the service the memory it needs with mem_limit",
+  },
+  mem_swappiness: {
+    message: "mem_swappiness is not supported: containers on a node do not swap",
+    hint: "remove it",
+  },
+  cpu_count: { message: "cpu_count is Windows-only", hint: "use cpus: (or deploy.resources.limits.cpus)" },
+  cpu_percent: {
+    message: "cpu_percent is Windows-only",
+    hint: "use cpus: (or deploy.resources.limits.cpus)",
+  },
+  cpu_shares: {
+    message: "cpu_shares is not supported: berth shares CPU between environments by their cpus limits",
+    hint: "use cpus: (or deploy.resources.limits.cpus)",
+  },
+  cpu_period: { message: "cpu_period is not supported", hint: "use cpus: (or deploy.resources.limits.cpus)" },
+  cpu_quota: { message: "cpu_quota is not supported", hint: "use cpus: (or deploy.resources.limits.cpus)" },
+  cpu_rt_period: {
+    message: "cpu_rt_period is not allowed: real-time scheduling takes CPU from every other container",
+    hint: "remove it; use cpus:",
+  },
+  cpu_rt_runtime: {
+    message: "cpu_rt_runtime is not allowed: real-time scheduling takes CPU from every other container",
+    hint: "remove it; use cpus:",
+  },
+  cpuset: {
+    message: "cpuset is not supported: it pins the container to CPUs that other environments share",
+    hint: "use cpus: to bound its CPU time",
+  },
+  blkio_config: {
+    message: "blkio_config is not supported: it names the node's block devices",
+    hint: "remove it",
+  },
+  storage_opt: {
+    message: "storage_opt is not supported: it depends on the node's storage driver",
+    hint: "remove it; keep data in a named volume",
+  },
+  credential_spec: { message: "credential_spec is Windows-only", hint: "remove it" },
+  isolation: { message: "isolation is Windows-only", hint: "remove it" },
+  annotations: {
+    message:
+      "annotations are not supported: they are read by the node's container runtime, which berth configures",
+    hint: "use labels:",
+  },
+  mac_address: {
+    message: "mac_address is not supported: addresses on a node's networks are Docker's to choose",
+    hint: "remove it; reach the service by its name",
+  },
+  attach: {
+    message: "attach is not supported: berth never attaches to a container's output",
+    hint: "remove it; read logs with berth logs",
+  },
+  develop: {
+    message:
+      "develop (compose watch) is not supported: a release runs built images, nothing syncs files into them",
+    hint: "remove it from the file you deploy, or keep it in a compose.override.yaml for development",
+  },
+  pull_refresh_after: {
+    message: "pull_refresh_after is not supported: berth pins every image to a digest at preview",
+    hint: "remove it; run pulumi up to take a newer image",
   },
   extends: (e) => {
     const file =

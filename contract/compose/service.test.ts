@@ -113,10 +113,9 @@ describe("refused service fields, each with its own message and hint", () => {
     ],
     ["secrets: [db]", "secrets", "Compose secrets (files on the deploying machine) are not supported"],
     [
-      "mem_limit: 1g",
-      "mem_limit",
-      "mem_limit is not supported",
-      "use deploy: { resources: { limits: { memory: 512m } } }",
+      "oom_kill_disable: true",
+      "oom_kill_disable",
+      "oom_kill_disable is not allowed: a container that cannot be killed when out of memory starves the node",
     ],
     [
       "extends: { file: base.yaml, service: web }",
@@ -128,11 +127,10 @@ describe("refused service fields, each with its own message and hint", () => {
       "extends",
       "extends from a remote file (https://example.com/base.yaml) is not allowed: berth never fetches Compose files from the network",
     ],
-    ["user: '1000'", "user", "user is not supported", "set USER in the image's Dockerfile"],
     [
-      "ulimits: { nofile: 1024 }",
-      "ulimits",
-      "ulimits is a Compose service field that berth does not support",
+      "annotations: { a: b }",
+      "annotations",
+      "annotations are not supported: they are read by the node's container runtime, which berth configures",
     ],
   ];
   for (const [yaml, key, message, hint] of cases) {

@@ -13,6 +13,7 @@ import { readExpose, readPorts } from "./ports";
 import type { Path } from "./problem";
 import { asMap, asText, type Ctx, checkKeys } from "./read";
 import { COMPOSE_SERVICE_FIELDS, SERVICE_REJECTED } from "./rejections";
+import { RUNTIME_FIELDS, readRuntime } from "./runtime";
 import { readServiceNetworks } from "./service-networks";
 import { entry, type YNode } from "./tree";
 
@@ -33,6 +34,7 @@ export const SERVICE_FIELDS = [
   "stop_signal",
   "labels",
   "networks",
+  ...RUNTIME_FIELDS,
 ] as const;
 
 export const SERVICE_EXTENSIONS = ["x-berth-health"];
@@ -147,6 +149,7 @@ export function readService(
   }
   // Two containers must never write the same volume at once (a database would corrupt it).
   if (!explicitOrder && s.volumes.some((v) => !v.readOnly)) s.updateOrder = "stop-first";
+  readRuntime(ctx, map, path, s, { platform: ctx.platform });
   const restart = get("restart");
   if (restart) {
     const v = restart.value.kind === "scalar" ? restart.value.value : undefined;

@@ -50,6 +50,8 @@ export const buildSchema = z.strictObject({
   dockerfile: z.string().min(1).optional(),
   args: stringMap,
   target: z.string().min(1).optional(),
+  /** `build.platforms` (only the node's platform is accepted, so at most one). */
+  platforms: z.array(z.string().min(1)).optional(),
 });
 export type Build = z.infer<typeof buildSchema>;
 
@@ -158,6 +160,37 @@ export const serviceSchema = z.strictObject({
   /** The user-defined networks the service joins (`default` when none is written), with aliases. */
   networks: z.record(nameSchema, z.strictObject({ aliases: z.array(z.string().min(1)) })),
   health: httpHealthSchema.optional(),
+  // Harmless runtime settings, with Compose's meaning (they stay inside the container's own
+  // namespaces): see docs/COMPOSE.md for the table of accepted and refused fields.
+  /** `init: true`: an init process (tini) reaps zombies and forwards signals. */
+  init: z.boolean().optional(),
+  /** `user:` as written: `uid[:gid]` or names from the image's /etc/passwd. */
+  user: z.string().min(1).optional(),
+  workingDir: z.string().startsWith("/").optional(),
+  readOnly: z.boolean().optional(),
+  /** tmpfs mounts, `PATH[:OPTIONS]` as Compose writes them (their pages count against the memory limit). */
+  tmpfs: z.array(z.string().startsWith("/")).optional(),
+  shmSizeBytes: bytes.optional(),
+  /** Resource limits of the container's processes, `soft` and `hard` (a single number sets both). */
+  ulimits: z
+    .record(z.string(), z.strictObject({ soft: z.number().int(), hard: z.number().int() }))
+    .optional(),
+  /** Capabilities dropped (adding them stays refused). */
+  capDrop: z.array(z.string().min(1)).optional(),
+  stdinOpen: z.boolean().optional(),
+  tty: z.boolean().optional(),
+  hostname: z.string().min(1).optional(),
+  domainname: z.string().min(1).optional(),
+  /** `/etc/hosts` entries, `HOST=IP` (never the node's own address). */
+  extraHosts: z.array(z.string().min(1)).optional(),
+  dns: z.array(z.string().min(1)).optional(),
+  dnsSearch: z.array(z.string().min(1)).optional(),
+  dnsOpt: z.array(z.string().min(1)).optional(),
+  groupAdd: z.array(z.string().min(1)).optional(),
+  /** Logs stay on the node: `json-file` or `local`, rotated (berth's defaults fill what is not given). */
+  logging: z.strictObject({ driver: z.enum(["json-file", "local"]), options: stringMap }).optional(),
+  /** `os/arch[/variant]`; only the node's own platform is accepted. */
+  platform: z.string().min(1).optional(),
 });
 export type Service = z.infer<typeof serviceSchema>;
 

@@ -160,3 +160,42 @@ describe("renderNodeCompose", () => {
     ).toThrow(/environment id "Prod"[\s\S]*sequence 0/);
   });
 });
+
+describe("renderNodeCompose: harmless runtime fields", () => {
+  it("writes them in Compose's spelling, and keeps logs rotated", () => {
+    const base = sampleManifest();
+    const web = base.services.web;
+    if (!web) throw new Error("no web");
+    Object.assign(web, {
+      init: true,
+      user: "1000:1000",
+      workingDir: "/app",
+      readOnly: true,
+      tmpfs: ["/tmp:size=64m"],
+      shmSizeBytes: 1024,
+      ulimits: { nofile: { soft: 10, hard: 20 } },
+      capDrop: ["ALL"],
+      extraHosts: ["db.internal=10.0.0.5"],
+      dns: ["1.1.1.1"],
+      groupAdd: ["audio"],
+      logging: { driver: "local", options: { "max-file": "5" } },
+    });
+    const d = parse(
+      renderNodeCompose(base, { environmentId: "prod", sequence: 1, images: pinnedImages(base) }).text,
+    ).services.web;
+    expect(d).toMatchObject({
+      init: true,
+      user: "1000:1000",
+      working_dir: "/app",
+      read_only: true,
+      tmpfs: ["/tmp:size=64m"],
+      shm_size: "1024",
+      ulimits: { nofile: { soft: 10, hard: 20 } },
+      cap_drop: ["ALL"],
+      extra_hosts: ["db.internal=10.0.0.5"],
+      dns: ["1.1.1.1"],
+      group_add: ["audio"],
+      logging: { driver: "local", options: { "max-size": "10m", "max-file": "5" } },
+    });
+  });
+});

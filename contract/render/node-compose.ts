@@ -166,9 +166,14 @@ function renderService(
     };
   }
   out.deploy = { resources };
+  // Logs stay on the node and are always rotated: berth's bounds fill what the file leaves out.
   out.logging = {
-    driver: "json-file",
-    options: { "max-size": o.logMaxSize, "max-file": String(o.logMaxFiles) },
+    driver: s.logging?.driver ?? "json-file",
+    options: {
+      "max-size": o.logMaxSize,
+      "max-file": String(o.logMaxFiles),
+      ...Object.fromEntries(Object.entries(s.logging?.options ?? {}).map(([k, v]) => [k, esc(v)])),
+    },
   };
   if (s.expose.length > 0) out.expose = s.expose.map(String);
   const ports = publishedPorts(m, name);
@@ -190,7 +195,30 @@ function renderService(
   );
   if (s.stopGracePeriodMs !== undefined) out.stop_grace_period = ms(s.stopGracePeriodMs);
   if (s.stopSignal) out.stop_signal = s.stopSignal;
+  renderRuntime(s, out);
   return out;
+}
+
+/** The harmless runtime fields, in Compose's own spelling. */
+function renderRuntime(s: Service, out: Record<string, unknown>): void {
+  if (s.init !== undefined) out.init = s.init;
+  if (s.user !== undefined) out.user = esc(s.user);
+  if (s.workingDir !== undefined) out.working_dir = esc(s.workingDir);
+  if (s.readOnly !== undefined) out.read_only = s.readOnly;
+  if (s.tmpfs) out.tmpfs = s.tmpfs.map(esc);
+  if (s.shmSizeBytes !== undefined) out.shm_size = String(s.shmSizeBytes);
+  if (s.ulimits) out.ulimits = s.ulimits;
+  if (s.capDrop) out.cap_drop = s.capDrop.map(esc);
+  if (s.stdinOpen !== undefined) out.stdin_open = s.stdinOpen;
+  if (s.tty !== undefined) out.tty = s.tty;
+  if (s.hostname !== undefined) out.hostname = s.hostname;
+  if (s.domainname !== undefined) out.domainname = s.domainname;
+  if (s.extraHosts) out.extra_hosts = s.extraHosts;
+  if (s.dns) out.dns = s.dns;
+  if (s.dnsSearch) out.dns_search = s.dnsSearch;
+  if (s.dnsOpt) out.dns_opt = s.dnsOpt.map(esc);
+  if (s.groupAdd) out.group_add = s.groupAdd.map(esc);
+  if (s.platform !== undefined) out.platform = s.platform;
 }
 
 /** Renders the Compose file for one environment's release on a node. Pure: same input, same text. */
