@@ -89,6 +89,17 @@ export const environmentStatus = z.object({
     .optional(),
   /** The environment's backups, when it declares them. */
   backup: backupStatus.optional(),
+  /**
+   * The agent's heartbeat: rewritten every `intervalSeconds` even when nothing changed, so a
+   * status older than a few intervals means the node has gone silent.
+   */
+  heartbeat: z
+    .object({
+      at: z.string(),
+      agentVersion: z.string(),
+      intervalSeconds: z.number().positive(),
+    })
+    .optional(),
   updatedAt: z.string(),
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatus>;
