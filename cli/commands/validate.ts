@@ -1,18 +1,20 @@
 import { dirname, resolve } from "node:path";
-import { formatProblem } from "../../contract/compose";
+import { diskProjectFiles, formatProblem } from "../../contract/compose";
 import { ComposeInvalidError, validateCompose } from "../../contract/release/build";
 import { keyValues, parse } from "../args";
 import { type Io, UsageError } from "../io";
 
-export const VALIDATE_USAGE = `usage: berth validate FILE [--var NAME=VALUE ...] [--project-dir DIR]
+export const VALIDATE_USAGE = `usage: berth validate FILE [--var NAME=VALUE ...] [--project-dir DIR] [--platform linux/arm64]
 
 Checks a Compose file against what berth deploys and prints the validated manifest as JSON.
 Every problem is printed as FILE:LINE:COL PATH: message; the exit code is 2 when there is one.
-Variables for \${NAME} come only from --var, never from the environment.`;
+Variables for \${NAME} come from the project folder's .env and from --var (which wins), never
+from the environment. --platform names the node's platform (default linux/amd64).`;
 
 export const composeOptions = {
   var: { type: "string", multiple: true },
   "project-dir": { type: "string" },
+  platform: { type: "string" },
 } as const;
 
 /** Reads and validates FILE (shared by validate, render and sign). */
@@ -25,11 +27,14 @@ export function loadManifest(
   if (!file) throw new UsageError(`no Compose file given\n${usage}`);
   const text = io.readFile(file);
   try {
+    const projectDir = resolve((values["project-dir"] as string | undefined) ?? dirname(file));
     const r = validateCompose({
       composeText: text,
       file,
-      projectDir: resolve((values["project-dir"] as string | undefined) ?? dirname(file)),
+      projectDir,
       variables: keyValues(values.var, "var"),
+      files: diskProjectFiles(projectDir),
+      ...(values.platform ? { platform: values.platform as string } : {}),
     });
     for (const w of r.warnings) io.err(`warning: ${formatProblem(w)}`);
     return r.manifest;

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
-import { loadCompose } from "../../contract/compose";
+import { diskProjectFiles, loadCompose } from "../../contract/compose";
 import { ImageBuild } from "../image-build/image-build";
 import { Release } from "../release/release";
 import { summarize } from "../release/summary";
@@ -94,6 +94,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
       file: path.relative(process.cwd(), composeFile),
       projectDir,
       variables,
+      files: diskProjectFiles(projectDir),
     });
     const prefix = `${args.registry.host}/${args.registry.namespace.replace(/^\/+|\/+$/g, "")}`;
 

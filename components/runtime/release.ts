@@ -15,7 +15,7 @@ import {
 } from "../../contract/channel/publish";
 import { nodeIdentity } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
-import { formatProblem, loadCompose } from "../../contract/compose";
+import { diskProjectFiles, formatProblem, loadCompose } from "../../contract/compose";
 import { parseReference, resolveDigest } from "../../contract/oci";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
 import { buildRollback } from "../../contract/release/history";
@@ -78,6 +78,7 @@ function validate(news: ReleaseInputs) {
     file: news.composeFile,
     projectDir: news.projectDir,
     variables: news.variables,
+    files: diskProjectFiles(news.projectDir),
   });
 }
 

@@ -57,7 +57,12 @@ describe("interpolateString", () => {
     expect(errors("${")[0]).toContain("unterminated");
     expect(errors("${1X}")[0]).toContain("expected a variable name");
     expect(errors("${A*b}")[0]).toContain("invalid interpolation");
-    expect(errors("cost: $5")[0]).toContain('"$" must be followed by a variable name');
+  });
+
+  it("keeps a $ that is not followed by a name, a brace or $, as compose-go does", () => {
+    expect(value("cost: $5")).toBe("cost: $5");
+    expect(value("echo $(date) $ $@ a$")).toBe("echo $(date) $ $@ a$");
+    expect(value("$(echo $SET)")).toBe("$(echo v)");
   });
 
   it("never reads the process environment", () => {

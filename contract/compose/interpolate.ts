@@ -2,6 +2,7 @@
 //   $$ → $;  $VAR and ${VAR};  ${VAR:-default} (unset or empty) and ${VAR-default} (unset);
 //   ${VAR:?message} (error when unset or empty) and ${VAR?message} (error when unset);
 //   ${VAR:+replacement} and ${VAR+replacement}. Defaults and replacements may nest: ${A:-${B}}.
+//   A `$` followed by anything else (`$(date)`, `$1`, a `$` at the end) is kept, as compose-go keeps it.
 // Variables come only from the map passed in, never from the process environment.
 import type { Path, Problems } from "./problem";
 import type { YNode } from "./tree";
@@ -27,13 +28,14 @@ export function toVariables(
 export function interpolateString(
   s: string,
   vars: Variables,
+  options: { unsetIsBlank?: boolean } = {},
 ): { ok: true; value: string } | { ok: false; errors: InterpolationError[] } {
   const errors: InterpolationError[] = [];
-  const value = expand(s, vars, errors);
+  const value = expand(s, vars, errors, options.unsetIsBlank === true);
   return errors.length ? { ok: false, errors } : { ok: true, value };
 }
 
-function expand(s: string, vars: Variables, errors: InterpolationError[]): string {
+function expand(s: string, vars: Variables, errors: InterpolationError[], blank: boolean): string {
   let out = "";
   let i = 0;
   while (i < s.length) {
@@ -58,21 +60,19 @@ function expand(s: string, vars: Variables, errors: InterpolationError[]): strin
         });
         return out;
       }
-      out += braced(s.slice(i + 2, end), vars, errors);
+      out += braced(s.slice(i + 2, end), vars, errors, blank);
       i = end + 1;
       continue;
     }
     const m = NAME.exec(s.slice(i + 1));
     if (m) {
-      out += lookup(m[0], vars, errors);
+      out += lookup(m[0], vars, errors, blank);
       i += 1 + m[0].length;
       continue;
     }
-    errors.push({
-      message: `invalid interpolation: "$" must be followed by a variable name in ${JSON.stringify(s)}`,
-      hint: "write $$ for a literal $",
-    });
-    return out;
+    // compose-go: a `$` not followed by `$`, a name or `{` is kept as written (`$(date)`, `$1`, `a$`).
+    out += "$";
+    i++;
   }
   return out;
 }
@@ -99,19 +99,20 @@ function closingBrace(s: string, from: number): number {
   return -1;
 }
 
-function lookup(name: string, vars: Variables, errors: InterpolationError[]): string {
+function lookup(name: string, vars: Variables, errors: InterpolationError[], blank: boolean): string {
   const v = vars.get(name);
+  if (v === undefined && blank) return "";
   if (v === undefined) {
     errors.push({
       message: `variable ${name} is not set`,
-      hint: `pass it with --var ${name}=... or give a default: \${${name}:-value}`,
+      hint: `set it in the project folder's .env, pass it with --var ${name}=..., or give a default: \${${name}:-value}`,
     });
     return "";
   }
   return v;
 }
 
-function braced(body: string, vars: Variables, errors: InterpolationError[]): string {
+function braced(body: string, vars: Variables, errors: InterpolationError[], blank: boolean): string {
   const m = NAME.exec(body);
   if (!m) {
     errors.push({
@@ -122,7 +123,7 @@ function braced(body: string, vars: Variables, errors: InterpolationError[]): st
   }
   const name = m[0];
   const rest = body.slice(name.length);
-  if (rest === "") return lookup(name, vars, errors);
+  if (rest === "") return lookup(name, vars, errors, blank);
   const v = vars.get(name);
   const set = v !== undefined;
   const nonEmpty = set && v !== "";
@@ -130,18 +131,18 @@ function braced(body: string, vars: Variables, errors: InterpolationError[]): st
   const arg = rest.slice(op.length);
   switch (op) {
     case ":-":
-      return nonEmpty ? (v as string) : expand(arg, vars, errors);
+      return nonEmpty ? (v as string) : expand(arg, vars, errors, blank);
     case "-":
-      return set ? (v as string) : expand(arg, vars, errors);
+      return set ? (v as string) : expand(arg, vars, errors, blank);
     case ":+":
-      return nonEmpty ? expand(arg, vars, errors) : "";
+      return nonEmpty ? expand(arg, vars, errors, blank) : "";
     case "+":
-      return set ? expand(arg, vars, errors) : "";
+      return set ? expand(arg, vars, errors, blank) : "";
     case ":?":
     case "?":
       if (op === ":?" ? nonEmpty : set) return v as string;
       errors.push({
-        message: `required variable ${name} is ${set ? "empty" : "not set"}${arg ? `: ${expand(arg, vars, [])}` : ""}`,
+        message: `required variable ${name} is ${set ? "empty" : "not set"}${arg ? `: ${expand(arg, vars, [], blank)}` : ""}`,
         hint: `pass it: --var ${name}=...`,
       });
       return "";

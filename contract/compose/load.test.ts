@@ -93,7 +93,7 @@ describe("loadCompose on a realistic app", () => {
     expect(bad.ok).toBe(false);
     if (bad.ok) return;
     expect(bad.problems.map(formatProblem)).toEqual([
-      "shop.compose.yaml:49:12 services.worker.image: variable TAG is not set (pass it with --var TAG=... or give a default: ${TAG:-value})",
+      "shop.compose.yaml:49:12 services.worker.image: variable TAG is not set (set it in the project folder's .env, pass it with --var TAG=..., or give a default: ${TAG:-value})",
     ]);
   });
 

@@ -13,9 +13,11 @@ import {
 } from "../manifest/schema";
 import { readVolumeBackups } from "./backup";
 import { type DependencyRef, orderServices } from "./depends-on";
-import { interpolateTree, toVariables } from "./interpolate";
+import { parseDotenv } from "./dotenv";
+import { interpolateTree, toVariables, type Variables } from "./interpolate";
 import { parseYaml } from "./parse";
 import { type Problem, Problems, sortProblems } from "./problem";
+import type { ProjectFiles } from "./project-files";
 import { asMap, type Ctx, checkKeys, setKey } from "./read";
 import { readRoutes } from "./routes";
 import { DEFAULT_PLATFORM } from "./runtime";
@@ -33,6 +35,12 @@ export interface LoadOptions {
   variables?: Record<string, string> | ReadonlyMap<string, string>;
   /** The node's platform (default linux/amd64): `platform:` and `build.platforms` must name it. */
   platform?: string;
+  /**
+   * The project folder's files (`.env`, env_file, ...), read by path relative to it; without it
+   * nothing beyond `text` is read (and env_file is refused). `diskProjectFiles(projectDir)`
+   * reads them from disk.
+   */
+  files?: ProjectFiles;
 }
 
 /**
@@ -98,8 +106,9 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
     options.projectDir ?? (options.file ? posix.dirname(options.file.replaceAll("\\", "/")) : ".");
   const ctx: Ctx = {
     problems,
-    variables: toVariables(options.variables),
+    variables: projectVariables(toVariables(options.variables), options.files, problems),
     projectDir,
+    ...(options.files ? { files: options.files } : {}),
     platform: options.platform ?? DEFAULT_PLATFORM,
   };
 
@@ -226,4 +235,28 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
     return undefined;
   }
   return manifest;
+}
+
+/**
+ * The variables interpolation sees: the project folder's `.env` (read as Compose reads it), with
+ * the stack's variables winning over it. The process environment is never read.
+ */
+function projectVariables(stack: Variables, files: ProjectFiles | undefined, problems: Problems): Variables {
+  const r = files?.read(".env");
+  if (!r) return stack;
+  if (!r.ok) {
+    if (!r.missing)
+      problems.error(
+        { line: 1, col: 1, file: ".env" },
+        [],
+        r.message,
+        "make .env a plain file inside the project folder, or remove it",
+      );
+    return stack;
+  }
+  const parsed = parseDotenv(r.text, { file: ".env", lookup: (n) => stack.get(n) });
+  for (const p of parsed.problems) problems.error(p.pos, [], p.message, p.hint);
+  const merged = new Map(parsed.values);
+  for (const [k, v] of stack) merged.set(k, v);
+  return merged;
 }

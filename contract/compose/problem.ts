@@ -4,6 +4,8 @@
 export interface Pos {
   line: number;
   col: number;
+  /** The file, when not the Compose file itself (`.env`, an env_file, an included file). */
+  file?: string;
 }
 
 /** A YAML path: map keys and sequence indexes, e.g. ["services", "web", "volumes", 0]. */
@@ -46,21 +48,21 @@ export class Problems {
   constructor(readonly file: string) {}
 
   error(pos: Pos, path: Path, message: string, hint?: string): void {
-    if (!this.muted.has(`${pos.line}:${pos.col}`)) this.errors.push(this.make(pos, path, message, hint));
+    if (!this.muted.has(key(pos))) this.errors.push(this.make(pos, path, message, hint));
   }
 
   warn(pos: Pos, path: Path, message: string, hint?: string): void {
-    if (!this.muted.has(`${pos.line}:${pos.col}`)) this.warnings.push(this.make(pos, path, message, hint));
+    if (!this.muted.has(key(pos))) this.warnings.push(this.make(pos, path, message, hint));
   }
 
   /** No more problems at this spot: its value could not be read (e.g. an unset variable), so later checks would only repeat that. */
   mute(pos: Pos): void {
-    this.muted.add(`${pos.line}:${pos.col}`);
+    this.muted.add(key(pos));
   }
 
   private make(pos: Pos, path: Path, message: string, hint?: string): Problem {
     const p: Problem = {
-      file: this.file,
+      file: pos.file ?? this.file,
       line: Math.max(1, pos.line),
       col: Math.max(1, pos.col),
       path: formatPath(path),
@@ -71,7 +73,13 @@ export class Problems {
   }
 }
 
+function key(pos: Pos): string {
+  return `${pos.file ?? ""}:${pos.line}:${pos.col}`;
+}
+
 /** Problems in file order (stable for problems on the same spot). */
 export function sortProblems(ps: readonly Problem[]): Problem[] {
-  return [...ps].sort((a, b) => a.line - b.line || a.col - b.col);
+  return [...ps].sort(
+    (a, b) => (a.file === b.file ? 0 : a.file < b.file ? -1 : 1) || a.line - b.line || a.col - b.col,
+  );
 }

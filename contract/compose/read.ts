@@ -2,6 +2,7 @@
 // reports a problem at the node's position when the shape is wrong (returning undefined).
 import type { Variables } from "./interpolate";
 import type { Path, Pos, Problems } from "./problem";
+import type { ProjectFiles } from "./project-files";
 import { didYouMean } from "./suggest";
 import { describe, type YEntry, type YMap, type YNode, type YScalar } from "./tree";
 
@@ -12,6 +13,8 @@ export interface Ctx {
   projectDir: string;
   /** The node's platform (`linux/amd64`, `linux/arm64`): platform: and build.platforms must match it. */
   platform: string;
+  /** The project folder's files; absent when the caller gave only the Compose text. */
+  files?: ProjectFiles;
 }
 
 export interface Reject {

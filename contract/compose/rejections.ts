@@ -101,11 +101,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     message: "volumes_from is not supported: it shares another container's mounts",
     hint: "mount the same named volume in both services, e.g. volumes: [data:/path]",
   },
-  env_file: {
-    message: "env_file is not supported: it reads files on the machine running berth, outside the release",
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose syntax in a message
-    hint: "write the variables under environment:, pass values as variables with ${VAR}, and secrets as { x-berth-secret: NAME }",
-  },
   label_file: {
     message: "label_file is not supported: it reads files on the machine running berth",
     hint: "write the labels under labels:",

@@ -102,11 +102,6 @@ describe("refused service fields, each with its own message and hint", () => {
       "volumes_from is not supported: it shares another container's mounts",
     ],
     [
-      "env_file: .env",
-      "env_file",
-      "env_file is not supported: it reads files on the machine running berth, outside the release",
-    ],
-    [
       "container_name: web1",
       "container_name",
       "container_name is not allowed: berth names containers per environment and release",

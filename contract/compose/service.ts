@@ -4,6 +4,7 @@ import { readBuild } from "./build";
 import { readCommand } from "./command";
 import { type DependencyRef, readDependsOn } from "./depends-on";
 import { readDeploy } from "./deploy";
+import { readEnvFiles } from "./env-file";
 import { readEnvironment } from "./environment";
 import { readDuration, readHealthcheck } from "./healthcheck";
 import { readHttpHealth } from "./http-health";
@@ -11,7 +12,7 @@ import { readLabels } from "./labels";
 import { readMounts } from "./mounts";
 import { readExpose, readPorts } from "./ports";
 import type { Path } from "./problem";
-import { asMap, asText, type Ctx, checkKeys } from "./read";
+import { asMap, asText, type Ctx, checkKeys, setKey } from "./read";
 import { COMPOSE_SERVICE_FIELDS, SERVICE_REJECTED } from "./rejections";
 import { RUNTIME_FIELDS, readRuntime } from "./runtime";
 import { readServiceNetworks } from "./service-networks";
@@ -23,6 +24,7 @@ export const SERVICE_FIELDS = [
   "command",
   "entrypoint",
   "environment",
+  "env_file",
   "volumes",
   "depends_on",
   "healthcheck",
@@ -122,8 +124,13 @@ export function readService(
     const v = readCommand(ctx, e.value, at(k), k);
     if (v !== undefined) s[k] = v;
   }
+  const envFile = get("env_file");
+  const fromFiles = envFile ? readEnvFiles(ctx, envFile.value, at("env_file")) : {};
   const env = get("environment");
-  if (env) s.environment = readEnvironment(ctx, env.value, at("environment"));
+  // Compose: environment: wins over env_file.
+  const written = env ? readEnvironment(ctx, env.value, at("environment")) : {};
+  for (const [k, v] of Object.entries(written)) setKey(fromFiles, k, v);
+  s.environment = fromFiles;
   const vols = get("volumes");
   if (vols) s.volumes = readMounts({ ctx, declared: declared.volumes }, vols.value, at("volumes"));
   const deps = get("depends_on");

@@ -3,7 +3,7 @@
 // CLI, the Release dynamic provider and the contract benchmark.
 import type { KeyObject } from "node:crypto";
 import type { EnvironmentBackup } from "../backup/schema";
-import { formatProblem, loadCompose, type Problem } from "../compose";
+import { formatProblem, loadCompose, type Problem, type ProjectFiles } from "../compose";
 import type { Manifest } from "../manifest/schema";
 import {
   createReleasePayload,
@@ -30,6 +30,10 @@ export interface ValidateInput {
   file: string;
   projectDir?: string;
   variables?: Record<string, string>;
+  /** The project folder's files (`.env`, env_file, ...); see LoadOptions.files. */
+  files?: ProjectFiles;
+  /** The node's platform; see LoadOptions.platform. */
+  platform?: string;
 }
 
 /** Compose → manifest, or a ComposeInvalidError listing every problem. */
@@ -38,6 +42,8 @@ export function validateCompose(i: ValidateInput): { manifest: Manifest; warning
     file: i.file,
     ...(i.projectDir ? { projectDir: i.projectDir } : {}),
     ...(i.variables ? { variables: i.variables } : {}),
+    ...(i.files ? { files: i.files } : {}),
+    ...(i.platform ? { platform: i.platform } : {}),
   });
   if (!r.ok) throw new ComposeInvalidError(r.problems);
   return { manifest: r.manifest, warnings: r.warnings };

@@ -1,0 +1,95 @@
+// services.*.env_file: files of the project folder read at preview, merged as Compose merges
+// them: in the order listed, a later file's KEY over an earlier one's, and `environment:` over
+// them all. `path`, `required` (default true: a missing file is an error; false: skipped) and
+// `format` (`raw`: the text after `=` as written) are honoured. The values are plain values in the
+// release, like `environment:` ones: credentials belong in secrets.
+import type { EnvValue } from "../manifest/schema";
+import { insideProject } from "./build";
+import { parseDotenv } from "./dotenv";
+import type { Path } from "./problem";
+import { asBool, asText, type Ctx, checkKeys, setKey } from "./read";
+import { entry, type YNode } from "./tree";
+
+interface EnvFileRef {
+  path: string;
+  required: boolean;
+  raw: boolean;
+  node: YNode;
+  at: Path;
+}
+
+function refs(ctx: Ctx, node: YNode, path: Path): EnvFileRef[] {
+  const items =
+    node.kind === "seq" ? node.items.map((n, i) => [n, [...path, i]] as const) : [[node, path] as const];
+  const out: EnvFileRef[] = [];
+  for (const [n, at] of items) {
+    if (n.kind === "map") {
+      checkKeys(ctx, n, at, { accepted: ["path", "required", "format"], what: "env_file field" });
+      const p = entry(n, "path");
+      if (!p) {
+        ctx.problems.error(n.pos, at, "an env_file entry needs path:", "e.g. - path: ./web.env");
+        continue;
+      }
+      const file = asText(ctx, p.value, [...at, "path"], "env_file path");
+      const r = entry(n, "required");
+      const required = r ? asBool(ctx, r.value, [...at, "required"], "required") : true;
+      const f = entry(n, "format");
+      const format = f ? asText(ctx, f.value, [...at, "format"], "env_file format") : undefined;
+      if (format !== undefined && format !== "raw") {
+        ctx.problems.error(
+          f?.value.pos ?? n.pos,
+          [...at, "format"],
+          `env_file format ${JSON.stringify(format)} is not one Compose knows`,
+          "leave it out, or write format: raw",
+        );
+        continue;
+      }
+      if (file === undefined || required === undefined) continue;
+      out.push({ path: file, required, raw: format === "raw", node: p.value, at: [...at, "path"] });
+      continue;
+    }
+    const file = asText(ctx, n, at, "env_file");
+    if (file !== undefined) out.push({ path: file, required: true, raw: false, node: n, at });
+  }
+  return out;
+}
+
+export function readEnvFiles(ctx: Ctx, node: YNode, path: Path): Record<string, EnvValue> {
+  const out: Record<string, EnvValue> = {};
+  for (const ref of refs(ctx, node, path)) {
+    const rel = ref.path.includes("\\") ? undefined : insideProject(ctx.projectDir, ".", ref.path);
+    if (rel === undefined) {
+      ctx.problems.error(
+        ref.node.pos,
+        ref.at,
+        `env_file ${ref.path} is outside the project folder`,
+        "keep the file inside the project folder, written relative to the Compose file (no ..)",
+      );
+      continue;
+    }
+    if (!ctx.files) {
+      ctx.problems.error(
+        ref.node.pos,
+        ref.at,
+        `env_file ${ref.path} cannot be read: no project folder was given`,
+        "validate the file with its project folder",
+      );
+      continue;
+    }
+    const r = ctx.files.read(rel);
+    if (!r.ok) {
+      if (r.missing && !ref.required) continue;
+      ctx.problems.error(
+        ref.node.pos,
+        ref.at,
+        r.missing ? `env_file ${ref.path} does not exist` : r.message,
+        r.missing ? "create it, or mark it optional: - { path: FILE, required: false }" : undefined,
+      );
+      continue;
+    }
+    const parsed = parseDotenv(r.text, { file: rel, raw: ref.raw, lookup: (k) => ctx.variables.get(k) });
+    for (const p of parsed.problems) ctx.problems.error(p.pos, ref.at, p.message, p.hint);
+    for (const [k, v] of parsed.values) setKey(out, k, { value: v });
+  }
+  return out;
+}
