@@ -246,6 +246,27 @@ export const stackConfigSchema = z
     environments: z.array(environmentConfigSchema).min(1, "declare at least one environment"),
     /** Extra Ed25519 public keys nodes trust besides the signing key's own (key rotation). */
     trustedKeys: z.array(z.string().min(1)).default([]),
+    /**
+     * Keys changed on running nodes through a signed trust set (stacks/trust-config.ts): rootKeys
+     * go into the nodes' user data and sign trust sets (with berth:trustRootKey); releaseKeys
+     * (default: the signing key's and berth:trustedKeys) sign releases; revoked keys (public keys
+     * or key ids) are never trusted again. validityDays / renewBeforeDays: how long a published
+     * set lasts and how early `pulumi up` renews it.
+     */
+    trust: z
+      .object({
+        rootKeys: z
+          .array(z.string().min(1))
+          .min(1, "list at least one root public key (berth keygen signing)"),
+        releaseKeys: z.array(z.string().min(1)).min(1).optional(),
+        revoked: z.array(z.string().min(1)).default([]),
+        validityDays: z.number().int().min(2).max(365).default(30),
+        renewBeforeDays: z.number().int().min(1).max(364).default(10),
+      })
+      .strict()
+      .optional(),
+    /** The root private key that signs the trust set (berth:trust). Secret. */
+    trustRootKey: z.string().min(1).optional(),
     /** Cloudflare account (R2 channel, managed registry) and the zone of the route hosts. */
     cloudflare: z
       .object({ accountId: hex32("account id"), zoneId: hex32("zone id").optional() })
@@ -279,6 +300,7 @@ export const stackConfigSchema = z
 /** Keys that hold a credential: accepted only as secret config. */
 export const SECRET_KEYS = [
   "signingKey",
+  "trustRootKey",
   "secrets",
   "certificates",
   "channelAccessKeyId",

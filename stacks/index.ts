@@ -9,6 +9,7 @@ import type { ProgramContext } from "./targets/context";
 import { deployHetzner } from "./targets/hetzner";
 import { deployLocal } from "./targets/local";
 import { deployScaleway } from "./targets/scaleway";
+import { resolveTrust, TrustConfigError } from "./trust-config";
 
 const stack = pulumi.getStack();
 const stackFile = `stacks/Pulumi.${stack}.yaml`;
@@ -45,7 +46,30 @@ try {
   );
 }
 
-const ctx: ProgramContext = { stack, stackFile, config, signingKey, trustedKey, secrets, certificates };
+function loadTrust(): ProgramContext["trust"] {
+  try {
+    const t = resolveTrust(config);
+    return t ? { ...t, rootKey: berthConfig.requireSecret("trustRootKey") } : undefined;
+  } catch (e) {
+    if (e instanceof TrustConfigError)
+      throw new pulumi.RunError(
+        `invalid stack configuration:\n${e.problems.map((p) => `  ${stackFile}: ${p}`).join("\n")}`,
+      );
+    throw e;
+  }
+}
+const trust = loadTrust();
+
+const ctx: ProgramContext = {
+  stack,
+  stackFile,
+  config,
+  signingKey,
+  trustedKey,
+  secrets,
+  certificates,
+  ...(trust ? { trust } : {}),
+};
 const out =
   config.target === "hetzner"
     ? deployHetzner(ctx)

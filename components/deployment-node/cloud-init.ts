@@ -18,6 +18,7 @@
 //   program's side (what to publish).
 import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
+import { channelKeys } from "../../contract/channel/layout";
 import { type AgentConfig, agentConfigSchema } from "../../node-agent/config";
 
 export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
@@ -28,6 +29,8 @@ export const AGENT_UNIT_PATH = "/etc/systemd/system/berth-agent.service";
 export const AGENT_UNIT_NAME = "berth-agent.service";
 /** The channel key of the agent bundle in "channel" mode (its signature: the same key + ".sig"). */
 export const DEFAULT_AGENT_BUNDLE_KEY = "agent/berth-agent.js";
+/** The channel's trust set (contract/channel/layout.ts: channelKeys.trustSet). */
+export const TRUST_SET_KEY = channelKeys.trustSet;
 /** Hetzner Cloud refuses user data above 32 KiB. */
 export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
 
@@ -68,6 +71,11 @@ export interface NodeCloudInitInput {
   channel: S3ChannelAccess;
   /** Ed25519 public keys (base64url raw or PEM) whose signatures the node accepts. */
   trustedKeys: readonly string[];
+  /**
+   * Ed25519 public keys that sign the channel's trust set (berth:trust.rootKeys). With them the
+   * release keys come from the trust set, and `trustedKeys` may be empty.
+   */
+  trustRoots?: readonly string[];
   agent: AgentSource;
   /** Where HAProxy listens for the apps' traffic. Default 0.0.0.0:80. */
   proxyBind?: string;
@@ -111,6 +119,10 @@ export function renderAgentConfig(input: NodeCloudInitInput): AgentConfig {
     },
     // Sorted and de-duplicated: the order of keys in the stack config must not change user data.
     trustedKeys: [...new Set(input.trustedKeys.map((k) => k.trim()))].sort(),
+    // Only when given: the user data of nodes without roots stays byte for byte what it was.
+    ...(input.trustRoots && input.trustRoots.length > 0
+      ? { trustRoots: [...new Set(input.trustRoots.map((k) => k.trim()))].sort() }
+      : {}),
     pollIntervalSeconds: input.pollIntervalSeconds ?? 10,
     healthTimeoutSeconds: input.healthTimeoutSeconds ?? 120,
     proxy: { bind: input.proxyBind ?? "0.0.0.0:80", tls: { bind: input.proxyTlsBind ?? "0.0.0.0:443" } },
@@ -184,9 +196,31 @@ function publicKey(text) {
   const raw = Buffer.from(t.replace(/-/g, "+").replace(/_/g, "/"), "base64");
   return crypto.createPublicKey({ key: Buffer.concat([spki, raw]), format: "der", type: "spki" });
 }
+const b64 = (t) => Buffer.from(t.trim().replace(/-/g, "+").replace(/_/g, "/"), "base64");
+// With trust roots, the release keys are those of the channel's trust set, checked here with the
+// roots: its payload's canonical JSON (RFC 8785; for its ASCII strings and integers, sorted keys
+// and JSON.stringify give the same bytes), a valid root signature, not expired, revoked keys out.
+let releaseKeys = cfg.trustedKeys;
+if ((cfg.trustRoots || []).length > 0) {
+  const canon = (v) =>
+    Array.isArray(v) ? "[" + v.map(canon).join(",") + "]"
+    : v !== null && typeof v === "object" ? "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}"
+    : JSON.stringify(v);
+  const ts = JSON.parse(get(${JSON.stringify(TRUST_SET_KEY)}).toString("utf8"));
+  const bytes = Buffer.from(canon(ts.payload), "utf8");
+  const signed = ts.signatures.some((s) => cfg.trustRoots.some((r) => {
+    try { return crypto.verify(null, bytes, publicKey(r), b64(s.signature)); } catch { return false; }
+  }));
+  if (ts.payload.domain !== "berth/trust-set/v1" || !signed || !(Date.parse(ts.payload.expiresAt) > Date.now())) {
+    console.error("berth: the channel's trust set is not signed by a trust root or has expired: agent not installed");
+    process.exit(1);
+  }
+  const keyId = (k) => "ed25519:" + crypto.createHash("sha256").update(b64(k)).digest("hex").slice(0, 32);
+  releaseKeys = ts.payload.releaseKeys.filter((k) => !ts.payload.revoked.includes(keyId(k)));
+}
 const bundle = get(key);
-const sig = Buffer.from(get(key + ".sig").toString("utf8").trim().replace(/-/g, "+").replace(/_/g, "/"), "base64");
-const ok = cfg.trustedKeys.some((k) => {
+const sig = b64(get(key + ".sig").toString("utf8"));
+const ok = releaseKeys.some((k) => {
   try { return crypto.verify(null, bundle, publicKey(k), sig); } catch { return false; }
 });
 if (!ok) {

@@ -19,6 +19,8 @@ export interface LocalNodeArgs {
   volumeRoot: string;
   channelPath: pulumi.Input<string>;
   trustedKeys: pulumi.Input<pulumi.Input<string>[]>;
+  /** Keys that sign the channel's trust set (berth:trust.rootKeys); the release keys come from it. */
+  trustRoots?: string[];
   /** HAProxy's address for the apps' traffic, e.g. 127.0.0.1:8088. */
   proxyBind: string;
   pollIntervalSeconds?: number;
@@ -44,6 +46,7 @@ export class LocalNode extends pulumi.dynamic.Resource {
         volumeRoot: args.volumeRoot,
         channelPath: args.channelPath,
         trustedKeys: args.trustedKeys,
+        ...(args.trustRoots && args.trustRoots.length > 0 ? { trustRoots: args.trustRoots } : {}),
         proxyBind: args.proxyBind,
         agentEntry: AGENT_BUNDLE,
         pollIntervalSeconds: args.pollIntervalSeconds ?? 1,

@@ -5,11 +5,13 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
+import { run } from "../../lib/process";
 import { DEFAULT_AGENT_BUNDLE_KEY } from "../deployment-node/cloud-init";
 import type { ChannelSpec } from "../runtime/channel";
 import { AGENT_BUNDLE, PROVIDER_RUNTIME } from "../runtime-path";
 
-export const AGENT_BUNDLE_PROVIDER_VERSION = "1";
+// 2: the signed manifest (agent/berth-agent.json) that running agents upgrade from.
+export const AGENT_BUNDLE_PROVIDER_VERSION = "2";
 
 const runtime = PROVIDER_RUNTIME;
 const provider: pulumi.dynamic.ResourceProvider = {
@@ -29,6 +31,18 @@ export interface AgentBundleArgs {
   bundlePath?: string;
   /** Default: agent/berth-agent.js. */
   key?: string;
+  /** The bundle's version; default: what the bundle itself prints (`berth-agent version`). */
+  version?: pulumi.Input<string>;
+}
+
+/** What `node BUNDLE version` prints: the version the bundle was built with. */
+export async function bundleVersion(file: string): Promise<string> {
+  const r = await run(process.execPath, [file, "version"], { allowFailure: true });
+  if (r.exitCode !== 0)
+    throw new AgentBundleError(
+      `the agent bundle ${file} does not start (\`node ${file} version\` failed): rebuild it`,
+    );
+  return r.stdout.trim();
 }
 
 export class AgentBundleError extends Error {}
@@ -49,6 +63,7 @@ export class AgentBundle extends pulumi.dynamic.Resource {
   declare readonly signatureKey: pulumi.Output<string>;
   declare readonly bundleSha256: pulumi.Output<string>;
   declare readonly signedBy: pulumi.Output<string>;
+  declare readonly version: pulumi.Output<string>;
 
   constructor(name: string, args: AgentBundleArgs, opts?: pulumi.CustomResourceOptions) {
     const bundlePath = args.bundlePath ?? AGENT_BUNDLE;
@@ -63,6 +78,7 @@ export class AgentBundle extends pulumi.dynamic.Resource {
         bundleSha256: bundleSha256(bundlePath),
         key: args.key ?? DEFAULT_AGENT_BUNDLE_KEY,
         signingKey: pulumi.secret(args.signingKey),
+        version: args.version ?? pulumi.output(bundleVersion(bundlePath)),
         signatureKey: undefined,
         signedBy: undefined,
         bytes: undefined,

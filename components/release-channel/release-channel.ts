@@ -9,6 +9,10 @@ import type { ChannelSpec } from "../runtime/channel";
 import { AgentBundle } from "./agent-bundle";
 import { LOCAL_FOLDER_PROVIDER_VERSION, localFolderProvider } from "./local-folder-provider";
 import { createR2Channel, createScalewayChannel, type NodeChannelCredentials } from "./s3-channels";
+import { TrustSet, type TrustSetArgs } from "./trust-set";
+
+/** The stack's signed trust set, published as a child of the channel (see trust-set.ts). */
+export type ChannelTrustSetArgs = Omit<TrustSetArgs, "channel">;
 
 /** The program's own credentials for a bucket channel (from config secrets). */
 export interface ProgramChannelCredentials {
@@ -26,12 +30,16 @@ interface BucketChannelCommon {
   program: ProgramChannelCredentials;
   /** Publish the signed agent bundle (needed by nodes installed with `agent: { kind: "channel" }`). */
   agentBundle?: { signingKey: pulumi.Input<string>; bundlePath?: string; key?: string };
+  trustSet?: ChannelTrustSetArgs;
 }
 
 export interface FolderChannelArgs {
   kind?: "folder";
   /** local: an absolute folder path. */
   path: pulumi.Input<string>;
+  /** Publish the signed agent bundle and its manifest (running agents upgrade from it). */
+  agentBundle?: { signingKey: pulumi.Input<string>; bundlePath?: string; key?: string };
+  trustSet?: ChannelTrustSetArgs;
 }
 
 export type ReleaseChannelArgs =
@@ -87,6 +95,7 @@ export class ReleaseChannel extends pulumi.ComponentResource {
   /** Bucket channels: per node id, its read credentials (the secret key a secret Output). */
   readonly nodeCredentials: Record<string, NodeChannelCredentials> = {};
   readonly agentBundle?: AgentBundle;
+  readonly trustSet?: TrustSet;
 
   constructor(name: string, args: ReleaseChannelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:index:ReleaseChannel", name, {}, opts);
@@ -95,6 +104,19 @@ export class ReleaseChannel extends pulumi.ComponentResource {
       this.kind = "folder";
       this.url = folder.url;
       this.programSpec = pulumi.output(args.path).apply((path) => ({ kind: "folder" as const, path }));
+      this.trustSet = this.publishTrustSet(name, args.trustSet, [folder]);
+      if (args.agentBundle) {
+        this.agentBundle = new AgentBundle(
+          `${name}-agent-bundle`,
+          {
+            channel: this.programSpec,
+            signingKey: args.agentBundle.signingKey,
+            ...(args.agentBundle.bundlePath ? { bundlePath: args.agentBundle.bundlePath } : {}),
+            ...(args.agentBundle.key ? { key: args.agentBundle.key } : {}),
+          },
+          { parent: this, dependsOn: [folder, ...(this.trustSet ? [this.trustSet] : [])] },
+        );
+      }
       this.registerOutputs({ url: this.url });
       return;
     }
@@ -142,9 +164,10 @@ export class ReleaseChannel extends pulumi.ComponentResource {
         }),
       ),
     );
+    // After the bucket (and, on Scaleway, the policy that lets the program write).
+    const after: pulumi.Resource[] = "r2Bucket" in s3 ? [s3.r2Bucket] : [s3.objectBucket, s3.policy];
+    this.trustSet = this.publishTrustSet(name, args.trustSet, after);
     if (args.agentBundle) {
-      // After the bucket (and, on Scaleway, the policy that lets the program write).
-      const after: pulumi.Resource[] = "r2Bucket" in s3 ? [s3.r2Bucket] : [s3.objectBucket, s3.policy];
       this.agentBundle = new AgentBundle(
         `${name}-agent-bundle`,
         {
@@ -153,7 +176,8 @@ export class ReleaseChannel extends pulumi.ComponentResource {
           ...(args.agentBundle.bundlePath ? { bundlePath: args.agentBundle.bundlePath } : {}),
           ...(args.agentBundle.key ? { key: args.agentBundle.key } : {}),
         },
-        { parent: this, dependsOn: after },
+        // A bundle signed by a new release key goes out after the trust set that names it.
+        { parent: this, dependsOn: [...after, ...(this.trustSet ? [this.trustSet] : [])] },
       );
     }
     this.registerOutputs({
@@ -162,6 +186,19 @@ export class ReleaseChannel extends pulumi.ComponentResource {
       bucket: this.bucket,
       nodeCredentials: this.nodeCredentials,
     });
+  }
+
+  private publishTrustSet(
+    name: string,
+    args: ChannelTrustSetArgs | undefined,
+    after: pulumi.Resource[],
+  ): TrustSet | undefined {
+    if (!args) return undefined;
+    return new TrustSet(
+      `${name}-trust-set`,
+      { ...args, channel: this.programSpec },
+      { parent: this, dependsOn: after },
+    );
   }
 
   /** What a node's user data needs to read this channel (cloud-init's `channel`). */

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { loadSigningPrivateKey, publicKeyText } from "../../contract/payload";
+import { agentVersionSchema, manifestKeyOf } from "../../contract/trust/bundle";
 import { agentBundleObjects } from "../deployment-node/agent-bundle";
 import { type ChannelSpec, openChannel } from "./channel";
 import { isUnknown } from "./unknown";
@@ -25,10 +26,14 @@ export interface AgentBundleInputs {
   key: string;
   /** The release-signing private key (its public key is among the nodes' trusted keys). */
   signingKey: string;
+  /** The bundle's version (`berth-agent version`): running agents install only a newer one. */
+  version?: string;
 }
 
 export interface AgentBundleOutputs extends AgentBundleInputs {
   signatureKey: string;
+  /** The signed manifest running agents read (absent when no version was given). */
+  manifestKey?: string;
   /** The public key whose signature the nodes will check. */
   signedBy: string;
   bytes: number;
@@ -56,6 +61,15 @@ export async function check(
     failures.push({ property: "bundlePath", reason: "an absolute path of the agent bundle" });
   if (typeof news.bundleSha256 !== "string" || !/^[0-9a-f]{64}$/.test(news.bundleSha256))
     failures.push({ property: "bundleSha256", reason: "the bundle's SHA-256 in hex" });
+  if (
+    news.version !== undefined &&
+    !isUnknown(news.version) &&
+    !agentVersionSchema.safeParse(news.version).success
+  )
+    failures.push({
+      property: "version",
+      reason: `${JSON.stringify(news.version)} is not MAJOR.MINOR.PATCH (node-agent/version.ts)`,
+    });
   if (!isUnknown(news.signingKey)) {
     try {
       signerOf(news.signingKey);
@@ -73,7 +87,14 @@ export async function check(
 function fingerprint(i: AgentBundleInputs): string {
   const c = i.channel;
   const where = c.kind === "folder" ? [c.path] : [c.endpoint, c.bucket, c.region, c.prefix];
-  return JSON.stringify([...where, i.key, i.bundleSha256, i.berthProviderVersion, signerOf(i.signingKey)]);
+  return JSON.stringify([
+    ...where,
+    i.key,
+    i.bundleSha256,
+    i.berthProviderVersion,
+    signerOf(i.signingKey),
+    i.version ?? null,
+  ]);
 }
 
 export async function diff(
@@ -106,7 +127,7 @@ async function publish(i: AgentBundleInputs): Promise<AgentBundleOutputs> {
       `the agent bundle ${i.bundlePath} changed since the program read it (sha256 ${sha.slice(0, 12)}…, expected ${i.bundleSha256.slice(0, 12)}…): run \`pulumi up\` again`,
     );
   }
-  const objects = agentBundleObjects(bundle, i.signingKey, i.key);
+  const objects = agentBundleObjects(bundle, i.signingKey, i.key, i.version);
   await withChannel(i.channel, async (store) => {
     // The bundle first, its signature last: a node never finds a signature without its bundle.
     for (const o of objects) await store.put(o.key, o.body);
@@ -114,6 +135,7 @@ async function publish(i: AgentBundleInputs): Promise<AgentBundleOutputs> {
   return {
     ...i,
     signatureKey: `${i.key}.sig`,
+    ...(i.version !== undefined ? { manifestKey: manifestKeyOf(i.key) } : {}),
     signedBy: signerOf(i.signingKey),
     bytes: Buffer.byteLength(bundle, "utf8"),
   };
@@ -121,6 +143,7 @@ async function publish(i: AgentBundleInputs): Promise<AgentBundleOutputs> {
 
 async function unpublish(o: Pick<AgentBundleOutputs, "channel" | "key">): Promise<void> {
   await withChannel(o.channel, async (store) => {
+    await store.delete(manifestKeyOf(o.key));
     await store.delete(`${o.key}.sig`);
     await store.delete(o.key);
   });

@@ -6,4 +6,5 @@ export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
 export * as originKey from "./origin-key";
 export * as release from "./release";
+export * as trustSet from "./trust-set";
 export * as workspace from "./workspace";

@@ -24,6 +24,8 @@ export interface LocalNodeInputs {
   stateRoot: string;
   channelPath: string;
   trustedKeys: string[];
+  /** Only when berth:trust is set (an absent field keeps older nodes' config unchanged). */
+  trustRoots?: string[];
   proxyBind: string;
   volumeRoot: string;
   /** The bundled agent (dist/berth-agent.js). */
@@ -45,6 +47,7 @@ function agentConfig(i: LocalNodeInputs) {
     volumeRoot: i.volumeRoot,
     channel: { kind: "folder", path: i.channelPath },
     trustedKeys: i.trustedKeys,
+    ...(i.trustRoots && i.trustRoots.length > 0 ? { trustRoots: i.trustRoots } : {}),
     pollIntervalSeconds: i.pollIntervalSeconds,
     pollJitter: 0.1,
     healthTimeoutSeconds: i.healthTimeoutSeconds,

@@ -199,3 +199,26 @@ export function acceptTrustSet(
     acceptedAt: new Date(now).toISOString(),
   };
 }
+
+/**
+ * The generation of a trust set text when one of `roots` signed it, else 0: what the program
+ * counts on when it finds a trust set in the channel that its own state does not know (a lost
+ * state, a second stack on the same channel). Anything not signed by a root is not counted.
+ */
+export function verifiedGeneration(text: string | undefined, roots: string[]): number {
+  if (text === undefined) return 0;
+  let env: TrustSetEnvelope;
+  try {
+    env = parse(text);
+  } catch {
+    return 0;
+  }
+  const bytes = canonicalBytes(env.payload);
+  const keys = new Map(roots.map((k) => [keyIdOf(k), loadSigningPublicKey(k)]));
+  const signed = env.signatures.some((s) => {
+    const key = keys.get(s.keyId);
+    const sig = fromBase64Url(s.signature);
+    return key !== undefined && sig !== undefined && verify(null, bytes, key, sig);
+  });
+  return signed ? env.payload.generation : 0;
+}

@@ -8,7 +8,7 @@ import type { DeploymentNode } from "../../components/deployment-node/deployment
 import type { NodeCloudInitArgs } from "../../components/deployment-node/hcloud-node";
 import type { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
-import { ReleaseChannel } from "../../components/release-channel/release-channel";
+import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
 import type { StackConfig } from "../config";
 import type { ProgramContext, ProgramOutputs } from "./context";
@@ -36,6 +36,7 @@ export function cloudChannel(ctx: ProgramContext): ReleaseChannel {
     },
     // Nodes install the agent from the channel (user data stays the same when the agent changes).
     agentBundle: { signingKey: ctx.signingKey },
+    ...(ctx.trust ? { trustSet: trustSetArgs(ctx.trust) } : {}),
   };
   if (c.channel.kind === "r2") {
     return new ReleaseChannel("channel", {
@@ -89,7 +90,23 @@ export function cloudRegistry(ctx: ProgramContext): RegistryNamespace {
   });
 }
 
-/** A node's user data inputs: its channel read credentials and the keys it trusts. */
+/** The channel's trust set from berth:trust (stacks/trust-config.ts). */
+export function trustSetArgs(t: NonNullable<ProgramContext["trust"]>): ChannelTrustSetArgs {
+  return {
+    rootKey: t.rootKey,
+    roots: t.roots,
+    releaseKeys: t.releaseKeys,
+    revoked: t.revoked,
+    validityDays: t.validityDays,
+    renewBeforeDays: t.renewBeforeDays,
+  };
+}
+
+/**
+ * A node's user data inputs: its channel read credentials and the keys it trusts. With
+ * berth:trust only the roots: release keys come with the trust set, so rotating them changes no
+ * user data (and replaces no server).
+ */
 export function nodeCloudInit(
   ctx: ProgramContext,
   channel: ReleaseChannel,
@@ -97,7 +114,8 @@ export function nodeCloudInit(
 ): NodeCloudInitArgs {
   return {
     channel: channel.nodeAccess(nodeId),
-    trustedKeys: [ctx.trustedKey, ...ctx.config.trustedKeys],
+    trustedKeys: ctx.trust ? [] : [ctx.trustedKey, ...ctx.config.trustedKeys],
+    ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
     agent: { kind: "channel" },
   };
 }

@@ -1,6 +1,7 @@
 // What every target's wiring gets from stacks/index.ts, and what it gives back as stack outputs.
 import type * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config";
+import type { ResolvedTrust } from "../trust-config";
 
 export interface ProgramContext {
   stack: string;
@@ -9,8 +10,10 @@ export interface ProgramContext {
   config: StackConfig;
   /** The release-signing private key (secret). */
   signingKey: pulumi.Output<string>;
-  /** Its public key: every node trusts it. */
+  /** Its public key: every node trusts it (from its user data, or from the trust set). */
   trustedKey: string;
+  /** berth:trust, resolved: the signed trust set to publish, and its root key (secret). */
+  trust?: ResolvedTrust & { rootKey: pulumi.Output<string> };
   /** Values of x-berth-secret references, by name (secret). */
   secrets: pulumi.Output<Record<string, string>>;
   /** TLS certificate bundles for cloud node proxies, by name (secret). */

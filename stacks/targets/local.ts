@@ -7,6 +7,7 @@ import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
+import { trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -24,7 +25,11 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
   const localRoot = config.localRoot ?? path.resolve(STACKS_DIR, "..", ".berth-local", stack);
   const root = new LocalRoot("local-root", localRoot);
   const channelPath = path.join(localRoot, "channel");
-  const channel = new ReleaseChannel("channel", { path: channelPath }, { dependsOn: [root] });
+  const channel = new ReleaseChannel(
+    "channel",
+    { path: channelPath, ...(ctx.trust ? { trustSet: trustSetArgs(ctx.trust) } : {}) },
+    { dependsOn: [root] },
+  );
   const volumeRoot = path.join(localRoot, "volumes");
   const node = new LocalNode(
     "node",
@@ -33,7 +38,10 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
       stateRoot: path.join(localRoot, "node"),
       volumeRoot,
       channelPath: channel.url.apply(() => channelPath),
-      trustedKeys: [trustedKey],
+      // With berth:trust the node's config holds only the roots: the keys come with the trust
+      // set, so a new signing key never changes the node.
+      trustedKeys: ctx.trust ? [] : [trustedKey],
+      ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
       proxyBind: `127.0.0.1:${config.localHttpPort}`,
       healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
     },
