@@ -4,16 +4,16 @@
 //   running-and-stable) → switch the proxy's routes → drain → stop the old release's project.
 // Any failure before the switch completes rolls back to the previous release, whose containers
 // keep serving throughout; a failed first release leaves nothing running.
-import { parse } from "yaml";
 import type { ReleasePayload } from "../../contract/payload";
 import { type TlsBundle, tlsBundlesFromSecrets } from "../../contract/release/tls";
-import { type NodeExtras, readNodeExtras } from "../../contract/render/node-compose";
+import type { NodeExtras } from "../../contract/render/node-compose";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
 import * as compose from "../compose/commands";
 import type { MountDisk } from "../disks/mount";
 import type { DockerRunner } from "../docker";
+import { imagesOf, type Release, type RenderedService } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { ensureEnvironmentResources } from "./environment-resources";
 import { probeUntilHealthy } from "./http-probe";
@@ -81,10 +81,7 @@ export function routeKeys(environmentId: string, payload: ReleasePayload): Route
   return payload.routes.map((r) => ({ environmentId, host: r.host, ...(r.path ? { path: r.path } : {}) }));
 }
 
-type RenderedServices = Record<
-  string,
-  { image?: string; labels?: Record<string, string>; healthcheck?: { disable?: boolean; test?: unknown } }
->;
+type RenderedServices = Record<string, RenderedService>;
 
 /**
  * A healthcheck Docker runs and Compose's --wait waits for: the rendered service's own, or else
@@ -112,7 +109,7 @@ export class Applier {
   }
 
   /**
-   * Applies `payload` (already verified and saved in `store`). Never throws for a failure of the
+   * Applies `release` (already verified and saved in `store`). Never throws for a failure of the
    * release itself: the outcome says what happened.
    *
    * `before`: work that must end before any service starts (a restore of the volumes on a new
@@ -121,13 +118,13 @@ export class Applier {
    */
   async apply(
     store: ReleaseStore,
-    payload: ReleasePayload,
+    release: Release,
     before?: Promise<ApplyOutcome | undefined>,
   ): Promise<ApplyOutcome> {
     const { docker, log } = this.deps;
+    const { payload, extras } = release;
     const env = payload.environmentId;
     const seq = payload.sequence;
-    const extras = readNodeExtras(parse(payload.compose.text));
     const plan = planApply(extras);
     const file = store.composePath(seq);
     const previous = store.current();
@@ -179,7 +176,7 @@ export class Applier {
       await this.step("pull");
       // Images are pinned by digest: present means identical, so only missing ones are pulled
       // (a `docker compose pull` of present images still asks the registry, ~0.1-0.5 s).
-      const images = imagesOf(payload.compose.text);
+      const images = imagesOf(release.document);
       const inspect = () => docker(compose.inspectImages(images), { allowFailure: true });
       let inspected = images.length > 0 ? await inspect() : undefined;
       const present = inspected?.exitCode === 0;
@@ -200,7 +197,7 @@ export class Applier {
       }
       // Which images carry a HEALTHCHECK of their own (unknown: as if each did).
       const imageHealth = inspected ? compose.parseImageHealthchecks(images, inspected.stdout) : undefined;
-      const doc = await this.renderedServices(file);
+      const doc: RenderedServices = release.document.services ?? {};
       // --wait only where Compose has a Docker healthcheck to wait for; every other service is
       // checked below (its x-berth-health probe, or running-and-stable).
       const waitFor = (services: string[]) =>
@@ -261,7 +258,7 @@ export class Applier {
         rollingBack: { reason, ...(logTail ? { logTail } : {}), startedAt: new Date().toISOString() },
       });
       await this.step("rollback");
-      return this.rollBack(store, payload, extras, {
+      return this.rollBack(store, release, {
         previous,
         switched,
         reason,
@@ -294,10 +291,10 @@ export class Applier {
    */
   async resumeRollback(
     store: ReleaseStore,
-    payload: ReleasePayload,
+    release: Release,
     marker: { reason: string; logTail?: string },
   ): Promise<ApplyOutcome> {
-    const extras = readNodeExtras(parse(payload.compose.text));
+    const { payload, extras } = release;
     let secretEnv: Record<string, string> = {};
     try {
       secretEnv = this.secretEnv(payload, extras);
@@ -309,7 +306,7 @@ export class Applier {
       "finishing the rollback an earlier run of the agent began",
     );
     await this.step("rollback:resumed");
-    return this.rollBack(store, payload, extras, {
+    return this.rollBack(store, release, {
       previous: store.current(),
       switched: [],
       reason: marker.reason,
@@ -469,12 +466,6 @@ export class Applier {
     }
   }
 
-  private async renderedServices(file: string): Promise<RenderedServices> {
-    const { readFileSync } = await import("node:fs");
-    const doc = parse(readFileSync(file, "utf8")) as { services: Record<string, never> };
-    return doc.services;
-  }
-
   private async failingLogs(
     call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
     plan: ApplyPlan,
@@ -526,9 +517,7 @@ export class Applier {
     try {
       let bundles: TlsBundle[] = [];
       if (previous !== undefined && previous !== seq) {
-        const { releaseEnvelopeSchema } = await import("../../contract/payload");
-        const prev = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(previous))).payload;
-        bundles = tlsBundlesFromSecrets(this.deps.unseal(prev));
+        bundles = tlsBundlesFromSecrets(this.deps.unseal(store.release(previous).payload));
       }
       await this.deps.proxy.installCertificates(env, bundles);
     } catch (e) {
@@ -541,8 +530,7 @@ export class Applier {
 
   private async rollBack(
     store: ReleaseStore,
-    payload: ReleasePayload,
-    extras: NodeExtras,
+    release: Release,
     ctx: {
       previous: number | undefined;
       switched: { route: RouteKey; from: Upstream | undefined }[];
@@ -554,6 +542,7 @@ export class Applier {
     },
   ): Promise<ApplyOutcome> {
     const { docker, proxy, log } = this.deps;
+    const { payload, extras } = release;
     const env = payload.environmentId;
     const seq = payload.sequence;
     const file = store.composePath(seq);
@@ -571,16 +560,14 @@ export class Applier {
     if (ctx.previous !== undefined && ctx.previous !== seq) {
       // The previous release's start-first project never stopped; put its stop-first services back.
       const prevFile = store.composePath(ctx.previous);
-      const prevExtras = readNodeExtras(parse(store.readCompose(ctx.previous)));
-      const prevPlan = planApply(prevExtras);
+      const prev = store.release(ctx.previous);
+      const prevPlan = planApply(prev.extras);
       if (prevPlan.stateful.services.length > 0 || plan.stateful.services.length > 0) {
         log.info(
           { environment: env, sequence: ctx.previous },
           "restoring the previous release's stop-first services",
         );
-        const { releaseEnvelopeSchema } = await import("../../contract/payload");
-        const prevPayload = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(ctx.previous))).payload;
-        const prevSecrets = this.secretEnv(prevPayload, prevExtras);
+        const prevSecrets = this.secretEnv(prev.payload, prev.extras);
         await docker(
           compose.up({ project: prevPlan.stateful.project, file: prevFile }, prevPlan.stateful.services, {
             waitTimeoutSeconds: this.deps.healthTimeoutSeconds,
@@ -617,14 +604,6 @@ export class Applier {
 }
 
 export { describeError };
-
-/** The images a rendered Compose file runs. */
-function imagesOf(composeText: string): string[] {
-  const doc = parse(composeText) as { services?: Record<string, { image?: unknown }> };
-  const out = new Set<string>();
-  for (const s of Object.values(doc.services ?? {})) if (typeof s.image === "string") out.add(s.image);
-  return [...out];
-}
 
 /** A promise that never rejects: resolves to undefined, or to the error it failed with. */
 function settle(p: Promise<unknown>): Promise<unknown> {

@@ -1,8 +1,10 @@
 // What an environment needs before Compose runs: its networks and its volumes (folders on the
-// node, bound into Docker volumes). Compose itself only ever creates containers.
+// node, bound into Docker volumes). Compose itself only ever creates containers. The commands
+// are compose/commands.ts's.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { NodeExtras } from "../../contract/render/node-compose";
+import * as commands from "../compose/commands";
 import type { MountDisk } from "../disks/mount";
 import type { DockerRunner } from "../docker";
 
@@ -15,29 +17,12 @@ export async function ensureEnvironmentResources(
   extras: NodeExtras,
   mountDisk?: MountDisk,
 ): Promise<void> {
-  const label = `berth.environment=${extras.environmentId}`;
+  const env = extras.environmentId;
   // Each network and volume is independent: checked (and made) at the same time.
   const networks = extras.networks.map(async (n) => {
-    const exists = await docker(
-      { file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", n.name] },
-      {
-        allowFailure: true,
-      },
-    );
+    const exists = await docker(commands.networkExists(n.name), { allowFailure: true });
     if (exists.exitCode === 0) return;
-    await docker({
-      file: "docker",
-      args: [
-        "network",
-        "create",
-        "--driver",
-        "bridge",
-        "--label",
-        label,
-        ...(n.internal ? ["--internal"] : []),
-        n.name,
-      ],
-    });
+    await docker(commands.createNetwork(n.name, env, { internal: n.internal }));
   });
   const volumes = extras.volumes.map(async (v) => {
     if (v.disk) {
@@ -46,31 +31,9 @@ export async function ensureEnvironmentResources(
       await mountDisk(v.disk, dirname(v.device));
     }
     mkdirSync(v.device, { recursive: true, mode: 0o755 });
-    const exists = await docker(
-      { file: "docker", args: ["volume", "inspect", "--format", "{{.Name}}", v.name] },
-      {
-        allowFailure: true,
-      },
-    );
+    const exists = await docker(commands.volumeExists(v.name), { allowFailure: true });
     if (exists.exitCode === 0) return;
-    await docker({
-      file: "docker",
-      args: [
-        "volume",
-        "create",
-        "--driver",
-        "local",
-        "--opt",
-        "type=none",
-        "--opt",
-        "o=bind",
-        "--opt",
-        `device=${v.device}`,
-        "--label",
-        label,
-        v.name,
-      ],
-    });
+    await docker(commands.createBoundVolume(v.name, v.device, env));
   });
   const results = await Promise.allSettled([...networks, ...volumes]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -79,7 +42,5 @@ export async function ensureEnvironmentResources(
 
 /** Removes an environment's networks (volumes and their data are kept). */
 export async function removeEnvironmentNetworks(docker: DockerRunner, extras: NodeExtras): Promise<void> {
-  for (const n of extras.networks) {
-    await docker({ file: "docker", args: ["network", "rm", n.name] }, { allowFailure: true });
-  }
+  for (const n of extras.networks) await docker(commands.removeNetwork(n.name), { allowFailure: true });
 }

@@ -1,6 +1,8 @@
 // The node's backups: restic against the environment's repository, hooks through Docker. A thin
-// shell: what to run is built by restic.ts, when by record.ts; this file runs it and records the
-// outcome. Secrets reach restic only through its environment, and are redacted from errors.
+// shell: what to run is built by restic.ts (restic) and commands.ts (Docker), when by record.ts;
+// this file runs it (Docker through the agent's runner, restic through `restic`, both injected)
+// and records the outcome. Secrets reach restic only through its environment, and are redacted
+// from errors.
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
@@ -9,8 +11,10 @@ import { volumeName } from "../../contract/render/node-compose";
 import { flushedAfter } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { type RunResult, redactText, run } from "../../lib/process";
+import type { Command } from "../compose/commands";
 import type { DockerRunner } from "../docker";
 import { acquireLock, type Lock } from "../state/lock";
+import * as docker from "./commands";
 import { inspectFolder } from "./folder";
 import {
   type BackupRecord,
@@ -36,9 +40,20 @@ import {
   unreadItems,
 } from "./restic";
 
+/** Runs one restic command (never throws for its exit code): restic's own runner. */
+export type ResticRunner = (
+  cmd: Command,
+  o: { cwd: string; env: Record<string, string>; redact: readonly string[]; timeoutMs: number },
+) => Promise<RunResult>;
+
+/** restic through lib/process. */
+export const runRestic: ResticRunner = (cmd, o) => run(cmd.file, cmd.args, { ...o, allowFailure: true });
+
 export interface BackupsDeps {
   stateRoot: string;
   docker: DockerRunner;
+  /** Default: runRestic. */
+  restic?: ResticRunner;
   log: Logger;
   /** The restic binary (default: restic on PATH). */
   resticPath?: string;
@@ -108,13 +123,15 @@ export class Backups {
 
   private async restic(a: ResticAccess, call: ResticCall): Promise<RunResult> {
     const secrets = [a.password, a.accessKeyId, a.secretAccessKey];
-    const r = await run(this.d.resticPath ?? "restic", call.args, {
-      cwd: call.cwd ?? "/",
-      env: resticEnv(a),
-      redact: secrets,
-      timeoutMs: this.d.timeoutMs ?? 6 * 3600_000,
-      allowFailure: true,
-    });
+    const r = await (this.d.restic ?? runRestic)(
+      { file: this.d.resticPath ?? "restic", args: call.args },
+      {
+        cwd: call.cwd ?? "/",
+        env: resticEnv(a),
+        redact: secrets,
+        timeoutMs: this.d.timeoutMs ?? 6 * 3600_000,
+      },
+    );
     // What restic says ends up in the status and the logs: never with a credential in it.
     return { ...r, stderr: redactText(r.stderr, secrets) };
   }
@@ -146,30 +163,17 @@ export class Backups {
   }
 
   private async runningContainers(env: string, service: string): Promise<string[]> {
-    const r = await this.d.docker({
-      file: "docker",
-      args: [
-        "ps",
-        "--quiet",
-        "--filter",
-        `label=berth.environment=${env}`,
-        "--filter",
-        `label=berth.service=${service}`,
-        "--filter",
-        "status=running",
-      ],
-    });
-    return r.stdout.split("\n").filter(Boolean);
+    return docker.parseIds((await this.d.docker(docker.runningContainersOf(env, service))).stdout);
   }
 
   private async hook(env: string, h: { service: string; command: string[] }, when: string): Promise<void> {
     const ids = await this.runningContainers(env, h.service);
     if (ids.length === 0)
       throw new BackupError(`the ${when} hook's service ${h.service} has no running container`);
-    const r = await this.d.docker(
-      { file: "docker", args: ["exec", ids[0] as string, ...h.command] },
-      { allowFailure: true, timeoutMs: 600_000 },
-    );
+    const r = await this.d.docker(docker.exec(ids[0] as string, h.command), {
+      allowFailure: true,
+      timeoutMs: 600_000,
+    });
     if (r.exitCode !== 0) {
       const tail = (r.stderr || r.stdout).trim().split("\n").slice(-5).join("\n");
       throw new BackupError(
@@ -190,7 +194,7 @@ export class Backups {
       if (v.before) await this.hook(env, v.before, "before");
       for (const s of v.stop) {
         const ids = await this.runningContainers(env, s);
-        if (ids.length > 0) await this.d.docker({ file: "docker", args: ["stop", ...ids] });
+        if (ids.length > 0) await this.d.docker(docker.stopContainers(ids));
         stopped = [...stopped, ...ids];
       }
       // The backup itself finds out whether the repository exists (one call fewer per backup);
@@ -223,10 +227,7 @@ export class Backups {
       errors.push((e as Error).message);
     } finally {
       if (stopped.length > 0) {
-        const r = await this.d.docker(
-          { file: "docker", args: ["start", ...stopped] },
-          { allowFailure: true },
-        );
+        const r = await this.d.docker(docker.startContainers(stopped), { allowFailure: true });
         if (r.exitCode !== 0)
           errors.push(`starting ${stopped.length} stopped container(s) again failed: ${r.stderr.trim()}`);
         await this.afterRestart(env, errors);
@@ -511,19 +512,9 @@ export class Backups {
       mkdirSync(tmp, { recursive: true });
       if (f.exists) {
         // Containers that mount the volume are stopped for the swap and started again after it.
-        const r = await this.d.docker({
-          file: "docker",
-          args: [
-            "ps",
-            "--quiet",
-            "--filter",
-            `volume=${volumeName(env, v.name)}`,
-            "--filter",
-            "status=running",
-          ],
-        });
-        stopped = r.stdout.split("\n").filter(Boolean);
-        if (stopped.length > 0) await this.d.docker({ file: "docker", args: ["stop", ...stopped] });
+        const r = await this.d.docker(docker.runningContainersUsing(volumeName(env, v.name)));
+        stopped = docker.parseIds(r.stdout);
+        if (stopped.length > 0) await this.d.docker(docker.stopContainers(stopped));
         if (f.exists) renameSync(v.device, old);
       }
       renameSync(tmp, v.device);
@@ -540,7 +531,7 @@ export class Backups {
       return { ...base, action: "failed", detail: (e as Error).message };
     } finally {
       if (stopped.length > 0) {
-        await this.d.docker({ file: "docker", args: ["start", ...stopped] }, { allowFailure: true });
+        await this.d.docker(docker.startContainers(stopped), { allowFailure: true });
         await this.afterRestart(env, []);
       }
     }

@@ -11,14 +11,12 @@
 //   berth-agent restore  ENV [--snapshot ID] [--volume V] [--force]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parse } from "yaml";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
-import { releaseEnvelopeSchema, TrustedKeys } from "../../contract/payload";
-import { readNodeExtras } from "../../contract/render/node-compose";
+import { TrustedKeys } from "../../contract/payload";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
@@ -274,9 +272,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
           .at(-1);
         if (cur === undefined || prev === undefined)
           throw new UsageError(`${env} has no earlier applied release to return to`);
-        const payload = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(prev))).payload;
-        readNodeExtras(parse(payload.compose.text));
-        const outcome = await agent.reapply(env, payload);
+        const outcome = await agent.reapply(env, store.release(prev));
         io.out(`${env}: back on release ${prev} (${outcome.state})`);
         return outcome.state === "applied" ? 0 : 1;
       }

@@ -98,4 +98,44 @@ describe("compose commands", () => {
     // One image missing: its line is absent, so nothing is known.
     expect(c.parseImageHealthchecks(images, "null\nnull\n")).toBeUndefined();
   });
+
+  it("makes an environment's networks and bound volumes, internal networks with --internal", () => {
+    expect(c.networkExists("berth-prod-default").args).toEqual([
+      "network",
+      "inspect",
+      "--format",
+      "{{.Name}}",
+      "berth-prod-default",
+    ]);
+    expect(c.createNetwork("berth-prod-db", "prod", { internal: true }).args).toEqual([
+      "network",
+      "create",
+      "--driver",
+      "bridge",
+      "--label",
+      "berth.environment=prod",
+      "--internal",
+      "berth-prod-db",
+    ]);
+    expect(c.createNetwork("berth-prod-default", "prod").args).not.toContain("--internal");
+    expect(c.removeNetwork("berth-prod-db")).toEqual({
+      file: "docker",
+      args: ["network", "rm", "berth-prod-db"],
+    });
+    expect(c.createBoundVolume("berth-prod-data", "/v/prod/data/data", "prod").args).toEqual([
+      "volume",
+      "create",
+      "--driver",
+      "local",
+      "--opt",
+      "type=none",
+      "--opt",
+      "o=bind",
+      "--opt",
+      "device=/v/prod/data/data",
+      "--label",
+      "berth.environment=prod",
+      "berth-prod-data",
+    ]);
+  });
 });

@@ -104,14 +104,56 @@ export function removeContainers(ids: readonly string[]): Command {
   return { file: "docker", args: ["rm", "--force", "--volumes=false", ...ids] };
 }
 
+/** Exits 0 when the network exists. */
 export function networkExists(name: string): Command {
   return { file: "docker", args: ["network", "inspect", "--format", "{{.Name}}", name] };
 }
 
-export function createNetwork(name: string, environmentId: string): Command {
+/** An environment's bridge network; `internal`: no route out of the host. */
+export function createNetwork(name: string, environmentId: string, o: { internal?: boolean } = {}): Command {
   return {
     file: "docker",
-    args: ["network", "create", "--driver", "bridge", "--label", `berth.environment=${environmentId}`, name],
+    args: [
+      "network",
+      "create",
+      "--driver",
+      "bridge",
+      "--label",
+      `berth.environment=${environmentId}`,
+      ...(o.internal ? ["--internal"] : []),
+      name,
+    ],
+  };
+}
+
+export function removeNetwork(name: string): Command {
+  return { file: "docker", args: ["network", "rm", name] };
+}
+
+/** Exits 0 when the volume exists. */
+export function volumeExists(name: string): Command {
+  return { file: "docker", args: ["volume", "inspect", "--format", "{{.Name}}", name] };
+}
+
+/** A Docker volume bound to a folder on the node (`device`), where its data lives. */
+export function createBoundVolume(name: string, device: string, environmentId: string): Command {
+  return {
+    file: "docker",
+    args: [
+      "volume",
+      "create",
+      "--driver",
+      "local",
+      "--opt",
+      "type=none",
+      "--opt",
+      "o=bind",
+      "--opt",
+      `device=${device}`,
+      "--label",
+      `berth.environment=${environmentId}`,
+      name,
+    ],
   };
 }
 

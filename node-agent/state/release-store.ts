@@ -4,11 +4,21 @@
 //   environments/<env>/releases/<seq>/metadata.json   what the agent learned applying it
 //   environments/<env>/current                       {"sequence": N}, replaced atomically
 //   environments/<env>/apply.lock                     held while an apply runs
+// `release(seq)` returns a stored release parsed once (envelope, Compose document, extras).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { scrubSecrets } from "../../lib/log";
 import { acquireLock, type Lock } from "./lock";
+import { parseStoredRelease, type Release } from "./release";
+
+/**
+ * Releases parsed from disk, by their payload file, kept while the file's text is unchanged:
+ * a release is parsed once however many parts of the agent read it. Bounded (a node keeps a
+ * few releases per environment).
+ */
+const parsed = new Map<string, { text: string; release: Release }>();
+const PARSED_MAX = 64;
 
 export interface ReleaseMetadata {
   sequence: number;
@@ -69,6 +79,19 @@ export class ReleaseStore {
     return readFileSync(join(this.releaseDir(sequence), "payload.json"), "utf8");
   }
 
+  /** The stored release, parsed once (the store saves only verified releases). */
+  release(sequence: number): Release {
+    const path = join(this.releaseDir(sequence), "payload.json");
+    const text = readFileSync(path, "utf8");
+    const hit = parsed.get(path);
+    if (hit && hit.text === text) return hit.release;
+    const release = parseStoredRelease(text);
+    parsed.delete(path);
+    parsed.set(path, { text, release });
+    if (parsed.size > PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+    return release;
+  }
+
   readMetadata(sequence: number): ReleaseMetadata {
     return JSON.parse(readFileSync(join(this.releaseDir(sequence), "metadata.json"), "utf8"));
   }
@@ -84,7 +107,9 @@ export class ReleaseStore {
 
   /** Sequences stored, ascending; half-written folders (`.partial`) are ignored. */
   sequences(): number[] {
-    return readdirSync(join(this.dir, "releases"))
+    const dir = join(this.dir, "releases");
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
       .filter((n) => /^\d+$/.test(n))
       .map(Number)
       .filter((n) => this.has(n))
@@ -108,6 +133,11 @@ export class ReleaseStore {
   /** Highest sequence ever accepted (applied or not): a payload must be above it. */
   highestSeen(): number {
     return this.sequences().at(-1) ?? 0;
+  }
+
+  /** Removes the environment's state (its releases and lock; volumes live elsewhere). */
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   lock(): Lock {

@@ -1,0 +1,225 @@
+// The converger against a real release store and folder channel, with a recording Docker runner
+// and a fake applier: what it verifies, stores, reports and runs, as data.
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { FolderChannelStore } from "../../contract/channel/folder-store";
+import { publishRelease } from "../../contract/channel/publish";
+import {
+  createReleasePayload,
+  generateNodeKeyPair,
+  generateSigningKeyPair,
+  serializeEnvelope,
+  signRelease,
+  TrustedKeys,
+} from "../../contract/payload";
+import { createLogger } from "../../lib/log";
+import type { ApplyOutcome } from "../apply/apply";
+import type { ProxyControl } from "../apply/proxy-control";
+import type { Release } from "../state/release";
+import { ReleaseStore } from "../state/release-store";
+import type { StatusReport } from "../status/publisher";
+import { recordingRunner } from "../testing/recording-runner";
+import { Converger } from "./converger";
+
+const ENV = "shop";
+
+function quiet() {
+  const log = createLogger("converger-test");
+  log.level = "silent";
+  return log;
+}
+const NODE = "node-1";
+
+function composeText(seq: number): string {
+  return stringify({
+    services: { web: { image: "registry.test/web@sha256:abc" } },
+    "x-berth": {
+      environmentId: ENV,
+      sequence: seq,
+      networks: [{ name: "berth-shop-default", internal: false }],
+      volumes: [],
+      secrets: {},
+      services: [{ name: "web", updateOrder: "start-first", ports: [8080] }],
+    },
+  });
+}
+
+function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } = {}) {
+  const root = mkdtempSync(join(tmpdir(), "berth-converger-"));
+  const channel = new FolderChannelStore(join(root, "channel"));
+  const signing = generateSigningKeyPair();
+  const nodeKeys = generateNodeKeyPair();
+  const docker = recordingRunner();
+  const reports: StatusReport[] = [];
+  const applied: { sequence: number; withRestore: boolean }[] = [];
+  const store = (env: string) => new ReleaseStore(join(root, "state"), env);
+  const proxy = {
+    removed: [] as unknown[],
+    certificates: [] as unknown[],
+    async ensureRoutes() {},
+    async switchRoute() {},
+    async upstreamOf() {
+      return undefined;
+    },
+    async removeRoute(r: unknown) {
+      this.removed.push(r);
+    },
+    async installCertificates(env: string, b: unknown[]) {
+      this.certificates.push([env, b]);
+    },
+    routesOf: (env: string) => [{ environmentId: env, host: "shop.test" }],
+  };
+  const converger = new Converger({
+    nodeId: NODE,
+    channel,
+    trusted: new TrustedKeys([signing.publicKey]),
+    store,
+    applier: {
+      async apply(s: ReleaseStore, r: Release, before?: Promise<ApplyOutcome | undefined>) {
+        const stop = before ? await before : undefined;
+        applied.push({ sequence: r.sequence, withRestore: before !== undefined });
+        if (stop) return stop;
+        const state = o.applyState ?? "applied";
+        if (state === "applied") s.setCurrent(r.sequence);
+        return { state, sequence: r.sequence, services: [{ name: "web", state: "running" }] };
+      },
+      async resumeRollback(_s: ReleaseStore, r: Release) {
+        return { state: "rolled-back", sequence: r.sequence, services: [] };
+      },
+    },
+    docker: docker.run,
+    proxy: proxy as unknown as ProxyControl & typeof proxy,
+    report: async (s) => void reports.push(s),
+    backups: {
+      restoreBeforeFirstApply: async () => o.restoreFails,
+      requestedRestore: async () => {},
+    },
+    recover: async () => {},
+    log: quiet(),
+    keepReleases: 5,
+  });
+  const publish = async (seq: number, key = signing, compose = composeText(seq)) => {
+    const payload = createReleasePayload({
+      environmentId: ENV,
+      nodeId: NODE,
+      sequence: seq,
+      composeText: compose,
+      routes: [{ service: "web", port: 8080, host: "shop.test" }],
+      secrets: {},
+      nodePublicKey: nodeKeys.publicKey,
+    });
+    const envelope = serializeEnvelope(signRelease(payload, key.privateKey));
+    await publishRelease(channel, { nodeId: NODE, environmentId: ENV, sequence: seq, envelope });
+  };
+  return { converger, docker, reports, applied, store, proxy, publish, channel };
+}
+
+describe("Converger", () => {
+  it("verifies, stores and applies the desired release, reporting applying then the outcome", async () => {
+    const t = setup();
+    await t.publish(1);
+    const outcome = await t.converger.converge(ENV, 1);
+    expect(outcome?.state).toBe("applied");
+    expect(t.applied).toEqual([{ sequence: 1, withRestore: false }]);
+    expect(t.reports.map((r) => r.state)).toEqual(["applying", "applied"]);
+    expect(t.reports[1]).toMatchObject({ appliedSequence: 1, attemptedSequence: 1 });
+    const s = t.store(ENV);
+    expect(s.current()).toBe(1);
+    expect(s.readMetadata(1).outcome).toBe("applied");
+    // Parsed once, from what was stored: the release carries its Compose document and extras.
+    expect(s.release(1).extras.networks).toEqual([{ name: "berth-shop-default", internal: false }]);
+    expect(s.release(1)).toBe(s.release(1));
+    // Nothing more to do for the same pointer.
+    expect(await t.converger.converge(ENV, 1)).toBeUndefined();
+    expect(t.applied).toHaveLength(1);
+  });
+
+  it("refuses a release signed by an untrusted key, reports it once, stores and runs nothing", async () => {
+    const t = setup();
+    await t.publish(1, generateSigningKeyPair());
+    expect(await t.converger.converge(ENV, 1)).toBeUndefined();
+    expect(await t.converger.converge(ENV, 1)).toBeUndefined();
+    expect(t.reports).toHaveLength(1);
+    expect(t.reports[0]).toMatchObject({ state: "rejected", attemptedSequence: 1 });
+    expect(t.reports[0]?.error).toMatch(/^release 1 was rejected: UNKNOWN_KEY/);
+    expect(t.applied).toEqual([]);
+    expect(t.store(ENV).sequences()).toEqual([]);
+    expect(t.docker.calls).toEqual([]);
+  });
+
+  it("refuses a pointer back to an older release as a rollback", async () => {
+    const t = setup();
+    await t.publish(1);
+    await t.publish(2);
+    await t.converger.converge(ENV, 1);
+    await t.converger.converge(ENV, 2);
+    await t.converger.converge(ENV, 1);
+    expect(t.applied.map((a) => a.sequence)).toEqual([1, 2]);
+    expect(t.reports.at(-1)).toMatchObject({ state: "rejected", appliedSequence: 2, attemptedSequence: 1 });
+    expect(t.reports.at(-1)?.error).toMatch(/STALE_SEQUENCE/);
+  });
+
+  it("a Compose file berth did not render is refused with its reason", async () => {
+    const t = setup();
+    await t.publish(1, undefined, "services: {}\n");
+    await t.converger.converge(ENV, 1);
+    expect(t.reports[0]?.state).toBe("rejected");
+    expect(t.reports[0]?.error).toMatch(/no x-berth section/);
+    expect(t.applied).toEqual([]);
+  });
+
+  it("finishes an apply a crash interrupted after the switch: old releases stopped, applied reported", async () => {
+    const t = setup();
+    await t.publish(1);
+    await t.publish(2);
+    await t.converger.converge(ENV, 1);
+    await t.converger.converge(ENV, 2);
+    const s = t.store(ENV);
+    const { outcome: _o, appliedAt: _a, ...meta } = s.readMetadata(2);
+    s.writeMetadata(meta); // killed before recording the outcome
+    t.reports.length = 0;
+    await t.converger.converge(ENV, 2);
+    expect(t.docker.lines()).toEqual(["docker compose --project-name berth_shop_r1 down --remove-orphans"]);
+    expect(s.readMetadata(2).outcome).toBe("applied");
+    expect(t.reports).toEqual([
+      { environmentId: ENV, appliedSequence: 2, attemptedSequence: 2, state: "applied", services: [] },
+    ]);
+  });
+
+  it("a failed restore before the first apply is the outcome, and is not recorded: the next pass tries again", async () => {
+    const t = setup({ restoreFails: "the repository cannot be read" });
+    const withBackup = composeText(1).replace(
+      "x-berth:\n",
+      `x-berth:\n  backup:\n    repository: s3:http://s3.test/b/shop\n    region: us-east-1\n    pruneSchedule: "0 3 * * *"\n    checkSchedule: "0 4 * * 0"\n    restoreOnFirstApply: true\n    secrets: { password: p, accessKeyId: a, secretAccessKey: s }\n    volumes: [{ name: data, device: /v/data, schedule: "0 * * * *", retention: {}, stop: [] }]\n`,
+    );
+    await t.publish(1, undefined, withBackup);
+    const outcome = await t.converger.converge(ENV, 1);
+    expect(outcome?.state).toBe("failed");
+    expect(outcome?.error).toMatch(/restoring the volumes .* failed: the repository cannot be read/);
+    expect(t.applied).toEqual([{ sequence: 1, withRestore: true }]);
+    expect(t.store(ENV).readMetadata(1).outcome).toBeUndefined();
+    expect(t.reports.map((r) => r.state)).toEqual(["applying", "failed"]);
+  });
+
+  it("tears an environment down: routes, certificates, both projects, its networks; volumes stay", async () => {
+    const t = setup();
+    await t.publish(3);
+    await t.converger.converge(ENV, 3);
+    t.reports.length = 0;
+    const dir = t.store(ENV).dir;
+    await t.converger.teardown(ENV);
+    expect(t.proxy.removed).toEqual([{ environmentId: ENV, host: "shop.test" }]);
+    expect(t.proxy.certificates).toEqual([[ENV, []]]);
+    expect(t.docker.lines()).toEqual([
+      "docker compose --project-name berth_shop_r3 down --remove-orphans",
+      "docker compose --project-name berth_shop down --remove-orphans",
+      "docker network rm berth-shop-default",
+    ]);
+    expect(t.docker.calls.every((c) => c.opts.allowFailure)).toBe(true);
+    expect(t.reports).toEqual([{ environmentId: ENV, state: "removed", services: [] }]);
+    expect(existsSync(dir)).toBe(false);
+  });
+});

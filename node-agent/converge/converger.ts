@@ -1,0 +1,259 @@
+// Brings one environment to its desired release: fetch and verify the release (signature,
+// node, environment, expiry, anti-rollback floor), store it, apply it (or finish what a crash
+// interrupted), record and report the outcome. Also the operator's rollback and the teardown of
+// an environment that is no longer desired.
+import { createHash } from "node:crypto";
+import { channelKeys } from "../../contract/channel/layout";
+import type { ChannelStore } from "../../contract/channel/store";
+import { type TrustedKeys, verifyRelease } from "../../contract/payload";
+import { describeError } from "../../lib/errors";
+import type { Logger } from "../../lib/log";
+import type { Applier, ApplyOutcome } from "../apply/apply";
+import { removeEnvironmentNetworks } from "../apply/environment-resources";
+import { releaseProject, statefulProject } from "../apply/plan";
+import type { ProxyControl } from "../apply/proxy-control";
+import type { BackupJobs } from "../backup/jobs";
+import * as compose from "../compose/commands";
+import type { DockerRunner } from "../docker";
+import { type Release, releaseOf } from "../state/release";
+import type { ReleaseMetadata, ReleaseStore } from "../state/release-store";
+import type { StatusReport } from "../status/publisher";
+
+export interface ConvergerDeps {
+  nodeId: string;
+  channel: ChannelStore;
+  trusted: TrustedKeys;
+  store: (env: string) => ReleaseStore;
+  applier: Pick<Applier, "apply" | "resumeRollback">;
+  docker: DockerRunner;
+  proxy: ProxyControl & { routesOf?(env: string): { environmentId: string; host: string; path?: string }[] };
+  report: (status: StatusReport) => Promise<void>;
+  backups: Pick<BackupJobs, "restoreBeforeFirstApply" | "requestedRestore">;
+  /** Crash recovery of one environment (before a resumed rollback). */
+  recover: (env: string) => Promise<void>;
+  log: Logger;
+  /** Releases kept per environment. */
+  keepReleases: number;
+}
+
+export class Converger {
+  /** The last refused release per environment, so it is reported once, not at every poll. */
+  private readonly rejected = new Map<string, string>();
+
+  constructor(private readonly d: ConvergerDeps) {}
+
+  /** Brings one environment to its desired release. */
+  async converge(env: string, desired: number): Promise<ApplyOutcome | undefined> {
+    const store = this.d.store(env);
+    const current = store.current();
+    if (current === desired) {
+      const meta = store.readMetadata(desired);
+      if (meta.outcome === undefined) await this.finishInterrupted(env, store, desired);
+      return undefined;
+    }
+    let resuming = false;
+    let rollingBack: ReleaseMetadata["rollingBack"];
+    if (store.has(desired)) {
+      const meta = store.readMetadata(desired);
+      // Tried already and reported: wait for a newer release. A pointer back to an older one
+      // is a replay, and goes through verification below to be refused as such.
+      if (meta.outcome !== undefined && desired >= (current ?? 0)) return undefined;
+      resuming = meta.outcome === undefined; // an apply that a crash interrupted
+      if (resuming) rollingBack = meta.rollingBack; // ... maybe during its rollback
+    }
+    let text: string;
+    if (resuming) {
+      text = store.readPayload(desired);
+    } else {
+      const fetched = await this.d.channel.get(channelKeys.release(this.d.nodeId, env, desired));
+      if (fetched === undefined) {
+        this.d.log.warn({ environment: env, sequence: desired }, "desired release not in the channel yet");
+        return undefined;
+      }
+      text = fetched;
+    }
+    const fingerprint = `${desired}:${createHash("sha256").update(text).digest("hex")}`;
+    if (this.rejected.get(env) === fingerprint) return undefined; // refused and reported already
+    let release: Release;
+    try {
+      const floor = resuming ? (current ?? 0) : Math.max(current ?? 0, store.highestSeen());
+      const { payload } = verifyRelease(text, {
+        trustedKeys: this.d.trusted,
+        environmentId: env,
+        nodeId: this.d.nodeId,
+        appliedSequence: floor,
+      });
+      release = releaseOf(payload, text);
+    } catch (e) {
+      const reason = describeError(e); // a ReleaseVerificationError starts with its code
+      this.d.log.warn({ environment: env, sequence: desired, reason }, "release rejected");
+      this.rejected.set(env, fingerprint);
+      await this.d.report({
+        environmentId: env,
+        ...(current !== undefined ? { appliedSequence: current } : {}),
+        attemptedSequence: desired,
+        state: "rejected",
+        error: `release ${desired} was rejected: ${reason}`,
+        services: [],
+      });
+      return undefined;
+    }
+    const lock = store.lock();
+    try {
+      if (!resuming) {
+        store.save(desired, {
+          payload: text,
+          compose: release.payload.compose.text,
+          metadata: {
+            sequence: desired,
+            receivedAt: new Date().toISOString(),
+            project: releaseProject(env, desired),
+          },
+        });
+      }
+      await this.d.report({
+        environmentId: env,
+        ...(current !== undefined ? { appliedSequence: current } : {}),
+        attemptedSequence: desired,
+        state: "applying",
+        services: [],
+      });
+      const backup = release.extras.backup;
+      // A new node restores the volumes first; the apply readies networks, volumes and images
+      // meanwhile and starts nothing until the restore has ended (a failed one is the outcome).
+      let restoreFailed: ApplyOutcome | undefined;
+      const restoring =
+        current === undefined && !rollingBack && backup?.restoreOnFirstApply && backup.volumes.length > 0
+          ? this.restoreFirst(env, release).then((failed) => (restoreFailed = failed))
+          : undefined;
+      let outcome: ApplyOutcome;
+      if (rollingBack) {
+        // Killed while rolling back: make sure the proxy serves the current release and the
+        // failed one's containers are gone, then finish the rollback; never retry the release.
+        await this.d.recover(env);
+        outcome = await this.d.applier.resumeRollback(store, release, rollingBack);
+      } else {
+        outcome = await this.d.applier.apply(store, release, restoring);
+        // Reported already, and not recorded as the release's outcome: the next pass tries again.
+        if (restoreFailed) return restoreFailed;
+      }
+      if (outcome.state === "applied" && backup?.restore) await this.d.backups.requestedRestore(env, release);
+      const { rollingBack: _done, ...meta } = store.readMetadata(desired);
+      store.writeMetadata({
+        ...meta,
+        outcome: outcome.state,
+        appliedAt: new Date().toISOString(),
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+      const applied = store.current();
+      await this.d.report({
+        environmentId: env,
+        ...(applied !== undefined ? { appliedSequence: applied } : {}),
+        attemptedSequence: desired,
+        state: outcome.state,
+        ...(outcome.error ? { error: outcome.error } : {}),
+        ...(outcome.logTail ? { logTail: outcome.logTail } : {}),
+        services: outcome.services,
+      });
+      store.prune(this.d.keepReleases);
+      return outcome;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * The restore before a first apply; when it fails, the release is reported failed (and tried
+   * again next pass), and that outcome is returned.
+   */
+  private async restoreFirst(env: string, release: Release): Promise<ApplyOutcome | undefined> {
+    const backup = release.extras.backup;
+    if (!backup) return undefined;
+    const failure = await this.d.backups.restoreBeforeFirstApply(env, release, backup);
+    if (failure === undefined) return undefined;
+    const error = `release ${release.sequence} was not applied: restoring the volumes from ${backup.repository} before the first apply failed: ${failure} (fix the backup settings, or set backup.restoreOnFirstApply to false to start without the data)`;
+    this.d.log.error({ environment: env, sequence: release.sequence, error }, "restore failed");
+    await this.d.report({
+      environmentId: env,
+      attemptedSequence: release.sequence,
+      state: "failed",
+      error,
+      services: [],
+    });
+    return { state: "failed", sequence: release.sequence, error, services: [] };
+  }
+
+  /**
+   * The agent was killed after the release took over traffic but before it said so: stop any
+   * older release still running, record the outcome and report.
+   */
+  private async finishInterrupted(env: string, store: ReleaseStore, seq: number): Promise<void> {
+    for (const old of store.sequences().filter((s) => s !== seq)) {
+      await this.d.docker(compose.down(releaseProject(env, old)), { allowFailure: true });
+    }
+    store.writeMetadata({
+      ...store.readMetadata(seq),
+      outcome: "applied",
+      appliedAt: new Date().toISOString(),
+    });
+    await this.d.report({
+      environmentId: env,
+      appliedSequence: seq,
+      attemptedSequence: seq,
+      state: "applied",
+      services: [],
+    });
+  }
+
+  /** An operator's rollback: applies an earlier, already verified release again. */
+  async reapply(env: string, release: Release): Promise<ApplyOutcome> {
+    const store = this.d.store(env);
+    const lock = store.lock();
+    try {
+      const cur = store.current();
+      const outcome = await this.d.applier.apply(store, release);
+      const { rollingBack: _done, ...meta } = store.readMetadata(release.sequence);
+      store.writeMetadata(meta); // a failed operator rollback is over: nothing to resume
+      if (outcome.state === "applied" && cur !== undefined && cur !== release.sequence) {
+        store.writeMetadata({
+          ...store.readMetadata(cur),
+          outcome: "rolled-back",
+          error: `an operator rolled back to release ${release.sequence}`,
+        });
+      }
+      const applied = store.current();
+      await this.d.report({
+        environmentId: env,
+        ...(applied !== undefined ? { appliedSequence: applied } : {}),
+        attemptedSequence: release.sequence,
+        state: outcome.state,
+        ...(outcome.error ? { error: outcome.error } : {}),
+        services: outcome.services,
+      });
+      return outcome;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Stops an environment that is no longer desired; its volumes and data stay. */
+  async teardown(env: string): Promise<void> {
+    const store = this.d.store(env);
+    const current = store.current();
+    const lock = store.lock();
+    try {
+      if (current !== undefined) {
+        for (const route of this.d.proxy.routesOf?.(env) ?? []) await this.d.proxy.removeRoute(route);
+        await this.d.proxy.installCertificates(env, []);
+        await this.d.docker(compose.down(releaseProject(env, current)), { allowFailure: true });
+        await this.d.docker(compose.down(statefulProject(env)), { allowFailure: true });
+        await removeEnvironmentNetworks(this.d.docker, store.release(current).extras);
+      }
+      store.setCurrent(undefined);
+    } finally {
+      lock.release();
+    }
+    await this.d.report({ environmentId: env, state: "removed", services: [] });
+    store.remove();
+  }
+}

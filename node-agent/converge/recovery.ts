@@ -1,0 +1,82 @@
+// After a crash, or after containers were stopped and started again: the proxy is pointed at
+// what the current release's containers publish now, and containers of releases that never
+// finished are removed.
+import { tlsBundlesFromSecrets } from "../../contract/release/tls";
+import type { Logger } from "../../lib/log";
+import { routeKeys } from "../apply/apply";
+import { parseReleaseProject, planApply, statefulProject } from "../apply/plan";
+import type { ProxyControl } from "../apply/proxy-control";
+import * as compose from "../compose/commands";
+import type { DockerRunner } from "../docker";
+import type { Release } from "../state/release";
+import type { ReleaseStore } from "../state/release-store";
+
+export interface RecoveryDeps {
+  docker: DockerRunner;
+  proxy: ProxyControl;
+  store: (env: string) => ReleaseStore;
+  unseal: (release: Release) => Record<string, string>;
+  log: Logger;
+}
+
+/** Ids of the containers that belong to no release the node keeps running (pure). */
+export function strayContainers(env: string, current: number | undefined, psOutput: string): string[] {
+  const stray: string[] = [];
+  for (const line of psOutput.split("\n")) {
+    const [id, project] = line.split("\t");
+    if (!id || !project) continue;
+    const seq = parseReleaseProject(env, project);
+    if (seq !== undefined && seq !== current) stray.push(id);
+    if (project === statefulProject(env) && current === undefined) stray.push(id);
+  }
+  return stray;
+}
+
+export class Recovery {
+  constructor(private readonly d: RecoveryDeps) {}
+
+  /**
+   * After a crash: removes containers of release projects other than the current one (a half
+   * started release), and points the proxy back at the current release.
+   */
+  async recover(env: string): Promise<void> {
+    const current = this.d.store(env).current();
+    const ps = await this.d.docker(compose.containersOfEnvironment(env));
+    const stray = strayContainers(env, current, ps.stdout);
+    await this.repointProxy(env);
+    if (stray.length > 0) {
+      this.d.log.warn(
+        { environment: env, containers: stray.length },
+        "removing containers of an unfinished release",
+      );
+      await this.d.docker(compose.removeContainers(stray));
+    }
+  }
+
+  /**
+   * Points the proxy at the ports the current release's containers publish now (a container
+   * that was stopped and started again, by a crash or a backup hook, got new host ports).
+   */
+  async repointProxy(env: string): Promise<void> {
+    const store = this.d.store(env);
+    const current = store.current();
+    if (current === undefined) return;
+    const release = store.release(current);
+    const plan = planApply(release.extras);
+    const file = store.composePath(current);
+    const routes = routeKeys(env, release.payload);
+    await this.d.proxy.ensureRoutes(routes);
+    await this.d.proxy.installCertificates(env, tlsBundlesFromSecrets(this.d.unseal(release)));
+    for (const [i, r] of release.payload.routes.entries()) {
+      const out = await this.d.docker(
+        compose.port({ project: plan.projectOf[r.service] as string, file }, r.service, r.port),
+        { allowFailure: true },
+      );
+      if (out.exitCode !== 0) continue;
+      await this.d.proxy.switchRoute(
+        routes[i] as (typeof routes)[number],
+        compose.parsePortOutput(out.stdout),
+      );
+    }
+  }
+}
