@@ -9,6 +9,10 @@ export interface DockerCallOptions {
   redact?: readonly string[];
   timeoutMs?: number;
   allowFailure?: boolean;
+  /** Working folder; `/` when absent. */
+  cwd?: string;
+  /** Stops the command (SIGTERM) when aborted. */
+  signal?: AbortSignal;
 }
 
 export type DockerRunner = (cmd: Command, opts?: DockerCallOptions) => Promise<RunResult>;
@@ -27,5 +31,23 @@ export function dockerRunner(base: { dockerHost?: string; dockerConfig?: string 
       redact: opts.redact,
       timeoutMs: opts.timeoutMs ?? 600_000,
       allowFailure: opts.allowFailure,
+    });
+}
+
+/**
+ * A runner for commands that must never see the agent's own environment (a workspace's git,
+ * Docker and devcontainer CLI calls, which run a branch's code): PATH and HOME, DOCKER_HOST, and
+ * only what each call is given (its own DOCKER_CONFIG among them).
+ */
+export function isolatedRunner(base: { dockerHost?: string } = {}): DockerRunner {
+  return (cmd, opts = {}) =>
+    run(cmd.file, cmd.args, {
+      isolatedEnv: true,
+      cwd: opts.cwd ?? "/",
+      env: { ...(base.dockerHost ? { DOCKER_HOST: base.dockerHost } : {}), ...opts.env },
+      redact: opts.redact,
+      timeoutMs: opts.timeoutMs ?? 600_000,
+      allowFailure: opts.allowFailure,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
 }

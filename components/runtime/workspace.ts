@@ -9,9 +9,11 @@ import { nodeIdentity } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import {
   checkDeclaration,
+  REGISTRY_PUSH_SECRET_NAME,
   sealRegistryLogin,
   signWorkspace,
   type WorkspaceDeclaration,
+  type WorkspaceLimits,
   workspaceEnvelope,
   workspaceKeys,
 } from "../../contract/workspace/declaration";
@@ -32,7 +34,13 @@ export interface WorkspaceInputs {
   trusted: boolean;
   allowInitializeCommand: boolean;
   defaultImage: string;
-  registry?: { namespace: string; username: string; password: string };
+  registry?: {
+    namespace: string;
+    username: string;
+    password: string;
+    push?: { username: string; password: string };
+  };
+  limits?: WorkspaceLimits;
   signingKey: string;
   nodeKeyTimeoutSeconds: number;
 }
@@ -57,6 +65,7 @@ function declarationOf(i: WorkspaceInputs, generation: number): WorkspaceDeclara
     trusted: i.trusted,
     allowInitializeCommand: i.allowInitializeCommand,
     defaultImage: i.defaultImage,
+    ...(i.limits ? { limits: i.limits } : {}),
     ...(i.registry ? { registry: { namespace: i.registry.namespace } } : {}),
   };
 }
@@ -92,6 +101,8 @@ const content = (i: WorkspaceInputs) =>
     declarationOf(i, 1),
     i.registry?.username,
     i.registry?.password,
+    i.registry?.push?.username,
+    i.registry?.push?.password,
     i.signingKey,
     i.berthProviderVersion,
   ]);
@@ -141,7 +152,23 @@ async function publish(i: WorkspaceInputs, floor: number): Promise<WorkspaceOutp
       { username: i.registry.username, password: i.registry.password },
       key,
     );
-    d = { ...d, registry: { namespace: i.registry.namespace, credentials } };
+    const push = i.registry.push;
+    const pushCredentials = push
+      ? sealRegistryLogin(
+          d,
+          { username: push.username, password: push.password },
+          key,
+          REGISTRY_PUSH_SECRET_NAME,
+        )
+      : undefined;
+    d = {
+      ...d,
+      registry: {
+        namespace: i.registry.namespace,
+        credentials,
+        ...(pushCredentials ? { pushCredentials } : {}),
+      },
+    };
   }
   await channel.put(workspaceKeys.declaration(i.nodeId, i.workspaceId), signWorkspace(d, i.signingKey));
   return {

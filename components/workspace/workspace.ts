@@ -47,12 +47,21 @@ export interface WorkspaceArgs {
   allowInitializeCommand?: boolean;
   /** Started when the repository has no usable devcontainer config. */
   defaultImage: string;
-  /** Where the build cache lives (RegistryNamespace prefix and push credentials); none: no cache. */
+  /**
+   * Where the build cache lives; none: no cache. `username`/`password` is the login builds get:
+   * give the RegistryNamespace's pull (read-only) login, since an untrusted branch's build runs
+   * with it. `push` is the login the agent pushes the cache with after a build, from a Docker
+   * config of its own; never handed to a build. Without `push`, nothing can be pushed unless the
+   * build's login can push.
+   */
   registry?: {
     namespace: pulumi.Input<string>;
     username: pulumi.Input<string>;
     password: pulumi.Input<string>;
+    push?: { username: pulumi.Input<string>; password: pulumi.Input<string> };
   };
+  /** The container's CPU, memory (MiB) and pids limits; defaults 2 CPUs, 4096 MiB, 4096 pids. */
+  limits?: { cpus?: number; memoryMb?: number; pids?: number };
   /** The release-signing private key (secret); nodes trust its public key. */
   signingKey: pulumi.Input<string>;
   /** Workspace id on the node. Default: the resource name. */
@@ -121,6 +130,7 @@ export class Workspace extends pulumi.ComponentResource {
         trusted: checked.trusted,
         allowInitializeCommand: checked.allowInitializeCommand,
         defaultImage: checked.defaultImage,
+        ...(args.limits ? { limits: args.limits } : {}),
         ...(args.registry ? { registry: pulumi.secret(args.registry) } : {}),
         signingKey: pulumi.secret(args.signingKey),
         nodeKeyTimeoutSeconds: checked.nodeKeyTimeoutSeconds,

@@ -29,6 +29,21 @@ export const branchName = z
     "not a valid git branch name",
   );
 
+export const workspaceLimits = z
+  .object({
+    /** CPUs (fractions allowed), as `docker run --cpus`. */
+    cpus: z.number().positive().max(1024).optional(),
+    /** Memory in MiB, as `docker run --memory`. */
+    memoryMb: z.number().int().min(64).max(4_194_304).optional(),
+    /** Processes and threads, as `docker run --pids-limit`. */
+    pids: z.number().int().min(16).max(4_194_304).optional(),
+  })
+  .strict();
+export type WorkspaceLimits = z.infer<typeof workspaceLimits>;
+
+/** What a workspace gets when its declaration says nothing. */
+export const WORKSPACE_LIMIT_DEFAULTS: Required<WorkspaceLimits> = { cpus: 2, memoryMb: 4096, pids: 4096 };
+
 export const workspaceDeclaration = z
   .object({
     formatVersion: z.literal(WORKSPACE_FORMAT_VERSION),
@@ -50,12 +65,19 @@ export const workspaceDeclaration = z
     allowInitializeCommand: z.boolean(),
     /** Started when the repository has no devcontainer config, or its build fails. */
     defaultImage: z.string().min(1),
+    /** The container's limits (and an isolated build's); defaults: WORKSPACE_LIMIT_DEFAULTS. */
+    limits: workspaceLimits.optional(),
     registry: z
       .object({
         /** `host[:port]/path` where the devcontainer images live. */
         namespace: z.string().min(1),
-        /** `{ username, password }` JSON, sealed to the node's key. */
+        /**
+         * The login builds get, `{ username, password }` JSON sealed to the node's key: it should
+         * only pull, since an untrusted branch's build runs with it.
+         */
         credentials: sealedSecretSchema.optional(),
+        /** The login the agent itself pushes the cache with (never handed to a build). */
+        pushCredentials: sealedSecretSchema.optional(),
       })
       .strict()
       .optional(),
@@ -85,6 +107,7 @@ export function workspacesFromKeys(node: string, keys: readonly string[]): strin
 }
 
 export const REGISTRY_SECRET_NAME = "registry-credentials";
+export const REGISTRY_PUSH_SECRET_NAME = "registry-push-credentials";
 
 export interface RegistryLogin {
   username: string;
@@ -92,32 +115,39 @@ export interface RegistryLogin {
 }
 
 /** What a sealed registry credential is bound to: a box moved to another workspace fails to open. */
-export function credentialsBinding(d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">) {
+export function credentialsBinding(
+  d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">,
+  name: string = REGISTRY_SECRET_NAME,
+) {
   return {
     environmentId: `workspace:${d.workspaceId}`,
     nodeId: d.nodeId,
     sequence: d.generation,
-    name: REGISTRY_SECRET_NAME,
+    name,
   } satisfies SecretBinding;
 }
 
+/** Seals a login (the build's, or with REGISTRY_PUSH_SECRET_NAME the agent's push login). */
 export function sealRegistryLogin(
   d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">,
   login: RegistryLogin,
   nodePublicKey: KeyInput,
+  name: string = REGISTRY_SECRET_NAME,
 ) {
-  return seal(JSON.stringify(login), nodePublicKey, credentialsBinding(d));
+  return seal(JSON.stringify(login), nodePublicKey, credentialsBinding(d, name));
 }
 
 export function unsealRegistryLogin(
   d: WorkspaceDeclaration,
   nodePrivateKey: KeyInput,
+  which: "build" | "push" = "build",
 ): RegistryLogin | undefined {
-  const box = d.registry?.credentials;
+  const box = which === "build" ? d.registry?.credentials : d.registry?.pushCredentials;
   if (!box) return undefined;
+  const name = which === "build" ? REGISTRY_SECRET_NAME : REGISTRY_PUSH_SECRET_NAME;
   const parsed = z
     .object({ username: z.string(), password: z.string() })
-    .parse(JSON.parse(unseal(box, nodePrivateKey, credentialsBinding(d))));
+    .parse(JSON.parse(unseal(box, nodePrivateKey, credentialsBinding(d, name))));
   return parsed;
 }
 
@@ -167,7 +197,15 @@ export function verifyWorkspace(
 
 // ---- Status ------------------------------------------------------------------------------------
 
-export const workspacePhase = z.enum(["cloning", "pulling cache", "building", "starting", "pushing cache"]);
+export const workspacePhase = z.enum([
+  "cloning",
+  "pulling cache",
+  "building",
+  // An untrusted workspace's image label, checked against the allowlist before it starts.
+  "checking",
+  "starting",
+  "pushing cache",
+]);
 export type WorkspacePhase = z.infer<typeof workspacePhase>;
 
 export const phaseRecord = z.object({
@@ -200,6 +238,8 @@ export const workspaceStatus = z.object({
   push: z.enum(["none", "pending", "done", "failed"]).default("none"),
   pushError: z.string().optional(),
   error: z.string().optional(),
+  /** What an untrusted workspace asked for and was refused (the error says what to do). */
+  refusals: z.array(z.object({ property: z.string(), source: z.string(), problem: z.string() })).optional(),
   phases: z.array(phaseRecord).default([]),
   /** Seconds from the start of `up` until the workspace ran. */
   secondsToRunning: z.number().optional(),

@@ -330,17 +330,29 @@ export interface TagInput {
   trusted: boolean;
 }
 
-export function devcontainerTags(t: TagInput): DevcontainerTags {
-  if (!/^[0-9a-f]{64}$/.test(t.key)) throw new Error(`not a cache key: ${t.key}`);
+export type CacheTags = Omit<DevcontainerTags, "exact">;
+
+/** The cache tags: they do not depend on the key, so they are known before the clone. */
+export function devcontainerCacheTags(t: Omit<TagInput, "key">): CacheTags {
   const repository = devcontainerRepository(t.namespace, t.repo);
   const config = sanitizeTagPart(t.config, TAG_MAX - KEY_LENGTH - 1);
   const cacheTag = (prefix: string, branch: string) =>
     `${repository}:${prefix}-${config}.${sanitizeTagPart(branch, TAG_MAX - prefix.length - config.length - 2)}`;
   const trustedBranch = cacheTag("cache", t.branch);
   return {
-    exact: `${repository}:${config}-${t.key}`,
     branch: t.trusted ? trustedBranch : cacheTag("untrusted", t.branch),
     defaultBranch: cacheTag("cache", t.defaultBranch),
     trustedBranch,
   };
+}
+
+/** The exact image of a key: `<repository>:<config>-<key>`. */
+export function exactTag(t: Pick<TagInput, "namespace" | "repo" | "config" | "key">): string {
+  if (!/^[0-9a-f]{64}$/.test(t.key)) throw new Error(`not a cache key: ${t.key}`);
+  const config = sanitizeTagPart(t.config, TAG_MAX - KEY_LENGTH - 1);
+  return `${devcontainerRepository(t.namespace, t.repo)}:${config}-${t.key}`;
+}
+
+export function devcontainerTags(t: TagInput): DevcontainerTags {
+  return { exact: exactTag(t), ...devcontainerCacheTags(t) };
 }

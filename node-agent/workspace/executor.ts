@@ -1,46 +1,58 @@
-// The executor: the thin I/O shell that carries out a workspace plan (plan.ts) on this node.
+// The executor: carries out a workspace plan (plan.ts) on this node. It decides nothing the plan
+// can decide; it runs each step through one runner (node-agent/docker.ts's isolatedRunner),
+// records its phase, and follows the step's onFailure.
 //
-//   cloning        git clone --depth 1 --branch B; meanwhile the branch's last cache image is
-//                  pulled (on an exact hit that is the same image, so its pull costs nothing after)
+//   cloning        git clone --depth 1 --branch B; meanwhile the plan's prefetch chain is pulled
 //   (lookup)       which of the exact image and the cache tags the registry holds
-//   pulling cache  exact hit: docker pull of the exact image, no build
-//   building       miss: devcontainer build --cache-from <branch tag> --cache-from <default tag>
+//   pulling cache  exact hit: the exact image (a tag of the prefetched one when it is the same)
+//   building       miss: devcontainer build --cache-from <the plan's chain>
 //   starting       devcontainer up from the image (no per-node UID rebuild)
-//   pushing cache  after the workspace runs, in the background and bounded in time: push the exact
-//                  image and move the branch's cache tag; a failure is reported, never fatal
+//   pushing cache  after the workspace runs, in the background and bounded in time; a failure is
+//                  reported, never fatal
 //
-// Every command gets an isolated environment (PATH, HOME, DOCKER_HOST and a DOCKER_CONFIG of its
-// own, holding only the namespace's registry login), never the agent's own.
+// Every command gets an isolated environment (PATH, HOME, DOCKER_HOST and a DOCKER_CONFIG made
+// for that command alone, holding only the login its step's `credentials` name), never the
+// agent's own; the Docker config is removed when the command ends.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
-  chownSync,
-  existsSync,
-  lchownSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { join, posix } from "node:path";
-import { stripVTControlCharacters } from "node:util";
-import type { WorkspaceStatus } from "../../contract/workspace/declaration";
+  WORKSPACE_LIMIT_DEFAULTS,
+  type WorkspaceLimits,
+  type WorkspaceStatus,
+} from "../../contract/workspace/declaration";
 import { whileFlushing } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
-import { lastLines, ProcessError, type RunResult, run } from "../../lib/process";
-import { dockerConfigJson } from "../apply/registry-auth";
-import { computeCacheKey, devcontainerTags } from "./cache-key";
+import { ProcessError, type RunResult } from "../../lib/process";
+import { type DockerRunner, isolatedRunner } from "../docker";
+import { computeCacheKey, devcontainerCacheTags, exactTag } from "./cache-key";
+import {
+  cliResult,
+  defaultDevcontainerCli,
+  devcontainerCliVersion,
+  dockerArchitecture,
+  failureSummary,
+  ranEveryStep,
+  readableCliLog,
+} from "./cli-output";
+import * as cmd from "./commands";
+import { ContainmentError, checkUntrustedLabel, checkUntrustedRepository } from "./containment";
 import {
   DEFAULT_CONFIG_NAME,
   type DevcontainerConfigFile,
   readDevcontainerConfig,
 } from "./devcontainer-config";
-import { type PlannedCommand, planWorkspace, type Step, type WorkspacePlan } from "./plan";
+import { chownTree, removeLeftoverDockerConfigs, withDockerConfig } from "./node-files";
+import { type Credentials, planWorkspace, prefetchChain, type Step, type WorkspacePlan } from "./plan";
 import { lookupTags, type RegistryLookup, registryHost } from "./registry-lookup";
-import { homeOf, remoteUserOf, stateVolumeName, withStateMount } from "./state-volume";
+import { prepareStart } from "./start";
+import { type StateKey, stateVolumeName, volumePrefix } from "./state-volume";
 import { readStatusFile, StatusRecorder, type StatusReporter } from "./status-recorder";
+
+export { WORKSPACE_LABEL } from "./commands";
+
+/** The image namespace of workspaces declared without a registry (images stay on the node). */
+const LOCAL_NAMESPACE = "berth.local/workspace";
 
 export interface WorkspaceSpec {
   id: string;
@@ -54,7 +66,15 @@ export interface WorkspaceSpec {
   trusted: boolean;
   allowInitializeCommand: boolean;
   defaultImage: string;
-  registry?: { namespace: string; login?: { username: string; password: string } };
+  registry?: {
+    namespace: string;
+    /** The login builds get (pull-only, for untrusted branches); the agent pulls with it too. */
+    login?: { username: string; password: string };
+    /** The login the agent pushes the cache with, never handed to a build; `login` when absent. */
+    pushLogin?: { username: string; password: string };
+  };
+  /** The container's limits; WORKSPACE_LIMIT_DEFAULTS fill what is not given. */
+  limits?: WorkspaceLimits;
   generation?: number;
   nodeId?: string;
 }
@@ -73,6 +93,10 @@ export interface ExecutorOptions {
   stepTimeoutSeconds?: number;
   log: Logger;
   report?: StatusReporter;
+  /** Runs every command (tests pass a recording one); isolatedRunner by default. */
+  runner?: DockerRunner;
+  /** Which tags the registry holds (tests pass their own); lookupTags by default. */
+  lookup?: typeof lookupTags;
 }
 
 export interface UpResult {
@@ -82,118 +106,46 @@ export interface UpResult {
   background: Promise<WorkspaceStatus>;
 }
 
-export const WORKSPACE_LABEL = "berth.workspace";
-
-/** The devcontainer CLI beside this project (or the agent bundle's node_modules). */
-export function defaultDevcontainerCli(): string {
-  const pkg = require.resolve("@devcontainers/cli/package.json");
-  return join(pkg, "..", "devcontainer.js");
+/** One bring-up's context: where it lives, what it reports to, what it must never print. */
+function stateKey(spec: WorkspaceSpec): StateKey {
+  return { workspaceId: spec.id, branch: spec.branch, trusted: spec.trusted };
 }
 
-export function devcontainerCliVersion(cli: string): string {
-  const pkg = join(cli, "..", "package.json");
-  return (JSON.parse(readFileSync(pkg, "utf8")) as { version: string }).version;
+/** What the clone was made for (no login). */
+function specText(spec: WorkspaceSpec): string {
+  return JSON.stringify({
+    ...spec,
+    registry: spec.registry ? { namespace: spec.registry.namespace } : undefined,
+  });
 }
 
-export function dockerArchitecture(arch = process.arch): string {
-  return (
-    (
-      { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" } as Record<string, string>
-    )[arch] ?? arch
-  );
-}
-
-/** The last JSON object line of the CLI's stdout (its result). */
-export function cliResult(stdout: string): Record<string, unknown> | undefined {
-  for (const line of stdout.trim().split("\n").reverse()) {
-    const t = line.trim();
-    if (!t.startsWith("{")) continue;
-    try {
-      const v = JSON.parse(t) as Record<string, unknown>;
-      if ("outcome" in v) return v;
-    } catch {
-      // a log line
-    }
-  }
-  return undefined;
-}
-
-/**
- * The CLI's JSON log lines (`--log-format json`) as the text a person reads: each entry's text
- * (BuildKit's plain progress among them), colours removed; other lines as they are.
- */
-export function readableCliLog(...outputs: string[]): string {
-  const out: string[] = [];
-  for (const line of outputs.join("\n").split("\n")) {
-    const t = line.trim();
-    if (t === "") continue;
-    let text = line;
-    if (t.startsWith("{")) {
-      try {
-        const v = JSON.parse(t) as { text?: unknown; outcome?: unknown; message?: unknown };
-        if (typeof v.text === "string") text = v.text;
-        else if (v.outcome !== undefined) text = `result: ${t}`;
-      } catch {
-        // not JSON after all
-      }
-    }
-    const clean = stripVTControlCharacters(text).replace(/\r/g, "").trimEnd();
-    if (clean !== "") out.push(clean);
-  }
-  return `${out.join("\n")}\n`;
-}
-
-/**
- * What went wrong in a failed command, in a few lines a person reads: for the devcontainer CLI,
- * its result's description and BuildKit's last `ERROR:` line (the failing step and its exit
- * code), never the CLI's own stack trace; for other commands, the message's last lines.
- */
-export function failureSummary(e: unknown, lines = 3): string {
-  const message = e instanceof Error ? e.message : String(e);
-  const withoutStack = message
-    .split("\n")
-    .filter((l) => !/^\s+at /.test(l))
-    .join("\n");
-  if (!(e instanceof ProcessError)) return lastLines(withoutStack, lines);
-  const result = cliResult(e.result.stdout);
-  const description = typeof result?.description === "string" ? result.description : undefined;
-  const buildError = readableCliLog(e.result.stdout, e.result.stderr)
-    .split("\n")
-    .reverse()
-    .find((l) => /^(#\d+ )?ERROR: /.test(l))
-    ?.replace(/^#\d+ /, "");
-  if (!description && !buildError) return lastLines(withoutStack, lines);
-  return [description, buildError].filter((x) => x !== undefined).join(" ");
-}
-
-/**
- * A build ran every Dockerfile step (none came from a cache), so its image's inline cache covers
- * every layer: BuildKit's plain progress has no `#N CACHED` for a `#N [stage i/n] ...` step
- * other than FROM.
- */
-export function ranEveryStep(buildLog: string): boolean {
-  const lines = buildLog.split("\n");
-  const steps = new Set<string>();
-  for (const l of lines) {
-    const m = l.match(/^#(\d+) \[[^\]]* \d+\/\d+\] (\S+)/);
-    if (m && m[2] !== "FROM") steps.add(m[1]!);
-  }
-  return (
-    steps.size > 0 &&
-    !lines.some((l) => {
-      const m = l.match(/^#(\d+) CACHED$/);
-      return m !== null && steps.has(m[1]!);
-    })
-  );
+interface Run {
+  spec: WorkspaceSpec;
+  dir: string;
+  repoDir: string;
+  rec: StatusRecorder;
+  log: Logger;
+  redact: string[];
+  start: boolean;
+  /** The prefetch's result: the cache tag it pulled, if any. */
+  prefetch: Promise<string | undefined>;
+  flushing: <T>(work: Promise<T>) => Promise<T>;
 }
 
 export class WorkspaceExecutor {
   private readonly cli: string;
   private readonly cliVersion: string;
+  private readonly run: DockerRunner;
 
   constructor(private readonly o: ExecutorOptions) {
     this.cli = o.devcontainerCli ?? defaultDevcontainerCli();
     this.cliVersion = devcontainerCliVersion(this.cli);
+    this.run = o.runner ?? isolatedRunner(o.dockerHost ? { dockerHost: o.dockerHost } : {});
+  }
+
+  /** At the daemon's start: a Docker config left by a crash may hold a login; none outlives its command. */
+  removeLeftovers(): string[] {
+    return removeLeftoverDockerConfigs(join(this.o.stateRoot, "workspaces"));
   }
 
   dir(id: string): string {
@@ -213,80 +165,109 @@ export class WorkspaceExecutor {
       .sort();
   }
 
-  private dockerEnv(): Record<string, string> {
-    return this.o.dockerHost ? { DOCKER_HOST: this.o.dockerHost } : {};
-  }
-
-  private exec(
-    c: PlannedCommand,
-    timeoutSeconds: number,
-    redact: string[],
-    cwd?: string,
-  ): Promise<RunResult> {
-    return run(c.file, c.args, {
-      isolatedEnv: true,
-      env: c.env,
-      timeoutMs: timeoutSeconds * 1000,
-      redact,
-      ...(cwd ? { cwd } : {}),
-    });
-  }
-
-  /** The engine's data root when it is a folder of this machine (a local engine), else undefined. */
-  private async dataRoot(env: Record<string, string>): Promise<string | undefined> {
-    const r = await run("docker", ["info", "--format", "{{.DockerRootDir}}"], {
-      isolatedEnv: true,
-      env,
-      timeoutMs: 30_000,
-      allowFailure: true,
-    }).catch(() => undefined);
-    const root = r?.exitCode === 0 ? r.stdout.trim() : "";
-    return root.startsWith("/") && existsSync(root) ? root : undefined;
-  }
-
   /** The workspace's containers (by label). */
   async containers(id: string): Promise<string[]> {
-    const r = await run("docker", ["ps", "-aq", "--filter", `label=${WORKSPACE_LABEL}=${id}`], {
-      isolatedEnv: true,
-      env: this.dockerEnv(),
-      timeoutMs: 60_000,
-    });
+    const r = await this.run(cmd.containersOf(id), { timeoutMs: 60_000 });
     return r.stdout.split("\n").filter((l) => l.trim() !== "");
   }
 
   /** Removes the workspace's container and its folder (the clone with it). */
   async down(id: string): Promise<void> {
     const ids = await this.containers(id);
-    if (ids.length > 0)
-      await run("docker", ["rm", "-f", "-v", ...ids], {
-        isolatedEnv: true,
-        env: this.dockerEnv(),
-        timeoutMs: 120_000,
-      });
+    if (ids.length > 0) await this.run(cmd.removeContainers(ids), { timeoutMs: 120_000 });
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 
   /** Clones, builds or pulls the image and pushes the cache; does not start (a prebuild). */
   async build(spec: WorkspaceSpec): Promise<WorkspaceStatus> {
-    const r = await this.bringUp(spec, false);
-    return r.background;
+    return (await this.bringUp(spec, false)).background;
   }
 
   async up(spec: WorkspaceSpec): Promise<UpResult> {
     return this.bringUp(spec, true);
   }
 
+  /** `fn` with a Docker config of its own (DOCKER_CONFIG) holding the login `credentials` name. */
+  private withLogin<T>(r: Run, credentials: Credentials, fn: (env: Record<string, string>) => Promise<T>) {
+    const reg = r.spec.registry;
+    const login =
+      credentials === "none"
+        ? undefined
+        : credentials === "push"
+          ? (reg?.pushLogin ?? reg?.login)
+          : reg?.login;
+    return withDockerConfig(r.dir, reg && login ? { [registryHost(reg.namespace)]: login } : {}, fn);
+  }
+
+  private call(
+    r: Run,
+    c: cmd.Command & { env?: Record<string, string> },
+    env: Record<string, string>,
+    o: { timeoutSeconds?: number; cwd?: string; allowFailure?: boolean; signal?: AbortSignal } = {},
+  ): Promise<RunResult> {
+    return this.run(c, {
+      env: { ...c.env, ...env },
+      timeoutMs: (o.timeoutSeconds ?? this.o.stepTimeoutSeconds ?? 1800) * 1000,
+      redact: r.redact,
+      ...(o.cwd ? { cwd: o.cwd } : {}),
+      ...(o.allowFailure ? { allowFailure: true } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  }
+
+  private exec(r: Run, step: Pick<Step, "command" | "credentials" | "timeoutSeconds">): Promise<RunResult> {
+    return this.withLogin(r, step.credentials, (env) =>
+      this.call(r, step.command, env, {
+        cwd: r.repoDir,
+        ...(step.timeoutSeconds ? { timeoutSeconds: step.timeoutSeconds } : {}),
+      }),
+    );
+  }
+
   private async bringUp(spec: WorkspaceSpec, start: boolean): Promise<UpResult> {
     const t0 = Date.now();
+    const stopPrefetch = new AbortController();
+    const r = await this.begin(spec, start, stopPrefetch.signal);
+    try {
+      if (!existsSync(join(r.repoDir, ".git"))) await r.rec.phase("cloning", () => this.clone(r));
+      const plan = await this.decide(r);
+      if (plan.prefetch === "stop") stopPrefetch.abort();
+      const { background, upResult } = await this.runPlan(r, plan);
+      if (start) {
+        const containerId = typeof upResult?.containerId === "string" ? upResult.containerId : undefined;
+        const user = typeof upResult?.remoteUser === "string" ? upResult.remoteUser : undefined;
+        if (containerId && user) await this.ownWorkspaceFolder(r, containerId, user);
+        r.rec.update({
+          state: "running",
+          ...(containerId ? { containerId } : {}),
+          secondsToRunning: Math.round((Date.now() - t0) / 10) / 100,
+        });
+      }
+      const first = r.rec.status;
+      const finish = this.pushInBackground(r, background);
+      if (!start) return { status: await finish, background: finish };
+      await r.rec.flush();
+      return { status: first, background: finish };
+    } catch (e) {
+      stopPrefetch.abort();
+      const refusals = e instanceof ContainmentError ? { refusals: [...e.refusals] } : {};
+      r.rec.update({
+        state: "failed",
+        error: e instanceof ContainmentError ? e.message : failureSummary(e, 8),
+        ...refusals,
+      });
+      await r.rec.flush();
+      r.log.error({ err: failureSummary(e) }, "workspace failed");
+      return { status: r.rec.status, background: Promise.resolve(r.rec.status) };
+    }
+  }
+
+  /** The status recorder, the folder and the prefetch of one bring-up. */
+  private async begin(spec: WorkspaceSpec, start: boolean, stopPrefetch: AbortSignal): Promise<Run> {
     const dir = this.dir(spec.id);
-    const repoDir = join(dir, "repo");
     const specFile = join(dir, "spec.json");
-    const specText = JSON.stringify({
-      ...spec,
-      registry: spec.registry ? { namespace: spec.registry.namespace } : undefined,
-    });
     // Another repository, branch or config than the clone was made for: start over.
-    if (existsSync(specFile) && readFileSync(specFile, "utf8") !== specText) await this.down(spec.id);
+    if (existsSync(specFile) && readFileSync(specFile, "utf8") !== specText(spec)) await this.down(spec.id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const log = this.o.log.child({ workspace: spec.id });
     const rec = new StatusRecorder(
@@ -300,401 +281,263 @@ export class WorkspaceExecutor {
       (e) => log.warn({ err: (e as Error).message }, "could not report the workspace's status"),
     );
     rec.update({});
-    const login = spec.registry?.login;
-    const redact = login ? [login.password] : [];
-    if (login) registerSecret(login.password);
-    // This build's own Docker config: the namespace's registry login and nothing else.
-    const dockerConfigDir = mkdtempSync(join(dir, "docker-config-"));
-    if (login && spec.registry)
-      writeFileSync(
-        join(dockerConfigDir, "config.json"),
-        dockerConfigJson({ [registryHost(spec.registry.namespace)]: login }),
-        { mode: 0o600 },
+    const secrets = [spec.registry?.login?.password, spec.registry?.pushLogin?.password].filter(
+      (p): p is string => p !== undefined,
+    );
+    for (const p of secrets) registerSecret(p);
+    const r: Run = {
+      spec,
+      dir,
+      repoDir: join(dir, "repo"),
+      rec,
+      log,
+      redact: secrets,
+      start,
+      prefetch: Promise.resolve(undefined),
+      flushing: (w) => w,
+    };
+    // Pulls and builds write an image's worth of layers; flushed while they run, the container
+    // start after them does not pay for it (lib/flush.ts). Only where the engine's data root is
+    // on this machine.
+    const root = this.run(cmd.dataRoot(), { timeoutMs: 30_000, allowFailure: true })
+      .then((o) => (o.exitCode === 0 ? o.stdout.trim() : ""))
+      .catch(() => "")
+      .then((d) => (d.startsWith("/") && existsSync(d) ? d : undefined));
+    r.flushing = async (work) => {
+      const d = await root;
+      return d ? whileFlushing(d, work) : work;
+    };
+    // The cache tags do not depend on the key: the plan's chain is pulled while cloning.
+    const reg = spec.registry;
+    if (reg) {
+      const chain = prefetchChain(
+        devcontainerCacheTags({ ...this.tagInput(spec), namespace: reg.namespace }),
       );
-    const env = { ...this.dockerEnv(), DOCKER_CONFIG: dockerConfigDir };
-    const stepTimeout = this.o.stepTimeoutSeconds ?? 1800;
-    const cleanup = () => rmSync(dockerConfigDir, { recursive: true, force: true });
-    // The cache pull that starts while cloning; stopped once the plan shows the workspace does
-    // not start from that image, or when bringing it up fails.
-    const stopPrefetch = new AbortController();
+      r.prefetch = r.flushing(
+        this.withLogin(r, "pull", async (env) => {
+          for (const tag of chain) {
+            if (stopPrefetch.aborted) return undefined;
+            const o = await this.call(r, cmd.pull(tag), env, {
+              allowFailure: true,
+              signal: stopPrefetch,
+            }).catch(() => undefined);
+            if (o?.exitCode === 0) return tag;
+          }
+          return undefined;
+        }),
+      );
+    }
+    return r;
+  }
 
+  private tagInput(spec: WorkspaceSpec) {
+    return {
+      namespace: spec.registry?.namespace ?? LOCAL_NAMESPACE,
+      repo: spec.repositoryName,
+      config: spec.config ?? DEFAULT_CONFIG_NAME,
+      branch: spec.branch,
+      defaultBranch: spec.defaultBranch,
+      trusted: spec.trusted,
+    };
+  }
+
+  private async clone(r: Run): Promise<void> {
+    rmSync(r.repoDir, { recursive: true, force: true });
+    await this.run(cmd.gitClone(r.spec.repository, r.spec.branch, r.repoDir), {
+      env: { GIT_TERMINAL_PROMPT: "0" },
+      timeoutMs: (this.o.stepTimeoutSeconds ?? 1800) * 1000,
+      redact: r.redact,
+    });
+    writeFileSync(join(r.dir, "spec.json"), specText(r.spec), { mode: 0o600 });
+  }
+
+  /** Reads the config, computes the key, asks the registry, and plans. */
+  private async decide(r: Run): Promise<WorkspacePlan> {
+    const { spec, repoDir, log } = r;
+    // A broken config (or one that names a missing file) falls back to the default image.
+    let config: DevcontainerConfigFile | undefined;
+    let fallbackReason: string | undefined;
+    let key: string | undefined;
     try {
-      const configName = spec.config ?? DEFAULT_CONFIG_NAME;
-      // The cache tags do not depend on the key: pull the branch's last image while cloning.
-      const preTags = spec.registry
-        ? devcontainerTags({
-            namespace: spec.registry.namespace,
-            repo: spec.repositoryName,
-            config: configName,
-            key: "0".repeat(64),
-            branch: spec.branch,
-            defaultBranch: spec.defaultBranch,
-            trusted: spec.trusted,
-          })
-        : undefined;
-      // Pulls and builds write an image's worth of layers; flushed while they run, the container
-      // start after them does not pay for it (lib/flush.ts). Only where the engine's data root is
-      // on this machine.
-      const dataRoot = this.dataRoot(env);
-      const flushing = async <T>(work: Promise<T>): Promise<T> => {
-        const root = await dataRoot;
-        return root ? whileFlushing(root, work) : work;
-      };
-      // The first cache tag of the chain that exists, pulled while cloning: when nothing changed
-      // since that tag's build, it is the exact image, and its pull gets the clone's head start.
-      const chain = (["branch", "trustedBranch", "defaultBranch"] as const).filter(
-        (k, i, all) => preTags && all.findIndex((o) => preTags[o] === preTags[k]) === i,
-      );
-      const prefetch: Promise<string | undefined> = preTags
-        ? flushing(
-            (async () => {
-              for (const tag of chain.map((k) => preTags[k])) {
-                if (stopPrefetch.signal.aborted) return undefined;
-                const r = await run("docker", ["pull", "--quiet", tag], {
-                  isolatedEnv: true,
-                  env,
-                  timeoutMs: stepTimeout * 1000,
-                  allowFailure: true,
-                  redact,
-                  signal: stopPrefetch.signal,
-                }).catch(() => undefined);
-                if (r?.exitCode === 0) return tag;
-              }
-              return undefined;
-            })(),
-          )
-        : Promise.resolve(undefined);
-
-      if (!existsSync(join(repoDir, ".git"))) {
-        await rec.phase("cloning", async () => {
-          rmSync(repoDir, { recursive: true, force: true });
-          await run(
-            "git",
-            [
-              "clone",
-              "--quiet",
-              "--depth",
-              "1",
-              "--single-branch",
-              "--no-tags",
-              "--branch",
-              spec.branch,
-              "--",
-              spec.repository,
-              repoDir,
-            ],
-            { isolatedEnv: true, env: { GIT_TERMINAL_PROMPT: "0" }, timeoutMs: stepTimeout * 1000, redact },
-          );
-        });
-        writeFileSync(specFile, specText, { mode: 0o600 });
-      }
-
-      // The config: a broken one (or one that names a missing file) falls back to the default image.
-      let config: DevcontainerConfigFile | undefined;
-      let fallbackReason: string | undefined;
-      let key: string | undefined;
-      try {
-        config = readDevcontainerConfig(repoDir, spec.config);
-        if (config && config.build.kind !== "compose")
-          key = computeCacheKey({
-            repoDir,
-            config,
-            cliVersion: this.cliVersion,
-            architecture: dockerArchitecture(),
-          }).key;
-      } catch (e) {
-        fallbackReason = `the devcontainer config cannot be used, the default image runs instead: ${(e as Error).message}`;
-        config = undefined;
-        log.warn({ reason: fallbackReason }, "devcontainer config unusable");
-      }
-
-      const tags =
-        config && key && spec.registry
-          ? devcontainerTags({
-              namespace: spec.registry.namespace,
-              repo: spec.repositoryName,
-              config: config.name,
-              key,
-              branch: spec.branch,
-              defaultBranch: spec.defaultBranch,
-              trusted: spec.trusted,
-            })
-          : config && key
-            ? devcontainerTags({
-                namespace: "berth.local/workspace",
-                repo: spec.repositoryName,
-                config: config.name,
-                key,
-                branch: spec.branch,
-                defaultBranch: spec.defaultBranch,
-                trusted: spec.trusted,
-              })
-            : undefined;
-      let registry: RegistryLookup = {
-        reachable: false,
-        exactExists: false,
-        branchCacheExists: false,
-        defaultBranchCacheExists: false,
-      };
-      if (tags && spec.registry) registry = await lookupTags(tags, login, this.o.lookupTimeoutMs ?? 5000);
-      else if (tags) registry.reason = "no registry namespace is declared";
-      if (registry.reason && config) {
-        fallbackReason = `${registry.reason}: a plain build, no cache`;
-        log.warn({ reason: registry.reason }, "building without the registry");
-      }
-
-      const plan = planWorkspace({
-        workspaceFolder: repoDir,
-        ...(config
-          ? { config: { file: join(repoDir, config.file), content: config.config, kind: config.build.kind } }
-          : {}),
-        ...(tags ? { tags } : {}),
-        registry,
-        trusted: spec.trusted,
-        isDefaultBranch: spec.branch === spec.defaultBranch,
-        allowInitializeCommand: spec.allowInitializeCommand,
-        defaultImage: spec.defaultImage,
-        dockerConfigDir,
-        startConfigFile: join(dir, "start.json"),
-        devcontainerCli: this.cli,
-        idLabels: { [WORKSPACE_LABEL]: spec.id },
-        pushTimeoutSeconds: this.o.pushTimeoutSeconds ?? 600,
-        dockerEnv: this.dockerEnv(),
-      });
-      rec.update({
-        mode: plan.mode,
-        ...(fallbackReason ? { fallbackReason } : {}),
-        ...(key ? { cacheKey: key } : {}),
-        image: plan.mode === "default-image" ? spec.defaultImage : tags?.exact,
-      });
-      log.info({ mode: plan.mode, image: tags?.exact, cacheFrom: plan.cacheFrom }, "workspace plan");
-
-      const buildLog = join(dir, "build.log");
-      // An exact hit that is the image the prefetch pulls (the first cache tag of the chain that
-      // the registry holds): wait for that pull (a second one would compete for the same layers)
-      // and tag it. Anything else: stop the prefetch. BuildKit fetches what its --cache-from
-      // chain needs itself, so the pull only took the build's bandwidth and cores (measured on a
-      // one-line change: 25.9–35.7 s building after the finished pull, 21.0–23.2 s with the pull
-      // stopped).
-      const prefetched = chain.find((k) => registry.digests?.[k] !== undefined);
-      const prefetchIsExact =
-        plan.mode === "exact-hit" &&
-        prefetched !== undefined &&
-        registry.digests?.exact === registry.digests?.[prefetched];
-      if (!prefetchIsExact) stopPrefetch.abort();
-      const runStep = async (step: Step): Promise<RunResult> => {
-        if (step.phase === "pulling cache" && prefetchIsExact && tags && preTags && prefetched) {
-          const from = preTags[prefetched];
-          if ((await prefetch) === from)
-            return this.exec({ file: "docker", args: ["tag", from, tags.exact], env }, 60, redact);
-        }
-        const isBuild = step.phase === "building";
-        try {
-          const command = this.exec(step.command, step.timeoutSeconds ?? stepTimeout, redact, repoDir);
-          const writesLayers = step.phase === "pulling cache" || isBuild;
-          const r = await (writesLayers ? flushing(command) : command);
-          if (isBuild) writeFileSync(buildLog, readableCliLog(r.stdout, r.stderr));
-          return r;
-        } catch (e) {
-          if (isBuild && e instanceof ProcessError) {
-            writeFileSync(buildLog, readableCliLog(e.result.stdout, e.result.stderr));
-            rec.update({ buildLog });
-          }
-          throw e;
-        }
-      };
-
-      let active: WorkspacePlan | NonNullable<WorkspacePlan["fallback"]> = plan;
-      let mode = plan.mode;
-      const background: Step[] = [];
-      let upResult: Record<string, unknown> | undefined;
-      const runPlan = async (p: typeof active): Promise<void> => {
-        writeFileSync(join(dir, "start.json"), `${JSON.stringify(p.startConfig, null, 2)}\n`);
-        for (const step of p.steps) {
-          if (step.background) {
-            background.push(step);
-            continue;
-          }
-          if (step.phase === "starting" && !start) continue;
-          const r = await rec.phase(step.phase, async () => {
-            if (step.phase === "starting" && p.startConfig.image)
-              await this.prepareStart(
-                spec.id,
-                p.startConfig,
-                join(dir, "start.json"),
-                step.command.env ?? {},
-                log,
-              );
-            return runStep(step);
-          });
-          if (step.phase === "starting") upResult = cliResult(r.stdout);
-          if (step.phase === "building") rec.update({ buildLog });
-        }
-      };
-      try {
-        await runPlan(active);
-      } catch (e) {
-        const failed = rec.status.phases.at(-1);
-        if (!plan.fallback || failed?.phase === "starting" || mode === "default-image") throw e;
-        const why = `${failed?.phase ?? "a step"} failed: ${failureSummary(e)}`;
-        log.warn({ reason: why, fallback: plan.fallback.mode }, "falling back");
-        active = plan.fallback;
-        mode = plan.fallback.mode;
-        background.length = 0;
-        rec.update({
-          mode,
-          fallbackReason: `${why}; ${mode === "default-image" ? "the default image runs instead (see the build log)" : "building here instead"}`,
-          image: mode === "default-image" ? spec.defaultImage : tags?.exact,
-        });
-        await runPlan(active);
-      }
-
-      if (start) {
-        const containerId = typeof upResult?.containerId === "string" ? upResult.containerId : undefined;
-        const remoteUser = typeof upResult?.remoteUser === "string" ? upResult.remoteUser : undefined;
-        if (containerId && remoteUser) await this.ownWorkspaceFolder(containerId, remoteUser, repoDir, log);
-        rec.update({
-          state: "running",
-          ...(containerId ? { containerId } : {}),
-          secondsToRunning: Math.round((Date.now() - t0) / 10) / 100,
-        });
-      }
-      const first = rec.status;
-
-      // After the workspace runs: the pushes, one after the other, each bounded; never fatal.
-      const finish = (async (): Promise<WorkspaceStatus> => {
-        try {
-          if (background.length > 0) {
-            rec.update({ push: "pending" });
-            try {
-              const full = existsSync(buildLog) && ranEveryStep(readFileSync(buildLog, "utf8"));
-              await rec.phase("pushing cache", async () => {
-                for (const step of background) if (!step.onlyIfFullBuild || full) await runStep(step);
-              });
-              rec.update({ push: "done" });
-            } catch (e) {
-              const msg = failureSummary(e, 2);
-              log.warn({ err: msg }, "the cache push failed; the workspace runs on");
-              rec.update({ push: "failed", pushError: msg });
-            }
-          }
-          if (!start) rec.update({ state: "stopped" });
-          await prefetch;
-          await rec.flush();
-          return rec.status;
-        } finally {
-          cleanup();
-        }
-      })();
-      if (!start) return { status: await finish, background: finish };
-      await rec.flush();
-      return { status: first, background: finish };
+      config = readDevcontainerConfig(repoDir, spec.config);
+      if (config && config.build.kind !== "compose")
+        key = computeCacheKey({
+          repoDir,
+          config,
+          cliVersion: this.cliVersion,
+          architecture: dockerArchitecture(),
+        }).key;
     } catch (e) {
-      stopPrefetch.abort();
-      cleanup();
-      rec.update({ state: "failed", error: failureSummary(e, 8) });
-      await rec.flush();
-      log.error({ err: failureSummary(e) }, "workspace failed");
-      const status = rec.status;
-      return { status, background: Promise.resolve(status) };
+      fallbackReason = `the devcontainer config cannot be used, the default image runs instead: ${(e as Error).message}`;
+      config = undefined;
+      log.warn({ reason: fallbackReason }, "devcontainer config unusable");
+    }
+    // An untrusted branch's config asks only for what stays inside its container, or nothing runs.
+    if (config && !spec.trusted) {
+      const refusals = checkUntrustedRepository(repoDir, config, volumePrefix(stateKey(spec)));
+      if (refusals.length > 0) throw new ContainmentError(refusals);
+    }
+    const t = { ...this.tagInput(spec), ...(config ? { config: config.name } : {}) };
+    const tags = config && key ? { exact: exactTag({ ...t, key }), ...devcontainerCacheTags(t) } : undefined;
+    let registry: RegistryLookup = {
+      reachable: false,
+      exactExists: false,
+      branchCacheExists: false,
+      defaultBranchCacheExists: false,
+    };
+    if (tags && spec.registry)
+      registry = await (this.o.lookup ?? lookupTags)(
+        tags,
+        spec.registry.login,
+        this.o.lookupTimeoutMs ?? 5000,
+      );
+    else if (tags) registry.reason = "no registry namespace is declared";
+    if (registry.reason && config) {
+      fallbackReason = `${registry.reason}: a plain build, no cache`;
+      log.warn({ reason: registry.reason }, "building without the registry");
+    }
+    const plan = planWorkspace({
+      workspaceFolder: repoDir,
+      ...(config
+        ? { config: { file: join(repoDir, config.file), content: config.config, kind: config.build.kind } }
+        : {}),
+      ...(tags ? { tags } : {}),
+      registry,
+      trusted: spec.trusted,
+      isDefaultBranch: spec.branch === spec.defaultBranch,
+      allowInitializeCommand: spec.allowInitializeCommand,
+      defaultImage: spec.defaultImage,
+      hasLogin: spec.registry?.login !== undefined,
+      startConfigFile: join(r.dir, "start.json"),
+      devcontainerCli: this.cli,
+      idLabels: { [cmd.WORKSPACE_LABEL]: spec.id },
+      pushTimeoutSeconds: this.o.pushTimeoutSeconds ?? 600,
+      dockerEnv: this.o.dockerHost ? { DOCKER_HOST: this.o.dockerHost } : {},
+      limits: { ...WORKSPACE_LIMIT_DEFAULTS, ...spec.limits },
+    });
+    r.rec.update({
+      mode: plan.mode,
+      ...(fallbackReason ? { fallbackReason } : {}),
+      ...(key ? { cacheKey: key } : {}),
+      image: plan.mode === "compose" ? tags?.exact : plan.image,
+    });
+    log.info({ mode: plan.mode, image: plan.image, cacheFrom: plan.cacheFrom }, "workspace plan");
+    return plan;
+  }
+
+  /** The plan's steps in order: each recorded as its phase; a failure follows its onFailure. */
+  private async runPlan(
+    r: Run,
+    plan: WorkspacePlan,
+  ): Promise<{ background: Step[]; upResult?: Record<string, unknown> }> {
+    let p: WorkspacePlan = plan;
+    for (;;) {
+      writeFileSync(join(r.dir, "start.json"), `${JSON.stringify(p.startConfig, null, 2)}\n`);
+      let upResult: Record<string, unknown> | undefined;
+      let current: Step | undefined;
+      try {
+        for (const step of p.steps) {
+          if (step.background || (step.phase === "starting" && !r.start)) continue;
+          current = step;
+          const out = await r.rec.phase(step.phase, () => this.runStep(r, step, p));
+          if (step.phase === "starting") upResult = cliResult(out.stdout);
+        }
+        return { background: p.steps.filter((s) => s.background), upResult };
+      } catch (e) {
+        const fallback = p.fallback;
+        if (current?.onFailure !== "fallback" || !fallback) throw e;
+        const why = `${current.phase} failed: ${failureSummary(e)}`;
+        r.log.warn({ reason: why, fallback: fallback.mode }, "falling back");
+        r.rec.update({
+          mode: fallback.mode,
+          fallbackReason: `${why}; ${fallback.instead}`,
+          image: fallback.image,
+        });
+        p = fallback;
+      }
     }
   }
 
-  /**
-   * Before `devcontainer up`: the state volume is mounted at the remote user's home, and a
-   * container of this workspace that runs another image is removed (its volumes kept), so the
-   * CLI starts the new image instead of reusing the old container. Compose-based configs manage
-   * their own containers and are left as they are.
-   */
-  private async prepareStart(
-    id: string,
-    startConfig: Record<string, unknown>,
-    startFile: string,
-    /** The start step's own environment (DOCKER_HOST, this build's DOCKER_CONFIG). */
-    env: Record<string, string>,
-    log: Logger,
-  ): Promise<void> {
-    const image = String(startConfig.image);
-    const docker = (args: string[], allowFailure = false) =>
-      run("docker", args, { isolatedEnv: true, env, timeoutMs: 600_000, allowFailure });
-    const inspect = () =>
-      docker(
-        [
-          "image",
-          "inspect",
-          "--format",
-          '{{.Id}}\t{{.Config.User}}\t{{index .Config.Labels "devcontainer.metadata"}}',
-          image,
-        ],
-        true,
-      );
-    // Independent calls at once (each costs a Docker round trip; this is on the way to running).
-    const volume = stateVolumeName(id);
-    const [first, , existing] = await Promise.all([
-      inspect(),
-      docker(["volume", "create", "--label", `${WORKSPACE_LABEL}=${id}`, volume]),
-      this.containers(id),
-    ]);
-    let info = first;
-    if (info.exitCode !== 0) {
-      // Not here yet (the default image): pull it now; if that fails, `devcontainer up` says why.
-      if ((await docker(["pull", "--quiet", image], true)).exitCode === 0) info = await inspect();
+  private async runStep(r: Run, step: Step, plan: WorkspacePlan): Promise<RunResult> {
+    const w = step.whenPrefetched;
+    if (w && (await r.prefetch) === w.tag)
+      return this.exec(r, { command: w.command, credentials: "none", timeoutSeconds: 60 });
+    if (step.checksLabel) {
+      const out = await this.exec(r, step);
+      const label = out.stdout.trim().split("\t")[2];
+      const refusals = checkUntrustedLabel(label, plan.image, volumePrefix(stateKey(r.spec)));
+      if (refusals.length > 0) throw new ContainmentError(refusals);
+      return out;
     }
-    const [imageId = "", imageUser = "", label = ""] = info.stdout.trim().split("\t");
-    const user = remoteUserOf(startConfig, label === "<no value>" ? undefined : label, imageUser);
-    const home = homeOf(user);
-    let config = startConfig;
-    if (home) {
-      config = withStateMount(startConfig, volume, home);
-    } else {
-      log.warn({ user }, "the remote user is a bare uid: its home is not kept on the state volume");
+    if (step.phase === "starting")
+      return this.withLogin(r, step.credentials, async (env) => {
+        if (plan.startConfig.image)
+          await prepareStart({
+            run: (c, allowFailure) => this.call(r, c, env, { timeoutSeconds: 600, allowFailure }),
+            id: r.spec.id,
+            volume: stateVolumeName(stateKey(r.spec)),
+            startConfig: plan.startConfig,
+            startFile: join(r.dir, "start.json"),
+            log: r.log,
+          });
+        return this.call(r, step.command, env, { cwd: r.repoDir });
+      });
+    const isBuild = step.phase === "building";
+    const buildLog = join(r.dir, "build.log");
+    const keepLog = (out: { stdout: string; stderr: string }) => {
+      writeFileSync(buildLog, readableCliLog(out.stdout, out.stderr));
+      r.rec.update({ buildLog });
+    };
+    try {
+      const out = await (isBuild || step.phase === "pulling cache"
+        ? r.flushing(this.exec(r, step))
+        : this.exec(r, step));
+      if (isBuild) keepLog(out);
+      return out;
+    } catch (e) {
+      if (isBuild && e instanceof ProcessError) keepLog(e.result);
+      throw e;
     }
-    writeFileSync(startFile, `${JSON.stringify(config, null, 2)}\n`);
-    for (const c of existing) {
-      const r = await docker(["container", "inspect", "--format", "{{.Image}}", c], true);
-      if (imageId !== "" && r.exitCode === 0 && r.stdout.trim() !== imageId) {
-        log.info({ container: c }, "the workspace's image changed: replacing its container (state kept)");
-        await docker(["rm", "-f", c]);
+  }
+
+  /** After the workspace runs: the pushes, one after the other, each bounded; never fatal. */
+  private async pushInBackground(r: Run, steps: Step[]): Promise<WorkspaceStatus> {
+    if (steps.length > 0) {
+      r.rec.update({ push: "pending" });
+      try {
+        const buildLog = join(r.dir, "build.log");
+        const full = existsSync(buildLog) && ranEveryStep(readFileSync(buildLog, "utf8"));
+        await r.rec.phase("pushing cache", async () => {
+          for (const step of steps) if (!step.onlyIfFullBuild || full) await this.exec(r, step);
+        });
+        r.rec.update({ push: "done" });
+      } catch (e) {
+        const msg = failureSummary(e, 2);
+        r.log.warn({ err: msg }, "the cache push failed; the workspace runs on");
+        r.rec.update({ push: "failed", pushError: msg });
       }
     }
+    if (!r.start) r.rec.update({ state: "stopped" });
+    await r.prefetch;
+    await r.rec.flush();
+    return r.rec.status;
   }
 
   /**
    * The clone belongs to the container's remote user, so the image needs no per-node UID update
    * (the rebuild caches cannot carry): the folder is handed to the image's user instead.
    */
-  private async ownWorkspaceFolder(
-    containerId: string,
-    user: string,
-    repoDir: string,
-    log: Logger,
-  ): Promise<void> {
+  private async ownWorkspaceFolder(r: Run, containerId: string, user: string): Promise<void> {
     try {
-      // One exec for both numbers: `id -u USER; id -g USER`.
-      const r = await run(
-        "docker",
-        ["exec", "-u", "root", containerId, "sh", "-c", 'id -u "$1" && id -g "$1"', "sh", user],
-        { isolatedEnv: true, env: this.dockerEnv(), timeoutMs: 30_000 },
-      );
-      const [uid, gid] = r.stdout.trim().split("\n").map(Number);
+      const out = await this.call(r, cmd.userIds(containerId, user), {}, { timeoutSeconds: 30 });
+      const [uid, gid] = out.stdout.trim().split("\n").map(Number);
       if (uid === undefined || gid === undefined || !Number.isInteger(uid) || !Number.isInteger(gid)) return;
-      const st = statSync(repoDir);
-      if (st.uid === uid && st.gid === gid) return;
-      chownTree(repoDir, uid, gid);
+      chownTree(r.repoDir, uid, gid);
     } catch (e) {
-      log.warn(
+      r.log.warn(
         { err: (e as Error).message.split("\n")[0] },
         "could not hand the workspace folder to the remote user",
       );
     }
-  }
-}
-
-function chownTree(dir: string, uid: number, gid: number): void {
-  chownSync(dir, uid, gid);
-  for (const d of readdirSync(dir, { withFileTypes: true })) {
-    const p = posix.join(dir, d.name);
-    if (d.isDirectory()) chownTree(p, uid, gid);
-    else lchownSync(p, uid, gid);
   }
 }

@@ -37,7 +37,6 @@ function input(o: Partial<WorkspacePlanInput> = {}): WorkspacePlanInput {
     isDefaultBranch: false,
     allowInitializeCommand: false,
     defaultImage: "127.0.0.1:5000/berth/default:1",
-    dockerConfigDir: "/tmp/berth-build-x",
     startConfigFile: "/var/lib/berth/ws/w1/start.json",
     devcontainerCli: "/opt/berth/node_modules/.bin/devcontainer",
     idLabels: { "berth.workspace": "w1" },
@@ -171,15 +170,67 @@ describe("workspace plan", () => {
     expect(d.startConfig).toEqual({ image: "127.0.0.1:5000/berth/default:1" });
   });
 
-  it("passes only the build's own Docker config and Docker host, never the agent's environment", () => {
+  it("passes only the Docker host, never the agent's environment; each step names the login it needs", () => {
     process.env.BERTH_AGENT_SECRET = "s3cret";
-    for (const s of planWorkspace(input()).steps) {
-      expect(s.command.env).toEqual({
-        DOCKER_HOST: "unix:///run/docker.sock",
-        DOCKER_CONFIG: "/tmp/berth-build-x",
-      });
-    }
+    const p = planWorkspace(input());
+    for (const s of p.steps) expect(s.command.env).toEqual({ DOCKER_HOST: "unix:///run/docker.sock" });
     delete process.env.BERTH_AGENT_SECRET;
+    // The build reads the cache (pull); only the agent's own push steps get the push login.
+    expect(p.steps.map((s) => `${s.phase}:${s.command.args[0]}:${s.credentials}`)).toEqual([
+      "building:build:pull",
+      "starting:up:none",
+      "pushing cache:push:push",
+      "pushing cache:tag:none",
+      "pushing cache:push:push",
+      "pushing cache:tag:none",
+      "pushing cache:push:push",
+    ]);
+    expect(p.credentials).toBe("push");
+  });
+
+  it("waits for the prefetch and tags it when the first cache tag the registry holds is the exact image", () => {
+    const t = tags(true);
+    const registry = {
+      reachable: true,
+      exactExists: true,
+      branchCacheExists: true,
+      defaultBranchCacheExists: true,
+      digests: { exact: "sha256:a", branch: "sha256:a", defaultBranch: "sha256:b" },
+    };
+    const p = planWorkspace(input({ registry }));
+    expect(p.prefetch).toBe("wait");
+    expect(p.steps[0]!.whenPrefetched).toMatchObject({ tag: t.branch });
+    expect(line(p.steps[0]!.whenPrefetched!.command)).toBe(`docker tag ${t.branch} ${t.exact}`);
+    // The branch's tag is another image: the prefetch is stopped and the exact image pulled.
+    const q = planWorkspace(
+      input({ registry: { ...registry, digests: { ...registry.digests, branch: "sha256:c" } } }),
+    );
+    expect(q.prefetch).toBe("stop");
+    expect(q.steps[0]!.whenPrefetched).toBeUndefined();
+    expect(planWorkspace(input()).prefetch).toBe("stop");
+  });
+
+  it("chains fallbacks through onFailure: a failed pull builds here, a failed build starts the default image", () => {
+    const hit = planWorkspace(
+      input({
+        registry: {
+          reachable: true,
+          exactExists: true,
+          branchCacheExists: false,
+          defaultBranchCacheExists: false,
+        },
+      }),
+    );
+    expect(hit.steps[0]).toMatchObject({ phase: "pulling cache", onFailure: "fallback" });
+    expect(hit.fallback).toMatchObject({ mode: "plain-build", instead: "building here instead" });
+    expect(hit.fallback!.steps[0]).toMatchObject({
+      phase: "building",
+      onFailure: "fail",
+      credentials: "none",
+    });
+    const miss = planWorkspace(input());
+    expect(miss.fallback).toMatchObject({ mode: "default-image", image: "127.0.0.1:5000/berth/default:1" });
+    expect(miss.fallback!.steps.map((s) => [s.phase, s.onFailure])).toEqual([["starting", "fail"]]);
   });
 
   it("starts from the exact image with what the label does not carry; initializeCommand only when allowed", () => {

@@ -1,7 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { homeOf, remoteUserOf, stateVolumeName, withStateMount } from "./state-volume";
+import { homeOf, remoteUserOf, stateVolumeName, volumePrefix, withStateMount } from "./state-volume";
 
 describe("a workspace's state volume", () => {
+  it("is keyed by workspace, branch and trust level", () => {
+    const k = { workspaceId: "w1", branch: "main", trusted: true };
+    const names = new Set([
+      stateVolumeName(k),
+      stateVolumeName({ ...k, trusted: false }),
+      stateVolumeName({ ...k, branch: "feature" }),
+      stateVolumeName({ ...k, workspaceId: "w2" }),
+    ]);
+    expect(names.size).toBe(4);
+    expect(stateVolumeName(k)).toMatch(/^berth-ws-w1-t[0-9a-f]{12}-home$/);
+    expect(stateVolumeName(k).startsWith(volumePrefix(k))).toBe(true);
+  });
+
   it("finds the remote user: the config, then the image's metadata, then its USER, then root", () => {
     const label = JSON.stringify([{ containerUser: "base" }, { remoteUser: "vscode" }, { id: "feature" }]);
     expect(remoteUserOf({ remoteUser: "dev" }, label, "x")).toBe("dev");
@@ -17,7 +30,7 @@ describe("a workspace's state volume", () => {
     expect(homeOf("1000")).toBeUndefined();
     const c = withStateMount(
       { image: "i", mounts: ["source=x,target=/x,type=volume"] },
-      stateVolumeName("w1"),
+      "berth-ws-w1-home",
       "/home/dev",
     );
     expect(c.mounts).toEqual([

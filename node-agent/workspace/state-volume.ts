@@ -4,9 +4,26 @@
 // is the clone on the node, bound into the container, so it survives as well.) Docker fills an
 // empty named volume from the image's folder at the first mount, so the image's own dotfiles are
 // there on the first start. Pure: the executor does the Docker calls.
+//
+// The volume is keyed by workspace, branch and trust level: a workspace moved to another branch,
+// or from trusted to untrusted (or back), starts from a home of its own, so what a trusted
+// branch's tools left there (tokens, shell history) never reaches an untrusted one.
+import { createHash } from "node:crypto";
 
-export function stateVolumeName(workspaceId: string): string {
-  return `berth-ws-${workspaceId}-home`;
+export interface StateKey {
+  workspaceId: string;
+  branch: string;
+  trusted: boolean;
+}
+
+/** Every named volume of the workspace starts with this (untrusted configs may mount only these). */
+export function volumePrefix(k: StateKey): string {
+  const branch = createHash("sha256").update(k.branch).digest("hex").slice(0, 12);
+  return `berth-ws-${k.workspaceId}-${k.trusted ? "t" : "u"}${branch}-`;
+}
+
+export function stateVolumeName(k: StateKey): string {
+  return `${volumePrefix(k)}home`;
 }
 
 interface MetadataEntry {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { WorkspaceStatus } from "../../contract/workspace/declaration";
-import { cliResult, dockerArchitecture, ranEveryStep, readableCliLog } from "./executor";
+import { cliResult, dockerArchitecture, ranEveryStep, readableCliLog } from "./cli-output";
 import { formatStatus, readStatusFile, StatusRecorder } from "./status-recorder";
 
 describe("workspace status", () => {

@@ -3,10 +3,12 @@
 // changed, in the background so a long build never holds the release applies of the same loop.
 // A declaration gone from the channel takes its workspace down. Every status change is written
 // to the channel (nodes/<node>/status/workspaces/<id>.json).
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { ChannelStore } from "../../contract/channel/store";
 import type { TrustedKeys } from "../../contract/payload";
+import { canonicalJson } from "../../contract/payload/canonical";
 import {
   unsealRegistryLogin,
   verifyWorkspace,
@@ -18,11 +20,13 @@ import {
 import type { Logger } from "../../lib/log";
 import { registerSecret, scrubSecrets } from "../../lib/log";
 import type { WorkspaceExecutor, WorkspaceSpec } from "./executor";
+import { GenerationFloors } from "./generation-floor";
 import type { StatusReporter } from "./status-recorder";
 
 export function specFromDeclaration(
   d: WorkspaceDeclaration,
   login: { username: string; password: string } | undefined,
+  pushLogin?: { username: string; password: string },
 ): WorkspaceSpec {
   return {
     id: d.workspaceId,
@@ -36,7 +40,16 @@ export function specFromDeclaration(
     trusted: d.trusted,
     allowInitializeCommand: d.allowInitializeCommand,
     defaultImage: d.defaultImage,
-    ...(d.registry ? { registry: { namespace: d.registry.namespace, ...(login ? { login } : {}) } } : {}),
+    ...(d.limits ? { limits: d.limits } : {}),
+    ...(d.registry
+      ? {
+          registry: {
+            namespace: d.registry.namespace,
+            ...(login ? { login } : {}),
+            ...(pushLogin ? { pushLogin } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -61,7 +74,11 @@ export class WorkspaceSync {
   constructor(private readonly d: WorkspaceSyncDeps) {}
 
   executor(): WorkspaceExecutor {
-    this.exec ??= this.d.executor(this.reporter());
+    if (!this.exec) {
+      this.exec = this.d.executor(this.reporter());
+      for (const p of this.exec.removeLeftovers())
+        this.d.log.warn({ path: p }, "removed a Docker config left by a crash");
+    }
     return this.exec;
   }
 
@@ -74,17 +91,30 @@ export class WorkspaceSync {
       );
   }
 
-  /** The verified declaration of one workspace, or undefined when the channel has none. */
+  /**
+   * The verified declaration of one workspace, or undefined when the channel has none. Its
+   * generation must not be below the floor this node keeps (the highest it accepted, kept on
+   * disk past the workspace's removal), and a declaration of the floor's generation must be the
+   * one accepted then: an older signed declaration put back in the channel is refused.
+   */
   async declaration(id: string): Promise<WorkspaceDeclaration | undefined> {
     const text = await this.d.channel.get(workspaceKeys.declaration(this.d.nodeId, id));
     if (text === undefined) return undefined;
-    return verifyWorkspace(text, { trustedKeys: this.d.trustedKeys, nodeId: this.d.nodeId, workspaceId: id });
+    const d = verifyWorkspace(text, {
+      trustedKeys: this.d.trustedKeys,
+      nodeId: this.d.nodeId,
+      workspaceId: id,
+    });
+    const floors = new GenerationFloors(join(this.d.stateRoot, "workspace-floors"));
+    floors.admit(id, d.generation, createHash("sha256").update(canonicalJson(d)).digest("hex"));
+    return d;
   }
 
   spec(d: WorkspaceDeclaration): WorkspaceSpec {
     const login = unsealRegistryLogin(d, this.d.nodePrivateKey);
-    if (login) registerSecret(login.password);
-    return specFromDeclaration(d, login);
+    const pushLogin = unsealRegistryLogin(d, this.d.nodePrivateKey, "push");
+    for (const l of [login, pushLogin]) if (l) registerSecret(l.password);
+    return specFromDeclaration(d, login, pushLogin);
   }
 
   /** One pass; returns the ids it started bringing up. */
