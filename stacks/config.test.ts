@@ -18,6 +18,23 @@ function problems(all: Record<string, string>): string[] {
 }
 
 describe("parseStackConfig", () => {
+  it("reads an environment's active Compose profiles, none by default, and names a bad one", () => {
+    const env = (profiles?: unknown) =>
+      JSON.stringify([
+        { name: "demo", compose: "local/app/compose.yaml", ...(profiles ? { profiles } : {}) },
+      ]);
+    expect(
+      parseStackConfig({ ...minimal, "berth:environments": env() }, "P").environments[0]?.profiles,
+    ).toEqual([]);
+    expect(
+      parseStackConfig({ ...minimal, "berth:environments": env(["debug", "*"]) }, "P").environments[0]
+        ?.profiles,
+    ).toEqual(["debug", "*"]);
+    expect(problems({ ...minimal, "berth:environments": env(["no spaces"]) }).join("\n")).toMatch(
+      /berth:environments\[0\]\.profiles\[0\]/,
+    );
+  });
+
   it("reads an environment's backups, with defaults, and names each wrong backup key", () => {
     const env = (backup: unknown) =>
       JSON.stringify([{ name: "demo", compose: "local/app/compose.yaml", backup }]);

@@ -167,8 +167,19 @@ export const environmentConfigSchema = z
     name: environmentId,
     /** The Compose file, relative to the stacks/ folder. */
     compose: z.string().min(1),
-    /** Values for ${VAR} in the Compose file. */
+    /** Values for ${VAR} in the Compose file (they win over the project folder's .env). */
     variables: z.record(z.string(), z.string()).default({}),
+    /**
+     * The active Compose profiles: services with profiles run only when one of them is listed
+     * here (`*`: all). Without any, only services without profiles run, as with Compose.
+     */
+    profiles: z
+      .array(
+        z
+          .string()
+          .regex(/^(\*|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$/, "a profile is letters, digits, '.', '_' or '-', or *"),
+      )
+      .default([]),
     /** Let services use images from outside the environment's registry namespace. */
     allowImagesOutsideNamespace: z.boolean().default(false),
     /** Cloud targets: the id of the node (berth:nodes[].id) that runs it. */

@@ -92,6 +92,14 @@ describe("DeploymentEnvironment", () => {
     expect(JSON.stringify(release?.inputs.backup)).not.toContain("pw-value-1234");
   });
 
+  it("hands the active profiles to the Release, which validates with them", async () => {
+    new DeploymentEnvironment("prof", { ...base("prof"), profiles: ["debug"] });
+    new DeploymentEnvironment("noprof", base("noprof"));
+    await settle();
+    expect(created.find((r) => r.name === "prof-release")?.inputs.profiles).toEqual(["debug"]);
+    expect(created.find((r) => r.name === "noprof-release")?.inputs.profiles).toBeUndefined();
+  });
+
   it("refuses a listed host that no route serves", () => {
     expect(
       () =>

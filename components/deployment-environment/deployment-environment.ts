@@ -38,8 +38,16 @@ export interface DeploymentEnvironmentArgs {
   name: string;
   /** The Compose file, absolute or relative to the working folder. */
   composeFile: string;
-  /** Values for `${VAR}` in the Compose file (never read from the process environment). */
+  /**
+   * Values for `${VAR}` in the Compose file: they win over the project folder's `.env` (the
+   * process environment is never read).
+   */
   variables?: Record<string, string>;
+  /**
+   * The active Compose profiles (`*`: all). Services with profiles run only when one is active;
+   * without any, only services without profiles run, as with Compose.
+   */
+  profiles?: readonly string[];
   /** Values of the secrets the Compose file references with x-berth-secret. */
   secrets?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
@@ -95,6 +103,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
       projectDir,
       variables,
       files: diskProjectFiles(projectDir),
+      ...(args.profiles?.length ? { profiles: args.profiles } : {}),
     });
     const prefix = `${args.registry.host}/${args.registry.namespace.replace(/^\/+|\/+$/g, "")}`;
 
@@ -145,6 +154,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         composeText,
         projectDir,
         variables,
+        ...(args.profiles?.length ? { profiles: [...args.profiles] } : {}),
         images,
         registry: pulumi.output({
           host: args.registry.host,

@@ -24,6 +24,8 @@ export interface ReleaseArgs {
   composeText: string;
   projectDir: string;
   variables: Record<string, string>;
+  /** The active Compose profiles (absent: none). */
+  profiles?: string[];
   images: pulumi.Input<Record<string, pulumi.Input<string>>>;
   registry: pulumi.Input<RegistryAccess>;
   secrets: pulumi.Input<Record<string, pulumi.Input<string>>>;

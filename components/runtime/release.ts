@@ -46,6 +46,8 @@ export interface ReleaseInputs {
   composeText: string;
   projectDir: string;
   variables: Record<string, string>;
+  /** The active Compose profiles (absent in states written before they existed: none). */
+  profiles?: string[];
   /** Pinned images of the services built from `build:` (the others are resolved here). */
   images: Record<string, string>;
   registry: RegistryAccess;
@@ -79,6 +81,7 @@ function validate(news: ReleaseInputs) {
     projectDir: news.projectDir,
     variables: news.variables,
     files: diskProjectFiles(news.projectDir),
+    ...(news.profiles?.length ? { profiles: news.profiles } : {}),
   });
 }
 

@@ -17,6 +17,7 @@ import { parseDotenv } from "./dotenv";
 import { interpolateTree, toVariables, type Variables } from "./interpolate";
 import { parseYaml } from "./parse";
 import { type Problem, Problems, sortProblems } from "./problem";
+import { profilesActive, readProfiles } from "./profiles";
 import type { ProjectFiles } from "./project-files";
 import { asMap, type Ctx, checkKeys, setKey } from "./read";
 import { readRoutes } from "./routes";
@@ -35,6 +36,11 @@ export interface LoadOptions {
   variables?: Record<string, string> | ReadonlyMap<string, string>;
   /** The node's platform (default linux/amd64): `platform:` and `build.platforms` must name it. */
   platform?: string;
+  /**
+   * The active Compose profiles (the environment's `profiles`). Services with profiles run only
+   * when one is active; without any, only services without profiles run, as with Compose.
+   */
+  profiles?: readonly string[];
   /**
    * The project folder's files (`.env`, env_file, ...), read by path relative to it; without it
    * nothing beyond `text` is read (and env_file is refused). `diskProjectFiles(projectDir)`
@@ -164,6 +170,9 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
   const services: Record<string, Service> = {};
   const names: string[] = [];
   const refs = new Map<string, DependencyRef[]>();
+  const active = options.profiles ?? [];
+  /** Services left out because none of their profiles is active, with their profiles. */
+  const inactive = new Map<string, string[]>();
   const routeHints: RouteHint[] = [];
   const se = entry(root, "services");
   if (!se) {
@@ -186,6 +195,18 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
         );
         continue;
       }
+      const profiles = readProfiles(ctx, e.value, p);
+      if (profiles === undefined) continue;
+      if (!profilesActive(profiles, active)) {
+        inactive.set(e.key, profiles);
+        problems.warn(
+          e.keyPos,
+          p,
+          `service ${e.key} is not deployed: its profile${profiles.length > 1 ? "s" : ""} ${profiles.join(", ")} ${profiles.length > 1 ? "are" : "is"} not active`,
+          "activate a profile in the environment's profiles (berth:environments[].profiles) to deploy it",
+        );
+        continue;
+      }
       names.push(e.key);
       if (e.value.kind === "scalar" && e.value.value === null) {
         problems.error(e.keyPos, p, `service ${e.key} is empty`, "add image: or build:");
@@ -198,11 +219,20 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
       for (const port of r.routeHints) routeHints.push({ service: e.key, port });
     }
   }
+  if (names.length === 0 && inactive.size > 0) {
+    problems.error(
+      se?.keyPos ?? root.pos,
+      ["services"],
+      `no service would run: every service has profiles, and none of them is active (${active.length ? active.join(", ") : "no profiles are active"})`,
+      `activate one in the environment's profiles (berth:environments[].profiles): ${[...new Set([...inactive.values()].flat())].join(", ")}`,
+    );
+  }
+  dropInactiveDependencies(ctx, services, refs, inactive);
   const order = orderServices(ctx, names, refs);
   if (volumes) readVolumeBackups(ctx, volumes.value, ["volumes"], names, manifestVolumes);
 
   const re = entry(root, "x-berth-routes");
-  const routes: Route[] = re ? readRoutes(ctx, re.value, ["x-berth-routes"], names) : [];
+  const routes: Route[] = re ? readRoutes(ctx, re.value, ["x-berth-routes"], names, inactive) : [];
 
   const extensions: Record<string, unknown> = {};
   for (const e of root.entries) {
@@ -259,4 +289,38 @@ function projectVariables(stack: Variables, files: ProjectFiles | undefined, pro
   const merged = new Map(parsed.values);
   for (const [k, v] of stack) merged.set(k, v);
   return merged;
+}
+
+/**
+ * A service that depends on one whose profiles are not active: Compose refuses a required
+ * dependency (it would never start) and drops one written with `required: false`.
+ */
+function dropInactiveDependencies(
+  ctx: Ctx,
+  services: Record<string, Service>,
+  refs: Map<string, DependencyRef[]>,
+  inactive: ReadonlyMap<string, string[]>,
+): void {
+  for (const [name, list] of refs) {
+    const s = services[name];
+    const kept: DependencyRef[] = [];
+    for (const r of list) {
+      const profiles = inactive.get(r.name);
+      if (!profiles) {
+        kept.push(r);
+        continue;
+      }
+      if (s?.dependsOn[r.name]?.required === false) {
+        delete s.dependsOn[r.name];
+        continue;
+      }
+      ctx.problems.error(
+        r.pos,
+        r.path,
+        `service ${name} depends on ${r.name}, which runs only with the profile${profiles.length > 1 ? "s" : ""} ${profiles.join(", ")}, not active here`,
+        `activate ${profiles.length > 1 ? "one of them" : "it"} in the environment's profiles (berth:environments[].profiles), or mark the dependency required: false`,
+      );
+    }
+    refs.set(name, kept);
+  }
 }

@@ -12,16 +12,12 @@ import {
   parseDocument,
 } from "yaml";
 import type { Path, Pos, Problems } from "./problem";
-import type { YEntry, YMap, YNode } from "./tree";
+import type { MergeTag, YEntry, YMap, YNode } from "./tree";
 
 /** The most nodes alias expansion may produce: a "billion laughs" file stops here. */
 export const MAX_NODES = 200_000;
 const MAX_DEPTH = 200;
 
-const COMPOSE_MERGE_TAGS: Record<string, string> = {
-  "!reset": "`!reset` removes a value inherited from another Compose file",
-  "!override": "`!override` replaces a value inherited from another Compose file",
-};
 
 class Converter {
   private count = 0;
@@ -32,13 +28,25 @@ class Converter {
     private readonly doc: Document.Parsed,
     private readonly lc: LineCounter,
     private readonly problems: Problems,
+    /** Set for a file other than the Compose file itself (extends, include). */
+    private readonly file?: string,
   ) {}
 
   pos(node: { range?: [number, number, number] | null } | null | undefined, fallback: Pos): Pos {
     const offset = node?.range?.[0];
     if (offset === undefined) return fallback;
     const { line, col } = this.lc.linePos(offset);
-    return { line, col };
+    return this.file === undefined ? { line, col } : { line, col, file: this.file };
+  }
+
+  /** `!reset` and `!override` become the node's merge tag; other local tags are refused. */
+  private mergeTag(node: Node, pos: Pos, path: Path): MergeTag | undefined {
+    const tag = node.tag;
+    if (!tag?.startsWith("!") || tag.startsWith("!!")) return undefined;
+    if (tag === "!reset") return "reset";
+    if (tag === "!override") return "override";
+    this.problems.error(pos, path, `unknown YAML tag ${tag}`, "remove the tag");
+    return undefined;
   }
 
   convert(node: unknown, path: Path, at: Pos, depth: number): YNode {
@@ -57,18 +65,7 @@ class Converter {
     }
     if (isAlias(node)) return this.alias(node, path, pos, depth);
     if (isScalar(node)) {
-      const tag = node.tag;
-      if (tag?.startsWith("!") && !tag.startsWith("!!")) {
-        const what = COMPOSE_MERGE_TAGS[tag];
-        this.problems.error(
-          pos,
-          path,
-          what
-            ? `${what}: berth reads one self-contained file, there is nothing to merge`
-            : `unknown YAML tag ${tag}`,
-          what ? "remove the tag and write the value you want (or remove the key)" : "remove the tag",
-        );
-      }
+      const tag = this.mergeTag(node, pos, path);
       const v = node.value;
       const value =
         v === null || v === undefined
@@ -79,16 +76,24 @@ class Converter {
               ? Number(v)
               : String(v);
       const source = typeof node.source === "string" ? node.source : value === null ? "" : String(value);
-      return { kind: "scalar", pos, value, source };
+      return tag ? { kind: "scalar", pos, value, source, tag } : { kind: "scalar", pos, value, source };
     }
     if (isSeq(node)) {
-      return {
+      const tag = this.mergeTag(node, pos, path);
+      const seq: YNode = {
         kind: "seq",
         pos,
         items: node.items.map((it, i) => this.convert(it, [...path, i], pos, depth + 1)),
       };
+      if (tag) seq.tag = tag;
+      return seq;
     }
-    if (isMap(node)) return this.map(node as unknown as { items: unknown[] } & Node, path, pos, depth);
+    if (isMap(node)) {
+      const tag = this.mergeTag(node, pos, path);
+      const m = this.map(node as unknown as { items: unknown[] } & Node, path, pos, depth);
+      if (tag) m.tag = tag;
+      return m;
+    }
     // A bare Pair or an unknown node kind: treat as empty.
     return { kind: "scalar", pos, value: null, source: "" };
   }
@@ -205,7 +210,8 @@ export interface Parsed {
   empty: boolean;
 }
 
-export function parseYaml(text: string, problems: Problems): Parsed {
+/** `file`: set when the text is not the Compose file itself, so positions name their file. */
+export function parseYaml(text: string, problems: Problems, file?: string): Parsed {
   const lc = new LineCounter();
   let doc: Document.Parsed;
   try {
@@ -222,7 +228,7 @@ export function parseYaml(text: string, problems: Problems): Parsed {
   }
   const where = (p: [number, number] | undefined): Pos => {
     const { line, col } = lc.linePos(p?.[0] ?? 0);
-    return { line, col };
+    return file === undefined ? { line, col } : { line, col, file };
   };
   for (const err of doc.errors) {
     problems.error(where(err.pos), [], `YAML syntax error: ${firstLine(err.message)}`, yamlHint(err.code));
@@ -237,7 +243,7 @@ export function parseYaml(text: string, problems: Problems): Parsed {
     return { empty: true };
   }
   try {
-    const conv = new Converter(doc, lc, problems);
+    const conv = new Converter(doc, lc, problems, file);
     const root = conv.convert(doc.contents, [], { line: 1, col: 1 }, 0);
     return conv.tooBig ? { empty: false } : { root, empty: false };
   } catch (e) {

@@ -131,10 +131,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
       "runtime is not supported: containers run with the node's default runtime (another one may not confine them the same way)",
     hint: "remove runtime:",
   },
-  profiles: {
-    message: "profiles are not supported: a release deploys every service in the file",
-    hint: "remove profiles:, and the services you do not want deployed",
-  },
   scale: { message: "scale is not supported: berth runs one container per service", hint: "remove scale:" },
   provider: {
     message:

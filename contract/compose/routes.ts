@@ -5,7 +5,13 @@ import type { Path } from "./problem";
 import { asInt, asMap, asText, type Ctx, checkKeys } from "./read";
 import { entry, type YNode } from "./tree";
 
-export function readRoutes(ctx: Ctx, node: YNode, path: Path, services: readonly string[]): Route[] {
+export function readRoutes(
+  ctx: Ctx,
+  node: YNode,
+  path: Path,
+  services: readonly string[],
+  inactive: ReadonlyMap<string, readonly string[]> = new Map(),
+): Route[] {
   const out: Route[] = [];
   if (node.kind !== "seq") {
     ctx.problems.error(node.pos, path, "x-berth-routes must be a list of { service, port, host, path }");
@@ -26,6 +32,15 @@ export function readRoutes(ctx: Ctx, node: YNode, path: Path, services: readonly
     }
     const se = entry(map, "service");
     const service = se ? asText(ctx, se.value, [...p, "service"], "service") : undefined;
+    const off = service === undefined ? undefined : inactive.get(service);
+    if (se && off) {
+      ctx.problems.warn(
+        se.value.pos,
+        [...p, "service"],
+        `the route to ${service} is left out: ${service} runs only with the profile${off.length > 1 ? "s" : ""} ${off.join(", ")}, not active here`,
+      );
+      return;
+    }
     if (se && service !== undefined && !services.includes(service)) {
       ctx.problems.error(
         se.value.pos,

@@ -36,6 +36,7 @@ export const SERVICE_FIELDS = [
   "stop_signal",
   "labels",
   "networks",
+  "profiles",
   ...RUNTIME_FIELDS,
 ] as const;
 

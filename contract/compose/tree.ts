@@ -11,16 +11,21 @@ export interface YEntry {
   value: YNode;
 }
 
+/** Compose's merge tags: `!reset` removes what a base file gave, `!override` replaces it. */
+export type MergeTag = "reset" | "override";
+
 export interface YMap {
   kind: "map";
   pos: Pos;
   entries: YEntry[];
+  tag?: MergeTag;
 }
 
 export interface YSeq {
   kind: "seq";
   pos: Pos;
   items: YNode[];
+  tag?: MergeTag;
 }
 
 export interface YScalar {
@@ -32,6 +37,7 @@ export interface YScalar {
   source: string;
   /** The text before interpolation, when interpolation changed it. */
   raw?: string;
+  tag?: MergeTag;
 }
 
 export function entry(map: YMap, key: string): YEntry | undefined {

@@ -155,6 +155,7 @@ export function cloudEnvironments(
         name: e.name,
         composeFile: path.resolve(STACKS_DIR, e.compose),
         variables: e.variables,
+        profiles: e.profiles,
         secrets: ctx.secrets,
         certificates: ctx.certificates.apply((all) =>
           Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),

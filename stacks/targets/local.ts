@@ -60,6 +60,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
             ...(process.env.BERTH_BASE_IMAGE ? { BASE_IMAGE: process.env.BERTH_BASE_IMAGE } : {}),
             ...e.variables,
           },
+          profiles: e.profiles,
           secrets,
           node: { nodeId: node.nodeId, volumeRoot },
           channel: { kind: "folder", path: channelPath },
