@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadCompose } from "./load";
 import type { Problem } from "./problem";
+import { diskProjectFiles } from "./project-files";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const CORPUS = path.resolve(repoRoot, "..", "shared", "corpus", "compose-go");
@@ -26,7 +27,12 @@ const files = [
 
 function load(rel: string) {
   const file = path.join(CORPUS, rel);
-  return loadCompose(readFileSync(file, "utf8"), { file: rel, projectDir: path.dirname(file) });
+  const projectDir = path.dirname(file);
+  return loadCompose(readFileSync(file, "utf8"), {
+    file: rel,
+    projectDir,
+    files: diskProjectFiles(projectDir),
+  });
 }
 
 function messages(rel: string): string[] {
@@ -54,7 +60,8 @@ describe("compose-go corpus", () => {
       }
       expect(r.problems.length).toBeGreaterThan(0);
       for (const p of r.problems as Problem[]) {
-        expect(p.file).toBe(rel);
+        // The file itself, or a file it includes or extends (named relative to its folder).
+        if (p.file !== rel) expect(existsSync(path.join(path.dirname(file), p.file)), p.file).toBe(true);
         expect(p.line).toBeGreaterThanOrEqual(1);
         expect(p.col).toBeGreaterThanOrEqual(1);
         expect(p.path).not.toBe("");
@@ -80,27 +87,32 @@ describe("compose-go corpus", () => {
     expect(messages("loader/testdata/empty.yaml")).toEqual(["(top level): the file is empty"]);
   });
 
-  it("refuses local extends, naming the file", () => {
+  it("resolves local extends, and locates what it refuses in the file it comes from", () => {
     expect(messages("loader/testdata/compose-test-extends.yaml")).toEqual([
-      "services.importer.extends: extends is not supported: berth deploys one self-contained Compose file (this extends subdir/compose-test-extends-imported.yaml)",
+      "services.importer.container_name: container_name is not allowed: berth names containers per environment and release",
+      "services.importer.volumes[0]: bind mounts are not allowed: /opt/data is a path on the host",
     ]);
-    expect(messages("loader/testdata/extends/base.yaml")).toContain(
-      "services.another.extends: extends is not supported: berth deploys one self-contained Compose file",
-    );
+    const r = load("loader/testdata/compose-test-extends.yaml");
+    expect(r.ok ? [] : r.problems.map((p) => `${p.file}:${p.line}`)).toEqual([
+      "subdir/compose-test-extends-imported.yaml:4",
+      "subdir/compose-test-extends-imported.yaml:8",
+    ]);
   });
 
   it("refuses remote extends, saying it is remote", () => {
     expect(messages("loader/testdata/remote/nested/compose.yaml")).toEqual([
-      "services.foo.extends: extends from a remote file (remote:nested/compose-nested.yaml) is not allowed: berth never fetches Compose files from the network",
+      "services.foo.extends.file: extends of a remote file (remote:nested/compose-nested.yaml) is not allowed: berth never fetches Compose files from the network",
     ]);
   });
 
-  it("refuses include, naming what is included", () => {
-    expect(messages("loader/testdata/compose-include.yaml")).toEqual([
-      "include: include is not supported: berth deploys one self-contained Compose file (this includes ./subdir/compose-test-extends-imported.yaml)",
+  it("resolves include, and names an include cycle", () => {
+    const r = load("loader/testdata/compose-include.yaml");
+    expect(r.ok ? [] : r.problems.map((p) => p.file)).toEqual([
+      "subdir/compose-test-extends-imported.yaml",
+      "subdir/compose-test-extends-imported.yaml",
     ]);
     expect(messages("loader/testdata/compose-include-cycle.yaml")).toEqual([
-      "include: include is not supported: berth deploys one self-contained Compose file (this includes compose-include-cycle.yaml)",
+      "include[0]: include cycle: compose-include-cycle.yaml -> compose-include-cycle.yaml",
     ]);
   });
 

@@ -12,6 +12,7 @@ import {
   type Service,
 } from "../manifest/schema";
 import { readVolumeBackups } from "./backup";
+import { ComposeFiles } from "./compose-files";
 import { type DependencyRef, orderServices } from "./depends-on";
 import { parseDotenv } from "./dotenv";
 import { interpolateTree, toVariables, type Variables } from "./interpolate";
@@ -24,7 +25,7 @@ import { readRoutes } from "./routes";
 import { DEFAULT_PLATFORM } from "./runtime";
 import { readService } from "./service";
 import { scanDockerSocket } from "./socket";
-import { includeRejection, readNetworks, readVolumes } from "./top-level";
+import { readNetworks, readVolumes } from "./top-level";
 import { entry, toPlain } from "./tree";
 
 export interface LoadOptions {
@@ -120,6 +121,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
 
   const root = asMap(ctx, parsed.root, [], "a Compose file");
   if (!root) return undefined;
+  new ComposeFiles(ctx, posix.basename(options.file ?? "compose.yaml")).resolve(root);
   interpolateTree(root, ctx.variables, [], problems);
   scanDockerSocket(root, [], problems);
 
@@ -127,7 +129,6 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
     accepted: TOP_LEVEL,
     berthExtensions: TOP_LEVEL_EXTENSIONS,
     rejected: {
-      include: includeRejection,
       secrets: {
         message: "top-level secrets (files on the deploying machine) are not supported",
         hint: "reference berth secrets in environment: FOO: { x-berth-secret: NAME }",

@@ -18,7 +18,6 @@ import type { MergeTag, YEntry, YMap, YNode } from "./tree";
 export const MAX_NODES = 200_000;
 const MAX_DEPTH = 200;
 
-
 class Converter {
   private count = 0;
   private readonly expanding = new Set<Node>();

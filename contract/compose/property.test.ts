@@ -147,14 +147,14 @@ describe("the loader never throws", () => {
       ),
       { numRuns: Number(process.env.BERTH_FC_RUNS ?? 500) },
     );
-  });
+  }, 60_000); // hundreds of generated files: a bound on a shared machine, not a speed target
 
   it("on arbitrary JSON-ish values written as YAML", () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 4 }), (v) => wellFormed(load(stringify(v)))),
       { numRuns: Number(process.env.BERTH_FC_RUNS ?? 300) },
     );
-  });
+  }, 60_000); // hundreds of generated files: a bound on a shared machine, not a speed target
 
   it("on Compose-shaped documents with arbitrary values", () => {
     fc.assert(
@@ -165,7 +165,7 @@ describe("the loader never throws", () => {
       ),
       { numRuns: Number(process.env.BERTH_FC_RUNS ?? 500) },
     );
-  });
+  }, 60_000); // hundreds of generated files: a bound on a shared machine, not a speed target
 
   it("on anything fast-check can make (non-strings included)", () => {
     fc.assert(
@@ -187,7 +187,7 @@ describe("the loader never throws", () => {
     );
     chain.push("  s3000:\n    image: x\n    depends_on: [s0]");
     wellFormed(load(`services:\n${chain.join("\n")}\n`));
-  });
+  }, 60_000); // hundreds of generated files: a bound on a shared machine, not a speed target
 });
 
 describe("keys that collide with Object.prototype", () => {

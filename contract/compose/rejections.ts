@@ -1,7 +1,6 @@
 // The service fields berth refuses, each with its own message and what to do instead, and the
 // other fields Compose knows (refused with a generic message).
 import type { Rejection } from "./read";
-import { isRemote } from "./remote";
 import type { YEntry } from "./tree";
 
 function scalarText(e: YEntry): string {
@@ -213,25 +212,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
   pull_refresh_after: {
     message: "pull_refresh_after is not supported: berth pins every image to a digest at preview",
     hint: "remove it; run pulumi up to take a newer image",
-  },
-  extends: (e) => {
-    const file =
-      e.value.kind === "map"
-        ? (() => {
-            const f = e.value.entries.find((x) => x.key === "file");
-            return f && f.value.kind === "scalar" ? String(f.value.value ?? "") : "";
-          })()
-        : "";
-    if (file && isRemote(file)) {
-      return {
-        message: `extends from a remote file (${file}) is not allowed: berth never fetches Compose files from the network`,
-        hint: "copy the service definition into this file",
-      };
-    }
-    return {
-      message: `extends is not supported: berth deploys one self-contained Compose file${file ? ` (this extends ${file})` : ""}`,
-      hint: "copy the fields of the extended service into this one; `docker compose config` prints the merged file",
-    };
   },
 };
 

@@ -113,16 +113,6 @@ describe("refused service fields, each with its own message and hint", () => {
       "oom_kill_disable is not allowed: a container that cannot be killed when out of memory starves the node",
     ],
     [
-      "extends: { file: base.yaml, service: web }",
-      "extends",
-      "extends is not supported: berth deploys one self-contained Compose file (this extends base.yaml)",
-    ],
-    [
-      "extends: { file: 'https://example.com/base.yaml', service: web }",
-      "extends",
-      "extends from a remote file (https://example.com/base.yaml) is not allowed: berth never fetches Compose files from the network",
-    ],
-    [
       "annotations: { a: b }",
       "annotations",
       "annotations are not supported: they are read by the node's container runtime, which berth configures",

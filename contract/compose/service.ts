@@ -37,6 +37,8 @@ export const SERVICE_FIELDS = [
   "labels",
   "networks",
   "profiles",
+  // Resolved by compose-files.ts; still here only when it could not be (that problem is reported).
+  "extends",
   ...RUNTIME_FIELDS,
 ] as const;
 

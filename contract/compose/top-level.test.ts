@@ -68,15 +68,12 @@ describe("top-level keys", () => {
     });
   });
 
-  it("refuses include, saying when it is remote", () => {
-    const local = at(reject(`include:\n  - path: ./other.yaml\n${web("")}`), "include");
-    expect(local.message).toBe(
-      "include is not supported: berth deploys one self-contained Compose file (this includes ./other.yaml)",
-    );
-    expect(local.hint).toContain("docker compose config");
-    const remote = at(reject(`include:\n  - oci://docker.io/acme/app:1\n${web("")}`), "include");
+  it("reads include only with the project folder's files, and never from the network", () => {
+    const local = at(reject(`include:\n  - path: ./other.yaml\n${web("")}`), "include[0].path");
+    expect(local.message).toBe("./other.yaml cannot be read: no project folder was given");
+    const remote = at(reject(`include:\n  - oci://docker.io/acme/app:1\n${web("")}`), "include[0]");
     expect(remote.message).toContain(
-      "include from a remote location (oci://docker.io/acme/app:1) is not allowed",
+      "include of a remote file (oci://docker.io/acme/app:1) is not allowed: berth never fetches Compose files from the network",
     );
   });
 

@@ -2,8 +2,7 @@
 import { NAME_PATTERN, type Network, type Volume } from "../manifest/schema";
 import { readLabels } from "./labels";
 import type { Path } from "./problem";
-import { asBool, asOptionalMap, type Ctx, checkKeys, type Reject, type Rejection, setKey } from "./read";
-import { isRemote } from "./remote";
+import { asBool, asOptionalMap, type Ctx, checkKeys, type Rejection, setKey } from "./read";
 import { entry, type YEntry, type YNode } from "./tree";
 
 function checkName(ctx: Ctx, e: YEntry, path: Path, what: string): boolean {
@@ -118,29 +117,4 @@ export function readNetworks(ctx: Ctx, node: YNode, path: Path): Record<string, 
     });
   }
   return out;
-}
-
-/** include: is refused; a remote one (URL, git, OCI) says so. */
-export function includeRejection(e: YEntry): Reject {
-  const paths: string[] = [];
-  const collect = (n: YNode): void => {
-    if (n.kind === "scalar" && typeof n.value === "string") paths.push(n.value);
-    else if (n.kind === "seq") n.items.forEach(collect);
-    else if (n.kind === "map") {
-      const p = entry(n, "path");
-      if (p) collect(p.value);
-    }
-  };
-  collect(e.value);
-  const remote = paths.filter(isRemote);
-  if (remote.length > 0) {
-    return {
-      message: `include from a remote location (${remote.join(", ")}) is not allowed: berth never fetches Compose files from the network`,
-      hint: "copy the services you need into this file",
-    };
-  }
-  return {
-    message: `include is not supported: berth deploys one self-contained Compose file${paths.length ? ` (this includes ${paths.join(", ")})` : ""}`,
-    hint: "merge the included files into this one; `docker compose config` prints the merged file",
-  };
 }
