@@ -4,13 +4,12 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import { diskProjectFiles, loadCompose } from "../../contract/compose";
-import { ImageBuild } from "../image-build/image-build";
+import { buildHash, ImageBuild } from "../image-build/image-build";
 import { Release } from "../release/release";
 import { summarize } from "../release/summary";
 import type { ChannelSpec } from "../runtime/channel";
-import { contextHash } from "../runtime/context-hash";
 import { ORIGIN_CERTIFICATE_NAME, OriginCertificate } from "../tls/origin-certificate";
-import { planBuilds } from "./builds";
+import { buildOrder, type PlannedBuild, planBuilds } from "./builds";
 
 export interface EnvironmentRegistry {
   /** Registry host, e.g. 127.0.0.1:5000 or registry.example.com. */
@@ -110,15 +109,40 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
     const images: Record<string, pulumi.Output<string>> = {};
     const displayImages: Record<string, string> = {};
     if (loaded.ok) {
-      for (const b of planBuilds(loaded.manifest, projectDir)) {
+      const manifest = loaded.manifest;
+      let ordered: PlannedBuild[];
+      try {
+        ordered = buildOrder(planBuilds(manifest, projectDir));
+      } catch (e) {
+        throw new pulumi.RunError(`environment ${args.name}: ${(e as Error).message}`);
+      }
+      for (const b of ordered) {
         const repository = `${prefix}/${args.name}-${b.name}`;
+        // service:NAME → that service's image: built just before (buildOrder), or as written.
+        const contexts = b.additionalContexts
+          ? Object.fromEntries(
+              Object.entries(b.additionalContexts).map(([k, v]) => {
+                if (!v.startsWith("service:")) return [k, pulumi.output(v)];
+                const other = v.slice(8);
+                const image = images[other] ?? pulumi.output(manifest.services[other]?.image ?? "");
+                return [k, pulumi.interpolate`docker-image://${image}`];
+              }),
+            )
+          : undefined;
+        const buildArgs = {
+          context: b.context,
+          ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
+          args: b.args,
+          ...(b.target ? { target: b.target } : {}),
+          ...(b.dockerfileInline ? { dockerfileInline: b.dockerfileInline } : {}),
+          ...(b.labels ? { labels: b.labels } : {}),
+          ...(contexts ? { additionalContexts: contexts } : {}),
+          ...(b.platform ? { platform: b.platform } : {}),
+        };
         const build = new ImageBuild(
           `${name}-${b.name}-image`,
           {
-            context: b.context,
-            ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
-            args: b.args,
-            ...(b.target ? { target: b.target } : {}),
+            ...buildArgs,
             repository,
             registryHost: args.registry.host,
             username: args.registry.push?.username ?? args.registry.username,
@@ -126,7 +150,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
           },
           { parent: this },
         );
-        const tag = `${repository}:${contextHash(b.context, b.dockerfile).slice(0, 16)}`;
+        const tag = `${repository}:${buildHash({ ...buildArgs, ...(b.additionalContexts ? { additionalContexts: b.additionalContexts } : {}), repository, registryHost: "", username: "", password: "" }).slice(0, 16)}`;
         for (const s of b.services) {
           images[s] = build.pinned;
           displayImages[s] = tag;

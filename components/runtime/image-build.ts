@@ -1,7 +1,8 @@
 // The ImageBuild dynamic provider's logic: `docker buildx build --push` of a build context into
 // the environment's registry namespace, with the pushed image as inline cache for the next build
 // (a fresh machine builds at the speed of a pull). Rebuilds only when the context's content hash,
-// the Dockerfile, the build args or the target change.
+// the Dockerfile (or dockerfile_inline), the build args, labels, named contexts, platform or the
+// target change.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,14 @@ export interface ImageBuildInputs {
   dockerfile?: string;
   args: Record<string, string>;
   target?: string;
+  /** The Dockerfile's text (Compose's dockerfile_inline); then `dockerfile` is absent. */
+  dockerfileInline?: string;
+  /** Labels on the image. */
+  labels?: Record<string, string>;
+  /** Named build contexts: an absolute folder, or `docker-image://REF` (another service's image). */
+  additionalContexts?: Record<string, string>;
+  /** `linux/amd64` or `linux/arm64`: the node's platform. */
+  platform?: string;
   /** `host/namespace/name`, no tag. */
   repository: string;
   /** A hash of the context's files: the tag, and what a rebuild is decided on. */
@@ -34,7 +43,8 @@ export interface ImageBuildOutputs extends ImageBuildInputs {
   pinned: string;
 }
 
-export function buildArgs(i: ImageBuildInputs, metadataFile: string): string[] {
+/** `inlineDockerfile`: where build() wrote `dockerfileInline`, when there is one. */
+export function buildArgs(i: ImageBuildInputs, metadataFile: string, inlineDockerfile?: string): string[] {
   const tag = `${i.repository}:${i.contextHash.slice(0, 16)}`;
   const cache = `${i.repository}:latest`;
   return [
@@ -51,7 +61,15 @@ export function buildArgs(i: ImageBuildInputs, metadataFile: string): string[] {
       .sort(([a], [b]) => a.localeCompare(b))
       .flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
     ...(i.dockerfile ? ["--file", join(i.context, i.dockerfile)] : []),
+    ...(inlineDockerfile ? ["--file", inlineDockerfile] : []),
     ...(i.target ? ["--target", i.target] : []),
+    ...(i.platform ? ["--platform", i.platform] : []),
+    ...Object.entries(i.labels ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+    ...Object.entries(i.additionalContexts ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([k, v]) => ["--build-context", `${k}=${v}`]),
     "--tag",
     tag,
     "--tag",
@@ -72,7 +90,9 @@ async function build(i: ImageBuildInputs): Promise<ImageBuildOutputs> {
       },
     );
     const metadata = join(dir, "metadata.json");
-    await run("docker", buildArgs(i, metadata), {
+    const inline = i.dockerfileInline ? join(dir, "Dockerfile") : undefined;
+    if (inline) writeFileSync(inline, i.dockerfileInline as string);
+    await run("docker", buildArgs(i, metadata, inline), {
       env: { DOCKER_CONFIG: dir, BUILDX_NO_DEFAULT_ATTESTATIONS: "1" },
       redact: [i.password],
       timeoutMs: 30 * 60_000,
@@ -93,7 +113,18 @@ export async function diff(
   olds: ImageBuildOutputs,
   news: ImageBuildInputs,
 ): Promise<pulumi.dynamic.DiffResult> {
-  const keys = ["contextHash", "dockerfile", "args", "target", "repository", "berthProviderVersion"] as const;
+  const keys = [
+    "contextHash",
+    "dockerfile",
+    "dockerfileInline",
+    "args",
+    "target",
+    "labels",
+    "additionalContexts",
+    "platform",
+    "repository",
+    "berthProviderVersion",
+  ] as const;
   const changes = keys.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
   return { changes, replaces: [], deleteBeforeReplace: false };
 }

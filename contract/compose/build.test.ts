@@ -76,3 +76,45 @@ describe("build", () => {
     expect(insideProject(".", ".", "/abs")).toBeUndefined();
   });
 });
+
+describe("build: dockerfile_inline, labels, additional_contexts", () => {
+  it("accepts them as Compose means them", () => {
+    const b = accept(
+      "services:\n  web:\n    build:\n      context: .\n      dockerfile_inline: 'FROM x'\n      labels: [a=b]\n      additional_contexts: [src=./src, img=service:db]\n  db:\n    image: postgres\n",
+    ).manifest.services.web?.build;
+    expect(b).toEqual({
+      context: ".",
+      args: {},
+      dockerfileInline: "FROM x",
+      labels: { a: "b" },
+      additionalContexts: { src: "src", img: "service:db" },
+    });
+  });
+
+  it("refuses what would reach outside the project or its services", () => {
+    const ps = reject(
+      "services:\n  web:\n    build:\n      context: .\n      dockerfile: Dockerfile\n      dockerfile_inline: 'FROM x'\n      additional_contexts: { a: ../up, b: 'https://github.com/x/y.git', c: 'docker-image://alpine' }\n",
+    );
+    expect(
+      at(
+        reject("services:\n  web:\n    build: { context: ., additional_contexts: { d: service:nope } }\n"),
+        "services.web.build.additional_contexts.d",
+      ).message,
+    ).toBe("additional context d: there is no service nope with an image or a build");
+    expect(ps.map((p) => [p.path, p.message])).toEqual([
+      ["services.web.build.dockerfile_inline", "dockerfile and dockerfile_inline cannot both be given"],
+      [
+        "services.web.build.additional_contexts.a",
+        "additional context a (../up) is outside the project folder",
+      ],
+      [
+        "services.web.build.additional_contexts.b",
+        "additional context b (https://github.com/x/y.git) is not allowed: berth builds from the project folder and the file's own services only",
+      ],
+      [
+        "services.web.build.additional_contexts.c",
+        "additional context c (docker-image://alpine) is not allowed: berth builds from the project folder and the file's own services only",
+      ],
+    ]);
+  });
+});

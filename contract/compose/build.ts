@@ -2,13 +2,23 @@
 // path elsewhere, no URL or git context); dockerfile, args and target.
 import * as posix from "node:path/posix";
 import type { Build } from "../manifest/schema";
+import { readLabels } from "./labels";
 import type { Path } from "./problem";
 import { asText, asTextList, type Ctx, checkKeys, listOrDict, setKey } from "./read";
 import { isRemote } from "./remote";
 import { platformMatches, platformProblem } from "./runtime";
 import { entry, type YNode } from "./tree";
 
-const ACCEPTED = ["context", "dockerfile", "args", "target", "platforms"];
+const ACCEPTED = [
+  "context",
+  "dockerfile",
+  "dockerfile_inline",
+  "args",
+  "target",
+  "platforms",
+  "labels",
+  "additional_contexts",
+];
 const KNOWN = [
   "dockerfile_inline",
   "entitlements",
@@ -41,14 +51,6 @@ const REJECTED = {
     hint: "remove build.ssh",
   },
   secrets: { message: "build secrets are not supported", hint: "remove build.secrets" },
-  dockerfile_inline: {
-    message: "dockerfile_inline is not supported",
-    hint: "write the Dockerfile into the build context and name it with dockerfile:",
-  },
-  additional_contexts: {
-    message: "additional_contexts is not supported",
-    hint: "put everything the build needs inside the one context folder",
-  },
   network: { message: "build.network is not supported", hint: "remove build.network" },
   cache_from: { message: "cache_from is not supported: berth manages the build cache", hint: "remove it" },
   cache_to: { message: "cache_to is not supported: berth manages the build cache", hint: "remove it" },
@@ -123,6 +125,55 @@ function context(ctx: Ctx, node: YNode, path: Path): string | undefined {
   return rel;
 }
 
+/**
+ * additional_contexts: a folder inside the project, or `service:NAME` (another service's built
+ * image). Remote sources and other registries' images are refused: berth builds from the project.
+ */
+function additionalContexts(ctx: Ctx, node: YNode, path: Path): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  let ok = true;
+  for (const kv of listOrDict(ctx, node, path, "additional_contexts") ?? []) {
+    const v = kv.value;
+    if (v === null || v === "") {
+      ctx.problems.error(
+        kv.pos,
+        kv.path,
+        `additional context ${kv.key} has no source`,
+        "name a folder of the project or service:NAME",
+      );
+      ok = false;
+      continue;
+    }
+    if (v.startsWith("service:")) {
+      setKey(out, kv.key, v);
+      continue;
+    }
+    if (isRemote(v) || /^[a-z][a-z0-9+.-]*:\/\//.test(v)) {
+      ctx.problems.error(
+        kv.node.pos,
+        kv.path,
+        `additional context ${kv.key} (${v}) is not allowed: berth builds from the project folder and the file's own services only`,
+        "copy what the build needs into the project folder, or build it as a service and name it service:NAME",
+      );
+      ok = false;
+      continue;
+    }
+    const rel = v.includes("\\") ? undefined : insideProject(ctx.projectDir, ".", v);
+    if (rel === undefined) {
+      ctx.problems.error(
+        kv.node.pos,
+        kv.path,
+        `additional context ${kv.key} (${v}) is outside the project folder`,
+        "use a folder inside the project, written relative to the Compose file (no ..)",
+      );
+      ok = false;
+      continue;
+    }
+    setKey(out, kv.key, rel);
+  }
+  return ok ? out : undefined;
+}
+
 export function readBuild(ctx: Ctx, node: YNode, path: Path): Build | undefined {
   if (node.kind === "scalar") {
     const c = context(ctx, node, path);
@@ -191,6 +242,37 @@ export function readBuild(ctx: Ctx, node: YNode, path: Path): Build | undefined 
     const v = asText(ctx, t.value, [...path, "target"], "build target");
     if (v === undefined) ok = false;
     else out.target = v;
+  }
+  const di = entry(node, "dockerfile_inline");
+  if (di) {
+    const p = [...path, "dockerfile_inline"];
+    const text = asText(ctx, di.value, p, "dockerfile_inline");
+    if (text === undefined) ok = false;
+    else if (d) {
+      ctx.problems.error(
+        di.keyPos,
+        p,
+        "dockerfile and dockerfile_inline cannot both be given",
+        "keep one of them",
+      );
+      ok = false;
+    } else if (text.trim() === "") {
+      ctx.problems.error(
+        di.value.pos,
+        p,
+        "dockerfile_inline is empty",
+        "write the Dockerfile's instructions",
+      );
+      ok = false;
+    } else out.dockerfileInline = text;
+  }
+  const lb = entry(node, "labels");
+  if (lb) out.labels = readLabels(ctx, lb.value, [...path, "labels"]);
+  const ac = entry(node, "additional_contexts");
+  if (ac) {
+    const contexts = additionalContexts(ctx, ac.value, [...path, "additional_contexts"]);
+    if (contexts === undefined) ok = false;
+    else out.additionalContexts = contexts;
   }
   const pf = entry(node, "platforms");
   if (pf) {

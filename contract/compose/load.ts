@@ -17,7 +17,7 @@ import { type DependencyRef, orderServices } from "./depends-on";
 import { parseDotenv } from "./dotenv";
 import { interpolateTree, toVariables, type Variables } from "./interpolate";
 import { parseYaml } from "./parse";
-import { type Problem, Problems, sortProblems } from "./problem";
+import { type Pos, type Problem, Problems, sortProblems } from "./problem";
 import { profilesActive, readProfiles } from "./profiles";
 import type { ProjectFiles } from "./project-files";
 import { asMap, type Ctx, checkKeys, setKey } from "./read";
@@ -174,6 +174,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
   const active = options.profiles ?? [];
   /** Services left out because none of their profiles is active, with their profiles. */
   const inactive = new Map<string, string[]>();
+  const contextRefs: { from: string; key: string; to: string; pos: Pos }[] = [];
   const routeHints: RouteHint[] = [];
   const se = entry(root, "services");
   if (!se) {
@@ -215,6 +216,10 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
       }
       const r = readService(ctx, e.key, e.value, p, declared);
       if (!r) continue;
+      for (const [k, v] of Object.entries(r.service.build?.additionalContexts ?? {})) {
+        if (v.startsWith("service:"))
+          contextRefs.push({ from: e.key, key: k, to: v.slice(8), pos: e.keyPos });
+      }
       setKey(services, e.key, r.service);
       refs.set(e.key, r.dependencyRefs);
       for (const port of r.routeHints) routeHints.push({ service: e.key, port });
@@ -227,6 +232,19 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
       `no service would run: every service has profiles, and none of them is active (${active.length ? active.join(", ") : "no profiles are active"})`,
       `activate one in the environment's profiles (berth:environments[].profiles): ${[...new Set([...inactive.values()].flat())].join(", ")}`,
     );
+  }
+  for (const c of contextRefs) {
+    const target = services[c.to];
+    if (c.to === c.from || !target || (!target.build && !target.image)) {
+      problems.error(
+        c.pos,
+        ["services", c.from, "build", "additional_contexts", c.key],
+        c.to === c.from
+          ? `additional context ${c.key} names the service's own image`
+          : `additional context ${c.key}: there is no service ${c.to} with an image or a build${inactive.has(c.to) ? " (its profiles are not active)" : ""}`,
+        "name another service of this file: service:NAME",
+      );
+    }
   }
   dropInactiveDependencies(ctx, services, refs, inactive);
   const order = orderServices(ctx, names, refs);

@@ -52,6 +52,15 @@ export const buildSchema = z.strictObject({
   target: z.string().min(1).optional(),
   /** `build.platforms` (only the node's platform is accepted, so at most one). */
   platforms: z.array(z.string().min(1)).optional(),
+  /** `dockerfile_inline`: the Dockerfile's text (then `dockerfile` is absent). */
+  dockerfileInline: z.string().min(1).optional(),
+  /**
+   * Named build contexts: a folder inside the project (relative, normalized), or `service:NAME`,
+   * the image another service of the file builds.
+   */
+  additionalContexts: z.record(z.string().min(1), z.string().min(1)).optional(),
+  /** Labels on the built image. */
+  labels: stringMap.optional(),
 });
 export type Build = z.infer<typeof buildSchema>;
 
