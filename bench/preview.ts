@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { summarize } from "../components/release/summary";
-import { contextHash } from "../components/runtime/context-hash";
+import { contextHash } from "../contract/build/context-hash";
 import { loadCompose } from "../contract/compose";
 import { run } from "../lib/process";
 

@@ -3,6 +3,8 @@
 import { z } from "zod";
 import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node/args";
 import { environmentBackupSchema } from "../contract/backup/schema";
+import { idSchema } from "../contract/ids";
+import { branchName, devcontainerConfigName, workspaceSource } from "../contract/workspace/spec";
 
 /** A closed choice whose error names the allowed values (`"fsn9" is not a Hetzner location; use one of …`). */
 const choice = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
@@ -28,9 +30,7 @@ const channelPrefix = z
     'a key prefix like "prod" or "stacks/prod" ("" = the bucket root)',
   )
   .default("");
-const nodeIdSchema = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "use 1-63 lowercase letters, digits and dashes (it names the server)");
+const nodeIdSchema = idSchema("it names the server");
 const allowSsh = z.object({ sources: z.array(z.string()).min(1, "list at least one CIDR") }).strict();
 const role = choice(["deployment", "workspace"] as const, "a node role");
 
@@ -150,16 +150,9 @@ export const registryConfigSchema = z.discriminatedUnion(
   { error: () => "use one of cloudflare, oci, scaleway" },
 );
 
-const environmentId = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9-]{0,62}$/,
-    "use 1-63 lowercase letters, digits and dashes, starting with a letter or digit",
-  );
+const environmentId = idSchema();
 
-const certificateName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "use 1-63 lowercase letters, digits and dashes");
+const certificateName = idSchema();
 
 export const environmentConfigSchema = z
   .object({
@@ -214,16 +207,16 @@ export const workspaceConfigSchema = z
     /** Cloud targets: the id of a node of role workspace (berth:nodes[].id). */
     node: z.string().optional(),
     /** What the node clones: a git URL (a local target may also use an absolute path). */
-    repository: z.string().min(1),
-    branch: z.string().min(1).default("main"),
+    repository: workspaceSource.shape.repository,
+    branch: branchName.default("main"),
     /** The branch whose cache every build starts from. */
-    defaultBranch: z.string().min(1).default("main"),
+    defaultBranch: branchName.default("main"),
     /** A named config: .devcontainer/<name>/devcontainer.json. */
-    devcontainerConfig: z.string().min(1).optional(),
+    devcontainerConfig: devcontainerConfigName.optional(),
     /** Builds may write the cache tags other builds read. */
-    trusted: z.boolean().default(false),
+    trusted: workspaceSource.shape.trusted.default(false),
     /** Run the config's initializeCommand on the node. */
-    allowInitializeCommand: z.boolean().default(false),
+    allowInitializeCommand: workspaceSource.shape.allowInitializeCommand.default(false),
     /** Started when the repository has no usable config (local: BERTH_BASE_IMAGE). */
     defaultImage: z.string().min(1).optional(),
   })

@@ -1,6 +1,7 @@
 // The cloud nodes' arguments, validated with zod: each error names the argument and, for a
 // choice, the allowed values (`location: "fsn9" is not a Hetzner location; use one of ...`).
 import { z } from "zod";
+import { idSchema } from "../../contract/ids";
 
 export const HETZNER_LOCATIONS = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"] as const;
 export const SCALEWAY_ZONES = [
@@ -20,9 +21,7 @@ const choice = <T extends readonly [string, ...string[]]>(values: T, what: strin
     error: (iss) => `${JSON.stringify(iss.input)} is not ${what}; use one of ${values.join(", ")}`,
   });
 
-const nodeId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "use 1-63 lowercase letters, digits and dashes (it names the server)");
+const nodeId = idSchema("it names the server");
 
 const allowSsh = z.object({ sources: z.array(z.string()).min(1, "list at least one CIDR") }).strict();
 

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { parseAgentConfig } from "../../contract/node/agent-config";
 import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
 import { run } from "../../lib/process";
-import { parseAgentConfig } from "../../node-agent/config";
 import { agentBundleObjects } from "./agent-bundle";
 import {
   AGENT_BUNDLE_PATH,

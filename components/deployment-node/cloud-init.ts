@@ -18,8 +18,9 @@
 //   program's side (what to publish).
 import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
+import type { S3ChannelAccess } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
-import { type AgentConfig, agentConfigSchema } from "../../node-agent/config";
+import { type AgentConfig, agentConfigSchema } from "../../contract/node/agent-config";
 
 export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
 export const CHANNEL_SECRET_PATH = "/etc/berth/channel-secret";
@@ -53,16 +54,6 @@ export const NODE_PACKAGES = [
   "pigz",
   "restic",
 ] as const;
-
-export interface S3ChannelAccess {
-  endpoint: string;
-  bucket: string;
-  region: string;
-  prefix: string;
-  /** The node's read credentials (plus writes to its own status, where the provider allows). */
-  accessKeyId: string;
-  secretAccessKey: string;
-}
 
 export type AgentSource = { kind: "inline"; bundle: string } | { kind: "channel"; key?: string };
 

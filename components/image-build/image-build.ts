@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { contextHash } from "../runtime/context-hash";
+import { contextHash } from "../../contract/build/context-hash";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 
 export const IMAGE_BUILD_PROVIDER_VERSION = "2";

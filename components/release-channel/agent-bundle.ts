@@ -5,9 +5,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { run } from "../../lib/process";
 import { DEFAULT_AGENT_BUNDLE_KEY } from "../deployment-node/cloud-init";
-import type { ChannelSpec } from "../runtime/channel";
 import { AGENT_BUNDLE, PROVIDER_RUNTIME } from "../runtime-path";
 
 // 2: the signed manifest (agent/berth-agent.json) that running agents upgrade from.

@@ -3,9 +3,8 @@
 // declares the bucket and each node's read credentials). With `agentBundle`, the signed agent
 // bundle is published to a cloud channel for the installer in the nodes' user data.
 import * as pulumi from "@pulumi/pulumi";
-import type { S3ChannelAccess } from "../deployment-node/cloud-init";
+import type { ChannelSpec, S3ChannelAccess } from "../../contract/channel/access";
 import type { DeepInput } from "../deployment-node/hcloud-node";
-import type { ChannelSpec } from "../runtime/channel";
 import { AgentBundle } from "./agent-bundle";
 import { LOCAL_FOLDER_PROVIDER_VERSION, localFolderProvider } from "./local-folder-provider";
 import { createR2Channel, createScalewayChannel, type NodeChannelCredentials } from "./s3-channels";

@@ -4,9 +4,9 @@
 // components/runtime/trust-set.ts, the format contract/trust. Keys change on running nodes at
 // their next poll: no node's user data, and so no server, changes.
 import * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { keyIdOf, publicKeyText } from "../../contract/payload";
 import { loadSigningPublicKey } from "../../contract/payload/keys";
-import type { ChannelSpec } from "../runtime/channel";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 
 export const TRUST_SET_PROVIDER_VERSION = "1";

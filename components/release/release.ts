@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
-import type { ChannelSpec } from "../runtime/channel";
+import type { ChannelSpec } from "../../contract/channel/access";
 import type { RegistryAccess } from "../runtime/release";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 import type { ReleaseSummary } from "./summary";

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
 import { Versitygw } from "../../test/system/support/versitygw";
@@ -18,7 +19,6 @@ import {
   remove,
   update,
 } from "./agent-bundle";
-import type { ChannelSpec } from "./channel";
 
 const gw = new Versitygw();
 beforeAll(async () => {

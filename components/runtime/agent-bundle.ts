@@ -7,10 +7,11 @@ import { createHash, createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { loadSigningPrivateKey, publicKeyText } from "../../contract/payload";
 import { agentVersionSchema, manifestKeyOf } from "../../contract/trust/bundle";
 import { agentBundleObjects } from "../deployment-node/agent-bundle";
-import { type ChannelSpec, openChannel } from "./channel";
+import { openChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface AgentBundleInputs {

@@ -1,19 +1,8 @@
 // Which channel store a provider talks to, from a plain description (a provider input).
+import type { ChannelSpec } from "../../contract/channel/access";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import type { ChannelStore } from "../../contract/channel/store";
-
-export type ChannelSpec =
-  | { kind: "folder"; path: string }
-  | {
-      kind: "s3";
-      endpoint: string;
-      bucket: string;
-      region: string;
-      prefix: string;
-      accessKeyId: string;
-      secretAccessKey: string;
-    };
 
 export function openChannel(spec: ChannelSpec): ChannelStore {
   if (spec.kind === "folder") return new FolderChannelStore(spec.path);

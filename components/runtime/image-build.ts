@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { dockerConfigJson } from "../../contract/release/registry-credentials";
 import { run } from "../../lib/process";
-import { dockerConfigJson } from "../../node-agent/apply/registry-auth";
 
 export interface ImageBuildInputs {
   berthKind: "image-build";

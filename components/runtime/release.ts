@@ -5,6 +5,7 @@
 // node and waits for it to be torn down.
 import type * as pulumi from "@pulumi/pulumi";
 import { type EnvironmentBackupInput, environmentBackupSchema } from "../../contract/backup/schema";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import {
   publishRelease,
@@ -20,11 +21,11 @@ import { parseReference, resolveDigest } from "../../contract/oci";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
 import { buildRollback } from "../../contract/release/history";
 import { pinImages } from "../../contract/release/pin";
+import { REGISTRY_CREDENTIALS_SECRET } from "../../contract/release/registry-credentials";
 import { parseTlsBundle, type TlsBundle, tlsSecretName, uncoveredHosts } from "../../contract/release/tls";
 import { DISK_PATH } from "../../contract/render/node-compose";
-import { REGISTRY_CREDENTIALS_SECRET } from "../../node-agent/apply/registry-auth";
 import { type ReleaseSummary, summaryChanges } from "../release/summary";
-import { type ChannelSpec, openChannel } from "./channel";
+import { openChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface RegistryAccess {

@@ -5,10 +5,11 @@
 // the next `pulumi up` (diff reports it), which is what the scheduled workflow runs.
 import { createPublicKey } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { keyIdOf, loadSigningPrivateKey, loadSigningPublicKey, publicKeyText } from "../../contract/payload";
 import { createTrustSetPayload, payloadSha256, signTrustSet, verifiedGeneration } from "../../contract/trust";
-import { type ChannelSpec, openChannel } from "./channel";
+import { openChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface TrustSetInputs {

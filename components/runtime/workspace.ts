@@ -4,6 +4,7 @@
 // node's own key (from the identity the node published), with a generation one above the last.
 // Delete withdraws it; the agent then takes the workspace down.
 import type * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { nodeIdentity } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
@@ -17,23 +18,16 @@ import {
   workspaceEnvelope,
   workspaceKeys,
 } from "../../contract/workspace/declaration";
-import { type ChannelSpec, openChannel } from "./channel";
+import type { WorkspaceSource } from "../../contract/workspace/spec";
+import { openChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
-export interface WorkspaceInputs {
+export interface WorkspaceInputs extends WorkspaceSource {
   berthKind: "workspace";
   berthProviderVersion: string;
   workspaceId: string;
   nodeId: string;
   channel: ChannelSpec;
-  repository: string;
-  repositoryName: string;
-  branch: string;
-  defaultBranch: string;
-  config?: string;
-  trusted: boolean;
-  allowInitializeCommand: boolean;
-  defaultImage: string;
   registry?: {
     namespace: string;
     username: string;

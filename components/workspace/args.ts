@@ -1,35 +1,24 @@
 // The Workspace component's arguments, checked before any resource is declared: each problem
 // names the workspace, the argument and what to write instead.
 import { z } from "zod";
-import { branchName } from "../../contract/workspace/declaration";
+import { idSchema } from "../../contract/ids";
+import { branchName, devcontainerConfigName, workspaceSource } from "../../contract/workspace/spec";
 
 export class WorkspaceArgsError extends Error {}
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 export const workspaceArgsSchema = z
   .object({
-    workspaceId: z.string().regex(ID, "use 1-63 lowercase letters, digits and dashes"),
-    repository: z
-      .string()
-      .min(1)
-      .refine(
-        (r) =>
-          /^(https?|ssh|git|file):\/\/\S+$/.test(r) || /^[\w.-]+@[\w.-]+:\S+$/.test(r) || r.startsWith("/"),
-        "a git URL (https://, ssh://, git@host:owner/name, file://) or an absolute path",
-      ),
+    workspaceId: idSchema(),
+    repository: workspaceSource.shape.repository,
     repositoryName: z
       .string()
       .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a name like "owner/name" (it names the images)')
       .optional(),
     branch: branchName.default("main"),
     defaultBranch: branchName.default("main"),
-    devcontainerConfig: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]+$/, "the name of a folder under .devcontainer/ (no slashes)")
-      .optional(),
-    trusted: z.boolean().default(false),
-    allowInitializeCommand: z.boolean().default(false),
+    devcontainerConfig: devcontainerConfigName.optional(),
+    trusted: workspaceSource.shape.trusted.default(false),
+    allowInitializeCommand: workspaceSource.shape.allowInitializeCommand.default(false),
     defaultImage: z
       .string()
       .min(1, "an image the node can pull (started when the repository has no usable config)"),

@@ -4,7 +4,7 @@
 // node's agent clones, pulls or builds (cache in the registry namespace) and starts it, and
 // reports its status at nodes/<node>/status/workspaces/<id>.json.
 import * as pulumi from "@pulumi/pulumi";
-import type { ChannelSpec } from "../runtime/channel";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 import { checkWorkspaceArgs, checkWorkspaceNode, repositoryNameOf } from "./args";
 

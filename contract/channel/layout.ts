@@ -12,13 +12,11 @@
 //
 // Releases are per node because secrets are sealed to each node's own key.
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+import { ID_RULE, isId } from "../ids";
 
 export function assertId(kind: "node" | "environment", id: string): string {
-  if (!ID.test(id)) {
-    throw new Error(
-      `${kind} id ${JSON.stringify(id)} is not valid: use 1-63 lowercase letters, digits and dashes, starting with a letter or digit`,
-    );
+  if (!isId(id)) {
+    throw new Error(`${kind} id ${JSON.stringify(id)} is not valid: ${ID_RULE}`);
   }
   return id;
 }
@@ -44,7 +42,7 @@ export function environmentsFromKeys(node: string, keys: readonly string[]): str
   for (const k of keys) {
     if (!k.startsWith(prefix)) continue;
     const [env, file] = k.slice(prefix.length).split("/");
-    if (env && file === "desired.json" && ID.test(env)) out.add(env);
+    if (env && file === "desired.json" && isId(env)) out.add(env);
   }
   return [...out].sort();
 }

@@ -8,21 +8,15 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import type { z } from "zod";
+import type { s3ChannelAccess } from "./access";
 import type { ChannelStore } from "./store";
 
-export interface S3ChannelOptions {
-  /** e.g. https://<account>.r2.cloudflarestorage.com, https://s3.fr-par.scw.cloud */
-  endpoint: string;
-  bucket: string;
-  /** R2 takes "auto"; Scaleway the region of the bucket (fr-par, nl-ams, pl-waw). */
-  region?: string;
-  /** Keys live under this prefix ("" or a path; a trailing "/" is added). */
-  prefix?: string;
-  accessKeyId: string;
-  secretAccessKey: string;
+/** A bucket channel's location and keys (region and prefix optional), and the listing page size. */
+export type S3ChannelOptions = z.input<typeof s3ChannelAccess> & {
   /** Page size for listings (S3 caps it at 1000); smaller only in tests. */
   pageSize?: number;
-}
+};
 
 export function normalizePrefix(prefix: string | undefined): string {
   const p = (prefix ?? "").replace(/^\/+/, "").replace(/\/+$/, "");

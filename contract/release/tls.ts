@@ -4,11 +4,9 @@
 // The program checks a bundle before it signs (parseTlsBundle at preview); the agent checks it
 // again before it hands the bundle to HAProxy.
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
+import { ID_RULE, isId } from "../ids";
 
 export const TLS_SECRET_PREFIX = "berth.tls.";
-
-/** A certificate's name: what names its file on the node. */
-export const TLS_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class TlsBundleError extends Error {}
 
@@ -24,10 +22,8 @@ export interface TlsBundle {
 }
 
 export function tlsSecretName(name: string): string {
-  if (!TLS_NAME_PATTERN.test(name)) {
-    throw new TlsBundleError(
-      `certificate name ${JSON.stringify(name)}: use 1-63 lowercase letters, digits and dashes`,
-    );
+  if (!isId(name)) {
+    throw new TlsBundleError(`certificate name ${JSON.stringify(name)}: ${ID_RULE}`);
   }
   return `${TLS_SECRET_PREFIX}${name}`;
 }

@@ -4,6 +4,7 @@
 // (Compose only ever creates containers, so two projects of one environment can share them) and
 // the environment variables that carry unsealed secrets.
 import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
+import { ID_RULE, isId } from "../ids";
 import type { Manifest, Service } from "../manifest/schema";
 
 export interface RenderOptions {
@@ -233,8 +234,8 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
   };
   const env = o.environmentId;
   const problems: string[] = [];
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(env)) {
-    problems.push(`environment id ${JSON.stringify(env)}: use 1-63 lowercase letters, digits and dashes`);
+  if (!isId(env)) {
+    problems.push(`environment id ${JSON.stringify(env)}: ${ID_RULE}`);
   }
   if (!Number.isInteger(o.sequence) || o.sequence < 1)
     problems.push(`sequence ${o.sequence}: must be a positive integer`);

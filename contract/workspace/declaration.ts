@@ -7,6 +7,7 @@
 //   nodes/<node>/status/workspaces/<id>.json   node    → how the workspace is doing
 import { sign, verify } from "node:crypto";
 import { z } from "zod";
+import { idSchema, isId } from "../ids";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";
 import { type KeyInput, keyIdOf, loadSigningPrivateKey } from "../payload/keys";
@@ -14,20 +15,10 @@ import { sealedSecretSchema } from "../payload/schema";
 import { type SecretBinding, seal, unseal } from "../payload/seal";
 import { formatIssues } from "../payload/sign";
 import type { TrustedKeys } from "../payload/verify";
+import { workspaceSource } from "./spec";
 
 export const WORKSPACE_FORMAT_VERSION = 1;
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-export const workspaceId = z.string().regex(ID, "1-63 lowercase letters, digits and dashes");
-
-/** A git ref name as `git check-ref-format --branch` would take it (the usual subset). */
-export const branchName = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(
-    /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!.*\.lock$)(?!.*\/$)[^\s~^:?*[\\\p{Cc}]+$/u,
-    "not a valid git branch name",
-  );
+export const workspaceId = idSchema();
 
 export const workspaceLimits = z
   .object({
@@ -48,23 +39,10 @@ export const workspaceDeclaration = z
   .object({
     formatVersion: z.literal(WORKSPACE_FORMAT_VERSION),
     workspaceId,
-    nodeId: z.string().regex(ID),
+    nodeId: idSchema(),
     /** Increases with every change of the declaration (binds the sealed credentials). */
     generation: z.number().int().positive(),
-    /** What git clones: a URL (https, ssh, file) or, for local nodes, an absolute path. */
-    repository: z.string().min(1),
-    /** The repository's name in image names (`owner/name`). */
-    repositoryName: z.string().min(1),
-    branch: branchName,
-    defaultBranch: branchName,
-    /** A named config (`.devcontainer/<name>/devcontainer.json`); the default one when absent. */
-    config: z.string().min(1).optional(),
-    /** Trusted builds write the cache tags other builds read. */
-    trusted: z.boolean(),
-    /** initializeCommand runs on the node itself: only when this says so. */
-    allowInitializeCommand: z.boolean(),
-    /** Started when the repository has no devcontainer config, or its build fails. */
-    defaultImage: z.string().min(1),
+    ...workspaceSource.shape,
     /** The container's limits (and an isolated build's); defaults: WORKSPACE_LIMIT_DEFAULTS. */
     limits: workspaceLimits.optional(),
     registry: z
@@ -102,7 +80,7 @@ export function workspacesFromKeys(node: string, keys: readonly string[]): strin
   return keys
     .filter((k) => k.startsWith(prefix) && k.endsWith(".json"))
     .map((k) => k.slice(prefix.length, -".json".length))
-    .filter((id) => ID.test(id))
+    .filter(isId)
     .sort();
 }
 

@@ -5,6 +5,11 @@
 // Any failure before the switch completes rolls back to the previous release, whose containers
 // keep serving throughout; a failed first release leaves nothing running.
 import type { ReleasePayload } from "../../contract/payload";
+import {
+  parseRegistryCredentials,
+  REGISTRY_CREDENTIALS_SECRET,
+  type RegistryCredentials,
+} from "../../contract/release/registry-credentials";
 import { type TlsBundle, tlsBundlesFromSecrets } from "../../contract/release/tls";
 import type { NodeExtras } from "../../contract/render/node-compose";
 import { describeError } from "../../lib/errors";
@@ -19,12 +24,7 @@ import { ensureEnvironmentResources } from "./environment-resources";
 import { probeUntilHealthy } from "./http-probe";
 import { type ApplyPlan, planApply, type RouteKey, releaseProject, type Upstream } from "./plan";
 import type { ProxyControl } from "./proxy-control";
-import {
-  parseRegistryCredentials,
-  REGISTRY_CREDENTIALS_SECRET,
-  type RegistryCredentials,
-  withDockerConfig,
-} from "./registry-auth";
+import { withDockerConfig } from "./registry-auth";
 
 export interface ApplyDeps {
   docker: DockerRunner;

@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
-import { dockerignoreMatcher } from "../../components/runtime/context-hash";
+import { dockerignoreMatcher } from "../../contract/build/context-hash";
 import type { DevcontainerConfigFile } from "./devcontainer-config";
 import { resolveInRepo } from "./devcontainer-config";
 import { type DockerfileReferences, dockerfileReferences, sourceMatcher } from "./dockerfile-sources";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main";
 import { publishRelease, waitForOutcome } from "../../contract/channel/publish";
 import { buildRollback } from "../../contract/release/history";
-import { REGISTRY_CREDENTIALS_SECRET } from "../../node-agent/apply/registry-auth";
+import { REGISTRY_CREDENTIALS_SECRET } from "../../contract/release/registry-credentials";
 import { AgentHarness, appManifest } from "./support/agent-harness";
 import { registryCredentials, testAppImage } from "./support/test-app-image";
 

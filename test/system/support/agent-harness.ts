@@ -10,6 +10,7 @@ import { FolderChannelStore } from "../../../contract/channel/folder-store";
 import { publishRelease, waitForOutcome } from "../../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../../contract/channel/status";
 import { type Manifest, parseManifest } from "../../../contract/manifest/schema";
+import { agentConfigSchema } from "../../../contract/node/agent-config";
 import {
   createReleasePayload,
   generateSigningKeyPair,
@@ -17,13 +18,12 @@ import {
   serializeEnvelope,
   signRelease,
 } from "../../../contract/payload";
+import { REGISTRY_CREDENTIALS_SECRET } from "../../../contract/release/registry-credentials";
 import { renderNodeCompose } from "../../../contract/render/node-compose";
 import { createLogger, type Logger } from "../../../lib/log";
 import { run } from "../../../lib/process";
 import { Agent } from "../../../node-agent/agent";
-import { REGISTRY_CREDENTIALS_SECRET } from "../../../node-agent/apply/registry-auth";
 import { watchFolderChannel } from "../../../node-agent/channel-watch";
-import { agentConfigSchema } from "../../../node-agent/config";
 import { dockerRunner } from "../../../node-agent/docker";
 import { HaproxyControl } from "../../../node-agent/proxy/haproxy-control";
 import { registryCredentials } from "./test-app-image";

@@ -1,0 +1,116 @@
+// The agent's configuration (/etc/berth/agent.json on a node, written once by cloud-init; a
+// file in the local node's state folder for the local target). What changes over time reaches
+// the node through the release channel, not through this file. The program renders it
+// (components/deployment-node/cloud-init.ts) and the agent reads it (node-agent/config.ts): the
+// shape lives here, between them.
+import { z } from "zod";
+import { folderChannel, s3Location } from "../channel/access";
+import { idSchema } from "../ids";
+
+const s3Channel = s3Location
+  .extend({
+    kind: z.literal("s3"),
+    accessKeyId: z.string().min(1),
+    /** A file holding the secret key (0600), never the key itself. */
+    secretAccessKeyFile: z.string().min(1),
+  })
+  .strict();
+
+export const agentConfigSchema = z
+  .object({
+    nodeId: idSchema(),
+    stateRoot: z.string().default("/var/lib/berth"),
+    /** Volumes live at <volumeRoot>/berth-env-<env>/volumes/<name>/data. */
+    volumeRoot: z.string().default("/mnt"),
+    channel: z.discriminatedUnion("kind", [folderChannel, s3Channel]),
+    /**
+     * Ed25519 public keys whose signatures on releases the node accepts until it accepts a signed
+     * trust set from the channel (node-agent/trust/); may be empty when `trustRoots` is set.
+     */
+    trustedKeys: z.array(z.string().min(1)).default([]),
+    /**
+     * Ed25519 public keys that sign trust sets (the node's first roots; later ones come in trust
+     * sets). Empty: the node's keys change only with this file.
+     */
+    trustRoots: z.array(z.string().min(1)).default([]),
+    pollIntervalSeconds: z.number().positive().default(10),
+    /** Each poll waits interval × (1 ± jitter). */
+    pollJitter: z.number().min(0).max(1).default(0.2),
+    healthTimeoutSeconds: z.number().int().positive().default(120),
+    drainSeconds: z.number().nonnegative().default(2),
+    keepReleases: z.number().int().min(2).default(5),
+    /** Cloud volumes: where their mounts are recorded, and how long a just-attached disk may take. */
+    disks: z
+      .object({
+        fstabPath: z.string().default("/etc/fstab"),
+        deviceTimeoutSeconds: z.number().positive().default(120),
+      })
+      .strict()
+      .prefault({}),
+    /** Devcontainer workspaces (nodes of role `workspace`). */
+    workspaces: z
+      .object({
+        /** The devcontainer CLI (its devcontainer.js); the one beside the agent when absent. */
+        devcontainerCli: z.string().min(1).optional(),
+        /** The Docker Engine workspaces run on (DOCKER_HOST); the default one when absent. */
+        dockerHost: z.string().min(1).optional(),
+        /** Bound of the background cache push. */
+        pushTimeoutSeconds: z.number().int().positive().default(600),
+        /** Bound of one registry lookup request. */
+        lookupTimeoutMs: z.number().int().positive().default(5000),
+        /** Bound of one clone, pull, build or start. */
+        stepTimeoutSeconds: z.number().int().positive().default(1800),
+      })
+      .strict()
+      .prefault({}),
+    /** The restic binary backups run (Debian's package puts it on PATH). */
+    resticPath: z.string().default("restic"),
+    proxy: z
+      .object({
+        /** Where HAProxy listens for the app's traffic. */
+        bind: z.string().default("0.0.0.0:80"),
+        /** HAProxy's admin socket and config, under the state root unless given. */
+        socket: z.string().optional(),
+        configPath: z.string().optional(),
+        /**
+         * A TLS listener (cloud nodes): certificates arrive with releases and are loaded through
+         * the runtime API. Absent: plain HTTP only (the local node).
+         */
+        tls: z
+          .object({
+            bind: z
+              .string()
+              .regex(/^(\*|[0-9.]+|\[?[0-9a-fA-F:]+\]?):\d{1,5}$/, "ADDRESS:PORT, e.g. 0.0.0.0:443"),
+            /** Answer plain-HTTP requests with a redirect to HTTPS. */
+            redirectHttp: z.boolean().default(false),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ bind: "0.0.0.0:80" }),
+  })
+  .strict()
+  .refine((c) => c.trustedKeys.length > 0 || c.trustRoots.length > 0, {
+    path: ["trustedKeys"],
+    message: "list at least one key (or trust roots in trustRoots, whose trust set names the keys)",
+  });
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+export class AgentConfigError extends Error {}
+
+export function parseAgentConfig(text: string, file: string): AgentConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new AgentConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  const r = agentConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map(
+    (i) => `${file}: ${i.path.map(String).join(".") || "(top)"}: ${i.message}`,
+  );
+  throw new AgentConfigError(lines.join("\n"));
+}
