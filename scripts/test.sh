@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test berth has: setup (idempotent), lint and format check, type check, unit tests,
+# Every test berth has: setup (idempotent), lint and format check, type check, unused code, unit tests,
 # then system tests against the real Pulumi engine, Docker, the registry and HAProxy.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,5 +11,7 @@ say "lint and format (biome)"
 biome check --error-on-warnings .
 say "type check (tsc)"
 tsc --noEmit -p tsconfig.json
+say "unused files, exports and dependencies (knip)"
+knip
 say "tests (vitest)"
 vitest run "$@"

@@ -4,7 +4,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 
 export const LOCAL_FOLDER_PROVIDER_VERSION = "1";
-export const CHANNEL_MARKER = ".berth-channel.json";
 
 export interface LocalFolderInputs {
   path: string;

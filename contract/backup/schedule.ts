@@ -25,20 +25,6 @@ export function nextRun(schedule: string, after: Date): Date {
   return n;
 }
 
-/** The latest scheduled time at or before `now` that is after `since`, if any. */
-export function lastScheduledBetween(schedule: string, since: Date, now: Date): Date | undefined {
-  const c = cron(schedule);
-  let t = c.nextRun(since);
-  if (!t || t > now) return undefined;
-  // Walk forward to the last occurrence ≤ now (bounded: a busy schedule over a long outage).
-  for (let i = 0; i < 100_000; i++) {
-    const n = c.nextRun(t);
-    if (!n || n > now) return t;
-    t = n;
-  }
-  return t;
-}
-
 export interface Due {
   /** A run is due now. */
   due: boolean;

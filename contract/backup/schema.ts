@@ -101,7 +101,6 @@ export const hookCommandSchema = z.strictObject({
   service: z.string().min(1),
   command: z.array(z.string()).min(1),
 });
-export type HookCommand = z.infer<typeof hookCommandSchema>;
 
 /** `x-berth-backup` of a Compose volume, in the manifest. */
 export const volumeBackupSchema = z.strictObject({

@@ -2,7 +2,6 @@
 import { z } from "zod";
 
 export const applyState = z.enum(["applying", "applied", "failed", "rolled-back", "removed", "rejected"]);
-export type ApplyState = z.infer<typeof applyState>;
 
 export const serviceHealth = z.object({
   name: z.string(),
@@ -112,6 +111,5 @@ export const nodeIdentity = z.object({
   agentVersion: z.string(),
   publishedAt: z.string(),
 });
-export type NodeIdentity = z.infer<typeof nodeIdentity>;
 
 export const desiredPointer = z.object({ sequence: z.number().int().positive() });

@@ -45,7 +45,7 @@ export function parseShortPort(s: string): ContainerPort | undefined {
   return out;
 }
 
-export interface PortsResult {
+interface PortsResult {
   hints: number[];
 }
 

@@ -209,11 +209,6 @@ export function listOrDict(ctx: Ctx, node: YNode, path: Path, what: string): Key
   return undefined;
 }
 
-/** Plain map for JSON output without prototype surprises (`__proto__` as a key stays a key). */
-export function record<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
-}
-
 export function setKey<T>(r: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(r, key, { value, enumerable: true, writable: true, configurable: true });
 }

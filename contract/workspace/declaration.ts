@@ -66,7 +66,6 @@ export type WorkspaceDeclaration = z.infer<typeof workspaceDeclaration>;
 export const workspaceEnvelope = z
   .object({ declaration: workspaceDeclaration, keyId: z.string().min(1), signature: z.string().min(1) })
   .strict();
-export type WorkspaceEnvelope = z.infer<typeof workspaceEnvelope>;
 
 export const workspaceKeys = {
   declaration: (node: string, id: string) => `nodes/${node}/workspaces/${workspaceId.parse(id)}.json`,

@@ -54,7 +54,3 @@ export function planApply(extras: NodeExtras): ApplyPlan {
     projectOf,
   };
 }
-
-export function routeKeyString(r: RouteKey): string {
-  return `${r.environmentId}/${r.host}${r.path ?? ""}`;
-}

@@ -337,10 +337,6 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
-export function hasWildcard(path: string): boolean {
-  return /[*?[]/.test(path);
-}
-
 /**
  * Whether a context file is read by a source pattern: the pattern names the file, or a folder
  * above it (segment by segment, with wildcards).
