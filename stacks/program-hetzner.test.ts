@@ -1,7 +1,7 @@
 // The whole program under Pulumi mocks with stacks/Pulumi.hetzner.example.yaml: which resources
 // it declares, with which arguments, and how they hang together.
 
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { AGENT_CONFIG_PATH, CHANNEL_SECRET_PATH } from "../components/deployment-node/cloud-init";
 import {
@@ -28,7 +28,7 @@ const one = (type: string, name: string) => {
 };
 
 describe("the hetzner example stack (mocks)", () => {
-  it("runs", async () => {
+  beforeAll(async () => {
     const config = { ...withTestApp(exampleConfig("Pulumi.hetzner.example.yaml")), ...SECRETS };
     run = await runProgram("hetzner", config, Object.keys(SECRETS));
   }, 30_000);

@@ -1,6 +1,6 @@
 // The whole program under Pulumi mocks with stacks/Pulumi.scaleway.example.yaml.
 
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { AGENT_CONFIG_PATH } from "../components/deployment-node/cloud-init";
 import { exampleConfig, type ProgramRun, runProgram, SECRETS, withTestApp } from "./testdata/program";
@@ -18,7 +18,7 @@ const one = (type: string, name: string) => {
 const PROJECT = "11111111-2222-3333-4444-555555555555";
 
 describe("the scaleway example stack (mocks)", () => {
-  it("runs", async () => {
+  beforeAll(async () => {
     const { "cloudflare:apiToken": _cf, ...secrets } = SECRETS;
     const config = { ...withTestApp(exampleConfig("Pulumi.scaleway.example.yaml")), ...secrets };
     run = await runProgram("scaleway", config, Object.keys(secrets));
