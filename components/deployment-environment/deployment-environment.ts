@@ -3,7 +3,6 @@ import * as path from "node:path";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
-import { contextHash } from "../../contract/build/context-hash";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { diskProjectFiles, loadCompose } from "../../contract/compose";
 import { buildHash, ImageBuild } from "../image-build/image-build";

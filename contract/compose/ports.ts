@@ -45,10 +45,6 @@ export function parseShortPort(s: string): ContainerPort | undefined {
   return out;
 }
 
-interface PortsResult {
-  hints: number[];
-}
-
 export function readPorts(ctx: Ctx, node: YNode, path: Path): number[] {
   const hints: number[] = [];
   if (node.kind === "scalar" && node.value === null) return hints;
