@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ChannelStore } from "../contract/channel/store";
-import { TrustedKeys, unsealSecrets } from "../contract/payload";
+import { unsealSecrets } from "../contract/payload";
 import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError } from "./apply/apply";
 import type { ProxyControl } from "./apply/proxy-control";
@@ -25,6 +25,8 @@ import { PollLoop } from "./poll-loop";
 import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
+import type { TrustStore } from "./trust/trust-store";
+import { AgentChanges } from "./upgrade/agent-changes";
 import type { WorkspaceSync } from "./workspace/sync";
 
 export interface AgentDeps {
@@ -39,6 +41,11 @@ export interface AgentDeps {
   changes?: ChannelChanges;
   /** Devcontainer workspaces declared for this node (brought up in the background). */
   workspaces?: WorkspaceSync;
+  /** The node's trust (shared with the workspaces' verifier); made from the config when absent. */
+  trust?: TrustStore;
+  /** The config file and the bundle this agent runs: agent upgrades need both (berth-agent run). */
+  configFile?: string;
+  bundlePath?: string;
 }
 
 /** The environments a node has state for, under its state root. */
@@ -55,9 +62,19 @@ export class Agent {
   readonly recovery: Recovery;
   readonly converger: Converger;
   readonly loop: PollLoop;
+  /** Trust sets and agent upgrades (upgrade/agent-changes.ts). */
+  readonly changes: AgentChanges;
 
   constructor(private readonly d: AgentDeps) {
     const { config, docker, proxy, log } = d;
+    this.changes = new AgentChanges({
+      config,
+      channel: d.channel,
+      log,
+      ...(d.trust ? { trust: d.trust } : {}),
+      ...(d.configFile ? { configFile: d.configFile } : {}),
+      ...(d.bundlePath ? { bundlePath: d.bundlePath } : {}),
+    });
     this.keys = loadOrCreateNodeKeys(config.stateRoot);
     const store = (env: string) => this.store(env);
     const unseal = (r: Release) => this.unseal(r);
@@ -104,7 +121,7 @@ export class Agent {
     this.converger = new Converger({
       nodeId: config.nodeId,
       channel: d.channel,
-      trusted: new TrustedKeys(config.trustedKeys),
+      trusted: this.changes.trust.keys,
       store,
       applier,
       docker,
@@ -127,6 +144,8 @@ export class Agent {
       pollIntervalSeconds: config.pollIntervalSeconds,
       pollJitter: config.pollJitter,
       ...(d.changes ? { changes: d.changes } : {}),
+      beforePass: () => this.changes.beforePass(),
+      afterPass: () => this.changes.afterPass(),
     });
   }
 
@@ -235,9 +254,14 @@ export class Agent {
     }
   }
 
-  /** Starts, then polls until `signal` aborts (see PollLoop.run). */
+  /**
+   * Starts, then polls until `signal` aborts (see PollLoop.run) or a new agent was swapped in;
+   * then hands over to it (the caller exits).
+   */
   async run(signal: AbortSignal): Promise<void> {
+    this.changes.markRunning();
     await this.start();
     await this.loop.run(signal);
+    if (this.loop.handingOver) this.changes.handOver();
   }
 }

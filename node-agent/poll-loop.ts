@@ -25,14 +25,28 @@ export interface PollLoopDeps {
   pollJitter: number;
   /** Change notifications of the channel: each one starts a pass at once. */
   changes?: ChannelChanges;
+  /**
+   * Before each pass: the agent's own changes (trust set, agent bundle; upgrade/agent-changes.ts).
+   * True: a new agent takes over, so this pass and the loop end here.
+   */
+  beforePass?: () => Promise<boolean>;
+  /** After each pass. */
+  afterPass?: () => Promise<void>;
 }
 
 export class PollLoop {
+  /** A new agent was swapped in: no more passes. */
+  handingOver = false;
+
   constructor(private readonly d: PollLoopDeps) {}
 
   /** One pass: converge every desired environment, tear down the ones no longer desired. */
   async pollOnce(): Promise<void> {
     const { channel, nodeId, log } = this.d;
+    if (this.handingOver || (await this.d.beforePass?.())) {
+      this.handingOver = true;
+      return;
+    }
     const keys = await channel.list(channelKeys.environmentsPrefix(nodeId));
     const desiredEnvs = environmentsFromKeys(nodeId, keys);
     for (const env of desiredEnvs) {
@@ -60,6 +74,7 @@ export class PollLoop {
         log.error({ environment: env, err: describeError(e) }, "could not tear down environment");
       }
     }
+    await this.d.afterPass?.();
   }
 
   /**
@@ -75,9 +90,10 @@ export class PollLoop {
       wake?.();
     });
     try {
-      while (!signal.aborted) {
+      while (!signal.aborted && !this.handingOver) {
         changed = false;
         await this.pollOnce();
+        if (this.handingOver) break;
         if (!signal.aborted) await this.d.backupTick();
         if (changed || signal.aborted) continue;
         const wait = pollIntervalSeconds * 1000 * (1 + pollJitter * (2 * Math.random() - 1));

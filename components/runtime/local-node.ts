@@ -114,6 +114,22 @@ async function start(i: LocalNodeInputs): Promise<LocalNodeOutputs> {
   return { ...i, pid, publicKey, logFile };
 }
 
+/**
+ * The agent's pid now: an agent that upgraded itself started its successor and wrote its pid to
+ * `<stateRoot>/agent.pid` (node-agent/upgrade/); the pid in the state is only the first one.
+ */
+function currentPid(o: Pick<LocalNodeOutputs, "pid" | "stateRoot">): number | undefined {
+  try {
+    const n = Number(readFileSync(join(o.stateRoot, "agent.pid"), "utf8").trim());
+    // Only a process that runs this node's config: a pid reused by anything else is not ours.
+    const cmdline = readFileSync(`/proc/${n}/cmdline`, "utf8").split("\0");
+    if (Number.isInteger(n) && n > 0 && cmdline.includes(join(o.stateRoot, "agent.json"))) return n;
+  } catch {
+    // no file: the agent this provider started
+  }
+  return o.pid;
+}
+
 async function stop(pid: number | undefined, stateRoot: string): Promise<void> {
   if (alive(pid)) {
     process.kill(pid as number, "SIGTERM");
@@ -161,7 +177,7 @@ export async function diff(
     configChanged ||
     olds.agentEntry !== news.agentEntry ||
     olds.berthProviderVersion !== news.berthProviderVersion ||
-    !alive(olds.pid);
+    !alive(currentPid(olds));
   return { changes, replaces, deleteBeforeReplace: true };
 }
 
@@ -175,12 +191,12 @@ export async function update(
   olds: LocalNodeOutputs,
   news: LocalNodeInputs,
 ): Promise<pulumi.dynamic.UpdateResult> {
-  await stop(olds.pid, olds.stateRoot);
+  await stop(currentPid(olds), olds.stateRoot);
   return { outs: await start(news) };
 }
 
 export async function remove(_id: string, olds: LocalNodeOutputs): Promise<void> {
-  await stop(olds.pid, olds.stateRoot);
+  await stop(currentPid(olds), olds.stateRoot);
   const channel = new FolderChannelStore(olds.channelPath);
   if (existsSync(olds.channelPath)) {
     for (const key of await channel.list(`nodes/${olds.nodeId}/`)) await channel.delete(key);

@@ -63,6 +63,25 @@ export const agentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Agent upgrades from the channel's signed bundle (node-agent/upgrade/): where the running
+     * bundle is (replaced in place; default: the script this process runs), how the new one is
+     * started (systemd: the agent exits and its unit, Restart=always, starts the new bundle; exec:
+     * the agent starts it detached itself; auto: systemd when run by systemd), and how long the
+     * new agent has to report before the previous one is put back.
+     */
+    upgrade: z
+      .object({
+        enabled: z.boolean().default(true),
+        bundleKey: z.string().min(1).default("agent/berth-agent.js"),
+        bundlePath: z.string().min(1).optional(),
+        restart: z.enum(["auto", "systemd", "exec"]).default("auto"),
+        reportWithinSeconds: z.number().positive().max(3600).default(120),
+        /** Bound of `node BUNDLE version` on the downloaded bundle, before anything is swapped. */
+        selfTestSeconds: z.number().positive().max(600).default(30),
+      })
+      .strict()
+      .prefault({}),
     /** The restic binary backups run (Debian's package puts it on PATH). */
     resticPath: z.string().default("restic"),
     proxy: z

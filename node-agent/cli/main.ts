@@ -10,13 +10,13 @@
 //   berth-agent prune    ENV / check ENV          retention now / repository check now
 //   berth-agent restore  ENV [--snapshot ID] [--volume V] [--force]
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
-import { TrustedKeys } from "../../contract/payload";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
@@ -25,6 +25,9 @@ import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
 import { dockerRunner } from "../docker";
 import { loadOrCreateNodeKeys } from "../node-keys";
 import { HaproxyControl } from "../proxy/haproxy-control";
+import { TrustStore } from "../trust/trust-store";
+import { restartMode } from "../upgrade/handover";
+import { watchTrial } from "../upgrade/watchdog";
 import { AGENT_VERSION } from "../version";
 import { WorkspaceExecutor } from "../workspace/executor";
 import { WorkspaceSync } from "../workspace/sync";
@@ -82,8 +85,10 @@ function channelFor(config: AgentConfig): ChannelStore {
   });
 }
 
-function makeAgent(config: AgentConfig) {
+function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: string }) {
   const log = createLogger("berth-agent");
+  // One trust for releases and workspaces: an accepted trust set changes both at once.
+  const trust = new TrustStore({ stateRoot: config.stateRoot, config, channel: channelFor(config), log });
   const proxy = new HaproxyControl({
     dir: `${config.stateRoot}/proxy`,
     bind: config.proxy.bind,
@@ -96,7 +101,7 @@ function makeAgent(config: AgentConfig) {
   const workspaces = new WorkspaceSync({
     channel: channelFor(config),
     nodeId: config.nodeId,
-    trustedKeys: new TrustedKeys(config.trustedKeys),
+    trustedKeys: trust.keys,
     nodePrivateKey: loadOrCreateNodeKeys(config.stateRoot).privateKey,
     stateRoot: config.stateRoot,
     executor: (report) =>
@@ -122,6 +127,9 @@ function makeAgent(config: AgentConfig) {
     proxy,
     log,
     workspaces,
+    trust,
+    // Only the daemon upgrades itself: it knows the file it runs and its config file.
+    ...(run ?? {}),
     // Fault injection for the crash-safety tests: SIGKILL ourselves at the named apply step.
     ...(crashAt
       ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
@@ -172,14 +180,38 @@ export async function main(argv: string[], given: Io): Promise<number> {
     (parsed.values.config as string | undefined) ?? process.env.BERTH_AGENT_CONFIG ?? "/etc/berth/agent.json";
   try {
     const config = loadAgentConfig(configFile);
-    const { agent, log } = makeAgent(config);
+    if (command === "upgrade-watch") {
+      // The watchdog of an agent upgrade (node-agent/upgrade/watchdog.ts), from the old bundle.
+      const log = createLogger("berth-agent-watchdog");
+      const r = await watchTrial({
+        stateRoot: config.stateRoot,
+        configFile,
+        mode: restartMode(config.upgrade.restart),
+        log,
+      });
+      io.out(`upgrade: ${r.outcome}${r.reason ? `: ${r.reason}` : ""}`);
+      return 0;
+    }
+    // The bundle this process runs (in the bundled agent, this module's file is the bundle; run
+    // from source there is none, and the agent does not upgrade itself).
+    const bundlePath = __filename.endsWith(".js") ? __filename : undefined;
+    const { agent, log } = makeAgent(
+      config,
+      command === "run" && bundlePath ? { configFile: resolve(configFile), bundlePath } : undefined,
+    );
     switch (command) {
       case "run": {
         const ac = new AbortController();
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => ac.abort());
         log.info({ node: config.nodeId, version: AGENT_VERSION }, "agent starting");
-        await agent.run(ac.signal);
-        log.info("agent stopped");
+        try {
+          await agent.run(ac.signal);
+        } catch (e) {
+          // An agent on trial that cannot run says why, for the watchdog's report.
+          agent.changes.upgrader?.noteTrialFailure(describeError(e));
+          throw e;
+        }
+        log.info(agent.loop.handingOver ? "agent handed over to the new agent" : "agent stopped");
         return 0;
       }
       case "keys":

@@ -5,12 +5,12 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ChannelStore } from "../../contract/channel/store";
-import { TrustedKeys } from "../../contract/payload";
 import { type WorkspaceStatus, workspaceId } from "../../contract/workspace/declaration";
 import { branchName } from "../../contract/workspace/spec";
 import { createLogger } from "../../lib/log";
 import type { AgentConfig } from "../config";
 import { loadOrCreateNodeKeys } from "../node-keys";
+import { TrustStore } from "../trust/trust-store";
 import { WorkspaceExecutor, type WorkspaceSpec } from "../workspace/executor";
 import { formatStatus, type StatusReporter } from "../workspace/status-recorder";
 import { WorkspaceSync } from "../workspace/sync";
@@ -186,7 +186,13 @@ export async function workspaceCommand(
     const sync = new WorkspaceSync({
       channel: channel(),
       nodeId: config.nodeId,
-      trustedKeys: new TrustedKeys(config.trustedKeys),
+      // The keys of the node's accepted trust set (read from its state, not refreshed here).
+      trustedKeys: new TrustStore({
+        stateRoot: config.stateRoot,
+        config,
+        channel: channel(),
+        log: createLogger("berth-agent"),
+      }).keys,
       nodePrivateKey: keys.privateKey,
       stateRoot: config.stateRoot,
       executor: () => executor(),

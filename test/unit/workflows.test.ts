@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 
 const DIR = join(__dirname, "..", "..", ".github", "workflows");
 
@@ -38,8 +39,22 @@ async function problems(name: string, content: string): Promise<string[]> {
 describe("GitHub Actions workflows", () => {
   const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f));
 
-  it("has the preview and deploy workflows", () => {
-    expect(files.sort()).toEqual(expect.arrayContaining(["deploy.yml", "preview.yml"]));
+  it("has the preview, deploy and renew workflows", () => {
+    expect(files.sort()).toEqual(expect.arrayContaining(["deploy.yml", "preview.yml", "renew.yml"]));
+  });
+
+  it("renew.yml runs `pulumi up` on a schedule, in deploy.yml's concurrency group", () => {
+    const doc = parse(readFileSync(join(DIR, "renew.yml"), "utf8")) as {
+      on: { schedule: { cron: string }[] };
+      concurrency: { group: string; "cancel-in-progress": boolean };
+      jobs: Record<string, { steps: { uses?: string; with?: { command?: string } }[] }>;
+    };
+    const deploy = parse(readFileSync(join(DIR, "deploy.yml"), "utf8")) as { concurrency: { group: string } };
+    // Every 6 hours: well inside a day, the shortest renewal window (registry credentials).
+    expect(doc.on.schedule).toEqual([{ cron: "17 */6 * * *" }]);
+    expect(doc.concurrency).toEqual({ group: deploy.concurrency.group, "cancel-in-progress": false });
+    const steps = Object.values(doc.jobs).flatMap((j) => j.steps);
+    expect(steps.some((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command === "up")).toBe(true);
   });
 
   for (const f of files) {

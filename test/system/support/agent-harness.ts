@@ -188,6 +188,10 @@ export class AgentHarness {
       log?: Logger;
       /** Called at each apply step (timelines in benchmarks). */
       onStep?: (step: string) => void;
+      /** Keys that sign the channel's trust set (trust rotation tests). */
+      trustRoots?: string[];
+      /** The agent config's `upgrade` (agent upgrade tests, with the bundled agent). */
+      upgrade?: Record<string, unknown>;
     } = {},
   ): Promise<void> {
     this.proxyPort = await freePort();
@@ -198,6 +202,8 @@ export class AgentHarness {
       volumeRoot: this.volumeRoot,
       channel: { kind: "folder", path: this.channelDir },
       trustedKeys: [this.signing.publicKey],
+      ...(opts.trustRoots ? { trustRoots: opts.trustRoots } : {}),
+      ...(opts.upgrade ? { upgrade: opts.upgrade } : {}),
       pollIntervalSeconds: 0.5,
       healthTimeoutSeconds: opts.healthTimeoutSeconds ?? 30,
       drainSeconds: 0.5,

@@ -1,0 +1,137 @@
+// What changes the agent itself on a running node, once per poll before the environments:
+// the trust set (node-agent/trust/) and then the agent bundle (upgrader.ts), in that order, so a
+// bundle signed by a key that the same `pulumi up` added is verified with that key. It reports
+// both in `nodes/<node>/status/agent/state.json` whenever they change.
+import { channelKeys } from "../../contract/channel/layout";
+import type { ChannelStore } from "../../contract/channel/store";
+import type { AgentStatus } from "../../contract/trust";
+import { describeError } from "../../lib/errors";
+import { type Logger, scrubSecrets } from "../../lib/log";
+import type { AgentConfig } from "../config";
+import { TrustStore } from "../trust/trust-store";
+import { AGENT_VERSION } from "../version";
+import { handOver, restartMode } from "./handover";
+import { writeAgentPid } from "./record";
+import { type Staged, Upgrader } from "./upgrader";
+
+export interface AgentChangesDeps {
+  config: AgentConfig;
+  channel: ChannelStore;
+  log: Logger;
+  /** Shared with the workspaces' verifier; made here when not given. */
+  trust?: TrustStore;
+  /**
+   * The agent's config file and the bundle it runs: both needed to hand over to a new agent.
+   * Without them (an agent inside a test process) upgrades are off.
+   */
+  configFile?: string;
+  bundlePath?: string;
+  runningVersion?: string;
+}
+
+export class AgentChanges {
+  readonly trust: TrustStore;
+  readonly upgrader: Upgrader | undefined;
+  private reported: string | undefined;
+  private confirmed = false;
+  /** Set when a new agent was swapped in: the loop stops and the caller hands over. */
+  staged: Staged | undefined;
+
+  constructor(private readonly d: AgentChangesDeps) {
+    this.trust =
+      d.trust ??
+      new TrustStore({ stateRoot: d.config.stateRoot, config: d.config, channel: d.channel, log: d.log });
+    const bundlePath = d.config.upgrade.bundlePath ?? d.bundlePath;
+    this.upgrader =
+      bundlePath && d.configFile
+        ? new Upgrader({
+            config: d.config,
+            channel: d.channel,
+            trusted: this.trust.keys,
+            log: d.log,
+            runningVersion: d.runningVersion ?? AGENT_VERSION,
+            bundlePath,
+          })
+        : undefined;
+  }
+
+  /** The agent process that runs now, for whoever stops or watches it. */
+  markRunning(): void {
+    if (this.upgrader) writeAgentPid(this.d.config.stateRoot, process.pid);
+  }
+
+  /**
+   * Before a pass: the trust set, then the bundle. An agent on trial has reported once it read
+   * the channel and wrote its status: it confirms then, before any apply (which may take long).
+   * True when the agent must hand over now.
+   */
+  async beforePass(): Promise<boolean> {
+    let channelRead = true;
+    try {
+      await this.trust.refresh();
+    } catch (e) {
+      channelRead = false;
+      this.d.log.error({ err: describeError(e) }, "could not read the trust set");
+    }
+    if (this.upgrader) {
+      try {
+        this.staged = await this.upgrader.check();
+      } catch (e) {
+        this.d.log.error({ err: describeError(e) }, "could not check for a new agent");
+      }
+    }
+    const wrote = await this.report();
+    if (channelRead && wrote && !this.confirmed && this.upgrader) {
+      this.confirmed = true;
+      if (this.upgrader.confirm()) await this.report();
+    }
+    return this.staged !== undefined;
+  }
+
+  /** After a pass: the agent's status, when it changed. */
+  async afterPass(): Promise<void> {
+    await this.report();
+  }
+
+  /** Starts the watchdog and the new agent (or leaves that to systemd); the caller then exits. */
+  handOver(): void {
+    if (!this.staged || !this.d.configFile) return;
+    const mode = restartMode(this.d.config.upgrade.restart);
+    const r = handOver(this.staged, {
+      configFile: this.d.configFile,
+      stateRoot: this.d.config.stateRoot,
+      mode,
+    });
+    this.d.log.info({ ...r, mode, version: this.staged.version }, "handed over to the new agent");
+  }
+
+  status(): AgentStatus {
+    const upgrade = this.upgrader?.status();
+    return {
+      formatVersion: 1,
+      nodeId: this.d.config.nodeId,
+      agentVersion: this.d.runningVersion ?? AGENT_VERSION,
+      updatedAt: new Date().toISOString(),
+      trust: this.trust.status(),
+      ...(upgrade ? { upgrade } : {}),
+    };
+  }
+
+  /** Writes the agent's status when something in it changed; false when it could not. */
+  async report(): Promise<boolean> {
+    const s = this.status();
+    const fingerprint = JSON.stringify({ ...s, updatedAt: "" });
+    if (fingerprint === this.reported) return true;
+    try {
+      await this.d.channel.put(
+        channelKeys.agentStatus(this.d.config.nodeId),
+        `${JSON.stringify(scrubSecrets(s), null, 2)}\n`,
+      );
+      this.reported = fingerprint;
+      return true;
+    } catch (e) {
+      this.d.log.warn({ err: describeError(e) }, "could not write the agent's status");
+      return false;
+    }
+  }
+}
