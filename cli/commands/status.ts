@@ -4,6 +4,7 @@ import { readStatus } from "../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../contract/channel/status";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
+import { formatAgentStatus, readAgentStatus } from "./agent-status";
 import { CHANNEL_OPTIONS, nodeOf, openCliChannel } from "./channel-access";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
@@ -75,6 +76,8 @@ export async function status(argv: string[], io: Io): Promise<number> {
     return 1;
   }
   io.out(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+  const agent = values.json ? undefined : await readAgentStatus(channel, node);
+  if (agent) io.out(formatAgentStatus(agent));
   const bad =
     s.state === "failed" ||
     s.state === "rolled-back" ||
