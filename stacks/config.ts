@@ -1,6 +1,6 @@
 // The stack's configuration: one object, validated with zod at start. Pure (no Pulumi import),
 // so every message can name the config key the user has to fix.
-import { z } from "zod";
+import * as z from "zod";
 import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node/args";
 import { environmentBackupSchema } from "../contract/backup/schema";
 import { idSchema } from "../contract/ids";

@@ -1,6 +1,6 @@
 // The cloud nodes' arguments, validated with zod: each error names the argument and, for a
 // choice, the allowed values (`location: "fsn9" is not a Hetzner location; use one of ...`).
-import { z } from "zod";
+import * as z from "zod";
 import { idSchema } from "../../contract/ids";
 
 export const HETZNER_LOCATIONS = ["fsn1", "nbg1", "hel1", "ash", "hil", "sin"] as const;

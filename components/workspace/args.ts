@@ -1,6 +1,6 @@
 // The Workspace component's arguments, checked before any resource is declared: each problem
 // names the workspace, the argument and what to write instead.
-import { z } from "zod";
+import * as z from "zod";
 import { idSchema } from "../../contract/ids";
 import { branchName, devcontainerConfigName, workspaceSource } from "../../contract/workspace/spec";
 

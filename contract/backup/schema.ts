@@ -2,7 +2,7 @@
 // schedule and retention; per volume in Compose, `x-berth-backup`), and what travels to the node
 // in the rendered file's `x-berth.backup`. No secret value is ever part of these shapes: the
 // repository password and the bucket credentials are sealed secrets, referenced by name.
-import { z } from "zod";
+import * as z from "zod";
 import { scheduleProblem } from "./schedule";
 
 export const scheduleSchema = z.string().superRefine((s, ctx) => {

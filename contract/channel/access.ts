@@ -1,7 +1,7 @@
 // How a program, a node or the CLI reaches a release channel: a folder, or an S3-compatible
 // bucket with a key pair. Declared once here; the agent's config, the cloud-init renderer, the
 // dynamic providers and the S3 store take their types from it.
-import { z } from "zod";
+import * as z from "zod";
 
 /** Where a bucket channel lives. */
 export const s3Location = z.object({

@@ -11,7 +11,7 @@
 //
 // `identity` is the document without `mac`; domain "berth/identity/v1".
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { canonicalBytes } from "../payload/canonical";
 import { fromAnyBase64, fromBase64Url, toBase64Url } from "../payload/encoding";
 import { keyIdOf, loadNodePublicKey, loadSigningPrivateKey, loadSigningPublicKey } from "../payload/keys";

@@ -8,7 +8,7 @@
 // The signature covers canonicalJson({ domain: "berth/status/v1", status }) (RFC 8785), so a
 // signature made for another purpose with the same key never verifies as a status.
 import { sign, verify } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";
 import { type KeyInput, keyIdOf, loadSigningPrivateKey, loadSigningPublicKey } from "../payload/keys";

@@ -1,5 +1,5 @@
 // What a node reports per environment, and what `pulumi up` waits for.
-import { z } from "zod";
+import * as z from "zod";
 
 export const applyState = z.enum(["applying", "applied", "failed", "rolled-back", "removed", "rejected"]);
 

@@ -9,7 +9,7 @@
 //
 // The schema is strict: a field it does not know is an error, so a manifest written by a newer
 // berth is refused rather than half understood.
-import { z } from "zod";
+import * as z from "zod";
 import { volumeBackupSchema } from "../backup/schema";
 
 export const MANIFEST_FORMAT_VERSION = 1;

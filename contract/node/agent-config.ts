@@ -3,7 +3,7 @@
 // the node through the release channel, not through this file. The program renders it
 // (components/deployment-node/cloud-init.ts) and the agent reads it (node-agent/config.ts): the
 // shape lives here, between them.
-import { z } from "zod";
+import * as z from "zod";
 import { folderChannel, s3Location } from "../channel/access";
 import { idSchema } from "../ids";
 

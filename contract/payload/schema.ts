@@ -3,7 +3,7 @@
 // A payload is strict: a verifier of this version rejects any field it does not know. New fields
 // come with a new format version; a verifier rejects a version it does not know explicitly
 // (UNSUPPORTED_FORMAT_VERSION) before looking at the rest of the payload.
-import { z } from "zod";
+import * as z from "zod";
 
 /** The one format version this module signs and verifies. */
 export const FORMAT_VERSION = 1;

@@ -1,7 +1,7 @@
 // Signing a release payload: Ed25519 (node:crypto) over the UTF-8 bytes of the payload's RFC 8785
 // canonical JSON. The signature covers the whole payload, the rendered Compose text included.
 import { sign } from "node:crypto";
-import type { z } from "zod";
+import type * as z from "zod";
 import { canonicalBytes, canonicalJson } from "./canonical";
 import { sha256Hex, toBase64Url } from "./encoding";
 import { ReleasePayloadError } from "./errors";

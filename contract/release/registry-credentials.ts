@@ -2,7 +2,7 @@
 // `berth.registry-credentials` (JSON: { "<host>": { "username", "password" } }). The program
 // seals them (components/runtime/release.ts); the agent writes them to a Docker config for the
 // pull only (node-agent/apply/registry-auth.ts). Builds use the same config format.
-import { z } from "zod";
+import * as z from "zod";
 
 export const REGISTRY_CREDENTIALS_SECRET = "berth.registry-credentials";
 

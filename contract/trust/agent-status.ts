@@ -1,6 +1,6 @@
 // What a node reports about its agent (`nodes/<node>/status/agent/state.json`): the version it
 // runs, the trust set it holds (and why it refused one), and how its last agent upgrade went.
-import { z } from "zod";
+import * as z from "zod";
 
 export const trustStatusSchema = z.object({
   generation: z.number().int().nonnegative(),

@@ -3,7 +3,7 @@
 // a bundle only when the manifest verifies with a key of its current trust set, the bundle's
 // bytes match the hash, and the version is above the one it runs (never a downgrade).
 import { sign, verify } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { canonicalBytes } from "../payload/canonical";
 import { fromBase64Url, sha256Hex, toBase64Url } from "../payload/encoding";
 import { type KeyInput, keyIdOf, loadSigningPrivateKey } from "../payload/keys";

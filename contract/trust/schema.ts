@@ -6,7 +6,7 @@
 //   data (agent config `trustRoots`); a trust set may name new roots, signed by the current ones.
 // - release keys sign releases, agent bundles and workspace declarations.
 // Revocations are final: a revoked key id stays in every later trust set and never comes back.
-import { z } from "zod";
+import * as z from "zod";
 import { utcTimestampSchema } from "../payload/schema";
 
 /** Separates a trust set's signed bytes from every other signed object of berth. */

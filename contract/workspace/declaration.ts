@@ -6,7 +6,7 @@
 //   nodes/<node>/workspaces/<id>.json          program → the signed declaration
 //   nodes/<node>/status/workspaces/<id>.json   node    → how the workspace is doing
 import { sign, verify } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { idSchema, isId } from "../ids";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";

@@ -2,7 +2,7 @@
 // Workspace component's args, its dynamic provider and the signed declaration the node reads
 // all share. Each of them takes its fields from here and adds its own (defaults, the node, the
 // channel, the generation).
-import { z } from "zod";
+import * as z from "zod";
 
 /** A git ref name as `git check-ref-format --branch` would take it (the usual subset). */
 export const branchName = z

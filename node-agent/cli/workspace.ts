@@ -3,7 +3,7 @@
 // a repository on a node by hand). Progress is printed phase by phase; `up` waits for the
 // background cache push before it exits (say --no-wait not to).
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 import type { ChannelStore } from "../../contract/channel/store";
 import { type WorkspaceStatus, workspaceId } from "../../contract/workspace/declaration";
 import { branchName } from "../../contract/workspace/spec";

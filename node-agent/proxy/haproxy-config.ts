@@ -6,7 +6,7 @@
 // (`set server B/S addr 127.0.0.1 port N`), makes it `ready`, and drains the old slot
 // (see runtime-api.ts). A reload is only needed when the set of routes changes; the
 // `serverStateFile` keeps the slots' addresses and states across such a reload.
-import { z } from "zod";
+import * as z from "zod";
 import {
   backendName,
   FRONTEND_NAME,

@@ -3,7 +3,7 @@
 // (never tried again), and during a trial the deadline the watchdog holds the new agent to.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { writeFileAtomic } from "../../lib/atomic-write";
 
 export const upgradeRecordSchema = z.object({

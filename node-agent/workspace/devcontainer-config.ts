@@ -13,7 +13,7 @@ import {
   parseTree,
   printParseErrorCode,
 } from "jsonc-parser";
-import { z } from "zod";
+import * as z from "zod";
 
 /** The name of the config found at `.devcontainer/devcontainer.json` or `.devcontainer.json`. */
 export const DEFAULT_CONFIG_NAME = "default";

@@ -4,7 +4,6 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channelKeys, environmentsFromKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
@@ -14,14 +13,7 @@ import { Versitygw } from "./support/versitygw";
 const gw = new Versitygw();
 
 async function bucket(name: string): Promise<void> {
-  const c = new S3Client({
-    endpoint: gw.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: gw.accessKey, secretAccessKey: gw.secretKey },
-  });
-  await c.send(new CreateBucketCommand({ Bucket: name }));
-  c.destroy();
+  gw.bucket(name);
 }
 
 function store(bucketName: string, extra: { prefix?: string; pageSize?: number } = {}) {
@@ -68,6 +60,18 @@ describe("S3ChannelStore on versitygw", () => {
     expect(await a.get(channelKeys.desired("n1", "web"))).toBeUndefined();
     a.destroy();
     b.destroy();
+  });
+
+  it("keeps keys whose names need percent-encoding, and lists them back as they were", async () => {
+    await bucket("channel-d");
+    const ch = store("channel-d", { prefix: "a b" });
+    const key = "nodes/n1/odd name+(1)&x=y'~*.json";
+    await ch.put(key, "odd");
+    expect(await ch.get(key)).toBe("odd");
+    expect(await ch.list("nodes/n1/")).toEqual([key]);
+    await ch.delete(key);
+    expect(await ch.list("nodes/")).toEqual([]);
+    ch.destroy();
   });
 
   it("follows listing pages (more keys than one page holds)", async () => {
