@@ -26,6 +26,24 @@ async function waitForUrl(port: number, expect: RegExp, timeoutMs: number): Prom
   throw new Error(`the URL on port ${port} did not answer within ${timeoutMs} ms`);
 }
 
+/** The idle agent over `seconds`: resident memory (VmRSS, sampled each second: the highest) and CPU. */
+async function idleAgent(pid: number, seconds: number): Promise<{ rssMb: number; cpuPercent: number }> {
+  const ticks = () => {
+    // /proc/<pid>/stat: utime and stime are fields 14 and 15, after the command in parentheses.
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return Number(f[11]) + Number(f[12]);
+  };
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  const t0 = ticks();
+  let highest = rss();
+  for (let i = 0; i < seconds; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    highest = Math.max(highest, rss());
+  }
+  // USER_HZ is 100 on Linux.
+  return { rssMb: highest, cpuPercent: (ticks() - t0) / seconds };
+}
+
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), "berth-bench-local-"));
   const clone = join(tmp, "berth");
@@ -46,7 +64,7 @@ async function main() {
         `BASE_IMAGE=${process.env.BERTH_BASE_IMAGE}`,
         "-t",
         "berth-bench/baseline",
-        join(REPO, "stacks/local/app/src"),
+        join(REPO, "stacks/local/app/web"),
       ],
       { timeoutMs: 600_000 },
     );
@@ -90,38 +108,75 @@ async function main() {
       `warm: git clone → URL answering: ${s(warm)} (setup ${s(setupDone - t0)}, first pulumi up ${s(Date.now() - setupDone)})`,
     );
 
-    // A one-line change of the web service's code.
-    const app = join(clone, "stacks/local/app/src/app.py");
-    writeFileSync(app, readFileSync(app, "utf8").replace("worker ticks so far", "worker ticks counted"));
-    const c0 = Date.now();
-    await run("bash", ["-c", "source scripts/env.sh && pulumi up --stack local --yes --non-interactive"], {
-      cwd: clone,
-      env,
-      timeoutMs: 900_000,
-    });
-    await waitForUrl(port, /worker ticks counted/, 60_000);
-    const change = Date.now() - c0;
-    // The providers record how long their part took (outputs buildSeconds, publishSeconds, applySeconds).
-    const exported = await run("bash", ["-c", "source scripts/env.sh && pulumi stack export --stack local"], {
-      cwd: clone,
-      env,
-    });
-    const resources = JSON.parse(exported.stdout).deployment.resources as {
-      urn: string;
-      outputs?: Record<string, unknown>;
-    }[];
-    const outputOf = (suffix: string, key: string) =>
-      Number(resources.find((r) => r.urn.endsWith(suffix))?.outputs?.[key] ?? Number.NaN) * 1000;
-    const build = outputOf("-image", "buildSeconds");
-    const publish = outputOf("-release", "publishSeconds");
-    const apply = outputOf("-release", "applySeconds");
-    console.log(
-      `one-line change of the web service: pulumi up ${s(change)} = build + push ${s(build)}, publish ${s(publish)}, node apply ${s(apply)}, engine and program ${s(change - build - publish - apply)}`,
+    // A one-line change of the web service's code, twice: `pulumi up` with its preview, then with
+    // --skip-preview (what `npm run up` runs: it answers yes anyway, so the preview only waits).
+    const app = join(clone, "stacks/local/app/web/app.py");
+    const exportStack = async () => {
+      const exported = await run(
+        "bash",
+        ["-c", "source scripts/env.sh && pulumi stack export --stack local"],
+        {
+          cwd: clone,
+          env,
+        },
+      );
+      return JSON.parse(exported.stdout).deployment.resources as {
+        urn: string;
+        outputs?: Record<string, unknown>;
+      }[];
+    };
+    const oneLineChange = async (from: string, to: string, flags: string[]) => {
+      writeFileSync(app, readFileSync(app, "utf8").replace(from, to));
+      const c0 = Date.now();
+      await run(
+        "bash",
+        ["-c", `source scripts/env.sh && pulumi up --stack local --yes --non-interactive ${flags.join(" ")}`],
+        { cwd: clone, env, timeoutMs: 900_000 },
+      );
+      await waitForUrl(port, new RegExp(to), 60_000);
+      const total = Date.now() - c0;
+      // The providers record how long their part took (buildSeconds, pushSeconds, publishSeconds,
+      // applySeconds): the web service's image, its Release.
+      const resources = await exportStack();
+      const outputOf = (suffix: string, key: string) =>
+        Number(resources.find((r) => r.urn.endsWith(suffix))?.outputs?.[key] ?? Number.NaN) * 1000;
+      const buildAndPush = outputOf("web-image", "buildSeconds");
+      const push = outputOf("web-image", "pushSeconds");
+      const publish = outputOf("-release", "publishSeconds");
+      const apply = outputOf("-release", "applySeconds");
+      const engine = total - buildAndPush - publish - apply;
+      console.log(
+        `one-line change of the web service, pulumi up ${flags.join(" ") || "(with its preview)"}: ${s(total)} = engine and program ${s(engine)}, build ${s(buildAndPush - push)}, push ${s(push)}, publish ${s(publish)}, node apply ${s(apply)}`,
+      );
+      return total;
+    };
+    // The program's own start, outside the engine: its modules under ts-node (transpile only, as
+    // the engine runs it; every target's module, as stacks/index.ts imports them) and the bundle
+    // each dynamic provider process loads.
+    const startup = await run(
+      "bash",
+      [
+        "-c",
+        `source scripts/env.sh && TS_NODE_TRANSPILE_ONLY=true node -r ts-node/register -e 'const t = Date.now(); for (const m of ["local", "hetzner", "scaleway"]) require("./stacks/targets/" + m); const p = Date.now(); require("./dist/provider-runtime.js"); console.log((p - t) + " " + (Date.now() - p))'`,
+      ],
+      { cwd: clone, env },
     );
+    const [modulesMs, bundleMs] = startup.stdout.trim().split(" ").map(Number) as [number, number];
+    console.log(
+      `program start outside the engine: its modules ${s(modulesMs)}, the providers' bundle ${s(bundleMs)}`,
+    );
+    await oneLineChange("worker ticks so far", "worker ticks counted", []);
+    const change = await oneLineChange("worker ticks counted", "worker ticks tallied", ["--skip-preview"]);
     console.log(`warm deploy costs ${(warm / baseline).toFixed(1)}x building and starting the image by hand`);
+
+    // The idle agent: resident memory and CPU over a minute, after the releases above.
+    const pid = Number(readFileSync(join(clone, ".berth-local/local/node/agent.pid"), "utf8").trim());
+    const idle = await idleAgent(pid, 60);
     console.log(
-      `local: ${(warm / 1000).toFixed(1)} s from git clone to the URL answering, warm (target 120 s)`,
+      `agent idle over 60 s: CPU ${idle.cpuPercent.toFixed(2)} %, resident at most ${idle.rssMb.toFixed(1)} MB`,
     );
+    console.log(`agent-idle-rss: ${idle.rssMb.toFixed(1)} MB (target 60 MB)`);
+    console.log(`local: ${(change / 1000).toFixed(1)} s one-line change (target 6 s)`);
   } finally {
     await run("bash", ["scripts/destroy-local.sh"], {
       cwd: clone,

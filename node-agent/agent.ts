@@ -113,7 +113,6 @@ export class Agent {
       proxy,
       log,
       healthTimeoutSeconds: config.healthTimeoutSeconds,
-      drainSeconds: config.drainSeconds,
       ...(d.onStep ? { onStep: d.onStep } : {}),
       mountDisk,
       unseal: (p) => this.unsealPayload(p),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's main command: set up what is missing, then `pulumi up` of the local stack.
-# Extra arguments go to `pulumi up` (for example --diff or --skip-preview).
+# Extra arguments go to `pulumi up` (for example --diff). It runs with --yes, so a preview
+# before the update would only wait (~2 s: the program runs twice); `pulumi preview` shows one.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$here/setup.sh"
@@ -9,4 +10,4 @@ source "$here/env.sh"
 cd "$BERTH_ROOT"
 mkdir -p "${PULUMI_BACKEND_URL#file://}"
 pulumi stack select --create local --non-interactive >/dev/null
-pulumi up --stack local --yes --non-interactive "$@"
+pulumi up --stack local --yes --skip-preview --non-interactive "$@"

@@ -48,6 +48,13 @@ describe("berth preview-summary on real preview JSON", () => {
     );
   });
 
+  it("says a stop-first service is stopped and replaced, and why when it shares a rebuilt image", () => {
+    expect(update).toMatch(
+      /- `store`: sha256:[a-f0-9]{12} → rebuilt \(source `[a-f0-9]{8}` → `[a-f0-9]{8}`\), new digest at deploy; \*\*stopped, then replaced\*\* \(stop-first: it keeps a volume\), because the image it shares with `web`, `worker` changed/,
+    );
+    expect(update).not.toMatch(/- `web`: .*stopped, then replaced/);
+  });
+
   it("lists environment keys added, removed and changed, a secret by its name only", () => {
     expect(update).toContain("- `web` `GREETING` changed: `Hello from berth` → `Hello again`");
     expect(update).toContain("- `worker` `DB_PASSWORD` added: (secret api-token)");

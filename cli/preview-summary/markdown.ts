@@ -156,7 +156,16 @@ function imageLines(v: EnvView): string[] {
       const nt = tagOf(s.image);
       to = `rebuilt${ot && nt && ot !== nt ? ` (source ${code(ot.slice(0, 8))} → ${code(nt.slice(0, 8))})` : ""}, new digest at deploy`;
     } else to = shortDigest(s.image) ?? code(String(s.image));
-    lines.push(`${code(svc)}: ${oldDigest ?? code(String(before.image))} → ${to}`);
+    // A stop-first service (a volume) is stopped before its new container starts: say so, and
+    // why when its image is one it shares with other services (one build context).
+    const sharers = Object.entries(n.services)
+      .filter(([other, x]) => other !== svc && x.image === s.image)
+      .map(([other]) => code(other));
+    const why =
+      s.updateOrder !== "stop-first"
+        ? ""
+        : `; **stopped, then replaced** (stop-first: it keeps a volume)${sharers.length > 0 ? `, because the image it shares with ${sharers.join(", ")} changed` : ""}`;
+    lines.push(`${code(svc)}: ${oldDigest ?? code(String(before.image))} → ${to}${why}`);
   }
   return lines;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildArgs, type ImageBuildInputs } from "./image-build";
+import { buildArgs, type ImageBuildInputs, pushSecondsOf } from "./image-build";
 
 const base: ImageBuildInputs = {
   berthKind: "image-build",
@@ -38,5 +38,22 @@ describe("buildArgs", () => {
     ]);
     expect(pairs("--platform")).toEqual(["linux/arm64"]);
     expect(a.at(-1)).toBe("/p/app");
+  });
+});
+
+describe("ImageBuild's push time", () => {
+  it("adds up the pushing steps of BuildKit's plain progress", () => {
+    const progress = [
+      "#9 exporting to image",
+      "#9 exporting layers 0.1s done",
+      "#9 exporting manifest sha256:0a1b 0.0s done",
+      "#9 pushing layers",
+      "#9 pushing layers 0.3s done",
+      "#9 pushing manifest for 127.0.0.1:5000/berth/demo-web:latest@sha256:0a1b",
+      "#9 pushing manifest for 127.0.0.1:5000/berth/demo-web:latest@sha256:0a1b 0.1s done",
+      "#9 DONE 0.5s",
+    ].join("\n");
+    expect(pushSecondsOf(progress)).toBe(0.4);
+    expect(pushSecondsOf("#1 [internal] load build definition\n#1 DONE 0.0s")).toBe(0);
   });
 });

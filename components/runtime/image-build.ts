@@ -39,6 +39,8 @@ export interface ImageBuildOutputs extends ImageBuildInputs {
   digest: string;
   /** How long the last build and push took. */
   buildSeconds: number;
+  /** Of that, how long BuildKit spent pushing (its `pushing …` steps). */
+  pushSeconds?: number;
   /** `repository@sha256:…` */
   pinned: string;
 }
@@ -51,6 +53,8 @@ export function buildArgs(i: ImageBuildInputs, metadataFile: string, inlineDocke
     "buildx",
     "build",
     "--push",
+    "--progress",
+    "plain",
     "--metadata-file",
     metadataFile,
     "--build-arg",
@@ -78,6 +82,13 @@ export function buildArgs(i: ImageBuildInputs, metadataFile: string, inlineDocke
   ];
 }
 
+/** Seconds BuildKit's plain progress says its `pushing …` steps took (`#12 pushing layers 0.3s done`). */
+export function pushSecondsOf(progress: string): number {
+  let total = 0;
+  for (const m of progress.matchAll(/^#\d+ pushing .*?(\d+(?:\.\d+)?)s done$/gm)) total += Number(m[1]);
+  return Math.round(total * 1000) / 1000;
+}
+
 async function build(i: ImageBuildInputs): Promise<ImageBuildOutputs> {
   const dir = mkdtempSync(join(tmpdir(), "berth-build-"));
   const started = Date.now();
@@ -92,7 +103,7 @@ async function build(i: ImageBuildInputs): Promise<ImageBuildOutputs> {
     const metadata = join(dir, "metadata.json");
     const inline = i.dockerfileInline ? join(dir, "Dockerfile") : undefined;
     if (inline) writeFileSync(inline, i.dockerfileInline as string);
-    await run("docker", buildArgs(i, metadata, inline), {
+    const r = await run("docker", buildArgs(i, metadata, inline), {
       env: { DOCKER_CONFIG: dir, BUILDX_NO_DEFAULT_ATTESTATIONS: "1" },
       redact: [i.password],
       timeoutMs: 30 * 60_000,
@@ -102,7 +113,13 @@ async function build(i: ImageBuildInputs): Promise<ImageBuildOutputs> {
     ];
     if (!digest?.startsWith("sha256:"))
       throw new Error(`docker buildx wrote no image digest for ${i.repository}`);
-    return { ...i, digest, pinned: `${i.repository}@${digest}`, buildSeconds: (Date.now() - started) / 1000 };
+    return {
+      ...i,
+      digest,
+      pinned: `${i.repository}@${digest}`,
+      buildSeconds: (Date.now() - started) / 1000,
+      pushSeconds: pushSecondsOf(r.stderr),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -37,6 +37,7 @@ export const agentConfigSchema = z
     /** Each poll waits interval × (1 ± jitter). */
     pollJitter: z.number().min(0).max(1).default(0.2),
     healthTimeoutSeconds: z.number().int().positive().default(120),
+    /** How long a route's switch may wait for the old servers' open requests (never below 5 s). */
     drainSeconds: z.number().nonnegative().default(2),
     keepReleases: z.number().int().min(2).default(5),
     /** Cloud volumes: where their mounts are recorded, and how long a just-attached disk may take. */

@@ -32,8 +32,6 @@ export interface ApplyDeps {
   log: Logger;
   /** Seconds a new release has to become healthy. */
   healthTimeoutSeconds: number;
-  /** Seconds the old release keeps serving open requests after the switch. */
-  drainSeconds: number;
   /** Seconds a service with no health check must stay running to count as healthy. */
   stableSeconds?: number;
   /** Called at each step, for status reports and crash tests. */
@@ -214,20 +212,25 @@ export class Applier {
           return stop;
         }
       }
+      // The services this apply (re)started, and when the last of them did.
+      const started = new Set<string>();
       if (plan.stateful.services.length > 0) {
         await this.step("stateful-up");
         if (await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env)) {
           log.debug({ environment: env, services: plan.stateful.services }, "stop-first services unchanged");
         } else {
           await this.up(call, statefulT, plan.stateful.services, waitFor(plan.stateful.services));
+          for (const s of plan.stateful.services) started.add(s);
         }
       }
       if (plan.stateless.services.length > 0) {
         await this.step("stateless-up");
         await this.up(call, newT, plan.stateless.services, waitFor(plan.stateless.services));
+        for (const s of plan.stateless.services) started.add(s);
       }
+      const upEndedAt = Date.now();
       await this.step("health");
-      await this.checkHealth(call, plan, extras, file, doc, portOf);
+      await this.checkHealth(call, plan, extras, file, doc, portOf, { started, upEndedAt });
       await this.step("routes");
       const routeError = await routesReady;
       if (routeError !== undefined) throw routeError;
@@ -274,7 +277,9 @@ export class Applier {
     store.setCurrent(seq);
     await this.step("drain");
     if (previous !== undefined && previous !== seq) {
-      await sleep(this.deps.drainSeconds * 1000);
+      // No fixed wait: each route's switch already drained its old servers for as long as HAProxy
+      // counted open sessions on them (bounded by the larger of 5 s and the agent's drainSeconds),
+      // and nothing else sends them traffic.
       await this.step("stop-old");
       await call(compose.down(releaseProject(env, previous)), { allowFailure: true });
     }
@@ -406,6 +411,8 @@ export class Applier {
     file: string,
     doc: RenderedServices,
     portOf: (service: string, port: number) => Promise<Upstream>,
+    /** Which services this apply started, and when `up` returned (the stable time counts from then). */
+    fresh: { started: ReadonlySet<string>; upEndedAt: number },
   ): Promise<void> {
     const started = Date.now();
     for (const s of extras.services) {
@@ -445,11 +452,13 @@ export class Applier {
         );
       }
     }
+    // Running and stable: only what this apply started (an unchanged stop-first service kept its
+    // container), for the stable time counted from its start, so it overlaps the probes above.
     const unchecked = extras.services.filter(
-      (s) => !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"],
+      (s) => fresh.started.has(s.name) && !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"],
     );
     if (unchecked.length === 0) return;
-    await sleep((this.deps.stableSeconds ?? 2) * 1000);
+    await sleep(Math.max(0, (this.deps.stableSeconds ?? 2) * 1000 - (Date.now() - fresh.upEndedAt)));
     for (const s of unchecked) {
       const project = plan.projectOf[s.name] as string;
       const ps = parsePs((await call(compose.ps({ project, file }))).stdout).filter(

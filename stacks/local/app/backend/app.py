@@ -1,8 +1,7 @@
-"""berth's sample app, one program in three roles.
+"""berth's sample app, its back end: one program in two roles (the web service is ../web).
 
   store   keeps a counter in /data (a named volume) and serves it over HTTP on :7000
   worker  increments the store's counter every few seconds
-  web     answers on :8080 with the greeting, the release, and the worker's count
   check   URL: exits 0 when URL answers 200 (the health checks use it)
 """
 import http.server
@@ -83,29 +82,6 @@ def worker():
         time.sleep(interval)
 
 
-def web():
-    greeting = os.environ.get("GREETING", "Hello from berth")
-    token = os.environ.get("API_TOKEN", "")
-
-    class H(Quiet):
-        def do_GET(self):
-            if self.path == "/health":
-                return reply(self, 200, "ok\n")
-            try:
-                count = json.load(urllib.request.urlopen(STORE_URL + "/count", timeout=2))["count"]
-            except Exception:
-                count = "unknown (store unreachable)"
-            reply(
-                self,
-                200,
-                f"{greeting}\n"
-                f"worker ticks so far: {count}\n"
-                f"api token: {'set' if token else 'missing'} ({len(token)} characters)\n",
-            )
-
-    serve(8080, H)
-
-
 def check(url):
     try:
         sys.exit(0 if urllib.request.urlopen(url, timeout=2).status == 200 else 1)
@@ -114,5 +90,5 @@ def check(url):
 
 
 if __name__ == "__main__":
-    role = sys.argv[1] if len(sys.argv) > 1 else "web"
-    {"store": store, "worker": worker, "web": web}.get(role, lambda: check(sys.argv[2]) if role == "check" else sys.exit(f"unknown role {role}"))()
+    role = sys.argv[1] if len(sys.argv) > 1 else "store"
+    {"store": store, "worker": worker}.get(role, lambda: check(sys.argv[2]) if role == "check" else sys.exit(f"unknown role {role}"))()
