@@ -1,4 +1,5 @@
 // Entry of the bundled `berth-agent`: one line on stderr for any error, never a stack trace.
+import "./v8-flags";
 import { main } from "./main";
 
 main(process.argv.slice(2), {
