@@ -223,3 +223,15 @@ describe("berth render, keygen, sign and verify", () => {
     expect((await berth(["validate", "--bogus"])).err).toContain("Unknown option '--bogus'");
   });
 });
+
+describe("berth --version", () => {
+  it("prints the package's version, as --version, -V and version", async () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as {
+      version: string;
+    };
+    for (const arg of ["--version", "-V", "version"]) {
+      const r = await berth([arg]);
+      expect(r).toEqual({ code: 0, out: `berth ${pkg.version}`, err: "" });
+    }
+  });
+});

@@ -10,6 +10,7 @@ import { status } from "./commands/status";
 import { validate } from "./commands/validate";
 import { verify } from "./commands/verify";
 import { type Io, UsageError } from "./io";
+import { version } from "./version";
 
 export const USAGE = `usage: berth COMMAND [options]   (berth COMMAND --help for each)
 
@@ -22,7 +23,9 @@ commands:
   preview-summary    Markdown for a pull request comment from pulumi preview --json
   status ENV         the node's word on an environment: its release and its backups
   releases ENV       the release history of an environment (from the release channel)
-  rollback ENV       publish the content of an earlier release as a new one (--to SEQ)`;
+  rollback ENV       publish the content of an earlier release as a new one (--to SEQ)
+
+options: --help, --version`;
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   validate,
@@ -42,6 +45,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (!command || command === "--help" || command === "-h" || command === "help") {
     io.out(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === "--version" || command === "-V" || command === "version") {
+    io.out(`berth ${version}`);
+    return 0;
   }
   const run = commands[command];
   if (!run) {

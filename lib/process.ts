@@ -17,6 +17,11 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Stops the command (SIGTERM) when aborted; the call then rejects with a ProcessError. */
   signal?: AbortSignal;
+  /**
+   * Also passes the command's output through to this process's stdout and stderr as it comes
+   * (a long `pulumi up` the user watches); it is captured in the result all the same.
+   */
+  passThrough?: boolean;
 }
 
 export interface RunResult {
@@ -67,6 +72,7 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     reject: false,
     stripFinalNewline: false,
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+    ...(opts.passThrough ? { stdout: ["pipe", "inherit"], stderr: ["pipe", "inherit"] } : {}),
   };
   const r = await execa(file, args, execaOpts);
   const command = redactText([file, ...args].join(" "), redact);

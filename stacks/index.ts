@@ -85,3 +85,4 @@ export const releases = out.releases;
 // undefined export would be a warning on every preview.
 if (out.nodeLog) module.exports.nodeLog = out.nodeLog;
 if (out.nodes) module.exports.nodes = out.nodes;
+if (out.channelRegion) module.exports.channelRegion = out.channelRegion;

@@ -220,7 +220,9 @@ describe("the hetzner example stack (mocks)", () => {
       url: "https://shop.example.com/",
       urls: ["https://shop.example.com/"],
       nodes: { "web-1": { ipv4: "203.0.113.10", location: "nbg1" } },
-      channelUrl: "s3://acme-berth-prod/",
+      // berth status and berth releases open it as it is (their --channel form).
+      channelUrl: `s3:https://${ACCOUNT}.r2.cloudflarestorage.com/acme-berth-prod`,
+      channelRegion: "auto",
     });
   });
 });

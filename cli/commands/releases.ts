@@ -6,15 +6,16 @@ import { releaseEnvelopeSchema, verifyRelease } from "../../contract/payload";
 import { formatHistory, type HistoryEntry, imagesOf, releaseStatus } from "../../contract/release/history";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
-import { CHANNEL_OPTIONS, nodeOf, openCliChannel } from "./channel-access";
+import { CHANNEL_OPTIONS, nodeOf } from "./channel-access";
+import { channelOf } from "./stack";
 
 export const RELEASES_USAGE = `usage: berth releases ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
                       [--stack NAME] [--node ID] [--trusted-key FILE ...] [--json]
 
 Lists the releases of environment ENV in the release channel, newest first: sequence, when it
 was signed, its status on the node (running, applied, failed, rolled-back, rejected, superseded),
-the key that signed it and the images it runs, pinned by digest. The channel is the local stack's
-folder (.berth-local/<stack>/channel, --stack default local) unless --channel names one; an S3
+the key that signed it and the images it runs, pinned by digest. The channel is --channel, else
+the one the stack's channelUrl output names (--stack, default: the selected Pulumi stack); an S3
 channel reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. With --trusted-key, signatures are
 checked and a release that fails the check says so.`;
 
@@ -34,7 +35,7 @@ export async function releases(argv: string[], io: Io): Promise<number> {
   }
   const env = positionals[0];
   if (!env) throw new UsageError(`no environment given\n${RELEASES_USAGE}`);
-  const channel = openCliChannel(values, io);
+  const channel = await channelOf(values, io);
   const node = await nodeOf(channel, env, values.node as string | undefined);
   const trusted = ((values["trusted-key"] as string[] | undefined) ?? []).map((f) => io.readFile(f).trim());
   const status = await readStatus(channel, node, env);

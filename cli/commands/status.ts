@@ -2,18 +2,21 @@
 // from the release channel, so a failed or missed backup is visible without logging in to the node.
 import { readStatus } from "../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../contract/channel/status";
+import { humanBytes, humanDuration } from "../../lib/format";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
 import { formatAgentStatus, readAgentStatus } from "./agent-status";
-import { CHANNEL_OPTIONS, nodeOf, openCliChannel } from "./channel-access";
+import { CHANNEL_OPTIONS, nodeOf } from "./channel-access";
+import { channelOf } from "./stack";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
                     [--stack NAME] [--node ID] [--json]
 
 Prints the node's status of environment ENV from the release channel: the release it runs, the
 last attempt and its error, and its backups (per volume: the last backup, the last success,
-missed runs, the next run; the last prune, check and restore). Exit 1 when the last release
-failed or a backup is failing or missed.`;
+missed runs, the next run; the last prune, check and restore). The channel is --channel, else the
+one the stack's channelUrl output names (--stack, default: the selected Pulumi stack). Exit 1
+when the last release failed or a backup is failing or missed.`;
 
 export function formatStatus(s: EnvironmentStatus): string {
   const lines = [
@@ -29,7 +32,7 @@ export function formatStatus(s: EnvironmentStatus): string {
   for (const v of b.volumes) {
     const last = v.last
       ? v.last.ok
-        ? `ok at ${v.last.at}, snapshot ${v.last.snapshotId}, ${v.last.bytesAdded ?? 0} bytes added in ${(v.last.durationMs / 1000).toFixed(1)} s`
+        ? `ok at ${v.last.at}, snapshot ${v.last.snapshotId}, ${humanBytes(v.last.bytesAdded ?? 0)} added in ${humanDuration(v.last.durationMs)}`
         : `FAILED at ${v.last.at}: ${v.last.error}`
       : "never ran";
     lines.push(`    ${v.volume}: ${last}`);
@@ -68,7 +71,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
   }
   const env = positionals[0];
   if (!env) throw new UsageError(`no environment given\n${STATUS_USAGE}`);
-  const channel = openCliChannel(values, io);
+  const channel = await channelOf(values, io);
   const node = await nodeOf(channel, env, values.node as string | undefined);
   const s = await readStatus(channel, node, env);
   if (!s) {

@@ -17,6 +17,7 @@ import { channelKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
+import { humanBytes, humanDuration } from "../../lib/format";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
@@ -50,10 +51,11 @@ commands:
   restore ENV      restore ENV's volumes from their newest snapshots (--snapshot ID: that
                    snapshot; --volume V: only that volume). A volume whose data is newer than
                    the snapshot is kept unless --force is given
-  version          print the agent's version
+  version          print the agent's version (also --version)
 
 options:
   --config FILE    the agent's config (default /etc/berth/agent.json, or $BERTH_AGENT_CONFIG)
+  --json           status, workspace status: JSON instead of lines
   --help           this text`;
 
 export interface Io {
@@ -153,6 +155,8 @@ export async function main(argv: string[], given: Io): Promise<number> {
       options: {
         config: { type: "string" },
         help: { type: "boolean" },
+        version: { type: "boolean" },
+        json: { type: "boolean" },
         ...workspaceOptions,
         volume: { type: "string", multiple: true },
         snapshot: { type: "string" },
@@ -168,11 +172,11 @@ export async function main(argv: string[], given: Io): Promise<number> {
     io.out(WORKSPACE_USAGE);
     return 0;
   }
-  if (parsed.values.help || !command) {
+  if (parsed.values.help || (!command && !parsed.values.version)) {
     io.out(USAGE);
     return command || parsed.values.help ? 0 : 2;
   }
-  if (command === "version") {
+  if (command === "version" || parsed.values.version) {
     io.out(AGENT_VERSION);
     return 0;
   }
@@ -223,7 +227,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
         for (const { volume, run } of runs) {
           io.out(
             run.ok
-              ? `${env}/${volume}: snapshot ${run.snapshotId} in ${(run.durationMs / 1000).toFixed(1)} s, ${run.bytesAdded} bytes added`
+              ? `${env}/${volume}: snapshot ${run.snapshotId} in ${humanDuration(run.durationMs)}, ${humanBytes(run.bytesAdded ?? 0)} added`
               : `${env}/${volume}: backup failed: ${run.error}`,
           );
         }
@@ -233,9 +237,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
       case "check": {
         if (!env) throw new UsageError(`${command} needs an environment id: berth-agent ${command} ENV`);
         const r = command === "prune" ? await agent.pruneNow(env) : await agent.checkNow(env);
-        io.out(
-          `${env}: ${command} ${r.ok ? "ok" : `failed: ${r.error}`} (${(r.durationMs / 1000).toFixed(1)} s)`,
-        );
+        io.out(`${env}: ${command} ${r.ok ? "ok" : `failed: ${r.error}`} (${humanDuration(r.durationMs)})`);
         return r.ok ? 0 : 1;
       }
       case "snapshots": {
@@ -261,12 +263,26 @@ export async function main(argv: string[], given: Io): Promise<number> {
         return report.volumes.some((v) => v.action === "failed" || v.action === "kept") ? 1 : 0;
       }
       case "status": {
-        const rows = agent.localEnvironments().map((e) => {
+        const envs = agent.localEnvironments().map((e) => {
           const s = agent.store(e);
-          const cur = s.current();
           const last = s.sequences().at(-1);
           const meta = last !== undefined ? s.readMetadata(last) : undefined;
-          const b = agent.backups.status(e);
+          return {
+            environment: e,
+            current: s.current() ?? null,
+            last: last ?? null,
+            outcome: meta?.outcome ?? "in progress",
+            ...(meta?.error ? { error: meta.error } : {}),
+            backup: agent.backups.status(e) ?? null,
+          };
+        });
+        if (parsed.values.json) {
+          io.out(
+            JSON.stringify({ nodeId: config.nodeId, version: AGENT_VERSION, environments: envs }, null, 2),
+          );
+          return 0;
+        }
+        const rows = envs.map(({ environment: e, current: cur, last, outcome, error, backup: b }) => {
           const backup = b
             ? `\tbackup=${b.state}${b.volumes
                 .map(
@@ -275,7 +291,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
                 )
                 .join("")}`
             : "";
-          return `${e}\tcurrent=${cur ?? "none"}\tlast=${last ?? "none"}\t${meta?.outcome ?? "in progress"}${meta?.error ? `\t${meta.error}` : ""}${backup}`;
+          return `${e}\tcurrent=${cur ?? "none"}\tlast=${last ?? "none"}\t${outcome}${error ? `\t${error}` : ""}${backup}`;
         });
         io.out(rows.length > 0 ? rows.join("\n") : "no environments on this node");
         return 0;

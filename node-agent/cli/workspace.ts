@@ -161,6 +161,16 @@ export async function workspaceCommand(
   if (sub === "status") {
     const ex = executor();
     const ids = id ? [id] : ex.list();
+    if (values.json === true) {
+      io.out(
+        JSON.stringify(
+          ids.map((i) => ex.status(i) ?? { id: i, state: "absent" }),
+          null,
+          2,
+        ),
+      );
+      return id && !ex.status(id) ? 1 : 0;
+    }
     const rows = ids.map((i) => {
       const s = ex.status(i);
       return s ? formatStatus(s) : `${i}: no such workspace on this node`;

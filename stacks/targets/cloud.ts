@@ -215,7 +215,9 @@ export function cloudEnvironments(
   }
   const nodes = [...o.nodes.entries()];
   return {
-    channelUrl: o.channel.url,
+    // What `berth status` and `berth releases` open without --channel (their --channel form).
+    channelUrl: channelAddress(o.channel),
+    channelRegion: pulumi.output(o.channel.region ?? "auto"),
     urls: pulumi.all(environments.map((e) => e.urls)).apply((u) => u.flat()),
     releases: pulumi
       .all(environments.map((e) => e.sequence))
@@ -226,4 +228,10 @@ export function cloudEnvironments(
         Object.fromEntries(nodes.map(([id, n], i) => [id, { ipv4: ips[i] as string, location: n.location }])),
       ),
   };
+}
+
+/** A bucket channel as `s3:https://ENDPOINT/BUCKET[/PREFIX]`, the form berth's --channel takes. */
+function channelAddress(c: ReleaseChannel): pulumi.Output<string> {
+  const prefix = (c.prefix ?? "").replace(/^\/+|\/+$/g, "");
+  return pulumi.interpolate`s3:${c.endpoint ?? ""}/${c.bucket ?? ""}${prefix ? `/${prefix}` : ""}`;
 }

@@ -21,7 +21,10 @@ export interface ProgramContext {
 }
 
 export interface ProgramOutputs {
+  /** Local: `file://<folder>`; clouds: `s3:https://ENDPOINT/BUCKET[/PREFIX]` (berth's --channel form). */
   channelUrl: pulumi.Output<string>;
+  /** Clouds: the channel bucket's region. */
+  channelRegion?: pulumi.Output<string>;
   urls: pulumi.Output<string[]>;
   /** Per environment, the sequence of its current release. */
   releases: pulumi.Output<Record<string, number>>;
