@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, registerSecret, scrubSecrets } from "./log";
+import { createLogger, registerSecret, scrubSecrets, withJournalPriority } from "./log";
 
 const SECRET = "hunter2-log-test-value";
 registerSecret(SECRET);
@@ -32,5 +32,35 @@ describe("createLogger", () => {
     await new Promise((r) => setImmediate(r));
     expect(text).toContain("hook said [secret]");
     expect(text).not.toContain(SECRET);
+  });
+});
+
+describe("withJournalPriority", () => {
+  it("prefixes each level's line with its syslog priority, for journald", () => {
+    const lines: string[] = [];
+    const sink = new PassThrough();
+    sink.on("data", (b: Buffer) => lines.push(...b.toString().split("\n").filter(Boolean)));
+    const log = createLogger("journal-test", sink);
+    log.level = "trace";
+    log.fatal("f");
+    log.error("e");
+    log.warn("w");
+    log.info("i");
+    log.debug("d");
+    log.trace("t");
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        expect(lines.map((l) => withJournalPriority(l).slice(0, 3))).toEqual([
+          "<2>",
+          "<3>",
+          "<4>",
+          "<6>",
+          "<7>",
+          "<7>",
+        ]);
+        expect(withJournalPriority('{"msg":"no level"}')).toBe('<6>{"msg":"no level"}');
+        resolve();
+      }),
+    );
   });
 });

@@ -31,6 +31,31 @@ export function scrubSecrets<T>(value: T): T {
 
 export type Logger = pino.Logger;
 
+/** syslog priorities (sd-daemon(3)) of pino's levels: journald reads a `<N>` line prefix. */
+const JOURNAL_PRIORITY: Readonly<Record<string, number>> = {
+  fatal: 2,
+  error: 3,
+  warn: 4,
+  info: 6,
+  debug: 7,
+  trace: 7,
+};
+
+/** A log line with the `<N>` prefix of its level's priority, for journald. */
+export function withJournalPriority(line: string): string {
+  const level = /"level":"([a-z]+)"/.exec(line)?.[1] ?? "info";
+  return `<${JOURNAL_PRIORITY[level] ?? 6}>${line}`;
+}
+
+/**
+ * Under systemd (stdout connected to the journal: $JOURNAL_STREAM), each line carries its
+ * priority, so `journalctl -p warning -u berth-agent` shows warnings and errors only.
+ */
+function defaultDestination(): pino.DestinationStream | undefined {
+  if (!process.env.JOURNAL_STREAM) return undefined;
+  return { write: (line: string) => void process.stdout.write(withJournalPriority(line)) };
+}
+
 export function createLogger(name: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -65,6 +90,6 @@ export function createLogger(name: string, destination?: pino.DestinationStream)
         },
       },
     },
-    destination,
+    destination ?? defaultDestination(),
   );
 }

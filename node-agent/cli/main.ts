@@ -30,6 +30,7 @@ import { TrustStore } from "../trust/trust-store";
 import { restartMode } from "../upgrade/handover";
 import { watchTrial } from "../upgrade/watchdog";
 import { AGENT_VERSION } from "../version";
+import { startWatchdog } from "../watchdog";
 import { WorkspaceExecutor } from "../workspace/executor";
 import { WorkspaceSync } from "../workspace/sync";
 import { WORKSPACE_USAGE, WorkspaceUsageError, workspaceCommand, workspaceOptions } from "./workspace";
@@ -208,12 +209,15 @@ export async function main(argv: string[], given: Io): Promise<number> {
         const ac = new AbortController();
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => ac.abort());
         log.info({ node: config.nodeId, version: AGENT_VERSION }, "agent starting");
+        const stopWatchdog = startWatchdog(log);
         try {
           await agent.run(ac.signal);
         } catch (e) {
           // An agent on trial that cannot run says why, for the watchdog's report.
           agent.changes.upgrader?.noteTrialFailure(describeError(e));
           throw e;
+        } finally {
+          stopWatchdog();
         }
         log.info(agent.loop.handingOver ? "agent handed over to the new agent" : "agent stopped");
         return 0;

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../lib/log";
+import { startWatchdog, watchdogIntervalMs } from "./watchdog";
+
+describe("watchdogIntervalMs", () => {
+  it("pings at half the period systemd asks for, only when it asks, and only for its process", () => {
+    const env = { NOTIFY_SOCKET: "/run/systemd/notify", WATCHDOG_USEC: "120000000" };
+    expect(watchdogIntervalMs(env, 42)).toBe(60_000);
+    expect(watchdogIntervalMs({ ...env, WATCHDOG_PID: "42" }, 42)).toBe(60_000);
+    expect(watchdogIntervalMs({ ...env, WATCHDOG_PID: "7" }, 42)).toBeUndefined();
+    expect(watchdogIntervalMs({ WATCHDOG_USEC: "120000000" }, 42)).toBeUndefined();
+    expect(watchdogIntervalMs({ NOTIFY_SOCKET: "/run/x" }, 42)).toBeUndefined();
+    expect(watchdogIntervalMs({ ...env, WATCHDOG_USEC: "1000" }, 42)).toBe(1000);
+  });
+});
+
+describe("startWatchdog", () => {
+  it("pings at once and then every interval, until stopped", async () => {
+    let pings = 0;
+    const stop = startWatchdog(
+      createLogger("watchdog-test"),
+      async () => {
+        pings++;
+      },
+      { NOTIFY_SOCKET: "/run/x", WATCHDOG_USEC: "2000000" },
+    );
+    expect(pings).toBe(1);
+    await new Promise((r) => setTimeout(r, 2_300));
+    expect(pings).toBe(3);
+    stop();
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(pings).toBe(3);
+  });
+
+  it("does nothing when systemd asks for no watchdog", () => {
+    let pings = 0;
+    startWatchdog(createLogger("watchdog-test"), async () => void pings++, {})();
+    expect(pings).toBe(0);
+  });
+});
