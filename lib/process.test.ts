@@ -20,3 +20,13 @@ describe("run", () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 });
+
+describe("run with passThrough", () => {
+  it("captures the output it also passes through", async () => {
+    const r = await run("sh", ["-c", "echo to-out; echo to-err >&2; exit 3"], {
+      passThrough: true,
+      allowFailure: true,
+    });
+    expect(r).toMatchObject({ exitCode: 3, stdout: "to-out\n", stderr: "to-err\n" });
+  });
+});
