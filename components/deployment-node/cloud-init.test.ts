@@ -131,7 +131,7 @@ describe("renderCloudInit", () => {
       "ExecStart=/usr/bin/node /usr/local/lib/berth/berth-agent.js run --config /etc/berth/agent.json",
     );
     expect(unit).toContain("KillMode=process");
-    // A watchdog the agent feeds through systemd-notify (node-agent/watchdog.ts).
+    // A watchdog the agent feeds through systemd-notify (node-agent/systemd-watchdog.ts).
     expect(unit).toContain("WatchdogSec=120");
     expect(unit).toContain("NotifyAccess=all");
   });

@@ -146,7 +146,7 @@ export function renderAgentUnit(): string {
     // The agent starts HAProxy detached so that an agent restart never touches traffic; systemd's
     // default (control-group) would kill HAProxy with the agent.
     "KillMode=process",
-    // The agent pings every 60 s while its event loop turns (node-agent/watchdog.ts, through
+    // The agent pings every 60 s while its event loop turns (node-agent/systemd-watchdog.ts, through
     // systemd-notify, a child: hence NotifyAccess=all); 120 s without one restarts it.
     "WatchdogSec=120",
     "NotifyAccess=all",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../lib/log";
-import { startWatchdog, watchdogIntervalMs } from "./watchdog";
+import { startWatchdog, watchdogIntervalMs } from "./systemd-watchdog";
 
 describe("watchdogIntervalMs", () => {
   it("pings at half the period systemd asks for, only when it asks, and only for its process", () => {
