@@ -1,5 +1,5 @@
-// systemd's watchdog for the agent (not the upgrade trial's, upgrade/watchdog.ts) (WatchdogSec= in its unit, components/deployment-node/
-// cloud-init.ts): while the agent runs, it tells the service manager every half period that its
+// systemd's watchdog for the agent (WatchdogSec= in its unit, components/deployment-node/
+// cloud-init.ts; not the upgrade trial's, upgrade/watchdog.ts): while the agent runs, it tells the service manager every half period that its
 // event loop still turns; when the pings stop (the loop blocked, the process hung), systemd kills
 // and restarts the agent, which then recovers as after any crash. Node cannot send the unix
 // datagram of sd_notify itself, so `systemd-notify WATCHDOG=1` sends it (the unit sets
