@@ -22,6 +22,7 @@ import { diskMounter } from "./disks/mount";
 import type { DockerRunner } from "./docker";
 import { loadOrCreateNodeKeys } from "./node-keys";
 import { PollLoop } from "./poll-loop";
+import { Floors } from "./state/floors";
 import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
@@ -64,6 +65,7 @@ export class Agent {
   readonly loop: PollLoop;
   /** Trust sets and agent upgrades (upgrade/agent-changes.ts). */
   readonly changes: AgentChanges;
+  readonly floors: Floors;
 
   constructor(private readonly d: AgentDeps) {
     const { config, docker, proxy, log } = d;
@@ -76,6 +78,7 @@ export class Agent {
       ...(d.bundlePath ? { bundlePath: d.bundlePath } : {}),
     });
     this.keys = loadOrCreateNodeKeys(config.stateRoot);
+    this.floors = new Floors(config.stateRoot);
     const store = (env: string) => this.store(env);
     const unseal = (r: Release) => this.unseal(r);
     const environments = () => this.localEnvironments();
@@ -84,6 +87,7 @@ export class Agent {
       deviceTimeoutMs: config.disks.deviceTimeoutSeconds * 1000,
       log,
     });
+    const trusted = this.changes.trust.keys;
     this.recovery = new Recovery({ docker, proxy, store, unseal, log });
     this.backups = new Backups({
       stateRoot: config.stateRoot,
@@ -120,7 +124,7 @@ export class Agent {
     this.converger = new Converger({
       nodeId: config.nodeId,
       channel: d.channel,
-      trusted: this.changes.trust.keys,
+      trusted,
       store,
       applier,
       docker,
@@ -130,6 +134,8 @@ export class Agent {
       recover: (env) => this.recovery.recover(env),
       log,
       keepReleases: config.keepReleases,
+      floors: this.floors,
+      volumeRoot: config.volumeRoot,
     });
     this.loop = new PollLoop({
       nodeId: config.nodeId,
@@ -138,6 +144,14 @@ export class Agent {
       converge: (env, seq) => this.converger.converge(env, seq),
       teardown: (env) => this.converger.teardown(env),
       environments,
+      trusted,
+      floorOf: (env) => {
+        if (!this.localEnvironments().includes(env)) return this.floors.get(env);
+        const store = this.store(env);
+        return Math.max(this.floors.get(env), store.current() ?? 0, store.highestSeen());
+      },
+      raiseFloor: (env, seq) => this.floors.raise(env, seq),
+      reportAnomalies: (env, anomalies) => this.status.reportAnomalies(env, anomalies),
       ...(d.workspaces ? { workspaces: d.workspaces } : {}),
       backupTick: () => this.backupJobs.tick(),
       pollIntervalSeconds: config.pollIntervalSeconds,

@@ -1,10 +1,15 @@
 // The agent's loop: each pass converges every environment the channel desires for this node,
-// lets the workspaces sync, tears down environments no longer desired, then runs the backups
-// that are due; between passes it waits the poll interval (with jitter), or less when the
-// channel says it changed.
-import { channelKeys, environmentsFromKeys } from "../contract/channel/layout";
+// tears down the ones a signed withdrawal names (its sequence above every release and
+// withdrawal the node has seen), lets the workspaces sync, then runs the backups that are due;
+// between passes it waits the poll interval (with jitter), or less when the channel says it
+// changed. What it finds and does not act on — a desired.json gone while the environment runs,
+// a withdrawal that does not verify or is not above the floor — is an anomaly in the status,
+// never a teardown.
+import { channelKeys, environmentObjects } from "../contract/channel/layout";
 import { desiredPointer } from "../contract/channel/status";
 import type { ChannelStore } from "../contract/channel/store";
+import { verifyWithdrawal, type Withdrawal } from "../contract/channel/withdrawal";
+import type { TrustedKeys } from "../contract/payload";
 import { describeError } from "../lib/errors";
 import type { Logger } from "../lib/log";
 import type { ChannelChanges } from "./channel-watch";
@@ -17,6 +22,14 @@ export interface PollLoopDeps {
   teardown: (env: string) => Promise<void>;
   /** The environments this node has state for. */
   environments: () => string[];
+  /** The keys withdrawals must be signed with (the release keys). */
+  trusted: TrustedKeys;
+  /** The highest sequence the node accepted of an environment (releases and withdrawals). */
+  floorOf: (env: string) => number;
+  /** Raises that floor (a withdrawal acted on). */
+  raiseFloor: (env: string, sequence: number) => void;
+  /** Puts what the node did not act on into the environment's status. */
+  reportAnomalies: (env: string, anomalies: string[]) => Promise<void>;
   /** Devcontainer workspaces' own pass. */
   workspaces?: { pollOnce(): Promise<unknown> };
   /** The scheduled backups' pass, after each poll. */
@@ -40,7 +53,7 @@ export class PollLoop {
 
   constructor(private readonly d: PollLoopDeps) {}
 
-  /** One pass: converge every desired environment, tear down the ones no longer desired. */
+  /** One pass: converge every desired environment, tear down the withdrawn ones. */
   async pollOnce(): Promise<void> {
     const { channel, nodeId, log } = this.d;
     if (this.handingOver || (await this.d.beforePass?.())) {
@@ -48,16 +61,39 @@ export class PollLoop {
       return;
     }
     const keys = await channel.list(channelKeys.environmentsPrefix(nodeId));
-    const desiredEnvs = environmentsFromKeys(nodeId, keys);
-    for (const env of desiredEnvs) {
+    const { desired, withdrawn } = environmentObjects(nodeId, keys);
+    const local = this.d.environments();
+    const all = [...new Set([...desired, ...withdrawn, ...local])].sort();
+    const teardowns: { env: string; withdrawal: Withdrawal }[] = [];
+    for (const env of all) {
+      const anomalies: string[] = [];
       try {
-        const text = await channel.get(channelKeys.desired(nodeId, env));
-        if (text === undefined) continue;
-        const { sequence } = desiredPointer.parse(JSON.parse(text));
-        await this.d.converge(env, sequence);
+        const withdrawal = withdrawn.includes(env) ? await this.withdrawal(env, anomalies) : undefined;
+        const pointer = desired.includes(env) ? await this.pointer(env, anomalies) : undefined;
+        if (withdrawal && withdrawal.sequence > (pointer ?? 0)) {
+          // The newest word is the withdrawal: acted on once, when it is above the floor.
+          if (withdrawal.sequence > this.d.floorOf(env)) teardowns.push({ env, withdrawal });
+          else if (local.includes(env))
+            anomalies.push(
+              `withdrawal.json (sequence ${withdrawal.sequence}) is not above the last sequence this node accepted (${this.d.floorOf(env)}): a replayed withdrawal, ignored`,
+            );
+        } else if (pointer !== undefined) {
+          await this.d.converge(env, pointer);
+        } else if (local.includes(env) && !desired.includes(env)) {
+          anomalies.push(
+            "desired.json is missing from the channel: the environment keeps running (only a signed withdrawal tears it down)",
+          );
+        }
       } catch (e) {
         log.error({ environment: env, err: describeError(e) }, "could not converge environment");
+        anomalies.push(`the channel could not be read for this environment: ${describeError(e)}`);
       }
+      if (local.includes(env) || anomalies.length > 0)
+        await this.d
+          .reportAnomalies(env, anomalies)
+          .catch((e: unknown) =>
+            log.error({ environment: env, err: describeError(e) }, "could not report the anomalies"),
+          );
     }
     if (this.d.workspaces) {
       try {
@@ -66,15 +102,47 @@ export class PollLoop {
         log.error({ err: describeError(e) }, "could not read the workspace declarations");
       }
     }
-    for (const env of this.d.environments()) {
-      if (desiredEnvs.includes(env)) continue;
+    for (const { env, withdrawal } of teardowns) {
       try {
-        await this.d.teardown(env);
+        if (local.includes(env)) {
+          log.info(
+            { environment: env, sequence: withdrawal.sequence },
+            "tearing down a withdrawn environment",
+          );
+          await this.d.teardown(env);
+        }
+        this.d.raiseFloor(env, withdrawal.sequence);
       } catch (e) {
         log.error({ environment: env, err: describeError(e) }, "could not tear down environment");
       }
     }
     await this.d.afterPass?.();
+  }
+
+  /** The environment's verified withdrawal; a refused one is an anomaly. */
+  private async withdrawal(env: string, anomalies: string[]): Promise<Withdrawal | undefined> {
+    const text = await this.d.channel.get(channelKeys.withdrawal(this.d.nodeId, env));
+    if (text === undefined) return undefined;
+    const v = verifyWithdrawal(text, {
+      trustedKeys: this.d.trusted,
+      nodeId: this.d.nodeId,
+      environmentId: env,
+    });
+    if (v.ok) return v.withdrawal;
+    anomalies.push(`withdrawal.json is not acted on: ${v.reason}`);
+    return undefined;
+  }
+
+  /** The sequence desired.json points at; an unreadable one is an anomaly. */
+  private async pointer(env: string, anomalies: string[]): Promise<number | undefined> {
+    const text = await this.d.channel.get(channelKeys.desired(this.d.nodeId, env));
+    if (text === undefined) return undefined;
+    try {
+      return desiredPointer.parse(JSON.parse(text)).sequence;
+    } catch {
+      anomalies.push('desired.json is not {"sequence": N} with N a positive integer: ignored');
+      return undefined;
+    }
   }
 
   /**

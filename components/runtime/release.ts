@@ -11,9 +11,10 @@ import {
   publishRelease,
   readStatus,
   StatusTimeoutError,
-  unpublishEnvironment,
   waitForOutcome,
+  withdrawEnvironment,
 } from "../../contract/channel/publish";
+import { nextSequence } from "../../contract/channel/sequence";
 import { nodeIdentity } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import { diskProjectFiles, formatProblem, loadCompose } from "../../contract/compose";
@@ -261,28 +262,6 @@ async function nodePublicKey(channel: ChannelStore, nodeId: string, timeoutMs: n
   );
 }
 
-/** The next sequence: above whatever the channel already holds for this node and environment. */
-async function nextSequence(
-  channel: ChannelStore,
-  nodeId: string,
-  env: string,
-  floor: number,
-): Promise<number> {
-  const keys = await channel.list(`nodes/${nodeId}/environments/${env}/releases/`);
-  const published = keys
-    .map((k) =>
-      Number(
-        k
-          .split("/")
-          .pop()
-          ?.replace(/\.json$/, ""),
-      ),
-    )
-    .filter(Number.isInteger);
-  const status = await readStatus(channel, nodeId, env);
-  return Math.max(floor, 0, ...published, status?.attemptedSequence ?? 0, status?.appliedSequence ?? 0) + 1;
-}
-
 /**
  * The content of release `to` (as published in the channel, its signature checked), as release
  * `sequence`: sealed again with the current secret values and signed anew.
@@ -321,7 +300,12 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
     [news.registry.host]: { username: news.registry.username, password: news.registry.password },
   };
   const publicKey = await nodePublicKey(channel, news.nodeId, timeoutMs);
-  const sequence = await nextSequence(channel, news.nodeId, news.environmentId, floor);
+  const sequence = await nextSequence(channel, {
+    nodeId: news.nodeId,
+    environmentId: news.environmentId,
+    floor,
+    signingKey: news.signingKey,
+  });
   const secrets = {
     ...news.secrets,
     ...certificateSecrets(news.certificates),
@@ -406,7 +390,20 @@ export async function update(
 
 export async function remove(_id: string, olds: ReleaseOutputs): Promise<void> {
   const channel = openChannel(olds.channel);
-  await unpublishEnvironment(channel, olds.nodeId, olds.environmentId);
+  // A signed withdrawal above every release: the node tears down on that, never on a missing
+  // desired.json (which a channel writer can delete).
+  const sequence = await nextSequence(channel, {
+    nodeId: olds.nodeId,
+    environmentId: olds.environmentId,
+    floor: olds.sequence ?? 0,
+    signingKey: olds.signingKey,
+  });
+  await withdrawEnvironment(channel, {
+    nodeId: olds.nodeId,
+    environmentId: olds.environmentId,
+    sequence,
+    signingKey: olds.signingKey,
+  });
   const deadline = Date.now() + Math.min(olds.timeoutSeconds, 120) * 1000;
   // Wait for the node to tear the environment down; a node that is already gone cannot answer,
   // so after the bound the delete goes on (the environment is no longer desired either way).

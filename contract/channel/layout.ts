@@ -5,6 +5,8 @@
 //   nodes/<node>/status/<env>.json                      node → how the environment's apply went
 //   nodes/<node>/environments/<env>/releases/<seq>.json program → a signed release for that node
 //   nodes/<node>/environments/<env>/desired.json        program → {"sequence": N}, written last
+//   nodes/<node>/environments/<env>/withdrawal.json     program → a signed withdrawal (withdrawal.ts):
+//                                                       the only thing a node tears down on
 //   nodes/<node>/status/agent/state.json                node → its agent: version, trust, upgrade
 //   agent/trust-set.json                                program → the signed trust set (all nodes)
 //   agent/berth-agent.js, .sig, .json                   program → the agent bundle, its detached
@@ -33,6 +35,8 @@ export const channelKeys = {
   trustSet: "agent/trust-set.json",
   desired: (node: string, env: string) =>
     `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/desired.json`,
+  withdrawal: (node: string, env: string) =>
+    `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/withdrawal.json`,
 };
 
 /** The environment ids that have a desired.json under a node's environments prefix. */
@@ -45,4 +49,22 @@ export function environmentsFromKeys(node: string, keys: readonly string[]): str
     if (env && file === "desired.json" && isId(env)) out.add(env);
   }
   return [...out].sort();
+}
+
+/** The environments under a node's environments prefix that have a desired.json, and those that have a withdrawal.json. */
+export function environmentObjects(
+  node: string,
+  keys: readonly string[],
+): { desired: string[]; withdrawn: string[] } {
+  const prefix = channelKeys.environmentsPrefix(node);
+  const desired = new Set<string>();
+  const withdrawn = new Set<string>();
+  for (const k of keys) {
+    if (!k.startsWith(prefix)) continue;
+    const [env, file, ...rest] = k.slice(prefix.length).split("/");
+    if (!env || rest.length > 0 || !ID.test(env)) continue;
+    if (file === "desired.json") desired.add(env);
+    if (file === "withdrawal.json") withdrawn.add(env);
+  }
+  return { desired: [...desired].sort(), withdrawn: [...withdrawn].sort() };
 }

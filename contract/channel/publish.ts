@@ -1,9 +1,11 @@
 // The program's side of the channel: publish a signed release for a node (the release first,
 // the desired pointer last, so a node never sees a pointer to a missing release), and wait for
 // the node's status.
+import type { KeyInput } from "../payload/keys";
 import { channelKeys } from "./layout";
 import { type EnvironmentStatus, environmentStatus } from "./status";
 import type { ChannelStore } from "./store";
+import { signWithdrawal } from "./withdrawal";
 
 export interface PublishedRelease {
   nodeId: string;
@@ -21,13 +23,29 @@ export async function publishRelease(channel: ChannelStore, r: PublishedRelease)
   );
 }
 
-/** Removes an environment from a node's desired set; the node tears it down (volumes stay). */
-export async function unpublishEnvironment(
+/**
+ * Withdraws an environment from a node: a signed withdrawal with `sequence` (above every release
+ * of it for that node) first, then desired.json is removed. The node tears the environment down
+ * (volumes stay) on the verified withdrawal only; a desired.json that merely disappears is an
+ * anomaly it reports.
+ */
+export async function withdrawEnvironment(
   channel: ChannelStore,
-  nodeId: string,
-  environmentId: string,
+  w: { nodeId: string; environmentId: string; sequence: number; signingKey: KeyInput; issuedAt?: Date },
 ): Promise<void> {
-  await channel.delete(channelKeys.desired(nodeId, environmentId));
+  await channel.put(
+    channelKeys.withdrawal(w.nodeId, w.environmentId),
+    signWithdrawal(
+      {
+        environmentId: w.environmentId,
+        nodeId: w.nodeId,
+        sequence: w.sequence,
+        issuedAt: (w.issuedAt ?? new Date()).toISOString(),
+      },
+      w.signingKey,
+    ),
+  );
+  await channel.delete(channelKeys.desired(w.nodeId, w.environmentId));
 }
 
 export async function readStatus(

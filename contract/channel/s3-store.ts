@@ -13,6 +13,12 @@ import { XMLParser } from "fast-xml-parser";
 import type * as z from "zod";
 import { backoffDelay, type RetryPolicy } from "../oci/backoff";
 import type { s3ChannelAccess } from "./access";
+import {
+  ChannelObjectTooLargeError,
+  type GetOptions,
+  MAX_CHANNEL_OBJECT_BYTES,
+  MAX_LISTED_KEYS,
+} from "./limits";
 import type { ChannelStore } from "./store";
 
 /** A bucket channel's location and keys (region and prefix optional), the listing page size and a timeout. */
@@ -91,6 +97,7 @@ export function parseListPage(body: string): { keys: string[]; next?: string } {
 const RETRY: RetryPolicy = { retries: 2, baseMs: 100, maxMs: 2_000, maxRetryAfterMs: 2_000 };
 
 function retryable(e: unknown): boolean {
+  if (e instanceof ChannelObjectTooLargeError) return false;
   if (e instanceof S3CallError)
     return e.status === undefined || e.status >= 500 || e.status === 429 || e.code === "SlowDown";
   return true; // a network error
@@ -118,7 +125,14 @@ export class S3ChannelStore implements ChannelStore {
   }
 
   /** One signed request; resolves with the status and body of a 2xx answer, throws S3CallError otherwise. */
-  private once(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  private once(
+    method: string,
+    path: string,
+    body?: string,
+    headers: Record<string, string> = {},
+    /** The answer's cap: a larger one is cut off (its announced length, or as it streams in). */
+    limit: { key: string; maxBytes: number } = { key: path, maxBytes: MAX_CHANNEL_OBJECT_BYTES },
+  ) {
     const base = this.endpoint.pathname.replace(/\/+$/, "");
     const opts = sign(
       {
@@ -146,7 +160,21 @@ export class S3ChannelStore implements ChannelStore {
         },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
+          let received = 0;
+          const tooLarge = (size: number) => {
+            res.destroy();
+            reject(new ChannelObjectTooLargeError(limit.key, size, limit.maxBytes));
+          };
+          const announced = Number(res.headers["content-length"]);
+          if (Number.isFinite(announced) && announced > limit.maxBytes) {
+            tooLarge(announced);
+            return;
+          }
+          res.on("data", (c: Buffer) => {
+            received += c.length;
+            if (received > limit.maxBytes) tooLarge(received);
+            else chunks.push(c);
+          });
           res.on("error", reject);
           res.on("end", () => {
             const status = res.statusCode ?? 0;
@@ -162,10 +190,16 @@ export class S3ChannelStore implements ChannelStore {
     });
   }
 
-  private async call(method: string, path: string, body?: string, headers?: Record<string, string>) {
+  private async call(
+    method: string,
+    path: string,
+    body?: string,
+    headers?: Record<string, string>,
+    limit?: { key: string; maxBytes: number },
+  ) {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.once(method, path, body, headers);
+        return await this.once(method, path, body, headers, limit);
       } catch (e) {
         if (attempt >= RETRY.retries || !retryable(e)) throw e;
         await new Promise((r) => setTimeout(r, backoffDelay(attempt, RETRY)));
@@ -182,11 +216,13 @@ export class S3ChannelStore implements ChannelStore {
     );
   }
 
-  async get(key: string): Promise<string | undefined> {
+  async get(key: string, o: GetOptions = {}): Promise<string | undefined> {
     const k = this.prefix + checkKey(key);
     try {
-      return (await this.call("GET", objectPath(this.o.bucket, k))).body;
+      const limit = { key, maxBytes: o.maxBytes ?? MAX_CHANNEL_OBJECT_BYTES };
+      return (await this.call("GET", objectPath(this.o.bucket, k), undefined, {}, limit)).body;
     } catch (e) {
+      if (e instanceof ChannelObjectTooLargeError) throw e;
       if (e instanceof S3CallError && (e.status === 404 || e.code === "NoSuchKey")) return undefined;
       throw this.describe("get", key, e);
     }
@@ -219,6 +255,10 @@ export class S3ChannelStore implements ChannelStore {
           (await this.call("GET", `/${encodeURIComponent(this.o.bucket)}?${query}`)).body,
         );
         for (const k of page.keys) out.push(k.slice(this.prefix.length));
+        if (out.length > MAX_LISTED_KEYS)
+          throw new Error(
+            `more than ${MAX_LISTED_KEYS} keys under ${JSON.stringify(this.prefix + prefix)}: not listed (a channel writer's junk?)`,
+          );
         token = page.next;
       } while (token);
     } catch (e) {

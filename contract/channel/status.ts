@@ -89,6 +89,11 @@ export const environmentStatus = z.object({
   /** The environment's backups, when it declares them. */
   backup: backupStatus.optional(),
   /**
+   * What the node found in the channel and did not act on (a missing desired.json, a withdrawal
+   * that does not verify, an object above the size cap), so that someone looks.
+   */
+  anomalies: z.array(z.string()).optional(),
+  /**
    * The agent's heartbeat: rewritten every `intervalSeconds` even when nothing changed, so a
    * status older than a few intervals means the node has gone silent.
    */

@@ -1,8 +1,12 @@
 // The release channel as a key-value store. Two kinds: a folder (the local target) and an
-// S3-compatible bucket (R2, Scaleway Object Storage). Keys use `/` separators.
+// S3-compatible bucket (R2, Scaleway Object Storage). Keys use `/` separators. Reads are bounded
+// (limits.ts): an object above its cap is an error with its reason, never read into memory.
+import type { GetOptions } from "./limits";
+
 export interface ChannelStore {
   readonly url: string;
-  get(key: string): Promise<string | undefined>;
+  /** The object's text; undefined when there is none. Throws ChannelObjectTooLargeError above the cap. */
+  get(key: string, o?: GetOptions): Promise<string | undefined>;
   put(key: string, body: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;

@@ -17,6 +17,8 @@ export type VerifyErrorCode =
   | "WRONG_ENVIRONMENT"
   /** The payload is for another node. */
   | "WRONG_NODE"
+  /** The sequence in the release's channel key is not the signed one. */
+  | "SEQUENCE_MISMATCH"
   /** issuedAt lies further in the future than the allowed clock skew. */
   | "NOT_YET_VALID"
   /** expiresAt (plus the allowed clock skew) has passed. */

@@ -146,6 +146,16 @@ describe("verifyRelease rejects, each with its own code", () => {
     expectCode(text, "WRONG_NODE", { nodeId: "web-2" }, /"web-1".*"web-2"/);
   });
 
+  it("SEQUENCE_MISMATCH: a signed release read from another release's key", () => {
+    expectCode(
+      text,
+      "SEQUENCE_MISMATCH",
+      { keySequence: 9007199254740991 },
+      /key of release 9007199254740991, but it is signed as release 5/,
+    );
+    expect(() => verifyRelease(text, { ...verifyOptions, keySequence: 5 })).not.toThrow();
+  });
+
   it("NOT_YET_VALID and EXPIRED", () => {
     expectCode(text, "NOT_YET_VALID", { now: new Date("2025-05-31T00:00:00Z") }, /in the future/);
     expectCode(text, "EXPIRED", { now: new Date("2025-06-09T00:00:00Z") }, /expired at 2025-06-08/);

@@ -46,6 +46,12 @@ export interface VerifyOptions {
   nodeId: string;
   /** The sequence number of the release applied on this node; 0 when none has been. */
   appliedSequence: number;
+  /**
+   * The sequence named by the channel key the envelope was read from (`releases/<seq>.json`):
+   * it must equal the signed one, or a signed release copied under a huge number would move the
+   * node's floor there.
+   */
+  keySequence?: number;
   /** The node's current time; defaults to now. */
   now?: Date;
   /** Allowed clock difference on both ends of the validity window; default 120 s. */
@@ -136,6 +142,13 @@ export function verifyRelease(envelope: unknown, options: VerifyOptions): Verifi
     fail(
       "WRONG_NODE",
       `release is for node ${JSON.stringify(payload.nodeId)}, this node is ${JSON.stringify(options.nodeId)}`,
+    );
+  }
+
+  if (options.keySequence !== undefined && payload.sequence !== options.keySequence) {
+    fail(
+      "SEQUENCE_MISMATCH",
+      `the release was read from the key of release ${options.keySequence}, but it is signed as release ${payload.sequence}`,
     );
   }
 

@@ -6,6 +6,7 @@
 import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
 import { ID_RULE, isId } from "../ids";
 import type { Manifest, Service } from "../manifest/schema";
+import { type NodeExtras, parseNodeExtras } from "./node-extras";
 
 export interface RenderOptions {
   environmentId: string;
@@ -37,20 +38,7 @@ export const LABEL = {
   health: "berth.health",
 } as const;
 
-/** What the agent reads from a rendered file (its `x-berth` key). */
-export interface NodeExtras {
-  environmentId: string;
-  sequence: number;
-  networks: { name: string; internal: boolean }[];
-  /** `device`: the folder bound into the Docker volume; `disk`: the block device under it. */
-  volumes: { name: string; device: string; disk?: string }[];
-  /** Secret name → the environment variable Compose reads it from. */
-  secrets: Record<string, string>;
-  /** Services in start order, with the group they are updated in. */
-  services: { name: string; updateOrder: "start-first" | "stop-first"; ports: number[] }[];
-  /** Backups of the environment's volumes (no secret values: the secrets' names). */
-  backup?: NodeBackup;
-}
+export type { NodeExtras } from "./node-extras";
 
 export interface RenderedCompose {
   text: string;
@@ -357,11 +345,7 @@ export function backupSecretNames(b: EnvironmentBackup | undefined): string[] {
   return b ? [b.secrets.password, b.secrets.accessKeyId, b.secrets.secretAccessKey] : [];
 }
 
-/** Reads the `x-berth` extras back from a rendered file's parsed document. */
+/** Reads the `x-berth` extras back from a rendered file's parsed document (zod-parsed, never cast). */
 export function readNodeExtras(doc: unknown): NodeExtras {
-  const x = (doc as { "x-berth"?: NodeExtras } | null)?.["x-berth"];
-  if (!x || typeof x !== "object" || !Array.isArray(x.services)) {
-    throw new Error("not a Compose file rendered by berth (no x-berth section)");
-  }
-  return x;
+  return parseNodeExtras(doc);
 }

@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { stringify } from "yaml";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { publishRelease } from "../../contract/channel/publish";
+import { parseManifest } from "../../contract/manifest/schema";
 import {
   createReleasePayload,
   generateNodeKeyPair,
@@ -15,9 +15,11 @@ import {
   signRelease,
   TrustedKeys,
 } from "../../contract/payload";
+import { renderNodeCompose } from "../../contract/render/node-compose";
 import { createLogger } from "../../lib/log";
 import type { ApplyOutcome } from "../apply/apply";
 import type { ProxyControl } from "../apply/proxy-control";
+import { Floors } from "../state/floors";
 import type { Release } from "../state/release";
 import { ReleaseStore } from "../state/release-store";
 import type { StatusReport } from "../status/publisher";
@@ -33,18 +35,49 @@ function quiet() {
 }
 const NODE = "node-1";
 
-function composeText(seq: number): string {
-  return stringify({
-    services: { web: { image: "registry.test/web@sha256:abc" } },
-    "x-berth": {
-      environmentId: ENV,
-      sequence: seq,
-      networks: [{ name: "berth-shop-default", internal: false }],
+const IMAGE = `registry.test/web@sha256:${"a".repeat(64)}`;
+const VOLUME_ROOT = "/srv/volumes";
+
+const manifest = parseManifest({
+  formatVersion: 1,
+  order: ["web"],
+  services: {
+    web: {
+      image: IMAGE,
+      environment: {},
       volumes: [],
-      secrets: {},
-      services: [{ name: "web", updateOrder: "start-first", ports: [8080] }],
+      dependsOn: {},
+      resources: {},
+      updateOrder: "start-first",
+      expose: [],
+      labels: {},
+      networks: { default: { aliases: [] } },
     },
+  },
+  volumes: {},
+  networks: {},
+  routes: [{ service: "web", port: 8080, host: "shop.test" }],
+  routeHints: [],
+  extensions: {},
+});
+
+/** What berth renders for release `seq`, as a document to change (attacks) and then to text. */
+// biome-ignore lint/suspicious/noExplicitAny: a rendered document, changed by hand as an attacker would
+function composeDoc(seq: number): Record<string, any> {
+  const r = renderNodeCompose(manifest, {
+    environmentId: ENV,
+    sequence: seq,
+    images: { web: IMAGE },
+    volumeRoot: VOLUME_ROOT,
   });
+  return JSON.parse(r.text.replace(/^#.*\n/, ""));
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a rendered document, changed by hand as an attacker would
+function composeText(seq: number, change: (doc: Record<string, any>) => void = () => {}): string {
+  const doc = composeDoc(seq);
+  change(doc);
+  return JSON.stringify(doc);
 }
 
 function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } = {}) {
@@ -100,6 +133,8 @@ function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } 
     recover: async () => {},
     log: quiet(),
     keepReleases: 5,
+    floors: new Floors(join(root, "state")),
+    volumeRoot: VOLUME_ROOT,
   });
   const publish = async (seq: number, key = signing, compose = composeText(seq)) => {
     const payload = createReleasePayload({
@@ -130,7 +165,7 @@ describe("Converger", () => {
     expect(s.current()).toBe(1);
     expect(s.readMetadata(1).outcome).toBe("applied");
     // Parsed once, from what was stored: the release carries its Compose document and extras.
-    expect(s.release(1).extras.networks).toEqual([{ name: "berth-shop-default", internal: false }]);
+    expect(s.release(1).extras.networks).toEqual([{ name: "berth_shop", internal: false }]);
     expect(s.release(1)).toBe(s.release(1));
     // Nothing more to do for the same pointer.
     expect(await t.converger.converge(ENV, 1)).toBeUndefined();
@@ -191,10 +226,19 @@ describe("Converger", () => {
 
   it("a failed restore before the first apply is the outcome, and is not recorded: the next pass tries again", async () => {
     const t = setup({ restoreFails: "the repository cannot be read" });
-    const withBackup = composeText(1).replace(
-      "x-berth:\n",
-      `x-berth:\n  backup:\n    repository: s3:http://s3.test/b/shop\n    region: us-east-1\n    pruneSchedule: "0 3 * * *"\n    checkSchedule: "0 4 * * 0"\n    restoreOnFirstApply: true\n    secrets: { password: p, accessKeyId: a, secretAccessKey: s }\n    volumes: [{ name: data, device: /v/data, schedule: "0 * * * *", retention: {}, stop: [] }]\n`,
-    );
+    const withBackup = composeText(1, (doc) => {
+      doc["x-berth"].backup = {
+        repository: "s3:http://s3.test/b/shop",
+        region: "us-east-1",
+        pruneSchedule: "0 3 * * *",
+        checkSchedule: "0 4 * * 0",
+        restoreOnFirstApply: true,
+        secrets: { password: "p", accessKeyId: "a", secretAccessKey: "s" },
+        volumes: [
+          { name: "data", device: "/v/data", schedule: "0 * * * *", retention: { last: 3 }, stop: [] },
+        ],
+      };
+    });
     await t.publish(1, undefined, withBackup);
     const outcome = await t.converger.converge(ENV, 1);
     expect(outcome?.state).toBe("failed");
@@ -216,10 +260,63 @@ describe("Converger", () => {
     expect(t.docker.lines()).toEqual([
       "docker compose --project-name berth_shop_r3 down --remove-orphans",
       "docker compose --project-name berth_shop down --remove-orphans",
-      "docker network rm berth-shop-default",
+      "docker network rm berth_shop",
     ]);
     expect(t.docker.calls.every((c) => c.opts.allowFailure)).toBe(true);
     expect(t.reports).toEqual([{ environmentId: ENV, state: "removed", services: [] }]);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it("refuses a signed release read from another release's key: the floor stays where it was", async () => {
+    const t = setup();
+    await t.publish(1);
+    await t.converger.converge(ENV, 1);
+    const huge = Number.MAX_SAFE_INTEGER;
+    await t.channel.put(
+      `nodes/${NODE}/environments/${ENV}/releases/${huge}.json`,
+      (await t.channel.get(`nodes/${NODE}/environments/${ENV}/releases/1.json`)) as string,
+    );
+    await t.publish(2);
+    await t.converger.converge(ENV, huge);
+    expect(t.reports.at(-1)?.error).toMatch(
+      /SEQUENCE_MISMATCH: the release was read from the key of release 9007199254740991, but it is signed as release 1/,
+    );
+    expect(t.store(ENV).highestSeen()).toBe(1);
+    expect((await t.converger.converge(ENV, 2))?.state).toBe("applied");
+  });
+
+  it("the floor outlives a teardown: an older signed release is refused afterwards", async () => {
+    const t = setup();
+    await t.publish(1);
+    await t.publish(2);
+    await t.converger.converge(ENV, 1);
+    await t.converger.converge(ENV, 2);
+    await t.converger.teardown(ENV);
+    expect(t.store(ENV).sequences()).toEqual([]);
+    await t.converger.converge(ENV, 1);
+    expect(t.reports.at(-1)).toMatchObject({ state: "rejected", attemptedSequence: 1 });
+    expect(t.reports.at(-1)?.error).toMatch(/STALE_SEQUENCE: release 1 is older than the applied release 2/);
+    expect(t.applied.map((a) => a.sequence)).toEqual([1, 2]);
+  });
+
+  it("refuses what the rendered file asks beyond berth's rules, each with its reason, and runs nothing", async () => {
+    const t = setup();
+    await t.publish(
+      1,
+      undefined,
+      composeText(1, (doc) => {
+        doc.services.web.privileged = true;
+        doc.services.web.volumes = [
+          { type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock" },
+        ];
+      }),
+    );
+    await t.converger.converge(ENV, 1);
+    const error = t.reports.at(-1)?.error ?? "";
+    expect(error).toMatch(/^release 1 was rejected: NODE_RULES: /);
+    expect(error).toMatch(/services\.web\.privileged: privileged containers are not allowed/);
+    expect(error).toMatch(/services\.web\.volumes\[0\]: only the environment's own named volumes/);
+    expect(t.applied).toEqual([]);
+    expect(t.store(ENV).sequences()).toEqual([]);
   });
 });

@@ -1,11 +1,14 @@
 // Brings one environment to its desired release: fetch and verify the release (signature,
-// node, environment, expiry, anti-rollback floor), store it, apply it (or finish what a crash
-// interrupted), record and report the outcome. Also the operator's rollback and the teardown of
-// an environment that is no longer desired.
+// node, environment, the sequence of its key, expiry, anti-rollback floor), check what it asks
+// for (contract/render/node-check.ts: the isolation rules and the x-berth extras, parsed with
+// their schema), store it, apply it (or finish what a crash interrupted), record and report the
+// outcome. Also the operator's rollback and the teardown of a withdrawn environment. The floor
+// (state/floors.ts) rises with every accepted release and outlives the teardown.
 import { createHash } from "node:crypto";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
 import { type TrustedKeys, verifyRelease } from "../../contract/payload";
+import { checkRenderedRelease } from "../../contract/render/node-check";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import type { Applier, ApplyOutcome } from "../apply/apply";
@@ -15,9 +18,18 @@ import type { ProxyControl } from "../apply/proxy-control";
 import type { BackupJobs } from "../backup/jobs";
 import * as compose from "../compose/commands";
 import type { DockerRunner } from "../docker";
+import type { Floors } from "../state/floors";
 import { type Release, releaseOf } from "../state/release";
 import type { ReleaseMetadata, ReleaseStore } from "../state/release-store";
 import type { StatusReport } from "../status/publisher";
+
+/** A release the node refuses to run, though it verified: what it asks for breaks the rules. */
+export class NodeRulesError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`NODE_RULES: this node does not run what the release asks for: ${problems.join("; ")}`);
+    this.name = "NodeRulesError";
+  }
+}
 
 export interface ConvergerDeps {
   nodeId: string;
@@ -34,6 +46,10 @@ export interface ConvergerDeps {
   log: Logger;
   /** Releases kept per environment. */
   keepReleases: number;
+  /** The anti-rollback floors, kept apart from the environments' state. */
+  floors: Floors;
+  /** The node's volume root: every volume's folder lies under it. */
+  volumeRoot: string;
 }
 
 export class Converger {
@@ -76,14 +92,21 @@ export class Converger {
     if (this.rejected.get(env) === fingerprint) return undefined; // refused and reported already
     let release: Release;
     try {
-      const floor = resuming ? (current ?? 0) : Math.max(current ?? 0, store.highestSeen());
+      const floor = resuming
+        ? (current ?? 0)
+        : Math.max(current ?? 0, store.highestSeen(), this.d.floors.get(env));
       const { payload } = verifyRelease(text, {
         trustedKeys: this.d.trusted,
         environmentId: env,
         nodeId: this.d.nodeId,
         appliedSequence: floor,
+        keySequence: desired,
       });
       release = releaseOf(payload, text);
+      const problems = checkRenderedRelease(release.document, release.extras, {
+        volumeRoot: this.d.volumeRoot,
+      });
+      if (problems.length > 0) throw new NodeRulesError(problems);
     } catch (e) {
       const reason = describeError(e); // a ReleaseVerificationError starts with its code
       this.d.log.warn({ environment: env, sequence: desired, reason }, "release rejected");
@@ -110,6 +133,7 @@ export class Converger {
             project: releaseProject(env, desired),
           },
         });
+        this.d.floors.raise(env, desired);
       }
       await this.d.report({
         environmentId: env,

@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { acquireLock, LockHeldError } from "./lock";
+import { currentBootId, startTicksOf } from "./process-identity";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-lock-"));
 
@@ -39,5 +40,45 @@ describe("acquireLock", () => {
     acquireLock(path, "an apply").release();
     writeFileSync(path, "");
     acquireLock(path, "an apply").release();
+  });
+
+  it("records the boot and the start time with the pid", () => {
+    const path = join(dir, "d.lock");
+    const lock = acquireLock(path, "an apply");
+    const held = JSON.parse(readFileSync(path, "utf8"));
+    expect(held).toMatchObject({
+      pid: process.pid,
+      bootId: currentBootId(),
+      startTicks: startTicksOf(process.pid),
+    });
+    lock.release();
+  });
+
+  it("after a reboot, a lock whose pid is alive again (another process) is taken over", async () => {
+    const path = join(dir, "e.lock");
+    const child = spawn("sleep", ["30"]);
+    try {
+      // Written before a reboot by a process that had this pid then.
+      writeFileSync(
+        path,
+        JSON.stringify({ pid: child.pid, bootId: "00000000-0000-0000-0000-000000000000", since: "x" }),
+      );
+      acquireLock(path, "an apply").release();
+      // The same boot, but the pid now belongs to a process that started later than the holder.
+      const ticks = startTicksOf(child.pid as number) as number;
+      writeFileSync(
+        path,
+        JSON.stringify({ pid: child.pid, bootId: currentBootId(), startTicks: ticks - 1, since: "x" }),
+      );
+      acquireLock(path, "an apply").release();
+      // The holder itself still runs: refused.
+      writeFileSync(
+        path,
+        JSON.stringify({ pid: child.pid, bootId: currentBootId(), startTicks: ticks, since: "y" }),
+      );
+      expect(() => acquireLock(path, "an apply")).toThrow(`pid ${child.pid}, since y`);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });

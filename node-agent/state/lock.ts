@@ -1,9 +1,10 @@
-// One apply at a time per environment: an exclusive lock file holding the owner's pid. A second
-// apply is refused at once with a clear message, never queued; a lock left by a dead process
-// (the agent was killed) is taken over.
+// One apply at a time per environment: an exclusive lock file holding the owner's pid, with the
+// boot id and the process's start time (process-identity.ts). A second apply is refused at once
+// with a clear message, never queued; a lock left by a dead process (the agent was killed), by
+// a boot before this one, or naming a pid that another process has since taken, is taken over.
 
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
-import { alive } from "../../lib/pid";
+import { type ProcessIdentity, selfIdentity, stillRunning } from "./process-identity";
 
 export class LockHeldError extends Error {
   constructor(
@@ -26,7 +27,7 @@ export function acquireLock(path: string, what: string): Lock {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, "wx", 0o600);
-      writeSync(fd, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+      writeSync(fd, JSON.stringify({ ...selfIdentity(), since: new Date().toISOString() }));
       closeSync(fd);
       let released = false;
       return {
@@ -38,16 +39,16 @@ export function acquireLock(path: string, what: string): Lock {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      let holder: { pid?: number; since?: string } = {};
+      let holder: Partial<ProcessIdentity> & { since?: string } = {};
       try {
         holder = JSON.parse(readFileSync(path, "utf8"));
       } catch {
         // Half-written by a process killed between open and write: stale.
       }
-      if (typeof holder.pid === "number" && holder.pid !== process.pid && alive(holder.pid)) {
-        throw new LockHeldError(what, holder.pid, holder.since ?? "unknown");
+      const pid = holder.pid;
+      if (typeof pid === "number" && stillRunning({ ...holder, pid })) {
+        throw new LockHeldError(what, pid, holder.since ?? "unknown");
       }
-      if (holder.pid === process.pid) throw new LockHeldError(what, process.pid, holder.since ?? "unknown");
       rmSync(path, { force: true });
     }
   }

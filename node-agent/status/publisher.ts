@@ -2,7 +2,8 @@
 // environment (the apply's state, the releases it keeps, its backups). Every status goes through
 // scrubSecrets: a failure's reason may quote a secret the app printed.
 import { channelKeys } from "../../contract/channel/layout";
-import { type BackupStatus, type EnvironmentStatus, environmentStatus } from "../../contract/channel/status";
+import type { BackupStatus, EnvironmentStatus } from "../../contract/channel/status";
+import { unverifiedStatus } from "../../contract/channel/status-signature";
 import type { ChannelStore } from "../../contract/channel/store";
 import { scrubSecrets } from "../../lib/log";
 import type { ReleaseStore } from "../state/release-store";
@@ -22,6 +23,9 @@ export interface StatusPublisherDeps {
 export type StatusReport = Omit<EnvironmentStatus, "formatVersion" | "nodeId" | "updatedAt" | "backup">;
 
 export class StatusPublisher {
+  /** What the node found in the channel and did not act on, per environment: in every status until it clears. */
+  private readonly anomalies = new Map<string, readonly string[]>();
+
   constructor(private readonly d: StatusPublisherDeps) {}
 
   private now(): string {
@@ -47,6 +51,7 @@ export class StatusPublisher {
     const removed = status.state === "removed";
     const backup = removed ? undefined : this.d.backupStatus(status.environmentId);
     const releases = removed ? [] : this.history(status.environmentId);
+    const anomalies = this.anomalies.get(status.environmentId) ?? [];
     const full: EnvironmentStatus = {
       formatVersion: 1,
       nodeId: this.d.nodeId,
@@ -54,6 +59,7 @@ export class StatusPublisher {
       ...status,
       ...(releases.length > 0 ? { releases } : {}),
       ...(backup ? { backup } : {}),
+      ...(anomalies.length > 0 ? { anomalies: [...anomalies] } : {}),
     };
     await this.put(channelKeys.status(this.d.nodeId, status.environmentId), full);
   }
@@ -72,25 +78,45 @@ export class StatusPublisher {
     });
   }
 
+  /** The node's last status of the environment (its own, read back), or one made from its state. */
+  private async lastStatus(env: string): Promise<EnvironmentStatus> {
+    const text = await this.d.channel.get(channelKeys.status(this.d.nodeId, env)).catch(() => undefined);
+    const prev = text ? unverifiedStatus(text) : undefined;
+    if (prev && prev.nodeId === this.d.nodeId && prev.environmentId === env) return prev;
+    const current = this.d.store(env).current();
+    return {
+      formatVersion: 1,
+      nodeId: this.d.nodeId,
+      environmentId: env,
+      ...(current !== undefined ? { appliedSequence: current } : {}),
+      state: current !== undefined ? "applied" : "applying",
+      services: [],
+      updatedAt: "",
+    };
+  }
+
   /** Puts the environment's backup state into its status in the channel (the rest unchanged). */
   async reportBackup(env: string): Promise<void> {
     const backup = this.d.backupStatus(env);
     if (!backup) return;
-    const key = channelKeys.status(this.d.nodeId, env);
-    const text = await this.d.channel.get(key);
-    const prev = text ? environmentStatus.safeParse(JSON.parse(text)) : undefined;
-    const current = this.d.store(env).current();
-    const base: EnvironmentStatus = prev?.success
-      ? prev.data
-      : {
-          formatVersion: 1,
-          nodeId: this.d.nodeId,
-          environmentId: env,
-          ...(current !== undefined ? { appliedSequence: current } : {}),
-          state: current !== undefined ? "applied" : "applying",
-          services: [],
-          updatedAt: "",
-        };
-    await this.put(key, { ...base, backup, updatedAt: this.now() });
+    const base = await this.lastStatus(env);
+    await this.put(channelKeys.status(this.d.nodeId, env), { ...base, backup, updatedAt: this.now() });
+  }
+
+  /**
+   * Sets what the node found in the channel and did not act on (none: the field goes); the
+   * status is rewritten, the rest unchanged, only when that changed.
+   */
+  async reportAnomalies(env: string, anomalies: readonly string[]): Promise<void> {
+    const before = this.anomalies.get(env) ?? [];
+    if (before.length === anomalies.length && before.every((a, i) => a === anomalies[i])) return;
+    if (anomalies.length > 0) this.anomalies.set(env, [...anomalies]);
+    else this.anomalies.delete(env);
+    const { anomalies: _old, ...base } = await this.lastStatus(env);
+    await this.put(channelKeys.status(this.d.nodeId, env), {
+      ...base,
+      ...(anomalies.length > 0 ? { anomalies: [...anomalies] } : {}),
+      updatedAt: this.now(),
+    });
   }
 }

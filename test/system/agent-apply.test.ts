@@ -137,8 +137,8 @@ describe("the node agent applying releases", () => {
     expect(await h.get("/")).toEqual({ status: 200, body: "v9" });
   });
 
-  it("tears down an environment that is no longer desired, keeping its volume data", async () => {
-    await h.channel.delete(`nodes/${h.nodeId}/environments/${ENV}/desired.json`);
+  it("tears down an environment on a signed withdrawal, keeping its volume data", async () => {
+    await h.withdraw(ENV);
     await h.agent.pollOnce();
     expect(await h.containers(ENV)).toEqual([]);
     expect((await readStatus(h.channel, h.nodeId, ENV))?.state).toBe("removed");

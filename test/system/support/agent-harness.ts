@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EnvironmentBackup } from "../../../contract/backup/schema";
 import { FolderChannelStore } from "../../../contract/channel/folder-store";
-import { publishRelease, waitForOutcome } from "../../../contract/channel/publish";
+import { publishRelease, waitForOutcome, withdrawEnvironment } from "../../../contract/channel/publish";
+import { nextSequence } from "../../../contract/channel/sequence";
 import type { EnvironmentStatus } from "../../../contract/channel/status";
 import { type Manifest, parseManifest } from "../../../contract/manifest/schema";
 import { agentConfigSchema } from "../../../contract/node/agent-config";
@@ -296,6 +297,29 @@ export class AgentHarness {
       sequence,
       timeoutMs: 5_000,
     });
+  }
+
+  /**
+   * Withdraws an environment as the program does when it is deleted: a signed withdrawal above
+   * every release, then desired.json removed. Returns its sequence.
+   */
+  async withdraw(env: string, o: { signing?: SigningKeyPair; sequence?: number } = {}): Promise<number> {
+    const signing = o.signing ?? this.signing;
+    const sequence =
+      o.sequence ??
+      (await nextSequence(this.channel, {
+        nodeId: this.nodeId,
+        environmentId: env,
+        floor: 0,
+        signingKey: signing.privateKey,
+      }));
+    await withdrawEnvironment(this.channel, {
+      nodeId: this.nodeId,
+      environmentId: env,
+      sequence,
+      signingKey: signing.privateKey,
+    });
+    return sequence;
   }
 
   /** GET through the node's proxy with the route's Host header. */

@@ -1,0 +1,65 @@
+// The `x-berth` section of a rendered Compose file: what the agent reads besides Compose itself
+// (networks and volumes it makes, secret variables, services in start order, backups). Declared
+// once here in zod; the node parses it (never casts it), so a release signed with odd extras is
+// refused with the path of what is wrong.
+import { z } from "zod";
+import { nodeBackupSchema } from "../backup/schema";
+import { formatIssues } from "../payload/sign";
+
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Docker object names berth makes: `berth-<env>-<name>` style, no path or option characters. */
+const dockerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/, "not a Docker object name");
+const absolutePath = z
+  .string()
+  .regex(/^\/(?!.*(^|\/)\.\.?(\/|$))[^\0]*$/, "not an absolute path without . or .. segments");
+
+// Loose at the top and per service (a field a newer renderer adds passes through to the agent);
+// strict where a field reaches the node: networks, volumes and their folders, backups.
+export const nodeExtrasSchema = z.looseObject({
+  environmentId: z.string().regex(ID, "not an environment id"),
+  sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  networks: z.array(z.strictObject({ name: dockerName, internal: z.boolean() })),
+  /** `device`: the folder bound into the Docker volume; `disk`: the block device under it. */
+  volumes: z.array(
+    z.strictObject({
+      name: dockerName,
+      device: absolutePath,
+      disk: z
+        .string()
+        .regex(/^\/dev\/(?!.*\.\.)[A-Za-z0-9._:@+/-]+$/, "not a device path under /dev")
+        .optional(),
+    }),
+  ),
+  /** Secret name → the environment variable Compose reads it from. */
+  secrets: z.record(
+    z.string(),
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name"),
+  ),
+  /** Services in start order, with the group they are updated in. */
+  services: z.array(
+    z.looseObject({
+      name: z.string().min(1),
+      updateOrder: z.enum(["start-first", "stop-first"]),
+      ports: z.array(z.number().int().min(1).max(65_535)),
+    }),
+  ),
+  /** Backups of the environment's volumes (no secret values: the secrets' names). */
+  backup: nodeBackupSchema.optional(),
+});
+export type NodeExtras = z.infer<typeof nodeExtrasSchema>;
+
+export class NodeExtrasError extends Error {}
+
+/** Reads the `x-berth` extras from a rendered file's parsed document; throws with the paths of what is wrong. */
+export function parseNodeExtras(doc: unknown): NodeExtras {
+  const x = (doc as { "x-berth"?: unknown } | null)?.["x-berth"];
+  if (!x || typeof x !== "object") {
+    throw new NodeExtrasError("not a Compose file rendered by berth (no x-berth section)");
+  }
+  const r = nodeExtrasSchema.safeParse(x);
+  if (!r.success)
+    throw new NodeExtrasError(
+      `x-berth of the rendered Compose file: ${formatIssues(r.error.issues).slice(0, 5).join("; ")}`,
+    );
+  return r.data;
+}
