@@ -164,6 +164,12 @@ export function appManifest(o: AppOptions): Manifest {
   });
 }
 
+function changedCompose(text: string, change: (doc: Record<string, unknown>) => void): string {
+  const doc = JSON.parse(text.replace(/^#.*\n/, "")) as Record<string, unknown>;
+  change(doc);
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
 export class AgentHarness {
   readonly root = mkdtempSync(join(tmpdir(), "berth-agent-"));
   readonly channelDir = join(this.root, "channel");
@@ -251,6 +257,8 @@ export class AgentHarness {
       /** Volume name → block device (a cloud node's volumes). */
       disks?: Record<string, string>;
       backup?: EnvironmentBackup;
+      /** Changes the rendered Compose document before it is signed (what a leaked key could sign). */
+      compose?: (doc: Record<string, unknown>) => void;
     } = {},
   ) {
     const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
@@ -266,7 +274,7 @@ export class AgentHarness {
       environmentId: env,
       nodeId: o.nodeId ?? this.nodeId,
       sequence,
-      composeText: rendered.text,
+      composeText: o.compose ? changedCompose(rendered.text, o.compose) : rendered.text,
       routes: m.routes,
       secrets: {
         token: this.token,
