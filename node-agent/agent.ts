@@ -8,6 +8,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ChannelStore } from "../contract/channel/store";
+import { isId } from "../contract/ids";
 import { unsealSecrets } from "../contract/payload";
 import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError } from "./apply/apply";
@@ -52,7 +53,7 @@ export interface AgentDeps {
 /** The environments a node has state for, under its state root. */
 export function localEnvironments(stateRoot: string): string[] {
   const dir = join(stateRoot, "environments");
-  return existsSync(dir) ? readdirSync(dir).filter((n) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(n)) : [];
+  return existsSync(dir) ? readdirSync(dir).filter(isId) : [];
 }
 
 export class Agent {

@@ -62,7 +62,7 @@ export function environmentObjects(
   for (const k of keys) {
     if (!k.startsWith(prefix)) continue;
     const [env, file, ...rest] = k.slice(prefix.length).split("/");
-    if (!env || rest.length > 0 || !ID.test(env)) continue;
+    if (!env || rest.length > 0 || !isId(env)) continue;
     if (file === "desired.json") desired.add(env);
     if (file === "withdrawal.json") withdrawn.add(env);
   }

@@ -12,6 +12,7 @@
 // a release's signature (over its bare payload) never verifies as a withdrawal, nor the reverse.
 import { sign, verify } from "node:crypto";
 import { z } from "zod";
+import { idSchema } from "../ids";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";
 import { type KeyInput, keyIdOf, loadSigningPrivateKey } from "../payload/keys";
@@ -22,11 +23,9 @@ export const WITHDRAWAL_DOMAIN = "berth/withdrawal/v1";
 /** A withdrawal larger than this is not read. */
 export const MAX_WITHDRAWAL_BYTES = 16 * 1024;
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 export const withdrawalSchema = z.strictObject({
-  environmentId: z.string().regex(ID),
-  nodeId: z.string().regex(ID),
+  environmentId: idSchema(),
+  nodeId: idSchema(),
   /** Above every release of the environment for this node: the program's next sequence. */
   sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   issuedAt: z.iso.datetime(),

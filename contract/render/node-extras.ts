@@ -4,9 +4,9 @@
 // refused with the path of what is wrong.
 import { z } from "zod";
 import { nodeBackupSchema } from "../backup/schema";
+import { idSchema } from "../ids";
 import { formatIssues } from "../payload/sign";
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Docker object names berth makes: `berth-<env>-<name>` style, no path or option characters. */
 const dockerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/, "not a Docker object name");
 const absolutePath = z
@@ -16,7 +16,7 @@ const absolutePath = z
 // Loose at the top and per service (a field a newer renderer adds passes through to the agent);
 // strict where a field reaches the node: networks, volumes and their folders, backups.
 export const nodeExtrasSchema = z.looseObject({
-  environmentId: z.string().regex(ID, "not an environment id"),
+  environmentId: idSchema("the environment id"),
   sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   networks: z.array(z.strictObject({ name: dockerName, internal: z.boolean() })),
   /** `device`: the folder bound into the Docker volume; `disk`: the block device under it. */

@@ -4,6 +4,7 @@
 // refused even after the environment was withdrawn and its state removed. It only rises.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isId } from "../../contract/ids";
 import { writeFileAtomic } from "../../lib/atomic-write";
 
 export class Floors {
@@ -14,8 +15,7 @@ export class Floors {
   }
 
   private path(env: string): string {
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(env))
-      throw new Error(`not an environment id: ${JSON.stringify(env)}`);
+    if (!isId(env)) throw new Error(`not an environment id: ${JSON.stringify(env)}`);
     return join(this.dir, `${env}.json`);
   }
 
