@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channelKeys, environmentsFromKeys } from "../../contract/channel/layout";
+import { ChannelObjectTooLargeError, MAX_CHANNEL_OBJECT_BYTES } from "../../contract/channel/limits";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { main } from "../../node-agent/cli/main";
 import { Versitygw } from "./support/versitygw";
@@ -46,6 +47,21 @@ describe("S3ChannelStore on versitygw", () => {
     expect(environmentsFromKeys("n1", await ch.list("nodes/n1/"))).toEqual(["prod"]);
     // Deleting a key that is not there is not an error (as in the folder store).
     await ch.delete(channelKeys.desired("n1", "staging"));
+    ch.destroy();
+  });
+
+  it("refuses an object above the size cap with its reason, reading no more than the cap", async () => {
+    await bucket("channel-big");
+    const ch = store("channel-big");
+    const key = channelKeys.release("n1", "prod", 1000);
+    await ch.put(key, "x".repeat(MAX_CHANNEL_OBJECT_BYTES + 1));
+    await expect(ch.get(key)).rejects.toThrow(
+      `channel object ${key} is ${MAX_CHANNEL_OBJECT_BYTES + 1} bytes, above the cap of ${MAX_CHANNEL_OBJECT_BYTES} bytes`,
+    );
+    await expect(ch.get(key)).rejects.toBeInstanceOf(ChannelObjectTooLargeError);
+    await ch.put(key, "12345");
+    expect(await ch.get(key, { maxBytes: 5 })).toBe("12345");
+    await expect(ch.get(key, { maxBytes: 4 })).rejects.toThrow(/is 5 bytes, above the cap of 4 bytes/);
     ch.destroy();
   });
 
