@@ -23,6 +23,7 @@ export function formatStatus(s: EnvironmentStatus): string {
     `${s.environmentId} on ${s.nodeId} (updated ${s.updatedAt}): ${s.state}, running release ${s.appliedSequence ?? "none"}${s.attemptedSequence && s.attemptedSequence !== s.appliedSequence ? `, last attempt ${s.attemptedSequence}` : ""}`,
   ];
   if (s.error) lines.push(`  error: ${s.error}`);
+  for (const a of s.anomalies ?? []) lines.push(`  anomaly: ${a}`);
   const b = s.backup;
   if (!b) {
     lines.push("  backups: none declared");
