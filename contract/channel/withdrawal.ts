@@ -11,7 +11,7 @@
 // The signature covers canonicalJson({ domain: "berth/withdrawal/v1", withdrawal }) (RFC 8785):
 // a release's signature (over its bare payload) never verifies as a withdrawal, nor the reverse.
 import { sign, verify } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { idSchema } from "../ids";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";

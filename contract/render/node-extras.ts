@@ -2,7 +2,7 @@
 // (networks and volumes it makes, secret variables, services in start order, backups). Declared
 // once here in zod; the node parses it (never casts it), so a release signed with odd extras is
 // refused with the path of what is wrong.
-import { z } from "zod";
+import * as z from "zod";
 import { nodeBackupSchema } from "../backup/schema";
 import { idSchema } from "../ids";
 import { formatIssues } from "../payload/sign";
