@@ -15,7 +15,7 @@ import type { RouteKey, Upstream } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import { ProxyCertificates } from "./certificates";
 import { renderHaproxyConfig } from "./haproxy-config";
-import { checkHaproxyConfig, haproxyArgs } from "./haproxy-process";
+import { checkHaproxyConfig, haproxyArgs, haproxyOutput } from "./haproxy-process";
 import { backendName, normalizeHost, normalizePathPrefix } from "./names";
 import { HaproxyRuntimeApi } from "./runtime-api";
 
@@ -102,7 +102,9 @@ export class HaproxyControl implements ProxyControl {
     writeFileAtomic(this.configPath, text, 0o644);
     if (!existsSync(this.stateFile)) writeFileAtomic(this.stateFile, "1\n", 0o600);
     await checkHaproxyConfig(this.configPath, this.o.haproxyBin);
-    const out = openSync(join(this.o.dir, "haproxy.log"), "a");
+    const where = haproxyOutput(process.env, this.o.dir);
+    // The journal stream is the agent's own stdout, inherited: HAProxy keeps it across agent restarts.
+    const out = where.kind === "journal" ? "inherit" : openSync(where.path, "a");
     const child = spawn(
       this.o.haproxyBin ?? "haproxy",
       haproxyArgs({ configPath: this.configPath, pidFile: this.pidFile, mode: "foreground" }),

@@ -26,6 +26,18 @@ export function haproxyArgs(o: HaproxyArgsOptions): string[] {
   return [...mode, "-f", o.configPath, "-p", o.pidFile];
 }
 
+/**
+ * Where HAProxy's output (one line per request, and its own messages) goes: under systemd (the
+ * agent's stdout is a journal stream: $JOURNAL_STREAM) into the journal too, which rotates it;
+ * elsewhere (the local node) appended to `<proxy dir>/haproxy.log`.
+ */
+export function haproxyOutput(
+  env: Readonly<Record<string, string | undefined>>,
+  dir: string,
+): { kind: "journal" } | { kind: "file"; path: string } {
+  return env.JOURNAL_STREAM ? { kind: "journal" } : { kind: "file", path: `${dir}/haproxy.log` };
+}
+
 /** Runs `haproxy -c -f FILE`; throws with HAProxy's alerts when the file is refused. */
 export async function checkHaproxyConfig(configPath: string, haproxyBin = "haproxy"): Promise<string> {
   const r = await run(haproxyBin, ["-c", "-f", configPath], { allowFailure: true, timeoutMs: 30_000 });
