@@ -31,11 +31,28 @@ export function interpolateString(
   options: { unsetIsBlank?: boolean } = {},
 ): { ok: true; value: string } | { ok: false; errors: InterpolationError[] } {
   const errors: InterpolationError[] = [];
-  const value = expand(s, vars, errors, options.unsetIsBlank === true);
+  const value = expand(s, vars, errors, options.unsetIsBlank === true, 0);
   return errors.length ? { ok: false, errors } : { ok: true, value };
 }
 
-function expand(s: string, vars: Variables, errors: InterpolationError[], blank: boolean): string {
+/** How deep `${A:-${B:-...}}` may nest: far beyond what a file needs, far below the stack's limit. */
+export const MAX_INTERPOLATION_DEPTH = 50;
+
+function expand(
+  s: string,
+  vars: Variables,
+  errors: InterpolationError[],
+  blank: boolean,
+  depth: number,
+): string {
+  if (depth > MAX_INTERPOLATION_DEPTH) {
+    errors.push({
+      message: `variable references nest more than ${MAX_INTERPOLATION_DEPTH} levels deep`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose syntax in a message
+      hint: "write the default with fewer levels of ${...}",
+    });
+    return "";
+  }
   let out = "";
   let i = 0;
   while (i < s.length) {
@@ -60,7 +77,8 @@ function expand(s: string, vars: Variables, errors: InterpolationError[], blank:
         });
         return out;
       }
-      out += braced(s.slice(i + 2, end), vars, errors, blank);
+      out += braced(s.slice(i + 2, end), vars, errors, blank, depth);
+      if (errors.length > 0 && depth > 0) return out;
       i = end + 1;
       continue;
     }
@@ -112,7 +130,13 @@ function lookup(name: string, vars: Variables, errors: InterpolationError[], bla
   return v;
 }
 
-function braced(body: string, vars: Variables, errors: InterpolationError[], blank: boolean): string {
+function braced(
+  body: string,
+  vars: Variables,
+  errors: InterpolationError[],
+  blank: boolean,
+  depth: number,
+): string {
   const m = NAME.exec(body);
   if (!m) {
     errors.push({
@@ -131,18 +155,18 @@ function braced(body: string, vars: Variables, errors: InterpolationError[], bla
   const arg = rest.slice(op.length);
   switch (op) {
     case ":-":
-      return nonEmpty ? (v as string) : expand(arg, vars, errors, blank);
+      return nonEmpty ? (v as string) : expand(arg, vars, errors, blank, depth + 1);
     case "-":
-      return set ? (v as string) : expand(arg, vars, errors, blank);
+      return set ? (v as string) : expand(arg, vars, errors, blank, depth + 1);
     case ":+":
-      return nonEmpty ? expand(arg, vars, errors, blank) : "";
+      return nonEmpty ? expand(arg, vars, errors, blank, depth + 1) : "";
     case "+":
-      return set ? expand(arg, vars, errors, blank) : "";
+      return set ? expand(arg, vars, errors, blank, depth + 1) : "";
     case ":?":
     case "?":
       if (op === ":?" ? nonEmpty : set) return v as string;
       errors.push({
-        message: `required variable ${name} is ${set ? "empty" : "not set"}${arg ? `: ${expand(arg, vars, [], blank)}` : ""}`,
+        message: `required variable ${name} is ${set ? "empty" : "not set"}${arg ? `: ${expand(arg, vars, [], blank, depth + 1)}` : ""}`,
         hint: `pass it: --var ${name}=...`,
       });
       return "";

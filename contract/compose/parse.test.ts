@@ -13,7 +13,11 @@ describe("parse", () => {
 
   it("reports duplicate keys", () => {
     const ps = reject("services:\n  web:\n    image: a\n    image: b\n");
-    expect(ps[0]).toMatchObject({ line: 4, message: expect.stringContaining("YAML syntax error") });
+    expect(ps[0]).toMatchObject({
+      line: 4,
+      path: "services.web.image",
+      message: "duplicate key image (first at line 3)",
+    });
     expect(ps[0]?.hint).toContain("each key may appear once");
   });
 

@@ -10,6 +10,7 @@ import {
   LineCounter,
   type Node,
   parseDocument,
+  visit,
 } from "yaml";
 import type { Path, Pos, Problems } from "./problem";
 import type { MergeTag, YEntry, YMap, YNode } from "./tree";
@@ -22,14 +23,30 @@ class Converter {
   private count = 0;
   private readonly expanding = new Set<Node>();
   tooBig = false;
+  /**
+   * Each alias's anchor, found in one walk of the document: the yaml library's own
+   * Alias.resolve walks the document again for every alias (20,000 aliases took minutes).
+   */
+  private readonly targets = new Map<Alias, Node>();
 
   constructor(
-    private readonly doc: Document.Parsed,
+    doc: Document.Parsed,
     private readonly lc: LineCounter,
     private readonly problems: Problems,
     /** Set for a file other than the Compose file itself (extends, include). */
     private readonly file?: string,
-  ) {}
+  ) {
+    // An alias refers to the closest anchor of that name before it, in document order.
+    const anchors = new Map<string, Node>();
+    visit(doc, {
+      Node: (_, n) => {
+        if (isAlias(n)) {
+          const t = anchors.get(n.source);
+          if (t) this.targets.set(n, t);
+        } else if ((n as { anchor?: string }).anchor) anchors.set((n as { anchor: string }).anchor, n);
+      },
+    });
+  }
 
   pos(node: { range?: [number, number, number] | null } | null | undefined, fallback: Pos): Pos {
     const offset = node?.range?.[0];
@@ -50,6 +67,8 @@ class Converter {
 
   convert(node: unknown, path: Path, at: Pos, depth: number): YNode {
     const pos = this.pos(node as Node, at);
+    // Once a bound is reached the tree is discarded: convert nothing more.
+    if (this.tooBig) return { kind: "scalar", pos, value: null, source: "" };
     if (++this.count > MAX_NODES || depth > MAX_DEPTH) {
       if (!this.tooBig) {
         this.tooBig = true;
@@ -100,7 +119,7 @@ class Converter {
   private alias(node: Alias, path: Path, pos: Pos, depth: number): YNode {
     let target: Node | undefined;
     try {
-      target = node.resolve(this.doc) as Node | undefined;
+      target = this.targets.get(node);
     } catch {
       target = undefined;
     }
@@ -146,7 +165,7 @@ class Converter {
     if (isAlias(key)) {
       const t = (() => {
         try {
-          return key.resolve(this.doc);
+          return this.targets.get(key);
         } catch {
           return undefined;
         }
@@ -160,6 +179,7 @@ class Converter {
   private map(node: { items: unknown[] } & Node, path: Path, pos: Pos, depth: number): YMap {
     const explicit: YEntry[] = [];
     const merged: YEntry[] = [];
+    const seen = new Map<string, Pos>();
     for (const item of node.items) {
       const pair = item as { key: unknown; value: unknown };
       const keyPos = this.pos(pair.key as Node, pos);
@@ -170,6 +190,18 @@ class Converter {
       }
       const key = this.keyOf(pair.key, path, keyPos);
       if (key === undefined) continue;
+      // Checked here, once per key (the yaml library's uniqueKeys scans the map for each key).
+      const first = seen.get(key);
+      if (first) {
+        this.problems.error(
+          keyPos,
+          [...path, key],
+          `duplicate key ${key} (first at line ${first.line})`,
+          "each key may appear once in a mapping; remove or merge the duplicate",
+        );
+        continue;
+      }
+      seen.set(key, keyPos);
       const value =
         pair.value === null || pair.value === undefined
           ? { kind: "scalar" as const, pos: keyPos, value: null, source: "" }
@@ -178,7 +210,10 @@ class Converter {
     }
     const entries = [...explicit];
     for (const m of merged) {
-      if (!entries.some((e) => e.key === m.key)) entries.push(m);
+      if (!seen.has(m.key)) {
+        seen.set(m.key, m.keyPos);
+        entries.push(m);
+      }
     }
     return { kind: "map", pos, entries };
   }
@@ -186,6 +221,7 @@ class Converter {
   /** `<<: *base` or `<<: [*a, *b]`: keys written in the map win, then earlier sources. */
   private merge(value: unknown, path: Path, keyPos: Pos, depth: number, into: YEntry[]): void {
     const sources = isSeq(value) ? value.items : [value];
+    const have = new Set(into.map((x) => x.key));
     for (const s of sources) {
       const node = this.convert(s, path, keyPos, depth + 1);
       if (node.kind !== "map") {
@@ -197,7 +233,9 @@ class Converter {
         continue;
       }
       for (const e of node.entries) {
-        if (!into.some((x) => x.key === e.key)) into.push(e);
+        if (have.has(e.key)) continue;
+        have.add(e.key);
+        into.push(e);
       }
     }
   }
@@ -211,13 +249,32 @@ export interface Parsed {
 
 /** `file`: set when the text is not the Compose file itself, so positions name their file. */
 export function parseYaml(text: string, problems: Problems, file?: string): Parsed {
+  if (text.length > MAX_TEXT_CHARS) {
+    problems.error(
+      file === undefined ? { line: 1, col: 1 } : { line: 1, col: 1, file },
+      [],
+      `the file is ${Buffer.byteLength(text)} bytes, over the ${MAX_TEXT_CHARS} a Compose file may hold`,
+      "a Compose file this large is not one a team writes; split it with include:",
+    );
+    return { empty: false };
+  }
+  const deep = flowTooDeep(text);
+  if (deep) {
+    problems.error(
+      file === undefined ? deep : { ...deep, file },
+      [],
+      `nesting too deep at ${deep.line}:${deep.col}: more than ${MAX_DEPTH} levels of [ ] and { }`,
+      "write the value with fewer levels",
+    );
+    return { empty: false };
+  }
   const lc = new LineCounter();
   let doc: Document.Parsed;
   try {
     doc = parseDocument(text, {
       lineCounter: lc,
       prettyErrors: false,
-      uniqueKeys: true,
+      uniqueKeys: false,
       version: "1.2",
       strict: true,
     });
@@ -249,6 +306,55 @@ export function parseYaml(text: string, problems: Problems, file?: string): Pars
     problems.error({ line: 1, col: 1 }, [], `the file could not be read as YAML: ${(e as Error).message}`);
     return { empty: false };
   }
+}
+
+/** The most a Compose file may hold (characters; its UTF-8 size is reported). */
+export const MAX_TEXT_CHARS = 1024 * 1024;
+
+/**
+ * Where flow collections (`[`, `{`) nest deeper than MAX_DEPTH, found with one scan before the
+ * YAML parser, which recurses per level (100,000 levels overflowed its stack).
+ */
+function flowTooDeep(text: string): Pos | undefined {
+  let depth = 0;
+  let line = 1;
+  let lineStart = 0;
+  let quote: string | undefined;
+  /** `${` … `}` of interpolation, which is text, not a flow mapping. */
+  let variables = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\n") {
+      line++;
+      lineStart = i + 1;
+      quote = undefined;
+      variables = 0;
+      continue;
+    }
+    if (c === "$" && text[i + 1] === "{") {
+      variables++;
+      i++;
+      continue;
+    }
+    if (c === "}" && variables > 0) {
+      variables--;
+      continue;
+    }
+    if (quote) {
+      if (c === "\\" && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+      continue;
+    }
+    if (c === "#" && (i === 0 || /\s/.test(text[i - 1] as string))) {
+      while (i + 1 < text.length && text[i + 1] !== "\n") i++;
+      continue;
+    }
+    if ((c === '"' || c === "'") && depth > 0) quote = c;
+    else if (c === "[" || c === "{") {
+      if (++depth > MAX_DEPTH) return { line, col: i - lineStart + 1 };
+    } else if ((c === "]" || c === "}") && depth > 0) depth--;
+  }
+  return undefined;
 }
 
 function firstLine(s: string): string {
