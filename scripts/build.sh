@@ -18,3 +18,5 @@ esbuild node-agent/cli/bin.ts "${common[@]}" --minify-whitespace --outfile=dist/
 esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js
 # What the dynamic providers run inside Pulumi's provider process.
 esbuild components/runtime/index.ts "${common[@]}" --outfile=dist/provider-runtime.js
+# The local registry's authorising proxy (setup starts it in front of docker-registry).
+esbuild lib/registry-gate.ts "${common[@]}" --outfile=dist/registry-gate.js

@@ -21,6 +21,7 @@ import { stringify } from "yaml";
 import type { S3ChannelAccess } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { type AgentConfig, agentConfigSchema } from "../../contract/node/agent-config";
+import { metadataRuleScript } from "../../lib/metadata-block";
 
 export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
 export const CHANNEL_SECRET_PATH = "/etc/berth/channel-secret";
@@ -293,6 +294,8 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
       ["mkdir", "-p", "-m", "0700", "/var/lib/berth"],
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "docker.service"],
+      // No container reaches the cloud metadata service (the agent checks it again at start).
+      ["sh", "-c", metadataRuleScript()],
       // The agent runs its own HAProxy (driven through the runtime API); the packaged service
       // would hold the same ports.
       ["systemctl", "disable", "--now", "haproxy.service"],

@@ -19,6 +19,8 @@ import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import { humanBytes, humanDuration } from "../../lib/format";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
+import { blockMetadataService } from "../../lib/metadata-block";
+import { run } from "../../lib/process";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
 import { watchFolderChannel } from "../channel-watch";
@@ -209,6 +211,13 @@ export async function main(argv: string[], given: Io): Promise<number> {
         const ac = new AbortController();
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => ac.abort());
         log.info({ node: config.nodeId, version: AGENT_VERSION }, "agent starting");
+        // No container on the node reaches the cloud metadata service (lib/metadata-block.ts).
+        await blockMetadataService((c) =>
+          run(c.file, c.args, { allowFailure: true, timeoutMs: 30_000 }),
+        ).then(
+          (added) => added && log.info("the metadata service is blocked for every container (DOCKER-USER)"),
+          (e: Error) => log.warn({ err: e.message }, "could not block the metadata service for containers"),
+        );
         const stopWatchdog = startWatchdog(log);
         try {
           await agent.run(ac.signal);

@@ -1,20 +1,28 @@
 # shellcheck shell=bash
-# The local OCI registry (Debian's docker-registry, distribution 2.8) on 127.0.0.1 with
-# htpasswd (bcrypt) auth. Its password is made once per machine and kept, mode 0600, in
-# $BERTH_CACHE/registry/credentials.env; its data lives beside it.
+# The local OCI registry (Debian's docker-registry, distribution 2.8) with htpasswd (bcrypt)
+# auth, on a unix socket of its own, behind berth's gate on $BERTH_REGISTRY_ADDR
+# (lib/registry-gate.ts: htpasswd has users but no permissions, so the gate refuses writes of any
+# user but `berth`). Two logins, made once per machine and kept, mode 0600, in
+# $BERTH_CACHE/registry/credentials.env: `berth` pulls and pushes, `berth-pull` only pulls (what
+# builds of untrusted workspaces get). The data lives beside them.
 setup_registry() {
   local dir="$BERTH_REGISTRY_DIR"
   mkdir -p "$dir/data"
   chmod 700 "$dir"
+  umask_was="$(umask)"
+  umask 077
   if [ ! -s "$dir/credentials.env" ]; then
-    local password
-    password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    htpasswd -Bbn berth "$password" >"$dir/htpasswd.tmp" && mv "$dir/htpasswd.tmp" "$dir/htpasswd"
-    umask 077
-    printf 'BERTH_REGISTRY_USER=berth\nBERTH_REGISTRY_PASSWORD=%s\n' "$password" >"$dir/credentials.env"
+    printf 'BERTH_REGISTRY_USER=berth\nBERTH_REGISTRY_PASSWORD=%s\n' "$(random_password)" >"$dir/credentials.env"
   fi
+  if ! grep -q '^BERTH_REGISTRY_PULL_USER=' "$dir/credentials.env"; then
+    printf 'BERTH_REGISTRY_PULL_USER=berth-pull\nBERTH_REGISTRY_PULL_PASSWORD=%s\n' "$(random_password)" >>"$dir/credentials.env"
+  fi
+  umask "$umask_was"
   # shellcheck disable=SC1091
   set -a; source "$dir/credentials.env"; set +a
+  { htpasswd -Bbn "$BERTH_REGISTRY_USER" "$BERTH_REGISTRY_PASSWORD"
+    htpasswd -Bbn "$BERTH_REGISTRY_PULL_USER" "$BERTH_REGISTRY_PULL_PASSWORD"; } | grep -v '^$' >"$dir/htpasswd.tmp"
+  mv "$dir/htpasswd.tmp" "$dir/htpasswd"
   cat >"$dir/config.yml" <<YML
 version: 0.1
 log:
@@ -25,20 +33,31 @@ storage:
   delete:
     enabled: true
 http:
-  addr: $BERTH_REGISTRY_ADDR
+  net: unix
+  addr: $dir/registry.sock
+  relativeurls: true
 auth:
   htpasswd:
     realm: berth-local
     path: $dir/htpasswd
 YML
-  if [ "$(registry_status)" != "401" ]; then
-    say "starting the local registry on $BERTH_REGISTRY_ADDR (log: $dir/registry.log)"
+  if ! pid_alive "$dir/pid" || [ ! -S "$dir/registry.sock" ]; then
+    say "starting the local registry on $dir/registry.sock (log: $dir/registry.log)"
+    rm -f "$dir/registry.sock"
     nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
     echo $! >"$dir/pid"
     local i
-    for i in $(seq 1 40); do [ "$(registry_status)" = "401" ] && break; sleep 0.25; done
+    for i in $(seq 1 40); do [ -S "$dir/registry.sock" ] && break; sleep 0.25; done
   fi
-  [ "$(registry_status)" = "401" ] || die "the local registry did not answer on $BERTH_REGISTRY_ADDR: see $dir/registry.log (is the port taken? set BERTH_REGISTRY_ADDR)"
+  if [ "$(registry_status)" != "401" ]; then
+    say "starting the registry gate on $BERTH_REGISTRY_ADDR (log: $dir/gate.log)"
+    nohup node "$BERTH_ROOT/dist/registry-gate.js" --listen "$BERTH_REGISTRY_ADDR" \
+      --upstream "$dir/registry.sock" --push-users "$BERTH_REGISTRY_USER" >"$dir/gate.log" 2>&1 &
+    echo $! >"$dir/gate.pid"
+    local j
+    for j in $(seq 1 40); do [ "$(registry_status)" = "401" ] && break; sleep 0.25; done
+  fi
+  [ "$(registry_status)" = "401" ] || die "the local registry did not answer on $BERTH_REGISTRY_ADDR: see $dir/registry.log and $dir/gate.log (is the port taken? set BERTH_REGISTRY_ADDR)"
   [ "$(registry_status auth)" = "200" ] \
     || die "the registry on $BERTH_REGISTRY_ADDR refuses berth's credentials: another registry holds the port? set BERTH_REGISTRY_ADDR, or remove $dir and run again"
   registry_docker_login
@@ -68,3 +87,8 @@ registry_docker_login() {
       || die "docker login to $BERTH_REGISTRY_ADDR failed: see $BERTH_REGISTRY_DIR/registry.log"
   fi
 }
+
+random_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# The process whose id a pid file holds is running.
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

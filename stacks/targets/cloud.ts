@@ -202,11 +202,13 @@ export function cloudEnvironments(
         trusted: w.trusted,
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? "",
-        // The build cache lives in the stack's namespace; builds push, so the node gets push access.
+        // The build cache lives in the stack's namespace. Builds (an untrusted branch's among
+        // them) get the read-only pull login; the agent pushes the cache with the push login.
         registry: {
           namespace: o.registry.prefix,
-          username: o.registry.push.username,
-          password: o.registry.push.password,
+          username: o.registry.pull.username,
+          password: o.registry.pull.password,
+          push: { username: o.registry.push.username, password: o.registry.push.password },
         },
         signingKey: ctx.signingKey,
       },

@@ -93,10 +93,13 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
         trusted: w.trusted,
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? process.env.BERTH_BASE_IMAGE ?? "",
+        // Builds get the pull-only login (setup's `berth-pull`, refused every write by the
+        // registry's gate); the agent pushes the cache with `berth`.
         registry: {
           namespace: `${registryHost}/${config.registryNamespace}`,
-          username: registryUser,
-          password: pulumi.secret(registryPassword),
+          username: process.env.BERTH_REGISTRY_PULL_USER ?? registryUser,
+          password: pulumi.secret(process.env.BERTH_REGISTRY_PULL_PASSWORD ?? registryPassword),
+          push: { username: registryUser, password: pulumi.secret(registryPassword) },
         },
         signingKey,
       },

@@ -212,10 +212,9 @@ describe("berth-agent workspace", () => {
     const id = `daemon-${RUN}`;
     const { execa } = await import("execa");
     daemon = execa("node", [AGENT, "run", "--config", configFile], { reject: false, stdio: "ignore" });
-    await channel.put(
-      workspaceKeys.declaration(NODE, id),
-      signWorkspace(declaration(id, 1), signer.privateKey),
-    );
+    // Generation 1 says trusted; the program's next change (generation 2) does not.
+    const first = signWorkspace(declaration(id, 1), signer.privateKey);
+    await channel.put(workspaceKeys.declaration(NODE, id), first);
     const running = await until("the workspace to run", async () => {
       const s = await channelStatus(id);
       return s?.state === "running" && s.push !== "pending" ? s : undefined;
@@ -224,6 +223,28 @@ describe("berth-agent workspace", () => {
     expect(running.mode).toBe("exact-hit");
     expect(running.phases.map((p) => p.phase)).not.toContain("building");
     expect(await containers(id)).not.toBe("");
+    await channel.put(
+      workspaceKeys.declaration(NODE, id),
+      signWorkspace({ ...declaration(id, 2), trusted: false }, signer.privateKey),
+    );
+    await until("generation 2 to run", async () => {
+      const s = await channelStatus(id);
+      return s?.generation === 2 && s.state === "running" && s.push !== "pending" ? s : undefined;
+    });
+    const cid = await containers(id);
+
+    // A channel writer puts the older signed declaration (trusted) back: refused with its reason.
+    await channel.put(workspaceKeys.declaration(NODE, id), first);
+    const refused = await until("the replay to be refused", async () => {
+      const s = await channelStatus(id);
+      return s?.state === "failed" ? s : undefined;
+    });
+    expect(refused.error).toMatch(/generation 1 is older than generation 2.*replayed declaration is refused/);
+    // The workspace of generation 2 runs on, untouched.
+    expect(await containers(id)).toBe(cid);
+    expect((await run("docker", ["inspect", "--format", "{{.State.Running}}", cid])).stdout.trim()).toBe(
+      "true",
+    );
 
     await channel.delete(workspaceKeys.declaration(NODE, id));
     await until("the workspace to be removed", async () =>

@@ -1,0 +1,251 @@
+// What an untrusted branch must not reach beyond its container (issue 19), with real parts:
+// - the cloud metadata service: a fake one at 169.254.169.254 in a network namespace routed
+//   from this machine (so containers reach it the way they reach a cloud's, through FORWARD),
+//   reachable from a container until the agent's rule is in DOCKER-USER, then from no container
+//   and no build step;
+// - the trusted cache: the local registry as setup makes it (docker-registry behind the gate,
+//   a rehearsal in a temporary cache folder on a port of its own), where the pull login a build
+//   gets cannot push, and an untrusted workspace's build leaves the trusted tag as it was.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveDigest } from "../../contract/oci";
+import { createLogger } from "../../lib/log";
+import { blockMetadataService, checkMetadataRule, METADATA_ADDRESS } from "../../lib/metadata-block";
+import { run } from "../../lib/process";
+import { WorkspaceExecutor } from "../../node-agent/workspace/executor";
+import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+
+const RUN = Math.random().toString(36).slice(2, 8);
+const ROOT = join(__dirname, "..", "..");
+const roots: string[] = [];
+const sh = (cmd: string, allowFailure = false) =>
+  run("bash", ["-c", cmd], { allowFailure, timeoutMs: 120_000 });
+
+/** Tries a TCP connection from a fresh container on the default bridge. */
+async function fromContainer(host: string): Promise<string> {
+  const r = await run(
+    "docker",
+    [
+      "run",
+      "--rm",
+      "--label",
+      `berth.test=${RUN}`,
+      BASE_IMAGE,
+      "bash",
+      "-c",
+      `timeout 5 bash -c 'exec 3<>/dev/tcp/${host}/80 && echo REACHED' 2>/dev/null || echo blocked`,
+    ],
+    { timeoutMs: 60_000 },
+  );
+  return r.stdout.trim();
+}
+
+describe("the cloud metadata service", () => {
+  const ns = `bmd${RUN}`;
+  const third = 100 + Math.floor(Math.random() * 100);
+  const hostSide = `10.254.${third}.1`;
+  const nsSide = `10.254.${third}.2`;
+  let server: ReturnType<typeof import("execa").execa> | undefined;
+
+  beforeAll(async () => {
+    await sh(
+      [
+        `ip netns add ${ns}`,
+        `ip link add vh${RUN} type veth peer name vn${RUN}`,
+        `ip link set vn${RUN} netns ${ns}`,
+        `ip addr add ${hostSide}/30 dev vh${RUN}`,
+        `ip link set vh${RUN} up`,
+        `ip netns exec ${ns} ip link set lo up`,
+        `ip netns exec ${ns} ip addr add ${nsSide}/30 dev vn${RUN}`,
+        `ip netns exec ${ns} ip link set vn${RUN} up`,
+        `ip netns exec ${ns} ip addr add ${METADATA_ADDRESS}/32 dev lo`,
+        `ip netns exec ${ns} ip route add default via ${hostSide}`,
+        `ip route add ${METADATA_ADDRESS}/32 via ${nsSide}`,
+      ].join(" && "),
+    );
+    const { execa } = await import("execa");
+    server = execa(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns,
+        process.execPath,
+        "-e",
+        "require('http').createServer((q, s) => s.end('instance credentials')).listen(80, '0.0.0.0')",
+      ],
+      { reject: false, stdio: "ignore" },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+  });
+
+  afterAll(async () => {
+    server?.kill("SIGTERM");
+    await server?.catch(() => undefined);
+    await sh(
+      `ip route del ${METADATA_ADDRESS}/32 via ${nsSide}; ip link del vh${RUN}; ip netns del ${ns}`,
+      true,
+    );
+    await sh(`docker rmi -f berth-md-probe-${RUN} >/dev/null 2>&1`, true);
+  });
+
+  it("no container and no build step reaches it once the agent's rule is in DOCKER-USER", async () => {
+    const runIptables = (c: { file: string; args: string[] }) =>
+      run(c.file, c.args, { allowFailure: true, timeoutMs: 30_000 });
+    // Without the rule (removed here if an agent of this machine installed it), the fake service
+    // answers a container: the path is real.
+    while ((await runIptables(checkMetadataRule())).exitCode === 0)
+      await run("iptables", ["-w", "5", "-D", "DOCKER-USER", ...checkMetadataRule().args.slice(4)]);
+    expect(await fromContainer(METADATA_ADDRESS)).toBe("REACHED");
+
+    // The agent's start (and cloud-init) installs it; a second call finds it there.
+    expect(await blockMetadataService(runIptables)).toBe(true);
+    expect(await blockMetadataService(runIptables)).toBe(false);
+    expect(await fromContainer(METADATA_ADDRESS)).toBe("blocked");
+    // Only the metadata address: the same namespace still answers on its other address.
+    expect(await fromContainer(nsSide)).toBe("REACHED");
+
+    // A Dockerfile RUN (Docker's builder, as the devcontainer CLI uses it) is blocked too.
+    const ctx = mkdtempSync(join(tmpdir(), "berth-md-build-"));
+    roots.push(ctx);
+    writeFileSync(
+      join(ctx, "Dockerfile"),
+      `FROM ${BASE_IMAGE}\nRUN (timeout 5 bash -c 'exec 3<>/dev/tcp/${METADATA_ADDRESS}/80' && echo METADATA-REACHED || echo metadata-blocked) && (test -S /var/run/docker.sock && echo SOCKET-REACHED || echo no-docker-socket)\n`,
+    );
+    const build = await run(
+      "docker",
+      ["buildx", "build", "--no-cache", "--progress", "plain", "-t", `berth-md-probe-${RUN}`, ctx],
+      { timeoutMs: 300_000 },
+    );
+    const out = `${build.stdout}${build.stderr}`;
+    expect(out).toMatch(/metadata-blocked/);
+    expect(out).toMatch(/no-docker-socket/);
+    expect(out).not.toMatch(/METADATA-REACHED|SOCKET-REACHED/);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe("the local registry's pull login cannot push", () => {
+  const cache = mkdtempSync(join(tmpdir(), "berth-gate-cache-"));
+  roots.push(cache);
+  const dir = join(cache, "registry");
+  let addr = "";
+  let creds: Record<string, string> = {};
+  const stateRoot = mkdtempSync(join(tmpdir(), "berth-gate-ws-"));
+  roots.push(stateRoot);
+  const ex = new WorkspaceExecutor({ stateRoot, log: createLogger("gate-test"), pushTimeoutSeconds: 300 });
+
+  beforeAll(async () => {
+    addr = `127.0.0.1:${await freePort()}`;
+    // The real setup step, in a cache folder of its own (the shared registry is left alone).
+    const r = await run("bash", ["scripts/setup.sh", "registry"], {
+      cwd: ROOT,
+      env: { BERTH_CACHE: cache, BERTH_REGISTRY_ADDR: addr },
+      timeoutMs: 120_000,
+    });
+    expect(r.stdout + r.stderr).toMatch(/registry gate/);
+    creds = Object.fromEntries(
+      readFileSync(join(dir, "credentials.env"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split("=") as [string, string]),
+    );
+  });
+
+  afterAll(async () => {
+    await ex.down(`gate-${RUN}`).catch(() => undefined);
+    await removeStateVolumes(RUN);
+    // The registry and the gate this test's setup started, by their pids.
+    for (const f of ["pid", "gate.pid"]) await sh(`kill "$(cat ${join(dir, f)})" 2>/dev/null`, true);
+    await sh(
+      `docker image ls --format '{{.ID}} {{.Repository}}' | grep '${addr}' | cut -d' ' -f1 | sort -u | xargs -r docker rmi -f >/dev/null`,
+      true,
+    );
+  });
+
+  it("refuses every write of the pull login; an untrusted build leaves the trusted tag as it was", async () => {
+    const pull = { username: creds.BERTH_REGISTRY_PULL_USER!, password: creds.BERTH_REGISTRY_PULL_PASSWORD! };
+    const push = { username: creds.BERTH_REGISTRY_USER!, password: creds.BERTH_REGISTRY_PASSWORD! };
+    expect(pull.username).toBe("berth-pull");
+    const dockerAs = async (login: { username: string; password: string }, ...args: string[]) => {
+      const cfg = mkdtempSync(join(tmpdir(), "berth-gate-cfg-"));
+      try {
+        await run("docker", ["login", addr, "-u", login.username, "--password-stdin"], {
+          env: { DOCKER_CONFIG: cfg },
+          input: login.password,
+        });
+        return await run("docker", args, {
+          env: { DOCKER_CONFIG: cfg },
+          allowFailure: true,
+          timeoutMs: 300_000,
+        });
+      } finally {
+        rmSync(cfg, { recursive: true, force: true });
+      }
+    };
+    const repoName = `${addr}/berth-ws/acme/gate-${RUN}/devcontainer`;
+    const trustedTag = `${repoName}:cache-default.main`;
+    // A trusted build wrote the trusted cache tag.
+    await run("docker", ["tag", BASE_IMAGE, trustedTag]);
+    expect((await dockerAs(push, "push", "--quiet", trustedTag)).exitCode).toBe(0);
+    const digest = async () => (await resolveDigest(trustedTag, { credentials: { [addr]: pull } })).digest;
+    const before = await digest();
+
+    // The branch's untrusted workspace: its build gets the pull login, the agent pushes its
+    // own untrusted tag with the push login.
+    const repo = mkdtempSync(join(tmpdir(), "berth-gate-repo-"));
+    roots.push(repo);
+    await git(repo, "init", "--quiet", "--initial-branch", "main");
+    await commit(
+      repo,
+      { ".devcontainer/devcontainer.json": '{ "build": { "dockerfile": "Dockerfile" } }' },
+      "main",
+    );
+    await git(repo, "checkout", "--quiet", "-b", "contrib");
+    await commit(
+      repo,
+      { ".devcontainer/Dockerfile": `FROM ${BASE_IMAGE}\nRUN echo poisoned > /etc/berth-poison\n` },
+      "contrib",
+    );
+    const r = await ex.up({
+      id: `gate-${RUN}`,
+      repository: repo,
+      repositoryName: `acme/gate-${RUN}`,
+      branch: "contrib",
+      defaultBranch: "main",
+      trusted: false,
+      allowInitializeCommand: false,
+      defaultImage: BASE_IMAGE,
+      registry: { namespace: `${addr}/berth-ws`, login: pull, pushLogin: push },
+    });
+    const final = await r.background;
+    expect(r.status.state, r.status.error).toBe("running");
+    expect(final.push, final.pushError).toBe("done");
+    expect(
+      (await resolveDigest(`${repoName}:untrusted-default.contrib`, { credentials: { [addr]: pull } }))
+        .digest,
+    ).toMatch(/^sha256:/);
+
+    // What the branch's build could take (its login) cannot move the trusted tag: the registry's
+    // gate refuses the push.
+    await run("docker", ["tag", r.status.image!, trustedTag]);
+    const attempt = await dockerAs(pull, "push", trustedTag);
+    expect(attempt.exitCode).not.toBe(0);
+    expect(attempt.stderr).toMatch(/denied/);
+    expect(await digest()).toBe(before);
+  });
+});
+
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
