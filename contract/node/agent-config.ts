@@ -61,6 +61,20 @@ export const agentConfigSchema = z
         lookupTimeoutMs: z.number().int().positive().default(5000),
         /** Bound of one clone, pull, build or start. */
         stepTimeoutSeconds: z.number().int().positive().default(1800),
+        /**
+         * Untrusted builds in a BuildKit container of their own (node-agent/workspace/builder.ts):
+         * the buildx builder's name, a BuildKit image the engine has, its bridge network and an
+         * optional buildkitd.toml. Absent: Docker's own builder (docs/workspace-trust.md).
+         */
+        isolatedBuilder: z
+          .object({
+            name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
+            image: z.string().min(1),
+            network: z.string().min(1).default("berth-builds"),
+            configFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

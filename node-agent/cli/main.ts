@@ -117,6 +117,7 @@ function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: 
         pushTimeoutSeconds: w.pushTimeoutSeconds,
         lookupTimeoutMs: w.lookupTimeoutMs,
         stepTimeoutSeconds: w.stepTimeoutSeconds,
+        ...(w.isolatedBuilder ? { isolatedBuilder: w.isolatedBuilder } : {}),
         log,
         report,
       }),

@@ -152,6 +152,7 @@ export async function workspaceCommand(
       pushTimeoutSeconds: w.pushTimeoutSeconds,
       lookupTimeoutMs: w.lookupTimeoutMs,
       stepTimeoutSeconds: w.stepTimeoutSeconds,
+      ...(w.isolatedBuilder ? { isolatedBuilder: w.isolatedBuilder } : {}),
       log,
       report: async (s) => {
         await printer(s);

@@ -53,7 +53,8 @@ export const inspectImage = (image: string): Command =>
     "image",
     "inspect",
     "--format",
-    '{{.Id}}\t{{.Config.User}}\t{{index .Config.Labels "devcontainer.metadata"}}',
+    // (`with`: an image without labels has none to index, and `index` would fail on it.)
+    '{{.Id}}\t{{.Config.User}}\t{{with .Config.Labels}}{{index . "devcontainer.metadata"}}{{end}}',
     image,
   );
 

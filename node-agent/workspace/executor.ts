@@ -25,6 +25,8 @@ import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
 import { ProcessError, type RunResult } from "../../lib/process";
 import { type DockerRunner, isolatedRunner } from "../docker";
+import type { IsolatedBuilder } from "./builder";
+import * as builder from "./builder";
 import { computeCacheKey, devcontainerCacheTags, exactTag } from "./cache-key";
 import {
   cliResult,
@@ -97,6 +99,8 @@ export interface ExecutorOptions {
   runner?: DockerRunner;
   /** Which tags the registry holds (tests pass their own); lookupTags by default. */
   lookup?: typeof lookupTags;
+  /** Where untrusted builds run (builder.ts); Docker's own builder when absent. */
+  isolatedBuilder?: IsolatedBuilder;
 }
 
 export interface UpResult {
@@ -414,6 +418,7 @@ export class WorkspaceExecutor {
       pushTimeoutSeconds: this.o.pushTimeoutSeconds ?? 600,
       dockerEnv: this.o.dockerHost ? { DOCKER_HOST: this.o.dockerHost } : {},
       limits: { ...WORKSPACE_LIMIT_DEFAULTS, ...spec.limits },
+      ...(this.o.isolatedBuilder ? { isolatedBuilder: this.o.isolatedBuilder } : {}),
     });
     r.rec.update({
       mode: plan.mode,
@@ -483,6 +488,7 @@ export class WorkspaceExecutor {
         return this.call(r, step.command, env, { cwd: r.repoDir });
       });
     const isBuild = step.phase === "building";
+    if (step.builder) await this.ensureBuilder(r, step.builder);
     const buildLog = join(r.dir, "build.log");
     const keepLog = (out: { stdout: string; stderr: string }) => {
       writeFileSync(buildLog, readableCliLog(out.stdout, out.stderr));
@@ -498,6 +504,15 @@ export class WorkspaceExecutor {
       if (isBuild && e instanceof ProcessError) keepLog(e.result);
       throw e;
     }
+  }
+
+  /** Makes the isolated builder (and its network) unless it is there. */
+  private async ensureBuilder(r: Run, b: IsolatedBuilder): Promise<void> {
+    const call = (c: cmd.Command, allowFailure = false) =>
+      this.call(r, c, {}, { timeoutSeconds: 300, ...(allowFailure ? { allowFailure } : {}) });
+    if ((await call(builder.inspectBuilder(b), true)).exitCode === 0) return;
+    if ((await call(builder.inspectNetwork(b), true)).exitCode !== 0) await call(builder.createNetwork(b));
+    await call(builder.createBuilder(b, { ...WORKSPACE_LIMIT_DEFAULTS, ...r.spec.limits }));
   }
 
   /** After the workspace runs: the pushes, one after the other, each bounded; never fatal. */

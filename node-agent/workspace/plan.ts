@@ -16,6 +16,7 @@
 // config made for that step alone and removed when it ends.
 import { posix } from "node:path";
 import type { WorkspaceLimits } from "../../contract/workspace/declaration";
+import type { IsolatedBuilder } from "./builder";
 import type { CacheTags, DevcontainerTags } from "./cache-key";
 import { LABEL_PROPERTIES } from "./cache-key";
 import * as cmd from "./commands";
@@ -46,6 +47,8 @@ export interface Step {
   whenPrefetched?: { tag: string; command: PlannedCommand };
   /** The command prints the image's label: the executor checks it against the untrusted allowlist. */
   checksLabel?: boolean;
+  /** The build runs in this isolated builder (made on first use). */
+  builder?: IsolatedBuilder;
 }
 
 export type PlanMode = "exact-hit" | "cached-build" | "plain-build" | "compose" | "default-image";
@@ -131,6 +134,8 @@ export interface WorkspacePlanInput {
   dockerEnv?: Record<string, string>;
   /** The container's limits (`docker run` flags the agent adds to the start config). */
   limits?: Required<WorkspaceLimits>;
+  /** Where untrusted builds run (a BuildKit container); Docker's own builder when absent. */
+  isolatedBuilder?: IsolatedBuilder;
 }
 
 /** `docker run` flags for a workspace's limits. */
@@ -263,19 +268,23 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
     return [...steps.slice(0, at), check, ...steps.slice(at)];
   };
   const configFile = i.config.file;
+  // An untrusted branch's build runs in the isolated builder when the node has one.
+  const isolated = !i.trusted ? i.isolatedBuilder : undefined;
   const build = (cacheFrom: string[], credentials: Credentials): Step => ({
     phase: "building",
-    command: planned(
-      cmd.devcontainerBuild({
+    command: {
+      ...cmd.devcontainerBuild({
         cli: i.devcontainerCli,
         workspaceFolder: i.workspaceFolder,
         configFile,
         imageName: tags.exact,
         cacheFrom,
       }),
-    ),
+      env: isolated ? { ...env, BUILDX_BUILDER: isolated.name } : env,
+    },
     credentials,
     onFailure: "fallback",
+    ...(isolated ? { builder: isolated } : {}),
   });
   const base = { startConfig: start, image: tags.exact };
 

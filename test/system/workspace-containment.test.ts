@@ -2,7 +2,7 @@
 // devcontainer CLI, the registry, git, and the agent's workspace executor. One untrusted branch
 // per escape, each refused with its reason before anything of it runs on the node; a trusted
 // workspace keeps its freedom.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -151,7 +151,6 @@ describe("an untrusted branch cannot reach the node", () => {
     const evilBase = `${NAMESPACE}/evil-base:${RUN}`;
     const ctx = mkdtempSync(join(tmpdir(), "berth-wsc-evil-"));
     roots.push(ctx);
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(
       join(ctx, "Dockerfile"),
       `FROM ${BASE_IMAGE}\nLABEL devcontainer.metadata='[{"privileged":true,"capAdd":["SYS_ADMIN"]}]'\n`,
@@ -169,10 +168,14 @@ describe("an untrusted branch cannot reach the node", () => {
   });
 
   it("a Dockerfile RUN cannot reach the Docker socket or the node's files", async () => {
+    // A file of the node, which the branch's RUN looks for.
+    const marker = `/tmp/berth-node-marker-${RUN}`;
+    writeFileSync(marker, "node\n");
+    roots.push(marker);
     const repo = await branchRepo({
       ".devcontainer/Dockerfile": [
         `FROM ${BASE_IMAGE}`,
-        "RUN (test -S /var/run/docker.sock && echo SOCKET-REACHED || echo no-docker-socket) && (test -e /etc/berth-node-marker && echo NODE-FILES-REACHED || echo no-node-files)",
+        `RUN (test -S /var/run/docker.sock && echo SOCKET-REACHED || echo no-docker-socket) && (test -e ${marker} && echo NODE-FILES-REACHED || echo no-node-files)`,
         "",
       ].join("\n"),
     });
@@ -180,8 +183,10 @@ describe("an untrusted branch cannot reach the node", () => {
     await r.background;
     expect(r.status.state, r.status.error).toBe("running");
     const buildLog = readFileSync(r.status.buildLog!, "utf8");
-    expect(buildLog).toMatch(/no-docker-socket/);
-    expect(buildLog).not.toMatch(/SOCKET-REACHED|NODE-FILES-REACHED/);
+    // (The log repeats the RUN line itself: only the step's output lines, `#N <seconds> <text>`, count.)
+    expect(buildLog).toMatch(/^#\d+ [\d.]+ no-docker-socket$/m);
+    expect(buildLog).toMatch(/^#\d+ [\d.]+ no-node-files$/m);
+    expect(buildLog).not.toMatch(/^#\d+ [\d.]+ (SOCKET|NODE-FILES)-REACHED$/m);
     // The container's limits come from the declaration's defaults.
     const limits = await run("docker", [
       "inspect",
