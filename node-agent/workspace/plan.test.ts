@@ -210,6 +210,61 @@ describe("workspace plan", () => {
     expect(planWorkspace(input()).prefetch).toBe("stop");
   });
 
+  it("checks an untrusted workspace's image after the build or pull, before it starts and before any push", () => {
+    const t = tags(false);
+    const miss = planWorkspace(input({ tags: t, trusted: false }));
+    expect(miss.steps.map((s) => s.phase)).toEqual([
+      "building",
+      "checking",
+      "starting",
+      "pushing cache",
+      "pushing cache",
+      "pushing cache",
+      "pushing cache",
+    ]);
+    const check = miss.steps[1]!;
+    expect(check).toMatchObject({ checksLabel: true, onFailure: "fail", credentials: "none" });
+    expect(line(check.command)).toMatch(
+      new RegExp(`^docker image inspect --format .* ${t.exact.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`),
+    );
+    const hit = planWorkspace(
+      input({
+        tags: t,
+        trusted: false,
+        registry: {
+          reachable: true,
+          exactExists: true,
+          branchCacheExists: false,
+          defaultBranchCacheExists: false,
+        },
+      }),
+    );
+    expect(hit.steps.map((s) => s.phase)).toEqual(["pulling cache", "checking", "starting"]);
+    expect(hit.fallback!.steps.map((s) => s.phase)).toEqual(["building", "checking", "starting"]);
+    expect(planWorkspace(input()).steps.some((s) => s.phase === "checking")).toBe(false);
+  });
+
+  it("adds the declaration's limits to docker run, before a trusted config's own runArgs", () => {
+    const p = planWorkspace(input({ limits: { cpus: 1.5, memoryMb: 2048, pids: 512 } }));
+    expect(p.startConfig.runArgs).toEqual([
+      "--cpus",
+      "1.5",
+      "--memory",
+      "2048m",
+      "--pids-limit",
+      "512",
+      "-t",
+    ]);
+    expect(p.fallback!.startConfig.runArgs).toEqual([
+      "--cpus",
+      "1.5",
+      "--memory",
+      "2048m",
+      "--pids-limit",
+      "512",
+    ]);
+  });
+
   it("chains fallbacks through onFailure: a failed pull builds here, a failed build starts the default image", () => {
     const hit = planWorkspace(
       input({
