@@ -155,7 +155,10 @@ describe("an untrusted branch cannot reach the node", () => {
       join(ctx, "Dockerfile"),
       `FROM ${BASE_IMAGE}\nLABEL devcontainer.metadata='[{"privileged":true,"capAdd":["SYS_ADMIN"]}]'\n`,
     );
-    await run("docker", ["build", "--quiet", "-t", evilBase, ctx]);
+    // (berth's Docker config: the base image is pulled when this engine lacks it.)
+    await run("docker", ["build", "--quiet", "-t", evilBase, ctx], {
+      env: { DOCKER_CONFIG: process.env.BERTH_DOCKER_CONFIG ?? "" },
+    });
     const repo = await branchRepo({
       ".devcontainer/Dockerfile": `FROM ${evilBase}\nLABEL devcontainer.metadata='[{"privileged":true}]'\nRUN echo label > /etc/berth-label\n`,
     });

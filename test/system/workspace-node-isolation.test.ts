@@ -168,8 +168,10 @@ describe("the local registry's pull login cannot push", () => {
     await removeStateVolumes(RUN);
     // The registry and the gate this test's setup started, by their pids.
     for (const f of ["pid", "gate.pid"]) await sh(`kill "$(cat ${join(dir, f)})" 2>/dev/null`, true);
+    // By name, never by id: the trusted tag is the shared base image under another name, and
+    // removing its id would remove the base image itself.
     await sh(
-      `docker image ls --format '{{.ID}} {{.Repository}}' | grep '${addr}' | cut -d' ' -f1 | sort -u | xargs -r docker rmi -f >/dev/null`,
+      `docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^${addr}/' | xargs -r docker rmi >/dev/null`,
       true,
     );
   });
