@@ -248,6 +248,16 @@ export const stackConfigSchema = z
     /** How long `pulumi up` waits for a node to apply a release. */
     releaseTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
     environments: z.array(environmentConfigSchema).min(1, "declare at least one environment"),
+    /**
+     * New keys of a node the operator accepts, by node id: the status key id (`ed25519:<32 hex>`)
+     * that `pulumi preview` names when it refuses a node's changed identity.
+     */
+    acceptNodeKeys: z
+      .record(
+        z.string(),
+        z.string().regex(/^ed25519:[0-9a-f]{32}$/, "the key id the refusal names, e.g. ed25519:0123…"),
+      )
+      .default({}),
     /** Extra Ed25519 public keys nodes trust besides the signing key's own (key rotation). */
     trustedKeys: z.array(z.string().min(1)).default([]),
     /**

@@ -55,7 +55,7 @@ describe("the hetzner example stack (mocks)", () => {
       "shop-origin-certificate",
     ]);
     // Dynamic: the agent bundle, registry credentials (pull, push), the volume's size guard, one
-    // image per distinct build, the origin certificate's key, the release.
+    // image per distinct build, the origin certificate's key, the release, the node's identity.
     const dyn = all("pulumi-nodejs:dynamic:Resource").map((r) => `${r.inputs.berthKind} ${r.name}`);
     expect(dyn.sort()).toEqual(
       [
@@ -67,6 +67,7 @@ describe("the hetzner example stack (mocks)", () => {
         "image-build shop-db-image",
         "origin-key-request shop-origin-key",
         "release shop-release",
+        "node-identity web-1-identity",
       ].sort(),
     );
     expect(all("scaleway:instance/server:Server")).toEqual([]);

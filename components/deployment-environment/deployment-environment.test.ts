@@ -15,7 +15,7 @@ const base = (name: string): DeploymentEnvironmentArgs => ({
   composeFile: compose,
   variables: { PUBLIC_URL: "https://shop.example.com" },
   secrets: { "db-password": "x" },
-  node: { nodeId: "web-1" },
+  node: { nodeId: "web-1", publicKey: "sealing-key", statusKey: "status-key" },
   channel: { kind: "folder", path: "/tmp/berth-chan" },
   registry: {
     host: "ghcr.io",

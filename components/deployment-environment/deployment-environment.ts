@@ -56,7 +56,16 @@ export interface DeploymentEnvironmentArgs {
   originCertificate?: boolean;
   /** TLS certificates the node proxy serves for the routes: name → PEM bundle (secret). */
   certificates?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  node: { nodeId: pulumi.Input<string>; volumeRoot?: string };
+  /**
+   * The node: its id and its keys as the node resource took them (DeploymentNode's or LocalNode's
+   * `publicKey` and `statusKey` outputs).
+   */
+  node: {
+    nodeId: pulumi.Input<string>;
+    publicKey: pulumi.Input<string>;
+    statusKey: pulumi.Input<string>;
+    volumeRoot?: string;
+  };
   /** Cloud nodes: the block device of each volume on its own disk (Compose volume → device path). */
   disks?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   channel: pulumi.Input<ChannelSpec>;
@@ -173,6 +182,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
       {
         environmentId: args.name,
         nodeId: args.node.nodeId,
+        nodeKeys: pulumi.output({ publicKey: args.node.publicKey, statusKey: args.node.statusKey }),
         channel: args.channel,
         composeFile: path.relative(process.cwd(), composeFile),
         composeText,

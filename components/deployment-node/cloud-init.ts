@@ -25,6 +25,8 @@ import { metadataRuleScript } from "../../lib/metadata-block";
 
 export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
 export const CHANNEL_SECRET_PATH = "/etc/berth/channel-secret";
+/** The secret the node MACs its identity document with (contract/channel/node-identity.ts). */
+export const ENROLLMENT_SECRET_PATH = "/etc/berth/enrollment-secret";
 export const AGENT_BUNDLE_PATH = "/usr/local/lib/berth/berth-agent.js";
 export const AGENT_INSTALLER_PATH = "/usr/local/lib/berth/install-agent.js";
 export const AGENT_UNIT_PATH = "/etc/systemd/system/berth-agent.service";
@@ -68,6 +70,12 @@ export interface NodeCloudInitInput {
    * release keys come from the trust set, and `trustedKeys` may be empty.
    */
   trustRoots?: readonly string[];
+  /**
+   * The node's enrollment secret (enrollmentSecretFor(signingKey, nodeId): stable, so the user
+   * data stays the same). The node proves its identity with it. Containers cannot read user
+   * data: the metadata service (169.254.169.254) is blocked from containers on the node.
+   */
+  enrollmentSecret?: string;
   agent: AgentSource;
   /** Where HAProxy listens for the apps' traffic. Default 0.0.0.0:80. */
   proxyBind?: string;
@@ -109,6 +117,7 @@ export function renderAgentConfig(input: NodeCloudInitInput): AgentConfig {
       accessKeyId: input.channel.accessKeyId,
       secretAccessKeyFile: CHANNEL_SECRET_PATH,
     },
+    ...(input.enrollmentSecret ? { enrollmentSecretFile: ENROLLMENT_SECRET_PATH } : {}),
     // Sorted and de-duplicated: the order of keys in the stack config must not change user data.
     trustedKeys: [...new Set(input.trustedKeys.map((k) => k.trim()))].sort(),
     // Only when given: the user data of nodes without roots stays byte for byte what it was.
@@ -262,6 +271,16 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
       permissions: "0600",
       content: `${input.channel.secretAccessKey}\n`,
     },
+    ...(input.enrollmentSecret
+      ? [
+          {
+            path: ENROLLMENT_SECRET_PATH,
+            owner: "root:root",
+            permissions: "0600",
+            content: `${input.enrollmentSecret}\n`,
+          },
+        ]
+      : []),
     { path: AGENT_UNIT_PATH, owner: "root:root", permissions: "0644", content: renderAgentUnit() },
   ];
   const installSteps: string[][] = [];

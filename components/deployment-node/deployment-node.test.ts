@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { generateSigningKeyPair } from "../../contract/payload";
-import { AGENT_CONFIG_PATH, AGENT_INSTALLER_PATH } from "./cloud-init";
+import { AGENT_CONFIG_PATH, AGENT_INSTALLER_PATH, ENROLLMENT_SECRET_PATH } from "./cloud-init";
 import { DeploymentNode } from "./deployment-node";
 import type { NodeCloudInitArgs } from "./hcloud-node";
 import { type Recorded, setCloudMocks, settle, value } from "./mocks";
@@ -25,7 +25,12 @@ const cloudInit: NodeCloudInitArgs = {
     secretAccessKey: pulumi.secret("node-secret"),
   },
   trustedKeys: [trusted],
+  enrollmentSecret: pulumi.secret("enrollment-secret-of-the-node-0123456789abcdef"),
   agent: { kind: "channel" },
+};
+const identity = {
+  channel: { kind: "folder" as const, path: "/tmp/berth-test/channel" },
+  enrollmentSecret: pulumi.secret("enrollment-secret-of-the-node-0123456789abcdef"),
 };
 
 describe("DeploymentNode", () => {
@@ -36,6 +41,7 @@ describe("DeploymentNode", () => {
       serverType: "cx22",
       location: "hel1",
       cloudInit,
+      identity,
     });
     expect(await value(node.ipv4)).toBe("203.0.113.10");
     expect(await value(node.nodeId)).toBe("web-1");
@@ -57,7 +63,21 @@ describe("DeploymentNode", () => {
       nodeId: "web-1",
       trustedKeys: [trusted],
       channel: { bucket: "chan", prefix: "prod", accessKeyId: "SCWNODE" },
+      enrollmentSecretFile: ENROLLMENT_SECRET_PATH,
     });
+    const secretFile = ud.write_files.find((f) => f.path === ENROLLMENT_SECRET_PATH) as
+      | { content: string; permissions: string }
+      | undefined;
+    expect(secretFile).toMatchObject({
+      content: "enrollment-secret-of-the-node-0123456789abcdef\n",
+      permissions: "0600",
+    });
+    // The keys come from the NodeIdentity under it, taken on first contact from that server.
+    expect(await value(node.publicKey)).toBe("mock-sealing-key-of-web-1");
+    expect(await value(node.statusKey)).toBe("mock-status-key-of-web-1");
+    const id = find("pulumi-nodejs:dynamic:Resource", "web-identity");
+    expect(id?.inputs).toMatchObject({ berthKind: "node-identity", nodeId: "web-1", serverId: server?.id });
+    expect(id?.secretInputs).toEqual(expect.arrayContaining(["enrollmentSecret", "channel"]));
   });
 
   it("scaleway: server, IP and security group in the zone; warns about SSH open to the world", async () => {
@@ -68,6 +88,7 @@ describe("DeploymentNode", () => {
       zone: "nl-ams-1",
       allowSsh: { sources: ["0.0.0.0/0"] },
       cloudInit,
+      identity,
     });
     expect(await value(node.ipv4)).toBe("198.51.100.20");
     expect(node.location).toBe("nl-ams-1");
@@ -93,6 +114,7 @@ describe("DeploymentNode", () => {
       channelPath: "/tmp/berth-test/channel",
       trustedKeys: [trusted],
       proxyBind: "127.0.0.1:8099",
+      enrollmentSecret: "enrollment-secret-of-the-node-0123456789abcdef",
     });
     expect(node.location).toBe("local");
     expect(await value(node.ipv4)).toBe("127.0.0.1");
@@ -118,6 +140,7 @@ describe("DeploymentNode", () => {
           serverType: "cx22",
           location: "fsn9" as "fsn1",
           cloudInit,
+          identity,
         }),
     ).toThrow(/bad\.location: "fsn9" is not a Hetzner location; use one of fsn1, nbg1, hel1, ash, hil, sin/);
     // The component itself registered; no server, no firewall.

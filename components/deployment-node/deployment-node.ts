@@ -5,11 +5,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { LocalNode, type LocalNodeArgs } from "../local/local-node";
 import { createHcloudNode, type HcloudNodeArgs } from "./hcloud-node";
+import { NodeIdentity, type NodeIdentityArgs } from "./node-identity";
 import { createScalewayNode, type ScalewayNodeArgs } from "./scaleway-node";
 
+/** How a cloud node's identity is taken on first contact (NodeIdentity; the serverId is the node's own). */
+export type CloudIdentityArgs = Omit<NodeIdentityArgs, "nodeId" | "serverId">;
+
 export type DeploymentNodeArgs =
-  | ({ provider: "hcloud" } & HcloudNodeArgs)
-  | ({ provider: "scaleway" } & ScalewayNodeArgs)
+  | ({ provider: "hcloud"; identity: CloudIdentityArgs } & HcloudNodeArgs)
+  | ({ provider: "scaleway"; identity: CloudIdentityArgs } & ScalewayNodeArgs)
   | ({ provider: "local" } & LocalNodeArgs);
 
 export class DeploymentNode extends pulumi.ComponentResource {
@@ -23,6 +27,10 @@ export class DeploymentNode extends pulumi.ComponentResource {
   readonly location: string;
   /** The cloud server's id (local: the agent's process id). */
   readonly serverId: pulumi.Output<string>;
+  /** The node's X25519 sealing key, taken on first contact and kept in the state. */
+  readonly publicKey: pulumi.Output<string>;
+  /** The node's Ed25519 status key, taken on first contact and kept in the state. */
+  readonly statusKey: pulumi.Output<string>;
   /** SHA-256 of the user data a new server would get (cloud only). */
   readonly userDataHash?: pulumi.Output<string>;
   /** Firewall findings a reviewer should see (SSH open to the world). */
@@ -48,11 +56,13 @@ export class DeploymentNode extends pulumi.ComponentResource {
       this.warnings = [];
       this.logFile = agent.logFile;
       this.machine = agent;
+      this.publicKey = agent.publicKey;
+      this.statusKey = agent.statusKey;
     } else {
       const node =
         args.provider === "hcloud"
-          ? (({ provider: _p, ...a }) => createHcloudNode(name, a, this))(args)
-          : (({ provider: _p, ...a }) => createScalewayNode(name, a, this))(args);
+          ? (({ provider: _p, identity: _i, ...a }) => createHcloudNode(name, a, this))(args)
+          : (({ provider: _p, identity: _i, ...a }) => createScalewayNode(name, a, this))(args);
       this.nodeId = pulumi.output(node.nodeId);
       this.ipv4 = node.ipv4;
       this.location = "location" in node ? node.location : node.zone;
@@ -62,6 +72,13 @@ export class DeploymentNode extends pulumi.ComponentResource {
       this.machine = node.server;
       this.firewall = node.firewall;
       for (const w of node.warnings) pulumi.log.warn(`node ${node.nodeId}: ${w}`, this);
+      const identity = new NodeIdentity(
+        `${name}-identity`,
+        { ...args.identity, nodeId: node.nodeId, serverId: node.serverId },
+        { parent: this, dependsOn: [node.server] },
+      );
+      this.publicKey = identity.publicKey;
+      this.statusKey = identity.statusKey;
     }
     this.registerOutputs({
       nodeId: this.nodeId,
@@ -69,6 +86,8 @@ export class DeploymentNode extends pulumi.ComponentResource {
       location: this.location,
       serverId: this.serverId,
       userDataHash: this.userDataHash,
+      publicKey: this.publicKey,
+      statusKey: this.statusKey,
     });
   }
 }

@@ -49,6 +49,10 @@ export function setCloudMocks(stack = "test"): Recorded[] {
         const extra: Record<string, unknown> = {};
         if (args.type === "hcloud:index/server:Server") extra.ipv4Address = "203.0.113.10";
         if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
+        if (inputs.berthKind === "node-identity") {
+          extra.publicKey = `mock-sealing-key-of-${String(inputs.nodeId)}`;
+          extra.statusKey = `mock-status-key-of-${String(inputs.nodeId)}`;
+        }
         if (inputs.berthKind === "origin-key-request") {
           extra.csr = "mock-csr";
           extra.privateKey = "mock-private-key";

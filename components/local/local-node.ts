@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AGENT_BUNDLE, PROVIDER_RUNTIME } from "../runtime-path";
 
-export const LOCAL_NODE_PROVIDER_VERSION = "1";
+export const LOCAL_NODE_PROVIDER_VERSION = "2";
 
 const runtime = PROVIDER_RUNTIME;
 const provider: pulumi.dynamic.ResourceProvider = {
@@ -9,6 +9,7 @@ const provider: pulumi.dynamic.ResourceProvider = {
   create: (news) => require(runtime).localNode.create(news),
   update: (id, olds, news) => require(runtime).localNode.update(id, olds, news),
   delete: (id, olds) => require(runtime).localNode.remove(id, olds),
+  read: (id, props) => require(runtime).localNode.read(id, props),
 };
 
 export interface LocalNodeArgs {
@@ -25,12 +26,24 @@ export interface LocalNodeArgs {
   proxyBind: string;
   pollIntervalSeconds?: number;
   healthTimeoutSeconds?: number;
+  /** How often the agent rewrites its signed statuses (default 5 s on the local node). */
+  heartbeatSeconds?: number;
+  /**
+   * The secret the node MACs its identity with (enrollmentSecretFor(signingKey, nodeId)); written
+   * into the node's state folder, kept in the Pulumi state as a secret.
+   */
+  enrollmentSecret: pulumi.Input<string>;
+  /** The status key id of new node keys the operator accepts (berth:acceptNodeKeys.<node>). */
+  acceptKey?: pulumi.Input<string>;
 }
 
 /** berth-agent as a background process of this machine: the local target's node. */
 export class LocalNode extends pulumi.dynamic.Resource {
   declare readonly pid: pulumi.Output<number>;
+  /** The node's X25519 sealing key, taken on first contact and kept in the state. */
   declare readonly publicKey: pulumi.Output<string>;
+  /** The node's Ed25519 status key, taken on first contact and kept in the state. */
+  declare readonly statusKey: pulumi.Output<string>;
   declare readonly logFile: pulumi.Output<string>;
   declare readonly nodeId: pulumi.Output<string>;
 
@@ -51,11 +64,15 @@ export class LocalNode extends pulumi.dynamic.Resource {
         agentEntry: AGENT_BUNDLE,
         pollIntervalSeconds: args.pollIntervalSeconds ?? 1,
         healthTimeoutSeconds: args.healthTimeoutSeconds ?? 60,
+        heartbeatSeconds: args.heartbeatSeconds ?? 5,
+        enrollmentSecret: pulumi.secret(args.enrollmentSecret),
+        ...(args.acceptKey ? { acceptKey: args.acceptKey } : {}),
         pid: undefined,
         publicKey: undefined,
+        statusKey: undefined,
         logFile: undefined,
       },
-      opts,
+      { ...opts, additionalSecretOutputs: ["enrollmentSecret"] },
     );
   }
 }

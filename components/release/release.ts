@@ -1,11 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
+import type { NodeKeys } from "../../contract/channel/node-identity";
 import type { RegistryAccess } from "../runtime/release";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 import type { ReleaseSummary } from "./summary";
 
-export const RELEASE_PROVIDER_VERSION = "2";
+export const RELEASE_PROVIDER_VERSION = "3";
 
 const runtime = PROVIDER_RUNTIME;
 const provider: pulumi.dynamic.ResourceProvider = {
@@ -14,11 +15,17 @@ const provider: pulumi.dynamic.ResourceProvider = {
   create: (news) => require(runtime).release.create(news),
   update: (id, olds, news) => require(runtime).release.update(id, olds, news),
   delete: (id, olds) => require(runtime).release.remove(id, olds),
+  read: (id, props) => require(runtime).release.read(id, props),
 };
 
 export interface ReleaseArgs {
   environmentId: string;
   nodeId: pulumi.Input<string>;
+  /**
+   * The node's keys from the node resource (taken on first contact, kept in the state): a new
+   * key (a replaced node) means a new release sealed to it.
+   */
+  nodeKeys: pulumi.Input<NodeKeys>;
   channel: pulumi.Input<ChannelSpec>;
   composeFile: string;
   composeText: string;
@@ -54,6 +61,8 @@ export class Release extends pulumi.dynamic.Resource {
   declare readonly sequence: pulumi.Output<number>;
   declare readonly composeSha256: pulumi.Output<string>;
   declare readonly state: pulumi.Output<string>;
+  /** What the last `pulumi up` or `pulumi refresh` saw of the node. */
+  declare readonly observed: pulumi.Output<{ running: boolean; detail: string; lastSeen?: string }>;
 
   constructor(name: string, args: ReleaseArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -70,6 +79,7 @@ export class Release extends pulumi.dynamic.Resource {
         sequence: undefined,
         composeSha256: undefined,
         state: undefined,
+        observed: undefined,
       },
       { ...opts, additionalSecretOutputs: ["secrets", "certificates", "signingKey", "registry", "channel"] },
     );

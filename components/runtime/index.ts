@@ -4,6 +4,7 @@
 export * as agentBundle from "./agent-bundle";
 export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
+export * as nodeIdentity from "./node-identity";
 export * as originKey from "./origin-key";
 export * as release from "./release";
 export * as trustSet from "./trust-set";

@@ -1,8 +1,11 @@
 // The local DeploymentNode's dynamic provider logic: the same berth-agent a cloud node runs, as
 // a background process of this machine with its own state folder. create writes the agent's
-// config and starts it, then waits until it has published its key to the channel; diff notices
-// an agent that is no longer running (the next `pulumi up` starts it again); delete stops the
-// agent and its HAProxy and removes the state folder.
+// config and enrollment secret and starts it, then waits until it has published an identity that
+// carries the secret's MAC, and keeps its keys (outputs publicKey, statusKey: the Releases seal
+// to and believe only these); diff notices an agent that is no longer running (the next
+// `pulumi up` starts it again, with new keys when its state folder is gone: the program made a
+// new node) and refuses an identity in the channel that the program did not take; delete stops
+// the agent and its HAProxy and removes the state folder.
 
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
@@ -10,10 +13,16 @@ import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
-import { nodeIdentity } from "../../contract/channel/status";
+import {
+  acceptanceIdOf,
+  IdentityError,
+  type NodeKeys,
+  verifyIdentity,
+} from "../../contract/channel/node-identity";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { alive } from "../../lib/pid";
 import { run } from "../../lib/process";
+import { compareIdentity, refusedNewKeys } from "./identity-check";
 
 export const LOCAL_NODE_MARKER = ".berth-local-node";
 
@@ -32,13 +41,24 @@ export interface LocalNodeInputs {
   agentEntry: string;
   pollIntervalSeconds: number;
   healthTimeoutSeconds: number;
+  /** The agent rewrites its signed statuses this often (its heartbeat). */
+  heartbeatSeconds?: number;
+  /** The secret the node MACs its identity with (secret; derived from the signing key). */
+  enrollmentSecret: string;
+  /** The status key id of new keys an operator accepts (berth:acceptNodeKeys.<node>). */
+  acceptKey?: string;
 }
 
 export interface LocalNodeOutputs extends LocalNodeInputs {
   pid: number;
+  /** The node's X25519 sealing key, as taken on first contact. */
   publicKey: string;
+  /** The node's Ed25519 status key, as taken on first contact. */
+  statusKey: string;
   logFile: string;
 }
+
+const ENROLLMENT_FILE = "enrollment.secret";
 
 function agentConfig(i: LocalNodeInputs) {
   return {
@@ -48,7 +68,9 @@ function agentConfig(i: LocalNodeInputs) {
     channel: { kind: "folder", path: i.channelPath },
     trustedKeys: i.trustedKeys,
     ...(i.trustRoots && i.trustRoots.length > 0 ? { trustRoots: i.trustRoots } : {}),
+    enrollmentSecretFile: join(i.stateRoot, ENROLLMENT_FILE),
     pollIntervalSeconds: i.pollIntervalSeconds,
+    heartbeatSeconds: i.heartbeatSeconds ?? 5,
     pollJitter: 0.1,
     healthTimeoutSeconds: i.healthTimeoutSeconds,
     drainSeconds: 1,
@@ -73,7 +95,20 @@ async function waitUntil(
   );
 }
 
-async function start(i: LocalNodeInputs): Promise<LocalNodeOutputs> {
+function sameKeys(a: Partial<NodeKeys> | undefined, b: NodeKeys): boolean {
+  return a?.publicKey === b.publicKey && a?.statusKey === b.statusKey;
+}
+
+function keysFolderExists(stateRoot: string): boolean {
+  return existsSync(join(stateRoot, "keys", "node.key"));
+}
+
+/**
+ * Starts the agent and takes its keys from the identity it publishes (the MAC checked). `pinned`:
+ * the keys the state holds; new ones are taken only when the node is new (no keys folder: the
+ * program is making it again) or when an operator accepted them.
+ */
+async function start(i: LocalNodeInputs, pinned?: Partial<NodeKeys>): Promise<LocalNodeOutputs> {
   if (!existsSync(i.agentEntry)) {
     throw new Error(`the agent bundle ${i.agentEntry} is missing: run npm run build (setup does it)`);
   }
@@ -81,8 +116,13 @@ async function start(i: LocalNodeInputs): Promise<LocalNodeOutputs> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(join(dir, LOCAL_NODE_MARKER), `${i.nodeId}\n`, 0o600);
   }
+  const fresh = !keysFolderExists(i.stateRoot);
+  writeFileAtomic(join(i.stateRoot, ENROLLMENT_FILE), `${i.enrollmentSecret}\n`, 0o600);
   const configFile = join(i.stateRoot, "agent.json");
   writeFileAtomic(configFile, `${JSON.stringify(agentConfig(i), null, 2)}\n`, 0o600);
+  const channel = new FolderChannelStore(i.channelPath);
+  // The identity the agent is about to publish replaces whatever the channel holds.
+  await channel.delete(channelKeys.identity(i.nodeId));
   const logFile = join(i.stateRoot, "agent.log");
   const out = openSync(logFile, "a", 0o600);
   const child = spawn(process.execPath, [i.agentEntry, "run", "--config", configFile], {
@@ -94,10 +134,10 @@ async function start(i: LocalNodeInputs): Promise<LocalNodeOutputs> {
   child.unref();
   const pid = child.pid ?? 0;
   writeFileAtomic(join(i.stateRoot, "agent.pid"), `${pid}\n`, 0o600);
-  const channel = new FolderChannelStore(i.channelPath);
-  let publicKey = "";
-  await waitUntil(
-    `the local agent (pid ${pid}) did not publish its key to ${i.channelPath}`,
+  let keys: NodeKeys | undefined;
+  let refused = "";
+  const waiting = waitUntil(
+    `the local agent (pid ${pid}) did not publish an identity the program accepts to ${i.channelPath}`,
     30_000,
     async () => {
       if (!alive(pid))
@@ -106,12 +146,29 @@ async function start(i: LocalNodeInputs): Promise<LocalNodeOutputs> {
         );
       const text = await channel.get(channelKeys.identity(i.nodeId));
       if (text === undefined) return false;
-      publicKey = nodeIdentity.parse(JSON.parse(text)).publicKey;
-      return true;
+      try {
+        const id = verifyIdentity(text, i.nodeId, i.enrollmentSecret);
+        keys = { publicKey: id.publicKey, statusKey: id.statusKey };
+        return true;
+      } catch (e) {
+        if (!(e instanceof IdentityError)) throw e;
+        refused = e.message;
+        return false;
+      }
     },
     logFile,
   );
-  return { ...i, pid, publicKey, logFile };
+  await waiting.catch((e: Error) => {
+    throw refused ? new Error(`${e.message}\nthe identity in the channel was refused: ${refused}`) : e;
+  });
+  const taken = keys as unknown as NodeKeys;
+  if (pinned?.publicKey && pinned.statusKey && !sameKeys(pinned, taken) && !fresh) {
+    if (i.acceptKey !== acceptanceIdOf(taken)) {
+      await stop(pid, i.stateRoot);
+      throw refusedNewKeys(i.nodeId, taken, pinned as NodeKeys, LOCAL_REPLACE_HINT);
+    }
+  }
+  return { ...i, pid, publicKey: taken.publicKey, statusKey: taken.statusKey, logFile };
 }
 
 /**
@@ -165,6 +222,33 @@ async function removeDockerVolumesUnder(volumeRoot: string): Promise<void> {
   }
 }
 
+const LOCAL_REPLACE_HINT =
+  "to make the local node anew instead (its apps and volumes go with it): pulumi up --replace on its LocalNode (pulumi stack --show-urns names it)";
+
+/**
+ * The identity in the channel against the keys in the state: the same, or the node is lost (the
+ * update makes it anew), or accepted by the operator → fine; anything else is refused here, at
+ * preview, naming the node and the command that accepts a legitimate change.
+ */
+async function checkIdentity(olds: LocalNodeOutputs, news: LocalNodeInputs): Promise<boolean> {
+  if (!olds.statusKey || !olds.publicKey) return false; // taken at the next start
+  if (!existsSync(olds.channelPath)) return false;
+  const text = await new FolderChannelStore(olds.channelPath).get(channelKeys.identity(olds.nodeId));
+  if (text === undefined) return false;
+  const pinned = { publicKey: olds.publicKey, statusKey: olds.statusKey };
+  const verdict = compareIdentity(text, {
+    nodeId: olds.nodeId,
+    pinned,
+    enrollmentSecret: olds.enrollmentSecret ?? news.enrollmentSecret,
+    ...(news.acceptKey ? { acceptKey: news.acceptKey } : {}),
+    replaceHint: LOCAL_REPLACE_HINT,
+  });
+  if (verdict.kind === "same") return false;
+  if (verdict.kind === "accepted") return true;
+  if (!alive(currentPid(olds)) && !keysFolderExists(olds.stateRoot)) return true; // lost: made anew
+  throw refusedNewKeys(olds.nodeId, verdict.keys, pinned, LOCAL_REPLACE_HINT);
+}
+
 export async function diff(
   _id: string,
   olds: LocalNodeOutputs,
@@ -172,13 +256,21 @@ export async function diff(
 ): Promise<pulumi.dynamic.DiffResult> {
   const replaces = (["nodeId", "stateRoot"] as const).filter((k) => olds[k] !== news[k]);
   const configChanged = JSON.stringify(agentConfig(olds)) !== JSON.stringify(agentConfig(news));
+  const newKeys = await checkIdentity(olds, news);
   const changes =
     replaces.length > 0 ||
     configChanged ||
+    newKeys ||
     olds.agentEntry !== news.agentEntry ||
     olds.berthProviderVersion !== news.berthProviderVersion ||
     !alive(currentPid(olds));
   return { changes, replaces, deleteBeforeReplace: true };
+}
+
+/** `pulumi refresh`: an agent that stopped shows as pid 0 (the next up starts it). */
+export async function read(id: string, props: LocalNodeOutputs): Promise<pulumi.dynamic.ReadResult> {
+  const pid = currentPid(props);
+  return { id, props: { ...props, pid: alive(pid) ? (pid as number) : 0 } };
 }
 
 export async function create(news: LocalNodeInputs): Promise<pulumi.dynamic.CreateResult> {
@@ -192,7 +284,7 @@ export async function update(
   news: LocalNodeInputs,
 ): Promise<pulumi.dynamic.UpdateResult> {
   await stop(currentPid(olds), olds.stateRoot);
-  return { outs: await start(news) };
+  return { outs: await start(news, { publicKey: olds.publicKey, statusKey: olds.statusKey }) };
 }
 
 export async function remove(_id: string, olds: LocalNodeOutputs): Promise<void> {

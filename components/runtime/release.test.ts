@@ -16,6 +16,7 @@ function inputs(certificates: Record<string, string>): ReleaseInputs {
     berthProviderVersion: "1",
     environmentId: "shop",
     nodeId: "node-1",
+    nodeKeys: { publicKey: "sealing-key", statusKey: "status-key" },
     channel: { kind: "folder", path: "/tmp/none" },
     composeFile: "compose.yaml",
     composeText: compose,

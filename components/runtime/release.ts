@@ -7,18 +7,19 @@ import type * as pulumi from "@pulumi/pulumi";
 import { type EnvironmentBackupInput, environmentBackupSchema } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
+import type { NodeKeys } from "../../contract/channel/node-identity";
 import {
   publishRelease,
-  readStatus,
+  readVerifiedStatus,
   StatusTimeoutError,
   waitForOutcome,
   withdrawEnvironment,
 } from "../../contract/channel/publish";
 import { nextSequence } from "../../contract/channel/sequence";
-import { nodeIdentity } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import { diskProjectFiles, formatProblem, loadCompose } from "../../contract/compose";
 import { parseReference, resolveDigest } from "../../contract/oci";
+import { loadSigningPrivateKey, publicKeyText, TrustedKeys, verifyRelease } from "../../contract/payload";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
 import { buildRollback } from "../../contract/release/history";
 import { pinImages } from "../../contract/release/pin";
@@ -27,6 +28,7 @@ import { parseTlsBundle, type TlsBundle, tlsSecretName, uncoveredHosts } from ".
 import { DISK_PATH } from "../../contract/render/node-compose";
 import { type ReleaseSummary, summaryChanges } from "../release/summary";
 import { openChannel } from "./channel";
+import { type Observed, observe } from "./observed";
 import { isUnknown } from "./unknown";
 
 export interface RegistryAccess {
@@ -43,6 +45,11 @@ export interface ReleaseInputs {
   berthProviderVersion: string;
   environmentId: string;
   nodeId: string;
+  /**
+   * The node's keys as the program's state holds them (the node resource's outputs): secrets are
+   * sealed to `publicKey` only, and only a status signed by `statusKey` is believed.
+   */
+  nodeKeys: NodeKeys;
   channel: ChannelSpec;
   composeFile: string;
   composeText: string;
@@ -75,6 +82,8 @@ export interface ReleaseOutputs extends ReleaseInputs {
   publishSeconds: number;
   /** Seconds from publishing until the node reported the outcome. */
   applySeconds: number;
+  /** What the last `pulumi up` or `pulumi refresh` saw of the node (its signed status). */
+  observed?: Observed;
 }
 
 function validate(news: ReleaseInputs) {
@@ -223,6 +232,7 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
   for (const k of [...certNames].sort())
     if (olds.certificates?.[k] !== news.certificates?.[k]) changed.push(`certificates.${k}`);
   for (const k of [
+    "nodeKeys",
     "images",
     "signingKey",
     "berthProviderVersion",
@@ -246,20 +256,35 @@ export async function diff(
   const replaces: string[] = [];
   if (olds.environmentId !== news.environmentId) replaces.push("environmentId");
   if (olds.nodeId !== news.nodeId) replaces.push("nodeId");
-  const changes = replaces.length > 0 || changedProperties(olds, news).length > 0;
+  // A refresh that found the environment not running its release (a lost or silent node, a
+  // rollback on the node) is drift: the update publishes the release again.
+  const drifted = olds.observed !== undefined && !olds.observed.running;
+  const changes = replaces.length > 0 || drifted || changedProperties(olds, news).length > 0;
   return { changes, replaces, deleteBeforeReplace: true };
 }
 
-async function nodePublicKey(channel: ChannelStore, nodeId: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const text = await channel.get(channelKeys.identity(nodeId));
-    if (text !== undefined) return nodeIdentity.parse(JSON.parse(text)).publicKey;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(
-    `node ${nodeId} has not published its key to the release channel ${channel.url} within ${Math.round(timeoutMs / 1000)} s: is its agent running? (see the node's berth-agent log)`,
+/** `pulumi refresh`: what the node's signed status says now (in `observed`). */
+export async function read(id: string, props: ReleaseOutputs): Promise<pulumi.dynamic.ReadResult> {
+  if (!props?.nodeKeys?.statusKey || props.sequence === undefined) return { id, props };
+  const channel = openChannel(props.channel);
+  const check = await readVerifiedStatus(
+    channel,
+    props.nodeId,
+    props.environmentId,
+    props.nodeKeys.statusKey,
   );
+  return {
+    id,
+    props: {
+      ...props,
+      observed: observe(check, {
+        nodeId: props.nodeId,
+        environmentId: props.environmentId,
+        sequence: props.sequence,
+        now: new Date(),
+      }),
+    },
+  };
 }
 
 /**
@@ -299,7 +324,8 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
   const credentials = {
     [news.registry.host]: { username: news.registry.username, password: news.registry.password },
   };
-  const publicKey = await nodePublicKey(channel, news.nodeId, timeoutMs);
+  // Sealed only to the key the program's state holds for the node, never to what the channel says.
+  const publicKey = news.nodeKeys.publicKey;
   const sequence = await nextSequence(channel, {
     nodeId: news.nodeId,
     environmentId: news.environmentId,
@@ -344,6 +370,7 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
       environmentId: news.environmentId,
       sequence,
       timeoutMs,
+      statusKey: news.nodeKeys.statusKey,
     });
   } catch (e) {
     if (e instanceof StatusTimeoutError)
@@ -372,6 +399,10 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
     state: status.state,
     publishSeconds: (published - started) / 1000,
     applySeconds: (Date.now() - published) / 1000,
+    observed: observe(
+      { ok: true, status },
+      { nodeId: news.nodeId, environmentId: news.environmentId, sequence, now: new Date() },
+    ),
   };
 }
 
@@ -408,8 +439,10 @@ export async function remove(_id: string, olds: ReleaseOutputs): Promise<void> {
   // Wait for the node to tear the environment down; a node that is already gone cannot answer,
   // so after the bound the delete goes on (the environment is no longer desired either way).
   while (Date.now() < deadline) {
-    const s = await readStatus(channel, olds.nodeId, olds.environmentId);
-    if (!s || s.state === "removed") break;
+    const check = olds.nodeKeys?.statusKey
+      ? await readVerifiedStatus(channel, olds.nodeId, olds.environmentId, olds.nodeKeys.statusKey)
+      : undefined;
+    if (!check?.ok || check.status.state === "removed") break;
     const identity = await channel.get(channelKeys.identity(olds.nodeId));
     if (identity === undefined) break;
     await new Promise((r) => setTimeout(r, 500));

@@ -3,7 +3,8 @@
 // the node's status.
 import type { KeyInput } from "../payload/keys";
 import { channelKeys } from "./layout";
-import { type EnvironmentStatus, environmentStatus } from "./status";
+import type { EnvironmentStatus } from "./status";
+import { type StatusCheck, unverifiedStatus, verifyStatus } from "./status-signature";
 import type { ChannelStore } from "./store";
 import { signWithdrawal } from "./withdrawal";
 
@@ -48,15 +49,33 @@ export async function withdrawEnvironment(
   await channel.delete(channelKeys.desired(w.nodeId, w.environmentId));
 }
 
+/**
+ * The environment's status as the channel holds it, signed or not, WITHOUT checking who wrote it:
+ * for an operator's eyes and for tests of the agent alone. Nothing the program decides may rest
+ * on it; use readVerifiedStatus.
+ */
 export async function readStatus(
   channel: ChannelStore,
   nodeId: string,
   environmentId: string,
 ): Promise<EnvironmentStatus | undefined> {
   const text = await channel.get(channelKeys.status(nodeId, environmentId));
+  return text === undefined ? undefined : unverifiedStatus(text);
+}
+
+/**
+ * The environment's status, checked against the node's pinned status key: `undefined` when there
+ * is none, otherwise the check (a refused status comes with its reason).
+ */
+export async function readVerifiedStatus(
+  channel: ChannelStore,
+  nodeId: string,
+  environmentId: string,
+  statusKey: string,
+): Promise<StatusCheck | undefined> {
+  const text = await channel.get(channelKeys.status(nodeId, environmentId));
   if (text === undefined) return undefined;
-  const r = environmentStatus.safeParse(JSON.parse(text));
-  return r.success ? r.data : undefined;
+  return verifyStatus(text, { statusKey, nodeId, environmentId });
 }
 
 export class StatusTimeoutError extends Error {}
@@ -64,15 +83,32 @@ export class StatusTimeoutError extends Error {}
 /**
  * Waits until the node has finished with `sequence` (applied, failed, rolled back or rejected)
  * and returns its status; throws StatusTimeoutError after `timeoutMs`, saying what it last saw.
+ * With `statusKey` (what the program does), only a status that verifies against it counts, and a
+ * refused one is named in the timeout's message; without it (tests of the agent alone), any
+ * status counts.
  */
 export async function waitForOutcome(
   channel: ChannelStore,
-  o: { nodeId: string; environmentId: string; sequence: number; timeoutMs: number; pollMs?: number },
+  o: {
+    nodeId: string;
+    environmentId: string;
+    sequence: number;
+    timeoutMs: number;
+    pollMs?: number;
+    statusKey?: string;
+  },
 ): Promise<EnvironmentStatus> {
   const deadline = Date.now() + o.timeoutMs;
   let last: EnvironmentStatus | undefined;
+  let refused: string | undefined;
   while (Date.now() < deadline) {
-    last = await readStatus(channel, o.nodeId, o.environmentId);
+    if (o.statusKey) {
+      const check = await readVerifiedStatus(channel, o.nodeId, o.environmentId, o.statusKey);
+      last = check?.ok ? check.status : undefined;
+      if (check && !check.ok) refused = check.reason;
+    } else {
+      last = await readStatus(channel, o.nodeId, o.environmentId);
+    }
     if (last && last.attemptedSequence === o.sequence && last.state !== "applying") return last;
     if (last && last.state === "applied" && last.appliedSequence === o.sequence) return last;
     await new Promise((r) => setTimeout(r, o.pollMs ?? 250));
@@ -81,6 +117,9 @@ export async function waitForOutcome(
     `node ${o.nodeId} did not report on release ${o.sequence} of environment ${o.environmentId} within ${Math.round(o.timeoutMs / 1000)} s` +
       (last
         ? ` (last status: ${last.state}, release ${last.attemptedSequence ?? "none"})`
-        : " (no status yet: is the agent running?)"),
+        : " (no status yet: is the agent running?)") +
+      (refused
+        ? `; a status that does not verify against the node's pinned status key was ignored: ${refused}`
+        : ""),
   );
 }

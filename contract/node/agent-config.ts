@@ -33,7 +33,14 @@ export const agentConfigSchema = z
      * sets). Empty: the node's keys change only with this file.
      */
     trustRoots: z.array(z.string().min(1)).default([]),
+    /**
+     * A file holding the enrollment secret the program gave this node (0600): the node MACs its
+     * identity document with it, so a channel writer cannot pass a key of theirs as the node's.
+     */
+    enrollmentSecretFile: z.string().min(1).optional(),
     pollIntervalSeconds: z.number().positive().default(10),
+    /** The agent rewrites its signed statuses at least this often (its heartbeat). */
+    heartbeatSeconds: z.number().positive().default(30),
     /** Each poll waits interval × (1 ± jitter). */
     pollJitter: z.number().min(0).max(1).default(0.2),
     healthTimeoutSeconds: z.number().int().positive().default(120),

@@ -4,12 +4,13 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
-import type { DeploymentNode } from "../../components/deployment-node/deployment-node";
+import type { CloudIdentityArgs, DeploymentNode } from "../../components/deployment-node/deployment-node";
 import type { NodeCloudInitArgs } from "../../components/deployment-node/hcloud-node";
 import type { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
 import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
+import { enrollmentSecretFor } from "../../contract/channel/node-identity";
 import type { StackConfig } from "../config";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
@@ -102,8 +103,28 @@ export function trustSetArgs(t: NonNullable<ProgramContext["trust"]>): ChannelTr
   };
 }
 
+/** A node's enrollment secret: derived from the signing key, so stable and different per node. */
+function enrollmentSecret(ctx: ProgramContext, nodeId: string): pulumi.Output<string> {
+  return pulumi.secret(ctx.signingKey).apply((k) => enrollmentSecretFor(k, nodeId));
+}
+
+/** How a cloud node's keys are taken on first contact (DeploymentNode's NodeIdentity). */
+export function nodeIdentityArgs(
+  ctx: ProgramContext,
+  channel: ReleaseChannel,
+  nodeId: string,
+): CloudIdentityArgs {
+  const acceptKey = ctx.config.acceptNodeKeys[nodeId];
+  return {
+    channel: channel.programSpec,
+    enrollmentSecret: enrollmentSecret(ctx, nodeId),
+    ...(acceptKey ? { acceptKey } : {}),
+  };
+}
+
 /**
- * A node's user data inputs: its channel read credentials and the keys it trusts. With
+ * A node's user data inputs: its channel read credentials, its enrollment secret and the keys it
+ * trusts. With
  * berth:trust only the roots: release keys come with the trust set, so rotating them changes no
  * user data (and replaces no server).
  */
@@ -116,6 +137,7 @@ export function nodeCloudInit(
     channel: channel.nodeAccess(nodeId),
     trustedKeys: ctx.trust ? [] : [ctx.trustedKey, ...ctx.config.trustedKeys],
     ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
+    enrollmentSecret: enrollmentSecret(ctx, nodeId),
     agent: { kind: "channel" },
   };
 }
@@ -160,7 +182,7 @@ export function cloudEnvironments(
         certificates: ctx.certificates.apply((all) =>
           Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),
         ),
-        node: { nodeId: node.nodeId },
+        node: { nodeId: node.nodeId, publicKey: node.publicKey, statusKey: node.statusKey },
         originCertificate: e.originCertificate,
         disks: pulumi
           .all(volumes.map((v) => v.device ?? pulumi.output("")))

@@ -2,7 +2,14 @@
 // the shared channel, registry and environments (cloud.ts).
 import { DeploymentNode } from "../../components/deployment-node/deployment-node";
 import { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
-import { cloudChannel, cloudEnvironments, cloudRegistry, nodeCloudInit, volumesByNode } from "./cloud";
+import {
+  cloudChannel,
+  cloudEnvironments,
+  cloudRegistry,
+  nodeCloudInit,
+  nodeIdentityArgs,
+  volumesByNode,
+} from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 export function deployHetzner(ctx: ProgramContext): ProgramOutputs {
@@ -16,7 +23,13 @@ export function deployHetzner(ctx: ProgramContext): ProgramOutputs {
       id,
       new DeploymentNode(
         id,
-        { provider: "hcloud", nodeId: id, ...plain, cloudInit: nodeCloudInit(ctx, channel, id) },
+        {
+          provider: "hcloud",
+          nodeId: id,
+          ...plain,
+          cloudInit: nodeCloudInit(ctx, channel, id),
+          identity: nodeIdentityArgs(ctx, channel, id),
+        },
         // The agent bundle is in the channel before a server boots and asks for it.
         { dependsOn: [channel] },
       ),

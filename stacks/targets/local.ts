@@ -7,6 +7,7 @@ import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
+import { enrollmentSecretFor } from "../../contract/channel/node-identity";
 import { trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
@@ -31,10 +32,14 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
     { dependsOn: [root] },
   );
   const volumeRoot = path.join(localRoot, "volumes");
+  const nodeId = "local-1";
+  const acceptKey = config.acceptNodeKeys[nodeId];
   const node = new LocalNode(
     "node",
     {
-      nodeId: "local-1",
+      nodeId,
+      enrollmentSecret: pulumi.secret(signingKey).apply((k) => enrollmentSecretFor(k, nodeId)),
+      ...(acceptKey ? { acceptKey } : {}),
       stateRoot: path.join(localRoot, "node"),
       volumeRoot,
       channelPath: channel.url.apply(() => channelPath),
@@ -62,7 +67,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           },
           profiles: e.profiles,
           secrets,
-          node: { nodeId: node.nodeId, volumeRoot },
+          node: { nodeId: node.nodeId, publicKey: node.publicKey, statusKey: node.statusKey, volumeRoot },
           channel: { kind: "folder", path: channelPath },
           registry: {
             host: registryHost,

@@ -3,7 +3,14 @@
 // environments (cloud.ts).
 import { DeploymentNode } from "../../components/deployment-node/deployment-node";
 import { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
-import { cloudChannel, cloudEnvironments, cloudRegistry, nodeCloudInit, volumesByNode } from "./cloud";
+import {
+  cloudChannel,
+  cloudEnvironments,
+  cloudRegistry,
+  nodeCloudInit,
+  nodeIdentityArgs,
+  volumesByNode,
+} from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 export function deployScaleway(ctx: ProgramContext): ProgramOutputs {
@@ -46,6 +53,7 @@ export function deployScaleway(ctx: ProgramContext): ProgramOutputs {
           ...plain,
           ...(projectId ? { projectId } : {}),
           cloudInit: nodeCloudInit(ctx, channel, id),
+          identity: nodeIdentityArgs(ctx, channel, id),
           additionalVolumeIds: (volumeIds.get(id) ?? []).map((v) => v.volumeId),
         },
         { dependsOn: [channel] },
