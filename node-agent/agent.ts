@@ -21,7 +21,8 @@ import { Converger } from "./converge/converger";
 import { Recovery } from "./converge/recovery";
 import { diskMounter } from "./disks/mount";
 import type { DockerRunner } from "./docker";
-import { loadOrCreateNodeKeys } from "./node-keys";
+import { readEnrollmentSecret } from "./identity";
+import { loadOrCreateNodeKeys, loadOrCreateStatusKey } from "./node-keys";
 import { PollLoop } from "./poll-loop";
 import { Floors } from "./state/floors";
 import type { Release } from "./state/release";
@@ -97,10 +98,20 @@ export class Agent {
       resticPath: config.resticPath,
       restarted: (env) => this.recovery.repointProxy(env),
     });
+    let enrollmentSecret: string | undefined;
+    try {
+      enrollmentSecret = readEnrollmentSecret(config.enrollmentSecretFile);
+    } catch (e) {
+      log.error({ err: describeError(e) }, "the program will refuse this node's identity");
+    }
     this.status = new StatusPublisher({
       channel: d.channel,
       nodeId: config.nodeId,
       publicKey: this.keys.publicKey,
+      statusKey: loadOrCreateStatusKey(config.stateRoot),
+      ...(enrollmentSecret ? { enrollmentSecret } : {}),
+      heartbeatSeconds: config.heartbeatSeconds,
+      environments,
       store,
       backupStatus: (env) => this.backups.status(env),
     });
@@ -154,7 +165,10 @@ export class Agent {
       raiseFloor: (env, seq) => this.floors.raise(env, seq),
       reportAnomalies: (env, anomalies) => this.status.reportAnomalies(env, anomalies),
       ...(d.workspaces ? { workspaces: d.workspaces } : {}),
-      backupTick: () => this.backupJobs.tick(),
+      backupTick: async () => {
+        await this.backupJobs.tick();
+        await this.status.heartbeat().catch((e) => log.error({ err: describeError(e) }, "heartbeat failed"));
+      },
       pollIntervalSeconds: config.pollIntervalSeconds,
       pollJitter: config.pollJitter,
       ...(d.changes ? { changes: d.changes } : {}),

@@ -1,11 +1,14 @@
-// What the node says in the channel: its identity (public key, agent version) and one status per
-// environment (the apply's state, the releases it keeps, its backups). Every status goes through
-// scrubSecrets: a failure's reason may quote a secret the app printed.
+// What the node says in the channel: its identity (sealing and status keys, agent version, MACed
+// with its enrollment secret) and one status per environment (the apply's state, the releases it
+// keeps, its backups, its heartbeat), signed with its status key: the program believes only
+// those. Every status goes through scrubSecrets before it is signed: a failure's reason may quote
+// a secret the app printed. The heartbeat rewrites each status at least every heartbeatSeconds.
 import { channelKeys } from "../../contract/channel/layout";
 import type { BackupStatus, EnvironmentStatus } from "../../contract/channel/status";
-import { unverifiedStatus } from "../../contract/channel/status-signature";
+import { verifyStatus } from "../../contract/channel/status-signature";
 import type { ChannelStore } from "../../contract/channel/store";
 import { scrubSecrets } from "../../lib/log";
+import { nodeIdentityText, signedStatusText } from "../identity";
 import type { ReleaseStore } from "../state/release-store";
 import { AGENT_VERSION } from "../version";
 
@@ -13,7 +16,15 @@ export interface StatusPublisherDeps {
   channel: ChannelStore;
   nodeId: string;
   publicKey: string;
+  /** The node's Ed25519 status key pair: every status is signed with it. */
+  statusKey: { publicKey: string; privateKey: string };
+  /** The secret the identity is MACed with; absent: an identity the program refuses. */
+  enrollmentSecret?: string;
+  /** Each environment's status is rewritten at least this often. */
+  heartbeatSeconds: number;
   store: (env: string) => ReleaseStore;
+  /** The environments this node has state for (their statuses heartbeat). */
+  environments?: () => string[];
   /** The environment's backup state, when it declares backups. */
   backupStatus: (env: string) => BackupStatus | undefined;
   now?: () => Date;
@@ -25,25 +36,83 @@ export type StatusReport = Omit<EnvironmentStatus, "formatVersion" | "nodeId" | 
 export class StatusPublisher {
   /** What the node found in the channel and did not act on, per environment: in every status until it clears. */
   private readonly anomalies = new Map<string, readonly string[]>();
+  /** The last status written per environment, and when (the heartbeat rewrites it). */
+  private readonly last = new Map<string, { status: EnvironmentStatus; at: number }>();
 
   constructor(private readonly d: StatusPublisherDeps) {}
 
-  private now(): string {
-    return (this.d.now?.() ?? new Date()).toISOString();
+  private date(): Date {
+    return this.d.now?.() ?? new Date();
   }
 
-  private async put(key: string, value: unknown): Promise<void> {
-    await this.d.channel.put(key, `${JSON.stringify(scrubSecrets(value), null, 2)}\n`);
+  private now(): string {
+    return this.date().toISOString();
+  }
+
+  /** Writes a status: heartbeat stamped, secrets scrubbed, signed with the status key. */
+  private async putStatus(status: EnvironmentStatus): Promise<void> {
+    const now = this.date();
+    const full: EnvironmentStatus = {
+      ...status,
+      heartbeat: {
+        at: now.toISOString(),
+        agentVersion: AGENT_VERSION,
+        intervalSeconds: this.d.heartbeatSeconds,
+      },
+    };
+    this.last.set(full.environmentId, { status: full, at: now.getTime() });
+    const text = signedStatusText(scrubSecrets(full) as EnvironmentStatus, this.d.statusKey.privateKey);
+    await this.d.channel.put(channelKeys.status(this.d.nodeId, full.environmentId), text);
+  }
+
+  /** This node's own last status of the environment: in memory, or in the channel if it verifies. */
+  private async previous(env: string): Promise<EnvironmentStatus | undefined> {
+    const mine = this.last.get(env);
+    if (mine) return mine.status;
+    const text = await this.d.channel.get(channelKeys.status(this.d.nodeId, env));
+    if (text === undefined) return undefined;
+    const check = verifyStatus(text, {
+      statusKey: this.d.statusKey.publicKey,
+      nodeId: this.d.nodeId,
+      environmentId: env,
+    });
+    return check.ok ? check.status : undefined;
   }
 
   async publishIdentity(): Promise<void> {
-    await this.put(channelKeys.identity(this.d.nodeId), {
-      formatVersion: 1,
-      nodeId: this.d.nodeId,
-      publicKey: this.d.publicKey,
-      agentVersion: AGENT_VERSION,
-      publishedAt: this.now(),
-    });
+    const keys = { publicKey: this.d.publicKey, statusKey: this.d.statusKey.publicKey };
+    // Without its enrollment secret the node still says who it is; the program refuses the
+    // document (no valid MAC) and says so.
+    await this.d.channel.put(
+      channelKeys.identity(this.d.nodeId),
+      nodeIdentityText(this.d.nodeId, keys, this.d.enrollmentSecret ?? "", this.date()),
+    );
+  }
+
+  /**
+   * Rewrites every environment's status whose last write is older than the heartbeat interval
+   * (after a restart: the node's own verified status from the channel, or what its state says).
+   */
+  async heartbeat(): Promise<void> {
+    const now = this.date().getTime();
+    for (const env of this.d.environments?.() ?? []) {
+      const mine = this.last.get(env);
+      if (mine && now - mine.at < this.d.heartbeatSeconds * 1000) continue;
+      const prev = await this.previous(env);
+      if (prev?.state === "removed") continue;
+      const current = this.d.store(env).current();
+      await this.putStatus(
+        prev ?? {
+          formatVersion: 1,
+          nodeId: this.d.nodeId,
+          environmentId: env,
+          ...(current !== undefined ? { appliedSequence: current, attemptedSequence: current } : {}),
+          state: current !== undefined ? "applied" : "applying",
+          services: [],
+          updatedAt: this.now(),
+        },
+      );
+    }
   }
 
   /** Writes the environment's status, with the releases the node keeps and its backups. */
@@ -61,7 +130,7 @@ export class StatusPublisher {
       ...(backup ? { backup } : {}),
       ...(anomalies.length > 0 ? { anomalies: [...anomalies] } : {}),
     };
-    await this.put(channelKeys.status(this.d.nodeId, status.environmentId), full);
+    await this.putStatus(full);
   }
 
   /** The releases this node keeps of the environment, with their outcomes. */
@@ -80,9 +149,8 @@ export class StatusPublisher {
 
   /** The node's last status of the environment (its own, read back), or one made from its state. */
   private async lastStatus(env: string): Promise<EnvironmentStatus> {
-    const text = await this.d.channel.get(channelKeys.status(this.d.nodeId, env)).catch(() => undefined);
-    const prev = text ? unverifiedStatus(text) : undefined;
-    if (prev && prev.nodeId === this.d.nodeId && prev.environmentId === env) return prev;
+    const prev = await this.previous(env).catch(() => undefined);
+    if (prev) return prev;
     const current = this.d.store(env).current();
     return {
       formatVersion: 1,
@@ -99,8 +167,7 @@ export class StatusPublisher {
   async reportBackup(env: string): Promise<void> {
     const backup = this.d.backupStatus(env);
     if (!backup) return;
-    const base = await this.lastStatus(env);
-    await this.put(channelKeys.status(this.d.nodeId, env), { ...base, backup, updatedAt: this.now() });
+    await this.putStatus({ ...(await this.lastStatus(env)), backup, updatedAt: this.now() });
   }
 
   /**
@@ -113,7 +180,7 @@ export class StatusPublisher {
     if (anomalies.length > 0) this.anomalies.set(env, [...anomalies]);
     else this.anomalies.delete(env);
     const { anomalies: _old, ...base } = await this.lastStatus(env);
-    await this.put(channelKeys.status(this.d.nodeId, env), {
+    await this.putStatus({
       ...base,
       ...(anomalies.length > 0 ? { anomalies: [...anomalies] } : {}),
       updatedAt: this.now(),
