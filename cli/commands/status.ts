@@ -1,7 +1,14 @@
-// berth status ENV: what the node says about an environment (its release and its backups), read
-// from the release channel, so a failed or missed backup is visible without logging in to the node.
-import { readStatus } from "../../contract/channel/publish";
+// berth status ENV: what the node says about an environment (its release, its heartbeat and its
+// backups), read from the release channel, so a failed or missed backup or a node gone silent is
+// visible without logging in to the node. The status's signature is checked against the node's
+// status key: --status-key (the one the program's state pins: `pulumi stack export`, the node
+// resource's statusKey), else the one the node published in its identity.json.
+import { channelKeys } from "../../contract/channel/layout";
 import type { EnvironmentStatus } from "../../contract/channel/status";
+import { silentAfterSeconds } from "../../contract/channel/status-heartbeat";
+import { unverifiedStatus, verifyStatus } from "../../contract/channel/status-signature";
+import type { ChannelStore } from "../../contract/channel/store";
+import { keyIdOf } from "../../contract/payload";
 import { humanBytes, humanDuration } from "../../lib/format";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
@@ -10,18 +17,57 @@ import { CHANNEL_OPTIONS, nodeOf } from "./channel-access";
 import { channelOf } from "./stack";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
-                    [--stack NAME] [--node ID] [--json]
+                    [--stack NAME] [--node ID] [--status-key KEY] [--json]
 
-Prints the node's status of environment ENV from the release channel: the release it runs, the
-last attempt and its error, and its backups (per volume: the last backup, the last success,
-missed runs, the next run; the last prune, check and restore). The channel is --channel, else the
-one the stack's channelUrl output names (--stack, default: the selected Pulumi stack). Exit 1
-when the last release failed or a backup is failing or missed.`;
+Prints the node's status of environment ENV from the release channel: whether its signature
+verifies, the release it runs, the last attempt and its error, how long ago the node last
+heartbeated, and its backups (per volume: the last backup, the last success, missed runs, the
+next run; the last prune, check and restore). The channel is --channel, else the one the
+stack's channelUrl output names (--stack, default: the selected Pulumi stack). Exit 1 when the
+status does not verify, the node is silent, the last release failed, or a backup is failing or
+missed.`;
 
-export function formatStatus(s: EnvironmentStatus): string {
+/** What the signature check and the heartbeat say, beside the status itself. */
+export interface StatusFacts {
+  /** "verified with <key id> (<whose>)", or why not. */
+  signature: { ok: boolean; detail: string };
+  /** Seconds since the last heartbeat, when the status has one. */
+  silentSeconds?: number;
+  silent?: boolean;
+}
+
+export function statusFacts(
+  s: EnvironmentStatus,
+  signature: StatusFacts["signature"],
+  now: Date,
+): StatusFacts {
+  if (!s.heartbeat) return { signature };
+  const silentSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(s.heartbeat.at)) / 1000));
+  return {
+    signature,
+    silentSeconds,
+    silent: silentSeconds > silentAfterSeconds(s.heartbeat.intervalSeconds),
+  };
+}
+
+export function formatStatus(s: EnvironmentStatus, facts?: StatusFacts): string {
   const lines = [
     `${s.environmentId} on ${s.nodeId} (updated ${s.updatedAt}): ${s.state}, running release ${s.appliedSequence ?? "none"}${s.attemptedSequence && s.attemptedSequence !== s.appliedSequence ? `, last attempt ${s.attemptedSequence}` : ""}`,
   ];
+  if (facts)
+    lines.push(
+      facts.signature.ok
+        ? `  signature: ${facts.signature.detail}`
+        : `  signature: NOT VERIFIED: ${facts.signature.detail}`,
+    );
+  if (s.heartbeat) {
+    const ago = facts?.silentSeconds !== undefined ? ` (${facts.silentSeconds} s ago)` : "";
+    lines.push(
+      facts?.silent
+        ? `  node: SILENT for ${facts.silentSeconds} s: last heartbeat ${s.heartbeat.at}, expected every ${s.heartbeat.intervalSeconds} s (agent ${s.heartbeat.agentVersion})`
+        : `  node: last heartbeat ${s.heartbeat.at}${ago}, every ${s.heartbeat.intervalSeconds} s (agent ${s.heartbeat.agentVersion})`,
+    );
+  }
   if (s.error) lines.push(`  error: ${s.error}`);
   for (const a of s.anomalies ?? []) lines.push(`  anomaly: ${a}`);
   const b = s.backup;
@@ -62,6 +108,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
     argv,
     {
       ...CHANNEL_OPTIONS,
+      "status-key": { type: "string" },
       json: { type: "boolean" },
     },
     STATUS_USAGE,
@@ -74,18 +121,63 @@ export async function status(argv: string[], io: Io): Promise<number> {
   if (!env) throw new UsageError(`no environment given\n${STATUS_USAGE}`);
   const channel = await channelOf(values, io);
   const node = await nodeOf(channel, env, values.node as string | undefined);
-  const s = await readStatus(channel, node, env);
-  if (!s) {
-    io.out(`${env} on ${node}: the node has not reported yet`);
+  const text = await channel.get(channelKeys.status(node, env));
+  const s = text === undefined ? undefined : unverifiedStatus(text);
+  if (!text || !s) {
+    io.out(
+      `${env} on ${node}: ${text ? "the status in the channel cannot be read" : "the node has not reported yet"}`,
+    );
     return 1;
   }
-  io.out(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+  const signature = await checkSignature(
+    channel,
+    text,
+    node,
+    env,
+    values["status-key"] as string | undefined,
+  );
+  const facts = statusFacts(s, signature, new Date());
+  io.out(values.json ? JSON.stringify({ ...s, verified: facts }, null, 2) : formatStatus(s, facts));
   const agent = values.json ? undefined : await readAgentStatus(channel, node);
   if (agent) io.out(formatAgentStatus(agent));
   const bad =
+    !facts.signature.ok ||
+    facts.silent === true ||
     s.state === "failed" ||
     s.state === "rolled-back" ||
     s.state === "rejected" ||
     (s.backup && s.backup.state !== "ok" && s.backup.state !== "pending");
   return bad ? 1 : 0;
+}
+
+/** The status's signature against --status-key, or the status key the node published. */
+async function checkSignature(
+  channel: ChannelStore,
+  text: string,
+  node: string,
+  env: string,
+  given: string | undefined,
+): Promise<StatusFacts["signature"]> {
+  let statusKey = given;
+  let whose = "given with --status-key";
+  if (!statusKey) {
+    const identity = await channel.get(channelKeys.identity(node));
+    try {
+      statusKey = (JSON.parse(identity ?? "{}") as { statusKey?: string }).statusKey;
+    } catch {
+      statusKey = undefined;
+    }
+    whose = "the node's published key; pin the program's with --status-key";
+  }
+  if (!statusKey)
+    return { ok: false, detail: `no status key: the node published none at ${channelKeys.identity(node)}` };
+  const check = verifyStatus(text, { statusKey, nodeId: node, environmentId: env });
+  if (!check.ok) return { ok: false, detail: check.reason };
+  let id = statusKey;
+  try {
+    id = keyIdOf(statusKey);
+  } catch {
+    // shown as given
+  }
+  return { ok: true, detail: `verified with ${id} (${whose})` };
 }

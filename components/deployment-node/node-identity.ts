@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { ChannelSpec } from "../runtime/channel";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 
 export const NODE_IDENTITY_PROVIDER_VERSION = "1";

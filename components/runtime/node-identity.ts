@@ -4,9 +4,10 @@
 // node's new keys are taken; any other change of the identity in the channel is refused at
 // preview (diff), unless an operator accepted those keys (berth:acceptNodeKeys.<node>).
 import type * as pulumi from "@pulumi/pulumi";
+import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { IdentityError, type NodeKeys, verifyIdentity } from "../../contract/channel/node-identity";
-import { type ChannelSpec, openChannel } from "./channel";
+import { openChannel } from "./channel";
 import { compareIdentity, refusedNewKeys } from "./identity-check";
 
 export interface NodeIdentityInputs {

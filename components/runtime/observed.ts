@@ -1,6 +1,7 @@
 // What `pulumi refresh` learns about a Release from the node's signed status: is the environment
 // running the release the state says it should, and is the node still heartbeating? Pure; the
 // Release provider's `read` feeds it the verified status and the time.
+import { silentAfterSeconds } from "../../contract/channel/status-heartbeat";
 import type { StatusCheck } from "../../contract/channel/status-signature";
 
 export interface Observed {
@@ -14,10 +15,7 @@ export interface Observed {
   agentVersion?: string;
 }
 
-/** After how many seconds without a heartbeat a node counts as silent. */
-export function silentAfterSeconds(intervalSeconds: number): number {
-  return 3 * intervalSeconds + 5;
-}
+export { silentAfterSeconds };
 
 export function observe(
   check: StatusCheck | undefined,

@@ -4,9 +4,9 @@
 // node's own key (from the identity the node published), with a generation one above the last.
 // Delete withdraws it; the agent then takes the workspace down.
 import type * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
-import { nodeIdentity } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import {
   checkDeclaration,
@@ -25,6 +25,8 @@ import { isUnknown } from "./unknown";
 export interface WorkspaceInputs extends WorkspaceSource {
   berthKind: "workspace";
   berthProviderVersion: string;
+  /** The node's sealing key from the program's state (the node resource); sealed only to it when set. */
+  nodePublicKey?: string;
   workspaceId: string;
   nodeId: string;
   channel: ChannelSpec;
@@ -114,11 +116,14 @@ export async function diff(
   };
 }
 
+/** The sealing key in an identity document of either format (no node key pinned: older programs). */
+const publishedIdentity = z.object({ publicKey: z.string() });
+
 async function nodePublicKey(channel: ChannelStore, nodeId: string, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const text = await channel.get(channelKeys.identity(nodeId));
-    if (text !== undefined) return nodeIdentity.parse(JSON.parse(text)).publicKey;
+    if (text !== undefined) return publishedIdentity.parse(JSON.parse(text)).publicKey;
     if (Date.now() >= deadline) break;
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -140,7 +145,7 @@ async function publish(i: WorkspaceInputs, floor: number): Promise<WorkspaceOutp
   const generation = Math.max(floor, await publishedGeneration(channel, i)) + 1;
   let d = declarationOf(i, generation);
   if (i.registry) {
-    const key = await nodePublicKey(channel, i.nodeId, i.nodeKeyTimeoutSeconds * 1000);
+    const key = i.nodePublicKey ?? (await nodePublicKey(channel, i.nodeId, i.nodeKeyTimeoutSeconds * 1000));
     const credentials = sealRegistryLogin(
       d,
       { username: i.registry.username, password: i.registry.password },

@@ -22,6 +22,11 @@ const provider: pulumi.dynamic.ResourceProvider = {
 /** A DeploymentNode, or what a workspace needs of one. */
 export interface WorkspaceNode {
   nodeId: pulumi.Input<string>;
+  /**
+   * The node's sealing key as the node resource took it (DeploymentNode/LocalNode `publicKey`):
+   * the registry login is sealed to it, never to what the channel says.
+   */
+  publicKey?: pulumi.Input<string>;
   role?: "deployment" | "workspace";
   provider?: string;
 }
@@ -121,6 +126,7 @@ export class Workspace extends pulumi.ComponentResource {
         berthProviderVersion: WORKSPACE_PROVIDER_VERSION,
         workspaceId: checked.workspaceId,
         nodeId: args.node.nodeId,
+        ...(args.node.publicKey ? { nodePublicKey: args.node.publicKey } : {}),
         channel: pulumi.secret(args.channel),
         repository: checked.repository,
         repositoryName: checked.repositoryName ?? repositoryNameOf(checked.repository),

@@ -1,8 +1,10 @@
 // The release channel's layout: the one place that says which key holds what. The program
 // writes desired releases; a node reads its own prefix and writes only its identity and status.
 //
-//   nodes/<node>/identity.json                          node → its X25519 public key
-//   nodes/<node>/status/<env>.json                      node → how the environment's apply went
+//   nodes/<node>/identity.json                          node → its sealing and status keys, MACed
+//                                                       with its enrollment secret (node-identity.ts)
+//   nodes/<node>/status/<env>.json                      node → how the environment's apply went,
+//                                                       signed by its status key (status-signature.ts)
 //   nodes/<node>/environments/<env>/releases/<seq>.json program → a signed release for that node
 //   nodes/<node>/environments/<env>/desired.json        program → {"sequence": N}, written last
 //   nodes/<node>/environments/<env>/withdrawal.json     program → a signed withdrawal (withdrawal.ts):

@@ -108,13 +108,6 @@ export const environmentStatus = z.object({
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatus>;
 
-export const nodeIdentity = z.object({
-  formatVersion: z.literal(1),
-  nodeId: z.string(),
-  /** The node's X25519 public key, to which secrets are sealed. */
-  publicKey: z.string(),
-  agentVersion: z.string(),
-  publishedAt: z.string(),
-});
+// A node's identity document (identity.json) is defined in node-identity.ts.
 
 export const desiredPointer = z.object({ sequence: z.number().int().positive() });

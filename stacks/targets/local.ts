@@ -89,7 +89,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
     new Workspace(
       w.name,
       {
-        node: { nodeId: node.nodeId, provider: "local" },
+        node: { nodeId: node.nodeId, publicKey: node.publicKey, provider: "local" },
         channel: { kind: "folder", path: channelPath },
         repository: w.repository,
         branch: w.branch,
