@@ -3,7 +3,12 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { AGENT_CONFIG_PATH, CHANNEL_SECRET_PATH } from "../components/deployment-node/cloud-init";
+import {
+  AGENT_CONFIG_PATH,
+  CHANNEL_SECRET_PATH,
+  ENROLLMENT_SECRET_PATH,
+} from "../components/deployment-node/cloud-init";
+import { enrollmentSecretFor } from "../contract/channel/node-identity";
 import {
   exampleConfig,
   type ProgramRun,
@@ -102,6 +107,31 @@ describe("the hetzner example stack (mocks)", () => {
     expect(ud.write_files.find((f) => f.path === CHANNEL_SECRET_PATH)?.content).toMatch(/^[0-9a-f]{64}\n$/);
     expect(String(server.inputs.userData)).not.toContain("program-secret-value");
     expect(String(server.inputs.userData)).not.toContain("PROGRAMKEYID");
+    // The enrollment secret the node MACs its identity with: derived for this node, 0600.
+    expect(agent.enrollmentSecretFile).toBe(ENROLLMENT_SECRET_PATH);
+    const enrollment = ud.write_files.find((f) => f.path === ENROLLMENT_SECRET_PATH) as unknown as {
+      content: string;
+      permissions: string;
+    };
+    expect(enrollment).toMatchObject({
+      content: `${enrollmentSecretFor(signing.privateKey, "web-1")}\n`,
+      permissions: "0600",
+    });
+  });
+
+  it("the node's keys come from its NodeIdentity (taken on first contact, same secret); the release seals to them", () => {
+    const identity = one("pulumi-nodejs:dynamic:Resource", "web-1-identity");
+    expect(identity.inputs).toMatchObject({
+      berthKind: "node-identity",
+      nodeId: "web-1",
+      serverId: one("hcloud:index/server:Server", "web-1-server").id,
+      enrollmentSecret: enrollmentSecretFor(signing.privateKey, "web-1"),
+    });
+    expect(identity.secretInputs).toEqual(expect.arrayContaining(["enrollmentSecret", "channel"]));
+    expect(one("pulumi-nodejs:dynamic:Resource", "shop-release").inputs.nodeKeys).toEqual({
+      publicKey: "mock-sealing-key-of-web-1",
+      statusKey: "mock-status-key-of-web-1",
+    });
   });
 
   it("the firewall opens 80 and 443 to all, SSH to the listed sources only", () => {
