@@ -138,11 +138,12 @@ describe("S3ChannelStore on versitygw", () => {
     });
     expect(err.join("\n")).toMatch(/the channel names no desired release of prod for node n1/);
     expect(code).toBe(2);
-    // Before that it published its identity (public key) through the S3 channel.
+    // Before that it published its identity (sealing and status keys) through the S3 channel.
     const ch = store("channel-agent", { prefix: "berth" });
     const identity = JSON.parse((await ch.get(channelKeys.identity("n1"))) ?? "{}");
-    expect(identity).toMatchObject({ formatVersion: 1, nodeId: "n1" });
+    expect(identity).toMatchObject({ formatVersion: 2, nodeId: "n1" });
     expect(typeof identity.publicKey).toBe("string");
+    expect(typeof identity.statusKey).toBe("string");
     ch.destroy();
     // A missing secret file is refused with the path named.
     writeFileSync(
