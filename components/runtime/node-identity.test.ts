@@ -1,7 +1,7 @@
 // The identity rule of the node resources against a real folder channel: first contact takes the
 // keys of a document with the node's MAC; later, a document without it, or new keys nobody
 // accepted, fail the diff (the preview) naming the node and what accepts them.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -119,6 +119,8 @@ describe("LocalNode's diff", () => {
   } as unknown as LocalNodeOutputs;
 
   it("refuses a swapped identity, and new keys of a node whose state folder is kept", async () => {
+    mkdirSync(join(dir, "node", "keys"), { recursive: true });
+    writeFileSync(join(dir, "node", "keys", "node.key"), "kept\n");
     await channel.put(channelKeys.identity("local-1"), doc(keys(), secret, "local-1"));
     await expect(localDiff("local-1", olds, olds)).rejects.toThrow(/node local-1: refused: .*valid MAC/);
     const reset = keys();
@@ -127,6 +129,7 @@ describe("LocalNode's diff", () => {
   });
 
   it("takes new keys of a lost node (its agent and its keys folder gone): the update makes it anew", async () => {
+    rmSync(join(dir, "node"), { recursive: true, force: true });
     await channel.put(channelKeys.identity("local-1"), doc(keys(), localSecret, "local-1"));
     const lost = { ...olds, pid: 0 };
     expect((await localDiff("local-1", lost, lost)).changes).toBe(true);
