@@ -3,6 +3,7 @@
 // declared. Each target's wiring lives in stacks/targets/.
 import { createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { EnrollmentKey } from "../components/enrollment/enrollment-key";
 import { loadSigningPrivateKey, publicKeyText } from "../contract/payload";
 import { parseStackConfig, StackConfigError } from "./config";
 import type { ProgramContext } from "./targets/context";
@@ -65,6 +66,7 @@ const ctx: ProgramContext = {
   stackFile,
   config,
   signingKey,
+  enrollmentKey: new EnrollmentKey("enrollment-key").key,
   trustedKey,
   secrets,
   certificates,

@@ -8,6 +8,7 @@ import {
   CHANNEL_SECRET_PATH,
   ENROLLMENT_SECRET_PATH,
 } from "../components/deployment-node/cloud-init";
+import { MOCK_ENROLLMENT_KEY } from "../components/deployment-node/mocks";
 import { enrollmentSecretFor } from "../contract/channel/node-identity";
 import {
   exampleConfig,
@@ -60,7 +61,8 @@ describe("the hetzner example stack (mocks)", () => {
       "shop-origin-certificate",
     ]);
     // Dynamic: the agent bundle, registry credentials (pull, push), the volume's size guard, one
-    // image per distinct build, the origin certificate's key, the release, the node's identity.
+    // image per distinct build, the origin certificate's key, the release, the node's identity,
+    // the stack's enrollment key.
     const dyn = all("pulumi-nodejs:dynamic:Resource").map((r) => `${r.inputs.berthKind} ${r.name}`);
     expect(dyn.sort()).toEqual(
       [
@@ -73,6 +75,7 @@ describe("the hetzner example stack (mocks)", () => {
         "origin-key-request shop-origin-key",
         "release shop-release",
         "node-identity web-1-identity",
+        "enrollment-key enrollment-key",
       ].sort(),
     );
     expect(all("scaleway:instance/server:Server")).toEqual([]);
@@ -114,7 +117,7 @@ describe("the hetzner example stack (mocks)", () => {
       permissions: string;
     };
     expect(enrollment).toMatchObject({
-      content: `${enrollmentSecretFor(signing.privateKey, "web-1")}\n`,
+      content: `${enrollmentSecretFor(MOCK_ENROLLMENT_KEY, "web-1")}\n`,
       permissions: "0600",
     });
   });
@@ -125,7 +128,7 @@ describe("the hetzner example stack (mocks)", () => {
       berthKind: "node-identity",
       nodeId: "web-1",
       serverId: one("hcloud:index/server:Server", "web-1-server").id,
-      enrollmentSecret: enrollmentSecretFor(signing.privateKey, "web-1"),
+      enrollmentSecret: enrollmentSecretFor(MOCK_ENROLLMENT_KEY, "web-1"),
     });
     expect(identity.secretInputs).toEqual(expect.arrayContaining(["enrollmentSecret", "channel"]));
     expect(one("pulumi-nodejs:dynamic:Resource", "shop-release").inputs.nodeKeys).toEqual({

@@ -71,7 +71,7 @@ export interface NodeCloudInitInput {
    */
   trustRoots?: readonly string[];
   /**
-   * The node's enrollment secret (enrollmentSecretFor(signingKey, nodeId): stable, so the user
+   * The node's enrollment secret (enrollmentSecretFor(enrollmentKey, nodeId): stable, so the user
    * data stays the same). The node proves its identity with it. Containers cannot read user
    * data: the metadata service (169.254.169.254) is blocked from containers on the node.
    */

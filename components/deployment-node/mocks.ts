@@ -30,6 +30,9 @@ function unwrap(v: unknown, found: { secret: boolean }): unknown {
 
 let counter = 1000;
 
+/** The stack's enrollment key in the mocks (EnrollmentKey makes a random one). */
+export const MOCK_ENROLLMENT_KEY = Buffer.alloc(32, 7).toString("base64url");
+
 /** Records every resource the code under test declares; `stack` names the stack (default "test"). */
 export function setCloudMocks(stack = "test"): Recorded[] {
   const created: Recorded[] = [];
@@ -49,6 +52,7 @@ export function setCloudMocks(stack = "test"): Recorded[] {
         const extra: Record<string, unknown> = {};
         if (args.type === "hcloud:index/server:Server") extra.ipv4Address = "203.0.113.10";
         if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
+        if (inputs.berthKind === "enrollment-key") extra.key = MOCK_ENROLLMENT_KEY;
         if (inputs.berthKind === "node-identity") {
           extra.publicKey = `mock-sealing-key-of-${String(inputs.nodeId)}`;
           extra.statusKey = `mock-status-key-of-${String(inputs.nodeId)}`;

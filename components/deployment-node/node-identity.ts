@@ -19,7 +19,7 @@ export interface NodeIdentityArgs {
   serverId: pulumi.Input<string>;
   /** The program's channel access (ReleaseChannel.programSpec). */
   channel: pulumi.Input<ChannelSpec>;
-  /** The secret in the node's user data (enrollmentSecretFor(signingKey, nodeId)). */
+  /** The secret in the node's user data (enrollmentSecretFor(enrollmentKey, nodeId)). */
   enrollmentSecret: pulumi.Input<string>;
   /** The status key id of new keys the operator accepts (berth:acceptNodeKeys.<node>). */
   acceptKey?: pulumi.Input<string>;

@@ -29,7 +29,7 @@ export interface LocalNodeArgs {
   /** How often the agent rewrites its signed statuses (default 5 s on the local node). */
   heartbeatSeconds?: number;
   /**
-   * The secret the node MACs its identity with (enrollmentSecretFor(signingKey, nodeId)); written
+   * The secret the node MACs its identity with (enrollmentSecretFor(enrollmentKey, nodeId)); written
    * into the node's state folder, kept in the Pulumi state as a secret.
    */
   enrollmentSecret: pulumi.Input<string>;

@@ -43,7 +43,7 @@ export interface LocalNodeInputs {
   healthTimeoutSeconds: number;
   /** The agent rewrites its signed statuses this often (its heartbeat). */
   heartbeatSeconds?: number;
-  /** The secret the node MACs its identity with (secret; derived from the signing key). */
+  /** The secret the node MACs its identity with (secret; derived from the stack's enrollment key). */
   enrollmentSecret: string;
   /** The status key id of new keys an operator accepts (berth:acceptNodeKeys.<node>). */
   acceptKey?: string;

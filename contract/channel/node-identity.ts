@@ -14,7 +14,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import * as z from "zod";
 import { canonicalBytes } from "../payload/canonical";
 import { fromAnyBase64, fromBase64Url, toBase64Url } from "../payload/encoding";
-import { keyIdOf, loadNodePublicKey, loadSigningPrivateKey, loadSigningPublicKey } from "../payload/keys";
+import { keyIdOf, loadNodePublicKey, loadSigningPublicKey } from "../payload/keys";
 
 export const IDENTITY_DOMAIN = "berth/identity/v1";
 export const ENROLLMENT_DOMAIN = "berth/enrollment/v1";
@@ -50,7 +50,7 @@ export class IdentityError extends Error {
 function secretBytes(enrollmentSecret: string): Buffer {
   const b = fromAnyBase64(enrollmentSecret);
   if (b === undefined || b.length < 32)
-    throw new IdentityError("the enrollment secret is not 32+ bytes of base64url");
+    throw new IdentityError("the enrollment secret (or key) is not 32+ bytes of base64url");
   return b;
 }
 
@@ -61,14 +61,14 @@ function macOf(fields: Omit<SignedNodeIdentity, "mac">, enrollmentSecret: string
 }
 
 /**
- * The enrollment secret of a node, derived from the program's signing key (HMAC-SHA256 of the
- * node id): stable across runs, so a node's user data does not change, and different per node,
- * so one node's secret says nothing about another's or about the signing key.
+ * The enrollment secret of a node, derived from the stack's enrollment key (32+ random bytes,
+ * base64url, kept in the state: components/enrollment) by HMAC-SHA256 of the node id: stable
+ * across runs and signing-key rotations, so a node's user data does not change, and different per
+ * node, so one node's secret says nothing about another's or about the key.
  */
-export function enrollmentSecretFor(signingKey: string, nodeId: string): string {
-  const seed = loadSigningPrivateKey(signingKey).export({ format: "jwk" }).d as string;
+export function enrollmentSecretFor(enrollmentKey: string, nodeId: string): string {
   return toBase64Url(
-    createHmac("sha256", Buffer.from(seed, "base64url")).update(`${ENROLLMENT_DOMAIN}\n${nodeId}`).digest(),
+    createHmac("sha256", secretBytes(enrollmentKey)).update(`${ENROLLMENT_DOMAIN}\n${nodeId}`).digest(),
   );
 }
 

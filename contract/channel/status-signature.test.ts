@@ -109,7 +109,7 @@ describe("identity documents", () => {
     );
     expect(() => verifyIdentity("[", "node-a", keys.enrollmentSecret)).toThrow(/not JSON/);
   });
-  it("derive a different enrollment secret per node and per signing key", () => {
+  it("derive a different enrollment secret per node and per enrollment key", () => {
     expect(enrollmentSecretFor(keys.signingKey, "node-b")).not.toBe(keys.enrollmentSecret);
     expect(enrollmentSecretFor(generateSigningKeyPair().privateKey, "node-a")).not.toBe(
       keys.enrollmentSecret,

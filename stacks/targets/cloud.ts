@@ -103,9 +103,9 @@ export function trustSetArgs(t: NonNullable<ProgramContext["trust"]>): ChannelTr
   };
 }
 
-/** A node's enrollment secret: derived from the signing key, so stable and different per node. */
-function enrollmentSecret(ctx: ProgramContext, nodeId: string): pulumi.Output<string> {
-  return pulumi.secret(ctx.signingKey).apply((k) => enrollmentSecretFor(k, nodeId));
+/** A node's enrollment secret: derived from the stack's enrollment key, so stable and different per node. */
+export function enrollmentSecret(ctx: ProgramContext, nodeId: string): pulumi.Output<string> {
+  return pulumi.secret(ctx.enrollmentKey).apply((k) => enrollmentSecretFor(k, nodeId));
 }
 
 /** How a cloud node's keys are taken on first contact (DeploymentNode's NodeIdentity). */

@@ -10,6 +10,8 @@ export interface ProgramContext {
   config: StackConfig;
   /** The release-signing private key (secret). */
   signingKey: pulumi.Output<string>;
+  /** The stack's enrollment key (secret; EnrollmentKey): nodes' enrollment secrets derive from it. */
+  enrollmentKey: pulumi.Output<string>;
   /** Its public key: every node trusts it (from its user data, or from the trust set). */
   trustedKey: string;
   /** berth:trust, resolved: the signed trust set to publish, and its root key (secret). */

@@ -7,8 +7,7 @@ import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
-import { enrollmentSecretFor } from "../../contract/channel/node-identity";
-import { trustSetArgs } from "./cloud";
+import { enrollmentSecret, trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -38,7 +37,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
     "node",
     {
       nodeId,
-      enrollmentSecret: pulumi.secret(signingKey).apply((k) => enrollmentSecretFor(k, nodeId)),
+      enrollmentSecret: enrollmentSecret(ctx, nodeId),
       ...(acceptKey ? { acceptKey } : {}),
       stateRoot: path.join(localRoot, "node"),
       volumeRoot,

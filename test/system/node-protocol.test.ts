@@ -131,9 +131,9 @@ describe("the program pins its node, and a lost node comes back through pulumi u
       expect(secretsOpenedWith(attacker.privateKey)).toEqual([]);
       await answering();
 
-      // The same swap by someone holding the node's enrollment secret (a node reset by hand):
+      // The same swap MACed with the node's own enrollment secret (a node reset by hand):
       // valid, but new keys the program did not take, so refused with the command that accepts them.
-      const signingKey = (await s.pulumi(["config", "get", "berth:signingKey"])).stdout.trim();
+      const nodeSecret = readFileSync(join(s.nodeRoot, "enrollment.secret"), "utf8").trim();
       await channel().put(
         key,
         identityDocument(
@@ -144,7 +144,7 @@ describe("the program pins its node, and a lost node comes back through pulumi u
             agentVersion: "9.9.9",
             publishedAt: new Date().toISOString(),
           },
-          enrollmentSecretFor(signingKey, NODE),
+          nodeSecret,
         ),
       );
       const again = await s.pulumi(["preview"], { allowFailure: true });

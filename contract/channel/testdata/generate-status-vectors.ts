@@ -20,7 +20,7 @@ export function buildStatusVectors() {
   const statusKey = publicKeyText(loadSigningPrivateKey(statusPrivateKey));
   const sealingPrivateKey = testOnly("sealing key of node-a");
   const publicKey = publicKeyText(loadNodePrivateKey(sealingPrivateKey));
-  const signingKey = testOnly("program signing key");
+  const signingKey = testOnly("program signing key"); // the stack's enrollment key in these vectors
   const enrollmentSecret = enrollmentSecretFor(signingKey, "node-a");
   const status: EnvironmentStatus = {
     formatVersion: 1,
