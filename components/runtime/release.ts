@@ -19,7 +19,6 @@ import { nextSequence } from "../../contract/channel/sequence";
 import type { ChannelStore } from "../../contract/channel/store";
 import { diskProjectFiles, formatProblem, loadCompose } from "../../contract/compose";
 import { parseReference, resolveDigest } from "../../contract/oci";
-import { loadSigningPrivateKey, publicKeyText, TrustedKeys, verifyRelease } from "../../contract/payload";
 import { buildRelease, referencedSecrets } from "../../contract/release/build";
 import { buildRollback } from "../../contract/release/history";
 import { pinImages } from "../../contract/release/pin";

@@ -4,7 +4,7 @@
 // node's own key (from the identity the node published), with a generation one above the last.
 // Delete withdraws it; the agent then takes the workspace down.
 import type * as pulumi from "@pulumi/pulumi";
-import { z } from "zod";
+import * as z from "zod";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
