@@ -4,7 +4,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
-import { diskProjectFiles, loadCompose } from "../../contract/compose";
+import { diskProjectFiles, loadCompose, readComposeSecretValues } from "../../contract/compose";
 import { buildHash, ImageBuild } from "../image-build/image-build";
 import { Release } from "../release/release";
 import { summarize } from "../release/summary";
@@ -166,6 +166,12 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         }
       }
     }
+    // Compose secrets from the project (file:) or a variable (environment:): read now, and
+    // handed on as secrets (encrypted in the state, sealed to the node in the release).
+    const composeSecrets =
+      loaded.ok && loaded.manifest.secrets
+        ? pulumi.secret(readComposeSecretValues(loaded.manifest, projectDir, variables))
+        : undefined;
     let certificates = args.certificates;
     if (args.originCertificate && loaded.ok) {
       const origin = new OriginCertificate(
@@ -197,7 +203,11 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
           username: args.registry.username,
           password: args.registry.password,
         }),
-        secrets: args.secrets ?? {},
+        secrets: composeSecrets
+          ? pulumi
+              .all([args.secrets ?? {}, composeSecrets])
+              .apply(([given, read]) => ({ ...(given as Record<string, string>), ...read }))
+          : (args.secrets ?? {}),
         ...(certificates ? { certificates } : {}),
         ...(args.disks ? { disks: args.disks } : {}),
         signingKey: args.signingKey,

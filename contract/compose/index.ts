@@ -9,4 +9,6 @@ export {
   memoryProjectFiles,
   type ProjectFiles,
 } from "./project-files";
+export { readComposeSecretValues } from "./secret-values";
+export { composeSecretName } from "./secrets";
 export { splitShellWords } from "./shell-words";

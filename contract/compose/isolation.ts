@@ -5,6 +5,7 @@
 //
 // The rendered file is berth's own JSON, so the node's check is an allow-list: every key a
 // service may carry is one the renderer writes, with the shape the renderer gives it.
+import { nodeFileSource } from "../render/node-compose";
 import { SERVICE_REJECTED } from "./rejections";
 
 export { SERVICE_REJECTED } from "./rejections";
@@ -94,6 +95,7 @@ function checkService(name: string, s: unknown, env: string, doc: Obj, out: stri
   if (!Array.isArray(volumes)) out.push(`${at("volumes")}: not a list`);
   else {
     volumes.forEach((v, i) => {
+      if (isAgentFile(v, name)) return;
       if (
         !isObj(v) ||
         v.type !== "volume" ||
@@ -125,6 +127,24 @@ function checkService(name: string, s: unknown, env: string, doc: Obj, out: stri
       out.push(`${at("deploy")}: only resources may be set`);
   }
 }
+
+/**
+ * A secret or config file: bound read-only from the agent's own folder (a tmpfs), at the path
+ * the renderer writes, so a release can never name another host path.
+ */
+function isAgentFile(v: unknown, service: string): boolean {
+  if (!isObj(v) || v.type !== "bind" || v.read_only !== true || typeof v.source !== "string") return false;
+  const m = /^(secret|config)s\/([^/]+)\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(
+    v.source.startsWith(FILES_PREFIX) ? v.source.slice(FILES_PREFIX.length) : "",
+  );
+  return (
+    m !== null &&
+    m[2] === service &&
+    v.source === nodeFileSource(m[1] as "secret" | "config", service, m[3] as string)
+  );
+}
+
+const FILES_PREFIX = nodeFileSource("secret", "s", "n").replace(/secrets\/s\/n$/, "");
 
 function scalarNode(v: unknown) {
   const value = typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : null;

@@ -23,6 +23,7 @@ import type { ProjectFiles } from "./project-files";
 import { asMap, type Ctx, checkKeys, setKey } from "./read";
 import { readRoutes } from "./routes";
 import { DEFAULT_PLATFORM } from "./runtime";
+import { readTopConfigs, readTopSecrets } from "./secrets";
 import { readService } from "./service";
 import { scanDockerSocket } from "./socket";
 import { readNetworks, readVolumes } from "./top-level";
@@ -58,7 +59,16 @@ export type LoadResult =
   | { ok: true; manifest: Manifest; warnings: Problem[] }
   | { ok: false; problems: Problem[]; warnings: Problem[] };
 
-const TOP_LEVEL = ["services", "volumes", "networks", "name", "version", "x-berth-routes"];
+const TOP_LEVEL = [
+  "services",
+  "volumes",
+  "networks",
+  "secrets",
+  "configs",
+  "name",
+  "version",
+  "x-berth-routes",
+];
 const TOP_LEVEL_EXTENSIONS = ["x-berth-routes"];
 
 export function loadCompose(text: string, options: LoadOptions = {}): LoadResult {
@@ -129,14 +139,6 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
     accepted: TOP_LEVEL,
     berthExtensions: TOP_LEVEL_EXTENSIONS,
     rejected: {
-      secrets: {
-        message: "top-level secrets (files on the deploying machine) are not supported",
-        hint: "reference berth secrets in environment: FOO: { x-berth-secret: NAME }",
-      },
-      configs: {
-        message: "top-level configs are not supported",
-        hint: "build the file into the image, or keep it in a named volume",
-      },
       models: {
         message:
           "models is not supported: Compose asks a model runner on the deploying machine for them, which a node does not have",
@@ -163,9 +165,15 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
   const manifestVolumes = volumes ? readVolumes(ctx, volumes.value, ["volumes"]) : {};
   const networks = entry(root, "networks");
   const manifestNetworks = networks ? readNetworks(ctx, networks.value, ["networks"]) : {};
+  const topSecrets = entry(root, "secrets");
+  const composeSecrets = topSecrets ? readTopSecrets(ctx, topSecrets.value, ["secrets"]) : {};
+  const topConfigs = entry(root, "configs");
+  const composeConfigs = topConfigs ? readTopConfigs(ctx, topConfigs.value, ["configs"]) : {};
   const declared = {
     volumes: new Set(Object.keys(manifestVolumes)),
     networks: new Set(Object.keys(manifestNetworks)),
+    secrets: new Set(topSecrets?.value.kind === "map" ? topSecrets.value.entries.map((e) => e.key) : []),
+    configs: new Set(topConfigs?.value.kind === "map" ? topConfigs.value.entries.map((e) => e.key) : []),
   };
 
   const services: Record<string, Service> = {};
@@ -271,6 +279,15 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
     routeHints,
     extensions,
   };
+  // Only what a deployed service mounts travels in the release.
+  const used = (k: "secrets" | "configs") =>
+    new Set(Object.values(services).flatMap((s) => (s[k] ?? []).map((f) => f.source)));
+  const usedSecrets = used("secrets");
+  if (usedSecrets.size > 0)
+    manifest.secrets = Object.fromEntries(Object.entries(composeSecrets).filter(([n]) => usedSecrets.has(n)));
+  const usedConfigs = used("configs");
+  if (usedConfigs.size > 0)
+    manifest.configs = Object.fromEntries(Object.entries(composeConfigs).filter(([n]) => usedConfigs.has(n)));
   const check = manifestSchema.safeParse(manifest);
   if (!check.success) {
     for (const issue of check.error.issues) {
@@ -290,7 +307,11 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
  * The variables interpolation sees: the project folder's `.env` (read as Compose reads it), with
  * the stack's variables winning over it. The process environment is never read.
  */
-function projectVariables(stack: Variables, files: ProjectFiles | undefined, problems: Problems): Variables {
+export function projectVariables(
+  stack: Variables,
+  files: ProjectFiles | undefined,
+  problems: Problems,
+): Variables {
   const r = files?.read(".env");
   if (!r) return stack;
   if (!r.ok) {

@@ -108,14 +108,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     message: "container_name is not allowed: berth names containers per environment and release",
     hint: "remove it; other services reach this one by its service name",
   },
-  secrets: {
-    message: "Compose secrets (files on the deploying machine) are not supported",
-    hint: "reference a berth secret in environment: FOO: { x-berth-secret: NAME }",
-  },
-  configs: {
-    message: "Compose configs (files on the deploying machine) are not supported",
-    hint: "build the file into the image, or keep it in a named volume",
-  },
   links: {
     message: "links is obsolete and not supported",
     hint: "services on the same network reach each other by service name; use depends_on for start order",

@@ -106,7 +106,6 @@ describe("refused service fields, each with its own message and hint", () => {
       "container_name",
       "container_name is not allowed: berth names containers per environment and release",
     ],
-    ["secrets: [db]", "secrets", "Compose secrets (files on the deploying machine) are not supported"],
     [
       "oom_kill_disable: true",
       "oom_kill_disable",

@@ -15,6 +15,7 @@ import type { Path } from "./problem";
 import { asMap, asText, type Ctx, checkKeys, setKey } from "./read";
 import { COMPOSE_SERVICE_FIELDS, SERVICE_REJECTED } from "./rejections";
 import { RUNTIME_FIELDS, readRuntime } from "./runtime";
+import { readFileMounts } from "./secrets";
 import { readServiceNetworks } from "./service-networks";
 import { entry, type YNode } from "./tree";
 
@@ -37,6 +38,8 @@ export const SERVICE_FIELDS = [
   "labels",
   "networks",
   "profiles",
+  "secrets",
+  "configs",
   // Resolved by compose-files.ts; still here only when it could not be (that problem is reported).
   "extends",
   ...RUNTIME_FIELDS,
@@ -54,6 +57,8 @@ const IMAGE_REF =
 export interface Declared {
   volumes: ReadonlySet<string>;
   networks: ReadonlySet<string>;
+  secrets?: ReadonlySet<string>;
+  configs?: ReadonlySet<string>;
 }
 
 export interface ServiceResult {
@@ -160,6 +165,12 @@ export function readService(
   // Two containers must never write the same volume at once (a database would corrupt it).
   if (!explicitOrder && s.volumes.some((v) => !v.readOnly)) s.updateOrder = "stop-first";
   readRuntime(ctx, map, path, s, { platform: ctx.platform });
+  for (const kind of ["secret", "config"] as const) {
+    const e = get(`${kind}s`);
+    if (!e) continue;
+    const mounts = readFileMounts(ctx, e.value, at(`${kind}s`), kind, declared[`${kind}s`] ?? new Set());
+    if (mounts.length > 0) s[`${kind}s`] = mounts;
+  }
   const restart = get("restart");
   if (restart) {
     const v = restart.value.kind === "scalar" ? restart.value.value : undefined;

@@ -140,6 +140,31 @@ export const httpHealthSchema = z.strictObject({
 });
 export type HttpHealth = z.infer<typeof httpHealthSchema>;
 
+/** A Compose secret or config mounted as a file: read-only, with its owner and mode. */
+export const fileMountSchema = z.strictObject({
+  /** The top-level secret or config. */
+  source: nameSchema,
+  /** Absolute path in the container. */
+  target: z.string().startsWith("/"),
+  uid: z.number().int().nonnegative(),
+  gid: z.number().int().nonnegative(),
+  mode: z.number().int().min(0).max(0o7777),
+});
+export type FileMount = z.infer<typeof fileMountSchema>;
+
+/**
+ * A top-level Compose secret: the berth secret that holds its value (sealed to the node like
+ * every berth secret), and where the program reads that value at preview when it comes from the
+ * project (`file`, project-relative) or a variable (`variable`); `x-berth-secret` names a secret
+ * of the stack.
+ */
+export const composeSecretSchema = z.strictObject({
+  secret: secretNameSchema,
+  file: z.string().min(1).optional(),
+  variable: z.string().min(1).optional(),
+});
+export type ComposeSecret = z.infer<typeof composeSecretSchema>;
+
 export const serviceSchema = z.strictObject({
   /** The image reference as written (after interpolation); pinned to a digest later. */
   image: z.string().min(1).optional(),
@@ -200,6 +225,10 @@ export const serviceSchema = z.strictObject({
   logging: z.strictObject({ driver: z.enum(["json-file", "local"]), options: stringMap }).optional(),
   /** `os/arch[/variant]`; only the node's own platform is accepted. */
   platform: z.string().min(1).optional(),
+  /** Compose secrets mounted as files (on a tmpfs of the node, never on its disk). */
+  secrets: z.array(fileMountSchema).optional(),
+  /** Compose configs mounted as read-only files. */
+  configs: z.array(fileMountSchema).optional(),
 });
 export type Service = z.infer<typeof serviceSchema>;
 
@@ -236,6 +265,10 @@ export const manifestSchema = z
     networks: z.record(nameSchema, networkSchema),
     routes: z.array(routeSchema),
     routeHints: z.array(routeHintSchema),
+    /** Top-level Compose secrets the services mount. */
+    secrets: z.record(nameSchema, composeSecretSchema).optional(),
+    /** Top-level Compose configs the services mount: their content, in the signed release. */
+    configs: z.record(nameSchema, z.strictObject({ content: z.string() })).optional(),
     /** Top-level `x-` keys other than berth's own, after interpolation. */
     extensions: z.record(z.string().startsWith("x-"), z.unknown()),
   })

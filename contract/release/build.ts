@@ -55,6 +55,7 @@ export function referencedSecrets(m: Manifest): string[] {
   for (const s of Object.values(m.services)) {
     for (const v of Object.values(s.environment)) if ("secret" in v) names.add(v.secret);
   }
+  for (const c of Object.values(m.secrets ?? {})) names.add(c.secret);
   return [...names].sort();
 }
 

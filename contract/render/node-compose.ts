@@ -6,7 +6,7 @@
 import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
 import { ID_RULE, isId } from "../ids";
 import type { Manifest, Service } from "../manifest/schema";
-import { type NodeExtras, parseNodeExtras } from "./node-extras";
+import { type NodeExtras, type NodeFile, parseNodeExtras } from "./node-extras";
 
 export interface RenderOptions {
   environmentId: string;
@@ -38,7 +38,15 @@ export const LABEL = {
   health: "berth.health",
 } as const;
 
-export type { NodeExtras } from "./node-extras";
+export type { NodeExtras, NodeFile };
+
+/** The variable Compose reads for the agent's folder of secret and config files (a tmpfs). */
+export const FILES_DIR_VARIABLE = "BERTH_FILES_DIR";
+
+/** Where a file is bound from: under the agent's folder, never a path the release chooses. */
+export function nodeFileSource(kind: "secret" | "config", service: string, name: string): string {
+  return `\${${FILES_DIR_VARIABLE}:?the berth agent sets it}/${kind}s/${service}/${name}`;
+}
 
 export interface RenderedCompose {
   text: string;
@@ -167,14 +175,28 @@ function renderService(
   if (s.expose.length > 0) out.expose = s.expose.map(String);
   const ports = publishedPorts(m, name);
   if (ports.length > 0) out.ports = ports.map((p) => `127.0.0.1::${p}`);
-  if (s.volumes.length > 0) {
-    out.volumes = s.volumes.map((v) => ({
-      type: "volume",
-      source: v.source,
-      target: esc(v.target),
-      read_only: v.readOnly,
-      ...(v.subpath ? { volume: { subpath: esc(v.subpath) } } : {}),
-    }));
+  const files = [
+    ...(s.secrets ?? []).map((f) => ({ ...f, kind: "secret" as const })),
+    ...(s.configs ?? []).map((f) => ({ ...f, kind: "config" as const })),
+  ];
+  if (s.volumes.length > 0 || files.length > 0) {
+    out.volumes = [
+      ...s.volumes.map((v) => ({
+        type: "volume",
+        source: v.source,
+        target: esc(v.target),
+        read_only: v.readOnly,
+        ...(v.subpath ? { volume: { subpath: esc(v.subpath) } } : {}),
+      })),
+      // Secrets and configs: files the agent writes on its tmpfs, bound read-only.
+      ...files.map((f) => ({
+        type: "bind",
+        source: nodeFileSource(f.kind, name, f.source),
+        target: esc(f.target),
+        read_only: true,
+        bind: { create_host_path: false },
+      })),
+    ];
   }
   out.networks = Object.fromEntries(
     Object.entries(s.networks).map(([n, cfg]) => [
@@ -292,6 +314,39 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
     })),
   };
   if (o.backup) extras.backup = renderBackup(m, env, o.volumeRoot, o.backup);
+  const nodeFiles: NodeFile[] = [];
+  for (const name of m.order) {
+    const s = m.services[name];
+    for (const f of s?.secrets ?? []) {
+      const secret = m.secrets?.[f.source]?.secret;
+      if (secret === undefined)
+        throw new RenderError([`services.${name}.secrets: ${f.source} is not declared`]);
+      nodeFiles.push({
+        kind: "secret",
+        service: name,
+        name: f.source,
+        secret,
+        uid: f.uid,
+        gid: f.gid,
+        mode: f.mode,
+      });
+    }
+    for (const f of s?.configs ?? []) {
+      const content = m.configs?.[f.source]?.content;
+      if (content === undefined)
+        throw new RenderError([`services.${name}.configs: ${f.source} is not declared`]);
+      nodeFiles.push({
+        kind: "config",
+        service: name,
+        name: f.source,
+        content,
+        uid: f.uid,
+        gid: f.gid,
+        mode: f.mode,
+      });
+    }
+  }
+  if (nodeFiles.length > 0) extras.files = nodeFiles;
   const doc: Record<string, unknown> = {
     services: Object.fromEntries(
       m.order.map((name) => [name, renderService(m, name, m.services[name] as Service, o)]),

@@ -13,6 +13,31 @@ const absolutePath = z
   .string()
   .regex(/^\/(?!.*(^|\/)\.\.?(\/|$))[^\0]*$/, "not an absolute path without . or .. segments");
 
+/** A plain name: a file's folder and name on the agent's tmpfs, never a path. */
+const fileName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "not a plain name");
+
+const nodeFileSchema = z.strictObject({
+  kind: z.enum(["secret", "config"]),
+  service: fileName,
+  /** The Compose secret or config name. */
+  name: fileName,
+  /** Secrets: the sealed secret that holds the value. */
+  secret: z.string().min(1).optional(),
+  /** Configs: the content. */
+  content: z.string().optional(),
+  uid: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 2),
+  gid: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 2),
+  mode: z.number().int().min(0).max(0o7777),
+});
+
 // Loose at the top and per service (a field a newer renderer adds passes through to the agent);
 // strict where a field reaches the node: networks, volumes and their folders, backups.
 export const nodeExtrasSchema = z.looseObject({
@@ -45,8 +70,15 @@ export const nodeExtrasSchema = z.looseObject({
   ),
   /** Backups of the environment's volumes (no secret values: the secrets' names). */
   backup: nodeBackupSchema.optional(),
+  /**
+   * Files the agent writes on its tmpfs before Compose starts the services, each bound
+   * read-only into its container: Compose secrets (the value is the sealed secret `secret`) and
+   * configs (their `content`). Absent in releases that have none.
+   */
+  files: z.array(nodeFileSchema).optional(),
 });
 export type NodeExtras = z.infer<typeof nodeExtrasSchema>;
+export type NodeFile = z.infer<typeof nodeFileSchema>;
 
 export class NodeExtrasError extends Error {}
 

@@ -4,6 +4,7 @@
 //   running-and-stable) → switch the proxy's routes → drain → stop the old release's project.
 // Any failure before the switch completes rolls back to the previous release, whose containers
 // keep serving throughout; a failed first release leaves nothing running.
+import { join } from "node:path";
 import type { ReleasePayload } from "../../contract/payload";
 import {
   parseRegistryCredentials,
@@ -11,7 +12,7 @@ import {
   type RegistryCredentials,
 } from "../../contract/release/registry-credentials";
 import { type TlsBundle, tlsBundlesFromSecrets } from "../../contract/release/tls";
-import type { NodeExtras } from "../../contract/render/node-compose";
+import { FILES_DIR_VARIABLE, type NodeExtras } from "../../contract/render/node-compose";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
@@ -21,6 +22,7 @@ import type { DockerRunner } from "../docker";
 import { imagesOf, type Release, type RenderedService } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { ensureEnvironmentResources } from "./environment-resources";
+import { DEFAULT_FILES_ROOT, ensureTmpfs, writeNodeFiles } from "./files";
 import { probeUntilHealthy } from "./http-probe";
 import { type ApplyPlan, planApply, type RouteKey, releaseProject, type Upstream } from "./plan";
 import type { ProxyControl } from "./proxy-control";
@@ -40,6 +42,8 @@ export interface ApplyDeps {
   mountDisk?: MountDisk;
   /** Opens a release's sealed secrets with the node's private key: name → value. */
   unseal: (payload: ReleasePayload) => Record<string, string>;
+  /** The tmpfs for Compose secret and config files (default /run/berth-files). */
+  filesRoot?: string;
 }
 
 export interface ApplyOutcome {
@@ -135,11 +139,18 @@ export class Applier {
       secretEnv = this.secretEnv(payload, extras, secrets);
       const creds = secrets[REGISTRY_CREDENTIALS_SECRET];
       pullCredentials = creds === undefined ? undefined : parseRegistryCredentials(creds);
+      // Compose secrets and configs: files on the agent's tmpfs, bound read-only.
+      if (extras.files?.length) {
+        await ensureTmpfs(this.deps.filesRoot ?? DEFAULT_FILES_ROOT);
+        writeNodeFiles(this.filesDir(payload), extras, secrets);
+      }
     } catch (e) {
       return { state: "failed", sequence: seq, error: describeError(e), services: [] };
     }
     const redact = [
-      ...Object.values(secretEnv),
+      ...Object.entries(secretEnv)
+        .filter(([k]) => k !== FILES_DIR_VARIABLE)
+        .map(([, v]) => v),
       ...Object.values(pullCredentials ?? {}).map((c) => c.password),
     ];
     const call = (cmd: compose.Command, opts: { allowFailure?: boolean; timeoutMs?: number } = {}) =>
@@ -321,13 +332,19 @@ export class Applier {
     });
   }
 
+  /** Where the environment's secret and config files live on the agent's tmpfs. */
+  private filesDir(payload: ReleasePayload): string {
+    return join(this.deps.filesRoot ?? DEFAULT_FILES_ROOT, payload.nodeId, payload.environmentId);
+  }
+
   /** The secret variables Compose reads, from the release's sealed secrets. */
   private secretEnv(
     payload: ReleasePayload,
     extras: NodeExtras,
     secrets: Record<string, string> = this.deps.unseal(payload),
   ): Record<string, string> {
-    const out: Record<string, string> = {};
+    // The folder of the release's secret and config files (a path, not a secret).
+    const out: Record<string, string> = { [FILES_DIR_VARIABLE]: this.filesDir(payload) };
     for (const [name, variable] of Object.entries(extras.secrets)) {
       const value = secrets[name];
       if (value === undefined)
