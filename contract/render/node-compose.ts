@@ -38,7 +38,7 @@ export const LABEL = {
   health: "berth.health",
 } as const;
 
-export type { NodeExtras, NodeFile };
+export type { NodeExtras };
 
 /** The variable Compose reads for the agent's folder of secret and config files (a tmpfs). */
 export const FILES_DIR_VARIABLE = "BERTH_FILES_DIR";
