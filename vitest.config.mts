@@ -1,7 +1,10 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: `unit` (pure logic, Pulumi mocks; fast) and `system` (the real Pulumi engine,
-// Docker, the registry, HAProxy; run one file at a time so they never fight over Docker).
+// Two tiers, one after the other:
+// - `unit`: pure logic, Pulumi mocks, small local servers; no Docker. `npm run test:unit`.
+// - `system`: the real Pulumi engine, Docker, the registry, HAProxy, restic; one file at a time.
+//   The bundles are built once before them (test/system/support/build-once.ts).
+// `npm test` writes per-file times to .berth-test/vitest.json and prints them at the end.
 export default defineConfig({
   test: {
     projects: [
@@ -13,6 +16,7 @@ export default defineConfig({
             "test/unit/**/*.test.ts",
           ],
           environment: "node",
+          sequence: { groupOrder: 0 },
           // ESM-only, and imports its JSON schemas without import attributes, which Node refuses:
           // let Vite transform it (test/unit/workflows.test.ts).
           server: { deps: { inline: ["@actions/workflow-parser"] } },
@@ -23,6 +27,8 @@ export default defineConfig({
           name: "system",
           include: ["test/system/**/*.test.ts"],
           environment: "node",
+          sequence: { groupOrder: 1 },
+          globalSetup: ["test/system/support/build-once.ts"],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,

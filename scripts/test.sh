@@ -14,4 +14,8 @@ tsc --noEmit -p tsconfig.json
 say "unused files, exports and dependencies (knip)"
 knip
 say "tests (vitest)"
-vitest run "$@"
+mkdir -p .berth-test
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json=.berth-test/vitest.json "$@" || status=$?
+if [ -s .berth-test/vitest.json ]; then tsx scripts/test-times.ts .berth-test/vitest.json; fi
+exit "$status"

@@ -109,7 +109,6 @@ async function crashAndConverge(env: string, seq: number, host: string, step: st
 }
 
 beforeAll(async () => {
-  await run("bash", [join(REPO_ROOT, "scripts", "build.sh")]);
   image = await testAppImage();
   await h.start({ healthTimeoutSeconds: 20 });
 }, 600_000);

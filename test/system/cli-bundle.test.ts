@@ -2,13 +2,9 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { run } from "../../lib/process";
 import { REPO_ROOT } from "./support/pulumi-project";
-
-beforeAll(async () => {
-  await run("bash", [join(REPO_ROOT, "scripts", "build.sh")]);
-});
 
 describe("bin/berth.js and bin/berth-agent.js", () => {
   it("validates: exit 2 and one line per problem for a broken file, never a stack trace", async () => {

@@ -81,7 +81,6 @@ const containers = async (id: string) =>
   (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${id}`])).stdout.trim();
 
 beforeAll(async () => {
-  await run("bash", ["scripts/build.sh"], { cwd: join(__dirname, "..", "..") });
   repo = await sampleRepository(`agent-${RUN}`);
   writeFileSync(
     configFile,
