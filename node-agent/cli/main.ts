@@ -55,6 +55,8 @@ commands:
                    snapshot; --volume V: only that volume). A volume whose data is newer than
                    the snapshot is kept unless --force is given
   version          print the agent's version (also --version)
+  upgrade-watch    (started by the agent itself) hold a new agent to its report deadline and
+                   put the previous one back when it misses it (node-agent/upgrade/)
 
 options:
   --config FILE    the agent's config (default /etc/berth/agent.json, or $BERTH_AGENT_CONFIG)

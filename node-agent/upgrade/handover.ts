@@ -5,8 +5,10 @@
 // bundle; elsewhere (the local node, tests) the old one starts it detached with its own output
 // and exits. Detached children and HAProxy outlive the agent (the unit's KillMode=process).
 import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
 import type { AgentConfig } from "../config";
-import { writeAgentPid } from "./record";
+import { upgradeDir, writeAgentPid } from "./record";
 import type { Staged } from "./upgrader";
 
 export type RestartMode = "systemd" | "exec";
@@ -28,13 +30,21 @@ export function handoverCommands(staged: Staged, configFile: string) {
   };
 }
 
-/** Starts `node ARGS` detached, with this process's stdout and stderr; returns its pid. */
-export function startDetached(args: string[]): number {
+/** Where a new agent on trial writes its errors (exec mode): the watchdog quotes them. */
+export const trialLogPath = (stateRoot: string) => join(upgradeDir(stateRoot), "trial.log");
+
+/**
+ * Starts `node ARGS` detached, with this process's stdout and stderr (or `stderrFile` for its
+ * errors); returns its pid.
+ */
+export function startDetached(args: string[], stderrFile?: string): number {
+  const err = stderrFile ? openSync(stderrFile, "w", 0o600) : "inherit";
   const child = spawn(process.execPath, args, {
     detached: true,
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "inherit", err],
     env: process.env,
   });
+  if (typeof err === "number") closeSync(err);
   child.unref();
   return child.pid ?? 0;
 }
@@ -50,7 +60,8 @@ export function handOver(
   const cmd = handoverCommands(staged, o.configFile);
   const watchdogPid = startDetached(cmd.watchdog);
   if (o.mode === "systemd") return { watchdogPid };
-  const agentPid = startDetached(cmd.agent);
+  // The new agent's errors (the agent logs to stdout) go to a file the watchdog can quote.
+  const agentPid = startDetached(cmd.agent, trialLogPath(o.stateRoot));
   writeAgentPid(o.stateRoot, agentPid);
   return { watchdogPid, agentPid };
 }

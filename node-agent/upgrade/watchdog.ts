@@ -3,13 +3,13 @@
 // the deadline passes first, or (exec mode) the new agent's process is gone, it decides the trial
 // (decision.ts), puts the previous bundle back with one rename, records why, stops the new agent
 // and starts the previous one (systemd: its unit restarts it).
-import { existsSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import { fsyncDir } from "../../lib/atomic-write";
 import type { Logger } from "../../lib/log";
 import { alive } from "../../lib/pid";
 import { decideTrial } from "./decision";
-import { handoverCommands, type RestartMode, startDetached } from "./handover";
+import { handoverCommands, type RestartMode, startDetached, trialLogPath } from "./handover";
 import { readAgentPid, readRecord, writeAgentPid, writeRecord } from "./record";
 
 export interface WatchOptions {
@@ -23,6 +23,20 @@ export interface WatchOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The last lines the new agent wrote to stderr (exec mode), bounded. */
+function trialErrors(stateRoot: string): string | undefined {
+  try {
+    const text = readFileSync(trialLogPath(stateRoot), "utf8").slice(-4096);
+    const lines = text
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .slice(-3);
+    return lines.length > 0 ? lines.join(" | ").slice(0, 600) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 async function stop(pid: number | undefined): Promise<void> {
   if (!alive(pid)) return;
@@ -59,9 +73,10 @@ export async function watchTrial(
   if (!decideTrial(o.stateRoot)) return { outcome: "confirmed" };
   const r = readRecord(o.stateRoot) ?? first;
   const seconds = Math.round((deadline - Date.parse(first.at)) / 1000);
+  const said = trialErrors(o.stateRoot);
   const reason = [
     why ?? `agent ${first.version} did not report within ${seconds} s`,
-    r.reason ? `its error: ${r.reason}` : undefined,
+    r.reason ? `its error: ${r.reason}` : said ? `it said: ${said}` : undefined,
     `back on ${first.from}`,
   ]
     .filter(Boolean)

@@ -164,6 +164,8 @@ describe("agent upgrades on a running node", () => {
     );
     expect(s.upgrade?.version).toBe("0.3.0");
     expect(s.upgrade?.reason).toMatch(/agent 0\.3\.0 (exited before it reported|did not report within)/);
+    // What the crashing agent printed, so the operator sees why without logging in.
+    expect(s.upgrade?.reason).toMatch(/it said: berth-agent: cannot start: this bundle is broken on purpose/);
     expect(s.upgrade?.reason).toMatch(/back on 0\.2\.0/);
     expect(readFileSync(bundleFile, "utf8")).toBe(v2);
     expect(alive(readAgentPid(h.stateRoot))).toBe(true);
