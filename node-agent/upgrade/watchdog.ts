@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import { fsyncDir } from "../../lib/atomic-write";
 import type { Logger } from "../../lib/log";
 import { alive } from "../../lib/pid";
+import { run } from "../../lib/process";
 import { decideTrial } from "./decision";
 import { handoverCommands, type RestartMode, startDetached, trialLogPath } from "./handover";
 import { readAgentPid, readRecord, writeAgentPid, writeRecord } from "./record";
@@ -22,7 +23,39 @@ export interface WatchOptions {
   goneMs?: number;
 }
 
+/** The systemd unit cloud nodes run the agent as (components/deployment-node/cloud-init.ts). */
+const AGENT_UNIT = "berth-agent.service";
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** systemd: the new agent's fatal errors since the trial began, from the journal (bounded). */
+async function journalErrors(since: string): Promise<string | undefined> {
+  try {
+    const r = await run(
+      "journalctl",
+      [
+        "--unit",
+        AGENT_UNIT,
+        "--since",
+        `@${Math.floor(Date.parse(since) / 1000)}`,
+        "--lines",
+        "200",
+        "--output",
+        "cat",
+        "--no-pager",
+      ],
+      { allowFailure: true, timeoutMs: 5000 },
+    );
+    // The agent's fatal errors are its lines that start with "berth-agent:" (cli/bin.ts).
+    const lines = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("berth-agent:"))
+      .slice(-3);
+    return r.exitCode === 0 && lines.length > 0 ? lines.join(" | ").slice(0, 600) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The last lines the new agent wrote to stderr (exec mode), bounded. */
 function trialErrors(stateRoot: string): string | undefined {
@@ -73,7 +106,7 @@ export async function watchTrial(
   if (!decideTrial(o.stateRoot)) return { outcome: "confirmed" };
   const r = readRecord(o.stateRoot) ?? first;
   const seconds = Math.round((deadline - Date.parse(first.at)) / 1000);
-  const said = trialErrors(o.stateRoot);
+  const said = o.mode === "exec" ? trialErrors(o.stateRoot) : await journalErrors(first.at);
   const reason = [
     why ?? `agent ${first.version} did not report within ${seconds} s`,
     r.reason ? `its error: ${r.reason}` : said ? `it said: ${said}` : undefined,
