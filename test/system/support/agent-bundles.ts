@@ -18,6 +18,7 @@ export async function agentBundleOf(version: string): Promise<string> {
     legalComments: "none",
     alias: { "jsonc-parser": join(REPO_ROOT, "node_modules", "jsonc-parser", "lib", "esm", "main.js") },
     external: ["@devcontainers/cli"],
+    minifyWhitespace: true,
     define: { BERTH_AGENT_BUILD_VERSION: JSON.stringify(version) },
     write: false,
   });
