@@ -5,6 +5,8 @@ export interface Io {
   readFile(path: string): string;
   writeFile(path: string, text: string, mode?: number): void;
   env: Record<string, string | undefined>;
+  /** Byte streams for commands that stream (logs, exec, a terminal); the process's own when absent. */
+  streams?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; stdin?: NodeJS.ReadableStream };
 }
 
 /** Bad input or usage: exit code 2, one line per problem, never a stack trace. */

@@ -1,5 +1,6 @@
 // berth: the release contract from the command line.
 import { describeError } from "../lib/errors";
+import { exec, logs, run } from "./commands/app-access";
 import { keygen } from "./commands/keygen";
 import { previewSummary } from "./commands/preview-summary";
 import { releases } from "./commands/releases";
@@ -9,6 +10,7 @@ import { sign } from "./commands/sign";
 import { status } from "./commands/status";
 import { validate } from "./commands/validate";
 import { verify } from "./commands/verify";
+import { workspace } from "./commands/workspace-access";
 import { type Io, UsageError } from "./io";
 import { version } from "./version";
 
@@ -24,8 +26,10 @@ commands:
   status ENV         the node's word on an environment: its release and its backups
   releases ENV       the release history of an environment (from the release channel)
   rollback ENV       publish the content of an earlier release as a new one (--to SEQ)
-
-options: --help, --version`;
+  logs ENV [SERVICE] an environment's container logs (-f to follow), through the node's proxy
+  exec ENV SERVICE -- CMD   a command in a running container (exit code passed through)
+  run ENV SERVICE -- CMD    a one-off container of the service (a migration, say)
+  workspace shell|exec|cp|port NAME   into a workspace: a terminal, commands, files, a port`;
 
 const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   validate,
@@ -37,6 +41,10 @@ const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
   releases,
   rollback,
   status,
+  logs,
+  exec,
+  run,
+  workspace,
 };
 
 /** Exit codes: 0 ok, 1 failed (refused release, unreachable registry), 2 bad input or usage. */

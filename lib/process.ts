@@ -1,6 +1,8 @@
 // berth's one process runner: every external command (pulumi, docker, haproxy, git...) goes
 // through here. A thin shell over execa that adds what berth needs everywhere: secret values
 // redacted from errors, a bounded time, and errors that name the command and its last output.
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
 import type { Options } from "execa";
 
 export interface RunOptions {
@@ -95,4 +97,61 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     throw new ProcessError(`${command}: ${why}${tail ? `\n${tail}` : ""}`, result);
   }
   return result;
+}
+
+export interface StreamOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** "pipe" to write to the command's standard input; "ignore" for none. */
+  stdin?: "pipe" | "ignore";
+  /** Stops the command (SIGTERM, then SIGKILL after 5 s) when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface StreamingProcess {
+  readonly stdin: NodeJS.WritableStream | null;
+  readonly stdout: NodeJS.ReadableStream;
+  readonly stderr: NodeJS.ReadableStream;
+  /** The exit code; 128 + n when a signal ended it; -1 when it could not start. */
+  readonly exit: Promise<number>;
+  kill(): void;
+}
+
+/**
+ * A command whose output is consumed while it runs (logs that follow, an interactive exec), with
+ * its streams handed to the caller. The same runner as `run`, for what cannot be buffered.
+ */
+export function spawnStreaming(
+  file: string,
+  args: readonly string[],
+  opts: StreamOptions = {},
+): StreamingProcess {
+  const child = spawn(file, args, {
+    cwd: opts.cwd ?? "/",
+    env: { ...process.env, ...opts.env },
+    stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
+  });
+  let killTimer: NodeJS.Timeout | undefined;
+  const kill = () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    killTimer ??= setTimeout(() => child.kill("SIGKILL"), 5_000);
+    killTimer.unref();
+  };
+  opts.signal?.addEventListener("abort", kill, { once: true });
+  const exit = new Promise<number>((resolve) => {
+    child.once("error", () => resolve(-1));
+    child.once("close", (code, signal) => {
+      if (killTimer) clearTimeout(killTimer);
+      opts.signal?.removeEventListener("abort", kill);
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout as NodeJS.ReadableStream,
+    stderr: child.stderr as NodeJS.ReadableStream,
+    exit,
+    kill,
+  };
 }

@@ -73,6 +73,39 @@ describe("parseStackConfig", () => {
     );
   });
 
+  it("reads berth:operators and names each wrong operator key", () => {
+    const key = "A".repeat(43);
+    const ops = (list: unknown) => ({ ...minimal, "berth:operators": JSON.stringify(list) });
+    const c = parseStackConfig(ops([{ name: "alice", publicKey: key, environments: ["demo"] }]), "P");
+    expect(c.operators).toEqual([{ name: "alice", publicKey: key, environments: ["demo"], workspaces: [] }]);
+    expect(c.localCommands).toBe(false);
+    expect(
+      problems(
+        ops([
+          { name: "alice", publicKey: "short", environments: ["nope"] },
+          { name: "alice", publicKey: key, workspaces: ["ws"] },
+          { name: "bob", publicKey: key },
+        ]),
+      ),
+    ).toContainEqual(
+      expect.stringMatching(/berth:operators\[0\]\.publicKey: must be a raw 32-byte Ed25519 public key/),
+    );
+    expect(
+      problems(
+        ops([
+          { name: "alice", publicKey: key, environments: ["nope"] },
+          { name: "alice", publicKey: "B".repeat(43), workspaces: ["ws"] },
+          { name: "bob", publicKey: key },
+        ]),
+      ),
+    ).toEqual([
+      'Pulumi.test.yaml: berth:operators[0].environments[0]: "nope" is not in berth:environments; use one of "demo", "*"',
+      'Pulumi.test.yaml: berth:operators[1].name: "alice" is declared twice',
+      'Pulumi.test.yaml: berth:operators[1].workspaces[0]: "ws" is not in berth:workspaces; use one of "*"',
+      "Pulumi.test.yaml: berth:operators[2].publicKey: is also operator alice's key: give each operator a key of their own",
+    ]);
+  });
+
   it("fills defaults: local target, port 8088, no secrets", () => {
     expect(parseStackConfig(minimal, "Pulumi.local.yaml")).toMatchObject({
       target: "local",

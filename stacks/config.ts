@@ -2,6 +2,7 @@
 // so every message can name the config key the user has to fix.
 import * as z from "zod";
 import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node/args";
+import { operatorSchema } from "../contract/access/schema";
 import { environmentBackupSchema } from "../contract/backup/schema";
 import { idSchema } from "../contract/ids";
 import { branchName, devcontainerConfigName, workspaceSource } from "../contract/workspace/spec";
@@ -46,6 +47,8 @@ export const hcloudNodeConfigSchema = z
     allowSsh: allowSsh.optional(),
     deleteProtection: z.boolean().default(false),
     replaceOnUserDataChange: z.boolean().default(false),
+    /** Deployment nodes: `berth run` and `berth exec` for granted operators (off by default). */
+    commands: z.boolean().default(false),
   })
   .strict();
 
@@ -61,6 +64,8 @@ export const scalewayNodeConfigSchema = z
     zone: choice(SCALEWAY_ZONES, "a Scaleway zone"),
     rootVolumeSizeGb: z.number().int().min(10).max(10_000).default(20),
     allowSsh: allowSsh.optional(),
+    /** Deployment nodes: `berth run` and `berth exec` for granted operators (off by default). */
+    commands: z.boolean().default(false),
   })
   .strict();
 
@@ -307,6 +312,14 @@ export const stackConfigSchema = z
     registryPushPassword: z.string().min(1).optional(),
     nodes: z.array(nodeConfigSchema).default([]),
     workspaces: z.array(workspaceConfigSchema).default([]),
+    /**
+     * Who may get into environments and workspaces (berth logs, run, exec, workspace shell): a
+     * name, an Ed25519 public key (berth keygen operator) and the environments and workspaces
+     * granted ("*": all). Their keys reach the nodes signed, with each release and workspace.
+     */
+    operators: z.array(operatorSchema).max(256).default([]),
+    /** local target: `berth run` and `berth exec` on the local node's environments (off by default). */
+    localCommands: z.boolean().default(false),
   })
   .strict()
   .superRefine(crossChecks);
@@ -328,6 +341,7 @@ const PROVIDER_OF_TARGET = { hetzner: "hcloud", scaleway: "scaleway" } as const;
 type RawStack = {
   target: "local" | "hetzner" | "scaleway";
   environments: {
+    name: string;
     node?: string | undefined;
     volumes: unknown[];
     hosts?: string[] | undefined;
@@ -337,8 +351,15 @@ type RawStack = {
   }[];
   certificates: Record<string, string>;
   secrets: Record<string, string>;
-  nodes: { id: string; provider: "hcloud" | "scaleway"; role: "deployment" | "workspace" }[];
+  nodes: {
+    id: string;
+    provider: "hcloud" | "scaleway";
+    role: "deployment" | "workspace";
+    commands: boolean;
+  }[];
   workspaces: { name: string; node?: string | undefined; defaultImage?: string | undefined }[];
+  operators: { name: string; publicKey: string; environments: string[]; workspaces: string[] }[];
+  localCommands: boolean;
   channel?: { kind: "r2" | "scaleway" } | undefined;
   registry?: { kind: "cloudflare" | "oci" | "scaleway" } | undefined;
   cloudflare?: { zoneId?: string | undefined } | undefined;
@@ -347,6 +368,39 @@ type RawStack = {
   channelSecretAccessKey?: string | undefined;
   registryPullPassword?: string | undefined;
 };
+
+/** Operators: names once, one key per operator, grants naming declared environments and workspaces. */
+function checkOperators(c: RawStack, add: (path: (string | number)[], message: string) => void): void {
+  const names = new Set<string>();
+  const keys = new Map<string, string>();
+  const envs = c.environments.map((e) => e.name);
+  const wss = c.workspaces.map((w) => w.name);
+  c.operators.forEach((o, i) => {
+    if (names.has(o.name)) add(["operators", i, "name"], `${JSON.stringify(o.name)} is declared twice`);
+    names.add(o.name);
+    const other = keys.get(o.publicKey);
+    if (other !== undefined)
+      add(
+        ["operators", i, "publicKey"],
+        `is also operator ${other}'s key: give each operator a key of their own`,
+      );
+    keys.set(o.publicKey, o.name);
+    const grants = [
+      ["environments", o.environments, envs],
+      ["workspaces", o.workspaces, wss],
+    ] as const;
+    for (const [what, list, known] of grants)
+      list.forEach((g, j) => {
+        if (g !== "*" && !known.includes(g))
+          add(
+            ["operators", i, what, j],
+            `${JSON.stringify(g)} is not in berth:${what}; use one of ${[...known, "*"].map((k) => JSON.stringify(k)).join(", ")}`,
+          );
+      });
+  });
+  if (c.target !== "local" && c.localCommands)
+    add(["localCommands"], "only for the local target (cloud nodes: berth:nodes[].commands)");
+}
 
 /** What one key needs from another; each problem names the key to fix. */
 function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
@@ -379,6 +433,7 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
         );
     }
   });
+  checkOperators(c, add);
   const workspaceNames = new Set<string>();
   c.workspaces.forEach((w, i) => {
     if (workspaceNames.has(w.name))
@@ -421,6 +476,11 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
         `the ${c.target} target runs nodes of provider ${provider}, not ${n.provider}`,
       );
     if (ids.has(n.id)) add(["nodes", i, "id"], `${JSON.stringify(n.id)} is declared twice`);
+    if (n.commands && n.role === "workspace")
+      add(
+        ["nodes", i, "commands"],
+        "only for deployment nodes: on a workspace node, granted operators may always run commands",
+      );
     ids.add(n.id);
   });
   if (!c.channel)

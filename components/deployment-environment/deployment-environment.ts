@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
+import type { AccessPolicyInput } from "../../contract/access/schema";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { diskProjectFiles, loadCompose, readComposeSecretValues } from "../../contract/compose";
@@ -78,6 +79,11 @@ export interface DeploymentEnvironmentArgs {
    * backup-secret-access-key), taken from `secrets` and sealed to the node like the others.
    */
   backup?: EnvironmentBackupInput;
+  /**
+   * Interactive access (berth logs, run, exec): the operators granted this environment (their
+   * public keys and grants, from berth:operators) and whether commands are on for its node.
+   */
+  access?: AccessPolicyInput;
   /**
    * Roll back: publish the content of this earlier release (its rendered Compose file and
    * routes, from the channel) as a new release, sealed with the current secrets and signed anew.
@@ -212,6 +218,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         ...(args.disks ? { disks: args.disks } : {}),
         signingKey: args.signingKey,
         ...(args.backup ? { backup: args.backup } : {}),
+        ...(args.access ? { access: args.access } : {}),
         ...(args.rollbackTo ? { rollbackTo: args.rollbackTo } : {}),
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),
         timeoutSeconds: args.releaseTimeoutSeconds ?? 300,

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { AccessPolicyInput } from "../../contract/access/schema";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import type { NodeKeys } from "../../contract/channel/node-identity";
@@ -46,6 +47,8 @@ export interface ReleaseArgs {
   signingKey: pulumi.Input<string>;
   /** Backups of the environment's volumes (no secret values; those are in `secrets`). */
   backup?: EnvironmentBackupInput;
+  /** The operators granted this environment and whether commands are on for its node. */
+  access?: AccessPolicyInput;
   /** Publish the content of this earlier release again, as a new release (a rollback). */
   rollbackTo?: number;
   volumeRoot?: string;

@@ -4,6 +4,7 @@
 // publish the next release, then wait for the node's word; delete takes the environment off the
 // node and waits for it to be torn down.
 import type * as pulumi from "@pulumi/pulumi";
+import { type AccessPolicyInput, accessPolicySchema } from "../../contract/access/schema";
 import { type EnvironmentBackupInput, environmentBackupSchema } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
@@ -66,6 +67,8 @@ export interface ReleaseInputs {
   disks?: Record<string, string>;
   signingKey: string;
   backup?: EnvironmentBackupInput;
+  /** Operators granted this environment and the node's command switch (absent: no one). */
+  access?: AccessPolicyInput;
   /** Publish the content of this earlier release (a rollback) instead of the Compose file's. */
   rollbackTo?: number;
   volumeRoot?: string;
@@ -240,6 +243,7 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
     "volumeRoot",
     "disks",
     "backup",
+    "access",
     "rollbackTo",
   ] as const) {
     if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
@@ -311,6 +315,7 @@ async function rollbackRelease(
     secrets,
     nodePublicKey,
     signingKey: news.signingKey,
+    ...(news.access ? { access: accessPolicySchema.parse(news.access) } : {}),
   });
 }
 
@@ -352,6 +357,7 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
         nodePublicKey: publicKey,
         signingKey: news.signingKey,
         ...(news.backup ? { backup: environmentBackupSchema.parse(news.backup) } : {}),
+        ...(news.access ? { access: accessPolicySchema.parse(news.access) } : {}),
         ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
         ...(news.disks ? { disks: news.disks } : {}),
       });

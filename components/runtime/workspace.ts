@@ -3,8 +3,10 @@
 // node's channel prefix (nodes/<node>/workspaces/<id>.json), the registry login sealed to the
 // node's own key (from the identity the node published), with a generation one above the last.
 // Delete withdraws it; the agent then takes the workspace down.
+
 import type * as pulumi from "@pulumi/pulumi";
 import * as z from "zod";
+import type { AccessPolicy } from "../../contract/access/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
@@ -37,6 +39,8 @@ export interface WorkspaceInputs extends WorkspaceSource {
     push?: { username: string; password: string };
   };
   limits?: WorkspaceLimits;
+  /** The operators granted this workspace (berth:operators). */
+  access?: AccessPolicy;
   signingKey: string;
   nodeKeyTimeoutSeconds: number;
 }
@@ -62,6 +66,7 @@ function declarationOf(i: WorkspaceInputs, generation: number): WorkspaceDeclara
     allowInitializeCommand: i.allowInitializeCommand,
     defaultImage: i.defaultImage,
     ...(i.limits ? { limits: i.limits } : {}),
+    ...(i.access ? { access: i.access } : {}),
     ...(i.registry ? { registry: { namespace: i.registry.namespace } } : {}),
   };
 }

@@ -3,7 +3,9 @@
 // signed declaration to the node's channel prefix (logic: components/runtime/workspace.ts); the
 // node's agent clones, pulls or builds (cache in the registry namespace) and starts it, and
 // reports its status at nodes/<node>/status/workspaces/<id>.json.
+
 import * as pulumi from "@pulumi/pulumi";
+import type { AccessPolicy } from "../../contract/access/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 import { checkWorkspaceArgs, checkWorkspaceNode, repositoryNameOf } from "./args";
@@ -67,6 +69,8 @@ export interface WorkspaceArgs {
   };
   /** The container's CPU, memory (MiB) and pids limits; defaults 2 CPUs, 4096 MiB, 4096 pids. */
   limits?: { cpus?: number; memoryMb?: number; pids?: number };
+  /** Operators granted this workspace (shell, exec, files, ports), signed into its declaration. */
+  access?: AccessPolicy;
   /** The release-signing private key (secret); nodes trust its public key. */
   signingKey: pulumi.Input<string>;
   /** Workspace id on the node. Default: the resource name. */
@@ -137,6 +141,7 @@ export class Workspace extends pulumi.ComponentResource {
         allowInitializeCommand: checked.allowInitializeCommand,
         defaultImage: checked.defaultImage,
         ...(args.limits ? { limits: args.limits } : {}),
+        ...(args.access ? { access: args.access } : {}),
         ...(args.registry ? { registry: pulumi.secret(args.registry) } : {}),
         signingKey: pulumi.secret(args.signingKey),
         nodeKeyTimeoutSeconds: checked.nodeKeyTimeoutSeconds,

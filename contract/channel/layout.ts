@@ -10,6 +10,7 @@
 //   nodes/<node>/environments/<env>/withdrawal.json     program → a signed withdrawal (withdrawal.ts):
 //                                                       the only thing a node tears down on
 //   nodes/<node>/status/agent/state.json                node → its agent: version, trust, upgrade
+//   nodes/<node>/status/access/sessions.json            node → its access sessions (who, what, when)
 //   agent/trust-set.json                                program → the signed trust set (all nodes)
 //   agent/berth-agent.js, .sig, .json                   program → the agent bundle, its detached
 //                                                       signature (first boot), its signed manifest
@@ -34,6 +35,7 @@ export const channelKeys = {
   release: (node: string, env: string, seq: number) =>
     `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/releases/${seq}.json`,
   agentStatus: (node: string) => `nodes/${assertId("node", node)}/status/agent/state.json`,
+  accessStatus: (node: string) => `nodes/${assertId("node", node)}/status/access/sessions.json`,
   trustSet: "agent/trust-set.json",
   desired: (node: string, env: string) =>
     `nodes/${assertId("node", node)}/environments/${assertId("environment", env)}/desired.json`,

@@ -1,7 +1,9 @@
 // The whole release contract in one call: Compose text → validated manifest → the node's
 // rendered Compose file → a payload with sealed secrets → signed envelope. Used by the `berth`
 // CLI, the Release dynamic provider and the contract benchmark.
+
 import type { KeyObject } from "node:crypto";
+import type { AccessPolicy } from "../access/schema";
 import type { EnvironmentBackup } from "../backup/schema";
 import { formatProblem, loadCompose, type Problem, type ProjectFiles } from "../compose";
 import type { Manifest } from "../manifest/schema";
@@ -76,6 +78,8 @@ export interface ReleaseInput {
   defaultMemoryLimitBytes?: number;
   /** The environment's backups; their secrets must be among `secrets`. */
   backup?: EnvironmentBackup | undefined;
+  /** The operators granted this environment, and whether commands are on for the node. */
+  access?: AccessPolicy | undefined;
   issuedAt?: Date;
   expiresAt?: Date;
 }
@@ -104,6 +108,7 @@ export function buildRelease(i: ReleaseInput): BuiltRelease {
   }
   const rendered = renderNodeCompose(i.manifest, {
     ...(i.backup ? { backup: i.backup } : {}),
+    ...(i.access ? { access: i.access } : {}),
     environmentId: i.environmentId,
     sequence: i.sequence,
     images: i.images,

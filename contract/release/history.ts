@@ -5,6 +5,7 @@
 
 import { createPublicKey } from "node:crypto";
 import { parse } from "yaml";
+import type { AccessPolicy } from "../access/schema";
 import type { EnvironmentStatus } from "../channel/status";
 import {
   createReleasePayload,
@@ -20,14 +21,17 @@ import {
 import { LABEL } from "../render/node-compose";
 
 /** The rendered file of one release, re-numbered as release `sequence` (header, x-berth, release labels). */
-export function resequenceCompose(text: string, sequence: number): string {
+export function resequenceCompose(text: string, sequence: number, access?: AccessPolicy): string {
   const doc = parse(text) as Record<string, unknown> & {
     services?: Record<string, { labels?: Record<string, string> }>;
-    "x-berth"?: { environmentId: string; sequence: number };
+    "x-berth"?: { environmentId: string; sequence: number; access?: AccessPolicy };
   };
   const extras = doc["x-berth"];
   if (!extras || !doc.services) throw new Error("not a Compose file rendered by berth (no x-berth section)");
   extras.sequence = sequence;
+  // Access is today's, never the old release's: a rollback must not bring back a removed operator.
+  if (access) extras.access = access;
+  else delete extras.access;
   for (const s of Object.values(doc.services)) {
     if (s.labels && LABEL.release in s.labels) s.labels[LABEL.release] = String(sequence);
   }
@@ -67,6 +71,8 @@ export interface RollbackInput {
   signingKey: string;
   /** Keys the old release may be signed with besides the signing key's own (rotation). */
   trustedKeys?: string[];
+  /** Today's access policy of the environment (replaces the old release's). */
+  access?: AccessPolicy;
 }
 
 /** Release `sequence` with the content of the release in `text`: verified, re-sequenced, sealed, signed. */
@@ -81,7 +87,7 @@ export function buildRollback(i: RollbackInput): { payload: ReleasePayload; text
     environmentId: i.environmentId,
     nodeId: i.nodeId,
     sequence: i.sequence,
-    composeText: resequenceCompose(old.compose.text, i.sequence),
+    composeText: resequenceCompose(old.compose.text, i.sequence, i.access),
     routes: old.routes,
     secrets: i.secrets,
     nodePublicKey: i.nodePublicKey,

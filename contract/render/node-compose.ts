@@ -3,6 +3,7 @@
 // (Compose ignores `x-` keys): the networks and volumes the agent creates before Compose runs
 // (Compose only ever creates containers, so two projects of one environment can share them) and
 // the environment variables that carry unsealed secrets.
+import type { AccessPolicy } from "../access/schema";
 import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
 import { ID_RULE, isId } from "../ids";
 import type { Manifest, Service } from "../manifest/schema";
@@ -27,6 +28,8 @@ export interface RenderOptions {
   logMaxFiles?: number;
   /** The environment's backups (target, schedule, retention); none when absent. */
   backup?: EnvironmentBackup | undefined;
+  /** Who may enter the environment (logs, run, exec) and whether commands are on. */
+  access?: AccessPolicy | undefined;
 }
 
 export const DEFAULT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
@@ -108,7 +111,7 @@ function renderService(
   m: Manifest,
   name: string,
   s: Service,
-  o: Required<Omit<RenderOptions, "backup">>,
+  o: Required<Omit<RenderOptions, "backup" | "access">>,
 ): Record<string, unknown> {
   const env = o.environmentId;
   const out: Record<string, unknown> = { image: o.images[name] };
@@ -234,7 +237,7 @@ function renderRuntime(s: Service, out: Record<string, unknown>): void {
 
 /** Renders the Compose file for one environment's release on a node. Pure: same input, same text. */
 export function renderNodeCompose(m: Manifest, options: RenderOptions): RenderedCompose {
-  const o: Required<Omit<RenderOptions, "backup">> & Pick<RenderOptions, "backup"> = {
+  const o: Required<Omit<RenderOptions, "backup" | "access">> & Pick<RenderOptions, "backup" | "access"> = {
     volumeRoot: "/mnt",
     disks: {},
     defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
@@ -347,6 +350,7 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
     }
   }
   if (nodeFiles.length > 0) extras.files = nodeFiles;
+  if (o.access) extras.access = o.access;
   const doc: Record<string, unknown> = {
     services: Object.fromEntries(
       m.order.map((name) => [name, renderService(m, name, m.services[name] as Service, o)]),

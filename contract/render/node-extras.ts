@@ -3,6 +3,7 @@
 // once here in zod; the node parses it (never casts it), so a release signed with odd extras is
 // refused with the path of what is wrong.
 import * as z from "zod";
+import { accessPolicySchema } from "../access/schema";
 import { nodeBackupSchema } from "../backup/schema";
 import { idSchema } from "../ids";
 import { formatIssues } from "../payload/sign";
@@ -76,6 +77,8 @@ export const nodeExtrasSchema = z.looseObject({
    * configs (their `content`). Absent in releases that have none.
    */
   files: z.array(nodeFileSchema).optional(),
+  /** The operators granted this environment and the node's command switch (contract/access). */
+  access: accessPolicySchema.optional(),
 });
 export type NodeExtras = z.infer<typeof nodeExtrasSchema>;
 export type NodeFile = z.infer<typeof nodeFileSchema>;

@@ -7,6 +7,7 @@
 //   nodes/<node>/status/workspaces/<id>.json   node    → how the workspace is doing
 import { sign, verify } from "node:crypto";
 import * as z from "zod";
+import { accessPolicySchema } from "../access/schema";
 import { idSchema, isId } from "../ids";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";
@@ -45,6 +46,8 @@ export const workspaceDeclaration = z
     ...workspaceSource.shape,
     /** The container's limits (and an isolated build's); defaults: WORKSPACE_LIMIT_DEFAULTS. */
     limits: workspaceLimits.optional(),
+    /** The operators granted this workspace (shell, exec, files, ports; contract/access). */
+    access: accessPolicySchema.optional(),
     registry: z
       .object({
         /** `host[:port]/path` where the devcontainer images live. */

@@ -21,6 +21,7 @@ import { humanBytes, humanDuration } from "../../lib/format";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { blockMetadataService } from "../../lib/metadata-block";
 import { run } from "../../lib/process";
+import { accessSocketPath, startAccess } from "../access/wire";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
 import { watchFolderChannel } from "../channel-watch";
@@ -102,6 +103,7 @@ function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: 
     log,
     drainSeconds: Math.max(5, config.drainSeconds),
     ...(config.proxy.tls ? { tls: config.proxy.tls } : {}),
+    accessSocket: accessSocketPath(config.stateRoot),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
   const w = config.workspaces;
@@ -143,7 +145,7 @@ function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: 
       ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
       : {}),
   });
-  return { agent, log, proxy };
+  return { agent, log, proxy, workspaces };
 }
 
 export async function main(argv: string[], given: Io): Promise<number> {
@@ -205,7 +207,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
     // The bundle this process runs (in the bundled agent, this module's file is the bundle; run
     // from source there is none, and the agent does not upgrade itself).
     const bundlePath = __filename.endsWith(".js") ? __filename : undefined;
-    const { agent, log } = makeAgent(
+    const { agent, log, workspaces, proxy } = makeAgent(
       config,
       command === "run" && bundlePath ? { configFile: resolve(configFile), bundlePath } : undefined,
     );
@@ -214,6 +216,28 @@ export async function main(argv: string[], given: Io): Promise<number> {
         const ac = new AbortController();
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => ac.abort());
         log.info({ node: config.nodeId, version: AGENT_VERSION }, "agent starting");
+        const access = await startAccess({
+          nodeId: config.nodeId,
+          stateRoot: config.stateRoot,
+          channel: channelFor(config),
+          nodePrivateKey: loadOrCreateNodeKeys(config.stateRoot).privateKey,
+          log,
+          // A workspace's operators come from its verified declaration (generation floor kept).
+          workspace: async (id) => {
+            const d = await workspaces.declaration(id);
+            return d ? (d.access ?? { operators: [], commands: true }) : undefined;
+          },
+          ...(config.workspaces.dockerHost ? { workspaceDockerHost: config.workspaces.dockerHost } : {}),
+        });
+        // The proxy serves the access endpoint even before (or without) any environment's route.
+        await proxy
+          .start()
+          .catch((e) =>
+            log.error(
+              { err: describeError(e) },
+              "the proxy did not start: the access endpoint is unreachable",
+            ),
+          );
         // No container on the node reaches the cloud metadata service (lib/metadata-block.ts).
         await blockMetadataService((c) =>
           run(c.file, c.args, { allowFailure: true, timeoutMs: 30_000 }),
@@ -232,6 +256,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
           stopWatchdog();
         }
         log.info(agent.loop.handingOver ? "agent handed over to the new agent" : "agent stopped");
+        await access.server.stop();
         return 0;
       }
       case "keys":

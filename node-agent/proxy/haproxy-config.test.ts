@@ -32,6 +32,21 @@ describe("renderHaproxyConfig", () => {
     expect(l).toContain("use_backend be_app.example.com if { var(txn.berth_host) -m str app.example.com }");
   });
 
+  it("serves the agent's access endpoint under /.berth/access/ on every host, ahead of the routes", () => {
+    const l = lines(
+      renderHaproxyConfig({
+        ...base,
+        routes: [{ host: "app.example.com" }],
+        access: { socket: "/var/lib/berth/access/agent.sock" },
+      }),
+    );
+    const access = l.indexOf("use_backend berth_access if { path_beg /.berth/access/ }");
+    expect(access).toBeGreaterThan(0);
+    expect(access).toBeLessThan(l.findIndex((x) => x.startsWith("use_backend be_app.example.com")));
+    expect(l).toContain("server agent unix@/var/lib/berth/access/agent.sock");
+    expect(lines(renderHaproxyConfig(base)).some((x) => x.includes("berth_access"))).toBe(false);
+  });
+
   it("orders use_backend by path prefix length, longest first, host-only routes last", () => {
     const text = renderHaproxyConfig({
       ...base,

@@ -23,6 +23,9 @@ export const PLACEHOLDER_ADDR = "127.0.0.1:1";
 export const DEFAULT_SLOTS = 2;
 export const NO_ROUTE_MESSAGE = "berth: no route for this host\n";
 export const NO_SERVER_MESSAGE = "berth: no live server for this route\n";
+/** The agent's access endpoint: this path on any host (contract/access; node-agent/access). */
+export const ACCESS_PATH = "/.berth/access";
+export const ACCESS_BACKEND = "berth_access";
 
 const ms = z.number().int().positive().max(86_400_000);
 
@@ -75,6 +78,11 @@ export const proxyConfigSchema = z.object({
     })
     .optional(),
   routes: z.array(routeSchema).default([]),
+  /**
+   * The node agent's access endpoint (a Unix socket): served under /.berth/access/ on every host,
+   * ahead of the routes, on the HTTP and the TLS listener.
+   */
+  access: z.object({ socket: z.string().regex(/^\/[^\s]*$/, "an absolute path without spaces") }).optional(),
   slotsPerBackend: z.number().int().min(2).max(16).default(DEFAULT_SLOTS),
   /** Written before a reload (`show servers state`) and read back by the new process. */
   serverStateFile: z
@@ -239,9 +247,11 @@ export function renderHaproxyConfig(input: ProxyConfigInput): string {
     );
   }
   out.push("  http-request set-var(txn.berth_host) req.hdr(host),field(1,:),lower");
+  if (c.access) out.push(`  use_backend ${ACCESS_BACKEND} if { path_beg ${ACCESS_PATH}/ }`);
   for (const p of plans) out.push(useBackendLine(p));
   out.push(`  default_backend ${NO_ROUTE_BACKEND}`);
   for (const p of plans) out.push("", ...backendBlock(p));
+  if (c.access) out.push("", `backend ${ACCESS_BACKEND}`, `  server agent unix@${c.access.socket}`);
   out.push(
     "",
     `backend ${NO_ROUTE_BACKEND}`,

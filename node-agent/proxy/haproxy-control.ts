@@ -30,6 +30,8 @@ export interface HaproxyControlOptions {
   drainSeconds?: number;
   /** A TLS listener (cloud nodes), e.g. { bind: "0.0.0.0:443" }: certificates come with releases. */
   tls?: { bind: string; redirectHttp?: boolean };
+  /** The agent's access endpoint (Unix socket), served under /.berth/access/ (node-agent/access). */
+  accessSocket?: string;
 }
 
 interface RouteEntry extends RouteKey {}
@@ -80,6 +82,7 @@ export class HaproxyControl implements ProxyControl {
           }
         : {}),
       serverStateFile: this.stateFile,
+      ...(this.o.accessSocket ? { access: { socket: this.o.accessSocket } } : {}),
       routes: routes.map((r) => ({ host: r.host, ...(r.path ? { pathPrefix: r.path } : {}) })),
       log: "stdout",
     });
@@ -96,7 +99,13 @@ export class HaproxyControl implements ProxyControl {
 
   /** Starts HAProxy if it is not running (attaching to it otherwise). */
   async start(): Promise<void> {
-    if (await this.running()) return;
+    if (await this.running()) {
+      // A running HAProxy from before the access endpoint existed gets it with one reload.
+      const cfg = existsSync(this.configPath) ? readFileSync(this.configPath, "utf8") : "";
+      if (this.o.accessSocket && !cfg.includes(`unix@${this.o.accessSocket}`))
+        await this.reload(this.routes());
+      return;
+    }
     if (this.o.tls) await this.certificates.ensureFiles();
     const text = this.renderConfig(this.routes());
     writeFileAtomic(this.configPath, text, 0o644);

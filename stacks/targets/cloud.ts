@@ -1,6 +1,7 @@
 // What the hetzner and scaleway targets share: the release channel (R2 or Scaleway Object
 // Storage, with the signed agent bundle), the registry namespace, the nodes' user data inputs,
 // and the environments placed on nodes (with their DNS records when a Cloudflare zone is set).
+
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
@@ -11,6 +12,7 @@ import { RegistryNamespace } from "../../components/registry-namespace/registry-
 import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
 import { enrollmentSecretFor } from "../../contract/channel/node-identity";
+import { environmentAccess, workspaceAccess } from "../access";
 import type { StackConfig } from "../config";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
@@ -199,6 +201,11 @@ export function cloudEnvironments(
         },
         allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
         ...(e.backup ? { backup: e.backup } : {}),
+        access: environmentAccess(
+          config.operators,
+          e.name,
+          config.nodes.find((n) => n.id === e.node)?.commands ?? false,
+        ),
         ...(e.rollbackTo ? { rollbackTo: e.rollbackTo } : {}),
         signingKey: ctx.signingKey,
         releaseTimeoutSeconds: config.releaseTimeoutSeconds,
@@ -222,6 +229,7 @@ export function cloudEnvironments(
         defaultBranch: w.defaultBranch,
         ...(w.devcontainerConfig ? { devcontainerConfig: w.devcontainerConfig } : {}),
         trusted: w.trusted,
+        access: workspaceAccess(config.operators, w.name),
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? "",
         // The build cache lives in the stack's namespace. Builds (an untrusted branch's among

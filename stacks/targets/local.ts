@@ -7,6 +7,7 @@ import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
+import { environmentAccess, workspaceAccess } from "../access";
 import { enrollmentSecret, trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
@@ -76,6 +77,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           },
           allowImagesOutsideNamespace: e.allowImagesOutsideNamespace,
           ...(e.backup ? { backup: e.backup } : {}),
+          access: environmentAccess(config.operators, e.name, config.localCommands),
           ...(e.rollbackTo ? { rollbackTo: e.rollbackTo } : {}),
           signingKey,
           releaseTimeoutSeconds: config.releaseTimeoutSeconds,
@@ -95,6 +97,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
         defaultBranch: w.defaultBranch,
         ...(w.devcontainerConfig ? { devcontainerConfig: w.devcontainerConfig } : {}),
         trusted: w.trusted,
+        access: workspaceAccess(config.operators, w.name),
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? process.env.BERTH_BASE_IMAGE ?? "",
         // Builds get the pull-only login (setup's `berth-pull`, refused every write by the

@@ -42,7 +42,7 @@ export function deployScaleway(ctx: ProgramContext): ProgramOutputs {
   const nodes = new Map<string, DeploymentNode>();
   for (const n of ctx.config.nodes) {
     if (n.provider !== "scaleway") continue;
-    const { id, provider: _p, ...plain } = n;
+    const { id, provider: _p, commands: _c, ...plain } = n;
     nodes.set(
       id,
       new DeploymentNode(

@@ -1,10 +1,12 @@
 // An agent on this machine for system tests: real Docker, real HAProxy on a free 127.0.0.1
 // port, a folder channel, state and volumes in a temporary folder; releases signed with a
 // test signing key and published like the program publishes them.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AccessPolicy } from "../../../contract/access/schema";
 import type { EnvironmentBackup } from "../../../contract/backup/schema";
 import { FolderChannelStore } from "../../../contract/channel/folder-store";
 import { publishRelease, waitForOutcome, withdrawEnvironment } from "../../../contract/channel/publish";
@@ -23,9 +25,11 @@ import { REGISTRY_CREDENTIALS_SECRET } from "../../../contract/release/registry-
 import { renderNodeCompose } from "../../../contract/render/node-compose";
 import { createLogger, type Logger } from "../../../lib/log";
 import { run } from "../../../lib/process";
+import { accessSocketPath } from "../../../node-agent/access/wire";
 import { Agent } from "../../../node-agent/agent";
 import { watchFolderChannel } from "../../../node-agent/channel-watch";
 import { dockerRunner } from "../../../node-agent/docker";
+import { loadOrCreateNodeKeys } from "../../../node-agent/node-keys";
 import { HaproxyControl } from "../../../node-agent/proxy/haproxy-control";
 import { registryCredentials } from "./test-app-image";
 
@@ -185,6 +189,90 @@ export class AgentHarness {
   agent!: Agent;
   proxy!: HaproxyControl;
   configFile = "";
+  /** The bundled agent's daemon (`startDaemon`), when the test runs the real process. */
+  daemon: ChildProcess | undefined;
+
+  /** The node's X25519 public key, from the in-process agent or the daemon's state folder. */
+  get nodePublicKey(): string {
+    return this.agent ? this.agent.publicKey : loadOrCreateNodeKeys(this.stateRoot).publicKey;
+  }
+
+  private writeConfig(o: {
+    healthTimeoutSeconds?: number;
+    tls?: boolean;
+    trustRoots?: string[];
+    upgrade?: Record<string, unknown>;
+  }) {
+    const config = agentConfigSchema.parse({
+      nodeId: this.nodeId,
+      stateRoot: this.stateRoot,
+      volumeRoot: this.volumeRoot,
+      channel: { kind: "folder", path: this.channelDir },
+      trustedKeys: [this.signing.publicKey],
+      ...(o.trustRoots ? { trustRoots: o.trustRoots } : {}),
+      ...(o.upgrade ? { upgrade: o.upgrade } : {}),
+      pollIntervalSeconds: 0.5,
+      healthTimeoutSeconds: o.healthTimeoutSeconds ?? 30,
+      drainSeconds: 0.5,
+      disks: { fstabPath: join(this.root, "fstab"), deviceTimeoutSeconds: 3 },
+      proxy: {
+        bind: `127.0.0.1:${this.proxyPort}`,
+        ...(o.tls ? { tls: { bind: `127.0.0.1:${this.tlsPort}` } } : {}),
+      },
+    });
+    this.configFile = join(this.root, "agent.json");
+    writeFileSync(this.configFile, JSON.stringify(config, null, 2));
+    return config;
+  }
+
+  /**
+   * Runs the bundled agent (dist/berth-agent.js run) as its own process, the way a node runs it:
+   * it polls the folder channel, serves the proxy and the access endpoint. Its log is agent.log.
+   */
+  async startDaemon(opts: { healthTimeoutSeconds?: number } = {}): Promise<void> {
+    this.proxyPort = await freePort();
+    const config = this.writeConfig(opts);
+    loadOrCreateNodeKeys(this.stateRoot);
+    this.proxy = new HaproxyControl({
+      dir: join(this.stateRoot, "proxy"),
+      bind: config.proxy.bind,
+      log: createLogger("berth-agent-test"),
+    });
+    const out = openSync(join(this.root, "agent.log"), "a");
+    this.daemon = spawn(
+      process.execPath,
+      [join(__dirname, "..", "..", "..", "dist", "berth-agent.js"), "run", "--config", this.configFile],
+      { stdio: ["ignore", out, out], env: { ...process.env, BERTH_LOG_LEVEL: "info" } },
+    );
+    const socket = accessSocketPath(this.stateRoot);
+    const deadline = Date.now() + 20_000;
+    while (!(existsSync(socket) && (await this.proxy.running()))) {
+      if (this.daemon.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the agent daemon did not come up:\n${this.daemonLog()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  daemonLog(): string {
+    const f = join(this.root, "agent.log");
+    return existsSync(f) ? readFileSync(f, "utf8").split("\n").slice(-40).join("\n") : "";
+  }
+
+  /** Publishes a release and waits for the daemon's outcome. */
+  async deployToDaemon(
+    env: string,
+    sequence: number,
+    m: Manifest,
+    o: Parameters<AgentHarness["publish"]>[3] = {},
+  ): Promise<EnvironmentStatus> {
+    await this.publish(env, sequence, m, o);
+    return waitForOutcome(this.channel, {
+      nodeId: this.nodeId,
+      environmentId: env,
+      sequence,
+      timeoutMs: 60_000,
+    });
+  }
 
   /** `watch`: the agent watches the channel folder (a `run` loop then applies a release at once). */
   async start(
@@ -203,25 +291,7 @@ export class AgentHarness {
   ): Promise<void> {
     this.proxyPort = await freePort();
     if (opts.tls) this.tlsPort = await freePort();
-    const config = agentConfigSchema.parse({
-      nodeId: this.nodeId,
-      stateRoot: this.stateRoot,
-      volumeRoot: this.volumeRoot,
-      channel: { kind: "folder", path: this.channelDir },
-      trustedKeys: [this.signing.publicKey],
-      ...(opts.trustRoots ? { trustRoots: opts.trustRoots } : {}),
-      ...(opts.upgrade ? { upgrade: opts.upgrade } : {}),
-      pollIntervalSeconds: 0.5,
-      healthTimeoutSeconds: opts.healthTimeoutSeconds ?? 30,
-      drainSeconds: 0.5,
-      disks: { fstabPath: join(this.root, "fstab"), deviceTimeoutSeconds: 3 },
-      proxy: {
-        bind: `127.0.0.1:${this.proxyPort}`,
-        ...(opts.tls ? { tls: { bind: `127.0.0.1:${this.tlsPort}` } } : {}),
-      },
-    });
-    this.configFile = join(this.root, "agent.json");
-    writeFileSync(this.configFile, JSON.stringify(config, null, 2));
+    const config = this.writeConfig(opts);
     const log = opts.log ?? createLogger("berth-agent-test");
     if (!opts.log) log.level = process.env.BERTH_LOG_LEVEL ?? "warn";
     this.proxy = new HaproxyControl({
@@ -259,6 +329,8 @@ export class AgentHarness {
       backup?: EnvironmentBackup;
       /** Changes the rendered Compose document before it is signed (what a leaked key could sign). */
       compose?: (doc: Record<string, unknown>) => void;
+      /** Operators and the command switch (x-berth.access). */
+      access?: AccessPolicy;
     } = {},
   ) {
     const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
@@ -269,6 +341,7 @@ export class AgentHarness {
       volumeRoot: this.volumeRoot,
       ...(o.disks ? { disks: o.disks } : {}),
       ...(o.backup ? { backup: o.backup } : {}),
+      ...(o.access ? { access: o.access } : {}),
     });
     const payload = createReleasePayload({
       environmentId: env,
@@ -281,7 +354,7 @@ export class AgentHarness {
         [REGISTRY_CREDENTIALS_SECRET]: JSON.stringify(registryCredentials()),
         ...o.secrets,
       },
-      nodePublicKey: this.agent.publicKey,
+      nodePublicKey: this.nodePublicKey,
       ...(o.expiresAt
         ? { issuedAt: new Date(o.expiresAt.getTime() - 3600_000), expiresAt: o.expiresAt }
         : {}),
@@ -383,6 +456,11 @@ export class AgentHarness {
   }
 
   async cleanup(envs: string[]): Promise<void> {
+    if (this.daemon && this.daemon.exitCode === null) {
+      const exited = new Promise((r) => this.daemon?.once("exit", r));
+      this.daemon.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
     for (const env of envs) await this.removeDockerObjects(env);
     await this.proxy?.stop();
     // Volume disks mounted under the harness's folders (tests of cloud volumes), deepest first.

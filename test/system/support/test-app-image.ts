@@ -19,7 +19,7 @@ const cached = new Map<string, string>();
 
 /** `127.0.0.1:PORT/berth-test/app@sha256:…`, building and pushing it when needed. */
 export function testAppImage(): Promise<string> {
-  return fixtureImage("test-app", "app:2");
+  return fixtureImage("test-app", "app:3");
 }
 
 /** The image of `fixtures/<fixture>` as `127.0.0.1:PORT/berth-test/<nameTag>`, pinned; built and pushed when needed. */

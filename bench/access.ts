@@ -1,0 +1,189 @@
+// bench:access: getting into a running workspace through the real agent daemon, its HAProxy and
+// Docker, on this machine. Figures: command → first prompt of `berth workspace shell`;
+// keystroke-to-echo latency (p50, p99) in a pty; `berth workspace cp` of 1 GiB against
+// `docker cp` of the same file to the same container. Last line: the echo p50.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { openSession } from "../cli/access/client";
+import { generateSigningKeyPair } from "../contract/payload";
+import { signWorkspace, workspaceKeys, workspaceStatus } from "../contract/workspace/declaration";
+import { run } from "../lib/process";
+import { AgentHarness } from "../test/system/support/agent-harness";
+import {
+  BASE_IMAGE,
+  removeStateVolumes,
+  sampleConfig,
+  sampleRepository,
+} from "../test/system/support/devcontainer-repo";
+
+const RUN = Math.random().toString(36).slice(2, 8);
+const WS = `bench-ws-${RUN}`;
+const BERTH = join(__dirname, "..", "dist", "berth.js");
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+const median = (xs: number[]) => pct(xs, 50);
+
+async function main() {
+  const h = new AgentHarness();
+  const tmp = mkdtempSync(join(tmpdir(), "berth-bench-access-"));
+  const alice = generateSigningKeyPair();
+  const keyFile = join(tmp, "alice.key");
+  writeFileSync(keyFile, `${alice.privateKey}\n`, { mode: 0o600 });
+  const repo = await sampleRepository(
+    `bench-${RUN}`,
+    {
+      ".devcontainer/devcontainer.json": sampleConfig({ postCreateCommand: "true" }),
+    },
+    "busybox",
+  );
+  try {
+    await h.startDaemon();
+    await h.channel.put(
+      workspaceKeys.declaration(h.nodeId, WS),
+      signWorkspace(
+        {
+          formatVersion: 1,
+          workspaceId: WS,
+          nodeId: h.nodeId,
+          generation: 1,
+          repository: repo,
+          repositoryName: `acme/bench-${RUN}`,
+          branch: "main",
+          defaultBranch: "main",
+          trusted: true,
+          allowInitializeCommand: false,
+          defaultImage: BASE_IMAGE,
+          access: {
+            operators: [{ name: "alice", publicKey: alice.publicKey, environments: [], workspaces: [WS] }],
+            commands: true,
+          },
+        },
+        h.signing.privateKey,
+      ),
+    );
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      const text = await h.channel.get(workspaceKeys.status(h.nodeId, WS));
+      const s = text ? workspaceStatus.parse(JSON.parse(text)) : undefined;
+      if (s?.state === "running") break;
+      if (s?.state === "failed" || Date.now() > deadline)
+        throw new Error(`workspace: ${s?.error ?? "timed out"}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const url = `http://127.0.0.1:${h.proxyPort}`;
+    const access = ["--url", url, "--operator", "alice", "--key", keyFile];
+
+    // 1. Command to first prompt: the CLI's process start, the token, the session, the shell.
+    const prompts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const child = spawn("script", [
+        "-qefc",
+        [process.execPath, BERTH, "workspace", "shell", WS, ...access].join(" "),
+        "/dev/null",
+      ]);
+      const at = await new Promise<number>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`no prompt: ${out}`)), 15_000);
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (/[$#] $/.test(out)) {
+            clearTimeout(timer);
+            resolve(performance.now() - t0);
+          }
+        });
+      });
+      prompts.push(at);
+      child.stdin.write("exit\r");
+      await new Promise((r) => child.once("exit", r));
+    }
+    console.log(
+      `shell: ${median(prompts).toFixed(0)} ms command to first prompt, median of ${prompts.length} (target 1000 ms; runs: ${prompts.map((x) => x.toFixed(0)).join(", ")})`,
+    );
+
+    // 2. Keystroke to echo: one byte into `cat` in a pty, until the terminal echoes it.
+    let out = "";
+    const stdout = new PassThrough();
+    stdout.on("data", (d: Buffer) => {
+      out += d.toString("latin1");
+    });
+    const s = await openSession(
+      {
+        url,
+        operator: { name: "alice", privateKey: alice.privateKey },
+        target: { kind: "workspace", id: WS },
+        action: "workspace-exec",
+        request: { command: ["sh", "-c", "echo ready; exec cat >/dev/null"], tty: true },
+      },
+      { stdout, stderr: new PassThrough() },
+    );
+    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 10));
+    const echoes: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const ch = String.fromCharCode(97 + (i % 26));
+      out = "";
+      const t0 = performance.now();
+      s.send(Buffer.from(ch));
+      while (!out.includes(ch)) await new Promise((r) => setImmediate(r));
+      echoes.push(performance.now() - t0);
+    }
+    s.send(Buffer.from("\x04"));
+    s.ws.close();
+    const p50 = median(echoes);
+    const p99 = pct(echoes, 99);
+    console.log(
+      `echo: ${p50.toFixed(1)} ms p50, ${p99.toFixed(1)} ms p99 keystroke to echo over ${echoes.length} keys (target p50 20 ms)`,
+    );
+
+    // 3. 1 GiB in, through berth and through docker cp, same file, same container.
+    const big = join(tmp, "big.bin");
+    const fd = openSync(big, "w");
+    const chunk = randomBytes(16 * 1024 * 1024);
+    for (let i = 0; i < 64; i++) writeSync(fd, chunk);
+    closeSync(fd);
+    const container = (await run("docker", ["ps", "-q", "--filter", `label=berth.workspace=${WS}`])).stdout
+      .trim()
+      .split("\n")[0] as string;
+    const berthRuns: number[] = [];
+    const dockerRuns: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      let t0 = performance.now();
+      const r = await run(
+        process.execPath,
+        [BERTH, "workspace", "cp", big, `${WS}:/tmp/big-berth.bin`, ...access],
+        { timeoutMs: 600_000 },
+      );
+      if (r.exitCode !== 0) throw new Error(r.stderr);
+      berthRuns.push(performance.now() - t0);
+      t0 = performance.now();
+      await run("docker", ["cp", big, `${container}:/tmp/big-docker.bin`], { timeoutMs: 600_000 });
+      dockerRuns.push(performance.now() - t0);
+      await run("docker", ["exec", container, "rm", "-f", "/tmp/big-berth.bin", "/tmp/big-docker.bin"]);
+    }
+    const ratio = median(berthRuns) / median(dockerRuns);
+    console.log(
+      `cp: berth workspace cp 1 GiB ${(median(berthRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerRuns) / 1000).toFixed(2)} s, ratio ${ratio.toFixed(2)} (target 1.2; berth runs ${berthRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
+    );
+    console.log(`access: ${p50.toFixed(1)} ms echo p50 (target 20 ms)`);
+  } finally {
+    await h.channel.delete(workspaceKeys.declaration(h.nodeId, WS)).catch(() => {});
+    await h.cleanup([]).catch(() => {});
+    const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
+    if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
+    await removeStateVolumes(RUN);
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(repo, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench:access failed: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

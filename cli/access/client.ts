@@ -1,0 +1,209 @@
+// The CLI's side of an access session: sign a token for one request with the operator's key,
+// open the WebSocket through the node's proxy, stream stdin/stdout/stderr, return the exit code.
+import { WebSocket } from "ws";
+import {
+  type AccessAction,
+  type AccessTarget,
+  encodeAccessToken,
+  signAccessToken,
+} from "../../contract/access";
+import { UsageError } from "../io";
+
+export const ACCESS_PATH = "/.berth/access/v1";
+/** The local stack's proxy (berth:localHttpPort's default). */
+export const DEFAULT_ACCESS_URL = "http://127.0.0.1:8088";
+
+export interface Operator {
+  name: string;
+  privateKey: string;
+}
+
+export class AccessRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly reason: string,
+  ) {
+    super(`refused (${code}): ${reason}`);
+  }
+}
+
+export interface Streams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** The node behind `url` says its id (unauthenticated: the token is then bound to it). */
+export async function nodeIdOf(url: string): Promise<string> {
+  const res = await fetch(new URL(`${ACCESS_PATH}/node`, url), { signal: AbortSignal.timeout(10_000) }).catch(
+    (e: Error) => {
+      throw new Error(
+        `cannot reach the node at ${url}: ${e.cause instanceof Error ? e.cause.message : e.message}`,
+      );
+    },
+  );
+  if (!res.ok)
+    throw new Error(`${url} does not serve berth access (HTTP ${res.status}): is it a berth node's proxy?`);
+  const body = (await res.json()) as { nodeId?: unknown };
+  if (typeof body.nodeId !== "string") throw new Error(`${url} answered without a node id`);
+  return body.nodeId;
+}
+
+export interface SessionRequest {
+  url: string;
+  operator: Operator;
+  node?: string;
+  target: AccessTarget;
+  action: AccessAction;
+  request: Record<string, unknown>;
+}
+
+export interface OpenSession {
+  ws: WebSocket;
+  /** Sends bytes to the remote standard input. */
+  send(chunk: Buffer): void;
+  /** Closes the remote standard input. */
+  eof(): void;
+  resize(cols: number, rows: number): void;
+  /** The exit code (or the error the node reported, thrown). */
+  done: Promise<number>;
+}
+
+/** Opens a session; output goes to `streams` as it arrives. */
+export async function openSession(r: SessionRequest, streams: Streams): Promise<OpenSession> {
+  const node = r.node ?? (await nodeIdOf(r.url));
+  const token = signAccessToken({
+    operator: r.operator.name,
+    privateKey: r.operator.privateKey,
+    node,
+    target: r.target,
+    action: r.action,
+    request: r.request,
+  });
+  const kind = r.target.kind === "environment" ? "environments" : "workspaces";
+  const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
+  let address: string;
+  if (r.url.startsWith("unix:")) {
+    // The agent's socket itself (on the node, or in tests): ws+unix:SOCKET:PATH.
+    address = `ws+unix:${r.url.slice("unix:".length)}:${path}`;
+  } else {
+    const base = new URL(r.url);
+    base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
+    address = new URL(path, base).toString();
+  }
+  const ws = new WebSocket(address, {
+    headers: { authorization: encodeAccessToken(token) },
+    handshakeTimeout: 15_000,
+  });
+  // Listen for frames before the handshake ends: the first ones can arrive with the 101 answer.
+  const done = new Promise<number>((resolve, reject) => {
+    let result: { type: string; code?: number; message?: string } | undefined;
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (isBinary) {
+        if (!streams.stdout.write(data)) {
+          // A slow destination (a disk, a pipe): stop reading until it drains.
+          ws.pause();
+          streams.stdout.once("drain", () => ws.resume());
+        }
+        return;
+      }
+      let msg: { type: string; code?: number; message?: string; data?: string };
+      try {
+        msg = JSON.parse(data.toString("utf8"));
+      } catch {
+        return;
+      }
+      if (msg.type === "stderr" && typeof msg.data === "string")
+        streams.stderr.write(Buffer.from(msg.data, "base64"));
+      else result = msg;
+    });
+    ws.on("close", () => {
+      if (result?.type === "exit" && typeof result.code === "number") resolve(result.code);
+      else if (result?.type === "error") reject(new Error(`the node reports: ${result.message}`));
+      else reject(new Error("the session closed before the node sent an exit code"));
+    });
+  });
+  done.catch(() => {});
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("unexpected-response", (req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => {
+        body += c.toString("utf8");
+      });
+      res.on("end", () => {
+        // The refused connection must not linger (a kept-alive socket would keep berth running).
+        req.destroy();
+        let parsed: { code?: string; reason?: string } = {};
+        try {
+          parsed = JSON.parse(body);
+        } catch {}
+        reject(
+          new AccessRefused(
+            res.statusCode ?? 0,
+            parsed.code ?? `HTTP_${res.statusCode}`,
+            parsed.reason ?? (body.trim() || "the node's proxy refused the request"),
+          ),
+        );
+      });
+    });
+    ws.once("error", (e) => reject(new Error(`cannot open the session at ${r.url}: ${e.message}`)));
+  });
+  return {
+    ws,
+    send: (chunk) => {
+      if (ws.readyState === ws.OPEN) ws.send(chunk, { binary: true });
+    },
+    eof: () => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: "eof" }));
+    },
+    resize: (cols, rows) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: "resize", cols, rows }));
+    },
+    done,
+  };
+}
+
+/** Pumps a local readable into the session's stdin, with backpressure; ends it at the end. */
+export async function pumpStdin(s: OpenSession, from: NodeJS.ReadableStream): Promise<void> {
+  for await (const chunk of from as AsyncIterable<Buffer>) {
+    for (let i = 0; i < chunk.length; i += 512 * 1024) s.send(chunk.subarray(i, i + 512 * 1024));
+    while (s.ws.bufferedAmount > 4 * 1024 * 1024 && s.ws.readyState === s.ws.OPEN)
+      await new Promise((r) => setTimeout(r, 5));
+  }
+  s.eof();
+}
+
+/** Who signs: --operator/--key, or BERTH_OPERATOR and BERTH_OPERATOR_KEY (a key file). */
+export function operatorFrom(
+  values: { operator?: unknown; key?: unknown },
+  env: Record<string, string | undefined>,
+  readFile: (p: string) => string,
+): Operator {
+  const name = (values.operator as string | undefined) ?? env.BERTH_OPERATOR;
+  const keyFile = (values.key as string | undefined) ?? env.BERTH_OPERATOR_KEY;
+  if (!name)
+    throw new UsageError("name the operator: --operator NAME or BERTH_OPERATOR (as in berth:operators)");
+  if (!keyFile)
+    throw new UsageError(
+      "give the operator's private key: --key FILE or BERTH_OPERATOR_KEY=FILE (make one with `berth keygen signing`)",
+    );
+  return { name, privateKey: readFile(keyFile).trim() };
+}
+
+export const ACCESS_OPTIONS = {
+  url: { type: "string" },
+  operator: { type: "string" },
+  key: { type: "string" },
+  node: { type: "string" },
+} as const;
+
+export const ACCESS_OPTIONS_USAGE = `  --url URL        the node's proxy (default $BERTH_ACCESS_URL, else ${DEFAULT_ACCESS_URL}: the local stack)
+  --operator NAME  the operator, as declared in berth:operators (default $BERTH_OPERATOR)
+  --key FILE       the operator's Ed25519 private key (default $BERTH_OPERATOR_KEY)
+  --node ID        the node's id (default: the one the node behind --url names)`;
+
+export function accessUrl(values: { url?: unknown }, env: Record<string, string | undefined>): string {
+  return (values.url as string | undefined) ?? env.BERTH_ACCESS_URL ?? DEFAULT_ACCESS_URL;
+}

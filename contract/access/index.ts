@@ -1,0 +1,5 @@
+// Interactive access: operators, their grants, and the short-lived tokens the CLI signs.
+export * from "./authorize";
+export * from "./schema";
+export * from "./status";
+export * from "./token";

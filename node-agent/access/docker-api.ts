@@ -1,0 +1,119 @@
+// The few Docker Engine API calls a terminal needs and the docker CLI cannot give a process that
+// has no terminal of its own: an exec with a pseudo-terminal (Tty), its raw stream (the hijacked
+// connection), resizes and its exit code. Over the engine's Unix socket (DOCKER_HOST unix://…).
+import { request } from "node:http";
+import type { Duplex } from "node:stream";
+
+const API = "/v1.45";
+
+export function dockerSocket(dockerHost: string | undefined): string {
+  const h = dockerHost ?? process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  if (!h.startsWith("unix://"))
+    throw new Error(`a terminal needs the Docker Engine on a Unix socket; DOCKER_HOST is ${h}`);
+  return h.slice("unix://".length);
+}
+
+function call(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath,
+        method,
+        path: `${API}${path}`,
+        headers: data
+          ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) }
+          : {},
+        timeout: 30_000,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => {
+          let json: unknown;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = text;
+          }
+          if ((res.statusCode ?? 500) >= 400)
+            reject(
+              new Error(
+                `Docker ${method} ${path}: ${res.statusCode} ${(json as { message?: string })?.message ?? text}`,
+              ),
+            );
+          else resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`Docker ${method} ${path}: no answer in 30 s`)));
+    req.on("error", reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+export interface ExecSpec {
+  container: string;
+  command: string[];
+  user?: string;
+  workingDir?: string;
+  env?: string[];
+  tty: boolean;
+}
+
+/** Creates an exec and attaches to it; returns its raw stream (a pty's bytes when tty). */
+export async function startExec(socketPath: string, s: ExecSpec): Promise<{ id: string; stream: Duplex }> {
+  const created = await call(socketPath, "POST", `/containers/${encodeURIComponent(s.container)}/exec`, {
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: s.tty,
+    Cmd: s.command,
+    ...(s.user ? { User: s.user } : {}),
+    ...(s.workingDir ? { WorkingDir: s.workingDir } : {}),
+    ...(s.env ? { Env: s.env } : {}),
+  });
+  const id = (created.json as { Id: string }).Id;
+  const stream = await new Promise<Duplex>((resolve, reject) => {
+    const body = JSON.stringify({ Detach: false, Tty: s.tty });
+    const req = request({
+      socketPath,
+      method: "POST",
+      path: `${API}/exec/${id}/start`,
+      headers: {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        connection: "Upgrade",
+        upgrade: "tcp",
+      },
+    });
+    req.on("upgrade", (_res, socket, head) => {
+      if (head.length > 0) socket.unshift(head);
+      resolve(socket);
+    });
+    req.on("response", (res) => reject(new Error(`Docker exec start: ${res.statusCode} (no stream)`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+  return { id, stream };
+}
+
+export async function resizeExec(socketPath: string, id: string, cols: number, rows: number): Promise<void> {
+  await call(socketPath, "POST", `/exec/${id}/resize?h=${rows}&w=${cols}`);
+}
+
+/** The exec's exit code once it ended (null while it runs). */
+export async function execExitCode(socketPath: string, id: string): Promise<number | null> {
+  const r = await call(socketPath, "GET", `/exec/${id}/json`);
+  const j = r.json as { Running?: boolean; ExitCode?: number | null };
+  return j.Running ? null : (j.ExitCode ?? null);
+}

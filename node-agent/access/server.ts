@@ -1,0 +1,201 @@
+// The node agent's access endpoint: HTTP and WebSocket on a Unix socket in the state folder, which
+// the node's HAProxy serves under /.berth/access/ on every host it answers (80 locally, 443 with
+// TLS on cloud nodes, so Cloudflare's proxy passes it). No TCP port of its own: nothing reaches it
+// except through the proxy. Each request carries one signed token (contract/access); the node
+// checks it, then its nonce, then runs the action's handler in a WebSocket session.
+import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { dirname } from "node:path";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import {
+  ACCESS_ACTIONS,
+  type AccessAction,
+  type AccessRequest,
+  type AccessTarget,
+  authorize,
+  decodeAccessToken,
+  type Operator,
+  REFUSAL_STATUS,
+  type TargetPolicy,
+  TokenFormatError,
+} from "../../contract/access";
+import type { Logger } from "../../lib/log";
+import type { NonceCache } from "./nonce-cache";
+import { MAX_FRAME_BYTES, Session } from "./session";
+import type { SessionLog } from "./session-log";
+
+export const ACCESS_PATH_PREFIX = "/.berth/access/v1";
+/** Sessions open at once; one more is refused (BUSY) rather than queued. */
+export const MAX_SESSIONS = 64;
+
+export interface AccessContext<A extends AccessAction = AccessAction> {
+  target: AccessTarget;
+  action: A;
+  request: AccessRequest<A>;
+  operator: Operator;
+  session: Session;
+  log: Logger;
+}
+/** Runs an action; resolves with the exit code the client gets. */
+export type ActionHandler = (c: AccessContext) => Promise<number>;
+
+export interface AccessServerDeps {
+  nodeId: string;
+  socketPath: string;
+  /** What the program signed for a target on this node, or undefined when it holds no such target. */
+  policy: (target: AccessTarget) => TargetPolicy | undefined | Promise<TargetPolicy | undefined>;
+  handlers: Partial<Record<AccessAction, ActionHandler>>;
+  nonces: NonceCache;
+  sessions: SessionLog;
+  log: Logger;
+  now?: () => Date;
+}
+
+const PATH = /^\/\.berth\/access\/v1\/(environments|workspaces)\/([a-z0-9][a-z0-9-]{0,62})\/([a-z-]{1,32})$/;
+
+export class AccessServer {
+  private server: Server | undefined;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES + 1 });
+  private open = 0;
+
+  constructor(private readonly d: AccessServerDeps) {}
+
+  async start(): Promise<void> {
+    const dir = dirname(this.d.socketPath);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (existsSync(this.d.socketPath)) rmSync(this.d.socketPath);
+    const server = createServer((req, res) => {
+      if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ nodeId: this.d.nodeId }));
+        return;
+      }
+      res.writeHead(req.url?.startsWith(ACCESS_PATH_PREFIX) ? 426 : 404, {
+        "content-type": "application/json",
+      });
+      res.end(JSON.stringify({ code: "UPGRADE_REQUIRED", reason: "access requests are WebSocket sessions" }));
+    });
+    server.on("upgrade", (req, socket, head) => {
+      this.upgrade(req, socket, head).catch((e) => {
+        this.d.log.error({ err: (e as Error).message }, "access request failed");
+        socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.d.socketPath, () => resolve());
+    });
+    // The proxy connects as root (cloud nodes) or as the agent's own user (the local node).
+    chmodSync(this.d.socketPath, 0o600);
+    this.server = server;
+    this.d.log.info({ socket: this.d.socketPath }, "access endpoint listening");
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server = undefined;
+  }
+
+  private reject(socket: Duplex, status: number, code: string, reason: string): void {
+    const body = JSON.stringify({ code, reason });
+    socket.end(
+      `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const from = String(req.headers["x-forwarded-for"] ?? "local");
+    const m = PATH.exec(req.url ?? "");
+    const action = m?.[3] as AccessAction | undefined;
+    if (!m || !action || !ACCESS_ACTIONS.includes(action)) {
+      this.reject(socket, 404, "NO_SUCH_ACTION", `no access action at ${req.url}`);
+      return;
+    }
+    const target: AccessTarget = {
+      kind: m[1] === "environments" ? "environment" : "workspace",
+      id: m[2] as string,
+    };
+    const base = { target, action, from };
+    let token: ReturnType<typeof decodeAccessToken>;
+    try {
+      token = decodeAccessToken(req.headers.authorization);
+    } catch (e) {
+      const reason = e instanceof TokenFormatError ? e.message : "unreadable token";
+      this.d.sessions.refused(base, "MALFORMED", reason);
+      this.reject(socket, 400, "MALFORMED", reason);
+      return;
+    }
+    const policy = await Promise.resolve(this.d.policy(target)).catch((e: Error) => {
+      this.d.log.warn({ target, err: e.message }, "the target's access policy could not be read");
+      return undefined;
+    });
+    const now = this.d.now?.() ?? new Date();
+    const decision = authorize({ token, node: this.d.nodeId, target, action, policy, now });
+    const who = { operator: token.payload.operator, keyId: token.payload.keyId };
+    if (!decision.ok) {
+      this.d.sessions.refused({ ...base, ...who }, decision.code, decision.reason);
+      this.reject(socket, REFUSAL_STATUS[decision.code], decision.code, decision.reason);
+      return;
+    }
+    const handler = this.d.handlers[action];
+    if (!handler) {
+      this.reject(socket, 501, "NOT_SERVED", `this node does not serve ${action} yet`);
+      return;
+    }
+    if (this.open >= MAX_SESSIONS) {
+      const reason = `${MAX_SESSIONS} sessions are open on this node; try again when one ends`;
+      this.d.sessions.refused({ ...base, ...who }, "BUSY", reason);
+      this.reject(socket, 503, "BUSY", reason);
+      return;
+    }
+    // Replay last, so only a token that passed every other check takes a place in the cache.
+    const used = this.d.nonces.use(token.payload.nonce, decision.expiresAt, now.getTime());
+    if (used !== "fresh") {
+      const [code, reason] =
+        used === "replayed"
+          ? ([
+              "REPLAYED",
+              `the token (nonce ${token.payload.nonce}) was used already: sign a new one`,
+            ] as const)
+          : (["BUSY", "too many tokens are live on this node; try again in a minute"] as const);
+      this.d.sessions.refused({ ...base, ...who }, code, reason);
+      this.reject(socket, REFUSAL_STATUS[code], code, reason);
+      return;
+    }
+    const detail = describeRequest(action, decision.request);
+    const id = this.d.sessions.start({ ...base, ...who, ...(detail ? { detail } : {}) });
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.open++;
+      const session = new Session(ws);
+      const log = this.d.log.child({ session: id, operator: decision.operator.name });
+      handler({ target, action, request: decision.request, operator: decision.operator, session, log })
+        .then((code) => {
+          this.d.sessions.end(id, { exitCode: code });
+          session.finish({ type: "exit", code });
+        })
+        .catch((e) => {
+          const message = (e as Error).message;
+          this.d.sessions.end(id, { error: message });
+          session.finish({ type: "error", message });
+        })
+        .finally(() => {
+          this.open--;
+        });
+    });
+  }
+}
+
+/** What the session record says was asked (never a file's content). */
+export function describeRequest(action: AccessAction, r: AccessRequest): string | undefined {
+  const q = r as Record<string, unknown>;
+  const parts: string[] = [];
+  if (typeof q.service === "string") parts.push(`service=${q.service}`);
+  if (Array.isArray(q.command)) parts.push(`command=${JSON.stringify(q.command)}`);
+  if (typeof q.path === "string") parts.push(`path=${q.path}`);
+  if (typeof q.port === "number") parts.push(`port=${q.port}`);
+  if (action === "logs" && q.follow) parts.push("follow");
+  if (typeof q.since === "string") parts.push(`since=${q.since}`);
+  return parts.length > 0 ? parts.join(" ") : undefined;
+}

@@ -1,0 +1,56 @@
+// The daemon's access endpoint, put together: the server on its socket, the policies from what
+// the program signed, the nonce cache and session log on disk, the handlers of each action.
+import { join } from "node:path";
+import type { ChannelStore } from "../../contract/channel/store";
+import type { Logger } from "../../lib/log";
+import { appHandlers } from "./app-handlers";
+import { runHandler } from "./app-run";
+import { NonceCache } from "./nonce-cache";
+import { type PolicySources, policyLookup } from "./policies";
+import { AccessServer } from "./server";
+import { SessionLog } from "./session-log";
+import { workspaceHandlers } from "./workspace-handlers";
+
+/** The socket HAProxy forwards /.berth/access/ to (mode 600, in the state folder). */
+export function accessSocketPath(stateRoot: string): string {
+  return join(stateRoot, "access", "agent.sock");
+}
+
+export interface AccessWiring {
+  nodeId: string;
+  stateRoot: string;
+  channel?: ChannelStore;
+  log: Logger;
+  workspace?: PolicySources["workspace"];
+  /** The node's X25519 private key (`run` unseals the release's secrets with it). */
+  nodePrivateKey: string;
+  /** The engine workspaces run on (agent config workspaces.dockerHost). */
+  workspaceDockerHost?: string;
+}
+
+export async function startAccess(w: AccessWiring): Promise<{ server: AccessServer; sessions: SessionLog }> {
+  const sessions = new SessionLog({
+    nodeId: w.nodeId,
+    stateRoot: w.stateRoot,
+    ...(w.channel ? { channel: w.channel } : {}),
+    log: w.log,
+  });
+  const server = new AccessServer({
+    nodeId: w.nodeId,
+    socketPath: accessSocketPath(w.stateRoot),
+    policy: policyLookup({ stateRoot: w.stateRoot, ...(w.workspace ? { workspace: w.workspace } : {}) }),
+    handlers: {
+      ...appHandlers(),
+      run: runHandler({ stateRoot: w.stateRoot, nodePrivateKey: w.nodePrivateKey }),
+      ...workspaceHandlers({
+        stateRoot: w.stateRoot,
+        ...(w.workspaceDockerHost ? { dockerHost: w.workspaceDockerHost } : {}),
+      }),
+    },
+    nonces: new NonceCache({ file: join(w.stateRoot, "access", "nonces.json") }),
+    sessions,
+    log: w.log,
+  });
+  await server.start();
+  return { server, sessions };
+}

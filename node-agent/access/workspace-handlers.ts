@@ -1,0 +1,137 @@
+// Into a workspace: a terminal (a pty through the Docker Engine API), commands, files read and
+// written, and a TCP stream to a port inside it. Everything runs in the workspace's container as
+// its remote user, in its working tree: the container is the boundary, the node is not reached.
+import { connect } from "node:net";
+import { join } from "node:path";
+import type { AccessRequest } from "../../contract/access";
+import type { Command } from "../compose/commands";
+import { pipeCommand } from "./app-handlers";
+import { dockerSocket, execExitCode, resizeExec, startExec } from "./docker-api";
+import type { AccessContext, ActionHandler } from "./server";
+import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
+
+export interface WorkspaceAccessDeps {
+  stateRoot: string;
+  /** DOCKER_HOST of the engine workspaces run on (the default one when absent). */
+  dockerHost?: string;
+}
+
+/** The user's login shell, else bash, else sh. */
+export const LOGIN_SHELL = [
+  "/bin/sh",
+  "-c",
+  'shell="$(getent passwd "$(id -un)" 2>/dev/null | cut -d: -f7)"; [ -x "$shell" ] || shell="$(command -v bash || echo /bin/sh)"; exec "$shell" -l',
+];
+
+export function execInWorkspace(
+  c: WorkspaceContainer,
+  command: readonly string[],
+  o: { stdin: boolean },
+): Command {
+  return {
+    file: "docker",
+    args: [
+      "exec",
+      ...(o.stdin ? ["--interactive"] : []),
+      "--user",
+      c.user,
+      "--workdir",
+      c.folder,
+      c.id,
+      ...command,
+    ],
+  };
+}
+
+/** Reads a file: its bytes on stdout (`--` so a path cannot be an option). */
+export const readFileCommand = (path: string) => ["cat", "--", path];
+/** Writes a file from stdin, creating it (and setting its mode when given). */
+export const writeFileCommand = (path: string, mode?: number) => [
+  "sh",
+  "-c",
+  `cat > "$1"${mode !== undefined ? ` && chmod ${mode.toString(8)} "$1"` : ""}`,
+  "berth-write",
+  path,
+];
+
+async function pty(
+  d: WorkspaceAccessDeps,
+  c: AccessContext,
+  w: WorkspaceContainer,
+  command: string[],
+  size?: { cols: number; rows: number },
+) {
+  const socket = dockerSocket(d.dockerHost);
+  const { id, stream } = await startExec(socket, {
+    container: w.id,
+    command,
+    user: w.user,
+    workingDir: w.folder,
+    env: ["TERM=xterm-256color"],
+    tty: true,
+  });
+  const resize = (cols: number, rows: number) => void resizeExec(socket, id, cols, rows).catch(() => {});
+  if (size) resize(size.cols, size.rows);
+  c.session.onResize(resize);
+  c.session.stdinTo(stream, () => stream.end());
+  c.session.signal.addEventListener("abort", () => stream.destroy(), { once: true });
+  await c.session.pipe(stream, "stdout").catch(() => {});
+  // The stream ends a moment before the engine records the exit code.
+  for (let i = 0; i < 50; i++) {
+    const code = await execExitCode(socket, id).catch(() => null);
+    if (code !== null) return code;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return c.session.signal.aborted ? 130 : 1;
+}
+
+export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, ActionHandler> {
+  const env: Record<string, string> = d.dockerHost ? { DOCKER_HOST: d.dockerHost } : {};
+  const container = (c: AccessContext) =>
+    findWorkspaceContainer(c.target.id, join(d.stateRoot, "workspaces", c.target.id, "repo"), env);
+
+  return {
+    shell: async (c) => {
+      const r = c.request as AccessRequest<"shell">;
+      return await pty(d, c, await container(c), LOGIN_SHELL, r);
+    },
+    "workspace-exec": async (c) => {
+      const r = c.request as AccessRequest<"workspace-exec">;
+      const w = await container(c);
+      if (r.tty) return await pty(d, c, w, r.command);
+      return await pipeCommand(c.session, execInWorkspace(w, r.command, { stdin: true }), env);
+    },
+    "file-read": async (c) => {
+      const r = c.request as AccessRequest<"file-read">;
+      const w = await container(c);
+      return await pipeCommand(c.session, execInWorkspace(w, readFileCommand(r.path), { stdin: false }), env);
+    },
+    "file-write": async (c) => {
+      const r = c.request as AccessRequest<"file-write">;
+      const w = await container(c);
+      return await pipeCommand(
+        c.session,
+        execInWorkspace(w, writeFileCommand(r.path, r.mode), { stdin: true }),
+        env,
+      );
+    },
+    port: async (c) => {
+      const r = c.request as AccessRequest<"port">;
+      const w = await container(c);
+      if (!w.address) throw new Error(`workspace ${c.target.id}'s container has no network address`);
+      const sock = connect({ host: w.address, port: r.port });
+      const opened = await new Promise<boolean>((resolve) => {
+        sock.once("connect", () => resolve(true));
+        sock.once("error", () => resolve(false));
+      });
+      if (!opened) {
+        await c.session.write("stderr", `nothing listens on port ${r.port} in workspace ${c.target.id}\n`);
+        return 1;
+      }
+      c.session.stdinTo(sock, () => sock.end());
+      c.session.signal.addEventListener("abort", () => sock.destroy(), { once: true });
+      await c.session.pipe(sock, "stdout").catch(() => {});
+      return 0;
+    },
+  };
+}

@@ -1,0 +1,271 @@
+// Into a workspace through the real agent daemon, its HAProxy and real Docker, with the bundled
+// `berth` CLI: a terminal driven through a pty (type, read, resize, exit code), exec exit codes,
+// cp of 100 MB both ways byte for byte, a port forward answered through curl, and a token for
+// another workspace refused.
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { openSession } from "../../cli/access/client";
+import { encodeAccessToken, signAccessToken } from "../../contract/access";
+import { generateSigningKeyPair } from "../../contract/payload";
+import {
+  signWorkspace,
+  type WorkspaceDeclaration,
+  workspaceKeys,
+  workspaceStatus,
+} from "../../contract/workspace/declaration";
+import { run } from "../../lib/process";
+import { AgentHarness, freePort } from "./support/agent-harness";
+import { BASE_IMAGE, removeStateVolumes, sampleConfig, sampleRepository } from "./support/devcontainer-repo";
+
+const RUN = Math.random().toString(36).slice(2, 8);
+const WS = `acc-ws-${RUN}`;
+const OTHER = `acc-other-${RUN}`;
+const BERTH = join(__dirname, "..", "..", "dist", "berth.js");
+const h = new AgentHarness();
+const tmp = mkdtempSync(join(tmpdir(), "berth-ws-access-"));
+const alice = generateSigningKeyPair();
+const keyFile = join(tmp, "alice.key");
+writeFileSync(keyFile, `${alice.privateKey}\n`, { mode: 0o600 });
+let repo = "";
+
+const accessArgs = () => [
+  "--url",
+  `http://127.0.0.1:${h.proxyPort}`,
+  "--operator",
+  "alice",
+  "--key",
+  keyFile,
+];
+const berth = (args: string[], o: { input?: string; timeoutMs?: number } = {}) =>
+  run(process.execPath, [BERTH, ...args], {
+    allowFailure: true,
+    timeoutMs: o.timeoutMs ?? 120_000,
+    ...(o.input !== undefined ? { input: o.input } : {}),
+  });
+
+function declaration(id: string): WorkspaceDeclaration {
+  return {
+    formatVersion: 1,
+    workspaceId: id,
+    nodeId: h.nodeId,
+    generation: 1,
+    repository: repo,
+    repositoryName: `acme/access-${RUN}`,
+    branch: "main",
+    defaultBranch: "main",
+    trusted: true,
+    allowInitializeCommand: false,
+    defaultImage: BASE_IMAGE,
+    access: {
+      operators: [{ name: "alice", publicKey: alice.publicKey, environments: [], workspaces: [id] }],
+      commands: true,
+    },
+  };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 300_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}\n${h.daemonLog()}`);
+}
+
+beforeAll(async () => {
+  repo = await sampleRepository(
+    `access-${RUN}`,
+    {
+      ".devcontainer/devcontainer.json": sampleConfig({ postCreateCommand: "true" }),
+    },
+    "busybox",
+  );
+  await h.startDaemon();
+  await h.channel.put(
+    workspaceKeys.declaration(h.nodeId, WS),
+    signWorkspace(declaration(WS), h.signing.privateKey),
+  );
+  await until("the workspace to run", async () => {
+    const text = await h.channel.get(workspaceKeys.status(h.nodeId, WS));
+    const s = text ? workspaceStatus.parse(JSON.parse(text)) : undefined;
+    if (s?.state === "failed") throw new Error(`workspace failed: ${s.error}`);
+    return s?.state === "running" ? s : undefined;
+  });
+}, 900_000);
+
+afterAll(async () => {
+  await h.channel.delete(workspaceKeys.declaration(h.nodeId, WS));
+  await h.cleanup([]);
+  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
+  if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
+  await removeStateVolumes(RUN);
+  rmSync(tmp, { recursive: true, force: true });
+  rmSync(repo, { recursive: true, force: true });
+}, 120_000);
+
+describe("access to a workspace through the agent", () => {
+  it("shell: a terminal through a pty; type a command, read its output, exit with a code", async () => {
+    // `script` gives the CLI a pty of its own, as an operator's terminal would.
+    const child = spawn("script", [
+      "-qefc",
+      [process.execPath, BERTH, "workspace", "shell", WS, ...accessArgs()].join(" "),
+      "/dev/null",
+    ]);
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const wait = async (re: RegExp) => {
+      const deadline = Date.now() + 30_000;
+      while (!re.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return re.test(out);
+    };
+    child.stdin.write("echo ok-$((6*7)) $(id -un) $PWD\r");
+    expect(await wait(/ok-42 dev \/workspaces\//), out).toBe(true);
+    child.stdin.write("exit 3\r");
+    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    expect(code).toBe(3);
+  });
+
+  it("shell: the terminal follows a resize", async () => {
+    let out = "";
+    const stdout = new PassThrough();
+    stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const s = await openSession(
+      {
+        url: `http://127.0.0.1:${h.proxyPort}`,
+        operator: { name: "alice", privateKey: alice.privateKey },
+        target: { kind: "workspace", id: WS },
+        action: "shell",
+        request: { cols: 80, rows: 24 },
+      },
+      { stdout, stderr: new PassThrough() },
+    );
+    s.send(Buffer.from("stty size\r"));
+    const saw = async (text: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!out.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return out.includes(text);
+    };
+    expect(await saw("24 80"), out).toBe(true);
+    s.resize(132, 40);
+    await new Promise((r) => setTimeout(r, 200));
+    s.send(Buffer.from("stty size; exit 0\r"));
+    expect(await saw("40 132"), out).toBe(true);
+    expect(await s.done).toBe(0);
+  });
+
+  it("exec: exit codes and output pass through", async () => {
+    const r = await berth([
+      "workspace",
+      "exec",
+      WS,
+      ...accessArgs(),
+      "--",
+      "sh",
+      "-c",
+      "pwd; id -un; echo err >&2; exit 5",
+    ]);
+    expect(r.exitCode).toBe(5);
+    expect(r.stdout).toMatch(/^\/workspaces\/\S+\ndev\n$/);
+    expect(r.stderr).toBe("err\n");
+    const ok = await berth(["workspace", "exec", WS, ...accessArgs(), "--", "cat", "README.md"]);
+    expect(ok).toMatchObject({ exitCode: 0, stdout: "sample\n" });
+  });
+
+  it("cp: 100 MB into the workspace and back, byte for byte", async () => {
+    const src = join(tmp, "big.bin");
+    const back = join(tmp, "back.bin");
+    writeFileSync(src, randomBytes(100 * 1024 * 1024));
+    const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+    const up = await berth(["workspace", "cp", src, `${WS}:big.bin`, ...accessArgs()]);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const inside = await berth(["workspace", "exec", WS, ...accessArgs(), "--", "sha256sum", "big.bin"]);
+    expect(inside.stdout.split(" ")[0]).toBe(sha(src));
+    const down = await berth(["workspace", "cp", `${WS}:big.bin`, back, ...accessArgs()]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(sha(back)).toBe(sha(src));
+    const missing = await berth(["workspace", "cp", `${WS}:nope.bin`, back, ...accessArgs()]);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain("nope.bin");
+  }, 300_000);
+
+  it("port: a local port forwarded to a web server started in the workspace, answered through curl", async () => {
+    const started = await berth([
+      "workspace",
+      "exec",
+      WS,
+      ...accessArgs(),
+      "--",
+      "sh",
+      "-c",
+      "mkdir -p /tmp/www && echo served-from-workspace > /tmp/www/index.html && (busybox httpd -p 8000 -h /tmp/www &) ; sleep 0.2",
+    ]);
+    expect(started.exitCode, started.stderr).toBe(0);
+    const local = await freePort();
+    const fwd = spawn(process.execPath, [
+      BERTH,
+      "workspace",
+      "port",
+      WS,
+      "8000",
+      "--local",
+      String(local),
+      ...accessArgs(),
+    ]);
+    let err = "";
+    fwd.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const deadline = Date.now() + 15_000;
+    while (!err.includes("forwarding") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const r1 = await run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${local}/`], {
+      allowFailure: true,
+    });
+    const r2 = await run("curl", ["-sS", "--max-time", "10", `http://127.0.0.1:${local}/index.html`], {
+      allowFailure: true,
+    });
+    fwd.kill("SIGINT");
+    expect(r1.stdout, `${r1.stderr}\n${err}`).toBe("served-from-workspace\n");
+    expect(r2.stdout).toBe("served-from-workspace\n");
+  });
+
+  it("refuses a token for another workspace (WRONG_TARGET)", async () => {
+    const t = signAccessToken({
+      operator: "alice",
+      privateKey: alice.privateKey,
+      node: h.nodeId,
+      target: { kind: "workspace", id: OTHER },
+      action: "shell",
+      request: {},
+    });
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${h.proxyPort}/.berth/access/v1/workspaces/${WS}/shell`, {
+        headers: { authorization: encodeAccessToken(t) },
+      });
+      ws.once("open", () => {
+        ws.close();
+        resolve({ status: 101, body: "" });
+      });
+      ws.once("unexpected-response", (_q, r) => {
+        let body = "";
+        r.on("data", (c: Buffer) => {
+          body += c;
+        });
+        r.on("end", () => resolve({ status: r.statusCode ?? 0, body }));
+      });
+      ws.once("error", reject);
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toMatchObject({ code: "WRONG_TARGET" });
+  });
+});
