@@ -27,21 +27,32 @@ async function waitForUrl(port: number, expect: RegExp, timeoutMs: number): Prom
 }
 
 /** The idle agent over `seconds`: resident memory (VmRSS, sampled each second: the highest) and CPU. */
-async function idleAgent(pid: number, seconds: number): Promise<{ rssMb: number; cpuPercent: number }> {
+async function idleAgent(
+  pid: number,
+  seconds: number,
+): Promise<{ rssMb: number; cpuPercent: number; anonMb: number; fileMb: number }> {
   const ticks = () => {
     // /proc/<pid>/stat: utime and stime are fields 14 and 15, after the command in parentheses.
     const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
     return Number(f[11]) + Number(f[12]);
   };
-  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  const field = (name: string) =>
+    Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+  const rss = () => field("VmRSS");
   const t0 = ticks();
   let highest = rss();
   for (let i = 0; i < seconds; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     highest = Math.max(highest, rss());
   }
-  // USER_HZ is 100 on Linux.
-  return { rssMb: highest, cpuPercent: (ticks() - t0) / seconds };
+  // USER_HZ is 100 on Linux. Anonymous memory (heap, malloc) and file pages (node's own binary and
+  // snapshot, shared with every node process) at the end, to say where the resident memory is.
+  return {
+    rssMb: highest,
+    cpuPercent: (ticks() - t0) / seconds,
+    anonMb: field("RssAnon"),
+    fileMb: field("RssFile"),
+  };
 }
 
 async function main() {
@@ -173,7 +184,7 @@ async function main() {
     const pid = Number(readFileSync(join(clone, ".berth-local/local/node/agent.pid"), "utf8").trim());
     const idle = await idleAgent(pid, 60);
     console.log(
-      `agent idle over 60 s: CPU ${idle.cpuPercent.toFixed(2)} %, resident at most ${idle.rssMb.toFixed(1)} MB`,
+      `agent idle over 60 s: CPU ${idle.cpuPercent.toFixed(2)} %, resident at most ${idle.rssMb.toFixed(1)} MB (at the end: anonymous ${idle.anonMb.toFixed(1)} MB, file pages ${idle.fileMb.toFixed(1)} MB)`,
     );
     console.log(`agent-idle-rss: ${idle.rssMb.toFixed(1)} MB (target 60 MB)`);
     console.log(`local: ${(change / 1000).toFixed(1)} s one-line change (target 6 s)`);

@@ -75,7 +75,8 @@ function programWorkMs(): { compose: number; hash: number; summary: number } {
     const loaded = loadCompose(text, { file, projectDir: join(tmp, "app-0"), variables: { GREETING: "x" } });
     times.compose.push(performance.now() - t);
     t = performance.now();
-    contextHash(join(tmp, "app-0", "src"));
+    // The sample app's two build contexts (web, and backend shared by store and worker).
+    for (const context of ["web", "backend"]) contextHash(join(tmp, "app-0", context));
     times.hash.push(performance.now() - t);
     t = performance.now();
     if (loaded.ok) summarize(loaded.manifest, {});

@@ -114,6 +114,7 @@ export class LocalStackScratch {
     const providerUrn = `urn:pulumi:${this.stack}::berth::pulumi:providers:pulumi-nodejs::default`;
     const providerId = "7c3e61a2-0000-4000-8000-000000000001";
     const resources: Record<string, unknown>[] = [];
+    /** Pinned image by repository. */
     const pinned: Record<string, string> = {};
     for (const step of steps) {
       const s = step.newState;
@@ -125,13 +126,19 @@ export class LocalStackScratch {
       if (kind === "image-build") {
         inputs.password = secret(secrets.registryPassword);
         const digest = fakeDigest(`${inputs.repository}:${inputs.contextHash}`);
-        pinned[String(s.parent)] = `${inputs.repository}@${digest}`;
+        pinned[String(inputs.repository)] = `${inputs.repository}@${digest}`;
         outputs = { ...inputs, digest, buildSeconds: 4.2, pinned: `${inputs.repository}@${digest}` };
         id = String(outputs.pinned);
       } else if (kind === "release") {
         const env = String(inputs.environmentId);
+        // Each service's build, by the repository in its summary's image (`repository:tag`): an
+        // environment has one build per build context.
+        const summary = inputs.summary as { services: Record<string, { image: string }> };
         const images = Object.fromEntries(
-          Object.keys(inputs.images as Record<string, string>).map((svc) => [svc, pinned[String(s.parent)]]),
+          Object.keys(inputs.images as Record<string, string>).map((svc) => {
+            const shown = summary.services[svc]?.image ?? "";
+            return [svc, pinned[shown.slice(0, shown.lastIndexOf(":"))]];
+          }),
         );
         const registry = {
           host: process.env.BERTH_REGISTRY_ADDR,
@@ -266,7 +273,7 @@ export async function captureLocalPreviews(s: LocalStackScratch): Promise<Captur
       "    host: localhost\n  - service: web\n    port: 8080\n    host: demo.localhost\n    path: /api\n",
     );
   writeFileSync(compose, text);
-  appendFileSync(join(s.appDir, "src", "app.py"), "\n# changed\n");
+  appendFileSync(join(s.appDir, "web", "app.py"), "\n# changed\n");
   const update = (await s.preview()).stdout;
   const updateEvents = (await s.preview({ policyPack: true, stream: true })).stdout;
   return { create, same, update, updateEvents, secrets };
