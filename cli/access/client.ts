@@ -135,6 +135,8 @@ export async function openSession(r: SessionRequest, streams: Streams): Promise<
       res.on("end", () => {
         // The refused connection must not linger (a kept-alive socket would keep berth running).
         req.destroy();
+        res.socket?.destroy();
+        ws.terminate();
         let parsed: { code?: string; reason?: string } = {};
         try {
           parsed = JSON.parse(body);
