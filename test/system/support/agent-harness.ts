@@ -2,6 +2,7 @@
 // port, a folder channel, state and volumes in a temporary folder; releases signed with a
 // test signing key and published like the program publishes them.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -203,8 +204,13 @@ export class AgentHarness {
     trustRoots?: string[];
     upgrade?: Record<string, unknown>;
   }) {
+    // The node's enrollment secret, as cloud-init or the local node writes it (0600).
+    const enrollmentSecretFile = join(this.root, "enrollment-secret");
+    if (!existsSync(enrollmentSecretFile))
+      writeFileSync(enrollmentSecretFile, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600 });
     const config = agentConfigSchema.parse({
       nodeId: this.nodeId,
+      enrollmentSecretFile,
       stateRoot: this.stateRoot,
       volumeRoot: this.volumeRoot,
       channel: { kind: "folder", path: this.channelDir },
