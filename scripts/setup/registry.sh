@@ -49,7 +49,8 @@ YML
     local i
     for i in $(seq 1 40); do [ -S "$dir/registry.sock" ] && break; sleep 0.25; done
   fi
-  if [ "$(registry_status)" != "401" ]; then
+  retire_ungated_registry "$dir"
+  if ! pid_alive "$dir/gate.pid" || [ "$(registry_status)" != "401" ]; then
     say "starting the registry gate on $BERTH_REGISTRY_ADDR (log: $dir/gate.log)"
     nohup node "$BERTH_ROOT/dist/registry-gate.js" --listen "$BERTH_REGISTRY_ADDR" \
       --upstream "$dir/registry.sock" --push-users "$BERTH_REGISTRY_USER" >"$dir/gate.log" 2>&1 &
@@ -86,6 +87,23 @@ registry_docker_login() {
       docker login "$BERTH_REGISTRY_ADDR" -u "$BERTH_REGISTRY_USER" --password-stdin >/dev/null 2>&1 \
       || die "docker login to $BERTH_REGISTRY_ADDR failed: see $BERTH_REGISTRY_DIR/registry.log"
   fi
+}
+
+# An older berth setup ran docker-registry itself on $BERTH_REGISTRY_ADDR, without the gate; it
+# would answer in the gate's place (and let the pull login push). Stop it when it is that one: a
+# docker-registry serving this folder's config and listening on the address. Anything else on the
+# port is left alone (the gate then fails to start and setup says so).
+retire_ungated_registry() {
+  local dir="$1" port="${BERTH_REGISTRY_ADDR##*:}" pid
+  for pid in $(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "docker-registry" ] \
+      && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$dir/config.yml"; then
+      say "stopping an older ungated registry on $BERTH_REGISTRY_ADDR (pid $pid)"
+      kill "$pid" 2>/dev/null || true
+      local i
+      for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    fi
+  done
 }
 
 random_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
