@@ -2,7 +2,7 @@
 // from node-keys.ts, MACed with the enrollment secret the program gave it (agent config
 // `enrollmentSecretFile`; contract/channel/node-identity.ts has the format).
 import { readFileSync } from "node:fs";
-import { identityDocument } from "../contract/channel/node-identity";
+import { IDENTITY_FORMAT, identityDocument } from "../contract/channel/node-identity";
 import type { EnvironmentStatus } from "../contract/channel/status";
 import { signStatus } from "../contract/channel/status-signature";
 import { AGENT_VERSION } from "./version";
@@ -31,16 +31,19 @@ export function nodeIdentityText(
   enrollmentSecret: string,
   now = new Date(),
 ): string {
-  return identityDocument(
-    {
-      nodeId,
-      publicKey: keys.publicKey,
-      statusKey: keys.statusKey,
-      agentVersion: AGENT_VERSION,
-      publishedAt: now.toISOString(),
-    },
-    enrollmentSecret,
-  );
+  const fields = {
+    nodeId,
+    publicKey: keys.publicKey,
+    statusKey: keys.statusKey,
+    agentVersion: AGENT_VERSION,
+    publishedAt: now.toISOString(),
+  };
+  // Without its enrollment secret (a node made before enrollment, a config without the file) the
+  // node still says who it is, with an empty MAC: the program refuses the document and says why,
+  // instead of the agent stopping at start and leaving its environments unserved.
+  if (!enrollmentSecret)
+    return `${JSON.stringify({ formatVersion: IDENTITY_FORMAT, ...fields, mac: "" }, null, 2)}\n`;
+  return identityDocument(fields, enrollmentSecret);
 }
 
 /** A status as the node writes it: signed with its status key. */

@@ -130,7 +130,9 @@ describe("backups of an environment's volumes", () => {
     first = { blob: sha(join(device(), "files", "blob")), note: "first\n" };
     const r = await cli("backup", ENV);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(new RegExp(`${ENV}/data: snapshot [0-9a-f]{8} in [0-9.]+ s, \\d+ bytes added`));
+    expect(r.out).toMatch(
+      new RegExp(`${ENV}/data: snapshot [0-9a-f]{8} in ([0-9.]+ m?s|[0-9]+ min [0-9]+ s), [0-9.]+ (B|KiB|MiB|GiB) added`),
+    );
     const b = (await status()).backup;
     expect(b?.state).toBe("ok");
     expect(b?.repository).toBe(`s3:${gw.endpoint}/berth-backups/test/${ENV}`);
