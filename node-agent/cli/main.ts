@@ -94,7 +94,8 @@ function channelFor(config: AgentConfig): ChannelStore {
 }
 
 function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: string }) {
-  const log = createLogger("berth-agent");
+  // The daemon logs to stdout (the journal); a one-shot command keeps stdout for its output.
+  const log = run ? createLogger("berth-agent") : createLogger("berth-agent", process.stderr);
   // One trust for releases and workspaces: an accepted trust set changes both at once.
   const trust = new TrustStore({ stateRoot: config.stateRoot, config, channel: channelFor(config), log });
   const proxy = new HaproxyControl({

@@ -131,7 +131,9 @@ describe("backups of an environment's volumes", () => {
     const r = await cli("backup", ENV);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(
-      new RegExp(`${ENV}/data: snapshot [0-9a-f]{8} in ([0-9.]+ m?s|[0-9]+ min [0-9]+ s), [0-9.]+ (B|KiB|MiB|GiB) added`),
+      new RegExp(
+        `${ENV}/data: snapshot [0-9a-f]{8} in ([0-9.]+ m?s|[0-9]+ min [0-9]+ s), [0-9.]+ (B|KiB|MiB|GiB) added`,
+      ),
     );
     const b = (await status()).backup;
     expect(b?.state).toBe("ok");

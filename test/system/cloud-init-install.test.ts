@@ -3,6 +3,7 @@
 // not run in a container, so after the stages the test checks what was installed and starts the
 // agent by hand. Needs Docker and Debian's archive; run alone:
 //   bash scripts/with-env.sh npx vitest run --project system test/system/cloud-init-install.test.ts
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import {
   AGENT_CONFIG_PATH,
   AGENT_UNIT_PATH,
   CHANNEL_SECRET_PATH,
+  ENROLLMENT_SECRET_PATH,
   renderCloudInit,
 } from "../../components/deployment-node/cloud-init";
 import { AGENT_BUNDLE } from "../../components/runtime-path";
@@ -43,6 +45,7 @@ describe("cloud-init install steps in a throwaway container", () => {
         secretAccessKey: "container-test-secret",
       },
       trustedKeys: [generateSigningKeyPair().publicKey],
+      enrollmentSecret: randomBytes(32).toString("base64url"),
       agent: { kind: "inline", bundle: readFileSync(AGENT_BUNDLE, "utf8") },
     });
     const dir = mkdtempSync(join(tmpdir(), "berth-ci-install-"));
@@ -81,10 +84,11 @@ describe("cloud-init install steps in a throwaway container", () => {
 
     // Files and modes.
     const modes = await exec(
-      `stat -c '%a %n' ${AGENT_CONFIG_PATH} ${CHANNEL_SECRET_PATH} ${AGENT_BUNDLE_PATH} ${AGENT_UNIT_PATH}`,
+      `stat -c '%a %n' ${AGENT_CONFIG_PATH} ${CHANNEL_SECRET_PATH} ${ENROLLMENT_SECRET_PATH} ${AGENT_BUNDLE_PATH} ${AGENT_UNIT_PATH}`,
     );
     expect(modes.stdout).toContain(`600 ${AGENT_CONFIG_PATH}`);
     expect(modes.stdout).toContain(`600 ${CHANNEL_SECRET_PATH}`);
+    expect(modes.stdout).toContain(`600 ${ENROLLMENT_SECRET_PATH}`);
     expect(modes.stdout).toContain(`755 ${AGENT_BUNDLE_PATH}`);
     expect(modes.stdout).toContain(`644 ${AGENT_UNIT_PATH}`);
 

@@ -154,6 +154,8 @@ export class LocalStackScratch {
           // The local target serves plain HTTP: no certificates (a preview shows the secret as a placeholder).
           certificates: secret({}),
           signingKey: secret(secrets.signingKey),
+          // The keys the LocalNode below took on first contact (its outputs).
+          nodeKeys: { publicKey: "(node key)", statusKey: "(status key)" },
         });
         outputs = {
           ...inputs,
@@ -173,6 +175,7 @@ export class LocalStackScratch {
           ...inputs,
           pid: 1,
           publicKey: "(node key)",
+          statusKey: "(status key)",
           logFile: join(String(inputs.stateRoot), "agent.log"),
         };
         id = String(inputs.nodeId);
@@ -203,7 +206,15 @@ export class LocalStackScratch {
     }
     for (const r of resources) {
       for (const v of Object.values((r.inputs as Record<string, unknown>) ?? {}))
-        if (v === UNKNOWN) throw new Error(`${r.urn}: an input is still unknown`);
+        if (v === UNKNOWN)
+          throw new Error(
+            `${r.urn}: an input is still unknown (${Object.entries(
+              (r.inputs as Record<string, unknown>) ?? {},
+            )
+              .filter(([, x]) => x === UNKNOWN)
+              .map(([k]) => k)
+              .join(", ")})`,
+          );
     }
     exported.deployment.resources = resources;
     const file = join(this.tmp, "deployment.json");
