@@ -10,3 +10,5 @@ if ! pulumi stack select local --non-interactive >/dev/null 2>&1; then
   exit 0
 fi
 pulumi destroy --stack local --yes --non-interactive "$@"
+# The LocalNode's delete removes .berth-local/local; the parent goes too once nothing else is in it.
+rmdir "$BERTH_ROOT/.berth-local" 2>/dev/null || true
