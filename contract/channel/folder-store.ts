@@ -8,8 +8,9 @@ import {
   readdirSync,
   readSync,
   rmSync,
+  watch,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import {
   ChannelObjectTooLargeError,
@@ -143,5 +144,24 @@ export class FolderChannelStore implements ChannelStore {
     const parts = this.parts(key);
     if (!this.folders(parts.slice(0, -1), key)) return;
     rmSync(this.path(key), { force: true });
+  }
+
+  /**
+   * Watches the key's folder (made when missing): the node writes a status as a new file renamed
+   * into place, one event here. A folder that cannot be watched only means polling.
+   */
+  watch(key: string, onChange: () => void): () => void {
+    const p = this.path(key);
+    const name = basename(p);
+    try {
+      mkdirSync(dirname(p), { recursive: true, mode: 0o755 });
+      const watcher = watch(dirname(p), (_event, file) => {
+        if (!file || file === name) onChange();
+      });
+      watcher.on("error", () => watcher.close());
+      return () => watcher.close();
+    } catch {
+      return () => {};
+    }
   }
 }

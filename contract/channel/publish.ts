@@ -94,6 +94,12 @@ export async function waitForOutcome(
     environmentId: string;
     sequence: number;
     timeoutMs: number;
+    /**
+     * Between reads when nothing wakes the wait. A watched store (the folder channel) wakes it as
+     * the node writes its status and is read again every second in case an event was missed; an
+     * S3 bucket has no change notifications, so it is read every 250 ms (a GET of a small object:
+     * at most 250 ms added to a `pulumi up`, four requests a second while one waits).
+     */
     pollMs?: number;
     statusKey?: string;
   },
@@ -101,17 +107,37 @@ export async function waitForOutcome(
   const deadline = Date.now() + o.timeoutMs;
   let last: EnvironmentStatus | undefined;
   let refused: string | undefined;
-  while (Date.now() < deadline) {
-    if (o.statusKey) {
-      const check = await readVerifiedStatus(channel, o.nodeId, o.environmentId, o.statusKey);
-      last = check?.ok ? check.status : undefined;
-      if (check && !check.ok) refused = check.reason;
-    } else {
-      last = await readStatus(channel, o.nodeId, o.environmentId);
+  let wake: (() => void) | undefined;
+  let changed = false;
+  const unwatch = channel.watch?.(channelKeys.status(o.nodeId, o.environmentId), () => {
+    changed = true;
+    wake?.();
+  });
+  const pollMs = o.pollMs ?? (unwatch ? 1_000 : 250);
+  try {
+    while (Date.now() < deadline) {
+      changed = false;
+      if (o.statusKey) {
+        const check = await readVerifiedStatus(channel, o.nodeId, o.environmentId, o.statusKey);
+        last = check?.ok ? check.status : undefined;
+        if (check && !check.ok) refused = check.reason;
+      } else {
+        last = await readStatus(channel, o.nodeId, o.environmentId);
+      }
+      if (last && last.attemptedSequence === o.sequence && last.state !== "applying") return last;
+      if (last && last.state === "applied" && last.appliedSequence === o.sequence) return last;
+      if (changed) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, Math.min(pollMs, deadline - Date.now())));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
     }
-    if (last && last.attemptedSequence === o.sequence && last.state !== "applying") return last;
-    if (last && last.state === "applied" && last.appliedSequence === o.sequence) return last;
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 250));
+  } finally {
+    unwatch?.();
   }
   throw new StatusTimeoutError(
     `node ${o.nodeId} did not report on release ${o.sequence} of environment ${o.environmentId} within ${Math.round(o.timeoutMs / 1000)} s` +

@@ -10,4 +10,10 @@ export interface ChannelStore {
   put(key: string, body: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Calls `onChange` soon after the object at `key` may have changed; returns the unsubscribe
+   * function. Optional: a store that cannot be watched (S3 has no change notifications) is
+   * polled, and a watched one is polled too, more slowly, in case an event is missed.
+   */
+  watch?(key: string, onChange: () => void): () => void;
 }
