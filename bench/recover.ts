@@ -11,7 +11,15 @@
 // channel), publish (until the restore starts: the release sealed to the new key, the node's
 // verification), restore (until the restored folder is in place), apply (until the app answers).
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { FolderChannelStore } from "../contract/channel/folder-store";
@@ -200,6 +208,9 @@ async function main() {
     );
     console.log(`recover: ${(berth / plain).toFixed(2)}x (target 1.3x)`);
   } finally {
+    // BENCH_RECOVER_AGENT_LOG=FILE keeps the agent's log (with BERTH_LOG_LEVEL=debug: each apply step).
+    const keep = process.env.BENCH_RECOVER_AGENT_LOG;
+    if (keep && existsSync(join(s.nodeRoot, "agent.log"))) copyFileSync(join(s.nodeRoot, "agent.log"), keep);
     await run("docker", ["compose", "-p", plainProject, "down", "-v"], { allowFailure: true });
     await s.cleanup();
     rmSync(plainRoot, { recursive: true, force: true });
