@@ -7,6 +7,7 @@
 // service may carry is one the renderer writes, with the shape the renderer gives it.
 import { nodeFileSource } from "../render/node-compose";
 import { SERVICE_REJECTED } from "./rejections";
+import { RENDERED_RUNTIME_FIELDS } from "./runtime";
 
 export { SERVICE_REJECTED } from "./rejections";
 
@@ -21,31 +22,13 @@ export const RENDERED_SERVICE_KEYS: readonly string[] = [
   "healthcheck",
   "depends_on",
   "deploy",
-  "logging",
   "expose",
   "ports",
   "volumes",
   "networks",
   "stop_grace_period",
   "stop_signal",
-  "init",
-  "user",
-  "working_dir",
-  "read_only",
-  "tmpfs",
-  "shm_size",
-  "ulimits",
-  "cap_drop",
-  "stdin_open",
-  "tty",
-  "hostname",
-  "domainname",
-  "extra_hosts",
-  "dns",
-  "dns_search",
-  "dns_opt",
-  "group_add",
-  "platform",
+  ...RENDERED_RUNTIME_FIELDS,
 ];
 
 const TOP_LEVEL_KEYS = ["services", "networks", "volumes", "x-berth"];

@@ -9,8 +9,8 @@ import { asBool, asMap, asText, asTextList, type Ctx, checkKeys, listOrDict } fr
 import { describe, entry, type YMap, type YNode } from "./tree";
 import { parseBytes } from "./units";
 
-/** The fields this file reads (service.ts accepts them). */
-export const RUNTIME_FIELDS = [
+/** The runtime fields the renderer writes as they are, in Compose's spelling (the node allows exactly these). */
+export const RENDERED_RUNTIME_FIELDS = [
   "init",
   "user",
   "working_dir",
@@ -29,13 +29,14 @@ export const RUNTIME_FIELDS = [
   "dns_opt",
   "group_add",
   "logging",
-  "mem_limit",
-  "mem_reservation",
-  "cpus",
-  "pids_limit",
-  "pull_policy",
   "platform",
 ] as const;
+
+/** Read but not rendered as such: legacy resource keys become deploy.resources; pull_policy is a note. */
+const MAPPED_RUNTIME_FIELDS = ["mem_limit", "mem_reservation", "cpus", "pids_limit", "pull_policy"] as const;
+
+/** The fields this file reads (service.ts accepts them). */
+export const RUNTIME_FIELDS = [...RENDERED_RUNTIME_FIELDS, ...MAPPED_RUNTIME_FIELDS] as const;
 
 /** The platform a node runs when none is given. */
 export const DEFAULT_PLATFORM = "linux/amd64";

@@ -31,11 +31,24 @@ describe("splitShellWords", () => {
     expect(words("echo $HOME *.txt")).toEqual(["echo", "$HOME", "*.txt"]);
   });
 
+  it("refuses an unterminated $( or backquote", () => {
+    for (const t of ["echo $(a", "echo `a"]) {
+      const r = splitShellWords(t);
+      expect(r.ok, t).toBe(false);
+      if (!r.ok) expect(r.message).toContain("unterminated");
+    }
+  });
+
+  it("keeps $(...) and backquotes literally, as Compose 2.26's parser does (docker compose config)", () => {
+    expect(words("echo --when $(date) end")).toEqual(["echo", "--when", "$(date)", "end"]);
+    expect(words("echo x$(a b; c) `d e` f")).toEqual(["echo", "x$(a b; c)", "`d e`", "f"]);
+  });
+
   it("refuses unterminated quotes and unquoted shell operators", () => {
     const q = splitShellWords(`echo "oops`);
     expect(q.ok).toBe(false);
     if (!q.ok) expect(q.message).toContain('unterminated " quote');
-    for (const op of ["a && b", "a; b", "a | b", "a > f", "a < f", "(a)", "`a`"]) {
+    for (const op of ["a && b", "a; b", "a | b", "a > f", "a < f", "(a)", "a b)"]) {
       const r = splitShellWords(op);
       expect(r.ok, op).toBe(false);
       if (!r.ok) expect(r.hint).toContain('["sh", "-c", "..."]');
