@@ -13,6 +13,8 @@ export interface DockerCallOptions {
   cwd?: string;
   /** Stops the command (SIGTERM) when aborted. */
   signal?: AbortSignal;
+  /** Written to the command's stdin (a secret's value for `docker secret create NAME -`). */
+  input?: string;
 }
 
 export type DockerRunner = (cmd: Command, opts?: DockerCallOptions) => Promise<RunResult>;
@@ -31,6 +33,7 @@ export function dockerRunner(base: { dockerHost?: string; dockerConfig?: string 
       redact: opts.redact,
       timeoutMs: opts.timeoutMs ?? 600_000,
       allowFailure: opts.allowFailure,
+      ...(opts.input !== undefined ? { input: opts.input } : {}),
     });
 }
 

@@ -333,3 +333,69 @@ describe("parseStackConfig: cloud targets", () => {
     ]);
   });
 });
+
+describe("parseStackConfig: node groups", () => {
+  const threeNodes = (all: Record<string, string>) => {
+    const [n] = JSON.parse(all["berth:nodes"] ?? "[]") as Record<string, unknown>[];
+    return JSON.stringify(["web-1", "web-2", "web-3"].map((id) => ({ ...n, id })));
+  };
+  const onGroup = (patch: Record<string, unknown> = {}) => {
+    const all = hetzner();
+    const [e] = JSON.parse(all["berth:environments"] ?? "[]") as Record<string, unknown>[];
+    const { node: _node, ...env } = e ?? {};
+    return {
+      ...all,
+      "berth:nodes": threeNodes(all),
+      "berth:nodeGroups": JSON.stringify([
+        { name: "web", nodes: ["web-1", "web-2", "web-3"], managers: ["web-1"] },
+      ]),
+      "berth:environments": JSON.stringify([
+        { ...env, nodeGroup: "web", volumes: [{ name: "db_data", sizeGb: 20, node: "web-2" }], ...patch },
+      ]),
+    };
+  };
+
+  it("accepts an environment placed on a group; a single node stays the default", () => {
+    const c = parseStackConfig(onGroup(), "P");
+    expect(c.nodeGroups).toEqual([{ name: "web", nodes: ["web-1", "web-2", "web-3"], managers: ["web-1"] }]);
+    expect(c.environments[0]).toMatchObject({
+      nodeGroup: "web",
+      volumes: [{ name: "db_data", node: "web-2" }],
+    });
+    expect(c.environments[0]?.node).toBeUndefined();
+    expect(parseStackConfig(hetzner(), "P").nodeGroups).toEqual([]);
+  });
+
+  it("names the config key and what to do", () => {
+    expect(problems(onGroup({ volumes: [{ name: "db_data", sizeGb: 20 }] }))).toEqual([
+      'Pulumi.test.yaml: berth:environments[0].volumes[0].node: missing: the node of group "web" that holds the volume\'s disk (its services are pinned there); use one of "web-1", "web-2", "web-3"',
+    ]);
+    const two = {
+      ...onGroup(),
+      "berth:nodeGroups": JSON.stringify([
+        { name: "web", nodes: ["web-1", "web-2", "web-3"], managers: ["web-1", "web-2"] },
+      ]),
+    };
+    expect(problems(two)).toEqual([
+      "Pulumi.test.yaml: berth:nodeGroups[0].managers: 2 managers: list 1 or 3 of the group's nodes (a swarm keeps its quorum with a majority of its managers: 1, or 3 to survive losing one)",
+    ]);
+    expect(problems(onGroup({ nodeGroup: undefined }))[0]).toBe(
+      "Pulumi.test.yaml: berth:environments[0].node: missing; use one of web-1, web-2, web-3 (or nodeGroup: one of web)",
+    );
+  });
+
+  it("keeps node groups off the local target", () => {
+    expect(
+      problems({
+        ...minimal,
+        "berth:nodeGroups": JSON.stringify([{ name: "web", nodes: ["a"], managers: ["a"] }]),
+        "berth:environments": JSON.stringify([
+          { name: "demo", compose: "local/app/compose.yaml", nodeGroup: "web" },
+        ]),
+      }),
+    ).toEqual([
+      "Pulumi.test.yaml: berth:nodeGroups: only for the hetzner and scaleway targets (the local target runs on this machine)",
+      "Pulumi.test.yaml: berth:environments[0].nodeGroup: only for the hetzner and scaleway targets (the local target runs one node)",
+    ]);
+  });
+});

@@ -5,6 +5,7 @@ import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node
 import { operatorSchema } from "../contract/access/schema";
 import { environmentBackupSchema } from "../contract/backup/schema";
 import { idSchema } from "../contract/ids";
+import { checkPlacement, nodeGroupSchema } from "../contract/swarm/placement";
 import { branchName, devcontainerConfigName, workspaceSource } from "../contract/workspace/spec";
 
 /** A closed choice whose error names the allowed values (`"fsn9" is not a Hetzner location; use one of …`). */
@@ -84,6 +85,8 @@ const volumeConfigSchema = z
     iops: z.union([z.literal(5000), z.literal(15000)], { error: "use one of 5000, 15000" }).optional(),
     /** Keep the volume when its environment is removed (Pulumi protect; Hetzner delete protection). */
     protect: z.boolean().default(true),
+    /** An environment on a node group: the group's node that holds the disk (its services are pinned there). */
+    node: z.string().optional(),
   })
   .strict();
 
@@ -182,6 +185,8 @@ export const environmentConfigSchema = z
     allowImagesOutsideNamespace: z.boolean().default(false),
     /** Cloud targets: the id of the node (berth:nodes[].id) that runs it. */
     node: z.string().optional(),
+    /** Cloud targets, instead of node: the node group (berth:nodeGroups[].name) whose swarm runs it. */
+    nodeGroup: z.string().optional(),
     /** Cloud targets: the route hosts that get a proxied DNS record (default: all of them). */
     hosts: z.array(z.string().min(1)).optional(),
     /** Cloud targets: storage for named Compose volumes. */
@@ -311,6 +316,11 @@ export const stackConfigSchema = z
     registryPullPassword: z.string().min(1).optional(),
     registryPushPassword: z.string().min(1).optional(),
     nodes: z.array(nodeConfigSchema).default([]),
+    /**
+     * Cloud targets: groups of nodes that form a Docker Swarm (contract/swarm/placement.ts): name,
+     * nodes (ids from berth:nodes), managers (1 or 3 of them). Environments name one as nodeGroup.
+     */
+    nodeGroups: z.array(nodeGroupSchema).default([]),
     workspaces: z.array(workspaceConfigSchema).default([]),
     /**
      * Who may get into environments and workspaces (berth logs, run, exec, workspace shell): a
@@ -343,7 +353,8 @@ type RawStack = {
   environments: {
     name: string;
     node?: string | undefined;
-    volumes: unknown[];
+    nodeGroup?: string | undefined;
+    volumes: { name: string; node?: string | undefined }[];
     hosts?: string[] | undefined;
     certificates: string[];
     originCertificate: boolean;
@@ -357,6 +368,7 @@ type RawStack = {
     role: "deployment" | "workspace";
     commands: boolean;
   }[];
+  nodeGroups: { name: string; nodes: string[]; managers: string[] }[];
   workspaces: { name: string; node?: string | undefined; defaultImage?: string | undefined }[];
   operators: { name: string; publicKey: string; environments: string[]; workspaces: string[] }[];
   localCommands: boolean;
@@ -459,11 +471,18 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
       );
   });
   if (c.target === "local") {
-    for (const k of ["nodes", "channel", "registry"] as const) {
+    for (const k of ["nodes", "nodeGroups", "channel", "registry"] as const) {
       const v = c[k];
       if (Array.isArray(v) ? v.length > 0 : v !== undefined)
         add([k], "only for the hetzner and scaleway targets (the local target runs on this machine)");
     }
+    c.environments.forEach((e, i) => {
+      if (e.nodeGroup !== undefined)
+        add(
+          ["environments", i, "nodeGroup"],
+          "only for the hetzner and scaleway targets (the local target runs one node)",
+        );
+    });
     return;
   }
   const provider = PROVIDER_OF_TARGET[c.target];
@@ -509,8 +528,12 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
       "missing (set it with `pulumi config set --secret berth:registryPullPassword VALUE`)",
     );
   c.environments.forEach((e, i) => {
-    if (e.node === undefined) add(["environments", i, "node"], `missing; use one of ${[...ids].join(", ")}`);
-    else if (!ids.has(e.node))
+    if (e.node === undefined && e.nodeGroup === undefined)
+      add(
+        ["environments", i, "node"],
+        `missing; use one of ${[...ids].join(", ")}${c.nodeGroups.length > 0 ? ` (or nodeGroup: one of ${c.nodeGroups.map((g) => g.name).join(", ")})` : ""}`,
+      );
+    else if (e.node !== undefined && !ids.has(e.node))
       add(
         ["environments", i, "node"],
         `${JSON.stringify(e.node)} is not a node; use one of ${[...ids].join(", ")}`,
@@ -518,6 +541,12 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
     if (e.hosts && e.hosts.length > 0 && !c.cloudflare?.zoneId)
       add(["environments", i, "hosts"], "DNS records need berth:cloudflare.zoneId");
   });
+  for (const p of checkPlacement({
+    nodeIds: [...ids],
+    nodeGroups: c.nodeGroups,
+    environments: c.environments,
+  }))
+    add(p.path, p.message);
 }
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;

@@ -149,7 +149,8 @@ export function volumesByNode(config: StackConfig) {
   const count = new Map<string, number>();
   return config.environments.flatMap((e) =>
     e.volumes.map((v) => {
-      const nodeId = e.node ?? "";
+      // On a node group, the group's node that holds the disk (berth:environments[].volumes[].node).
+      const nodeId = e.node ?? v.node ?? "";
       const countOnNode = (count.get(nodeId) ?? 0) + 1;
       count.set(nodeId, countOnNode);
       return { environmentId: e.name, nodeId, volume: v, countOnNode, name: `${e.name}-${v.name}` };

@@ -1,0 +1,376 @@
+// Manifest → the Compose file a swarm manager deploys with `docker stack deploy`. Pure: the same
+// input gives the same text. Built as data and printed as JSON (YAML 1.2), like the single-node
+// renderer (contract/render/node-compose.ts), which this file leaves untouched.
+//
+// What Swarm changes against the single-node file:
+// - `deploy`: replicas, a rolling update (`update_config`: one task at a time, the service's
+//   order, `failure_action: rollback`, a `monitor` long enough for the health check to fail),
+//   the same for rollbacks, a restart policy in place of `restart:`, resources.
+// - A service that mounts a volume is pinned to the node that holds the volume's disk
+//   (`node.labels.berth.node == <id>`, a label the swarm's manager agent puts on each node).
+// - Secrets and configs are swarm objects under versioned names (names.ts), declared external:
+//   the manager's agent creates them (a secret from its sealed value) before it deploys.
+//   Secrets in environment variables are refused: Swarm keeps a service's variables in its
+//   spec, where `docker inspect` shows them.
+// - Networks are overlays (encrypted unless asked not to), services resolve by DNS round robin
+//   (`endpoint_mode: dnsrr`: the node proxies reach the tasks themselves, so no virtual IP).
+// - No published ports: traffic reaches tasks through the nodes' proxies on the overlay.
+// What the agent needs beyond Compose travels in top-level `x-berth` (Swarm ignores `x-` keys).
+import { ID_RULE, isId } from "../ids";
+import type { Healthcheck, Manifest, Service } from "../manifest/schema";
+import {
+  DEFAULT_MEMORY_LIMIT_BYTES,
+  LABEL,
+  networkName,
+  RenderError,
+  volumeName,
+} from "../render/node-compose";
+import { configVersion, NODE_LABEL, stackName, swarmObjectName } from "./names";
+
+export interface SwarmRenderOptions {
+  environmentId: string;
+  sequence: number;
+  /** Pinned image (`repo@sha256:…`) for every service. */
+  images: Record<string, string>;
+  /** The node id (berth:nodes[].id) that holds each volume's disk. */
+  volumeNodes: Record<string, string>;
+  /** Each berth secret a service mounts → its version (names.ts: secretVersion, made by the program). */
+  secretVersions: Record<string, string>;
+  /**
+   * Replicas per service (default 1). Read from the manifest's `deploy.replicas` once the Compose
+   * model carries it; until then the caller passes them.
+   */
+  replicas?: Record<string, number>;
+  /** Overlay networks encrypted (IPsec); on by default. */
+  encryptNetworks?: boolean;
+  /** How long Swarm watches an updated task before it counts the update done (at least). */
+  monitorMs?: number;
+  defaultMemoryLimitBytes?: number;
+  logMaxSize?: string;
+  logMaxFiles?: number;
+}
+
+/** What the manager's agent does besides `docker stack deploy`. */
+export interface SwarmExtras {
+  environmentId: string;
+  sequence: number;
+  stack: string;
+  /** Swarm secrets to create from sealed values: the versioned name and the berth secret. */
+  secrets: { name: string; secret: string }[];
+  /** Swarm configs to create: the versioned name and the content. */
+  configs: { name: string; content: string }[];
+  /** Services pinned to a node, and why (the volume whose disk it holds). */
+  pins: { service: string; node: string; volume: string }[];
+  /** Replicas per service, for the convergence check. */
+  replicas: Record<string, number>;
+}
+
+export interface RenderedSwarmStack {
+  text: string;
+  extras: SwarmExtras;
+}
+
+export const DEFAULT_MONITOR_MS = 30_000;
+const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
+
+function esc(s: string): string {
+  return s.replace(/\$/g, "$$$$");
+}
+
+function ms(v: number): string {
+  return `${v}ms`;
+}
+
+/** Long enough to see a task fail its health check: start period plus (retries + 1) intervals. */
+export function monitorFor(h: Healthcheck | undefined, floorMs: number): number {
+  if (!h || h.disable) return floorMs;
+  const interval = h.intervalMs ?? 30_000;
+  return Math.max(floorMs, (h.startPeriodMs ?? 0) + interval * ((h.retries ?? 3) + 1));
+}
+
+/** Compose's `restart:` as Swarm's restart policy. */
+function restartPolicy(restart: string | undefined): Record<string, unknown> {
+  if (restart === "no") return { condition: "none" };
+  const m = restart?.match(/^on-failure(?::(\d+))?$/);
+  if (m) return { condition: "on-failure", ...(m[1] ? { max_attempts: Number(m[1]) } : {}) };
+  return { condition: "any" };
+}
+
+function healthcheck(h: Healthcheck): Record<string, unknown> {
+  const hc: Record<string, unknown> = {};
+  if (h.test) hc.test = h.test.map(esc);
+  if (h.intervalMs !== undefined) hc.interval = ms(h.intervalMs);
+  if (h.timeoutMs !== undefined) hc.timeout = ms(h.timeoutMs);
+  if (h.retries !== undefined) hc.retries = h.retries;
+  if (h.startPeriodMs !== undefined) hc.start_period = ms(h.startPeriodMs);
+  if (h.startIntervalMs !== undefined) hc.start_interval = ms(h.startIntervalMs);
+  if (h.disable) hc.disable = true;
+  return hc;
+}
+
+/** Fields Swarm cannot run, each with what to do instead. */
+function unsupported(name: string, s: Service): string[] {
+  const p: string[] = [];
+  for (const [k, v] of Object.entries(s.environment))
+    if ("secret" in v)
+      p.push(
+        `services.${name}.environment.${k}: on a node group a secret reaches a service as a file (Compose secrets:), not a variable: Swarm keeps variables in the service's spec, which docker inspect shows`,
+      );
+  if (s.shmSizeBytes !== undefined)
+    p.push(`services.${name}.shm_size: Swarm services cannot set it; remove it or mount a tmpfs at /dev/shm`);
+  if (Object.values(s.dependsOn).some((d) => d.condition !== "service_started"))
+    p.push(
+      `services.${name}.depends_on: Swarm starts services independently and cannot wait for a condition; make the service retry its dependency (its health check and restart policy cover the wait)`,
+    );
+  return p;
+}
+
+function renderService(
+  name: string,
+  s: Service,
+  o: Required<SwarmRenderOptions>,
+  m: Manifest,
+  pins: SwarmExtras["pins"],
+  secretNames: Map<string, string>,
+  configNames: Map<string, string>,
+): Record<string, unknown> {
+  const env = o.environmentId;
+  const out: Record<string, unknown> = { image: o.images[name] };
+  if (s.entrypoint) out.entrypoint = s.entrypoint.map(esc);
+  if (s.command) out.command = s.command.map(esc);
+  const environment: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.environment)) if ("value" in v) environment[k] = esc(v.value);
+  if (Object.keys(environment).length > 0) out.environment = environment;
+  // Container labels: stable across releases, so a release that changes nothing else restarts nothing.
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.labels)) labels[esc(k)] = esc(v);
+  labels[LABEL.environment] = env;
+  labels[LABEL.service] = name;
+  if (s.health) labels[LABEL.health] = JSON.stringify(s.health);
+  out.labels = labels;
+  if (s.healthcheck) out.healthcheck = healthcheck(s.healthcheck);
+  const limits: Record<string, unknown> = {
+    memory: String(s.resources.limits?.memory ?? o.defaultMemoryLimitBytes),
+  };
+  if (s.resources.limits?.cpus !== undefined) limits.cpus = String(s.resources.limits.cpus);
+  if (s.resources.limits?.pids !== undefined) limits.pids = s.resources.limits.pids;
+  const resources: Record<string, unknown> = { limits };
+  const r = s.resources.reservations;
+  if (r)
+    resources.reservations = {
+      ...(r.cpus !== undefined ? { cpus: String(r.cpus) } : {}),
+      ...(r.memory !== undefined ? { memory: String(r.memory) } : {}),
+    };
+  const monitor = ms(monitorFor(s.healthcheck, o.monitorMs));
+  const update = {
+    parallelism: 1,
+    delay: "0s",
+    order: s.updateOrder,
+    failure_action: "rollback",
+    monitor,
+    max_failure_ratio: 0,
+  };
+  const deploy: Record<string, unknown> = {
+    mode: "replicated",
+    replicas: o.replicas[name] ?? 1,
+    endpoint_mode: "dnsrr",
+    labels: { [LABEL.environment]: env, [LABEL.release]: String(o.sequence), [LABEL.service]: name },
+    update_config: update,
+    rollback_config: {
+      parallelism: 1,
+      delay: "0s",
+      order: s.updateOrder,
+      failure_action: "pause",
+      monitor,
+      max_failure_ratio: 0,
+    },
+    restart_policy: restartPolicy(s.restart),
+    resources,
+  };
+  const nodes = [...new Set(s.volumes.map((v) => o.volumeNodes[v.source] as string))];
+  const [node] = nodes;
+  if (node !== undefined) {
+    deploy.placement = { constraints: [`node.labels.${NODE_LABEL} == ${node}`] };
+    for (const v of s.volumes) pins.push({ service: name, node, volume: v.source });
+  }
+  out.deploy = deploy;
+  out.logging = {
+    driver: s.logging?.driver ?? "json-file",
+    options: {
+      "max-size": o.logMaxSize,
+      "max-file": String(o.logMaxFiles),
+      ...Object.fromEntries(Object.entries(s.logging?.options ?? {}).map(([k, v]) => [k, esc(v)])),
+    },
+  };
+  const mounts: Record<string, unknown>[] = s.volumes.map((v) => ({
+    type: "volume",
+    source: v.source,
+    target: esc(v.target),
+    read_only: v.readOnly,
+    ...(v.subpath ? { volume: { subpath: esc(v.subpath) } } : {}),
+  }));
+  for (const t of s.tmpfs ?? []) {
+    const [target = t, options = ""] = t.split(/:(.*)/s);
+    const size = options.match(/(?:^|,)size=(\d+)(?:,|$)/)?.[1];
+    mounts.push({ type: "tmpfs", target: esc(target), ...(size ? { tmpfs: { size: Number(size) } } : {}) });
+  }
+  if (mounts.length > 0) out.volumes = mounts;
+  const files = (list: Service["secrets"], names: Map<string, string>) =>
+    (list ?? []).map((f) => ({
+      source: names.get(f.source) ?? f.source,
+      target: esc(f.target),
+      uid: String(f.uid),
+      gid: String(f.gid),
+      mode: f.mode,
+    }));
+  if (s.secrets?.length) out.secrets = files(s.secrets, secretNames);
+  if (s.configs?.length) out.configs = files(s.configs, configNames);
+  out.networks = Object.fromEntries(
+    Object.entries(s.networks).map(([n, cfg]) => [
+      n,
+      cfg.aliases.length > 0 ? { aliases: cfg.aliases.map(esc) } : {},
+    ]),
+  );
+  if (s.stopGracePeriodMs !== undefined) out.stop_grace_period = ms(s.stopGracePeriodMs);
+  if (s.stopSignal) out.stop_signal = s.stopSignal;
+  if (s.init !== undefined) out.init = s.init;
+  if (s.user !== undefined) out.user = esc(s.user);
+  if (s.workingDir !== undefined) out.working_dir = esc(s.workingDir);
+  if (s.readOnly !== undefined) out.read_only = s.readOnly;
+  if (s.ulimits) out.ulimits = s.ulimits;
+  if (s.capDrop) out.cap_drop = s.capDrop.map(esc);
+  if (s.stdinOpen !== undefined) out.stdin_open = s.stdinOpen;
+  if (s.tty !== undefined) out.tty = s.tty;
+  if (s.hostname !== undefined) out.hostname = s.hostname;
+  if (s.extraHosts) out.extra_hosts = s.extraHosts;
+  if (s.dns) out.dns = s.dns;
+  if (s.dnsSearch) out.dns_search = s.dnsSearch;
+  if (s.dnsOpt) out.dns_opt = s.dnsOpt.map(esc);
+  if (s.groupAdd) out.group_add = s.groupAdd.map(esc);
+  void m;
+  return out;
+}
+
+/** Renders the stack file of one environment's release on a node group. */
+export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): RenderedSwarmStack {
+  const o: Required<SwarmRenderOptions> = {
+    replicas: {},
+    encryptNetworks: true,
+    monitorMs: DEFAULT_MONITOR_MS,
+    defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
+    logMaxSize: "10m",
+    logMaxFiles: 3,
+    ...options,
+  };
+  const env = o.environmentId;
+  const problems: string[] = [];
+  if (!isId(env)) problems.push(`environment id ${JSON.stringify(env)}: ${ID_RULE}`);
+  if (!Number.isInteger(o.sequence) || o.sequence < 1)
+    problems.push(`sequence ${o.sequence}: must be a positive integer`);
+  for (const name of m.order) {
+    const img = o.images[name];
+    if (!img)
+      problems.push(
+        `services.${name}: no pinned image given (build it or resolve its tag to a digest first)`,
+      );
+    else if (!PINNED.test(img))
+      problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
+    const s = m.services[name] as Service;
+    problems.push(...unsupported(name, s));
+    const replicas = o.replicas[name];
+    if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 0))
+      problems.push(`services.${name}.deploy.replicas: ${replicas} is not a whole number of replicas`);
+    const nodes = new Set<string>();
+    for (const v of s.volumes) {
+      const node = o.volumeNodes[v.source];
+      if (node === undefined)
+        problems.push(
+          `volumes.${v.source}: no node holds its disk; set berth:environments[].volumes[].node for it (services.${name} mounts it)`,
+        );
+      else nodes.add(node);
+    }
+    if (nodes.size > 1)
+      problems.push(
+        `services.${name}.volumes: mounts volumes held by different nodes (${[...nodes].join(", ")}); a task runs on one node: keep its volumes on one node`,
+      );
+  }
+  for (const v of Object.keys(o.volumeNodes))
+    if (!(v in m.volumes))
+      problems.push(
+        `volumes.${v}: the Compose file has no such volume (volumes: ${Object.keys(m.volumes).join(", ") || "none"})`,
+      );
+  const secretNames = new Map<string, string>();
+  const extrasSecrets: SwarmExtras["secrets"] = [];
+  for (const [composeName, s] of Object.entries(m.secrets ?? {})) {
+    const version = o.secretVersions[s.secret];
+    if (version === undefined) {
+      problems.push(
+        `secrets.${composeName}: no version for berth secret ${s.secret} (the program computes it from the value)`,
+      );
+      continue;
+    }
+    if (!/^[0-9a-f]{12}$/.test(version)) {
+      problems.push(`secrets.${composeName}: version ${JSON.stringify(version)} is not 12 hex digits`);
+      continue;
+    }
+    const name = swarmObjectName(env, composeName, version);
+    secretNames.set(composeName, name);
+    extrasSecrets.push({ name, secret: s.secret });
+  }
+  if (problems.length > 0) throw new RenderError(problems);
+
+  const configNames = new Map<string, string>();
+  const extrasConfigs: SwarmExtras["configs"] = [];
+  for (const [composeName, c] of Object.entries(m.configs ?? {})) {
+    const name = swarmObjectName(env, composeName, configVersion(c.content));
+    configNames.set(composeName, name);
+    extrasConfigs.push({ name, content: c.content });
+  }
+  const pins: SwarmExtras["pins"] = [];
+  const services = Object.fromEntries(
+    m.order.map((name) => [
+      name,
+      renderService(name, m.services[name] as Service, o, m, pins, secretNames, configNames),
+    ]),
+  );
+  const used = new Set<string>(["default"]);
+  for (const s of Object.values(m.services)) for (const n of Object.keys(s.networks)) used.add(n);
+  const networks = Object.fromEntries(
+    [...used]
+      .sort((a, b) => (a === "default" ? -1 : b === "default" ? 1 : a.localeCompare(b)))
+      .map((n) => [
+        n,
+        {
+          name: networkName(env, n),
+          driver: "overlay",
+          attachable: false,
+          ...(m.networks[n]?.internal ? { internal: true } : {}),
+          ...(o.encryptNetworks ? { driver_opts: { encrypted: "" } } : {}),
+          labels: { [LABEL.environment]: env },
+        },
+      ]),
+  );
+  const doc: Record<string, unknown> = { version: "3.9", services, networks };
+  if (Object.keys(m.volumes).length > 0)
+    doc.volumes = Object.fromEntries(
+      Object.keys(m.volumes)
+        .sort()
+        .map((v) => [v, { name: volumeName(env, v), labels: { [LABEL.environment]: env } }]),
+    );
+  if (secretNames.size > 0)
+    doc.secrets = Object.fromEntries([...secretNames].map(([k, name]) => [k, { name, external: true }]));
+  if (configNames.size > 0)
+    doc.configs = Object.fromEntries([...configNames].map(([k, name]) => [k, { name, external: true }]));
+  const extras: SwarmExtras = {
+    environmentId: env,
+    sequence: o.sequence,
+    stack: stackName(env),
+    secrets: extrasSecrets,
+    configs: extrasConfigs,
+    pins,
+    replicas: Object.fromEntries(m.order.map((n) => [n, o.replicas[n] ?? 1])),
+  };
+  doc["x-berth"] = extras;
+  const header = `# Rendered by berth for environment ${env}, release ${o.sequence}, on a swarm (docker stack deploy). Do not edit.\n`;
+  return { text: `${header}${JSON.stringify(doc, null, 2)}\n`, extras };
+}
