@@ -2,6 +2,7 @@
 import { createReadStream, createWriteStream, statSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { PassThrough } from "node:stream";
+import { isId } from "../../contract/ids";
 import {
   ACCESS_OPTIONS,
   ACCESS_OPTIONS_USAGE,
@@ -85,9 +86,13 @@ async function shell(io: Io, r: SessionRequest, tty: boolean): Promise<number> {
 }
 
 async function cp(io: Io, values: Record<string, unknown>, from: string, to: string): Promise<number> {
-  const remote = /^([a-z0-9][a-z0-9-]{0,62}):(.+)$/;
-  const src = remote.exec(from);
-  const dst = remote.exec(to);
+  // NAME:PATH when NAME is a workspace id (an id holds no ':').
+  const remote = (arg: string) => {
+    const m = /^([^:]*):(.+)$/.exec(arg);
+    return m && isId(m[1] ?? "") ? m : null;
+  };
+  const src = remote(from);
+  const dst = remote(to);
   if (!!src === !!dst)
     throw new UsageError("one side of cp is NAME:PATH (the workspace), the other a local file");
   if (src) {

@@ -3,6 +3,7 @@
 // one request. The token carries the request itself, so the node acts on nothing it did not verify.
 // Format: contract/access/FORMAT.md.
 import * as z from "zod";
+import { idSchema } from "../ids";
 import { publicKeyTextSchema } from "../trust/schema";
 
 /** Separates an access token's signed bytes from every other signed object of berth. */
@@ -16,8 +17,7 @@ export const CLOCK_SKEW_SECONDS = 30;
 /** The longest token header the node reads (a command line of a few KiB fits many times). */
 export const MAX_TOKEN_TEXT_BYTES = 32 * 1024;
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const id = z.string().regex(ID, "1-63 lowercase letters, digits and dashes");
+const id = idSchema();
 export const operatorNameSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "1-63 lowercase letters, digits, dots, dashes and underscores");

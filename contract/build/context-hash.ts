@@ -11,7 +11,8 @@ import ignore from "@balena/dockerignore";
 
 /** Whether a context path (relative, `/`-separated) is excluded by this .dockerignore text. */
 export function dockerignoreMatcher(text: string): (path: string) => boolean {
-  const ig = ignore().add(text);
+  // Docker matches case-sensitively (Go's filepath.Match); the library ignores case unless told.
+  const ig = ignore({ ignorecase: false }).add(text);
   return (path) => ig.ignores(path);
 }
 

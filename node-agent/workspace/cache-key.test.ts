@@ -6,6 +6,7 @@ import {
   computeCacheKey,
   devcontainerRepository,
   devcontainerTags,
+  referencedContextFiles,
   sanitizeRepositoryComponent,
   sanitizeTagPart,
 } from "./cache-key";
@@ -65,6 +66,30 @@ describe("cache key", () => {
     write(dir, "tools/debug.log", "ignored by .dockerignore\n");
     write(dir, ".git/HEAD", "ref: refs/heads/main\n");
     expect(keyOf(dir)).toBe(k);
+  });
+
+  it("matches .dockerignore as Docker does: ./ prefixes, [a-z] classes, \\ escapes, and .git only when named", () => {
+    const files = {
+      Dockerfile: "FROM debian\nCOPY . /src\n",
+      ".git/HEAD": "ref: refs/heads/main\n",
+      "node_modules/x/index.js": "x\n",
+      "logs/a.log": "a\n",
+      "logs/B.log": "b\n",
+      "star*.txt": "literal star\n",
+      "starry.txt": "not matched by the escaped star\n",
+      "src/main.py": "print(1)\n",
+    };
+    const dir = repo(files);
+    const ignore = "./node_modules\nlogs/[a-z].log\nstar\\*.txt\n";
+    expect(referencedContextFiles(dir, ["."], ignore)).toEqual([
+      ".git/HEAD",
+      "Dockerfile",
+      "logs/B.log",
+      "src/main.py",
+      "starry.txt",
+    ]);
+    expect(referencedContextFiles(dir, ["."], `${ignore}.git\n`)).not.toContain(".git/HEAD");
+    expect(referencedContextFiles(dir, ["."], undefined)).toContain(".git/HEAD");
   });
 
   it("changes with a referenced file, its mode, or a new file in a copied folder", () => {

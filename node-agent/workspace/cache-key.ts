@@ -147,14 +147,18 @@ function entry(root: string, rel: string): FileEntry | undefined {
   return undefined;
 }
 
-/** Every file under `dir` (relative to it), skipping `.git` and folders `skipDir` rules out. */
+/**
+ * Every file under `dir` (relative to it), skipping the folders `skipDir` rules out. `.git` is a
+ * folder like any other, as it is for Docker: it counts when the Dockerfile copies it and the
+ * .dockerignore does not name it (its files differ from clone to clone, so such a key never hits:
+ * a `.git` line in .dockerignore keeps it out of the image and the key).
+ */
 function listFiles(dir: string, skipDir: (rel: string) => boolean = () => false): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
     const full = rel ? join(dir, rel) : dir;
     for (const d of readdirSync(full, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const r = rel ? `${rel}/${d.name}` : d.name;
-      if (r === ".git") continue;
       if (d.isDirectory()) {
         if (!skipDir(r)) walk(r);
       } else out.push(r);

@@ -15,11 +15,13 @@
 // agent's own; the Docker config is removed when the command ends.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isId } from "../../contract/ids";
 import {
   WORKSPACE_LIMIT_DEFAULTS,
-  type WorkspaceLimits,
+  type WorkspaceDeclaration,
   type WorkspaceStatus,
 } from "../../contract/workspace/declaration";
+import type { WorkspaceSource } from "../../contract/workspace/spec";
 import { whileFlushing } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
@@ -56,30 +58,24 @@ export { WORKSPACE_LABEL } from "./commands";
 /** The image namespace of workspaces declared without a registry (images stay on the node). */
 const LOCAL_NAMESPACE = "berth.local/workspace";
 
-export interface WorkspaceSpec {
-  id: string;
-  /** What git clones (URL or absolute path). */
-  repository: string;
-  /** `owner/name`, for image names. */
-  repositoryName: string;
-  branch: string;
-  defaultBranch: string;
-  config?: string;
-  trusted: boolean;
-  allowInitializeCommand: boolean;
-  defaultImage: string;
-  registry?: {
-    namespace: string;
-    /** The login builds get (pull-only, for untrusted branches); the agent pulls with it too. */
-    login?: { username: string; password: string };
-    /** The login the agent pushes the cache with, never handed to a build; `login` when absent. */
-    pushLogin?: { username: string; password: string };
+type Login = { username: string; password: string };
+
+/**
+ * What the executor runs: the workspace's source as contract/workspace/spec.ts declares it, its
+ * id, and what the node took from the signed declaration (limits, generation, the registry
+ * logins it unsealed).
+ */
+export type WorkspaceSpec = WorkspaceSource &
+  Partial<Pick<WorkspaceDeclaration, "limits" | "generation" | "nodeId">> & {
+    id: string;
+    registry?: {
+      namespace: string;
+      /** The login builds get (pull-only, for untrusted branches); the agent pulls with it too. */
+      login?: Login;
+      /** The login the agent pushes the cache with, never handed to a build; `login` when absent. */
+      pushLogin?: Login;
+    };
   };
-  /** The container's limits; WORKSPACE_LIMIT_DEFAULTS fill what is not given. */
-  limits?: WorkspaceLimits;
-  generation?: number;
-  nodeId?: string;
-}
 
 export interface ExecutorOptions {
   /** Workspaces live under <stateRoot>/workspaces/<id>. */
@@ -164,9 +160,7 @@ export class WorkspaceExecutor {
   list(): string[] {
     const d = join(this.o.stateRoot, "workspaces");
     if (!existsSync(d)) return [];
-    return readdirSync(d)
-      .filter((n) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(n))
-      .sort();
+    return readdirSync(d).filter(isId).sort();
   }
 
   /** The workspace's containers (by label). */

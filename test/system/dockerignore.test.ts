@@ -56,6 +56,13 @@ describe(".dockerignore as the real docker build reads it", () => {
       "file*.txt": "3",
       "fileX.txt": "4",
     },
+    "case counts (Docker matches case-sensitively)": {
+      ".dockerignore": "logs/[a-z].log\nREADME*\n",
+      "logs/a.log": "a",
+      "logs/B.log": "b",
+      "README.md": "r",
+      "readme.txt": "r",
+    },
     ".git kept unless named": {
       "a.txt": "a",
       ".git/HEAD": "ref: refs/heads/main\n",
