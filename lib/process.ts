@@ -24,6 +24,8 @@ export interface RunOptions {
    * (a long `pulumi up` the user watches); it is captured in the result all the same.
    */
   passThrough?: boolean;
+  /** Called with each line of the command's standard output as it comes (restic's progress). */
+  onStdoutLine?: (line: string) => void;
 }
 
 export interface RunResult {
@@ -76,7 +78,17 @@ export async function run(file: string, args: readonly string[], opts: RunOption
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     ...(opts.passThrough ? { stdout: ["pipe", "inherit"], stderr: ["pipe", "inherit"] } : {}),
   };
-  const r = await execa(file, args, execaOpts);
+  const sub = execa(file, args, execaOpts);
+  if (opts.onStdoutLine) {
+    const each = opts.onStdoutLine;
+    let partial = "";
+    sub.stdout?.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString("utf8")).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) each(line);
+    });
+  }
+  const r = await sub;
   const command = redactText([file, ...args].join(" "), redact);
   const result: RunResult = {
     command,

@@ -13,7 +13,12 @@ import { unsealSecrets } from "../contract/payload";
 import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError } from "./apply/apply";
 import type { ProxyControl } from "./apply/proxy-control";
-import { Backups, type RestoreOptions, type RestoreReport } from "./backup/backups";
+import {
+  Backups,
+  type ResticProgressListener,
+  type RestoreOptions,
+  type RestoreReport,
+} from "./backup/backups";
 import { BackupJobs, type BackupSettings } from "./backup/jobs";
 import type { ChannelChanges } from "./channel-watch";
 import type { AgentConfig } from "./config";
@@ -40,6 +45,8 @@ export interface AgentDeps {
   log: Logger;
   /** Called at each apply step (fault injection in tests). */
   onStep?: (step: string) => Promise<void> | void;
+  /** restic's progress of backups and restores (`berth-agent backup`/`restore` on a terminal). */
+  resticProgress?: ResticProgressListener;
   /** Change notifications of the channel (a watched folder): each one starts a poll at once. */
   changes?: ChannelChanges;
   /** Devcontainer workspaces declared for this node (brought up in the background). */
@@ -97,6 +104,7 @@ export class Agent {
       log,
       resticPath: config.resticPath,
       restarted: (env) => this.recovery.repointProxy(env),
+      ...(d.resticProgress ? { progress: d.resticProgress } : {}),
     });
     let enrollmentSecret: string | undefined;
     try {

@@ -6,10 +6,12 @@ import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseAgentConfig } from "../../contract/node/agent-config";
+import { PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
 import { run } from "../../lib/process";
 import { agentBundleObjects } from "./agent-bundle";
 import {
+  ACCESS_SOCKET_PATH,
   AGENT_BUNDLE_PATH,
   AGENT_CONFIG_PATH,
   AGENT_INSTALLER_PATH,
@@ -70,7 +72,13 @@ describe("renderCloudInit", () => {
         secretAccessKeyFile: CHANNEL_SECRET_PATH,
       },
       trustedKeys: [keys.publicKey],
-      proxy: { bind: "0.0.0.0:80", tls: { bind: "0.0.0.0:443", redirectHttp: false } },
+      proxy: {
+        bind: "0.0.0.0:80",
+        tls: { bind: "0.0.0.0:443", redirectHttp: false },
+        unit: "berth-haproxy.service",
+        user: "haproxy",
+        accessSocket: ACCESS_SOCKET_PATH,
+      },
       disks: { fstabPath: "/etc/fstab" },
     });
     expect(cfg.workspaces.devcontainerCli).toBeUndefined();
@@ -81,6 +89,13 @@ describe("renderCloudInit", () => {
       content: "node-secret-value\n",
     });
     expect(file(d, AGENT_UNIT_PATH).content).toBe(renderAgentUnit());
+    // HAProxy's own unit, on the agent's proxy folder; enabled (the agent starts it first).
+    expect(file(d, PROXY_UNIT_PATH)).toMatchObject({
+      permissions: "0644",
+      content: renderProxyUnit({ dir: "/var/lib/berth/proxy" }),
+    });
+    expect(d.runcmd).toContainEqual(["systemctl", "enable", "berth-haproxy.service"]);
+    expect(d.runcmd).toContainEqual(["systemctl", "disable", "--now", "haproxy.service"]);
     expect(d.packages).toEqual(
       expect.arrayContaining([
         "docker.io",

@@ -21,6 +21,7 @@ import { stringify } from "yaml";
 import type { S3ChannelAccess } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { type AgentConfig, agentConfigSchema } from "../../contract/node/agent-config";
+import { PROXY_UNIT_NAME, PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { metadataRuleScript } from "../../lib/metadata-block";
 
 export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
@@ -31,6 +32,8 @@ export const AGENT_BUNDLE_PATH = "/usr/local/lib/berth/berth-agent.js";
 export const AGENT_INSTALLER_PATH = "/usr/local/lib/berth/install-agent.js";
 export const AGENT_UNIT_PATH = "/etc/systemd/system/berth-agent.service";
 export const AGENT_UNIT_NAME = "berth-agent.service";
+/** The agent's access endpoint, in a folder of the `haproxy` group's (HAProxy's workers connect). */
+export const ACCESS_SOCKET_PATH = "/run/berth-access/agent.sock";
 /** The channel key of the agent bundle in "channel" mode (its signature: the same key + ".sig"). */
 export const DEFAULT_AGENT_BUNDLE_KEY = "agent/berth-agent.js";
 /** The channel's trust set (contract/channel/layout.ts: channelKeys.trustSet). */
@@ -126,7 +129,14 @@ export function renderAgentConfig(input: NodeCloudInitInput): AgentConfig {
       : {}),
     pollIntervalSeconds: input.pollIntervalSeconds ?? 10,
     healthTimeoutSeconds: input.healthTimeoutSeconds ?? 120,
-    proxy: { bind: input.proxyBind ?? "0.0.0.0:80", tls: { bind: input.proxyTlsBind ?? "0.0.0.0:443" } },
+    proxy: {
+      bind: input.proxyBind ?? "0.0.0.0:80",
+      tls: { bind: input.proxyTlsBind ?? "0.0.0.0:443" },
+      // HAProxy in its own unit, its workers as Debian's `haproxy` user (contract/node/proxy-unit.ts).
+      unit: PROXY_UNIT_NAME,
+      user: "haproxy",
+      accessSocket: ACCESS_SOCKET_PATH,
+    },
     ...(input.role === "workspace" ? { workspaces: { devcontainerCli: DEVCONTAINER_CLI_PATH } } : {}),
   };
   const r = agentConfigSchema.safeParse(raw);
@@ -153,8 +163,9 @@ export function renderAgentUnit(): string {
     `ExecStart=/usr/bin/node ${AGENT_BUNDLE_PATH} run --config ${AGENT_CONFIG_PATH}`,
     "Restart=always",
     "RestartSec=5",
-    // The agent starts HAProxy detached so that an agent restart never touches traffic; systemd's
-    // default (control-group) would kill HAProxy with the agent.
+    // HAProxy has a unit of its own (berth-haproxy.service); what the agent starts detached (the
+    // upgrade trial's watchdog, which outlives the old agent) would die with it under systemd's
+    // default (control-group).
     "KillMode=process",
     // The agent pings every 60 s while its event loop turns (node-agent/systemd-watchdog.ts, through
     // systemd-notify, a child: hence NotifyAccess=all); 120 s without one restarts it.
@@ -282,6 +293,12 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
         ]
       : []),
     { path: AGENT_UNIT_PATH, owner: "root:root", permissions: "0644", content: renderAgentUnit() },
+    {
+      path: PROXY_UNIT_PATH,
+      owner: "root:root",
+      permissions: "0644",
+      content: renderProxyUnit({ dir: `${config.stateRoot}/proxy` }),
+    },
   ];
   const installSteps: string[][] = [];
   if (input.agent.kind === "inline") {
@@ -315,9 +332,11 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
       ["systemctl", "enable", "--now", "docker.service"],
       // No container reaches the cloud metadata service (the agent checks it again at start).
       ["sh", "-c", metadataRuleScript()],
-      // The agent runs its own HAProxy (driven through the runtime API); the packaged service
-      // would hold the same ports.
+      // The node's HAProxy is berth-haproxy.service (the agent writes its configuration and
+      // starts it; enabled, so after a reboot it serves the last configuration at once); the
+      // packaged service would hold the same ports.
       ["systemctl", "disable", "--now", "haproxy.service"],
+      ["systemctl", "enable", PROXY_UNIT_NAME],
       ...installSteps,
       ...(input.role === "workspace"
         ? [

@@ -127,6 +127,29 @@ export const agentConfigSchema = z
           })
           .strict()
           .optional(),
+        /**
+         * The systemd unit HAProxy runs in (cloud nodes: berth-haproxy.service,
+         * contract/node/proxy-unit.ts); the agent starts and reloads it with systemctl. Absent:
+         * the agent starts HAProxy itself, detached (the local node).
+         */
+        unit: z
+          .string()
+          .regex(/^[A-Za-z0-9@._-]+\.service$/, "a systemd service name, e.g. berth-haproxy.service")
+          .optional(),
+        /**
+         * HAProxy's workers (what serves the traffic) drop to this user and its group after
+         * binding; the access endpoint's socket is then that group's (0660 in a 0750 folder).
+         */
+        user: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_-]*$/, "a user name, e.g. haproxy")
+          .optional(),
+        /**
+         * Where the agent's access endpoint listens for HAProxy (default
+         * <stateRoot>/access/agent.sock). With `user`, a folder of its own outside the state
+         * root (which is root's alone), e.g. /run/berth-access/agent.sock.
+         */
+        accessSocket: z.string().startsWith("/", "an absolute path").optional(),
       })
       .strict()
       .default({ bind: "0.0.0.0:80" }),

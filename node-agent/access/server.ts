@@ -3,7 +3,7 @@
 // TLS on cloud nodes, so Cloudflare's proxy passes it). No TCP port of its own: nothing reaches it
 // except through the proxy. Each request carries one signed token (contract/access); the node
 // checks it, then its nonce, then runs the action's handler in a WebSocket session.
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
@@ -20,6 +20,7 @@ import {
   type TargetPolicy,
   TokenFormatError,
 } from "../../contract/access";
+import { isId } from "../../contract/ids";
 import type { Logger } from "../../lib/log";
 import type { NonceCache } from "./nonce-cache";
 import { MAX_FRAME_BYTES, Session } from "./session";
@@ -43,6 +44,12 @@ export type ActionHandler = (c: AccessContext) => Promise<number>;
 export interface AccessServerDeps {
   nodeId: string;
   socketPath: string;
+  /**
+   * The group that may connect (HAProxy's workers run as `haproxy` on cloud nodes): the socket's
+   * folder becomes 0750 and the socket 0660, that group's. Absent: 0700 and 0600, the agent's
+   * user alone (the proxy runs as it).
+   */
+  socketGroup?: number;
   /** What the program signed for a target on this node, or undefined when it holds no such target. */
   policy: (target: AccessTarget) => TargetPolicy | undefined | Promise<TargetPolicy | undefined>;
   handlers: Partial<Record<AccessAction, ActionHandler>>;
@@ -52,7 +59,7 @@ export interface AccessServerDeps {
   now?: () => Date;
 }
 
-const PATH = /^\/\.berth\/access\/v1\/(environments|workspaces)\/([a-z0-9][a-z0-9-]{0,62})\/([a-z-]{1,32})$/;
+const PATH = /^\/\.berth\/access\/v1\/(environments|workspaces)\/([^/]+)\/([a-z-]{1,32})$/;
 
 export class AccessServer {
   private server: Server | undefined;
@@ -63,7 +70,12 @@ export class AccessServer {
 
   async start(): Promise<void> {
     const dir = dirname(this.d.socketPath);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const group = this.d.socketGroup;
+    mkdirSync(dir, { recursive: true, mode: group === undefined ? 0o700 : 0o750 });
+    if (group !== undefined) {
+      chownSync(dir, process.getuid?.() ?? 0, group);
+      chmodSync(dir, 0o750);
+    }
     if (existsSync(this.d.socketPath)) rmSync(this.d.socketPath);
     const server = createServer((req, res) => {
       if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
@@ -86,8 +98,9 @@ export class AccessServer {
       server.once("error", reject);
       server.listen(this.d.socketPath, () => resolve());
     });
-    // The proxy connects as root (cloud nodes) or as the agent's own user (the local node).
-    chmodSync(this.d.socketPath, 0o600);
+    // The proxy connects as the agent's own user (the local node), or as a member of the group.
+    if (group !== undefined) chownSync(this.d.socketPath, process.getuid?.() ?? 0, group);
+    chmodSync(this.d.socketPath, group === undefined ? 0o600 : 0o660);
     this.server = server;
     this.d.log.info({ socket: this.d.socketPath }, "access endpoint listening");
   }
@@ -109,7 +122,7 @@ export class AccessServer {
     const from = String(req.headers["x-forwarded-for"] ?? "local");
     const m = PATH.exec(req.url ?? "");
     const action = m?.[3] as AccessAction | undefined;
-    if (!m || !action || !ACCESS_ACTIONS.includes(action)) {
+    if (!m || !isId(m[2] ?? "") || !action || !ACCESS_ACTIONS.includes(action)) {
       this.reject(socket, 404, "NO_SUCH_ACTION", `no access action at ${req.url}`);
       return;
     }

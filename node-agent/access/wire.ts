@@ -26,6 +26,10 @@ export interface AccessWiring {
   nodePrivateKey: string;
   /** The engine workspaces run on (agent config workspaces.dockerHost). */
   workspaceDockerHost?: string;
+  /** Where to listen (agent config proxy.accessSocket); accessSocketPath(stateRoot) by default. */
+  socketPath?: string;
+  /** The group HAProxy's workers run as, which may connect (AccessServerDeps.socketGroup). */
+  socketGroup?: number;
 }
 
 export async function startAccess(w: AccessWiring): Promise<{ server: AccessServer; sessions: SessionLog }> {
@@ -37,7 +41,8 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
   });
   const server = new AccessServer({
     nodeId: w.nodeId,
-    socketPath: accessSocketPath(w.stateRoot),
+    socketPath: w.socketPath ?? accessSocketPath(w.stateRoot),
+    ...(w.socketGroup !== undefined ? { socketGroup: w.socketGroup } : {}),
     policy: policyLookup({ stateRoot: w.stateRoot, ...(w.workspace ? { workspace: w.workspace } : {}) }),
     handlers: {
       ...appHandlers(),

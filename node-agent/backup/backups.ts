@@ -30,10 +30,13 @@ import {
   isNoSnapshot,
   newestPerVolume,
   parseBackupSummary,
+  parseResticStatus,
   parseRestoring,
   parseSnapshots,
+  progressFps,
   type ResticAccess,
   type ResticCall,
+  type ResticProgress,
   restic,
   resticEnv,
   type Snapshot,
@@ -43,8 +46,21 @@ import {
 /** Runs one restic command (never throws for its exit code): restic's own runner. */
 export type ResticRunner = (
   cmd: Command,
-  o: { cwd: string; env: Record<string, string>; redact: readonly string[]; timeoutMs: number },
+  o: {
+    cwd: string;
+    env: Record<string, string>;
+    redact: readonly string[];
+    timeoutMs: number;
+    /** Each line restic prints on stdout as it comes (its progress, with --json). */
+    onStdoutLine?: (line: string) => void;
+  },
 ) => Promise<RunResult>;
+
+/** A backup's or a restore's progress, as restic reports it, for an operator at a terminal. */
+export type ResticProgressListener = (
+  o: { volume: string; what: "backup" | "restore" },
+  p: ResticProgress,
+) => void;
 
 /** restic through lib/process. */
 export const runRestic: ResticRunner = (cmd, o) => run(cmd.file, cmd.args, { ...o, allowFailure: true });
@@ -62,6 +78,8 @@ export interface BackupsDeps {
   now?: () => Date;
   /** Called after containers of `env` were stopped and started again (their host ports changed). */
   restarted?: (env: string) => Promise<void>;
+  /** restic's progress of each volume's backup and restore (the CLI on a terminal). */
+  progress?: ResticProgressListener;
 }
 
 export class BackupError extends Error {}
@@ -121,23 +139,41 @@ export class Backups {
     };
   }
 
-  private async restic(a: ResticAccess, call: ResticCall): Promise<RunResult> {
+  private async restic(
+    a: ResticAccess,
+    call: ResticCall,
+    shows?: { volume: string; what: "backup" | "restore" },
+  ): Promise<RunResult> {
     const secrets = [a.password, a.accessKeyId, a.secretAccessKey];
+    const listener = shows ? this.d.progress : undefined;
     const r = await (this.d.restic ?? runRestic)(
       { file: this.d.resticPath ?? "restic", args: call.args },
       {
         cwd: call.cwd ?? "/",
-        env: resticEnv(a),
+        env: { ...resticEnv(a), RESTIC_PROGRESS_FPS: progressFps(listener !== undefined) },
         redact: secrets,
         timeoutMs: this.d.timeoutMs ?? 6 * 3600_000,
+        ...(listener && shows
+          ? {
+              onStdoutLine: (line: string) => {
+                const p = parseResticStatus(line);
+                if (p) listener(shows, p);
+              },
+            }
+          : {}),
       },
     );
     // What restic says ends up in the status and the logs: never with a credential in it.
     return { ...r, stderr: redactText(r.stderr, secrets) };
   }
 
-  private async resticOk(a: ResticAccess, call: ResticCall, what: string): Promise<RunResult> {
-    const r = await this.restic(a, call);
+  private async resticOk(
+    a: ResticAccess,
+    call: ResticCall,
+    what: string,
+    shows?: { volume: string; what: "backup" | "restore" },
+  ): Promise<RunResult> {
+    const r = await this.restic(a, call, shows);
     if (r.exitCode !== 0) throw new BackupError(`${what}: ${describeResticFailure(r.stderr, a.repository)}`);
     return r;
   }
@@ -200,10 +236,11 @@ export class Backups {
       // The backup itself finds out whether the repository exists (one call fewer per backup);
       // only a missing one is created, then the backup runs again.
       const call = restic.backup(a.region, env, v.name, v.device);
-      let r = await this.restic(a, call);
+      const shows = { volume: v.name, what: "backup" as const };
+      let r = await this.restic(a, call, shows);
       if (r.exitCode !== 0 && isMissingRepository(r.stderr)) {
         await this.ensureRepository(a);
-        r = await this.restic(a, call);
+        r = await this.restic(a, call, shows);
       }
       // Exit 3: the snapshot was made, but some files could not be read (a live database's
       // journal removed during the scan): a backup, with a warning naming them.
@@ -401,8 +438,10 @@ export class Backups {
       let all: Snapshot[] | undefined;
       for (const v of vols) {
         // An empty volume needs no comparison with the snapshot's time: restore its newest
-        // snapshot at once (one restic call fewer, each opens the repository).
-        if (inspectFolder(v.device).empty) {
+        // snapshot at once (one restic call fewer, each opens the repository). Not when the
+        // progress is shown: a restore with --json may not name the snapshot it picked, so it
+        // is picked from the listing first.
+        if (!this.d.progress && inspectFolder(v.device).empty) {
           report.volumes.push(await this.restoreLatest(env, a, v));
           continue;
         }
@@ -507,7 +546,12 @@ export class Backups {
     try {
       await flushedAfter(
         parent,
-        this.resticOk(a, restic.restore(a.region, s.id, tmp), `restoring snapshot ${s.shortId}`),
+        this.resticOk(
+          a,
+          restic.restore(a.region, s.id, tmp, this.d.progress !== undefined),
+          `restoring snapshot ${s.shortId}`,
+          { volume: v.name, what: "restore" },
+        ),
       );
       mkdirSync(tmp, { recursive: true });
       if (f.exists) {

@@ -140,6 +140,47 @@ describe("Backups (one volume)", () => {
     expect(t.restic.subcommands()).toEqual(["backup", "cat", "init", "backup"]);
   });
 
+  it("hands restic's JSON progress to the listener as it comes, four lines a second; once a minute without one", async () => {
+    const root = mkdtempSync(join(tmpdir(), "berth-backup-progress-"));
+    const envs: Record<string, string>[] = [];
+    const restic: ResticRunner = async (_cmd, opts) => {
+      envs.push(opts.env);
+      opts.onStdoutLine?.(
+        JSON.stringify({
+          message_type: "status",
+          percent_done: 0.5,
+          total_files: 4,
+          files_done: 2,
+          total_bytes: 2048,
+          bytes_done: 1024,
+          seconds_remaining: 2,
+        }),
+      );
+      opts.onStdoutLine?.("not json");
+      return { command: "restic", exitCode: 0, stderr: "", stdout: `${summary}\n` };
+    };
+    const seen: string[] = [];
+    const backups = new Backups({
+      stateRoot: root,
+      docker: recordingRunner().run,
+      restic,
+      log: quiet(),
+      progress: (o, p) =>
+        seen.push(
+          `${o.what} ${o.volume} ${p.fraction} ${p.bytesDone}/${p.totalBytes} ${p.filesDone}/${p.totalFiles} ${p.secondsRemaining}`,
+        ),
+    });
+    const b = backupOf(root);
+    expect(await backups.backupVolume(ENV, backups.access(b, SECRETS), b.volumes[0] as never)).toMatchObject({
+      ok: true,
+    });
+    expect(seen).toEqual(["backup data 0.5 1024/2048 2/4 2"]);
+    expect(envs[0]?.RESTIC_PROGRESS_FPS).toBe("4");
+    const t = setup();
+    await t.backups.backupVolume(ENV, t.backups.access(b, SECRETS), b.volumes[0] as never);
+    expect(Number(t.restic.calls[0]?.env.RESTIC_PROGRESS_FPS)).toBeCloseTo(1 / 60);
+  });
+
   it("names a secret the release does not carry", () => {
     const t = setup();
     expect(() => t.backups.access(backupOf(t.root), {})).toThrow(

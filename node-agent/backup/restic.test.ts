@@ -4,6 +4,7 @@ import {
   isMissingRepository,
   newestPerVolume,
   parseBackupSummary,
+  parseResticStatus,
   parseSnapshots,
   restic,
   resticEnv,
@@ -151,5 +152,51 @@ describe("parsing what restic prints", () => {
         "s3:http://127.0.0.1:1/b/shop",
       ),
     ).toMatch(/^the bucket is unreachable at s3:http:\/\/127.0.0.1:1\/b\/shop: .*connection refused/);
+  });
+});
+
+describe("restic's progress", () => {
+  it("reads the status lines of a backup and of a restore (restic 0.17+), nothing else", () => {
+    expect(
+      parseResticStatus(
+        '{"message_type":"status","seconds_elapsed":2,"percent_done":0.25,"total_files":8,"files_done":2,"total_bytes":4000,"bytes_done":1000,"seconds_remaining":6,"current_files":["/a"]}',
+      ),
+    ).toEqual({
+      fraction: 0.25,
+      bytesDone: 1000,
+      totalBytes: 4000,
+      filesDone: 2,
+      totalFiles: 8,
+      secondsRemaining: 6,
+    });
+    expect(
+      parseResticStatus(
+        '{"message_type":"status","seconds_elapsed":1,"percent_done":0.5,"total_files":8,"files_restored":4,"total_bytes":4000,"bytes_restored":2000}',
+      ),
+    ).toEqual({ fraction: 0.5, bytesDone: 2000, totalBytes: 4000, filesDone: 4, totalFiles: 8 });
+    // The first line restic prints has no counts yet.
+    expect(
+      parseResticStatus('{"message_type":"status","percent_done":0,"total_files":1,"total_bytes":300}'),
+    ).toEqual({
+      fraction: 0,
+      bytesDone: 0,
+      totalBytes: 300,
+      filesDone: 0,
+      totalFiles: 1,
+    });
+    expect(parseResticStatus('{"message_type":"summary","snapshot_id":"abcdef12"}')).toBeUndefined();
+    expect(parseResticStatus("restoring <Snapshot 1a2b3c4d of [/x] ...> to /t")).toBeUndefined();
+    expect(parseResticStatus('{"message_type":"status",')).toBeUndefined();
+  });
+
+  it("asks for JSON from a restore only when the progress is shown", () => {
+    expect(restic.restore("auto", "abc", "/t").args).not.toContain("--json");
+    expect(restic.restore("auto", "abc", "/t", true).args.slice(-5)).toEqual([
+      "--json",
+      "restore",
+      "abc",
+      "--target",
+      "/t",
+    ]);
   });
 });

@@ -83,8 +83,9 @@ export const restic = {
     ],
   }),
   check: (region: string): ResticCall => ({ args: [...common(region), "check"] }),
-  restore: (region: string, snapshotId: string, target: string): ResticCall => ({
-    args: [...common(region), "restore", snapshotId, "--target", target],
+  /** `json`: restic's progress as JSON lines on stdout (restic 0.17 and later print them for a restore). */
+  restore: (region: string, snapshotId: string, target: string, json = false): ResticCall => ({
+    args: [...common(region), ...(json ? ["--json"] : []), "restore", snapshotId, "--target", target],
   }),
   /**
    * The volume's newest snapshot, without listing first (an empty volume needs no comparison).
@@ -244,4 +245,52 @@ function lastFatal(text: string): string {
     .filter(Boolean);
   const fatal = lines.filter((l) => /^Fatal:|error/i.test(l));
   return (fatal.at(-1) ?? lines.at(-1) ?? "").slice(0, 400);
+}
+
+/** What one of restic's `--json` status lines says of a backup or a restore under way. */
+export interface ResticProgress {
+  /** 0 to 1. */
+  fraction: number;
+  bytesDone: number;
+  totalBytes: number;
+  filesDone: number;
+  totalFiles: number;
+  /** restic's estimate (backups only). */
+  secondsRemaining?: number;
+}
+
+/**
+ * A `{"message_type":"status",...}` line of `restic backup --json` (bytes_done, files_done) or
+ * `restic restore --json` (bytes_restored, files_restored); undefined for any other line.
+ */
+export function parseResticStatus(line: string): ResticProgress | undefined {
+  if (!line.startsWith('{"message_type":"status"')) return undefined;
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const num = (...keys: string[]) => {
+    for (const k of keys) if (typeof o[k] === "number") return o[k] as number;
+    return 0;
+  };
+  const remaining = o.seconds_remaining;
+  return {
+    fraction: Math.min(1, Math.max(0, num("percent_done"))),
+    bytesDone: num("bytes_done", "bytes_restored"),
+    totalBytes: num("total_bytes"),
+    filesDone: num("files_done", "files_restored"),
+    totalFiles: num("total_files"),
+    ...(typeof remaining === "number" ? { secondsRemaining: remaining } : {}),
+  };
+}
+
+/**
+ * How often restic prints a status line (RESTIC_PROGRESS_FPS): four a second for an operator at
+ * a terminal, once a minute otherwise (restic prints up to 60 a second to a pipe, all of which
+ * the agent would hold until the command ends).
+ */
+export function progressFps(shown: boolean): string {
+  return shown ? "4" : String(1 / 60);
 }

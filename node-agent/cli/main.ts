@@ -18,12 +18,14 @@ import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
 import { humanBytes, humanDuration } from "../../lib/format";
+import { groupId } from "../../lib/groups";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { blockMetadataService } from "../../lib/metadata-block";
 import { run } from "../../lib/process";
 import { accessSocketPath, startAccess } from "../access/wire";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
+import type { ResticProgressListener } from "../backup/backups";
 import { watchFolderChannel } from "../channel-watch";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
 import { dockerRunner } from "../docker";
@@ -36,6 +38,7 @@ import { watchTrial } from "../upgrade/watchdog";
 import { AGENT_VERSION } from "../version";
 import { WorkspaceExecutor } from "../workspace/executor";
 import { WorkspaceSync } from "../workspace/sync";
+import { terminalProgress } from "./progress";
 import { WORKSPACE_USAGE, WorkspaceUsageError, workspaceCommand, workspaceOptions } from "./workspace";
 
 const USAGE = `usage: berth-agent COMMAND [--config FILE]
@@ -93,7 +96,11 @@ function channelFor(config: AgentConfig): ChannelStore {
   });
 }
 
-function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: string }) {
+function makeAgent(
+  config: AgentConfig,
+  run?: { configFile: string; bundlePath: string },
+  resticProgress?: ResticProgressListener,
+) {
   // The daemon logs to stdout (the journal); a one-shot command keeps stdout for its output.
   const log = run ? createLogger("berth-agent") : createLogger("berth-agent", process.stderr);
   // One trust for releases and workspaces: an accepted trust set changes both at once.
@@ -104,7 +111,9 @@ function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: 
     log,
     drainSeconds: Math.max(5, config.drainSeconds),
     ...(config.proxy.tls ? { tls: config.proxy.tls } : {}),
-    accessSocket: accessSocketPath(config.stateRoot),
+    accessSocket: config.proxy.accessSocket ?? accessSocketPath(config.stateRoot),
+    ...(config.proxy.unit ? { unit: config.proxy.unit } : {}),
+    ...(config.proxy.user ? { user: config.proxy.user } : {}),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
   const w = config.workspaces;
@@ -141,6 +150,7 @@ function makeAgent(config: AgentConfig, run?: { configFile: string; bundlePath: 
     trust,
     // Only the daemon upgrades itself: it knows the file it runs and its config file.
     ...(run ?? {}),
+    ...(resticProgress ? { resticProgress } : {}),
     // Fault injection for the crash-safety tests: SIGKILL ourselves at the named apply step.
     ...(crashAt
       ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
@@ -208,9 +218,13 @@ export async function main(argv: string[], given: Io): Promise<number> {
     // The bundle this process runs (in the bundled agent, this module's file is the bundle; run
     // from source there is none, and the agent does not upgrade itself).
     const bundlePath = __filename.endsWith(".js") ? __filename : undefined;
+    // restic's progress of `backup` and `restore`, on stderr when it is a terminal.
+    const progress =
+      command === "backup" || command === "restore" ? terminalProgress(process.stderr) : undefined;
     const { agent, log, workspaces, proxy } = makeAgent(
       config,
       command === "run" && bundlePath ? { configFile: resolve(configFile), bundlePath } : undefined,
+      progress?.listener,
     );
     switch (command) {
       case "run": {
@@ -229,6 +243,8 @@ export async function main(argv: string[], given: Io): Promise<number> {
             return d ? (d.access ?? { operators: [], commands: true }) : undefined;
           },
           ...(config.workspaces.dockerHost ? { workspaceDockerHost: config.workspaces.dockerHost } : {}),
+          ...(config.proxy.accessSocket ? { socketPath: config.proxy.accessSocket } : {}),
+          ...(config.proxy.user ? { socketGroup: groupId(config.proxy.user) } : {}),
         });
         // The proxy serves the access endpoint even before (or without) any environment's route.
         await proxy
@@ -265,7 +281,9 @@ export async function main(argv: string[], given: Io): Promise<number> {
         return 0;
       case "backup": {
         if (!env) throw new UsageError("backup needs an environment id: berth-agent backup ENV");
-        const runs = await agent.backupNow(env, parsed.values.volume as string[] | undefined);
+        const runs = await agent
+          .backupNow(env, parsed.values.volume as string[] | undefined)
+          .finally(() => progress?.finish());
         for (const { volume, run } of runs) {
           io.out(
             run.ok
@@ -296,11 +314,13 @@ export async function main(argv: string[], given: Io): Promise<number> {
         if (!env) throw new UsageError("restore needs an environment id: berth-agent restore ENV");
         const vols = parsed.values.volume as string[] | undefined;
         if (vols && vols.length > 1) throw new UsageError("restore takes one --volume");
-        const report = await agent.restore(env, {
-          ...(parsed.values.snapshot ? { snapshot: parsed.values.snapshot as string } : {}),
-          ...(vols?.[0] ? { volume: vols[0] } : {}),
-          ...(parsed.values.force ? { force: true } : {}),
-        });
+        const report = await agent
+          .restore(env, {
+            ...(parsed.values.snapshot ? { snapshot: parsed.values.snapshot as string } : {}),
+            ...(vols?.[0] ? { volume: vols[0] } : {}),
+            ...(parsed.values.force ? { force: true } : {}),
+          })
+          .finally(() => progress?.finish());
         for (const v of report.volumes) io.out(`${env}/${v.volume}: ${v.action}: ${v.detail}`);
         return report.volumes.some((v) => v.action === "failed" || v.action === "kept") ? 1 : 0;
       }

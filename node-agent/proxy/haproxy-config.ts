@@ -111,9 +111,16 @@ export const proxyConfigSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_-]*$/)
     .optional(),
-  /** "stdout" logs one line per request to HAProxy's stdout (the journal under systemd). */
-  log: z.enum(["none", "stdout"]).default("none"),
+  /**
+   * "stdout" logs one line per request to HAProxy's stdout (the journal under systemd); "ring"
+   * keeps the last requests' lines in memory (REQUEST_LOG_RING, 1 MiB: `show events` on the
+   * admin socket), so a node without a journal writes no ever-growing log file.
+   */
+  log: z.enum(["none", "stdout", "ring"]).default("none"),
 });
+
+/** The in-memory ring of request lines when the proxy has no journal (`log: "ring"`). */
+export const REQUEST_LOG_RING = "berth-requests";
 
 export type ProxyConfigInput = z.input<typeof proxyConfigSchema>;
 export type ProxyConfig = z.output<typeof proxyConfigSchema>;
@@ -213,12 +220,15 @@ export function renderHaproxyConfig(input: ProxyConfigInput): string {
   if (c.group) out.push(`  group ${c.group}`);
   if (c.serverStateFile) out.push(`  server-state-file ${c.serverStateFile}`);
   if (c.log === "stdout") out.push("  log stdout format raw local0");
+  if (c.log === "ring") out.push(`  log ring@${REQUEST_LOG_RING} format raw local0`);
   if (c.tls) out.push("  ssl-default-bind-options ssl-min-ver TLSv1.2");
+  if (c.log === "ring")
+    out.push("", `ring ${REQUEST_LOG_RING}`, "  format raw", "  maxlen 4096", `  size ${1024 * 1024}`);
   out.push(
     "",
     "defaults",
     "  mode http",
-    ...(c.log === "stdout" ? ["  log global", "  option httplog", "  option dontlognull"] : []),
+    ...(c.log !== "none" ? ["  log global", "  option httplog", "  option dontlognull"] : []),
     "  option http-keep-alive",
     "  option forwardfor",
     "  option redispatch 1",

@@ -1,21 +1,25 @@
 // The agent's handle on the node's HAProxy (implements the apply's ProxyControl). HAProxy runs
-// detached from the agent, so an agent restart or crash never touches traffic; a restarted agent
-// attaches to the running HAProxy through its admin socket. Routes are kept in routes.json;
+// apart from the agent, so an agent restart or crash never touches traffic; a restarted agent
+// attaches to the running HAProxy through its admin socket. On a cloud node HAProxy has its own
+// systemd unit (`unit`, contract/node/proxy-unit.ts), started and reloaded with systemctl;
+// elsewhere (the local node, tests) the agent starts it as a detached process. Routes are kept in routes.json;
 // the configuration changes (a reload that keeps servers' addresses through the server-state
 // file) only when a route is added or removed, never for a release switch.
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { haproxyArgs, proxyFiles } from "../../contract/node/proxy-unit";
 import type { TlsBundle } from "../../contract/release/tls";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import type { Logger } from "../../lib/log";
 import { alive } from "../../lib/pid";
+import { run } from "../../lib/process";
 import type { RouteKey, Upstream } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import { ProxyCertificates } from "./certificates";
 import { renderHaproxyConfig } from "./haproxy-config";
-import { checkHaproxyConfig, haproxyArgs, haproxyOutput } from "./haproxy-process";
+import { checkHaproxyConfig, haproxyOutput } from "./haproxy-process";
 import { backendName, normalizeHost, normalizePathPrefix } from "./names";
 import { HaproxyRuntimeApi } from "./runtime-api";
 
@@ -32,6 +36,19 @@ export interface HaproxyControlOptions {
   tls?: { bind: string; redirectHttp?: boolean };
   /** The agent's access endpoint (Unix socket), served under /.berth/access/ (node-agent/access). */
   accessSocket?: string;
+  /**
+   * The systemd unit HAProxy runs in (e.g. berth-haproxy.service): started and reloaded with
+   * systemctl. Absent: the agent starts HAProxy itself, detached.
+   */
+  unit?: string;
+  /** HAProxy's workers drop to this user and its group after binding (e.g. `haproxy`). */
+  user?: string;
+  /** Runs systemctl (tests pass a recording one). */
+  systemctl?: (args: string[]) => Promise<void>;
+}
+
+async function systemctl(args: string[]): Promise<void> {
+  await run("systemctl", args, { timeoutMs: 60_000 });
 }
 
 interface RouteEntry extends RouteKey {}
@@ -49,11 +66,12 @@ export class HaproxyControl implements ProxyControl {
 
   constructor(private readonly o: HaproxyControlOptions) {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-    this.socketPath = join(o.dir, "admin.sock");
-    this.configPath = join(o.dir, "haproxy.cfg");
-    this.pidFile = join(o.dir, "haproxy.pid");
-    this.stateFile = join(o.dir, "server-state");
-    this.routesFile = join(o.dir, "routes.json");
+    const files = proxyFiles(o.dir);
+    this.socketPath = files.socket;
+    this.configPath = files.config;
+    this.pidFile = files.pidFile;
+    this.stateFile = files.serverState;
+    this.routesFile = files.routes;
     this.api = new HaproxyRuntimeApi({ socketPath: this.socketPath, timeoutMs: 5_000 });
     this.certificates = new ProxyCertificates(join(o.dir, "tls"), this.api, o.log);
   }
@@ -84,7 +102,8 @@ export class HaproxyControl implements ProxyControl {
       serverStateFile: this.stateFile,
       ...(this.o.accessSocket ? { access: { socket: this.o.accessSocket } } : {}),
       routes: routes.map((r) => ({ host: r.host, ...(r.path ? { pathPrefix: r.path } : {}) })),
-      log: "stdout",
+      ...(this.o.user ? { user: this.o.user, group: this.o.user } : {}),
+      log: this.o.unit || haproxyOutput(process.env, this.o.dir).kind === "journal" ? "stdout" : "ring",
     });
   }
 
@@ -111,9 +130,17 @@ export class HaproxyControl implements ProxyControl {
     writeFileAtomic(this.configPath, text, 0o644);
     if (!existsSync(this.stateFile)) writeFileAtomic(this.stateFile, "1\n", 0o600);
     await checkHaproxyConfig(this.configPath, this.o.haproxyBin);
+    if (this.o.unit) {
+      // reset-failed: a unit that gave up (start limit) after a bad file starts again.
+      await (this.o.systemctl ?? systemctl)(["reset-failed", this.o.unit]).catch(() => undefined);
+      await (this.o.systemctl ?? systemctl)(["start", this.o.unit]);
+      await this.waitForWorker(10_000);
+      this.o.log.info({ bind: this.o.bind, unit: this.o.unit }, "proxy started");
+      return;
+    }
     const where = haproxyOutput(process.env, this.o.dir);
     // The journal stream is the agent's own stdout, inherited: HAProxy keeps it across agent restarts.
-    const out = where.kind === "journal" ? "inherit" : openSync(where.path, "a");
+    const out = where.kind === "journal" ? "inherit" : openSync(where.path, "w");
     const child = spawn(
       this.o.haproxyBin ?? "haproxy",
       haproxyArgs({ configPath: this.configPath, pidFile: this.pidFile, mode: "foreground" }),
@@ -126,6 +153,10 @@ export class HaproxyControl implements ProxyControl {
 
   /** Stops HAProxy (the local node's teardown). */
   async stop(): Promise<void> {
+    if (this.o.unit) {
+      await (this.o.systemctl ?? systemctl)(["stop", this.o.unit]);
+      return;
+    }
     const pid = this.masterPid();
     if (pid === undefined) return;
     try {
@@ -175,6 +206,13 @@ export class HaproxyControl implements ProxyControl {
     await checkHaproxyConfig(staged, this.o.haproxyBin);
     writeFileAtomic(this.configPath, text, 0o644);
     writeFileAtomic(this.routesFile, `${JSON.stringify(routes, null, 2)}\n`, 0o600);
+    if (this.o.unit) {
+      // The unit's ExecReload checks the file again and signals its master (SIGUSR2).
+      await (this.o.systemctl ?? systemctl)(["reload", this.o.unit]);
+      await this.waitForWorker(10_000, before);
+      this.o.log.info({ routes: routes.length }, "proxy configuration reloaded for a route change");
+      return;
+    }
     const pid = this.masterPid();
     if (pid === undefined) throw new Error(`HAProxy runs but ${this.pidFile} names no master process`);
     process.kill(pid, "SIGUSR2");

@@ -2,34 +2,25 @@
 //
 // Mode: master-worker in the foreground (`-W -db`), with a pidfile. The master stays the
 // process we started (so its exit is seen, and SIGUSR2 reloads it, SIGUSR1 stops it softly);
-// the worker serves traffic and the admin socket. On a node the same binary runs under systemd
-// as Debian's unit does it: `haproxy -Ws -f CONFIG -p PIDFILE` with Type=notify (see
-// `haproxyArgs`), never as a child of the agent, so an agent restart never touches traffic.
-// The local target and the tests use `startHaproxy`, which runs it as a child process.
+// the worker serves traffic and the admin socket. On a cloud node the same binary runs in its
+// own systemd unit, `haproxy -Ws` with Type=notify (contract/node/proxy-unit.ts), never as a
+// child of the agent, so an agent restart never touches traffic. The tests use `startHaproxy`,
+// which runs it as a child process.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { haproxyArgs } from "../../contract/node/proxy-unit";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { lastLines, run } from "../../lib/process";
 import { HaproxyRuntimeApi } from "./runtime-api";
 
-export interface HaproxyArgsOptions {
-  configPath: string;
-  pidFile: string;
-  /** "systemd": `-Ws` (notify the service manager when ready); "foreground": `-W -db`. */
-  mode: "systemd" | "foreground";
-}
-
-/** haproxy's command line for a node (pure). */
-export function haproxyArgs(o: HaproxyArgsOptions): string[] {
-  const mode = o.mode === "systemd" ? ["-Ws"] : ["-W", "-db"];
-  return [...mode, "-f", o.configPath, "-p", o.pidFile];
-}
-
 /**
- * Where HAProxy's output (one line per request, and its own messages) goes: under systemd (the
- * agent's stdout is a journal stream: $JOURNAL_STREAM) into the journal too, which rotates it;
- * elsewhere (the local node) appended to `<proxy dir>/haproxy.log`.
+ * Where the output of a HAProxy the agent starts itself goes (a node whose proxy has a unit of
+ * its own logs to that unit's journal): under systemd (the agent's stdout is a journal stream:
+ * $JOURNAL_STREAM) the request lines and HAProxy's own messages into the journal too, which
+ * rotates it; elsewhere (the local node) the request lines into a ring in HAProxy's memory
+ * (`show events berth-requests` on the admin socket) and HAProxy's own messages into
+ * `<proxy dir>/haproxy.log`, truncated at each start: no file grows without bound.
  */
 export function haproxyOutput(
   env: Readonly<Record<string, string | undefined>>,

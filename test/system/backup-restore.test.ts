@@ -11,6 +11,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeIo } from "../../cli/io";
 import { main as berthMain } from "../../cli/main";
+import { AGENT_BUNDLE } from "../../components/runtime-path";
 import { type EnvironmentBackup, environmentBackupSchema } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
 import { type Manifest, parseManifest } from "../../contract/manifest/schema";
@@ -187,7 +188,26 @@ describe("backups of an environment's volumes", () => {
   it("prunes to the declared retention (last 2)", async () => {
     for (const n of ["second", "third", "fourth"]) {
       await exec(`echo ${n} > /data/files/note`);
-      expect((await cli("backup", ENV)).code).toBe(0);
+      if (n !== "second") {
+        expect((await cli("backup", ENV)).code).toBe(0);
+        continue;
+      }
+      // At a terminal (the bundled agent under a pseudo-terminal): restic's progress, one line
+      // redrawn on stderr, then the result.
+      await exec("head -c 20000000 /dev/urandom > /data/files/blob2");
+      const tty = await run(
+        "script",
+        ["-qefc", `node ${AGENT_BUNDLE} backup ${ENV} --config ${h.configFile}`, "/dev/null"],
+        { allowFailure: true, timeoutMs: 120_000 },
+      );
+      expect(tty.exitCode, tty.stdout + tty.stderr).toBe(0);
+      const erase = "\r\u001b[K";
+      expect(tty.stdout).toContain(`${erase}backing up data: `);
+      expect(tty.stdout).toMatch(
+        /backing up data: \d+% [0-9.]+ (B|KiB|MiB) of [0-9.]+ MiB, \d+ of \d+ files/,
+      );
+      expect(tty.stdout).toContain(`${erase}${ENV}/data: snapshot `);
+      logText += tty.stdout;
     }
     expect((await h.agent.snapshots(ENV)).length).toBe(4);
     const p = await cli("prune", ENV);

@@ -17,8 +17,10 @@ import {
   renderCloudInit,
 } from "../../components/deployment-node/cloud-init";
 import { AGENT_BUNDLE } from "../../components/runtime-path";
+import { PROXY_UNIT_PATH } from "../../contract/node/proxy-unit";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { run } from "../../lib/process";
+import { renderHaproxyConfig } from "../../node-agent/proxy/haproxy-config";
 
 const image = process.env.BERTH_BASE_IMAGE;
 const name = `berth-ci-install-${process.pid}`;
@@ -54,7 +56,8 @@ describe("cloud-init install steps in a throwaway container", () => {
 
     await run("docker", ["run", "-d", "--name", name, image, "sleep", "infinity"], { timeoutMs: 60_000 });
     const prep = await exec(
-      "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q cloud-init >/dev/null",
+      // systemd: its systemd-analyze checks the installed units (systemd itself does not run here).
+      "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q cloud-init systemd >/dev/null",
       600_000,
     );
     expect(prep.exitCode, prep.stderr).toBe(0);
@@ -84,13 +87,42 @@ describe("cloud-init install steps in a throwaway container", () => {
 
     // Files and modes.
     const modes = await exec(
-      `stat -c '%a %n' ${AGENT_CONFIG_PATH} ${CHANNEL_SECRET_PATH} ${ENROLLMENT_SECRET_PATH} ${AGENT_BUNDLE_PATH} ${AGENT_UNIT_PATH}`,
+      `stat -c '%a %n' ${AGENT_CONFIG_PATH} ${CHANNEL_SECRET_PATH} ${ENROLLMENT_SECRET_PATH} ${AGENT_BUNDLE_PATH} ${AGENT_UNIT_PATH} ${PROXY_UNIT_PATH}`,
     );
     expect(modes.stdout).toContain(`600 ${AGENT_CONFIG_PATH}`);
     expect(modes.stdout).toContain(`600 ${CHANNEL_SECRET_PATH}`);
     expect(modes.stdout).toContain(`600 ${ENROLLMENT_SECRET_PATH}`);
     expect(modes.stdout).toContain(`755 ${AGENT_BUNDLE_PATH}`);
     expect(modes.stdout).toContain(`644 ${AGENT_UNIT_PATH}`);
+    expect(modes.stdout).toContain(`644 ${PROXY_UNIT_PATH}`);
+
+    // Both units as systemd reads them (its own checker: unknown keys, bad values, missing binaries).
+    const verify = await exec(`systemd-analyze verify ${AGENT_UNIT_PATH} ${PROXY_UNIT_PATH}`);
+    expect(verify.exitCode, verify.stderr).toBe(0);
+    expect(verify.stderr.trim()).toBe("");
+
+    // HAProxy as its unit runs it, on a configuration as the agent renders it (Debian 13's
+    // HAProxy): the check, then `-Ws`; the master stays root, the worker is the haproxy user.
+    const proxyDir = "/var/lib/berth/proxy";
+    const cfg = renderHaproxyConfig({
+      socketPath: `${proxyDir}/admin.sock`,
+      http: { address: "127.0.0.1", port: 8080 },
+      serverStateFile: `${proxyDir}/server-state`,
+      routes: [{ host: "app.example" }],
+      user: "haproxy",
+      group: "haproxy",
+      log: "stdout",
+    });
+    writeFileSync(join(dir, "haproxy.cfg"), cfg);
+    await exec(`mkdir -p -m 0700 ${proxyDir} && printf '1\\n' > ${proxyDir}/server-state`);
+    await run("docker", ["cp", join(dir, "haproxy.cfg"), `${name}:${proxyDir}/haproxy.cfg`]);
+    const started = await exec(
+      `sh -c "$(sed -n 's/^ExecStartPre=//p' ${PROXY_UNIT_PATH})" && ` +
+        `(setsid sh -c "$(sed -n 's/^ExecStart=//p' ${PROXY_UNIT_PATH})" >/tmp/haproxy.out 2>&1 &) && sleep 2 && ` +
+        `for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = haproxy ] && stat -c %U $d; done | sort`,
+    );
+    expect(started.exitCode, started.stderr).toBe(0);
+    expect(started.stdout.trim().split("\n")).toEqual(["haproxy", "root"]);
 
     // The installed agent runs and reads its config (systemd is not running: start it by hand).
     const version = await exec(`/usr/bin/node ${AGENT_BUNDLE_PATH} version`);
