@@ -27,6 +27,7 @@ import { probeUntilHealthy } from "./http-probe";
 import { type ApplyPlan, planApply, type RouteKey, releaseProject, type Upstream } from "./plan";
 import type { ProxyControl } from "./proxy-control";
 import { withDockerConfig } from "./registry-auth";
+import { stability } from "./stability";
 
 export interface ApplyDeps {
   docker: DockerRunner;
@@ -239,9 +240,8 @@ export class Applier {
         await this.up(call, newT, plan.stateless.services, waitFor(plan.stateless.services));
         for (const s of plan.stateless.services) started.add(s);
       }
-      const upEndedAt = Date.now();
       await this.step("health");
-      await this.checkHealth(call, plan, extras, file, doc, portOf, { started, upEndedAt });
+      await this.checkHealth(call, plan, extras, file, doc, portOf, { started });
       await this.step("routes");
       const routeError = await routesReady;
       if (routeError !== undefined) throw routeError;
@@ -428,8 +428,8 @@ export class Applier {
     file: string,
     doc: RenderedServices,
     portOf: (service: string, port: number) => Promise<Upstream>,
-    /** Which services this apply started, and when `up` returned (the stable time counts from then). */
-    fresh: { started: ReadonlySet<string>; upEndedAt: number },
+    /** Which services this apply started (only those must prove they stay running). */
+    fresh: { started: ReadonlySet<string> },
   ): Promise<void> {
     const started = Date.now();
     for (const s of extras.services) {
@@ -470,25 +470,42 @@ export class Applier {
       }
     }
     // Running and stable: only what this apply started (an unchanged stop-first service kept its
-    // container), for the stable time counted from its start, so it overlaps the probes above.
+    // container), for the stable time counted from each container's own start (stability.ts), so
+    // it overlaps Compose's wait for the other services and the probes above.
     const unchecked = extras.services.filter(
       (s) => fresh.started.has(s.name) && !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"],
     );
     if (unchecked.length === 0) return;
-    await sleep(Math.max(0, (this.deps.stableSeconds ?? 2) * 1000 - (Date.now() - fresh.upEndedAt)));
-    for (const s of unchecked) {
-      const project = plan.projectOf[s.name] as string;
-      const ps = parsePs((await call(compose.ps({ project, file }))).stdout).filter(
-        (p) => p.Service === s.name,
-      );
-      const bad = ps.find((p) => p.State !== "running");
-      if (ps.length === 0 || bad) {
-        const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
+    const stableS = this.deps.stableSeconds ?? 2;
+    const names = unchecked.map((s) => s.name);
+    const projects = [...new Set(names.map((n) => plan.projectOf[n] as string))];
+    const deadline = started + this.deps.healthTimeoutSeconds * 1000;
+    for (;;) {
+      const runs: compose.ContainerRun[] = [];
+      for (const project of projects) {
+        const ps = await call(compose.projectContainers(project));
+        const ids = ps.stdout
+          .split("\n")
+          .map((l) => l.split("\t")[0]?.trim())
+          .filter((id): id is string => !!id);
+        if (ids.length === 0) continue;
+        runs.push(...compose.parseContainerRuns(ps.stdout, (await call(compose.containerRuns(ids))).stdout));
+      }
+      const verdict = stability(names, runs, Date.now(), stableS * 1000);
+      if (verdict.kind === "stable") return;
+      if (verdict.kind === "failed" || Date.now() + verdict.ms > deadline) {
+        const name = verdict.kind === "failed" ? verdict.service : (names[0] as string);
+        const logs = await call(compose.logs({ project: plan.projectOf[name] as string, file }, name, 20), {
+          allowFailure: true,
+        });
         throw new ApplyFailure(
-          `service ${s.name} did not stay running (state ${bad?.State ?? "absent"}${bad?.ExitCode !== undefined ? `, exit code ${bad.ExitCode}` : ""})`,
+          verdict.kind === "failed"
+            ? `service ${name} did not stay running (state ${verdict.state}${verdict.exitCode !== undefined ? `, exit code ${verdict.exitCode}` : ""})`
+            : `services ${names.join(", ")} did not run ${stableS} s without a restart within ${this.deps.healthTimeoutSeconds} s`,
           lastLines(logs.stdout, 20),
         );
       }
+      await sleep(verdict.ms);
     }
   }
 

@@ -138,4 +138,25 @@ describe("compose commands", () => {
       "berth-prod-data",
     ]);
   });
+
+  it("reads each container's service, state, last start and exit code with two docker calls, no Compose", () => {
+    expect(c.projectContainers("berth_prod_r7").args).toEqual([
+      "ps",
+      "--all",
+      "--no-trunc",
+      "--filter",
+      "label=com.docker.compose.project=berth_prod_r7",
+      "--format",
+      '{{.ID}}\t{{.Label "com.docker.compose.service"}}',
+    ]);
+    expect(c.containerRuns(["a1", "b2"]).args.slice(-2)).toEqual(["a1", "b2"]);
+    const runs = c.parseContainerRuns(
+      "a1\tworker\nb2\tweb\n",
+      "a1\trunning\t2026-12-06T11:00:01.123456789Z\t0\nb2\texited\t2026-12-06T11:00:00Z\t3\nzz\trunning\t2026-12-06T11:00:00Z\t0\n",
+    );
+    expect(runs).toEqual([
+      { service: "worker", state: "running", startedAt: Date.parse("2026-12-06T11:00:01.123Z"), exitCode: 0 },
+      { service: "web", state: "exited", startedAt: Date.parse("2026-12-06T11:00:00Z"), exitCode: 3 },
+    ]);
+  });
 });

@@ -137,6 +137,30 @@ describe("the node agent applying releases", () => {
     expect(await h.get("/")).toEqual({ status: 200, body: "v9" });
   });
 
+  it("holds a release until a service with no health check has run 2 s since its own start; one that keeps crashing is rolled back", async () => {
+    /** v9's app plus a worker with no Docker healthcheck and no probe: only "running and stable" checks it. */
+    const withWorker = (message: string, role: string) => {
+      const m = appManifest({ message, image, storeVersion: "2" });
+      const { healthcheck: _h, health: _p, ...web } = m.services.web as (typeof m.services)[string];
+      m.services.worker = {
+        ...web,
+        environment: { ROLE: { value: role }, PORT: { value: "8081" } },
+        dependsOn: {},
+      };
+      m.order = [...m.order, "worker"];
+      return m;
+    };
+    const ok = await h.deploy(ENV, 11, withWorker("v11", "web"));
+    expect(ok, `${ok.error}\n${ok.logTail}`).toMatchObject({ state: "applied", appliedSequence: 11 });
+    expect(await h.get("/")).toEqual({ status: 200, body: "v11" });
+    // ROLE crash: the app exits at once (unknown role); its restart policy starts it again.
+    const crashing = await h.deploy(ENV, 12, withWorker("v12", "crash"));
+    expect(crashing.state).toBe("rolled-back");
+    expect(crashing.error).toMatch(/rolled back to release 11: .*worker/);
+    expect(await h.get("/")).toEqual({ status: 200, body: "v11" });
+    expect(starts()).toBe(2);
+  });
+
   it("tears down an environment on a signed withdrawal, keeping its volume data", async () => {
     await h.withdraw(ENV);
     await h.agent.pollOnce();
