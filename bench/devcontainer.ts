@@ -10,6 +10,10 @@
 // "Running" is the CLI's `devcontainer up` returning (its postCreateCommand is a trivial one).
 // Targets: exact hit ≤ 1.1 × the pull floor; one-line change ≤ pull floor + 1.2 × the changed
 // layer's own build time (BuildKit's DONE time of that step, from the build log).
+// Then what the isolated builder (untrusted builds, node-agent/workspace/builder.ts) costs a cold
+// and a one-line-change build against Docker's own builder (trusted builds), on this machine's
+// engine: a second engine runs without iptables, so the builders' network would have no NAT.
+// BENCH_PART=builder runs only that part, BENCH_PART=hit everything but it.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,7 +90,93 @@ function stepCached(buildLog: string, needle: string): boolean {
   return ns.some((n) => lines.includes(`#${n} CACHED`));
 }
 
+/** The seconds of a status's phase. */
+const phaseSeconds = (st: { phases: { phase: string; seconds?: number }[] }, phase: string) =>
+  st.phases.find((p) => p.phase === phase)?.seconds ?? Number.NaN;
+
+/**
+ * A cold build (a toolchain layer no cache holds) and a one-line change (a new workspace: an
+ * isolated builder starts empty and reads the registry's chain, as after any new declaration),
+ * built by Docker's builder (trusted) and by the workspace's BuildKit container (untrusted).
+ */
+async function builderCost(): Promise<string[]> {
+  const namespace = `${REGISTRY}/berth-bench-${RUN}`;
+  const figures: Record<
+    string,
+    { cold: number; coldUp: number; change: number; changeUp: number; cached: boolean }
+  > = {};
+  for (const trusted of [true, false]) {
+    const kind = trusted ? "docker" : "isolated";
+    const marker = `bench-${kind}-${RUN}`;
+    const repo = await sampleRepository(marker, {}, PACKAGES);
+    const stateRoot = mkdtempSync(join(tmpdir(), "berth-bench-builder-"));
+    const ex = new WorkspaceExecutor({ stateRoot, log, pushTimeoutSeconds: 600 });
+    const spec = (id: string): WorkspaceSpec => ({
+      id,
+      repository: repo,
+      repositoryName: `acme/${marker}`,
+      branch: "main",
+      defaultBranch: "main",
+      trusted,
+      allowInitializeCommand: false,
+      defaultImage: BASE_IMAGE,
+      registry: { namespace, login },
+    });
+    const once = async (id: string) => {
+      const t0 = Date.now();
+      const r = await ex.up(spec(id));
+      const seconds = (Date.now() - t0) / 1000;
+      if (r.status.state !== "running") throw new Error(`${kind} ${id} did not run: ${r.status.error}`);
+      if (r.status.mode !== "cached-build") throw new Error(`${kind} ${id} was ${r.status.mode}`);
+      const final = await r.background;
+      if (final.push === "failed")
+        throw new Error(`${kind} ${id}: the cache push failed: ${final.pushError}`);
+      const buildLog = readFileSync(r.status.buildLog!, "utf8");
+      await ex.down(id);
+      return { seconds, building: phaseSeconds(r.status, "building"), buildLog };
+    };
+    try {
+      const cold = await once(`${kind}-cold-${RUN}`);
+      const line = `RUN echo change-${marker} && apt-get update -qq && apt-get install -y -qq --no-install-recommends jq >/dev/null`;
+      await commit(repo, { ".devcontainer/Dockerfile": sampleDockerfile(marker, line, PACKAGES) }, "change");
+      const change = await once(`${kind}-change-${RUN}`);
+      figures[kind] = {
+        cold: cold.building,
+        coldUp: cold.seconds,
+        change: change.building,
+        changeUp: change.seconds,
+        cached: stepCached(change.buildLog, `RUN echo ${marker}`),
+      };
+      console.log(
+        `(${kind} builder: cold build ${s(cold.building)} (running ${s(cold.seconds)}), one-line change ${s(change.building)} (running ${s(change.seconds)}), toolchain layer ${figures[kind]!.cached ? "cached" : "REBUILT"})`,
+      );
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+      rmSync(stateRoot, { recursive: true, force: true });
+      await run(
+        "bash",
+        [
+          "-c",
+          `docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '${marker}' | xargs -r docker rmi >/dev/null`,
+        ],
+        { allowFailure: true },
+      );
+    }
+  }
+  const d = figures.docker!;
+  const i = figures.isolated!;
+  return [
+    `isolated builder, cold build (building phase): ${s(i.cold)} vs ${s(d.cold)} on Docker's builder → ${(i.cold / d.cold).toFixed(2)}x (to running: ${s(i.coldUp)} vs ${s(d.coldUp)})`,
+    `isolated builder, one-line change (building phase): ${s(i.change)} vs ${s(d.change)} on Docker's builder → ${(i.change / d.change).toFixed(2)}x (to running: ${s(i.changeUp)} vs ${s(d.changeUp)}; toolchain layer ${i.cached ? "cached" : "rebuilt"} in the isolated builder)`,
+  ];
+}
+
 async function main() {
+  const part = process.env.BENCH_PART ?? "all";
+  if (part === "builder") {
+    for (const l of await builderCost()) console.log(l);
+    return;
+  }
   const repo = await sampleRepository(`bench-${RUN}`, {}, PACKAGES);
   const namespace = `${REGISTRY}/berth-bench-${RUN}`;
   const spec = (id: string): WorkspaceSpec => ({
@@ -206,6 +296,7 @@ async function main() {
       `berth one-line change → running: median ${s(change)} [${list(changes)}]; changed layer's own build: median ${s(layer)} [${list(layers)}]; target floor + 1.2 × layer = ${s(changeTarget)} → ${(change / changeTarget).toFixed(2)}x of its target`,
     );
     console.log(`pull floor (docker pull of the final image): median ${s(floor)} [${list(floors)}]`);
+    if (part !== "hit") for (const l of await builderCost()) console.log(l);
     console.log(`devcontainer: ${(hit / floor).toFixed(2)}x of the pull floor (target 1.1x)`);
   } finally {
     rmSync(repo, { recursive: true, force: true });

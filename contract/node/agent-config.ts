@@ -7,6 +7,9 @@ import * as z from "zod";
 import { folderChannel, s3Location } from "../channel/access";
 import { idSchema } from "../ids";
 
+/** The isolated builder's defaults: the official BuildKit image (the release setup builds where nothing can be pulled), its network. */
+export const ISOLATED_BUILDER_DEFAULTS = { image: "moby/buildkit:v0.13.2", network: "berth-builds" } as const;
+
 const s3Channel = s3Location
   .extend({
     kind: z.literal("s3"),
@@ -69,19 +72,21 @@ export const agentConfigSchema = z
         /** Bound of one clone, pull, build or start. */
         stepTimeoutSeconds: z.number().int().positive().default(1800),
         /**
-         * Untrusted builds in a BuildKit container of their own (node-agent/workspace/builder.ts):
-         * the buildx builder's name, a BuildKit image the engine has, its bridge network and an
-         * optional buildkitd.toml. Absent: Docker's own builder (docs/workspace-trust.md).
+         * Every untrusted build runs in a BuildKit container of its workspace's own
+         * (node-agent/workspace/builder.ts): the BuildKit image (buildx pulls it, or takes the
+         * engine's copy; setup's `buildkit` step makes it where nothing can be pulled) and the
+         * bridge network the builders join. Trusted builds use Docker's own builder.
          */
         isolatedBuilder: z
           .object({
-            name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/),
-            image: z.string().min(1),
-            network: z.string().min(1).default("berth-builds"),
-            configFile: z.string().min(1).optional(),
+            image: z.string().min(1).default(ISOLATED_BUILDER_DEFAULTS.image),
+            network: z
+              .string()
+              .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "a Docker network name")
+              .default(ISOLATED_BUILDER_DEFAULTS.network),
           })
           .strict()
-          .optional(),
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -16,6 +16,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isId } from "../../contract/ids";
+import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
 import {
   WORKSPACE_LIMIT_DEFAULTS,
   type WorkspaceDeclaration,
@@ -27,7 +28,7 @@ import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
 import { ProcessError, type RunResult } from "../../lib/process";
 import { type DockerRunner, isolatedRunner } from "../docker";
-import type { IsolatedBuilder } from "./builder";
+import type { BuilderSettings, IsolatedBuilder, RegistryMirror } from "./builder";
 import * as builder from "./builder";
 import { computeCacheKey, devcontainerCacheTags, exactTag } from "./cache-key";
 import {
@@ -48,6 +49,7 @@ import {
 } from "./devcontainer-config";
 import { chownTree, removeLeftoverDockerConfigs, withDockerConfig } from "./node-files";
 import { type Credentials, planWorkspace, prefetchChain, type Step, type WorkspacePlan } from "./plan";
+import { forwardRegistry } from "./registry-forwarder";
 import { lookupTags, type RegistryLookup, registryHost } from "./registry-lookup";
 import { prepareStart } from "./start";
 import { type StateKey, stateVolumeName, volumePrefix } from "./state-volume";
@@ -95,8 +97,8 @@ export interface ExecutorOptions {
   runner?: DockerRunner;
   /** Which tags the registry holds (tests pass their own); lookupTags by default. */
   lookup?: typeof lookupTags;
-  /** Where untrusted builds run (builder.ts); Docker's own builder when absent. */
-  isolatedBuilder?: IsolatedBuilder;
+  /** The BuildKit image and network of the builders untrusted builds run in (builder.ts). */
+  isolatedBuilder?: BuilderSettings;
 }
 
 export interface UpResult {
@@ -169,11 +171,28 @@ export class WorkspaceExecutor {
     return r.stdout.split("\n").filter((l) => l.trim() !== "");
   }
 
-  /** Removes the workspace's container and its folder (the clone with it). */
+  /** Removes the workspace's container, its builder and its folder (the clone with it). */
   async down(id: string): Promise<void> {
     const ids = await this.containers(id);
     if (ids.length > 0) await this.run(cmd.removeContainers(ids), { timeoutMs: 120_000 });
+    const b = this.builderOf(id);
+    await withDockerConfig(this.o.stateRoot, {}, (env) =>
+      this.run(builder.removeBuilder(b), {
+        env: { ...env, ...builder.builderEnv(b) },
+        timeoutMs: 120_000,
+        allowFailure: true,
+      }),
+    );
     rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** The workspace's isolated builder (builder.ts); buildx's own state is shared by the node's builders. */
+  private builderOf(id: string): IsolatedBuilder {
+    return builder.isolatedBuilder(
+      id,
+      this.o.isolatedBuilder ?? ISOLATED_BUILDER_DEFAULTS,
+      join(this.o.stateRoot, "buildx"),
+    );
   }
 
   /** Clones, builds or pulls the image and pushes the cache; does not start (a prebuild). */
@@ -185,8 +204,16 @@ export class WorkspaceExecutor {
     return this.bringUp(spec, true);
   }
 
-  /** `fn` with a Docker config of its own (DOCKER_CONFIG) holding the login `credentials` name. */
-  private withLogin<T>(r: Run, credentials: Credentials, fn: (env: Record<string, string>) => Promise<T>) {
+  /**
+   * `fn` with a Docker config of its own (DOCKER_CONFIG) holding the login `credentials` name, for
+   * the registry and, in an isolated build, for its mirror too (BuildKit asks per host it contacts).
+   */
+  private withLogin<T>(
+    r: Run,
+    credentials: Credentials,
+    fn: (env: Record<string, string>) => Promise<T>,
+    mirror?: RegistryMirror,
+  ) {
     const reg = r.spec.registry;
     const login =
       credentials === "none"
@@ -194,7 +221,8 @@ export class WorkspaceExecutor {
         : credentials === "push"
           ? (reg?.pushLogin ?? reg?.login)
           : reg?.login;
-    return withDockerConfig(r.dir, reg && login ? { [registryHost(reg.namespace)]: login } : {}, fn);
+    const hosts = reg && login ? builder.loginHosts(registryHost(reg.namespace), mirror) : [];
+    return withDockerConfig(r.dir, Object.fromEntries(hosts.map((h) => [h, login!])), fn);
   }
 
   private call(
@@ -213,12 +241,20 @@ export class WorkspaceExecutor {
     });
   }
 
-  private exec(r: Run, step: Pick<Step, "command" | "credentials" | "timeoutSeconds">): Promise<RunResult> {
-    return this.withLogin(r, step.credentials, (env) =>
-      this.call(r, step.command, env, {
-        cwd: r.repoDir,
-        ...(step.timeoutSeconds ? { timeoutSeconds: step.timeoutSeconds } : {}),
-      }),
+  private exec(
+    r: Run,
+    step: Pick<Step, "command" | "credentials" | "timeoutSeconds">,
+    mirror?: RegistryMirror,
+  ): Promise<RunResult> {
+    return this.withLogin(
+      r,
+      step.credentials,
+      (env) =>
+        this.call(r, step.command, env, {
+          cwd: r.repoDir,
+          ...(step.timeoutSeconds ? { timeoutSeconds: step.timeoutSeconds } : {}),
+        }),
+      mirror,
     );
   }
 
@@ -412,7 +448,7 @@ export class WorkspaceExecutor {
       pushTimeoutSeconds: this.o.pushTimeoutSeconds ?? 600,
       dockerEnv: this.o.dockerHost ? { DOCKER_HOST: this.o.dockerHost } : {},
       limits: { ...WORKSPACE_LIMIT_DEFAULTS, ...spec.limits },
-      ...(this.o.isolatedBuilder ? { isolatedBuilder: this.o.isolatedBuilder } : {}),
+      ...(spec.trusted ? {} : { isolatedBuilder: this.builderOf(spec.id) }),
     });
     r.rec.update({
       mode: plan.mode,
@@ -482,7 +518,7 @@ export class WorkspaceExecutor {
         return this.call(r, step.command, env, { cwd: r.repoDir });
       });
     const isBuild = step.phase === "building";
-    if (step.builder) await this.ensureBuilder(r, step.builder);
+    if (step.builder) return this.isolatedBuild(r, step, step.builder);
     const buildLog = join(r.dir, "build.log");
     const keepLog = (out: { stdout: string; stderr: string }) => {
       writeFileSync(buildLog, readableCliLog(out.stdout, out.stderr));
@@ -500,13 +536,58 @@ export class WorkspaceExecutor {
     }
   }
 
-  /** Makes the isolated builder (and its network) unless it is there. */
-  private async ensureBuilder(r: Run, b: IsolatedBuilder): Promise<void> {
-    const call = (c: cmd.Command, allowFailure = false) =>
-      this.call(r, c, {}, { timeoutSeconds: 300, ...(allowFailure ? { allowFailure } : {}) });
-    if ((await call(builder.inspectBuilder(b), true)).exitCode === 0) return;
-    if ((await call(builder.inspectNetwork(b), true)).exitCode !== 0) await call(builder.createNetwork(b));
-    await call(builder.createBuilder(b, { ...WORKSPACE_LIMIT_DEFAULTS, ...r.spec.limits }));
+  /**
+   * An untrusted build: in the workspace's BuildKit container (made, or started, first), with the
+   * registry forwarded to the builders' network while it runs when the registry is on the node's
+   * loopback.
+   */
+  private async isolatedBuild(r: Run, step: Step, b: IsolatedBuilder): Promise<RunResult> {
+    const buildLog = join(r.dir, "build.log");
+    const keepLog = (out: { stdout: string; stderr: string }) => {
+      writeFileSync(buildLog, readableCliLog(out.stdout, out.stderr));
+      r.rec.update({ buildLog });
+    };
+    let release = async () => {};
+    try {
+      const mirror = await this.ensureBuilder(r, b);
+      if (mirror) release = await forwardRegistry(mirror.mirror, mirror.registry);
+      const out = await r.flushing(this.exec(r, step, mirror));
+      keepLog(out);
+      return out;
+    } catch (e) {
+      if (e instanceof ProcessError) keepLog(e.result);
+      throw e;
+    } finally {
+      await release();
+    }
+  }
+
+  /** Makes the workspace's builder (and the builders' network) unless it is there; its registry mirror. */
+  private async ensureBuilder(r: Run, b: IsolatedBuilder): Promise<RegistryMirror | undefined> {
+    const limits = { ...WORKSPACE_LIMIT_DEFAULTS, ...r.spec.limits };
+    return this.withLogin(r, "none", async (login) => {
+      const env = { ...login, ...builder.builderEnv(b) };
+      const call = (c: cmd.Command, allowFailure = false) =>
+        this.call(r, c, env, { timeoutSeconds: 300, ...(allowFailure ? { allowFailure } : {}) });
+      if ((await call(builder.inspectNetwork(b), true)).exitCode !== 0) {
+        // Another workspace may be making it at the same time.
+        const made = await call(builder.createNetwork(b), true);
+        if (made.exitCode !== 0) await call(builder.inspectNetwork(b));
+      }
+      const gateway = (await call(builder.networkGateways(b))).stdout
+        .split("\n")
+        .map((l) => l.trim())
+        .find((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l));
+      const reg = r.spec.registry;
+      const mirror = reg ? builder.registryMirror(registryHost(reg.namespace), gateway) : undefined;
+      if ((await call(builder.inspectBuilder(b), true)).exitCode !== 0) {
+        const configFile = join(r.dir, "buildkitd.toml");
+        if (mirror) writeFileSync(configFile, builder.buildkitdToml(mirror), { mode: 0o600 });
+        await call(builder.createBuilder(b, limits, mirror ? configFile : undefined));
+      } else await call(builder.bootBuilder(b));
+      await call(builder.limitBuilderPids(b, limits));
+      return mirror;
+    });
   }
 
   /** After the workspace runs: the pushes, one after the other, each bounded; never fatal. */

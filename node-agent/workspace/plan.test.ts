@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { isolatedBuilder } from "./builder";
 import { devcontainerTags } from "./cache-key";
 import { planWorkspace, startConfig, type WorkspacePlanInput } from "./plan";
 
@@ -42,6 +43,8 @@ function input(o: Partial<WorkspacePlanInput> = {}): WorkspacePlanInput {
     idLabels: { "berth.workspace": "w1" },
     pushTimeoutSeconds: 300,
     dockerEnv: { DOCKER_HOST: "unix:///run/docker.sock" },
+    // (Only untrusted builds use it.)
+    isolatedBuilder: isolatedBuilder("w1", { image: "moby/buildkit:v0.13.2", network: "berth-builds" }, "/b"),
     ...o,
   };
 }

@@ -16,7 +16,7 @@
 // config made for that step alone and removed when it ends.
 import { posix } from "node:path";
 import type { WorkspaceLimits } from "../../contract/workspace/declaration";
-import type { IsolatedBuilder } from "./builder";
+import { builderEnv, type IsolatedBuilder } from "./builder";
 import type { CacheTags, DevcontainerTags } from "./cache-key";
 import { LABEL_PROPERTIES } from "./cache-key";
 import * as cmd from "./commands";
@@ -134,7 +134,7 @@ export interface WorkspacePlanInput {
   dockerEnv?: Record<string, string>;
   /** The container's limits (`docker run` flags the agent adds to the start config). */
   limits?: Required<WorkspaceLimits>;
-  /** Where untrusted builds run (a BuildKit container); Docker's own builder when absent. */
+  /** Where untrusted builds run (the workspace's BuildKit container, builder.ts); needed for them. */
   isolatedBuilder?: IsolatedBuilder;
 }
 
@@ -268,24 +268,28 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
     return [...steps.slice(0, at), check, ...steps.slice(at)];
   };
   const configFile = i.config.file;
-  // An untrusted branch's build runs in the isolated builder when the node has one.
+  // An untrusted branch's build runs in its isolated builder, never in Docker's own.
   const isolated = !i.trusted ? i.isolatedBuilder : undefined;
-  const build = (cacheFrom: string[], credentials: Credentials): Step => ({
-    phase: "building",
-    command: {
-      ...cmd.devcontainerBuild({
-        cli: i.devcontainerCli,
-        workspaceFolder: i.workspaceFolder,
-        configFile,
-        imageName: tags.exact,
-        cacheFrom,
-      }),
-      env: isolated ? { ...env, BUILDX_BUILDER: isolated.name } : env,
-    },
-    credentials,
-    onFailure: "fallback",
-    ...(isolated ? { builder: isolated } : {}),
-  });
+  const build = (cacheFrom: string[], credentials: Credentials): Step => {
+    if (!i.trusted && !isolated)
+      throw new Error("planWorkspace: an untrusted build needs its isolated builder (builder.ts)");
+    return {
+      phase: "building",
+      command: {
+        ...cmd.devcontainerBuild({
+          cli: i.devcontainerCli,
+          workspaceFolder: i.workspaceFolder,
+          configFile,
+          imageName: tags.exact,
+          cacheFrom,
+        }),
+        env: isolated ? { ...env, ...builderEnv(isolated) } : env,
+      },
+      credentials,
+      onFailure: "fallback",
+      ...(isolated ? { builder: isolated } : {}),
+    };
+  };
   const base = { startConfig: start, image: tags.exact };
 
   if (!i.registry.reachable) {

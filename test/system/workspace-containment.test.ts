@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { WorkspaceExecutor, type WorkspaceSpec } from "../../node-agent/workspace/executor";
@@ -21,7 +22,15 @@ const login = {
 const log = createLogger("workspace-containment-test");
 log.level = "warn";
 const stateRoot = mkdtempSync(join(tmpdir(), "berth-wsc-state-"));
-const ex = new WorkspaceExecutor({ stateRoot, log, stepTimeoutSeconds: 600, pushTimeoutSeconds: 300 });
+// Untrusted builds run in a builder per workspace, on this run's own builders' network.
+const BUILDERS = { image: ISOLATED_BUILDER_DEFAULTS.image, network: `berth-builder-test-${RUN}` };
+const ex = new WorkspaceExecutor({
+  stateRoot,
+  log,
+  stepTimeoutSeconds: 600,
+  pushTimeoutSeconds: 300,
+  isolatedBuilder: BUILDERS,
+});
 const roots: string[] = [stateRoot];
 const ids: string[] = [];
 
@@ -93,6 +102,7 @@ afterAll(async () => {
   ];
   if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
   await removeStateVolumes(RUN);
+  await run("docker", ["network", "rm", BUILDERS.network], { allowFailure: true });
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
@@ -155,10 +165,11 @@ describe("an untrusted branch cannot reach the node", () => {
       join(ctx, "Dockerfile"),
       `FROM ${BASE_IMAGE}\nLABEL devcontainer.metadata='[{"privileged":true,"capAdd":["SYS_ADMIN"]}]'\n`,
     );
-    // (berth's Docker config: the base image is pulled when this engine lacks it.)
-    await run("docker", ["build", "--quiet", "-t", evilBase, ctx], {
-      env: { DOCKER_CONFIG: process.env.BERTH_DOCKER_CONFIG ?? "" },
-    });
+    // (berth's Docker config: the base image is pulled when this engine lacks it. Pushed: the
+    // branch's build runs in its own builder, which pulls what it builds FROM.)
+    const asBerth = { env: { DOCKER_CONFIG: process.env.BERTH_DOCKER_CONFIG ?? "" } };
+    await run("docker", ["build", "--quiet", "-t", evilBase, ctx], asBerth);
+    await run("docker", ["push", "--quiet", evilBase], asBerth);
     const repo = await branchRepo({
       ".devcontainer/Dockerfile": `FROM ${evilBase}\nLABEL devcontainer.metadata='[{"privileged":true}]'\nRUN echo label > /etc/berth-label\n`,
     });
@@ -190,6 +201,8 @@ describe("an untrusted branch cannot reach the node", () => {
     expect(buildLog).toMatch(/^#\d+ [\d.]+ no-docker-socket$/m);
     expect(buildLog).toMatch(/^#\d+ [\d.]+ no-node-files$/m);
     expect(buildLog).not.toMatch(/^#\d+ [\d.]+ (SOCKET|NODE-FILES)-REACHED$/m);
+    // In the workspace's own BuildKit container (workspace-node-isolation.test.ts has the rest).
+    expect(buildLog).toContain(`building with "berth-builder-${r.status.workspaceId}" instance`);
     // The container's limits come from the declaration's defaults.
     const limits = await run("docker", [
       "inspect",

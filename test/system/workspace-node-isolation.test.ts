@@ -3,26 +3,45 @@
 //   from this machine (so containers reach it the way they reach a cloud's, through FORWARD),
 //   reachable from a container until the agent's rule is in DOCKER-USER, then from no container
 //   and no build step;
+// - an untrusted build: in its workspace's own BuildKit container (builder.ts), on a bridge of its
+//   own, with the workspace's limits: the metadata service, the Docker socket, the agent's state
+//   folder and the node's loopback are out of reach of its RUN steps;
 // - the trusted cache: the local registry as setup makes it (docker-registry behind the gate,
 //   a rehearsal in a temporary cache folder on a port of its own), where the pull login a build
-//   gets cannot push, and an untrusted workspace's build leaves the trusted tag as it was.
+//   gets cannot push, neither from the node nor from inside the builder through its mirror, and
+//   an untrusted workspace's build leaves the trusted tag as it was.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
 import { resolveDigest } from "../../contract/oci";
 import { createLogger } from "../../lib/log";
 import { blockMetadataService, checkMetadataRule, METADATA_ADDRESS } from "../../lib/metadata-block";
 import { run } from "../../lib/process";
+import { builderContainer } from "../../node-agent/workspace/builder";
 import { WorkspaceExecutor } from "../../node-agent/workspace/executor";
+import { forwardRegistry } from "../../node-agent/workspace/registry-forwarder";
 import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+import { REGISTRY } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const ROOT = join(__dirname, "..", "..");
 const roots: string[] = [];
 const sh = (cmd: string, allowFailure = false) =>
   run("bash", ["-c", cmd], { allowFailure, timeoutMs: 120_000 });
+/** The builders' network of this file's executors (the agent's default is berth-builds). */
+const BUILDERS = { image: ISOLATED_BUILDER_DEFAULTS.image, network: `berth-builder-test-${RUN}` };
+const log = createLogger("node-isolation-test");
+log.level = "warn";
+
+/** The output lines of a build log's steps (`#N <seconds> <text>`; the log also repeats the RUN line itself). */
+const stepOutput = (buildLog: string) =>
+  buildLog
+    .split("\n")
+    .map((l) => l.match(/^#\d+ [\d.]+ (.*)$/)?.[1])
+    .filter((l): l is string => l !== undefined);
 
 /** Tries a TCP connection from a fresh container on the default bridge. */
 async function fromContainer(host: string): Promise<string> {
@@ -126,6 +145,101 @@ describe("the cloud metadata service", () => {
     expect(out).toMatch(/^#\d+ [\d.]+ no-docker-socket$/m);
     expect(out).not.toMatch(/^#\d+ [\d.]+ (METADATA|SOCKET)-REACHED$/m);
   });
+
+  it("an untrusted build runs in its workspace's own BuildKit container, out of reach of the node", async () => {
+    const runIptables = (c: { file: string; args: string[] }) =>
+      run(c.file, c.args, { allowFailure: true, timeoutMs: 30_000 });
+    await blockMetadataService(runIptables);
+    const stateRoot = mkdtempSync(join(tmpdir(), "berth-iso-ws-"));
+    roots.push(stateRoot);
+    const ex = new WorkspaceExecutor({ stateRoot, log, isolatedBuilder: BUILDERS, stepTimeoutSeconds: 600 });
+    const id = `iso-${RUN}`;
+    const registryPort = REGISTRY.split(":")[1] ?? "5000";
+    const probe = (what: string, test: string) =>
+      `(${test} && echo ${what.toUpperCase()}-REACHED || echo no-${what})`;
+    const repo = mkdtempSync(join(tmpdir(), "berth-iso-repo-"));
+    roots.push(repo);
+    await git(repo, "init", "--quiet", "--initial-branch", "main");
+    await commit(
+      repo,
+      {
+        ".devcontainer/devcontainer.json": '{ "build": { "dockerfile": "Dockerfile" } }',
+        ".devcontainer/Dockerfile": [
+          `FROM ${BASE_IMAGE}`,
+          `RUN ${[
+            probe("metadata", `timeout 5 bash -c 'exec 3<>/dev/tcp/${METADATA_ADDRESS}/80'`),
+            probe("docker-socket", "test -S /var/run/docker.sock"),
+            // The agent's state folder: the workspace's clone, its Docker configs.
+            probe("node-files", `test -e ${stateRoot}/workspaces/${id}`),
+            // The node's loopback, where the registry listens.
+            probe("host-network", `timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/${registryPort}'`),
+          ].join(" && ")}`,
+          "",
+        ].join("\n"),
+      },
+      "main",
+    );
+    const limits = { cpus: 1, memoryMb: 1536, pids: 700 };
+    try {
+      const r = await ex.up({
+        id,
+        repository: repo,
+        repositoryName: `acme/iso-${RUN}`,
+        branch: "main",
+        defaultBranch: "main",
+        trusted: false,
+        allowInitializeCommand: false,
+        defaultImage: BASE_IMAGE,
+        registry: {
+          namespace: `${REGISTRY}/berth-builder-test-${RUN}`,
+          login: {
+            username: process.env.BERTH_REGISTRY_PULL_USER ?? "",
+            password: process.env.BERTH_REGISTRY_PULL_PASSWORD ?? "",
+          },
+          pushLogin: {
+            username: process.env.BERTH_REGISTRY_USER ?? "",
+            password: process.env.BERTH_REGISTRY_PASSWORD ?? "",
+          },
+        },
+        limits,
+      });
+      const final = await r.background;
+      expect(r.status.state, r.status.error).toBe("running");
+      expect(r.status.mode).toBe("cached-build");
+      expect(final.push, final.pushError).toBe("done");
+      const buildLog = readFileSync(r.status.buildLog!, "utf8");
+      // Built by the workspace's own builder, never Docker's.
+      expect(buildLog).toContain(
+        `building with "berth-builder-${id}" instance using docker-container driver`,
+      );
+      const out = stepOutput(buildLog);
+      expect(out).toEqual(
+        expect.arrayContaining(["no-metadata", "no-docker-socket", "no-node-files", "no-host-network"]),
+      );
+      expect(out.filter((l) => l.endsWith("-REACHED"))).toEqual([]);
+      // The builder: the builders' bridge, the workspace's limits, no folder of the node.
+      const inspect = await run("docker", [
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}} {{.HostConfig.Memory}} {{.HostConfig.CpuQuota}}/{{.HostConfig.CpuPeriod}} {{.HostConfig.PidsLimit}} binds={{json .HostConfig.Binds}} {{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}",
+        builderContainer({ name: `berth-builder-${id}` }),
+      ]);
+      expect(inspect.stdout.trim()).toBe(
+        `${BUILDERS.network} ${limits.memoryMb * 1024 * 1024} 100000/100000 ${limits.pids} binds=null volume:/var/lib/buildkit`,
+      );
+    } finally {
+      await ex.down(id);
+      await removeStateVolumes(RUN);
+    }
+    // Gone with its workspace.
+    const left = await run("docker", [
+      "ps",
+      "-aq",
+      "--filter",
+      `name=${builderContainer({ name: `berth-builder-${id}` })}`,
+    ]);
+    expect(left.stdout.trim()).toBe("");
+  });
 });
 
 async function freePort(): Promise<number> {
@@ -144,7 +258,7 @@ describe("the local registry's pull login cannot push", () => {
   let creds: Record<string, string> = {};
   const stateRoot = mkdtempSync(join(tmpdir(), "berth-gate-ws-"));
   roots.push(stateRoot);
-  const ex = new WorkspaceExecutor({ stateRoot, log: createLogger("gate-test"), pushTimeoutSeconds: 300 });
+  const ex = new WorkspaceExecutor({ stateRoot, log, isolatedBuilder: BUILDERS, pushTimeoutSeconds: 300 });
 
   beforeAll(async () => {
     addr = `127.0.0.1:${await freePort()}`;
@@ -198,6 +312,10 @@ describe("the local registry's pull login cannot push", () => {
     };
     const repoName = `${addr}/berth-ws/acme/gate-${RUN}/devcontainer`;
     const trustedTag = `${repoName}:cache-default.main`;
+    // The base image in this registry: the isolated builder pulls what it builds FROM.
+    const base = `${addr}/berth/debian:base`;
+    await run("docker", ["tag", BASE_IMAGE, base]);
+    expect((await dockerAs(push, "push", "--quiet", base)).exitCode).toBe(0);
     // A trusted build wrote the trusted cache tag.
     await run("docker", ["tag", BASE_IMAGE, trustedTag]);
     expect((await dockerAs(push, "push", "--quiet", trustedTag)).exitCode).toBe(0);
@@ -217,7 +335,7 @@ describe("the local registry's pull login cannot push", () => {
     await git(repo, "checkout", "--quiet", "-b", "contrib");
     await commit(
       repo,
-      { ".devcontainer/Dockerfile": `FROM ${BASE_IMAGE}\nRUN echo poisoned > /etc/berth-poison\n` },
+      { ".devcontainer/Dockerfile": `FROM ${base}\nRUN echo poisoned > /etc/berth-poison\n` },
       "contrib",
     );
     const r = await ex.up({
@@ -246,9 +364,74 @@ describe("the local registry's pull login cannot push", () => {
     expect(attempt.exitCode).not.toBe(0);
     expect(attempt.stderr).toMatch(/denied/);
     expect(await digest()).toBe(before);
+
+    // Nor from inside the workspace's builder, with exactly what its build gets: the pull login
+    // for the registry and for the mirror the builder reaches it by, a push of the branch's image
+    // over the trusted tag through that mirror.
+    const gateway = (
+      await run("docker", [
+        "network",
+        "inspect",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        BUILDERS.network,
+      ])
+    ).stdout.trim();
+    const port = addr.split(":")[1]!;
+    const mirror = `${gateway}:${port}`;
+    const cfg = mkdtempSync(join(tmpdir(), "berth-gate-cfg-"));
+    roots.push(cfg);
+    const auth = Buffer.from(`${pull.username}:${pull.password}`).toString("base64");
+    writeFileSync(
+      join(cfg, "config.json"),
+      JSON.stringify({ auths: { [addr]: { auth }, [mirror]: { auth } } }),
+    );
+    const ctx = mkdtempSync(join(tmpdir(), "berth-gate-ctx-"));
+    roots.push(ctx);
+    writeFileSync(join(ctx, "Dockerfile"), `FROM ${base}\nRUN echo poisoned > /etc/berth-poison-2\n`);
+    const release = await forwardRegistry(mirror, addr);
+    try {
+      const fromBuilder = await run(
+        "docker",
+        [
+          "buildx",
+          "build",
+          "--progress",
+          "plain",
+          "--output",
+          `type=image,name=${mirror}/berth-ws/acme/gate-${RUN}/devcontainer:cache-default.main,push=true`,
+          ctx,
+        ],
+        {
+          env: {
+            DOCKER_CONFIG: cfg,
+            BUILDX_BUILDER: `berth-builder-gate-${RUN}`,
+            BUILDX_CONFIG: join(stateRoot, "buildx"),
+          },
+          allowFailure: true,
+          timeoutMs: 300_000,
+        },
+      );
+      const said = fromBuilder.stdout + fromBuilder.stderr;
+      expect(fromBuilder.exitCode, said).not.toBe(0);
+      // The build ran (in that builder) and the registry refused the push.
+      expect(said).toContain(
+        `building with "berth-builder-gate-${RUN}" instance using docker-container driver`,
+      );
+      expect(said).toMatch(/403 Forbidden|denied/);
+    } finally {
+      await release();
+    }
+    expect(await digest()).toBe(before);
   });
 });
 
-afterAll(() => {
+afterAll(async () => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
+  // The builders were removed with their workspaces; their network and this run's images now.
+  await sh(`docker network rm ${BUILDERS.network} >/dev/null 2>&1`, true);
+  await sh(
+    `docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -e 'berth-builder-test-${RUN}/' -e 'acme/iso-${RUN}' | xargs -r docker rmi >/dev/null`,
+    true,
+  );
 });
