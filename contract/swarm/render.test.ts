@@ -80,10 +80,10 @@ describe("renderSwarmStack", () => {
     expect(doc.secrets).toEqual({ api_token: { name: secretName, external: true } });
     expect(doc.configs).toEqual({ site: { name: configName, external: true } });
     expect(doc.services.web.secrets).toEqual([
-      { source: secretName, target: "/run/secrets/api_token", uid: "0", gid: "0", mode: 0o400 },
+      { source: "api_token", target: "/run/secrets/api_token", uid: "0", gid: "0", mode: 0o400 },
     ]);
     expect(doc.services.web.configs).toEqual([
-      { source: configName, target: "/etc/site.conf", uid: "0", gid: "0", mode: 0o444 },
+      { source: "site", target: "/etc/site.conf", uid: "0", gid: "0", mode: 0o444 },
     ]);
     expect(rendered.extras.secrets).toEqual([{ name: secretName, secret: "api-token" }]);
     expect(rendered.extras.configs).toEqual([{ name: configName, content: "greeting = hello\n" }]);

@@ -129,10 +129,7 @@ function renderService(
   name: string,
   s: Service,
   o: Required<SwarmRenderOptions>,
-  m: Manifest,
   pins: SwarmExtras["pins"],
-  secretNames: Map<string, string>,
-  configNames: Map<string, string>,
 ): Record<string, unknown> {
   const env = o.environmentId;
   const out: Record<string, unknown> = { image: o.images[name] };
@@ -215,16 +212,17 @@ function renderService(
     mounts.push({ type: "tmpfs", target: esc(target), ...(size ? { tmpfs: { size: Number(size) } } : {}) });
   }
   if (mounts.length > 0) out.volumes = mounts;
-  const files = (list: Service["secrets"], names: Map<string, string>) =>
+  // `source` names the top-level entry, whose `name` is the versioned swarm object.
+  const files = (list: Service["secrets"]) =>
     (list ?? []).map((f) => ({
-      source: names.get(f.source) ?? f.source,
+      source: f.source,
       target: esc(f.target),
       uid: String(f.uid),
       gid: String(f.gid),
       mode: f.mode,
     }));
-  if (s.secrets?.length) out.secrets = files(s.secrets, secretNames);
-  if (s.configs?.length) out.configs = files(s.configs, configNames);
+  if (s.secrets?.length) out.secrets = files(s.secrets);
+  if (s.configs?.length) out.configs = files(s.configs);
   out.networks = Object.fromEntries(
     Object.entries(s.networks).map(([n, cfg]) => [
       n,
@@ -247,7 +245,6 @@ function renderService(
   if (s.dnsSearch) out.dns_search = s.dnsSearch;
   if (s.dnsOpt) out.dns_opt = s.dnsOpt.map(esc);
   if (s.groupAdd) out.group_add = s.groupAdd.map(esc);
-  void m;
   return out;
 }
 
@@ -328,10 +325,7 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
   }
   const pins: SwarmExtras["pins"] = [];
   const services = Object.fromEntries(
-    m.order.map((name) => [
-      name,
-      renderService(name, m.services[name] as Service, o, m, pins, secretNames, configNames),
-    ]),
+    m.order.map((name) => [name, renderService(name, m.services[name] as Service, o, pins)]),
   );
   const used = new Set<string>(["default"]);
   for (const s of Object.values(m.services)) for (const n of Object.keys(s.networks)) used.add(n);

@@ -1,0 +1,119 @@
+// A manager's agent applies a verified Swarm release: the stack's secrets and configs first
+// (versioned names, so existing ones are kept and only new versions are created; a secret's
+// value goes on stdin), then `docker stack deploy`, then it reads the stack through the Engine
+// API until it has converged, Swarm gave up on it (rolled back or paused), or the bound runs out.
+// Secret and config versions no service uses any more are removed after convergence.
+import { readFile } from "node:fs/promises";
+import { LABEL } from "../../contract/render/node-compose";
+import type { SwarmExtras } from "../../contract/swarm/render";
+import type { DockerRunner } from "../docker";
+import * as cmd from "./commands";
+import {
+  assessStack,
+  describeStack,
+  parseNodes,
+  parseServices,
+  parseTasks,
+  type StackState,
+} from "./convergence";
+
+export interface SwarmApplyInput {
+  /** The rendered stack file on the node (the verified release's Compose text). */
+  file: string;
+  extras: SwarmExtras;
+  /** Unsealed values of the berth secrets the stack mounts, by berth secret name. */
+  secretValues: Record<string, string>;
+  /** How long to wait for convergence. */
+  timeoutMs: number;
+  pollMs?: number;
+  /** Registry logins for the pull: a Docker config folder, passed on with --with-registry-auth. */
+  dockerConfig?: string;
+}
+
+export interface SwarmApplyResult {
+  state: StackState;
+  /** "applied" only when converged. */
+  outcome: "applied" | "failed" | "timed-out";
+  /** The failing services and their nodes, in words (empty when applied). */
+  reason: string;
+  /** What `docker stack deploy` said it ignored ("Ignoring unsupported options: …"). */
+  warnings: string[];
+}
+
+const lines = (s: string) =>
+  s
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+
+export class SwarmApplyError extends Error {}
+
+/** Reads the stack's services, tasks and nodes through the Engine API and assesses them. */
+export async function readStackState(docker: DockerRunner, extras: SwarmExtras): Promise<StackState> {
+  const ids = lines((await docker(cmd.stackServices(extras.stack))).stdout);
+  const services =
+    ids.length > 0 ? parseServices(JSON.parse((await docker(cmd.inspect("service", ids))).stdout)) : [];
+  const taskIds =
+    ids.length > 0 ? lines((await docker(cmd.stackTasks(extras.stack), { allowFailure: true })).stdout) : [];
+  const tasks =
+    taskIds.length > 0 ? parseTasks(JSON.parse((await docker(cmd.inspectObjects(taskIds))).stdout)) : [];
+  const nodeIds = lines((await docker({ file: "docker", args: ["node", "ls", "--quiet"] })).stdout);
+  const nodes = parseNodes(JSON.parse((await docker(cmd.inspect("node", nodeIds))).stdout));
+  return assessStack({ stack: extras.stack, replicas: extras.replicas, services, tasks, nodes });
+}
+
+export async function applySwarmRelease(
+  docker: DockerRunner,
+  input: SwarmApplyInput,
+): Promise<SwarmApplyResult> {
+  const { extras } = input;
+  const labels = { [LABEL.environment]: extras.environmentId };
+  const label = `${LABEL.environment}=${extras.environmentId}`;
+  const values = Object.values(input.secretValues);
+  const existing = {
+    secret: new Set(lines((await docker(cmd.listObjects("secret", label))).stdout)),
+    config: new Set(lines((await docker(cmd.listObjects("config", label))).stdout)),
+  };
+  for (const s of extras.secrets) {
+    if (existing.secret.has(s.name)) continue;
+    const value = input.secretValues[s.secret];
+    if (value === undefined)
+      throw new SwarmApplyError(
+        `secret ${s.secret} was not in the release (the stack mounts it as ${s.name})`,
+      );
+    await docker(cmd.createSecret(s.name, labels), { input: value, redact: values });
+  }
+  for (const c of extras.configs) {
+    if (existing.config.has(c.name)) continue;
+    await docker(cmd.createConfig(c.name, labels), { input: c.content });
+  }
+  // The file is read back only to be sure it is the one the caller verified and wrote.
+  await readFile(input.file, "utf8");
+  const deployed = await docker(cmd.stackDeploy(input.file, extras.stack), {
+    redact: values,
+    ...(input.dockerConfig ? { env: { DOCKER_CONFIG: input.dockerConfig } } : {}),
+  });
+  // Fields Swarm ignores are a renderer bug worth seeing in the status, never silent.
+  const warnings = lines(`${deployed.stdout}\n${deployed.stderr}`).filter((l) => /^Ignoring /.test(l));
+  const deadline = Date.now() + input.timeoutMs;
+  let state: StackState;
+  for (;;) {
+    state = await readStackState(docker, extras);
+    // A failed update is reported once Swarm has finished rolling it back (or paused it).
+    if (state.converged || (state.failed && state.settled) || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, input.pollMs ?? 1000));
+  }
+  if (state.converged) {
+    // Versions no service mounts any more: Docker refuses to remove one still in use, so try each.
+    const keep = {
+      secret: new Set(extras.secrets.map((s) => s.name)),
+      config: new Set(extras.configs.map((c) => c.name)),
+    };
+    for (const kind of ["secret", "config"] as const) {
+      const stale = [...existing[kind]].filter((n) => !keep[kind].has(n));
+      for (const name of stale) await docker(cmd.removeObjects(kind, [name]), { allowFailure: true });
+    }
+    return { state, outcome: "applied", reason: "", warnings };
+  }
+  return { state, outcome: state.failed ? "failed" : "timed-out", reason: describeStack(state), warnings };
+}

@@ -1,0 +1,140 @@
+// The agents form the swarm: the group's leader initialises it and writes each other node a
+// join offer (contract/swarm/join.ts: the token sealed to that node's pinned key, signed by the
+// leader's status key) to the channel; each node reads its own offer, verifies and opens it, and
+// joins. The token never reaches user data, the state, a log or the channel in plain text: it
+// travels sealed, and `docker swarm join` gets it as an argument the runner redacts.
+// Not yet called by the agent's poll loop (docs/swarm.md).
+import type { ChannelStore } from "../../contract/channel/store";
+import type { KeyInput } from "../../contract/payload/keys";
+import { joinOfferKey, makeJoinOffer, openJoinOffer } from "../../contract/swarm/join";
+import { NODE_LABEL } from "../../contract/swarm/names";
+import type { DockerRunner } from "../docker";
+import * as cmd from "./commands";
+
+export interface SwarmInfo {
+  state: string;
+  isManager: boolean;
+  nodeId: string;
+}
+
+/** The engine's swarm state (`docker info`'s `.Swarm`). */
+export async function swarmInfo(docker: DockerRunner): Promise<SwarmInfo> {
+  const r = await docker({ file: "docker", args: ["info", "--format", "{{json .Swarm}}"] });
+  const s = JSON.parse(r.stdout) as { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string };
+  return {
+    state: s.LocalNodeState ?? "inactive",
+    isManager: s.ControlAvailable === true,
+    nodeId: s.NodeID ?? "",
+  };
+}
+
+export interface Member {
+  nodeId: string;
+  role: "manager" | "worker";
+  /** The node's X25519 public key, as the program's state pins it. */
+  publicKey: KeyInput;
+}
+
+/**
+ * On the leader: initialise the swarm when the engine is in none, label itself, and write a join
+ * offer for every other member. Returns the swarm's node id of the leader.
+ */
+export async function leadSwarm(
+  docker: DockerRunner,
+  store: ChannelStore,
+  o: {
+    group: string;
+    leaderId: string;
+    advertiseAddr: string;
+    generation: number;
+    members: readonly Member[];
+    leaderStatusKey: KeyInput;
+  },
+): Promise<void> {
+  const info = await swarmInfo(docker);
+  if (info.state === "inactive") await docker(cmd.swarmInit(o.advertiseAddr));
+  await docker(cmd.labelNode(info.nodeId || (await swarmInfo(docker)).nodeId, NODE_LABEL, o.leaderId));
+  const tokens = {
+    manager: (await docker(cmd.joinToken("manager"))).stdout.trim(),
+    worker: (await docker(cmd.joinToken("worker"))).stdout.trim(),
+  };
+  for (const m of o.members) {
+    if (m.nodeId === o.leaderId) continue;
+    await store.put(
+      joinOfferKey(o.group, m.nodeId),
+      makeJoinOffer({
+        group: o.group,
+        nodeId: m.nodeId,
+        role: m.role,
+        generation: o.generation,
+        managers: [`${o.advertiseAddr}:2377`],
+        token: tokens[m.role],
+        nodePublicKey: m.publicKey,
+        leaderStatusKey: o.leaderStatusKey,
+      }),
+    );
+  }
+}
+
+/**
+ * On a manager: label each swarm node whose hostname is a member's berth id with
+ * `berth.node=<id>` (placement constraints select on it). Returns the members not in the swarm.
+ */
+export async function labelMembers(docker: DockerRunner, memberIds: readonly string[]): Promise<string[]> {
+  const ls = await docker({
+    file: "docker",
+    args: ["node", "ls", "--format", "{{.ID}} {{.Hostname}} {{.Status}}"],
+  });
+  const ready = new Map<string, string>();
+  for (const line of ls.stdout.split("\n")) {
+    const [id, host, status] = line.trim().split(/\s+/);
+    if (id && host && status === "Ready") ready.set(host, id);
+  }
+  const missing: string[] = [];
+  for (const m of memberIds) {
+    const id = ready.get(m);
+    if (id === undefined) missing.push(m);
+    else await docker(cmd.labelNode(id, NODE_LABEL, m));
+  }
+  return missing;
+}
+
+export type JoinOutcome =
+  | { joined: true; role: "manager" | "worker"; generation: number }
+  | { joined: false; reason: string };
+
+/** On a member: join through its offer when its engine is in no swarm. Never throws on a bad offer. */
+export async function joinSwarm(
+  docker: DockerRunner,
+  store: ChannelStore,
+  o: {
+    group: string;
+    nodeId: string;
+    advertiseAddr: string;
+    nodePrivateKey: KeyInput;
+    leaderStatusKey: KeyInput;
+    floor?: number;
+  },
+): Promise<JoinOutcome> {
+  const info = await swarmInfo(docker);
+  if (info.state === "active") return { joined: false, reason: "already in a swarm" };
+  const text = await store.get(joinOfferKey(o.group, o.nodeId));
+  if (text === undefined)
+    return { joined: false, reason: `no join offer at ${joinOfferKey(o.group, o.nodeId)} yet` };
+  let offer: ReturnType<typeof openJoinOffer>;
+  try {
+    offer = openJoinOffer(text, {
+      group: o.group,
+      nodeId: o.nodeId,
+      leaderStatusKey: o.leaderStatusKey,
+      nodePrivateKey: o.nodePrivateKey,
+      ...(o.floor !== undefined ? { floor: o.floor } : {}),
+    });
+  } catch (e) {
+    return { joined: false, reason: (e as Error).message };
+  }
+  const [manager] = offer.managers;
+  const host = manager?.replace(/:\d+$/, "") ?? "";
+  await docker(cmd.swarmJoin(offer.token, host, o.advertiseAddr), { redact: [offer.token] });
+  return { joined: true, role: offer.role, generation: offer.generation };
+}

@@ -1,0 +1,446 @@
+// Docker Swarm on real engines (issue 23): three Docker Engines on this machine, each in its own
+// network namespace (test/system/support/swarm-engines.ts), formed into a swarm of 1 manager and
+// 2 workers, and separately of 3 managers. On them, a release rendered for Swarm
+// (contract/swarm/render.ts) is applied by the manager's apply (node-agent/swarm/apply.ts):
+// replicas spread over the nodes, a stateful service pinned to the node holding its volume,
+// secrets as files in the tasks and absent from docker inspect, a failing health check rolled
+// back with the service and node named, and with 3 managers a release still applies after one
+// manager is killed. A third bed is formed by the agents' own formation code
+// (node-agent/swarm/formation.ts) through join offers in a folder channel: the token sealed to
+// each node, a channel writer's forged offer refused, no token in the channel in plain text.
+//
+// This machine's kernel has no IPVS and no IPsec ESP (machine.md): Swarm's virtual IPs and
+// routing mesh do not answer here, and encrypted overlays cannot encrypt. The stack therefore
+// resolves services by DNS round robin (which berth renders anyway) and the bed renders its
+// overlays unencrypted.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { FolderChannelStore } from "../../contract/channel/folder-store";
+import { type Manifest, parseManifest } from "../../contract/manifest/schema";
+import { generateNodeKeyPair, generateSigningKeyPair } from "../../contract/payload";
+import { joinOfferKey, makeJoinOffer } from "../../contract/swarm/join";
+import { NODE_LABEL, secretVersion } from "../../contract/swarm/names";
+import { renderSwarmStack } from "../../contract/swarm/render";
+import type { DockerRunner } from "../../node-agent/docker";
+import { applySwarmRelease } from "../../node-agent/swarm/apply";
+import { joinSwarm, labelMembers, leadSwarm } from "../../node-agent/swarm/formation";
+import { type BedNode, formSwarm, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
+import { testAppImage } from "./support/test-app-image";
+
+const SECRET = "swarm-secret-value-4711";
+const VERSION_KEY = Buffer.alloc(32, 3);
+
+let image: string;
+let dir: string;
+
+beforeAll(async () => {
+  image = await testAppImage();
+  dir = mkdtempSync(join(tmpdir(), "berth-swarm-test-"));
+}, 600_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The agent's runner, pointed at one engine of the bed. */
+function runnerFor(bed: SwarmBed, node: BedNode): DockerRunner {
+  return (c, opts = {}) =>
+    bed.docker(node, c.args, {
+      allowFailure: opts.allowFailure,
+      timeoutMs: opts.timeoutMs,
+      input: opts.input,
+    });
+}
+
+/** web ×3 (health-checked, a secret and a config as files) and store (a volume, pinned). */
+function app(
+  webHealth: string[] = ["CMD-SHELL", "busybox wget -q -O /dev/null http://127.0.0.1:8080/health"],
+  message = "v1",
+): Manifest {
+  return parseManifest({
+    formatVersion: 1,
+    services: {
+      web: {
+        image,
+        environment: { MESSAGE: { value: message } },
+        volumes: [],
+        dependsOn: {},
+        healthcheck: { test: webHealth, intervalMs: 500, timeoutMs: 2000, retries: 2, disable: false },
+        resources: {},
+        updateOrder: "start-first",
+        expose: [],
+        labels: {},
+        networks: { default: { aliases: [] } },
+        secrets: [{ source: "api_token", target: "/run/secrets/api_token", uid: 0, gid: 0, mode: 0o400 }],
+        configs: [{ source: "site", target: "/etc/site.conf", uid: 0, gid: 0, mode: 0o444 }],
+      },
+      store: {
+        image,
+        environment: { ROLE: { value: "store" } },
+        volumes: [{ source: "data", target: "/data", readOnly: false }],
+        dependsOn: {},
+        healthcheck: {
+          test: ["CMD", "test", "-s", "/data/starts"],
+          intervalMs: 500,
+          retries: 2,
+          disable: false,
+        },
+        resources: {},
+        updateOrder: "stop-first",
+        expose: [],
+        labels: {},
+        networks: { default: { aliases: [] } },
+      },
+    },
+    order: ["web", "store"],
+    volumes: { data: { labels: {} } },
+    networks: {},
+    routes: [{ service: "web", port: 8080, host: "app.example.com" }],
+    routeHints: [],
+    secrets: { api_token: { secret: "api-token" } },
+    configs: { site: { content: `message = ${message}\n` } },
+    extensions: {},
+  });
+}
+
+function render(m: Manifest, sequence: number, volumeNode: string) {
+  const r = renderSwarmStack(m, {
+    environmentId: "shop",
+    sequence,
+    images: { web: image, store: image },
+    volumeNodes: { data: volumeNode },
+    secretVersions: { "api-token": secretVersion(VERSION_KEY, "shop", "api-token", SECRET) },
+    replicas: { web: 3, store: 1 },
+    encryptNetworks: false,
+    monitorMs: 3000,
+  });
+  const file = join(dir, `stack-${sequence}-${Math.random().toString(36).slice(2, 6)}.json`);
+  writeFileSync(file, r.text);
+  return { ...r, file };
+}
+
+async function tasksOf(bed: SwarmBed, manager: BedNode, service: string) {
+  const r = await bed.docker(manager, [
+    "service",
+    "ps",
+    "--filter",
+    "desired-state=running",
+    "--format",
+    "{{.Node}} {{.CurrentState}}",
+    `berth-shop_${service}`,
+  ]);
+  return r.stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => ({ node: l.split(" ")[0] ?? "", state: l.split(" ")[1] ?? "" }));
+}
+
+describe("a swarm of 1 manager and 2 workers", () => {
+  let bed: SwarmBed;
+  let manager: BedNode;
+
+  beforeAll(async () => {
+    bed = await startSwarmBed(3);
+    const formed = await formSwarm(bed, 1);
+    manager = formed.managers[0] as BedNode;
+  }, 180_000);
+  afterAll(async () => {
+    await bed?.stop();
+  }, 180_000);
+
+  it("forms: three engines in their own namespaces, one leader, two workers, all ready", async () => {
+    const ls = await bed.docker(manager, [
+      "node",
+      "ls",
+      "--format",
+      "{{.Hostname}} {{.Status}} {{.ManagerStatus}}",
+    ]);
+    const rows = ls.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.trim())
+      .sort();
+    expect(rows).toEqual(bed.nodes.map((n, i) => `${n.name} Ready${i === 0 ? " Leader" : ""}`.trim()).sort());
+    const ips = new Set(bed.nodes.map((n) => n.ip));
+    expect(ips.size).toBe(3);
+  });
+
+  it("applies a Swarm release: replicas spread, the store pinned to its disk's node, secrets as files absent from docker inspect", async () => {
+    const volumeNode = bed.nodes[1] as BedNode;
+    const r = render(app(), 1, volumeNode.name);
+    const result = await applySwarmRelease(runnerFor(bed, manager), {
+      file: r.file,
+      extras: r.extras,
+      secretValues: { "api-token": SECRET },
+      timeoutMs: 120_000,
+      pollMs: 500,
+    });
+    expect(result.warnings).toEqual([]);
+    expect(result.reason).toBe("");
+    expect(result.outcome).toBe("applied");
+    const web = result.state.services.find((s) => s.service === "web");
+    expect(web).toMatchObject({ running: 3, desired: 3, state: "converged" });
+    expect(web?.nodes).toEqual(bed.nodes.map((n) => n.name).sort());
+    expect(result.state.services.find((s) => s.service === "store")).toMatchObject({
+      nodes: [volumeNode.name],
+    });
+
+    // The secret is a file in the task, with its mode; the config too.
+    const ps = await bed.docker(volumeNode, [
+      "ps",
+      "--filter",
+      "label=com.docker.swarm.service.name=berth-shop_web",
+      "--format",
+      "{{.ID}}",
+    ]);
+    const container = ps.stdout.trim().split("\n")[0] ?? "";
+    const cat = await bed.docker(volumeNode, [
+      "exec",
+      container,
+      "sh",
+      "-c",
+      "cat /run/secrets/api_token; stat -c %a /run/secrets/api_token; cat /etc/site.conf",
+    ]);
+    expect(cat.stdout).toBe(`${SECRET}400\nmessage = v1\n`);
+    // …and absent from docker inspect of the service, the task's container and the secret object.
+    const inspected = [
+      await bed.docker(manager, ["service", "inspect", "berth-shop_web"]),
+      await bed.docker(volumeNode, ["inspect", container]),
+      await bed.docker(manager, ["secret", "inspect", r.extras.secrets[0]?.name ?? ""]),
+    ];
+    for (const i of inspected) expect(i.stdout).not.toContain(SECRET);
+    expect(r.text).not.toContain(SECRET);
+
+    // Services reach each other across nodes on the overlay, by DNS round robin.
+    const seen = await bed.docker(volumeNode, [
+      "exec",
+      container,
+      "sh",
+      "-c",
+      "for i in 1 2 3 4 5 6 7 8 9; do busybox wget -q -T 3 -O /dev/null http://web:8080/health && echo ok; busybox wget -q -T 3 -O - http://store:9000/starts >/dev/null && echo store; done",
+    ]);
+    expect(
+      seen.stdout
+        .trim()
+        .split("\n")
+        .filter((l) => l === "ok"),
+    ).toHaveLength(9);
+    expect(
+      seen.stdout
+        .trim()
+        .split("\n")
+        .filter((l) => l === "store"),
+    ).toHaveLength(9);
+  }, 240_000);
+
+  it("an upgrade keeps the store on its node; a failing health check is rolled back, naming the service and the node", async () => {
+    const volumeNode = bed.nodes[1] as BedNode;
+    const v2 = render(app(undefined, "v2"), 2, volumeNode.name);
+    const ok = await applySwarmRelease(runnerFor(bed, manager), {
+      file: v2.file,
+      extras: v2.extras,
+      secretValues: { "api-token": SECRET },
+      timeoutMs: 120_000,
+      pollMs: 500,
+    });
+    expect(ok.outcome).toBe("applied");
+    expect((await tasksOf(bed, manager, "store")).map((t) => t.node)).toEqual([volumeNode.name]);
+    const starts = await bed.docker(manager, [
+      "service",
+      "inspect",
+      "berth-shop_store",
+      "--format",
+      "{{json .Spec.TaskTemplate.Placement}}",
+    ]);
+    expect(JSON.parse(starts.stdout)).toEqual({
+      Constraints: [`node.labels.berth.node == ${volumeNode.name}`],
+    });
+
+    const broken = render(app(["CMD", "false"], "v3"), 3, volumeNode.name);
+    const failed = await applySwarmRelease(runnerFor(bed, manager), {
+      file: broken.file,
+      extras: broken.extras,
+      secretValues: { "api-token": SECRET },
+      timeoutMs: 120_000,
+      pollMs: 500,
+    });
+    expect(failed.outcome).toBe("failed");
+    expect(failed.reason).toMatch(/^web: update rollback/);
+    expect(failed.reason).toMatch(new RegExp(`\\(on (${bed.nodes.map((n) => n.name).join("|")})\\)`));
+    // Rolled back: three v2 tasks serve again.
+    const spec = await bed.docker(manager, [
+      "service",
+      "inspect",
+      "berth-shop_web",
+      "--format",
+      "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+    ]);
+    expect(JSON.parse(spec.stdout)).toEqual(["MESSAGE=v2"]);
+    const doc = parse(broken.text);
+    expect(doc.services.web.deploy.update_config.failure_action).toBe("rollback");
+  }, 300_000);
+});
+
+describe("a swarm of 3 managers", () => {
+  let bed: SwarmBed;
+
+  beforeAll(async () => {
+    bed = await startSwarmBed(3);
+    await formSwarm(bed, 3);
+  }, 180_000);
+  afterAll(async () => {
+    await bed?.stop();
+  }, 180_000);
+
+  it("forms with three managers, and after one is killed the next release still applies", async () => {
+    const [first, second] = bed.nodes as [BedNode, BedNode, BedNode];
+    const ls = await bed.docker(first, ["node", "ls", "--format", "{{.ManagerStatus}}"]);
+    expect(ls.stdout.trim().split("\n").sort()).toEqual(["Leader", "Reachable", "Reachable"]);
+
+    await bed.kill(first);
+    // Raft elects a leader among the two left; the stack (its volume on a live node) applies.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await bed.docker(
+        second,
+        ["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"],
+        { allowFailure: true },
+      );
+      if (r.exitCode === 0 && /Leader/.test(r.stdout)) break;
+      if (Date.now() > deadline)
+        throw new Error(`no leader after a manager was killed: ${r.stdout}${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    // Two nodes left: web's three replicas share them.
+    const r = render(app(), 1, second.name);
+    const result = await applySwarmRelease(runnerFor(bed, second), {
+      file: r.file,
+      extras: r.extras,
+      secretValues: { "api-token": SECRET },
+      timeoutMs: 120_000,
+      pollMs: 500,
+    });
+    expect(result.reason).toBe("");
+    expect(result.outcome).toBe("applied");
+    const nodes = new Set((await tasksOf(bed, second, "web")).map((t) => t.node));
+    expect(nodes.has(first.name)).toBe(false);
+  }, 300_000);
+});
+
+describe("agents form the swarm through sealed join offers", () => {
+  let bed: SwarmBed;
+  let channelDir: string;
+
+  beforeAll(async () => {
+    bed = await startSwarmBed(3);
+    channelDir = mkdtempSync(join(tmpdir(), "berth-swarm-channel-"));
+  }, 180_000);
+  afterAll(async () => {
+    await bed?.stop();
+    rmSync(channelDir, { recursive: true, force: true });
+  }, 180_000);
+
+  it("the leader initialises and seals a token to each node; a writer's forged offer is refused; the nodes join", async () => {
+    const [first, second, third] = bed.nodes as [BedNode, BedNode, BedNode];
+    const store = new FolderChannelStore(channelDir);
+    const leaderKey = generateSigningKeyPair();
+    const keys = new Map(bed.nodes.map((n) => [n.name, generateNodeKeyPair()]));
+    const members = bed.nodes.map((n, i) => ({
+      nodeId: n.name,
+      role: i === 2 ? ("manager" as const) : ("worker" as const),
+      publicKey: keys.get(n.name)?.publicKey ?? "",
+    }));
+    const lead = () =>
+      leadSwarm(runnerFor(bed, first), store, {
+        group: "web",
+        leaderId: first.name,
+        advertiseAddr: first.ip,
+        generation: 1,
+        members,
+        leaderStatusKey: leaderKey.privateKey,
+      });
+    const joinAs = (n: BedNode) =>
+      joinSwarm(runnerFor(bed, n), store, {
+        group: "web",
+        nodeId: n.name,
+        advertiseAddr: n.ip,
+        nodePrivateKey: keys.get(n.name)?.privateKey ?? "",
+        leaderStatusKey: leaderKey.publicKey,
+      });
+
+    expect(await joinAs(second)).toEqual({
+      joined: false,
+      reason: "no join offer at swarm/web/join/" + second.name + ".json yet",
+    });
+    await lead();
+
+    // A channel writer swaps the second node's offer for one of its own (its key, its manager).
+    const writer = generateSigningKeyPair();
+    const honest = await store.get(joinOfferKey("web", second.name));
+    await store.put(
+      joinOfferKey("web", second.name),
+      makeJoinOffer({
+        group: "web",
+        nodeId: second.name,
+        role: "worker",
+        generation: 1,
+        managers: ["127.0.0.1:2377"],
+        token: "SWMTKN-1-forged",
+        nodePublicKey: keys.get(second.name)?.publicKey ?? "",
+        leaderStatusKey: writer.privateKey,
+      }),
+    );
+    const refused = await joinAs(second);
+    expect(refused.joined).toBe(false);
+    expect(refused).toMatchObject({ reason: expect.stringMatching(/not by the leader's key/) });
+    expect((await bed.docker(second, ["info", "--format", "{{.Swarm.LocalNodeState}}"])).stdout.trim()).toBe(
+      "inactive",
+    );
+
+    await store.put(joinOfferKey("web", second.name), honest ?? "");
+    expect(await joinAs(second)).toEqual({ joined: true, role: "worker", generation: 1 });
+    expect(await joinAs(third)).toEqual({ joined: true, role: "manager", generation: 1 });
+    expect(await joinAs(third)).toEqual({ joined: false, reason: "already in a swarm" });
+    expect(
+      await labelMembers(
+        runnerFor(bed, first),
+        bed.nodes.map((n) => n.name),
+      ),
+    ).toEqual([]);
+
+    const ls = await bed.docker(first, [
+      "node",
+      "ls",
+      "--format",
+      "{{.Hostname}} {{.Status}} {{.ManagerStatus}}",
+    ]);
+    expect(
+      ls.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.trim())
+        .sort(),
+    ).toEqual([`${first.name} Ready Leader`, `${second.name} Ready`, `${third.name} Ready Reachable`].sort());
+    const labels = await bed.docker(first, [
+      "node",
+      "inspect",
+      second.name,
+      "--format",
+      "{{json .Spec.Labels}}",
+    ]);
+    expect(JSON.parse(labels.stdout)).toEqual({ [NODE_LABEL]: second.name });
+
+    // The real tokens are nowhere in the channel in plain text.
+    const tokens = [
+      (await bed.docker(first, ["swarm", "join-token", "--quiet", "worker"])).stdout.trim(),
+      (await bed.docker(first, ["swarm", "join-token", "--quiet", "manager"])).stdout.trim(),
+    ];
+    const files = readdirSync(channelDir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const text = readFileSync(join(f.parentPath, f.name), "utf8");
+      for (const t of tokens) expect(text).not.toContain(t);
+    }
+  }, 240_000);
+});
