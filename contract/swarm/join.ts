@@ -50,7 +50,6 @@ const joinOfferSchema = z
     token: sealedSecretSchema,
   })
   .strict();
-export type JoinOffer = z.infer<typeof joinOfferSchema>;
 
 const signedOfferSchema = z
   .object({

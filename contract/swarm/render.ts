@@ -16,8 +16,15 @@
 //   (`endpoint_mode: dnsrr`: the node proxies reach the tasks themselves, so no virtual IP).
 // - No published ports: traffic reaches tasks through the nodes' proxies on the overlay.
 // What the agent needs beyond Compose travels in top-level `x-berth` (Swarm ignores `x-` keys).
-import { ID_RULE, isId } from "../ids";
-import type { Healthcheck, Manifest, Service } from "../manifest/schema";
+import * as z from "zod";
+import { ID_RULE, idSchema, isId } from "../ids";
+import {
+  type Healthcheck,
+  type Manifest,
+  nameSchema,
+  type Service,
+  secretNameSchema,
+} from "../manifest/schema";
 import {
   DEFAULT_MEMORY_LIMIT_BYTES,
   LABEL,
@@ -50,20 +57,23 @@ export interface SwarmRenderOptions {
   logMaxFiles?: number;
 }
 
-/** What the manager's agent does besides `docker stack deploy`. */
-export interface SwarmExtras {
-  environmentId: string;
-  sequence: number;
-  stack: string;
-  /** Swarm secrets to create from sealed values: the versioned name and the berth secret. */
-  secrets: { name: string; secret: string }[];
-  /** Swarm configs to create: the versioned name and the content. */
-  configs: { name: string; content: string }[];
-  /** Services pinned to a node, and why (the volume whose disk it holds). */
-  pins: { service: string; node: string; volume: string }[];
-  /** Replicas per service, for the convergence check. */
-  replicas: Record<string, number>;
-}
+/** What the manager's agent does besides `docker stack deploy` (the file's `x-berth`, parsed, never cast). */
+export const swarmExtrasSchema = z
+  .object({
+    environmentId: idSchema(),
+    sequence: z.number().int().positive(),
+    stack: z.string().regex(/^berth-[a-z0-9][a-z0-9-]{0,62}$/),
+    /** Swarm secrets to create from sealed values: the versioned name and the berth secret. */
+    secrets: z.array(z.object({ name: z.string().min(1), secret: secretNameSchema }).strict()),
+    /** Swarm configs to create: the versioned name and the content. */
+    configs: z.array(z.object({ name: z.string().min(1), content: z.string() }).strict()),
+    /** Services pinned to a node, and why (the volume whose disk it holds). */
+    pins: z.array(z.object({ service: nameSchema, node: idSchema(), volume: nameSchema }).strict()),
+    /** Replicas per service, for the convergence check. */
+    replicas: z.record(nameSchema, z.number().int().nonnegative()),
+  })
+  .strict();
+export type SwarmExtras = z.infer<typeof swarmExtrasSchema>;
 
 export interface RenderedSwarmStack {
   text: string;

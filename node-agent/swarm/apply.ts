@@ -4,8 +4,11 @@
 // API until it has converged, Swarm gave up on it (rolled back or paused), or the bound runs out.
 // Secret and config versions no service uses any more are removed after convergence.
 import { readFile } from "node:fs/promises";
+import { parse } from "yaml";
 import { LABEL } from "../../contract/render/node-compose";
-import type { SwarmExtras } from "../../contract/swarm/render";
+import { stackName } from "../../contract/swarm/names";
+import { checkSwarmStack } from "../../contract/swarm/node-check";
+import { type SwarmExtras, swarmExtrasSchema } from "../../contract/swarm/render";
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
 import {
@@ -20,7 +23,8 @@ import {
 export interface SwarmApplyInput {
   /** The rendered stack file on the node (the verified release's Compose text). */
   file: string;
-  extras: SwarmExtras;
+  /** The environment the release is for: the file must be its stack. */
+  environmentId: string;
   /** Unsealed values of the berth secrets the stack mounts, by berth secret name. */
   secretValues: Record<string, string>;
   /** How long to wait for convergence. */
@@ -66,7 +70,21 @@ export async function applySwarmRelease(
   docker: DockerRunner,
   input: SwarmApplyInput,
 ): Promise<SwarmApplyResult> {
-  const { extras } = input;
+  // The node re-checks what it deploys, whoever signed it (contract/swarm/node-check.ts).
+  const doc: unknown = parse(await readFile(input.file, "utf8"));
+  const problems = checkSwarmStack(doc, input.environmentId);
+  const parsed = swarmExtrasSchema.safeParse((doc as Record<string, unknown>)["x-berth"]);
+  if (!parsed.success) problems.push("x-berth: not the extras of a Swarm stack");
+  else if (
+    parsed.data.environmentId !== input.environmentId ||
+    parsed.data.stack !== stackName(input.environmentId)
+  )
+    problems.push(`x-berth: the stack of ${parsed.data.environmentId}, not of ${input.environmentId}`);
+  if (problems.length > 0 || !parsed.success)
+    throw new SwarmApplyError(
+      `NODE_RULES: this node does not deploy what the release asks for: ${problems.join("; ")}`,
+    );
+  const extras = parsed.data;
   const labels = { [LABEL.environment]: extras.environmentId };
   const label = `${LABEL.environment}=${extras.environmentId}`;
   const values = Object.values(input.secretValues);
@@ -87,8 +105,6 @@ export async function applySwarmRelease(
     if (existing.config.has(c.name)) continue;
     await docker(cmd.createConfig(c.name, labels), { input: c.content });
   }
-  // The file is read back only to be sure it is the one the caller verified and wrote.
-  await readFile(input.file, "utf8");
   const deployed = await docker(cmd.stackDeploy(input.file, extras.stack), {
     redact: values,
     ...(input.dockerConfig ? { env: { DOCKER_CONFIG: input.dockerConfig } } : {}),

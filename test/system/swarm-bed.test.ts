@@ -171,7 +171,7 @@ describe("a swarm of 1 manager and 2 workers", () => {
     const r = render(app(), 1, volumeNode.name);
     const result = await applySwarmRelease(runnerFor(bed, manager), {
       file: r.file,
-      extras: r.extras,
+      environmentId: "shop",
       secretValues: { "api-token": SECRET },
       timeoutMs: 120_000,
       pollMs: 500,
@@ -239,7 +239,7 @@ describe("a swarm of 1 manager and 2 workers", () => {
     const v2 = render(app(undefined, "v2"), 2, volumeNode.name);
     const ok = await applySwarmRelease(runnerFor(bed, manager), {
       file: v2.file,
-      extras: v2.extras,
+      environmentId: "shop",
       secretValues: { "api-token": SECRET },
       timeoutMs: 120_000,
       pollMs: 500,
@@ -260,7 +260,7 @@ describe("a swarm of 1 manager and 2 workers", () => {
     const broken = render(app(["CMD", "false"], "v3"), 3, volumeNode.name);
     const failed = await applySwarmRelease(runnerFor(bed, manager), {
       file: broken.file,
-      extras: broken.extras,
+      environmentId: "shop",
       secretValues: { "api-token": SECRET },
       timeoutMs: 120_000,
       pollMs: 500,
@@ -279,6 +279,29 @@ describe("a swarm of 1 manager and 2 workers", () => {
     expect(JSON.parse(spec.stdout)).toEqual(["MESSAGE=v2"]);
     const doc = parse(broken.text);
     expect(doc.services.web.deploy.update_config.failure_action).toBe("rollback");
+
+    // A signed stack that binds the node's Docker socket is refused before anything is deployed.
+    doc.services.web.volumes = [{ type: "bind", source: "/var/run/docker.sock", target: "/run/docker.sock" }];
+    const evil = join(dir, "evil.json");
+    writeFileSync(evil, JSON.stringify(doc));
+    await expect(
+      applySwarmRelease(runnerFor(bed, manager), {
+        file: evil,
+        environmentId: "shop",
+        secretValues: {},
+        timeoutMs: 10_000,
+      }),
+    ).rejects.toThrow(
+      /^NODE_RULES: .*services\.web\.volumes\[0\]: only the stack's volumes and tmpfs \(a bind mount could reach the node\)/,
+    );
+    const mounts = await bed.docker(manager, [
+      "service",
+      "inspect",
+      "berth-shop_web",
+      "--format",
+      "{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}",
+    ]);
+    expect(mounts.stdout).not.toContain("docker.sock");
   }, 300_000);
 });
 
@@ -316,7 +339,7 @@ describe("a swarm of 3 managers", () => {
     const r = render(app(), 1, second.name);
     const result = await applySwarmRelease(runnerFor(bed, second), {
       file: r.file,
-      extras: r.extras,
+      environmentId: "shop",
       secretValues: { "api-token": SECRET },
       timeoutMs: 120_000,
       pollMs: 500,
