@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
-import { type Manifest, parseManifest } from "../../contract/manifest/schema";
+import type { Manifest } from "../../contract/manifest/schema";
 import { generateNodeKeyPair, generateSigningKeyPair } from "../../contract/payload";
 import { joinOfferKey, makeJoinOffer } from "../../contract/swarm/join";
 import { NODE_LABEL, secretVersion } from "../../contract/swarm/names";
@@ -27,6 +27,7 @@ import { renderSwarmStack } from "../../contract/swarm/render";
 import type { DockerRunner } from "../../node-agent/docker";
 import { applySwarmRelease } from "../../node-agent/swarm/apply";
 import { joinSwarm, labelMembers, leadSwarm } from "../../node-agent/swarm/formation";
+import { swarmApp } from "./support/swarm-app";
 import { type BedNode, formSwarm, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
 import { testAppImage } from "./support/test-app-image";
 
@@ -52,56 +53,7 @@ function runnerFor(bed: SwarmBed, node: BedNode): DockerRunner {
     });
 }
 
-/** web ×3 (health-checked, a secret and a config as files) and store (a volume, pinned). */
-function app(
-  webHealth: string[] = ["CMD-SHELL", "busybox wget -q -O /dev/null http://127.0.0.1:8080/health"],
-  message = "v1",
-): Manifest {
-  return parseManifest({
-    formatVersion: 1,
-    services: {
-      web: {
-        image,
-        environment: { MESSAGE: { value: message } },
-        volumes: [],
-        dependsOn: {},
-        healthcheck: { test: webHealth, intervalMs: 500, timeoutMs: 2000, retries: 2, disable: false },
-        resources: {},
-        updateOrder: "start-first",
-        expose: [],
-        labels: {},
-        networks: { default: { aliases: [] } },
-        secrets: [{ source: "api_token", target: "/run/secrets/api_token", uid: 0, gid: 0, mode: 0o400 }],
-        configs: [{ source: "site", target: "/etc/site.conf", uid: 0, gid: 0, mode: 0o444 }],
-      },
-      store: {
-        image,
-        environment: { ROLE: { value: "store" } },
-        volumes: [{ source: "data", target: "/data", readOnly: false }],
-        dependsOn: {},
-        healthcheck: {
-          test: ["CMD", "test", "-s", "/data/starts"],
-          intervalMs: 500,
-          retries: 2,
-          disable: false,
-        },
-        resources: {},
-        updateOrder: "stop-first",
-        expose: [],
-        labels: {},
-        networks: { default: { aliases: [] } },
-      },
-    },
-    order: ["web", "store"],
-    volumes: { data: { labels: {} } },
-    networks: {},
-    routes: [{ service: "web", port: 8080, host: "app.example.com" }],
-    routeHints: [],
-    secrets: { api_token: { secret: "api-token" } },
-    configs: { site: { content: `message = ${message}\n` } },
-    extensions: {},
-  });
-}
+const app = (health?: string[], message = "v1") => swarmApp(image, health, message);
 
 function render(m: Manifest, sequence: number, volumeNode: string) {
   const r = renderSwarmStack(m, {
