@@ -39,6 +39,20 @@ async function stackOutputs(stack: string): Promise<Record<string, unknown>> {
   }
 }
 
+/** The stack's state (`pulumi stack export`: no secret in plain text); undefined when it cannot be read. */
+export async function stackState(stack: string): Promise<unknown> {
+  const r = await run("pulumi", ["stack", "export", "--stack", stack, "--non-interactive"], {
+    allowFailure: true,
+    env: PULUMI_ENV,
+  });
+  if (r.exitCode !== 0) return undefined;
+  try {
+    return JSON.parse(r.stdout) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A channel from its address: `file:///PATH` or a folder path, or
  * `s3:https://ENDPOINT/BUCKET[/PREFIX]` (keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).

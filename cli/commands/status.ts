@@ -1,26 +1,26 @@
 // berth status ENV: what the node says about an environment (its release, its heartbeat and its
 // backups), read from the release channel, so a failed or missed backup or a node gone silent is
 // visible without logging in to the node. The status's signature is checked against the node's
-// status key: --status-key (the one the program's state pins: `pulumi stack export`, the node
-// resource's statusKey), else the one the node published in its identity.json.
+// status key as the program pinned it (status-key.ts: --status-key, else the stack's state), and
+// only without a stack against the one the node published in its identity.json.
 import { channelKeys } from "../../contract/channel/layout";
 import type { EnvironmentStatus } from "../../contract/channel/status";
 import { silentAfterSeconds } from "../../contract/channel/status-heartbeat";
-import { unverifiedStatus, verifyStatus } from "../../contract/channel/status-signature";
-import type { ChannelStore } from "../../contract/channel/store";
-import { keyIdOf } from "../../contract/payload";
+import { unverifiedStatus } from "../../contract/channel/status-signature";
 import { humanBytes, humanDuration } from "../../lib/format";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
 import { formatAgentStatus, readAgentStatus } from "./agent-status";
 import { CHANNEL_OPTIONS, nodeOf } from "./channel-access";
 import { channelOf } from "./stack";
+import { checkStatusSignature, statusKeyOf } from "./status-key";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
                     [--stack NAME] [--node ID] [--status-key KEY] [--json]
 
 Prints the node's status of environment ENV from the release channel: whether its signature
-verifies, the release it runs, the last attempt and its error, how long ago the node last
+verifies against the node's status key as the stack's state pins it (--status-key KEY gives it;
+with --channel and no --stack, the key the node published is used, and said so), the release it runs, the last attempt and its error, how long ago the node last
 heartbeated, and its backups (per volume: the last backup, the last success, missed runs, the
 next run; the last prune, check and restore). The channel is --channel, else the one the
 stack's channelUrl output names (--stack, default: the selected Pulumi stack). Exit 1 when the
@@ -129,13 +129,7 @@ export async function status(argv: string[], io: Io): Promise<number> {
     );
     return 1;
   }
-  const signature = await checkSignature(
-    channel,
-    text,
-    node,
-    env,
-    values["status-key"] as string | undefined,
-  );
+  const signature = checkStatusSignature(text, node, env, await statusKeyOf(values, channel, node));
   const facts = statusFacts(s, signature, new Date());
   io.out(values.json ? JSON.stringify({ ...s, verified: facts }, null, 2) : formatStatus(s, facts));
   const agent = values.json ? undefined : await readAgentStatus(channel, node);
@@ -148,36 +142,4 @@ export async function status(argv: string[], io: Io): Promise<number> {
     s.state === "rejected" ||
     (s.backup && s.backup.state !== "ok" && s.backup.state !== "pending");
   return bad ? 1 : 0;
-}
-
-/** The status's signature against --status-key, or the status key the node published. */
-async function checkSignature(
-  channel: ChannelStore,
-  text: string,
-  node: string,
-  env: string,
-  given: string | undefined,
-): Promise<StatusFacts["signature"]> {
-  let statusKey = given;
-  let whose = "given with --status-key";
-  if (!statusKey) {
-    const identity = await channel.get(channelKeys.identity(node));
-    try {
-      statusKey = (JSON.parse(identity ?? "{}") as { statusKey?: string }).statusKey;
-    } catch {
-      statusKey = undefined;
-    }
-    whose = "the node's published key; pin the program's with --status-key";
-  }
-  if (!statusKey)
-    return { ok: false, detail: `no status key: the node published none at ${channelKeys.identity(node)}` };
-  const check = verifyStatus(text, { statusKey, nodeId: node, environmentId: env });
-  if (!check.ok) return { ok: false, detail: check.reason };
-  let id = statusKey;
-  try {
-    id = keyIdOf(statusKey);
-  } catch {
-    // shown as given
-  }
-  return { ok: true, detail: `verified with ${id} (${whose})` };
 }

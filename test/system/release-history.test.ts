@@ -7,7 +7,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main";
+import { channelKeys } from "../../contract/channel/layout";
 import { publishRelease, waitForOutcome } from "../../contract/channel/publish";
+import type { EnvironmentStatus } from "../../contract/channel/status";
+import { signStatus, unverifiedStatus } from "../../contract/channel/status-signature";
+import { generateSigningKeyPair } from "../../contract/payload";
 import { buildRollback } from "../../contract/release/history";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../contract/release/registry-credentials";
 import { AgentHarness, appManifest } from "./support/agent-harness";
@@ -107,5 +111,36 @@ describe("release history and rollback", () => {
     const bad = await berth("releases", "nope", "--channel", h.channelDir);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/has no releases of nope/);
+  });
+
+  it("berth releases shows what the node says only when its status verifies against the pinned key", async () => {
+    const published = (await h.channel.get(channelKeys.identity(h.nodeId))) as string;
+    const pinned = (JSON.parse(published) as { statusKey: string }).statusKey;
+    const key = channelKeys.status(h.nodeId, ENV);
+    const genuine = (await h.channel.get(key)) as string;
+    const ok = await berth("releases", ENV, "--channel", h.channelDir, "--status-key", pinned);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(/node status: verified with ed25519:[0-9a-f]{32} \(given with --status-key\)/);
+    // A channel writer's status: release 1 running, signed by a key of its own.
+    const forged = {
+      ...(unverifiedStatus(genuine) as EnvironmentStatus),
+      appliedSequence: 1,
+      attemptedSequence: 1,
+    };
+    await h.channel.put(key, signStatus(forged, generateSigningKeyPair().privateKey));
+    try {
+      const r = await berth("releases", ENV, "--channel", h.channelDir, "--status-key", pinned);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/node status: NOT VERIFIED, not shown: .*given with --status-key/);
+      const rows = r.out.split("\n").filter((l) => /^\s+\d+\s/.test(l));
+      expect(rows).toHaveLength(3);
+      for (const row of rows) expect(row).toMatch(/\sunverified\s/);
+      // berth status refuses it the same way.
+      const st = await berth("status", ENV, "--channel", h.channelDir, "--status-key", pinned);
+      expect(st.code).toBe(1);
+      expect(st.out).toMatch(/signature: NOT VERIFIED/);
+    } finally {
+      await h.channel.put(key, genuine);
+    }
   });
 });
