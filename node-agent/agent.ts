@@ -33,6 +33,7 @@ import { Floors } from "./state/floors";
 import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
+import { applySwarmPayload } from "./swarm/release";
 import type { TrustStore } from "./trust/trust-store";
 import { AgentChanges } from "./upgrade/agent-changes";
 import type { WorkspaceSync } from "./workspace/sync";
@@ -156,6 +157,18 @@ export class Agent {
       keepReleases: config.keepReleases,
       floors: this.floors,
       volumeRoot: config.volumeRoot,
+      // A release rendered for Swarm (docs/swarm.md) goes to the engine's swarm; on an engine
+      // that manages none, docker stack deploy refuses it and the status says so.
+      swarm: (payload, file) =>
+        applySwarmPayload(
+          {
+            docker,
+            unseal: (p) => this.unsealPayload(p),
+            timeoutMs: Math.max(120, config.healthTimeoutSeconds) * 1000,
+          },
+          payload,
+          file,
+        ),
     });
     this.loop = new PollLoop({
       nodeId: config.nodeId,

@@ -9,6 +9,7 @@ import type { Logger } from "../../lib/log";
 import type { MountDisk } from "../disks/mount";
 import type { Release } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
+import { isSwarmStack } from "../swarm/release";
 import { BackupError, type Backups, type RestoreOptions, type RestoreReport } from "./backups";
 
 export interface BackupJobsDeps {
@@ -38,6 +39,8 @@ export class BackupJobs {
     const store = this.d.store(env);
     const current = store.current();
     if (current === undefined) return undefined;
+    // A Swarm stack carries no backup settings yet (backups on a node group are not built).
+    if (isSwarmStack(store.readCompose(current))) return undefined;
     const release = store.release(current);
     const backup = release.extras.backup;
     return backup ? { backup, secrets: this.d.unseal(release) } : undefined;

@@ -1,6 +1,6 @@
 // The converger against a real release store and folder channel, with a recording Docker runner
 // and a fake applier: what it verifies, stores, reports and runs, as data.
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -16,6 +16,8 @@ import {
   TrustedKeys,
 } from "../../contract/payload";
 import { renderNodeCompose } from "../../contract/render/node-compose";
+import { renderSwarmStack } from "../../contract/swarm/render";
+import { swarmImages, swarmManifest } from "../../contract/swarm/testdata";
 import { createLogger } from "../../lib/log";
 import type { ApplyOutcome } from "../apply/apply";
 import type { ProxyControl } from "../apply/proxy-control";
@@ -80,7 +82,9 @@ function composeText(seq: number, change: (doc: Record<string, any>) => void = (
   return JSON.stringify(doc);
 }
 
-function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } = {}) {
+function setup(
+  o: { applyState?: ApplyOutcome["state"]; restoreFails?: string; swarm?: ApplyOutcome["state"] } = {},
+) {
   const root = mkdtempSync(join(tmpdir(), "berth-converger-"));
   const channel = new FolderChannelStore(join(root, "channel"));
   const signing = generateSigningKeyPair();
@@ -88,6 +92,7 @@ function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } 
   const docker = recordingRunner();
   const reports: StatusReport[] = [];
   const applied: { sequence: number; withRestore: boolean }[] = [];
+  const swarmed: { sequence: number; file: string }[] = [];
   const store = (env: string) => new ReleaseStore(join(root, "state"), env);
   const proxy = {
     removed: [] as unknown[],
@@ -135,6 +140,25 @@ function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } 
     keepReleases: 5,
     floors: new Floors(join(root, "state")),
     volumeRoot: VOLUME_ROOT,
+    ...(o.swarm
+      ? {
+          swarm: async (p: { sequence: number }, file: string): Promise<ApplyOutcome> => {
+            swarmed.push({ sequence: p.sequence, file: readFileSync(file, "utf8") });
+            return o.swarm === "applied"
+              ? {
+                  state: "applied",
+                  sequence: p.sequence,
+                  services: [{ name: "web", state: "3/3 running on a, b, c" }],
+                }
+              : {
+                  state: "failed",
+                  sequence: p.sequence,
+                  error: "web: update rollback completed (on b)",
+                  services: [],
+                };
+          },
+        }
+      : {}),
   });
   const publish = async (seq: number, key = signing, compose = composeText(seq)) => {
     const payload = createReleasePayload({
@@ -149,7 +173,7 @@ function setup(o: { applyState?: ApplyOutcome["state"]; restoreFails?: string } 
     const envelope = serializeEnvelope(signRelease(payload, key.privateKey));
     await publishRelease(channel, { nodeId: NODE, environmentId: ENV, sequence: seq, envelope });
   };
-  return { converger, docker, reports, applied, store, proxy, publish, channel };
+  return { converger, docker, reports, applied, swarmed, store, proxy, publish, channel };
 }
 
 describe("Converger", () => {
@@ -318,5 +342,56 @@ describe("Converger", () => {
     expect(error).toMatch(/services\.web\.volumes\[0\]: only the environment's own named volumes/);
     expect(t.applied).toEqual([]);
     expect(t.store(ENV).sequences()).toEqual([]);
+  });
+
+  it("hands a verified Swarm stack to the swarm apply, and reports its outcome; without one, refuses it", async () => {
+    const sm = swarmManifest();
+    const stack = (seq: number) =>
+      renderSwarmStack(sm, {
+        environmentId: ENV,
+        sequence: seq,
+        images: swarmImages(sm),
+        volumeNodes: { data: "web-2" },
+        secretVersions: { "api-token": "0123456789ab" },
+      }).text;
+    const t = setup({ swarm: "applied" });
+    await t.publish(1, undefined, stack(1));
+    expect((await t.converger.converge(ENV, 1))?.state).toBe("applied");
+    expect(t.applied).toEqual([]);
+    expect(t.swarmed).toEqual([{ sequence: 1, file: stack(1) }]);
+    expect(t.reports.map((r) => r.state)).toEqual(["applying", "applied"]);
+    expect(t.reports[1]).toMatchObject({
+      appliedSequence: 1,
+      services: [{ name: "web", state: "3/3 running on a, b, c" }],
+    });
+    expect(t.store(ENV).current()).toBe(1);
+
+    const f = setup({ swarm: "failed" });
+    await f.publish(1, undefined, stack(1));
+    await f.converger.converge(ENV, 1);
+    expect(f.reports[1]).toMatchObject({
+      state: "failed",
+      attemptedSequence: 1,
+      error: "web: update rollback completed (on b)",
+    });
+    expect(f.store(ENV).current()).toBeUndefined();
+
+    // A signed stack that binds the node's Docker socket: rejected, never handed to the swarm.
+    const evil = setup({ swarm: "applied" });
+    const doc = JSON.parse(stack(1).replace(/^#.*\n/, ""));
+    doc.services.web.volumes = [{ type: "bind", source: "/var/run/docker.sock", target: "/s" }];
+    await evil.publish(1, undefined, JSON.stringify(doc));
+    await evil.converger.converge(ENV, 1);
+    expect(evil.reports[0]).toMatchObject({ state: "rejected" });
+    expect(evil.reports[0]?.error).toMatch(
+      /NODE_RULES: .*services\.web\.volumes\[0\]: only the stack's volumes and tmpfs/,
+    );
+    expect(evil.swarmed).toEqual([]);
+
+    const none = setup();
+    await none.publish(1, undefined, stack(1));
+    await none.converger.converge(ENV, 1);
+    expect(none.reports[0]).toMatchObject({ state: "rejected" });
+    expect(none.applied).toEqual([]);
   });
 });

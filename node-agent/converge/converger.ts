@@ -4,11 +4,15 @@
 // their schema), store it, apply it (or finish what a crash interrupted), record and report the
 // outcome. Also the operator's rollback and the teardown of a withdrawn environment. The floor
 // (state/floors.ts) rises with every accepted release and outlives the teardown.
+
 import { createHash } from "node:crypto";
+import { parse } from "yaml";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
-import { type TrustedKeys, verifyRelease } from "../../contract/payload";
+import { type ReleasePayload, type TrustedKeys, verifyRelease } from "../../contract/payload";
 import { checkRenderedRelease } from "../../contract/render/node-check";
+import { stackName } from "../../contract/swarm/names";
+import { checkSwarmStack } from "../../contract/swarm/node-check";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import type { Applier, ApplyOutcome } from "../apply/apply";
@@ -22,6 +26,8 @@ import type { Floors } from "../state/floors";
 import { type Release, releaseOf } from "../state/release";
 import type { ReleaseMetadata, ReleaseStore } from "../state/release-store";
 import type { StatusReport } from "../status/publisher";
+import * as swarmCmd from "../swarm/commands";
+import { isSwarmStack } from "../swarm/release";
 
 /** A release the node refuses to run, though it verified: what it asks for breaks the rules. */
 export class NodeRulesError extends Error {
@@ -50,6 +56,12 @@ export interface ConvergerDeps {
   floors: Floors;
   /** The node's volume root: every volume's folder lies under it. */
   volumeRoot: string;
+  /**
+   * A swarm manager's apply of a release whose Compose text is a Swarm stack
+   * (node-agent/swarm/release.ts; it re-checks the stack itself). Without it such a release is
+   * refused as any file the node cannot run.
+   */
+  swarm?: (payload: ReleasePayload, file: string) => Promise<ApplyOutcome>;
 }
 
 export class Converger {
@@ -90,7 +102,8 @@ export class Converger {
     }
     const fingerprint = `${desired}:${createHash("sha256").update(text).digest("hex")}`;
     if (this.rejected.get(env) === fingerprint) return undefined; // refused and reported already
-    let release: Release;
+    let release: Release | undefined;
+    let swarmPayload: ReleasePayload | undefined;
     try {
       const floor = resuming
         ? (current ?? 0)
@@ -102,11 +115,18 @@ export class Converger {
         appliedSequence: floor,
         keySequence: desired,
       });
-      release = releaseOf(payload, text);
-      const problems = checkRenderedRelease(release.document, release.extras, {
-        volumeRoot: this.d.volumeRoot,
-      });
-      if (problems.length > 0) throw new NodeRulesError(problems);
+      if (this.d.swarm && isSwarmStack(payload.compose.text)) {
+        // The swarm apply checks it again before it deploys; here a violation is a rejection.
+        const problems = checkSwarmStack(parse(payload.compose.text), env);
+        if (problems.length > 0) throw new NodeRulesError(problems);
+        swarmPayload = payload;
+      } else {
+        release = releaseOf(payload, text);
+        const problems = checkRenderedRelease(release.document, release.extras, {
+          volumeRoot: this.d.volumeRoot,
+        });
+        if (problems.length > 0) throw new NodeRulesError(problems);
+      }
     } catch (e) {
       const reason = describeError(e); // a ReleaseVerificationError starts with its code
       this.d.log.warn({ environment: env, sequence: desired, reason }, "release rejected");
@@ -121,6 +141,8 @@ export class Converger {
       });
       return undefined;
     }
+    if (swarmPayload) return this.convergeSwarm(env, desired, swarmPayload, text, current, resuming);
+    if (release === undefined) return undefined;
     const lock = store.lock();
     try {
       if (!resuming) {
@@ -177,6 +199,60 @@ export class Converger {
         state: outcome.state,
         ...(outcome.error ? { error: outcome.error } : {}),
         ...(outcome.logTail ? { logTail: outcome.logTail } : {}),
+        services: outcome.services,
+      });
+      store.prune(this.d.keepReleases);
+      return outcome;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** A Swarm stack on a manager: stored, floor raised, deployed, and reported as it converged. */
+  private async convergeSwarm(
+    env: string,
+    desired: number,
+    payload: ReleasePayload,
+    text: string,
+    current: number | undefined,
+    resuming: boolean,
+  ): Promise<ApplyOutcome> {
+    const store = this.d.store(env);
+    const swarm = this.d.swarm;
+    if (!swarm) throw new Error("convergeSwarm without a swarm applier");
+    const lock = store.lock();
+    try {
+      if (!resuming) {
+        store.save(desired, {
+          payload: text,
+          compose: payload.compose.text,
+          metadata: { sequence: desired, receivedAt: new Date().toISOString(), project: stackName(env) },
+        });
+        this.d.floors.raise(env, desired);
+      }
+      await this.d.report({
+        environmentId: env,
+        ...(current !== undefined ? { appliedSequence: current } : {}),
+        attemptedSequence: desired,
+        state: "applying",
+        services: [],
+      });
+      const outcome = await swarm(payload, store.composePath(desired));
+      // Swarm rolls a failed update back itself: the stack runs the previous release again.
+      if (outcome.state === "applied") store.setCurrent(desired);
+      store.writeMetadata({
+        ...store.readMetadata(desired),
+        outcome: outcome.state,
+        appliedAt: new Date().toISOString(),
+        ...(outcome.error ? { error: outcome.error } : {}),
+      });
+      const applied = store.current();
+      await this.d.report({
+        environmentId: env,
+        ...(applied !== undefined ? { appliedSequence: applied } : {}),
+        attemptedSequence: desired,
+        state: outcome.state,
+        ...(outcome.error ? { error: outcome.error } : {}),
         services: outcome.services,
       });
       store.prune(this.d.keepReleases);
@@ -266,7 +342,10 @@ export class Converger {
     const current = store.current();
     const lock = store.lock();
     try {
-      if (current !== undefined) {
+      if (current !== undefined && isSwarmStack(store.readCompose(current))) {
+        // A Swarm stack: its services, networks and the stack's own objects go with it.
+        await this.d.docker(swarmCmd.stackRemove(stackName(env)), { allowFailure: true });
+      } else if (current !== undefined) {
         for (const route of this.d.proxy.routesOf?.(env) ?? []) await this.d.proxy.removeRoute(route);
         await this.d.proxy.installCertificates(env, []);
         await this.d.docker(compose.down(releaseProject(env, current)), { allowFailure: true });

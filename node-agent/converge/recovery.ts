@@ -10,6 +10,7 @@ import * as compose from "../compose/commands";
 import type { DockerRunner } from "../docker";
 import type { Release } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
+import { isSwarmStack } from "../swarm/release";
 
 export interface RecoveryDeps {
   docker: DockerRunner;
@@ -61,6 +62,8 @@ export class Recovery {
     const store = this.d.store(env);
     const current = store.current();
     if (current === undefined) return;
+    // A Swarm stack: Swarm keeps its tasks running; there are no published ports to point at.
+    if (isSwarmStack(store.readCompose(current))) return;
     const release = store.release(current);
     const plan = planApply(release.extras);
     const file = store.composePath(current);

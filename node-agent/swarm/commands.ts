@@ -83,6 +83,11 @@ export function stackDeploy(file: string, stack: string): Command {
   );
 }
 
+/** Remove an environment's stack (a signed withdrawal): its services and networks; volumes stay. */
+export function stackRemove(stack: string): Command {
+  return docker("stack", "rm", stack);
+}
+
 /** The stack's services and tasks as the Engine API returns them (JSON, one object a line). */
 export function stackServices(stack: string): Command {
   return docker(

@@ -27,6 +27,7 @@ import { renderSwarmStack } from "../../contract/swarm/render";
 import type { DockerRunner } from "../../node-agent/docker";
 import { applySwarmRelease } from "../../node-agent/swarm/apply";
 import { joinSwarm, labelMembers, leadSwarm } from "../../node-agent/swarm/formation";
+import { AgentHarness } from "./support/agent-harness";
 import { swarmApp } from "./support/swarm-app";
 import { type BedNode, formSwarm, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
 import { testAppImage } from "./support/test-app-image";
@@ -418,4 +419,45 @@ describe("agents form the swarm through sealed join offers", () => {
       for (const t of tokens) expect(text).not.toContain(t);
     }
   }, 240_000);
+});
+
+describe("the manager's agent applies a signed Swarm release", () => {
+  let bed: SwarmBed;
+  let h: AgentHarness;
+
+  beforeAll(async () => {
+    bed = await startSwarmBed(3);
+    await formSwarm(bed, 1);
+    h = new AgentHarness();
+    await h.start({ dockerHost: (bed.nodes[0] as BedNode).host, healthTimeoutSeconds: 60 });
+  }, 180_000);
+  afterAll(async () => {
+    await h?.cleanup([]);
+    await bed?.stop();
+  }, 180_000);
+
+  it("verifies, deploys and reports applied only when converged; a failing health check is failed with the service and node", async () => {
+    const volumeNode = bed.nodes[1] as BedNode;
+    const names = bed.nodes.map((n) => n.name).sort();
+    const v1 = render(app(), 1, volumeNode.name);
+    const applied = await h.deploy("shop", 1, app(), { text: v1.text, secrets: { "api-token": SECRET } });
+    expect(applied.error).toBeUndefined();
+    expect(applied).toMatchObject({ state: "applied", appliedSequence: 1 });
+    expect(applied.services).toEqual([
+      { name: "store", state: `1/1 running on ${volumeNode.name}` },
+      { name: "web", state: `3/3 running on ${names.join(", ")}` },
+    ]);
+
+    const v2 = render(app(["CMD", "false"], "v2"), 2, volumeNode.name);
+    const failed = await h.deploy("shop", 2, app(), { text: v2.text, secrets: { "api-token": SECRET } });
+    expect(failed).toMatchObject({ state: "failed", appliedSequence: 1, attemptedSequence: 2 });
+    expect(failed.error).toMatch(/^release 2 failed on the swarm: web: update rollback/);
+    expect(failed.error).toMatch(new RegExp(`\\(on (${names.join("|")})\\)$`));
+
+    // The secret is in neither the channel nor the agent's state, in plain text.
+    for (const root of [h.channelDir, h.stateRoot]) {
+      const files = readdirSync(root, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
+      for (const f of files) expect(readFileSync(join(f.parentPath, f.name), "utf8")).not.toContain(SECRET);
+    }
+  }, 300_000);
 });

@@ -293,6 +293,8 @@ export class AgentHarness {
       trustRoots?: string[];
       /** The agent config's `upgrade` (agent upgrade tests, with the bundled agent). */
       upgrade?: Record<string, unknown>;
+      /** The Docker Engine the agent drives (DOCKER_HOST), e.g. a swarm manager of the test bed. */
+      dockerHost?: string;
     } = {},
   ): Promise<void> {
     this.proxyPort = await freePort();
@@ -310,7 +312,7 @@ export class AgentHarness {
     this.agent = new Agent({
       config,
       channel: this.channel,
-      docker: dockerRunner(),
+      docker: dockerRunner(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}),
       proxy: this.proxy,
       log,
       ...(opts.watch ? { changes: watchFolderChannel(this.channelDir, this.nodeId, log) } : {}),
@@ -337,6 +339,8 @@ export class AgentHarness {
       compose?: (doc: Record<string, unknown>) => void;
       /** Operators and the command switch (x-berth.access). */
       access?: AccessPolicy;
+      /** Sign this Compose text instead of the node render of `m` (a Swarm stack). */
+      text?: string;
     } = {},
   ) {
     const images = Object.fromEntries(Object.entries(m.services).map(([n, s]) => [n, s.image as string]));
@@ -353,7 +357,7 @@ export class AgentHarness {
       environmentId: env,
       nodeId: o.nodeId ?? this.nodeId,
       sequence,
-      composeText: o.compose ? changedCompose(rendered.text, o.compose) : rendered.text,
+      composeText: o.text ?? (o.compose ? changedCompose(rendered.text, o.compose) : rendered.text),
       routes: m.routes,
       secrets: {
         token: this.token,

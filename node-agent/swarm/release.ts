@@ -1,0 +1,81 @@
+// A verified release whose Compose text is a Swarm stack (contract/swarm/render.ts), applied on a
+// manager: its secrets unsealed (the node's key), its registry login in a temporary Docker config
+// passed on to the nodes that pull, then applySwarmRelease (re-check, secrets and configs, stack
+// deploy, convergence). The outcome is the converger's: applied only when the stack converged;
+// otherwise failed, with the failing services and their nodes in the node's words.
+import { parse } from "yaml";
+import type { ReleasePayload } from "../../contract/payload";
+import {
+  parseRegistryCredentials,
+  REGISTRY_CREDENTIALS_SECRET,
+} from "../../contract/release/registry-credentials";
+import { describeError } from "../../lib/errors";
+import type { ApplyOutcome } from "../apply/apply";
+import { withDockerConfig } from "../apply/registry-auth";
+import type { DockerRunner } from "../docker";
+import { applySwarmRelease } from "./apply";
+
+export interface SwarmReleaseDeps {
+  docker: DockerRunner;
+  unseal: (payload: ReleasePayload) => Record<string, string>;
+  /** How long a stack may take to converge. */
+  timeoutMs: number;
+  pollMs?: number;
+}
+
+/** A release's Compose text is a Swarm stack when its `x-berth` names a stack. */
+export function isSwarmStack(composeText: string): boolean {
+  try {
+    const doc = parse(composeText) as { "x-berth"?: { stack?: unknown } } | null;
+    return typeof doc?.["x-berth"]?.stack === "string";
+  } catch {
+    return false;
+  }
+}
+
+export async function applySwarmPayload(
+  d: SwarmReleaseDeps,
+  payload: ReleasePayload,
+  file: string,
+): Promise<ApplyOutcome> {
+  const sequence = payload.sequence;
+  try {
+    const secrets = d.unseal(payload);
+    const creds = secrets[REGISTRY_CREDENTIALS_SECRET];
+    const r = await withDockerConfig(
+      creds === undefined ? undefined : parseRegistryCredentials(creds),
+      (env) =>
+        applySwarmRelease(d.docker, {
+          file,
+          environmentId: payload.environmentId,
+          secretValues: secrets,
+          timeoutMs: d.timeoutMs,
+          ...(d.pollMs !== undefined ? { pollMs: d.pollMs } : {}),
+          ...(env.DOCKER_CONFIG ? { dockerConfig: env.DOCKER_CONFIG } : {}),
+        }),
+    );
+    const services = r.state.services.map((s) => ({
+      name: s.service,
+      state: `${s.running}/${s.desired} running${s.nodes.length > 0 ? ` on ${s.nodes.join(", ")}` : ""}`,
+      ...(s.state !== "converged"
+        ? { health: `${s.reason ?? s.state}${s.node ? ` (on ${s.node})` : ""}` }
+        : {}),
+    }));
+    if (r.outcome === "applied") return { state: "applied", sequence, services };
+    const why =
+      r.outcome === "timed-out" ? `did not converge within ${Math.round(d.timeoutMs / 1000)} s` : "failed";
+    return {
+      state: "failed",
+      sequence,
+      error: `release ${sequence} ${why} on the swarm: ${r.reason}`,
+      services,
+    };
+  } catch (e) {
+    return {
+      state: "failed",
+      sequence,
+      error: `release ${sequence} was not applied on the swarm: ${describeError(e)}`,
+      services: [],
+    };
+  }
+}
