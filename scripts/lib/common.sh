@@ -29,3 +29,19 @@ say() { printf '\033[1mberth\033[0m %s\n' "$*" >&2; }
 die() { printf 'berth: error: %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 is_root() { [ "$(id -u)" = "0" ]; }
+
+# Starts a daemon in the background with only stdin, stdout and stderr of the caller's open files:
+# a lock the caller holds (`flock /tmp/berth-docker.lock scripts/setup.sh`) would otherwise stay
+# held for as long as the daemon runs, and every later `flock` on it would wait forever.
+# Usage: spawn_daemon LOG CMD ARGS...; prints the daemon's pid.
+spawn_daemon() {
+  local log="$1"; shift
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec nohup "$@" </dev/null >"$log" 2>&1
+  ) &
+  echo $!
+}

@@ -9,7 +9,7 @@ setup_docker() {
   else
     say "starting dockerd (log: $BERTH_CACHE/dockerd.log)"
     mkdir -p "$BERTH_CACHE"
-    nohup dockerd >"$BERTH_CACHE/dockerd.log" 2>&1 &
+    spawn_daemon "$BERTH_CACHE/dockerd.log" dockerd >/dev/null
   fi
   local i
   for i in $(seq 1 60); do

@@ -44,17 +44,15 @@ YML
   if ! pid_alive "$dir/pid" || [ ! -S "$dir/registry.sock" ]; then
     say "starting the local registry on $dir/registry.sock (log: $dir/registry.log)"
     rm -f "$dir/registry.sock"
-    nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-    echo $! >"$dir/pid"
+    spawn_daemon "$dir/registry.log" docker-registry serve "$dir/config.yml" >"$dir/pid"
     local i
     for i in $(seq 1 40); do [ -S "$dir/registry.sock" ] && break; sleep 0.25; done
   fi
   retire_ungated_registry "$dir"
   if ! pid_alive "$dir/gate.pid" || [ "$(registry_status)" != "401" ]; then
     say "starting the registry gate on $BERTH_REGISTRY_ADDR (log: $dir/gate.log)"
-    nohup node "$BERTH_ROOT/dist/registry-gate.js" --listen "$BERTH_REGISTRY_ADDR" \
-      --upstream "$dir/registry.sock" --push-users "$BERTH_REGISTRY_USER" >"$dir/gate.log" 2>&1 &
-    echo $! >"$dir/gate.pid"
+    spawn_daemon "$dir/gate.log" node "$BERTH_ROOT/dist/registry-gate.js" --listen "$BERTH_REGISTRY_ADDR" \
+      --upstream "$dir/registry.sock" --push-users "$BERTH_REGISTRY_USER" >"$dir/gate.pid"
     local j
     for j in $(seq 1 40); do [ "$(registry_status)" = "401" ] && break; sleep 0.25; done
   fi
