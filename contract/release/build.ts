@@ -15,7 +15,9 @@ import {
   serializeEnvelope,
   signRelease,
 } from "../payload";
-import { backupSecretNames, type RenderedCompose, renderNodeCompose } from "../render/node-compose";
+import { backupSecretNames, renderNodeCompose } from "../render/node-compose";
+import { secretVersion } from "../swarm/names";
+import { renderSwarmStack } from "../swarm/render";
 
 export class ComposeInvalidError extends Error {
   constructor(readonly problems: Problem[]) {
@@ -82,10 +84,21 @@ export interface ReleaseInput {
   access?: AccessPolicy | undefined;
   issuedAt?: Date;
   expiresAt?: Date;
+  /**
+   * An environment on a node group: the release is rendered for `docker stack deploy`
+   * (contract/swarm/render.ts) and goes to the group's leading manager. Secret versions are
+   * HMACs of the values under `versionKey`, a key only the program holds (contract/swarm/names.ts).
+   */
+  swarm?: {
+    volumeNodes: Record<string, string>;
+    versionKey: Uint8Array;
+    replicas?: Record<string, number>;
+    encryptNetworks?: boolean;
+  };
 }
 
 export interface BuiltRelease {
-  rendered: RenderedCompose;
+  rendered: { text: string };
   payload: ReleasePayload;
   envelope: ReleaseEnvelope;
   /** The envelope as published (canonical JSON). */
@@ -94,6 +107,10 @@ export interface BuiltRelease {
 
 /** Manifest → rendered → sealed → signed. Throws when a referenced secret has no value. */
 export function buildRelease(i: ReleaseInput): BuiltRelease {
+  if (i.swarm && i.backup)
+    throw new Error(
+      "backups of an environment on a node group are not built yet: remove berth:environments[].backup, or place the environment on a node",
+    );
   const missing = referencedSecrets(i.manifest).filter((n) => i.secrets[n] === undefined);
   if (missing.length > 0) {
     throw new MissingSecretError(
@@ -106,16 +123,18 @@ export function buildRelease(i: ReleaseInput): BuiltRelease {
       `the environment's backups need the secret${missingBackup.length > 1 ? "s" : ""} ${missingBackup.join(", ")} (repository password, bucket keys): set ${missingBackup.length > 1 ? "them" : "it"} with pulumi config set --secret --path 'berth:secrets.NAME' VALUE`,
     );
   }
-  const rendered = renderNodeCompose(i.manifest, {
-    ...(i.backup ? { backup: i.backup } : {}),
-    ...(i.access ? { access: i.access } : {}),
-    environmentId: i.environmentId,
-    sequence: i.sequence,
-    images: i.images,
-    ...(i.volumeRoot ? { volumeRoot: i.volumeRoot } : {}),
-    ...(i.disks ? { disks: i.disks } : {}),
-    ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
-  });
+  const rendered = i.swarm
+    ? renderSwarm(i, i.swarm)
+    : renderNodeCompose(i.manifest, {
+        ...(i.backup ? { backup: i.backup } : {}),
+        ...(i.access ? { access: i.access } : {}),
+        environmentId: i.environmentId,
+        sequence: i.sequence,
+        images: i.images,
+        ...(i.volumeRoot ? { volumeRoot: i.volumeRoot } : {}),
+        ...(i.disks ? { disks: i.disks } : {}),
+        ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
+      });
   const payload = createReleasePayload({
     environmentId: i.environmentId,
     nodeId: i.nodeId,
@@ -129,4 +148,23 @@ export function buildRelease(i: ReleaseInput): BuiltRelease {
   });
   const envelope = signRelease(payload, i.signingKey);
   return { rendered, payload, envelope, text: serializeEnvelope(envelope) };
+}
+
+function renderSwarm(i: ReleaseInput, swarm: NonNullable<ReleaseInput["swarm"]>): { text: string } {
+  const secretVersions: Record<string, string> = {};
+  for (const c of Object.values(i.manifest.secrets ?? {})) {
+    const value = i.secrets[c.secret];
+    if (value !== undefined)
+      secretVersions[c.secret] = secretVersion(swarm.versionKey, i.environmentId, c.secret, value);
+  }
+  return renderSwarmStack(i.manifest, {
+    environmentId: i.environmentId,
+    sequence: i.sequence,
+    images: i.images,
+    volumeNodes: swarm.volumeNodes,
+    secretVersions,
+    ...(swarm.replicas ? { replicas: swarm.replicas } : {}),
+    ...(swarm.encryptNetworks !== undefined ? { encryptNetworks: swarm.encryptNetworks } : {}),
+    ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
+  });
 }
