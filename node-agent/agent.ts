@@ -169,6 +169,14 @@ export class Agent {
           payload,
           file,
         ),
+      opens: (p) => {
+        try {
+          this.unsealPayload(p);
+          return undefined;
+        } catch (e) {
+          return describeError(e);
+        }
+      },
     });
     this.loop = new PollLoop({
       nodeId: config.nodeId,

@@ -83,7 +83,12 @@ function composeText(seq: number, change: (doc: Record<string, any>) => void = (
 }
 
 function setup(
-  o: { applyState?: ApplyOutcome["state"]; restoreFails?: string; swarm?: ApplyOutcome["state"] } = {},
+  o: {
+    applyState?: ApplyOutcome["state"];
+    restoreFails?: string;
+    swarm?: ApplyOutcome["state"];
+    opens?: (p: unknown) => string | undefined;
+  } = {},
 ) {
   const root = mkdtempSync(join(tmpdir(), "berth-converger-"));
   const channel = new FolderChannelStore(join(root, "channel"));
@@ -159,6 +164,7 @@ function setup(
           },
         }
       : {}),
+    ...(o.opens ? { opens: o.opens } : {}),
   });
   const publish = async (seq: number, key = signing, compose = composeText(seq)) => {
     const payload = createReleasePayload({
@@ -194,6 +200,22 @@ describe("Converger", () => {
     // Nothing more to do for the same pointer.
     expect(await t.converger.converge(ENV, 1)).toBeUndefined();
     expect(t.applied).toHaveLength(1);
+  });
+
+  it("refuses a release sealed to another node key before it stores, restores or runs anything", async () => {
+    const t = setup({ opens: () => 'secret "api-token" cannot be opened: wrong node key' });
+    await t.publish(1);
+    expect(await t.converger.converge(ENV, 1)).toBeUndefined();
+    expect(t.applied).toEqual([]);
+    expect(t.store(ENV).has(1)).toBe(false);
+    expect(t.reports).toHaveLength(1);
+    expect(t.reports[0]).toMatchObject({ state: "rejected", attemptedSequence: 1 });
+    expect(t.reports[0]?.error).toMatch(
+      /^release 1 was rejected: SEALED_TO_ANOTHER_KEY: .*next pulumi up publishes a release sealed to them.*wrong node key/,
+    );
+    // Reported once, not at every poll.
+    await t.converger.converge(ENV, 1);
+    expect(t.reports).toHaveLength(1);
   });
 
   it("refuses a release signed by an untrusted key, reports it once, stores and runs nothing", async () => {

@@ -62,6 +62,21 @@ export interface ConvergerDeps {
    * refused as any file the node cannot run.
    */
   swarm?: (payload: ReleasePayload, file: string) => Promise<ApplyOutcome>;
+  /**
+   * Whether this node's key opens the release's sealed secrets: undefined when it does, else why
+   * not. A node made anew (new keys) first finds the release sealed to its predecessor's key.
+   */
+  opens?: (payload: ReleasePayload) => string | undefined;
+}
+
+/** A verified release whose secrets are sealed to another node key: not for this node's keys. */
+export class SealedElsewhereError extends Error {
+  constructor(detail: string) {
+    super(
+      `SEALED_TO_ANOTHER_KEY: its secrets are sealed to another key than this node's (a node made anew has new keys: the next pulumi up publishes a release sealed to them): ${detail}`,
+    );
+    this.name = "SealedElsewhereError";
+  }
 }
 
 export class Converger {
@@ -127,6 +142,10 @@ export class Converger {
         });
         if (problems.length > 0) throw new NodeRulesError(problems);
       }
+      // Before anything is stored or started (a restore, on a new node): a release this node
+      // cannot open would only fail later, with advice about the backup settings.
+      const sealed = resuming ? undefined : this.d.opens?.(payload);
+      if (sealed !== undefined) throw new SealedElsewhereError(sealed);
     } catch (e) {
       const reason = describeError(e); // a ReleaseVerificationError starts with its code
       this.d.log.warn({ environment: env, sequence: desired, reason }, "release rejected");
