@@ -44,6 +44,25 @@ async function berthStatus(): Promise<{ code: number; out: string }> {
   return { code, out };
 }
 
+/** `berth ARGS` reading the test stack (its backend), as an operator with the stack selected would. */
+async function berthWithStack(args: string[]): Promise<{ code: number; out: string }> {
+  const saved = { url: process.env.PULUMI_BACKEND_URL, pass: process.env.PULUMI_CONFIG_PASSPHRASE };
+  process.env.PULUMI_BACKEND_URL = `file://${s.backend}`;
+  process.env.PULUMI_CONFIG_PASSPHRASE = "berth-local";
+  let out = "";
+  try {
+    const code = await berth([...args, "--stack", s.stack], {
+      ...nodeIo(),
+      out: (t) => (out += t),
+      err: (t) => (out += t),
+    });
+    return { code, out };
+  } finally {
+    process.env.PULUMI_BACKEND_URL = saved.url;
+    process.env.PULUMI_CONFIG_PASSPHRASE = saved.pass;
+  }
+}
+
 /** Every sealed secret of every release in the channel that opens with `privateKey`. */
 function secretsOpenedWith(privateKey: string): string[] {
   const dir = join(s.channelRoot, "nodes", NODE, "environments", s.env, "releases");
@@ -210,6 +229,40 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     expect(up.stdout + up.stderr).toMatch(/does not verify against the node's pinned status key was ignored/);
     const st = await readStatus(channel(), NODE, s.env);
     expect(st?.heartbeat?.agentVersion).toBe("9.9.9"); // the forgery is still there, unbelieved
+    // berth status and berth releases check the key the stack's state pins: the forger's status
+    // is refused even with identity.json swapped to the forger's key, which is all that
+    // --channel alone can go by (and says so).
+    process.kill(pid, "SIGSTOP");
+    const idKey = channelKeys.identity(NODE);
+    const genuineId = (await channel().get(idKey)) as string;
+    try {
+      await channel().put(idKey, JSON.stringify({ ...JSON.parse(genuineId), statusKey: forger.publicKey }));
+      await channel().put(
+        channelKeys.status(NODE, s.env),
+        signStatus(
+          {
+            ...(st as NonNullable<typeof st>),
+            heartbeat: { at: new Date().toISOString(), agentVersion: "9.9.9", intervalSeconds: 5 },
+          },
+          forger.privateKey,
+        ),
+      );
+      expect((await berthStatus()).out).toMatch(
+        /signature: verified with .*whoever writes the channel can replace/,
+      );
+      const viaStack = await berthWithStack(["status", s.env]);
+      expect(viaStack.code).toBe(1);
+      expect(viaStack.out).toMatch(
+        new RegExp(`signature: NOT VERIFIED: .*pinned in stack ${s.stack}'s state`),
+      );
+      const releases = await berthWithStack(["releases", s.env]);
+      expect(releases.code).toBe(1);
+      expect(releases.out).toMatch(/node status: NOT VERIFIED, not shown/);
+      expect(releases.out).not.toMatch(/\srunning\s/);
+    } finally {
+      await channel().put(idKey, genuineId);
+      process.kill(pid, "SIGCONT");
+    }
     // The node, running again, applies the release; the next up reports it truthfully.
     await s.pulumi(["up", "--yes"]);
     await answering(/^Hello forged\n/);
