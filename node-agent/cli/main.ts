@@ -39,7 +39,13 @@ import { AGENT_VERSION } from "../version";
 import { WorkspaceExecutor } from "../workspace/executor";
 import { WorkspaceSync } from "../workspace/sync";
 import { terminalProgress } from "./progress";
-import { WORKSPACE_USAGE, WorkspaceUsageError, workspaceCommand, workspaceOptions } from "./workspace";
+import {
+  executorOptions,
+  WORKSPACE_USAGE,
+  WorkspaceUsageError,
+  workspaceCommand,
+  workspaceOptions,
+} from "./workspace";
 
 const USAGE = `usage: berth-agent COMMAND [--config FILE]
 
@@ -116,25 +122,13 @@ function makeAgent(
     ...(config.proxy.user ? { user: config.proxy.user } : {}),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
-  const w = config.workspaces;
   const workspaces = new WorkspaceSync({
     channel: channelFor(config),
     nodeId: config.nodeId,
     trustedKeys: trust.keys,
     nodePrivateKey: loadOrCreateNodeKeys(config.stateRoot).privateKey,
     stateRoot: config.stateRoot,
-    executor: (report) =>
-      new WorkspaceExecutor({
-        stateRoot: config.stateRoot,
-        ...(w.devcontainerCli ? { devcontainerCli: w.devcontainerCli } : {}),
-        ...(w.dockerHost ? { dockerHost: w.dockerHost } : {}),
-        pushTimeoutSeconds: w.pushTimeoutSeconds,
-        lookupTimeoutMs: w.lookupTimeoutMs,
-        stepTimeoutSeconds: w.stepTimeoutSeconds,
-        ...(w.isolatedBuilder ? { isolatedBuilder: w.isolatedBuilder } : {}),
-        log,
-        report,
-      }),
+    executor: (report) => new WorkspaceExecutor({ ...executorOptions(config), log, report }),
     log,
   });
   const agent = new Agent({

@@ -11,7 +11,7 @@ import { createLogger } from "../../lib/log";
 import type { AgentConfig } from "../config";
 import { loadOrCreateNodeKeys } from "../node-keys";
 import { TrustStore } from "../trust/trust-store";
-import { WorkspaceExecutor, type WorkspaceSpec } from "../workspace/executor";
+import { type ExecutorOptions, WorkspaceExecutor, type WorkspaceSpec } from "../workspace/executor";
 import { formatStatus, type StatusReporter } from "../workspace/status-recorder";
 import { WorkspaceSync } from "../workspace/sync";
 
@@ -118,6 +118,20 @@ function adHocSpec(id: string, v: Values): WorkspaceSpec {
 }
 
 /** Prints each phase as it starts and ends. */
+/** The executor's options from the agent config (the daemon's and this command's). */
+export function executorOptions(config: AgentConfig): Omit<ExecutorOptions, "log" | "report"> {
+  const w = config.workspaces;
+  return {
+    stateRoot: config.stateRoot,
+    ...(w.devcontainerCli ? { devcontainerCli: w.devcontainerCli } : {}),
+    ...(w.dockerHost ? { dockerHost: w.dockerHost } : {}),
+    pushTimeoutSeconds: w.pushTimeoutSeconds,
+    lookupTimeoutMs: w.lookupTimeoutMs,
+    stepTimeoutSeconds: w.stepTimeoutSeconds,
+    ...(w.isolatedBuilder ? { isolatedBuilder: w.isolatedBuilder } : {}),
+  };
+}
+
 function progressPrinter(err: (s: string) => void): StatusReporter {
   let seen = "";
   return (s: WorkspaceStatus) => {
@@ -141,18 +155,11 @@ export async function workspaceCommand(
 ): Promise<number> {
   const { sub, id, values } = args;
   const log = createLogger("berth-agent");
-  const w = config.workspaces;
   const printer = progressPrinter(io.err);
   let channelReporter: StatusReporter | undefined;
   const executor = () =>
     new WorkspaceExecutor({
-      stateRoot: config.stateRoot,
-      ...(w.devcontainerCli ? { devcontainerCli: w.devcontainerCli } : {}),
-      ...(w.dockerHost ? { dockerHost: w.dockerHost } : {}),
-      pushTimeoutSeconds: w.pushTimeoutSeconds,
-      lookupTimeoutMs: w.lookupTimeoutMs,
-      stepTimeoutSeconds: w.stepTimeoutSeconds,
-      ...(w.isolatedBuilder ? { isolatedBuilder: w.isolatedBuilder } : {}),
+      ...executorOptions(config),
       log,
       report: async (s) => {
         await printer(s);
