@@ -170,7 +170,9 @@ async function main() {
     console.log(`agent, upgrade under load: median ${s(median(loaded))} [${list(loaded)}]`);
     console.log(`apply-requests: ${ok + failed} over 5 upgrades with 4 keep-alive clients`);
     console.log(`apply-failed-requests: ${failed} (target 0)`);
-    console.log(`apply: ${(first / b).toFixed(2)}x (target 1.3x)`);
+    // Issue 22's budgets: a first release at most 1.1x the plain `docker compose up`, an upgrade 1.0x.
+    console.log(`apply-upgrade: ${(up / b).toFixed(2)}x (target 1.0x)`);
+    console.log(`apply: ${(first / b).toFixed(2)}x (target 1.1x)`);
   } finally {
     ac.abort();
     await daemon.catch(() => undefined);
