@@ -28,6 +28,7 @@ describe("the agent's status in berth status", () => {
         "  agent 0.2.0 (updated 2026-12-06T08:00:00.000Z): trust generation 2, release keys ed25519:bbbb, revoked ed25519:aaaa",
         "    trust set REFUSED at 2026-12-06T08:01:00.000Z: STALE_GENERATION: …",
         "    last agent upgrade: rolled-back 0.2.0 → 0.3.0 at 2026-12-06T08:02:00.000Z: agent 0.3.0 exited before it reported; back on 0.2.0",
+        "    (unsigned: status/agent/state.json as the channel holds it; whoever writes the channel can change it)",
       ].join("\n"),
     );
   });

@@ -1,6 +1,7 @@
 // The node's own word about its agent (nodes/<node>/status/agent/state.json): the version it
 // runs, the trust set it holds, a trust set it refused, and its last upgrade. `berth status`
-// prints it under the environment.
+// prints it under the environment, marked unsigned: unlike the environments' statuses, the agent
+// does not sign this file yet.
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
 import { type AgentStatus, agentStatusSchema } from "../../contract/trust";
@@ -27,5 +28,9 @@ export function formatAgentStatus(s: AgentStatus): string {
     lines.push(
       `    last agent upgrade: ${u.state} ${u.from} → ${u.version} at ${u.at}${u.reason ? `: ${u.reason}` : ""}`,
     );
+  // Not signed yet (the environments' statuses are): say so rather than print it as the node's word.
+  lines.push(
+    "    (unsigned: status/agent/state.json as the channel holds it; whoever writes the channel can change it)",
+  );
   return lines.join("\n");
 }
