@@ -332,6 +332,31 @@ describe("parseStackConfig: cloud targets", () => {
       },
     ]);
   });
+
+  it("berth:workspaces[].gitCredential: names a berth:secrets entry, an https repository", () => {
+    const ws = (w: Record<string, unknown>) => JSON.stringify([{ name: "me", ...w }]);
+    const ok = parseStackConfig(
+      {
+        ...minimal,
+        "berth:secrets": JSON.stringify({ "repo-token": "t" }),
+        "berth:workspaces": ws({
+          repository: "https://git.example.com/a.git",
+          gitCredential: { secret: "repo-token" },
+        }),
+      },
+      "P",
+    );
+    expect(ok.workspaces[0]?.gitCredential).toEqual({ secret: "repo-token", username: "x-access-token" });
+    expect(
+      problems({
+        ...minimal,
+        "berth:workspaces": ws({ repository: "git@example.com:a.git", gitCredential: { secret: "nope" } }),
+      }),
+    ).toEqual([
+      "Pulumi.test.yaml: berth:workspaces[0].gitCredential.secret: the secret nope is not set (pulumi config set --secret --path 'berth:secrets.nope' TOKEN)",
+      'Pulumi.test.yaml: berth:workspaces[0].gitCredential: a token is sent over HTTP(S): the repository must be an https:// URL (got "git@example.com:a.git")',
+    ]);
+  });
 });
 
 describe("parseStackConfig: node groups", () => {

@@ -229,6 +229,15 @@ export const workspaceConfigSchema = z
     allowInitializeCommand: workspaceSource.shape.allowInitializeCommand.default(false),
     /** Started when the repository has no usable config (local: BERTH_BASE_IMAGE). */
     defaultImage: z.string().min(1).optional(),
+    /**
+     * A private repository's token: `secret` names an entry of berth:secrets, `username` what the
+     * git host expects with a token (default x-access-token). Sealed to the node; git asks the
+     * agent for it (the clone, lifecycle commands, fetches in the workspace); never in a file.
+     */
+    gitCredential: z
+      .object({ secret: z.string().min(1), username: z.string().min(1).default("x-access-token") })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -369,7 +378,13 @@ type RawStack = {
     commands: boolean;
   }[];
   nodeGroups: { name: string; nodes: string[]; managers: string[] }[];
-  workspaces: { name: string; node?: string | undefined; defaultImage?: string | undefined }[];
+  workspaces: {
+    name: string;
+    node?: string | undefined;
+    defaultImage?: string | undefined;
+    repository: string;
+    gitCredential?: { secret: string } | undefined;
+  }[];
   operators: { name: string; publicKey: string; environments: string[]; workspaces: string[] }[];
   localCommands: boolean;
   channel?: { kind: "r2" | "scaleway" } | undefined;
@@ -451,6 +466,18 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
     if (workspaceNames.has(w.name))
       add(["workspaces", i, "name"], `${JSON.stringify(w.name)} is declared twice`);
     workspaceNames.add(w.name);
+    if (w.gitCredential) {
+      if (!(w.gitCredential.secret in c.secrets))
+        add(
+          ["workspaces", i, "gitCredential", "secret"],
+          `the secret ${w.gitCredential.secret} is not set (pulumi config set --secret --path 'berth:secrets.${w.gitCredential.secret}' TOKEN)`,
+        );
+      if (!/^https?:\/\//.test(w.repository))
+        add(
+          ["workspaces", i, "gitCredential"],
+          `a token is sent over HTTP(S): the repository must be an https:// URL (got ${JSON.stringify(w.repository)})`,
+        );
+    }
     if (c.target === "local") {
       if (w.node !== undefined)
         add(["workspaces", i, "node"], "only for cloud targets (the local node hosts them)");

@@ -95,6 +95,10 @@ export async function openSession(r: SessionRequest, streams: Streams): Promise<
   const ws = new WebSocket(address, {
     headers: { authorization: encodeAccessToken(token) },
     handshakeTimeout: 15_000,
+    // A zero mask: ws then skips XOR-ing every byte sent, on both ends (1 GiB: 8.7 s → 1.6 s in
+    // one process). Masking guards browsers' connections against proxy cache poisoning by the
+    // page's script; the CLI sends only what its own user asked for, over the node's proxy.
+    generateMask: (mask) => void mask.fill(0),
   });
   // Listen for frames before the handshake ends: the first ones can arrive with the 101 answer.
   const done = new Promise<number>((resolve, reject) => {

@@ -7,7 +7,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { generateNodeKeyPair, generateSigningKeyPair, TrustedKeys } from "../../contract/payload";
-import { unsealRegistryLogin, verifyWorkspace, workspaceKeys } from "../../contract/workspace/declaration";
+import {
+  unsealGitCredential,
+  unsealRegistryLogin,
+  verifyWorkspace,
+  workspaceKeys,
+} from "../../contract/workspace/declaration";
 import {
   check,
   create,
@@ -38,6 +43,7 @@ const inputs = (o: Partial<WorkspaceInputs> = {}): WorkspaceInputs => ({
   allowInitializeCommand: false,
   defaultImage: "127.0.0.1:5000/berth/debian:trixie",
   registry: { namespace: "127.0.0.1:5000/team", username: "u", password: "s3cret-pass" },
+  gitCredential: { username: "x-access-token", token: "ghs-g1t-t0ken" },
   signingKey: signer.privateKey,
   nodeKeyTimeoutSeconds: 1,
   ...o,
@@ -61,12 +67,20 @@ describe("Workspace provider", () => {
     expect(outs.generation).toBe(1);
     const text = (await channel.get(workspaceKeys.declaration("ws-1", "alice")))!;
     expect(text).not.toContain("s3cret-pass");
+    expect(text).not.toContain("ghs-g1t-t0ken");
     const d = verifyWorkspace(text, {
       trustedKeys: new TrustedKeys([signer.publicKey]),
       nodeId: "ws-1",
       workspaceId: "alice",
     });
     expect(unsealRegistryLogin(d, node.privateKey)).toEqual({ username: "u", password: "s3cret-pass" });
+    expect(unsealGitCredential(d, node.privateKey)).toEqual({
+      username: "x-access-token",
+      password: "ghs-g1t-t0ken",
+    });
+    // A changed token is a change the node must see.
+    const newToken = inputs({ gitCredential: { username: "x-access-token", token: "ghs-other" } });
+    expect(await diff(id, outs as WorkspaceOutputs, newToken)).toMatchObject({ changes: true });
 
     const changed = inputs({ branch: "feature/x" });
     expect(await diff(id, outs as WorkspaceOutputs, changed)).toMatchObject({ changes: true, replaces: [] });

@@ -12,6 +12,7 @@ import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
 import {
   checkDeclaration,
+  GIT_SECRET_NAME,
   REGISTRY_PUSH_SECRET_NAME,
   sealRegistryLogin,
   signWorkspace,
@@ -39,6 +40,8 @@ export interface WorkspaceInputs extends WorkspaceSource {
     push?: { username: string; password: string };
   };
   limits?: WorkspaceLimits;
+  /** A private repository's credential: sealed to the node, handed to git by the agent. */
+  gitCredential?: { username: string; token: string };
   /** The operators granted this workspace (berth:operators). */
   access?: AccessPolicy;
   signingKey: string;
@@ -104,6 +107,8 @@ const content = (i: WorkspaceInputs) =>
     i.registry?.password,
     i.registry?.push?.username,
     i.registry?.push?.password,
+    i.gitCredential?.username,
+    i.gitCredential?.token,
     i.signingKey,
     i.berthProviderVersion,
   ]);
@@ -149,8 +154,17 @@ async function publish(i: WorkspaceInputs, floor: number): Promise<WorkspaceOutp
   const channel = openChannel(i.channel);
   const generation = Math.max(floor, await publishedGeneration(channel, i)) + 1;
   let d = declarationOf(i, generation);
+  const sealingKey = async () =>
+    i.nodePublicKey ?? (await nodePublicKey(channel, i.nodeId, i.nodeKeyTimeoutSeconds * 1000));
+  if (i.gitCredential) {
+    const { username, token } = i.gitCredential;
+    d = {
+      ...d,
+      gitCredential: sealRegistryLogin(d, { username, password: token }, await sealingKey(), GIT_SECRET_NAME),
+    };
+  }
   if (i.registry) {
-    const key = i.nodePublicKey ?? (await nodePublicKey(channel, i.nodeId, i.nodeKeyTimeoutSeconds * 1000));
+    const key = await sealingKey();
     const credentials = sealRegistryLogin(
       d,
       { username: i.registry.username, password: i.registry.password },

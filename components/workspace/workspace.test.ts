@@ -29,6 +29,7 @@ describe("Workspace", () => {
       branch: "feature/login",
       devcontainerConfig: "python",
       registry: { namespace: "ghcr.io/acme/dev", username: "bot", password: pulumi.secret("hunter22") },
+      gitCredential: { token: pulumi.secret("ghs_token") },
     });
     expect(ws.workspaceId).toBe("alice");
     expect(await value(ws.nodeId)).toBe("ws-1");
@@ -47,8 +48,9 @@ describe("Workspace", () => {
       allowInitializeCommand: false,
       nodeKeyTimeoutSeconds: 300,
       registry: { namespace: "ghcr.io/acme/dev", username: "bot", password: "hunter22" },
+      gitCredential: { username: "x-access-token", token: "ghs_token" },
     });
-    expect(r?.secretInputs.sort()).toEqual(["channel", "registry", "signingKey"]);
+    expect(r?.secretInputs.sort()).toEqual(["channel", "gitCredential", "registry", "signingKey"]);
   });
 
   it("takes its node from a DeploymentNode-like object and its id from workspaceId", async () => {

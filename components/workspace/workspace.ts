@@ -69,6 +69,11 @@ export interface WorkspaceArgs {
   };
   /** The container's CPU, memory (MiB) and pids limits; defaults 2 CPUs, 4096 MiB, 4096 pids. */
   limits?: { cpus?: number; memoryMb?: number; pids?: number };
+  /**
+   * A private repository's credential: a token (and the user name the host expects with it;
+   * default `x-access-token`). Sealed to the node; git gets it from the agent, never from a file.
+   */
+  gitCredential?: { username?: pulumi.Input<string>; token: pulumi.Input<string> };
   /** Operators granted this workspace (shell, exec, files, ports), signed into its declaration. */
   access?: AccessPolicy;
   /** The release-signing private key (secret); nodes trust its public key. */
@@ -89,7 +94,7 @@ class WorkspaceDeclarationResource extends pulumi.dynamic.Resource {
       provider,
       name,
       { ...inputs, generation: undefined, declarationKey: undefined, statusKey: undefined },
-      { ...opts, additionalSecretOutputs: ["channel", "signingKey", "registry"] },
+      { ...opts, additionalSecretOutputs: ["channel", "signingKey", "registry", "gitCredential"] },
     );
   }
 }
@@ -143,6 +148,14 @@ export class Workspace extends pulumi.ComponentResource {
         ...(args.limits ? { limits: args.limits } : {}),
         ...(args.access ? { access: args.access } : {}),
         ...(args.registry ? { registry: pulumi.secret(args.registry) } : {}),
+        ...(args.gitCredential
+          ? {
+              gitCredential: pulumi.secret({
+                username: args.gitCredential.username ?? "x-access-token",
+                token: args.gitCredential.token,
+              }),
+            }
+          : {}),
         signingKey: pulumi.secret(args.signingKey),
         nodeKeyTimeoutSeconds: checked.nodeKeyTimeoutSeconds,
       },

@@ -62,6 +62,12 @@ export const workspaceDeclaration = z
       })
       .strict()
       .optional(),
+    /**
+     * A private repository's credential, `{ username, password }` JSON (the password a token)
+     * sealed to the node's key under GIT_SECRET_NAME: git on the node and in the workspace asks
+     * the agent for it (node-agent/workspace/git-credentials.ts); never written to a file.
+     */
+    gitCredential: sealedSecretSchema.optional(),
   })
   .strict();
 export type WorkspaceDeclaration = z.infer<typeof workspaceDeclaration>;
@@ -88,6 +94,7 @@ export function workspacesFromKeys(node: string, keys: readonly string[]): strin
 
 export const REGISTRY_SECRET_NAME = "registry-credentials";
 export const REGISTRY_PUSH_SECRET_NAME = "registry-push-credentials";
+export const GIT_SECRET_NAME = "git-credential";
 
 export interface RegistryLogin {
   username: string;
@@ -129,6 +136,17 @@ export function unsealRegistryLogin(
     .object({ username: z.string(), password: z.string() })
     .parse(JSON.parse(unseal(box, nodePrivateKey, credentialsBinding(d, name))));
   return parsed;
+}
+
+/** The private repository's credential, when the declaration carries one. */
+export function unsealGitCredential(
+  d: WorkspaceDeclaration,
+  nodePrivateKey: KeyInput,
+): RegistryLogin | undefined {
+  if (!d.gitCredential) return undefined;
+  return z
+    .object({ username: z.string().min(1), password: z.string().min(1) })
+    .parse(JSON.parse(unseal(d.gitCredential, nodePrivateKey, credentialsBinding(d, GIT_SECRET_NAME))));
 }
 
 export class WorkspaceDeclarationError extends Error {}

@@ -47,6 +47,13 @@ import {
   type DevcontainerConfigFile,
   readDevcontainerConfig,
 } from "./devcontainer-config";
+import {
+  credentialScope,
+  explainCloneFailure,
+  type GitCredential,
+  GitCredentialServers,
+  gitConfigArgs,
+} from "./git-credentials";
 import { chownTree, removeLeftoverDockerConfigs, withDockerConfig } from "./node-files";
 import { type Credentials, planWorkspace, prefetchChain, type Step, type WorkspacePlan } from "./plan";
 import { forwardRegistry } from "./registry-forwarder";
@@ -77,6 +84,8 @@ export type WorkspaceSpec = WorkspaceSource &
       /** The login the agent pushes the cache with, never handed to a build; `login` when absent. */
       pushLogin?: Login;
     };
+    /** A private repository's token: git asks the agent for it (git-credentials.ts). */
+    gitCredential?: GitCredential;
   };
 
 export interface ExecutorOptions {
@@ -118,6 +127,7 @@ function specText(spec: WorkspaceSpec): string {
   return JSON.stringify({
     ...spec,
     registry: spec.registry ? { namespace: spec.registry.namespace } : undefined,
+    gitCredential: undefined,
   });
 }
 
@@ -138,8 +148,11 @@ export class WorkspaceExecutor {
   private readonly cli: string;
   private readonly cliVersion: string;
   private readonly run: DockerRunner;
+  /** The private repositories' credential sockets, one per workspace that declares a token. */
+  readonly git: GitCredentialServers;
 
   constructor(private readonly o: ExecutorOptions) {
+    this.git = new GitCredentialServers(join(o.stateRoot, "git-credentials"), o.log);
     this.cli = o.devcontainerCli ?? defaultDevcontainerCli();
     this.cliVersion = devcontainerCliVersion(this.cli);
     this.run = o.runner ?? isolatedRunner(o.dockerHost ? { dockerHost: o.dockerHost } : {});
@@ -183,6 +196,7 @@ export class WorkspaceExecutor {
         allowFailure: true,
       }),
     );
+    await this.git.close(id);
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 
@@ -263,6 +277,7 @@ export class WorkspaceExecutor {
     const stopPrefetch = new AbortController();
     const r = await this.begin(spec, start, stopPrefetch.signal);
     try {
+      await this.serveGitCredential(spec);
       if (!existsSync(join(r.repoDir, ".git"))) await r.rec.phase("cloning", () => this.clone(r));
       const plan = await this.decide(r);
       if (plan.prefetch === "stop") stopPrefetch.abort();
@@ -315,9 +330,11 @@ export class WorkspaceExecutor {
       (e) => log.warn({ err: (e as Error).message }, "could not report the workspace's status"),
     );
     rec.update({});
-    const secrets = [spec.registry?.login?.password, spec.registry?.pushLogin?.password].filter(
-      (p): p is string => p !== undefined,
-    );
+    const secrets = [
+      spec.registry?.login?.password,
+      spec.registry?.pushLogin?.password,
+      spec.gitCredential?.password,
+    ].filter((p): p is string => p !== undefined);
     for (const p of secrets) registerSecret(p);
     const r: Run = {
       spec,
@@ -375,13 +392,31 @@ export class WorkspaceExecutor {
     };
   }
 
+  /** Serves the workspace's git credential (on every pass: an agent restart loses the socket), or stops. */
+  async serveGitCredential(spec: WorkspaceSpec): Promise<void> {
+    const scope = credentialScope(spec.repository);
+    if (spec.gitCredential && scope) await this.git.serve(spec.id, scope, spec.gitCredential);
+    else if (this.git.has(spec.id)) await this.git.close(spec.id);
+  }
+
   private async clone(r: Run): Promise<void> {
     rmSync(r.repoDir, { recursive: true, force: true });
-    await this.run(cmd.gitClone(r.spec.repository, r.spec.branch, r.repoDir), {
-      env: { GIT_TERMINAL_PROMPT: "0" },
-      timeoutMs: (this.o.stepTimeoutSeconds ?? 1800) * 1000,
-      redact: r.redact,
-    });
+    const scope = credentialScope(r.spec.repository);
+    const clone = cmd.gitClone(r.spec.repository, r.spec.branch, r.repoDir);
+    const withHelper =
+      scope && this.git.has(r.spec.id)
+        ? { ...clone, args: [...gitConfigArgs(this.git.socketPath(r.spec.id), scope), ...clone.args] }
+        : clone;
+    try {
+      await this.run(withHelper, {
+        env: { GIT_TERMINAL_PROMPT: "0" },
+        timeoutMs: (this.o.stepTimeoutSeconds ?? 1800) * 1000,
+        redact: r.redact,
+      });
+    } catch (e) {
+      const hint = explainCloneFailure((e as Error).message, r.spec.gitCredential !== undefined);
+      throw hint ? new Error(`${hint}: ${failureSummary(e, 4)}`) : e;
+    }
     writeFileSync(join(r.dir, "spec.json"), specText(r.spec), { mode: 0o600 });
   }
 
@@ -514,6 +549,7 @@ export class WorkspaceExecutor {
             startConfig: plan.startConfig,
             startFile: join(r.dir, "start.json"),
             log: r.log,
+            ...(this.git.has(r.spec.id) ? { git: this.gitMount(r.spec) } : {}),
           });
         return this.call(r, step.command, env, { cwd: r.repoDir });
       });
@@ -588,6 +624,11 @@ export class WorkspaceExecutor {
       await call(builder.limitBuilderPids(b, limits));
       return mirror;
     });
+  }
+
+  private gitMount(spec: WorkspaceSpec) {
+    const scope = credentialScope(spec.repository);
+    return scope ? { socketDir: this.git.socketDir(spec.id), scope } : undefined;
   }
 
   /** After the workspace runs: the pushes, one after the other, each bounded; never fatal. */

@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import type { Logger } from "../../lib/log";
 import type { RunResult } from "../../lib/process";
 import * as cmd from "./commands";
+import { type CredentialScope, withGitCredentials } from "./git-credentials";
 import { homeOf, remoteUserOf, withStateMount } from "./state-volume";
 
 export interface PrepareStart {
@@ -18,6 +19,8 @@ export interface PrepareStart {
   /** Where the start config is written, the state mount added. */
   startFile: string;
   log: Logger;
+  /** The private repository's credential socket, bound into the container with git's configuration. */
+  git?: { socketDir: string; scope: CredentialScope } | undefined;
 }
 
 export async function prepareStart(p: PrepareStart): Promise<void> {
@@ -39,6 +42,7 @@ export async function prepareStart(p: PrepareStart): Promise<void> {
   let config = p.startConfig;
   if (home) config = withStateMount(p.startConfig, volume, home);
   else p.log.warn({ user }, "the remote user is a bare uid: its home is not kept on the state volume");
+  if (p.git) config = withGitCredentials(config, p.git.socketDir, p.git.scope);
   writeFileSync(p.startFile, `${JSON.stringify(config, null, 2)}\n`);
   for (const c of listed.stdout.split("\n").filter((l) => l.trim() !== "")) {
     const r = await p.run(cmd.containerImage(c), true);

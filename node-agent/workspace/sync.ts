@@ -10,6 +10,7 @@ import type { ChannelStore } from "../../contract/channel/store";
 import type { TrustedKeys } from "../../contract/payload";
 import { canonicalJson } from "../../contract/payload/canonical";
 import {
+  unsealGitCredential,
   unsealRegistryLogin,
   verifyWorkspace,
   type WorkspaceDeclaration,
@@ -27,6 +28,7 @@ export function specFromDeclaration(
   d: WorkspaceDeclaration,
   login: { username: string; password: string } | undefined,
   pushLogin?: { username: string; password: string },
+  gitCredential?: { username: string; password: string },
 ): WorkspaceSpec {
   return {
     id: d.workspaceId,
@@ -41,6 +43,7 @@ export function specFromDeclaration(
     allowInitializeCommand: d.allowInitializeCommand,
     defaultImage: d.defaultImage,
     ...(d.limits ? { limits: d.limits } : {}),
+    ...(gitCredential ? { gitCredential } : {}),
     ...(d.registry
       ? {
           registry: {
@@ -113,8 +116,9 @@ export class WorkspaceSync {
   spec(d: WorkspaceDeclaration): WorkspaceSpec {
     const login = unsealRegistryLogin(d, this.d.nodePrivateKey);
     const pushLogin = unsealRegistryLogin(d, this.d.nodePrivateKey, "push");
-    for (const l of [login, pushLogin]) if (l) registerSecret(l.password);
-    return specFromDeclaration(d, login, pushLogin);
+    const git = unsealGitCredential(d, this.d.nodePrivateKey);
+    for (const l of [login, pushLogin, git]) if (l) registerSecret(l.password);
+    return specFromDeclaration(d, login, pushLogin, git);
   }
 
   /** One pass; returns the ids it started bringing up. */
@@ -153,7 +157,19 @@ export class WorkspaceSync {
         current?.generation === d.generation &&
         (current.state === "running" || current.state === "failed") &&
         (current.state === "failed" || (await ex.containers(id)).length > 0);
-      if (upToDate) continue;
+      if (upToDate) {
+        // The credential's socket lives in the agent: after a restart it is served again.
+        if (d.gitCredential && !ex.git.has(id))
+          await ex
+            .serveGitCredential(this.spec(d))
+            .catch((e) =>
+              this.d.log.warn(
+                { workspace: id, err: (e as Error).message },
+                "could not serve the git credential",
+              ),
+            );
+        continue;
+      }
       started.push(id);
       const spec = this.spec(d);
       const job = ex

@@ -105,6 +105,14 @@ export function trustSetArgs(t: NonNullable<ProgramContext["trust"]>): ChannelTr
   };
 }
 
+/** A workspace's git token from berth:secrets (the config check made sure the name is there). */
+export function gitCredentialOf(
+  c: { secret: string; username: string },
+  secrets: pulumi.Output<Record<string, string>>,
+): { username: string; token: pulumi.Output<string> } {
+  return { username: c.username, token: pulumi.secret(secrets.apply((s) => s[c.secret] ?? "")) };
+}
+
 /** A node's enrollment secret: derived from the stack's enrollment key, so stable and different per node. */
 export function enrollmentSecret(ctx: ProgramContext, nodeId: string): pulumi.Output<string> {
   return pulumi.secret(ctx.enrollmentKey).apply((k) => enrollmentSecretFor(k, nodeId));
@@ -233,6 +241,7 @@ export function cloudEnvironments(
         access: workspaceAccess(config.operators, w.name),
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? "",
+        ...(w.gitCredential ? { gitCredential: gitCredentialOf(w.gitCredential, ctx.secrets) } : {}),
         // The build cache lives in the stack's namespace. Builds (an untrusted branch's among
         // them) get the read-only pull login; the agent pushes the cache with the push login.
         registry: {

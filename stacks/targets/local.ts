@@ -8,7 +8,7 @@ import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
 import { environmentAccess, workspaceAccess } from "../access";
-import { enrollmentSecret, trustSetArgs } from "./cloud";
+import { enrollmentSecret, gitCredentialOf, trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -100,6 +100,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
         access: workspaceAccess(config.operators, w.name),
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? process.env.BERTH_BASE_IMAGE ?? "",
+        ...(w.gitCredential ? { gitCredential: gitCredentialOf(w.gitCredential, secrets) } : {}),
         // Builds get the pull-only login (setup's `berth-pull`, refused every write by the
         // registry's gate); the agent pushes the cache with `berth`.
         registry: {
