@@ -274,7 +274,8 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
       path: AGENT_CONFIG_PATH,
       owner: "root:root",
       permissions: "0600",
-      content: `${JSON.stringify(config, null, 2)}\n`,
+      // One line: the user data has a provider limit (32 KiB at Hetzner); `jq . /etc/berth/agent.json` reads it.
+      content: `${JSON.stringify(config)}\n`,
     },
     {
       path: CHANNEL_SECRET_PATH,
