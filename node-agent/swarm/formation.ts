@@ -7,6 +7,7 @@
 import type { ChannelStore } from "../../contract/channel/store";
 import type { KeyInput } from "../../contract/payload/keys";
 import { joinOfferKey, makeJoinOffer, openJoinOffer } from "../../contract/swarm/join";
+import type { Membership } from "../../contract/swarm/membership";
 import { NODE_LABEL } from "../../contract/swarm/names";
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
@@ -137,4 +138,50 @@ export async function joinSwarm(
   const host = manager?.replace(/:\d+$/, "") ?? "";
   await docker(cmd.swarmJoin(offer.token, host, o.advertiseAddr), { redact: [offer.token] });
   return { joined: true, role: offer.role, generation: offer.generation };
+}
+
+/**
+ * One node's step, from the program's verified membership (contract/swarm/membership.ts): the
+ * leader initialises the swarm, writes the offers and labels the members that joined; any other
+ * member joins through its offer, believing only the leader's status key the membership lists.
+ */
+export async function formFromMembership(
+  docker: DockerRunner,
+  store: ChannelStore,
+  o: {
+    nodeId: string;
+    /** This node's address on the group's private network. */
+    advertiseAddr: string;
+    membership: Membership;
+    nodePrivateKey: KeyInput;
+    statusPrivateKey: KeyInput;
+  },
+): Promise<JoinOutcome | { led: true; unlabelled: string[] }> {
+  const m = o.membership;
+  if (o.nodeId === m.leader) {
+    await leadSwarm(docker, store, {
+      group: m.group,
+      leaderId: m.leader,
+      advertiseAddr: m.leaderAddress,
+      generation: m.generation,
+      members: m.members,
+      leaderStatusKey: o.statusPrivateKey,
+    });
+    return {
+      led: true,
+      unlabelled: await labelMembers(
+        docker,
+        m.members.map((x) => x.nodeId),
+      ),
+    };
+  }
+  const leader = m.members.find((x) => x.nodeId === m.leader);
+  if (!leader) return { joined: false, reason: `the membership names no leader ${m.leader}` };
+  return joinSwarm(docker, store, {
+    group: m.group,
+    nodeId: o.nodeId,
+    advertiseAddr: o.advertiseAddr,
+    nodePrivateKey: o.nodePrivateKey,
+    leaderStatusKey: leader.statusKey,
+  });
 }

@@ -6,8 +6,10 @@
 // secrets as files in the tasks and absent from docker inspect, a failing health check rolled
 // back with the service and node named, and with 3 managers a release still applies after one
 // manager is killed. A third bed is formed by the agents' own formation code
-// (node-agent/swarm/formation.ts) through join offers in a folder channel: the token sealed to
-// each node, a channel writer's forged offer refused, no token in the channel in plain text.
+// (node-agent/swarm/formation.ts) from the program's signed membership, through join offers in a
+// folder channel: the token sealed to each node, a channel writer's forged offer and forged
+// membership refused, no token in the channel in plain text. A fourth runs the real agent (in
+// process) against the bed's manager: a signed Swarm release verified, deployed, reported.
 //
 // This machine's kernel has no IPVS and no IPsec ESP (machine.md): Swarm's virtual IPs and
 // routing mesh do not answer here, and encrypted overlays cannot encrypt. The stack therefore
@@ -20,13 +22,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import type { Manifest } from "../../contract/manifest/schema";
-import { generateNodeKeyPair, generateSigningKeyPair } from "../../contract/payload";
+import {
+  generateNodeKeyPair,
+  generateSigningKeyPair,
+  type NodeKeyPair,
+  type SigningKeyPair,
+  TrustedKeys,
+} from "../../contract/payload";
 import { joinOfferKey, makeJoinOffer } from "../../contract/swarm/join";
+import { membershipKey, signMembership, verifyMembership } from "../../contract/swarm/membership";
 import { NODE_LABEL, secretVersion } from "../../contract/swarm/names";
 import { renderSwarmStack } from "../../contract/swarm/render";
 import type { DockerRunner } from "../../node-agent/docker";
 import { applySwarmRelease } from "../../node-agent/swarm/apply";
-import { joinSwarm, labelMembers, leadSwarm } from "../../node-agent/swarm/formation";
+import { formFromMembership } from "../../node-agent/swarm/formation";
 import { AgentHarness } from "./support/agent-harness";
 import { swarmApp } from "./support/swarm-app";
 import { type BedNode, formSwarm, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
@@ -317,39 +326,54 @@ describe("agents form the swarm through sealed join offers", () => {
     rmSync(channelDir, { recursive: true, force: true });
   }, 180_000);
 
-  it("the leader initialises and seals a token to each node; a writer's forged offer is refused; the nodes join", async () => {
+  it("from the program's signed membership: the leader initialises and seals a token to each node; forged offers and memberships are refused; the nodes join", async () => {
     const [first, second, third] = bed.nodes as [BedNode, BedNode, BedNode];
     const store = new FolderChannelStore(channelDir);
-    const leaderKey = generateSigningKeyPair();
-    const keys = new Map(bed.nodes.map((n) => [n.name, generateNodeKeyPair()]));
-    const members = bed.nodes.map((n, i) => ({
-      nodeId: n.name,
-      role: i === 2 ? ("manager" as const) : ("worker" as const),
-      publicKey: keys.get(n.name)?.publicKey ?? "",
-    }));
-    const lead = () =>
-      leadSwarm(runnerFor(bed, first), store, {
-        group: "web",
-        leaderId: first.name,
-        advertiseAddr: first.ip,
-        generation: 1,
-        members,
-        leaderStatusKey: leaderKey.privateKey,
-      });
-    const joinAs = (n: BedNode) =>
-      joinSwarm(runnerFor(bed, n), store, {
-        group: "web",
+    const program = generateSigningKeyPair();
+    const trusted = new TrustedKeys([program.publicKey]);
+    const keys = new Map(
+      bed.nodes.map((n) => [n.name, { node: generateNodeKeyPair(), status: generateSigningKeyPair() }]),
+    );
+    const keysOf = (n: BedNode) => keys.get(n.name) as { node: NodeKeyPair; status: SigningKeyPair };
+    // The program's side: who is in the group, with the keys its state pins.
+    await store.put(
+      membershipKey("web"),
+      signMembership(
+        {
+          group: "web",
+          generation: 1,
+          issuedAt: new Date().toISOString(),
+          expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+          leader: first.name,
+          leaderAddress: first.ip,
+          members: bed.nodes.map((n, i) => ({
+            nodeId: n.name,
+            role: i === 0 ? ("manager" as const) : ("worker" as const),
+            publicKey: keysOf(n).node.publicKey,
+            statusKey: keysOf(n).status.publicKey,
+          })),
+        },
+        program.privateKey,
+      ),
+    );
+    const step = async (n: BedNode) =>
+      formFromMembership(runnerFor(bed, n), store, {
         nodeId: n.name,
         advertiseAddr: n.ip,
-        nodePrivateKey: keys.get(n.name)?.privateKey ?? "",
-        leaderStatusKey: leaderKey.publicKey,
+        membership: verifyMembership((await store.get(membershipKey("web"))) ?? "", {
+          group: "web",
+          nodeId: n.name,
+          trusted,
+        }),
+        nodePrivateKey: keysOf(n).node.privateKey,
+        statusPrivateKey: keysOf(n).status.privateKey,
       });
 
-    expect(await joinAs(second)).toEqual({
+    expect(await step(second)).toEqual({
       joined: false,
-      reason: "no join offer at swarm/web/join/" + second.name + ".json yet",
+      reason: `no join offer at swarm/web/join/${second.name}.json yet`,
     });
-    await lead();
+    expect(await step(first)).toEqual({ led: true, unlabelled: [second.name, third.name] });
 
     // A channel writer swaps the second node's offer for one of its own (its key, its manager).
     const writer = generateSigningKeyPair();
@@ -363,27 +387,47 @@ describe("agents form the swarm through sealed join offers", () => {
         generation: 1,
         managers: ["127.0.0.1:2377"],
         token: "SWMTKN-1-forged",
-        nodePublicKey: keys.get(second.name)?.publicKey ?? "",
+        nodePublicKey: keysOf(second).node.publicKey,
         leaderStatusKey: writer.privateKey,
       }),
     );
-    const refused = await joinAs(second);
-    expect(refused.joined).toBe(false);
-    expect(refused).toMatchObject({ reason: expect.stringMatching(/not by the leader's key/) });
+    const refused = await step(second);
+    expect(refused).toMatchObject({
+      joined: false,
+      reason: expect.stringMatching(/not by the leader's key/),
+    });
     expect((await bed.docker(second, ["info", "--format", "{{.Swarm.LocalNodeState}}"])).stdout.trim()).toBe(
       "inactive",
     );
+    // …or a membership of its own that names it leader: not signed by a key the nodes trust.
+    const forged = signMembership(
+      {
+        group: "web",
+        generation: 2,
+        issuedAt: new Date().toISOString(),
+        expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+        leader: second.name,
+        leaderAddress: second.ip,
+        members: [
+          {
+            nodeId: second.name,
+            role: "manager",
+            publicKey: keysOf(second).node.publicKey,
+            statusKey: writer.publicKey,
+          },
+        ],
+      },
+      writer.privateKey,
+    );
+    expect(() => verifyMembership(forged, { group: "web", nodeId: second.name, trusted })).toThrow(
+      /which this node does not trust/,
+    );
 
     await store.put(joinOfferKey("web", second.name), honest ?? "");
-    expect(await joinAs(second)).toEqual({ joined: true, role: "worker", generation: 1 });
-    expect(await joinAs(third)).toEqual({ joined: true, role: "manager", generation: 1 });
-    expect(await joinAs(third)).toEqual({ joined: false, reason: "already in a swarm" });
-    expect(
-      await labelMembers(
-        runnerFor(bed, first),
-        bed.nodes.map((n) => n.name),
-      ),
-    ).toEqual([]);
+    expect(await step(second)).toEqual({ joined: true, role: "worker", generation: 1 });
+    expect(await step(third)).toEqual({ joined: true, role: "worker", generation: 1 });
+    expect(await step(third)).toEqual({ joined: false, reason: "already in a swarm" });
+    expect(await step(first)).toEqual({ led: true, unlabelled: [] });
 
     const ls = await bed.docker(first, [
       "node",
@@ -397,7 +441,7 @@ describe("agents form the swarm through sealed join offers", () => {
         .split("\n")
         .map((l) => l.trim())
         .sort(),
-    ).toEqual([`${first.name} Ready Leader`, `${second.name} Ready`, `${third.name} Ready Reachable`].sort());
+    ).toEqual([`${first.name} Ready Leader`, `${second.name} Ready`, `${third.name} Ready`].sort());
     const labels = await bed.docker(first, [
       "node",
       "inspect",
