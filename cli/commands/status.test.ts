@@ -20,4 +20,32 @@ describe("formatStatus", () => {
       "  anomaly: desired.json is missing from the channel: the environment keeps running (only a signed withdrawal tears it down)",
     ]);
   });
+
+  it("shows each service: on a swarm, its replicas running, where, and why not all", () => {
+    const text = formatStatus({
+      formatVersion: 1,
+      nodeId: "web-1",
+      environmentId: "shop",
+      state: "failed",
+      appliedSequence: 1,
+      attemptedSequence: 2,
+      error: "release 2 failed on the swarm: web: update rollback completed (on web-3)",
+      services: [
+        { name: "store", state: "1/1 running on web-2" },
+        { name: "web", state: "3/3 running on web-1, web-2, web-3" },
+        {
+          name: "worker",
+          state: "1/2 running on web-1",
+          health: "1 of 2 running; task failed: exit 1 (on web-3)",
+        },
+      ],
+      updatedAt: "2026-12-06T12:00:00.000Z",
+    });
+    expect(text.split("\n").slice(1, 5)).toEqual([
+      "  error: release 2 failed on the swarm: web: update rollback completed (on web-3)",
+      "  service store: 1/1 running on web-2",
+      "  service web: 3/3 running on web-1, web-2, web-3",
+      "  service worker: 1/2 running on web-1 (1 of 2 running; task failed: exit 1 (on web-3))",
+    ]);
+  });
 });

@@ -69,6 +69,9 @@ export function formatStatus(s: EnvironmentStatus, facts?: StatusFacts): string 
     );
   }
   if (s.error) lines.push(`  error: ${s.error}`);
+  // Per service what the node saw: on a swarm, replicas running and where, and why not all.
+  for (const v of s.services)
+    lines.push(`  service ${v.name}: ${v.state}${v.health ? ` (${v.health})` : ""}`);
   for (const a of s.anomalies ?? []) lines.push(`  anomaly: ${a}`);
   const b = s.backup;
   if (!b) {
