@@ -24,7 +24,7 @@ describe("the isolated builder", () => {
   it("is a BuildKit container of the workspace's own, on the builders' bridge, bounded by its limits", () => {
     expect(b.name).toBe("berth-builder-w1");
     expect(createBuilder(b, limits, "/w/buildkitd.toml").args.join(" ")).toBe(
-      "buildx create --name berth-builder-w1 --driver docker-container --driver-opt image=moby/buildkit:v0.13.2 --driver-opt network=berth-builds --driver-opt memory=2048m --driver-opt memory-swap=2048m --driver-opt cpu-period=100000 --driver-opt cpu-quota=150000 --config /w/buildkitd.toml --bootstrap",
+      "buildx create --name berth-builder-w1 --driver docker-container --driver-opt image=moby/buildkit:v0.13.2 --driver-opt network=berth-builds --driver-opt memory=2048m --driver-opt memory-swap=2048m --driver-opt cpu-period=100000 --driver-opt cpu-quota=150000 --driver-opt restart-policy=no --config /w/buildkitd.toml --bootstrap",
     );
     expect(createBuilder(b, limits).args).not.toContain("--config");
     // buildx has no pids option: the container is updated.

@@ -84,6 +84,8 @@ export function createBuilder(
     ...opt(`memory-swap=${l.memoryMb}m`),
     ...opt("cpu-period=100000"),
     ...opt(`cpu-quota=${Math.round(l.cpus * 100_000)}`),
+    // Not started again at the node's boot: the next build starts it (bootBuilder).
+    ...opt("restart-policy=no"),
     ...(configFile ? ["--config", configFile] : []),
     "--bootstrap",
   );
