@@ -32,20 +32,21 @@ describe("deploy", () => {
   it("refuses Swarm fields, bad values and GPU reservations, each with its own message", () => {
     const ps = reject(
       web(
-        "deploy:\n  replicas: 3\n  placement: {}\n  restart_policy: {}\n  update_config:\n    order: sideways\n    parallelism: 2\n  resources:\n    limits:\n      cpus: lots\n      memory: huge\n      pids: 0\n    reservations:\n      devices: [{ capabilities: [gpu] }]",
+        "deploy:\n  replicas: 9\n  placement: {}\n  restart_policy: {}\n  update_config:\n    order: sideways\n    delay: 2s\n  resources:\n    limits:\n      cpus: lots\n      memory: huge\n      pids: 0\n    reservations:\n      devices: [{ capabilities: [gpu] }]",
       ),
     );
     expect(at(ps, "services.web.deploy.replicas")).toMatchObject({
       line: 5,
-      message: "replicas is not supported: berth runs one container per service on one node",
+      message:
+        "replicas must be a whole number from 1 to 8, not 9: during an upgrade the old and the new containers of a service run side by side on its node",
     });
     expect(at(ps, "services.web.deploy.placement").message).toContain("placement is not supported");
     expect(at(ps, "services.web.deploy.restart_policy").hint).toBe("use the service's restart: field");
     expect(at(ps, "services.web.deploy.update_config.order").message).toBe(
       "order must be start-first or stop-first",
     );
-    expect(at(ps, "services.web.deploy.update_config.parallelism").message).toContain(
-      "update_config.parallelism is not supported",
+    expect(at(ps, "services.web.deploy.update_config.delay").message).toContain(
+      "update_config.delay is not supported",
     );
     expect(at(ps, "services.web.deploy.resources.limits.cpus").message).toContain(
       "cpus must be a positive number",
@@ -56,6 +57,47 @@ describe("deploy", () => {
     expect(at(ps, "services.web.deploy.resources.limits.pids").message).toContain("between 1 and");
     expect(at(ps, "services.web.deploy.resources.reservations.devices").message).toBe(
       "device reservations (GPUs) are not supported",
+    );
+  });
+
+  it("reads replicas, scale and update_config.parallelism into the manifest", () => {
+    const r = accept(
+      web(
+        "deploy:\n  replicas: 3\n  update_config:\n    parallelism: 1\n    order: start-first",
+        "  api:\n    image: api\n    scale: 2\n",
+      ),
+    );
+    expect(r.manifest.services.web).toMatchObject({
+      replicas: 3,
+      updateParallelism: 1,
+      updateOrder: "start-first",
+    });
+    expect(r.manifest.services.api?.replicas).toBe(2);
+  });
+
+  it("refuses replicas: 0 and a scale that contradicts deploy.replicas, located", () => {
+    expect(at(reject(web("deploy:\n  replicas: 0")), "services.web.deploy.replicas")).toMatchObject({
+      line: 5,
+      message: "replicas: 0 runs no container of the service",
+    });
+    expect(at(reject(web("scale: 2\ndeploy:\n  replicas: 3")), "services.web.scale").message).toBe(
+      "scale (2) and deploy.replicas (3) differ",
+    );
+  });
+
+  it("makes links dependencies and network aliases of the linked service", () => {
+    const r = accept(
+      web("links: [db:database, cache]", "  db:\n    image: postgres\n  cache:\n    image: redis\n"),
+    );
+    expect(r.manifest.services.web?.dependsOn).toEqual({
+      db: { condition: "service_started", restart: true, required: true },
+      cache: { condition: "service_started", restart: true, required: true },
+    });
+    expect(r.manifest.services.db?.networks).toEqual({ default: { aliases: ["database"] } });
+    expect(r.manifest.services.cache?.networks).toEqual({ default: { aliases: [] } });
+    expect(r.manifest.order.indexOf("db")).toBeLessThan(r.manifest.order.indexOf("web"));
+    expect(at(reject(web("links: [nope]")), "services.web.links[0]").message).toBe(
+      "link to nope: there is no service nope in this file",
     );
   });
 });

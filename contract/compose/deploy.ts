@@ -1,17 +1,45 @@
-// services.*.deploy: resources (limits: cpus, memory, pids; reservations: cpus, memory) and
-// update_config.order. berth runs one container per service on one node, so the Swarm fields
-// (replicas, placement, ...) are refused.
-import type { Resources } from "../manifest/schema";
-import type { Path } from "./problem";
+// services.*.deploy: resources (limits: cpus, memory, pids; reservations: cpus, memory),
+// replicas, and update_config's order and parallelism. The rest of Swarm's fields (placement,
+// mode, ...) are refused: a node runs what its release says, with no scheduler.
+import { MAX_REPLICAS, type Resources } from "../manifest/schema";
+import type { Path, Pos } from "./problem";
 import { asInt, asMap, type Ctx, checkKeys } from "./read";
 import { entry, type YMap, type YNode } from "./tree";
 import { parseBytes } from "./units";
 
-const SWARM = "berth runs one container per service on one node";
+const SWARM = "berth runs a service's containers on the one node its environment is on";
 
 export interface Deploy {
   resources: Resources;
   updateOrder?: "start-first" | "stop-first";
+  replicas?: { value: number; pos: Pos };
+  updateParallelism?: number;
+}
+
+/** `deploy.replicas` or `scale`: 1 to MAX_REPLICAS containers. */
+export function readReplicas(ctx: Ctx, node: YNode, path: Path, what: string): number | undefined {
+  const v = node.kind === "scalar" ? node.value : undefined;
+  const n =
+    typeof v === "number" ? v : typeof v === "string" && /^[0-9]+$/.test(v.trim()) ? Number(v) : undefined;
+  if (n === 0) {
+    ctx.problems.error(
+      node.pos,
+      path,
+      `${what}: 0 runs no container of the service`,
+      "remove the service, or give it a profile that is not active (profiles:)",
+    );
+    return undefined;
+  }
+  if (n === undefined || !Number.isInteger(n) || n < 1 || n > MAX_REPLICAS) {
+    ctx.problems.error(
+      node.pos,
+      path,
+      `${what} must be a whole number from 1 to ${MAX_REPLICAS}${n !== undefined ? `, not ${n}` : ""}: during an upgrade the old and the new containers of a service run side by side on its node`,
+      `write ${what}: N with N at most ${MAX_REPLICAS}, or split the service`,
+    );
+    return undefined;
+  }
+  return n;
 }
 
 function cpus(ctx: Ctx, node: YNode, path: Path): number | undefined {
@@ -80,9 +108,8 @@ export function readDeploy(ctx: Ctx, node: YNode, path: Path): Deploy {
   const map = asMap(ctx, node, path, "deploy");
   if (!map) return out;
   checkKeys(ctx, map, path, {
-    accepted: ["resources", "update_config"],
+    accepted: ["resources", "update_config", "replicas"],
     rejected: {
-      replicas: { message: `replicas is not supported: ${SWARM}`, hint: "remove replicas:" },
       mode: { message: `deploy.mode is not supported: ${SWARM}`, hint: "remove mode:" },
       placement: { message: `placement is not supported: ${SWARM}`, hint: "remove placement:" },
       restart_policy: {
@@ -98,6 +125,11 @@ export function readDeploy(ctx: Ctx, node: YNode, path: Path): Deploy {
     },
     what: "deploy field",
   });
+  const rep = entry(map, "replicas");
+  if (rep) {
+    const n = readReplicas(ctx, rep.value, [...path, "replicas"], "replicas");
+    if (n !== undefined) out.replicas = { value: n, pos: rep.value.pos };
+  }
   const r = entry(map, "resources");
   if (r) {
     const rp = [...path, "resources"];
@@ -120,18 +152,24 @@ export function readDeploy(ctx: Ctx, node: YNode, path: Path): Deploy {
     const up = [...path, "update_config"];
     const um = asMap(ctx, u.value, up, "update_config");
     if (um) {
-      const single = "berth replaces one container per service; the agent handles failures and rollback";
+      const single =
+        "the agent replaces a release's containers once they are healthy, and rolls the whole release back when one is not";
       checkKeys(ctx, um, up, {
-        accepted: ["order"],
-        known: ["parallelism", "delay", "failure_action", "monitor", "max_failure_ratio"],
+        accepted: ["order", "parallelism"],
+        known: ["delay", "failure_action", "monitor", "max_failure_ratio"],
         rejected: Object.fromEntries(
-          ["parallelism", "delay", "failure_action", "monitor", "max_failure_ratio"].map((k) => [
+          ["delay", "failure_action", "monitor", "max_failure_ratio"].map((k) => [
             k,
             { message: `update_config.${k} is not supported: ${single}`, hint: `remove ${k}:` },
           ]),
         ),
         what: "update_config field",
       });
+      const par = entry(um, "parallelism");
+      if (par) {
+        const v = asInt(ctx, par.value, [...up, "parallelism"], "parallelism", { min: 0, max: 1_000_000 });
+        if (v !== undefined) out.updateParallelism = v;
+      }
       const o = entry(um, "order");
       if (o) {
         const v = o.value.kind === "scalar" ? o.value.value : undefined;

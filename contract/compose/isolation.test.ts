@@ -17,10 +17,11 @@ function rendered(body: string, top = "") {
 describe("checkNodeCompose: the node's re-check of a rendered file", () => {
   it("passes what the renderer writes, every harmless field included", () => {
     const doc = rendered(
-      "init: true\nuser: app\nread_only: true\ntmpfs: [/tmp]\ncap_drop: [ALL]\nextra_hosts: [a=10.0.0.1]\nlogging: { driver: local }\nvolumes: [data:/data]",
+      "init: true\nuser: app\nread_only: true\ntmpfs: [/tmp]\ncap_drop: [ALL]\nextra_hosts: [a=10.0.0.1]\nlogging: { driver: local }\nvolumes: [data:/data]\ndeploy: { replicas: 3 }",
       "volumes:\n  data: {}\n",
     );
     expect(checkNodeCompose(doc, "prod")).toEqual([]);
+    expect(doc.services.web.deploy.replicas).toBe(3);
   });
 
   it("refuses what a signed release must never ask for", () => {
@@ -45,6 +46,8 @@ describe("checkNodeCompose: the node's re-check of a rendered file", () => {
       [(d) => (d.services.web.security_opt = ["seccomp=unconfined"]), /security_opt is not allowed/],
       [(d) => (d.services.web.whatever = 1), /whatever is not a field berth renders/],
       [(d) => (d.include = ["x.yaml"]), /include: not a top-level key/],
+      [(d) => (d.services.web.deploy.replicas = 500), /deploy\.replicas: must be a whole number from 1 to 8/],
+      [(d) => (d.services.web.deploy.placement = {}), /only resources and replicas may be set/],
     ];
     for (const [mutate, want] of cases) {
       const doc = rendered("");

@@ -5,6 +5,7 @@
 //
 // The rendered file is berth's own JSON, so the node's check is an allow-list: every key a
 // service may carry is one the renderer writes, with the shape the renderer gives it.
+import { MAX_REPLICAS } from "../manifest/schema";
 import { nodeFileSource } from "../render/node-compose";
 import { SERVICE_REJECTED } from "./rejections";
 import { RENDERED_RUNTIME_FIELDS } from "./runtime";
@@ -106,8 +107,17 @@ function checkService(name: string, s: unknown, env: string, doc: Obj, out: stri
   const labels = isObj(s.labels) ? s.labels : {};
   if (labels["berth.environment"] !== env) out.push(`${at("labels")}: berth.environment is not ${env}`);
   if (s.deploy !== undefined) {
-    if (!isObj(s.deploy) || Object.keys(s.deploy).some((k) => k !== "resources"))
-      out.push(`${at("deploy")}: only resources may be set`);
+    if (!isObj(s.deploy) || Object.keys(s.deploy).some((k) => k !== "resources" && k !== "replicas"))
+      out.push(`${at("deploy")}: only resources and replicas may be set`);
+    else if (
+      s.deploy.replicas !== undefined &&
+      !(
+        Number.isInteger(s.deploy.replicas) &&
+        (s.deploy.replicas as number) >= 1 &&
+        (s.deploy.replicas as number) <= MAX_REPLICAS
+      )
+    )
+      out.push(`${at("deploy")}.replicas: must be a whole number from 1 to ${MAX_REPLICAS}`);
   }
 }
 

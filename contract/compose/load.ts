@@ -24,7 +24,7 @@ import { asMap, type Ctx, checkKeys, setKey } from "./read";
 import { readRoutes } from "./routes";
 import { DEFAULT_PLATFORM } from "./runtime";
 import { readTopConfigs, readTopSecrets } from "./secrets";
-import { readService } from "./service";
+import { type LinkRef, readService } from "./service";
 import { scanDockerSocket } from "./socket";
 import { readNetworks, readVolumes } from "./top-level";
 import { entry, toPlain } from "./tree";
@@ -179,6 +179,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
   const services: Record<string, Service> = {};
   const names: string[] = [];
   const refs = new Map<string, DependencyRef[]>();
+  const links = new Map<string, LinkRef[]>();
   const active = options.profiles ?? [];
   /** Services left out because none of their profiles is active, with their profiles. */
   const inactive = new Map<string, string[]>();
@@ -230,6 +231,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
       }
       setKey(services, e.key, r.service);
       refs.set(e.key, r.dependencyRefs);
+      if (r.links.length > 0) links.set(e.key, r.links);
       for (const port of r.routeHints) routeHints.push({ service: e.key, port });
     }
   }
@@ -254,6 +256,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
       );
     }
   }
+  resolveLinks(ctx, services, refs, links, inactive);
   dropInactiveDependencies(ctx, services, refs, inactive);
   const order = orderServices(ctx, names, refs);
   if (volumes) readVolumeBackups(ctx, volumes.value, ["volumes"], names, manifestVolumes);
@@ -329,6 +332,51 @@ export function projectVariables(
   const merged = new Map(parsed.values);
   for (const [k, v] of stack) merged.set(k, v);
   return merged;
+}
+
+/**
+ * `links`: as Compose, each linked service becomes a dependency (started, restarted with it,
+ * required) unless depends_on names it already; its alias becomes a network alias of the linked
+ * service on every network the two share (Compose scopes a link's alias to the linking
+ * container; on the environment's own networks berth's alias is seen by all its services).
+ */
+function resolveLinks(
+  ctx: Ctx,
+  services: Record<string, Service>,
+  refs: Map<string, DependencyRef[]>,
+  links: ReadonlyMap<string, LinkRef[]>,
+  inactive: ReadonlyMap<string, string[]>,
+): void {
+  for (const [name, list] of links) {
+    const s = services[name];
+    if (!s) continue;
+    for (const l of list) {
+      const target = Object.hasOwn(services, l.name) ? services[l.name] : undefined;
+      if (!target) {
+        if (inactive.has(l.name)) {
+          // Reported as a dependency on an inactive service.
+          refs.get(name)?.push(l);
+          continue;
+        }
+        ctx.problems.error(
+          l.pos,
+          l.path,
+          `link to ${l.name}: there is no service ${l.name} in this file`,
+          "name a service of this file: SERVICE or SERVICE:ALIAS",
+        );
+        continue;
+      }
+      if (!Object.hasOwn(s.dependsOn, l.name)) {
+        setKey(s.dependsOn, l.name, { condition: "service_started", restart: true, required: true });
+        refs.get(name)?.push(l);
+      }
+      if (l.alias === l.name) continue;
+      for (const n of Object.keys(s.networks)) {
+        const aliases = Object.hasOwn(target.networks, n) ? target.networks[n]?.aliases : undefined;
+        if (aliases && !aliases.includes(l.alias)) aliases.push(l.alias);
+      }
+    }
+  }
 }
 
 /**

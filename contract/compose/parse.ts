@@ -16,7 +16,7 @@ import type { Path, Pos, Problems } from "./problem";
 import type { MergeTag, YEntry, YMap, YNode } from "./tree";
 
 /** The most nodes alias expansion may produce: a "billion laughs" file stops here. */
-export const MAX_NODES = 200_000;
+export const MAX_NODES = 1_000_000;
 const MAX_DEPTH = 200;
 
 class Converter {
@@ -28,6 +28,14 @@ class Converter {
    * Alias.resolve walks the document again for every alias (20,000 aliases took minutes).
    */
   private readonly targets = new Map<Alias, Node>();
+  /** The nodes some alias refers to. */
+  private readonly anchored = new Set<Node>();
+  /**
+   * Each anchored node once converted, with its size (values) and height: an alias of it is a
+   * copy of that tree, so a chain of aliases (an 800-step `<<:` chain) is converted in time
+   * linear in what it expands to, not once more per alias at each step.
+   */
+  private readonly converted = new Map<Node, { tree: YNode; size: number; height: number }>();
 
   constructor(
     doc: Document.Parsed,
@@ -42,7 +50,10 @@ class Converter {
       Node: (_, n) => {
         if (isAlias(n)) {
           const t = anchors.get(n.source);
-          if (t) this.targets.set(n, t);
+          if (t) {
+            this.targets.set(n, t);
+            this.anchored.add(t);
+          }
         } else if ((n as { anchor?: string }).anchor) anchors.set((n as { anchor: string }).anchor, n);
       },
     });
@@ -82,6 +93,30 @@ class Converter {
       return { kind: "scalar", pos, value: null, source: "" };
     }
     if (isAlias(node)) return this.alias(node, path, pos, depth);
+    if (this.anchored.has(node as Node) && !this.converted.has(node as Node)) {
+      const before = this.count;
+      const tree = this.convertNode(node, path, pos, depth);
+      if (!this.tooBig)
+        this.converted.set(node as Node, { tree, size: this.count - before, height: heightOf(tree) });
+      return tree;
+    }
+    return this.convertNode(node, path, pos, depth);
+  }
+
+  private tooMany(pos: Pos, path: Path, deep: boolean): YNode {
+    if (!this.tooBig) {
+      this.tooBig = true;
+      this.problems.error(
+        pos,
+        path,
+        deep ? "the document is nested too deeply" : "the document expands to too many values",
+        "aliases (*name) that expand to huge documents are refused; write the values out",
+      );
+    }
+    return { kind: "scalar", pos, value: null, source: "" };
+  }
+
+  private convertNode(node: unknown, path: Path, pos: Pos, depth: number): YNode {
     if (isScalar(node)) {
       const tag = this.mergeTag(node, pos, path);
       const v = node.value;
@@ -140,6 +175,14 @@ class Converter {
         "remove the recursive alias",
       );
       return { kind: "scalar", pos, value: null, source: "" };
+    }
+    const done = this.converted.get(target);
+    if (done) {
+      // Counted as if converted again: what it expands to is what later passes walk.
+      this.count += done.size;
+      if (this.count > MAX_NODES || depth + 1 + done.height > MAX_DEPTH)
+        return this.tooMany(pos, path, depth + 1 + done.height > MAX_DEPTH);
+      return { ...copyTree(done.tree), pos };
     }
     this.expanding.add(target);
     try {
@@ -224,6 +267,7 @@ class Converter {
     const have = new Set(into.map((x) => x.key));
     for (const s of sources) {
       const node = this.convert(s, path, keyPos, depth + 1);
+      if (this.tooBig) return;
       if (node.kind !== "map") {
         this.problems.error(
           keyPos,
@@ -239,6 +283,19 @@ class Converter {
       }
     }
   }
+}
+
+function heightOf(n: YNode): number {
+  if (n.kind === "seq") return 1 + n.items.reduce((h, i) => Math.max(h, heightOf(i)), 0);
+  if (n.kind === "map") return 1 + n.entries.reduce((h, e) => Math.max(h, heightOf(e.value)), 0);
+  return 0;
+}
+
+/** A copy later passes may change without touching the anchor's tree or other aliases of it. */
+function copyTree(n: YNode): YNode {
+  if (n.kind === "seq") return { ...n, items: n.items.map(copyTree) };
+  if (n.kind === "map") return { ...n, entries: n.entries.map((e) => ({ ...e, value: copyTree(e.value) })) };
+  return { ...n };
 }
 
 export interface Parsed {

@@ -108,9 +108,10 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     message: "container_name is not allowed: berth names containers per environment and release",
     hint: "remove it; other services reach this one by its service name",
   },
-  links: {
-    message: "links is obsolete and not supported",
-    hint: "services on the same network reach each other by service name; use depends_on for start order",
+  pre_start: {
+    message:
+      "pre_start is not supported: the node's Docker Compose (2.26) does not know it, and a one-off container before the service is what Compose's own depends_on already gives",
+    hint: "run the migration as a service of its own and make this one depend on it: depends_on: { migrate: { condition: service_completed_successfully } }",
   },
   external_links: {
     message: "external_links is not supported: a release only reaches its own services",
@@ -122,7 +123,6 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
       "runtime is not supported: containers run with the node's default runtime (another one may not confine them the same way)",
     hint: "remove runtime:",
   },
-  scale: { message: "scale is not supported: berth runs one container per service", hint: "remove scale:" },
   provider: {
     message:
       "provider is not supported: it hands the service to a tool on the deploying machine (a cloud database, a model runner), which a node cannot run",

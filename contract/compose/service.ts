@@ -3,16 +3,17 @@ import type { Service } from "../manifest/schema";
 import { readBuild } from "./build";
 import { readCommand } from "./command";
 import { type DependencyRef, readDependsOn } from "./depends-on";
-import { readDeploy } from "./deploy";
+import { readDeploy, readReplicas } from "./deploy";
 import { readEnvFiles } from "./env-file";
 import { readEnvironment } from "./environment";
 import { readDuration, readHealthcheck } from "./healthcheck";
+import { HOOK_FIELDS, readHooks } from "./hooks";
 import { readHttpHealth } from "./http-health";
 import { readLabels } from "./labels";
 import { readMounts } from "./mounts";
 import { readExpose, readPorts } from "./ports";
 import type { Path } from "./problem";
-import { asMap, asText, type Ctx, checkKeys, setKey } from "./read";
+import { asMap, asText, asTextList, type Ctx, checkKeys, setKey } from "./read";
 import { COMPOSE_SERVICE_FIELDS, SERVICE_REJECTED } from "./rejections";
 import { RUNTIME_FIELDS, readRuntime } from "./runtime";
 import { readFileMounts } from "./secrets";
@@ -42,6 +43,9 @@ export const SERVICE_FIELDS = [
   "configs",
   // Resolved by compose-files.ts; still here only when it could not be (that problem is reported).
   "extends",
+  "scale",
+  "links",
+  ...HOOK_FIELDS,
   ...RUNTIME_FIELDS,
 ] as const;
 
@@ -61,10 +65,16 @@ export interface Declared {
   configs?: ReadonlySet<string>;
 }
 
+/** `links: [SERVICE[:ALIAS]]`: resolved by load.ts once every service is read. */
+export interface LinkRef extends DependencyRef {
+  alias: string;
+}
+
 export interface ServiceResult {
   service: Service;
   dependencyRefs: DependencyRef[];
   routeHints: number[];
+  links: LinkRef[];
 }
 
 export function readService(
@@ -161,7 +171,32 @@ export function readService(
       s.updateOrder = d.updateOrder;
       explicitOrder = true;
     }
+    if (d.replicas) s.replicas = d.replicas.value;
+    if (d.updateParallelism !== undefined) s.updateParallelism = d.updateParallelism;
   }
+  const scale = get("scale");
+  if (scale) {
+    const n = readReplicas(ctx, scale.value, at("scale"), "scale");
+    // Compose refuses two different counts.
+    if (n !== undefined && s.replicas !== undefined && n !== s.replicas)
+      ctx.problems.error(
+        scale.value.pos,
+        at("scale"),
+        `scale (${n}) and deploy.replicas (${s.replicas}) differ`,
+        "keep one of them (deploy.replicas is the current spelling)",
+      );
+    else if (n !== undefined) s.replicas = n;
+  }
+  for (const [key, field] of [
+    ["post_start", "postStart"],
+    ["pre_stop", "preStop"],
+  ] as const) {
+    const e = get(key);
+    if (!e) continue;
+    const hooks = readHooks(ctx, e.value, at(key));
+    if (hooks && hooks.length > 0) s[field] = hooks;
+  }
+  const links = get("links") ? readLinks(ctx, get("links")?.value as YNode, at("links")) : [];
   // Two containers must never write the same volume at once (a database would corrupt it).
   if (!explicitOrder && s.volumes.some((v) => !v.readOnly)) s.updateOrder = "stop-first";
   readRuntime(ctx, map, path, s, { platform: ctx.platform });
@@ -220,5 +255,31 @@ export function readService(
     const h = readHttpHealth(ctx, health.value, at("x-berth-health"));
     if (h) s.health = h;
   }
-  return { service: s, dependencyRefs, routeHints };
+  return { service: s, dependencyRefs, routeHints, links };
+}
+
+/** `links: [SERVICE, SERVICE:ALIAS]`. */
+function readLinks(ctx: Ctx, node: YNode, path: Path): LinkRef[] {
+  const list = asTextList(ctx, node, path, "links");
+  if (!list || node.kind !== "seq") return [];
+  const out: LinkRef[] = [];
+  list.forEach((text, i) => {
+    const item = node.items[i] as YNode;
+    const [name = "", alias = name, ...rest] = text.split(":");
+    if (
+      rest.length > 0 ||
+      !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) ||
+      !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(alias)
+    ) {
+      ctx.problems.error(
+        item.pos,
+        [...path, i],
+        `${JSON.stringify(text)} is not a link`,
+        "write SERVICE or SERVICE:ALIAS",
+      );
+      return;
+    }
+    out.push({ name, alias, pos: item.pos, path: [...path, i] });
+  });
+  return out;
 }

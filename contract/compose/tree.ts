@@ -51,18 +51,10 @@ export function toPlain(node: YNode): unknown {
       return typeof node.value === "number" && !Number.isFinite(node.value) ? node.source : node.value;
     case "seq":
       return node.items.map(toPlain);
-    case "map": {
-      const out: Record<string, unknown> = {};
-      for (const e of node.entries) {
-        Object.defineProperty(out, e.key, {
-          value: toPlain(e.value),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      }
-      return out;
-    }
+    case "map":
+      // Own data properties (a key "__proto__" stays a key), made at once: defineProperty per key
+      // was most of the time of an 800-step merge chain.
+      return Object.fromEntries(node.entries.map((e) => [e.key, toPlain(e.value)]));
   }
 }
 

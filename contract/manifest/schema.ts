@@ -29,6 +29,12 @@ export const HOSTNAME_PATTERN =
   /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 export const hostnameSchema = z.string().max(253).regex(HOSTNAME_PATTERN, "must be a lowercase host name");
 
+/**
+ * The most containers of one service on a node: a start-first upgrade runs the old and the new
+ * ones side by side, each a server of HAProxy's backend (16 server slots at most).
+ */
+export const MAX_REPLICAS = 8;
+
 export const portSchema = z.number().int().min(1).max(65535);
 const durationMs = z.number().int().nonnegative();
 const bytes = z.number().int().positive();
@@ -165,6 +171,15 @@ export const composeSecretSchema = z.strictObject({
 });
 export type ComposeSecret = z.infer<typeof composeSecretSchema>;
 
+/** A `post_start` / `pre_stop` hook: a command run inside the service's container. */
+export const hookSchema = z.strictObject({
+  command: z.array(z.string()).min(1),
+  user: z.string().min(1).optional(),
+  workingDir: z.string().startsWith("/").optional(),
+  environment: stringMap,
+});
+export type Hook = z.infer<typeof hookSchema>;
+
 export const serviceSchema = z.strictObject({
   /** The image reference as written (after interpolation); pinned to a digest later. */
   image: z.string().min(1).optional(),
@@ -183,7 +198,21 @@ export const serviceSchema = z.strictObject({
    * writable named volume (two containers must never share a database's data), else `start-first`.
    */
   updateOrder: z.enum(["start-first", "stop-first"]),
+  /**
+   * `deploy.replicas` (or `scale`): how many containers of the service run, each a server of its
+   * route's backend. Absent means one.
+   */
+  replicas: z.number().int().min(1).max(MAX_REPLICAS).optional(),
+  /**
+   * `deploy.update_config.parallelism`: how many replicas are replaced at a time (the new ones
+   * serve before as many old ones are drained). Absent or 0: all at once.
+   */
+  updateParallelism: z.number().int().min(0).max(1_000_000).optional(),
   restart: restartSchema.optional(),
+  /** `post_start`: run in each new container once it started (a failure fails the release). */
+  postStart: z.array(hookSchema).optional(),
+  /** `pre_stop`: run in each container before the agent stops it. */
+  preStop: z.array(hookSchema).optional(),
   /** Container ports other services may reach, no host ports. */
   expose: z.array(portSchema),
   stopGracePeriodMs: durationMs.optional(),

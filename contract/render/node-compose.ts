@@ -6,7 +6,7 @@
 import type { AccessPolicy } from "../access/schema";
 import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
 import { ID_RULE, isId } from "../ids";
-import type { Manifest, Service } from "../manifest/schema";
+import type { Hook, Manifest, Service } from "../manifest/schema";
 import { type NodeExtras, type NodeFile, parseNodeExtras } from "./node-extras";
 
 export interface RenderOptions {
@@ -90,6 +90,24 @@ export function secretVariable(name: string): string {
 }
 
 /** Compose interpolates `$` in every string of the file; berth's file has nothing to interpolate. */
+/**
+ * A hook in x-berth, `$` written `$$`: Compose interpolates extension fields too (the agent reads
+ * them back with `unescapeDollars`).
+ */
+function escHook(h: Hook): Hook {
+  return {
+    command: h.command.map(esc),
+    ...(h.user ? { user: esc(h.user) } : {}),
+    ...(h.workingDir ? { workingDir: esc(h.workingDir) } : {}),
+    environment: Object.fromEntries(Object.entries(h.environment).map(([k, v]) => [k, esc(v)])),
+  };
+}
+
+/** What Compose would make of an escaped value: `$$` is `$`. */
+export function unescapeDollars(s: string): string {
+  return s.replaceAll("$$", "$");
+}
+
 function esc(s: string): string {
   return s.replace(/\$/g, "$$$$");
 }
@@ -165,7 +183,7 @@ function renderService(
       ...(reservations.memory !== undefined ? { memory: String(reservations.memory) } : {}),
     };
   }
-  out.deploy = { resources };
+  out.deploy = { ...(s.replicas !== undefined && s.replicas > 1 ? { replicas: s.replicas } : {}), resources };
   // Logs stay on the node and are always rotated: berth's bounds fill what the file leaves out.
   out.logging = {
     driver: s.logging?.driver ?? "json-file",
@@ -314,6 +332,12 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
       name,
       updateOrder: m.services[name]?.updateOrder ?? "start-first",
       ports: publishedPorts(m, name),
+      ...(m.services[name]?.replicas !== undefined ? { replicas: m.services[name]?.replicas } : {}),
+      ...(m.services[name]?.postStart ? { postStart: m.services[name]?.postStart?.map(escHook) } : {}),
+      ...(m.services[name]?.preStop ? { preStop: m.services[name]?.preStop?.map(escHook) } : {}),
+      ...(m.services[name]?.updateParallelism !== undefined
+        ? { updateParallelism: m.services[name]?.updateParallelism }
+        : {}),
     })),
   };
   if (o.backup) extras.backup = renderBackup(m, env, o.volumeRoot, o.backup);

@@ -6,6 +6,7 @@ import * as z from "zod";
 import { accessPolicySchema } from "../access/schema";
 import { nodeBackupSchema } from "../backup/schema";
 import { idSchema } from "../ids";
+import { hookSchema, MAX_REPLICAS } from "../manifest/schema";
 import { formatIssues } from "../payload/sign";
 
 /** Docker object names berth makes: `berth-<env>-<name>` style, no path or option characters. */
@@ -67,6 +68,16 @@ export const nodeExtrasSchema = z.looseObject({
       name: z.string().min(1),
       updateOrder: z.enum(["start-first", "stop-first"]),
       ports: z.array(z.number().int().min(1).max(65_535)),
+      /** How many containers of the service run (absent: one). */
+      replicas: z.number().int().min(1).max(MAX_REPLICAS).optional(),
+      /**
+       * Lifecycle hooks the agent runs with `docker exec` (the node's Compose 2.26 does not run
+       * them): in each new container after it started, in each old one before it is stopped.
+       */
+      postStart: z.array(hookSchema).optional(),
+      preStop: z.array(hookSchema).optional(),
+      /** How many of them are replaced at a time (absent or 0: all at once). */
+      updateParallelism: z.number().int().min(0).optional(),
     }),
   ),
   /** Backups of the environment's volumes (no secret values: the secrets' names). */

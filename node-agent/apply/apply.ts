@@ -5,6 +5,7 @@
 // Any failure before the switch completes rolls back to the previous release, whose containers
 // keep serving throughout; a failed first release leaves nothing running.
 import { join } from "node:path";
+import type { Hook } from "../../contract/manifest/schema";
 import type { ReleasePayload } from "../../contract/payload";
 import {
   parseRegistryCredentials,
@@ -23,8 +24,18 @@ import { imagesOf, type Release, type RenderedService } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { ensureEnvironmentResources } from "./environment-resources";
 import { DEFAULT_FILES_ROOT, ensureTmpfs, writeNodeFiles } from "./files";
+import { type HookContainer, hookExec, parseServiceContainers, serviceContainers } from "./hooks";
 import { probeUntilHealthy } from "./http-probe";
-import { type ApplyPlan, planApply, type RouteKey, releaseProject, type Upstream } from "./plan";
+import {
+  type ApplyPlan,
+  parallelismOf,
+  planApply,
+  type RouteKey,
+  releaseProject,
+  replicasOf,
+  slotsFor,
+  type Upstream,
+} from "./plan";
 import type { ProxyControl } from "./proxy-control";
 import { withDockerConfig } from "./registry-auth";
 import { stability } from "./stability";
@@ -80,8 +91,16 @@ function parsePs(stdout: string): PsEntry[] {
   return text.split("\n").map((l) => JSON.parse(l) as PsEntry);
 }
 
-export function routeKeys(environmentId: string, payload: ReleasePayload): RouteKey[] {
-  return payload.routes.map((r) => ({ environmentId, host: r.host, ...(r.path ? { path: r.path } : {}) }));
+export function routeKeys(environmentId: string, payload: ReleasePayload, extras?: NodeExtras): RouteKey[] {
+  return payload.routes.map((r) => {
+    const replicas = extras ? replicasOf(extras, r.service) : 1;
+    return {
+      environmentId,
+      host: r.host,
+      ...(r.path ? { path: r.path } : {}),
+      ...(replicas > 1 ? { slots: slotsFor(replicas) } : {}),
+    };
+  });
 }
 
 type RenderedServices = Record<string, RenderedService>;
@@ -102,6 +121,14 @@ function hasDockerHealthcheck(
   if (!imageHealth || typeof s?.image !== "string") return true;
   return imageHealth.get(s.image) ?? true;
 }
+
+/** How long one lifecycle hook may run. */
+const HOOK_TIMEOUT_MS = 120_000;
+
+type Call = (
+  c: compose.Command,
+  o?: { allowFailure?: boolean; timeoutMs?: number },
+) => Promise<{ stdout: string; stderr: string; exitCode?: number }>;
 
 export class Applier {
   constructor(private readonly deps: ApplyDeps) {}
@@ -158,20 +185,26 @@ export class Applier {
       docker(cmd, { env: secretEnv, redact, ...opts });
     const statefulT = { project: plan.stateful.project, file };
     const newT = { project: plan.stateless.project, file };
-    const routes = routeKeys(env, payload);
-    const switched: { route: RouteKey; from: Upstream | undefined }[] = [];
+    const routes = routeKeys(env, payload, extras);
+    const switched: { route: RouteKey; from: Upstream[] }[] = [];
     let certificatesInstalled = false;
     const waitS = this.deps.healthTimeoutSeconds;
     let routesReady: Promise<unknown> = Promise.resolve(undefined);
-    // Where Docker published a service's port, read once (`docker compose port` costs ~0.1 s).
-    const ports = new Map<string, Promise<Upstream>>();
-    const portOf = (service: string, port: number): Promise<Upstream> => {
+    // Where Docker published a service's port, one address per replica, read once
+    // (`docker compose port` costs ~0.1 s).
+    const ports = new Map<string, Promise<Upstream[]>>();
+    const portOf = (service: string, port: number): Promise<Upstream[]> => {
       const key = `${service}:${port}`;
       let p = ports.get(key);
       if (!p) {
         const project = plan.projectOf[service] as string;
-        p = call(compose.port({ project, file }, service, port)).then((o) =>
-          compose.parsePortOutput(o.stdout),
+        const n = replicasOf(extras, service);
+        p = Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            call(compose.port({ project, file }, service, port, n > 1 ? i + 1 : undefined)).then((o) =>
+              compose.parsePortOutput(o.stdout),
+            ),
+          ),
         );
         ports.set(key, p);
         p.catch(() => ports.delete(key));
@@ -228,17 +261,23 @@ export class Applier {
       const started = new Set<string>();
       if (plan.stateful.services.length > 0) {
         await this.step("stateful-up");
-        if (await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env)) {
+        const replicas = Object.fromEntries(plan.stateful.services.map((n) => [n, replicasOf(extras, n)]));
+        if (await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env, replicas)) {
           log.debug({ environment: env, services: plan.stateful.services }, "stop-first services unchanged");
         } else {
+          // Compose recreates the containers whose definition changed: their pre_stop hooks run
+          // first, and post_start runs in the containers it made.
+          const before = await this.preStopChanged(call, statefulT, extras, plan.stateful.services);
           await this.up(call, statefulT, plan.stateful.services, waitFor(plan.stateful.services));
           for (const s of plan.stateful.services) started.add(s);
+          await this.postStart(call, statefulT.project, extras, plan.stateful.services, before);
         }
       }
       if (plan.stateless.services.length > 0) {
         await this.step("stateless-up");
         await this.up(call, newT, plan.stateless.services, waitFor(plan.stateless.services));
         for (const s of plan.stateless.services) started.add(s);
+        await this.postStart(call, newT.project, extras, plan.stateless.services, new Set());
       }
       await this.step("health");
       await this.checkHealth(call, plan, extras, file, doc, portOf, { started });
@@ -250,10 +289,11 @@ export class Applier {
       await this.deps.proxy.installCertificates(env, certificates);
       for (const [i, r] of payload.routes.entries()) {
         const route = routes[i] as RouteKey;
-        const upstream = await portOf(r.service, r.port);
-        const from = await this.deps.proxy.upstreamOf(route);
+        const upstreams = await portOf(r.service, r.port);
+        const from = await this.deps.proxy.upstreamsOf(route);
         await this.step(`switch:${r.host}${r.path ?? ""}`);
-        await this.deps.proxy.switchRoute(route, upstream);
+        const parallelism = parallelismOf(extras, r.service);
+        await this.deps.proxy.switchRoute(route, upstreams, parallelism ? { parallelism } : {});
         switched.push({ route, from });
       }
     } catch (e) {
@@ -292,6 +332,7 @@ export class Applier {
       // counted open sessions on them (bounded by the larger of 5 s and the agent's drainSeconds),
       // and nothing else sends them traffic.
       await this.step("stop-old");
+      await this.preStopAll(call, releaseProject(env, previous), store, previous);
       await call(compose.down(releaseProject(env, previous)), { allowFailure: true });
     }
     const services = await this.serviceStates(call, plan, env);
@@ -330,6 +371,108 @@ export class Applier {
       redact: Object.values(secretEnv),
       secretEnv,
     });
+  }
+
+  /**
+   * Runs each service's post_start hooks in its containers of `project` that are not in `before`
+   * (the ones this apply created). A failing hook fails the release, as it fails Compose's `up`.
+   */
+  private async postStart(
+    call: Call,
+    project: string,
+    extras: NodeExtras,
+    services: readonly string[],
+    before: ReadonlySet<string>,
+  ): Promise<void> {
+    for (const name of services) {
+      const hooks = extras.services.find((s) => s.name === name)?.postStart;
+      if (!hooks?.length) continue;
+      const cs = parseServiceContainers((await call(serviceContainers(project, name))).stdout);
+      for (const c of cs.filter((x) => !before.has(x.id) && x.state === "running")) {
+        for (const hook of hooks) {
+          const r = await call(hookExec(c.id, hook), { allowFailure: true, timeoutMs: HOOK_TIMEOUT_MS });
+          if (r.exitCode !== 0)
+            throw new ApplyFailure(
+              `service ${name}'s post_start hook ${JSON.stringify(hook.command.join(" "))} failed in container ${c.id.slice(0, 12)} (exit code ${r.exitCode})`,
+              lastLines(r.stderr || r.stdout, 20),
+            );
+        }
+      }
+    }
+  }
+
+  /**
+   * Before `up` of stop-first services: runs pre_stop in each container whose definition changed
+   * (Compose will recreate it). Returns the IDs of the containers that exist now.
+   */
+  private async preStopChanged(
+    call: Call,
+    t: compose.ComposeTarget,
+    extras: NodeExtras,
+    services: readonly string[],
+  ): Promise<Set<string>> {
+    const before = new Set<string>();
+    const hooked = services.filter(
+      (n) =>
+        extras.services.find((s) => s.name === n)?.postStart?.length ||
+        extras.services.find((s) => s.name === n)?.preStop?.length,
+    );
+    if (hooked.length === 0) return before;
+    const want = compose.parseConfigHashes((await call(compose.configHash(t, hooked))).stdout);
+    for (const name of hooked) {
+      const cs = parseServiceContainers((await call(serviceContainers(t.project, name))).stdout);
+      for (const c of cs) before.add(c.id);
+      const hooks = extras.services.find((s) => s.name === name)?.preStop ?? [];
+      const changed = cs.filter((c) => c.state === "running" && c.configHash !== want[name]);
+      await this.preStop(call, name, hooks, changed);
+    }
+    return before;
+  }
+
+  /** pre_stop hooks of a stored release's services in its project's running containers. */
+  private async preStopAll(call: Call, project: string, store: ReleaseStore, seq: number): Promise<void> {
+    let extras: NodeExtras;
+    try {
+      extras = store.release(seq).extras;
+    } catch {
+      return;
+    }
+    for (const s of extras.services) {
+      if (!s.preStop?.length) continue;
+      const cs = parseServiceContainers(
+        (await call(serviceContainers(project, s.name), { allowFailure: true })).stdout,
+      );
+      await this.preStop(
+        call,
+        s.name,
+        s.preStop,
+        cs.filter((c) => c.state === "running"),
+      );
+    }
+  }
+
+  /** A failing pre_stop hook is reported, and the container is stopped all the same. */
+  private async preStop(
+    call: Call,
+    service: string,
+    hooks: readonly Hook[],
+    containers: readonly HookContainer[],
+  ) {
+    for (const c of containers) {
+      for (const hook of hooks) {
+        const r = await call(hookExec(c.id, hook), { allowFailure: true, timeoutMs: HOOK_TIMEOUT_MS });
+        if (r.exitCode !== 0)
+          this.deps.log.warn(
+            {
+              service,
+              container: c.id.slice(0, 12),
+              exitCode: r.exitCode,
+              output: lastLines(r.stderr || r.stdout, 5),
+            },
+            "a pre_stop hook failed; stopping the container anyway",
+          );
+      }
+    }
   }
 
   /** Where the environment's secret and config files live on the agent's tmpfs. */
@@ -395,6 +538,8 @@ export class Applier {
     t: compose.ComposeTarget,
     services: string[],
     env: string,
+    /** Containers each service runs (its replicas; absent: one). */
+    replicas: Record<string, number> = {},
   ): Promise<boolean> {
     try {
       // docker ps first (~20 ms): a first release has no container, and needs no Compose call.
@@ -407,7 +552,7 @@ export class Applier {
         const mine = running.filter((c) => c.service === name);
         const c = mine[0];
         return (
-          mine.length === 1 &&
+          mine.length === (replicas[name] ?? 1) &&
           c !== undefined &&
           want[name] !== undefined &&
           c.configHash === want[name] &&
@@ -427,7 +572,7 @@ export class Applier {
     extras: NodeExtras,
     file: string,
     doc: RenderedServices,
-    portOf: (service: string, port: number) => Promise<Upstream>,
+    portOf: (service: string, port: number) => Promise<Upstream[]>,
     /** Which services this apply started (only those must prove they stay running). */
     fresh: { started: ReadonlySet<string> },
   ): Promise<void> {
@@ -437,36 +582,37 @@ export class Applier {
       if (!health) continue;
       const probe = JSON.parse(health) as { path: string; port: number; status: number };
       const project = plan.projectOf[s.name] as string;
-      const { host, port } = await portOf(s.name, probe.port);
-      const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
-      let restarting = 0;
-      const r = await probeUntilHealthy(
-        { host, port, path: probe.path, status: probe.status },
-        {
-          timeoutMs: remaining,
-          // Started without --wait: a container that exits ends the probe at once; one that its
-          // restart policy keeps restarting, at the third look (a start or two may fail while
-          // a dependency comes up).
-          gone: async () => {
-            const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
-            const mine = ps.filter((p) => p.Service === s.name);
-            const exited = mine.find((p) => p.State === "exited" || p.State === "dead");
-            if (exited)
-              return `its container is ${exited.State}${exited.ExitCode !== undefined ? ` (exit code ${exited.ExitCode})` : ""}`;
-            if (mine.some((p) => p.State === "restarting") && ++restarting >= 3)
-              return "its container keeps restarting";
-            return undefined;
+      for (const { host, port } of await portOf(s.name, probe.port)) {
+        const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
+        let restarting = 0;
+        const r = await probeUntilHealthy(
+          { host, port, path: probe.path, status: probe.status },
+          {
+            timeoutMs: remaining,
+            // Started without --wait: a container that exits ends the probe at once; one that its
+            // restart policy keeps restarting, at the third look (a start or two may fail while
+            // a dependency comes up).
+            gone: async () => {
+              const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
+              const mine = ps.filter((p) => p.Service === s.name);
+              const exited = mine.find((p) => p.State === "exited" || p.State === "dead");
+              if (exited)
+                return `its container is ${exited.State}${exited.ExitCode !== undefined ? ` (exit code ${exited.ExitCode})` : ""}`;
+              if (mine.some((p) => p.State === "restarting") && ++restarting >= 3)
+                return "its container keeps restarting";
+              return undefined;
+            },
           },
-        },
-      );
-      if (!r.ok) {
-        const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
-        throw new ApplyFailure(
-          r.gone
-            ? `service ${s.name} stopped before it passed its health probe: ${r.last}`
-            : `service ${s.name} failed its health probe within ${this.deps.healthTimeoutSeconds} s: ${r.last}`,
-          lastLines(logs.stdout, 20),
         );
+        if (!r.ok) {
+          const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
+          throw new ApplyFailure(
+            r.gone
+              ? `service ${s.name} stopped before it passed its health probe: ${r.last}`
+              : `service ${s.name} failed its health probe within ${this.deps.healthTimeoutSeconds} s: ${r.last}`,
+            lastLines(logs.stdout, 20),
+          );
+        }
       }
     }
     // Running and stable: only what this apply started (an unchanged stop-first service kept its
@@ -576,7 +722,7 @@ export class Applier {
     release: Release,
     ctx: {
       previous: number | undefined;
-      switched: { route: RouteKey; from: Upstream | undefined }[];
+      switched: { route: RouteKey; from: Upstream[] }[];
       reason: string;
       logTail: string | undefined;
       redact: string[];
@@ -591,7 +737,7 @@ export class Applier {
     const file = store.composePath(seq);
     const plan = planApply(extras);
     for (const s of ctx.switched.reverse()) {
-      if (s.from)
+      if (s.from.length > 0)
         await proxy
           .switchRoute(s.route, s.from)
           .catch((e) => log.error({ err: describeError(e) }, "switch back failed"));

@@ -12,6 +12,11 @@ export interface RouteKey {
   environmentId: string;
   host: string;
   path?: string;
+  /**
+   * Server slots its backend needs: twice the service's replicas (old and new side by side during
+   * a start-first switch), at least 2. Absent: the proxy's default.
+   */
+  slots?: number;
 }
 
 export interface ApplyPlan {
@@ -53,4 +58,20 @@ export function planApply(extras: NodeExtras): ApplyPlan {
     stateless: { project: releaseProject(env, extras.sequence), services: stateless },
     projectOf,
   };
+}
+
+/** How many containers of a service the release runs (`deploy.replicas`; one when absent). */
+export function replicasOf(extras: NodeExtras, service: string): number {
+  return extras.services.find((s) => s.name === service)?.replicas ?? 1;
+}
+
+/** How many replicas a switch replaces at a time (`update_config.parallelism`; 0 or absent: all). */
+export function parallelismOf(extras: NodeExtras, service: string): number | undefined {
+  const p = extras.services.find((s) => s.name === service)?.updateParallelism;
+  return p === undefined || p === 0 ? undefined : p;
+}
+
+/** Server slots a route to a service of `replicas` containers needs. */
+export function slotsFor(replicas: number): number {
+  return Math.max(2, 2 * replicas);
 }

@@ -9,10 +9,18 @@ export interface ProxyControl {
    * before need a change of the proxy's configuration; existing routes keep their traffic.
    */
   ensureRoutes(routes: readonly RouteKey[]): Promise<void>;
-  /** Sends a route's new connections to `upstream` and drains the old server. */
-  switchRoute(route: RouteKey, upstream: Upstream): Promise<void>;
-  /** Where a route sends traffic now, if anywhere. */
-  upstreamOf(route: RouteKey): Promise<Upstream | undefined>;
+  /**
+   * Sends a route's new connections to `upstreams` (a service's replicas) and drains the old
+   * servers; with `parallelism`, that many at a time, each batch serving before as many old
+   * servers are drained, so the route keeps as many servers as before throughout.
+   */
+  switchRoute(
+    route: RouteKey,
+    upstreams: readonly Upstream[],
+    opts?: { parallelism?: number },
+  ): Promise<void>;
+  /** Where a route sends traffic now (empty: nowhere). */
+  upstreamsOf(route: RouteKey): Promise<Upstream[]>;
   /**
    * Makes `bundles` the TLS certificates of an environment (loaded without a reload; the ones it
    * no longer has are removed). A proxy without TLS ignores them, with a warning.

@@ -49,8 +49,14 @@ export function up(t: ComposeTarget, services: readonly string[], o: UpOptions):
 }
 
 /** The host address Docker picked for a published container port: `docker compose port`. */
-export function port(t: ComposeTarget, service: string, containerPort: number): Command {
-  return compose(t, "port", service, String(containerPort));
+export function port(t: ComposeTarget, service: string, containerPort: number, index?: number): Command {
+  return compose(
+    t,
+    "port",
+    ...(index !== undefined ? ["--index", String(index)] : []),
+    service,
+    String(containerPort),
+  );
 }
 
 export function stop(t: ComposeTarget, services: readonly string[], timeoutSeconds: number): Command {

@@ -104,8 +104,8 @@ function setup(
     certificates: [] as unknown[],
     async ensureRoutes() {},
     async switchRoute() {},
-    async upstreamOf() {
-      return undefined;
+    async upstreamsOf() {
+      return [];
     },
     async removeRoute(r: unknown) {
       this.removed.push(r);

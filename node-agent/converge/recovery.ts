@@ -4,7 +4,7 @@
 import { tlsBundlesFromSecrets } from "../../contract/release/tls";
 import type { Logger } from "../../lib/log";
 import { routeKeys } from "../apply/apply";
-import { parseReleaseProject, planApply, statefulProject } from "../apply/plan";
+import { parseReleaseProject, planApply, replicasOf, statefulProject } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import * as compose from "../compose/commands";
 import type { DockerRunner } from "../docker";
@@ -67,19 +67,26 @@ export class Recovery {
     const release = store.release(current);
     const plan = planApply(release.extras);
     const file = store.composePath(current);
-    const routes = routeKeys(env, release.payload);
+    const routes = routeKeys(env, release.payload, release.extras);
     await this.d.proxy.ensureRoutes(routes);
     await this.d.proxy.installCertificates(env, tlsBundlesFromSecrets(this.d.unseal(release)));
     for (const [i, r] of release.payload.routes.entries()) {
-      const out = await this.d.docker(
-        compose.port({ project: plan.projectOf[r.service] as string, file }, r.service, r.port),
-        { allowFailure: true },
-      );
-      if (out.exitCode !== 0) continue;
-      await this.d.proxy.switchRoute(
-        routes[i] as (typeof routes)[number],
-        compose.parsePortOutput(out.stdout),
-      );
+      const n = replicasOf(release.extras, r.service);
+      const upstreams = [];
+      for (let index = 1; index <= n; index++) {
+        const out = await this.d.docker(
+          compose.port(
+            { project: plan.projectOf[r.service] as string, file },
+            r.service,
+            r.port,
+            n > 1 ? index : undefined,
+          ),
+          { allowFailure: true },
+        );
+        if (out.exitCode === 0) upstreams.push(compose.parsePortOutput(out.stdout));
+      }
+      if (upstreams.length === 0) continue;
+      await this.d.proxy.switchRoute(routes[i] as (typeof routes)[number], upstreams);
     }
   }
 }

@@ -18,7 +18,7 @@ import { run } from "../../lib/process";
 import type { RouteKey, Upstream } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import { ProxyCertificates } from "./certificates";
-import { renderHaproxyConfig } from "./haproxy-config";
+import { DEFAULT_SLOTS, renderHaproxyConfig } from "./haproxy-config";
 import { checkHaproxyConfig, haproxyOutput } from "./haproxy-process";
 import { backendName, normalizeHost, normalizePathPrefix } from "./names";
 import { HaproxyRuntimeApi } from "./runtime-api";
@@ -101,7 +101,11 @@ export class HaproxyControl implements ProxyControl {
         : {}),
       serverStateFile: this.stateFile,
       ...(this.o.accessSocket ? { access: { socket: this.o.accessSocket } } : {}),
-      routes: routes.map((r) => ({ host: r.host, ...(r.path ? { pathPrefix: r.path } : {}) })),
+      routes: routes.map((r) => ({
+        host: r.host,
+        ...(r.path ? { pathPrefix: r.path } : {}),
+        ...(r.slots !== undefined ? { slots: r.slots } : {}),
+      })),
       ...(this.o.user ? { user: this.o.user, group: this.o.user } : {}),
       log: this.o.unit || haproxyOutput(process.env, this.o.dir).kind === "journal" ? "stdout" : "ring",
     });
@@ -232,7 +236,17 @@ export class HaproxyControl implements ProxyControl {
         );
       }
       if (!held) {
-        table.push({ environmentId: r.environmentId, host: r.host, ...(r.path ? { path: r.path } : {}) });
+        table.push({
+          environmentId: r.environmentId,
+          host: r.host,
+          ...(r.path ? { path: r.path } : {}),
+          ...(r.slots !== undefined && r.slots > DEFAULT_SLOTS ? { slots: r.slots } : {}),
+        });
+        changed = true;
+      } else if ((r.slots ?? DEFAULT_SLOTS) > (held.slots ?? DEFAULT_SLOTS)) {
+        // More replicas than the backend has slots for: a reload adds slots (the server-state
+        // file keeps the serving ones as they are). Slots are never taken away.
+        held.slots = r.slots;
         changed = true;
       }
     }
@@ -240,29 +254,35 @@ export class HaproxyControl implements ProxyControl {
     else await this.start();
   }
 
-  async switchRoute(route: RouteKey, upstream: Upstream): Promise<void> {
+  async switchRoute(
+    route: RouteKey,
+    upstreams: Upstream | readonly Upstream[],
+    opts: { parallelism?: number } = {},
+  ): Promise<void> {
+    const list: readonly Upstream[] = Array.isArray(upstreams) ? upstreams : [upstreams as Upstream];
     const backend = backendName(
       normalizeHost(route.host),
       route.path ? normalizePathPrefix(route.path) : undefined,
     );
-    await this.api.switchBackend(
+    await this.api.switchBackendTo(
       backend,
-      { addr: upstream.host, port: upstream.port },
-      { drainTimeoutMs: (this.o.drainSeconds ?? 10) * 1000 },
+      list.map((u) => ({ addr: u.host, port: u.port })),
+      { drainTimeoutMs: (this.o.drainSeconds ?? 10) * 1000, ...opts },
     );
   }
 
-  async upstreamOf(route: RouteKey): Promise<Upstream | undefined> {
-    if (!(await this.running())) return undefined;
+  async upstreamsOf(route: RouteKey): Promise<Upstream[]> {
+    if (!(await this.running())) return [];
     const backend = backendName(
       normalizeHost(route.host),
       route.path ? normalizePathPrefix(route.path) : undefined,
     );
     try {
-      const ready = (await this.api.showServers(backend)).find((s) => s.admin === "ready");
-      return ready ? { host: ready.addr, port: ready.port } : undefined;
+      return (await this.api.showServers(backend))
+        .filter((s) => s.admin === "ready")
+        .map((s) => ({ host: s.addr, port: s.port }));
     } catch {
-      return undefined;
+      return [];
     }
   }
 

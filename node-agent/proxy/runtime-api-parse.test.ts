@@ -5,6 +5,7 @@ import {
   mergeServerStatus,
   parseServersState,
   parseStatCsv,
+  planBatch,
   planSwitch,
   type ServerStatus,
   slotReadiness,
@@ -162,5 +163,74 @@ describe("planSwitch", () => {
       /no idle server slot/,
     );
     expect(() => planSwitch([], target)).toThrow(/no server slots/);
+  });
+});
+
+describe("planBatch", () => {
+  const t = (port: number) => ({ addr: "127.0.0.1", port });
+  const targets = [t(9101), t(9102), t(9103)];
+
+  it("replaces three replicas one at a time, each new one serving before an old one drains", () => {
+    const servers = [
+      srv("s1", "ready", 9001),
+      srv("s2", "ready", 9002),
+      srv("s3", "ready", 9003),
+      srv("s4", "maint", 1),
+      srv("s5", "maint", 1),
+      srv("s6", "maint", 1),
+    ];
+    expect(planBatch(servers, targets, 1)).toEqual({
+      kind: "batch",
+      add: [{ slot: "s4", target: t(9101) }],
+      ready: [],
+      drain: ["s1"],
+    });
+    // After the first step: s4 serves 9101, s1 is parked.
+    const after = [
+      srv("s1", "maint", 9001),
+      srv("s2", "ready", 9002),
+      srv("s3", "ready", 9003),
+      srv("s4", "ready", 9101),
+      srv("s5", "maint", 1),
+      srv("s6", "maint", 1),
+    ];
+    expect(planBatch(after, targets, 1)).toMatchObject({
+      add: [{ slot: "s1", target: t(9102) }],
+      drain: ["s2"],
+    });
+    const end = [
+      srv("s1", "ready", 9102),
+      srv("s2", "ready", 9103),
+      srv("s3", "maint", 9003),
+      srv("s4", "ready", 9101),
+      srv("s5", "maint", 1),
+      srv("s6", "maint", 1),
+    ];
+    expect(planBatch(end, targets)).toEqual({ kind: "done" });
+  });
+
+  it("switches all at once without parallelism, and drains every old server with the last batch", () => {
+    const servers = [
+      srv("s1", "ready", 9001),
+      srv("s2", "maint", 1),
+      srv("s3", "maint", 1),
+      srv("s4", "maint", 1),
+    ];
+    expect(planBatch(servers, targets)).toEqual({
+      kind: "batch",
+      add: [
+        { slot: "s2", target: t(9101) },
+        { slot: "s3", target: t(9102) },
+        { slot: "s4", target: t(9103) },
+      ],
+      ready: [],
+      drain: ["s1"],
+    });
+  });
+
+  it("says how many slots it lacks", () => {
+    expect(() => planBatch([srv("s1", "ready", 9001), srv("s2", "maint", 1)], targets)).toThrow(
+      /3 server slots are needed and 1 are idle/,
+    );
   });
 });

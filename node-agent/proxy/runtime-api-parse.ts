@@ -201,3 +201,60 @@ export function planSwitch(servers: readonly ServerStatus[], target: SwitchTarge
 function firstLine(text: string): string {
   return JSON.stringify((text.trim().split("\n")[0] ?? "").slice(0, 200));
 }
+
+/** One step of a switch to several servers (a service's replicas): what to add, what to drain. */
+export type BatchPlan =
+  | { kind: "done" }
+  | {
+      kind: "batch";
+      /** Idle slots to point at a target and make ready. */
+      add: { slot: string; target: SwitchTarget }[];
+      /** Slots already on a target but draining (an interrupted switch back): ready again. */
+      ready: string[];
+      /** Old slots to drain once the added ones are up. */
+      drain: string[];
+    };
+
+/**
+ * The next step of a switch to `targets`, `parallelism` at a time (undefined: all at once): the
+ * next targets not yet served go to idle slots, and as many old servers are drained after them
+ * (all that are left with the last batch), so the backend keeps at least as many ready servers
+ * as it had. Called again after each step until it says done.
+ */
+export function planBatch(
+  servers: readonly ServerStatus[],
+  targets: readonly SwitchTarget[],
+  parallelism?: number,
+): BatchPlan {
+  if (servers.length === 0) throw new Error("the backend has no server slots");
+  const onTarget = (s: ServerStatus) => targets.some((t) => s.addr === t.addr && s.port === t.port);
+  const readyAgain = servers.filter((s) => s.admin === "drain" && onTarget(s)).map((s) => s.name);
+  const served = (t: SwitchTarget) =>
+    servers.some((s) => s.admin !== "maint" && s.addr === t.addr && s.port === t.port);
+  const pending = targets.filter((t) => !served(t));
+  // Old servers, the ones already draining first.
+  let old = servers
+    .filter((s) => s.admin !== "maint" && !onTarget(s))
+    .sort((a, b) => (a.admin === b.admin ? 0 : a.admin === "drain" ? -1 : 1));
+  if (pending.length === 0 && old.length === 0 && readyAgain.length === 0) return { kind: "done" };
+  const batch = pending.slice(0, parallelism && parallelism > 0 ? parallelism : pending.length);
+  const idle = servers.filter((s) => s.admin === "maint");
+  for (const s of old.filter((o) => o.admin === "drain" && o.sessions === 0)) {
+    if (idle.length >= batch.length) break;
+    idle.push(s);
+    old = old.filter((o) => o !== s);
+  }
+  if (idle.length < batch.length) {
+    const list = servers.map((s) => `${s.name}=${s.admin} ${s.addr}:${s.port}`).join(", ");
+    throw new Error(
+      `${batch.length} server slots are needed and ${idle.length} are idle (${list}); the route's backend needs more slots`,
+    );
+  }
+  const last = pending.length === batch.length;
+  return {
+    kind: "batch",
+    add: batch.map((target, i) => ({ slot: (idle[i] as ServerStatus).name, target })),
+    ready: readyAgain,
+    drain: (last ? old : old.slice(0, batch.length)).map((s) => s.name),
+  };
+}

@@ -13,6 +13,7 @@ import {
   mergeServerStatus,
   parseServersState,
   parseStatCsv,
+  planBatch,
   planSwitch,
   type ServerStatus,
   type SwitchTarget,
@@ -236,6 +237,47 @@ export class HaproxyRuntimeApi {
       await this.setServerState(backend, old, "maint");
     }
     return { backend, slot: plan.slot, drained: plan.drain, sessionsLeft, changed: true };
+  }
+
+  /**
+   * Switches a backend to several servers (a service's replicas), `parallelism` at a time: each
+   * batch is UP before as many old servers are drained (see planBatch). One target and no
+   * parallelism is switchBackend's switch.
+   */
+  async switchBackendTo(
+    backend: string,
+    targets: readonly SwitchTarget[],
+    opts: SwitchOptions & { parallelism?: number } = {},
+  ): Promise<{ sessionsLeft: number }> {
+    if (targets.length === 1 && !opts.parallelism) {
+      const r = await this.switchBackend(backend, targets[0] as SwitchTarget, opts);
+      return { sessionsLeft: r.sessionsLeft };
+    }
+    if (targets.length === 0) throw new Error(`no server to switch ${backend} to`);
+    const pollMs = opts.pollMs ?? 100;
+    let sessionsLeft = 0;
+    for (let step = 0; step < 64; step++) {
+      const plan = planBatch(await this.showServers(backend), targets, opts.parallelism);
+      if (plan.kind === "done") return { sessionsLeft };
+      for (const slot of plan.ready) await this.setServerState(backend, slot, "ready");
+      for (const a of plan.add) {
+        await this.setServerAddr(backend, a.slot, a.target.addr, a.target.port);
+        await this.setServerState(backend, a.slot, "ready");
+      }
+      try {
+        for (const a of plan.add) await this.waitForUp(backend, a.slot, opts.upTimeoutMs ?? 30_000, pollMs);
+      } catch (e) {
+        for (const a of plan.add) await this.setServerState(backend, a.slot, "maint").catch(() => undefined);
+        throw e;
+      }
+      for (const old of plan.drain) await this.setServerState(backend, old, "drain");
+      for (const old of plan.drain) {
+        const r = await this.waitForNoSessions(backend, old, opts.drainTimeoutMs ?? 30_000, pollMs);
+        sessionsLeft += r.sessions;
+        await this.setServerState(backend, old, "maint");
+      }
+    }
+    throw new Error(`switching ${backend} did not settle`);
   }
 
   /**

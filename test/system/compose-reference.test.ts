@@ -32,6 +32,8 @@ const OWN: Case[] = [
   { file: "secrets-configs.yaml" },
   { file: "build.yaml" },
   { file: "extends.yaml" },
+  { file: "replicas.yaml" },
+  { file: "hooks.yaml" },
   { file: "common.yaml" },
   { file: "included.yaml" },
 ];

@@ -98,7 +98,7 @@ beforeAll(async () => {
     drainSeconds: 1,
   });
   await control.ensureRoutes([route]);
-  await control.switchRoute(route, { host: "127.0.0.1", port: (upstream.address() as AddressInfo).port });
+  await control.switchRoute(route, [{ host: "127.0.0.1", port: (upstream.address() as AddressInfo).port }]);
 });
 
 afterAll(async () => {

@@ -196,11 +196,7 @@ export function composeView(s: Obj, projectDir: string): View {
   if (typeof s.stop_grace_period === "string") out.stop_grace_period = goDurationMs(s.stop_grace_period);
   set(out, "expose", Array.isArray(s.expose) ? s.expose.map((p) => Number(p)) : undefined);
   set(out, "labels", s.labels);
-  const links = Array.isArray(s.links) ? (s.links as string[]) : [];
   if (isObj(s.networks)) {
-    // Compose's links become aliases of the linked service on the default network; berth writes
-    // them as aliases of this service's network entries, compared here as the alias lists Compose
-    // would give the service's own networks.
     set(
       out,
       "networks",
@@ -212,8 +208,6 @@ export function composeView(s: Obj, projectDir: string): View {
       ),
     );
   }
-  if (links.length)
-    out.links = links.map((l) => l.split(":")).map(([svc, alias]) => `${svc}:${alias ?? svc}`);
   set(out, "secrets", composeFileMounts(s.secrets, "secret"));
   set(out, "configs", composeFileMounts(s.configs, "config"));
   if (isObj(s.build)) {
@@ -249,8 +243,8 @@ export function composeView(s: Obj, projectDir: string): View {
   const replicas = num(deploy.replicas) ?? num(s.scale);
   if (replicas !== undefined) out.replicas = replicas;
   if (isObj(deploy.update_config)) {
-    const u = deploy.update_config;
-    set(out, "update_config", clean({ parallelism: num(u.parallelism), order: u.order }));
+    set(out, "update_parallelism", num(deploy.update_config.parallelism));
+    set(out, "update_order", deploy.update_config.order);
   }
   for (const hook of ["post_start", "pre_stop"]) {
     if (Array.isArray(s[hook]))
@@ -369,13 +363,60 @@ export function berthView(s: Service): View {
       }),
     );
   }
+  set(out, "replicas", s.replicas);
+  set(out, "update_parallelism", s.updateParallelism);
+  for (const [k, hooks] of [
+    ["post_start", s.postStart],
+    ["pre_stop", s.preStop],
+  ] as const) {
+    set(
+      out,
+      k,
+      hooks?.map((h) =>
+        clean({
+          command: h.command,
+          user: h.user,
+          working_dir: h.workingDir,
+          environment: Object.keys(h.environment).length ? h.environment : undefined,
+        }),
+      ),
+    );
+  }
+  out.update_order = s.updateOrder;
+  return out;
+}
+
+/**
+ * Compose's `links: [SERVICE:ALIAS]` name the linked service ALIAS for the linking one; berth
+ * gives the linked service that network alias on the networks the two share. Compose's config
+ * is brought to berth's form here (its depends_on already carries the link).
+ */
+function linksAsAliases(services: Obj): Obj {
+  const out = structuredClone(services);
+  for (const s of Object.values(out)) {
+    if (!isObj(s) || !Array.isArray(s.links)) continue;
+    for (const link of s.links as string[]) {
+      const [name = "", alias = name] = link.split(":");
+      const target = out[name];
+      if (alias === name || !isObj(target) || !isObj(target.networks) || !isObj(s.networks)) continue;
+      for (const n of Object.keys(s.networks)) {
+        if (!Object.hasOwn(target.networks, n)) continue;
+        const cfg = isObj(target.networks[n]) ? (target.networks[n] as Obj) : {};
+        const aliases = Array.isArray(cfg.aliases) ? (cfg.aliases as string[]) : [];
+        if (!aliases.includes(alias)) target.networks[n] = { ...cfg, aliases: [...aliases, alias] };
+      }
+    }
+    delete s.links;
+  }
   return out;
 }
 
 /** Every field where the two differ, as `service.field: berth X, compose Y`. */
 export function compareManifest(m: Manifest, composeConfig: unknown, projectDir: string): string[] {
   const diffs: string[] = [];
-  const cs = isObj(composeConfig) && isObj(composeConfig.services) ? composeConfig.services : {};
+  const cs = linksAsAliases(
+    isObj(composeConfig) && isObj(composeConfig.services) ? composeConfig.services : {},
+  );
   const names = new Set([...Object.keys(m.services), ...Object.keys(cs)]);
   for (const name of [...names].sort()) {
     const b = m.services[name];
@@ -386,6 +427,8 @@ export function compareManifest(m: Manifest, composeConfig: unknown, projectDir:
     }
     const bv = berthView(b);
     const cv = composeView(unescapeDollars(c) as Obj, projectDir);
+    // Without update_config.order, berth picks the order itself (stop-first for a writable volume).
+    if (cv.update_order === undefined) delete bv.update_order;
     for (const k of [...new Set([...Object.keys(bv), ...Object.keys(cv)])].sort()) {
       const x = JSON.stringify(sortKeys(bv[k]));
       const y = JSON.stringify(sortKeys(cv[k]));
