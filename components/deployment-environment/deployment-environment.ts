@@ -48,6 +48,11 @@ export interface DeploymentEnvironmentArgs {
    * without any, only services without profiles run, as with Compose.
    */
   profiles?: readonly string[];
+  /**
+   * The node's platform when it is not linux/amd64 (an Arm server: `linux/arm64`): the Compose
+   * file's `platform:` and `build.platforms` must name it, and every build targets it.
+   */
+  platform?: string;
   /** Values of the secrets the Compose file references with x-berth-secret. */
   secrets?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
@@ -118,6 +123,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
       variables,
       files: diskProjectFiles(projectDir),
       ...(args.profiles?.length ? { profiles: args.profiles } : {}),
+      ...(args.platform ? { platform: args.platform } : {}),
     });
     const prefix = `${args.registry.host}/${args.registry.namespace.replace(/^\/+|\/+$/g, "")}`;
 
@@ -152,7 +158,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
           ...(b.dockerfileInline ? { dockerfileInline: b.dockerfileInline } : {}),
           ...(b.labels ? { labels: b.labels } : {}),
           ...(contexts ? { additionalContexts: contexts } : {}),
-          ...(b.platform ? { platform: b.platform } : {}),
+          ...(b.platform || args.platform ? { platform: b.platform ?? args.platform } : {}),
         };
         const build = new ImageBuild(
           `${name}-${b.name}-image`,
@@ -201,6 +207,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         projectDir,
         variables,
         ...(args.profiles?.length ? { profiles: [...args.profiles] } : {}),
+        ...(args.platform ? { platform: args.platform } : {}),
         images,
         registry: pulumi.output({
           host: args.registry.host,

@@ -57,6 +57,8 @@ export interface ReleaseInputs {
   variables: Record<string, string>;
   /** The active Compose profiles (absent in states written before they existed: none). */
   profiles?: string[];
+  /** The node's platform when not linux/amd64 (absent in states written before it existed). */
+  platform?: string;
   /** Pinned images of the services built from `build:` (the others are resolved here). */
   images: Record<string, string>;
   registry: RegistryAccess;
@@ -95,6 +97,7 @@ function validate(news: ReleaseInputs) {
     variables: news.variables,
     files: diskProjectFiles(news.projectDir),
     ...(news.profiles?.length ? { profiles: news.profiles } : {}),
+    ...(news.platform ? { platform: news.platform } : {}),
   });
 }
 

@@ -76,3 +76,36 @@ describe("env_file", () => {
     expect(p).toMatchObject({ file: "bad.env", line: 2, message: "expected = after no" });
   });
 });
+
+describe("label_file", () => {
+  const lf = memoryProjectFiles({
+    "a.labels": "com.example.team=web\ncom.example.tier=front\n",
+    "b.labels": "com.example.tier=back\n",
+    "bad.labels": "berth.environment=other\n",
+  });
+
+  it("reads the files in order, and labels: wins over them", () => {
+    const r = accept(web("label_file: [a.labels, b.labels]\nlabels: { com.example.team: ops }"), {
+      files: lf,
+    });
+    expect(r.manifest.services.web?.labels).toEqual({
+      "com.example.team": "ops",
+      "com.example.tier": "back",
+    });
+  });
+
+  it("refuses a missing file, one outside the project and berth's reserved prefix, located", () => {
+    expect(
+      at(reject(web("label_file: nope.labels"), { files: lf }), "services.web.label_file"),
+    ).toMatchObject({
+      line: 4,
+      message: "label_file nope.labels does not exist",
+    });
+    expect(at(reject(web("label_file: ../x.labels"), { files: lf }), "services.web.label_file").message).toBe(
+      "label_file ../x.labels is outside the project folder",
+    );
+    expect(at(reject(web("label_file: bad.labels"), { files: lf }), "services.web.label_file").message).toBe(
+      "label berth.environment from a label file uses the reserved berth. prefix",
+    );
+  });
+});

@@ -18,12 +18,14 @@ interface EnvFileRef {
   at: Path;
 }
 
-function refs(ctx: Ctx, node: YNode, path: Path): EnvFileRef[] {
+type What = "env_file" | "label_file";
+
+function refs(ctx: Ctx, node: YNode, path: Path, what: What): EnvFileRef[] {
   const items =
     node.kind === "seq" ? node.items.map((n, i) => [n, [...path, i]] as const) : [[node, path] as const];
   const out: EnvFileRef[] = [];
   for (const [n, at] of items) {
-    if (n.kind === "map") {
+    if (n.kind === "map" && what === "env_file") {
       checkKeys(ctx, n, at, { accepted: ["path", "required", "format"], what: "env_file field" });
       const p = entry(n, "path");
       if (!p) {
@@ -48,7 +50,7 @@ function refs(ctx: Ctx, node: YNode, path: Path): EnvFileRef[] {
       out.push({ path: file, required, raw: format === "raw", node: p.value, at: [...at, "path"] });
       continue;
     }
-    const file = asText(ctx, n, at, "env_file");
+    const file = asText(ctx, n, at, what);
     if (file !== undefined) out.push({ path: file, required: true, raw: false, node: n, at });
   }
   return out;
@@ -56,13 +58,29 @@ function refs(ctx: Ctx, node: YNode, path: Path): EnvFileRef[] {
 
 export function readEnvFiles(ctx: Ctx, node: YNode, path: Path): Record<string, EnvValue> {
   const out: Record<string, EnvValue> = {};
-  for (const ref of refs(ctx, node, path)) {
+  for (const [k, v] of readFiles(ctx, node, path, "env_file")) setKey(out, k, { value: v });
+  return out;
+}
+
+/**
+ * services.*.label_file: files of the project folder in the env-file syntax, read at preview;
+ * a later file's label over an earlier one's, and `labels:` over them all (as Compose merges).
+ */
+export function readLabelFiles(ctx: Ctx, node: YNode, path: Path): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of readFiles(ctx, node, path, "label_file")) setKey(out, k, v);
+  return out;
+}
+
+function readFiles(ctx: Ctx, node: YNode, path: Path, what: What): [string, string][] {
+  const out: [string, string][] = [];
+  for (const ref of refs(ctx, node, path, what)) {
     const rel = ref.path.includes("\\") ? undefined : insideProject(ctx.projectDir, ".", ref.path);
     if (rel === undefined) {
       ctx.problems.error(
         ref.node.pos,
         ref.at,
-        `env_file ${ref.path} is outside the project folder`,
+        `${what} ${ref.path} is outside the project folder`,
         "keep the file inside the project folder, written relative to the Compose file (no ..)",
       );
       continue;
@@ -71,7 +89,7 @@ export function readEnvFiles(ctx: Ctx, node: YNode, path: Path): Record<string, 
       ctx.problems.error(
         ref.node.pos,
         ref.at,
-        `env_file ${ref.path} cannot be read: no project folder was given`,
+        `${what} ${ref.path} cannot be read: no project folder was given`,
         "validate the file with its project folder",
       );
       continue;
@@ -82,14 +100,18 @@ export function readEnvFiles(ctx: Ctx, node: YNode, path: Path): Record<string, 
       ctx.problems.error(
         ref.node.pos,
         ref.at,
-        r.missing ? `env_file ${ref.path} does not exist` : r.message,
-        r.missing ? "create it, or mark it optional: - { path: FILE, required: false }" : undefined,
+        r.missing ? `${what} ${ref.path} does not exist` : r.message,
+        r.missing
+          ? what === "env_file"
+            ? "create it, or mark it optional: - { path: FILE, required: false }"
+            : "create it, or write the labels under labels:"
+          : undefined,
       );
       continue;
     }
     const parsed = parseDotenv(r.text, { file: rel, raw: ref.raw, lookup: (k) => ctx.variables.get(k) });
     for (const p of parsed.problems) ctx.problems.error(p.pos, ref.at, p.message, p.hint);
-    for (const [k, v] of parsed.values) setKey(out, k, { value: v });
+    out.push(...parsed.values);
   }
   return out;
 }

@@ -42,9 +42,12 @@ class Converter {
     private readonly lc: LineCounter,
     private readonly problems: Problems,
     /** Set for a file other than the Compose file itself (extends, include). */
-    private readonly file?: string,
+    private readonly file: string | undefined,
+    hasAliases: boolean,
   ) {
-    // An alias refers to the closest anchor of that name before it, in document order.
+    // An alias refers to the closest anchor of that name before it, in document order. A text
+    // without a `*` has no alias, and needs no walk.
+    if (!hasAliases) return;
     const anchors = new Map<string, Node>();
     visit(doc, {
       Node: (_, n) => {
@@ -356,7 +359,7 @@ export function parseYaml(text: string, problems: Problems, file?: string): Pars
     return { empty: true };
   }
   try {
-    const conv = new Converter(doc, lc, problems, file);
+    const conv = new Converter(doc, lc, problems, file, text.includes("*"));
     const root = conv.convert(doc.contents, [], { line: 1, col: 1 }, 0);
     return conv.tooBig ? { empty: false } : { root, empty: false };
   } catch (e) {

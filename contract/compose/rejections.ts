@@ -100,18 +100,13 @@ export const SERVICE_REJECTED: Readonly<Record<string, Rejection>> = {
     message: "volumes_from is not supported: it shares another container's mounts",
     hint: "mount the same named volume in both services, e.g. volumes: [data:/path]",
   },
-  label_file: {
-    message: "label_file is not supported: it reads files on the machine running berth",
-    hint: "write the labels under labels:",
-  },
   container_name: {
     message: "container_name is not allowed: berth names containers per environment and release",
     hint: "remove it; other services reach this one by its service name",
   },
   pre_start: {
-    message:
-      "pre_start is not supported: the node's Docker Compose (2.26) does not know it, and a one-off container before the service is what Compose's own depends_on already gives",
-    hint: "run the migration as a service of its own and make this one depend on it: depends_on: { migrate: { condition: service_completed_successfully } }",
+    message: "pre_start is not supported: the node's Docker Compose (2.26) does not know it",
+    hint: 'run the step in the service\'s command before the server starts, e.g. command: ["sh", "-c", "./migrate && exec ./server"]',
   },
   external_links: {
     message: "external_links is not supported: a release only reaches its own services",

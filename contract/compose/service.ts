@@ -4,7 +4,7 @@ import { readBuild } from "./build";
 import { readCommand } from "./command";
 import { type DependencyRef, readDependsOn } from "./depends-on";
 import { readDeploy, readReplicas } from "./deploy";
-import { readEnvFiles } from "./env-file";
+import { readEnvFiles, readLabelFiles } from "./env-file";
 import { readEnvironment } from "./environment";
 import { readDuration, readHealthcheck } from "./healthcheck";
 import { HOOK_FIELDS, readHooks } from "./hooks";
@@ -45,6 +45,7 @@ export const SERVICE_FIELDS = [
   "extends",
   "scale",
   "links",
+  "label_file",
   ...HOOK_FIELDS,
   ...RUNTIME_FIELDS,
 ] as const;
@@ -243,8 +244,23 @@ export function readService(
         );
     }
   }
+  const labelFile = get("label_file");
   const labels = get("labels");
-  if (labels) s.labels = readLabels(ctx, labels.value, at("labels"));
+  // Compose: labels: wins over label_file.
+  const fromLabelFiles = labelFile ? readLabelFiles(ctx, labelFile.value, at("label_file")) : {};
+  for (const k of Object.keys(fromLabelFiles)) {
+    if (!k.toLowerCase().startsWith("berth.")) continue;
+    ctx.problems.error(
+      labelFile?.value.pos ?? map.pos,
+      at("label_file"),
+      `label ${k} from a label file uses the reserved berth. prefix`,
+      "rename the label in the file",
+    );
+    delete fromLabelFiles[k];
+  }
+  const writtenLabels = labels ? readLabels(ctx, labels.value, at("labels")) : {};
+  for (const [k, v] of Object.entries(writtenLabels)) setKey(fromLabelFiles, k, v);
+  s.labels = fromLabelFiles;
   const nets = get("networks");
   if (nets) {
     const n = readServiceNetworks(ctx, nets.value, at("networks"), declared.networks);

@@ -14,6 +14,7 @@ import { Workspace } from "../../components/workspace/workspace";
 import { enrollmentSecretFor } from "../../contract/channel/node-identity";
 import { environmentAccess, workspaceAccess } from "../access";
 import type { StackConfig } from "../config";
+import { cloudNodePlatform } from "../platform";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -189,6 +190,7 @@ export function cloudEnvironments(
         composeFile: path.resolve(STACKS_DIR, e.compose),
         variables: e.variables,
         profiles: e.profiles,
+        ...nonDefaultPlatform(config.nodes.find((n) => n.id === e.node)),
         secrets: ctx.secrets,
         certificates: ctx.certificates.apply((all) =>
           Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),
@@ -276,4 +278,12 @@ export function cloudEnvironments(
 function channelAddress(c: ReleaseChannel): pulumi.Output<string> {
   const prefix = (c.prefix ?? "").replace(/^\/+|\/+$/g, "");
   return pulumi.interpolate`s3:${c.endpoint ?? ""}/${c.bucket ?? ""}${prefix ? `/${prefix}` : ""}`;
+}
+
+/** The node's platform, given only when it is not the default (so amd64 stacks see no change). */
+function nonDefaultPlatform(node: { provider: string; serverType: string } | undefined): {
+  platform?: string;
+} {
+  const p = node ? cloudNodePlatform(node) : "linux/amd64";
+  return p === "linux/amd64" ? {} : { platform: p };
 }

@@ -8,6 +8,7 @@ import { LocalRoot } from "../../components/local/local-root";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
 import { environmentAccess, workspaceAccess } from "../access";
+import { localNodePlatform } from "../platform";
 import { enrollmentSecret, gitCredentialOf, trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
@@ -66,6 +67,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
             ...e.variables,
           },
           profiles: e.profiles,
+          ...(localNodePlatform() === "linux/amd64" ? {} : { platform: localNodePlatform() }),
           secrets,
           node: { nodeId: node.nodeId, publicKey: node.publicKey, statusKey: node.statusKey, volumeRoot },
           channel: { kind: "folder", path: channelPath },

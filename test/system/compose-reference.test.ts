@@ -34,6 +34,7 @@ const OWN: Case[] = [
   { file: "extends.yaml" },
   { file: "replicas.yaml" },
   { file: "hooks.yaml" },
+  { file: "label-file.yaml" },
   { file: "common.yaml" },
   { file: "included.yaml" },
 ];
