@@ -182,6 +182,11 @@ function braced(
 
 /** Interpolates every string value of the tree in place; keys are left as written. */
 export function interpolateTree(node: YNode, vars: Variables, path: Path, problems: Problems): void {
+  // One path array, extended and shortened as the walk goes: copied only for a problem.
+  walkInterpolate(node, vars, [...path], problems);
+}
+
+function walkInterpolate(node: YNode, vars: Variables, path: (string | number)[], problems: Problems): void {
   switch (node.kind) {
     case "scalar": {
       if (typeof node.value !== "string" || !node.value.includes("$")) return;
@@ -193,16 +198,24 @@ export function interpolateTree(node: YNode, vars: Variables, path: Path, proble
           node.source = r.value;
         }
       } else {
-        for (const e of r.errors) problems.error(node.pos, path, e.message, e.hint);
+        for (const e of r.errors) problems.error(node.pos, [...path], e.message, e.hint);
         problems.mute(node.pos);
       }
       return;
     }
     case "seq":
-      for (const [i, it] of node.items.entries()) interpolateTree(it, vars, [...path, i], problems);
+      for (let i = 0; i < node.items.length; i++) {
+        path.push(i);
+        walkInterpolate(node.items[i] as YNode, vars, path, problems);
+        path.pop();
+      }
       return;
     case "map":
-      for (const e of node.entries) interpolateTree(e.value, vars, [...path, e.key], problems);
+      for (const e of node.entries) {
+        path.push(e.key);
+        walkInterpolate(e.value, vars, path, problems);
+        path.pop();
+      }
       return;
   }
 }

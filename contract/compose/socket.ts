@@ -8,18 +8,29 @@ const MESSAGE = "the Docker socket (docker.sock) is not allowed anywhere: access
 const HINT = "remove it; berth's node agent is the only thing that talks to Docker";
 
 export function scanDockerSocket(node: YNode, path: Path, problems: Problems): void {
+  // One path array, extended and shortened as the walk goes: copied only for a problem.
+  walk(node, [...path], problems);
+}
+
+function walk(node: YNode, path: (string | number)[], problems: Problems): void {
   switch (node.kind) {
     case "scalar":
       if (typeof node.value === "string" && mentionsDockerSocket(node.value))
-        problems.error(node.pos, path, MESSAGE, HINT);
+        problems.error(node.pos, [...path], MESSAGE, HINT);
       return;
     case "seq":
-      for (const [i, it] of node.items.entries()) scanDockerSocket(it, [...path, i], problems);
+      for (let i = 0; i < node.items.length; i++) {
+        path.push(i);
+        walk(node.items[i] as YNode, path, problems);
+        path.pop();
+      }
       return;
     case "map":
       for (const e of node.entries) {
-        if (mentionsDockerSocket(e.key)) problems.error(e.keyPos, [...path, e.key], MESSAGE, HINT);
-        scanDockerSocket(e.value, [...path, e.key], problems);
+        path.push(e.key);
+        if (mentionsDockerSocket(e.key)) problems.error(e.keyPos, [...path], MESSAGE, HINT);
+        walk(e.value, path, problems);
+        path.pop();
       }
       return;
   }
