@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
+import { readStatus } from "../../contract/channel/publish";
 import type { Manifest } from "../../contract/manifest/schema";
 import {
   generateNodeKeyPair,
@@ -503,5 +504,26 @@ describe("the manager's agent applies a signed Swarm release", () => {
       const files = readdirSync(root, { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
       for (const f of files) expect(readFileSync(join(f.parentPath, f.name), "utf8")).not.toContain(SECRET);
     }
+
+    // A signed withdrawal removes the stack; its volume stays on its node.
+    await h.withdraw("shop");
+    await h.agent.pollOnce();
+    expect((await readStatus(h.channel, h.nodeId, "shop"))?.state).toBe("removed");
+    const manager = bed.nodes[0] as BedNode;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const left = await bed.docker(manager, [
+        "service",
+        "ls",
+        "--filter",
+        "label=com.docker.stack.namespace=berth-shop",
+        "--quiet",
+      ]);
+      if (left.stdout.trim() === "") break;
+      if (Date.now() > deadline) throw new Error(`the stack's services are still there: ${left.stdout}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const volumes = await bed.docker(volumeNode, ["volume", "ls", "--format", "{{.Name}}"]);
+    expect(volumes.stdout).toContain("berth_shop_data");
   }, 300_000);
 });
