@@ -110,9 +110,10 @@ async function cp(io: Io, values: Record<string, unknown>, from: string, to: str
     return code;
   }
   const [, name = "", path = ""] = dst as RegExpExecArray;
-  const mode = statSync(from).mode & 0o777;
+  const st = statSync(from);
+  const mode = st.mode & 0o777;
   const s = await openSession(
-    { ...base(io, values, name), action: "file-write", request: { path, mode } },
+    { ...base(io, values, name), action: "file-write", request: { path, mode, size: st.size } },
     streamsOf(io),
   );
   await pumpStdin(s, createReadStream(from, { highWaterMark: 1024 * 1024 }));

@@ -74,6 +74,8 @@ export const requestSchemas = {
   "file-write": z.strictObject({
     path: z.string().min(1).max(4096),
     mode: z.number().int().min(0).max(0o777).optional(),
+    /** The file's size in bytes: the node then writes it as docker cp does (one tar to the engine). */
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   }),
   /** A TCP stream to a port inside the workspace. */
   port: z.strictObject({ port: z.number().int().min(1).max(65535) }),

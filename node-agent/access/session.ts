@@ -69,12 +69,20 @@ export class Session {
 
   /** Standard input into a writable (a process's stdin, a socket), with backpressure. */
   stdinTo(w: NodeJS.WritableStream & { once(e: "drain", f: () => void): unknown }, end: () => void): void {
-    this.onStdin((b) => {
-      if (!w.write(b)) {
-        this.pause();
-        w.once("drain", () => this.resume());
-      }
-    }, end);
+    this.onStdin(
+      (b) => {
+        if (!w.write(b)) {
+          this.pause();
+          w.once("drain", () => this.resume());
+        }
+      },
+      () => {
+        end();
+        // A writable ended with data still buffered never emits "drain": read on, or the
+        // client's close frame waits unread and the session ends only at ws's 30 s close timeout.
+        this.resume();
+      },
+    );
   }
 
   onStdin(chunk: (b: Buffer) => void, end: () => void): void {
@@ -111,6 +119,8 @@ export class Session {
   finish(result: ControlFromNode): void {
     if (this.finished) return;
     this.finished = true;
+    // Reading must go on for the close handshake, whatever paused it.
+    this.resume();
     if (this.ws.readyState === this.ws.OPEN) {
       this.ws.send(JSON.stringify(result));
       this.ws.close(1000);

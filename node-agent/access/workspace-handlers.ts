@@ -4,9 +4,18 @@
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { AccessRequest } from "../../contract/access";
+import { run } from "../../lib/process";
 import type { Command } from "../compose/commands";
 import { pipeCommand } from "./app-handlers";
 import { dockerSocket, execExitCode, resizeExec, startExec } from "./docker-api";
+import {
+  containerPath,
+  fitsUstar,
+  putArchive,
+  tarHeader,
+  tarTrailer,
+  writeCheckCommand,
+} from "./docker-archive";
 import type { AccessContext, ActionHandler } from "./server";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
@@ -85,6 +94,72 @@ async function pty(
   return c.session.signal.aborted ? 130 : 1;
 }
 
+/**
+ * A file of known size written as docker cp writes it: checked as the remote user (may it write
+ * there?), then one tar streamed to the engine, owned by that user. Exactly `size` bytes or none.
+ */
+async function writeThroughArchive(
+  d: WorkspaceAccessDeps,
+  c: AccessContext,
+  w: WorkspaceContainer,
+  at: { dir: string; name: string },
+  size: number,
+  mode: number | undefined,
+): Promise<number> {
+  const env: Record<string, string> = d.dockerHost ? { DOCKER_HOST: d.dockerHost } : {};
+  const check = execInWorkspace(w, writeCheckCommand(at.dir, at.name), { stdin: false });
+  const out = await run(check.file, check.args, { env, allowFailure: true, timeoutMs: 30_000 });
+  const [uid, gid] = out.stdout.trim().split("\n").map(Number);
+  if (out.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    await c.session.write(
+      "stderr",
+      out.stderr.trim() ? `${out.stderr.trim()}\n` : `cannot write ${at.dir}/${at.name}\n`,
+    );
+    return 1;
+  }
+  const header = tarHeader({
+    name: at.name,
+    size,
+    mode: mode ?? 0o644,
+    uid: uid as number,
+    gid: gid as number,
+  });
+  const trailer = tarTrailer(size);
+  let received = 0;
+  try {
+    await putArchive(
+      dockerSocket(d.dockerHost),
+      w.id,
+      at.dir,
+      header.length + size + trailer.length,
+      (req) => {
+        const fail = (why: string) => req.destroy(new Error(why));
+        c.session.signal.addEventListener("abort", () => fail("the client went away"), { once: true });
+        req.write(header);
+        c.session.onStdin(
+          (b) => {
+            received += b.length;
+            if (received > size) return fail(`more than the ${size} bytes announced arrived`);
+            if (!req.write(b)) {
+              c.session.pause();
+              req.once("drain", () => c.session.resume());
+            }
+          },
+          () => {
+            c.session.resume();
+            if (received !== size) fail(`the upload ended after ${received} of ${size} bytes`);
+            else req.end(trailer);
+          },
+        );
+      },
+    );
+  } catch (e) {
+    await c.session.write("stderr", `${(e as Error).message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
 export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, ActionHandler> {
   const env: Record<string, string> = d.dockerHost ? { DOCKER_HOST: d.dockerHost } : {};
   const container = (c: AccessContext) =>
@@ -109,6 +184,9 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
     "file-write": async (c) => {
       const r = c.request as AccessRequest<"file-write">;
       const w = await container(c);
+      const at = containerPath(w.folder, r.path);
+      if (r.size !== undefined && fitsUstar(at.name, r.size))
+        return await writeThroughArchive(d, c, w, at, r.size, r.mode);
       return await pipeCommand(
         c.session,
         execInWorkspace(w, writeFileCommand(r.path, r.mode), { stdin: true }),

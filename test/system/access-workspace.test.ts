@@ -4,7 +4,7 @@
 // another workspace refused.
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -197,6 +197,36 @@ describe("access to a workspace through the agent", () => {
     const missing = await berth(["workspace", "cp", `${WS}:nope.bin`, back, ...accessArgs()]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain("nope.bin");
+    // Written as docker cp writes (a tar to the engine), yet owned by the remote user, with the
+    // local file's mode, and only where that user may write.
+    const owner = await berth([
+      "workspace",
+      "exec",
+      WS,
+      ...accessArgs(),
+      "--",
+      "stat",
+      "-c",
+      "%U %a",
+      "big.bin",
+    ]);
+    expect(owner.stdout.trim()).toBe(`dev ${(statSync(src).mode & 0o777).toString(8)}`);
+    const small = join(tmp, "small.txt");
+    writeFileSync(small, "x\n");
+    const refused = await berth(["workspace", "cp", small, `${WS}:/etc/berth-not-yours`, ...accessArgs()]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain("/etc is not writable");
+    const absent = await berth([
+      "workspace",
+      "exec",
+      WS,
+      ...accessArgs(),
+      "--",
+      "test",
+      "-e",
+      "/etc/berth-not-yours",
+    ]);
+    expect(absent.exitCode).toBe(1);
   }, 300_000);
 
   it("port: a local port forwarded to a web server started in the workspace, answered through curl", async () => {

@@ -235,8 +235,9 @@ export class AgentHarness {
    * Runs the bundled agent (dist/berth-agent.js run) as its own process, the way a node runs it:
    * it polls the folder channel, serves the proxy and the access endpoint. Its log is agent.log.
    */
-  async startDaemon(opts: { healthTimeoutSeconds?: number } = {}): Promise<void> {
+  async startDaemon(opts: { healthTimeoutSeconds?: number; tls?: boolean } = {}): Promise<void> {
     this.proxyPort = await freePort();
+    if (opts.tls) this.tlsPort = await freePort();
     const config = this.writeConfig(opts);
     loadOrCreateNodeKeys(this.stateRoot);
     this.proxy = new HaproxyControl({
