@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose interpolation syntax in test data
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { RenderError, readNodeExtras, renderNodeCompose, secretVariable } from "./node-compose";
@@ -197,5 +198,35 @@ describe("renderNodeCompose: harmless runtime fields", () => {
       group_add: ["audio"],
       logging: { driver: "local", options: { "max-size": "10m", "max-file": "5" } },
     });
+  });
+});
+
+describe("replicas and lifecycle hooks", () => {
+  const base = sampleManifest();
+  const web = base.services.web as NonNullable<(typeof base.services)["web"]>;
+  web.replicas = 3;
+  web.updateParallelism = 1;
+  web.postStart = [{ command: ["sh", "-c", "echo $HOME ${X}"], user: "app", environment: { A: "$1" } }];
+  web.preStop = [{ command: ["./drain"], environment: {} }];
+  const r = renderNodeCompose(base, { environmentId: "prod", sequence: 7, images: pinnedImages(base) });
+  const d = parse(r.text);
+
+  it("writes deploy.replicas for Compose and the update and hooks for the agent", () => {
+    expect(d.services.web.deploy.replicas).toBe(3);
+    expect(d.services.store.deploy.replicas).toBeUndefined();
+    // Compose 2.26 reads post_start/pre_stop but does not run them: they are the agent's, in x-berth.
+    expect(d.services.web.post_start).toBeUndefined();
+    const extras = readNodeExtras(d);
+    expect(extras.services.find((s) => s.name === "web")).toMatchObject({
+      replicas: 3,
+      updateParallelism: 1,
+      preStop: [{ command: ["./drain"], environment: {} }],
+    });
+  });
+
+  it("escapes $ in the hooks, since Compose interpolates x-berth too", () => {
+    expect(readNodeExtras(d).services.find((s) => s.name === "web")?.postStart).toEqual([
+      { command: ["sh", "-c", "echo $$HOME $${X}"], user: "app", environment: { A: "$$1" } },
+    ]);
   });
 });
