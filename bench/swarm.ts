@@ -44,7 +44,6 @@ async function main() {
         images: { web: image, store: image },
         volumeNodes: { data: volumeNode.name },
         secretVersions: { "api-token": secretVersion(Buffer.alloc(32, 5), env, "api-token", SECRET) },
-        replicas: { web: 3, store: 1 },
         encryptNetworks: false,
       });
       const file = join(dir, `${env}.json`);

@@ -24,7 +24,7 @@ const input: ReleaseInput = {
   secrets: { "api-token": "s3cret-value" },
   nodePublicKey: node.publicKey,
   signingKey: signing.privateKey,
-  swarm: { volumeNodes: { data: "web-2" }, versionKey, replicas: { web: 3 } },
+  swarm: { volumeNodes: { data: "web-2" }, versionKey },
 };
 
 describe("buildRelease on a node group", () => {

@@ -92,7 +92,6 @@ export interface ReleaseInput {
   swarm?: {
     volumeNodes: Record<string, string>;
     versionKey: Uint8Array;
-    replicas?: Record<string, number>;
     encryptNetworks?: boolean;
   };
 }
@@ -163,7 +162,6 @@ function renderSwarm(i: ReleaseInput, swarm: NonNullable<ReleaseInput["swarm"]>)
     images: i.images,
     volumeNodes: swarm.volumeNodes,
     secretVersions,
-    ...(swarm.replicas ? { replicas: swarm.replicas } : {}),
     ...(swarm.encryptNetworks !== undefined ? { encryptNetworks: swarm.encryptNetworks } : {}),
     ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
   });

@@ -12,7 +12,6 @@ const text = renderSwarmStack(m, {
   images: swarmImages(m),
   volumeNodes: { data: "web-2" },
   secretVersions: { "api-token": secretVersion(Buffer.alloc(32, 1), "shop", "api-token", "v") },
-  replicas: { web: 3 },
 }).text;
 // biome-ignore lint/suspicious/noExplicitAny: a test mutates the parsed document freely
 const fresh = (): any => parse(text);

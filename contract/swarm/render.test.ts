@@ -15,7 +15,6 @@ const options: SwarmRenderOptions = {
   images: swarmImages(m),
   volumeNodes: { data: "web-2" },
   secretVersions: { "api-token": version },
-  replicas: { web: 3 },
 };
 const rendered = renderSwarmStack(m, options);
 const doc = parse(rendered.text);
@@ -168,5 +167,25 @@ describe("renderSwarmStack", () => {
       "services.web.depends_on: Swarm starts services independently and cannot wait for a condition; make the service retry its dependency (its health check and restart policy cover the wait)",
       "secrets.api_token: no version for berth secret api-token (the program computes it from the value)",
     ]);
+  });
+
+  it("reads replicas and update parallelism from the Compose model; refuses lifecycle hooks", () => {
+    const web = m.services.web;
+    if (!web) throw new Error("no web");
+    const two = parseManifest({
+      ...m,
+      services: { ...m.services, web: { ...web, replicas: 2, updateParallelism: 2 } },
+    });
+    const d = parse(renderSwarmStack(two, options).text);
+    expect(d.services.web.deploy.replicas).toBe(2);
+    expect(d.services.web.deploy.update_config.parallelism).toBe(2);
+    expect(d.services.store.deploy.update_config.parallelism).toBe(1);
+    const hooked = parseManifest({
+      ...m,
+      services: { ...m.services, web: { ...web, postStart: [{ command: ["true"], environment: {} }] } },
+    });
+    expect(() => renderSwarmStack(hooked, options)).toThrow(
+      /services\.web\.post_start: Swarm has no lifecycle hooks/,
+    );
   });
 });

@@ -3,7 +3,7 @@
 // renderer (contract/render/node-compose.ts), which this file leaves untouched.
 //
 // What Swarm changes against the single-node file:
-// - `deploy`: replicas, a rolling update (`update_config`: one task at a time, the service's
+// - `deploy`: replicas, a rolling update (`update_config`: the manifest's parallelism, else one task at a time, the service's
 //   order, `failure_action: rollback`, a `monitor` long enough for the health check to fail),
 //   the same for rollbacks, a restart policy in place of `restart:`, resources.
 // - A service that mounts a volume is pinned to the node that holds the volume's disk
@@ -43,11 +43,6 @@ export interface SwarmRenderOptions {
   volumeNodes: Record<string, string>;
   /** Each berth secret a service mounts → its version (names.ts: secretVersion, made by the program). */
   secretVersions: Record<string, string>;
-  /**
-   * Replicas per service (default 1). Read from the manifest's `deploy.replicas` once the Compose
-   * model carries it; until then the caller passes them.
-   */
-  replicas?: Record<string, number>;
   /** Overlay networks encrypted (IPsec); on by default. */
   encryptNetworks?: boolean;
   /** How long Swarm watches an updated task before it counts the update done (at least). */
@@ -126,6 +121,10 @@ function unsupported(name: string, s: Service): string[] {
       p.push(
         `services.${name}.environment.${k}: on a node group a secret reaches a service as a file (Compose secrets:), not a variable: Swarm keeps variables in the service's spec, which docker inspect shows`,
       );
+  if (s.postStart || s.preStop)
+    p.push(
+      `services.${name}.${s.postStart ? "post_start" : "pre_stop"}: Swarm has no lifecycle hooks; run it in the service's entrypoint, or place the environment on a node`,
+    );
   if (s.shmSizeBytes !== undefined)
     p.push(`services.${name}.shm_size: Swarm services cannot set it; remove it or mount a tmpfs at /dev/shm`);
   if (Object.values(s.dependsOn).some((d) => d.condition !== "service_started"))
@@ -169,8 +168,9 @@ function renderService(
       ...(r.memory !== undefined ? { memory: String(r.memory) } : {}),
     };
   const monitor = ms(monitorFor(s.healthcheck, o.monitorMs));
+  // The manifest's `update_config.parallelism`; absent: Swarm's own default, one task at a time.
   const update = {
-    parallelism: 1,
+    parallelism: s.updateParallelism ?? 1,
     delay: "0s",
     order: s.updateOrder,
     failure_action: "rollback",
@@ -179,7 +179,7 @@ function renderService(
   };
   const deploy: Record<string, unknown> = {
     mode: "replicated",
-    replicas: o.replicas[name] ?? 1,
+    replicas: s.replicas ?? 1,
     endpoint_mode: "dnsrr",
     labels: { [LABEL.environment]: env, [LABEL.release]: String(o.sequence), [LABEL.service]: name },
     update_config: update,
@@ -261,7 +261,6 @@ function renderService(
 /** Renders the stack file of one environment's release on a node group. */
 export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): RenderedSwarmStack {
   const o: Required<SwarmRenderOptions> = {
-    replicas: {},
     encryptNetworks: true,
     monitorMs: DEFAULT_MONITOR_MS,
     defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
@@ -284,9 +283,6 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
       problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
     const s = m.services[name] as Service;
     problems.push(...unsupported(name, s));
-    const replicas = o.replicas[name];
-    if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 0))
-      problems.push(`services.${name}.deploy.replicas: ${replicas} is not a whole number of replicas`);
     const nodes = new Set<string>();
     for (const v of s.volumes) {
       const node = o.volumeNodes[v.source];
@@ -372,7 +368,7 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
     secrets: extrasSecrets,
     configs: extrasConfigs,
     pins,
-    replicas: Object.fromEntries(m.order.map((n) => [n, o.replicas[n] ?? 1])),
+    replicas: Object.fromEntries(m.order.map((n) => [n, m.services[n]?.replicas ?? 1])),
   };
   doc["x-berth"] = extras;
   const header = `# Rendered by berth for environment ${env}, release ${o.sequence}, on a swarm (docker stack deploy). Do not edit.\n`;

@@ -41,6 +41,7 @@ export function swarmManifest(): Manifest {
         },
         resources: { limits: { cpus: 0.5 } },
         updateOrder: "start-first",
+        replicas: 3,
         expose: [],
         labels: { "com.example.team": "web" },
         networks: { default: { aliases: [] }, backend: { aliases: ["api"] } },

@@ -73,7 +73,6 @@ function render(m: Manifest, sequence: number, volumeNode: string) {
     images: { web: image, store: image },
     volumeNodes: { data: volumeNode },
     secretVersions: { "api-token": secretVersion(VERSION_KEY, "shop", "api-token", SECRET) },
-    replicas: { web: 3, store: 1 },
     encryptNetworks: false,
     monitorMs: 3000,
   });

@@ -20,6 +20,7 @@ export function swarmApp(
         healthcheck: { test: webHealth, intervalMs: 500, timeoutMs: 2000, retries: 2, disable: false },
         resources: {},
         updateOrder: "start-first",
+        replicas: 3,
         expose: [],
         labels: {},
         networks: { default: { aliases: [] } },
