@@ -11,6 +11,7 @@ import { run } from "../../lib/process";
 
 describe("a rendered Compose file under the real docker compose", () => {
   const m = sampleManifest(2);
+  (m.services.web as NonNullable<(typeof m.services)["web"]>).replicas = 3;
   const r = renderNodeCompose(m, { environmentId: "prod", sequence: 3, images: pinnedImages(m) });
   const file = join(mkdtempSync(join(tmpdir(), "berth-render-")), "compose.yaml");
   writeFileSync(file, r.text);
@@ -34,6 +35,7 @@ describe("a rendered Compose file under the real docker compose", () => {
     expect(cfg.services.web.ports[0]).toMatchObject({ target: 8080, host_ip: "127.0.0.1" });
     expect(cfg.services.web.ports[0].published ?? "").toBe("");
     expect(Number(cfg.services.web.deploy.resources.limits.memory)).toBe(512 * 1024 * 1024);
+    expect(cfg.services.web.deploy.replicas).toBe(3);
     expect(cfg.networks.default).toMatchObject({ name: "berth_prod", external: true });
   });
 
