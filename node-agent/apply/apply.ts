@@ -280,7 +280,13 @@ export class Applier {
         await this.postStart(call, newT.project, extras, plan.stateless.services, new Set());
       }
       await this.step("health");
-      await this.checkHealth(call, plan, extras, file, doc, portOf, { started });
+      const healthFrom = Date.now();
+      await this.probeHealth(call, plan, extras, file, doc, portOf, healthFrom);
+      // A first release has no earlier one serving: its routes switch once the probes passed, and
+      // the services with no health check prove they stay running after that (a failure still
+      // fails the release and removes it). An upgrade keeps the old release serving until then.
+      const stable = () => this.stayRunning(call, plan, extras, file, doc, started, healthFrom);
+      if (previous !== undefined) await stable();
       await this.step("routes");
       const routeError = await routesReady;
       if (routeError !== undefined) throw routeError;
@@ -295,6 +301,10 @@ export class Applier {
         const parallelism = parallelismOf(extras, r.service);
         await this.deps.proxy.switchRoute(route, upstreams, parallelism ? { parallelism } : {});
         switched.push({ route, from });
+      }
+      if (previous === undefined) {
+        await this.step("stable");
+        await stable();
       }
     } catch (e) {
       // Nothing is rolled back while the work before the start still runs (it never rejects).
@@ -566,17 +576,16 @@ export class Applier {
   }
 
   /** x-berth-health probes, then "running and stable" for services with no health check at all. */
-  private async checkHealth(
+  /** x-berth-health probes: each replica's HTTP check, within the health timeout from `started`. */
+  private async probeHealth(
     call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
     plan: ApplyPlan,
     extras: NodeExtras,
     file: string,
     doc: RenderedServices,
     portOf: (service: string, port: number) => Promise<Upstream[]>,
-    /** Which services this apply started (only those must prove they stay running). */
-    fresh: { started: ReadonlySet<string> },
+    started: number,
   ): Promise<void> {
-    const started = Date.now();
     for (const s of extras.services) {
       const health = doc[s.name]?.labels?.["berth.health"];
       if (!health) continue;
@@ -615,11 +624,26 @@ export class Applier {
         }
       }
     }
-    // Running and stable: only what this apply started (an unchanged stop-first service kept its
-    // container), for the stable time counted from each container's own start (stability.ts), so
-    // it overlaps Compose's wait for the other services and the probes above.
+  }
+
+  /**
+   * Running and stable, for services with no health check at all: only what this apply started
+   * (an unchanged stop-first service kept its container), for the stable time counted from each
+   * container's own start (stability.ts), so it overlaps Compose's wait for the other services
+   * and the probes.
+   */
+  private async stayRunning(
+    call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
+    plan: ApplyPlan,
+    extras: NodeExtras,
+    file: string,
+    doc: RenderedServices,
+    /** Which services this apply started (only those must prove they stay running). */
+    fresh: ReadonlySet<string>,
+    started: number,
+  ): Promise<void> {
     const unchecked = extras.services.filter(
-      (s) => fresh.started.has(s.name) && !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"],
+      (s) => fresh.has(s.name) && !doc[s.name]?.healthcheck && !doc[s.name]?.labels?.["berth.health"],
     );
     if (unchecked.length === 0) return;
     const stableS = this.deps.stableSeconds ?? 2;

@@ -13,6 +13,7 @@ import { testAppImage } from "./support/test-app-image";
 // Unique to this run: Compose project, network and volume names are global to the Docker Engine,
 // and another checkout's test run may share it.
 const ENV = `shop-${Math.random().toString(36).slice(2, 6)}`;
+const FIRST = `first-${Math.random().toString(36).slice(2, 6)}`;
 const h = new AgentHarness();
 let image = "";
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
   await h.start({ healthTimeoutSeconds: 20 });
 }, 600_000);
 afterAll(async () => {
-  await h.cleanup([ENV, "gone"]);
+  await h.cleanup([ENV, "gone", FIRST]);
 });
 
 describe("the node agent applying releases", () => {
@@ -159,6 +160,22 @@ describe("the node agent applying releases", () => {
     expect(crashing.error).toMatch(/rolled back to release 11: .*worker/);
     expect(await h.get("/")).toEqual({ status: 200, body: "v11" });
     expect(starts()).toBe(2);
+  });
+
+  it("a first release whose worker (no health check) keeps crashing fails after its route switched, and leaves nothing running", async () => {
+    const m = appManifest({ message: "f1", image, host: `${FIRST}.test` });
+    const { healthcheck: _h, health: _p, ...web } = m.services.web as (typeof m.services)[string];
+    m.services.worker = {
+      ...web,
+      environment: { ROLE: { value: "crash" }, PORT: { value: "8081" } },
+      dependsOn: {},
+    };
+    m.order = [...m.order, "worker"];
+    const st = await h.deploy(FIRST, 1, m);
+    expect(st.state).toBe("failed");
+    expect(st.error).toMatch(/there is no previous release to return to.*worker/);
+    expect(await h.containers(FIRST)).toEqual([]);
+    expect((await h.get("/", `${FIRST}.test`)).status).not.toBe(200);
   });
 
   it("tears down an environment on a signed withdrawal, keeping its volume data", async () => {
