@@ -575,7 +575,6 @@ export class Applier {
     }
   }
 
-  /** x-berth-health probes, then "running and stable" for services with no health check at all. */
   /** x-berth-health probes: each replica's HTTP check, within the health timeout from `started`. */
   private async probeHealth(
     call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
