@@ -6,7 +6,7 @@
 // The rendered file is berth's own JSON, so the node's check is an allow-list: every key a
 // service may carry is one the renderer writes, with the shape the renderer gives it.
 import { MAX_REPLICAS } from "../manifest/schema";
-import { nodeFileSource } from "../render/node-compose";
+import { nodeFileSource, PINNED_IMAGE as PINNED } from "../render/node-compose";
 import { SERVICE_REJECTED } from "./rejections";
 import { RENDERED_RUNTIME_FIELDS } from "./runtime";
 
@@ -33,7 +33,6 @@ export const RENDERED_SERVICE_KEYS: readonly string[] = [
 ];
 
 const TOP_LEVEL_KEYS = ["services", "networks", "volumes", "x-berth"];
-const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
 /** Only the node's loopback, on a port Docker picks: HAProxy is the one way in. */
 const LOOPBACK_PORT = /^127\.0\.0\.1::[0-9]{1,5}$/;
 const LOG_DRIVERS = ["json-file", "local"];

@@ -63,7 +63,8 @@ export class RenderError extends Error {
   }
 }
 
-const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
+/** An image reference pinned by digest: NAME@sha256:<64 hex>. */
+export const PINNED_IMAGE = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
 
 // Docker names use `_` after the environment id: ids cannot contain one, so the network or
 // volume of one environment can never be mistaken for another's.
@@ -108,9 +109,11 @@ export function unescapeDollars(s: string): string {
   return s.replaceAll("$$", "$");
 }
 
-function esc(s: string): string {
+/** `$` written `$$`, so Compose's interpolation gives the string back as it was. */
+export function escapeDollars(s: string): string {
   return s.replace(/\$/g, "$$$$");
 }
+const esc = escapeDollars;
 
 function ms(v: number): string {
   return `${v}ms`;
@@ -254,6 +257,30 @@ function renderRuntime(s: Service, out: Record<string, unknown>): void {
 }
 
 /** Renders the Compose file for one environment's release on a node. Pure: same input, same text. */
+/**
+ * What every render of a release checks first, for one node or for a swarm: the environment id,
+ * the sequence, and an image pinned by digest for each service.
+ */
+export function releaseInputProblems(
+  m: Manifest,
+  o: { environmentId: string; sequence: number; images: Record<string, string> },
+): string[] {
+  const problems: string[] = [];
+  if (!isId(o.environmentId)) problems.push(`environment id ${JSON.stringify(o.environmentId)}: ${ID_RULE}`);
+  if (!Number.isInteger(o.sequence) || o.sequence < 1)
+    problems.push(`sequence ${o.sequence}: must be a positive integer`);
+  for (const name of m.order) {
+    const img = o.images[name];
+    if (!img)
+      problems.push(
+        `services.${name}: no pinned image given (build it or resolve its tag to a digest first)`,
+      );
+    else if (!PINNED_IMAGE.test(img))
+      problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
+  }
+  return problems;
+}
+
 export function renderNodeCompose(m: Manifest, options: RenderOptions): RenderedCompose {
   const o: Required<Omit<RenderOptions, "backup" | "access">> & Pick<RenderOptions, "backup" | "access"> = {
     volumeRoot: "/mnt",
@@ -265,20 +292,7 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
   };
   const env = o.environmentId;
   const problems: string[] = [];
-  if (!isId(env)) {
-    problems.push(`environment id ${JSON.stringify(env)}: ${ID_RULE}`);
-  }
-  if (!Number.isInteger(o.sequence) || o.sequence < 1)
-    problems.push(`sequence ${o.sequence}: must be a positive integer`);
-  for (const name of m.order) {
-    const img = o.images[name];
-    if (!img)
-      problems.push(
-        `services.${name}: no pinned image given (build it or resolve its tag to a digest first)`,
-      );
-    else if (!PINNED.test(img))
-      problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
-  }
+  problems.push(...releaseInputProblems(m, o));
   for (const [vol, disk] of Object.entries(o.disks ?? {})) {
     if (!(vol in m.volumes))
       problems.push(

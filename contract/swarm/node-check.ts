@@ -8,7 +8,7 @@
 // - networks only the environment's own overlays (`berth_<env>…`), never an external one;
 // - secrets and configs only under the environment's names (`berth_<env>_…`): a stack could
 //   otherwise mount another environment's swarm secret by naming it.
-import { networkName, volumeName } from "../render/node-compose";
+import { networkName, PINNED_IMAGE as PINNED, volumeName } from "../render/node-compose";
 
 const TOP = new Set(["version", "services", "networks", "volumes", "secrets", "configs", "x-berth"]);
 const SERVICE = new Set([
@@ -52,7 +52,6 @@ const DEPLOY = new Set([
   "resources",
   "placement",
 ]);
-const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
 const LOG_DRIVERS = new Set(["json-file", "local"]);
 
 const isMap = (v: unknown): v is Record<string, unknown> =>

@@ -17,7 +17,7 @@
 // - No published ports: traffic reaches tasks through the nodes' proxies on the overlay.
 // What the agent needs beyond Compose travels in top-level `x-berth` (Swarm ignores `x-` keys).
 import * as z from "zod";
-import { ID_RULE, idSchema, isId } from "../ids";
+import { idSchema } from "../ids";
 import {
   type Healthcheck,
   type Manifest,
@@ -27,9 +27,11 @@ import {
 } from "../manifest/schema";
 import {
   DEFAULT_MEMORY_LIMIT_BYTES,
+  escapeDollars,
   LABEL,
   networkName,
   RenderError,
+  releaseInputProblems,
   volumeName,
 } from "../render/node-compose";
 import { configVersion, NODE_LABEL, stackName, swarmObjectName } from "./names";
@@ -76,11 +78,7 @@ export interface RenderedSwarmStack {
 }
 
 export const DEFAULT_MONITOR_MS = 30_000;
-const PINNED = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
-
-function esc(s: string): string {
-  return s.replace(/\$/g, "$$$$");
-}
+const esc = escapeDollars;
 
 function ms(v: number): string {
   return `${v}ms`;
@@ -270,17 +268,8 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
   };
   const env = o.environmentId;
   const problems: string[] = [];
-  if (!isId(env)) problems.push(`environment id ${JSON.stringify(env)}: ${ID_RULE}`);
-  if (!Number.isInteger(o.sequence) || o.sequence < 1)
-    problems.push(`sequence ${o.sequence}: must be a positive integer`);
+  problems.push(...releaseInputProblems(m, o));
   for (const name of m.order) {
-    const img = o.images[name];
-    if (!img)
-      problems.push(
-        `services.${name}: no pinned image given (build it or resolve its tag to a digest first)`,
-      );
-    else if (!PINNED.test(img))
-      problems.push(`services.${name}: image ${img} is not pinned by digest (NAME@sha256:…)`);
     const s = m.services[name] as Service;
     problems.push(...unsupported(name, s));
     const nodes = new Set<string>();
