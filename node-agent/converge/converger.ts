@@ -203,28 +203,41 @@ export class Converger {
         if (restoreFailed) return restoreFailed;
       }
       if (outcome.state === "applied" && backup?.restore) await this.d.backups.requestedRestore(env, release);
-      const { rollingBack: _done, ...meta } = store.readMetadata(desired);
-      store.writeMetadata({
-        ...meta,
-        outcome: outcome.state,
-        appliedAt: new Date().toISOString(),
-        ...(outcome.error ? { error: outcome.error } : {}),
-      });
-      const applied = store.current();
-      await this.d.report({
-        environmentId: env,
-        ...(applied !== undefined ? { appliedSequence: applied } : {}),
-        attemptedSequence: desired,
-        state: outcome.state,
-        ...(outcome.error ? { error: outcome.error } : {}),
-        ...(outcome.logTail ? { logTail: outcome.logTail } : {}),
-        services: outcome.services,
-      });
-      store.prune(this.d.keepReleases);
-      return outcome;
+      return await this.finish(store, env, desired, outcome);
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * An apply's end, on one node or a swarm: the outcome recorded with the release (a rollback
+   * mark cleared), reported with the sequence now serving, and old releases pruned.
+   */
+  private async finish(
+    store: ReleaseStore,
+    env: string,
+    desired: number,
+    outcome: ApplyOutcome,
+  ): Promise<ApplyOutcome> {
+    const { rollingBack: _done, ...meta } = store.readMetadata(desired);
+    store.writeMetadata({
+      ...meta,
+      outcome: outcome.state,
+      appliedAt: new Date().toISOString(),
+      ...(outcome.error ? { error: outcome.error } : {}),
+    });
+    const applied = store.current();
+    await this.d.report({
+      environmentId: env,
+      ...(applied !== undefined ? { appliedSequence: applied } : {}),
+      attemptedSequence: desired,
+      state: outcome.state,
+      ...(outcome.error ? { error: outcome.error } : {}),
+      ...(outcome.logTail ? { logTail: outcome.logTail } : {}),
+      services: outcome.services,
+    });
+    store.prune(this.d.keepReleases);
+    return outcome;
   }
 
   /** A Swarm stack on a manager: stored, floor raised, deployed, and reported as it converged. */
@@ -259,23 +272,7 @@ export class Converger {
       const outcome = await swarm(payload, store.composePath(desired));
       // Swarm rolls a failed update back itself: the stack runs the previous release again.
       if (outcome.state === "applied") store.setCurrent(desired);
-      store.writeMetadata({
-        ...store.readMetadata(desired),
-        outcome: outcome.state,
-        appliedAt: new Date().toISOString(),
-        ...(outcome.error ? { error: outcome.error } : {}),
-      });
-      const applied = store.current();
-      await this.d.report({
-        environmentId: env,
-        ...(applied !== undefined ? { appliedSequence: applied } : {}),
-        attemptedSequence: desired,
-        state: outcome.state,
-        ...(outcome.error ? { error: outcome.error } : {}),
-        services: outcome.services,
-      });
-      store.prune(this.d.keepReleases);
-      return outcome;
+      return await this.finish(store, env, desired, outcome);
     } finally {
       lock.release();
     }
