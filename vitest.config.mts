@@ -14,6 +14,7 @@ export default defineConfig({
           include: [
             "{components,contract,node-agent,policies,cli,lib,stacks}/**/*.test.ts",
             "test/unit/**/*.test.ts",
+            "scripts/**/*.test.ts",
           ],
           environment: "node",
           sequence: { groupOrder: 0 },

@@ -16,6 +16,9 @@ knip
 say "tests (vitest)"
 mkdir -p .berth-test
 status=0
-vitest run --reporter=default --reporter=json --outputFile.json=.berth-test/vitest.json "$@" || status=$?
+# Its output goes to .berth-test/vitest.log too: when it fails, why is printed again after the table.
+vitest run --reporter=default --reporter=json --outputFile.json=.berth-test/vitest.json "$@" 2>&1 |
+  tee .berth-test/vitest.log || status=$?
 if [ -s .berth-test/vitest.json ]; then tsx scripts/test-times.ts .berth-test/vitest.json; fi
+if [ "$status" -ne 0 ]; then tsx scripts/vitest-failure.ts .berth-test/vitest.log "$status"; fi
 exit "$status"
