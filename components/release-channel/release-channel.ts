@@ -26,6 +26,11 @@ interface BucketChannelCommon {
   prefix?: string;
   /** Each gets read credentials of its own (nodeCredentials, nodeAccess). */
   nodeIds: readonly string[];
+  /**
+   * Node groups (berth:nodeGroups; issue 23): on Scaleway their members may read swarm/<group>/
+   * and the leader (the first manager) write its join offers. R2's node tokens are bucket-wide.
+   */
+  nodeGroups?: readonly { name: string; nodes: readonly string[]; leader: string }[];
   program: ProgramChannelCredentials;
   /** Publish the signed agent bundle (needed by nodes installed with `agent: { kind: "channel" }`). */
   agentBundle?: { signingKey: pulumi.Input<string>; bundlePath?: string; key?: string };
@@ -140,6 +145,7 @@ export class ReleaseChannel extends pulumi.ComponentResource {
               region: args.region,
               projectId: args.projectId,
               programPrincipal: args.programPrincipal,
+              ...(args.nodeGroups?.length ? { groups: args.nodeGroups } : {}),
             },
             this,
           );

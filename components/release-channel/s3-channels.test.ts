@@ -65,6 +65,49 @@ describe("Scaleway channel", () => {
     expect(read).toMatchObject({ Principal: { SCW: "application_id:app-1" }, Action: ["s3:GetObject"] });
   });
 
+  it("a node group's nodes read swarm/<group>/ and only its leader writes the join offers", () => {
+    const nodes = ["w1", "w2", "w3", "other"].map((nodeId) => ({ nodeId, applicationId: `app-${nodeId}` }));
+    const p = JSON.parse(
+      scalewayChannelPolicy({
+        bucket: "b",
+        prefix: "",
+        programPrincipal: "user_id:u-1",
+        nodes,
+        groups: [{ name: "web", nodes: ["w3", "w1", "w2"], leader: "w1" }],
+      }),
+    );
+    const read = p.Statement.find((s: { Sid: string }) => s.Sid === "BerthGroupRead-web");
+    expect(read).toEqual({
+      Sid: "BerthGroupRead-web",
+      Effect: "Allow",
+      Principal: { SCW: ["application_id:app-w1", "application_id:app-w2", "application_id:app-w3"] },
+      Action: ["s3:GetObject"],
+      Resource: ["b/swarm/web/*"],
+    });
+    const join = p.Statement.find((s: { Sid: string }) => s.Sid === "BerthGroupJoin-web");
+    expect(join).toMatchObject({
+      Principal: { SCW: "application_id:app-w1" },
+      Action: ["s3:PutObject", "s3:DeleteObject"],
+      Resource: ["b/swarm/web/join/*"],
+    });
+    // Nothing else grants a write under swarm/, and a node outside the group reads none of it.
+    const writes = p.Statement.filter(
+      (s: { Action: string[]; Resource: string[] }) =>
+        s.Action.includes("s3:PutObject") && s.Resource.some((r) => r.includes("/swarm/")),
+    );
+    expect(writes.map((s: { Sid: string }) => s.Sid)).toEqual(["BerthGroupJoin-web"]);
+    expect(JSON.stringify(read)).not.toContain("app-other");
+    expect(() =>
+      scalewayChannelPolicy({
+        bucket: "b",
+        prefix: "",
+        programPrincipal: "user_id:u-1",
+        nodes,
+        groups: [{ name: "web", nodes: ["w1", "ghost"], leader: "w1" }],
+      }),
+    ).toThrow(/node group web: node ghost has no channel credentials/);
+  });
+
   it("declares the bucket, an IAM application and key per node, and the policy (mocks)", async () => {
     const ch = createScalewayChannel("sc", {
       bucketName: "berth-chan",

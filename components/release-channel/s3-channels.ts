@@ -13,7 +13,9 @@
 //   GetObject under nodes/<node>/, PutObject only on nodes/<node>/identity.json and
 //   nodes/<node>/status/*. Listing is not restricted by prefix (key names of other nodes are
 //   visible, their contents are not). The program's principal MUST be listed, or the program
-//   locks itself out of the bucket (Scaleway's warning).
+//   locks itself out of the bucket (Scaleway's warning). A node group's nodes (issue 23) also read
+//   swarm/<group>/ (the signed membership, their join offers), and only its leader writes
+//   swarm/<group>/join/ (the sealed join offers). On R2 the node tokens are bucket-wide anyway.
 import { createHash } from "node:crypto";
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
@@ -124,6 +126,8 @@ export interface ScalewayChannelArgs {
   programPrincipal: pulumi.Input<string>;
   prefix?: string;
   nodeIds: readonly string[];
+  /** Node groups: their members read swarm/<group>/, the leader writes its join offers. */
+  groups?: readonly { name: string; nodes: readonly string[]; leader: string }[];
 }
 
 /** The Scaleway bucket policy of a channel (pure). */
@@ -132,6 +136,8 @@ export function scalewayChannelPolicy(o: {
   prefix: string;
   programPrincipal: string;
   nodes: { nodeId: string; applicationId: string }[];
+  /** Node groups (berth:nodeGroups): their members read swarm/<group>/, the leader writes its join/. */
+  groups?: readonly { name: string; nodes: readonly string[]; leader: string }[];
 }): string {
   const p = o.prefix.replace(/^\/+|\/+$/g, "");
   const root = p ? `${o.bucket}/${p}` : o.bucket;
@@ -167,6 +173,30 @@ export function scalewayChannelPolicy(o: {
         Principal: principal,
         Action: ["s3:PutObject", "s3:DeleteObject"],
         Resource: [`${root}/nodes/${n.nodeId}/identity.json`, `${root}/nodes/${n.nodeId}/status/*`],
+      },
+    );
+  }
+  const app = new Map(o.nodes.map((n) => [n.nodeId, n.applicationId]));
+  const principalOf = (nodeId: string, group: string) => {
+    const id = app.get(nodeId);
+    if (id === undefined) throw new Error(`node group ${group}: node ${nodeId} has no channel credentials`);
+    return `application_id:${id}`;
+  };
+  for (const g of [...(o.groups ?? [])].sort((a, b) => a.name.localeCompare(b.name))) {
+    statements.push(
+      {
+        Sid: `BerthGroupRead-${g.name}`,
+        Effect: "Allow",
+        Principal: { SCW: [...g.nodes].sort().map((n) => principalOf(n, g.name)) },
+        Action: ["s3:GetObject"],
+        Resource: [`${root}/swarm/${g.name}/*`],
+      },
+      {
+        Sid: `BerthGroupJoin-${g.name}`,
+        Effect: "Allow",
+        Principal: { SCW: principalOf(g.leader, g.name) },
+        Action: ["s3:PutObject", "s3:DeleteObject"],
+        Resource: [`${root}/swarm/${g.name}/join/*`],
       },
     );
   }
@@ -215,7 +245,13 @@ export function createScalewayChannel(
       policy: pulumi
         .all([objectBucket.name, pulumi.output(args.programPrincipal), pulumi.all(apps)])
         .apply(([bucket, programPrincipal, nodes]) =>
-          scalewayChannelPolicy({ bucket, prefix: args.prefix ?? "", programPrincipal, nodes }),
+          scalewayChannelPolicy({
+            bucket,
+            prefix: args.prefix ?? "",
+            programPrincipal,
+            nodes,
+            ...(args.groups ? { groups: args.groups } : {}),
+          }),
         ),
     },
     { parent },
