@@ -31,13 +31,6 @@ function loadConfig() {
 }
 
 const config = loadConfig();
-// The config can place environments on node groups (contract/swarm/placement.ts); deploying them
-// is the rest of issue 23 (the swarm's agents, Swarm releases). Refused before anything is declared.
-const onGroups = config.environments.filter((e) => e.nodeGroup !== undefined).map((e) => e.name);
-if (onGroups.length > 0)
-  throw new pulumi.RunError(
-    `${stackFile}: berth:environments: ${onGroups.join(", ")} ${onGroups.length === 1 ? "is" : "are"} placed on a node group, which this berth cannot deploy yet (the swarm's agents and releases are not built); place ${onGroups.length === 1 ? "it" : "them"} on a node (berth:environments[].node) for now`,
-  );
 const berthConfig = new pulumi.Config("berth");
 const signingKey = berthConfig.requireSecret("signingKey");
 const secrets =

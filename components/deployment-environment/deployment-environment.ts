@@ -29,6 +29,11 @@ export interface EnvironmentDns {
   zoneId: pulumi.Input<string>;
   /** The node's public IPv4 address (the records' content). */
   ipv4: pulumi.Input<string>;
+  /**
+   * A node group: one proxied record per node for each route host (its nodes' IPv4s), so
+   * Cloudflare keeps serving through the others when one node is lost. Replaces `ipv4`.
+   */
+  nodes?: readonly { nodeId: string; ipv4: pulumi.Input<string> }[];
   /** Which route hosts get a record; default: every host of x-berth-routes. */
   hosts?: readonly string[];
 }
@@ -95,6 +100,17 @@ export interface DeploymentEnvironmentArgs {
    */
   rollbackTo?: number;
   signingKey: pulumi.Input<string>;
+  /**
+   * A node group (issue 23): the release is rendered for Swarm and goes to `node`, the group's
+   * leading manager; `volumeNodes` names the node holding each Compose volume's disk, and
+   * `versionKey` (hex, secret) versions the swarm secrets' names.
+   */
+  swarm?: {
+    group: string;
+    volumeNodes: Record<string, string>;
+    versionKey: pulumi.Input<string>;
+    encryptNetworks?: boolean;
+  };
   releaseTimeoutSeconds?: number;
   /** A proxied DNS record (A, to the node) per route host. */
   dns?: EnvironmentDns;
@@ -228,6 +244,7 @@ export class DeploymentEnvironment extends pulumi.ComponentResource {
         ...(args.access ? { access: args.access } : {}),
         ...(args.rollbackTo ? { rollbackTo: args.rollbackTo } : {}),
         ...(args.node.volumeRoot ? { volumeRoot: args.node.volumeRoot } : {}),
+        ...(args.swarm ? { swarm: args.swarm } : {}),
         timeoutSeconds: args.releaseTimeoutSeconds ?? 300,
         summary: loaded.ok
           ? summarize(loaded.manifest, displayImages)
@@ -262,21 +279,26 @@ function dnsRecords(
       `environment ${environmentId}: hosts: ${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not the host of any x-berth-routes entry (routes: ${routeHosts.join(", ") || "none"})`,
     );
   }
-  return [...hosts].sort().map(
-    (host) =>
-      new cloudflare.DnsRecord(
-        `${name}-dns-${host}`,
-        {
-          zoneId: dns.zoneId,
-          name: host,
-          type: "A",
-          content: dns.ipv4,
-          // Cloudflare terminates TLS and forwards to the node's proxy; ttl 1 = automatic.
-          proxied: true,
-          ttl: 1,
-          comment: `berth: environment ${environmentId}`,
-        },
-        { parent },
-      ),
+  const targets = dns.nodes
+    ? dns.nodes.map((n) => ({ suffix: `-${n.nodeId}`, ipv4: n.ipv4 }))
+    : [{ suffix: "", ipv4: dns.ipv4 }];
+  return [...hosts].sort().flatMap((host) =>
+    targets.map(
+      (t) =>
+        new cloudflare.DnsRecord(
+          `${name}-dns-${host}${t.suffix}`,
+          {
+            zoneId: dns.zoneId,
+            name: host,
+            type: "A",
+            content: t.ipv4,
+            // Cloudflare terminates TLS and forwards to the node's proxy; ttl 1 = automatic.
+            proxied: true,
+            ttl: 1,
+            comment: `berth: environment ${environmentId}`,
+          },
+          { parent },
+        ),
+    ),
   );
 }

@@ -36,6 +36,7 @@ export const MOCK_ENROLLMENT_KEY = Buffer.alloc(32, 7).toString("base64url");
 /** Records every resource the code under test declares; `stack` names the stack (default "test"). */
 export function setCloudMocks(stack = "test"): Recorded[] {
   const created: Recorded[] = [];
+  let servers = 0;
   pulumi.runtime.setMocks(
     {
       newResource(args) {
@@ -50,7 +51,8 @@ export function setCloudMocks(stack = "test"): Recorded[] {
         const resourceId = args.type.startsWith("scaleway:") ? `fr-par-1/${id}` : id;
         created.push({ type: args.type, name: args.name, inputs, secretInputs, id: resourceId });
         const extra: Record<string, unknown> = {};
-        if (args.type === "hcloud:index/server:Server") extra.ipv4Address = "203.0.113.10";
+        // Each server its own address, in the order they are declared: 203.0.113.10, .11, …
+        if (args.type === "hcloud:index/server:Server") extra.ipv4Address = `203.0.113.${10 + servers++}`;
         if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
         if (inputs.berthKind === "enrollment-key") extra.key = MOCK_ENROLLMENT_KEY;
         if (inputs.berthKind === "node-identity") {

@@ -52,6 +52,14 @@ export interface ReleaseArgs {
   /** Publish the content of this earlier release again, as a new release (a rollback). */
   rollbackTo?: number;
   volumeRoot?: string;
+  /** An environment on a node group: rendered for Swarm, published to the leading manager. */
+  swarm?: pulumi.Input<{
+    group: string;
+    volumeNodes: Record<string, string>;
+    /** Hex, secret: versions the swarm secrets' names. */
+    versionKey: pulumi.Input<string>;
+    encryptNetworks?: boolean;
+  }>;
   timeoutSeconds: number;
   summary: pulumi.Input<ReleaseSummary>;
 }
@@ -79,12 +87,16 @@ export class Release extends pulumi.dynamic.Resource {
         certificates: pulumi.secret(args.certificates ?? {}),
         signingKey: pulumi.secret(args.signingKey),
         registry: pulumi.secret(args.registry),
+        ...(args.swarm ? { swarm: pulumi.secret(args.swarm) } : {}),
         sequence: undefined,
         composeSha256: undefined,
         state: undefined,
         observed: undefined,
       },
-      { ...opts, additionalSecretOutputs: ["secrets", "certificates", "signingKey", "registry", "channel"] },
+      {
+        ...opts,
+        additionalSecretOutputs: ["secrets", "certificates", "signingKey", "registry", "channel", "swarm"],
+      },
     );
   }
 }

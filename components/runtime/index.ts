@@ -7,5 +7,6 @@ export * as localNode from "./local-node";
 export * as nodeIdentity from "./node-identity";
 export * as originKey from "./origin-key";
 export * as release from "./release";
+export * as swarmMembership from "./swarm-membership";
 export * as trustSet from "./trust-set";
 export * as workspace from "./workspace";

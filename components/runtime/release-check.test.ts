@@ -64,3 +64,36 @@ describe("Release check with backups", () => {
     );
   });
 });
+
+describe("Release check on a node group", () => {
+  const swarm = { group: "web", volumeNodes: { data: "web-2" }, versionKey: "ab".repeat(32) };
+  const app = `services:
+  web:
+    image: ghcr.io/acme/apps/web@sha256:${"b".repeat(64)}
+    environment:
+      TOKEN: { x-berth-secret: api-token }
+`;
+
+  it("shows at preview what the Swarm render refuses, naming the group", async () => {
+    const r = await check(
+      {},
+      inputs({ composeText: app, secrets: { "api-token": "v" }, swarm: { ...swarm, volumeNodes: {} } }),
+    );
+    const reasons = (r.failures ?? []).map((f) => f.reason);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(
+      /^compose.yaml: on node group web: services.web.environment.TOKEN: .*secrets:/,
+    );
+    // The same file on a single node is fine.
+    expect((await check({}, inputs({ composeText: app, secrets: { "api-token": "v" } }))).failures).toEqual(
+      [],
+    );
+  });
+
+  it("passes a file the Swarm render takes", async () => {
+    const plain = compose
+      .replace('schedule: "every hour"', 'schedule: "0 * * * *"')
+      .replace(/\n\s+x-berth-backup.*\n/, "\n");
+    expect((await check({}, inputs({ composeText: plain, swarm }))).failures).toEqual([]);
+  });
+});

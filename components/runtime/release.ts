@@ -25,7 +25,8 @@ import { buildRollback } from "../../contract/release/history";
 import { pinImages } from "../../contract/release/pin";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../contract/release/registry-credentials";
 import { parseTlsBundle, type TlsBundle, tlsSecretName, uncoveredHosts } from "../../contract/release/tls";
-import { DISK_PATH } from "../../contract/render/node-compose";
+import { DISK_PATH, RenderError } from "../../contract/render/node-compose";
+import { renderSwarmStack } from "../../contract/swarm/render";
 import { type ReleaseSummary, summaryChanges } from "../release/summary";
 import { openChannel } from "./channel";
 import { type Observed, observe } from "./observed";
@@ -74,8 +75,23 @@ export interface ReleaseInputs {
   /** Publish the content of this earlier release (a rollback) instead of the Compose file's. */
   rollbackTo?: number;
   volumeRoot?: string;
+  /**
+   * An environment on a node group (issue 23): the release is rendered for `docker stack deploy`
+   * and published to the group's leading manager (`nodeId`, `nodeKeys`). `versionKey` (hex,
+   * secret) versions the swarm secrets' names (contract/swarm/names.ts).
+   */
+  swarm?: SwarmReleaseInput;
   timeoutSeconds: number;
   summary: ReleaseSummary;
+}
+
+export interface SwarmReleaseInput {
+  group: string;
+  /** Compose volume → the group's node that holds its disk. */
+  volumeNodes: Record<string, string>;
+  versionKey: string;
+  /** Overlays encrypted (the default; a kernel without IPsec ESP cannot, docs/swarm.md). */
+  encryptNetworks?: boolean;
 }
 
 export interface ReleaseOutputs extends ReleaseInputs {
@@ -154,6 +170,8 @@ export async function check(_olds: unknown, news: ReleaseInputs): Promise<pulumi
     }
   }
   if (!isUnknown(news.certificates)) failures.push(...checkCertificates(news, r.manifest.routes));
+  if (news.swarm !== undefined && !isUnknown(news.swarm))
+    failures.push(...checkSwarmRender(news, r.manifest));
   if (!isUnknown(news.disks)) {
     for (const [vol, disk] of Object.entries(news.disks ?? {})) {
       if (isUnknown(disk)) continue;
@@ -205,6 +223,38 @@ function checkCertificates(
   return failures;
 }
 
+/**
+ * A node group's release is rendered for Swarm at apply; what that render refuses (a secret in an
+ * environment variable, a service whose volumes sit on two nodes, …) shows at preview.
+ */
+function checkSwarmRender(
+  news: ReleaseInputs,
+  m: Parameters<typeof renderSwarmStack>[0],
+): pulumi.dynamic.CheckFailure[] {
+  const swarm = news.swarm as SwarmReleaseInput;
+  try {
+    renderSwarmStack(m, {
+      environmentId: news.environmentId,
+      sequence: 1,
+      // Placeholders: pinning happens at apply, and only the shape is checked here.
+      images: Object.fromEntries(
+        Object.keys(m.services).map((s) => [s, `preview.invalid/${s}@sha256:${"0".repeat(64)}`]),
+      ),
+      volumeNodes: swarm.volumeNodes,
+      secretVersions: Object.fromEntries(
+        Object.values(m.secrets ?? {}).map((c) => [c.secret, "0".repeat(12)]),
+      ),
+    });
+    return [];
+  } catch (e) {
+    const problems = e instanceof RenderError ? e.problems : [(e as Error).message];
+    return problems.map((p) => ({
+      property: "composeText",
+      reason: `${news.composeFile}: on node group ${swarm.group}: ${p}`,
+    }));
+  }
+}
+
 /** Reserved secrets that carry the certificates to the node. */
 function certificateSecrets(certificates: Record<string, string> | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(certificates ?? {}).map(([n, pem]) => [tlsSecretName(n), pem]));
@@ -248,6 +298,7 @@ export function changedProperties(olds: ReleaseOutputs, news: ReleaseInputs): st
     "backup",
     "access",
     "rollbackTo",
+    "swarm",
   ] as const) {
     if (JSON.stringify(olds[k]) !== JSON.stringify(news[k])) changed.push(k);
   }
@@ -322,6 +373,18 @@ async function rollbackRelease(
   });
 }
 
+/** buildRelease's swarm options from the Release's input. */
+export function swarmOptions(s: SwarmReleaseInput) {
+  const versionKey = Buffer.from(s.versionKey, "hex");
+  if (versionKey.length < 32)
+    throw new Error(`node group ${s.group}: the swarm's version key is not 32 bytes of hex`);
+  return {
+    volumeNodes: s.volumeNodes,
+    versionKey,
+    ...(s.encryptNetworks !== undefined ? { encryptNetworks: s.encryptNetworks } : {}),
+  };
+}
+
 async function publishAndWait(news: ReleaseInputs, floor: number): Promise<ReleaseOutputs> {
   const started = Date.now();
   const r = validate(news);
@@ -363,6 +426,7 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
         ...(news.access ? { access: accessPolicySchema.parse(news.access) } : {}),
         ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
         ...(news.disks ? { disks: news.disks } : {}),
+        ...(news.swarm ? { swarm: swarmOptions(news.swarm) } : {}),
       });
   await publishRelease(channel, {
     nodeId: news.nodeId,

@@ -8,7 +8,7 @@
 //   { "formatVersion": 1, "keyId": "ed25519:<32 hex>", "signature": "<base64url>",
 //     "membership": { "domain": "berth/swarm-membership/v1", "group", "generation", "issuedAt",
 //                     "expiresAt", "leader": "<node id>", "leaderAddress": "10.0.0.2",
-//                     "members": [ { "nodeId", "role", "publicKey", "statusKey" }, … ] } }
+//                     "members": [ { "nodeId", "role", "publicKey", "statusKey", "address"? }, … ] } }
 import { sign, verify } from "node:crypto";
 import * as z from "zod";
 import { idSchema } from "../ids";
@@ -46,6 +46,11 @@ const membershipSchema = z
             publicKey: key32,
             /** Ed25519: the node's statuses, and the leader's join offers, are signed with it. */
             statusKey: key32,
+            /** The address the node advertises to the swarm (absent: the agent's own choice). */
+            address: z
+              .string()
+              .regex(/^[0-9a-fA-F.:]+$/, "an IP address")
+              .optional(),
           })
           .strict(),
       )
@@ -78,6 +83,25 @@ const signedSchema = z
     membership: z.unknown(),
   })
   .strict();
+
+/** The generation of a membership a trusted key signed (0: none, or not verifiable). */
+export function membershipGeneration(text: string | undefined, trusted: TrustedKeys): number {
+  if (text === undefined) return 0;
+  try {
+    const env = signedSchema.parse(JSON.parse(text));
+    const key = trusted.get(env.keyId);
+    const signature = fromBase64Url(env.signature);
+    if (
+      !key ||
+      !signature ||
+      !verify(null, canonicalBytes({ domain: MEMBERSHIP_DOMAIN, membership: env.membership }), key, signature)
+    )
+      return 0;
+    return membershipSchema.parse(env.membership).generation;
+  } catch {
+    return 0;
+  }
+}
 
 /** The program's side: the membership's text, signed with a release key. */
 export function signMembership(m: Omit<Membership, "domain">, signingKey: KeyInput): string {

@@ -2,12 +2,14 @@
 // Storage, with the signed agent bundle), the registry namespace, the nodes' user data inputs,
 // and the environments placed on nodes (with their DNS records when a Cloudflare zone is set).
 
+import { createHmac } from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
 import type { CloudIdentityArgs, DeploymentNode } from "../../components/deployment-node/deployment-node";
 import type { NodeCloudInitArgs } from "../../components/deployment-node/hcloud-node";
 import type { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
+import { NodeGroup, NodeGroupError } from "../../components/node-group/node-group";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
 import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
@@ -34,6 +36,7 @@ export function cloudChannel(ctx: ProgramContext): ReleaseChannel {
     bucket: c.channel.bucket,
     prefix: c.channel.prefix,
     nodeIds: c.nodes.map((n) => n.id),
+    nodeGroups: c.nodeGroups.map((g) => ({ name: g.name, nodes: g.nodes, leader: g.managers[0] ?? "" })),
     program: {
       accessKeyId: berth.requireSecret("channelAccessKeyId"),
       secretAccessKey: berth.requireSecret("channelSecretAccessKey"),
@@ -167,6 +170,52 @@ export function volumesByNode(config: StackConfig) {
   );
 }
 
+/**
+ * The stack's node groups (berth:nodeGroups): each publishes its signed membership and opens the
+ * swarm ports between its nodes (NodeGroup).
+ */
+export function cloudNodeGroups(
+  ctx: ProgramContext,
+  o: { nodes: Map<string, DeploymentNode>; channel: ReleaseChannel },
+): Map<string, NodeGroup> {
+  const groups = new Map<string, NodeGroup>();
+  for (const g of ctx.config.nodeGroups) {
+    const nodes = g.nodes.map((id) => {
+      const node = o.nodes.get(id);
+      if (!node) throw new pulumi.RunError(`${ctx.stackFile}: berth:nodeGroups: ${g.name}: no node ${id}`);
+      return { id, node };
+    });
+    try {
+      groups.set(
+        g.name,
+        new NodeGroup(g.name, {
+          name: g.name,
+          nodes,
+          managers: g.managers,
+          channel: o.channel.programSpec,
+          signingKey: ctx.signingKey,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof NodeGroupError)
+        throw new pulumi.RunError(`${ctx.stackFile}: berth:nodeGroups: ${e.message}`);
+      throw e;
+    }
+  }
+  return groups;
+}
+
+/**
+ * The key that versions a swarm's secret names (contract/swarm/names.ts): derived from the
+ * stack's enrollment key, so it is held only by the program and outlives signing-key rotations
+ * (a rotation renames no secret and restarts no service).
+ */
+export function swarmVersionKey(ctx: ProgramContext): pulumi.Output<string> {
+  return pulumi
+    .secret(ctx.enrollmentKey)
+    .apply((k) => createHmac("sha256", k).update("berth/swarm-secret-version/v1").digest("hex"));
+}
+
 export function cloudEnvironments(
   ctx: ProgramContext,
   o: {
@@ -178,10 +227,20 @@ export function cloudEnvironments(
 ): ProgramOutputs {
   const { config } = ctx;
   const zoneId = config.cloudflare?.zoneId;
+  const groups = cloudNodeGroups(ctx, o);
+  const versionKey = groups.size > 0 ? swarmVersionKey(ctx) : undefined;
   const environments = config.environments.map((e) => {
-    const node = o.nodes.get(e.node ?? "");
+    const group = e.nodeGroup !== undefined ? groups.get(e.nodeGroup) : undefined;
+    if (e.nodeGroup !== undefined && !group)
+      throw new pulumi.RunError(
+        `${ctx.stackFile}: berth:environments: ${e.name}: no node group ${e.nodeGroup}`,
+      );
+    // On a node group the release goes to its leading manager.
+    const nodeId = group ? group.leaderId : (e.node ?? "");
+    const node = o.nodes.get(nodeId);
     if (!node)
       throw new pulumi.RunError(`${ctx.stackFile}: berth:environments: ${e.name}: no node ${e.node}`);
+    const groupNodes = group ? (config.nodeGroups.find((g) => g.name === e.nodeGroup)?.nodes ?? []) : [];
     const volumes = o.volumes.get(e.name) ?? [];
     return new DeploymentEnvironment(
       e.name,
@@ -190,7 +249,7 @@ export function cloudEnvironments(
         composeFile: path.resolve(STACKS_DIR, e.compose),
         variables: e.variables,
         profiles: e.profiles,
-        ...nonDefaultPlatform(config.nodes.find((n) => n.id === e.node)),
+        ...nonDefaultPlatform(config.nodes.find((n) => n.id === nodeId)),
         secrets: ctx.secrets,
         certificates: ctx.certificates.apply((all) =>
           Object.fromEntries(e.certificates.map((n) => [n, all[n] ?? ""])),
@@ -215,16 +274,43 @@ export function cloudEnvironments(
         access: environmentAccess(
           config.operators,
           e.name,
-          config.nodes.find((n) => n.id === e.node)?.commands ?? false,
+          config.nodes.find((n) => n.id === nodeId)?.commands ?? false,
         ),
         ...(e.rollbackTo ? { rollbackTo: e.rollbackTo } : {}),
         signingKey: ctx.signingKey,
         releaseTimeoutSeconds: config.releaseTimeoutSeconds,
-        ...(zoneId ? { dns: { zoneId, ipv4: node.ipv4, ...(e.hosts ? { hosts: e.hosts } : {}) } } : {}),
+        ...(group && versionKey
+          ? {
+              swarm: {
+                group: group.name,
+                volumeNodes: Object.fromEntries(e.volumes.map((v) => [v.name, v.node ?? ""])),
+                versionKey,
+              },
+            }
+          : {}),
+        ...(zoneId
+          ? {
+              dns: {
+                zoneId,
+                ipv4: node.ipv4,
+                // A node group: one record per node, so losing one loses no traffic at the edge.
+                ...(group
+                  ? {
+                      nodes: groupNodes.map((id) => ({
+                        nodeId: id,
+                        ipv4: o.nodes.get(id)?.ipv4 ?? pulumi.output(""),
+                      })),
+                    }
+                  : {}),
+                ...(e.hosts ? { hosts: e.hosts } : {}),
+              },
+            }
+          : {}),
         // Behind Cloudflare's proxy the hosts answer on https (Cloudflare terminates TLS).
         urlFor: (r) => `${zoneId ? "https" : "http"}://${r.host}${r.path ?? "/"}`,
       },
-      { dependsOn: [node, o.channel, ...volumes] },
+      // A node group's environment waits for its membership (the agents form the swarm from it).
+      { dependsOn: [node, o.channel, ...volumes, ...(group ? [group] : [])] },
     );
   });
   for (const w of config.workspaces) {
