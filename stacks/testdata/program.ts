@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { vi } from "vitest";
 import { parse } from "yaml";
 import { type Recorded, setCloudMocks, settle } from "../../components/deployment-node/mocks";
 import { generateSigningKeyPair } from "../../contract/payload";
@@ -53,6 +54,9 @@ export async function runProgram(
 ): Promise<ProgramRun> {
   const created = setCloudMocks(stack);
   pulumi.runtime.setAllConfig(config, secretKeys);
+  // The unit project runs its files without isolation (vitest.config.mts): another file of this
+  // worker may have imported the program already, and a cached module would declare nothing.
+  vi.resetModules();
   const program = (await import("../index")) as Record<string, unknown>;
   const outputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(program)) {
