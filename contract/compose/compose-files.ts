@@ -447,9 +447,12 @@ function mergeMaps(base: YMap, over: YMap, field: string[]): YMap {
 /** `!reset` removes the key; `!override` has done its work. */
 function stripResets(node: YNode): void {
   if (node.kind === "map") {
-    node.entries = node.entries.filter((e) => e.value.tag !== "reset");
+    // A new array and a property deleted only where there is a tag: this walk visits every value
+    // an alias expanded to (320,000 in an 800-step merge chain).
+    if (node.entries.some((e) => e.value.tag === "reset"))
+      node.entries = node.entries.filter((e) => e.value.tag !== "reset");
     for (const e of node.entries) {
-      delete e.value.tag;
+      if (e.value.tag !== undefined) delete e.value.tag;
       stripResets(e.value);
     }
   } else if (node.kind === "seq") {

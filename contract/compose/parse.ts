@@ -254,20 +254,18 @@ class Converter {
           : this.convert(pair.value, [...path, key], keyPos, depth + 1);
       explicit.push({ key, keyPos, value });
     }
-    const entries = [...explicit];
-    for (const m of merged) {
-      if (!seen.has(m.key)) {
-        seen.set(m.key, m.keyPos);
-        entries.push(m);
-      }
-    }
+    // merge() made the merged keys unique: only the explicit ones can hide them.
+    const entries = explicit;
+    for (const m of merged) if (!seen.has(m.key)) entries.push(m);
     return { kind: "map", pos, entries };
   }
 
   /** `<<: *base` or `<<: [*a, *b]`: keys written in the map win, then earlier sources. */
   private merge(value: unknown, path: Path, keyPos: Pos, depth: number, into: YEntry[]): void {
     const sources = isSeq(value) ? value.items : [value];
-    const have = new Set(into.map((x) => x.key));
+    // Keys already taken, made only when a second source could repeat one: a converted map's
+    // keys are unique (an 800-step chain merges one source per step, 320,000 keys in all).
+    let have: Set<string> | undefined;
     for (const s of sources) {
       const node = this.convert(s, path, keyPos, depth + 1);
       if (this.tooBig) return;
@@ -279,6 +277,11 @@ class Converter {
         );
         continue;
       }
+      if (into.length === 0) {
+        for (const e of node.entries) into.push(e);
+        continue;
+      }
+      have ??= new Set(into.map((x) => x.key));
       for (const e of node.entries) {
         if (have.has(e.key)) continue;
         have.add(e.key);
@@ -297,7 +300,11 @@ function heightOf(n: YNode): number {
 /** A copy later passes may change without touching the anchor's tree or other aliases of it. */
 function copyTree(n: YNode): YNode {
   if (n.kind === "seq") return { ...n, items: n.items.map(copyTree) };
-  if (n.kind === "map") return { ...n, entries: n.entries.map((e) => ({ ...e, value: copyTree(e.value) })) };
+  if (n.kind === "map")
+    return {
+      ...n,
+      entries: n.entries.map((e) => ({ key: e.key, keyPos: e.keyPos, value: copyTree(e.value) })),
+    };
   return { ...n };
 }
 
