@@ -2,9 +2,14 @@
 // open the WebSocket through the node's proxy, stream stdin/stdout/stderr, return the exit code.
 import { WebSocket } from "ws";
 import {
+  ACCESS_PROTOCOL,
   type AccessAction,
   type AccessTarget,
   encodeAccessToken,
+  LEGACY_ACCESS_PROTOCOL,
+  PROTOCOL_HEADER,
+  protocolOf,
+  requestFor,
   signAccessToken,
 } from "../../contract/access";
 import { UsageError } from "../io";
@@ -23,6 +28,8 @@ export class AccessRefused extends Error {
     readonly status: number,
     readonly code: string,
     readonly reason: string,
+    /** The protocol version the refusing agent named; undefined for an agent of version 1. */
+    readonly protocol?: number,
   ) {
     super(`refused (${code}): ${reason}`);
   }
@@ -34,8 +41,19 @@ export interface Streams {
   stdin?: NodeJS.ReadableStream;
 }
 
+export interface NodeInfo {
+  nodeId: string;
+  /** The agent's access protocol (contract/access/protocol.ts). */
+  protocol: number;
+}
+
 /** The node behind `url` says its id (unauthenticated: the token is then bound to it). */
 export async function nodeIdOf(url: string): Promise<string> {
+  return (await nodeInfoOf(url)).nodeId;
+}
+
+/** The node's id and its agent's access protocol version (1 when it names none). */
+export async function nodeInfoOf(url: string): Promise<NodeInfo> {
   const res = await fetch(new URL(`${ACCESS_PATH}/node`, url), { signal: AbortSignal.timeout(10_000) }).catch(
     (e: Error) => {
       throw new Error(
@@ -45,9 +63,9 @@ export async function nodeIdOf(url: string): Promise<string> {
   );
   if (!res.ok)
     throw new Error(`${url} does not serve berth access (HTTP ${res.status}): is it a berth node's proxy?`);
-  const body = (await res.json()) as { nodeId?: unknown };
+  const body = (await res.json()) as { nodeId?: unknown; protocol?: unknown };
   if (typeof body.nodeId !== "string") throw new Error(`${url} answered without a node id`);
-  return body.nodeId;
+  return { nodeId: body.nodeId, protocol: protocolOf(body.protocol) ?? LEGACY_ACCESS_PROTOCOL };
 }
 
 export interface SessionRequest {
@@ -70,16 +88,37 @@ export interface OpenSession {
   done: Promise<number>;
 }
 
-/** Opens a session; output goes to `streams` as it arrives. */
+/**
+ * Opens a session; output goes to `streams` as it arrives. The request is written for the agent's
+ * protocol version: the one the node names, or, with --node (no question asked), this CLI's own,
+ * and once more for version 1 when an agent that names no version refuses it as malformed.
+ */
 export async function openSession(r: SessionRequest, streams: Streams): Promise<OpenSession> {
-  const node = r.node ?? (await nodeIdOf(r.url));
+  const info = r.node ? undefined : await nodeInfoOf(r.url);
+  const node = r.node ?? (info as NodeInfo).nodeId;
+  const attempt = (protocol: number) => openWith(r, node, requestFor(r.action, r.request, protocol), streams);
+  if (info) return attempt(info.protocol);
+  try {
+    return await attempt(ACCESS_PROTOCOL);
+  } catch (e) {
+    if (!(e instanceof AccessRefused && e.code === "MALFORMED" && e.protocol === undefined)) throw e;
+    return attempt(LEGACY_ACCESS_PROTOCOL);
+  }
+}
+
+async function openWith(
+  r: SessionRequest,
+  node: string,
+  request: Record<string, unknown>,
+  streams: Streams,
+): Promise<OpenSession> {
   const token = signAccessToken({
     operator: r.operator.name,
     privateKey: r.operator.privateKey,
     node,
     target: r.target,
     action: r.action,
-    request: r.request,
+    request,
   });
   const kind = r.target.kind === "environment" ? "environments" : "workspaces";
   const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
@@ -150,6 +189,7 @@ export async function openSession(r: SessionRequest, streams: Streams): Promise<
             res.statusCode ?? 0,
             parsed.code ?? `HTTP_${res.statusCode}`,
             parsed.reason ?? (body.trim() || "the node's proxy refused the request"),
+            protocolOf(res.headers[PROTOCOL_HEADER]),
           ),
         );
       });

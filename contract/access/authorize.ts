@@ -5,7 +5,7 @@ import { verify } from "node:crypto";
 import { canonicalBytes } from "../payload/canonical";
 import { fromBase64Url } from "../payload/encoding";
 import { keyIdOf, loadSigningPublicKey } from "../payload/keys";
-import { formatIssues } from "../payload/sign";
+import { parseAccessRequest } from "./protocol";
 import {
   ACTION_TARGET,
   type AccessAction,
@@ -17,7 +17,6 @@ import {
   COMMAND_ACTIONS,
   MAX_TOKEN_LIFETIME_SECONDS,
   type Operator,
-  requestSchemas,
   type TargetPolicy,
 } from "./schema";
 
@@ -28,6 +27,8 @@ export type Decision =
       action: AccessAction;
       target: AccessTarget;
       request: AccessRequest;
+      /** Fields of a newer protocol's request this node does not know, left unread (protocol.ts). */
+      ignored: string[];
       expiresAt: number;
     }
   | { ok: false; code: AccessRefusalCode; reason: string; operator?: string };
@@ -128,14 +129,15 @@ export function authorize(i: AuthorizeInput): Decision {
       `commands (run, exec) are off on node ${i.node}; the stack turns them on per node (berth:access)`,
       who,
     );
-  const r = requestSchemas[p.action].safeParse(p.request);
-  if (!r.success) return refuse("MALFORMED", `request: ${formatIssues(r.error.issues).join("; ")}`, who);
+  const r = parseAccessRequest(p.action, p.request);
+  if (!r.ok) return refuse("MALFORMED", `request: ${r.reason}`, who);
   return {
     ok: true,
     operator: op,
     action: p.action,
     target: p.target,
-    request: r.data,
+    request: r.request as AccessRequest,
+    ignored: r.ignored,
     expiresAt: expires + skew,
   };
 }

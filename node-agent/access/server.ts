@@ -10,12 +10,14 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import {
   ACCESS_ACTIONS,
+  ACCESS_PROTOCOL,
   type AccessAction,
   type AccessRequest,
   type AccessTarget,
   authorize,
   decodeAccessToken,
   type Operator,
+  PROTOCOL_HEADER,
   REFUSAL_STATUS,
   type TargetPolicy,
   TokenFormatError,
@@ -66,7 +68,10 @@ export class AccessServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES + 1 });
   private open = 0;
 
-  constructor(private readonly d: AccessServerDeps) {}
+  constructor(private readonly d: AccessServerDeps) {
+    // Every answer names the protocol version (contract/access/protocol.ts), the 101 included.
+    this.wss.on("headers", (headers) => headers.push(`${PROTOCOL_HEADER}: ${ACCESS_PROTOCOL}`));
+  }
 
   async start(): Promise<void> {
     const dir = dirname(this.d.socketPath);
@@ -79,12 +84,13 @@ export class AccessServer {
     if (existsSync(this.d.socketPath)) rmSync(this.d.socketPath);
     const server = createServer((req, res) => {
       if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ nodeId: this.d.nodeId }));
+        res.writeHead(200, { "content-type": "application/json", [PROTOCOL_HEADER]: ACCESS_PROTOCOL });
+        res.end(JSON.stringify({ nodeId: this.d.nodeId, protocol: ACCESS_PROTOCOL }));
         return;
       }
       res.writeHead(req.url?.startsWith(ACCESS_PATH_PREFIX) ? 426 : 404, {
         "content-type": "application/json",
+        [PROTOCOL_HEADER]: ACCESS_PROTOCOL,
       });
       res.end(JSON.stringify({ code: "UPGRADE_REQUIRED", reason: "access requests are WebSocket sessions" }));
     });
@@ -114,7 +120,7 @@ export class AccessServer {
   private reject(socket: Duplex, status: number, code: string, reason: string): void {
     const body = JSON.stringify({ code, reason });
     socket.end(
-      `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${PROTOCOL_HEADER}: ${ACCESS_PROTOCOL}\r\nconnection: close\r\n\r\n${body}`,
     );
   }
 
@@ -177,7 +183,7 @@ export class AccessServer {
       this.reject(socket, REFUSAL_STATUS[code], code, reason);
       return;
     }
-    const detail = describeRequest(action, decision.request);
+    const detail = describeRequest(action, decision.request, decision.ignored);
     const id = this.d.sessions.start({ ...base, ...who, ...(detail ? { detail } : {}) });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.open++;
@@ -201,7 +207,11 @@ export class AccessServer {
 }
 
 /** What the session record says was asked (never a file's content). */
-export function describeRequest(action: AccessAction, r: AccessRequest): string | undefined {
+export function describeRequest(
+  action: AccessAction,
+  r: AccessRequest,
+  ignored: readonly string[] = [],
+): string | undefined {
   const q = r as Record<string, unknown>;
   const parts: string[] = [];
   if (typeof q.service === "string") parts.push(`service=${q.service}`);
@@ -210,5 +220,13 @@ export function describeRequest(action: AccessAction, r: AccessRequest): string 
   if (typeof q.port === "number") parts.push(`port=${q.port}`);
   if (action === "logs" && q.follow) parts.push("follow");
   if (typeof q.since === "string") parts.push(`since=${q.since}`);
+  // Fields of a newer CLI's protocol this agent did not read (their names only).
+  if (ignored.length > 0)
+    parts.push(
+      `ignored=${ignored
+        .slice(0, 8)
+        .map((k) => k.slice(0, 64))
+        .join(",")}`,
+    );
   return parts.length > 0 ? parts.join(" ") : undefined;
 }

@@ -2,12 +2,21 @@
 // refusals before any handler runs, the session record. Handlers here are small fakes; the real
 // ones run against Docker in test/system/access-*.test.ts.
 import { mkdtempSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocketServer } from "ws";
 import { AccessRefused, openSession, pumpStdin } from "../../cli/access/client";
-import type { TargetPolicy } from "../../contract/access";
+import {
+  ACCESS_PROTOCOL,
+  decodeAccessToken,
+  PROTOCOL_HEADER,
+  requestSchemas,
+  type TargetPolicy,
+} from "../../contract/access";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { createLogger } from "../../lib/log";
 import { NonceCache } from "../../node-agent/access/nonce-cache";
@@ -121,5 +130,99 @@ describe("AccessServer", () => {
         collect().streams,
       ),
     ).rejects.toMatchObject({ status: 501, code: "NOT_SERVED" });
+  });
+});
+
+describe("a CLI and an agent of different protocol versions", () => {
+  // An agent of protocol 1, as every agent before version 2 was: it names no version, and its
+  // file-write schema is strict and has no `size`.
+  let oldUrl = "";
+  const seen: Record<string, unknown>[] = [];
+  const v1 = requestSchemas["file-write"].omit({ size: true });
+  const old = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ nodeId: "old" }));
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  old.on("upgrade", (req, socket, head) => {
+    const request = decodeAccessToken(req.headers.authorization).payload.request;
+    seen.push(request);
+    const r = v1.safeParse(request);
+    if (!r.success) {
+      const body = JSON.stringify({ code: "MALFORMED", reason: r.error.issues[0]?.message });
+      socket.end(
+        `HTTP/1.1 400 MALFORMED\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(JSON.stringify({ type: "exit", code: 0 }));
+      ws.close(1000);
+    });
+  });
+  beforeAll(async () => {
+    await new Promise<void>((r) => old.listen(0, "127.0.0.1", r));
+    oldUrl = `http://127.0.0.1:${(old.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => old.close(() => r())));
+
+  const write = (node?: string) => ({
+    url: oldUrl,
+    operator: { name: "alice", privateKey: alice.privateKey },
+    ...(node ? { node } : {}),
+    target: { kind: "workspace" as const, id: "dev" },
+    action: "file-write" as const,
+    request: { path: "/w/f", mode: 0o644, size: 5 },
+  });
+
+  it("writes the request for the version the agent's node answer implies (one attempt)", async () => {
+    seen.length = 0;
+    const s = await openSession(write(), collect().streams);
+    expect(await s.done).toBe(0);
+    expect(seen).toEqual([{ path: "/w/f", mode: 0o644 }]);
+  });
+
+  it("with --node (no question asked), writes for its own version, then once for version 1", async () => {
+    seen.length = 0;
+    const s = await openSession(write("old"), collect().streams);
+    expect(await s.done).toBe(0);
+    expect(seen).toEqual([
+      { path: "/w/f", mode: 0o644, size: 5, protocol: ACCESS_PROTOCOL },
+      { path: "/w/f", mode: 0o644 },
+    ]);
+  });
+
+  it("names its version to the CLI: GET …/node and every answer's header", async () => {
+    const got = await new Promise<{ header: unknown; body: string }>((resolve, reject) => {
+      const req = httpRequest({ socketPath, path: "/.berth/access/v1/node" }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on("end", () => resolve({ header: res.headers[PROTOCOL_HEADER], body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(got.header).toBe(String(ACCESS_PROTOCOL));
+    expect(JSON.parse(got.body)).toEqual({ nodeId: "n1", protocol: ACCESS_PROTOCOL });
+    const refused = await openSession({ ...request("exec"), node: "n2" }, collect().streams).catch((e) => e);
+    expect(refused).toMatchObject({ code: "WRONG_NODE", protocol: ACCESS_PROTOCOL });
+  });
+
+  it("does not retry a refusal from an agent that names its version", async () => {
+    const before = sessions.list().length;
+    await expect(
+      openSession(
+        {
+          ...request("exec"),
+          action: "file-write",
+          target: { kind: "workspace", id: "dev" },
+          request: { path: "" },
+        },
+        collect().streams,
+      ),
+    ).rejects.toMatchObject({ code: "MALFORMED", protocol: ACCESS_PROTOCOL });
+    expect(sessions.list().length).toBe(before + 1);
   });
 });
