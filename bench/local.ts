@@ -161,15 +161,15 @@ async function main() {
       );
       return total;
     };
-    // The program's own start, outside the engine: its modules under ts-node with the program's own
-    // tsconfig (stacks/tsconfig.json: transpile only, each file by esbuild, as the engine runs it;
-    // every target's module, as stacks/index.ts imports them) and the bundle
-    // each dynamic provider process loads.
+    // The program's own start, outside the engine: its modules through the program's loader, as
+    // the engine runs them (scripts/program-loader.js: esbuild's output of each file, kept between
+    // runs; every target's module, as stacks/index.ts imports them) and the bundle each dynamic
+    // provider process loads.
     const startup = await run(
       "bash",
       [
         "-c",
-        `source scripts/env.sh && TS_NODE_PROJECT=stacks/tsconfig.json node -r ts-node/register -e 'const t = Date.now(); for (const m of ["local", "hetzner", "scaleway"]) require("./stacks/targets/" + m); const p = Date.now(); require("./dist/provider-runtime.js"); console.log((p - t) + " " + (Date.now() - p))'`,
+        `source scripts/env.sh && node -r ./scripts/program-loader.js -e 'const t = Date.now(); for (const m of ["local", "hetzner", "scaleway"]) require("./stacks/targets/" + m); const p = Date.now(); require("./dist/provider-runtime.js"); console.log((p - t) + " " + (Date.now() - p))'`,
       ],
       { cwd: clone, env },
     );

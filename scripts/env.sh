@@ -21,6 +21,10 @@ fi
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-berth-local}"
 # Type errors are caught by `npm test` (tsc); the engine only transpiles, which is much faster.
 export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
+# The language host starts the program through berth's run entry: its TypeScript loader keeps
+# esbuild's output between runs and registers no ts-node (scripts/program-run.js; ~0.3 s of CPU
+# fewer per program run). This checkout's, like the backend above.
+export PULUMI_LANGUAGE_NODEJS_RUN_PATH="$BERTH_ROOT/scripts/program-run.js"
 export PULUMI_HOME="${PULUMI_HOME:-$BERTH_PULUMI_HOME/home}"
 export BERTH_ROOT BERTH_CACHE BERTH_REGISTRY_ADDR BERTH_BASE_IMAGE BERTH_PULUMI_VERSION BERTH_DOCKER_CONFIG
 

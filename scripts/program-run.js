@@ -1,0 +1,19 @@
+// The Node.js language host's run entry for berth's Pulumi program (env.sh sets
+// PULUMI_LANGUAGE_NODEJS_RUN_PATH to this file). It registers the program's own TypeScript
+// loader (scripts/program-loader.js) and hands over to the SDK's run entry (@pulumi/pulumi/cmd/run)
+// unchanged.
+//
+// Why: the language host this machine builds (v3.68.0, tools/) always tells the SDK the program
+// is TypeScript (Pulumi.yaml's `typescript: false` reaches it only as a command-line flag, which
+// the CLI no longer passes), so the SDK registers ts-node: ts-node's start, its own
+// source-map-support, and esbuild for every file at every run. Here a file esbuild already
+// transpiled is read back from its cache. Same files, same transpiler output (the dynamic
+// providers' serialized functions do not change), same __dirname of every module, and stack
+// traces still name the TypeScript lines.
+//
+// Without env.sh (plain `pulumi up` with the SDK's defaults) the program still runs: under
+// ts-node, with stacks/tsconfig.json naming the same esbuild transpiler.
+require("./program-loader");
+// The SDK registers ts-node only when this says the program is TypeScript.
+process.env.PULUMI_NODEJS_TYPESCRIPT = "false";
+require("@pulumi/pulumi/cmd/run");
