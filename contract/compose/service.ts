@@ -18,7 +18,7 @@ import { COMPOSE_SERVICE_FIELDS, SERVICE_REJECTED } from "./rejections";
 import { RUNTIME_FIELDS, readRuntime } from "./runtime";
 import { readFileMounts } from "./secrets";
 import { readServiceNetworks } from "./service-networks";
-import { entry, type YNode } from "./tree";
+import type { YNode } from "./tree";
 
 export const SERVICE_FIELDS = [
   "image",
@@ -94,7 +94,9 @@ export function readService(
     berthExtensions: SERVICE_EXTENSIONS,
     what: "service field",
   });
-  const get = (k: string) => entry(map, k);
+  // One lookup table per service: get() asks for some 60 fields, each a scan of the entries before.
+  const byKey = new Map(map.entries.map((e) => [e.key, e]));
+  const get = (k: string) => byKey.get(k);
   const at = (k: string): Path => [...path, k];
   const s: Service = {
     environment: {},

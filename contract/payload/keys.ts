@@ -48,7 +48,26 @@ const PKCS8_PREFIX: Record<KeyKind, Buffer> = {
 
 const LABEL: Record<KeyKind, string> = { ed25519: "Ed25519", x25519: "X25519" };
 
+/**
+ * Keys given as text, already loaded (KeyObjects are immutable): each release seals to the node's
+ * key and signs with the program's, and node:crypto's parse of a key was ~4% of a release's
+ * build (bench:contract). A few keys per process; bounded all the same.
+ */
+const loaded = new Map<string, KeyObject>();
+const MAX_LOADED = 64;
+
 function loadKey(input: KeyInput, kind: KeyKind, visibility: "public" | "private"): KeyObject {
+  if (typeof input !== "string") return loadKeyObject(input, kind, visibility);
+  const cacheKey = `${kind} ${visibility} ${input}`;
+  const hit = loaded.get(cacheKey);
+  if (hit) return hit;
+  const key = loadKeyObject(input, kind, visibility);
+  if (loaded.size >= MAX_LOADED) loaded.clear();
+  loaded.set(cacheKey, key);
+  return key;
+}
+
+function loadKeyObject(input: KeyInput, kind: KeyKind, visibility: "public" | "private"): KeyObject {
   const what = `${LABEL[kind]} ${visibility} key`;
   let key: KeyObject;
   if (typeof input === "string") {
@@ -129,9 +148,14 @@ export function privateKeyText(key: KeyObject): string {
 
 /** The key id of an Ed25519 public key: `ed25519:` + hex(first 16 bytes of SHA-256(raw key)). */
 export function keyIdOf(publicKey: KeyInput): string {
-  const raw = rawPublicKey(loadSigningPublicKey(publicKey));
-  return `ed25519:${sha256Hex(raw).slice(0, 32)}`;
+  const known = typeof publicKey === "string" ? undefined : keyIds.get(publicKey);
+  if (known) return known;
+  const id = `ed25519:${sha256Hex(rawPublicKey(loadSigningPublicKey(publicKey))).slice(0, 32)}`;
+  if (typeof publicKey !== "string") keyIds.set(publicKey, id);
+  return id;
 }
+/** Key ids of KeyObjects (a private key's is its public half's): signing names one per release. */
+const keyIds = new WeakMap<KeyObject, string>();
 
 /** A new Ed25519 signing key pair in canonical text form, with its key id. */
 export function generateSigningKeyPair(): SigningKeyPair {
