@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { configKey, parseStackConfig, StackConfigError } from "./config";
 import { exampleConfig } from "./testdata/program";
@@ -354,7 +358,52 @@ describe("parseStackConfig: cloud targets", () => {
       }),
     ).toEqual([
       "Pulumi.test.yaml: berth:workspaces[0].gitCredential.secret: the secret nope is not set (pulumi config set --secret --path 'berth:secrets.nope' TOKEN)",
-      'Pulumi.test.yaml: berth:workspaces[0].gitCredential: a token is sent over HTTP(S): the repository must be an https:// URL (got "git@example.com:a.git")',
+      'Pulumi.test.yaml: berth:workspaces[0].gitCredential: a token is sent over HTTP(S): the repository must be an https:// URL (got "git@example.com:a.git"); for an SSH URL give a deployKey',
+    ]);
+  });
+
+  it("berth:workspaces[].gitCredential.deployKey: an Ed25519 key in berth:secrets, an SSH repository, known_hosts lines", () => {
+    const dir = mkdtempSync(join(tmpdir(), "berth-deploykey-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "k")]);
+    const key = readFileSync(join(dir, "k"), "utf8");
+    rmSync(dir, { recursive: true, force: true });
+    const ws = (w: Record<string, unknown>) => JSON.stringify([{ name: "me", ...w }]);
+    const ok = parseStackConfig(
+      {
+        ...minimal,
+        "berth:secrets": JSON.stringify({ "deploy-key": key }),
+        "berth:workspaces": ws({
+          repository: "git@git.example.com:acme/a.git",
+          gitCredential: { deployKey: "deploy-key", knownHosts: "git.example.com ssh-ed25519 AAAA" },
+        }),
+      },
+      "P",
+    );
+    expect(ok.workspaces[0]?.gitCredential).toMatchObject({ deployKey: "deploy-key" });
+    const bad = problems({
+      ...minimal,
+      "berth:secrets": JSON.stringify({ "deploy-key": "ghp_not-a-key" }),
+      "berth:workspaces": ws({
+        repository: "https://git.example.com/a.git",
+        gitCredential: { deployKey: "deploy-key", knownHosts: "nonsense" },
+      }),
+    });
+    expect(bad).toEqual([
+      'Pulumi.test.yaml: berth:workspaces[0].gitCredential: a deploy key is for an SSH repository: ssh://git@host/path.git or git@host:path.git (got "https://git.example.com/a.git")',
+      "Pulumi.test.yaml: berth:workspaces[0].gitCredential.deployKey: the secret deploy-key: not a private key in OpenSSH's format (-----BEGIN OPENSSH PRIVATE KEY-----): make one with ssh-keygen -t ed25519 -N ''",
+      'Pulumi.test.yaml: berth:workspaces[0].gitCredential.knownHosts: line 1 is not a known_hosts line ("host keytype base64", as ssh-keyscan prints)',
+    ]);
+    expect(bad.join("\n")).not.toContain("ghp_not-a-key");
+    expect(
+      problems({
+        ...minimal,
+        "berth:workspaces": ws({
+          repository: "git@h:a.git",
+          gitCredential: { secret: "t", deployKey: "k" },
+        }),
+      }),
+    ).toEqual([
+      "Pulumi.test.yaml: berth:workspaces[0].gitCredential: give either secret (a token, for an https:// repository) or deployKey (an SSH deploy key)",
     ]);
   });
 });

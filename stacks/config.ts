@@ -7,6 +7,12 @@ import { environmentBackupSchema } from "../contract/backup/schema";
 import { idSchema } from "../contract/ids";
 import { checkPlacement, nodeGroupSchema } from "../contract/swarm/placement";
 import { branchName, devcontainerConfigName, workspaceSource } from "../contract/workspace/spec";
+import {
+  knownHostsLines,
+  parseSshDeployKey,
+  SshKeyError,
+  sshRepository,
+} from "../contract/workspace/ssh-key";
 
 /** A closed choice whose error names the allowed values (`"fsn9" is not a Hetzner location; use one of …`). */
 const choice = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
@@ -235,7 +241,18 @@ export const workspaceConfigSchema = z
      * agent for it (the clone, lifecycle commands, fetches in the workspace); never in a file.
      */
     gitCredential: z
-      .object({ secret: z.string().min(1), username: z.string().min(1).default("x-access-token") })
+      .object({
+        secret: z.string().min(1).optional(),
+        username: z.string().min(1).default("x-access-token"),
+        /**
+         * Or a deploy key for an SSH repository: `deployKey` names an entry of berth:secrets
+         * holding an unencrypted Ed25519 private key (ssh-keygen -t ed25519 -N ''), and
+         * `knownHosts` the host's key as ssh-keyscan prints it (without it the node pins the key
+         * its first clone sees). The agent signs with the key; it is never in a file.
+         */
+        deployKey: z.string().min(1).optional(),
+        knownHosts: z.string().min(1).optional(),
+      })
       .strict()
       .optional(),
   })
@@ -383,7 +400,9 @@ type RawStack = {
     node?: string | undefined;
     defaultImage?: string | undefined;
     repository: string;
-    gitCredential?: { secret: string } | undefined;
+    gitCredential?:
+      | { secret?: string | undefined; deployKey?: string | undefined; knownHosts?: string | undefined }
+      | undefined;
   }[];
   operators: { name: string; publicKey: string; environments: string[]; workspaces: string[] }[];
   localCommands: boolean;
@@ -466,18 +485,10 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
     if (workspaceNames.has(w.name))
       add(["workspaces", i, "name"], `${JSON.stringify(w.name)} is declared twice`);
     workspaceNames.add(w.name);
-    if (w.gitCredential) {
-      if (!(w.gitCredential.secret in c.secrets))
-        add(
-          ["workspaces", i, "gitCredential", "secret"],
-          `the secret ${w.gitCredential.secret} is not set (pulumi config set --secret --path 'berth:secrets.${w.gitCredential.secret}' TOKEN)`,
-        );
-      if (!/^https?:\/\//.test(w.repository))
-        add(
-          ["workspaces", i, "gitCredential"],
-          `a token is sent over HTTP(S): the repository must be an https:// URL (got ${JSON.stringify(w.repository)})`,
-        );
-    }
+    if (w.gitCredential)
+      checkGitCredential(w.repository, w.gitCredential, c.secrets, (p, m) =>
+        add(["workspaces", i, "gitCredential", ...p], m),
+      );
     if (c.target === "local") {
       if (w.node !== undefined)
         add(["workspaces", i, "node"], "only for cloud targets (the local node hosts them)");
@@ -653,4 +664,55 @@ export function parseStackConfig(
       : `${stackFile}: ${key}: ${issue.message}`;
   });
   throw new StackConfigError(problems);
+}
+
+/** A workspace's git credential: a token for an https repository, or a deploy key for an SSH one. */
+function checkGitCredential(
+  repository: string,
+  g: { secret?: string | undefined; deployKey?: string | undefined; knownHosts?: string | undefined },
+  secrets: Record<string, string>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  if ((g.secret === undefined) === (g.deployKey === undefined)) {
+    add([], "give either secret (a token, for an https:// repository) or deployKey (an SSH deploy key)");
+    return;
+  }
+  const name = (g.secret ?? g.deployKey) as string;
+  const key = g.secret !== undefined ? "secret" : "deployKey";
+  if (!(name in secrets)) {
+    add(
+      [key],
+      `the secret ${name} is not set (pulumi config set --secret --path 'berth:secrets.${name}' ${key === "secret" ? "TOKEN" : '"$(cat deploy_key)"'})`,
+    );
+  }
+  if (g.secret !== undefined) {
+    if (!/^https?:\/\//.test(repository))
+      add(
+        [],
+        `a token is sent over HTTP(S): the repository must be an https:// URL (got ${JSON.stringify(repository)}); for an SSH URL give a deployKey`,
+      );
+    if (g.knownHosts !== undefined) add(["knownHosts"], "only with a deployKey (known_hosts are SSH's)");
+    return;
+  }
+  if (!sshRepository(repository))
+    add(
+      [],
+      `a deploy key is for an SSH repository: ssh://git@host/path.git or git@host:path.git (got ${JSON.stringify(repository)})`,
+    );
+  const value = secrets[name];
+  if (value !== undefined)
+    try {
+      parseSshDeployKey(value);
+    } catch (e) {
+      // The message never quotes the key.
+      if (e instanceof SshKeyError) add(["deployKey"], `the secret ${name}: ${e.message}`);
+      else throw e;
+    }
+  if (g.knownHosts !== undefined)
+    try {
+      knownHostsLines(g.knownHosts);
+    } catch (e) {
+      if (e instanceof SshKeyError) add(["knownHosts"], e.message);
+      else throw e;
+    }
 }

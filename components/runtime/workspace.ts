@@ -12,8 +12,9 @@ import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
 import {
   checkDeclaration,
-  GIT_SECRET_NAME,
   REGISTRY_PUSH_SECRET_NAME,
+  type SealedGitCredential,
+  sealGitCredential,
   sealRegistryLogin,
   signWorkspace,
   type WorkspaceDeclaration,
@@ -41,7 +42,7 @@ export interface WorkspaceInputs extends WorkspaceSource {
   };
   limits?: WorkspaceLimits;
   /** A private repository's credential: sealed to the node, handed to git by the agent. */
-  gitCredential?: { username: string; token: string };
+  gitCredential?: { username: string; token: string } | { sshKey: string; knownHosts?: string };
   /** The operators granted this workspace (berth:operators). */
   access?: AccessPolicy;
   signingKey: string;
@@ -107,8 +108,7 @@ const content = (i: WorkspaceInputs) =>
     i.registry?.password,
     i.registry?.push?.username,
     i.registry?.push?.password,
-    i.gitCredential?.username,
-    i.gitCredential?.token,
+    i.gitCredential,
     i.signingKey,
     i.berthProviderVersion,
   ]);
@@ -157,11 +157,12 @@ async function publish(i: WorkspaceInputs, floor: number): Promise<WorkspaceOutp
   const sealingKey = async () =>
     i.nodePublicKey ?? (await nodePublicKey(channel, i.nodeId, i.nodeKeyTimeoutSeconds * 1000));
   if (i.gitCredential) {
-    const { username, token } = i.gitCredential;
-    d = {
-      ...d,
-      gitCredential: sealRegistryLogin(d, { username, password: token }, await sealingKey(), GIT_SECRET_NAME),
-    };
+    const g = i.gitCredential;
+    const sealed: SealedGitCredential =
+      "sshKey" in g
+        ? { sshKey: g.sshKey, ...(g.knownHosts ? { knownHosts: g.knownHosts } : {}) }
+        : { username: g.username, password: g.token };
+    d = { ...d, gitCredential: sealGitCredential(d, sealed, await sealingKey()) };
   }
   if (i.registry) {
     const key = await sealingKey();

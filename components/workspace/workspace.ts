@@ -22,6 +22,11 @@ const provider: pulumi.dynamic.ResourceProvider = {
 };
 
 /** A DeploymentNode, or what a workspace needs of one. */
+/** A token for an https repository, or a deploy key for an SSH one. */
+export type GitCredentialArgs =
+  | { username?: pulumi.Input<string>; token: pulumi.Input<string> }
+  | { deployKey: pulumi.Input<string>; knownHosts?: string };
+
 export interface WorkspaceNode {
   nodeId: pulumi.Input<string>;
   /**
@@ -71,9 +76,12 @@ export interface WorkspaceArgs {
   limits?: { cpus?: number; memoryMb?: number; pids?: number };
   /**
    * A private repository's credential: a token (and the user name the host expects with it;
-   * default `x-access-token`). Sealed to the node; git gets it from the agent, never from a file.
+   * default `x-access-token`) for an https repository, or a deploy key (an unencrypted Ed25519
+   * private key in OpenSSH's format, and the host's known_hosts lines; none: the node pins the
+   * key its first clone sees) for an SSH one. Sealed to the node; git gets it from the agent,
+   * never from a file.
    */
-  gitCredential?: { username?: pulumi.Input<string>; token: pulumi.Input<string> };
+  gitCredential?: GitCredentialArgs;
   /** Operators granted this workspace (shell, exec, files, ports), signed into its declaration. */
   access?: AccessPolicy;
   /** The release-signing private key (secret); nodes trust its public key. */
@@ -150,10 +158,17 @@ export class Workspace extends pulumi.ComponentResource {
         ...(args.registry ? { registry: pulumi.secret(args.registry) } : {}),
         ...(args.gitCredential
           ? {
-              gitCredential: pulumi.secret({
-                username: args.gitCredential.username ?? "x-access-token",
-                token: args.gitCredential.token,
-              }),
+              gitCredential: pulumi.secret(
+                "deployKey" in args.gitCredential
+                  ? {
+                      sshKey: args.gitCredential.deployKey,
+                      ...(args.gitCredential.knownHosts ? { knownHosts: args.gitCredential.knownHosts } : {}),
+                    }
+                  : {
+                      username: args.gitCredential.username ?? "x-access-token",
+                      token: args.gitCredential.token,
+                    },
+              ),
             }
           : {}),
         signingKey: pulumi.secret(args.signingKey),

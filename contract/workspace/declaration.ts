@@ -63,9 +63,10 @@ export const workspaceDeclaration = z
       .strict()
       .optional(),
     /**
-     * A private repository's credential, `{ username, password }` JSON (the password a token)
-     * sealed to the node's key under GIT_SECRET_NAME: git on the node and in the workspace asks
-     * the agent for it (node-agent/workspace/git-credentials.ts); never written to a file.
+     * A private repository's credential sealed to the node's key under GIT_SECRET_NAME:
+     * `{ username, password }` JSON (the password a token), or `{ sshKey, knownHosts? }` (a
+     * deploy key, `gitCredentialSchema`). git on the node and in the workspace asks the agent for
+     * it (node-agent/workspace/git-credentials.ts); never written to a file.
      */
     gitCredential: sealedSecretSchema.optional(),
   })
@@ -124,6 +125,19 @@ export function sealRegistryLogin(
   return seal(JSON.stringify(login), nodePublicKey, credentialsBinding(d, name));
 }
 
+/** Seals a git credential (a token or a deploy key) to the node, bound to the declaration. */
+export function sealGitCredential(
+  d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">,
+  credential: SealedGitCredential,
+  nodePublicKey: KeyInput,
+) {
+  return seal(
+    JSON.stringify(gitCredentialSchema.parse(credential)),
+    nodePublicKey,
+    credentialsBinding(d, GIT_SECRET_NAME),
+  );
+}
+
 export function unsealRegistryLogin(
   d: WorkspaceDeclaration,
   nodePrivateKey: KeyInput,
@@ -138,15 +152,22 @@ export function unsealRegistryLogin(
   return parsed;
 }
 
+/** What a sealed git credential holds: a token (HTTPS), or a deploy key and the host's known_hosts lines (SSH). */
+export const gitCredentialSchema = z.union([
+  z.object({ username: z.string().min(1), password: z.string().min(1) }).strict(),
+  z.object({ sshKey: z.string().min(1), knownHosts: z.string().min(1).optional() }).strict(),
+]);
+export type SealedGitCredential = z.infer<typeof gitCredentialSchema>;
+
 /** The private repository's credential, when the declaration carries one. */
 export function unsealGitCredential(
   d: WorkspaceDeclaration,
   nodePrivateKey: KeyInput,
-): RegistryLogin | undefined {
+): SealedGitCredential | undefined {
   if (!d.gitCredential) return undefined;
-  return z
-    .object({ username: z.string().min(1), password: z.string().min(1) })
-    .parse(JSON.parse(unseal(d.gitCredential, nodePrivateKey, credentialsBinding(d, GIT_SECRET_NAME))));
+  return gitCredentialSchema.parse(
+    JSON.parse(unseal(d.gitCredential, nodePrivateKey, credentialsBinding(d, GIT_SECRET_NAME))),
+  );
 }
 
 export class WorkspaceDeclarationError extends Error {}

@@ -53,6 +53,7 @@ import {
   type GitCredential,
   GitCredentialServers,
   gitConfigArgs,
+  isSshKey,
 } from "./git-credentials";
 import { chownTree, removeLeftoverDockerConfigs, withDockerConfig } from "./node-files";
 import { type Credentials, planWorkspace, prefetchChain, type Step, type WorkspacePlan } from "./plan";
@@ -333,7 +334,9 @@ export class WorkspaceExecutor {
     const secrets = [
       spec.registry?.login?.password,
       spec.registry?.pushLogin?.password,
-      spec.gitCredential?.password,
+      spec.gitCredential && isSshKey(spec.gitCredential)
+        ? spec.gitCredential.sshKey
+        : spec.gitCredential?.password,
     ].filter((p): p is string => p !== undefined);
     for (const p of secrets) registerSecret(p);
     const r: Run = {

@@ -11,15 +11,38 @@
 // clone, GIT_CONFIG_COUNT/KEY/VALUE in the container's environment (git ≥ 2.31). The helper list
 // is cleared for the repository's URL first, so a helper of the image or the home (`store`)
 // never receives the token to keep.
-import { chmodSync, mkdirSync, rmSync } from "node:fs";
+//
+// A deploy key (an SSH repository) takes the same folder: the agent serves the key as an
+// ssh-agent on `ssh-agent` beside the socket (ssh-agent.ts; the key never reaches a file), and
+// git's ssh is pointed at it by `core.sshCommand = ssh -F <folder>/…ssh_config`, with the host's
+// key in `known_hosts` there: the declared lines (StrictHostKeyChecking yes), or, when none are
+// declared, the key the node's first clone saw (accept-new: pinned then, refused if it changes).
+// The container's ssh checks strictly against that file and keeps the user's own ssh config for
+// every other host.
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import {
+  knownHostsLines,
+  parseSshDeployKey,
+  type SshDeployKey,
+  sshRepository,
+} from "../../contract/workspace/ssh-key";
 import type { Logger } from "../../lib/log";
+import { serveSshAgent } from "./ssh-agent";
 
-export interface GitCredential {
+/** A token (HTTPS), or a deploy key (SSH) with the host's declared known_hosts lines. */
+export type GitCredential = TokenCredential | SshKeyCredential;
+export interface TokenCredential {
   username: string;
   password: string;
 }
+export interface SshKeyCredential {
+  /** The private key, OpenSSH's format (contract/workspace/ssh-key.ts). */
+  sshKey: string;
+  knownHosts?: string;
+}
+export const isSshKey = (c: GitCredential): c is SshKeyCredential => "sshKey" in c;
 
 /** Where the socket's folder is bound in the workspace's container. */
 export const CONTAINER_SOCKET_DIR = "/run/berth-git";
@@ -28,14 +51,18 @@ export const SOCKET_NAME = "socket";
 const MAX_REQUEST_BYTES = 16 * 1024;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export interface CredentialScope {
-  protocol: "http" | "https";
-  /** host[:port], as git sends it. */
-  host: string;
-}
+export type CredentialScope =
+  | {
+      protocol: "http" | "https";
+      /** host[:port], as git sends it. */
+      host: string;
+    }
+  | { protocol: "ssh"; host: string };
 
-/** The protocol and host a token is for: those of an http(s) repository URL; undefined otherwise. */
+/** The protocol and host a credential is for: those of an http(s) or SSH repository URL; undefined otherwise. */
 export function credentialScope(repository: string): CredentialScope | undefined {
+  const ssh = sshRepository(repository);
+  if (ssh) return { protocol: "ssh", host: ssh.host };
   let u: URL;
   try {
     u = new URL(repository);
@@ -52,13 +79,61 @@ const urlKey = (s: CredentialScope) => `credential.${s.protocol}://${s.host}`;
 /** The helper's command as git runs it (`git credential-` + this). */
 const helper = (socketPath: string) => `cache --socket ${socketPath}`;
 
-/** `-c` options for a git command on the node: only the agent's helper for the repository. */
+export const SSH_AGENT_NAME = "ssh-agent";
+export const KNOWN_HOSTS_NAME = "known_hosts";
+/** ssh's configuration for git on the node, and in the container. */
+export const NODE_SSH_CONFIG_NAME = "node_ssh_config";
+export const SSH_CONFIG_NAME = "ssh_config";
+
+const quote = (p: string) => `'${p.replace(/'/g, "'\\''")}'`;
+
+/**
+ * ssh's configuration on the node: only the agent's key (none of the node's own keys or config),
+ * the workspace's known_hosts, checked strictly when declared, pinned at first sight otherwise.
+ */
+export function nodeSshConfig(dir: string, declared: boolean): string {
+  return [
+    "Host *",
+    `  IdentityAgent ${quote(join(dir, SSH_AGENT_NAME))}`,
+    "  IdentityFile none",
+    "  IdentitiesOnly no",
+    `  UserKnownHostsFile ${quote(join(dir, KNOWN_HOSTS_NAME))}`,
+    "  GlobalKnownHostsFile /dev/null",
+    `  StrictHostKeyChecking ${declared ? "yes" : "accept-new"}`,
+    "  BatchMode yes",
+    "  ForwardAgent no",
+    "",
+  ].join("\n");
+}
+
+/** ssh's configuration in the container: the agent's key and host key for the repository's host; the user's own config for the rest. */
+export function containerSshConfig(host: string): string {
+  return [
+    `Host ${host}`,
+    `  IdentityAgent ${CONTAINER_SOCKET_DIR}/${SSH_AGENT_NAME}`,
+    `  UserKnownHostsFile ${CONTAINER_SOCKET_DIR}/${KNOWN_HOSTS_NAME}`,
+    "  StrictHostKeyChecking yes",
+    "Host *",
+    "  Include ~/.ssh/config /etc/ssh/ssh_config",
+    "",
+  ].join("\n");
+}
+
+/** `-c` options for a git command on the node: only the agent's helper (or key) for the repository. */
 export function gitConfigArgs(socketPath: string, scope: CredentialScope): string[] {
+  if (scope.protocol === "ssh")
+    return ["-c", `core.sshCommand=ssh -F ${quote(join(socketPath, "..", NODE_SSH_CONFIG_NAME))}`];
   return ["-c", `${urlKey(scope)}.helper=`, "-c", `${urlKey(scope)}.helper=${helper(socketPath)}`];
 }
 
 /** The same configuration as environment variables, for the container (and its lifecycle commands). */
 export function gitConfigEnv(scope: CredentialScope): Record<string, string> {
+  if (scope.protocol === "ssh")
+    return {
+      GIT_CONFIG_COUNT: "1",
+      GIT_CONFIG_KEY_0: "core.sshCommand",
+      GIT_CONFIG_VALUE_0: `ssh -F ${CONTAINER_SOCKET_DIR}/${SSH_CONFIG_NAME}`,
+    };
   return {
     GIT_CONFIG_COUNT: "2",
     GIT_CONFIG_KEY_0: `${urlKey(scope)}.helper`,
@@ -104,6 +179,7 @@ export function parseRequest(text: string): { action: string; fields: Record<str
 
 /** What the agent answers: the credential for a `get` of the repository's protocol and host, else nothing. */
 export function replyTo(request: string, scope: CredentialScope, credential: GitCredential): string {
+  if (isSshKey(credential)) return "";
   const { action, fields } = parseRequest(request);
   if (action !== "get") return "";
   if (fields.protocol !== scope.protocol || fields.host !== scope.host) return "";
@@ -115,6 +191,16 @@ export function replyTo(request: string, scope: CredentialScope, credential: Git
 
 /** Why a clone failed, with what to do when the repository asked for credentials. */
 export function explainCloneFailure(message: string, hasCredential: boolean): string | undefined {
+  if (
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(
+      message,
+    )
+  )
+    return "the repository's SSH host key is not the one declared or pinned: check the host, then its key (berth:workspaces[].gitCredential.knownHosts, as ssh-keyscan prints it)";
+  if (/Permission denied \(publickey/.test(message))
+    return hasCredential
+      ? "the repository refused the workspace's deploy key: add its public key to the repository's deploy keys"
+      : "the repository needs a deploy key: declare one as the workspace's gitCredential (berth:workspaces[].gitCredential.deployKey, a name in berth:secrets)";
   if (
     !/could not read (Username|Password)|Authentication failed|terminal prompts disabled|401|403/.test(
       message,
@@ -130,6 +216,8 @@ interface Served {
   server: Server;
   scope: CredentialScope;
   credential: GitCredential;
+  /** The deploy key as the ssh-agent serves it. */
+  sshKey?: SshDeployKey;
 }
 
 /** One socket per workspace with a credential, under <root>/<workspace>/socket. */
@@ -156,16 +244,22 @@ export class GitCredentialServers {
   /** Serves (or keeps serving, with this credential) the workspace's socket. */
   async serve(id: string, scope: CredentialScope, credential: GitCredential): Promise<void> {
     const current = this.served.get(id);
-    if (current) {
+    if (current && isSshKey(current.credential) === isSshKey(credential)) {
       current.scope = scope;
       current.credential = credential;
+      if (isSshKey(credential)) {
+        current.sshKey = parseSshDeployKey(credential.sshKey);
+        this.writeSshFiles(id, scope, credential);
+      }
       return;
     }
+    if (current) await this.close(id);
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
     const dir = this.socketDir(id);
     mkdirSync(dir, { recursive: true });
     // Inside the container the folder is the mount point: the remote user must reach the socket.
     chmodSync(dir, 0o755);
+    if (isSshKey(credential)) return this.serveSsh(id, scope, credential);
     rmSync(this.socketPath(id), { force: true });
     const entry: Served = { server: createServer(), scope, credential };
     entry.server.on("connection", (c) => {
@@ -196,6 +290,54 @@ export class GitCredentialServers {
     });
     chmodSync(this.socketPath(id), 0o666);
     this.served.set(id, entry);
+  }
+
+  /** The deploy key as an ssh-agent, and ssh's files: known_hosts and the two configs. */
+  private async serveSsh(id: string, scope: CredentialScope, credential: SshKeyCredential): Promise<void> {
+    const path = join(this.socketDir(id), SSH_AGENT_NAME);
+    rmSync(path, { force: true });
+    const entry: Served = {
+      server: createServer(),
+      scope,
+      credential,
+      sshKey: parseSshDeployKey(credential.sshKey),
+    };
+    entry.server.on("connection", (c) =>
+      serveSshAgent(
+        c,
+        () => entry.sshKey as SshDeployKey,
+        () =>
+          this.log.info(
+            { workspace: id, host: entry.scope.host },
+            "git's ssh signed in with the workspace's deploy key",
+          ),
+      ),
+    );
+    await new Promise<void>((resolve, reject) => {
+      entry.server.once("error", reject);
+      entry.server.listen(path, () => {
+        entry.server.off("error", reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o666);
+    this.writeSshFiles(id, scope, credential);
+    this.served.set(id, entry);
+  }
+
+  private writeSshFiles(id: string, scope: CredentialScope, credential: SshKeyCredential): void {
+    const dir = this.socketDir(id);
+    const declared = credential.knownHosts !== undefined;
+    const knownHosts = join(dir, KNOWN_HOSTS_NAME);
+    // Declared lines replace the file; otherwise the file keeps what the first clone pinned.
+    if (declared)
+      writeFileSync(knownHosts, `${knownHostsLines(credential.knownHosts ?? "").join("\n")}\n`, {
+        mode: 0o644,
+      });
+    else if (!existsSync(knownHosts)) writeFileSync(knownHosts, "", { mode: 0o644 });
+    chmodSync(knownHosts, 0o644);
+    writeFileSync(join(dir, NODE_SSH_CONFIG_NAME), nodeSshConfig(dir, declared), { mode: 0o644 });
+    writeFileSync(join(dir, SSH_CONFIG_NAME), containerSshConfig(scope.host), { mode: 0o644 });
   }
 
   async close(id: string): Promise<void> {

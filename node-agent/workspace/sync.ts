@@ -10,6 +10,7 @@ import type { ChannelStore } from "../../contract/channel/store";
 import type { TrustedKeys } from "../../contract/payload";
 import { canonicalJson } from "../../contract/payload/canonical";
 import {
+  type SealedGitCredential,
   unsealGitCredential,
   unsealRegistryLogin,
   verifyWorkspace,
@@ -28,7 +29,7 @@ export function specFromDeclaration(
   d: WorkspaceDeclaration,
   login: { username: string; password: string } | undefined,
   pushLogin?: { username: string; password: string },
-  gitCredential?: { username: string; password: string },
+  gitCredential?: SealedGitCredential,
 ): WorkspaceSpec {
   return {
     id: d.workspaceId,
@@ -117,7 +118,8 @@ export class WorkspaceSync {
     const login = unsealRegistryLogin(d, this.d.nodePrivateKey);
     const pushLogin = unsealRegistryLogin(d, this.d.nodePrivateKey, "push");
     const git = unsealGitCredential(d, this.d.nodePrivateKey);
-    for (const l of [login, pushLogin, git]) if (l) registerSecret(l.password);
+    for (const l of [login, pushLogin]) if (l) registerSecret(l.password);
+    if (git) registerSecret("sshKey" in git ? git.sshKey : git.password);
     return specFromDeclaration(d, login, pushLogin, git);
   }
 

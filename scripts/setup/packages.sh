@@ -21,6 +21,9 @@ BERTH_PACKAGES=(
   "unpigz:pigz"
   "openssl:openssl"
   "mkfs.ext4:e2fsprogs"
+  # git over SSH with a deploy key: the client on the node, sshd as the test's git host
+  "ssh:openssh-client"
+  "/usr/sbin/sshd:openssh-server"
 )
 
 setup_packages() {

@@ -12,7 +12,7 @@ import type { EnvironmentVolume } from "../../components/environment-volume/envi
 import { NodeGroup, NodeGroupError } from "../../components/node-group/node-group";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
 import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
-import { Workspace } from "../../components/workspace/workspace";
+import { type GitCredentialArgs, Workspace } from "../../components/workspace/workspace";
 import { enrollmentSecretFor } from "../../contract/channel/node-identity";
 import { environmentAccess, workspaceAccess } from "../access";
 import type { StackConfig } from "../config";
@@ -109,12 +109,20 @@ export function trustSetArgs(t: NonNullable<ProgramContext["trust"]>): ChannelTr
   };
 }
 
-/** A workspace's git token from berth:secrets (the config check made sure the name is there). */
+/** A workspace's git token or deploy key from berth:secrets (the config check made sure the name is there). */
 export function gitCredentialOf(
-  c: { secret: string; username: string },
+  c: {
+    secret?: string | undefined;
+    username: string;
+    deployKey?: string | undefined;
+    knownHosts?: string | undefined;
+  },
   secrets: pulumi.Output<Record<string, string>>,
-): { username: string; token: pulumi.Output<string> } {
-  return { username: c.username, token: pulumi.secret(secrets.apply((s) => s[c.secret] ?? "")) };
+): GitCredentialArgs {
+  const value = (name: string) => pulumi.secret(secrets.apply((s) => s[name] ?? ""));
+  if (c.deployKey !== undefined)
+    return { deployKey: value(c.deployKey), ...(c.knownHosts ? { knownHosts: c.knownHosts } : {}) };
+  return { username: c.username, token: value(c.secret ?? "") };
 }
 
 /** A node's enrollment secret: derived from the stack's enrollment key, so stable and different per node. */
