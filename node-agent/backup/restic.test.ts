@@ -184,6 +184,12 @@ describe("restic's progress", () => {
       filesDone: 0,
       totalFiles: 1,
     });
+    // The summary that ends a backup is its last progress: 100% of what was processed.
+    expect(
+      parseResticStatus(
+        '{"message_type":"summary","files_new":2,"total_files_processed":2,"total_bytes_processed":20003059,"snapshot_id":"abcdef12"}',
+      ),
+    ).toEqual({ fraction: 1, bytesDone: 20003059, totalBytes: 20003059, filesDone: 2, totalFiles: 2 });
     expect(parseResticStatus('{"message_type":"summary","snapshot_id":"abcdef12"}')).toBeUndefined();
     expect(parseResticStatus("restoring <Snapshot 1a2b3c4d of [/x] ...> to /t")).toBeUndefined();
     expect(parseResticStatus('{"message_type":"status",')).toBeUndefined();

@@ -261,10 +261,14 @@ export interface ResticProgress {
 
 /**
  * A `{"message_type":"status",...}` line of `restic backup --json` (bytes_done, files_done) or
- * `restic restore --json` (bytes_restored, files_restored); undefined for any other line.
+ * `restic restore --json` (bytes_restored, files_restored); undefined for any other line. The
+ * `summary` line that ends a backup (or a restore, restic 0.17+) is read as the last status, 100%
+ * of what was processed: a short backup may end before restic's first timed status has counts,
+ * and the operator still sees where it ended.
  */
 export function parseResticStatus(line: string): ResticProgress | undefined {
-  if (!line.startsWith('{"message_type":"status"')) return undefined;
+  const status = line.startsWith('{"message_type":"status"');
+  if (!status && !line.startsWith('{"message_type":"summary"')) return undefined;
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(line) as Record<string, unknown>;
@@ -275,6 +279,12 @@ export function parseResticStatus(line: string): ResticProgress | undefined {
     for (const k of keys) if (typeof o[k] === "number") return o[k] as number;
     return 0;
   };
+  if (!status) {
+    const bytes = num("total_bytes_processed", "total_bytes", "bytes_restored");
+    const files = num("total_files_processed", "total_files", "files_restored");
+    if (bytes === 0 && files === 0) return undefined;
+    return { fraction: 1, bytesDone: bytes, totalBytes: bytes, filesDone: files, totalFiles: files };
+  }
   const remaining = o.seconds_remaining;
   return {
     fraction: Math.min(1, Math.max(0, num("percent_done"))),
