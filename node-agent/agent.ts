@@ -79,10 +79,12 @@ export class Agent {
 
   constructor(private readonly d: AgentDeps) {
     const { config, docker, proxy, log } = d;
+    const statusKey = loadOrCreateStatusKey(config.stateRoot);
     this.changes = new AgentChanges({
       config,
       channel: d.channel,
       log,
+      statusPrivateKey: statusKey.privateKey,
       ...(d.trust ? { trust: d.trust } : {}),
       ...(d.configFile ? { configFile: d.configFile } : {}),
       ...(d.bundlePath ? { bundlePath: d.bundlePath } : {}),
@@ -117,7 +119,7 @@ export class Agent {
       channel: d.channel,
       nodeId: config.nodeId,
       publicKey: this.keys.publicKey,
-      statusKey: loadOrCreateStatusKey(config.stateRoot),
+      statusKey,
       ...(enrollmentSecret ? { enrollmentSecret } : {}),
       heartbeatSeconds: config.heartbeatSeconds,
       environments,

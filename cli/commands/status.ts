@@ -23,9 +23,10 @@ verifies against the node's status key as the stack's state pins it (--status-ke
 with --channel and no --stack, the key the node published is used, and said so), the release it runs, the last attempt and its error, how long ago the node last
 heartbeated, and its backups (per volume: the last backup, the last success, missed runs, the
 next run; the last prune, check and restore). The channel is --channel, else the one the
-stack's channelUrl output names (--stack, default: the selected Pulumi stack). Exit 1 when the
-status does not verify, the node is silent, the last release failed, or a backup is failing or
-missed.`;
+stack's channelUrl output names (--stack, default: the selected Pulumi stack). The agent's own
+status (status/agent/state.json: version, trust, last upgrade) is checked against the same key
+and shown only when it verifies. Exit 1 when either status does not verify, the node is silent,
+the last release failed, or a backup is failing or missed.`;
 
 /** What the signature check and the heartbeat say, beside the status itself. */
 export interface StatusFacts {
@@ -132,13 +133,19 @@ export async function status(argv: string[], io: Io): Promise<number> {
     );
     return 1;
   }
-  const signature = checkStatusSignature(text, node, env, await statusKeyOf(values, channel, node));
+  const key = await statusKeyOf(values, channel, node);
+  const signature = checkStatusSignature(text, node, env, key);
   const facts = statusFacts(s, signature, new Date());
-  io.out(values.json ? JSON.stringify({ ...s, verified: facts }, null, 2) : formatStatus(s, facts));
-  const agent = values.json ? undefined : await readAgentStatus(channel, node);
-  if (agent) io.out(formatAgentStatus(agent));
+  // The agent's own status, believed only when it verifies against the same key.
+  const agent = await readAgentStatus(channel, node, key);
+  if (values.json) io.out(JSON.stringify({ ...s, verified: facts, ...(agent ? { agent } : {}) }, null, 2));
+  else {
+    io.out(formatStatus(s, facts));
+    if (agent) io.out(formatAgentStatus(agent));
+  }
   const bad =
     !facts.signature.ok ||
+    agent?.ok === false ||
     facts.silent === true ||
     s.state === "failed" ||
     s.state === "rolled-back" ||

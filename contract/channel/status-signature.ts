@@ -28,21 +28,91 @@ const signedStatusSchema = z
   })
   .strict();
 
-function signingBytes(status: unknown): Buffer {
-  return canonicalBytes({ domain: STATUS_DOMAIN, status });
+function signingBytes(domain: string, status: unknown): Buffer {
+  return canonicalBytes({ domain, status });
 }
 
-/** The status file's text: the status signed with the node's status key. */
-export function signStatus(status: EnvironmentStatus, statusPrivateKey: KeyInput): string {
-  const parsed = environmentStatus.parse(status);
+/**
+ * A document the node signs with its status key, in the status envelope, under `domain` (so a
+ * signature made for one kind of document never verifies as another): the environments'
+ * statuses (STATUS_DOMAIN) and the agent's own (contract/trust/agent-status.ts).
+ */
+export function signNodeDocument(domain: string, document: unknown, statusPrivateKey: KeyInput): string {
   const key = loadSigningPrivateKey(statusPrivateKey);
-  const signature = sign(null, signingBytes(parsed), key);
+  const signature = sign(null, signingBytes(domain, document), key);
   return `${canonicalJson({
     formatVersion: SIGNED_STATUS_FORMAT,
     keyId: keyIdOf(key),
     signature: toBase64Url(signature),
-    status: parsed,
+    status: document,
   })}\n`;
+}
+
+/** The status file's text: the status signed with the node's status key. */
+export function signStatus(status: EnvironmentStatus, statusPrivateKey: KeyInput): string {
+  return signNodeDocument(STATUS_DOMAIN, environmentStatus.parse(status), statusPrivateKey);
+}
+
+export type NodeDocumentCheck<T> = { ok: true; document: T } | { ok: false; reason: string; claimed?: T };
+
+/**
+ * Checks a document the node signed (signNodeDocument) against its pinned status key: size, the
+ * envelope, the key, the signature under `domain`, then the schema. Never throws on bad input.
+ */
+export function verifyNodeDocument<T>(
+  text: string,
+  expect: { domain: string; schema: z.ZodType<T>; statusKey: KeyInput; what: string },
+): NodeDocumentCheck<T> {
+  const { what } = expect;
+  if (Buffer.byteLength(text, "utf8") > MAX_STATUS_BYTES)
+    return { ok: false, reason: `the ${what} is larger than ${MAX_STATUS_BYTES} bytes` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: `the ${what} is not JSON` };
+  }
+  const claimedOf = (v: unknown) => {
+    const r = expect.schema.safeParse(v);
+    return r.success ? { claimed: r.data } : {};
+  };
+  const env = signedStatusSchema.safeParse(raw);
+  if (!env.success) {
+    return {
+      ok: false,
+      reason: `the ${what} is not signed (no status envelope: written by an agent that predates signed statuses, or by someone else)`,
+      ...claimedOf(raw),
+    };
+  }
+  const claimed = claimedOf(env.data.status);
+  let key: ReturnType<typeof loadSigningPublicKey>;
+  try {
+    key = loadSigningPublicKey(expect.statusKey);
+  } catch (e) {
+    return { ok: false, reason: `the pinned status key is not usable: ${(e as Error).message}` };
+  }
+  const keyId = keyIdOf(key);
+  if (env.data.keyId !== keyId)
+    return {
+      ok: false,
+      reason: `the ${what} is signed by ${env.data.keyId}, not by the node's pinned status key ${keyId}`,
+      ...claimed,
+    };
+  const sig = fromBase64Url(env.data.signature);
+  let good = false;
+  try {
+    good =
+      sig !== undefined &&
+      sig.length === 64 &&
+      verify(null, signingBytes(expect.domain, env.data.status), key, sig);
+  } catch {
+    good = false;
+  }
+  if (!good)
+    return { ok: false, reason: `the ${what}'s signature does not verify with ${keyId}`, ...claimed };
+  const st = expect.schema.safeParse(env.data.status);
+  if (!st.success) return { ok: false, reason: `the signed ${what} does not match its schema` };
+  return { ok: true, document: st.data };
 }
 
 export type StatusCheck =
@@ -58,57 +128,20 @@ export function verifyStatus(
   text: string,
   expect: { statusKey: KeyInput; nodeId: string; environmentId: string },
 ): StatusCheck {
-  if (Buffer.byteLength(text, "utf8") > MAX_STATUS_BYTES)
-    return { ok: false, reason: `the status is larger than ${MAX_STATUS_BYTES} bytes` };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: "the status is not JSON" };
-  }
-  const claimedOf = (v: unknown) => {
-    const r = environmentStatus.safeParse(v);
-    return r.success ? { claimed: r.data } : {};
-  };
-  const env = signedStatusSchema.safeParse(raw);
-  if (!env.success) {
+  const r = verifyNodeDocument(text, {
+    domain: STATUS_DOMAIN,
+    schema: environmentStatus,
+    statusKey: expect.statusKey,
+    what: "status",
+  });
+  if (!r.ok) return r;
+  const st = r.document;
+  if (st.nodeId !== expect.nodeId || st.environmentId !== expect.environmentId)
     return {
       ok: false,
-      reason:
-        "the status is not signed (no status envelope: written by an agent that predates signed statuses, or by someone else)",
-      ...claimedOf(raw),
+      reason: `the signed status is about ${st.environmentId} on ${st.nodeId}, not ${expect.environmentId} on ${expect.nodeId}`,
     };
-  }
-  const claimed = claimedOf(env.data.status);
-  let key: ReturnType<typeof loadSigningPublicKey>;
-  try {
-    key = loadSigningPublicKey(expect.statusKey);
-  } catch (e) {
-    return { ok: false, reason: `the pinned status key is not usable: ${(e as Error).message}` };
-  }
-  const keyId = keyIdOf(key);
-  if (env.data.keyId !== keyId)
-    return {
-      ok: false,
-      reason: `the status is signed by ${env.data.keyId}, not by the node's pinned status key ${keyId}`,
-      ...claimed,
-    };
-  const sig = fromBase64Url(env.data.signature);
-  let good = false;
-  try {
-    good = sig !== undefined && sig.length === 64 && verify(null, signingBytes(env.data.status), key, sig);
-  } catch {
-    good = false;
-  }
-  if (!good) return { ok: false, reason: `the status's signature does not verify with ${keyId}`, ...claimed };
-  const st = environmentStatus.safeParse(env.data.status);
-  if (!st.success) return { ok: false, reason: "the signed status does not match the status schema" };
-  if (st.data.nodeId !== expect.nodeId || st.data.environmentId !== expect.environmentId)
-    return {
-      ok: false,
-      reason: `the signed status is about ${st.data.environmentId} on ${st.data.nodeId}, not ${expect.environmentId} on ${expect.nodeId}`,
-    };
-  return { ok: true, status: st.data };
+  return { ok: true, status: st };
 }
 
 /** The status inside a status file, signed or not, without any check: for the agent's own reads. */

@@ -1,6 +1,10 @@
 // What a node reports about its agent (`nodes/<node>/status/agent/state.json`): the version it
 // runs, the trust set it holds (and why it refused one), and how its last agent upgrade went.
+// Signed by the node's status key like the environments' statuses (the same envelope, its own
+// domain); whoever reads it believes only a status that verifies against the key the program pinned.
 import * as z from "zod";
+import { signNodeDocument, verifyNodeDocument } from "../channel/status-signature";
+import type { KeyInput } from "../payload/keys";
 
 export const trustStatusSchema = z.object({
   generation: z.number().int().nonnegative(),
@@ -37,3 +41,39 @@ export const agentStatusSchema = z.object({
   upgrade: upgradeStatusSchema.optional(),
 });
 export type AgentStatus = z.infer<typeof agentStatusSchema>;
+
+/** The agent's status is signed by the node's status key under its own domain (not a status's). */
+export const AGENT_STATUS_DOMAIN = "berth/agent-status/v1";
+
+/** The text of `status/agent/state.json`: the agent's status signed with the node's status key. */
+export function signAgentStatus(status: AgentStatus, statusPrivateKey: KeyInput): string {
+  return signNodeDocument(AGENT_STATUS_DOMAIN, agentStatusSchema.parse(status), statusPrivateKey);
+}
+
+export type AgentStatusCheck =
+  | { ok: true; status: AgentStatus }
+  | { ok: false; reason: string; claimed?: AgentStatus };
+
+/**
+ * Checks `status/agent/state.json` against the node's pinned status key and the node it must be
+ * about. A refused status comes back with its reason (and what it claimed, for the operator's
+ * eyes only: nothing may act on it).
+ */
+export function verifyAgentStatus(
+  text: string,
+  expect: { statusKey: KeyInput; nodeId: string },
+): AgentStatusCheck {
+  const r = verifyNodeDocument(text, {
+    domain: AGENT_STATUS_DOMAIN,
+    schema: agentStatusSchema,
+    statusKey: expect.statusKey,
+    what: "agent's status",
+  });
+  if (!r.ok) return r;
+  if (r.document.nodeId !== expect.nodeId)
+    return {
+      ok: false,
+      reason: `the signed agent's status is about node ${r.document.nodeId}, not ${expect.nodeId}`,
+    };
+  return { ok: true, status: r.document };
+}

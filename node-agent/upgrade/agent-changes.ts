@@ -1,10 +1,11 @@
 // What changes the agent itself on a running node, once per poll before the environments:
 // the trust set (node-agent/trust/) and then the agent bundle (upgrader.ts), in that order, so a
 // bundle signed by a key that the same `pulumi up` added is verified with that key. It reports
-// both in `nodes/<node>/status/agent/state.json` whenever they change.
+// both in `nodes/<node>/status/agent/state.json` whenever they change, signed with the node's
+// status key (contract/trust/agent-status.ts), as every status it writes.
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
-import type { AgentStatus } from "../../contract/trust";
+import { type AgentStatus, signAgentStatus } from "../../contract/trust";
 import { describeError } from "../../lib/errors";
 import { type Logger, scrubSecrets } from "../../lib/log";
 import type { AgentConfig } from "../config";
@@ -18,6 +19,8 @@ export interface AgentChangesDeps {
   config: AgentConfig;
   channel: ChannelStore;
   log: Logger;
+  /** The node's Ed25519 status key (its private half): the agent's status is signed with it. */
+  statusPrivateKey: string;
   /** Shared with the workspaces' verifier; made here when not given. */
   trust?: TrustStore;
   /**
@@ -33,6 +36,7 @@ export class AgentChanges {
   readonly trust: TrustStore;
   readonly upgrader: Upgrader | undefined;
   private reported: string | undefined;
+  private reportedAt = 0;
   private confirmed = false;
   /** Set when a new agent was swapped in: the loop stops and the caller hands over. */
   staged: Staged | undefined;
@@ -117,17 +121,22 @@ export class AgentChanges {
     };
   }
 
-  /** Writes the agent's status when something in it changed; false when it could not. */
+  /**
+   * Writes the agent's status when something in it changed, and at least every heartbeatSeconds
+   * (so one a channel writer replaced is put right); false when it could not.
+   */
   async report(): Promise<boolean> {
     const s = this.status();
     const fingerprint = JSON.stringify({ ...s, updatedAt: "" });
-    if (fingerprint === this.reported) return true;
+    if (fingerprint === this.reported && Date.now() - this.reportedAt < this.d.config.heartbeatSeconds * 1000)
+      return true;
     try {
       await this.d.channel.put(
         channelKeys.agentStatus(this.d.config.nodeId),
-        `${JSON.stringify(scrubSecrets(s), null, 2)}\n`,
+        signAgentStatus(scrubSecrets(s) as AgentStatus, this.d.statusPrivateKey),
       );
       this.reported = fingerprint;
+      this.reportedAt = Date.now();
       return true;
     } catch (e) {
       this.d.log.warn({ err: describeError(e) }, "could not write the agent's status");

@@ -6,10 +6,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nodeIo } from "../../cli/io";
+import { main as berth } from "../../cli/main";
 import { channelKeys } from "../../contract/channel/layout";
 import { readStatus, waitForOutcome } from "../../contract/channel/publish";
 import { nextSequence } from "../../contract/channel/sequence";
 import type { EnvironmentStatus } from "../../contract/channel/status";
+import { generateSigningKeyPair, keyIdOf } from "../../contract/payload";
+import { signAgentStatus } from "../../contract/trust";
 import { run } from "../../lib/process";
 import { AgentHarness, appManifest } from "./support/agent-harness";
 import { REPO_ROOT } from "./support/pulumi-project";
@@ -112,7 +116,62 @@ afterAll(async () => {
   await h.cleanup([ENV, OTHER]);
 }, 300_000);
 
+/** `berth status ENV` against the node's status key, as an operator whose stack pins it. */
+async function berthStatus(env: string): Promise<{ code: number; out: string }> {
+  let out = "";
+  const code = await berth(["status", env, "--channel", h.channelDir, "--status-key", h.statusPublicKey], {
+    ...nodeIo(),
+    out: (t) => (out += `${t}\n`),
+    err: (t) => (out += `${t}\n`),
+  });
+  return { code, out };
+}
+
 describe("a channel writer against the real agent", () => {
+  it("a forged agent status (unsigned, or signed by the writer's key): berth status ignores it and says so", async () => {
+    const key = channelKeys.agentStatus(h.nodeId);
+    // The agent rewrites its status every 30 s (its heartbeat, which also puts a forgery right):
+    // forge just after one, so the checks below see the forgery.
+    await until("a fresh agent status", async () => {
+      const s = await h.agentStatus();
+      return s !== undefined && Date.now() - Date.parse(s.updatedAt) < 15_000;
+    });
+    const genuineText = (await h.channel.get(key)) as string;
+    const genuine = await h.agentStatus(); // the agent's own, verified with the node's key
+    expect(genuine?.nodeId).toBe(h.nodeId);
+    const before = await berthStatus(ENV);
+    expect(before.code, before.out).toBe(0);
+    expect(before.out).toContain(`agent status signature: verified with ${keyIdOf(h.statusPublicKey)}`);
+    // The writer claims the node trusts its key, revoked the program's and runs agent 9.9.9.
+    const writer = generateSigningKeyPair();
+    const claim = {
+      ...(genuine as NonNullable<typeof genuine>),
+      agentVersion: "9.9.9",
+      trust: { generation: 99, releaseKeyIds: [writer.keyId], rootKeyIds: [], revoked: [h.signing.keyId] },
+    };
+    const bad = await answering("v2", async () => {
+      for (const [forged, reason] of [
+        [JSON.stringify(claim), /the agent's status is not signed/],
+        [
+          signAgentStatus(claim, writer.privateKey),
+          /signed by ed25519:[0-9a-f]+, not by the node's pinned status key/,
+        ],
+      ] as const) {
+        await h.channel.put(key, forged);
+        const st = await berthStatus(ENV);
+        expect(st.code, st.out).toBe(1);
+        expect(st.out).toMatch(/ {2}agent: NOT VERIFIED, ignored: status\/agent\/state\.json: /);
+        expect(st.out).toMatch(reason);
+        expect(st.out).not.toContain("9.9.9");
+        expect(st.out).not.toContain(writer.keyId);
+        await expect(h.agentStatus()).rejects.toThrow(/does not verify/);
+      }
+    });
+    expect(bad).toEqual([]);
+    await h.channel.put(key, genuineText);
+    expect((await berthStatus(ENV)).code).toBe(0);
+  }, 120_000);
+
   it("desired.json deleted: nothing is torn down, the status reports the anomaly", async () => {
     const pointer = (await h.channel.get(channelKeys.desired(h.nodeId, ENV))) as string;
     const bad = await answering("v2", async () => {

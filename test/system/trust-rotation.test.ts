@@ -14,7 +14,7 @@ import {
 import { channelKeys } from "../../contract/channel/layout";
 import { readStatus } from "../../contract/channel/publish";
 import { generateSigningKeyPair, keyIdOf } from "../../contract/payload";
-import { agentStatusSchema, createTrustSetPayload, signTrustSet } from "../../contract/trust";
+import { type AgentStatus, createTrustSetPayload, signTrustSet } from "../../contract/trust";
 import { AgentHarness, appManifest } from "./support/agent-harness";
 import { testAppImage } from "./support/test-app-image";
 
@@ -41,9 +41,11 @@ const inputs = (releaseKeys: string[], revoked: string[] = []): TrustSetInputs =
   renewBeforeDays: 10,
 });
 
-async function agentStatus() {
-  const text = await h.channel.get(channelKeys.agentStatus(h.nodeId));
-  return agentStatusSchema.parse(JSON.parse(text ?? "{}"));
+/** The agent's status, verified with the node's status key (a forged one throws). */
+async function agentStatus(): Promise<AgentStatus> {
+  const s = await h.agentStatus();
+  if (!s) throw new Error("the agent has not written its status");
+  return s;
 }
 
 beforeAll(async () => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { AccessPolicy } from "../../../contract/access/schema";
 import type { EnvironmentBackup } from "../../../contract/backup/schema";
 import { FolderChannelStore } from "../../../contract/channel/folder-store";
+import { channelKeys } from "../../../contract/channel/layout";
 import { publishRelease, waitForOutcome, withdrawEnvironment } from "../../../contract/channel/publish";
 import { nextSequence } from "../../../contract/channel/sequence";
 import type { EnvironmentStatus } from "../../../contract/channel/status";
@@ -24,13 +25,14 @@ import {
 } from "../../../contract/payload";
 import { REGISTRY_CREDENTIALS_SECRET } from "../../../contract/release/registry-credentials";
 import { renderNodeCompose } from "../../../contract/render/node-compose";
+import { type AgentStatus, verifyAgentStatus } from "../../../contract/trust";
 import { createLogger, type Logger } from "../../../lib/log";
 import { run } from "../../../lib/process";
 import { accessSocketPath } from "../../../node-agent/access/wire";
 import { Agent } from "../../../node-agent/agent";
 import { watchFolderChannel } from "../../../node-agent/channel-watch";
 import { dockerRunner } from "../../../node-agent/docker";
-import { loadOrCreateNodeKeys } from "../../../node-agent/node-keys";
+import { loadOrCreateNodeKeys, loadOrCreateStatusKey } from "../../../node-agent/node-keys";
 import { HaproxyControl } from "../../../node-agent/proxy/haproxy-control";
 import { registryCredentials } from "./test-app-image";
 
@@ -196,6 +198,23 @@ export class AgentHarness {
   /** The node's X25519 public key, from the in-process agent or the daemon's state folder. */
   get nodePublicKey(): string {
     return this.agent ? this.agent.publicKey : loadOrCreateNodeKeys(this.stateRoot).publicKey;
+  }
+
+  /** The node's Ed25519 status public key (what a program would pin). */
+  get statusPublicKey(): string {
+    return loadOrCreateStatusKey(this.stateRoot).publicKey;
+  }
+
+  /**
+   * The agent's own status (`status/agent/state.json`), believed only when it verifies against
+   * the node's status key: a forged or unsigned one throws with the reason.
+   */
+  async agentStatus(): Promise<AgentStatus | undefined> {
+    const text = await this.channel.get(channelKeys.agentStatus(this.nodeId));
+    if (text === undefined) return undefined;
+    const r = verifyAgentStatus(text, { statusKey: this.statusPublicKey, nodeId: this.nodeId });
+    if (!r.ok) throw new Error(`the agent's status does not verify: ${r.reason}`);
+    return r.status;
   }
 
   private writeConfig(o: {
