@@ -1,16 +1,5 @@
 // berth: the release contract from the command line.
 import { describeError } from "../lib/errors";
-import { exec, logs, run } from "./commands/app-access";
-import { keygen } from "./commands/keygen";
-import { previewSummary } from "./commands/preview-summary";
-import { releases } from "./commands/releases";
-import { render } from "./commands/render";
-import { rollback } from "./commands/rollback";
-import { sign } from "./commands/sign";
-import { status } from "./commands/status";
-import { validate } from "./commands/validate";
-import { verify } from "./commands/verify";
-import { workspace } from "./commands/workspace-access";
 import { type Io, UsageError } from "./io";
 import { version } from "./version";
 
@@ -31,20 +20,26 @@ commands:
   run ENV SERVICE -- CMD    a one-off container of the service (a migration, say)
   workspace shell|exec|cp|port NAME   into a workspace: a terminal, commands, files, a port`;
 
-const commands: Record<string, (argv: string[], io: Io) => Promise<number>> = {
-  validate,
-  render,
-  keygen,
-  sign,
-  verify,
-  "preview-summary": previewSummary,
-  releases,
-  rollback,
-  status,
-  logs,
-  exec,
-  run,
-  workspace,
+type Command = (argv: string[], io: Io) => Promise<number>;
+
+/**
+ * Each command's module is loaded when it runs (the bundle evaluates only what the command
+ * needs): `berth validate` reads the contract, never the channel, access or WebSocket code.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  validate: async () => (await import("./commands/validate")).validate,
+  render: async () => (await import("./commands/render")).render,
+  keygen: async () => (await import("./commands/keygen")).keygen,
+  sign: async () => (await import("./commands/sign")).sign,
+  verify: async () => (await import("./commands/verify")).verify,
+  "preview-summary": async () => (await import("./commands/preview-summary")).previewSummary,
+  releases: async () => (await import("./commands/releases")).releases,
+  rollback: async () => (await import("./commands/rollback")).rollback,
+  status: async () => (await import("./commands/status")).status,
+  logs: async () => (await import("./commands/app-access")).logs,
+  exec: async () => (await import("./commands/app-access")).exec,
+  run: async () => (await import("./commands/app-access")).run,
+  workspace: async () => (await import("./commands/workspace-access")).workspace,
 };
 
 /** Exit codes: 0 ok, 1 failed (refused release, unreachable registry), 2 bad input or usage. */
@@ -58,13 +53,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(`berth ${version}`);
     return 0;
   }
-  const run = commands[command];
-  if (!run) {
+  const load = Object.hasOwn(commands, command) ? commands[command] : undefined;
+  if (!load) {
     io.err(`berth: unknown command ${JSON.stringify(command)}\n${USAGE}`);
     return 2;
   }
   try {
-    return await run(rest, io);
+    return await (await load())(rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
       if (e.problems) for (const line of e.problems) io.err(line);

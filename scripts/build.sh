@@ -16,6 +16,10 @@ common=(--bundle --platform=node --target=node20 --format=cjs --log-level=warnin
 # comment made V8 hold the whole source as UTF-16, 5 MB more resident on a node for nothing.
 esbuild node-agent/cli/bin.ts "${common[@]}" --minify-whitespace --outfile=dist/berth-agent.js
 esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js
+# V8's code cache of the CLI's bundle, made after one `berth validate` of the sample app, which
+# bin/berth.js loads with the bundle (docs/benchmarks.md, bench:contract).
+rm -f dist/berth.js.cache
+node scripts/code-cache.js dist/berth.js validate stacks/local/app/compose.yaml --var BASE_IMAGE=base >/dev/null
 # What the dynamic providers run inside Pulumi's provider process.
 esbuild components/runtime/index.ts "${common[@]}" --outfile=dist/provider-runtime.js
 # The local registry's authorising proxy (setup starts it in front of docker-registry).
