@@ -8,6 +8,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { parse } from "yaml";
 import {
   createReleasePayload,
@@ -19,6 +21,9 @@ import {
 import { buildRelease, validateCompose } from "../contract/release/build";
 import { renderNodeCompose } from "../contract/render/node-compose";
 import { composeWithServices } from "./fixtures";
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
 
 const text = composeWithServices(20);
 const signing = generateSigningKeyPair();
@@ -118,6 +123,7 @@ function interleavedRatio(rounds: number): number {
   const ratios: number[] = [];
   let seq = 100_000;
   const time = (fn: () => unknown) => {
+    gc(); // each round pays for its own garbage, not the other side's
     const start = process.hrtime.bigint();
     for (let i = 0; i < 20; i++) fn();
     return Number(process.hrtime.bigint() - start);
