@@ -12,7 +12,7 @@ import {
   parseDocument,
   visit,
 } from "yaml";
-import type { Path, Pos, Problems } from "./problem";
+import type { Pos, Problems } from "./problem";
 import type { MergeTag, YEntry, YMap, YNode } from "./tree";
 
 /** The most nodes alias expansion may produce: a "billion laughs" file stops here. */
@@ -70,7 +70,7 @@ class Converter {
   }
 
   /** `!reset` and `!override` become the node's merge tag; other local tags are refused. */
-  private mergeTag(node: Node, pos: Pos, path: Path): MergeTag | undefined {
+  private mergeTag(node: Node, pos: Pos, path: WalkPath): MergeTag | undefined {
     const tag = node.tag;
     if (!tag?.startsWith("!") || tag.startsWith("!!")) return undefined;
     if (tag === "!reset") return "reset";
@@ -79,7 +79,7 @@ class Converter {
     return undefined;
   }
 
-  convert(node: unknown, path: Path, at: Pos, depth: number): YNode {
+  convert(node: unknown, path: WalkPath, at: Pos, depth: number): YNode {
     const pos = this.pos(node as Node, at);
     // Once a bound is reached the tree is discarded: convert nothing more.
     if (this.tooBig) return { kind: "scalar", pos, value: null, source: "" };
@@ -106,7 +106,7 @@ class Converter {
     return this.convertNode(node, path, pos, depth);
   }
 
-  private tooMany(pos: Pos, path: Path, deep: boolean): YNode {
+  private tooMany(pos: Pos, path: WalkPath, deep: boolean): YNode {
     if (!this.tooBig) {
       this.tooBig = true;
       this.problems.error(
@@ -119,7 +119,7 @@ class Converter {
     return { kind: "scalar", pos, value: null, source: "" };
   }
 
-  private convertNode(node: unknown, path: Path, pos: Pos, depth: number): YNode {
+  private convertNode(node: unknown, path: WalkPath, pos: Pos, depth: number): YNode {
     if (isScalar(node)) {
       const tag = this.mergeTag(node, pos, path);
       const v = node.value;
@@ -139,7 +139,12 @@ class Converter {
       const seq: YNode = {
         kind: "seq",
         pos,
-        items: node.items.map((it, i) => this.convert(it, [...path, i], pos, depth + 1)),
+        items: node.items.map((it, i) => {
+          path.push(i);
+          const item = this.convert(it, path, pos, depth + 1);
+          path.pop();
+          return item;
+        }),
       };
       if (tag) seq.tag = tag;
       return seq;
@@ -154,7 +159,7 @@ class Converter {
     return { kind: "scalar", pos, value: null, source: "" };
   }
 
-  private alias(node: Alias, path: Path, pos: Pos, depth: number): YNode {
+  private alias(node: Alias, path: WalkPath, pos: Pos, depth: number): YNode {
     let target: Node | undefined;
     try {
       target = this.targets.get(node);
@@ -197,7 +202,7 @@ class Converter {
     }
   }
 
-  private keyOf(key: unknown, path: Path, pos: Pos): string | undefined {
+  private keyOf(key: unknown, path: WalkPath, pos: Pos): string | undefined {
     if (isScalar(key)) {
       const v = key.value;
       if (v === null || v === undefined) {
@@ -222,7 +227,7 @@ class Converter {
     return undefined;
   }
 
-  private map(node: { items: unknown[] } & Node, path: Path, pos: Pos, depth: number): YMap {
+  private map(node: { items: unknown[] } & Node, path: WalkPath, pos: Pos, depth: number): YMap {
     const explicit: YEntry[] = [];
     const merged: YEntry[] = [];
     const seen = new Map<string, Pos>();
@@ -248,10 +253,14 @@ class Converter {
         continue;
       }
       seen.set(key, keyPos);
-      const value =
-        pair.value === null || pair.value === undefined
-          ? { kind: "scalar" as const, pos: keyPos, value: null, source: "" }
-          : this.convert(pair.value, [...path, key], keyPos, depth + 1);
+      let value: YNode;
+      if (pair.value === null || pair.value === undefined) {
+        value = { kind: "scalar", pos: keyPos, value: null, source: "" };
+      } else {
+        path.push(key);
+        value = this.convert(pair.value, path, keyPos, depth + 1);
+        path.pop();
+      }
       explicit.push({ key, keyPos, value });
     }
     // merge() made the merged keys unique: only the explicit ones can hide them.
@@ -261,7 +270,7 @@ class Converter {
   }
 
   /** `<<: *base` or `<<: [*a, *b]`: keys written in the map win, then earlier sources. */
-  private merge(value: unknown, path: Path, keyPos: Pos, depth: number, into: YEntry[]): void {
+  private merge(value: unknown, path: WalkPath, keyPos: Pos, depth: number, into: YEntry[]): void {
     const sources = isSeq(value) ? value.items : [value];
     // Keys already taken, made only when a second source could repeat one: a converted map's
     // keys are unique (an 800-step chain merges one source per step, 320,000 keys in all).
@@ -290,6 +299,12 @@ class Converter {
     }
   }
 }
+
+/**
+ * The converter's path: one array for the whole walk, extended and shortened as it goes
+ * (a problem formats it at once); a copy per value was ~5% of a 20-service file's parse.
+ */
+type WalkPath = (string | number)[];
 
 function heightOf(n: YNode): number {
   if (n.kind === "seq") return 1 + n.items.reduce((h, i) => Math.max(h, heightOf(i)), 0);
