@@ -25,14 +25,53 @@ const RUN = Math.random().toString(36).slice(2, 6);
 async function main() {
   const image = await testAppImage();
   const h = new AgentHarness();
-  await h.start({ healthTimeoutSeconds: 60, watch: true });
+  // Each apply's steps as the agent enters them (the split printed at the end).
+  const steps: { name: string; at: number }[] = [];
+  await h.start({
+    healthTimeoutSeconds: 60,
+    watch: true,
+    onStep: (name) => void steps.push({ name, at: Date.now() }),
+  });
   const ac = new AbortController();
   const daemon = h.agent.run(ac.signal);
   const envs: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), "berth-bench-apply-"));
 
+  /** Step name → its durations (ms), per kind of apply; "pickup" is channel → first step. */
+  const splits = { first: new Map<string, number[]>(), upgrade: new Map<string, number[]>() };
+  const record = (into: Map<string, number[]>, t: number, end: number) => {
+    // Up to the report (the previous release's stop comes after it).
+    const marks = [{ name: "pickup", at: t }, ...steps.filter((x) => x.at <= end)];
+    marks.forEach((m, i) => {
+      const name = m.name.startsWith("switch:") ? "switch" : m.name;
+      const next = marks[i + 1]?.at ?? end;
+      into.set(name, [...(into.get(name) ?? []), next - m.at]);
+    });
+  };
+  const printSplit = (what: string, from: Map<string, number[]>) =>
+    console.log(
+      `${what} split (median ms): ${[...from]
+        .filter(([, xs]) => median(xs) >= 5)
+        .map(([n, xs]) => `${n} ${median(xs)}`)
+        .join(", ")}`,
+    );
+
   /** Publishes a release and times it from the moment it is in the channel to "applied". */
-  const timedApply = async (env: string, seq: number, m: Manifest): Promise<number> => {
+  const timedApply = async (
+    env: string,
+    seq: number,
+    m: Manifest,
+    split?: Map<string, number[]>,
+  ): Promise<number> => {
+    // An upgrade starts from a settled node: the node reports a release applied once it serves and
+    // stops the previous one after that report; a later `pulumi up` finds it stopped (as the
+    // baseline's own `compose down` is not timed either).
+    for (let end = Date.now() + 60_000; Date.now() < end; ) {
+      const releases = new Set((await h.containers(env)).map((c) => c.release).filter(Boolean));
+      if (releases.size <= 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    steps.length = 0;
     await h.publish(env, seq, m);
     const t = Date.now();
     const status = await waitForOutcome(h.channel, {
@@ -44,7 +83,9 @@ async function main() {
     });
     if (status.state !== "applied")
       throw new Error(`${env} release ${seq}: ${status.state}: ${status.error}`);
-    return Date.now() - t;
+    const end = Date.now();
+    if (split) record(split, t, end);
+    return end - t;
   };
 
   try {
@@ -107,7 +148,9 @@ async function main() {
       base.push(await baseline(i));
       const env = `bench-first-${RUN}-${i}`;
       envs.push(env);
-      firsts.push(await timedApply(env, 1, appManifest({ message: "v1", image, host: `${env}.test` })));
+      firsts.push(
+        await timedApply(env, 1, appManifest({ message: "v1", image, host: `${env}.test` }), splits.first),
+      );
     }
 
     // Upgrades of one environment: start-first web beside the old, switch, drain, stop the old.
@@ -119,7 +162,12 @@ async function main() {
     for (let i = 0; i < RUNS; i++) {
       seq++;
       upgrades.push(
-        await timedApply(upEnv, seq, appManifest({ message: `v${seq}`, image, host: "bench.test" })),
+        await timedApply(
+          upEnv,
+          seq,
+          appManifest({ message: `v${seq}`, image, host: "bench.test" }),
+          splits.upgrade,
+        ),
       );
     }
 
@@ -167,6 +215,8 @@ async function main() {
     console.log(
       `agent, upgrade (start-first web, switch, drain, stop the old): median ${s(up)} [${list(upgrades)}] → ${(up / b).toFixed(2)}x`,
     );
+    printSplit("first release", splits.first);
+    printSplit("upgrade", splits.upgrade);
     console.log(`agent, upgrade under load: median ${s(median(loaded))} [${list(loaded)}]`);
     console.log(`apply-requests: ${ok + failed} over 5 upgrades with 4 keep-alive clients`);
     console.log(`apply-failed-requests: ${failed} (target 0)`);

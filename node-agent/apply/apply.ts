@@ -64,6 +64,13 @@ export interface ApplyOutcome {
   error?: string;
   logTail?: string;
   services: { name: string; state: string; health?: string }[];
+  /**
+   * What is left once an applied release serves: the previous release's containers stopped and
+   * removed. The converger runs it after it reported the outcome (nothing waits on the old
+   * containers' stop), still holding the environment's lock; after a crash before it ran, the
+   * agent's recovery removes them as strays. Runs once, however often it is called.
+   */
+  retire?: () => Promise<void>;
 }
 
 export class ApplyFailure extends Error {
@@ -215,13 +222,25 @@ export class Applier {
     log.info({ environment: env, sequence: seq, previous }, "applying release");
     try {
       await this.step("resources");
+      // Two reads that need nothing made first run beside the networks and volumes: which images
+      // are present, and whether the stop-first services already run this definition (each a
+      // Docker call or two, ~0.1-0.3 s, off the apply's path).
+      const images = imagesOf(release.document);
+      const inspect = () => docker(compose.inspectImages(images), { allowFailure: true });
+      const inspecting = images.length > 0 ? inspect() : undefined;
+      inspecting?.catch(() => undefined); // awaited below, where a failure counts
+      const statefulReplicas = Object.fromEntries(
+        plan.stateful.services.map((n) => [n, replicasOf(extras, n)]),
+      );
+      const keptEarly =
+        previous !== undefined && plan.stateful.services.length > 0
+          ? this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env, statefulReplicas)
+          : undefined;
       await ensureEnvironmentResources(docker, extras, this.deps.mountDisk);
       await this.step("pull");
       // Images are pinned by digest: present means identical, so only missing ones are pulled
       // (a `docker compose pull` of present images still asks the registry, ~0.1-0.5 s).
-      const images = imagesOf(release.document);
-      const inspect = () => docker(compose.inspectImages(images), { allowFailure: true });
-      let inspected = images.length > 0 ? await inspect() : undefined;
+      let inspected = inspecting ? await inspecting : undefined;
       const present = inspected?.exitCode === 0;
       if (!present) {
         await withDockerConfig(pullCredentials, (authEnv) =>
@@ -261,8 +280,12 @@ export class Applier {
       const started = new Set<string>();
       if (plan.stateful.services.length > 0) {
         await this.step("stateful-up");
-        const replicas = Object.fromEntries(plan.stateful.services.map((n) => [n, replicasOf(extras, n)]));
-        if (await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env, replicas)) {
+        // The early answer holds when nothing was pulled in between (a pull can take long).
+        const kept =
+          keptEarly !== undefined && present
+            ? await keptEarly
+            : await this.unchangedAndHealthy(call, statefulT, plan.stateful.services, env, statefulReplicas);
+        if (kept) {
           log.debug({ environment: env, services: plan.stateful.services }, "stop-first services unchanged");
         } else {
           // Compose recreates the containers whose definition changed: their pre_stop hooks run
@@ -337,17 +360,23 @@ export class Applier {
     await this.step("commit");
     store.setCurrent(seq);
     await this.step("drain");
-    if (previous !== undefined && previous !== seq) {
-      // No fixed wait: each route's switch already drained its old servers for as long as HAProxy
-      // counted open sessions on them (bounded by the larger of 5 s and the agent's drainSeconds),
-      // and nothing else sends them traffic.
-      await this.step("stop-old");
-      await this.preStopAll(call, releaseProject(env, previous), store, previous);
-      await call(compose.down(releaseProject(env, previous)), { allowFailure: true });
-    }
     const services = await this.serviceStates(call, plan, env);
     log.info({ environment: env, sequence: seq }, "release applied");
-    return { state: "applied", sequence: seq, services };
+    if (previous === undefined || previous === seq) return { state: "applied", sequence: seq, services };
+    // No fixed wait: each route's switch already drained its old servers for as long as HAProxy
+    // counted open sessions on them (bounded by the larger of 5 s and the agent's drainSeconds),
+    // and nothing else sends them traffic. The old release stops after the outcome is reported.
+    let retired: Promise<void> | undefined;
+    const retire = () => {
+      retired ??= (async () => {
+        await this.step("stop-old");
+        await this.preStopAll(call, releaseProject(env, previous), store, previous);
+        await call(compose.down(releaseProject(env, previous)), { allowFailure: true });
+        log.info({ environment: env, sequence: previous }, "previous release stopped");
+      })();
+      return retired;
+    };
+    return { state: "applied", sequence: seq, services, retire };
   }
 
   /**

@@ -97,6 +97,7 @@ function setup(
   const docker = recordingRunner();
   const reports: StatusReport[] = [];
   const applied: { sequence: number; withRestore: boolean }[] = [];
+  const retired: { sequence: number; afterReports: number }[] = [];
   const swarmed: { sequence: number; file: string }[] = [];
   const store = (env: string) => new ReleaseStore(join(root, "state"), env);
   const proxy = {
@@ -127,7 +128,9 @@ function setup(
         if (stop) return stop;
         const state = o.applyState ?? "applied";
         if (state === "applied") s.setCurrent(r.sequence);
-        return { state, sequence: r.sequence, services: [{ name: "web", state: "running" }] };
+        // The previous release's stop, which the converger runs after its report.
+        const retire = async () => void retired.push({ sequence: r.sequence, afterReports: reports.length });
+        return { state, sequence: r.sequence, services: [{ name: "web", state: "running" }], retire };
       },
       async resumeRollback(_s: ReleaseStore, r: Release) {
         return { state: "rolled-back", sequence: r.sequence, services: [] };
@@ -179,7 +182,7 @@ function setup(
     const envelope = serializeEnvelope(signRelease(payload, key.privateKey));
     await publishRelease(channel, { nodeId: NODE, environmentId: ENV, sequence: seq, envelope });
   };
-  return { converger, docker, reports, applied, swarmed, store, proxy, publish, channel };
+  return { converger, docker, reports, applied, retired, swarmed, store, proxy, publish, channel };
 }
 
 describe("Converger", () => {
@@ -191,6 +194,8 @@ describe("Converger", () => {
     expect(t.applied).toEqual([{ sequence: 1, withRestore: false }]);
     expect(t.reports.map((r) => r.state)).toEqual(["applying", "applied"]);
     expect(t.reports[1]).toMatchObject({ appliedSequence: 1, attemptedSequence: 1 });
+    // The previous release stops only after the node said the new one serves.
+    expect(t.retired).toEqual([{ sequence: 1, afterReports: 2 }]);
     const s = t.store(ENV);
     expect(s.current()).toBe(1);
     expect(s.readMetadata(1).outcome).toBe("applied");

@@ -202,7 +202,10 @@ export class Converger {
         // Reported already, and not recorded as the release's outcome: the next pass tries again.
         if (restoreFailed) return restoreFailed;
       }
-      if (outcome.state === "applied" && backup?.restore) await this.d.backups.requestedRestore(env, release);
+      if (outcome.state === "applied" && backup?.restore) {
+        await outcome.retire?.(); // the restore runs with only the new release's containers
+        await this.d.backups.requestedRestore(env, release);
+      }
       return await this.finish(store, env, desired, outcome);
     } finally {
       lock.release();
@@ -236,6 +239,8 @@ export class Converger {
       ...(outcome.logTail ? { logTail: outcome.logTail } : {}),
       services: outcome.services,
     });
+    // The previous release stops once the node has said the new one serves.
+    await outcome.retire?.();
     store.prune(this.d.keepReleases);
     return outcome;
   }
@@ -346,6 +351,7 @@ export class Converger {
         ...(outcome.error ? { error: outcome.error } : {}),
         services: outcome.services,
       });
+      await outcome.retire?.();
       return outcome;
     } finally {
       lock.release();

@@ -97,11 +97,15 @@ async function crashAndConverge(env: string, seq: number, host: string, step: st
     });
     expect(status.state, `${env} after a kill at ${step}: ${status.error}`).toBe("applied");
     expect(await h.get("/", host)).toEqual({ status: 200, body: `v${seq}` });
-    const cs = await h.containers(env);
-    expect(cs.map((c) => `${c.project}/${c.service}`).sort(), `containers after a kill at ${step}`).toEqual([
-      `berth_${env}/store`,
-      `berth_${env}_r${seq}/web`,
-    ]);
+    // The node reports an upgrade applied before it stops the previous release (a kill at stop-old
+    // comes after that report): the restarted agent's recovery removes what is left of it.
+    const want = [`berth_${env}/store`, `berth_${env}_r${seq}/web`];
+    const names = async () => (await h.containers(env)).map((c) => `${c.project}/${c.service}`).sort();
+    for (let end = Date.now() + 30_000; Date.now() < end; ) {
+      if (JSON.stringify(await names()) === JSON.stringify(want)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await names(), `containers after a kill at ${step}`).toEqual(want);
     expect(h.agent.store(env).current()).toBe(seq);
   } finally {
     await stopAgent(agent);
