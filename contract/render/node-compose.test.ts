@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose interpolation syntax in test data
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { environmentBackupSchema } from "../backup/schema";
 import { RenderError, readNodeExtras, renderNodeCompose, secretVariable } from "./node-compose";
 import { DIGEST, pinnedImages, sampleManifest } from "./testdata";
 
@@ -224,9 +225,57 @@ describe("replicas and lifecycle hooks", () => {
     });
   });
 
-  it("escapes $ in the hooks, since Compose interpolates x-berth too", () => {
-    expect(readNodeExtras(d).services.find((s) => s.name === "web")?.postStart).toEqual([
+  it("escapes $ in the hooks, since Compose interpolates x-berth too; the agent reads them back as written", () => {
+    const web = (d["x-berth"].services as { name: string; postStart?: unknown }[]).find(
+      (s) => s.name === "web",
+    );
+    expect(web?.postStart).toEqual([
       { command: ["sh", "-c", "echo $$HOME $${X}"], user: "app", environment: { A: "$$1" } },
     ]);
+    expect(readNodeExtras(d).services.find((s) => s.name === "web")?.postStart).toEqual([
+      { command: ["sh", "-c", "echo $HOME ${X}"], user: "app", environment: { A: "$1" } },
+    ]);
+  });
+});
+
+describe("x-berth's free text: backup hooks and configs' content", () => {
+  const base = sampleManifest();
+  base.volumes.data = {
+    labels: {},
+    backup: {
+      enabled: true,
+      before: { service: "store", command: ["sh", "-c", "dump > /data/${DB:?unset}.sql; echo $$"] },
+      after: { service: "store", command: ["sh", "-c", "rm -f /data/$DB.sql"] },
+      stop: [],
+    },
+  };
+  base.configs = { nginx: { content: "proxy_set_header Host $host; ${NOT:?interpolated}\n" } };
+  (base.services.web as NonNullable<(typeof base.services)["web"]>).configs = [
+    { source: "nginx", target: "/etc/nginx/conf.d/app.conf", uid: 0, gid: 0, mode: 0o444 },
+  ];
+  const backup = environmentBackupSchema.parse({
+    target: { endpoint: "https://s3.example", bucket: "acme-backups" },
+    schedule: "0 2 * * *",
+  });
+  const d = parse(
+    renderNodeCompose(base, { environmentId: "prod", sequence: 3, images: pinnedImages(base), backup }).text,
+  );
+
+  it("writes every $ as $$, so Compose's interpolation of x-berth gives the text back", () => {
+    const v = d["x-berth"].backup.volumes[0];
+    expect(v.before.command).toEqual(["sh", "-c", "dump > /data/$${DB:?unset}.sql; echo $$$$"]);
+    expect(v.after.command).toEqual(["sh", "-c", "rm -f /data/$$DB.sql"]);
+    expect(d["x-berth"].files[0].content).toBe("proxy_set_header Host $$host; $${NOT:?interpolated}\n");
+  });
+
+  it("reads them back as the program meant them", () => {
+    const x = readNodeExtras(d);
+    expect(x.backup?.volumes[0]?.before?.command).toEqual([
+      "sh",
+      "-c",
+      "dump > /data/${DB:?unset}.sql; echo $$",
+    ]);
+    expect(x.backup?.volumes[0]?.after?.command).toEqual(["sh", "-c", "rm -f /data/$DB.sql"]);
+    expect(x.files?.[0]?.content).toBe("proxy_set_header Host $host; ${NOT:?interpolated}\n");
   });
 });

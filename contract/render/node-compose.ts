@@ -7,6 +7,7 @@ import type { AccessPolicy } from "../access/schema";
 import { type EnvironmentBackup, type NodeBackup, repositoryUrl } from "../backup/schema";
 import { ID_RULE, isId } from "../ids";
 import type { Hook, Manifest, Service } from "../manifest/schema";
+import { escapeDollars } from "./dollars";
 import { type NodeExtras, type NodeFile, parseNodeExtras } from "./node-extras";
 
 export interface RenderOptions {
@@ -90,11 +91,7 @@ export function secretVariable(name: string): string {
   return readable === name ? `BERTH_SECRET_${readable}` : `BERTH_SECRET_${readable}_${hex}`;
 }
 
-/** Compose interpolates `$` in every string of the file; berth's file has nothing to interpolate. */
-/**
- * A hook in x-berth, `$` written `$$`: Compose interpolates extension fields too (the agent reads
- * them back with `unescapeDollars`).
- */
+/** A hook in x-berth, `$` written `$$` (dollars.ts; `parseNodeExtras` reads it back). */
 function escHook(h: Hook): Hook {
   return {
     command: h.command.map(esc),
@@ -104,15 +101,6 @@ function escHook(h: Hook): Hook {
   };
 }
 
-/** What Compose would make of an escaped value: `$$` is `$`. */
-export function unescapeDollars(s: string): string {
-  return s.replaceAll("$$", "$");
-}
-
-/** `$` written `$$`, so Compose's interpolation gives the string back as it was. */
-export function escapeDollars(s: string): string {
-  return s.replace(/\$/g, "$$$$");
-}
 const esc = escapeDollars;
 
 function ms(v: number): string {
@@ -354,7 +342,7 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
         : {}),
     })),
   };
-  if (o.backup) extras.backup = renderBackup(m, env, o.volumeRoot, o.backup);
+  if (o.backup) extras.backup = escBackup(renderBackup(m, env, o.volumeRoot, o.backup));
   const nodeFiles: NodeFile[] = [];
   for (const name of m.order) {
     const s = m.services[name];
@@ -380,7 +368,7 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
         kind: "config",
         service: name,
         name: f.source,
-        content,
+        content: esc(content),
         uid: f.uid,
         gid: f.gid,
         mode: f.mode,
@@ -434,6 +422,19 @@ export function renderBackup(m: Manifest, env: string, volumeRoot: string, b: En
           stop: vb?.stop ?? [],
         };
       }),
+  };
+}
+
+/** Backup hooks in x-berth, `$` written `$$` like every string of the file (dollars.ts). */
+function escBackup(b: NodeBackup): NodeBackup {
+  const escCommand = (h: { service: string; command: string[] }) => ({ ...h, command: h.command.map(esc) });
+  return {
+    ...b,
+    volumes: b.volumes.map((v) => ({
+      ...v,
+      ...(v.before ? { before: escCommand(v.before) } : {}),
+      ...(v.after ? { after: escCommand(v.after) } : {}),
+    })),
   };
 }
 

@@ -6,8 +6,9 @@ import * as z from "zod";
 import { accessPolicySchema } from "../access/schema";
 import { nodeBackupSchema } from "../backup/schema";
 import { idSchema } from "../ids";
-import { hookSchema, MAX_REPLICAS } from "../manifest/schema";
+import { type Hook, hookSchema, MAX_REPLICAS } from "../manifest/schema";
 import { formatIssues } from "../payload/sign";
+import { unescapeDollars } from "./dollars";
 
 /** Docker object names berth makes: `berth-<env>-<name>` style, no path or option characters. */
 const dockerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/, "not a Docker object name");
@@ -107,5 +108,44 @@ export function parseNodeExtras(doc: unknown): NodeExtras {
     throw new NodeExtrasError(
       `x-berth of the rendered Compose file: ${formatIssues(r.error.issues).slice(0, 5).join("; ")}`,
     );
-  return r.data;
+  return unescapeExtras(r.data);
+}
+
+/**
+ * The free text of x-berth as the program meant it: hooks, backup hooks and configs' content are
+ * rendered with `$` written `$$` (dollars.ts), since Compose interpolates extension fields too.
+ */
+function unescapeExtras(x: NodeExtras): NodeExtras {
+  const u = unescapeDollars;
+  const hook = (h: Hook): Hook => ({
+    ...h,
+    command: h.command.map(u),
+    ...(h.user !== undefined ? { user: u(h.user) } : {}),
+    ...(h.workingDir !== undefined ? { workingDir: u(h.workingDir) } : {}),
+    environment: Object.fromEntries(Object.entries(h.environment).map(([k, v]) => [k, u(v)])),
+  });
+  const command = <T extends { command: string[] }>(h: T): T => ({ ...h, command: h.command.map(u) });
+  return {
+    ...x,
+    services: x.services.map((s) => ({
+      ...s,
+      ...(s.postStart ? { postStart: s.postStart.map(hook) } : {}),
+      ...(s.preStop ? { preStop: s.preStop.map(hook) } : {}),
+    })),
+    ...(x.backup
+      ? {
+          backup: {
+            ...x.backup,
+            volumes: x.backup.volumes.map((v) => ({
+              ...v,
+              ...(v.before ? { before: command(v.before) } : {}),
+              ...(v.after ? { after: command(v.after) } : {}),
+            })),
+          },
+        }
+      : {}),
+    ...(x.files
+      ? { files: x.files.map((f) => (f.content !== undefined ? { ...f, content: u(f.content) } : f)) }
+      : {}),
+  };
 }

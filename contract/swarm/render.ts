@@ -25,9 +25,9 @@ import {
   type Service,
   secretNameSchema,
 } from "../manifest/schema";
+import { escapeDollars } from "../render/dollars";
 import {
   DEFAULT_MEMORY_LIMIT_BYTES,
-  escapeDollars,
   LABEL,
   networkName,
   RenderError,

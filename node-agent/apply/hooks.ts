@@ -2,7 +2,6 @@
 // (2.26) reads them but does not run them. Each hook is a `docker exec` in one container of the
 // service, with the hook's user, working folder and environment, built here as data.
 import type { Hook } from "../../contract/manifest/schema";
-import { unescapeDollars } from "../../contract/render/node-compose";
 import type { Command } from "../compose/commands";
 
 /** The IDs of a project's containers of one service, running or not (`docker ps`). */
@@ -38,18 +37,17 @@ export function parseServiceContainers(stdout: string): HookContainer[] {
   return out;
 }
 
-/** `docker exec` of one hook (as x-berth holds it, `$` escaped as `$$`) in one container. */
+/** `docker exec` of one hook (as `parseNodeExtras` read it: `$` no longer escaped) in one container. */
 export function hookExec(container: string, hook: Hook): Command {
-  const u = unescapeDollars;
   return {
     file: "docker",
     args: [
       "exec",
-      ...(hook.user ? ["--user", u(hook.user)] : []),
-      ...(hook.workingDir ? ["--workdir", u(hook.workingDir)] : []),
-      ...Object.entries(hook.environment).flatMap(([k, v]) => ["--env", `${k}=${u(v)}`]),
+      ...(hook.user ? ["--user", hook.user] : []),
+      ...(hook.workingDir ? ["--workdir", hook.workingDir] : []),
+      ...Object.entries(hook.environment).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
       container,
-      ...hook.command.map(u),
+      ...hook.command,
     ],
   };
 }
