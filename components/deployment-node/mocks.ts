@@ -37,6 +37,7 @@ export const MOCK_ENROLLMENT_KEY = Buffer.alloc(32, 7).toString("base64url");
 export function setCloudMocks(stack = "test"): Recorded[] {
   const created: Recorded[] = [];
   let servers = 0;
+  let ips = 0;
   pulumi.runtime.setMocks(
     {
       newResource(args) {
@@ -53,7 +54,7 @@ export function setCloudMocks(stack = "test"): Recorded[] {
         const extra: Record<string, unknown> = {};
         // Each server its own address, in the order they are declared: 203.0.113.10, .11, …
         if (args.type === "hcloud:index/server:Server") extra.ipv4Address = `203.0.113.${10 + servers++}`;
-        if (args.type === "scaleway:instance/ip:Ip") extra.address = "198.51.100.20";
+        if (args.type === "scaleway:instance/ip:Ip") extra.address = `198.51.100.${20 + ips++}`;
         if (inputs.berthKind === "enrollment-key") extra.key = MOCK_ENROLLMENT_KEY;
         if (inputs.berthKind === "node-identity") {
           extra.publicKey = `mock-sealing-key-of-${String(inputs.nodeId)}`;

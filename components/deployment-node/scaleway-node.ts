@@ -7,7 +7,7 @@
 // of that list stops and starts the server (Scaleway's own behaviour). User data on Scaleway is
 // updated in place (cloud-init only reads it at first boot), so no ignoreChanges is needed.
 import { createHash } from "node:crypto";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import * as scaleway from "@pulumiverse/scaleway";
 import { parseArgs, type ScalewayNodeArgsPlain, scalewayNodeArgsSchema } from "./args";
 import { nodeFirewallRules, scalewaySecurityGroup } from "./firewall";
@@ -21,6 +21,12 @@ export interface ScalewayNodeArgs extends ScalewayNodeArgsPlain {
   /** Block volumes (createScalewayVolume) to attach; they must be in the same zone. */
   additionalVolumeIds?: pulumi.Input<pulumi.Input<string>[]>;
   tags?: string[];
+  /**
+   * A node group's swarm ports (swarm-firewall.ts: scalewaySwarmRules), accepted in this node's
+   * security group besides what it serves. An Output of the group's addresses: a Scaleway server
+   * has one security group, so the group's rules live in each member's.
+   */
+  swarmRules?: pulumi.Input<{ action: string; protocol: string; port?: number; ipRange: string }[]>;
 }
 
 export interface ScalewayNode extends CloudNode<scaleway.instance.Server, scaleway.instance.SecurityGroup> {
@@ -33,16 +39,28 @@ export function createScalewayNode(
   args: ScalewayNodeArgs,
   parent?: pulumi.Resource,
 ): ScalewayNode {
-  const { cloudInit, additionalVolumeIds, tags, ...plain } = args;
+  const { cloudInit, additionalVolumeIds, tags, swarmRules, ...plain } = args;
   const a = parseArgs(scalewayNodeArgsSchema, plain, `${name}`);
   const plan = nodeFirewallRules(a.allowSsh ? { allowSsh: a.allowSsh } : {});
   const userData = renderNodeUserData(a.nodeId, cloudInit, undefined, a.role);
   const nodeTags = [...(tags ?? []), `berth-node=${a.nodeId}`, `berth-role=${a.role}`];
   const project = a.projectId ? { projectId: a.projectId } : {};
 
+  const group = scalewaySecurityGroup(plan);
   const firewall = new scaleway.instance.SecurityGroup(
     `${name}-security-group`,
-    { name: `berth-${a.nodeId}`, zone: a.zone, tags: nodeTags, ...project, ...scalewaySecurityGroup(plan) },
+    {
+      name: `berth-${a.nodeId}`,
+      zone: a.zone,
+      tags: nodeTags,
+      ...project,
+      ...group,
+      ...(swarmRules
+        ? {
+            inboundRules: pulumi.output(swarmRules).apply((extra) => [...group.inboundRules, ...extra]),
+          }
+        : {}),
+    },
     { parent },
   );
   const ip = new scaleway.instance.Ip(

@@ -2,7 +2,8 @@
 // publishes the group's signed membership (SwarmMembership: the nodes' roles and the keys the
 // state pins for them; the agents form the swarm from it) and, on Hetzner, an hcloud.Firewall
 // applied to the group's servers that opens the swarm ports to the group's nodes only
-// (components/deployment-node/swarm-firewall.ts). The first manager leads: it initialises the
+// (components/deployment-node/swarm-firewall.ts; on Scaleway the same rules are in each member's
+// security group). The first manager leads: it initialises the
 // swarm, writes the join offers, and receives the group's releases.
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
@@ -50,26 +51,29 @@ export class NodeGroup extends pulumi.ComponentResource {
         `node group ${args.name}: its nodes are on ${[...providers].join(" and ")}: a swarm's nodes must be on one provider (berth:nodeGroups[].nodes)`,
       );
     const provider = [...providers][0];
-    if (provider !== "hcloud")
+    if (provider !== "hcloud" && provider !== "scaleway")
       throw new NodeGroupError(
-        `node group ${args.name}: node groups on ${provider} are not built yet (the swarm ports' security-group rules are wired on Hetzner only): place the group's nodes on hcloud, or its environments on single nodes`,
+        `node group ${args.name}: node groups are for cloud nodes (hcloud, scaleway), not ${provider}`,
       );
     this.leader = leader;
     this.leaderId = leaderId;
     this.ipv4s = pulumi.all(nodes.map((n) => n.ipv4));
     const members = this.ipv4s.apply((ips) => ips.map((ipv4, i) => ({ nodeId: ids[i] as string, ipv4 })));
-    this.firewall = new hcloud.Firewall(
-      `${name}-swarm-firewall`,
-      {
-        name: `berth-swarm-${args.name}`,
-        labels: { "berth-group": args.name },
-        rules: members.apply((m) =>
-          hcloudSwarmFirewallRules(swarmFirewallRules({ group: args.name, members: m })),
-        ),
-        applyTos: nodes.map((n) => ({ server: n.serverId.apply(Number) })),
-      },
-      { parent: this },
-    );
+    // Hetzner: a firewall of the group's own, applied to its servers. Scaleway: a server has one
+    // security group, so the rules are in each member's (the scaleway target passes swarmRules).
+    if (provider === "hcloud")
+      this.firewall = new hcloud.Firewall(
+        `${name}-swarm-firewall`,
+        {
+          name: `berth-swarm-${args.name}`,
+          labels: { "berth-group": args.name },
+          rules: members.apply((m) =>
+            hcloudSwarmFirewallRules(swarmFirewallRules({ group: args.name, members: m })),
+          ),
+          applyTos: nodes.map((n) => ({ server: n.serverId.apply(Number) })),
+        },
+        { parent: this },
+      );
     this.membership = new SwarmMembership(
       `${name}-membership`,
       {
@@ -87,7 +91,7 @@ export class NodeGroup extends pulumi.ComponentResource {
         })),
       },
       // The swarm ports are open before the agents form the swarm.
-      { parent: this, dependsOn: [this.firewall, ...nodes] },
+      { parent: this, dependsOn: [...(this.firewall ? [this.firewall] : []), ...nodes] },
     );
     this.registerOutputs({
       leaderId,
