@@ -394,7 +394,12 @@ type RawStack = {
     role: "deployment" | "workspace";
     commands: boolean;
   }[];
-  nodeGroups: { name: string; nodes: string[]; managers: string[] }[];
+  nodeGroups: {
+    name: string;
+    nodes: string[];
+    managers: string[];
+    proxy?: { image: string; port: number } | undefined;
+  }[];
   workspaces: {
     name: string;
     node?: string | undefined;

@@ -24,7 +24,12 @@ describe("the hetzner example stack with a node group (mocks)", () => {
       ...base,
       "berth:nodes": JSON.stringify(nodes),
       "berth:nodeGroups": JSON.stringify([
-        { name: "web", nodes: ["web-1", "web-2", "web-3"], managers: ["web-2"] },
+        {
+          name: "web",
+          nodes: ["web-1", "web-2", "web-3"],
+          managers: ["web-2"],
+          proxy: { image: "registry.example.com/ops/haproxy:2.6" },
+        },
       ]),
       "berth:environments": JSON.stringify([
         { ...shop, nodeGroup: "web", volumes: shop.volumes.map((v) => ({ ...v, node: "web-3" })) },
@@ -80,7 +85,12 @@ describe("the hetzner example stack with a node group (mocks)", () => {
     expect(r.inputs).toMatchObject({
       nodeId: "web-2",
       nodeKeys: { publicKey: "mock-sealing-key-of-web-2", statusKey: "mock-status-key-of-web-2" },
-      swarm: { group: "web", volumeNodes: { db_data: "web-3" } },
+      swarm: {
+        group: "web",
+        volumeNodes: { db_data: "web-3" },
+        // The proxy on every node: the image pinned at each release, the default port.
+        proxy: { image: "registry.example.com/ops/haproxy:2.6", port: 18080 },
+      },
     });
     // The key that versions secret names is the program's own, a secret, never the enrollment key.
     const swarm = r.inputs.swarm as { versionKey: string };

@@ -110,6 +110,7 @@ export interface DeploymentEnvironmentArgs {
     volumeNodes: Record<string, string>;
     versionKey: pulumi.Input<string>;
     encryptNetworks?: boolean;
+    proxy?: { image: string; port: number };
   };
   releaseTimeoutSeconds?: number;
   /** A proxied DNS record (A, to the node) per route host. */

@@ -59,6 +59,8 @@ export interface ReleaseArgs {
     /** Hex, secret: versions the swarm secrets' names. */
     versionKey: pulumi.Input<string>;
     encryptNetworks?: boolean;
+    /** The proxy on every node: an HAProxy image (pinned at each release) and its port. */
+    proxy?: { image: string; port: number };
   }>;
   timeoutSeconds: number;
   summary: pulumi.Input<ReleaseSummary>;

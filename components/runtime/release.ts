@@ -92,6 +92,8 @@ export interface SwarmReleaseInput {
   versionKey: string;
   /** Overlays encrypted (the default; a kernel without IPsec ESP cannot, docs/swarm.md). */
   encryptNetworks?: boolean;
+  /** The proxy on every node (contract/swarm/proxy.ts): an HAProxy image, pinned at each release. */
+  proxy?: { image: string; port: number };
 }
 
 export interface ReleaseOutputs extends ReleaseInputs {
@@ -244,6 +246,9 @@ function checkSwarmRender(
       secretVersions: Object.fromEntries(
         Object.values(m.secrets ?? {}).map((c) => [c.secret, "0".repeat(12)]),
       ),
+      ...(swarm.proxy
+        ? { proxy: { image: `preview.invalid/proxy@sha256:${"0".repeat(64)}`, port: swarm.proxy.port } }
+        : {}),
     });
     return [];
   } catch (e) {
@@ -373,8 +378,8 @@ async function rollbackRelease(
   });
 }
 
-/** buildRelease's swarm options from the Release's input. */
-export function swarmOptions(s: SwarmReleaseInput) {
+/** buildRelease's swarm options from the Release's input; the proxy's image pinned by `pin`. */
+export async function swarmOptions(s: SwarmReleaseInput, pin: (ref: string) => Promise<string>) {
   const versionKey = Buffer.from(s.versionKey, "hex");
   if (versionKey.length < 32)
     throw new Error(`node group ${s.group}: the swarm's version key is not 32 bytes of hex`);
@@ -382,6 +387,7 @@ export function swarmOptions(s: SwarmReleaseInput) {
     volumeNodes: s.volumeNodes,
     versionKey,
     ...(s.encryptNetworks !== undefined ? { encryptNetworks: s.encryptNetworks } : {}),
+    ...(s.proxy ? { proxy: { image: await pin(s.proxy.image), port: s.proxy.port } } : {}),
   };
 }
 
@@ -426,7 +432,14 @@ async function publishAndWait(news: ReleaseInputs, floor: number): Promise<Relea
         ...(news.access ? { access: accessPolicySchema.parse(news.access) } : {}),
         ...(news.volumeRoot ? { volumeRoot: news.volumeRoot } : {}),
         ...(news.disks ? { disks: news.disks } : {}),
-        ...(news.swarm ? { swarm: swarmOptions(news.swarm) } : {}),
+        ...(news.swarm
+          ? {
+              swarm: await swarmOptions(
+                news.swarm,
+                async (ref) => (await resolveDigest(ref, { credentials })).pinned,
+              ),
+            }
+          : {}),
       });
   await publishRelease(channel, {
     nodeId: news.nodeId,

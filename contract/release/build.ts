@@ -93,6 +93,8 @@ export interface ReleaseInput {
     volumeNodes: Record<string, string>;
     versionKey: Uint8Array;
     encryptNetworks?: boolean;
+    /** The environment's proxy on every node (contract/swarm/proxy.ts), its image pinned. */
+    proxy?: { image: string; port: number };
   };
 }
 
@@ -163,6 +165,7 @@ function renderSwarm(i: ReleaseInput, swarm: NonNullable<ReleaseInput["swarm"]>)
     volumeNodes: swarm.volumeNodes,
     secretVersions,
     ...(swarm.encryptNetworks !== undefined ? { encryptNetworks: swarm.encryptNetworks } : {}),
+    ...(swarm.proxy ? { proxy: swarm.proxy } : {}),
     ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
   });
 }

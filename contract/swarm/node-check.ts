@@ -2,13 +2,15 @@
 // re-checks its Compose file (contract/compose/isolation.ts): a signed release is trusted to be
 // the program's, not to be harmless. Allow-list: only keys the Swarm renderer writes, with the
 // shapes it gives them. In particular:
-// - images pinned by digest; no published ports; no host network, privileges, devices or
+// - images pinned by digest; no published ports but the environment's proxy's one host port
+//   (proxy.ts); no host network, privileges, devices or
 //   capabilities added (the stack format has some of these: cap_add, sysctls, network host);
 // - mounts only of the stack's own volumes and tmpfs, never a bind of a node path;
 // - networks only the environment's own overlays (`berth_<env>…`), never an external one;
 // - secrets and configs only under the environment's names (`berth_<env>_…`): a stack could
 //   otherwise mount another environment's swarm secret by naming it.
 import { networkName, PINNED_IMAGE as PINNED, volumeName } from "../render/node-compose";
+import { PROXY_SERVICE, PROXY_TARGET_PORT } from "./proxy";
 
 const TOP = new Set(["version", "services", "networks", "volumes", "secrets", "configs", "x-berth"]);
 const SERVICE = new Set([
@@ -117,11 +119,16 @@ export function checkSwarmStack(doc: unknown, env: string): string[] {
       p.push(`${at}: not a map`);
       continue;
     }
-    for (const k of Object.keys(s)) if (!SERVICE.has(k)) p.push(`${at}.${k}: not a key berth writes`);
+    // The environment's proxy (proxy.ts): global, one host port to its own listener, nothing mounted but its config.
+    const proxy = name === PROXY_SERVICE;
+    for (const k of Object.keys(s))
+      if (!SERVICE.has(k) && !(proxy && k === "ports")) p.push(`${at}.${k}: not a key berth writes`);
+    if (proxy) p.push(...proxyProblems(at, s));
     if (typeof s.image !== "string" || !PINNED.test(s.image)) p.push(`${at}.image: must be pinned by digest`);
     if (isMap(s.deploy)) {
       for (const k of Object.keys(s.deploy)) if (!DEPLOY.has(k)) p.push(`${at}.deploy.${k}: not allowed`);
-      if (s.deploy.mode !== "replicated") p.push(`${at}.deploy.mode: must be replicated`);
+      if (s.deploy.mode !== (proxy ? "global" : "replicated"))
+        p.push(`${at}.deploy.mode: must be ${proxy ? "global" : "replicated"}`);
       if (s.deploy.endpoint_mode !== "dnsrr")
         p.push(`${at}.deploy.endpoint_mode: must be dnsrr (no published ports)`);
       const placement = s.deploy.placement;
@@ -178,5 +185,29 @@ export function checkSwarmStack(doc: unknown, env: string): string[] {
           if (!networks.has(n)) p.push(`${at}.networks.${n}: not a network of the stack`);
     }
   }
+  return p;
+}
+
+/** The proxy's own limits: one published port, host mode, to its listener; no volumes or secrets. */
+function proxyProblems(at: string, s: Record<string, unknown>): string[] {
+  const p: string[] = [];
+  const ports = s.ports;
+  const ok =
+    Array.isArray(ports) &&
+    ports.length === 1 &&
+    isMap(ports[0]) &&
+    Object.keys(ports[0]).every((k) => ["target", "published", "protocol", "mode"].includes(k)) &&
+    ports[0].target === PROXY_TARGET_PORT &&
+    Number.isInteger(ports[0].published) &&
+    (ports[0].published as number) >= 1024 &&
+    (ports[0].published as number) <= 65535 &&
+    ports[0].protocol === "tcp" &&
+    ports[0].mode === "host";
+  if (!ok)
+    p.push(
+      `${at}.ports: only one, {target: ${PROXY_TARGET_PORT}, published: 1024-65535, protocol: tcp, mode: host}`,
+    );
+  if (s.volumes !== undefined) p.push(`${at}.volumes: the proxy mounts nothing`);
+  if (s.secrets !== undefined) p.push(`${at}.secrets: the proxy gets no secret`);
   return p;
 }

@@ -27,6 +27,17 @@ export const nodeGroupSchema = z
     nodes: z.array(z.string().min(1)).min(1, "list the group's node ids (berth:nodes[].id)"),
     /** The nodes that are swarm managers: 1 or 3 of `nodes`. The first one initialises the swarm. */
     managers: z.array(z.string().min(1)),
+    /**
+     * The environments' proxy on every node of the group (contract/swarm/proxy.ts): an HAProxy
+     * image (a tag, pinned by digest at each release) and the port it publishes on each node.
+     */
+    proxy: z
+      .object({
+        image: z.string().min(1),
+        port: z.number().int().min(1024, "a port from 1024 to 65535").max(65535).default(18080),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type NodeGroup = z.infer<typeof nodeGroupSchema>;

@@ -30,11 +30,13 @@ import {
   DEFAULT_MEMORY_LIMIT_BYTES,
   LABEL,
   networkName,
+  PINNED_IMAGE,
   RenderError,
   releaseInputProblems,
   volumeName,
 } from "../render/node-compose";
 import { configVersion, NODE_LABEL, stackName, swarmObjectName } from "./names";
+import { PROXY_CONFIG_PATH, PROXY_SERVICE, PROXY_TARGET_PORT, renderSwarmProxyConfig } from "./proxy";
 
 export interface SwarmRenderOptions {
   environmentId: string;
@@ -52,7 +54,16 @@ export interface SwarmRenderOptions {
   defaultMemoryLimitBytes?: number;
   logMaxSize?: string;
   logMaxFiles?: number;
+  /**
+   * The environment's proxy on every node (proxy.ts): a global service of this pinned HAProxy
+   * image, publishing `port` on each node (host mode) and routing the routes to the tasks.
+   * Absent, or an environment without routes: no proxy.
+   */
+  proxy?: { image: string; port: number } | undefined;
 }
+
+/** The options with their defaults (the proxy stays optional). */
+type Options = Required<Omit<SwarmRenderOptions, "proxy">> & Pick<SwarmRenderOptions, "proxy">;
 
 /** What the manager's agent does besides `docker stack deploy` (the file's `x-berth`, parsed, never cast). */
 export const swarmExtrasSchema = z
@@ -135,7 +146,7 @@ function unsupported(name: string, s: Service): string[] {
 function renderService(
   name: string,
   s: Service,
-  o: Required<SwarmRenderOptions>,
+  o: Options,
   pins: SwarmExtras["pins"],
 ): Record<string, unknown> {
   const env = o.environmentId;
@@ -256,9 +267,57 @@ function renderService(
   return out;
 }
 
+/**
+ * The environment's proxy on every node (proxy.ts): global, one host-mode port, on the networks of
+ * the routed services, its config a versioned swarm config (a route change rolls it out).
+ */
+function renderProxy(
+  m: Manifest,
+  o: Options,
+  proxy: { image: string; port: number },
+): Record<string, unknown> {
+  const env = o.environmentId;
+  const networks = new Set<string>();
+  for (const r of m.routes)
+    for (const n of Object.keys(m.services[r.service]?.networks ?? {})) networks.add(n);
+  const monitor = ms(o.monitorMs);
+  return {
+    image: proxy.image,
+    command: ["haproxy", "-W", "-db", "-f", PROXY_CONFIG_PATH],
+    labels: { [LABEL.environment]: env, [LABEL.service]: PROXY_SERVICE },
+    deploy: {
+      mode: "global",
+      endpoint_mode: "dnsrr",
+      labels: {
+        [LABEL.environment]: env,
+        [LABEL.release]: String(o.sequence),
+        [LABEL.service]: PROXY_SERVICE,
+      },
+      // One host port per node: the new proxy can only start once the old one is gone.
+      update_config: {
+        parallelism: 1,
+        delay: "0s",
+        order: "stop-first",
+        failure_action: "rollback",
+        monitor,
+      },
+      rollback_config: { parallelism: 1, delay: "0s", order: "stop-first", failure_action: "pause", monitor },
+      restart_policy: { condition: "any", delay: "1s" },
+      resources: { limits: { memory: String(o.defaultMemoryLimitBytes) } },
+    },
+    ports: [{ target: PROXY_TARGET_PORT, published: proxy.port, protocol: "tcp", mode: "host" }],
+    configs: [{ source: PROXY_SERVICE, target: PROXY_CONFIG_PATH, uid: "0", gid: "0", mode: 0o444 }],
+    networks: Object.fromEntries([...networks].sort().map((n) => [n, {}])),
+    logging: {
+      driver: "json-file",
+      options: { "max-size": o.logMaxSize, "max-file": String(o.logMaxFiles) },
+    },
+  };
+}
+
 /** Renders the stack file of one environment's release on a node group. */
 export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): RenderedSwarmStack {
-  const o: Required<SwarmRenderOptions> = {
+  const o: Options = {
     encryptNetworks: true,
     monitorMs: DEFAULT_MONITOR_MS,
     defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
@@ -309,6 +368,17 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
     secretNames.set(composeName, name);
     extrasSecrets.push({ name, secret: s.secret });
   }
+  const proxy = o.proxy && m.routes.length > 0 ? o.proxy : undefined;
+  if (proxy) {
+    if (PROXY_SERVICE in m.services)
+      problems.push(
+        `services.${PROXY_SERVICE}: the name of berth's proxy on a node group; rename the service`,
+      );
+    if (!PINNED_IMAGE.test(proxy.image))
+      problems.push(`the proxy's image ${proxy.image} is not pinned by digest`);
+    if (!Number.isInteger(proxy.port) || proxy.port < 1024 || proxy.port > 65535)
+      problems.push(`the proxy's port ${proxy.port} is not within 1024-65535`);
+  }
   if (problems.length > 0) throw new RenderError(problems);
 
   const configNames = new Map<string, string>();
@@ -322,6 +392,13 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
   const services = Object.fromEntries(
     m.order.map((name) => [name, renderService(name, m.services[name] as Service, o, pins)]),
   );
+  if (proxy) {
+    const content = renderSwarmProxyConfig(m.routes, stackName(env));
+    const name = swarmObjectName(env, PROXY_SERVICE, configVersion(content));
+    configNames.set(PROXY_SERVICE, name);
+    extrasConfigs.push({ name, content });
+    services[PROXY_SERVICE] = renderProxy(m, o, proxy);
+  }
   const used = new Set<string>(["default"]);
   for (const s of Object.values(m.services)) for (const n of Object.keys(s.networks)) used.add(n);
   const networks = Object.fromEntries(

@@ -293,6 +293,7 @@ export function cloudEnvironments(
                 group: group.name,
                 volumeNodes: Object.fromEntries(e.volumes.map((v) => [v.name, v.node ?? ""])),
                 versionKey,
+                ...(groupProxy(config, group.name) ?? {}),
               },
             }
           : {}),
@@ -366,6 +367,12 @@ export function cloudEnvironments(
         Object.fromEntries(nodes.map(([id, n], i) => [id, { ipv4: ips[i] as string, location: n.location }])),
       ),
   };
+}
+
+/** The group's proxy (berth:nodeGroups[].proxy) as the Release's swarm input takes it. */
+function groupProxy(config: StackConfig, group: string) {
+  const p = config.nodeGroups.find((g) => g.name === group)?.proxy;
+  return p ? { proxy: { image: p.image, port: p.port } } : undefined;
 }
 
 /** A bucket channel as `s3:https://ENDPOINT/BUCKET[/PREFIX]`, the form berth's --channel takes. */
