@@ -317,6 +317,12 @@ export const stackConfigSchema = z
       .optional(),
     /** The root private key that signs the trust set (berth:trust). Secret. */
     trustRootKey: z.string().min(1).optional(),
+    /**
+     * The agent bundle the program publishes in the channel, signed (absolute, or relative to the
+     * repository): running agents install it when its version is above theirs. Default on the
+     * clouds: dist/berth-agent.js (`npm run build`); the local target publishes one only when set.
+     */
+    agentBundle: z.string().min(1).optional(),
     /** Cloudflare account (R2 channel, managed registry) and the zone of the route hosts. */
     cloudflare: z
       .object({ accountId: hex32("account id"), zoneId: hex32("zone id").optional() })

@@ -5,11 +5,21 @@
 // to and believe only these); diff notices an agent that is no longer running (the next
 // `pulumi up` starts it again, with new keys when its state folder is gone: the program made a
 // new node) and refuses an identity in the channel that the program did not take; delete stops
-// the agent and its HAProxy and removes the state folder.
+// the agent and its HAProxy and removes the state folder. The agent runs a copy of the bundle in
+// the state folder, which it replaces itself when it upgrades from the channel.
 
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
@@ -19,6 +29,7 @@ import {
   type NodeKeys,
   verifyIdentity,
 } from "../../contract/channel/node-identity";
+import { compareVersions } from "../../contract/trust/bundle";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { alive } from "../../lib/pid";
 import { run } from "../../lib/process";
@@ -60,7 +71,23 @@ export interface LocalNodeOutputs extends LocalNodeInputs {
 
 const ENROLLMENT_FILE = "enrollment.secret";
 
+/**
+ * The bundle the node runs: a copy in its own state folder, which the agent replaces in place when
+ * it upgrades itself from the channel (berth:agentBundle), never the repository's dist/.
+ */
+export const runningBundle = (stateRoot: string) => join(stateRoot, "agent", "berth-agent.js");
+
+/** The devcontainer CLI of this checkout (the copy of the agent has no node_modules beside it). */
+function devcontainerCli(): string | undefined {
+  try {
+    return join(require.resolve("@devcontainers/cli/package.json"), "..", "devcontainer.js");
+  } catch {
+    return undefined;
+  }
+}
+
 function agentConfig(i: LocalNodeInputs) {
+  const cli = devcontainerCli();
   return {
     nodeId: i.nodeId,
     stateRoot: i.stateRoot,
@@ -75,7 +102,42 @@ function agentConfig(i: LocalNodeInputs) {
     healthTimeoutSeconds: i.healthTimeoutSeconds,
     drainSeconds: 1,
     proxy: { bind: i.proxyBind },
+    upgrade: { bundlePath: runningBundle(i.stateRoot), restart: "exec" },
+    ...(cli ? { workspaces: { devcontainerCli: cli } } : {}),
   };
+}
+
+/** What `node BUNDLE version` prints, or undefined when it does not run. */
+async function versionOf(bundle: string): Promise<string | undefined> {
+  const r = await run(process.execPath, [bundle, "version"], { allowFailure: true, timeoutMs: 30_000 });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Puts the agent bundle (dist/berth-agent.js) where the node runs it, unless the node already
+ * runs a newer one it installed from the channel (its upgrade record's highest version is above
+ * the bundle's): a restart of the node never downgrades its agent.
+ */
+async function installBundle(i: LocalNodeInputs): Promise<string> {
+  const target = runningBundle(i.stateRoot);
+  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  if (existsSync(target) && !readFileSync(target).equals(readFileSync(i.agentEntry))) {
+    let highest: string | undefined;
+    try {
+      highest = (
+        JSON.parse(readFileSync(join(i.stateRoot, "agent", "upgrade.json"), "utf8")) as {
+          highestVersion?: string;
+        }
+      ).highestVersion;
+    } catch {
+      highest = undefined;
+    }
+    const entry = highest ? await versionOf(i.agentEntry) : undefined;
+    if (highest && entry && compareVersions(highest, entry) > 0) return target;
+  }
+  copyFileSync(i.agentEntry, `${target}.new`);
+  renameSync(`${target}.new`, target);
+  return target;
 }
 
 async function waitUntil(
@@ -83,11 +145,12 @@ async function waitUntil(
   timeoutMs: number,
   test: () => Promise<boolean> | boolean,
   log: string,
+  everyMs = 200,
 ) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await test()) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-10).join("\n") : "";
   throw new Error(
@@ -123,9 +186,10 @@ async function start(i: LocalNodeInputs, pinned?: Partial<NodeKeys>): Promise<Lo
   const channel = new FolderChannelStore(i.channelPath);
   // The identity the agent is about to publish replaces whatever the channel holds.
   await channel.delete(channelKeys.identity(i.nodeId));
+  const bundle = await installBundle(i);
   const logFile = join(i.stateRoot, "agent.log");
   const out = openSync(logFile, "a", 0o600);
-  const child = spawn(process.execPath, [i.agentEntry, "run", "--config", configFile], {
+  const child = spawn(process.execPath, [bundle, "run", "--config", configFile], {
     detached: true,
     stdio: ["ignore", out, out],
     env: process.env,
@@ -157,6 +221,8 @@ async function start(i: LocalNodeInputs, pinned?: Partial<NodeKeys>): Promise<Lo
       }
     },
     logFile,
+    // A small file read: every 50 ms, so a node made anew gets its release sooner.
+    50,
   );
   await waiting.catch((e: Error) => {
     throw refused ? new Error(`${e.message}\nthe identity in the channel was refused: ${refused}`) : e;

@@ -42,7 +42,10 @@ export function cloudChannel(ctx: ProgramContext): ReleaseChannel {
       secretAccessKey: berth.requireSecret("channelSecretAccessKey"),
     },
     // Nodes install the agent from the channel (user data stays the same when the agent changes).
-    agentBundle: { signingKey: ctx.signingKey },
+    agentBundle: {
+      signingKey: ctx.signingKey,
+      ...(ctx.config.agentBundle ? { bundlePath: agentBundlePath(ctx.config.agentBundle) } : {}),
+    },
     ...(ctx.trust ? { trustSet: trustSetArgs(ctx.trust) } : {}),
   };
   if (c.channel.kind === "r2") {
@@ -98,6 +101,11 @@ export function cloudRegistry(ctx: ProgramContext): RegistryNamespace {
 }
 
 /** The channel's trust set from berth:trust (stacks/trust-config.ts). */
+/** berth:agentBundle as a file path: absolute, or relative to the repository. */
+export function agentBundlePath(configured: string): string {
+  return path.resolve(STACKS_DIR, "..", configured);
+}
+
 export function trustSetArgs(t: NonNullable<ProgramContext["trust"]>): ChannelTrustSetArgs {
   return {
     rootKey: t.rootKey,

@@ -9,7 +9,7 @@ import { ReleaseChannel } from "../../components/release-channel/release-channel
 import { Workspace } from "../../components/workspace/workspace";
 import { environmentAccess, workspaceAccess } from "../access";
 import { localNodePlatform } from "../platform";
-import { enrollmentSecret, gitCredentialOf, trustSetArgs } from "./cloud";
+import { agentBundlePath, enrollmentSecret, gitCredentialOf, trustSetArgs } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -29,7 +29,14 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
   const channelPath = path.join(localRoot, "channel");
   const channel = new ReleaseChannel(
     "channel",
-    { path: channelPath, ...(ctx.trust ? { trustSet: trustSetArgs(ctx.trust) } : {}) },
+    {
+      path: channelPath,
+      ...(ctx.trust ? { trustSet: trustSetArgs(ctx.trust) } : {}),
+      // With berth:agentBundle the running local agent upgrades itself to it (node-agent/upgrade/).
+      ...(config.agentBundle
+        ? { agentBundle: { signingKey, bundlePath: agentBundlePath(config.agentBundle) } }
+        : {}),
+    },
     { dependsOn: [root] },
   );
   const volumeRoot = path.join(localRoot, "volumes");

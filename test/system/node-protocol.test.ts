@@ -1,11 +1,16 @@
 // The program and its node, through `pulumi up` of the local stack (the real engine, the real
-// agent, backups to versitygw): a lost node comes back from the next `pulumi up` with its data,
-// and a channel writer can neither get a secret sealed to a key of theirs nor make `pulumi up`
-// report an apply that did not happen. Each attack is its own test, the app answering throughout.
-import { createHash } from "node:crypto";
+// agent, backups to versitygw, a trust set under berth:trust): a lost node comes back from the
+// next `pulumi up` with its data, and a channel writer can neither get a secret sealed to a key
+// of theirs nor make `pulumi up` report an apply that did not happen. Each attack is its own
+// test, the app answering throughout. Then the node changes while it runs, through `pulumi up`
+// alone: a release-key rotation (add B and sign with it, revoke A) and an agent upgrade
+// (berth:agentBundle), the app answering and the secrets opening after each.
+import { createHash, createPublicKey } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Agent as HttpAgent } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pinnedStatusKey } from "../../cli/commands/status-key";
 import { nodeIo } from "../../cli/io";
 import { main as berth } from "../../cli/main";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
@@ -16,9 +21,16 @@ import { signStatus } from "../../contract/channel/status-signature";
 import {
   generateNodeKeyPair,
   generateSigningKeyPair,
+  keyIdOf,
+  loadSigningPrivateKey,
+  publicKeyText,
   releaseEnvelopeSchema,
+  serializeEnvelope,
+  signRelease,
   unsealSecrets,
 } from "../../contract/payload";
+import { type AgentStatus, verifyAgentStatus } from "../../contract/trust";
+import { agentBundleOf } from "./support/agent-bundles";
 import { httpGet } from "./support/agent-harness";
 import { BackupLocalStack } from "./support/backup-local-stack";
 
@@ -28,6 +40,8 @@ const channel = () => new FolderChannelStore(s.channelRoot);
 const sha = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
 const page = async () => (await httpGet(s.port, "/", "localhost")).body;
 let token = "";
+/** The key that signs the stack's trust sets (berth:trust.rootKeys, berth:trustRootKey). */
+const root = generateSigningKeyPair();
 
 /** Asserts the app answers now (between and after the attacks). */
 async function answering(greeting = /^Hello from berth\n/): Promise<void> {
@@ -81,9 +95,79 @@ function secretsOpenedWith(privateKey: string): string[] {
   return opened;
 }
 
+/** The release `desired.json` points at, as the channel holds it. */
+async function currentRelease() {
+  const desired = JSON.parse((await channel().get(channelKeys.desired(NODE, s.env))) as string) as {
+    sequence: number;
+  };
+  const text = (await channel().get(channelKeys.release(NODE, s.env, desired.sequence))) as string;
+  return releaseEnvelopeSchema.parse(JSON.parse(text));
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The agent's own status, believed only when it verifies against the status key the state pins. */
+async function verifiedAgentStatus(what: string, test: (s: AgentStatus) => boolean): Promise<AgentStatus> {
+  const key = pinnedStatusKey(JSON.parse((await s.pulumi(["stack", "export"])).stdout), NODE);
+  if (!key) throw new Error("the state pins no status key for the node");
+  let last = "";
+  return until(what, async () => {
+    const text = await channel().get(channelKeys.agentStatus(NODE));
+    if (text === undefined) return undefined;
+    const r = verifyAgentStatus(text, { statusKey: key, nodeId: NODE });
+    if (!r.ok) throw new Error(`the agent's status does not verify: ${r.reason}`);
+    last = JSON.stringify(r.status);
+    return test(r.status) ? r.status : undefined;
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}; last agent status: ${last}`);
+  });
+}
+
+/** 4 keep-alive clients on the app until stopped; every answer must be 200 and match `body`. */
+function clients(body: RegExp) {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 4 });
+  const failures: string[] = [];
+  let ok = 0;
+  let stop = false;
+  const one = async () => {
+    const deadline = Date.now() + 600_000;
+    while (!stop && Date.now() < deadline) {
+      try {
+        const r = await httpGet(s.port, "/", "localhost", agent);
+        if (r.status === 200 && body.test(r.body)) ok++;
+        else failures.push(`HTTP ${r.status}: ${r.body.slice(0, 60)}`);
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const all = Array.from({ length: 4 }, () => one());
+  return {
+    async done() {
+      stop = true;
+      await Promise.all(all);
+      agent.destroy();
+      return { ok, failures };
+    },
+  };
+}
+
 beforeAll(async () => {
   // Short enough for the forged-status test to wait out, long enough for a first apply.
-  await s.init({ releaseTimeoutSeconds: 45 });
+  await s.init({
+    releaseTimeoutSeconds: 45,
+    config: { "berth:trust.rootKeys[0]": root.publicKey },
+    secrets: { "berth:trustRootKey": root.privateKey },
+  });
   token = (await s.pulumi(["config", "get", "--path", "berth:secrets.api-token"])).stdout.trim();
 }, 180_000);
 
@@ -298,5 +382,110 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     // The old key's private half is gone with the node; the new release is sealed to the new key.
     const newKey = readFileSync(join(s.nodeRoot, "keys", "node.key"), "utf8").trim();
     expect(secretsOpenedWith(newKey).length).toBeGreaterThan(0);
+  }, 900_000);
+
+  it("key rotation through pulumi up: add B and release with it, revoke A; an A-signed release is refused, the node is not remade", async () => {
+    const a = loadSigningPrivateKey((await s.pulumi(["config", "get", "berth:signingKey"])).stdout.trim());
+    const aPublic = publicKeyText(createPublicKey(a));
+    const b = generateSigningKeyPair();
+    const pid = s.agentPid();
+    const identity = await channel().get(channelKeys.identity(NODE));
+    // Add B to the trust set and sign with it: one `pulumi up` (the trust set goes first).
+    await s.pulumi([
+      "config",
+      "set-all",
+      "--path",
+      "--plaintext",
+      `berth:trust.releaseKeys[0]=${aPublic}`,
+      "--plaintext",
+      `berth:trust.releaseKeys[1]=${b.publicKey}`,
+      "--plaintext",
+      "berth:environments[0].variables.GREETING=Hello from B",
+      "--secret",
+      `berth:signingKey=${b.privateKey}`,
+    ]);
+    await s.pulumi(["up", "--yes"]);
+    await answering(/^Hello from B\n/);
+    const withB = await currentRelease();
+    expect(withB.keyId).toBe(b.keyId);
+    // Revoke A: a trust set only, no release and no change of the node.
+    await s.pulumi(["config", "rm", "--path", "berth:trust.releaseKeys[1]"]);
+    await s.pulumi([
+      "config",
+      "set-all",
+      "--path",
+      "--plaintext",
+      `berth:trust.releaseKeys[0]=${b.publicKey}`,
+      "--plaintext",
+      `berth:trust.revoked[0]=${keyIdOf(aPublic)}`,
+    ]);
+    await s.pulumi(["up", "--yes"]);
+    const trustSet = await verifiedAgentStatus("the node holds the trust set that revokes A", (st) =>
+      st.trust.revoked.includes(keyIdOf(aPublic)),
+    );
+    expect(trustSet.trust.releaseKeyIds).toEqual([b.keyId]);
+    // Whoever still holds A signs the current release anew, above the node's floor.
+    const forgedSeq = withB.payload.sequence + 5;
+    await channel().put(
+      channelKeys.release(NODE, s.env, forgedSeq),
+      serializeEnvelope(signRelease({ ...withB.payload, sequence: forgedSeq }, a)),
+    );
+    await channel().put(channelKeys.desired(NODE, s.env), JSON.stringify({ sequence: forgedSeq }));
+    const refused = await until("the A-signed release refused", async () => {
+      const st = await readStatus(channel(), NODE, s.env);
+      return st?.attemptedSequence === forgedSeq && st.state === "rejected" ? st : undefined;
+    });
+    expect(refused.error).toMatch(/UNKNOWN_KEY/);
+    await answering(/^Hello from B\n/);
+    // B still releases after the revocation; the node was never remade (same process, same keys).
+    await s.pulumi(["config", "set", "--path", "berth:environments[0].variables.GREETING", "Hello after A"]);
+    await s.pulumi(["up", "--yes"]);
+    await answering(/^Hello after A\n/);
+    expect(s.agentPid()).toBe(pid);
+    expect(await channel().get(channelKeys.identity(NODE))).toBe(identity);
+    const last = await currentRelease();
+    expect(last.keyId).toBe(b.keyId);
+    const nodeKey = readFileSync(join(s.nodeRoot, "keys", "node.key"), "utf8").trim();
+    expect(secretsOpenedWith(nodeKey)).toContain(`${last.payload.sequence}.json:api-token`);
+  }, 900_000);
+
+  it("an agent upgrade through pulumi up: the newer signed bundle takes over, 0 failed requests from 4 keep-alive clients, the secrets open", async () => {
+    const bundle = join(s.tmp, "berth-agent-0.2.0.js");
+    writeFileSync(bundle, await agentBundleOf("0.2.0"));
+    const before = s.agentPid();
+    const load = clients(/^Hello (after A|upgraded)\n/);
+    await s.pulumi(["config", "set", "berth:agentBundle", bundle]);
+    await s.pulumi(["up", "--yes"]);
+    const st = await verifiedAgentStatus(
+      "agent 0.2.0 reports as installed",
+      (a) => a.agentVersion === "0.2.0" && a.upgrade?.state === "installed",
+    );
+    expect(st.upgrade).toMatchObject({ from: "0.1.0", version: "0.2.0" });
+    expect(s.agentPid()).not.toBe(before);
+    // The node replaced its own copy of the bundle, not the checkout's dist/.
+    expect(readFileSync(join(s.nodeRoot, "agent", "berth-agent.js"), "utf8")).toBe(
+      readFileSync(bundle, "utf8"),
+    );
+    const status = await berthWithStack(["status", s.env]);
+    expect(status.code, status.out).toBe(0);
+    expect(status.out).toMatch(/agent 0\.2\.0 \(updated /);
+    expect(status.out).toMatch(/last agent upgrade: installed 0\.1\.0 → 0\.2\.0/);
+    expect(status.out).toMatch(
+      new RegExp(`agent status signature: verified with .*pinned in stack ${s.stack}'s state`),
+    );
+    // The new agent opens the secrets: the next release applies, under the same load.
+    await s.pulumi(["config", "set", "--path", "berth:environments[0].variables.GREETING", "Hello upgraded"]);
+    await s.pulumi(["up", "--yes"]);
+    await answering(/^Hello upgraded\n/);
+    const { ok, failures } = await load.done();
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(0);
+    const nodeKey = readFileSync(join(s.nodeRoot, "keys", "node.key"), "utf8").trim();
+    expect(secretsOpenedWith(nodeKey)).toContain(
+      `${(await currentRelease()).payload.sequence}.json:api-token`,
+    );
+    // Nothing else to do: the upgraded agent is the node's, not a node to start again.
+    const after = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
   }, 900_000);
 });

@@ -52,7 +52,17 @@ export class BackupLocalStack {
     });
   }
 
-  async init(o: { releaseTimeoutSeconds?: number } = {}): Promise<void> {
+  /**
+   * A new stack of the sample app with backups declared. `config`: more plain settings (YAML
+   * paths), `secrets`: more secret ones; all set in one `pulumi config set-all`.
+   */
+  async init(
+    o: {
+      releaseTimeoutSeconds?: number;
+      config?: Record<string, string>;
+      secrets?: Record<string, string>;
+    } = {},
+  ): Promise<void> {
     this.port = await freePort();
     await this.gw.start();
     this.gw.bucket(BUCKET);
@@ -60,21 +70,32 @@ export class BackupLocalStack {
     writeFileSync(this.stackFile, readFileSync(join(REPO_ROOT, "stacks", "Pulumi.local.yaml")));
     await run("mkdir", ["-p", this.backend]);
     await this.pulumi(["stack", "init"]);
-    const set = (path: string, value: string, secret = false) =>
-      this.pulumi(["config", "set", ...(secret ? ["--secret"] : []), "--path", path, value]);
-    await set("berth:localRoot", this.localRoot);
-    await set("berth:localHttpPort", String(this.port));
-    if (o.releaseTimeoutSeconds) await set("berth:releaseTimeoutSeconds", String(o.releaseTimeoutSeconds));
-    await set("berth:environments[0].name", this.env);
-    await set("berth:environments[0].compose", join(this.appDir, "compose.yaml"));
     const b = "berth:environments[0].backup";
-    await set(`${b}.target.endpoint`, this.gw.endpoint);
-    await set(`${b}.target.bucket`, BUCKET);
-    await set(`${b}.target.region`, "us-east-1");
-    await set(`${b}.retention.last`, "3");
-    await set("berth:secrets.backup-password", this.password, true);
-    await set("berth:secrets.backup-access-key-id", this.gw.accessKey, true);
-    await set("berth:secrets.backup-secret-access-key", this.gw.secretKey, true);
+    const plain: Record<string, string> = {
+      "berth:localRoot": this.localRoot,
+      "berth:localHttpPort": String(this.port),
+      ...(o.releaseTimeoutSeconds ? { "berth:releaseTimeoutSeconds": String(o.releaseTimeoutSeconds) } : {}),
+      "berth:environments[0].name": this.env,
+      "berth:environments[0].compose": join(this.appDir, "compose.yaml"),
+      [`${b}.target.endpoint`]: this.gw.endpoint,
+      [`${b}.target.bucket`]: BUCKET,
+      [`${b}.target.region`]: "us-east-1",
+      [`${b}.retention.last`]: "3",
+      ...o.config,
+    };
+    const secret: Record<string, string> = {
+      "berth:secrets.backup-password": this.password,
+      "berth:secrets.backup-access-key-id": this.gw.accessKey,
+      "berth:secrets.backup-secret-access-key": this.gw.secretKey,
+      ...o.secrets,
+    };
+    await this.pulumi([
+      "config",
+      "set-all",
+      "--path",
+      ...Object.entries(plain).flatMap(([k, v]) => ["--plaintext", `${k}=${v}`]),
+      ...Object.entries(secret).flatMap(([k, v]) => ["--secret", `${k}=${v}`]),
+    ]);
   }
 
   /** `berth-agent backup ENV` on the node: a snapshot of every volume now. */
