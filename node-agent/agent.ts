@@ -235,8 +235,11 @@ export class Agent {
     return localEnvironments(this.d.config.stateRoot);
   }
 
-  publishIdentity(): Promise<void> {
-    return this.status.publishIdentity();
+  private identityPublished = false;
+
+  async publishIdentity(): Promise<void> {
+    await this.status.publishIdentity();
+    this.identityPublished = true;
   }
 
   report(status: StatusReport): Promise<void> {
@@ -303,7 +306,7 @@ export class Agent {
 
   /** Start-up: identity, crash recovery of every known environment. */
   async start(): Promise<void> {
-    await this.publishIdentity();
+    if (!this.identityPublished) await this.publishIdentity();
     for (const env of this.localEnvironments()) {
       try {
         await this.recover(env);

@@ -225,6 +225,11 @@ export async function main(argv: string[], given: Io): Promise<number> {
         const ac = new AbortController();
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => ac.abort());
         log.info({ node: config.nodeId, version: AGENT_VERSION }, "agent starting");
+        // Who the node is goes out first: a node made anew gets its release sealed to these keys
+        // while its proxy and access endpoint start (start() publishes it if this failed).
+        await agent
+          .publishIdentity()
+          .catch((e) => log.warn({ err: describeError(e) }, "could not publish the identity yet"));
         const access = await startAccess({
           nodeId: config.nodeId,
           stateRoot: config.stateRoot,
