@@ -406,9 +406,9 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     ]);
     await s.pulumi(["up", "--yes"]);
     await answering(/^Hello from B\n/);
-    const withB = await currentRelease();
-    expect(withB.keyId).toBe(b.keyId);
-    // Revoke A: a trust set only, no release and no change of the node.
+    expect((await currentRelease()).keyId).toBe(b.keyId);
+    // Revoke A, and release with B again: the trust set goes first, so the node takes B's
+    // release already under the set that revokes A.
     await s.pulumi(["config", "rm", "--path", "berth:trust.releaseKeys[1]"]);
     await s.pulumi([
       "config",
@@ -418,12 +418,17 @@ describe("the program pins its node, and a lost node comes back through pulumi u
       `berth:trust.releaseKeys[0]=${b.publicKey}`,
       "--plaintext",
       `berth:trust.revoked[0]=${keyIdOf(aPublic)}`,
+      "--plaintext",
+      "berth:environments[0].variables.GREETING=Hello after A",
     ]);
     await s.pulumi(["up", "--yes"]);
-    const trustSet = await verifiedAgentStatus("the node holds the trust set that revokes A", (st) =>
+    await answering(/^Hello after A\n/);
+    const withB = await currentRelease();
+    expect(withB.keyId).toBe(b.keyId);
+    const held = await verifiedAgentStatus("the node holds the trust set that revokes A", (st) =>
       st.trust.revoked.includes(keyIdOf(aPublic)),
     );
-    expect(trustSet.trust.releaseKeyIds).toEqual([b.keyId]);
+    expect(held.trust.releaseKeyIds).toEqual([b.keyId]);
     // Whoever still holds A signs the current release anew, above the node's floor.
     const forgedSeq = withB.payload.sequence + 5;
     await channel().put(
@@ -436,31 +441,45 @@ describe("the program pins its node, and a lost node comes back through pulumi u
       return st?.attemptedSequence === forgedSeq && st.state === "rejected" ? st : undefined;
     });
     expect(refused.error).toMatch(/UNKNOWN_KEY/);
-    await answering(/^Hello from B\n/);
-    // B still releases after the revocation; the node was never remade (same process, same keys).
-    await s.pulumi(["config", "set", "--path", "berth:environments[0].variables.GREETING", "Hello after A"]);
-    await s.pulumi(["up", "--yes"]);
     await answering(/^Hello after A\n/);
+    // The node was never remade: the same process, the same keys; B's release opened its secrets.
     expect(s.agentPid()).toBe(pid);
     expect(await channel().get(channelKeys.identity(NODE))).toBe(identity);
-    const last = await currentRelease();
-    expect(last.keyId).toBe(b.keyId);
     const nodeKey = readFileSync(join(s.nodeRoot, "keys", "node.key"), "utf8").trim();
-    expect(secretsOpenedWith(nodeKey)).toContain(`${last.payload.sequence}.json:api-token`);
+    expect(secretsOpenedWith(nodeKey)).toContain(`${withB.payload.sequence}.json:api-token`);
+    await channel().put(
+      channelKeys.desired(NODE, s.env),
+      JSON.stringify({ sequence: withB.payload.sequence }),
+    );
   }, 900_000);
 
-  it("an agent upgrade through pulumi up: the newer signed bundle takes over, 0 failed requests from 4 keep-alive clients, the secrets open", async () => {
+  it("an agent upgrade through pulumi up: the newer signed bundle takes over and applies the release, 0 failed requests from 4 keep-alive clients", async () => {
     const bundle = join(s.tmp, "berth-agent-0.2.0.js");
     writeFileSync(bundle, await agentBundleOf("0.2.0"));
     const before = s.agentPid();
     const load = clients(/^Hello (after A|upgraded)\n/);
-    await s.pulumi(["config", "set", "berth:agentBundle", bundle]);
+    // One `pulumi up`: the bundle goes first (a child of the channel), the running agent hands
+    // over to it before its next pass, and the new agent applies the release (its secrets open).
+    await s.pulumi([
+      "config",
+      "set-all",
+      "--path",
+      "--plaintext",
+      `berth:agentBundle=${bundle}`,
+      "--plaintext",
+      "berth:environments[0].variables.GREETING=Hello upgraded",
+    ]);
     await s.pulumi(["up", "--yes"]);
+    await answering(/^Hello upgraded\n/);
     const st = await verifiedAgentStatus(
       "agent 0.2.0 reports as installed",
-      (a) => a.agentVersion === "0.2.0" && a.upgrade?.state === "installed",
+      (x) => x.agentVersion === "0.2.0" && x.upgrade?.state === "installed",
     );
+    const { ok, failures } = await load.done();
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(0);
     expect(st.upgrade).toMatchObject({ from: "0.1.0", version: "0.2.0" });
+    expect((await readStatus(channel(), NODE, s.env))?.heartbeat?.agentVersion).toBe("0.2.0");
     expect(s.agentPid()).not.toBe(before);
     // The node replaced its own copy of the bundle, not the checkout's dist/.
     expect(readFileSync(join(s.nodeRoot, "agent", "berth-agent.js"), "utf8")).toBe(
@@ -472,17 +491,6 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     expect(status.out).toMatch(/last agent upgrade: installed 0\.1\.0 → 0\.2\.0/);
     expect(status.out).toMatch(
       new RegExp(`agent status signature: verified with .*pinned in stack ${s.stack}'s state`),
-    );
-    // The new agent opens the secrets: the next release applies, under the same load.
-    await s.pulumi(["config", "set", "--path", "berth:environments[0].variables.GREETING", "Hello upgraded"]);
-    await s.pulumi(["up", "--yes"]);
-    await answering(/^Hello upgraded\n/);
-    const { ok, failures } = await load.done();
-    expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(0);
-    const nodeKey = readFileSync(join(s.nodeRoot, "keys", "node.key"), "utf8").trim();
-    expect(secretsOpenedWith(nodeKey)).toContain(
-      `${(await currentRelease()).payload.sequence}.json:api-token`,
     );
     // Nothing else to do: the upgraded agent is the node's, not a node to start again.
     const after = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
