@@ -406,6 +406,39 @@ describe("parseStackConfig: cloud targets", () => {
       "Pulumi.test.yaml: berth:workspaces[0].gitCredential: give either secret (a token, for an https:// repository) or deployKey (an SSH deploy key)",
     ]);
   });
+
+  it("berth:workspaces[].lifecycle and backup: defaults filled in, backup secrets named in berth:secrets", () => {
+    const ws = (w: Record<string, unknown>) =>
+      JSON.stringify([{ name: "me", repository: "/srv/repo", ...w }]);
+    const target = { endpoint: "https://s3.example.com", bucket: "dev-backups" };
+    const ok = parseStackConfig(
+      {
+        ...minimal,
+        "berth:secrets": JSON.stringify({
+          "backup-password": "p",
+          "backup-access-key-id": "k",
+          "backup-secret-access-key": "s",
+        }),
+        "berth:workspaces": ws({ lifecycle: { idleTimeoutSeconds: 600 }, backup: { target } }),
+      },
+      "P",
+    );
+    expect(ok.workspaces[0]?.lifecycle).toEqual({ idleTimeoutSeconds: 600 });
+    expect(ok.workspaces[0]?.backup).toMatchObject({
+      target: { ...target, region: "auto", prefix: "" },
+      schedule: "0 3 * * *",
+      restoreOnFirstStart: true,
+      secrets: { password: "backup-password" },
+    });
+    expect(problems({ ...minimal, "berth:workspaces": ws({ backup: { target } }) })).toEqual([
+      "Pulumi.test.yaml: berth:workspaces[0].backup.secrets.password: the secret backup-password is not set (pulumi config set --secret --path 'berth:secrets.backup-password' VALUE)",
+      "Pulumi.test.yaml: berth:workspaces[0].backup.secrets.accessKeyId: the secret backup-access-key-id is not set (pulumi config set --secret --path 'berth:secrets.backup-access-key-id' VALUE)",
+      "Pulumi.test.yaml: berth:workspaces[0].backup.secrets.secretAccessKey: the secret backup-secret-access-key is not set (pulumi config set --secret --path 'berth:secrets.backup-secret-access-key' VALUE)",
+    ]);
+    expect(
+      problems({ ...minimal, "berth:workspaces": ws({ lifecycle: { idleTimeoutSeconds: -1 } }) })[0],
+    ).toMatch(/berth:workspaces\[0\]\.lifecycle\.idleTimeoutSeconds/);
+  });
 });
 
 describe("parseStackConfig: node groups", () => {

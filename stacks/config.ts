@@ -2,10 +2,12 @@
 // so every message can name the config key the user has to fix.
 import * as z from "zod";
 import { HETZNER_LOCATIONS, SCALEWAY_ZONES } from "../components/deployment-node/args";
+import { workspaceBackupSettings } from "../components/workspace/args";
 import { operatorSchema } from "../contract/access/schema";
-import { environmentBackupSchema } from "../contract/backup/schema";
+import { BACKUP_SECRET_DEFAULTS, environmentBackupSchema } from "../contract/backup/schema";
 import { idSchema } from "../contract/ids";
 import { checkPlacement, nodeGroupSchema } from "../contract/swarm/placement";
+import { workspaceLifecycle } from "../contract/workspace/declaration";
 import { branchName, devcontainerConfigName, workspaceSource } from "../contract/workspace/spec";
 import {
   knownHostsLines,
@@ -255,6 +257,31 @@ export const workspaceConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * idleTimeoutSeconds: stopped (state kept) after this long with no session and no process
+     * activity, started again by the next access; 0 never (default 1800). followSeconds: how often
+     * the node fetches the branch and builds a changed devcontainer in the background; 0 never
+     * (default 300).
+     */
+    lifecycle: workspaceLifecycle.optional(),
+    /**
+     * Backups of the working tree and home (restic, as environments' volumes): target { endpoint,
+     * bucket, region, prefix } (repository <prefix>/workspaces/<name>), schedule (cron, UTC; and at
+     * each idle stop), retention, pruneSchedule, checkSchedule, restoreOnFirstStart (default
+     * true: a replacement node restores them before its first start), secrets (names in
+     * berth:secrets, the environments' defaults).
+     */
+    backup: workspaceBackupSettings
+      .extend({
+        secrets: z
+          .strictObject({
+            password: z.string().default(BACKUP_SECRET_DEFAULTS.password),
+            accessKeyId: z.string().default(BACKUP_SECRET_DEFAULTS.accessKeyId),
+            secretAccessKey: z.string().default(BACKUP_SECRET_DEFAULTS.secretAccessKey),
+          })
+          .default(BACKUP_SECRET_DEFAULTS),
+      })
+      .optional(),
   })
   .strict();
 
@@ -414,6 +441,7 @@ type RawStack = {
     gitCredential?:
       | { secret?: string | undefined; deployKey?: string | undefined; knownHosts?: string | undefined }
       | undefined;
+    backup?: { secrets: Record<string, string> } | undefined;
   }[];
   operators: { name: string; publicKey: string; environments: string[]; workspaces: string[] }[];
   localCommands: boolean;
@@ -496,6 +524,13 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
     if (workspaceNames.has(w.name))
       add(["workspaces", i, "name"], `${JSON.stringify(w.name)} is declared twice`);
     workspaceNames.add(w.name);
+    for (const [what, name] of Object.entries(w.backup?.secrets ?? {})) {
+      if (!(name in c.secrets))
+        add(
+          ["workspaces", i, "backup", "secrets", what],
+          `the secret ${name} is not set (pulumi config set --secret --path 'berth:secrets.${name}' VALUE)`,
+        );
+    }
     if (w.gitCredential)
       checkGitCredential(w.repository, w.gitCredential, c.secrets, (p, m) =>
         add(["workspaces", i, "gitCredential", ...p], m),

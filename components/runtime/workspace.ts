@@ -11,13 +11,17 @@ import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
 import {
+  type BackupCredentials,
   checkDeclaration,
   REGISTRY_PUSH_SECRET_NAME,
   type SealedGitCredential,
+  sealBackupCredentials,
   sealGitCredential,
   sealRegistryLogin,
   signWorkspace,
+  type WorkspaceBackup,
   type WorkspaceDeclaration,
+  type WorkspaceLifecycle,
   type WorkspaceLimits,
   workspaceEnvelope,
   workspaceKeys,
@@ -41,6 +45,9 @@ export interface WorkspaceInputs extends WorkspaceSource {
     push?: { username: string; password: string };
   };
   limits?: WorkspaceLimits;
+  lifecycle?: WorkspaceLifecycle;
+  /** Backups of the tree and home: the settings, and the credentials sealed to the node. */
+  backup?: { settings: Omit<WorkspaceBackup, "credentials">; credentials: BackupCredentials };
   /** A private repository's credential: sealed to the node, handed to git by the agent. */
   gitCredential?: { username: string; token: string } | { sshKey: string; knownHosts?: string };
   /** The operators granted this workspace (berth:operators). */
@@ -70,6 +77,7 @@ function declarationOf(i: WorkspaceInputs, generation: number): WorkspaceDeclara
     allowInitializeCommand: i.allowInitializeCommand,
     defaultImage: i.defaultImage,
     ...(i.limits ? { limits: i.limits } : {}),
+    ...(i.lifecycle ? { lifecycle: i.lifecycle } : {}),
     ...(i.access ? { access: i.access } : {}),
     ...(i.registry ? { registry: { namespace: i.registry.namespace } } : {}),
   };
@@ -109,6 +117,7 @@ const content = (i: WorkspaceInputs) =>
     i.registry?.push?.username,
     i.registry?.push?.password,
     i.gitCredential,
+    i.backup,
     i.signingKey,
     i.berthProviderVersion,
   ]);
@@ -164,6 +173,14 @@ async function publish(i: WorkspaceInputs, floor: number): Promise<WorkspaceOutp
         : { username: g.username, password: g.token };
     d = { ...d, gitCredential: sealGitCredential(d, sealed, await sealingKey()) };
   }
+  if (i.backup)
+    d = {
+      ...d,
+      backup: {
+        ...i.backup.settings,
+        credentials: sealBackupCredentials(d, i.backup.credentials, await sealingKey()),
+      },
+    };
   if (i.registry) {
     const key = await sealingKey();
     const credentials = sealRegistryLogin(

@@ -1,6 +1,13 @@
 // The Workspace component's arguments, checked before any resource is declared: each problem
 // names the workspace, the argument and what to write instead.
 import * as z from "zod";
+import {
+  backupTargetSchema,
+  type Retention,
+  repositoryUrl,
+  retentionSchema,
+  scheduleSchema,
+} from "../../contract/backup/schema";
 import { idSchema } from "../../contract/ids";
 import { branchName, devcontainerConfigName, workspaceSource } from "../../contract/workspace/spec";
 
@@ -56,4 +63,49 @@ export function checkWorkspaceNode(name: string, node: { role?: string; provider
   throw new WorkspaceArgsError(
     `Workspace ${name}: node: the node has role ${JSON.stringify(node.role ?? "deployment")}; workspaces run on nodes of role "workspace" (set role: workspace on the DeploymentNode)`,
   );
+}
+
+/** A workspace's backup settings, checked, with their defaults (the environments' own). */
+export const workspaceBackupSettings = z
+  .object({
+    target: backupTargetSchema,
+    schedule: scheduleSchema.default("0 3 * * *"),
+    retention: retentionSchema.default({ last: 3, daily: 7, weekly: 4, monthly: 6 }),
+    pruneSchedule: scheduleSchema.default("30 4 * * *"),
+    checkSchedule: scheduleSchema.default("0 5 * * 0"),
+    restoreOnFirstStart: z.boolean().default(true),
+  })
+  .strict();
+
+/**
+ * The Workspace's `backup` argument as the provider takes it: the settings (the repository is the
+ * workspace's own, `.../workspaces/<id>`) and the credentials, which stay Pulumi inputs (secrets).
+ */
+export function workspaceBackupInput<S>(
+  workspaceId: string,
+  b: {
+    target: unknown;
+    schedule?: string;
+    retention?: Retention;
+    pruneSchedule?: string;
+    checkSchedule?: string;
+    restoreOnFirstStart?: boolean;
+    password: S;
+    accessKeyId: S;
+    secretAccessKey: S;
+  },
+) {
+  const { password, accessKeyId, secretAccessKey, ...rest } = b;
+  const r = workspaceBackupSettings.safeParse(rest);
+  if (!r.success)
+    throw new WorkspaceArgsError(
+      r.error.issues
+        .map((i) => `Workspace ${workspaceId}: backup.${i.path.map(String).join(".")}: ${i.message}`)
+        .join("\n"),
+    );
+  const { target, ...s } = r.data;
+  return {
+    settings: { repository: repositoryUrl(target, `workspaces/${workspaceId}`), region: target.region, ...s },
+    credentials: { password, accessKeyId, secretAccessKey },
+  };
 }

@@ -53,6 +53,46 @@ describe("Workspace", () => {
     expect(r?.secretInputs.sort()).toEqual(["channel", "gitCredential", "registry", "signingKey"]);
   });
 
+  it("carries lifecycle and backup (its own repository, defaults, credentials secret)", async () => {
+    new Workspace("carol", {
+      ...base(),
+      lifecycle: { idleTimeoutSeconds: 600, followSeconds: 0 },
+      backup: {
+        target: { endpoint: "https://s3.example.com", bucket: "dev-backups", prefix: "b" },
+        password: pulumi.secret("restic-pw"),
+        accessKeyId: "AK",
+        secretAccessKey: pulumi.secret("SK"),
+      },
+    });
+    await settle();
+    const r = find("carol-declaration");
+    expect(r?.inputs).toMatchObject({
+      lifecycle: { idleTimeoutSeconds: 600, followSeconds: 0 },
+      backup: {
+        settings: {
+          repository: "s3:https://s3.example.com/dev-backups/b/workspaces/carol",
+          region: "auto",
+          schedule: "0 3 * * *",
+          restoreOnFirstStart: true,
+        },
+        credentials: { password: "restic-pw", accessKeyId: "AK", secretAccessKey: "SK" },
+      },
+    });
+    expect(r?.secretInputs).toContain("backup");
+    expect(
+      () =>
+        new Workspace("dave", {
+          ...base(),
+          backup: {
+            target: { endpoint: "s3.example.com", bucket: "b" },
+            password: "",
+            accessKeyId: "",
+            secretAccessKey: "",
+          },
+        }),
+    ).toThrow(/Workspace dave: backup\.target\.endpoint: must be an http\(s\) URL/);
+  });
+
   it("takes its node from a DeploymentNode-like object and its id from workspaceId", async () => {
     new Workspace("w2", {
       ...base(),

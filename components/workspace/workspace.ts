@@ -6,9 +6,10 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type { AccessPolicy } from "../../contract/access/schema";
+import type { Retention } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { PROVIDER_RUNTIME } from "../runtime-path";
-import { checkWorkspaceArgs, checkWorkspaceNode, repositoryNameOf } from "./args";
+import { checkWorkspaceArgs, checkWorkspaceNode, repositoryNameOf, workspaceBackupInput } from "./args";
 
 export const WORKSPACE_PROVIDER_VERSION = "1";
 
@@ -75,6 +76,29 @@ export interface WorkspaceArgs {
   /** The container's CPU, memory (MiB) and pids limits; defaults 2 CPUs, 4096 MiB, 4096 pids. */
   limits?: { cpus?: number; memoryMb?: number; pids?: number };
   /**
+   * Idle stop and branch following: `idleTimeoutSeconds` (default 1800; 0 never) with no session
+   * and no process activity stops the workspace, state kept, until the next access;
+   * `followSeconds` (default 300; 0 never) is how often the node fetches the branch.
+   */
+  lifecycle?: { idleTimeoutSeconds?: number; followSeconds?: number };
+  /**
+   * Backups of the working tree and home with restic to an S3 bucket (as environments' volumes):
+   * on `schedule` (cron, UTC) and at each idle stop; a node without the workspace's state (a
+   * replacement) restores them before its first start. The repository is
+   * `s3:<endpoint>/<bucket>[/<prefix>]/workspaces/<id>`; its password and the bucket keys are sealed to the node.
+   */
+  backup?: {
+    target: { endpoint: string; bucket: string; region?: string; prefix?: string };
+    schedule?: string;
+    retention?: Retention;
+    pruneSchedule?: string;
+    checkSchedule?: string;
+    restoreOnFirstStart?: boolean;
+    password: pulumi.Input<string>;
+    accessKeyId: pulumi.Input<string>;
+    secretAccessKey: pulumi.Input<string>;
+  };
+  /**
    * A private repository's credential: a token (and the user name the host expects with it;
    * default `x-access-token`) for an https repository, or a deploy key (an unencrypted Ed25519
    * private key in OpenSSH's format, and the host's known_hosts lines; none: the node pins the
@@ -102,7 +126,7 @@ class WorkspaceDeclarationResource extends pulumi.dynamic.Resource {
       provider,
       name,
       { ...inputs, generation: undefined, declarationKey: undefined, statusKey: undefined },
-      { ...opts, additionalSecretOutputs: ["channel", "signingKey", "registry", "gitCredential"] },
+      { ...opts, additionalSecretOutputs: ["channel", "signingKey", "registry", "gitCredential", "backup"] },
     );
   }
 }
@@ -154,6 +178,10 @@ export class Workspace extends pulumi.ComponentResource {
         allowInitializeCommand: checked.allowInitializeCommand,
         defaultImage: checked.defaultImage,
         ...(args.limits ? { limits: args.limits } : {}),
+        ...(args.lifecycle ? { lifecycle: args.lifecycle } : {}),
+        ...(args.backup
+          ? { backup: pulumi.secret(workspaceBackupInput(checked.workspaceId, args.backup)) }
+          : {}),
         ...(args.access ? { access: args.access } : {}),
         ...(args.registry ? { registry: pulumi.secret(args.registry) } : {}),
         ...(args.gitCredential

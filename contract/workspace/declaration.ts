@@ -8,6 +8,8 @@
 import { sign, verify } from "node:crypto";
 import * as z from "zod";
 import { accessPolicySchema } from "../access/schema";
+import { retentionSchema, scheduleSchema } from "../backup/schema";
+import { backupStatus } from "../channel/status";
 import { idSchema, isId } from "../ids";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";
@@ -36,6 +38,52 @@ export type WorkspaceLimits = z.infer<typeof workspaceLimits>;
 /** What a workspace gets when its declaration says nothing. */
 export const WORKSPACE_LIMIT_DEFAULTS: Required<WorkspaceLimits> = { cpus: 2, memoryMb: 4096, pids: 4096 };
 
+/** A workspace over time: when it sleeps, how often it follows its branch. */
+export const workspaceLifecycle = z
+  .object({
+    /**
+     * Seconds with no session and no process activity after which the workspace is stopped, its
+     * state kept; the next access starts it again. 0: never stopped for idleness.
+     */
+    idleTimeoutSeconds: z.number().int().min(0).max(2_592_000).optional(),
+    /**
+     * How often the agent fetches the branch (seconds); a new commit whose image differs is built in
+     * the background and switched to at the next start, or when asked. 0: the branch is not followed.
+     */
+    followSeconds: z.number().int().min(0).max(86_400).optional(),
+  })
+  .strict();
+export type WorkspaceLifecycle = z.infer<typeof workspaceLifecycle>;
+
+/** What a workspace gets when its declaration says nothing: stopped after 30 idle minutes, fetched every 5. */
+export const WORKSPACE_LIFECYCLE_DEFAULTS: Required<WorkspaceLifecycle> = {
+  idleTimeoutSeconds: 1800,
+  followSeconds: 300,
+};
+
+/**
+ * The workspace's state (working tree and home) backed up with restic, as environments' volumes
+ * are: one repository per workspace, two snapshot series (`tree`, `home`). The repository password
+ * and bucket keys travel sealed to the node under BACKUP_SECRET_NAME.
+ */
+export const workspaceBackup = z
+  .object({
+    /** restic's repository: `s3:<endpoint>/<bucket>[/<prefix>]/workspaces/<id>`. */
+    repository: z.string().min(1),
+    region: z.string().min(1),
+    /** When the tree and home are backed up (cron, UTC); also each time the workspace stops idle. */
+    schedule: scheduleSchema,
+    retention: retentionSchema,
+    pruneSchedule: scheduleSchema,
+    checkSchedule: scheduleSchema,
+    /** A node without the workspace's state restores it from the newest snapshots before its first start. */
+    restoreOnFirstStart: z.boolean(),
+    /** `{ password, accessKeyId, secretAccessKey }` JSON sealed to the node's key. */
+    credentials: sealedSecretSchema,
+  })
+  .strict();
+export type WorkspaceBackup = z.infer<typeof workspaceBackup>;
+
 export const workspaceDeclaration = z
   .object({
     formatVersion: z.literal(WORKSPACE_FORMAT_VERSION),
@@ -46,6 +94,10 @@ export const workspaceDeclaration = z
     ...workspaceSource.shape,
     /** The container's limits (and an isolated build's); defaults: WORKSPACE_LIMIT_DEFAULTS. */
     limits: workspaceLimits.optional(),
+    /** Idle stop and branch following; defaults: WORKSPACE_LIFECYCLE_DEFAULTS. */
+    lifecycle: workspaceLifecycle.optional(),
+    /** Backups of the tree and home; none when absent. */
+    backup: workspaceBackup.optional(),
     /** The operators granted this workspace (shell, exec, files, ports; contract/access). */
     access: accessPolicySchema.optional(),
     registry: z
@@ -96,6 +148,39 @@ export function workspacesFromKeys(node: string, keys: readonly string[]): strin
 export const REGISTRY_SECRET_NAME = "registry-credentials";
 export const REGISTRY_PUSH_SECRET_NAME = "registry-push-credentials";
 export const GIT_SECRET_NAME = "git-credential";
+export const BACKUP_SECRET_NAME = "backup-credentials";
+
+export interface BackupCredentials {
+  password: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export function sealBackupCredentials(
+  d: Pick<WorkspaceDeclaration, "workspaceId" | "nodeId" | "generation">,
+  c: BackupCredentials,
+  nodePublicKey: KeyInput,
+) {
+  return seal(JSON.stringify(c), nodePublicKey, credentialsBinding(d, BACKUP_SECRET_NAME));
+}
+
+/** The backup's repository password and bucket keys, when the declaration has a backup. */
+export function unsealBackupCredentials(
+  d: WorkspaceDeclaration,
+  nodePrivateKey: KeyInput,
+): BackupCredentials | undefined {
+  if (!d.backup) return undefined;
+  return z
+    .object({
+      password: z.string().min(1),
+      accessKeyId: z.string().min(1),
+      secretAccessKey: z.string().min(1),
+    })
+    .strict()
+    .parse(
+      JSON.parse(unseal(d.backup.credentials, nodePrivateKey, credentialsBinding(d, BACKUP_SECRET_NAME))),
+    );
+}
 
 export interface RegistryLogin {
   username: string;
@@ -262,6 +347,33 @@ export const workspaceStatus = z.object({
   phases: z.array(phaseRecord).default([]),
   /** Seconds from the start of `up` until the workspace ran. */
   secondsToRunning: z.number().optional(),
+  /** The commit the agent put the working tree at (the clone, or the last switch to the branch). */
+  commit: z.string().optional(),
+  /** Why the workspace is stopped (state `stopped`), since when, and since when it had been idle. */
+  stopped: z
+    .object({ reason: z.literal("idle"), at: z.string(), idleSince: z.string() })
+    .strict()
+    .optional(),
+  /** The tree's and home's backups (absent without a declared backup). */
+  backup: backupStatus.optional(),
+  /**
+   * Following the branch: the commit the agent last fetched and what it made of it. `current`: the
+   * tree is there; `preparing`: its image is being built; `ready`: built, switched to at the next
+   * start or when asked; `held`: the tree cannot move there without touching local work (the
+   * reason says what to do); `failed`: the build failed.
+   */
+  follow: z
+    .object({
+      commit: z.string(),
+      /** When this commit was first fetched. */
+      fetchedAt: z.string(),
+      state: z.enum(["current", "preparing", "ready", "held", "failed"]),
+      cacheKey: z.string().optional(),
+      image: z.string().optional(),
+      reason: z.string().optional(),
+    })
+    .strict()
+    .optional(),
   updatedAt: z.string(),
 });
 export type WorkspaceStatus = z.infer<typeof workspaceStatus>;

@@ -1,6 +1,7 @@
 // The few Docker Engine API calls a terminal needs and the docker CLI cannot give a process that
 // has no terminal of its own: an exec with a pseudo-terminal (Tty), its raw stream (the hijacked
-// connection), resizes and its exit code. Over the engine's Unix socket (DOCKER_HOST unix://…).
+// connection), resizes and its exit code; and a container's CPU time (idle workspaces, without
+// the CLI's two-sample wait). Over the engine's Unix socket (DOCKER_HOST unix://…).
 import { request } from "node:http";
 import type { Duplex } from "node:stream";
 
@@ -116,4 +117,17 @@ export async function execExitCode(socketPath: string, id: string): Promise<numb
   const r = await call(socketPath, "GET", `/exec/${id}/json`);
   const j = r.json as { Running?: boolean; ExitCode?: number | null };
   return j.Running ? null : (j.ExitCode ?? null);
+}
+
+/** A container's total CPU time in ns (the engine's one-shot stats: one read, no sampling wait). */
+export async function containerCpuNanos(socketPath: string, container: string): Promise<number> {
+  const r = await call(
+    socketPath,
+    "GET",
+    `/containers/${encodeURIComponent(container)}/stats?stream=false&one-shot=true`,
+  );
+  const total = (r.json as { cpu_stats?: { cpu_usage?: { total_usage?: unknown } } })?.cpu_stats?.cpu_usage
+    ?.total_usage;
+  if (typeof total !== "number") throw new Error(`Docker stats of ${container}: no CPU usage`);
+  return total;
 }

@@ -9,7 +9,7 @@ import { NonceCache } from "./nonce-cache";
 import { type PolicySources, policyLookup } from "./policies";
 import { AccessServer } from "./server";
 import { SessionLog } from "./session-log";
-import { workspaceHandlers } from "./workspace-handlers";
+import { type WorkspaceLifecycleHooks, workspaceHandlers } from "./workspace-handlers";
 
 /** The socket HAProxy forwards /.berth/access/ to (mode 600, in the state folder). */
 export function accessSocketPath(stateRoot: string): string {
@@ -26,6 +26,8 @@ export interface AccessWiring {
   nodePrivateKey: string;
   /** The engine workspaces run on (agent config workspaces.dockerHost). */
   workspaceDockerHost?: string;
+  /** The daemon's workspaces: sessions count as their activity, an access wakes a stopped one. */
+  workspaceLifecycle?: WorkspaceLifecycleHooks;
   /** Where to listen (agent config proxy.accessSocket); accessSocketPath(stateRoot) by default. */
   socketPath?: string;
   /** The group HAProxy's workers run as, which may connect (AccessServerDeps.socketGroup). */
@@ -50,6 +52,7 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
       ...workspaceHandlers({
         stateRoot: w.stateRoot,
         ...(w.workspaceDockerHost ? { dockerHost: w.workspaceDockerHost } : {}),
+        ...(w.workspaceLifecycle ? { lifecycle: w.workspaceLifecycle } : {}),
       }),
     },
     nonces: new NonceCache({ file: join(w.stateRoot, "access", "nonces.json") }),

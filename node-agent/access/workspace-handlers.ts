@@ -19,10 +19,19 @@ import {
 import type { AccessContext, ActionHandler } from "./server";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
+/** The daemon's workspaces (sync.ts): sessions count as activity; a stopped workspace is woken. */
+export interface WorkspaceLifecycleHooks {
+  sessionStarted(id: string): void;
+  sessionEnded(id: string): void;
+  /** Starts a workspace stopped for idleness and resolves once it runs (nothing otherwise). */
+  wake(id: string): Promise<void>;
+}
+
 export interface WorkspaceAccessDeps {
   stateRoot: string;
   /** DOCKER_HOST of the engine workspaces run on (the default one when absent). */
   dockerHost?: string;
+  lifecycle?: WorkspaceLifecycleHooks;
 }
 
 /** The user's login shell, else bash, else sh. */
@@ -165,7 +174,7 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
   const container = (c: AccessContext) =>
     findWorkspaceContainer(c.target.id, join(d.stateRoot, "workspaces", c.target.id, "repo"), env);
 
-  return {
+  const handlers: Record<string, ActionHandler> = {
     shell: async (c) => {
       const r = c.request as AccessRequest<"shell">;
       return await pty(d, c, await container(c), LOGIN_SHELL, r);
@@ -212,4 +221,21 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
       return 0;
     },
   };
+  const hooks = d.lifecycle;
+  if (!hooks) return handlers;
+  // Each session is activity while it lasts, and an access to a stopped workspace starts it.
+  return Object.fromEntries(
+    Object.entries(handlers).map(([action, handler]) => [
+      action,
+      async (c: AccessContext) => {
+        hooks.sessionStarted(c.target.id);
+        try {
+          await hooks.wake(c.target.id);
+          return await handler(c);
+        } finally {
+          hooks.sessionEnded(c.target.id);
+        }
+      },
+    ]),
+  );
 }

@@ -4,7 +4,7 @@
 //   berth-agent apply    ENV [--config FILE]      converge ENV to its desired release now
 //   berth-agent rollback ENV [--config FILE]      go back to the previous applied release
 //   berth-agent keys     [--config FILE]          print the node's public key (made if missing)
-//   berth-agent workspace up|build|status|down [ID]  devcontainer workspaces (cli/workspace.ts)
+//   berth-agent workspace up|build|status|switch|down [ID]  devcontainer workspaces (cli/workspace.ts)
 //   berth-agent backup   ENV [--volume V]         back ENV's volumes up now
 //   berth-agent snapshots ENV                     list ENV's snapshots
 //   berth-agent prune    ENV / check ENV          retention now / repository check now
@@ -36,6 +36,7 @@ import { TrustStore } from "../trust/trust-store";
 import { restartMode } from "../upgrade/handover";
 import { watchTrial } from "../upgrade/watchdog";
 import { AGENT_VERSION } from "../version";
+import { WorkspaceBackups } from "../workspace/backup";
 import { WorkspaceExecutor } from "../workspace/executor";
 import { WorkspaceSync } from "../workspace/sync";
 import { terminalProgress } from "./progress";
@@ -55,7 +56,7 @@ commands:
   apply ENV        converge ENV to its desired release now
   rollback ENV     return ENV to the previous release that applied
   keys             print this node's public key (creating the key pair if needed)
-  workspace up|build|status|down [ID]
+  workspace up|build|status|switch|down [ID]
                    devcontainer workspaces (berth-agent workspace --help)
   backup ENV       back ENV's volumes up now (--volume V: only that one)
   snapshots ENV    list ENV's snapshots in its backup repository
@@ -130,6 +131,12 @@ function makeAgent(
     stateRoot: config.stateRoot,
     executor: (report) => new WorkspaceExecutor({ ...executorOptions(config), log, report }),
     log,
+    backups: new WorkspaceBackups({
+      stateRoot: config.stateRoot,
+      docker: dockerRunner(config.workspaces.dockerHost ? { dockerHost: config.workspaces.dockerHost } : {}),
+      log,
+      resticPath: config.resticPath,
+    }),
   });
   const agent = new Agent({
     config,
@@ -242,6 +249,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
             return d ? (d.access ?? { operators: [], commands: true }) : undefined;
           },
           ...(config.workspaces.dockerHost ? { workspaceDockerHost: config.workspaces.dockerHost } : {}),
+          workspaceLifecycle: workspaces,
           ...(config.proxy.accessSocket ? { socketPath: config.proxy.accessSocket } : {}),
           ...(config.proxy.user ? { socketGroup: groupId(config.proxy.user) } : {}),
         });

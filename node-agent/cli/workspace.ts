@@ -15,11 +15,13 @@ import { type ExecutorOptions, WorkspaceExecutor, type WorkspaceSpec } from "../
 import { formatStatus, type StatusReporter } from "../workspace/status-recorder";
 import { WorkspaceSync } from "../workspace/sync";
 
-export const WORKSPACE_USAGE = `usage: berth-agent workspace up|build|status|down [ID] [options]
+export const WORKSPACE_USAGE = `usage: berth-agent workspace up|build|status|switch|down [ID] [options]
 
   workspace up ID       clone, pull or build, and start the workspace the channel declares as ID
   workspace build ID    the same without starting it (a prebuild: builds and pushes the cache)
   workspace status [ID] each workspace's state, mode and the time each phase took
+  workspace switch ID   the daemon moves the tree to the branch it fetched (fast-forward, local work
+                        kept) and starts its image, now rather than at the next start
   workspace down ID     remove the workspace's container and its folder
 
   options of up and build, for a workspace not declared in the channel:
@@ -193,6 +195,20 @@ export async function workspaceCommand(
   if (sub === "down") {
     await executor().down(id);
     io.out(`${id}: removed`);
+    return 0;
+  }
+  if (sub === "switch") {
+    const ex = executor();
+    const s = ex.status(id);
+    if (!s) throw new WorkspaceUsageError(`no workspace ${id} on this node`);
+    if (s.follow?.state !== "ready" && s.follow?.state !== "held") {
+      io.err(
+        `${id}: nothing to switch to (the branch is ${s.follow ? s.follow.state : "not fetched yet"}${s.follow?.reason ? `: ${s.follow.reason}` : ""})`,
+      );
+      return 1;
+    }
+    ex.askSwitch(id);
+    io.out(`${id}: the daemon switches to ${s.follow.commit.slice(0, 12)} at its next pass`);
     return 0;
   }
   if (sub !== "up" && sub !== "build")

@@ -30,6 +30,86 @@ export function gitClone(repository: string, branch: string, dir: string): Comma
   };
 }
 
+/**
+ * Git in the agent's own bare copy of the branch (`<workspace dir>/branch.git`, which no container
+ * sees). Never in the working tree: its `.git` belongs to the workspace, whose config and hooks
+ * would run as the agent.
+ */
+const gitIn = (gitDir: string, ...args: string[]): Command => ({
+  file: "git",
+  args: ["--git-dir", gitDir, ...args],
+});
+
+export const gitInitBare = (gitDir: string): Command => ({
+  file: "git",
+  args: ["init", "--quiet", "--bare", gitDir],
+});
+
+/** The branch's whole history into the copy's `refs/heads/<branch>`. */
+export const gitFetchBranch = (gitDir: string, repository: string, branch: string): Command =>
+  gitIn(
+    gitDir,
+    "fetch",
+    "--quiet",
+    "--no-tags",
+    "--",
+    repository,
+    `+refs/heads/${branch}:refs/heads/${branch}`,
+  );
+
+export const gitRevParse = (gitDir: string, ref: string): Command =>
+  gitIn(gitDir, "rev-parse", "--verify", "--quiet", `${ref}^{commit}`);
+
+/** Exit 0 when `a` is an ancestor of `b` (1: it is not; 128: one is unknown here). */
+export const gitIsAncestor = (gitDir: string, a: string, b: string): Command =>
+  gitIn(gitDir, "merge-base", "--is-ancestor", a, b);
+
+export const gitArchive = (gitDir: string, commit: string, file: string): Command =>
+  gitIn(gitDir, "archive", "--format=tar", "-o", file, commit);
+
+export const untar = (file: string, dir: string): Command => ({
+  file: "tar",
+  args: ["-x", "--no-same-owner", "-f", file, "-C", dir],
+});
+
+/** The branch's commits since `base` (all of them without one), for the working tree's fetch. */
+export const gitBundle = (gitDir: string, branch: string, file: string, base?: string): Command =>
+  gitIn(gitDir, "bundle", "create", "--quiet", file, `refs/heads/${branch}`, ...(base ? [`^${base}`] : []));
+
+export const copyInto = (file: string, container: string, path: string): Command =>
+  docker("cp", file, `${container}:${path}`);
+
+/**
+ * In the workspace's container, as its remote user: fetch the bundle and fast-forward the tree to
+ * `commit`. git itself refuses to overwrite uncommitted or untracked work.
+ */
+export const advanceTreeInContainer = (
+  container: string,
+  user: string,
+  folder: string,
+  bundle: string,
+  branch: string,
+  commit: string,
+): Command =>
+  docker(
+    "exec",
+    "-u",
+    user,
+    "-w",
+    folder,
+    container,
+    "sh",
+    "-c",
+    'git fetch --quiet --no-tags "$1" "refs/heads/$2" && git merge --ff-only --quiet "$3"',
+    "berth-follow",
+    bundle,
+    branch,
+    commit,
+  );
+
+export const removeInContainer = (container: string, path: string): Command =>
+  docker("exec", "-u", "root", container, "rm", "-f", "--", path);
+
 export const pull = (ref: string): Command => docker("pull", "--quiet", ref);
 export const tag = (from: string, to: string): Command => docker("tag", from, to);
 export const push = (ref: string): Command => docker("push", "--quiet", ref);
@@ -43,6 +123,12 @@ export const containersOf = (workspaceId: string): Command =>
 
 /** Removes containers with their anonymous volumes (named ones, the home, stay). */
 export const removeContainers = (ids: readonly string[]): Command => docker("rm", "-f", "-v", ...ids);
+
+/** Stops containers, kept with their state (an idle workspace). */
+export const stopContainers = (ids: readonly string[]): Command => docker("stop", ...ids);
+
+/** Starts stopped containers again (a workspace woken by an access). */
+export const startContainers = (ids: readonly string[]): Command => docker("start", ...ids);
 
 /** Removes one container, its volumes kept. */
 export const removeContainer = (id: string): Command => docker("rm", "-f", id);
@@ -61,6 +147,10 @@ export const inspectImage = (image: string): Command =>
 /** The image id a container runs. */
 export const containerImage = (container: string): Command =>
   docker("container", "inspect", "--format", "{{.Image}}", container);
+
+/** Where a named volume's files are on the node. */
+export const volumeMountpoint = (name: string): Command =>
+  docker("volume", "inspect", "--format", "{{.Mountpoint}}", name);
 
 export const createVolume = (name: string, labels: Record<string, string>): Command =>
   docker("volume", "create", ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]), name);

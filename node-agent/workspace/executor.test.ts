@@ -44,6 +44,8 @@ function fakeRunner(o: { failBuild?: boolean; pulls?: Record<string, number> } =
       env: { ...opts.env },
     });
     const ok = (stdout = ""): RunResult => ({ command: line, exitCode: 0, stdout, stderr: "" });
+    if (name === "git" && c.args.includes("rev-parse"))
+      return ok("0123456789abcdef0123456789abcdef01234567\n");
     if (name === "git") {
       const dir = c.args.at(-1)!;
       write(dir, ".git/HEAD", "ref: refs/heads/main\n");

@@ -13,8 +13,19 @@
 // Every command gets an isolated environment (PATH, HOME, DOCKER_HOST and a DOCKER_CONFIG made
 // for that command alone, holding only the login its step's `credentials` name), never the
 // agent's own; the Docker config is removed when the command ends.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+import * as z from "zod";
 import { isId } from "../../contract/ids";
 import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
 import {
@@ -27,6 +38,8 @@ import { whileFlushing } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
 import { ProcessError, type RunResult } from "../../lib/process";
+import { containerCpuNanos, dockerSocket } from "../access/docker-api";
+import { findWorkspaceContainer, type WorkspaceContainer } from "../access/workspace-container";
 import { type DockerRunner, isolatedRunner } from "../docker";
 import type { BuilderSettings, IsolatedBuilder, RegistryMirror } from "./builder";
 import * as builder from "./builder";
@@ -132,6 +145,13 @@ function specText(spec: WorkspaceSpec): string {
   });
 }
 
+/** A build from another folder than the clone (the followed branch's next commit). */
+interface Source {
+  repoDir: string;
+  /** Its own status file, not reported: the workspace's status stays the running one's. */
+  statusFile: string;
+}
+
 interface Run {
   spec: WorkspaceSpec;
   dir: string;
@@ -185,6 +205,130 @@ export class WorkspaceExecutor {
     return r.stdout.split("\n").filter((l) => l.trim() !== "");
   }
 
+  /** The status with `patch` applied, written and reported (outside a bring-up). */
+  async patchStatus(id: string, patch: Partial<WorkspaceStatus>): Promise<WorkspaceStatus | undefined> {
+    const current = this.status(id);
+    if (!current) return undefined;
+    if (patch.commit) this.noteCommit(id, patch.commit);
+    const rec = new StatusRecorder(join(this.dir(id), "status.json"), current, this.o.report, (e) =>
+      this.o.log.warn(
+        { workspace: id, err: (e as Error).message },
+        "could not report the workspace's status",
+      ),
+    );
+    rec.update(patch);
+    await rec.flush();
+    return rec.status;
+  }
+
+  /** Stops an idle workspace's containers; its tree, home and container stay for the next start. */
+  async stopIdle(id: string, idleSince: Date): Promise<WorkspaceStatus | undefined> {
+    const ids = await this.containers(id);
+    if (ids.length > 0) await this.run(cmd.stopContainers(ids), { timeoutMs: 120_000 });
+    return this.patchStatus(id, {
+      state: "stopped",
+      stopped: { reason: "idle", at: new Date().toISOString(), idleSince: idleSince.toISOString() },
+    });
+  }
+
+  /** Starts a stopped workspace's containers again, as they were. */
+  async wake(id: string): Promise<WorkspaceStatus | undefined> {
+    const ids = await this.containers(id);
+    if (ids.length === 0) throw new Error(`workspace ${id} has no container on this node to start`);
+    await this.run(cmd.startContainers(ids), { timeoutMs: 120_000 });
+    return this.patchStatus(id, { state: "running", stopped: undefined });
+  }
+
+  /** The home volume's folder on the node (the volume made when there is none yet). */
+  async homeFolder(spec: WorkspaceSpec): Promise<string> {
+    const volume = stateVolumeName(stateKey(spec));
+    await this.run(cmd.createVolume(volume, { [cmd.WORKSPACE_LABEL]: spec.id }), { timeoutMs: 60_000 });
+    const path = (await this.run(cmd.volumeMountpoint(volume), { timeoutMs: 60_000 })).stdout.trim();
+    if (!path.startsWith("/")) throw new Error(`docker gave no folder for the volume ${volume}: ${path}`);
+    return path;
+  }
+
+  /** The agent's own notes of a workspace, backed up with it (the commit the tree was put at). */
+  metaDir(id: string): string {
+    return join(this.dir(id), "meta");
+  }
+
+  private noteCommit(id: string, commit: string): void {
+    mkdirSync(this.metaDir(id), { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.metaDir(id), "commit"), `${commit}\n`, { mode: 0o600 });
+  }
+
+  /** The commit noted for the tree (restored with it on a new node), when it is one. */
+  notedCommit(id: string): string | undefined {
+    const f = join(this.metaDir(id), "commit");
+    if (!existsSync(f)) return undefined;
+    const c = readFileSync(f, "utf8").trim();
+    return /^[0-9a-f]{40,64}$/.test(c) ? c : undefined;
+  }
+
+  /**
+   * A backed-up folder's own owner and mode (the home's, the tree's), noted before a backup: a
+   * restore makes the folder anew (restic keeps what is inside it, as it was), and the remote user
+   * must own its home and tree again.
+   */
+  noteFolderRoot(id: string, which: "home" | "tree", folder: string): void {
+    const st = lstatSync(folder);
+    mkdirSync(this.metaDir(id), { recursive: true, mode: 0o700 });
+    writeFileSync(
+      join(this.metaDir(id), `${which}-root.json`),
+      `${JSON.stringify({ uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 })}\n`,
+      { mode: 0o600 },
+    );
+  }
+
+  /** Gives a restored folder the owner and mode noted with its backup. */
+  restoreFolderRoot(id: string, which: "home" | "tree", folder: string): void {
+    const f = join(this.metaDir(id), `${which}-root.json`);
+    if (!existsSync(f)) return;
+    const n = z
+      .object({
+        uid: z.number().int().min(0),
+        gid: z.number().int().min(0),
+        mode: z.number().int().min(0).max(0o7777),
+      })
+      .safeParse(JSON.parse(readFileSync(f, "utf8")));
+    if (!n.success) return;
+    lchownSync(folder, n.data.uid, n.data.gid);
+    chmodSync(folder, n.data.mode);
+  }
+
+  /** A tree restored from a backup: this clone is the spec's (no new clone, no start over). */
+  adoptRestoredTree(spec: WorkspaceSpec): void {
+    writeFileSync(join(this.dir(spec.id), "spec.json"), specText(spec), { mode: 0o600 });
+  }
+
+  /** `berth-agent workspace switch`: the daemon switches the workspace to its followed branch. */
+  askSwitch(id: string): void {
+    writeFileSync(join(this.dir(id), "switch.request"), `${new Date().toISOString()}\n`, { mode: 0o600 });
+  }
+
+  /** Whether a switch was asked (the request is taken). */
+  takeSwitchRequest(id: string): boolean {
+    const f = join(this.dir(id), "switch.request");
+    if (!existsSync(f)) return false;
+    rmSync(f, { force: true });
+    return true;
+  }
+
+  /** The workspace's running container: its id, remote user and the tree's folder inside it. */
+  runningContainer(id: string): Promise<WorkspaceContainer> {
+    return findWorkspaceContainer(
+      id,
+      join(this.dir(id), "repo"),
+      this.o.dockerHost ? { DOCKER_HOST: this.o.dockerHost } : {},
+    );
+  }
+
+  /** A container's total CPU time (ns), from the engine's one-shot stats. */
+  cpuNanos(containerId: string): Promise<number> {
+    return containerCpuNanos(dockerSocket(this.o.dockerHost), containerId);
+  }
+
   /** Removes the workspace's container, its builder and its folder (the clone with it). */
   async down(id: string): Promise<void> {
     const ids = await this.containers(id);
@@ -217,6 +361,124 @@ export class WorkspaceExecutor {
 
   async up(spec: WorkspaceSpec): Promise<UpResult> {
     return this.bringUp(spec, true);
+  }
+
+  // ---- Following the branch (follow.ts decides; the sync calls these) ----------------------------
+
+  /** The agent's own bare copy of the branch: fetched as the agent, never seen by a container. */
+  private branchCopy(id: string): string {
+    return join(this.dir(id), "branch.git");
+  }
+
+  private gitRun(spec: WorkspaceSpec, c: cmd.Command, o: { allowFailure?: boolean } = {}) {
+    return this.run(c, {
+      env: { GIT_TERMINAL_PROMPT: "0" },
+      timeoutMs: (this.o.stepTimeoutSeconds ?? 1800) * 1000,
+      redact: spec.gitCredential
+        ? [isSshKey(spec.gitCredential) ? spec.gitCredential.sshKey : spec.gitCredential.password]
+        : [],
+      ...(o.allowFailure ? { allowFailure: true } : {}),
+    });
+  }
+
+  /** Fetches the branch into the agent's copy (with the credential helper); the fetched commit. */
+  async fetchBranch(spec: WorkspaceSpec): Promise<string> {
+    const copy = this.branchCopy(spec.id);
+    if (!existsSync(join(copy, "HEAD"))) await this.gitRun(spec, cmd.gitInitBare(copy));
+    await this.serveGitCredential(spec);
+    const fetch = cmd.gitFetchBranch(copy, spec.repository, spec.branch);
+    const scope = credentialScope(spec.repository);
+    await this.gitRun(
+      spec,
+      scope && this.git.has(spec.id)
+        ? { ...fetch, args: [...gitConfigArgs(this.git.socketPath(spec.id), scope), ...fetch.args] }
+        : fetch,
+    );
+    return (await this.gitRun(spec, cmd.gitRevParse(copy, `refs/heads/${spec.branch}`))).stdout.trim();
+  }
+
+  /** Whether `a` is an ancestor of `b` in the agent's copy (false when either is unknown there). */
+  async isAncestor(spec: WorkspaceSpec, a: string, b: string): Promise<boolean> {
+    const r = await this.gitRun(spec, cmd.gitIsAncestor(this.branchCopy(spec.id), a, b), {
+      allowFailure: true,
+    });
+    return r.exitCode === 0;
+  }
+
+  /** The fetched commit's files in `<workspace dir>/next` (the agent's, never mounted). */
+  async checkoutFetched(spec: WorkspaceSpec, commit: string): Promise<string> {
+    const next = join(this.dir(spec.id), "next");
+    const tar = join(this.dir(spec.id), "next.tar");
+    rmSync(next, { recursive: true, force: true });
+    mkdirSync(next, { recursive: true, mode: 0o700 });
+    try {
+      await this.gitRun(spec, cmd.gitArchive(this.branchCopy(spec.id), commit, tar));
+      await this.gitRun(spec, cmd.untar(tar, next));
+    } finally {
+      rmSync(tar, { force: true });
+    }
+    return next;
+  }
+
+  /** The cache key of a checkout's devcontainer; undefined without one (or for Compose). */
+  keyOf(spec: WorkspaceSpec, dir: string): string | undefined {
+    try {
+      const config = readDevcontainerConfig(dir, spec.config);
+      if (!config || config.build.kind === "compose") return undefined;
+      return computeCacheKey({
+        repoDir: dir,
+        config,
+        cliVersion: this.cliVersion,
+        architecture: dockerArchitecture(),
+      }).key;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Builds (or pulls) the image of a checkout in the background, as `build` does, with a status of
+   * its own (`<workspace dir>/next.json`, not reported): the running workspace is not touched.
+   */
+  async prebuild(spec: WorkspaceSpec, source: string): Promise<WorkspaceStatus> {
+    return (
+      await this.bringUp(spec, false, { repoDir: source, statusFile: join(this.dir(spec.id), "next.json") })
+    ).background;
+  }
+
+  /**
+   * Fast-forwards the working tree to `commit` inside the running container, as its remote user:
+   * a bundle of the branch since `base` is copied in, fetched and merged with --ff-only, so git in
+   * the tree (whose config the workspace owns) never runs on the node. Uncommitted and untracked
+   * work stays; when the merge would touch it, git refuses and the reason is returned.
+   */
+  async advanceTree(
+    spec: WorkspaceSpec,
+    o: { container: string; user: string; folder: string; commit: string; base?: string },
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const bundle = join(this.dir(spec.id), "follow.bundle");
+    const inside = `/tmp/berth-follow-${process.pid}.bundle`;
+    try {
+      const base = o.base && (await this.isAncestor(spec, o.base, o.commit)) ? o.base : undefined;
+      await this.gitRun(spec, cmd.gitBundle(this.branchCopy(spec.id), spec.branch, bundle, base));
+      await this.run(cmd.copyInto(bundle, o.container, inside), { timeoutMs: 300_000 });
+      const r = await this.run(
+        cmd.advanceTreeInContainer(o.container, o.user, o.folder, inside, spec.branch, o.commit),
+        { timeoutMs: 300_000, allowFailure: true },
+      );
+      await this.run(cmd.removeInContainer(o.container, inside), { timeoutMs: 60_000, allowFailure: true });
+      if (r.exitCode === 0) return { ok: true };
+      const why = `${r.stderr}\n${r.stdout}`.trim() || `exit code ${r.exitCode}`;
+      return {
+        ok: false,
+        reason:
+          /not found|No such file/.test(why) && /git/.test(why)
+            ? `the workspace's image has no git: ${why.split("\n")[0]}`
+            : `the working tree cannot move to ${o.commit.slice(0, 12)} without touching local work: ${why.split("\n").slice(0, 4).join(" ")}; commit or stash it, then switch again`,
+      };
+    } finally {
+      rmSync(bundle, { force: true });
+    }
   }
 
   /**
@@ -273,13 +535,13 @@ export class WorkspaceExecutor {
     );
   }
 
-  private async bringUp(spec: WorkspaceSpec, start: boolean): Promise<UpResult> {
+  private async bringUp(spec: WorkspaceSpec, start: boolean, source?: Source): Promise<UpResult> {
     const t0 = Date.now();
     const stopPrefetch = new AbortController();
-    const r = await this.begin(spec, start, stopPrefetch.signal);
+    const r = await this.begin(spec, start, stopPrefetch.signal, source);
     try {
       await this.serveGitCredential(spec);
-      if (!existsSync(join(r.repoDir, ".git"))) await r.rec.phase("cloning", () => this.clone(r));
+      if (!source && !existsSync(join(r.repoDir, ".git"))) await r.rec.phase("cloning", () => this.clone(r));
       const plan = await this.decide(r);
       if (plan.prefetch === "stop") stopPrefetch.abort();
       const { background, upResult } = await this.runPlan(r, plan);
@@ -313,21 +575,30 @@ export class WorkspaceExecutor {
   }
 
   /** The status recorder, the folder and the prefetch of one bring-up. */
-  private async begin(spec: WorkspaceSpec, start: boolean, stopPrefetch: AbortSignal): Promise<Run> {
+  private async begin(
+    spec: WorkspaceSpec,
+    start: boolean,
+    stopPrefetch: AbortSignal,
+    source?: Source,
+  ): Promise<Run> {
     const dir = this.dir(spec.id);
     const specFile = join(dir, "spec.json");
     // Another repository, branch or config than the clone was made for: start over.
-    if (existsSync(specFile) && readFileSync(specFile, "utf8") !== specText(spec)) await this.down(spec.id);
+    if (!source && existsSync(specFile) && readFileSync(specFile, "utf8") !== specText(spec))
+      await this.down(spec.id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const log = this.o.log.child({ workspace: spec.id });
+    // The commit the agent put the tree at stays known while the clone does.
+    const commit = source ? undefined : (this.status(spec.id)?.commit ?? this.notedCommit(spec.id));
     const rec = new StatusRecorder(
-      join(dir, "status.json"),
+      source?.statusFile ?? join(dir, "status.json"),
       {
         workspaceId: spec.id,
         ...(spec.nodeId ? { nodeId: spec.nodeId } : {}),
         ...(spec.generation ? { generation: spec.generation } : {}),
+        ...(commit && existsSync(join(dir, "repo", ".git")) ? { commit } : {}),
       },
-      this.o.report,
+      source ? undefined : this.o.report,
       (e) => log.warn({ err: (e as Error).message }, "could not report the workspace's status"),
     );
     rec.update({});
@@ -342,7 +613,7 @@ export class WorkspaceExecutor {
     const r: Run = {
       spec,
       dir,
-      repoDir: join(dir, "repo"),
+      repoDir: source?.repoDir ?? join(dir, "repo"),
       rec,
       log,
       redact: secrets,
@@ -421,6 +692,15 @@ export class WorkspaceExecutor {
       throw hint ? new Error(`${hint}: ${failureSummary(e, 4)}`) : e;
     }
     writeFileSync(join(r.dir, "spec.json"), specText(r.spec), { mode: 0o600 });
+    // The commit the branch follows from (read now, while the clone is still the agent's alone).
+    const head = await this.run(cmd.gitRevParse(join(r.repoDir, ".git"), "HEAD"), {
+      timeoutMs: 30_000,
+      allowFailure: true,
+    });
+    if (head.exitCode === 0) {
+      r.rec.update({ commit: head.stdout.trim() });
+      this.noteCommit(r.spec.id, head.stdout.trim());
+    }
   }
 
   /** Reads the config, computes the key, asks the registry, and plans. */

@@ -107,7 +107,14 @@ export function formatStatus(s: WorkspaceStatus): string {
     `${s.workspaceId}: ${s.state}${s.phase ? ` (${s.phase})` : ""}${s.mode ? `, ${s.mode}` : ""}` +
       (s.secondsToRunning !== undefined ? `, running after ${s.secondsToRunning} s` : ""),
   ];
+  if (s.stopped)
+    lines.push(`  stopped: ${s.stopped.reason} since ${s.stopped.idleSince} (at ${s.stopped.at})`);
   if (s.image) lines.push(`  image: ${s.image}`);
+  if (s.commit) lines.push(`  commit: ${s.commit.slice(0, 12)}`);
+  if (s.follow)
+    lines.push(
+      `  branch: ${s.follow.commit.slice(0, 12)} ${s.follow.state} (fetched ${s.follow.fetchedAt})${s.follow.reason ? ` - ${s.follow.reason}` : ""}`,
+    );
   if (s.containerId) lines.push(`  container: ${s.containerId.slice(0, 12)}`);
   if (s.fallbackReason) lines.push(`  fallback: ${s.fallbackReason}`);
   if (s.buildLog) lines.push(`  build log: ${s.buildLog}`);

@@ -133,6 +133,27 @@ export function gitCredentialOf(
   return { username: c.username, token: value(c.secret ?? "") };
 }
 
+/** A workspace's backup settings with the values of its secrets (secret outputs). */
+export function workspaceBackupOf<
+  B extends { secrets: { password: string; accessKeyId: string; secretAccessKey: string } },
+>(
+  b: B,
+  secrets: pulumi.Output<Record<string, string>>,
+): Omit<B, "secrets"> & {
+  password: pulumi.Output<string>;
+  accessKeyId: pulumi.Output<string>;
+  secretAccessKey: pulumi.Output<string>;
+} {
+  const { secrets: names, ...rest } = b;
+  const value = (name: string) => pulumi.secret(secrets.apply((s) => s[name] ?? ""));
+  return {
+    ...rest,
+    password: value(names.password),
+    accessKeyId: value(names.accessKeyId),
+    secretAccessKey: value(names.secretAccessKey),
+  };
+}
+
 /** A node's enrollment secret: derived from the stack's enrollment key, so stable and different per node. */
 export function enrollmentSecret(ctx: ProgramContext, nodeId: string): pulumi.Output<string> {
   return pulumi.secret(ctx.enrollmentKey).apply((k) => enrollmentSecretFor(k, nodeId));
@@ -343,10 +364,12 @@ export function cloudEnvironments(
         defaultBranch: w.defaultBranch,
         ...(w.devcontainerConfig ? { devcontainerConfig: w.devcontainerConfig } : {}),
         trusted: w.trusted,
+        ...(w.lifecycle ? { lifecycle: w.lifecycle } : {}),
         access: workspaceAccess(config.operators, w.name),
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? "",
         ...(w.gitCredential ? { gitCredential: gitCredentialOf(w.gitCredential, ctx.secrets) } : {}),
+        ...(w.backup ? { backup: workspaceBackupOf(w.backup, ctx.secrets) } : {}),
         // The build cache lives in the stack's namespace. Builds (an untrusted branch's among
         // them) get the read-only pull login; the agent pushes the cache with the push login.
         registry: {

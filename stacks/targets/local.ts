@@ -9,7 +9,7 @@ import { ReleaseChannel } from "../../components/release-channel/release-channel
 import { Workspace } from "../../components/workspace/workspace";
 import { environmentAccess, workspaceAccess } from "../access";
 import { localNodePlatform } from "../platform";
-import { agentBundlePath, enrollmentSecret, gitCredentialOf, trustSetArgs } from "./cloud";
+import { agentBundlePath, enrollmentSecret, gitCredentialOf, trustSetArgs, workspaceBackupOf } from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -106,10 +106,12 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
         defaultBranch: w.defaultBranch,
         ...(w.devcontainerConfig ? { devcontainerConfig: w.devcontainerConfig } : {}),
         trusted: w.trusted,
+        ...(w.lifecycle ? { lifecycle: w.lifecycle } : {}),
         access: workspaceAccess(config.operators, w.name),
         allowInitializeCommand: w.allowInitializeCommand,
         defaultImage: w.defaultImage ?? process.env.BERTH_BASE_IMAGE ?? "",
         ...(w.gitCredential ? { gitCredential: gitCredentialOf(w.gitCredential, secrets) } : {}),
+        ...(w.backup ? { backup: workspaceBackupOf(w.backup, secrets) } : {}),
         // Builds get the pull-only login (setup's `berth-pull`, refused every write by the
         // registry's gate); the agent pushes the cache with `berth`.
         registry: {
