@@ -1,4 +1,6 @@
+import { relative } from "node:path";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 // Two tiers, one after the other:
 // - `unit`: pure logic, Pulumi mocks, small local servers; no Docker. `npm run test:unit`. Its files
@@ -6,11 +8,78 @@ import { defineConfig } from "vitest/config";
 //   worker instead of once per file takes the tier from ~90 s of CPU to ~25 s. So a unit test file
 //   leaves no global state behind (process.env set in a try/finally, Pulumi mocks set by each file
 //   that declares resources; stacks/testdata/program.ts imports the program afresh).
-// - `system`: the real Pulumi engine, Docker, the registry, HAProxy, restic; one file at a time.
-//   The bundles are built once before them (test/system/support/build-once.ts).
+// - `system`: the real Pulumi engine, Docker, the registry, HAProxy, restic; one file at a time
+//   unless BERTH_SYSTEM_WORKERS says how many at once. Each file keeps to its own names (random
+//   environment, stack and project ids, HAProxy and the local stack on free ports, its own Pulumi
+//   backend, state and volume folders, second engines, networks and netns), so files can run side
+//   by side; what they share on purpose is the registry on 127.0.0.1:5000 (content-addressed
+//   pushes, repositories unique per run) and the DOCKER-USER rule every agent installs at start
+//   (workspace-node-isolation removes it and checks again with that in mind). One at a time stays
+//   the default: three at once on the shared 2-core machine made each file 2.5-4.5 times slower
+//   and has not yet been seen green three times in a row. The bundles are built once before them
+//   (test/system/support/build-once.ts).
 // `npm test` writes per-file times to .berth-test/vitest.json and prints them at the end.
+const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WORKERS ?? "1")) || 1);
+
+// Seconds the slowest system files took one at a time in a 2-core run (.berth-test/vitest.json;
+// the three agent-crash files: their shares of agent-crash's 200 s), the estimate of a file vitest
+// has no duration of. Vitest runs the files it knows longest first (their durations
+// are kept in node_modules/.vite/vitest), and on a fresh clone it knows none and starts the largest
+// files first, which can leave a long one for the end. A stale estimate costs time, never
+// correctness.
+const ESTIMATED_SECONDS: Record<string, number> = {
+  "workspace-cache": 143,
+  "node-protocol": 124,
+  "agent-crash-upgrade": 95,
+  "agent-crash-first": 80,
+  "swarm-bed": 75,
+  "policy-pack": 67,
+  "local-stack": 56,
+  "agent-apply": 55,
+  "agent-crash-rollback": 45,
+  "backup-restore": 36,
+  "agent-replicas": 35,
+  "cloud-init-install": 35,
+  "workspace-agent": 30,
+  "backup-stack": 29,
+  engine: 29,
+  "workspace-node-isolation": 25,
+  "backup-database": 22,
+  "agent-zero-downtime": 20,
+  "agent-channel-attacks": 17,
+  "agent-upgrade": 17,
+};
+
+/** The base order (tiers by groupOrder, then projects), and in each project: failed, then longest first. */
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const root = this.ctx.config.root;
+    const facts = new Map(
+      files.map((f) => {
+        const file = relative(root, f.moduleId);
+        const known = this.ctx.cache.getFileTestResults(`${f.project.name}:${file}`);
+        const name = file.replace(/^test\/system\//, "").replace(/\.test\.ts$/, "");
+        const estimate = (ESTIMATED_SECONDS[name] ?? 0) * 1000;
+        const size = this.ctx.cache.getFileStats(`${f.project.name}:${file}`)?.size ?? 0;
+        return [f, { failed: known?.failed ?? false, ms: known?.duration ?? estimate, size }];
+      }),
+    );
+    const fact = (f: TestSpecification) => facts.get(f) ?? { failed: false, ms: 0, size: 0 };
+    return [...files].sort((a, b) => {
+      const order = a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder;
+      if (order !== 0) return order;
+      if (a.project.name !== b.project.name) return a.project.name < b.project.name ? -1 : 1;
+      const fa = fact(a);
+      const fb = fact(b);
+      if (fa.failed !== fb.failed) return fa.failed ? -1 : 1;
+      return fb.ms - fa.ms || fb.size - fa.size;
+    });
+  }
+}
+
 export default defineConfig({
   test: {
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {
@@ -35,7 +104,8 @@ export default defineConfig({
           environment: "node",
           sequence: { groupOrder: 1 },
           globalSetup: ["test/system/support/build-once.ts"],
-          fileParallelism: false,
+          fileParallelism: systemWorkers > 1,
+          maxWorkers: systemWorkers,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
