@@ -17,6 +17,7 @@ import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { enrollmentSecretFor, identityDocument } from "../../contract/channel/node-identity";
 import { readStatus } from "../../contract/channel/publish";
+import { silentAfterSeconds } from "../../contract/channel/status-heartbeat";
 import { signStatus } from "../../contract/channel/status-signature";
 import {
   generateNodeKeyPair,
@@ -357,8 +358,13 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     const oldIdentity = JSON.parse((await channel().get(channelKeys.identity(NODE))) as string);
     await s.loseNode();
     await expect(page()).rejects.toThrow();
-    // The node's heartbeat (every 5 s on the local node) lapses: silent after 3 intervals + 5 s.
-    await new Promise((r) => setTimeout(r, 22_000));
+    // The node's heartbeat (every 5 s on the local node) lapses: silent 3 intervals + 5 s after
+    // the last one its status carries (the agent is killed: there is no later one). Waited from
+    // that beat, not from now: up to one interval less than a fixed wait, and never too short.
+    const last = (await readStatus(channel(), NODE, s.env))?.heartbeat;
+    expect(last, "the node's status carries a heartbeat").toBeDefined();
+    const silentAt = Date.parse(last?.at ?? "") + silentAfterSeconds(last?.intervalSeconds ?? 5) * 1000;
+    await new Promise((r) => setTimeout(r, Math.max(0, silentAt - Date.now()) + 1_000));
     const drift = await s.pulumi(["preview", "--refresh", "--expect-no-changes", "--diff"], {
       allowFailure: true,
     });
