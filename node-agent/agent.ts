@@ -155,6 +155,7 @@ export class Agent {
       report: (s) => this.status.report(s),
       backups: this.backupJobs,
       recover: (env) => this.recovery.recover(env),
+      repoint: (env) => this.recovery.repointProxy(env),
       log,
       keepReleases: config.keepReleases,
       floors: this.floors,

@@ -67,6 +67,11 @@ export interface ConvergerDeps {
    * not. A node made anew (new keys) first finds the release sealed to its predecessor's key.
    */
   opens?: (payload: ReleasePayload) => string | undefined;
+  /**
+   * Points the proxy at the current release's containers' ports (Recovery.repointProxy). After a
+   * rollback: the previous release's stop-first services were made again, on new host ports.
+   */
+  repoint?: (env: string) => Promise<void>;
 }
 
 /** A verified release whose secrets are sealed to another node key: not for this node's keys. */
@@ -206,6 +211,15 @@ export class Converger {
         await outcome.retire?.(); // the restore runs with only the new release's containers
         await this.d.backups.requestedRestore(env, release);
       }
+      if (outcome.state === "rolled-back" && this.d.repoint)
+        await this.d
+          .repoint(env)
+          .catch((e) =>
+            this.d.log.error(
+              { environment: env, err: describeError(e) },
+              "re-pointing the proxy after a rollback failed",
+            ),
+          );
       return await this.finish(store, env, desired, outcome);
     } finally {
       lock.release();
