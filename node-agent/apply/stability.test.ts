@@ -3,11 +3,18 @@ import type { ContainerRun } from "../compose/commands";
 import { stability } from "./stability";
 
 const T = Date.parse("2026-12-06T11:00:00.000Z");
-const run = (service: string, startedMsAgo: number, state = "running", exitCode = 0): ContainerRun => ({
+const run = (
+  service: string,
+  startedMsAgo: number,
+  state = "running",
+  exitCode = 0,
+  restartPolicy = "unless-stopped",
+): ContainerRun => ({
   service,
   state,
   startedAt: T - startedMsAgo,
   exitCode,
+  restartPolicy,
 });
 
 describe("stability", () => {
@@ -42,6 +49,31 @@ describe("stability", () => {
       kind: "failed",
       service: "worker",
       state: "absent",
+    });
+  });
+
+  it("counts a one-off that exited 0 and is not restarted as done (service_completed_successfully)", () => {
+    expect(stability(["migrate"], [run("migrate", 100, "exited", 0, "no")], T, 2000)).toEqual({
+      kind: "stable",
+    });
+    expect(
+      stability(
+        ["migrate", "worker"],
+        [run("migrate", 50, "exited", 0, "on-failure"), run("worker", 1500)],
+        T,
+        2000,
+      ),
+    ).toEqual({ kind: "wait", ms: 500 });
+    // Exit 0 under a policy that restarts it, or a failure under any: not done.
+    expect(stability(["migrate"], [run("migrate", 100, "exited", 0, "always")], T, 2000)).toMatchObject({
+      kind: "failed",
+      state: "exited",
+    });
+    expect(stability(["migrate"], [run("migrate", 100, "exited", 1, "no")], T, 2000)).toEqual({
+      kind: "failed",
+      service: "migrate",
+      state: "exited",
+      exitCode: 1,
     });
   });
 

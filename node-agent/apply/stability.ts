@@ -2,6 +2,8 @@
 // for the stable time since its last start. Counted from each container's own start (Docker's
 // State.StartedAt), so the time a service already ran while Compose waited for the others'
 // healthchecks counts, and a restart in between starts the count again.
+// A one-off service (a migration: `restart: "no"` or `on-failure`) that exited 0 is done, as
+// Compose's `service_completed_successfully` counts it: Docker does not restart it.
 import type { ContainerRun } from "../compose/commands";
 
 export type Stability =
@@ -20,6 +22,7 @@ export function stability(
     const mine = runs.filter((r) => r.service === service);
     if (mine.length === 0) return { kind: "failed", service, state: "absent" };
     for (const r of mine) {
+      if (completed(r)) continue;
       if (r.state !== "running")
         return {
           kind: "failed",
@@ -31,4 +34,11 @@ export function stability(
     }
   }
   return wait > 0 ? { kind: "wait", ms: wait } : { kind: "stable" };
+}
+
+/** Exited 0 under a restart policy that leaves it so: a one-off that finished its work. */
+export function completed(r: ContainerRun): boolean {
+  return (
+    r.state === "exited" && r.exitCode === 0 && (r.restartPolicy === "no" || r.restartPolicy === "on-failure")
+  );
 }

@@ -152,11 +152,23 @@ describe("compose commands", () => {
     expect(c.containerRuns(["a1", "b2"]).args.slice(-2)).toEqual(["a1", "b2"]);
     const runs = c.parseContainerRuns(
       "a1\tworker\nb2\tweb\n",
-      "a1\trunning\t2026-12-06T11:00:01.123456789Z\t0\nb2\texited\t2026-12-06T11:00:00Z\t3\nzz\trunning\t2026-12-06T11:00:00Z\t0\n",
+      "a1\trunning\t2026-12-06T11:00:01.123456789Z\t0\tunless-stopped\nb2\texited\t2026-12-06T11:00:00Z\t3\t\nzz\trunning\t2026-12-06T11:00:00Z\t0\tno\n",
     );
     expect(runs).toEqual([
-      { service: "worker", state: "running", startedAt: Date.parse("2026-12-06T11:00:01.123Z"), exitCode: 0 },
-      { service: "web", state: "exited", startedAt: Date.parse("2026-12-06T11:00:00Z"), exitCode: 3 },
+      {
+        service: "worker",
+        state: "running",
+        startedAt: Date.parse("2026-12-06T11:00:01.123Z"),
+        exitCode: 0,
+        restartPolicy: "unless-stopped",
+      },
+      {
+        service: "web",
+        state: "exited",
+        startedAt: Date.parse("2026-12-06T11:00:00Z"),
+        exitCode: 3,
+        restartPolicy: "no",
+      },
     ]);
   });
 });

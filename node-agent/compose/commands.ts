@@ -290,18 +290,22 @@ export function containerRuns(ids: readonly string[]): Command {
     args: [
       "inspect",
       "--format",
-      "{{.Id}}\t{{.State.Status}}\t{{.State.StartedAt}}\t{{.State.ExitCode}}",
+      "{{.Id}}\t{{.State.Status}}\t{{.State.StartedAt}}\t{{.State.ExitCode}}\t{{.HostConfig.RestartPolicy.Name}}",
       ...ids,
     ],
   };
 }
 
-/** One container of a service: its state, its last start (ms since the epoch) and exit code. */
+/**
+ * One container of a service: its state, its last start (ms since the epoch), exit code and
+ * restart policy (Docker's name: `no`, `always`, `unless-stopped`, `on-failure`; empty is `no`).
+ */
 export interface ContainerRun {
   service: string;
   state: string;
   startedAt: number;
   exitCode: number;
+  restartPolicy: string;
 }
 
 /** projectContainers' and containerRuns' outputs joined: each container with its service. */
@@ -313,12 +317,18 @@ export function parseContainerRuns(psStdout: string, inspectStdout: string): Con
   }
   const out: ContainerRun[] = [];
   for (const line of inspectStdout.split("\n")) {
-    const [id, state, startedAt, exitCode] = line.trim().split("\t");
+    const [id, state, startedAt, exitCode, restartPolicy] = line.trim().split("\t");
     const service = id ? serviceOf.get(id) : undefined;
     if (!service || !state || !startedAt) continue;
     // RFC 3339 with nanoseconds: milliseconds are enough.
     const ms = Date.parse(startedAt.replace(/(\.\d{3})\d*/, "$1"));
-    out.push({ service, state, startedAt: Number.isNaN(ms) ? 0 : ms, exitCode: Number(exitCode ?? 0) });
+    out.push({
+      service,
+      state,
+      startedAt: Number.isNaN(ms) ? 0 : ms,
+      exitCode: Number(exitCode ?? 0),
+      restartPolicy: restartPolicy || "no",
+    });
   }
   return out;
 }
