@@ -1,5 +1,8 @@
 // The CLI's side of an access session: sign a token for one request with the operator's key,
 // open the WebSocket through the node's proxy, stream stdin/stdout/stderr, return the exit code.
+import { createReadStream } from "node:fs";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { WebSocket } from "ws";
 import {
   ACCESS_PROTOCOL,
@@ -11,6 +14,7 @@ import {
   protocolOf,
   requestFor,
   signAccessToken,
+  UPLOAD_PROTOCOL,
 } from "../../contract/access";
 import { UsageError } from "../io";
 
@@ -54,16 +58,26 @@ export async function nodeIdOf(url: string): Promise<string> {
 
 /** The node's id and its agent's access protocol version (1 when it names none). */
 export async function nodeInfoOf(url: string): Promise<NodeInfo> {
-  const res = await fetch(new URL(`${ACCESS_PATH}/node`, url), { signal: AbortSignal.timeout(10_000) }).catch(
-    (e: Error) => {
-      throw new Error(
-        `cannot reach the node at ${url}: ${e.cause instanceof Error ? e.cause.message : e.message}`,
-      );
-    },
-  );
-  if (!res.ok)
+  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = requestTo(url, `${ACCESS_PATH}/node`, { method: "GET" }, (r) => {
+      let text = "";
+      r.setEncoding("utf8");
+      r.on("data", (c: string) => {
+        text += c;
+      });
+      r.on("end", () => resolve({ status: r.statusCode ?? 0, text }));
+      r.on("error", reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("no answer within 10 s")));
+    req.on("error", (e) => reject(new Error(`cannot reach the node at ${url}: ${e.message}`)));
+    req.end();
+  });
+  if (res.status !== 200)
     throw new Error(`${url} does not serve berth access (HTTP ${res.status}): is it a berth node's proxy?`);
-  const body = (await res.json()) as { nodeId?: unknown; protocol?: unknown };
+  let body: { nodeId?: unknown; protocol?: unknown } = {};
+  try {
+    body = JSON.parse(res.text);
+  } catch {}
   if (typeof body.nodeId !== "string") throw new Error(`${url} answered without a node id`);
   return { nodeId: body.nodeId, protocol: protocolOf(body.protocol) ?? LEGACY_ACCESS_PROTOCOL };
 }
@@ -75,6 +89,8 @@ export interface SessionRequest {
   target: AccessTarget;
   action: AccessAction;
   request: Record<string, unknown>;
+  /** The agent's protocol version, when known already (with `node`). */
+  protocol?: number;
 }
 
 export interface OpenSession {
@@ -94,7 +110,12 @@ export interface OpenSession {
  * and once more for version 1 when an agent that names no version refuses it as malformed.
  */
 export async function openSession(r: SessionRequest, streams: Streams): Promise<OpenSession> {
-  const info = r.node ? undefined : await nodeInfoOf(r.url);
+  const info =
+    r.node && r.protocol
+      ? { nodeId: r.node, protocol: r.protocol }
+      : r.node
+        ? undefined
+        : await nodeInfoOf(r.url);
   const node = r.node ?? (info as NodeInfo).nodeId;
   const attempt = (protocol: number) => openWith(r, node, requestFor(r.action, r.request, protocol), streams);
   if (info) return attempt(info.protocol);
@@ -209,6 +230,102 @@ async function openWith(
     },
     done,
   };
+}
+
+/** An HTTP(S) request to a path of the node's proxy, or of the agent's socket (`unix:SOCKET`). */
+function requestTo(
+  url: string,
+  path: string,
+  o: { method: string; headers?: Record<string, string | number> },
+  onResponse: (res: IncomingMessage) => void,
+) {
+  if (url.startsWith("unix:"))
+    return httpRequest({ socketPath: url.slice("unix:".length), path, ...o }, onResponse);
+  const u = new URL(path, url);
+  return (u.protocol === "https:" ? httpsRequest : httpRequest)(u, o, onResponse);
+}
+
+/**
+ * Writes a local file of `size` bytes into a workspace (`berth workspace cp`). An agent of protocol
+ * 3 or later takes it as one HTTP PUT whose body is the file (node-agent/access/http-upload.ts);
+ * an older one, or one whose version is unknown, in a WebSocket session.
+ */
+export async function uploadFile(
+  r: SessionRequest,
+  file: string,
+  size: number,
+  streams: Streams,
+): Promise<number> {
+  const info = await nodeInfoOf(r.url).catch(() => undefined);
+  if (!info || info.protocol < UPLOAD_PROTOCOL) {
+    const s = await openSession(
+      info ? { ...r, node: r.node ?? info.nodeId, protocol: info.protocol } : r,
+      streams,
+    );
+    await pumpStdin(s, createReadStream(file, { highWaterMark: 1024 * 1024 }));
+    return await s.done;
+  }
+  const token = signAccessToken({
+    operator: r.operator.name,
+    privateKey: r.operator.privateKey,
+    node: r.node ?? info.nodeId,
+    target: r.target,
+    action: r.action,
+    request: requestFor(r.action, r.request, info.protocol),
+  });
+  const kind = r.target.kind === "environment" ? "environments" : "workspaces";
+  const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
+  const res = await new Promise<{ status: number; text: string; protocol?: number }>((resolve, reject) => {
+    const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
+    const req = requestTo(
+      r.url,
+      path,
+      {
+        method: "PUT",
+        headers: {
+          authorization: encodeAccessToken(token),
+          "content-type": "application/octet-stream",
+          "content-length": size,
+        },
+      },
+      (answer) => {
+        // An answer before the whole file went (a refusal, a path it cannot write): stop sending.
+        source.destroy();
+        let text = "";
+        answer.setEncoding("utf8");
+        answer.on("data", (c: string) => {
+          text += c;
+        });
+        answer.on("end", () =>
+          resolve({
+            status: answer.statusCode ?? 0,
+            text,
+            ...(protocolOf(answer.headers[PROTOCOL_HEADER])
+              ? { protocol: protocolOf(answer.headers[PROTOCOL_HEADER]) }
+              : {}),
+          }),
+        );
+        answer.on("error", reject);
+      },
+    );
+    req.on("error", (e) => reject(new Error(`cannot send the file to ${r.url}: ${e.message}`)));
+    source.on("error", (e) => req.destroy(e));
+    source.pipe(req);
+  });
+  let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
+  try {
+    body = JSON.parse(res.text);
+  } catch {}
+  if (res.status !== 200)
+    throw new AccessRefused(
+      res.status,
+      typeof body.code === "string" ? body.code : `HTTP_${res.status}`,
+      body.reason ?? (res.text.trim() || "the node's proxy refused the request"),
+      res.protocol,
+    );
+  if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
+  if (body.type === "exit" && typeof body.code === "number") return body.code;
+  throw new Error(`the node reports: ${body.message ?? "no outcome for the upload"}`);
 }
 
 /** Pumps a local readable into the session's stdin, with backpressure; ends it at the end. */

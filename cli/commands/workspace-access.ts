@@ -1,5 +1,5 @@
 // berth workspace shell / exec / cp / port: into a workspace through its node's access endpoint.
-import { createReadStream, createWriteStream, statSync } from "node:fs";
+import { createWriteStream, statSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { PassThrough } from "node:stream";
 import { isId } from "../../contract/ids";
@@ -14,6 +14,7 @@ import {
   pumpStdin,
   type SessionRequest,
   type Streams,
+  uploadFile,
 } from "../access/client";
 import { parse } from "../args";
 import { type Io, UsageError } from "../io";
@@ -112,12 +113,12 @@ async function cp(io: Io, values: Record<string, unknown>, from: string, to: str
   const [, name = "", path = ""] = dst as RegExpExecArray;
   const st = statSync(from);
   const mode = st.mode & 0o777;
-  const s = await openSession(
+  return await uploadFile(
     { ...base(io, values, name), action: "file-write", request: { path, mode, size: st.size } },
+    from,
+    st.size,
     streamsOf(io),
   );
-  await pumpStdin(s, createReadStream(from, { highWaterMark: 1024 * 1024 }));
-  return await s.done;
 }
 
 /** Forwards a local port: each connection is a session of its own (a token each). */

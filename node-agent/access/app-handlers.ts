@@ -14,7 +14,7 @@ import {
   parseAppContainers,
 } from "./app-commands";
 import type { AccessContext, ActionHandler } from "./server";
-import type { Session } from "./session";
+import type { StreamSession } from "./session";
 
 export interface AppAccessDeps {
   /** Extra environment for Docker (DOCKER_HOST). */
@@ -30,7 +30,13 @@ async function containers(d: AppAccessDeps, env: string, service?: string): Prom
 }
 
 /** Streams one container's logs, each line prefixed, to the session; resolves when they end. */
-async function streamLogs(d: AppAccessDeps, s: Session, c: AppContainer, cmd: Command, signal: AbortSignal) {
+async function streamLogs(
+  d: AppAccessDeps,
+  s: StreamSession,
+  c: AppContainer,
+  cmd: Command,
+  signal: AbortSignal,
+) {
   const p = spawnStreaming(cmd.file, cmd.args, { env: d.dockerEnv ?? {}, signal });
   const prefix = logPrefix(c);
   const lines = async (from: NodeJS.ReadableStream, stream: "stdout" | "stderr") => {
@@ -103,7 +109,11 @@ export function appHandlers(d: AppAccessDeps = {}): { logs: ActionHandler; exec:
 }
 
 /** Runs a command with the session as its standard streams; resolves with its exit code. */
-export async function pipeCommand(s: Session, cmd: Command, env: Record<string, string>): Promise<number> {
+export async function pipeCommand(
+  s: StreamSession,
+  cmd: Command,
+  env: Record<string, string>,
+): Promise<number> {
   const p = spawnStreaming(cmd.file, cmd.args, { env, stdin: "pipe", signal: s.signal });
   const stdin = p.stdin;
   if (stdin) {

@@ -4,7 +4,7 @@
 // except through the proxy. Each request carries one signed token (contract/access); the node
 // checks it, then its nonce, then runs the action's handler in a WebSocket session.
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
@@ -24,8 +24,9 @@ import {
 } from "../../contract/access";
 import { isId } from "../../contract/ids";
 import type { Logger } from "../../lib/log";
+import { HttpUploadSession } from "./http-upload";
 import type { NonceCache } from "./nonce-cache";
-import { MAX_FRAME_BYTES, Session } from "./session";
+import { MAX_FRAME_BYTES, Session, type StreamSession } from "./session";
 import type { SessionLog } from "./session-log";
 
 export const ACCESS_PATH_PREFIX = "/.berth/access/v1";
@@ -37,7 +38,7 @@ export interface AccessContext<A extends AccessAction = AccessAction> {
   action: A;
   request: AccessRequest<A>;
   operator: Operator;
-  session: Session;
+  session: StreamSession;
   log: Logger;
 }
 /** Runs an action; resolves with the exit code the client gets. */
@@ -62,6 +63,8 @@ export interface AccessServerDeps {
 }
 
 const PATH = /^\/\.berth\/access\/v1\/(environments|workspaces)\/([^/]+)\/([a-z-]{1,32})$/;
+/** The one action served as a plain HTTP PUT. */
+const UPLOAD_PATH = /^\/\.berth\/access\/v1\/workspaces\/[^/]+\/file-write$/;
 
 export class AccessServer {
   private server: Server | undefined;
@@ -86,6 +89,13 @@ export class AccessServer {
       if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
         res.writeHead(200, { "content-type": "application/json", [PROTOCOL_HEADER]: ACCESS_PROTOCOL });
         res.end(JSON.stringify({ nodeId: this.d.nodeId, protocol: ACCESS_PROTOCOL }));
+        return;
+      }
+      if (req.method === "PUT" && req.url?.startsWith(ACCESS_PATH_PREFIX)) {
+        this.upload(req, res).catch((e) => {
+          this.d.log.error({ err: (e as Error).message }, "access upload failed");
+          res.destroy();
+        });
         return;
       }
       res.writeHead(req.url?.startsWith(ACCESS_PATH_PREFIX) ? 426 : 404, {
@@ -124,14 +134,16 @@ export class AccessServer {
     );
   }
 
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /**
+   * Everything before a session: the path, the token, the policy, the decision, the handler, room
+   * for one more session, the nonce. Refusals are recorded; the caller answers them.
+   */
+  private async admit(req: IncomingMessage): Promise<Admission> {
     const from = String(req.headers["x-forwarded-for"] ?? "local");
     const m = PATH.exec(req.url ?? "");
     const action = m?.[3] as AccessAction | undefined;
-    if (!m || !isId(m[2] ?? "") || !action || !ACCESS_ACTIONS.includes(action)) {
-      this.reject(socket, 404, "NO_SUCH_ACTION", `no access action at ${req.url}`);
-      return;
-    }
+    if (!m || !isId(m[2] ?? "") || !action || !ACCESS_ACTIONS.includes(action))
+      return { ok: false, status: 404, code: "NO_SUCH_ACTION", reason: `no access action at ${req.url}` };
     const target: AccessTarget = {
       kind: m[1] === "environments" ? "environment" : "workspace",
       id: m[2] as string,
@@ -143,8 +155,7 @@ export class AccessServer {
     } catch (e) {
       const reason = e instanceof TokenFormatError ? e.message : "unreadable token";
       this.d.sessions.refused(base, "MALFORMED", reason);
-      this.reject(socket, 400, "MALFORMED", reason);
-      return;
+      return { ok: false, status: 400, code: "MALFORMED", reason };
     }
     const policy = await Promise.resolve(this.d.policy(target)).catch((e: Error) => {
       this.d.log.warn({ target, err: e.message }, "the target's access policy could not be read");
@@ -155,19 +166,20 @@ export class AccessServer {
     const who = { operator: token.payload.operator, keyId: token.payload.keyId };
     if (!decision.ok) {
       this.d.sessions.refused({ ...base, ...who }, decision.code, decision.reason);
-      this.reject(socket, REFUSAL_STATUS[decision.code], decision.code, decision.reason);
-      return;
+      return {
+        ok: false,
+        status: REFUSAL_STATUS[decision.code],
+        code: decision.code,
+        reason: decision.reason,
+      };
     }
     const handler = this.d.handlers[action];
-    if (!handler) {
-      this.reject(socket, 501, "NOT_SERVED", `this node does not serve ${action} yet`);
-      return;
-    }
+    if (!handler)
+      return { ok: false, status: 501, code: "NOT_SERVED", reason: `this node does not serve ${action} yet` };
     if (this.open >= MAX_SESSIONS) {
       const reason = `${MAX_SESSIONS} sessions are open on this node; try again when one ends`;
       this.d.sessions.refused({ ...base, ...who }, "BUSY", reason);
-      this.reject(socket, 503, "BUSY", reason);
-      return;
+      return { ok: false, status: 503, code: "BUSY", reason };
     }
     // Replay last, so only a token that passed every other check takes a place in the cache.
     const used = this.d.nonces.use(token.payload.nonce, decision.expiresAt, now.getTime());
@@ -180,31 +192,82 @@ export class AccessServer {
             ] as const)
           : (["BUSY", "too many tokens are live on this node; try again in a minute"] as const);
       this.d.sessions.refused({ ...base, ...who }, code, reason);
-      this.reject(socket, REFUSAL_STATUS[code], code, reason);
-      return;
+      return { ok: false, status: REFUSAL_STATUS[code], code, reason };
     }
     const detail = describeRequest(action, decision.request, decision.ignored);
     const id = this.d.sessions.start({ ...base, ...who, ...(detail ? { detail } : {}) });
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.open++;
-      const session = new Session(ws);
-      const log = this.d.log.child({ session: id, operator: decision.operator.name });
-      handler({ target, action, request: decision.request, operator: decision.operator, session, log })
-        .then((code) => {
-          this.d.sessions.end(id, { exitCode: code });
-          session.finish({ type: "exit", code });
-        })
-        .catch((e) => {
-          const message = (e as Error).message;
-          this.d.sessions.end(id, { error: message });
-          session.finish({ type: "error", message });
-        })
-        .finally(() => {
-          this.open--;
-        });
-    });
+    return { ok: true, id, target, action, handler, decision };
+  }
+
+  /** Runs an admitted action's handler in a session; its end is recorded and sent. */
+  private run(a: Extract<Admission, { ok: true }>, session: StreamSession): void {
+    this.open++;
+    const { id, target, action, handler, decision } = a;
+    const log = this.d.log.child({ session: id, operator: decision.operator.name });
+    handler({ target, action, request: decision.request, operator: decision.operator, session, log })
+      .then((code) => {
+        this.d.sessions.end(id, { exitCode: code });
+        session.finish({ type: "exit", code });
+      })
+      .catch((e) => {
+        const message = (e as Error).message;
+        this.d.sessions.end(id, { error: message });
+        session.finish({ type: "error", message });
+      })
+      .finally(() => {
+        this.open--;
+      });
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const a = await this.admit(req);
+    if (!a.ok) {
+      this.reject(socket, a.status, a.code, a.reason);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.run(a, new Session(ws)));
+  }
+
+  /** A file upload as one HTTP PUT (protocol 3, http-upload.ts); every other action is a WebSocket session. */
+  private async upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refuse = (status: number, code: string, reason: string) => {
+      const body = JSON.stringify({ code, reason });
+      res.writeHead(status, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        [PROTOCOL_HEADER]: ACCESS_PROTOCOL,
+        connection: "close",
+      });
+      // The body is not read: the connection ends with the answer.
+      res.end(body, () => req.socket.destroy());
+    };
+    if (!UPLOAD_PATH.test(req.url ?? "")) {
+      refuse(
+        405,
+        "UPGRADE_REQUIRED",
+        "only file-write is an HTTP PUT; other access requests are WebSocket sessions",
+      );
+      return;
+    }
+    const a = await this.admit(req);
+    if (!a.ok) {
+      refuse(a.status, a.code, a.reason);
+      return;
+    }
+    this.run(a, new HttpUploadSession(req, res, { [PROTOCOL_HEADER]: ACCESS_PROTOCOL }));
   }
 }
+
+type Admission =
+  | { ok: false; status: number; code: string; reason: string }
+  | {
+      ok: true;
+      id: string;
+      target: AccessTarget;
+      action: AccessAction;
+      handler: ActionHandler;
+      decision: Extract<ReturnType<typeof authorize>, { ok: true }>;
+    };
 
 /** What the session record says was asked (never a file's content). */
 export function describeRequest(

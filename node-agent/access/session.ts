@@ -16,7 +16,20 @@ export type ControlFromNode =
   | { type: "error"; message: string }
   | { type: "stderr"; data: string };
 
-export class Session {
+/** What an action's handler uses of a session: a WebSocket one, or a plain HTTP upload (http-upload.ts). */
+export interface StreamSession {
+  readonly signal: AbortSignal;
+  pause(): void;
+  resume(): void;
+  stdinTo(w: NodeJS.WritableStream & { once(e: "drain", f: () => void): unknown }, end: () => void): void;
+  onStdin(chunk: (b: Buffer) => void, end: () => void): void;
+  onResize(handler: (cols: number, rows: number) => void): void;
+  write(stream: "stdout" | "stderr", chunk: Buffer | string): Promise<void>;
+  pipe(from: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Promise<void>;
+  finish(result: ControlFromNode): void;
+}
+
+export class Session implements StreamSession {
   private readonly aborter = new AbortController();
   private stdinHandler: ((chunk: Buffer) => void) | undefined;
   private eofHandler: (() => void) | undefined;

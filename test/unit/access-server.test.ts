@@ -1,7 +1,7 @@
 // The access server on its Unix socket with the CLI's client: framing, stdin and exit codes,
 // refusals before any handler runs, the session record. Handlers here are small fakes; the real
 // ones run against Docker in test/system/access-*.test.ts.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { AccessRefused, openSession, pumpStdin } from "../../cli/access/client";
+import { AccessRefused, openSession, pumpStdin, uploadFile } from "../../cli/access/client";
 import {
   ACCESS_PROTOCOL,
   decodeAccessToken,
@@ -54,6 +54,14 @@ const server = new AccessServer({
       );
       await c.session.write("stderr", "done\n");
       return n % 256;
+    },
+    // Counts the upload's bytes, says so on stderr, exits with 0 when all `size` bytes came.
+    "file-write": async (c) => {
+      const size = (c.request as { size?: number }).size ?? -1;
+      let n = 0;
+      await new Promise<void>((resolve) => c.session.onStdin((b) => void (n += b.length), resolve));
+      await c.session.write("stderr", `got ${n}\n`);
+      return n === size ? 0 : 3;
     },
     "file-read": async (c) => {
       await c.session.write("stdout", Buffer.alloc(8 * 1024 * 1024, 7));
@@ -210,6 +218,15 @@ describe("a CLI and an agent of different protocol versions", () => {
     expect(refused).toMatchObject({ code: "WRONG_NODE", protocol: ACCESS_PROTOCOL });
   });
 
+  it("uploads a file to an agent older than protocol 3 in a WebSocket session", async () => {
+    seen.length = 0;
+    const f = join(root, "small.bin");
+    writeFileSync(f, "hello");
+    const code = await uploadFile(write(), f, 5, collect().streams);
+    expect(code).toBe(0);
+    expect(seen).toEqual([{ path: "/w/f", mode: 0o644 }]);
+  });
+
   it("does not retry a refusal from an agent that names its version", async () => {
     const before = sessions.list().length;
     await expect(
@@ -224,5 +241,49 @@ describe("a CLI and an agent of different protocol versions", () => {
       ),
     ).rejects.toMatchObject({ code: "MALFORMED", protocol: ACCESS_PROTOCOL });
     expect(sessions.list().length).toBe(before + 1);
+  });
+});
+
+describe("a file upload as one HTTP PUT (protocol 3)", () => {
+  const file = join(root, "upload.bin");
+  const size = 3 * 1024 * 1024 + 7;
+  writeFileSync(file, Buffer.alloc(size, 1));
+  const upload = (over: Record<string, unknown> = {}) => ({
+    url: `unix:${socketPath}`,
+    operator: { name: "alice", privateKey: alice.privateKey },
+    target: { kind: "workspace" as const, id: "dev" },
+    action: "file-write" as const,
+    request: { path: "/w/f", size },
+    ...over,
+  });
+
+  it("sends the file as the body and returns the handler's exit code and stderr, recorded like a session", async () => {
+    const c = collect();
+    const before = sessions.list().length;
+    expect(await uploadFile(upload(), file, size, c.streams)).toBe(0);
+    expect(c.err()).toBe(`got ${size}\n`);
+    expect(sessions.list().length).toBe(before + 1);
+    expect(sessions.list().at(-1)).toMatchObject({ action: "file-write", exitCode: 0, detail: "path=/w/f" });
+  });
+
+  it("refuses before reading the body, with the refusal's code and the agent's version", async () => {
+    const refused = await uploadFile(upload({ node: "n2" }), file, size, collect().streams).catch((e) => e);
+    expect(refused).toBeInstanceOf(AccessRefused);
+    expect(refused).toMatchObject({ status: 403, code: "WRONG_NODE", protocol: ACCESS_PROTOCOL });
+  });
+
+  it("serves only file-write as a PUT", async () => {
+    const res = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        { socketPath, method: "PUT", path: "/.berth/access/v1/environments/app/exec" },
+        (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end("x");
+    });
+    expect(res).toBe(405);
   });
 });
