@@ -131,3 +131,58 @@ export async function containerCpuNanos(socketPath: string, container: string): 
   if (typeof total !== "number") throw new Error(`Docker stats of ${container}: no CPU usage`);
   return total;
 }
+
+/** The ids of running containers with a label (`key=value`), as `docker ps -q --no-trunc` lists them. */
+export async function runningContainersWithLabel(socketPath: string, label: string): Promise<string[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [label], status: ["running"] }));
+  const r = await call(socketPath, "GET", `/containers/json?filters=${filters}`);
+  return (r.json as { Id: string }[]).map((c) => c.Id);
+}
+
+/** A container's inspection, as `docker inspect` prints it (an array of one). */
+export async function inspectContainerJson(socketPath: string, id: string): Promise<string> {
+  const r = await call(socketPath, "GET", `/containers/${encodeURIComponent(id)}/json`);
+  return JSON.stringify([r.json]);
+}
+
+/** Splits an exec's multiplexed stream (no tty: 8-byte headers, 1 stdout, 2 stderr). */
+export function demux(data: Buffer): { stdout: string; stderr: string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= data.length) {
+    const size = data.readUInt32BE(at + 4);
+    const part = data.subarray(at + 8, at + 8 + size);
+    (data[at] === 2 ? err : out).push(part);
+    at += 8 + size;
+  }
+  return { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+}
+
+/** Runs a short command without a terminal and returns its output and exit code (no docker CLI). */
+export async function execCapture(
+  socketPath: string,
+  s: Omit<ExecSpec, "tty">,
+  timeoutMs = 30_000,
+): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  const { id, stream } = await startExec(socketPath, { ...s, tty: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      stream.destroy();
+      reject(new Error(`${s.command[0]} did not end within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    stream.on("error", (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    stream.end();
+  });
+  stream.destroy();
+  return { ...demux(Buffer.concat(chunks)), exitCode: (await execExitCode(socketPath, id)) ?? -1 };
+}

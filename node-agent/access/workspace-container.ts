@@ -2,34 +2,15 @@
 // user its devcontainer config names (the devcontainer.metadata label, the last remoteUser wins,
 // else containerUser, else the image's USER), the working tree's folder inside it, and its
 // address on its network (port forwards connect there from the node).
-import { run } from "../../lib/process";
-import type { Command } from "../compose/commands";
+
 import { WORKSPACE_LABEL } from "../workspace/commands";
+import { inspectContainerJson, runningContainersWithLabel } from "./docker-api";
 
 export interface WorkspaceContainer {
   id: string;
   user: string;
   folder: string;
   address: string | undefined;
-}
-
-export function runningWorkspaceContainers(id: string): Command {
-  return {
-    file: "docker",
-    args: [
-      "ps",
-      "-q",
-      "--no-trunc",
-      "--filter",
-      `label=${WORKSPACE_LABEL}=${id}`,
-      "--filter",
-      "status=running",
-    ],
-  };
-}
-
-export function inspectContainer(id: string): Command {
-  return { file: "docker", args: ["inspect", "--type", "container", id] };
 }
 
 interface Inspect {
@@ -66,17 +47,15 @@ export function workspaceContainerOf(inspectJson: string, repoDir: string): Work
 }
 
 /** The workspace's running container, or an error saying it is not running. */
+/** The workspace's running container, read from the Engine API (no docker CLI process). */
 export async function findWorkspaceContainer(
   id: string,
   repoDir: string,
-  env: Record<string, string> = {},
+  dockerSocketPath: string,
 ): Promise<WorkspaceContainer> {
-  const ps = runningWorkspaceContainers(id);
-  const ids = (await run(ps.file, ps.args, { env, timeoutMs: 30_000 })).stdout.split("\n").filter(Boolean);
-  const first = ids[0];
+  const [first] = await runningContainersWithLabel(dockerSocketPath, `${WORKSPACE_LABEL}=${id}`);
   if (!first) throw new WorkspaceNotRunning(`workspace ${id} has no running container on this node`);
-  const ins = inspectContainer(first);
-  return workspaceContainerOf((await run(ins.file, ins.args, { env, timeoutMs: 30_000 })).stdout, repoDir);
+  return workspaceContainerOf(await inspectContainerJson(dockerSocketPath, first), repoDir);
 }
 
 export class WorkspaceNotRunning extends Error {}
