@@ -4,11 +4,19 @@
 // `docker cp` of the same file to the same container. Last line: the echo p50.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { openSession } from "../cli/access/client";
+import { openSession, pumpStdin } from "../cli/access/client";
 import { generateSigningKeyPair } from "../contract/payload";
 import { signWorkspace, workspaceKeys, workspaceStatus } from "../contract/workspace/declaration";
 import { run } from "../lib/process";
@@ -153,6 +161,8 @@ async function main() {
       .split("\n")[0] as string;
     const berthRuns: number[] = [];
     const dockerRuns: number[] = [];
+    // The WebSocket session path (what agents before access protocol 3 get), in this process.
+    const sessionRuns: number[] = [];
     for (let i = 0; i < 3; i++) {
       let t0 = performance.now();
       const r = await run(
@@ -165,8 +175,34 @@ async function main() {
       t0 = performance.now();
       await run("docker", ["cp", big, `${container}:/tmp/big-docker.bin`], { timeoutMs: 600_000 });
       dockerRuns.push(performance.now() - t0);
-      await run("docker", ["exec", container, "rm", "-f", "/tmp/big-berth.bin", "/tmp/big-docker.bin"]);
+      t0 = performance.now();
+      const ws = await openSession(
+        {
+          url,
+          operator: { name: "alice", privateKey: alice.privateKey },
+          target: { kind: "workspace", id: WS },
+          action: "file-write",
+          request: { path: "/tmp/big-session.bin", size: 1024 ** 3 },
+          protocol: 2,
+        },
+        { stdout: new PassThrough(), stderr: process.stderr },
+      );
+      await pumpStdin(ws, createReadStream(big, { highWaterMark: 1024 * 1024 }));
+      if ((await ws.done) !== 0) throw new Error("the WebSocket upload failed");
+      sessionRuns.push(performance.now() - t0);
+      await run("docker", [
+        "exec",
+        container,
+        "rm",
+        "-f",
+        "/tmp/big-berth.bin",
+        "/tmp/big-docker.bin",
+        "/tmp/big-session.bin",
+      ]);
     }
+    console.log(
+      `cp (WebSocket session, protocol 2 path): 1 GiB ${(median(sessionRuns) / 1000).toFixed(2)} s, ratio ${(median(sessionRuns) / median(dockerRuns)).toFixed(2)} (runs ${sessionRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
+    );
     const ratio = median(berthRuns) / median(dockerRuns);
     console.log(
       `cp: berth workspace cp 1 GiB ${(median(berthRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerRuns) / 1000).toFixed(2)} s, ratio ${ratio.toFixed(2)} (target 1.2; berth runs ${berthRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
