@@ -264,7 +264,12 @@ export function renderHaproxyConfig(input: ProxyConfigInput): string {
   // splice-auto: a file upload's body (one HTTP PUT) goes from the client's socket to the agent's
   // through the kernel, without HAProxy copying it (1 GiB: ~0.8 s of HAProxy's CPU down to none).
   if (c.access)
-    out.push("", `backend ${ACCESS_BACKEND}`, "  option splice-auto", `  server agent unix@${c.access.socket}`);
+    out.push(
+      "",
+      `backend ${ACCESS_BACKEND}`,
+      "  option splice-auto",
+      `  server agent unix@${c.access.socket}`,
+    );
   out.push(
     "",
     `backend ${NO_ROUTE_BACKEND}`,

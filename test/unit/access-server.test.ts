@@ -59,7 +59,11 @@ const server = new AccessServer({
     "file-write": async (c) => {
       const size = (c.request as { size?: number }).size ?? -1;
       let n = 0;
-      await new Promise<void>((resolve) => c.session.onStdin((b) => void (n += b.length), resolve));
+      await new Promise<void>((resolve) =>
+        c.session.onStdin((b) => {
+          n += b.length;
+        }, resolve),
+      );
       await c.session.write("stderr", `got ${n}\n`);
       return n === size ? 0 : 3;
     },
