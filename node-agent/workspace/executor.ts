@@ -317,11 +317,7 @@ export class WorkspaceExecutor {
 
   /** The workspace's running container: its id, remote user and the tree's folder inside it. */
   runningContainer(id: string): Promise<WorkspaceContainer> {
-    return findWorkspaceContainer(
-      id,
-      join(this.dir(id), "repo"),
-      this.o.dockerHost ? { DOCKER_HOST: this.o.dockerHost } : {},
-    );
+    return findWorkspaceContainer(id, join(this.dir(id), "repo"), dockerSocket(this.o.dockerHost));
   }
 
   /** A container's total CPU time (ns), from the engine's one-shot stats. */
