@@ -34,6 +34,7 @@ import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
 import { applySwarmPayload } from "./swarm/release";
+import { SwarmPass } from "./swarm/swarm-pass";
 import type { TrustStore } from "./trust/trust-store";
 import { AgentChanges } from "./upgrade/agent-changes";
 import type { WorkspaceSync } from "./workspace/sync";
@@ -76,6 +77,8 @@ export class Agent {
   /** Trust sets and agent upgrades (upgrade/agent-changes.ts). */
   readonly changes: AgentChanges;
   readonly floors: Floors;
+  /** Node groups: forming and keeping the swarm (swarm/swarm-pass.ts). */
+  readonly swarm: SwarmPass;
 
   constructor(private readonly d: AgentDeps) {
     const { config, docker, proxy, log } = d;
@@ -115,6 +118,16 @@ export class Agent {
     } catch (e) {
       log.error({ err: describeError(e) }, "the program will refuse this node's identity");
     }
+    this.swarm = new SwarmPass({
+      nodeId: config.nodeId,
+      channel: d.channel,
+      docker,
+      trusted,
+      nodePrivateKey: this.keys.privateKey,
+      statusPrivateKey: statusKey.privateKey,
+      stateRoot: config.stateRoot,
+      log,
+    });
     this.status = new StatusPublisher({
       channel: d.channel,
       nodeId: config.nodeId,
@@ -206,6 +219,7 @@ export class Agent {
       ...(d.changes ? { changes: d.changes } : {}),
       beforePass: () => this.changes.beforePass(),
       afterPass: () => this.changes.afterPass(),
+      swarm: () => this.swarm.run(),
     });
   }
 

@@ -45,6 +45,11 @@ export interface PollLoopDeps {
   beforePass?: () => Promise<boolean>;
   /** After each pass. */
   afterPass?: () => Promise<void>;
+  /**
+   * The node groups' pass (swarm/swarm-pass.ts), before the environments: the swarm is formed
+   * (or a node joins it) before a release that needs it is applied.
+   */
+  swarm?: () => Promise<unknown>;
 }
 
 export class PollLoop {
@@ -59,6 +64,13 @@ export class PollLoop {
     if (this.handingOver || (await this.d.beforePass?.())) {
       this.handingOver = true;
       return;
+    }
+    if (this.d.swarm) {
+      try {
+        await this.d.swarm();
+      } catch (e) {
+        log.error({ err: describeError(e) }, "could not read the node groups' memberships");
+      }
     }
     const keys = await channel.list(channelKeys.environmentsPrefix(nodeId));
     const { desired, withdrawn } = environmentObjects(nodeId, keys);

@@ -39,6 +39,24 @@ export function labelNode(nodeRef: string, label: string, value: string): Comman
   return docker("node", "update", "--label-add", `${label}=${value}`, nodeRef);
 }
 
+/** The swarm's nodes, one a line (members.ts: NODE_ROW_FORMAT, parseNodeRows). Managers only. */
+export function nodeList(format: string): Command {
+  return docker("node", "ls", "--format", format);
+}
+
+export function nodePromote(nodeRef: string): Command {
+  return docker("node", "promote", nodeRef);
+}
+
+export function nodeDemote(nodeRef: string): Command {
+  return docker("node", "demote", nodeRef);
+}
+
+/** Takes a node out of the swarm, down or not (`--force`). */
+export function nodeRemove(nodeRef: string): Command {
+  return docker("node", "rm", "--force", nodeRef);
+}
+
 /** A swarm secret from stdin (`-`): the value never touches the node's disk or the process list. */
 export function createSecret(name: string, labels: Record<string, string>): Command {
   return docker("secret", "create", ...labelArgs(labels), name, "-");

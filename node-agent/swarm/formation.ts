@@ -3,7 +3,8 @@
 // leader's status key) to the channel; each node reads its own offer, verifies and opens it, and
 // joins. The token never reaches user data, the state, a log or the channel in plain text: it
 // travels sealed, and `docker swarm join` gets it as an argument the runner redacts.
-// Not yet called by the agent's poll loop (docs/swarm.md).
+// The agent's poll loop runs them through swarm-pass.ts: the leader `keepSwarm`, the others
+// `joinSwarm` (docs/swarm.md).
 import type { ChannelStore } from "../../contract/channel/store";
 import type { KeyInput } from "../../contract/payload/keys";
 import { joinOfferKey, makeJoinOffer, openJoinOffer } from "../../contract/swarm/join";
@@ -11,6 +12,7 @@ import type { Membership } from "../../contract/swarm/membership";
 import { NODE_LABEL } from "../../contract/swarm/names";
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
+import { type MemberPlan, NODE_ROW_FORMAT, parseNodeRows, planMembers } from "./members";
 
 export interface SwarmInfo {
   state: string;
@@ -38,7 +40,7 @@ export interface Member {
 
 /**
  * On the leader: initialise the swarm when the engine is in none, label itself, and write a join
- * offer for every other member. Returns the swarm's node id of the leader.
+ * offer for every other member (or those in `offersFor`). Returns the offers written, by member.
  */
 export async function leadSwarm(
   docker: DockerRunner,
@@ -50,31 +52,35 @@ export async function leadSwarm(
     generation: number;
     members: readonly Member[];
     leaderStatusKey: KeyInput;
+    /** Write offers only for these members (default: every member but the leader). */
+    offersFor?: readonly string[];
   },
-): Promise<void> {
+): Promise<Record<string, string>> {
   const info = await swarmInfo(docker);
   if (info.state === "inactive") await docker(cmd.swarmInit(o.advertiseAddr));
   await docker(cmd.labelNode(info.nodeId || (await swarmInfo(docker)).nodeId, NODE_LABEL, o.leaderId));
+  const written: Record<string, string> = {};
+  if (o.offersFor?.length === 0) return written;
   const tokens = {
     manager: (await docker(cmd.joinToken("manager"))).stdout.trim(),
     worker: (await docker(cmd.joinToken("worker"))).stdout.trim(),
   };
   for (const m of o.members) {
-    if (m.nodeId === o.leaderId) continue;
-    await store.put(
-      joinOfferKey(o.group, m.nodeId),
-      makeJoinOffer({
-        group: o.group,
-        nodeId: m.nodeId,
-        role: m.role,
-        generation: o.generation,
-        managers: [`${o.advertiseAddr}:2377`],
-        token: tokens[m.role],
-        nodePublicKey: m.publicKey,
-        leaderStatusKey: o.leaderStatusKey,
-      }),
-    );
+    if (m.nodeId === o.leaderId || (o.offersFor && !o.offersFor.includes(m.nodeId))) continue;
+    const text = makeJoinOffer({
+      group: o.group,
+      nodeId: m.nodeId,
+      role: m.role,
+      generation: o.generation,
+      managers: [`${o.advertiseAddr}:2377`],
+      token: tokens[m.role],
+      nodePublicKey: m.publicKey,
+      leaderStatusKey: o.leaderStatusKey,
+    });
+    await store.put(joinOfferKey(o.group, m.nodeId), text);
+    written[m.nodeId] = text;
   }
+  return written;
 }
 
 /**
@@ -184,4 +190,72 @@ export async function formFromMembership(
     nodePrivateKey: o.nodePrivateKey,
     leaderStatusKey: leader.statusKey,
   });
+}
+
+/**
+ * Offers this leader wrote (member → what, when, the text): one is written again when the member's
+ * key, role or generation changed, when it ages, or when the channel no longer holds it as
+ * written (deleted, or swapped by a channel writer).
+ */
+export type OfferMemo = Map<string, { what: string; at: number; text: string }>;
+
+/** An offer is valid 7 days; the leader writes a member's offer again after a day. */
+const OFFER_REWRITE_MS = 24 * 3600 * 1000;
+
+/**
+ * The leader's pass (node-agent/swarm/members.ts: planMembers): initialise the swarm when the
+ * engine is in none, label the members, promote or demote those whose role changed, remove the
+ * nodes the membership no longer holds (a manager demoted first), and write a join offer for
+ * each member not in the swarm, sealed to the key the membership lists for it.
+ */
+export async function keepSwarm(
+  docker: DockerRunner,
+  store: ChannelStore,
+  o: { membership: Membership; statusPrivateKey: KeyInput; memo?: OfferMemo; now?: number },
+): Promise<MemberPlan> {
+  const m = o.membership;
+  const info = await swarmInfo(docker);
+  if (info.state === "inactive") await docker(cmd.swarmInit(m.leaderAddress));
+  const self = info.nodeId || (await swarmInfo(docker)).nodeId;
+  const rows = parseNodeRows((await docker(cmd.nodeList(NODE_ROW_FORMAT))).stdout);
+  const plan = planMembers(rows, m, self);
+  for (const l of plan.label) await docker(cmd.labelNode(l.swarmId, NODE_LABEL, l.nodeId));
+  for (const id of plan.promote) await docker(cmd.nodePromote(id));
+  for (const id of plan.demote) await docker(cmd.nodeDemote(id));
+  for (const r of plan.remove) {
+    if (r.manager) await docker(cmd.nodeDemote(r.swarmId), { allowFailure: true });
+    await docker(cmd.nodeRemove(r.swarmId));
+  }
+  const now = o.now ?? Date.now();
+  const due: string[] = [];
+  for (const x of m.members) {
+    if (!plan.offers.includes(x.nodeId)) continue;
+    const last = o.memo?.get(x.nodeId);
+    if (
+      !last ||
+      last.what !== offerWhat(m, x) ||
+      now - last.at > OFFER_REWRITE_MS ||
+      (await store.get(joinOfferKey(m.group, x.nodeId))) !== last.text
+    )
+      due.push(x.nodeId);
+  }
+  if (due.length > 0) {
+    const written = await leadSwarm(docker, store, {
+      group: m.group,
+      leaderId: m.leader,
+      advertiseAddr: m.leaderAddress,
+      generation: m.generation,
+      members: m.members,
+      leaderStatusKey: o.statusPrivateKey,
+      offersFor: due,
+    });
+    for (const x of m.members)
+      if (written[x.nodeId] !== undefined)
+        o.memo?.set(x.nodeId, { what: offerWhat(m, x), at: now, text: written[x.nodeId] as string });
+  }
+  return plan;
+}
+
+function offerWhat(m: Membership, x: Membership["members"][number]): string {
+  return `${m.generation} ${m.leaderAddress} ${x.role} ${x.publicKey}`;
 }

@@ -179,12 +179,12 @@ function changedCompose(text: string, change: (doc: Record<string, unknown>) => 
 
 export class AgentHarness {
   readonly root = mkdtempSync(join(tmpdir(), "berth-agent-"));
-  readonly channelDir = join(this.root, "channel");
+  readonly channelDir: string;
   readonly stateRoot = join(this.root, "state");
   readonly volumeRoot = join(this.root, "volumes");
-  readonly channel = new FolderChannelStore(this.channelDir);
-  readonly signing: SigningKeyPair = generateSigningKeyPair();
-  readonly nodeId = "node-1";
+  readonly channel: FolderChannelStore;
+  readonly signing: SigningKeyPair;
+  readonly nodeId: string;
   readonly token = `tok-${Math.random().toString(36).slice(2)}xyz`;
   proxyPort = 0;
   /** The proxy's HTTPS port, when started with `tls`. */
@@ -194,6 +194,17 @@ export class AgentHarness {
   configFile = "";
   /** The bundled agent's daemon (`startDaemon`), when the test runs the real process. */
   daemon: ChildProcess | undefined;
+
+  /**
+   * Several agents can share one channel and signing key (a node group's nodes): `nodeId`,
+   * `channelDir` and `signing` default to node-1, a folder of its own and a fresh key.
+   */
+  constructor(o: { nodeId?: string; channelDir?: string; signing?: SigningKeyPair } = {}) {
+    this.nodeId = o.nodeId ?? "node-1";
+    this.channelDir = o.channelDir ?? join(this.root, "channel");
+    this.channel = new FolderChannelStore(this.channelDir);
+    this.signing = o.signing ?? generateSigningKeyPair();
+  }
 
   /** The node's X25519 public key, from the in-process agent or the daemon's state folder. */
   get nodePublicKey(): string {
