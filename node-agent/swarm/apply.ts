@@ -59,8 +59,16 @@ export async function readStackState(docker: DockerRunner, extras: SwarmExtras):
     ids.length > 0 ? parseServices(JSON.parse((await docker(cmd.inspect("service", ids))).stdout)) : [];
   const taskIds =
     ids.length > 0 ? lines((await docker(cmd.stackTasks(extras.stack), { allowFailure: true })).stdout) : [];
-  const tasks =
-    taskIds.length > 0 ? parseTasks(JSON.parse((await docker(cmd.inspectObjects(taskIds))).stdout)) : [];
+  // Swarm prunes old tasks while an update runs: one listed a moment ago may be gone. `docker
+  // inspect` then prints the others and fails for it; a pruned task is history, not state.
+  let tasks: ReturnType<typeof parseTasks> = [];
+  if (taskIds.length > 0) {
+    const r = await docker(cmd.inspectObjects(taskIds), { allowFailure: true });
+    const gone = lines(r.stderr).every((l) => /\bnot found$|No such object/.test(l));
+    if (r.exitCode !== 0 && !gone)
+      throw new SwarmApplyError(`docker inspect of the stack's tasks failed: ${r.stderr.trim()}`);
+    tasks = r.stdout.trim() ? parseTasks(JSON.parse(r.stdout)) : [];
+  }
   const nodeIds = lines((await docker({ file: "docker", args: ["node", "ls", "--quiet"] })).stdout);
   const nodes = parseNodes(JSON.parse((await docker(cmd.inspect("node", nodeIds))).stdout));
   return assessStack({ stack: extras.stack, replicas: extras.replicas, services, tasks, nodes });
