@@ -5,10 +5,15 @@
 //          `docker stack deploy` of the same file with its secrets and configs already made,
 //          timed to the same convergence (every task running and healthy), images already on
 //          every node, runs interleaved, medians. The ratio is the last line.
-//   recover: one worker's engine killed; time until web is back at its declared replicas.
-// Failed requests while a node is lost are not measured: no node proxy routes to a swarm yet
-// (issue 23, traffic), and requests straight to the tasks would measure something else.
+//   rolling: the environment's proxy on every node (contract/swarm/proxy.ts: a global HAProxy
+//          service, one host-mode port per node, routing to the tasks by DNS round robin: this
+//          kernel has no IPVS, so no routing mesh and no virtual IPs), 4 keep-alive clients
+//          through one node's proxy during 5 rolling upgrades of web (start-first): failed requests.
+//   recover: one worker's engine killed under the same load through a surviving node: failed
+//          requests (the `swarm-failed-requests` line), for how long, and the time until web is
+//          back at its declared replicas.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent as HttpAgent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { secretVersion } from "../contract/swarm/names";
@@ -17,7 +22,7 @@ import type { DockerRunner } from "../node-agent/docker";
 import { applySwarmRelease, readStackState } from "../node-agent/swarm/apply";
 import { swarmApp } from "../test/system/support/swarm-app";
 import { type BedNode, formSwarm, startSwarmBed } from "../test/system/support/swarm-engines";
-import { testAppImage } from "../test/system/support/test-app-image";
+import { fixtureImage, testAppImage } from "../test/system/support/test-app-image";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -25,6 +30,65 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const list = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(" ");
 const SECRET = "bench-secret-value";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PROXY_PORT = 18080;
+const HOST = "app.example.com";
+
+/** GET / from a node's proxy with the route's Host, on a keep-alive agent. */
+function get(ip: string, agent: HttpAgent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: ip, port: PROXY_PORT, path: "/", headers: { host: HOST }, agent, timeout: 10_000 },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** 4 keep-alive clients on one node's proxy until stopped; a failure is an error or an unexpected answer. */
+function load(target: () => string, accepted: Set<string>) {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 4 });
+  const counts = { ok: 0, failed: 0, firstFailure: 0, lastFailure: 0, errors: new Map<string, number>() };
+  let stop = false;
+  const client = async () => {
+    const deadline = Date.now() + 600_000;
+    for (let n = 0; n < 2_000_000 && !stop && Date.now() < deadline; n++) {
+      let why: string | undefined;
+      try {
+        const r = await get(target(), agent);
+        if (r.status !== 200 || !accepted.has(r.body)) why = `HTTP ${r.status} ${r.body.slice(0, 40)}`;
+      } catch (e) {
+        why = (e as Error).message;
+      }
+      if (why === undefined) counts.ok++;
+      else {
+        counts.failed++;
+        counts.lastFailure = Date.now();
+        if (!counts.firstFailure) counts.firstFailure = counts.lastFailure;
+        counts.errors.set(why, (counts.errors.get(why) ?? 0) + 1);
+        await sleep(10);
+      }
+    }
+  };
+  const clients = [client(), client(), client(), client()];
+  return {
+    counts,
+    async stop() {
+      stop = true;
+      await Promise.all(clients);
+      agent.destroy();
+    },
+  };
+}
 
 async function main() {
   const image = await testAppImage();
@@ -37,16 +101,22 @@ async function main() {
       bed.docker(manager, c.args, { allowFailure: o.allowFailure, timeoutMs: o.timeoutMs, input: o.input });
     for (const n of bed.nodes) await bed.docker(n, ["pull", "--quiet", image], { timeoutMs: 300_000 });
     const volumeNode = bed.nodes[1] as BedNode;
-    const render = (env: string, sequence: number) => {
-      const r = renderSwarmStack(swarmApp(image), {
+    const render = (
+      env: string,
+      sequence: number,
+      o: { message?: string; proxy?: { image: string; port: number }; monitorMs?: number } = {},
+    ) => {
+      const r = renderSwarmStack(swarmApp(image, undefined, o.message), {
         environmentId: env,
         sequence,
         images: { web: image, store: image },
         volumeNodes: { data: volumeNode.name },
         secretVersions: { "api-token": secretVersion(Buffer.alloc(32, 5), env, "api-token", SECRET) },
         encryptNetworks: false,
+        ...(o.proxy ? { proxy: o.proxy } : {}),
+        ...(o.monitorMs ? { monitorMs: o.monitorMs } : {}),
       });
-      const file = join(dir, `${env}.json`);
+      const file = join(dir, `${env}-${sequence}.json`);
       writeFileSync(file, r.text);
       return { ...r, file };
     };
@@ -103,14 +173,82 @@ async function main() {
       if (i < RUNS - 1) await removeStack(mine.extras.stack);
     }
 
-    // One worker lost: how long until web is back at 3 running replicas on the nodes left.
-    const last = render(`berth${RUNS - 1}`, 1);
+    // The proxy on every node, then 5 rolling upgrades under load through one node's proxy.
+    const proxyImage = await fixtureImage("swarm-proxy", "swarm-proxy:1");
+    for (const n of bed.nodes) await bed.docker(n, ["pull", "--quiet", proxyImage], { timeoutMs: 300_000 });
+    const env = `berth${RUNS - 1}`;
+    const proxy = { image: proxyImage, port: PROXY_PORT };
+    // Swarm watches each updated task for `monitor` before it counts the update done; 3 s here (as
+    // the swarm tests), berth's default is 30 s.
+    const applyVersion = async (sequence: number, message: string) => {
+      const r = render(env, sequence, { message, proxy, monitorMs: 3000 });
+      const t = Date.now();
+      const out = await applySwarmRelease(docker, {
+        file: r.file,
+        environmentId: env,
+        secretValues: { "api-token": SECRET },
+        timeoutMs: 180_000,
+        pollMs: 250,
+      });
+      if (out.outcome !== "applied") throw new Error(`release ${sequence}: ${out.outcome}: ${out.reason}`);
+      return { extras: r.extras, ms: Date.now() - t };
+    };
+    let last = (await applyVersion(2, "v2")).extras;
+    const entry = manager;
+    const accepted = new Set(["v2"]);
+    for (let i = 0; ; i++) {
+      const probe = await get(entry.ip, new HttpAgent()).catch(() => undefined);
+      if (probe?.status === 200 && probe.body === "v2") break;
+      if (i > 240) {
+        const svc = `${last.stack}_berth-proxy`;
+        const ps = await docker(
+          {
+            file: "docker",
+            args: ["service", "ps", "--no-trunc", "--format", "{{.Node}} {{.CurrentState}} {{.Error}}", svc],
+          },
+          { allowFailure: true },
+        );
+        const logs = await docker(
+          { file: "docker", args: ["service", "logs", "--tail", "20", svc] },
+          { allowFailure: true },
+        );
+        const err = await get(entry.ip, new HttpAgent()).catch((e: Error) => e.message);
+        throw new Error(
+          `the proxy on ${entry.name} (${entry.ip}:${PROXY_PORT}) does not answer: ${JSON.stringify(err)}\n${ps.stdout}${ps.stderr}\n${logs.stdout}${logs.stderr}`,
+        );
+      }
+      await sleep(250);
+    }
+    const rolling = load(() => entry.ip, accepted);
+    const upgrades: number[] = [];
+    try {
+      for (let v = 3; v <= 7; v++) {
+        accepted.add(`v${v}`);
+        const r = await applyVersion(v, `v${v}`);
+        upgrades.push(r.ms);
+        last = r.extras;
+      }
+    } finally {
+      await rolling.stop();
+    }
+    const rc = rolling.counts;
+    console.log(
+      `swarm-rolling: ${rc.ok + rc.failed} requests over 5 rolling upgrades through ${entry.name}'s proxy, 4 keep-alive clients; upgrades ${list(upgrades)} s`,
+    );
+    console.log(
+      `swarm-rolling-failed-requests: ${rc.failed} (target 0)${rc.errors.size ? ` ${JSON.stringify([...rc.errors])}` : ""}`,
+    );
+
+    // One worker lost under load (clients through a surviving node): failed requests, for how
+    // long, and how long until web is back at 3 running replicas on the nodes left.
     const victim = workers.find((w) => w.name !== volumeNode.name) ?? (workers[0] as BedNode);
+    const lost = load(() => entry.ip, new Set(["v7"]));
+    await sleep(2000);
     const t0 = Date.now();
     await bed.kill(victim);
     let recoverMs = Number.NaN;
     for (;;) {
-      const st = await readStackState(docker, last.extras);
+      const st = await readStackState(docker, last);
       const web = st.services.find((x) => x.service === "web");
       if (web && web.running === 3 && !web.nodes.includes(victim.name)) {
         recoverMs = Date.now() - t0;
@@ -119,12 +257,18 @@ async function main() {
       if (Date.now() - t0 > 180_000) break;
       await sleep(250);
     }
+    await sleep(3000);
+    await lost.stop();
+    const lc = lost.counts;
     console.log(`swarm-apply-plain: ${s(median(plainRuns))} (runs: ${list(plainRuns)})`);
     console.log(`swarm-apply-berth: ${s(median(berthRuns))} (runs: ${list(berthRuns)})`);
     console.log(
       `swarm-recover: ${Number.isNaN(recoverMs) ? "not back within 180 s" : s(recoverMs)} (web back at 3 replicas after worker ${victim.name} was killed)`,
     );
-    console.log("swarm-failed-requests: not measured (no node proxy routes to a swarm yet)");
+    console.log(
+      `swarm-lost-node: ${lc.ok + lc.failed} requests through ${entry.name}'s proxy while worker ${victim.name} was killed; failures ${lc.failed ? `from ${((lc.firstFailure - t0) / 1000).toFixed(1)} s to ${((lc.lastFailure - t0) / 1000).toFixed(1)} s after the kill ${JSON.stringify([...lc.errors])}` : "none"}`,
+    );
+    console.log(`swarm-failed-requests: ${lc.failed} (target 0)`);
     console.log(`swarm: ${(median(berthRuns) / median(plainRuns)).toFixed(2)}x apply (target 1.2x)`);
   } finally {
     await bed.stop();

@@ -35,7 +35,8 @@ export function renderSwarmProxyConfig(routes: readonly Route[], stack: string):
   const out = [
     "# Rendered by berth: the swarm proxy of one environment (contract/swarm/proxy.ts).",
     "global",
-    "  maxconn 10000",
+    // Each connection takes two descriptors; 4096 stays well under a container's usual limit.
+    "  maxconn 4096",
     "defaults",
     "  mode http",
     "  timeout connect 1s",
