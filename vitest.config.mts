@@ -22,21 +22,20 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WORKERS ?? "1")) || 1);
 
 // Seconds the slowest system files took one at a time in a 2-core run (.berth-test/vitest.json;
-// the three agent-crash files: their shares of agent-crash's 200 s), the estimate of a file vitest
-// has no duration of. Vitest runs the files it knows longest first (their durations
-// are kept in node_modules/.vite/vitest), and on a fresh clone it knows none and starts the largest
-// files first, which can leave a long one for the end. A stale estimate costs time, never
-// correctness.
+// the three agent-crash files measured alone), the estimate of a file vitest has no duration of.
+// Vitest runs the files it knows longest first (their durations are kept in
+// node_modules/.vite/vitest); on a fresh clone it knows none and starts the largest files first,
+// which can leave a long one for the end. A stale estimate costs time, never correctness.
 const ESTIMATED_SECONDS: Record<string, number> = {
   "workspace-cache": 143,
   "node-protocol": 124,
-  "agent-crash-upgrade": 95,
-  "agent-crash-first": 80,
+  "agent-crash-first": 79,
   "swarm-bed": 75,
   "policy-pack": 67,
   "local-stack": 56,
   "agent-apply": 55,
-  "agent-crash-rollback": 45,
+  "agent-crash-upgrade": 37,
+  "agent-crash-rollback": 37,
   "backup-restore": 36,
   "agent-replicas": 35,
   "cloud-init-install": 35,

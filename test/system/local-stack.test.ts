@@ -13,8 +13,11 @@ import { type RunResult, run } from "../../lib/process";
 import { freePort, httpGet } from "./support/agent-harness";
 import { REPO_ROOT } from "./support/pulumi-project";
 
-const STACK = "e2e";
-const ENV = "e2e";
+// Unique to this run: Compose project, network and volume names are global to the Docker Engine,
+// and other test files (and other checkouts) run beside this one.
+const RUN = Math.random().toString(36).slice(2, 6);
+const STACK = `e2e${RUN}`;
+const ENV = `e2e${RUN}`;
 const tmp = mkdtempSync(join(tmpdir(), "berth-e2e-"));
 const backend = join(tmp, "state");
 const localRoot = join(tmp, "local");
