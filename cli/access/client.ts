@@ -51,12 +51,10 @@ export interface NodeInfo {
   protocol: number;
 }
 
-/** The node behind `url` says its id (unauthenticated: the token is then bound to it). */
-export async function nodeIdOf(url: string): Promise<string> {
-  return (await nodeInfoOf(url)).nodeId;
-}
-
-/** The node's id and its agent's access protocol version (1 when it names none). */
+/**
+ * The node behind `url` says its id (unauthenticated: the token is then bound to it) and its
+ * agent's access protocol version (1 when it names none).
+ */
 export async function nodeInfoOf(url: string): Promise<NodeInfo> {
   const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const req = requestTo(url, `${ACCESS_PATH}/node`, { method: "GET" }, (r) => {
