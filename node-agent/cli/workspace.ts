@@ -12,6 +12,7 @@ import type { AgentConfig } from "../config";
 import { loadOrCreateNodeKeys } from "../node-keys";
 import { TrustStore } from "../trust/trust-store";
 import { type ExecutorOptions, WorkspaceExecutor, type WorkspaceSpec } from "../workspace/executor";
+import { askSwitch } from "../workspace/meta-folder";
 import { formatStatus, type StatusReporter } from "../workspace/status-recorder";
 import { WorkspaceSync } from "../workspace/sync";
 
@@ -207,7 +208,7 @@ export async function workspaceCommand(
       );
       return 1;
     }
-    ex.askSwitch(id);
+    askSwitch(ex.dir(id));
     io.out(`${id}: the daemon switches to ${s.follow.commit.slice(0, 12)} at its next pass`);
     return 0;
   }

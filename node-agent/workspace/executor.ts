@@ -13,19 +13,8 @@
 // Every command gets an isolated environment (PATH, HOME, DOCKER_HOST and a DOCKER_CONFIG made
 // for that command alone, holding only the login its step's `credentials` name), never the
 // agent's own; the Docker config is removed when the command ends.
-import {
-  chmodSync,
-  existsSync,
-  lchownSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import * as z from "zod";
 import { isId } from "../../contract/ids";
 import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
 import {
@@ -68,6 +57,7 @@ import {
   gitConfigArgs,
   isSshKey,
 } from "./git-credentials";
+import { noteCommit, notedCommit } from "./meta-folder";
 import { chownTree, removeLeftoverDockerConfigs, withDockerConfig } from "./node-files";
 import { type Credentials, planWorkspace, prefetchChain, type Step, type WorkspacePlan } from "./plan";
 import { forwardRegistry } from "./registry-forwarder";
@@ -209,7 +199,7 @@ export class WorkspaceExecutor {
   async patchStatus(id: string, patch: Partial<WorkspaceStatus>): Promise<WorkspaceStatus | undefined> {
     const current = this.status(id);
     if (!current) return undefined;
-    if (patch.commit) this.noteCommit(id, patch.commit);
+    if (patch.commit) noteCommit(this.dir(id), patch.commit);
     const rec = new StatusRecorder(join(this.dir(id), "status.json"), current, this.o.report, (e) =>
       this.o.log.warn(
         { workspace: id, err: (e as Error).message },
@@ -248,71 +238,9 @@ export class WorkspaceExecutor {
     return path;
   }
 
-  /** The agent's own notes of a workspace, backed up with it (the commit the tree was put at). */
-  metaDir(id: string): string {
-    return join(this.dir(id), "meta");
-  }
-
-  private noteCommit(id: string, commit: string): void {
-    mkdirSync(this.metaDir(id), { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.metaDir(id), "commit"), `${commit}\n`, { mode: 0o600 });
-  }
-
-  /** The commit noted for the tree (restored with it on a new node), when it is one. */
-  notedCommit(id: string): string | undefined {
-    const f = join(this.metaDir(id), "commit");
-    if (!existsSync(f)) return undefined;
-    const c = readFileSync(f, "utf8").trim();
-    return /^[0-9a-f]{40,64}$/.test(c) ? c : undefined;
-  }
-
-  /**
-   * A backed-up folder's own owner and mode (the home's, the tree's), noted before a backup: a
-   * restore makes the folder anew (restic keeps what is inside it, as it was), and the remote user
-   * must own its home and tree again.
-   */
-  noteFolderRoot(id: string, which: "home" | "tree", folder: string): void {
-    const st = lstatSync(folder);
-    mkdirSync(this.metaDir(id), { recursive: true, mode: 0o700 });
-    writeFileSync(
-      join(this.metaDir(id), `${which}-root.json`),
-      `${JSON.stringify({ uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 })}\n`,
-      { mode: 0o600 },
-    );
-  }
-
-  /** Gives a restored folder the owner and mode noted with its backup. */
-  restoreFolderRoot(id: string, which: "home" | "tree", folder: string): void {
-    const f = join(this.metaDir(id), `${which}-root.json`);
-    if (!existsSync(f)) return;
-    const n = z
-      .object({
-        uid: z.number().int().min(0),
-        gid: z.number().int().min(0),
-        mode: z.number().int().min(0).max(0o7777),
-      })
-      .safeParse(JSON.parse(readFileSync(f, "utf8")));
-    if (!n.success) return;
-    lchownSync(folder, n.data.uid, n.data.gid);
-    chmodSync(folder, n.data.mode);
-  }
-
   /** A tree restored from a backup: this clone is the spec's (no new clone, no start over). */
   adoptRestoredTree(spec: WorkspaceSpec): void {
     writeFileSync(join(this.dir(spec.id), "spec.json"), specText(spec), { mode: 0o600 });
-  }
-
-  /** `berth-agent workspace switch`: the daemon switches the workspace to its followed branch. */
-  askSwitch(id: string): void {
-    writeFileSync(join(this.dir(id), "switch.request"), `${new Date().toISOString()}\n`, { mode: 0o600 });
-  }
-
-  /** Whether a switch was asked (the request is taken). */
-  takeSwitchRequest(id: string): boolean {
-    const f = join(this.dir(id), "switch.request");
-    if (!existsSync(f)) return false;
-    rmSync(f, { force: true });
-    return true;
   }
 
   /** The workspace's running container: its id, remote user and the tree's folder inside it. */
@@ -585,7 +513,7 @@ export class WorkspaceExecutor {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const log = this.o.log.child({ workspace: spec.id });
     // The commit the agent put the tree at stays known while the clone does.
-    const commit = source ? undefined : (this.status(spec.id)?.commit ?? this.notedCommit(spec.id));
+    const commit = source ? undefined : (this.status(spec.id)?.commit ?? notedCommit(this.dir(spec.id)));
     const rec = new StatusRecorder(
       source?.statusFile ?? join(dir, "status.json"),
       {
@@ -695,7 +623,7 @@ export class WorkspaceExecutor {
     });
     if (head.exitCode === 0) {
       r.rec.update({ commit: head.stdout.trim() });
-      this.noteCommit(r.spec.id, head.stdout.trim());
+      noteCommit(this.dir(r.spec.id), head.stdout.trim());
     }
   }
 

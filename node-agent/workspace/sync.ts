@@ -35,6 +35,7 @@ import type { WorkspaceExecutor, WorkspaceSpec } from "./executor";
 import { decideFollow, type FollowState, followDue, switchNow } from "./follow";
 import { GenerationFloors } from "./generation-floor";
 import { idleDecision, WorkspaceActivity } from "./idle";
+import { metaFolder, noteFolderRoot, restoreFolderRoot, takeSwitchRequest } from "./meta-folder";
 import type { StatusReporter } from "./status-recorder";
 
 export function specFromDeclaration(
@@ -261,7 +262,7 @@ export class WorkspaceSync {
     this.followBranches(verified);
     for (const [id, d] of verified) if (d.backup) this.backUp(id, d, "scheduled");
     for (const [id, d] of verified)
-      if (!this.waking.has(id) && !this.inFlight.has(id) && this.executor().takeSwitchRequest(id))
+      if (!this.waking.has(id) && !this.inFlight.has(id) && takeSwitchRequest(this.executor().dir(id)))
         this.busy(id, this.switchBranch(id, d, "asked"));
     return started;
   }
@@ -476,7 +477,7 @@ export class WorkspaceSync {
     const home = this.homes.get(d.workspaceId) ?? (await ex.homeFolder(spec));
     this.homes.set(d.workspaceId, home);
     return {
-      nb: workspaceNodeBackup(b, { tree, home, meta: ex.metaDir(d.workspaceId) }),
+      nb: workspaceNodeBackup(b, { tree, home, meta: metaFolder(ex.dir(d.workspaceId)) }),
       secrets: backupSecrets(creds),
       home,
     };
@@ -515,8 +516,8 @@ export class WorkspaceSync {
     if (report.volumes.some((v) => v.action === "restored")) ex.adoptRestoredTree(spec);
     const restored = (series: string) =>
       report.volumes.some((v) => v.volume === series && v.action === "restored");
-    if (restored(HOME_SERIES)) ex.restoreFolderRoot(id, "home", b.home);
-    if (restored(TREE_SERIES)) ex.restoreFolderRoot(id, "tree", join(ex.dir(id), "repo"));
+    if (restored(HOME_SERIES)) restoreFolderRoot(ex.dir(id), "home", b.home);
+    if (restored(TREE_SERIES)) restoreFolderRoot(ex.dir(id), "tree", join(ex.dir(id), "repo"));
     this.d.log.info({ workspace: id, restore: report.volumes }, "workspace state restored from its backup");
   }
 
@@ -534,8 +535,8 @@ export class WorkspaceSync {
       .then(async () => {
         const b = await this.nodeBackup(d, this.spec(d));
         if (!b) return;
-        ex.noteFolderRoot(id, "home", b.home);
-        ex.noteFolderRoot(id, "tree", join(ex.dir(id), "repo"));
+        noteFolderRoot(ex.dir(id), "home", b.home);
+        noteFolderRoot(ex.dir(id), "tree", join(ex.dir(id), "repo"));
         let ran = true;
         if (when === "now") await backups.backupNow(id, b.nb, b.secrets);
         else ran = await backups.tick(id, b.nb, b.secrets);
