@@ -14,7 +14,7 @@ import {
   parseAppContainers,
 } from "./app-commands";
 import type { AccessContext, ActionHandler } from "./server";
-import type { StreamSession } from "./session";
+import { type StreamSession, stdinTo } from "./session";
 
 export interface AppAccessDeps {
   /** Extra environment for Docker (DOCKER_HOST). */
@@ -118,7 +118,7 @@ export async function pipeCommand(
   const stdin = p.stdin;
   if (stdin) {
     stdin.on("error", () => {});
-    s.stdinTo(stdin, () => void stdin.end());
+    stdinTo(s, stdin, () => void stdin.end());
   }
   const [, , code] = await Promise.all([s.pipe(p.stdout, "stdout"), s.pipe(p.stderr, "stderr"), p.exit]);
   return code;

@@ -47,21 +47,6 @@ export class HttpUploadSession implements StreamSession {
     this.req.once("end", end);
   }
 
-  stdinTo(w: NodeJS.WritableStream & { once(e: "drain", f: () => void): unknown }, end: () => void): void {
-    this.onStdin(
-      (b) => {
-        if (!w.write(b)) {
-          this.pause();
-          w.once("drain", () => this.resume());
-        }
-      },
-      () => {
-        end();
-        this.resume();
-      },
-    );
-  }
-
   onResize(): void {}
 
   /** stdout is dropped (an upload prints nothing); stderr is kept for the outcome, bounded. */

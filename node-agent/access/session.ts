@@ -21,12 +21,36 @@ export interface StreamSession {
   readonly signal: AbortSignal;
   pause(): void;
   resume(): void;
-  stdinTo(w: NodeJS.WritableStream & { once(e: "drain", f: () => void): unknown }, end: () => void): void;
   onStdin(chunk: (b: Buffer) => void, end: () => void): void;
   onResize(handler: (cols: number, rows: number) => void): void;
   write(stream: "stdout" | "stderr", chunk: Buffer | string): Promise<void>;
   pipe(from: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Promise<void>;
   finish(result: ControlFromNode): void;
+}
+
+/**
+ * A session's standard input into a writable (a process's stdin, a socket), with backpressure:
+ * reading pauses while the writable is full. At the end of input, `end` runs and reading goes on,
+ * because a writable ended with data still buffered never emits "drain": a WebSocket client's
+ * close frame would wait unread and the session would end only at ws's 30 s close timeout.
+ */
+export function stdinTo(
+  s: Pick<StreamSession, "pause" | "resume" | "onStdin">,
+  w: NodeJS.WritableStream & { once(e: "drain", f: () => void): unknown },
+  end: () => void,
+): void {
+  s.onStdin(
+    (b) => {
+      if (!w.write(b)) {
+        s.pause();
+        w.once("drain", () => s.resume());
+      }
+    },
+    () => {
+      end();
+      s.resume();
+    },
+  );
 }
 
 export class Session implements StreamSession {
@@ -78,24 +102,6 @@ export class Session implements StreamSession {
 
   resume(): void {
     this.ws.resume();
-  }
-
-  /** Standard input into a writable (a process's stdin, a socket), with backpressure. */
-  stdinTo(w: NodeJS.WritableStream & { once(e: "drain", f: () => void): unknown }, end: () => void): void {
-    this.onStdin(
-      (b) => {
-        if (!w.write(b)) {
-          this.pause();
-          w.once("drain", () => this.resume());
-        }
-      },
-      () => {
-        end();
-        // A writable ended with data still buffered never emits "drain": read on, or the
-        // client's close frame waits unread and the session ends only at ws's 30 s close timeout.
-        this.resume();
-      },
-    );
   }
 
   onStdin(chunk: (b: Buffer) => void, end: () => void): void {

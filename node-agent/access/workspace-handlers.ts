@@ -16,6 +16,7 @@ import {
   writeCheckCommand,
 } from "./docker-archive";
 import type { AccessContext, ActionHandler } from "./server";
+import { stdinTo } from "./session";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
 /** The daemon's workspaces (sync.ts): sessions count as activity; a stopped workspace is woken. */
@@ -90,7 +91,7 @@ async function pty(
   const resize = (cols: number, rows: number) => void resizeExec(socket, id, cols, rows).catch(() => {});
   if (size) resize(size.cols, size.rows);
   c.session.onResize(resize);
-  c.session.stdinTo(stream, () => stream.end());
+  stdinTo(c.session, stream, () => stream.end());
   c.session.signal.addEventListener("abort", () => stream.destroy(), { once: true });
   await c.session.pipe(stream, "stdout").catch(() => {});
   // The stream ends a moment before the engine records the exit code.
@@ -222,7 +223,7 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
         await c.session.write("stderr", `nothing listens on port ${r.port} in workspace ${c.target.id}\n`);
         return 1;
       }
-      c.session.stdinTo(sock, () => sock.end());
+      stdinTo(c.session, sock, () => sock.end());
       c.session.signal.addEventListener("abort", () => sock.destroy(), { once: true });
       await c.session.pipe(sock, "stdout").catch(() => {});
       return 0;
