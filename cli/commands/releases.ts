@@ -12,7 +12,7 @@ import { channelOf } from "./stack";
 import { checkStatusSignature, statusKeyOf } from "./status-key";
 
 export const RELEASES_USAGE = `usage: berth releases ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
-                      [--stack NAME] [--node ID] [--trusted-key FILE ...] [--status-key KEY] [--json]
+                      [--stack NAME] [--node ID] [--trusted-key FILE ...] [--status-key=KEY] [--json]
 
 Lists the releases of environment ENV in the release channel, newest first: sequence, when it
 was signed, its status on the node (running, applied, failed, rolled-back, rejected, superseded),

@@ -16,17 +16,18 @@ import { channelOf } from "./stack";
 import { checkStatusSignature, statusKeyOf } from "./status-key";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
-                    [--stack NAME] [--node ID] [--status-key KEY] [--json]
+                    [--stack NAME] [--node ID] [--status-key=KEY] [--json]
 
 Prints the node's status of environment ENV from the release channel: whether its signature
-verifies against the node's status key as the stack's state pins it (--status-key KEY gives it;
-with --channel and no --stack, the key the node published is used, and said so), the release it runs, the last attempt and its error, how long ago the node last
-heartbeated, and its backups (per volume: the last backup, the last success, missed runs, the
-next run; the last prune, check and restore). The channel is --channel, else the one the
-stack's channelUrl output names (--stack, default: the selected Pulumi stack). The agent's own
-status (status/agent/state.json: version, trust, last upgrade) is checked against the same key
-and shown only when it verifies. Exit 1 when either status does not verify, the node is silent,
-the last release failed, or a backup is failing or missed.`;
+verifies against the node's status key as the stack's state pins it (--status-key=KEY gives it,
+written with = because a key may begin with -; with --channel and no --stack, the key the node
+published is used, and said so), the release it runs, the last attempt and its error, how long
+ago the node last heartbeated, and its backups (per volume: the last backup, the last success,
+missed runs, the next run; the last prune, check and restore). The channel is --channel, else the
+one the stack's channelUrl output names (--stack, default: the selected Pulumi stack). The
+agent's own status (status/agent/state.json: version, trust, last upgrade) is checked against
+the same key and shown only when it verifies. Exit 1 when either status does not verify, the node
+is silent, the last release failed, or a backup is failing or missed.`;
 
 /** What the signature check and the heartbeat say, beside the status itself. */
 export interface StatusFacts {

@@ -119,7 +119,7 @@ afterAll(async () => {
 /** `berth status ENV` against the node's status key, as an operator whose stack pins it. */
 async function berthStatus(env: string): Promise<{ code: number; out: string }> {
   let out = "";
-  const code = await berth(["status", env, "--channel", h.channelDir, "--status-key", h.statusPublicKey], {
+  const code = await berth(["status", env, "--channel", h.channelDir, `--status-key=${h.statusPublicKey}`], {
     ...nodeIo(),
     out: (t) => (out += `${t}\n`),
     err: (t) => (out += `${t}\n`),

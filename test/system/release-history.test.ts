@@ -118,7 +118,7 @@ describe("release history and rollback", () => {
     const pinned = (JSON.parse(published) as { statusKey: string }).statusKey;
     const key = channelKeys.status(h.nodeId, ENV);
     const genuine = (await h.channel.get(key)) as string;
-    const ok = await berth("releases", ENV, "--channel", h.channelDir, "--status-key", pinned);
+    const ok = await berth("releases", ENV, "--channel", h.channelDir, `--status-key=${pinned}`);
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out).toMatch(/node status: verified with ed25519:[0-9a-f]{32} \(given with --status-key\)/);
     // A channel writer's status: release 1 running, signed by a key of its own.
@@ -129,14 +129,14 @@ describe("release history and rollback", () => {
     };
     await h.channel.put(key, signStatus(forged, generateSigningKeyPair().privateKey));
     try {
-      const r = await berth("releases", ENV, "--channel", h.channelDir, "--status-key", pinned);
+      const r = await berth("releases", ENV, "--channel", h.channelDir, `--status-key=${pinned}`);
       expect(r.code).toBe(1);
       expect(r.out).toMatch(/node status: NOT VERIFIED, not shown: .*given with --status-key/);
       const rows = r.out.split("\n").filter((l) => /^\s+\d+\s/.test(l));
       expect(rows).toHaveLength(3);
       for (const row of rows) expect(row).toMatch(/\sunverified\s/);
       // berth status refuses it the same way.
-      const st = await berth("status", ENV, "--channel", h.channelDir, "--status-key", pinned);
+      const st = await berth("status", ENV, "--channel", h.channelDir, `--status-key=${pinned}`);
       expect(st.code).toBe(1);
       expect(st.out).toMatch(/signature: NOT VERIFIED/);
     } finally {
