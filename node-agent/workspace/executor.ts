@@ -49,12 +49,13 @@ import {
   type DevcontainerConfigFile,
   readDevcontainerConfig,
 } from "./devcontainer-config";
+import { type CredentialHelper, withCredentialHelper } from "./follow-plan";
+import { BranchFollower, type BuildSource } from "./follow-runner";
 import {
   credentialScope,
   explainCloneFailure,
   type GitCredential,
   GitCredentialServers,
-  gitConfigArgs,
   isSshKey,
 } from "./git-credentials";
 import { noteCommit, notedCommit } from "./meta-folder";
@@ -135,12 +136,8 @@ function specText(spec: WorkspaceSpec): string {
   });
 }
 
-/** A build from another folder than the clone (the followed branch's next commit). */
-interface Source {
-  repoDir: string;
-  /** Its own status file, not reported: the workspace's status stays the running one's. */
-  statusFile: string;
-}
+/** A build from another folder than the clone (the followed branch's next commit, follow-runner.ts). */
+type Source = BuildSource;
 
 interface Run {
   spec: WorkspaceSpec;
@@ -161,12 +158,25 @@ export class WorkspaceExecutor {
   private readonly run: DockerRunner;
   /** The private repositories' credential sockets, one per workspace that declares a token. */
   readonly git: GitCredentialServers;
+  /** The follow and switch steps (follow-runner.ts): fetch, checkout, prebuild, tree move. */
+  readonly follower: BranchFollower;
 
   constructor(private readonly o: ExecutorOptions) {
     this.git = new GitCredentialServers(join(o.stateRoot, "git-credentials"), o.log);
     this.cli = o.devcontainerCli ?? defaultDevcontainerCli();
     this.cliVersion = devcontainerCliVersion(this.cli);
     this.run = o.runner ?? isolatedRunner(o.dockerHost ? { dockerHost: o.dockerHost } : {});
+    this.follower = new BranchFollower({
+      run: this.run,
+      dir: (id) => this.dir(id),
+      credentialHelper: async (spec) => {
+        await this.serveGitCredential(spec);
+        return this.credentialHelper(spec);
+      },
+      build: async (spec, source) => (await this.bringUp(spec, false, source)).background,
+      cliVersion: this.cliVersion,
+      ...(o.stepTimeoutSeconds !== undefined ? { stepTimeoutSeconds: o.stepTimeoutSeconds } : {}),
+    });
   }
 
   /** At the daemon's start: a Docker config left by a crash may hold a login; none outlives its command. */
@@ -285,124 +295,6 @@ export class WorkspaceExecutor {
 
   async up(spec: WorkspaceSpec): Promise<UpResult> {
     return this.bringUp(spec, true);
-  }
-
-  // ---- Following the branch (follow.ts decides; the sync calls these) ----------------------------
-
-  /** The agent's own bare copy of the branch: fetched as the agent, never seen by a container. */
-  private branchCopy(id: string): string {
-    return join(this.dir(id), "branch.git");
-  }
-
-  private gitRun(spec: WorkspaceSpec, c: cmd.Command, o: { allowFailure?: boolean } = {}) {
-    return this.run(c, {
-      env: { GIT_TERMINAL_PROMPT: "0" },
-      timeoutMs: (this.o.stepTimeoutSeconds ?? 1800) * 1000,
-      redact: spec.gitCredential
-        ? [isSshKey(spec.gitCredential) ? spec.gitCredential.sshKey : spec.gitCredential.password]
-        : [],
-      ...(o.allowFailure ? { allowFailure: true } : {}),
-    });
-  }
-
-  /** Fetches the branch into the agent's copy (with the credential helper); the fetched commit. */
-  async fetchBranch(spec: WorkspaceSpec): Promise<string> {
-    const copy = this.branchCopy(spec.id);
-    if (!existsSync(join(copy, "HEAD"))) await this.gitRun(spec, cmd.gitInitBare(copy));
-    await this.serveGitCredential(spec);
-    const fetch = cmd.gitFetchBranch(copy, spec.repository, spec.branch);
-    const scope = credentialScope(spec.repository);
-    await this.gitRun(
-      spec,
-      scope && this.git.has(spec.id)
-        ? { ...fetch, args: [...gitConfigArgs(this.git.socketPath(spec.id), scope), ...fetch.args] }
-        : fetch,
-    );
-    return (await this.gitRun(spec, cmd.gitRevParse(copy, `refs/heads/${spec.branch}`))).stdout.trim();
-  }
-
-  /** Whether `a` is an ancestor of `b` in the agent's copy (false when either is unknown there). */
-  async isAncestor(spec: WorkspaceSpec, a: string, b: string): Promise<boolean> {
-    const r = await this.gitRun(spec, cmd.gitIsAncestor(this.branchCopy(spec.id), a, b), {
-      allowFailure: true,
-    });
-    return r.exitCode === 0;
-  }
-
-  /** The fetched commit's files in `<workspace dir>/next` (the agent's, never mounted). */
-  async checkoutFetched(spec: WorkspaceSpec, commit: string): Promise<string> {
-    const next = join(this.dir(spec.id), "next");
-    const tar = join(this.dir(spec.id), "next.tar");
-    rmSync(next, { recursive: true, force: true });
-    mkdirSync(next, { recursive: true, mode: 0o700 });
-    try {
-      await this.gitRun(spec, cmd.gitArchive(this.branchCopy(spec.id), commit, tar));
-      await this.gitRun(spec, cmd.untar(tar, next));
-    } finally {
-      rmSync(tar, { force: true });
-    }
-    return next;
-  }
-
-  /** The cache key of a checkout's devcontainer; undefined without one (or for Compose). */
-  keyOf(spec: WorkspaceSpec, dir: string): string | undefined {
-    try {
-      const config = readDevcontainerConfig(dir, spec.config);
-      if (!config || config.build.kind === "compose") return undefined;
-      return computeCacheKey({
-        repoDir: dir,
-        config,
-        cliVersion: this.cliVersion,
-        architecture: dockerArchitecture(),
-      }).key;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * Builds (or pulls) the image of a checkout in the background, as `build` does, with a status of
-   * its own (`<workspace dir>/next.json`, not reported): the running workspace is not touched.
-   */
-  async prebuild(spec: WorkspaceSpec, source: string): Promise<WorkspaceStatus> {
-    return (
-      await this.bringUp(spec, false, { repoDir: source, statusFile: join(this.dir(spec.id), "next.json") })
-    ).background;
-  }
-
-  /**
-   * Fast-forwards the working tree to `commit` inside the running container, as its remote user:
-   * a bundle of the branch since `base` is copied in, fetched and merged with --ff-only, so git in
-   * the tree (whose config the workspace owns) never runs on the node. Uncommitted and untracked
-   * work stays; when the merge would touch it, git refuses and the reason is returned.
-   */
-  async advanceTree(
-    spec: WorkspaceSpec,
-    o: { container: string; user: string; folder: string; commit: string; base?: string },
-  ): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const bundle = join(this.dir(spec.id), "follow.bundle");
-    const inside = `/tmp/berth-follow-${process.pid}.bundle`;
-    try {
-      const base = o.base && (await this.isAncestor(spec, o.base, o.commit)) ? o.base : undefined;
-      await this.gitRun(spec, cmd.gitBundle(this.branchCopy(spec.id), spec.branch, bundle, base));
-      await this.run(cmd.copyInto(bundle, o.container, inside), { timeoutMs: 300_000 });
-      const r = await this.run(
-        cmd.advanceTreeInContainer(o.container, o.user, o.folder, inside, spec.branch, o.commit),
-        { timeoutMs: 300_000, allowFailure: true },
-      );
-      await this.run(cmd.removeInContainer(o.container, inside), { timeoutMs: 60_000, allowFailure: true });
-      if (r.exitCode === 0) return { ok: true };
-      const why = `${r.stderr}\n${r.stdout}`.trim() || `exit code ${r.exitCode}`;
-      return {
-        ok: false,
-        reason:
-          /not found|No such file/.test(why) && /git/.test(why)
-            ? `the workspace's image has no git: ${why.split("\n")[0]}`
-            : `the working tree cannot move to ${o.commit.slice(0, 12)} without touching local work: ${why.split("\n").slice(0, 4).join(" ")}; commit or stash it, then switch again`,
-      };
-    } finally {
-      rmSync(bundle, { force: true });
-    }
   }
 
   /**
@@ -597,14 +489,18 @@ export class WorkspaceExecutor {
     else if (this.git.has(spec.id)) await this.git.close(spec.id);
   }
 
+  /** The workspace's git credential helper while the agent serves one. */
+  private credentialHelper(spec: WorkspaceSpec): CredentialHelper | undefined {
+    const scope = credentialScope(spec.repository);
+    return scope && this.git.has(spec.id) ? { socketPath: this.git.socketPath(spec.id), scope } : undefined;
+  }
+
   private async clone(r: Run): Promise<void> {
     rmSync(r.repoDir, { recursive: true, force: true });
-    const scope = credentialScope(r.spec.repository);
-    const clone = cmd.gitClone(r.spec.repository, r.spec.branch, r.repoDir);
-    const withHelper =
-      scope && this.git.has(r.spec.id)
-        ? { ...clone, args: [...gitConfigArgs(this.git.socketPath(r.spec.id), scope), ...clone.args] }
-        : clone;
+    const withHelper = withCredentialHelper(
+      cmd.gitClone(r.spec.repository, r.spec.branch, r.repoDir),
+      this.credentialHelper(r.spec),
+    );
     try {
       await this.run(withHelper, {
         env: { GIT_TERMINAL_PROMPT: "0" },

@@ -310,7 +310,7 @@ export class WorkspaceSync {
   private async followOnce(id: string, d: WorkspaceDeclaration): Promise<void> {
     const ex = this.executor();
     const spec = this.spec(d);
-    const fetched = await ex.fetchBranch(spec);
+    const fetched = await ex.follower.fetchBranch(spec);
     const s = ex.status(id);
     if (!s) return;
     const base = s.commit;
@@ -330,15 +330,15 @@ export class WorkspaceSync {
     const branch = {
       head: base,
       fetched,
-      fastForward: await ex.isAncestor(spec, base, fetched),
-      contained: await ex.isAncestor(spec, fetched, base),
+      fastForward: await ex.follower.isAncestor(spec, base, fetched),
+      contained: await ex.follower.isAncestor(spec, fetched, base),
     };
     const input = { branch, runningKey: s.cacheKey, previous: s.follow, building: this.building.has(id) };
     let decision = decideFollow(input);
     let source: string | undefined;
     if ("needsKey" in decision) {
-      source = await ex.checkoutFetched(spec, fetched);
-      decision = decideFollow({ ...input, fetched: { key: ex.keyOf(spec, source) } });
+      source = await ex.follower.checkoutFetched(spec, fetched);
+      decision = decideFollow({ ...input, fetched: { key: ex.follower.keyOf(spec, source) } });
     }
     if ("needsKey" in decision) return;
     const key = decision.build ? decision.key : s.follow?.commit === fetched ? s.follow.cacheKey : undefined;
@@ -363,7 +363,7 @@ export class WorkspaceSync {
         { workspace: id, commit: fetched, key: decision.key },
         "building the branch's new image",
       );
-      const built = await ex.prebuild(spec, source);
+      const built = await ex.follower.prebuild(spec, source);
       const done: FollowState =
         built.state === "failed"
           ? {
@@ -400,7 +400,7 @@ export class WorkspaceSync {
     if (stopped) await ex.wake(id);
     const spec = this.spec(d);
     const c = await ex.runningContainer(id);
-    const moved = await ex.advanceTree(spec, {
+    const moved = await ex.follower.advanceTree(spec, {
       container: c.id,
       user: c.user,
       folder: c.folder,
