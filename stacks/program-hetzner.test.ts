@@ -60,13 +60,15 @@ describe("the hetzner example stack (mocks)", () => {
     expect(names("cloudflare:index/originCaCertificate:OriginCaCertificate")).toEqual([
       "shop-origin-certificate",
     ]);
-    // Dynamic: the agent bundle, registry credentials (pull, push), the volume's size guard, one
+    // Dynamic: the agent bundle and its rollout to the node (`pulumi up` waits for the node to run
+    // it), registry credentials (pull, push), the volume's size guard, one
     // image per distinct build, the origin certificate's key, the release, the node's identity,
     // the stack's enrollment key.
     const dyn = all("pulumi-nodejs:dynamic:Resource").map((r) => `${r.inputs.berthKind} ${r.name}`);
     expect(dyn.sort()).toEqual(
       [
         "agent-bundle channel-agent-bundle",
+        "agent-rollout web-1-agent",
         "cloudflare-registry-credentials registry-pull",
         "cloudflare-registry-credentials registry-push",
         "volume-size-guard shop-db_data-size-guard",
@@ -190,6 +192,20 @@ describe("the hetzner example stack (mocks)", () => {
     });
     expect(b.inputs.bundleSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(b.secretInputs).toEqual(expect.arrayContaining(["channel", "signingKey"]));
+  });
+
+  it("pulumi up waits for the node to run that bundle, believing only its status signed by the key the state pins", () => {
+    const b = one("pulumi-nodejs:dynamic:Resource", "channel-agent-bundle");
+    const r = one("pulumi-nodejs:dynamic:Resource", "web-1-agent");
+    expect(r.inputs).toMatchObject({
+      berthKind: "agent-rollout",
+      nodeId: "web-1",
+      statusKey: "mock-status-key-of-web-1",
+      version: b.inputs.version,
+      bundleSha256: b.inputs.bundleSha256,
+      channel: { kind: "s3", bucket: "acme-berth-prod" },
+    });
+    expect(r.secretInputs).toContain("channel");
   });
 
   it("a proxied DNS record per route host, in the zone, pointing at the node's IPv4", () => {

@@ -2,6 +2,7 @@
 // `require` this bundle (dist/provider-runtime.js, built by scripts/build.sh) and call into it, so
 // no project module has to be serialized with a provider's methods.
 export * as agentBundle from "./agent-bundle";
+export * as agentRollout from "./agent-rollout";
 export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
 export * as nodeIdentity from "./node-identity";

@@ -29,6 +29,8 @@ export const upgradeStatusSchema = z.object({
   from: z.string(),
   at: z.string(),
   reason: z.string().optional(),
+  /** The offered bundle's SHA-256, from its signed manifest (absent when it did not verify). */
+  sha256: z.string().optional(),
 });
 export type UpgradeStatus = z.infer<typeof upgradeStatusSchema>;
 

@@ -67,6 +67,7 @@ export class Upgrader {
       from: r.from,
       at: r.at,
       ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.sha256 ? { sha256: r.sha256 } : {}),
     };
   }
 

@@ -11,6 +11,7 @@ import type { NodeCloudInitArgs } from "../../components/deployment-node/hcloud-
 import type { EnvironmentVolume } from "../../components/environment-volume/environment-volume";
 import { NodeGroup, NodeGroupError } from "../../components/node-group/node-group";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
+import { AgentRollout } from "../../components/release-channel/agent-rollout";
 import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
 import { type GitCredentialArgs, Workspace } from "../../components/workspace/workspace";
 import { enrollmentSecretFor } from "../../contract/channel/node-identity";
@@ -264,6 +265,17 @@ export function cloudEnvironments(
 ): ProgramOutputs {
   const { config } = ctx;
   const zoneId = config.cloudflare?.zoneId;
+  // `pulumi up` waits for each node to run the published agent (its signed status says so).
+  const bundle = o.channel.agentBundle;
+  if (bundle)
+    for (const [id, node] of o.nodes)
+      new AgentRollout(`${id}-agent`, {
+        channel: o.channel.programSpec,
+        bundle,
+        nodeId: node.nodeId,
+        statusKey: node.statusKey,
+        timeoutSeconds: config.releaseTimeoutSeconds,
+      });
   const groups = cloudNodeGroups(ctx, o);
   const versionKey = groups.size > 0 ? swarmVersionKey(ctx) : undefined;
   const environments = config.environments.map((e) => {

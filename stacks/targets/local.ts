@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
 import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
+import { AgentRollout } from "../../components/release-channel/agent-rollout";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
 import { environmentAccess, workspaceAccess } from "../access";
@@ -60,6 +61,16 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
     },
     { dependsOn: [root, channel] },
   );
+  // `pulumi up` returns once the node runs the published agent (its signed status says so), and
+  // fails with the node's reason when it refused or rolled it back.
+  if (channel.agentBundle)
+    new AgentRollout("node-agent", {
+      channel: { kind: "folder", path: channelPath },
+      bundle: channel.agentBundle,
+      nodeId: node.nodeId,
+      statusKey: node.statusKey,
+      timeoutSeconds: config.releaseTimeoutSeconds,
+    });
 
   const environments = config.environments.map(
     (e) =>

@@ -4,7 +4,9 @@
 // of theirs nor make `pulumi up` report an apply that did not happen. Each attack is its own
 // test, the app answering throughout. Then the node changes while it runs, through `pulumi up`
 // alone: a release-key rotation (add B and sign with it, revoke A) and an agent upgrade
-// (berth:agentBundle), the app answering and the secrets opening after each.
+// (berth:agentBundle), the app answering and the secrets opening after each; `pulumi up` returns
+// once the node's signed agent status names the new agent, and fails with the node's reason when
+// it rolled a broken bundle back.
 import { createHash, createPublicKey } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
@@ -31,7 +33,7 @@ import {
   unsealSecrets,
 } from "../../contract/payload";
 import { type AgentStatus, verifyAgentStatus } from "../../contract/trust";
-import { agentBundleOf } from "./support/agent-bundles";
+import { agentBundleOf, crashingBundle } from "./support/agent-bundles";
 import { httpGet } from "./support/agent-harness";
 import { BackupLocalStack } from "./support/backup-local-stack";
 
@@ -130,6 +132,17 @@ async function verifiedAgentStatus(what: string, test: (s: AgentStatus) => boole
   }).catch((e: Error) => {
     throw new Error(`${e.message}; last agent status: ${last}`);
   });
+}
+
+/** The agent's own status as the channel holds it now, verified against the key the state pins. */
+async function agentStatusNow(): Promise<AgentStatus> {
+  const key = pinnedStatusKey(JSON.parse((await s.pulumi(["stack", "export"])).stdout), NODE);
+  if (!key) throw new Error("the state pins no status key for the node");
+  const text = await channel().get(channelKeys.agentStatus(NODE));
+  if (text === undefined) throw new Error("the node has no agent status");
+  const r = verifyAgentStatus(text, { statusKey: key, nodeId: NODE });
+  if (!r.ok) throw new Error(`the agent's status does not verify: ${r.reason}`);
+  return r.status;
 }
 
 /** 4 keep-alive clients on the app until stopped; every answer must be 200 and match `body`. */
@@ -475,12 +488,12 @@ describe("the program pins its node, and a lost node comes back through pulumi u
       "--plaintext",
       "berth:environments[0].variables.GREETING=Hello upgraded",
     ]);
-    await s.pulumi(["up", "--yes"]);
+    const up = await s.pulumi(["up", "--yes"]);
+    // `pulumi up` returned once the node's signed agent status named 0.2.0: read once, not waited for.
+    const st = await agentStatusNow();
+    expect(st).toMatchObject({ agentVersion: "0.2.0", upgrade: { state: "installed" } });
+    expect(up.stdout).toMatch(/node-agent\s+created/);
     await answering(/^Hello upgraded\n/);
-    const st = await verifiedAgentStatus(
-      "agent 0.2.0 reports as installed",
-      (x) => x.agentVersion === "0.2.0" && x.upgrade?.state === "installed",
-    );
     const { ok, failures } = await load.done();
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(0);
@@ -499,6 +512,39 @@ describe("the program pins its node, and a lost node comes back through pulumi u
       new RegExp(`agent status signature: verified with .*pinned in stack ${s.stack}'s state`),
     );
     // Nothing else to do: the upgraded agent is the node's, not a node to start again.
+    const after = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+  }, 900_000);
+
+  it("a broken bundle through pulumi up: the up fails with the node's reason, 0.2.0 keeps running and serving; a good bundle's up then succeeds", async () => {
+    const broken = join(s.tmp, "berth-agent-0.3.0-broken.js");
+    writeFileSync(broken, crashingBundle("0.3.0"));
+    const load = clients(/^Hello upgraded\n/);
+    await s.pulumi(["config", "set", "berth:agentBundle", broken]);
+    const up = await s.pulumi(["up", "--yes"], { allowFailure: true });
+    expect(up.exitCode).not.toBe(0);
+    // What, which node, and what to do, in the node's words (signed, verified with the pinned key).
+    expect(up.stdout + up.stderr).toMatch(
+      /node local-1 rolled back the upgrade to agent 0\.3\.0 and runs agent 0\.2\.0 again: .*it said: berth-agent: cannot start: this bundle is broken on purpose.*build one with a higher version/,
+    );
+    const back = await agentStatusNow();
+    expect(back).toMatchObject({
+      agentVersion: "0.2.0",
+      upgrade: { state: "rolled-back", version: "0.3.0" },
+    });
+    await answering(/^Hello upgraded\n/);
+    // The same 0.3.0, built right this time (another SHA-256): the next `pulumi up` waits for it.
+    const good = join(s.tmp, "berth-agent-0.3.0.js");
+    writeFileSync(good, await agentBundleOf("0.3.0"));
+    await s.pulumi(["config", "set", "berth:agentBundle", good]);
+    await s.pulumi(["up", "--yes"]);
+    expect(await agentStatusNow()).toMatchObject({
+      agentVersion: "0.3.0",
+      upgrade: { state: "installed", from: "0.2.0", version: "0.3.0" },
+    });
+    const { ok, failures } = await load.done();
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(0);
     const after = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
     expect(after.exitCode, after.stdout + after.stderr).toBe(0);
   }, 900_000);
