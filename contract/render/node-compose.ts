@@ -9,8 +9,18 @@ import { ID_RULE, isId } from "../ids";
 import type { Hook, Manifest, Service } from "../manifest/schema";
 import { escapeDollars } from "./dollars";
 import { type NodeExtras, type NodeFile, parseNodeExtras } from "./node-extras";
+import {
+  DEFAULT_MEMORY_LIMIT_BYTES,
+  memoryLimit,
+  ms,
+  renderHealthcheck,
+  renderLogging,
+  SHARED_RENDER_DEFAULTS,
+  type SharedRenderOptions,
+} from "./service-fields";
 
-export interface RenderOptions {
+/** The options, `defaultMemoryLimitBytes`, `logMaxSize` and `logMaxFiles` among them (service-fields.ts). */
+export interface RenderOptions extends SharedRenderOptions {
   environmentId: string;
   sequence: number;
   /** Pinned image (`repo@sha256:…`) for every service, keyed by service name. */
@@ -23,17 +33,13 @@ export interface RenderOptions {
    * at the volume's folder.
    */
   disks?: Record<string, string>;
-  /** Memory limit for services that set none. */
-  defaultMemoryLimitBytes?: number;
-  logMaxSize?: string;
-  logMaxFiles?: number;
   /** The environment's backups (target, schedule, retention); none when absent. */
   backup?: EnvironmentBackup | undefined;
   /** Who may enter the environment (logs, run, exec) and whether commands are on. */
   access?: AccessPolicy | undefined;
 }
 
-export const DEFAULT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
+export { DEFAULT_MEMORY_LIMIT_BYTES };
 export const LABEL = {
   environment: "berth.environment",
   release: "berth.release",
@@ -103,10 +109,6 @@ function escHook(h: Hook): Hook {
 
 const esc = escapeDollars;
 
-function ms(v: number): string {
-  return `${v}ms`;
-}
-
 /** Container ports to publish on 127.0.0.1: the routed ones and the health probe's. */
 export function publishedPorts(m: Manifest, service: string): number[] {
   const ports = new Set<number>();
@@ -143,27 +145,14 @@ function renderService(
   if (s.health) labels[LABEL.health] = JSON.stringify(s.health);
   out.labels = labels;
   out.restart = s.restart ?? "unless-stopped";
-  if (s.healthcheck) {
-    const h = s.healthcheck;
-    const hc: Record<string, unknown> = {};
-    if (h.test) hc.test = h.test.map(esc);
-    if (h.intervalMs !== undefined) hc.interval = ms(h.intervalMs);
-    if (h.timeoutMs !== undefined) hc.timeout = ms(h.timeoutMs);
-    if (h.retries !== undefined) hc.retries = h.retries;
-    if (h.startPeriodMs !== undefined) hc.start_period = ms(h.startPeriodMs);
-    if (h.startIntervalMs !== undefined) hc.start_interval = ms(h.startIntervalMs);
-    if (h.disable) hc.disable = true;
-    out.healthcheck = hc;
-  }
+  if (s.healthcheck) out.healthcheck = renderHealthcheck(s.healthcheck);
   const deps = Object.entries(s.dependsOn);
   if (deps.length > 0) {
     out.depends_on = Object.fromEntries(
       deps.map(([d, c]) => [d, { condition: c.condition, restart: c.restart, required: c.required }]),
     );
   }
-  const limits: Record<string, unknown> = {
-    memory: String(s.resources.limits?.memory ?? o.defaultMemoryLimitBytes),
-  };
+  const limits: Record<string, unknown> = { memory: memoryLimit(s, o) };
   if (s.resources.limits?.cpus !== undefined) limits.cpus = s.resources.limits.cpus;
   if (s.resources.limits?.pids !== undefined) limits.pids = s.resources.limits.pids;
   const resources: Record<string, unknown> = { limits };
@@ -175,15 +164,7 @@ function renderService(
     };
   }
   out.deploy = { ...(s.replicas !== undefined && s.replicas > 1 ? { replicas: s.replicas } : {}), resources };
-  // Logs stay on the node and are always rotated: berth's bounds fill what the file leaves out.
-  out.logging = {
-    driver: s.logging?.driver ?? "json-file",
-    options: {
-      "max-size": o.logMaxSize,
-      "max-file": String(o.logMaxFiles),
-      ...Object.fromEntries(Object.entries(s.logging?.options ?? {}).map(([k, v]) => [k, esc(v)])),
-    },
-  };
+  out.logging = renderLogging(s, o);
   if (s.expose.length > 0) out.expose = s.expose.map(String);
   const ports = publishedPorts(m, name);
   if (ports.length > 0) out.ports = ports.map((p) => `127.0.0.1::${p}`);
@@ -273,9 +254,7 @@ export function renderNodeCompose(m: Manifest, options: RenderOptions): Rendered
   const o: Required<Omit<RenderOptions, "backup" | "access">> & Pick<RenderOptions, "backup" | "access"> = {
     volumeRoot: "/mnt",
     disks: {},
-    defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
-    logMaxSize: "10m",
-    logMaxFiles: 3,
+    ...SHARED_RENDER_DEFAULTS,
     ...options,
   };
   const env = o.environmentId;

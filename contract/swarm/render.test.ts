@@ -1,9 +1,10 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose interpolation syntax in test data
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseManifest } from "../manifest/schema";
 import { RenderError } from "../render/node-compose";
 import { configVersion, secretVersion, swarmObjectName } from "./names";
-import { monitorFor, renderSwarmStack, type SwarmRenderOptions } from "./render";
+import { monitorFor, parseSwarmExtras, renderSwarmStack, type SwarmRenderOptions } from "./render";
 import { DIGEST, swarmImages, swarmManifest } from "./testdata";
 
 const m = swarmManifest();
@@ -87,6 +88,19 @@ describe("renderSwarmStack", () => {
     expect(rendered.extras.secrets).toEqual([{ name: secretName, secret: "api-token" }]);
     expect(rendered.extras.configs).toEqual([{ name: configName, content: "greeting = hello\n" }]);
     expect(rendered.text).not.toContain("s3cret-value");
+  });
+
+  it("writes a config's content in x-berth with `$` as `$$`, which parseSwarmExtras reads back", () => {
+    const content = "proxy_set_header Host $host; ${NOT:?interpolated}\n";
+    const withDollars = { ...m, configs: { site: { content } } };
+    const r = renderSwarmStack(withDollars, options);
+    const x = parse(r.text)["x-berth"];
+    expect(x.configs[0].content).toBe("proxy_set_header Host $$host; $${NOT:?interpolated}\n");
+    expect(r.extras.configs[0]?.content).toBe(content);
+    expect(parseSwarmExtras(x)?.configs[0]?.content).toBe(content);
+    // The versioned name follows the content the program meant, not its escaped spelling.
+    expect(r.extras.configs[0]?.name).toBe(swarmObjectName("shop", "site", configVersion(content)));
+    expect(parseSwarmExtras({ ...x, stack: "not a stack" })).toBeUndefined();
   });
 
   it("a changed secret value or config content gets a new name; the same value keeps it", () => {

@@ -15,7 +15,8 @@
 // - Networks are overlays (encrypted unless asked not to), services resolve by DNS round robin
 //   (`endpoint_mode: dnsrr`: the node proxies reach the tasks themselves, so no virtual IP).
 // - No published ports: traffic reaches tasks through the nodes' proxies on the overlay.
-// What the agent needs beyond Compose travels in top-level `x-berth` (Swarm ignores `x-` keys).
+// What the agent needs beyond Compose travels in top-level `x-berth` (Swarm deploys no `x-` key,
+// but interpolates them: its free text is written `$$`).
 import * as z from "zod";
 import { idSchema } from "../ids";
 import {
@@ -25,9 +26,8 @@ import {
   type Service,
   secretNameSchema,
 } from "../manifest/schema";
-import { escapeDollars } from "../render/dollars";
+import { escapeDollars, unescapeDollars } from "../render/dollars";
 import {
-  DEFAULT_MEMORY_LIMIT_BYTES,
   LABEL,
   networkName,
   PINNED_IMAGE,
@@ -35,10 +35,19 @@ import {
   releaseInputProblems,
   volumeName,
 } from "../render/node-compose";
+import {
+  memoryLimit,
+  ms,
+  renderHealthcheck,
+  renderLogging,
+  SHARED_RENDER_DEFAULTS,
+  type SharedRenderOptions,
+} from "../render/service-fields";
 import { configVersion, NODE_LABEL, stackName, swarmObjectName } from "./names";
 import { PROXY_CONFIG_PATH, PROXY_SERVICE, PROXY_TARGET_PORT, renderSwarmProxyConfig } from "./proxy";
 
-export interface SwarmRenderOptions {
+/** The options, `defaultMemoryLimitBytes`, `logMaxSize` and `logMaxFiles` among them (render/service-fields.ts). */
+export interface SwarmRenderOptions extends SharedRenderOptions {
   environmentId: string;
   sequence: number;
   /** Pinned image (`repo@sha256:…`) for every service. */
@@ -51,9 +60,6 @@ export interface SwarmRenderOptions {
   encryptNetworks?: boolean;
   /** How long Swarm watches an updated task before it counts the update done (at least). */
   monitorMs?: number;
-  defaultMemoryLimitBytes?: number;
-  logMaxSize?: string;
-  logMaxFiles?: number;
   /**
    * The environment's proxy on every node (proxy.ts): a global service of this pinned HAProxy
    * image, publishing `port` on each node (host mode) and routing the routes to the tasks.
@@ -83,6 +89,16 @@ export const swarmExtrasSchema = z
   .strict();
 export type SwarmExtras = z.infer<typeof swarmExtrasSchema>;
 
+/** A stack file's `x-berth` as the program meant it: checked, configs' content unescaped. */
+export function parseSwarmExtras(value: unknown): SwarmExtras | undefined {
+  const parsed = swarmExtrasSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  return {
+    ...parsed.data,
+    configs: parsed.data.configs.map((c) => ({ name: c.name, content: unescapeDollars(c.content) })),
+  };
+}
+
 export interface RenderedSwarmStack {
   text: string;
   extras: SwarmExtras;
@@ -90,10 +106,6 @@ export interface RenderedSwarmStack {
 
 export const DEFAULT_MONITOR_MS = 30_000;
 const esc = escapeDollars;
-
-function ms(v: number): string {
-  return `${v}ms`;
-}
 
 /** Long enough to see a task fail its health check: start period plus (retries + 1) intervals. */
 export function monitorFor(h: Healthcheck | undefined, floorMs: number): number {
@@ -108,18 +120,6 @@ function restartPolicy(restart: string | undefined): Record<string, unknown> {
   const m = restart?.match(/^on-failure(?::(\d+))?$/);
   if (m) return { condition: "on-failure", ...(m[1] ? { max_attempts: Number(m[1]) } : {}) };
   return { condition: "any" };
-}
-
-function healthcheck(h: Healthcheck): Record<string, unknown> {
-  const hc: Record<string, unknown> = {};
-  if (h.test) hc.test = h.test.map(esc);
-  if (h.intervalMs !== undefined) hc.interval = ms(h.intervalMs);
-  if (h.timeoutMs !== undefined) hc.timeout = ms(h.timeoutMs);
-  if (h.retries !== undefined) hc.retries = h.retries;
-  if (h.startPeriodMs !== undefined) hc.start_period = ms(h.startPeriodMs);
-  if (h.startIntervalMs !== undefined) hc.start_interval = ms(h.startIntervalMs);
-  if (h.disable) hc.disable = true;
-  return hc;
 }
 
 /** Fields Swarm cannot run, each with what to do instead. */
@@ -163,10 +163,8 @@ function renderService(
   labels[LABEL.service] = name;
   if (s.health) labels[LABEL.health] = JSON.stringify(s.health);
   out.labels = labels;
-  if (s.healthcheck) out.healthcheck = healthcheck(s.healthcheck);
-  const limits: Record<string, unknown> = {
-    memory: String(s.resources.limits?.memory ?? o.defaultMemoryLimitBytes),
-  };
+  if (s.healthcheck) out.healthcheck = renderHealthcheck(s.healthcheck);
+  const limits: Record<string, unknown> = { memory: memoryLimit(s, o) };
   if (s.resources.limits?.cpus !== undefined) limits.cpus = String(s.resources.limits.cpus);
   if (s.resources.limits?.pids !== undefined) limits.pids = s.resources.limits.pids;
   const resources: Record<string, unknown> = { limits };
@@ -210,14 +208,7 @@ function renderService(
     for (const v of s.volumes) pins.push({ service: name, node, volume: v.source });
   }
   out.deploy = deploy;
-  out.logging = {
-    driver: s.logging?.driver ?? "json-file",
-    options: {
-      "max-size": o.logMaxSize,
-      "max-file": String(o.logMaxFiles),
-      ...Object.fromEntries(Object.entries(s.logging?.options ?? {}).map(([k, v]) => [k, esc(v)])),
-    },
-  };
+  out.logging = renderLogging(s, o);
   const mounts: Record<string, unknown>[] = s.volumes.map((v) => ({
     type: "volume",
     source: v.source,
@@ -320,9 +311,7 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
   const o: Options = {
     encryptNetworks: true,
     monitorMs: DEFAULT_MONITOR_MS,
-    defaultMemoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
-    logMaxSize: "10m",
-    logMaxFiles: 3,
+    ...SHARED_RENDER_DEFAULTS,
     ...options,
   };
   const env = o.environmentId;
@@ -436,7 +425,12 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
     pins,
     replicas: Object.fromEntries(m.order.map((n) => [n, m.services[n]?.replicas ?? 1])),
   };
-  doc["x-berth"] = extras;
+  // `docker stack deploy` interpolates `x-` fields too (a `${X:?…}` in a config's content
+  // refuses the whole file): free text is written `$$`, and parseSwarmExtras reads it back.
+  doc["x-berth"] = {
+    ...extras,
+    configs: extras.configs.map((c) => ({ name: c.name, content: esc(c.content) })),
+  };
   const header = `# Rendered by berth for environment ${env}, release ${o.sequence}, on a swarm (docker stack deploy). Do not edit.\n`;
   return { text: `${header}${JSON.stringify(doc, null, 2)}\n`, extras };
 }

@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { LABEL } from "../../contract/render/node-compose";
 import { stackName } from "../../contract/swarm/names";
 import { checkSwarmStack } from "../../contract/swarm/node-check";
-import { type SwarmExtras, swarmExtrasSchema } from "../../contract/swarm/render";
+import { parseSwarmExtras, type SwarmExtras } from "../../contract/swarm/render";
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
 import {
@@ -81,18 +81,14 @@ export async function applySwarmRelease(
   // The node re-checks what it deploys, whoever signed it (contract/swarm/node-check.ts).
   const doc: unknown = parse(await readFile(input.file, "utf8"));
   const problems = checkSwarmStack(doc, input.environmentId);
-  const parsed = swarmExtrasSchema.safeParse((doc as Record<string, unknown>)["x-berth"]);
-  if (!parsed.success) problems.push("x-berth: not the extras of a Swarm stack");
-  else if (
-    parsed.data.environmentId !== input.environmentId ||
-    parsed.data.stack !== stackName(input.environmentId)
-  )
-    problems.push(`x-berth: the stack of ${parsed.data.environmentId}, not of ${input.environmentId}`);
-  if (problems.length > 0 || !parsed.success)
+  const extras = parseSwarmExtras((doc as Record<string, unknown>)["x-berth"]);
+  if (!extras) problems.push("x-berth: not the extras of a Swarm stack");
+  else if (extras.environmentId !== input.environmentId || extras.stack !== stackName(input.environmentId))
+    problems.push(`x-berth: the stack of ${extras.environmentId}, not of ${input.environmentId}`);
+  if (problems.length > 0 || !extras)
     throw new SwarmApplyError(
       `NODE_RULES: this node does not deploy what the release asks for: ${problems.join("; ")}`,
     );
-  const extras = parsed.data;
   const labels = { [LABEL.environment]: extras.environmentId };
   const label = `${LABEL.environment}=${extras.environmentId}`;
   const values = Object.values(input.secretValues);
