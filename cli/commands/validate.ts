@@ -1,6 +1,9 @@
 import { dirname, resolve } from "node:path";
-import { diskProjectFiles, formatProblem } from "../../contract/compose";
-import { ComposeInvalidError, validateCompose } from "../../contract/release/build";
+// The loader's own files, not contract/compose's index (which also exports the node's check) nor
+// release/build (render, seal, sign): a `berth validate` process initializes only what it runs.
+import { formatProblem } from "../../contract/compose/problem";
+import { diskProjectFiles } from "../../contract/compose/project-files";
+import { ComposeInvalidError, validateCompose } from "../../contract/release/validate";
 import { keyValues, parse } from "../args";
 import { type Io, UsageError } from "../io";
 

@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { manifestSchema } from "../manifest/schema";
 import { loadCompose } from "./load";
 import type { Problem } from "./problem";
 import { diskProjectFiles } from "./project-files";
@@ -28,11 +29,14 @@ const files = [
 function load(rel: string) {
   const file = path.join(CORPUS, rel);
   const projectDir = path.dirname(file);
-  return loadCompose(readFileSync(file, "utf8"), {
+  const r = loadCompose(readFileSync(file, "utf8"), {
     file: rel,
     projectDir,
     files: diskProjectFiles(projectDir),
   });
+  // What the loader makes is a manifest by the zod schema itself, not only by its type.
+  if (r.ok) expect(manifestSchema.safeParse(r.manifest).error?.issues ?? [], rel).toEqual([]);
+  return r;
 }
 
 function messages(rel: string): string[] {

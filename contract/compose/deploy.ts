@@ -1,7 +1,8 @@
 // services.*.deploy: resources (limits: cpus, memory, pids; reservations: cpus, memory),
 // replicas, and update_config's order and parallelism. The rest of Swarm's fields (placement,
 // mode, ...) are refused: a node runs what its release says, with no scheduler.
-import { MAX_REPLICAS, type Resources } from "../manifest/schema";
+import { MAX_REPLICAS } from "../manifest/patterns";
+import type { Resources } from "../manifest/schema";
 import type { Path, Pos } from "./problem";
 import { asInt, asMap, type Ctx, checkKeys } from "./read";
 import { entry, type YMap, type YNode } from "./tree";

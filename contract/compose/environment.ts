@@ -1,7 +1,8 @@
 // services.*.environment: a map or a list of KEY=VALUE. `KEY` without a value takes the variable
 // of that name passed in (as Compose takes it from the shell), and is left out with a warning
 // when there is none. `KEY: { x-berth-secret: NAME }` references a secret the agent injects.
-import { type EnvValue, SECRET_NAME_PATTERN } from "../manifest/schema";
+import { SECRET_NAME_PATTERN } from "../manifest/patterns";
+import type { EnvValue } from "../manifest/schema";
 import type { Path } from "./problem";
 import { asText, type Ctx, listOrDict, setKey } from "./read";
 import type { YNode } from "./tree";

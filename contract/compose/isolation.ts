@@ -5,7 +5,7 @@
 //
 // The rendered file is berth's own JSON, so the node's check is an allow-list: every key a
 // service may carry is one the renderer writes, with the shape the renderer gives it.
-import { MAX_REPLICAS } from "../manifest/schema";
+import { MAX_REPLICAS } from "../manifest/patterns";
 import { nodeFileSource, PINNED_IMAGE as PINNED } from "../render/node-compose";
 import { SERVICE_REJECTED } from "./rejections";
 import { RENDERED_RUNTIME_FIELDS } from "./runtime";

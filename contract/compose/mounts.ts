@@ -2,7 +2,8 @@
 // `~/x`, `C:\x`, a variable that expands to a path, and the long syntax `type: bind`. The
 // Docker socket gets its own message (reported by the socket scan, see socket.ts).
 import * as posix from "node:path/posix";
-import { NAME_PATTERN, type VolumeMount } from "../manifest/schema";
+import { NAME_PATTERN } from "../manifest/patterns";
+import type { VolumeMount } from "../manifest/schema";
 import type { Path } from "./problem";
 import { asBool, asText, type Ctx, checkKeys } from "./read";
 import { mentionsDockerSocket } from "./remote";

@@ -1,6 +1,7 @@
 // Top-level x-berth-routes: a list of { service, port, host, path? }: public HTTP traffic for
 // host (and path prefix) goes to the service's container port.
-import { HOSTNAME_PATTERN, type Route } from "../manifest/schema";
+import { HOSTNAME_PATTERN } from "../manifest/patterns";
+import type { Route } from "../manifest/schema";
 import type { Path } from "./problem";
 import { asInt, asMap, asText, type Ctx, checkKeys } from "./read";
 import { entry, type YNode } from "./tree";

@@ -12,8 +12,8 @@
 // Services mount them with the short syntax (`- name`) or the long one (source, target, uid, gid,
 // mode): secrets at /run/secrets/<target or name>, configs at /<name> or their target.
 import * as posix from "node:path/posix";
+import { NAME_PATTERN, SECRET_NAME_PATTERN } from "../manifest/patterns";
 import type { ComposeSecret, FileMount } from "../manifest/schema";
-import { NAME_PATTERN, SECRET_NAME_PATTERN } from "../manifest/schema";
 import { insideProject } from "./build";
 import type { Path } from "./problem";
 import type { ProjectFiles } from "./project-files";

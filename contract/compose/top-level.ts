@@ -1,5 +1,6 @@
 // Top-level volumes:, networks:, include: and the keys berth refuses there.
-import { NAME_PATTERN, type Network, type Volume } from "../manifest/schema";
+import { NAME_PATTERN } from "../manifest/patterns";
+import type { Network, Volume } from "../manifest/schema";
 import { readLabels } from "./labels";
 import type { Path } from "./problem";
 import { asBool, asOptionalMap, type Ctx, checkKeys, type Rejection, setKey } from "./read";

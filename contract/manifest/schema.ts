@@ -11,29 +11,26 @@
 // berth is refused rather than half understood.
 import * as z from "zod";
 import { volumeBackupSchema } from "../backup/schema";
+import {
+  HOSTNAME_PATTERN,
+  MANIFEST_FORMAT_VERSION,
+  MAX_REPLICAS,
+  NAME_PATTERN,
+  SECRET_NAME_PATTERN,
+} from "./patterns";
 
-export const MANIFEST_FORMAT_VERSION = 1;
+export { HOSTNAME_PATTERN, MANIFEST_FORMAT_VERSION, MAX_REPLICAS, NAME_PATTERN, SECRET_NAME_PATTERN };
 
 /** Compose service, volume and network names. */
-export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export const nameSchema = z.string().max(128).regex(NAME_PATTERN, "must be letters, digits, '.', '_' or '-'");
 
 /** Secret names referenced with `{ x-berth-secret: NAME }`. */
-export const SECRET_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export const secretNameSchema = z
   .string()
   .regex(SECRET_NAME_PATTERN, "must be 1-128 letters, digits, '.', '_' or '-'");
 
 /** A lowercase host name; a leading `*.` label is a wildcard. */
-export const HOSTNAME_PATTERN =
-  /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 export const hostnameSchema = z.string().max(253).regex(HOSTNAME_PATTERN, "must be a lowercase host name");
-
-/**
- * The most containers of one service on a node: a start-first upgrade runs the old and the new
- * ones side by side, each a server of HAProxy's backend (16 server slots at most).
- */
-export const MAX_REPLICAS = 8;
 
 export const portSchema = z.number().int().min(1).max(65535);
 const durationMs = z.number().int().nonnegative();

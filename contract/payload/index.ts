@@ -44,7 +44,7 @@ export {
   unseal,
   unsealSecrets,
 } from "./seal";
-export { payloadSigningBytes, serializeEnvelope, signRelease } from "./sign";
+export { payloadSigningBytes, serializeEnvelope, signAndSerialize, signRelease } from "./sign";
 export {
   DEFAULT_MAX_CLOCK_SKEW_SECONDS,
   TrustedKeys,

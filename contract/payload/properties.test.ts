@@ -8,7 +8,7 @@ import { generateNodeKeyPair, generateSigningKeyPair } from "./keys";
 import { createReleasePayload, type ReleaseInput } from "./release";
 import type { Route } from "./schema";
 import { unsealSecrets } from "./seal";
-import { serializeEnvelope, signRelease } from "./sign";
+import { serializeEnvelope, signAndSerialize, signRelease } from "./sign";
 import { TrustedKeys, verifyRelease } from "./verify";
 
 const signing = generateSigningKeyPair();
@@ -117,6 +117,18 @@ describe("properties", () => {
           expect(verified.keyId).toBe(signing.keyId);
         }
         expect(Object.fromEntries(unsealSecrets(payload, node.privateKey))).toEqual(input.secrets);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("signAndSerialize gives the envelope and text of signRelease + serializeEnvelope", () => {
+    fc.assert(
+      fc.property(releaseInput, (input) => {
+        const payload = createReleasePayload({ ...input, nodePublicKey: node.publicKey });
+        const both = signAndSerialize(payload, signing.privateKey);
+        expect(both.text).toBe(serializeEnvelope(signRelease(payload, signing.privateKey)));
+        expect(both.text).toBe(serializeEnvelope(both.envelope));
       }),
       { numRuns: 60 },
     );

@@ -28,14 +28,32 @@ export function payloadSigningBytes(payload: ReleasePayload): Buffer {
  * or its Compose text does not match its SHA-256, and KeyError for an unusable signing key.
  */
 export function signRelease(payload: ReleasePayload, signingKey: KeyInput): ReleaseEnvelope {
+  return signAndSerialize(payload, signingKey).envelope;
+}
+
+/**
+ * signRelease and serializeEnvelope in one: the payload's canonical JSON (the rendered Compose
+ * text is most of it) is made once, signed, and is the `payload` of the envelope's text, which is
+ * what `serializeEnvelope(signRelease(payload, key))` gives (RFC 8785 orders the envelope's keys
+ * keyId, payload, signature; both strings are plain ASCII, as JSON.stringify writes them).
+ */
+export function signAndSerialize(
+  payload: ReleasePayload,
+  signingKey: KeyInput,
+): { envelope: ReleaseEnvelope; text: string } {
   const parsed = releasePayloadSchema.safeParse(payload);
   if (!parsed.success) throw new ReleasePayloadError(formatIssues(parsed.error.issues));
   if (sha256Hex(parsed.data.compose.text) !== parsed.data.compose.sha256) {
     throw new ReleasePayloadError(["compose.sha256: does not match the SHA-256 of compose.text"]);
   }
   const privateKey = loadSigningPrivateKey(signingKey);
-  const signature = sign(null, payloadSigningBytes(parsed.data), privateKey);
-  return { payload: parsed.data, keyId: keyIdOf(privateKey), signature: toBase64Url(signature) };
+  const payloadText = canonicalJson(parsed.data);
+  const signature = toBase64Url(sign(null, Buffer.from(payloadText, "utf8"), privateKey));
+  const keyId = keyIdOf(privateKey);
+  return {
+    envelope: { payload: parsed.data, keyId, signature },
+    text: `{"keyId":${JSON.stringify(keyId)},"payload":${payloadText},"signature":${JSON.stringify(signature)}}`,
+  };
 }
 
 /** The envelope as it is published: its canonical JSON text (deterministic, so byte-stable). */

@@ -5,53 +5,21 @@
 import type { KeyObject } from "node:crypto";
 import type { AccessPolicy } from "../access/schema";
 import type { EnvironmentBackup } from "../backup/schema";
-import { formatProblem, loadCompose, type Problem, type ProjectFiles } from "../compose";
 import type { Manifest } from "../manifest/schema";
 import {
   createReleasePayload,
   type KeyInput,
   type ReleaseEnvelope,
   type ReleasePayload,
-  serializeEnvelope,
-  signRelease,
+  signAndSerialize,
 } from "../payload";
 import { backupSecretNames, renderNodeCompose } from "../render/node-compose";
 import { secretVersion } from "../swarm/names";
 import { renderSwarmStack } from "../swarm/render";
 
-export class ComposeInvalidError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(problems.map(formatProblem).join("\n"));
-    this.name = "ComposeInvalidError";
-  }
-}
+export { ComposeInvalidError, type ValidateInput, validateCompose } from "./validate";
 
 export class MissingSecretError extends Error {}
-
-export interface ValidateInput {
-  composeText: string;
-  /** The file name problems name. */
-  file: string;
-  projectDir?: string;
-  variables?: Record<string, string>;
-  /** The project folder's files (`.env`, env_file, ...); see LoadOptions.files. */
-  files?: ProjectFiles;
-  /** The node's platform; see LoadOptions.platform. */
-  platform?: string;
-}
-
-/** Compose → manifest, or a ComposeInvalidError listing every problem. */
-export function validateCompose(i: ValidateInput): { manifest: Manifest; warnings: Problem[] } {
-  const r = loadCompose(i.composeText, {
-    file: i.file,
-    ...(i.projectDir ? { projectDir: i.projectDir } : {}),
-    ...(i.variables ? { variables: i.variables } : {}),
-    ...(i.files ? { files: i.files } : {}),
-    ...(i.platform ? { platform: i.platform } : {}),
-  });
-  if (!r.ok) throw new ComposeInvalidError(r.problems);
-  return { manifest: r.manifest, warnings: r.warnings };
-}
 
 /** The secret names a manifest references, sorted. */
 export function referencedSecrets(m: Manifest): string[] {
@@ -147,8 +115,8 @@ export function buildRelease(i: ReleaseInput): BuiltRelease {
     ...(i.issuedAt ? { issuedAt: i.issuedAt } : {}),
     ...(i.expiresAt ? { expiresAt: i.expiresAt } : {}),
   });
-  const envelope = signRelease(payload, i.signingKey);
-  return { rendered, payload, envelope, text: serializeEnvelope(envelope) };
+  const { envelope, text } = signAndSerialize(payload, i.signingKey);
+  return { rendered, payload, envelope, text };
 }
 
 function renderSwarm(i: ReleaseInput, swarm: NonNullable<ReleaseInput["swarm"]>): { text: string } {
