@@ -65,8 +65,9 @@ class Converter {
   pos(node: { range?: [number, number, number] | null } | null | undefined, fallback: Pos): Pos {
     const offset = node?.range?.[0];
     if (offset === undefined) return fallback;
-    const { line, col } = this.lc.linePos(offset);
-    return this.file === undefined ? { line, col } : { line, col, file: this.file };
+    // linePos makes a new object each call: the position itself, unless a file is named.
+    const p = this.lc.linePos(offset);
+    return this.file === undefined ? p : { line: p.line, col: p.col, file: this.file };
   }
 
   /** `!reset` and `!override` become the node's merge tag; other local tags are refused. */
