@@ -10,7 +10,7 @@
 //   berth-agent prune    ENV / check ENV          retention now / repository check now
 //   berth-agent restore  ENV [--snapshot ID] [--volume V] [--force]
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
@@ -36,6 +36,7 @@ import { TrustStore } from "../trust/trust-store";
 import { restartMode } from "../upgrade/handover";
 import { watchTrial } from "../upgrade/watchdog";
 import { AGENT_VERSION } from "../version";
+import { ACTIVITY_FILE, PersistedActivity } from "../workspace/activity-file";
 import { WorkspaceBackups } from "../workspace/backup";
 import { WorkspaceExecutor } from "../workspace/executor";
 import { WorkspaceSync } from "../workspace/sync";
@@ -107,6 +108,7 @@ function makeAgent(
   config: AgentConfig,
   run?: { configFile: string; bundlePath: string },
   resticProgress?: ResticProgressListener,
+  daemon = false,
 ) {
   // The daemon logs to stdout (the journal); a one-shot command keeps stdout for its output.
   const log = run ? createLogger("berth-agent") : createLogger("berth-agent", process.stderr);
@@ -123,7 +125,12 @@ function makeAgent(
     ...(config.proxy.user ? { user: config.proxy.user } : {}),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
+  // The daemon keeps the workspaces' last activity across restarts (a one-shot command has none).
+  const activity = daemon
+    ? new PersistedActivity({ path: join(config.stateRoot, ACTIVITY_FILE), log })
+    : undefined;
   const workspaces = new WorkspaceSync({
+    ...(activity ? { activity: activity.activity } : {}),
     channel: channelFor(config),
     nodeId: config.nodeId,
     trustedKeys: trust.keys,
@@ -157,7 +164,7 @@ function makeAgent(
       ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
       : {}),
   });
-  return { agent, log, proxy, workspaces };
+  return { agent, log, proxy, workspaces, activity };
 }
 
 export async function main(argv: string[], given: Io): Promise<number> {
@@ -222,10 +229,11 @@ export async function main(argv: string[], given: Io): Promise<number> {
     // restic's progress of `backup` and `restore`, on stderr when it is a terminal.
     const progress =
       command === "backup" || command === "restore" ? terminalProgress(process.stderr) : undefined;
-    const { agent, log, workspaces, proxy } = makeAgent(
+    const { agent, log, workspaces, proxy, activity } = makeAgent(
       config,
       command === "run" && bundlePath ? { configFile: resolve(configFile), bundlePath } : undefined,
       progress?.listener,
+      command === "run",
     );
     switch (command) {
       case "run": {
@@ -278,6 +286,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
           throw e;
         } finally {
           stopWatchdog();
+          activity?.flush();
         }
         log.info(agent.loop.handingOver ? "agent handed over to the new agent" : "agent stopped");
         await access.server.stop();

@@ -64,3 +64,40 @@ describe("a workspace's activity", () => {
     expect(a.lastActiveMs("w")).toBe(40_000);
   });
 });
+
+describe("a workspace's activity across an agent restart", () => {
+  it("records the last activity and sample, restores them, and reports each change that moved the clock", () => {
+    let now = 10_000;
+    let changes = 0;
+    const a = new WorkspaceActivity(
+      () => now,
+      () => changes++,
+    );
+    a.sessionStarted("w");
+    expect(changes).toBe(1);
+    a.observe("w", { atMs: 11_000, cpuNanos: 1e9 });
+    // The first sample compares with nothing: no activity, no change.
+    expect(changes).toBe(1);
+    now = 20_000;
+    a.heartbeat();
+    expect(changes).toBe(2);
+    expect(a.record()).toEqual({ w: { lastActiveMs: 20_000, sample: { atMs: 11_000, cpuNanos: 1e9 } } });
+    // A new agent: the clock goes on; the kept sample compares with the next one.
+    now = 100_000;
+    const b = new WorkspaceActivity(() => now);
+    b.restore(a.record());
+    expect(b.lastActiveMs("w")).toBe(20_000);
+    b.observe("w", { atMs: 100_000, cpuNanos: 1e9 + 80e9 });
+    expect(b.lastActiveMs("w")).toBe(100_000);
+    // A last activity in the future (the clock went back) counts from now, never later.
+    const c = new WorkspaceActivity(() => 5_000);
+    c.restore({ w: { lastActiveMs: 50_000 } });
+    expect(c.lastActiveMs("w")).toBe(5_000);
+    // Heartbeats only for open sessions; forgetting an unknown workspace is no change.
+    a.sessionEnded("w");
+    const before = changes;
+    a.heartbeat();
+    a.forget("nobody");
+    expect(changes).toBe(before);
+  });
+});

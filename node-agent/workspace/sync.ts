@@ -80,7 +80,10 @@ export interface WorkspaceSyncDeps {
   /** Made on first use (nodes without workspaces never need the devcontainer CLI). */
   executor: (report: StatusReporter) => WorkspaceExecutor;
   log: Logger;
-  /** Sessions and process activity (idle.ts); the access endpoint reports sessions to it. */
+  /**
+   * Sessions and process activity (idle.ts); the access endpoint reports sessions to it. The
+   * daemon's is kept on disk (activity-file.ts); without one, it lives in memory.
+   */
   activity?: WorkspaceActivity;
   /** Bounds a wake (an access to a stopped workspace waits this long at most). */
   wakeTimeoutSeconds?: number;
@@ -258,6 +261,8 @@ export class WorkspaceSync {
         }
       }
     }
+    // An open session is activity now (kept on disk for a restart: activity-file.ts).
+    this.activity.heartbeat();
     await this.stopIdle(verified);
     this.followBranches(verified);
     for (const [id, d] of verified) if (d.backup) this.backUp(id, d, "scheduled");

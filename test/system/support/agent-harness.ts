@@ -3,7 +3,16 @@
 // test signing key and published like the program publishes them.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +37,6 @@ import { renderNodeCompose } from "../../../contract/render/node-compose";
 import { type AgentStatus, verifyAgentStatus } from "../../../contract/trust";
 import { createLogger, type Logger } from "../../../lib/log";
 import { run } from "../../../lib/process";
-import { accessSocketPath } from "../../../node-agent/access/wire";
 import { Agent } from "../../../node-agent/agent";
 import { watchFolderChannel } from "../../../node-agent/channel-watch";
 import { dockerRunner } from "../../../node-agent/docker";
@@ -275,19 +283,41 @@ export class AgentHarness {
       bind: config.proxy.bind,
       log: createLogger("berth-agent-test"),
     });
-    const out = openSync(join(this.root, "agent.log"), "a");
+    await this.spawnDaemon();
+  }
+
+  private async spawnDaemon(): Promise<void> {
+    const log = join(this.root, "agent.log");
+    const from = existsSync(log) ? statSync(log).size : 0;
+    const out = openSync(log, "a");
     this.daemon = spawn(
       process.execPath,
       [join(__dirname, "..", "..", "..", "dist", "berth-agent.js"), "run", "--config", this.configFile],
       { stdio: ["ignore", out, out], env: { ...process.env, BERTH_LOG_LEVEL: "info" } },
     );
-    const socket = accessSocketPath(this.stateRoot);
+    closeSync(out);
+    // Up once this process's access endpoint listens (a killed one may have left the socket).
+    const listening = () => readFileSync(log).subarray(from).includes("access endpoint listening");
     const deadline = Date.now() + 20_000;
-    while (!(existsSync(socket) && (await this.proxy.running()))) {
+    while (!(listening() && (await this.proxy.running()))) {
       if (this.daemon.exitCode !== null || Date.now() > deadline)
         throw new Error(`the agent daemon did not come up:\n${this.daemonLog()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Stops the daemon (SIGTERM: a clean stop, as systemd's restart; SIGKILL: a crash) and starts
+   * it again with the same configuration, state and proxy.
+   */
+  async restartDaemon(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    const d = this.daemon;
+    if (d && d.exitCode === null && d.signalCode === null) {
+      const exited = new Promise((r) => d.once("exit", r));
+      d.kill(signal);
+      await exited;
+    }
+    await this.spawnDaemon();
   }
 
   daemonLog(): string {
