@@ -126,7 +126,7 @@ function load(text: string, options: LoadOptions, problems: Problems): Manifest 
 
   const root = asMap(ctx, parsed.root, [], "a Compose file");
   if (!root) return undefined;
-  new ComposeFiles(ctx, posix.basename(options.file ?? "compose.yaml")).resolve(root);
+  new ComposeFiles(ctx, posix.basename(options.file ?? "compose.yaml"), text).resolve(root);
   interpolateTree(root, ctx.variables, [], problems);
   scanDockerSocket(root, [], problems);
 

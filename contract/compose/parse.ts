@@ -191,7 +191,9 @@ class Converter {
       this.count += done.size;
       if (this.count > MAX_NODES || depth + 1 + done.height > MAX_DEPTH)
         return this.tooMany(pos, path, depth + 1 + done.height > MAX_DEPTH);
-      return { ...copyTree(done.tree), pos };
+      const copy = copyTree(done.tree);
+      copy.pos = pos;
+      return copy;
     }
     this.expanding.add(target);
     try {
@@ -315,13 +317,29 @@ function heightOf(n: YNode): number {
 
 /** A copy later passes may change without touching the anchor's tree or other aliases of it. */
 function copyTree(n: YNode): YNode {
-  if (n.kind === "seq") return { ...n, items: n.items.map(copyTree) };
-  if (n.kind === "map")
-    return {
-      ...n,
-      entries: n.entries.map((e) => ({ key: e.key, keyPos: e.keyPos, value: copyTree(e.value) })),
-    };
-  return { ...n };
+  // Written out rather than spread: an 800-step merge chain copies 320,000 nodes, and object
+  // literals of one shape are what V8 allocates fastest.
+  if (n.kind === "seq") {
+    const items = new Array<YNode>(n.items.length);
+    for (let i = 0; i < items.length; i++) items[i] = copyTree(n.items[i] as YNode);
+    const seq: YNode = { kind: "seq", pos: n.pos, items };
+    if (n.tag) seq.tag = n.tag;
+    return seq;
+  }
+  if (n.kind === "map") {
+    const entries = new Array<YEntry>(n.entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = n.entries[i] as YEntry;
+      entries[i] = { key: e.key, keyPos: e.keyPos, value: copyTree(e.value) };
+    }
+    const map: YNode = { kind: "map", pos: n.pos, entries };
+    if (n.tag) map.tag = n.tag;
+    return map;
+  }
+  const scalar: YNode = { kind: "scalar", pos: n.pos, value: n.value, source: n.source };
+  if (n.raw !== undefined) scalar.raw = n.raw;
+  if (n.tag) scalar.tag = n.tag;
+  return scalar;
 }
 
 export interface Parsed {
