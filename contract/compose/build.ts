@@ -4,7 +4,7 @@ import * as posix from "node:path/posix";
 import type { Build } from "../manifest/schema";
 import { readLabels } from "./labels";
 import type { Path } from "./problem";
-import { asText, asTextList, type Ctx, checkKeys, listOrDict, setKey } from "./read";
+import { asName, asText, asTextList, type Ctx, checkKeys, listOrDict, setKey } from "./read";
 import { isRemote } from "./remote";
 import { platformMatches, platformProblem } from "./runtime";
 import { entry, type YNode } from "./tree";
@@ -134,6 +134,11 @@ function additionalContexts(ctx: Ctx, node: YNode, path: Path): Record<string, s
   let ok = true;
   for (const kv of listOrDict(ctx, node, path, "additional_contexts") ?? []) {
     const v = kv.value;
+    if (kv.key === "") {
+      ctx.problems.error(kv.pos, kv.path, "an additional context needs a name", "name it (NAME: SOURCE)");
+      ok = false;
+      continue;
+    }
     if (v === null || v === "") {
       ctx.problems.error(
         kv.pos,
@@ -239,7 +244,7 @@ export function readBuild(ctx: Ctx, node: YNode, path: Path): Build | undefined 
   }
   const t = entry(node, "target");
   if (t) {
-    const v = asText(ctx, t.value, [...path, "target"], "build target");
+    const v = asName(ctx, t.value, [...path, "target"], "build target");
     if (v === undefined) ok = false;
     else out.target = v;
   }

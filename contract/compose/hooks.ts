@@ -5,7 +5,7 @@
 import type { Hook } from "../manifest/schema";
 import { readCommand } from "./command";
 import type { Path } from "./problem";
-import { asBool, asMap, asText, type Ctx, checkKeys, listOrDict, setKey } from "./read";
+import { asBool, asMap, asName, asText, type Ctx, checkKeys, listOrDict, setKey } from "./read";
 import { entry, type YNode } from "./tree";
 
 export const HOOK_FIELDS = ["post_start", "pre_stop"] as const;
@@ -57,7 +57,7 @@ export function readHooks(ctx: Ctx, node: YNode, path: Path): Hook[] | undefined
     }
     const u = entry(map, "user");
     if (u) {
-      const v = asText(ctx, u.value, [...p, "user"], "user");
+      const v = asName(ctx, u.value, [...p, "user"], "user");
       if (v !== undefined) hook.user = v;
     }
     const w = entry(map, "working_dir");

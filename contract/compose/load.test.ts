@@ -113,3 +113,37 @@ describe("loadCompose on a realistic app", () => {
     expect(ok.ok && ok.manifest.services.web?.build?.context).toBe("x");
   });
 });
+
+describe("names the manifest cannot hold empty", () => {
+  // Each was once refused only by a final check of the manifest against its schema, as
+  // "internal: the manifest is invalid"; the loader now says what and where.
+  it.each([
+    ["group_add", '    group_add: [""]\n', "services.web.group_add[0]: group_add items must not be empty"],
+    [
+      "aliases",
+      '    networks: {default: {aliases: [""]}}\n',
+      "services.web.networks.default.aliases[0]: aliases items must not be empty",
+    ],
+    [
+      "build target",
+      '    build: {context: ., target: ""}\n',
+      "services.web.build.target: build target must not be empty",
+    ],
+    [
+      "hook user",
+      '    post_start: [{command: [x], user: ""}]\n',
+      "services.web.post_start[0].user: user must not be empty",
+    ],
+    [
+      "additional context",
+      '    build: {context: ., additional_contexts: {"": "."}}\n',
+      'services.web.build.additional_contexts[""]: an additional context needs a name',
+    ],
+  ])("%s", (_, body, message) => {
+    const r = loadCompose(`services:\n  web:\n    image: nginx\n${body}`, {
+      file: "c.yaml",
+      projectDir: "/p",
+    });
+    expect(r.ok ? [] : r.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([message]);
+  });
+});

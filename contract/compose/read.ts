@@ -158,9 +158,21 @@ export function asTextList(ctx: Ctx, node: YNode, path: Path, what: string): str
   node.items.forEach((it, i) => {
     const s = asText(ctx, it, [...path, i], `${what} items`);
     if (s === undefined) ok = false;
-    else out.push(s);
+    else if (s === "") {
+      // Each item names something (a capability, a group, an alias, a profile...).
+      ctx.problems.error(it.pos, [...path, i], `${what} items must not be empty`, "remove the empty item");
+      ok = false;
+    } else out.push(s);
   });
   return ok ? out : undefined;
+}
+
+/** A string that names something, so not empty (a build target, a user). */
+export function asName(ctx: Ctx, node: YNode, path: Path, what: string): string | undefined {
+  const s = asText(ctx, node, path, what);
+  if (s !== "") return s;
+  ctx.problems.error(node.pos, path, `${what} must not be empty`, "give it a value, or remove the key");
+  return undefined;
 }
 
 export interface KeyValue {
