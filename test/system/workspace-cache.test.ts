@@ -19,6 +19,7 @@ import {
   commit,
   git,
   removeStateVolumes,
+  SHARED_MARKER,
   sampleConfig,
   sampleDockerfile,
   sampleRepository,
@@ -27,6 +28,13 @@ import { type SecondEngine, startSecondEngine } from "./support/second-engine";
 import { REGISTRY } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 8);
+// The toolchain layer's marker (support/devcontainer-repo.ts), the same in every repository of
+// this file and every run: the cold start builds it on an empty engine and pushes it to this run's
+// namespace; every later build takes it from that cache or the shared engine's own, with a last
+// line of its own (its own key), so apt-get runs once in the file, not once per repository.
+const MARKER = SHARED_MARKER;
+/** BuildKit's progress: the toolchain step (apt-get) came from a cache. */
+const TOOLCHAIN_CACHED = new RegExp(`#(\\d+) \\[[^\\]]*\\] RUN echo ${MARKER} [^\\n]*\\n#\\1 CACHED`);
 const NAMESPACE = `${REGISTRY}/berth-ws-${RUN}`;
 const login = {
   username: process.env.BERTH_REGISTRY_USER ?? "",
@@ -110,7 +118,7 @@ afterAll(async () => {
 describe("a fresh node starts a workspace at the speed of a pull", () => {
   let repo: string;
   beforeAll(async () => {
-    repo = await sampleRepository(`cold-${RUN}`);
+    repo = await sampleRepository(MARKER);
     roots.push(repo);
   });
 
@@ -161,7 +169,7 @@ describe("a fresh node starts a workspace at the speed of a pull", () => {
     await commit(
       repo,
       {
-        ".devcontainer/Dockerfile": sampleDockerfile(`cold-${RUN}`, "RUN echo two > /etc/berth-sample-line"),
+        ".devcontainer/Dockerfile": sampleDockerfile(MARKER, "RUN echo two > /etc/berth-sample-line"),
       },
       "one-line change",
     );
@@ -172,7 +180,7 @@ describe("a fresh node starts a workspace at the speed of a pull", () => {
     expect(c.first.image).not.toBe(exact);
     const buildLog = (await import("node:fs")).readFileSync(c.first.buildLog!, "utf8");
     // BuildKit's progress: the apt-get step is CACHED, the changed one ran.
-    expect(buildLog).toMatch(/#(\d+) \[[^\]]*\] RUN echo cold-[^\n]*\n#\1 CACHED/);
+    expect(buildLog).toMatch(TOOLCHAIN_CACHED);
     expect(buildLog).toMatch(/#(\d+) \[[^\]]*\] RUN echo two[^\n]*\n#\1 DONE/);
     expect(c.final.push).toBe("done");
     const line = await docker(e2.host, "exec", c.first.containerId!, "cat", "/etc/berth-sample-line");
@@ -190,17 +198,14 @@ describe("a fresh node starts a workspace at the speed of a pull", () => {
     await commit(
       repo,
       {
-        ".devcontainer/Dockerfile": sampleDockerfile(
-          `cold-${RUN}`,
-          "RUN echo three > /etc/berth-sample-line",
-        ),
+        ".devcontainer/Dockerfile": sampleDockerfile(MARKER, "RUN echo three > /etc/berth-sample-line"),
       },
       "second one-line change",
     );
     const d = await up(ex2, spec(repo));
     expect(d.first.mode).toBe("cached-build");
     const log2 = (await import("node:fs")).readFileSync(d.first.buildLog!, "utf8");
-    expect(log2).toMatch(/#(\d+) \[[^\]]*\] RUN echo cold-[^\n]*\n#\1 CACHED/);
+    expect(log2).toMatch(TOOLCHAIN_CACHED);
     expect(log2).toMatch(/#(\d+) \[[^\]]*\] RUN echo three[^\n]*\n#\1 DONE/);
     await ex2.down(`ws-${RUN}`);
     await e2.stop();
@@ -210,7 +215,8 @@ describe("a fresh node starts a workspace at the speed of a pull", () => {
 
 describe("cache keys of a real clone", () => {
   it("named configs get separate keys and tags; an unrelated touched file keeps the key (an exact hit)", async () => {
-    const repo = await sampleRepository(`named-${RUN}`, {
+    const repo = await sampleRepository(MARKER, {
+      ".devcontainer/Dockerfile": sampleDockerfile(MARKER, "RUN echo named > /etc/berth-sample-line"),
       ".devcontainer/alt/devcontainer.json": sampleConfig({
         build: { dockerfile: "../Dockerfile", context: "../.." },
         containerEnv: { FLAVOUR: "alt" },
@@ -309,7 +315,9 @@ async function closedPort(): Promise<number> {
 describe("failures give a running workspace or a clear error, never a hang", () => {
   let repo: string;
   beforeAll(async () => {
-    repo = await sampleRepository(`fail-${RUN}`);
+    repo = await sampleRepository(MARKER, {
+      ".devcontainer/Dockerfile": sampleDockerfile(MARKER, "RUN echo fail > /etc/berth-sample-line"),
+    });
     roots.push(repo);
   });
 
@@ -394,7 +402,8 @@ describe("failures give a running workspace or a clear error, never a hang", () 
   it("initializeCommand runs on the node only where the declaration allows it", async () => {
     const marker = join(mkdtempSync(join(tmpdir(), "berth-init-")), "ran");
     roots.push(join(marker, ".."));
-    const withInit = await sampleRepository(`init-${RUN}`, {
+    const withInit = await sampleRepository(MARKER, {
+      ".devcontainer/Dockerfile": sampleDockerfile(MARKER, "RUN echo init > /etc/berth-sample-line"),
       ".devcontainer/devcontainer.json": sampleConfig({ initializeCommand: `touch ${marker}` }),
     });
     roots.push(withInit);
@@ -421,30 +430,33 @@ describe("failures give a running workspace or a clear error, never a hang", () 
 
 describe("untrusted branches", () => {
   it("read the cache but never write the default branch's tags", async () => {
-    const repo = await sampleRepository(`untrusted-${RUN}`);
+    // The same repository as the trusted workspaces above: its default branch's cache tags exist.
+    const repo = await sampleRepository(MARKER);
     roots.push(repo);
     await git(repo, "checkout", "--quiet", "-b", "contrib");
     await commit(
       repo,
-      { ".devcontainer/Dockerfile": sampleDockerfile(`untrusted-${RUN}`, "RUN echo contrib > /etc/x") },
+      { ".devcontainer/Dockerfile": sampleDockerfile(MARKER, "RUN echo contrib > /etc/x") },
       "contrib",
     );
+    const base = `${NAMESPACE}/acme/sample-${RUN}/devcontainer`;
+    const digest = async (ref: string) =>
+      (await resolveDigest(ref, { credentials: { [REGISTRY]: login } })).digest;
+    const trusted = [`${base}:cache-default.main`, `${base}:cache-default.main.full`];
+    const before = await Promise.all(trusted.map(digest));
     const ex = executor();
-    const r = await up(
-      ex,
-      spec(repo, {
-        id: `ws-${RUN}-t`,
-        branch: "contrib",
-        trusted: false,
-        repositoryName: `acme/untrusted-${RUN}`,
-      }),
-    );
+    const r = await up(ex, spec(repo, { id: `ws-${RUN}-t`, branch: "contrib", trusted: false }));
     expect(r.first.state).toBe("running");
     expect(r.final.push).toBe("done");
-    const base = `${NAMESPACE}/acme/untrusted-${RUN}/devcontainer`;
+    // It read the default branch's cache: the toolchain step came from it, in its own builder.
+    const buildLog = (await import("node:fs")).readFileSync(r.first.buildLog!, "utf8");
+    expect(buildLog).toMatch(TOOLCHAIN_CACHED);
+    expect(buildLog).toMatch(/#(\d+) \[[^\]]*\] RUN echo contrib[^\n]*\n#\1 DONE/);
+    // It wrote its own tag only: the trusted tags it read are unchanged, none of this branch's is made.
     expect(await inRegistry(`${base}:untrusted-default.contrib`)).toBe(true);
-    expect(await inRegistry(`${base}:cache-default.main`)).toBe(false);
+    expect(await Promise.all(trusted.map(digest))).toEqual(before);
     expect(await inRegistry(`${base}:cache-default.contrib`)).toBe(false);
+    expect(await inRegistry(`${base}:cache-default.contrib.full`)).toBe(false);
     expect(await inRegistry(r.first.image!)).toBe(false); // the exact tag is a trusted one
     await ex.down(`ws-${RUN}-t`);
   });

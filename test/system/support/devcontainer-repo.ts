@@ -7,7 +7,15 @@ import { run } from "../../../lib/process";
 
 export const BASE_IMAGE = process.env.BERTH_BASE_IMAGE ?? "127.0.0.1:5000/berth/debian:trixie";
 
-/** The Dockerfile; `marker` makes its toolchain layer unique to a run (no engine has it cached). */
+/**
+ * The marker of a toolchain layer that is the same in every run: built once per Docker Engine, then
+ * taken from its build cache. For tests that need an image with the toolchain but do not assert
+ * on building it on the shared engine (a fresh second engine, a workspace's own BuildKit
+ * container and a namespace unique to the run start without it anyway).
+ */
+export const SHARED_MARKER = "berth-sample-toolchain";
+
+/** The Dockerfile; `marker` names its toolchain layer (one unique to a run: no engine has it cached). */
 export function sampleDockerfile(
   marker: string,
   lastLine = "RUN echo one > /etc/berth-sample-line",
