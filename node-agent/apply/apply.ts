@@ -26,12 +26,12 @@ import { ensureEnvironmentResources } from "./environment-resources";
 import { DEFAULT_FILES_ROOT, ensureTmpfs, writeNodeFiles } from "./files";
 import { type HookContainer, hookExec, parseServiceContainers, serviceContainers } from "./hooks";
 import { probeUntilHealthy } from "./http-probe";
+import { keepable, type PlacedRelease, strayContainers, unchangedServices } from "./placement";
 import {
   type ApplyPlan,
   parallelismOf,
   planApply,
   type RouteKey,
-  releaseProject,
   replicasOf,
   slotsFor,
   type Upstream,
@@ -137,6 +137,72 @@ type Call = (
   o?: { allowFailure?: boolean; timeoutMs?: number },
 ) => Promise<{ stdout: string; stderr: string; exitCode?: number }>;
 
+/**
+ * Where each service of a stored release runs: what its apply recorded, or (a release applied
+ * before that was recorded) every start-first service in the release's own project.
+ */
+export function projectsOf(store: ReleaseStore, seq: number): Record<string, string> {
+  return store.readMetadata(seq).projects ?? planApply(store.release(seq).extras).projectOf;
+}
+
+/**
+ * The containers of an environment that the applied release does not run (each container of
+ * its projects outside `projects`: the previous release's, or what a crash left): pre_stop hooks
+ * (`previous`'s) in the running ones, then each is stopped within its own stop_grace_period
+ * (Compose set it as the container's stop timeout, as `compose down` uses it) and removed.
+ */
+export async function retireOutside(
+  call: Call,
+  log: Logger,
+  env: string,
+  projects: Readonly<Record<string, string>>,
+  store: ReleaseStore,
+  previous: number | undefined,
+): Promise<void> {
+  const ps = await call(compose.containersOfEnvironment(env), { allowFailure: true });
+  const ids = new Set(strayContainers(env, projects, ps.stdout));
+  if (ids.size === 0) return;
+  let services: NodeExtras["services"] = [];
+  try {
+    if (previous !== undefined) services = store.release(previous).extras.services;
+  } catch {
+    // The previous release is gone from the store: no hooks to run.
+  }
+  for (const line of ps.stdout.split("\n")) {
+    const [id = "", , , service = "", state = ""] = line.split("\t");
+    const hooks = services.find((s) => s.name === service)?.preStop;
+    if (!ids.has(id) || state !== "running" || !hooks?.length) continue;
+    await runPreStop(call, log, service, hooks, [{ id, state, configHash: "" }]);
+  }
+  await call(compose.stopContainers([...ids]), { allowFailure: true });
+  await call(compose.removeContainers([...ids]), { allowFailure: true });
+}
+
+/** A failing pre_stop hook is reported, and the container is stopped all the same. */
+async function runPreStop(
+  call: Call,
+  log: Logger,
+  service: string,
+  hooks: readonly Hook[],
+  containers: readonly HookContainer[],
+): Promise<void> {
+  for (const c of containers) {
+    for (const hook of hooks) {
+      const r = await call(hookExec(c.id, hook), { allowFailure: true, timeoutMs: HOOK_TIMEOUT_MS });
+      if (r.exitCode !== 0)
+        log.warn(
+          {
+            service,
+            container: c.id.slice(0, 12),
+            exitCode: r.exitCode,
+            output: lastLines(r.stderr || r.stdout, 5),
+          },
+          "a pre_stop hook failed; stopping the container anyway",
+        );
+    }
+  }
+}
+
 export class Applier {
   constructor(private readonly deps: ApplyDeps) {}
 
@@ -162,14 +228,15 @@ export class Applier {
     const { payload, extras } = release;
     const env = payload.environmentId;
     const seq = payload.sequence;
-    const plan = planApply(extras);
+    let plan = planApply(extras);
     const file = store.composePath(seq);
     const previous = store.current();
     let secretEnv: Record<string, string>;
     let pullCredentials: RegistryCredentials | undefined;
     let certificates: TlsBundle[];
+    let secrets: Record<string, string>;
     try {
-      const secrets = this.deps.unseal(payload);
+      secrets = this.deps.unseal(payload);
       certificates = tlsBundlesFromSecrets(secrets);
       secretEnv = this.secretEnv(payload, extras, secrets);
       const creds = secrets[REGISTRY_CREDENTIALS_SECRET];
@@ -218,6 +285,12 @@ export class Applier {
       }
       return p;
     };
+
+    // Start-first services whose definition this release leaves as it was keep their containers
+    // where they run, if those are running (the answer comes with `docker ps`, below).
+    const placing = this.placing(store, release, previous, secretEnv, secrets);
+    const states = placing ? docker(compose.containerStates(env), { allowFailure: true }) : undefined;
+    states?.catch(() => undefined);
 
     log.info({ environment: env, sequence: seq, previous }, "applying release");
     try {
@@ -276,6 +349,22 @@ export class Applier {
           return stop;
         }
       }
+      if (placing && states) {
+        const ps = await states;
+        const keep = keepable(
+          placing.unchanged,
+          placing.projects,
+          ps.exitCode === 0 ? compose.parseContainerStates(ps.stdout) : [],
+          (s) => replicasOf(extras, s),
+        );
+        plan = planApply(extras, { services: keep, projects: placing.projects });
+        if (plan.kept.length > 0)
+          log.debug(
+            { environment: env, services: plan.kept },
+            "start-first services unchanged: left running",
+          );
+      }
+      store.writeMetadata({ ...store.readMetadata(seq), projects: plan.projectOf });
       // The services this apply (re)started, and when the last of them did.
       const started = new Set<string>();
       if (plan.stateful.services.length > 0) {
@@ -317,6 +406,8 @@ export class Applier {
       certificatesInstalled = true;
       await this.deps.proxy.installCertificates(env, certificates);
       for (const [i, r] of payload.routes.entries()) {
+        // A service left running keeps its servers.
+        if (plan.kept.includes(r.service)) continue;
         const route = routes[i] as RouteKey;
         const upstreams = await portOf(r.service, r.port);
         const from = await this.deps.proxy.upstreamsOf(route);
@@ -346,6 +437,7 @@ export class Applier {
       });
       await this.step("rollback");
       return this.rollBack(store, release, {
+        plan,
         previous,
         switched,
         reason,
@@ -370,8 +462,7 @@ export class Applier {
     const retire = () => {
       retired ??= (async () => {
         await this.step("stop-old");
-        await this.preStopAll(call, releaseProject(env, previous), store, previous);
-        await call(compose.down(releaseProject(env, previous)), { allowFailure: true });
+        await retireOutside(call, log, env, plan.projectOf, store, previous);
         log.info({ environment: env, sequence: previous }, "previous release stopped");
       })();
       return retired;
@@ -468,50 +559,41 @@ export class Applier {
     return before;
   }
 
-  /** pre_stop hooks of a stored release's services in its project's running containers. */
-  private async preStopAll(call: Call, project: string, store: ReleaseStore, seq: number): Promise<void> {
-    let extras: NodeExtras;
+  /**
+   * What placement needs of the previous release (none on a first release, or when it cannot be
+   * read): its projects, and which start-first services this release leaves unchanged.
+   */
+  private placing(
+    store: ReleaseStore,
+    release: Release,
+    previous: number | undefined,
+    env: Record<string, string>,
+    secrets: Record<string, string>,
+  ): { projects: Record<string, string>; unchanged: Set<string> } | undefined {
+    if (previous === undefined) return undefined;
     try {
-      extras = store.release(seq).extras;
-    } catch {
-      return;
-    }
-    for (const s of extras.services) {
-      if (!s.preStop?.length) continue;
-      const cs = parseServiceContainers(
-        (await call(serviceContainers(project, s.name), { allowFailure: true })).stdout,
+      const prev = store.release(previous);
+      const prevSecrets = this.deps.unseal(prev.payload);
+      const before: PlacedRelease = {
+        document: prev.document,
+        extras: prev.extras,
+        env: this.secretEnv(prev.payload, prev.extras, prevSecrets),
+        secrets: prevSecrets,
+      };
+      const next: PlacedRelease = { document: release.document, extras: release.extras, env, secrets };
+      const unchanged = unchangedServices(before, next);
+      return unchanged.size > 0 ? { projects: projectsOf(store, previous), unchanged } : undefined;
+    } catch (e) {
+      this.deps.log.debug(
+        { err: describeError(e) },
+        "previous release unreadable: every service starts anew",
       );
-      await this.preStop(
-        call,
-        s.name,
-        s.preStop,
-        cs.filter((c) => c.state === "running"),
-      );
+      return undefined;
     }
   }
 
-  /** A failing pre_stop hook is reported, and the container is stopped all the same. */
-  private async preStop(
-    call: Call,
-    service: string,
-    hooks: readonly Hook[],
-    containers: readonly HookContainer[],
-  ) {
-    for (const c of containers) {
-      for (const hook of hooks) {
-        const r = await call(hookExec(c.id, hook), { allowFailure: true, timeoutMs: HOOK_TIMEOUT_MS });
-        if (r.exitCode !== 0)
-          this.deps.log.warn(
-            {
-              service,
-              container: c.id.slice(0, 12),
-              exitCode: r.exitCode,
-              output: lastLines(r.stderr || r.stdout, 5),
-            },
-            "a pre_stop hook failed; stopping the container anyway",
-          );
-      }
-    }
+  private preStop(call: Call, service: string, hooks: readonly Hook[], containers: readonly HookContainer[]) {
+    return runPreStop(call, this.deps.log, service, hooks, containers);
   }
 
   /** Where the environment's secret and config files live on the agent's tmpfs. */
@@ -616,7 +698,8 @@ export class Applier {
   ): Promise<void> {
     for (const s of extras.services) {
       const health = doc[s.name]?.labels?.["berth.health"];
-      if (!health) continue;
+      // A service left running was probed by the apply that started it.
+      if (!health || plan.kept.includes(s.name)) continue;
       const probe = JSON.parse(health) as { path: string; port: number; status: number };
       const project = plan.projectOf[s.name] as string;
       for (const { host, port } of await portOf(s.name, probe.port)) {
@@ -737,13 +820,10 @@ export class Applier {
     plan: ApplyPlan,
     env: string,
   ): Promise<ApplyOutcome["services"]> {
-    const projects = [plan.stateful, plan.stateless]
-      .filter((g) => g.services.length > 0)
-      .map((g) => g.project);
     const ps = await call(compose.containerStates(env), { allowFailure: true });
     return compose
       .parseContainerStates(ps.stdout)
-      .filter((c) => projects.includes(c.project))
+      .filter((c) => plan.projectOf[c.service] === c.project)
       .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0))
       .map((c) => ({ name: c.service, state: c.state, ...(c.health ? { health: c.health } : {}) }));
   }
@@ -773,6 +853,8 @@ export class Applier {
     store: ReleaseStore,
     release: Release,
     ctx: {
+      /** The apply's plan (absent: resuming after a crash, every start-first service was new). */
+      plan?: ApplyPlan;
       previous: number | undefined;
       switched: { route: RouteKey; from: Upstream[] }[];
       reason: string;
@@ -787,7 +869,7 @@ export class Applier {
     const env = payload.environmentId;
     const seq = payload.sequence;
     const file = store.composePath(seq);
-    const plan = planApply(extras);
+    const plan = ctx.plan ?? planApply(extras);
     for (const s of ctx.switched.reverse()) {
       if (s.from.length > 0)
         await proxy
@@ -796,7 +878,22 @@ export class Applier {
     }
     if (ctx.certificatesInstalled) await this.restoreCertificates(store, env, seq, ctx.previous);
     await this.step("rollback:switched-back");
-    await docker(compose.down(plan.stateless.project, 10), { allowFailure: true });
+    // Only what this apply started: a service left running stays (it may share the project, when
+    // an operator's rollback re-applies the release that started it).
+    if (plan.kept.length === 0)
+      await docker(compose.down(plan.stateless.project, 10), { allowFailure: true });
+    else if (plan.stateless.services.length > 0) {
+      const ps = await docker(compose.projectContainers(plan.stateless.project), { allowFailure: true });
+      const ids = ps.stdout
+        .split("\n")
+        .map((l) => l.trim().split("\t"))
+        .filter(([id, service]) => !!id && plan.stateless.services.includes(service ?? ""))
+        .map(([id]) => id as string);
+      if (ids.length > 0) {
+        await docker(compose.stopContainers(ids, 10), { allowFailure: true });
+        await docker(compose.removeContainers(ids), { allowFailure: true });
+      }
+    }
     await this.step("rollback:new-stopped");
     if (ctx.previous !== undefined && ctx.previous !== seq) {
       // The previous release's start-first project never stopped; put its stop-first services back.

@@ -22,9 +22,11 @@ export interface RouteKey {
 export interface ApplyPlan {
   /** Stop-first services (volumes, or asked for): one long-lived project per environment. */
   stateful: { project: string; services: string[] };
-  /** Start-first services: a project per release, started beside the previous one. */
+  /** Start-first services this release starts: in its own project, beside the previous one. */
   stateless: { project: string; services: string[] };
-  /** The project each service runs in. */
+  /** Start-first services left running where they are (their definition did not change). */
+  kept: string[];
+  /** The project each service runs in once the release is applied. */
   projectOf: Record<string, string>;
 }
 
@@ -46,16 +48,27 @@ export function parseReleaseProject(environmentId: string, project: string): num
   return /^\d+$/.test(rest) ? Number(rest) : undefined;
 }
 
-export function planApply(extras: NodeExtras): ApplyPlan {
+/**
+ * `keep`: start-first services that stay where they run now (`projects`: the previous release's
+ * `projectOf`), because their definition did not change; the others start in the release's project.
+ */
+export function planApply(
+  extras: NodeExtras,
+  keep?: { services: ReadonlySet<string>; projects: Readonly<Record<string, string>> },
+): ApplyPlan {
   const env = extras.environmentId;
   const stateful = extras.services.filter((s) => s.updateOrder === "stop-first").map((s) => s.name);
-  const stateless = extras.services.filter((s) => s.updateOrder === "start-first").map((s) => s.name);
+  const startFirst = extras.services.filter((s) => s.updateOrder === "start-first").map((s) => s.name);
+  const kept = startFirst.filter((s) => keep?.services.has(s) && keep.projects[s] !== undefined);
+  const stateless = startFirst.filter((s) => !kept.includes(s));
   const projectOf: Record<string, string> = {};
   for (const s of stateful) projectOf[s] = statefulProject(env);
   for (const s of stateless) projectOf[s] = releaseProject(env, extras.sequence);
+  for (const s of kept) projectOf[s] = keep?.projects[s] as string;
   return {
     stateful: { project: statefulProject(env), services: stateful },
     stateless: { project: releaseProject(env, extras.sequence), services: stateless },
+    kept,
     projectOf,
   };
 }

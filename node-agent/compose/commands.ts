@@ -105,6 +105,17 @@ export function containersOfEnvironment(environmentId: string): Command {
   };
 }
 
+/**
+ * Stops containers by id: each gets its stop signal, then `timeoutSeconds` or (absent) its own
+ * stop_grace_period (Compose sets it as the container's stop timeout), as `compose down` does.
+ */
+export function stopContainers(ids: readonly string[], timeoutSeconds?: number): Command {
+  return {
+    file: "docker",
+    args: ["stop", ...(timeoutSeconds !== undefined ? ["--time", String(timeoutSeconds)] : []), ...ids],
+  };
+}
+
 /** Removes containers by id (forcefully: used to clean up a half-started release). */
 export function removeContainers(ids: readonly string[]): Command {
   return { file: "docker", args: ["rm", "--force", "--volumes=false", ...ids] };

@@ -88,13 +88,15 @@ function setup(
     restoreFails?: string;
     swarm?: ApplyOutcome["state"];
     opens?: (p: unknown) => string | undefined;
+    /** What Docker answers (default: nothing, exit 0). */
+    docker?: Parameters<typeof recordingRunner>[0];
   } = {},
 ) {
   const root = mkdtempSync(join(tmpdir(), "berth-converger-"));
   const channel = new FolderChannelStore(join(root, "channel"));
   const signing = generateSigningKeyPair();
   const nodeKeys = generateNodeKeyPair();
-  const docker = recordingRunner();
+  const docker = recordingRunner(o.docker);
   const reports: StatusReport[] = [];
   const applied: { sequence: number; withRestore: boolean }[] = [];
   const retired: { sequence: number; afterReports: number }[] = [];
@@ -258,7 +260,13 @@ describe("Converger", () => {
   });
 
   it("finishes an apply a crash interrupted after the switch: old releases stopped, applied reported", async () => {
-    const t = setup();
+    // Release 1's web still runs beside release 2's.
+    const t = setup({
+      docker: (argv) =>
+        argv[1] === "ps"
+          ? { stdout: "old1\tberth_shop_r1\t1\tweb\trunning\nnew2\tberth_shop_r2\t2\tweb\trunning\n" }
+          : undefined,
+    });
     await t.publish(1);
     await t.publish(2);
     await t.converger.converge(ENV, 1);
@@ -268,7 +276,7 @@ describe("Converger", () => {
     s.writeMetadata(meta); // killed before recording the outcome
     t.reports.length = 0;
     await t.converger.converge(ENV, 2);
-    expect(t.docker.lines()).toEqual(["docker compose --project-name berth_shop_r1 down --remove-orphans"]);
+    expect(t.docker.lines().slice(1)).toEqual(["docker stop old1", "docker rm --force --volumes=false old1"]);
     expect(s.readMetadata(2).outcome).toBe("applied");
     expect(t.reports).toEqual([
       { environmentId: ENV, appliedSequence: 2, attemptedSequence: 2, state: "applied", services: [] },

@@ -15,7 +15,7 @@ import { stackName } from "../../contract/swarm/names";
 import { checkSwarmStack } from "../../contract/swarm/node-check";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
-import type { Applier, ApplyOutcome } from "../apply/apply";
+import { type Applier, type ApplyOutcome, projectsOf, retireOutside } from "../apply/apply";
 import { removeEnvironmentNetworks } from "../apply/environment-resources";
 import { releaseProject, statefulProject } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
@@ -323,9 +323,16 @@ export class Converger {
    * older release still running, record the outcome and report.
    */
   private async finishInterrupted(env: string, store: ReleaseStore, seq: number): Promise<void> {
-    for (const old of store.sequences().filter((s) => s !== seq)) {
-      await this.d.docker(compose.down(releaseProject(env, old)), { allowFailure: true });
-    }
+    // Every container outside the projects this release runs in (a start-first service it left
+    // unchanged still runs in an older release's project).
+    await retireOutside(
+      (c, o) => this.d.docker(c, o ?? {}),
+      this.d.log,
+      env,
+      projectsOf(store, seq),
+      store,
+      undefined,
+    );
     store.writeMetadata({
       ...store.readMetadata(seq),
       outcome: "applied",
@@ -384,8 +391,8 @@ export class Converger {
       } else if (current !== undefined) {
         for (const route of this.d.proxy.routesOf?.(env) ?? []) await this.d.proxy.removeRoute(route);
         await this.d.proxy.installCertificates(env, []);
-        await this.d.docker(compose.down(releaseProject(env, current)), { allowFailure: true });
-        await this.d.docker(compose.down(statefulProject(env)), { allowFailure: true });
+        const projects = new Set([...Object.values(projectsOf(store, current)), statefulProject(env)]);
+        for (const project of projects) await this.d.docker(compose.down(project), { allowFailure: true });
         await removeEnvironmentNetworks(this.d.docker, store.release(current).extras);
       }
       store.setCurrent(undefined);

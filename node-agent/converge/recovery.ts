@@ -3,8 +3,9 @@
 // finished are removed.
 import { tlsBundlesFromSecrets } from "../../contract/release/tls";
 import type { Logger } from "../../lib/log";
-import { routeKeys } from "../apply/apply";
-import { parseReleaseProject, planApply, replicasOf, statefulProject } from "../apply/plan";
+import { projectsOf, routeKeys } from "../apply/apply";
+import { strayContainers } from "../apply/placement";
+import { replicasOf } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import * as compose from "../compose/commands";
 import type { DockerRunner } from "../docker";
@@ -20,19 +21,6 @@ export interface RecoveryDeps {
   log: Logger;
 }
 
-/** Ids of the containers that belong to no release the node keeps running (pure). */
-export function strayContainers(env: string, current: number | undefined, psOutput: string): string[] {
-  const stray: string[] = [];
-  for (const line of psOutput.split("\n")) {
-    const [id, project] = line.split("\t");
-    if (!id || !project) continue;
-    const seq = parseReleaseProject(env, project);
-    if (seq !== undefined && seq !== current) stray.push(id);
-    if (project === statefulProject(env) && current === undefined) stray.push(id);
-  }
-  return stray;
-}
-
 export class Recovery {
   constructor(private readonly d: RecoveryDeps) {}
 
@@ -41,9 +29,14 @@ export class Recovery {
    * started release), and points the proxy back at the current release.
    */
   async recover(env: string): Promise<void> {
-    const current = this.d.store(env).current();
+    const store = this.d.store(env);
+    const current = store.current();
     const ps = await this.d.docker(compose.containersOfEnvironment(env));
-    const stray = strayContainers(env, current, ps.stdout);
+    const stray = strayContainers(
+      env,
+      current === undefined ? undefined : projectsOf(store, current),
+      ps.stdout,
+    );
     await this.repointProxy(env);
     if (stray.length > 0) {
       this.d.log.warn(
@@ -65,7 +58,7 @@ export class Recovery {
     // A Swarm stack: Swarm keeps its tasks running; there are no published ports to point at.
     if (isSwarmStack(store.readCompose(current))) return;
     const release = store.release(current);
-    const plan = planApply(release.extras);
+    const projects = projectsOf(store, current);
     const file = store.composePath(current);
     const routes = routeKeys(env, release.payload, release.extras);
     await this.d.proxy.ensureRoutes(routes);
@@ -76,7 +69,7 @@ export class Recovery {
       for (let index = 1; index <= n; index++) {
         const out = await this.d.docker(
           compose.port(
-            { project: plan.projectOf[r.service] as string, file },
+            { project: projects[r.service] as string, file },
             r.service,
             r.port,
             n > 1 ? index : undefined,

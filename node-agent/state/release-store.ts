@@ -29,6 +29,12 @@ export interface ReleaseMetadata {
   /** Compose project name the release runs under. */
   project: string;
   /**
+   * The Compose project each service's containers run in (written when its apply begins): a
+   * start-first service the release did not change stays in an earlier release's project.
+   * Absent (releases applied before it was recorded): `planApply`'s projects.
+   */
+  projects?: Record<string, string>;
+  /**
    * Set when the release failed and its rollback began: an agent killed during the rollback
    * finishes it at restart instead of trying the failed release again.
    */
