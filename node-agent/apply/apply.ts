@@ -228,9 +228,9 @@ export class Applier {
     const { payload, extras } = release;
     const env = payload.environmentId;
     const seq = payload.sequence;
-    let plan = planApply(extras);
     const file = store.composePath(seq);
     const previous = store.current();
+    let plan = planApply(extras, undefined, { first: previous === undefined });
     let secretEnv: Record<string, string>;
     let pullCredentials: RegistryCredentials | undefined;
     let certificates: TlsBundle[];
@@ -367,7 +367,15 @@ export class Applier {
       store.writeMetadata({ ...store.readMetadata(seq), projects: plan.projectOf });
       // The services this apply (re)started, and when the last of them did.
       const started = new Set<string>();
-      if (plan.stateful.services.length > 0) {
+      if (plan.stateless.project === plan.stateful.project) {
+        // A first release: every service in one Compose call, which starts them in `depends_on`
+        // order (a service waits for its dependencies' health) as a plain `compose up` would.
+        await this.step("stateful-up");
+        const all = [...plan.stateful.services, ...plan.stateless.services];
+        await this.up(call, statefulT, all, waitFor(all), { deps: true });
+        for (const s of all) started.add(s);
+        await this.postStart(call, statefulT.project, extras, all, new Set());
+      } else if (plan.stateful.services.length > 0) {
         await this.step("stateful-up");
         // The early answer holds when nothing was pulled in between (a pull can take long).
         const kept =
@@ -385,7 +393,7 @@ export class Applier {
           await this.postStart(call, statefulT.project, extras, plan.stateful.services, before);
         }
       }
-      if (plan.stateless.services.length > 0) {
+      if (plan.stateless.services.length > 0 && plan.stateless.project !== plan.stateful.project) {
         await this.step("stateless-up");
         await this.up(call, newT, plan.stateless.services, waitFor(plan.stateless.services));
         for (const s of plan.stateless.services) started.add(s);
@@ -627,12 +635,14 @@ export class Applier {
     services: string[],
     /** Seconds Compose waits for Docker healthchecks; undefined: none to wait for. */
     waitS: number | undefined,
+    /** `deps`: the call names every service, and Compose orders them by `depends_on`. */
+    o: { deps?: boolean } = {},
   ): Promise<void> {
     try {
       await call(
         compose.up(t, services, {
           ...(waitS !== undefined ? { waitTimeoutSeconds: waitS } : {}),
-          noDeps: true,
+          noDeps: !o.deps,
         }),
         { timeoutMs: ((waitS ?? 0) + 120) * 1000 },
       );

@@ -20,6 +20,26 @@ describe("planApply", () => {
     expect(plan.projectOf).toEqual({ store: "berth_prod", web: "berth_prod_r4", worker: "berth_prod_r4" });
   });
 
+  it("a first release puts every service in the environment's project: one Compose call", () => {
+    const plan = planApply(
+      {
+        environmentId: "prod",
+        sequence: 1,
+        networks: [],
+        volumes: [],
+        secrets: {},
+        services: [
+          { name: "store", updateOrder: "stop-first", ports: [] },
+          { name: "web", updateOrder: "start-first", ports: [8080] },
+        ],
+      },
+      undefined,
+      { first: true },
+    );
+    expect(plan.stateless).toEqual({ project: "berth_prod", services: ["web"] });
+    expect(plan.projectOf).toEqual({ store: "berth_prod", web: "berth_prod" });
+  });
+
   it("reads a release project name back", () => {
     expect(parseReleaseProject("prod", releaseProject("prod", 12))).toBe(12);
     expect(parseReleaseProject("prod", "berth_prod")).toBeUndefined();

@@ -51,10 +51,14 @@ export function parseReleaseProject(environmentId: string, project: string): num
 /**
  * `keep`: start-first services that stay where they run now (`projects`: the previous release's
  * `projectOf`), because their definition did not change; the others start in the release's project.
+ * `first`: the environment's first release, with nothing of it running: its start-first services
+ * join the long-lived project, so one Compose call starts every service in `depends_on` order (a
+ * later release that changes one starts it in its own project, and the old container goes).
  */
 export function planApply(
   extras: NodeExtras,
   keep?: { services: ReadonlySet<string>; projects: Readonly<Record<string, string>> },
+  o: { first?: boolean } = {},
 ): ApplyPlan {
   const env = extras.environmentId;
   const stateful = extras.services.filter((s) => s.updateOrder === "stop-first").map((s) => s.name);
@@ -63,11 +67,12 @@ export function planApply(
   const stateless = startFirst.filter((s) => !kept.includes(s));
   const projectOf: Record<string, string> = {};
   for (const s of stateful) projectOf[s] = statefulProject(env);
-  for (const s of stateless) projectOf[s] = releaseProject(env, extras.sequence);
+  const project = o.first ? statefulProject(env) : releaseProject(env, extras.sequence);
+  for (const s of stateless) projectOf[s] = project;
   for (const s of kept) projectOf[s] = keep?.projects[s] as string;
   return {
     stateful: { project: statefulProject(env), services: stateful },
-    stateless: { project: releaseProject(env, extras.sequence), services: stateless },
+    stateless: { project, services: stateless },
     kept,
     projectOf,
   };

@@ -44,7 +44,8 @@ describe("the node agent applying releases", () => {
     const cs = await h.containers(ENV);
     expect(cs.map((c) => `${c.project}/${c.service}/${c.release}/${c.state}`).sort()).toEqual([
       `berth_${ENV}/store//running`,
-      `berth_${ENV}_r1/web/1/running`,
+      // A first release starts every service in one Compose call, in the long-lived project.
+      `berth_${ENV}/web/1/running`,
     ]);
   });
 

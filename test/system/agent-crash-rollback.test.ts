@@ -46,7 +46,8 @@ describe("the agent killed during the rollback of a failed upgrade", () => {
         const cs = await s.h.containers(env);
         expect(cs.map((c) => `${c.project}/${c.service}/${c.state}`).sort()).toEqual([
           `berth_${env}/store/running`,
-          `berth_${env}_r${current}/web/running`,
+          // Where the current release's web runs (a first release's: the long-lived project).
+          `${s.h.agent.store(env).readMetadata(current).projects?.web}/web/running`,
         ]);
         expect(await s.storeVersion(env)).toBeUndefined();
         // Started once on the failed release's definition and once back on the previous one:

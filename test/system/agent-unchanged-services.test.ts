@@ -69,7 +69,9 @@ describe("a release leaves the services it does not change alone", () => {
     const v1 = await h.deploy(ENV, 1, app({ web: "v1", worker: "w1" }));
     expect(v1.state, v1.error).toBe("applied");
     const before = await settled();
-    expect(before.worker?.project).toBe(`berth_${ENV}_r1`);
+    // A first release starts every service in one Compose call, in the long-lived project.
+    expect(before.worker?.project).toBe(`berth_${ENV}`);
+    expect(before.web?.project).toBe(`berth_${ENV}`);
 
     const published = new Set(["v1"]);
     const agent = new HttpAgent({ keepAlive: true, maxSockets: 4 });
@@ -90,7 +92,7 @@ describe("a release leaves the services it does not change alone", () => {
     };
     const clients = [client(), client(), client(), client()];
     try {
-      // Web only: the worker keeps its container, in release 1's project.
+      // Web only: the worker keeps its container, in the project release 1 started it in.
       published.add("v2");
       const v2 = await h.deploy(ENV, 2, app({ web: "v2", worker: "w1" }));
       expect(v2.state, v2.error).toBe("applied");
@@ -102,7 +104,7 @@ describe("a release leaves the services it does not change alone", () => {
       expect(h.agent.store(ENV).readMetadata(2).projects).toEqual({
         store: `berth_${ENV}`,
         web: `berth_${ENV}_r2`,
-        worker: `berth_${ENV}_r1`,
+        worker: `berth_${ENV}`,
       });
 
       // Worker only: the web keeps its container and its proxy server.

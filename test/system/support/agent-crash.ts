@@ -136,6 +136,8 @@ export function crashSuite() {
         "-q",
         "--filter",
         `label=com.docker.compose.project=berth_${env}`,
+        "--filter",
+        "label=com.docker.compose.service=store",
       ]);
       const id = ids.stdout.trim().split("\n")[0] ?? "";
       const out = await run("docker", ["inspect", "--format", "{{json .Config.Env}}", id]);
