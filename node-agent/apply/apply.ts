@@ -367,12 +367,36 @@ export class Applier {
       store.writeMetadata({ ...store.readMetadata(seq), projects: plan.projectOf });
       // The services this apply (re)started, and when the last of them did.
       const started = new Set<string>();
+      // x-berth-health probes run beside Compose's `up` (and its --wait for Docker's healthchecks):
+      // each starts as soon as its container publishes its port.
+      const probedEarly = new Set<string>();
+      const upAndProbe = async (t: compose.ComposeTarget, services: string[], o: { deps?: boolean } = {}) => {
+        const probed = services.filter((s) => doc[s]?.labels?.["berth.health"] !== undefined);
+        let state: "starting" | "started" | "failed" = "starting";
+        const probing =
+          probed.length > 0
+            ? this.probeHealth(call, plan, extras, file, doc, portOf, Date.now(), {
+                only: (s) => probed.includes(s),
+                beside: () => state,
+              })
+            : undefined;
+        probing?.catch(() => undefined); // awaited below once `up` succeeded
+        try {
+          await this.up(call, t, services, waitFor(services), o);
+          state = "started";
+        } catch (e) {
+          state = "failed";
+          throw e;
+        }
+        await probing;
+        for (const s of probed) probedEarly.add(s);
+      };
       if (plan.stateless.project === plan.stateful.project) {
         // A first release: every service in one Compose call, which starts them in `depends_on`
         // order (a service waits for its dependencies' health) as a plain `compose up` would.
         await this.step("stateful-up");
         const all = [...plan.stateful.services, ...plan.stateless.services];
-        await this.up(call, statefulT, all, waitFor(all), { deps: true });
+        await upAndProbe(statefulT, all, { deps: true });
         for (const s of all) started.add(s);
         await this.postStart(call, statefulT.project, extras, all, new Set());
       } else if (plan.stateful.services.length > 0) {
@@ -395,13 +419,15 @@ export class Applier {
       }
       if (plan.stateless.services.length > 0 && plan.stateless.project !== plan.stateful.project) {
         await this.step("stateless-up");
-        await this.up(call, newT, plan.stateless.services, waitFor(plan.stateless.services));
+        await upAndProbe(newT, plan.stateless.services);
         for (const s of plan.stateless.services) started.add(s);
         await this.postStart(call, newT.project, extras, plan.stateless.services, new Set());
       }
       await this.step("health");
       const healthFrom = Date.now();
-      await this.probeHealth(call, plan, extras, file, doc, portOf, healthFrom);
+      await this.probeHealth(call, plan, extras, file, doc, portOf, healthFrom, {
+        only: (s) => !probedEarly.has(s),
+      });
       // A first release has no earlier one serving: its routes switch once the probes passed, and
       // the services with no health check prove they stay running after that (a failure still
       // fails the release and removes it). An upgrade keeps the old release serving until then.
@@ -705,14 +731,34 @@ export class Applier {
     doc: RenderedServices,
     portOf: (service: string, port: number) => Promise<Upstream[]>,
     started: number,
+    /**
+     * Which services to probe (default: all but those left running). `beside`: the probes run
+     * while Compose starts them, so a port is looked up again until their `up` has ended, and a
+     * failed `up` ends the probes.
+     */
+    o: { only?: (service: string) => boolean; beside?: () => "starting" | "started" | "failed" } = {},
   ): Promise<void> {
+    const { beside } = o;
     for (const s of extras.services) {
       const health = doc[s.name]?.labels?.["berth.health"];
       // A service left running was probed by the apply that started it.
-      if (!health || plan.kept.includes(s.name)) continue;
+      if (!health || plan.kept.includes(s.name) || (o.only && !o.only(s.name))) continue;
       const probe = JSON.parse(health) as { path: string; port: number; status: number };
       const project = plan.projectOf[s.name] as string;
-      for (const { host, port } of await portOf(s.name, probe.port)) {
+      let upstreams: Upstream[] | undefined;
+      while (upstreams === undefined) {
+        try {
+          upstreams = await portOf(s.name, probe.port);
+        } catch (e) {
+          // Beside Compose's `up`: the container may not exist yet.
+          if (beside?.() !== "starting") {
+            if (beside?.() === "failed") return;
+            throw e;
+          }
+          await sleep(200);
+        }
+      }
+      for (const { host, port } of upstreams) {
         const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
         let restarting = 0;
         const r = await probeUntilHealthy(
@@ -723,6 +769,7 @@ export class Applier {
             // restart policy keeps restarting, at the third look (a start or two may fail while
             // a dependency comes up).
             gone: async () => {
+              if (beside?.() === "failed") return "its start failed";
               const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
               const mine = ps.filter((p) => p.Service === s.name);
               const exited = mine.find((p) => p.State === "exited" || p.State === "dead");
