@@ -22,7 +22,8 @@ async function usedSubnets(): Promise<Set<number>> {
   return used;
 }
 
-export async function startSecondEngine(): Promise<SecondEngine> {
+/** `dockerdArgs`: more of dockerd's flags (e.g. `--max-concurrent-downloads 8`). */
+export async function startSecondEngine(o: { dockerdArgs?: string[] } = {}): Promise<SecondEngine> {
   const suffix = Math.random().toString(36).slice(2, 8);
   const bridge = `bw6${suffix}`; // ≤ 15 characters
   const used = await usedSubnets();
@@ -99,6 +100,7 @@ export async function startSecondEngine(): Promise<SecondEngine> {
         bridge,
         "--iptables=false",
         "--ip-masq=false",
+        ...(o.dockerdArgs ?? []),
       ],
       { detached: false, stdio: ["ignore", "ignore", "ignore"], reject: false, cleanup: true },
     );
