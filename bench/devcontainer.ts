@@ -8,7 +8,7 @@
 //   berth one-line change  the Dockerfile's last line changed: built from the registry's chain
 //   pull floor           a plain docker pull of the final image
 // "Running" is the CLI's `devcontainer up` returning (its postCreateCommand is a trivial one).
-// Targets: exact hit ≤ 1.1 × the pull floor; one-line change ≤ pull floor + 1.2 × the changed
+// Targets: exact hit ≤ 0.75 × the pull floor (issue 22; it was 1.1); one-line change ≤ pull floor + 1.2 × the changed
 // layer's own build time (BuildKit's DONE time of that step, from the build log).
 // Then what the isolated builder (untrusted builds, node-agent/workspace/builder.ts) costs a cold
 // and a one-line-change build against Docker's own builder (trusted builds), on this machine's
@@ -297,7 +297,7 @@ async function main() {
     );
     console.log(`pull floor (docker pull of the final image): median ${s(floor)} [${list(floors)}]`);
     if (part !== "hit") for (const l of await builderCost()) console.log(l);
-    console.log(`devcontainer: ${(hit / floor).toFixed(2)}x of the pull floor (target 1.1x)`);
+    console.log(`devcontainer: ${(hit / floor).toFixed(2)}x of the pull floor (target 0.75x)`);
   } finally {
     rmSync(repo, { recursive: true, force: true });
   }
