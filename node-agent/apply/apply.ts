@@ -745,41 +745,50 @@ export class Applier {
       if (!health || plan.kept.includes(s.name) || (o.only && !o.only(s.name))) continue;
       const probe = JSON.parse(health) as { path: string; port: number; status: number };
       const project = plan.projectOf[s.name] as string;
+      let restarting = 0;
+      // Started without --wait: a container that exits ends the probe at once; one that its
+      // restart policy keeps restarting, at the third look (a start or two may fail while a
+      // dependency comes up).
+      const gone = async (): Promise<string | undefined> => {
+        if (beside?.() === "failed") return "its start failed";
+        const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
+        const mine = ps.filter((p) => p.Service === s.name);
+        const exited = mine.find((p) => p.State === "exited" || p.State === "dead");
+        if (exited)
+          return `its container is ${exited.State}${exited.ExitCode !== undefined ? ` (exit code ${exited.ExitCode})` : ""}`;
+        if (mine.some((p) => p.State === "restarting") && ++restarting >= 3)
+          return "its container keeps restarting";
+        return undefined;
+      };
+      const stopped = async (reason: string) => {
+        const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
+        return new ApplyFailure(
+          `service ${s.name} stopped before it passed its health probe: ${reason}`,
+          lastLines(logs.stdout, 20),
+        );
+      };
       let upstreams: Upstream[] | undefined;
       while (upstreams === undefined) {
         try {
           upstreams = await portOf(s.name, probe.port);
         } catch (e) {
-          // Beside Compose's `up`: the container may not exist yet.
-          if (beside?.() !== "starting") {
-            if (beside?.() === "failed") return;
-            throw e;
+          // Beside Compose's `up`: the container may not exist yet, or (once `up` has ended) be
+          // between two starts of a crash loop, with no port published.
+          const now = beside?.();
+          if (now === "failed") return;
+          if (now === undefined || Date.now() - started > this.deps.healthTimeoutSeconds * 1000) throw e;
+          if (now === "started") {
+            const reason = await gone();
+            if (reason !== undefined) throw await stopped(`${reason} (no port published yet)`);
           }
-          await sleep(200);
+          await sleep(now === "started" ? 1000 : 200);
         }
       }
       for (const { host, port } of upstreams) {
         const remaining = Math.max(1000, this.deps.healthTimeoutSeconds * 1000 - (Date.now() - started));
-        let restarting = 0;
         const r = await probeUntilHealthy(
           { host, port, path: probe.path, status: probe.status },
-          {
-            timeoutMs: remaining,
-            // Started without --wait: a container that exits ends the probe at once; one that its
-            // restart policy keeps restarting, at the third look (a start or two may fail while
-            // a dependency comes up).
-            gone: async () => {
-              if (beside?.() === "failed") return "its start failed";
-              const ps = parsePs((await call(compose.ps({ project, file }), { allowFailure: true })).stdout);
-              const mine = ps.filter((p) => p.Service === s.name);
-              const exited = mine.find((p) => p.State === "exited" || p.State === "dead");
-              if (exited)
-                return `its container is ${exited.State}${exited.ExitCode !== undefined ? ` (exit code ${exited.ExitCode})` : ""}`;
-              if (mine.some((p) => p.State === "restarting") && ++restarting >= 3)
-                return "its container keeps restarting";
-              return undefined;
-            },
-          },
+          { timeoutMs: remaining, gone },
         );
         if (!r.ok) {
           const logs = await call(compose.logs({ project, file }, s.name, 20), { allowFailure: true });
