@@ -768,6 +768,9 @@ export class Applier {
         );
       };
       let upstreams: Upstream[] | undefined;
+      // Each look is a Compose process: 250 ms, doubling to 1 s, so a first release whose web
+      // waits for its store's health does not spend the two cores on looks.
+      let wait = 250;
       while (upstreams === undefined) {
         try {
           upstreams = await portOf(s.name, probe.port);
@@ -781,7 +784,8 @@ export class Applier {
             const reason = await gone();
             if (reason !== undefined) throw await stopped(`${reason} (no port published yet)`);
           }
-          await sleep(now === "started" ? 1000 : 200);
+          await sleep(now === "started" ? 1000 : wait);
+          wait = Math.min(2 * wait, 1000);
         }
       }
       for (const { host, port } of upstreams) {
