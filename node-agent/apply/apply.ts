@@ -373,11 +373,16 @@ export class Applier {
       const upAndProbe = async (t: compose.ComposeTarget, services: string[], o: { deps?: boolean } = {}) => {
         const probed = services.filter((s) => doc[s]?.labels?.["berth.health"] !== undefined);
         let state: "starting" | "started" | "failed" = "starting";
+        let ended: () => void = () => undefined;
+        const upEnded = new Promise<void>((r) => {
+          ended = r;
+        });
         const probing =
           probed.length > 0
             ? this.probeHealth(call, plan, extras, file, doc, portOf, Date.now(), {
                 only: (s) => probed.includes(s),
                 beside: () => state,
+                upEnded,
               })
             : undefined;
         probing?.catch(() => undefined); // awaited below once `up` succeeded
@@ -387,6 +392,8 @@ export class Applier {
         } catch (e) {
           state = "failed";
           throw e;
+        } finally {
+          ended();
         }
         await probing;
         for (const s of probed) probedEarly.add(s);
@@ -736,7 +743,12 @@ export class Applier {
      * while Compose starts them, so a port is looked up again until their `up` has ended, and a
      * failed `up` ends the probes.
      */
-    o: { only?: (service: string) => boolean; beside?: () => "starting" | "started" | "failed" } = {},
+    o: {
+      only?: (service: string) => boolean;
+      beside?: () => "starting" | "started" | "failed";
+      /** Settles when `up` ends (a look waiting for its next turn then looks at once). */
+      upEnded?: Promise<unknown>;
+    } = {},
   ): Promise<void> {
     const { beside } = o;
     for (const s of extras.services) {
@@ -784,7 +796,7 @@ export class Applier {
             const reason = await gone();
             if (reason !== undefined) throw await stopped(`${reason} (no port published yet)`);
           }
-          await sleep(now === "started" ? 1000 : wait);
+          await (now === "started" ? sleep(1000) : Promise.race([sleep(wait), o.upEnded]));
           wait = Math.min(2 * wait, 1000);
         }
       }
