@@ -8,6 +8,7 @@ import {
   ACCESS_PROTOCOL,
   type AccessAction,
   type AccessTarget,
+  actionUnsupported,
   encodeAccessToken,
   LEGACY_ACCESS_PROTOCOL,
   PROTOCOL_HEADER,
@@ -115,6 +116,9 @@ export async function openSession(r: SessionRequest, streams: Streams): Promise<
         ? undefined
         : await nodeInfoOf(r.url);
   const node = r.node ?? (info as NodeInfo).nodeId;
+  // An action newer than the agent: said here, before a token is signed for nothing.
+  const unsupported = info ? actionUnsupported(r.action, info.protocol) : undefined;
+  if (unsupported && info) throw new AccessRefused(426, "UNSUPPORTED", unsupported, info.protocol);
   const attempt = (protocol: number) => openWith(r, node, requestFor(r.action, r.request, protocol), streams);
   if (info) return attempt(info.protocol);
   try {

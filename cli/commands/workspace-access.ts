@@ -29,6 +29,11 @@ commands:
   cp NAME:PATH LOCAL         copy a file out of the workspace (PATH relative to the working tree)
   cp LOCAL NAME:PATH         copy a file into the workspace
   port NAME PORT [--local P] forward 127.0.0.1:P (default PORT) to PORT inside the workspace
+  snapshots NAME             the workspace's backups, newest first: one snapshot each of its
+                             tree, home and the agent's notes (ID, time, the three restic ids)
+  restore NAME SNAPSHOT      put the workspace back to SNAPSHOT (an ID from snapshots); its
+                             current state is backed up first, as a snapshot named in the output;
+                             a running workspace is stopped for it and started again
 
 ${ACCESS_OPTIONS_USAGE}`;
 
@@ -121,6 +126,14 @@ async function cp(io: Io, values: Record<string, unknown>, from: string, to: str
   );
 }
 
+/** A session that reads nothing from standard input: its output, its exit code. */
+async function quietSession(io: Io, r: SessionRequest): Promise<number> {
+  const { stdout, stderr } = streamsOf(io);
+  const s = await openSession(r, { stdout, stderr });
+  s.eof();
+  return await s.done;
+}
+
 /** Forwards a local port: each connection is a session of its own (a token each). */
 async function port(
   io: Io,
@@ -205,6 +218,23 @@ export async function workspace(argv: string[], io: Io): Promise<number> {
     case "cp":
       if (!arg) throw new UsageError(`cp takes a source and a destination\n${WORKSPACE_USAGE}`);
       return await refusalToExit(io, `cp`, () => cp(io, values, name, arg));
+    case "snapshots":
+      return await refusalToExit(io, `snapshots ${name}`, () =>
+        quietSession(io, { ...base(io, values, name), action: "workspace-snapshots", request: {} }),
+      );
+    case "restore":
+      if (!arg) throw new UsageError(`restore takes the workspace and a snapshot id\n${WORKSPACE_USAGE}`);
+      if (!/^[0-9a-f]{4,64}$/.test(arg))
+        throw new UsageError(
+          `restore: ${JSON.stringify(arg)} is not a snapshot id (berth workspace snapshots ${name} lists them)`,
+        );
+      return await refusalToExit(io, `restore ${name}`, () =>
+        quietSession(io, {
+          ...base(io, values, name),
+          action: "workspace-restore",
+          request: { snapshot: arg },
+        }),
+      );
     case "port": {
       const p = Number(arg);
       const local = values.local === undefined ? p : Number(values.local);

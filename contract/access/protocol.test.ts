@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateSigningKeyPair } from "../payload/keys";
 import { authorize } from "./authorize";
-import { ACCESS_PROTOCOL, parseAccessRequest, protocolOf, requestFor } from "./protocol";
+import { ACCESS_PROTOCOL, actionUnsupported, parseAccessRequest, protocolOf, requestFor } from "./protocol";
 import { signAccessToken } from "./token";
 
 const write = { path: "/w/f", mode: 0o644, size: 5 };
@@ -99,5 +99,15 @@ describe("authorize with a newer CLI's request", () => {
       ok: false,
       code: "MALFORMED",
     });
+  });
+});
+
+describe("actions newer than an agent", () => {
+  it("are named with the version they need, so the CLI says so before signing a token", () => {
+    expect(actionUnsupported("workspace-restore", 3)).toMatch(
+      /speaks access protocol 3; workspace-restore needs 4: upgrade the node's agent/,
+    );
+    expect(actionUnsupported("workspace-snapshots", ACCESS_PROTOCOL)).toBeUndefined();
+    expect(actionUnsupported("shell", 1)).toBeUndefined();
   });
 });

@@ -14,7 +14,7 @@ import { formatIssues } from "../payload/sign";
 import { type AccessAction, requestSchemas } from "./schema";
 
 /** This build's version of the access protocol. */
-export const ACCESS_PROTOCOL = 3;
+export const ACCESS_PROTOCOL = 4;
 /** From this version on, file-write is also served as one HTTP PUT whose body is the file. */
 export const UPLOAD_PROTOCOL = 3;
 /** The version of an agent that names none. */
@@ -26,6 +26,20 @@ export const PROTOCOL_HEADER = "berth-access-protocol";
 export const FIELDS_SINCE: { readonly [A in AccessAction]?: Readonly<Record<string, number>> } = {
   "file-write": { size: 2 },
 };
+/** Actions added after version 1, with the version that added them (an older agent lacks them). */
+export const ACTIONS_SINCE: { readonly [A in AccessAction]?: number } = {
+  "workspace-snapshots": 4,
+  "workspace-restore": 4,
+};
+
+/** Why an agent of version `agent` cannot serve `action`, or undefined when it can. */
+export function actionUnsupported(action: AccessAction, agent: number): string | undefined {
+  const since = ACTIONS_SINCE[action] ?? 1;
+  return agent >= since
+    ? undefined
+    : `the node's agent speaks access protocol ${agent}; ${action} needs ${since}: upgrade the node's agent`;
+}
+
 /** `protocol` itself rides in every request from version 2 on. */
 const PROTOCOL_FIELD_SINCE = 2;
 

@@ -79,6 +79,12 @@ export const requestSchemas = {
   }),
   /** A TCP stream to a port inside the workspace. */
   port: z.strictObject({ port: z.number().int().min(1).max(65535) }),
+  /** The workspace's snapshots in its backup repository, one set (tree, home, notes) per backup. */
+  "workspace-snapshots": z.strictObject({}),
+  /** Restores a snapshot set; the current state is backed up first (protocol 4). */
+  "workspace-restore": z.strictObject({
+    snapshot: z.string().regex(/^[0-9a-f]{4,64}$/, "a snapshot id (hex, 4 to 64 characters)"),
+  }),
 } as const;
 export type AccessAction = keyof typeof requestSchemas;
 export const ACCESS_ACTIONS = Object.keys(requestSchemas) as AccessAction[];
@@ -94,6 +100,8 @@ export const ACTION_TARGET: Record<AccessAction, TargetKind> = {
   "file-read": "workspace",
   "file-write": "workspace",
   port: "workspace",
+  "workspace-snapshots": "workspace",
+  "workspace-restore": "workspace",
 };
 
 /** Actions that run a command on a deployment node: off unless the stack turns them on there. */

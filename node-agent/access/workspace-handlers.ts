@@ -5,6 +5,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import type { AccessRequest } from "../../contract/access";
 import type { Command } from "../compose/commands";
+import { formatSnapshotSets, type WorkspaceSnapshot } from "../workspace/snapshot-sets";
 import { pipeCommand } from "./app-handlers";
 import { dockerSocket, execCapture, execExitCode, resizeExec, startExec } from "./docker-api";
 import {
@@ -25,6 +26,10 @@ export interface WorkspaceLifecycleHooks {
   sessionEnded(id: string): void;
   /** Starts a workspace stopped for idleness and resolves once it runs (nothing otherwise). */
   wake(id: string): Promise<void>;
+  /** The workspace's snapshot sets, oldest first (sync.ts; throws when it declares no backup). */
+  snapshots?(id: string): Promise<WorkspaceSnapshot[]>;
+  /** Restores a snapshot set, the current state backed up first; resolves with the exit code. */
+  restore?(id: string, snapshot: string, say: (line: string) => void): Promise<number>;
 }
 
 export interface WorkspaceAccessDeps {
@@ -232,18 +237,48 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
   const hooks = d.lifecycle;
   if (!hooks) return handlers;
   // Each session is activity while it lasts, and an access to a stopped workspace starts it.
-  return Object.fromEntries(
-    Object.entries(handlers).map(([action, handler]) => [
-      action,
-      async (c: AccessContext) => {
-        hooks.sessionStarted(c.target.id);
-        try {
-          await hooks.wake(c.target.id);
-          return await handler(c);
-        } finally {
-          hooks.sessionEnded(c.target.id);
-        }
-      },
-    ]),
-  );
+  // Snapshots and restores are neither: they leave a sleeping workspace asleep.
+  return {
+    ...backupHandlers(hooks),
+    ...Object.fromEntries(
+      Object.entries(handlers).map(([action, handler]) => [
+        action,
+        async (c: AccessContext) => {
+          hooks.sessionStarted(c.target.id);
+          try {
+            await hooks.wake(c.target.id);
+            return await handler(c);
+          } finally {
+            hooks.sessionEnded(c.target.id);
+          }
+        },
+      ]),
+    ),
+  };
+}
+
+/** `berth workspace snapshots` and `restore`: lines of text on stdout, the exit code. */
+function backupHandlers(hooks: WorkspaceLifecycleHooks): Record<string, ActionHandler> {
+  const out: Record<string, ActionHandler> = {};
+  const { snapshots, restore } = hooks;
+  if (snapshots)
+    out["workspace-snapshots"] = async (c) => {
+      const sets = await snapshots.call(hooks, c.target.id);
+      const lines = formatSnapshotSets(sets);
+      await c.session.write("stdout", Buffer.from(lines.length > 0 ? `${lines.join("\n")}\n` : ""));
+      if (lines.length === 0)
+        await c.session.write("stderr", `workspace ${c.target.id} has no snapshots yet\n`);
+      return 0;
+    };
+  if (restore)
+    out["workspace-restore"] = async (c) => {
+      const r = c.request as AccessRequest<"workspace-restore">;
+      let said = Promise.resolve();
+      const code = await restore.call(hooks, c.target.id, r.snapshot, (line) => {
+        said = said.then(() => c.session.write("stdout", Buffer.from(`${line}\n`)));
+      });
+      await said;
+      return code;
+    };
+  return out;
 }

@@ -10,7 +10,8 @@ import type { NodeBackup } from "../../contract/backup/schema";
 import type { BackupStatus } from "../../contract/channel/status";
 import type { BackupCredentials, WorkspaceBackup } from "../../contract/workspace/declaration";
 import type { Logger } from "../../lib/log";
-import { Backups, type ResticRunner } from "../backup/backups";
+import { Backups, type ResticRunner, type RestoreReport } from "../backup/backups";
+import type { Snapshot } from "../backup/restic";
 import type { DockerRunner } from "../docker";
 
 export const TREE_SERIES = "tree";
@@ -88,11 +89,39 @@ export class WorkspaceBackups {
     return this.b.tick(id, nb, secrets);
   }
 
-  /** Both series now (after an idle stop), under the backup lock. */
-  async backupNow(id: string, nb: NodeBackup, secrets: Record<string, string>): Promise<void> {
+  /** Every series now (after an idle stop, before a restore), under the backup lock. */
+  async backupNow(id: string, nb: NodeBackup, secrets: Record<string, string>) {
     const lock = this.b.lock(id);
     try {
-      await this.b.backupNow(id, nb, secrets);
+      return await this.b.backupNow(id, nb, secrets);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** The workspace's snapshots, every series, oldest first (none without a repository). */
+  snapshots(id: string, nb: NodeBackup, secrets: Record<string, string>): Promise<Snapshot[]> {
+    return this.b.snapshots(id, this.b.access(nb, secrets));
+  }
+
+  /**
+   * Replaces each series' folder with the named snapshot (an operator's restore: the caller
+   * stopped the container and backed the current state up first), under the backup lock.
+   */
+  async restoreSnapshots(
+    id: string,
+    nb: NodeBackup,
+    secrets: Record<string, string>,
+    snapshotIds: readonly string[],
+  ): Promise<RestoreReport["volumes"]> {
+    const lock = this.b.lock(id);
+    try {
+      const out: RestoreReport["volumes"] = [];
+      for (const snapshot of snapshotIds) {
+        const r = await this.b.restore(id, nb, secrets, { reason: "operator", snapshot, force: true });
+        out.push(...r.volumes);
+      }
+      return out;
     } finally {
       lock.release();
     }

@@ -221,10 +221,15 @@ export class WorkspaceExecutor {
     return rec.status;
   }
 
-  /** Stops an idle workspace's containers; its tree, home and container stay for the next start. */
-  async stopIdle(id: string, idleSince: Date): Promise<WorkspaceStatus | undefined> {
+  /** Stops the workspace's containers (its status unchanged: the caller says why). */
+  async stopContainers(id: string): Promise<void> {
     const ids = await this.containers(id);
     if (ids.length > 0) await this.run(cmd.stopContainers(ids), { timeoutMs: 120_000 });
+  }
+
+  /** Stops an idle workspace's containers; its tree, home and container stay for the next start. */
+  async stopIdle(id: string, idleSince: Date): Promise<WorkspaceStatus | undefined> {
+    await this.stopContainers(id);
     return this.patchStatus(id, {
       state: "stopped",
       stopped: { reason: "idle", at: new Date().toISOString(), idleSince: idleSince.toISOString() },

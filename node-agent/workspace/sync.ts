@@ -36,6 +36,8 @@ import { decideFollow, type FollowState, followDue, switchNow } from "./follow";
 import { GenerationFloors } from "./generation-floor";
 import { idleDecision, WorkspaceActivity } from "./idle";
 import { metaFolder, noteFolderRoot, restoreFolderRoot, takeSwitchRequest } from "./meta-folder";
+import { operatorRestore } from "./operator-restore";
+import { snapshotSets, type WorkspaceSnapshot } from "./snapshot-sets";
 import type { StatusReporter } from "./status-recorder";
 
 export function specFromDeclaration(
@@ -555,6 +557,64 @@ export class WorkspaceSync {
         if (this.backingUp.get(id) === job) this.backingUp.delete(id);
       });
     this.backingUp.set(id, job);
+  }
+
+  /** The workspace's backup and what it needs, or why it has none. */
+  private async backupOf(id: string) {
+    const d = await this.declaration(id);
+    if (!d) throw new Error(`workspace ${id} is no longer declared for this node`);
+    if (!d.backup || !this.d.backups)
+      throw new Error(
+        `workspace ${id} declares no backup: it has no snapshots (declare backup in the stack)`,
+      );
+    const b = await this.nodeBackup(d, this.spec(d));
+    if (!b) throw new Error(`workspace ${id}'s backup credentials cannot be unsealed on this node`);
+    return { d, b, backups: this.d.backups };
+  }
+
+  /** The workspace's snapshots, grouped per backup (`berth workspace snapshots`). */
+  async snapshots(id: string): Promise<WorkspaceSnapshot[]> {
+    const { b, backups } = await this.backupOf(id);
+    return snapshotSets(await backups.snapshots(id, b.nb, b.secrets));
+  }
+
+  /**
+   * An operator's restore of a snapshot (operator-restore.ts: the current state backed up first),
+   * while the passes leave the workspace alone; after a wait for a bring-up, a wake or a backup
+   * under way. `say` gets each line for the operator; resolves with the exit code.
+   */
+  async restore(id: string, snapshot: string, say: (line: string) => void): Promise<number> {
+    await this.inFlight.get(id);
+    await this.waking.get(id)?.catch(() => undefined);
+    await this.backingUp.get(id);
+    const { b, backups } = await this.backupOf(id);
+    const ex = this.executor();
+    let code = 1;
+    await this.busy(
+      id,
+      (async () => {
+        code = await operatorRestore(
+          {
+            id,
+            ex,
+            backups,
+            nb: b.nb,
+            secrets: b.secrets,
+            home: b.home,
+            noteRoots: () => {
+              noteFolderRoot(ex.dir(id), "home", b.home);
+              noteFolderRoot(ex.dir(id), "tree", join(ex.dir(id), "repo"));
+            },
+            say,
+          },
+          snapshot,
+        );
+        this.activity.forget(id);
+        const status = backups.status(id);
+        if (status) await ex.patchStatus(id, { backup: status });
+      })(),
+    );
+    return code;
   }
 
   /** An access session into a workspace began (it counts as activity while it lasts). */
