@@ -34,6 +34,10 @@ commands:
   restore NAME SNAPSHOT      put the workspace back to SNAPSHOT (an ID from snapshots); its
                              current state is backed up first, as a snapshot named in the output;
                              a running workspace is stopped for it and started again
+  switch NAME [BRANCH]       fetch the workspace's branch now and move it to its newest commit
+                             (its image built first when the devcontainer changed; the tree
+                             fast-forwarded, uncommitted work kept or the switch held); BRANCH,
+                             when given, must be the branch the stack declares
 
 ${ACCESS_OPTIONS_USAGE}`;
 
@@ -233,6 +237,14 @@ export async function workspace(argv: string[], io: Io): Promise<number> {
           ...base(io, values, name),
           action: "workspace-restore",
           request: { snapshot: arg },
+        }),
+      );
+    case "switch":
+      return await refusalToExit(io, `switch ${name}`, () =>
+        quietSession(io, {
+          ...base(io, values, name),
+          action: "workspace-switch",
+          request: arg ? { branch: arg } : {},
         }),
       );
     case "port": {

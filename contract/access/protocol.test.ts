@@ -109,5 +109,6 @@ describe("actions newer than an agent", () => {
     );
     expect(actionUnsupported("workspace-snapshots", ACCESS_PROTOCOL)).toBeUndefined();
     expect(actionUnsupported("shell", 1)).toBeUndefined();
+    expect(actionUnsupported("workspace-switch", 4)).toMatch(/workspace-switch needs 5/);
   });
 });

@@ -14,7 +14,7 @@ import { formatIssues } from "../payload/sign";
 import { type AccessAction, requestSchemas } from "./schema";
 
 /** This build's version of the access protocol. */
-export const ACCESS_PROTOCOL = 4;
+export const ACCESS_PROTOCOL = 5;
 /** From this version on, file-write is also served as one HTTP PUT whose body is the file. */
 export const UPLOAD_PROTOCOL = 3;
 /** The version of an agent that names none. */
@@ -30,6 +30,7 @@ export const FIELDS_SINCE: { readonly [A in AccessAction]?: Readonly<Record<stri
 export const ACTIONS_SINCE: { readonly [A in AccessAction]?: number } = {
   "workspace-snapshots": 4,
   "workspace-restore": 4,
+  "workspace-switch": 5,
 };
 
 /** Why an agent of version `agent` cannot serve `action`, or undefined when it can. */

@@ -85,6 +85,19 @@ export const requestSchemas = {
   "workspace-restore": z.strictObject({
     snapshot: z.string().regex(/^[0-9a-f]{4,64}$/, "a snapshot id (hex, 4 to 64 characters)"),
   }),
+  /**
+   * Moves the workspace to its branch's newest commit now: fetched, its image built when its
+   * devcontainer changed, the tree fast-forwarded (protocol 5). `branch`, when given, must be the
+   * branch the stack declares (another one is the stack's decision: its trust and cache follow it).
+   */
+  "workspace-switch": z.strictObject({
+    branch: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[^\s~^:?*[\\]+$/, "a git branch name")
+      .optional(),
+  }),
 } as const;
 export type AccessAction = keyof typeof requestSchemas;
 export const ACCESS_ACTIONS = Object.keys(requestSchemas) as AccessAction[];
@@ -102,6 +115,7 @@ export const ACTION_TARGET: Record<AccessAction, TargetKind> = {
   port: "workspace",
   "workspace-snapshots": "workspace",
   "workspace-restore": "workspace",
+  "workspace-switch": "workspace",
 };
 
 /** Actions that run a command on a deployment node: off unless the stack turns them on there. */

@@ -282,6 +282,7 @@ export function describeRequest(
   if (typeof q.path === "string") parts.push(`path=${q.path}`);
   if (typeof q.port === "number") parts.push(`port=${q.port}`);
   if (typeof q.snapshot === "string") parts.push(`snapshot=${q.snapshot}`);
+  if (typeof q.branch === "string") parts.push(`branch=${q.branch}`);
   if (action === "logs" && q.follow) parts.push("follow");
   if (typeof q.since === "string") parts.push(`since=${q.since}`);
   // Fields of a newer CLI's protocol this agent did not read (their names only).

@@ -30,6 +30,8 @@ export interface WorkspaceLifecycleHooks {
   snapshots?(id: string): Promise<WorkspaceSnapshot[]>;
   /** Restores a snapshot set, the current state backed up first; resolves with the exit code. */
   restore?(id: string, snapshot: string, say: (line: string) => void): Promise<number>;
+  /** Moves the workspace to its branch's newest commit now; resolves with the exit code. */
+  switchAsked?(id: string, branch: string | undefined, say: (line: string) => void): Promise<number>;
 }
 
 export interface WorkspaceAccessDeps {
@@ -257,10 +259,24 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
   };
 }
 
-/** `berth workspace snapshots` and `restore`: lines of text on stdout, the exit code. */
+/** Each line the daemon says, on the session's stdout, in order; waited for before the exit. */
+async function saying(c: AccessContext, work: (say: (line: string) => void) => Promise<number>) {
+  let said = Promise.resolve();
+  const code = await work((line) => {
+    said = said.then(() => c.session.write("stdout", Buffer.from(`${line}\n`)));
+  });
+  await said;
+  return code;
+}
+
+/**
+ * `berth workspace snapshots`, `restore` and `switch`: lines of text on stdout, the exit code.
+ * None wakes a sleeping workspace first (a switch wakes it itself to move its tree); a switch is a
+ * session of the workspace's (activity) while it runs.
+ */
 function backupHandlers(hooks: WorkspaceLifecycleHooks): Record<string, ActionHandler> {
   const out: Record<string, ActionHandler> = {};
-  const { snapshots, restore } = hooks;
+  const { snapshots, restore, switchAsked } = hooks;
   if (snapshots)
     out["workspace-snapshots"] = async (c) => {
       const sets = await snapshots.call(hooks, c.target.id);
@@ -273,12 +289,17 @@ function backupHandlers(hooks: WorkspaceLifecycleHooks): Record<string, ActionHa
   if (restore)
     out["workspace-restore"] = async (c) => {
       const r = c.request as AccessRequest<"workspace-restore">;
-      let said = Promise.resolve();
-      const code = await restore.call(hooks, c.target.id, r.snapshot, (line) => {
-        said = said.then(() => c.session.write("stdout", Buffer.from(`${line}\n`)));
-      });
-      await said;
-      return code;
+      return await saying(c, (say) => restore.call(hooks, c.target.id, r.snapshot, say));
+    };
+  if (switchAsked)
+    out["workspace-switch"] = async (c) => {
+      const r = c.request as AccessRequest<"workspace-switch">;
+      hooks.sessionStarted(c.target.id);
+      try {
+        return await saying(c, (say) => switchAsked.call(hooks, c.target.id, r.branch, say));
+      } finally {
+        hooks.sessionEnded(c.target.id);
+      }
     };
   return out;
 }

@@ -559,6 +559,60 @@ export class WorkspaceSync {
     this.backingUp.set(id, job);
   }
 
+  /**
+   * An operator's switch (`berth workspace switch`): the branch fetched now (its commit's image
+   * built first when the devcontainer changed), then the tree moved as `berth-agent workspace
+   * switch` has the next pass do; waits for the outcome and says it. A `branch` other than the
+   * declared one is refused: which branch a workspace follows is the stack's (signed) decision.
+   */
+  async switchAsked(id: string, branch: string | undefined, say: (line: string) => void): Promise<number> {
+    const d = await this.declaration(id);
+    if (!d) throw new Error(`workspace ${id} is no longer declared for this node`);
+    if (branch !== undefined && branch !== d.branch) {
+      say(
+        `workspace ${id} follows branch ${d.branch}, as the stack declares; it does not switch to ${branch} (set its branch in berth:workspaces and run pulumi up)`,
+      );
+      return 1;
+    }
+    // What runs on the workspace finishes first: a bring-up, a wake or switch, a fetch.
+    await this.inFlight.get(id)?.catch(() => undefined);
+    await this.waking.get(id)?.catch(() => undefined);
+    await this.following.get(id);
+    const ex = this.executor();
+    const s = ex.status(id);
+    if (!(s?.state === "running" || (s?.state === "stopped" && s.stopped))) {
+      say(
+        `workspace ${id} is ${s?.state ?? "not on this node"}${s?.error ? ` (${s.error})` : ""}: nothing to switch`,
+      );
+      return 1;
+    }
+    say(`fetching branch ${d.branch} of ${d.repositoryName}`);
+    this.lastFetch.set(id, Date.now());
+    const fetch = this.followOnce(id, d).finally(() => this.following.delete(id));
+    this.following.set(id, fetch);
+    await fetch;
+    const f = ex.status(id)?.follow;
+    const short = (c: string | undefined) => (c ?? "?").slice(0, 12);
+    if (!f || f.state === "current") {
+      say(`workspace ${id} is at branch ${d.branch}'s newest commit ${short(f?.commit ?? s.commit)}`);
+      return 0;
+    }
+    if (f.state !== "ready" && f.state !== "held") {
+      say(`branch ${d.branch} at ${short(f.commit)} is ${f.state}${f.reason ? `: ${f.reason}` : ""}`);
+      return 1;
+    }
+    await this.busy(id, this.switchBranch(id, d, "asked"));
+    const after = ex.status(id);
+    if (after?.follow?.state === "current" && after.commit === f.commit) {
+      say(
+        `workspace ${id} switched to ${short(f.commit)} on branch ${d.branch}${f.cacheKey && f.cacheKey !== s.cacheKey ? " (a new image, the same tree and home)" : ""}`,
+      );
+      return 0;
+    }
+    say(`the switch to ${short(f.commit)} is held${after?.follow?.reason ? `: ${after.follow.reason}` : ""}`);
+    return 1;
+  }
+
   /** The workspace's backup and what it needs, or why it has none. */
   private async backupOf(id: string) {
     const d = await this.declaration(id);
