@@ -14,6 +14,9 @@
 // Without env.sh (plain `pulumi up` with the SDK's defaults) the program still runs: under
 // ts-node, with stacks/tsconfig.json naming the same esbuild transpiler.
 require("./program-loader");
+// The SDK's TypeScript compiler loads at the first serialized provider, @npmcli/arborist never
+// (scripts/lazy-sdk-modules.js).
+require("./lazy-sdk-modules");
 // The SDK registers ts-node only when this says the program is TypeScript.
 process.env.PULUMI_NODEJS_TYPESCRIPT = "false";
 require("@pulumi/pulumi/cmd/run");

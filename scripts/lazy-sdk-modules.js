@@ -1,0 +1,60 @@
+// Loads two of the Pulumi SDK's heaviest dependencies only when they are used: the TypeScript
+// compiler (the closure serializer parses a function's text with it: the program needs it when it
+// serializes the dynamic providers; the dynamic-provider process, which only deserializes, never)
+// and @npmcli/arborist (`computeCodePaths`, for functions shipped with their node_modules, which
+// berth never calls). The SDK requires both at load time, ~0.45 s of a process's start on this
+// machine. Each is replaced by a stand-in that requires the real module at its first use and
+// forwards everything to it, so what runs is unchanged. Registered by scripts/program-run.js (the
+// program) and scripts/dynamic-provider-run.js (the dynamic providers).
+const Module = require("node:module");
+const path = require("node:path");
+
+const SDK = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+const lazy = new Set([
+  path.join(SDK, "typescript-shim.js"),
+  require.resolve("@npmcli/arborist", { paths: [path.join(SDK, "runtime", "closure")] }),
+]);
+
+const standIns = new Map();
+function standIn(load) {
+  let real;
+  const get = () => {
+    real ??= load();
+    return real;
+  };
+  return new Proxy(
+    {},
+    {
+      // `__esModule` answered without loading: TypeScript's __importStar then keeps the stand-in
+      // instead of copying (and so loading) every export at import time.
+      get: (_t, k) => (k === "__esModule" ? true : Reflect.get(get(), k)),
+      has: (_t, k) => Reflect.has(get(), k),
+      ownKeys: () => Reflect.ownKeys(get()),
+      getOwnPropertyDescriptor: (_t, k) => {
+        const d = Reflect.getOwnPropertyDescriptor(get(), k);
+        return d ? { ...d, configurable: true } : undefined;
+      },
+    },
+  );
+}
+
+const load = Module._load;
+Module._load = function lazyLoad(request, parent, isMain, ...rest) {
+  if (parent && !isMain && (request === "@npmcli/arborist" || request.endsWith("typescript-shim"))) {
+    let file;
+    try {
+      file = Module._resolveFilename(request, parent, isMain);
+    } catch {
+      return load.call(this, request, parent, isMain, ...rest);
+    }
+    if (lazy.has(file)) {
+      if (!standIns.has(file))
+        standIns.set(
+          file,
+          standIn(() => load.call(this, request, parent, isMain)),
+        );
+      return standIns.get(file);
+    }
+  }
+  return load.call(this, request, parent, isMain, ...rest);
+};
