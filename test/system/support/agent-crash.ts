@@ -154,7 +154,9 @@ export function crashSuite() {
         expect(await h.get("/", host)).toEqual({ status: 200, body: `v${seq}` });
         // The node reports an upgrade applied before it stops the previous release (a kill at
         // stop-old comes after that report): the restarted agent's recovery removes what is left of it.
-        const want = [`berth_${env}/store`, `berth_${env}_r${seq}/web`];
+        // Where the release runs its web (a first release: the long-lived project, with the store).
+        const web = h.agent.store(env).readMetadata(seq).projects?.web ?? `berth_${env}_r${seq}`;
+        const want = [`berth_${env}/store`, `${web}/web`];
         const names = async () => (await h.containers(env)).map((c) => `${c.project}/${c.service}`).sort();
         for (let end = Date.now() + 30_000; Date.now() < end; ) {
           if (JSON.stringify(await names()) === JSON.stringify(want)) break;
