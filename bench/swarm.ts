@@ -13,13 +13,14 @@
 //          requests (the `swarm-failed-requests` line), for how long, and the time until web is
 //          back at its declared replicas.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent as HttpAgent, request } from "node:http";
+import { Agent as HttpAgent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { secretVersion } from "../contract/swarm/names";
 import { renderSwarmStack } from "../contract/swarm/render";
 import type { DockerRunner } from "../node-agent/docker";
 import { applySwarmRelease, readStackState } from "../node-agent/swarm/apply";
+import { getFrom, keepAliveLoad } from "../test/system/support/keepalive-load";
 import { swarmApp } from "../test/system/support/swarm-app";
 import { type BedNode, formSwarm, startSwarmBed } from "../test/system/support/swarm-engines";
 import { fixtureImage, testAppImage } from "../test/system/support/test-app-image";
@@ -34,61 +35,11 @@ const PROXY_PORT = 18080;
 const HOST = "app.example.com";
 
 /** GET / from a node's proxy with the route's Host, on a keep-alive agent. */
-function get(ip: string, agent: HttpAgent): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: ip, port: PROXY_PORT, path: "/", headers: { host: HOST }, agent, timeout: 10_000 },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => {
-          body += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (ip: string, agent: HttpAgent) => getFrom({ ip, port: PROXY_PORT }, HOST, agent);
 
-/** 4 keep-alive clients on one node's proxy until stopped; a failure is an error or an unexpected answer. */
-function load(target: () => string, accepted: Set<string>) {
-  const agent = new HttpAgent({ keepAlive: true, maxSockets: 4 });
-  const counts = { ok: 0, failed: 0, firstFailure: 0, lastFailure: 0, errors: new Map<string, number>() };
-  let stop = false;
-  const client = async () => {
-    const deadline = Date.now() + 600_000;
-    for (let n = 0; n < 2_000_000 && !stop && Date.now() < deadline; n++) {
-      let why: string | undefined;
-      try {
-        const r = await get(target(), agent);
-        if (r.status !== 200 || !accepted.has(r.body)) why = `HTTP ${r.status} ${r.body.slice(0, 40)}`;
-      } catch (e) {
-        why = (e as Error).message;
-      }
-      if (why === undefined) counts.ok++;
-      else {
-        counts.failed++;
-        counts.lastFailure = Date.now();
-        if (!counts.firstFailure) counts.firstFailure = counts.lastFailure;
-        counts.errors.set(why, (counts.errors.get(why) ?? 0) + 1);
-        await sleep(10);
-      }
-    }
-  };
-  const clients = [client(), client(), client(), client()];
-  return {
-    counts,
-    async stop() {
-      stop = true;
-      await Promise.all(clients);
-      agent.destroy();
-    },
-  };
-}
+/** 4 keep-alive clients on one node's proxy until stopped (test/system/support/keepalive-load.ts). */
+const load = (target: () => string, accepted: Set<string>) =>
+  keepAliveLoad(() => ({ ip: target(), port: PROXY_PORT }), HOST, accepted);
 
 async function main() {
   const image = await testAppImage();

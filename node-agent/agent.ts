@@ -33,7 +33,8 @@ import { Floors } from "./state/floors";
 import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
-import { applySwarmPayload } from "./swarm/release";
+import { applySwarmPayload, isSwarmStack, swarmProxyOf } from "./swarm/release";
+import type { LedEnvironment } from "./swarm/routes-pass";
 import { SwarmPass } from "./swarm/swarm-pass";
 import type { TrustStore } from "./trust/trust-store";
 import { AgentChanges } from "./upgrade/agent-changes";
@@ -127,6 +128,11 @@ export class Agent {
       statusPrivateKey: statusKey.privateKey,
       stateRoot: config.stateRoot,
       log,
+      statusPublicKey: statusKey.publicKey,
+      ...(proxy.routesOf
+        ? { proxy: proxy as typeof proxy & { routesOf: NonNullable<typeof proxy.routesOf> } }
+        : {}),
+      ledEnvironments: () => this.ledSwarmEnvironments(),
     });
     this.status = new StatusPublisher({
       channel: d.channel,
@@ -229,6 +235,20 @@ export class Agent {
 
   get publicKey(): string {
     return this.keys.publicKey;
+  }
+
+  /** The swarm environments this node applied (as its group's leader), with their proxy. */
+  private ledSwarmEnvironments(): LedEnvironment[] {
+    const out: LedEnvironment[] = [];
+    for (const env of this.localEnvironments()) {
+      const store = this.store(env);
+      const current = store.current();
+      if (current === undefined) continue;
+      const text = store.readCompose(current);
+      if (!isSwarmStack(text)) continue;
+      out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text) });
+    }
+    return out;
   }
 
   store(env: string): ReleaseStore {

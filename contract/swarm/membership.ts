@@ -121,7 +121,15 @@ export class MembershipError extends Error {
  */
 export function verifyMembership(
   text: string,
-  expect: { group: string; nodeId: string; trusted: TrustedKeys; floor?: number; now?: Date },
+  expect: {
+    group: string;
+    nodeId: string;
+    trusted: TrustedKeys;
+    floor?: number;
+    now?: Date;
+    /** Return a membership that verifies but does not list the node (a node taken out reads it). */
+    allowNonMember?: boolean;
+  },
 ): Membership {
   const where = `membership of node group ${expect.group}`;
   if (Buffer.byteLength(text, "utf8") > MAX_MEMBERSHIP_BYTES)
@@ -151,7 +159,7 @@ export function verifyMembership(
     throw new MembershipError(
       `${where}: generation ${m.generation} is below ${expect.floor}, which this node holds`,
     );
-  if (!m.members.some((x) => x.nodeId === expect.nodeId))
+  if (!expect.allowNonMember && !m.members.some((x) => x.nodeId === expect.nodeId))
     throw new MembershipError(`${where}: node ${expect.nodeId} is not a member`);
   return m;
 }

@@ -23,6 +23,7 @@ import {
   type Healthcheck,
   type Manifest,
   nameSchema,
+  routeSchema,
   type Service,
   secretNameSchema,
 } from "../manifest/schema";
@@ -85,6 +86,18 @@ export const swarmExtrasSchema = z
     pins: z.array(z.object({ service: nameSchema, node: idSchema(), volume: nameSchema }).strict()),
     /** Replicas per service, for the convergence check. */
     replicas: z.record(nameSchema, z.number().int().nonnegative()),
+    /**
+     * The environment's proxy on every node (a global service, counted in convergence on every
+     * node that may run it): its host port on each node and the routes it serves, which every
+     * node's own HAProxy sends there (node-agent/swarm/routes-pass.ts).
+     */
+    proxy: z
+      .object({
+        port: z.number().int().min(1024).max(65535),
+        routes: z.array(routeSchema.pick({ host: true, path: true }).strict()),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type SwarmExtras = z.infer<typeof swarmExtrasSchema>;
@@ -424,6 +437,14 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
     configs: extrasConfigs,
     pins,
     replicas: Object.fromEntries(m.order.map((n) => [n, m.services[n]?.replicas ?? 1])),
+    ...(proxy
+      ? {
+          proxy: {
+            port: proxy.port,
+            routes: m.routes.map((r) => ({ host: r.host, ...(r.path ? { path: r.path } : {}) })),
+          },
+        }
+      : {}),
   };
   // `docker stack deploy` interpolates `x-` fields too (a `${X:?…}` in a config's content
   // refuses the whole file): free text is written `$$`, and parseSwarmExtras reads it back.

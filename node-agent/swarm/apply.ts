@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import { LABEL } from "../../contract/render/node-compose";
 import { stackName } from "../../contract/swarm/names";
 import { checkSwarmStack } from "../../contract/swarm/node-check";
+import { PROXY_SERVICE } from "../../contract/swarm/proxy";
 import { parseSwarmExtras, type SwarmExtras } from "../../contract/swarm/render";
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
@@ -71,7 +72,15 @@ export async function readStackState(docker: DockerRunner, extras: SwarmExtras):
   }
   const nodeIds = lines((await docker({ file: "docker", args: ["node", "ls", "--quiet"] })).stdout);
   const nodes = parseNodes(JSON.parse((await docker(cmd.inspect("node", nodeIds))).stdout));
-  return assessStack({ stack: extras.stack, replicas: extras.replicas, services, tasks, nodes });
+  return assessStack({
+    stack: extras.stack,
+    replicas: extras.replicas,
+    // The environment's proxy counts too: a release is applied only once it runs on every node.
+    ...(extras.proxy ? { global: [PROXY_SERVICE] } : {}),
+    services,
+    tasks,
+    nodes,
+  });
 }
 
 export async function applySwarmRelease(

@@ -23,6 +23,14 @@ describe("swarm commands as data", () => {
       "10.0.0.3:2377",
       "10.0.0.2:2377",
     ]);
+    expect(cmd.rotateJoinToken("manager").args).toEqual([
+      "swarm",
+      "join-token",
+      "--rotate",
+      "--quiet",
+      "manager",
+    ]);
+    expect(cmd.swarmLeave().args).toEqual(["swarm", "leave", "--force"]);
   });
 
   it("create secrets and configs from stdin, labelled with the environment", () => {

@@ -17,6 +17,19 @@ export function joinToken(role: "manager" | "worker"): Command {
 }
 
 /**
+ * A new join token for a role (`--rotate`): the old one stops working at once; nodes already in
+ * the swarm are unaffected. The leader rotates after removing a node and on a schedule.
+ */
+export function rotateJoinToken(role: "manager" | "worker"): Command {
+  return docker("swarm", "join-token", "--rotate", "--quiet", role);
+}
+
+/** This engine leaves its swarm (`--force`: a manager too): the program took the node out. */
+export function swarmLeave(): Command {
+  return docker("swarm", "leave", "--force");
+}
+
+/**
  * Join a swarm. The token is a credential: `docker swarm join` takes it only as an argument, so
  * the runner must redact it (it is passed in `redact`) and the agent never logs the command.
  */

@@ -115,4 +115,30 @@ describe("assessStack", () => {
       "web: 0 of 1 running, 1 starting; task rejected: No such image: x (on web-2)",
     );
   });
+
+  it("the environment's proxy (global) counts on every ready, active node: applied only once it runs on each", () => {
+    const proxy = service("s9", "berth-proxy");
+    const web = service("s1", "web", { State: "completed" });
+    const webTasks = ["n1", "n2", "n3"].map((nd) => task("s1", nd, "running", "running"));
+    const on = (ids: string[]) => ids.map((nd) => task("s9", nd, "running", "running"));
+    const withProxy = (tasks: ApiTask[], ns: ApiNode[] = nodes) =>
+      assessStack({
+        stack: "berth-shop",
+        replicas: { web: 3 },
+        global: ["berth-proxy"],
+        services: [web, proxy],
+        tasks: [...webTasks, ...tasks],
+        nodes: ns,
+      });
+    const short = withProxy([...on(["n1", "n2"]), task("s9", "n3", "running", "starting")]);
+    expect(short.converged).toBe(false);
+    expect(describeStack(short)).toBe("berth-proxy: 2 of 3 running, 1 starting");
+    expect(withProxy(on(["n1", "n2", "n3"])).converged).toBe(true);
+    // A node that is down (or drained) is not counted.
+    const down = nodes.map((x) => (x.ID === "n3" ? { ...x, Status: { State: "down" } } : x));
+    expect(withProxy(on(["n1", "n2"]), down)).toMatchObject({
+      converged: true,
+      services: [{ service: "berth-proxy", desired: 2, running: 2 }, { service: "web" }],
+    });
+  });
 });

@@ -27,7 +27,10 @@ const apiTask = z.looseObject({
 const apiNode = z.looseObject({
   ID: z.string(),
   Description: z.looseObject({ Hostname: z.string().optional() }).optional(),
-  Spec: z.looseObject({ Labels: z.record(z.string(), z.string()).optional() }).optional(),
+  Spec: z
+    .looseObject({ Labels: z.record(z.string(), z.string()).optional(), Availability: z.string().optional() })
+    .optional(),
+  Status: z.looseObject({ State: z.string().optional() }).optional(),
 });
 export type ApiService = z.infer<typeof apiService>;
 export type ApiTask = z.infer<typeof apiTask>;
@@ -66,6 +69,11 @@ export function assessStack(input: {
   stack: string;
   /** Declared replicas per service (the rendered stack's x-berth.replicas). */
   replicas: Record<string, number>;
+  /**
+   * Global services (the environment's proxy): one task on every node that may run one, i.e.
+   * every node ready and active; a node that is down or drained is not counted.
+   */
+  global?: readonly string[];
   services: readonly ApiService[];
   tasks: readonly ApiTask[];
   nodes: readonly ApiNode[];
@@ -74,7 +82,12 @@ export function assessStack(input: {
     const n = input.nodes.find((x) => x.ID === id);
     return n?.Spec?.Labels?.[NODE_LABEL] ?? n?.Description?.Hostname ?? id ?? "(unassigned)";
   };
-  const services = Object.entries(input.replicas)
+  const eligible = input.nodes.filter(
+    (n) => (n.Status?.State ?? "ready") === "ready" && (n.Spec?.Availability ?? "active") === "active",
+  ).length;
+  const desiredOf: Record<string, number> = { ...input.replicas };
+  for (const g of input.global ?? []) desiredOf[g] = eligible;
+  const services = Object.entries(desiredOf)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([service, desired]): ServiceState => {
       const api = input.services.find((s) => s.Spec.Name === `${input.stack}_${service}`);

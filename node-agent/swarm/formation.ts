@@ -211,8 +211,15 @@ const OFFER_REWRITE_MS = 24 * 3600 * 1000;
 export async function keepSwarm(
   docker: DockerRunner,
   store: ChannelStore,
-  o: { membership: Membership; statusPrivateKey: KeyInput; memo?: OfferMemo; now?: number },
-): Promise<MemberPlan> {
+  o: {
+    membership: Membership;
+    statusPrivateKey: KeyInput;
+    memo?: OfferMemo;
+    now?: number;
+    /** Rotate the join tokens this pass (the schedule says so); a removal rotates them anyway. */
+    rotate?: boolean;
+  },
+): Promise<MemberPlan & { rotated: boolean }> {
   const m = o.membership;
   const info = await swarmInfo(docker);
   if (info.state === "inactive") await docker(cmd.swarmInit(m.leaderAddress));
@@ -225,6 +232,13 @@ export async function keepSwarm(
   for (const r of plan.remove) {
     if (r.manager) await docker(cmd.nodeDemote(r.swarmId), { allowFailure: true });
     await docker(cmd.nodeRemove(r.swarmId));
+  }
+  // A removed node's engine may still hold the tokens (it joined with one): new ones, so it cannot
+  // come back on its own; every offer not yet used is written again with them.
+  const rotated = plan.remove.length > 0 || o.rotate === true;
+  if (rotated) {
+    for (const role of ["worker", "manager"] as const) await docker(cmd.rotateJoinToken(role));
+    o.memo?.clear();
   }
   const now = o.now ?? Date.now();
   const due: string[] = [];
@@ -253,7 +267,7 @@ export async function keepSwarm(
       if (written[x.nodeId] !== undefined)
         o.memo?.set(x.nodeId, { what: offerWhat(m, x), at: now, text: written[x.nodeId] as string });
   }
-  return plan;
+  return { ...plan, rotated };
 }
 
 function offerWhat(m: Membership, x: Membership["members"][number]): string {

@@ -9,6 +9,7 @@ import {
   parseRegistryCredentials,
   REGISTRY_CREDENTIALS_SECRET,
 } from "../../contract/release/registry-credentials";
+import { parseSwarmExtras, type SwarmExtras } from "../../contract/swarm/render";
 import { describeError } from "../../lib/errors";
 import type { ApplyOutcome } from "../apply/apply";
 import { withDockerConfig } from "../apply/registry-auth";
@@ -30,6 +31,19 @@ export function isSwarmStack(composeText: string): boolean {
     return typeof doc?.["x-berth"]?.stack === "string";
   } catch {
     return false;
+  }
+}
+
+/**
+ * The environment's proxy a Swarm stack's `x-berth` names (its port on every node and the routes
+ * it serves), or undefined: not a swarm stack, or one without routes.
+ */
+export function swarmProxyOf(composeText: string): SwarmExtras["proxy"] {
+  try {
+    const doc = parse(composeText) as { "x-berth"?: unknown } | null;
+    return parseSwarmExtras(doc?.["x-berth"])?.proxy;
+  } catch {
+    return undefined;
   }
 }
 

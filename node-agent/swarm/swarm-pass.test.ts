@@ -9,8 +9,11 @@ import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { generateNodeKeyPair, generateSigningKeyPair, TrustedKeys } from "../../contract/payload";
 import { joinOfferKey, openJoinOffer } from "../../contract/swarm/join";
 import { membershipKey, signMembership } from "../../contract/swarm/membership";
+import { routeTableKey, signRouteTable } from "../../contract/swarm/routes";
 import { createLogger } from "../../lib/log";
+import type { RouteKey } from "../apply/plan";
 import { recordingRunner } from "../testing/recording-runner";
+import type { LedEnvironment, SwarmRouteProxy } from "./routes-pass";
 import { SwarmPass } from "./swarm-pass";
 
 const program = generateSigningKeyPair();
@@ -23,8 +26,7 @@ const keys = Object.fromEntries(
 const log = createLogger("swarm-pass-test");
 log.level = "silent";
 
-function membership(generation: number, signer = program.privateKey): string {
-  const members = ["web-1", "web-2"];
+function membership(generation: number, signer = program.privateKey, members = ["web-1", "web-2"]): string {
   return signMembership(
     {
       group: "web",
@@ -45,7 +47,35 @@ function membership(generation: number, signer = program.privateKey): string {
   );
 }
 
-function setup(nodeId: "web-1" | "web-2", swarm: { state: string; rows?: string }) {
+/** The node's proxy as a record of what the routes pass asked of it. */
+function fakeProxy() {
+  const table: RouteKey[] = [];
+  const calls: string[] = [];
+  const proxy: SwarmRouteProxy = {
+    async ensureRoutes(routes) {
+      for (const r of routes) if (!table.some((t) => t.host === r.host)) table.push({ ...r });
+      calls.push(`ensure ${routes.map((r) => r.host).join(",")}`);
+    },
+    async switchRoute(route, upstreams) {
+      calls.push(`switch ${route.host} ${upstreams.map((u) => `${u.host}:${u.port}`).join(",")}`);
+    },
+    async removeRoute(route) {
+      table.splice(
+        table.findIndex((t) => t.host === route.host),
+        1,
+      );
+      calls.push(`remove ${route.host}`);
+    },
+    routesOf: (env) => table.filter((t) => t.environmentId === env),
+  };
+  return { proxy, calls, table };
+}
+
+function setup(
+  nodeId: "web-1" | "web-2",
+  swarm: { state: string; rows?: string },
+  o: { led?: LedEnvironment[]; now?: () => number } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "berth-swarm-pass-"));
   const channel = new FolderChannelStore(join(dir, "channel"));
   const docker = recordingRunner((argv) => {
@@ -57,6 +87,7 @@ function setup(nodeId: "web-1" | "web-2", swarm: { state: string; rows?: string 
     return undefined;
   });
   const me = keys[nodeId] as (typeof keys)[string];
+  const routes = fakeProxy();
   const pass = new SwarmPass({
     nodeId,
     channel,
@@ -66,8 +97,13 @@ function setup(nodeId: "web-1" | "web-2", swarm: { state: string; rows?: string 
     statusPrivateKey: me.status.privateKey,
     stateRoot: join(dir, "state"),
     log,
+    statusPublicKey: me.status.publicKey,
+    proxy: routes.proxy,
+    ledEnvironments: () => o.led ?? [],
+    tokenRotationMs: 1000,
+    ...(o.now ? { now: o.now } : {}),
   });
-  return { channel, docker, pass };
+  return { channel, docker, pass, routes };
 }
 
 describe("SwarmPass", () => {
@@ -144,5 +180,136 @@ describe("SwarmPass", () => {
       ),
     );
     expect((await pass.run()).map((s) => s.group)).toEqual(["web"]);
+  });
+
+  it("a member the program takes out of the group leaves the swarm; a forged or replayed membership that omits it does not make it leave", async () => {
+    const { channel, docker, pass } = setup("web-2", { state: "active" });
+    await channel.put(membershipKey("web"), membership(3));
+    expect(await pass.run()).toEqual([{ group: "web", outcome: "in-swarm", detail: "already in a swarm" }]);
+    const writer = generateSigningKeyPair();
+    await channel.put(membershipKey("web"), membership(4, writer.privateKey, ["web-1"]));
+    expect(await pass.run()).toEqual([
+      { group: "web", outcome: "refused", detail: expect.stringMatching(/which this node does not trust$/) },
+    ]);
+    await channel.put(membershipKey("web"), membership(2, program.privateKey, ["web-1"]));
+    expect(await pass.run()).toEqual([
+      { group: "web", outcome: "refused", detail: expect.stringMatching(/generation 2 is below 3/) },
+    ]);
+    expect(docker.lines()).not.toContain("docker swarm leave --force");
+    await channel.put(membershipKey("web"), membership(4, program.privateKey, ["web-1"]));
+    expect(await pass.run()).toEqual([
+      {
+        group: "web",
+        outcome: "left",
+        detail: "taken out of node group web at generation 4: left the swarm",
+      },
+    ]);
+    expect(docker.lines()).toContain("docker swarm leave --force");
+    expect(pass.floors()).toEqual({ web: 4 });
+    // Said once: the next pass has nothing to do.
+    expect(await pass.run()).toEqual([]);
+  });
+
+  it("the leader rotates the join tokens after removing a node and on its schedule", async () => {
+    let now = 1_000_000;
+    const rows = "self\tweb-1\tReady\tLeader\nold\tweb-7\tDown\t\n";
+    const swarm = { state: "active", rows };
+    const { channel, docker, pass } = setup("web-1", swarm, { now: () => now });
+    await channel.put(membershipKey("web"), membership(1));
+    const [step] = await pass.run();
+    expect(step?.detail).toMatch(/removed old: web-7 is not a member .*; join tokens rotated$/);
+    const rotations = () => docker.lines().filter((l) => l.includes("join-token --rotate"));
+    expect(rotations()).toEqual([
+      "docker swarm join-token --rotate --quiet worker",
+      "docker swarm join-token --rotate --quiet manager",
+    ]);
+    // web-2's offer was written with the new tokens (after the rotation).
+    const calls = docker.lines();
+    const lastRotate = calls.lastIndexOf("docker swarm join-token --rotate --quiet manager");
+    expect(calls.slice(lastRotate).some((l) => l === "docker swarm join-token --quiet worker")).toBe(true);
+    swarm.rows = "self\tweb-1\tReady\tLeader\n"; // removed
+    now += 500;
+    await pass.run();
+    expect(rotations()).toHaveLength(2);
+    now += 600; // the schedule (1 s here) since the last rotation
+    const [again] = await pass.run();
+    expect(again?.detail).toMatch(/join tokens rotated$/);
+    expect(rotations()).toHaveLength(4);
+  });
+
+  it("routes: the leader publishes its environments' route tables; every member sends the hosts to its own node's proxy port; forged and replayed tables are refused", async () => {
+    const led: LedEnvironment[] = [
+      { environmentId: "shop", sequence: 2, proxy: { port: 18080, routes: [{ host: "shop.test" }] } },
+    ];
+    const leader = setup("web-1", { state: "active" }, { led });
+    await leader.channel.put(membershipKey("web"), membership(1));
+    await leader.pass.run();
+    expect(leader.pass.routeSteps()).toEqual([
+      {
+        group: "web",
+        environmentId: "shop",
+        outcome: "routed",
+        detail: "release 2: shop.test → 10.9.0.1:18080",
+      },
+    ]);
+    expect(leader.routes.calls).toEqual(["ensure shop.test", "switch shop.test 10.9.0.1:18080"]);
+    // Unchanged: one read, nothing done.
+    await leader.pass.run();
+    expect(leader.routes.calls).toHaveLength(2);
+
+    const member = setup("web-2", { state: "active" });
+    const copy = async (k: string) => member.channel.put(k, (await leader.channel.get(k)) ?? "");
+    await copy(membershipKey("web"));
+    const v2 = (await leader.channel.get(routeTableKey("web", "shop"))) ?? "";
+    await member.channel.put(routeTableKey("web", "shop"), v2);
+    await member.pass.run();
+    expect(member.routes.calls).toEqual(["ensure shop.test", "switch shop.test 10.9.0.2:18080"]);
+
+    // A channel writer's table (its own key) sending the host elsewhere: refused, nothing changes.
+    const writer = generateSigningKeyPair();
+    const forged = signRouteTable(
+      {
+        group: "web",
+        environmentId: "shop",
+        sequence: 9,
+        withdrawn: false,
+        port: 18080,
+        routes: [{ host: "evil.test" }],
+      },
+      writer.privateKey,
+    );
+    await member.channel.put(routeTableKey("web", "shop"), forged);
+    await member.pass.run();
+    expect(member.pass.routeSteps()).toEqual([
+      {
+        group: "web",
+        environmentId: "shop",
+        outcome: "refused",
+        detail: expect.stringMatching(/not by the leader's key/),
+      },
+    ]);
+    expect(member.routes.calls).toHaveLength(2);
+
+    // The leader's release 3 drops the route (withdrawn), then the old table is replayed: refused.
+    led.splice(0, 1);
+    await leader.pass.run();
+    expect(leader.routes.calls.at(-1)).toBe("remove shop.test");
+    await copy(routeTableKey("web", "shop"));
+    await member.pass.run();
+    expect(member.pass.routeSteps()).toEqual([
+      { group: "web", environmentId: "shop", outcome: "withdrawn", detail: "release 2" },
+    ]);
+    expect(member.routes.table).toEqual([]);
+    await member.channel.put(routeTableKey("web", "shop"), v2);
+    await member.pass.run();
+    expect(member.pass.routeSteps()).toEqual([
+      {
+        group: "web",
+        environmentId: "shop",
+        outcome: "refused",
+        detail: expect.stringMatching(/release 2 is below release 2 \(withdrawn\)/),
+      },
+    ]);
+    expect(member.routes.table).toEqual([]);
   });
 });

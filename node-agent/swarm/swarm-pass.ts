@@ -6,20 +6,42 @@
 // node trusts signed it, it is not expired, and its generation is not below the highest this node
 // has seen (kept in <stateRoot>/swarm/floors.json, so a replayed older membership is refused even
 // after a restart). What is refused is logged with its reason and changes nothing.
+//
+// Also, per group (docs/swarm.md):
+// - the leader rotates the join tokens after it removed a node, and on a schedule
+//   (`tokenRotationMs`, the last rotation kept in <stateRoot>/swarm/rotated.json);
+// - a node the program took out of the group (a membership that verifies, above the generation it
+//   acted on, and no longer lists it) leaves the swarm and drops the group's routes: the program's
+//   signed membership is the message, never an unsigned channel object;
+// - the leader publishes each swarm environment's route table, and every member routes its node's
+//   HAProxy by the tables that verify against the leader's key (routes-pass.ts).
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as z from "zod";
 import type { ChannelStore } from "../../contract/channel/store";
 import type { KeyInput, TrustedKeys } from "../../contract/payload";
-import { MembershipError, membershipKey, verifyMembership } from "../../contract/swarm/membership";
+import { membershipKey, verifyMembership } from "../../contract/swarm/membership";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import type { DockerRunner } from "../docker";
-import { joinSwarm, keepSwarm, type OfferMemo } from "./formation";
+import * as cmd from "./commands";
+import { joinSwarm, keepSwarm, type OfferMemo, swarmInfo } from "./formation";
+import {
+  applyRouteTables,
+  dropGroupRoutes,
+  type LedEnvironment,
+  publishRouteTables,
+  RouteFloors,
+  type RouteStep,
+  type SwarmRouteProxy,
+  type TableMemo,
+} from "./routes-pass";
 
 const MEMBERSHIP_KEY = /^swarm\/([a-z0-9][a-z0-9-]{0,62})\/membership\.json$/;
 const floorsSchema = z.record(z.string(), z.number().int().nonnegative());
+/** The leader rotates the join tokens this often (besides after every removal). */
+export const DEFAULT_TOKEN_ROTATION_MS = 7 * 24 * 3600 * 1000;
 
 export interface SwarmPassDeps {
   nodeId: string;
@@ -31,23 +53,64 @@ export interface SwarmPassDeps {
   statusPrivateKey: KeyInput;
   stateRoot: string;
   log: Logger;
+  /** The node's own HAProxy: the group's route tables are applied to it (absent: not routed). */
+  proxy?: SwarmRouteProxy;
+  /** The swarm environments this node runs as the leader (their current release's proxy). */
+  ledEnvironments?: () => LedEnvironment[];
+  /** The node's status public key (the leader checks its own tables in the channel). */
+  statusPublicKey?: KeyInput;
+  tokenRotationMs?: number;
+  now?: () => number;
 }
 
 /** What one group's step came to (logged when it changes; returned for tests). */
 export interface GroupStep {
   group: string;
-  /** led: the leader's plan ran; joined; waiting (why); refused (why). */
-  outcome: "led" | "joined" | "in-swarm" | "waiting" | "refused";
+  /** led: the leader's plan ran; joined; waiting (why); refused (why); left (taken out of the group). */
+  outcome: "led" | "joined" | "in-swarm" | "waiting" | "refused" | "left";
   detail: string;
 }
 
 export class SwarmPass {
   private readonly memo: OfferMemo = new Map();
+  private readonly tables: TableMemo = new Map();
+  private readonly applied = new Map<string, string>();
   private readonly last = new Map<string, string>();
   private readonly floorsFile: string;
+  private readonly rotatedFile: string;
+  readonly routeFloors: RouteFloors;
+  private routeLog: RouteStep[] = [];
 
   constructor(private readonly d: SwarmPassDeps) {
     this.floorsFile = join(d.stateRoot, "swarm", "floors.json");
+    this.rotatedFile = join(d.stateRoot, "swarm", "rotated.json");
+    this.routeFloors = new RouteFloors(d.stateRoot);
+  }
+
+  /** The route tables acted on (or refused) in the last pass. */
+  routeSteps(): RouteStep[] {
+    return this.routeLog;
+  }
+
+  private rotatedAt(group: string): number | undefined {
+    if (!existsSync(this.rotatedFile)) return undefined;
+    try {
+      return floorsSchema.parse(JSON.parse(readFileSync(this.rotatedFile, "utf8")))[group];
+    } catch {
+      return undefined;
+    }
+  }
+
+  private noteRotation(group: string, at: number): void {
+    let all: Record<string, number> = {};
+    try {
+      if (existsSync(this.rotatedFile))
+        all = floorsSchema.parse(JSON.parse(readFileSync(this.rotatedFile, "utf8")));
+    } catch {
+      all = {};
+    }
+    mkdirSync(join(this.d.stateRoot, "swarm"), { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.rotatedFile, `${JSON.stringify({ ...all, [group]: at })}\n`);
   }
 
   /** The highest membership generation this node has acted on, per group. */
@@ -68,6 +131,7 @@ export class SwarmPass {
   }
 
   async run(): Promise<GroupStep[]> {
+    this.routeLog = [];
     const groups = (await this.d.channel.list("swarm/"))
       .map((k) => MEMBERSHIP_KEY.exec(k)?.[1])
       .filter((g): g is string => g !== undefined)
@@ -82,6 +146,18 @@ export class SwarmPass {
         this.last.set(group, said);
         const level = step.outcome === "refused" ? "warn" : "info";
         this.d.log[level]({ group, outcome: step.outcome, detail: step.detail }, "swarm");
+      }
+    }
+    for (const r of this.routeLog) {
+      const level = r.outcome === "refused" ? "warn" : "info";
+      const said = `${r.outcome}: ${r.detail}`;
+      const k = `${r.group}/${r.environmentId}`;
+      if (this.last.get(k) !== said) {
+        this.last.set(k, said);
+        this.d.log[level](
+          { group: r.group, environment: r.environmentId, outcome: r.outcome, detail: r.detail },
+          "swarm routes",
+        );
       }
     }
     return steps;
@@ -105,26 +181,39 @@ export class SwarmPass {
         nodeId,
         trusted: this.d.trusted,
         ...(floor !== undefined ? { floor } : {}),
+        allowNonMember: true,
       });
     } catch (e) {
-      // A membership that does not list this node is another group's (or this node left it).
-      if (e instanceof MembershipError && e.message.endsWith(`node ${nodeId} is not a member`))
-        return undefined;
       return { group, outcome: "refused", detail: describeError(e) };
     }
-    this.raiseFloor(group, m.generation);
     const me = m.members.find((x) => x.nodeId === nodeId);
+    if (!me) {
+      // Never a member: another group's. A member before, and the program's newer membership no
+      // longer lists it: taken out of the group, so its engine leaves the swarm.
+      if (floor === undefined || m.generation <= floor) return undefined;
+      return this.leave(group, m.generation);
+    }
+    this.raiseFloor(group, m.generation);
     try {
       if (nodeId === m.leader) {
+        const now = this.d.now?.() ?? Date.now();
+        const last = this.rotatedAt(group);
+        const due = last !== undefined && now - last >= (this.d.tokenRotationMs ?? DEFAULT_TOKEN_ROTATION_MS);
         const plan = await keepSwarm(this.d.docker, this.d.channel, {
           membership: m,
           statusPrivateKey: this.d.statusPrivateKey,
           memo: this.memo,
+          rotate: due,
+          now,
         });
+        // The schedule counts from the swarm's first pass, then from each rotation.
+        if (plan.rotated || last === undefined) this.noteRotation(group, now);
+        await this.routes(m);
         const parts = [
           `generation ${m.generation}`,
           plan.offers.length ? `waiting for ${plan.offers.join(", ")}` : "every member in the swarm",
           ...plan.remove.map((r) => `removed ${r.swarmId}: ${r.why}`),
+          ...(plan.rotated ? ["join tokens rotated"] : []),
         ];
         return { group, outcome: "led", detail: parts.join("; ") };
       }
@@ -144,7 +233,10 @@ export class SwarmPass {
         leaderStatusKey: leader.statusKey,
       });
       if (r.joined) return { group, outcome: "joined", detail: `as a ${r.role}, generation ${r.generation}` };
-      if (r.reason === "already in a swarm") return { group, outcome: "in-swarm", detail: r.reason };
+      if (r.reason === "already in a swarm") {
+        await this.routes(m);
+        return { group, outcome: "in-swarm", detail: r.reason };
+      }
       // No offer yet is a wait; an offer that does not verify or open is refused (never joined).
       return {
         group,
@@ -153,6 +245,59 @@ export class SwarmPass {
       };
     } catch (e) {
       return { group, outcome: "refused", detail: describeError(e) };
+    }
+  }
+
+  /** The group's route tables: the leader publishes them; every member routes its proxy by them. */
+  private async routes(m: ReturnType<typeof verifyMembership>): Promise<void> {
+    const { proxy } = this.d;
+    if (!proxy) return;
+    const leader = m.members.find((x) => x.nodeId === m.leader);
+    const me = m.members.find((x) => x.nodeId === this.d.nodeId);
+    if (!leader || !me) return;
+    try {
+      if (this.d.nodeId === m.leader && this.d.statusPublicKey)
+        await publishRouteTables(this.d.channel, {
+          group: m.group,
+          statusPrivateKey: this.d.statusPrivateKey,
+          statusPublicKey: this.d.statusPublicKey,
+          environments: this.d.ledEnvironments?.() ?? [],
+          memo: this.tables,
+        });
+      this.routeLog.push(
+        ...(await applyRouteTables(this.d.channel, proxy, {
+          group: m.group,
+          leaderStatusKey: leader.statusKey,
+          address: me.address ?? "127.0.0.1",
+          floors: this.routeFloors,
+          applied: this.applied,
+        })),
+      );
+    } catch (e) {
+      this.routeLog.push({
+        group: m.group,
+        environmentId: "*",
+        outcome: "refused",
+        detail: describeError(e),
+      });
+    }
+  }
+
+  /** Taken out of the group by the program's signed membership: leave the swarm, drop its routes. */
+  private async leave(group: string, generation: number): Promise<GroupStep> {
+    try {
+      const info = await swarmInfo(this.d.docker);
+      if (info.state !== "inactive") await this.d.docker(cmd.swarmLeave());
+      if (this.d.proxy) await dropGroupRoutes(this.d.proxy, this.routeFloors, group);
+      for (const k of [...this.applied.keys()]) if (k.startsWith(`${group}/`)) this.applied.delete(k);
+      this.raiseFloor(group, generation);
+      return {
+        group,
+        outcome: "left",
+        detail: `taken out of node group ${group} at generation ${generation}: ${info.state !== "inactive" ? "left the swarm" : "in no swarm"}`,
+      };
+    } catch (e) {
+      return { group, outcome: "refused", detail: `leaving node group ${group}: ${describeError(e)}` };
     }
   }
 }
