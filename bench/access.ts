@@ -9,6 +9,8 @@ import {
   createReadStream,
   mkdtempSync,
   openSync,
+  readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -37,6 +39,46 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 };
 const median = (xs: number[]) => pct(xs, 50);
+
+// CPU seconds of processes, from /proc (clock ticks; USER_HZ is 100 on Linux): a process's own
+// time, plus the children it reaped (cutime/cstime: the CLI children this bench waits for,
+// dockerd's docker-untar helpers).
+const TICK = 100;
+function procTimes(pid: number | "self"): { own: number; reaped: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const n = (i: number) => Number(f[i - 3]);
+    return { own: (n(14) + n(15)) / TICK, reaped: (n(16) + n(17)) / TICK };
+  } catch {
+    return undefined;
+  }
+}
+/** A process and its live descendants: own CPU of each, plus what the root reaped. */
+function treeCpu(root: number): number {
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch {}
+  }
+  let total = procTimes(root)?.reaped ?? 0;
+  const walk = (pid: number) => {
+    total += procTimes(pid)?.own ?? 0;
+    for (const k of kids.get(pid) ?? []) walk(k);
+  };
+  walk(root);
+  return total;
+}
+/** The whole machine's busy CPU seconds (all cores), from /proc/stat. */
+function machineBusy(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return (f.reduce((a, b) => a + b, 0) - idle) / TICK;
+}
 
 async function main() {
   const h = new AgentHarness();
@@ -161,9 +203,36 @@ async function main() {
       .split("\n")[0] as string;
     const berthRuns: number[] = [];
     const dockerRuns: number[] = [];
+    // Where the CPU goes per copy (seconds): the CLI (reaped by this process), the proxy's
+    // processes, the agent, dockerd and its helpers; and the whole machine (other work included).
+    const dockerdPid = Number(readFileSync("/var/run/docker.pid", "utf8").trim());
+    const haproxyPid = Number(
+      readFileSync(join(h.stateRoot, "proxy", "haproxy.pid"), "utf8")
+        .trim()
+        .split("\n")[0],
+    );
+    const agentPid = h.daemon?.pid as number;
+    const sample = () => ({
+      cli: procTimes("self")?.reaped ?? 0,
+      haproxy: treeCpu(haproxyPid),
+      agent: treeCpu(agentPid),
+      dockerd: treeCpu(dockerdPid),
+      machine: machineBusy(),
+    });
+    type Cpu = ReturnType<typeof sample>;
+    const spent = (a: Cpu, b: Cpu): Cpu => ({
+      cli: b.cli - a.cli,
+      haproxy: b.haproxy - a.haproxy,
+      agent: b.agent - a.agent,
+      dockerd: b.dockerd - a.dockerd,
+      machine: b.machine - a.machine,
+    });
+    const berthCpu: Cpu[] = [];
+    const dockerCpu: Cpu[] = [];
     // The WebSocket session path (what agents before access protocol 3 get), in this process.
     const sessionRuns: number[] = [];
     for (let i = 0; i < 3; i++) {
+      let c0 = sample();
       let t0 = performance.now();
       const r = await run(
         process.execPath,
@@ -172,9 +241,12 @@ async function main() {
       );
       if (r.exitCode !== 0) throw new Error(r.stderr);
       berthRuns.push(performance.now() - t0);
+      berthCpu.push(spent(c0, sample()));
+      c0 = sample();
       t0 = performance.now();
       await run("docker", ["cp", big, `${container}:/tmp/big-docker.bin`], { timeoutMs: 600_000 });
       dockerRuns.push(performance.now() - t0);
+      dockerCpu.push(spent(c0, sample()));
       t0 = performance.now();
       const ws = await openSession(
         {
@@ -203,6 +275,12 @@ async function main() {
     console.log(
       `cp (WebSocket session, protocol 2 path): 1 GiB ${(median(sessionRuns) / 1000).toFixed(2)} s, ratio ${(median(sessionRuns) / median(dockerRuns)).toFixed(2)} (runs ${sessionRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
     );
+    const cpuLine = (runs: Cpu[]) =>
+      (["cli", "haproxy", "agent", "dockerd", "machine"] as const)
+        .map((k) => `${k} ${median(runs.map((c) => c[k])).toFixed(2)}`)
+        .join(", ");
+    console.log(`cp CPU seconds per 1 GiB, median: berth workspace cp: ${cpuLine(berthCpu)}`);
+    console.log(`cp CPU seconds per 1 GiB, median: docker cp: ${cpuLine(dockerCpu)} (cli: the docker CLI)`);
     const ratio = median(berthRuns) / median(dockerRuns);
     console.log(
       `cp: berth workspace cp 1 GiB ${(median(berthRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerRuns) / 1000).toFixed(2)} s, ratio ${ratio.toFixed(2)} (target 1.2; berth runs ${berthRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
