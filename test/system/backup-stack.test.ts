@@ -56,24 +56,29 @@ beforeAll(async () => {
   writeFileSync(stackFile, readFileSync(join(REPO_ROOT, "stacks", "Pulumi.local.yaml")));
   await run("mkdir", ["-p", backend]);
   await pulumi(["stack", "init"]);
-  await pulumi(["config", "set", "berth:localRoot", localRoot]);
-  await pulumi(["config", "set", "berth:localHttpPort", String(port)]);
-  await pulumi(["config", "set", "--path", "berth:environments[0].name", ENV]);
-  await pulumi(["config", "set", "--path", "berth:environments[0].compose", join(appDir, "compose.yaml")]);
+  // One `pulumi config set-all` (each CLI start costs ~0.4 s): plain values, then the secrets.
   const b = "berth:environments[0].backup";
-  await pulumi(["config", "set", "--path", `${b}.target.endpoint`, gw.endpoint]);
-  await pulumi(["config", "set", "--path", `${b}.target.bucket`, "berth-stack-backups"]);
-  await pulumi(["config", "set", "--path", `${b}.target.region`, "us-east-1"]);
-  await pulumi(["config", "set", "--path", `${b}.retention.last`, "3"]);
-  await pulumi(["config", "set", "--secret", "--path", "berth:secrets.backup-password", password]);
-  await pulumi(["config", "set", "--secret", "--path", "berth:secrets.backup-access-key-id", gw.accessKey]);
+  const plain: Record<string, string> = {
+    "berth:localRoot": localRoot,
+    "berth:localHttpPort": String(port),
+    "berth:environments[0].name": ENV,
+    "berth:environments[0].compose": join(appDir, "compose.yaml"),
+    [`${b}.target.endpoint`]: gw.endpoint,
+    [`${b}.target.bucket`]: "berth-stack-backups",
+    [`${b}.target.region`]: "us-east-1",
+    [`${b}.retention.last`]: "3",
+  };
+  const secret: Record<string, string> = {
+    "berth:secrets.backup-password": password,
+    "berth:secrets.backup-access-key-id": gw.accessKey,
+    "berth:secrets.backup-secret-access-key": gw.secretKey,
+  };
   await pulumi([
     "config",
-    "set",
-    "--secret",
+    "set-all",
     "--path",
-    "berth:secrets.backup-secret-access-key",
-    gw.secretKey,
+    ...Object.entries(plain).flatMap(([k, v]) => ["--plaintext", `${k}=${v}`]),
+    ...Object.entries(secret).flatMap(([k, v]) => ["--secret", `${k}=${v}`]),
   ]);
 }, 120_000);
 
