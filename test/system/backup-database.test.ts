@@ -3,14 +3,19 @@
 // the node is replaced, the volume restored, and the restored database passes sqlite's own
 // `PRAGMA integrity_check`. Real restic, versitygw, Docker; the image is built FROM berth's base
 // image with sqlite3 from Debian's archive.
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type EnvironmentBackup, environmentBackupSchema } from "../../contract/backup/schema";
+import type { EnvironmentBackup } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../contract/channel/status";
 import { type Manifest, parseManifest } from "../../contract/manifest/schema";
 import { run } from "../../lib/process";
 import { AgentHarness } from "./support/agent-harness";
+import {
+  backupSecrets,
+  environmentBackup,
+  serviceContainer,
+  volumeFolder,
+} from "./support/environment-backup";
 import { fixtureImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
 
@@ -68,7 +73,7 @@ function manifest(): Manifest {
 }
 
 async function sqlite(sql: string, file = "/data/dump/app.db"): Promise<string> {
-  const device = join(h.volumeRoot, `berth-env-${ENV}`, "volumes", "data", "data");
+  const device = volumeFolder(h, ENV);
   const r = await run("docker", [
     "run",
     "--rm",
@@ -98,16 +103,8 @@ async function waitFor(what: string, ok: (s: EnvironmentStatus) => boolean, time
 beforeAll(async () => {
   image = await fixtureImage("sqlite-app", "sqlite:1");
   await gw.start();
-  gw.bucket("berth-db-backups");
-  backup = environmentBackupSchema.parse({
-    target: { endpoint: gw.endpoint, bucket: "berth-db-backups", region: "us-east-1" },
-    retention: { last: 5 },
-  });
-  secrets = {
-    "backup-password": `pw-${Math.random().toString(36).slice(2)}`,
-    "backup-access-key-id": gw.accessKey,
-    "backup-secret-access-key": gw.secretKey,
-  };
+  backup = environmentBackup(gw, "berth-db-backups", { retention: { last: 5 } });
+  secrets = backupSecrets(gw);
   await h.start({ healthTimeoutSeconds: 30 });
 }, 900_000);
 
@@ -141,9 +138,7 @@ describe("a database under write load", () => {
     expect(s2?.backup?.volumes[0]?.last?.ok).toBe(true);
     expect(s2?.backup?.state).toBe("ok");
     // The writer never stopped: the live database keeps growing.
-    const id = (
-      await run("docker", ["ps", "-q", "--filter", `label=berth.environment=${ENV}`])
-    ).stdout.trim();
+    const id = await serviceContainer(ENV, "db");
     const count = async () =>
       Number(
         (

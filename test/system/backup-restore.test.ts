@@ -17,8 +17,14 @@ import { readStatus } from "../../contract/channel/publish";
 import { type Manifest, parseManifest } from "../../contract/manifest/schema";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
-import { main } from "../../node-agent/cli/main";
 import { AgentHarness, storeManifest } from "./support/agent-harness";
+import {
+  agentCli,
+  backupSecrets,
+  environmentBackup,
+  serviceContainer,
+  volumeFolder,
+} from "./support/environment-backup";
 import { testAppImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
 
@@ -41,21 +47,11 @@ function manifest(): Manifest {
   return storeManifest(image);
 }
 
-const device = () => join(h.volumeRoot, `berth-env-${ENV}`, "volumes", "data", "data");
+const device = () => volumeFolder(h, ENV);
 const sha = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
 
 async function exec(script: string): Promise<string> {
-  const id = (
-    await run("docker", [
-      "ps",
-      "-q",
-      "--filter",
-      `label=berth.environment=${ENV}`,
-      "--filter",
-      "label=berth.service=store",
-    ])
-  ).stdout.trim();
-  return (await run("docker", ["exec", id, "sh", "-c", script])).stdout;
+  return (await run("docker", ["exec", await serviceContainer(ENV, "store"), "sh", "-c", script])).stdout;
 }
 
 async function status() {
@@ -64,15 +60,7 @@ async function status() {
   return s;
 }
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main([...args, "--config", h.configFile], {
-    out: (s) => (out += `${s}\n`),
-    err: (s) => (err += `${s}\n`),
-  });
-  return { code, out, err };
-}
+const cli = (...args: string[]) => agentCli(h, ...args);
 
 async function berth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -100,17 +88,12 @@ function allText(dir: string): string {
 beforeAll(async () => {
   image = await testAppImage();
   await gw.start();
-  gw.bucket("berth-backups");
-  backup = environmentBackupSchema.parse({
-    target: { endpoint: gw.endpoint, bucket: "berth-backups", region: "us-east-1", prefix: "test" },
+  backup = environmentBackup(gw, "berth-backups", {
+    prefix: "test",
     schedule: "0 3 * * *",
     retention: { last: 2 },
   });
-  secrets = {
-    "backup-password": password,
-    "backup-access-key-id": gw.accessKey,
-    "backup-secret-access-key": gw.secretKey,
-  };
+  secrets = backupSecrets(gw, password);
   await h.start({ healthTimeoutSeconds: 30, log });
 }, 600_000);
 

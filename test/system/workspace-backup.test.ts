@@ -8,18 +8,20 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  sealBackupCredentials,
-  signWorkspace,
-  type WorkspaceDeclaration,
-  type WorkspaceStatus,
-  workspaceKeys,
-  workspaceStatus,
-} from "../../contract/workspace/declaration";
+import { sealBackupCredentials, type WorkspaceDeclaration } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { AgentHarness } from "./support/agent-harness";
-import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+import { BASE_IMAGE, commit, git } from "./support/devcontainer-repo";
 import { Versitygw } from "./support/versitygw";
+import {
+  declareWorkspace,
+  removeLocalWorkspaceImages,
+  removeWorkspaceObjects,
+  until,
+  workspaceDeclaration,
+  workspaceRunning,
+  workspaceStatusOf,
+} from "./support/workspace-daemon";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const WS = `bk-${RUN}`;
@@ -31,21 +33,13 @@ const first = new AgentHarness();
 const second = new AgentHarness();
 
 function declaration(h: AgentHarness): WorkspaceDeclaration {
-  const d: WorkspaceDeclaration = {
-    formatVersion: 1,
+  const d = workspaceDeclaration(h, {
     workspaceId: WS,
-    nodeId: h.nodeId,
-    generation: 1,
     repository: repo,
     repositoryName: `acme/backup-${RUN}`,
-    branch: "main",
-    defaultBranch: "main",
-    trusted: true,
-    allowInitializeCommand: false,
-    defaultImage: BASE_IMAGE,
     lifecycle: { idleTimeoutSeconds: 2, followSeconds: 0 },
     access: { operators: [], commands: true },
-  };
+  });
   return {
     ...d,
     backup: {
@@ -63,39 +57,6 @@ function declaration(h: AgentHarness): WorkspaceDeclaration {
       ),
     },
   };
-}
-
-async function status(h: AgentHarness): Promise<WorkspaceStatus | undefined> {
-  const text = await h.channel.get(workspaceKeys.status(h.nodeId, WS));
-  return text ? workspaceStatus.parse(JSON.parse(text)) : undefined;
-}
-
-async function until<T>(h: AgentHarness, what: string, fn: () => Promise<T | undefined>, ms = 300_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}\n${h.daemonLog()}`);
-}
-
-/** Running; `restored`: and the restore's report in the status (written just after the start). */
-const running = (h: AgentHarness, restored = false) =>
-  until(h, "the workspace to run", async () => {
-    const s = await status(h);
-    if (s?.state === "failed") throw new Error(`workspace failed: ${s.error}\n${h.daemonLog()}`);
-    return s?.state === "running" && (!restored || s.backup?.restore) ? s : undefined;
-  });
-
-async function removeWorkspaceObjects(): Promise<void> {
-  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
-  if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
-  await removeStateVolumes(RUN);
-  const vols = (
-    await run("docker", ["volume", "ls", "-q", "--filter", `label=berth.workspace=${WS}`])
-  ).stdout.trim();
-  if (vols) await run("docker", ["volume", "rm", "-f", ...vols.split("\n")], { allowFailure: true });
 }
 
 /** Every file under a folder (the channel, a state folder). */
@@ -133,20 +94,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await first.cleanup([]);
   await second.cleanup([]);
-  await removeWorkspaceObjects();
-  const tagged = (
-    await run("docker", [
-      "image",
-      "ls",
-      "--format",
-      "{{.Repository}}:{{.Tag}}",
-      "--filter",
-      `reference=berth.local/workspace/acme/backup-${RUN}/devcontainer`,
-    ])
-  ).stdout
-    .split("\n")
-    .filter(Boolean);
-  if (tagged.length > 0) await run("docker", ["rmi", ...tagged], { allowFailure: true });
+  await removeWorkspaceObjects(WS, RUN);
+  await removeLocalWorkspaceImages(`acme/backup-${RUN}`);
   await gw.cleanup();
   rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
@@ -154,11 +103,8 @@ afterAll(async () => {
 describe("a workspace's state and its node", () => {
   it("backs up tree and home when idle, and a replacement node restores both before its first start", async () => {
     await first.startDaemon();
-    await first.channel.put(
-      workspaceKeys.declaration(first.nodeId, WS),
-      signWorkspace(declaration(first), first.signing.privateKey),
-    );
-    const up = await running(first);
+    await declareWorkspace(first, declaration(first));
+    const up = await workspaceRunning(first, WS);
     const cid = String(up.containerId);
     // Uncommitted work in the tree, a coding agent's session in the home.
     writeFileSync(join(first.stateRoot, "workspaces", WS, "repo", "notes.txt"), "work in progress\n");
@@ -176,7 +122,7 @@ describe("a workspace's state and its node", () => {
       first,
       "the backup after the idle stop",
       async () => {
-        const s = await status(first);
+        const s = await workspaceStatusOf(first, WS);
         const vols = s?.backup?.volumes ?? [];
         if (vols.some((v) => v.last && !v.last.ok)) throw new Error(`backup failed: ${JSON.stringify(vols)}`);
         return s?.state === "stopped" && vols.length === 3 && vols.every((v) => v.lastSuccess)
@@ -190,15 +136,12 @@ describe("a workspace's state and its node", () => {
 
     // The node is lost: its agent, state folder, container and home volume.
     await first.cleanup([]);
-    await removeWorkspaceObjects();
+    await removeWorkspaceObjects(WS, RUN);
 
     // Its replacement: new keys; the program declares the workspace again, sealed to them.
     await second.startDaemon();
-    await second.channel.put(
-      workspaceKeys.declaration(second.nodeId, WS),
-      signWorkspace(declaration(second), second.signing.privateKey),
-    );
-    const again = await running(second, true);
+    await declareWorkspace(second, declaration(second));
+    const again = await workspaceRunning(second, WS, { restored: true });
     expect(again.phases.map((p) => p.phase)).not.toContain("cloning");
     expect(again.commit).toBe(up.commit);
     const restore = again.backup?.restore;

@@ -12,16 +12,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKeyPair } from "../../contract/payload";
-import {
-  signWorkspace,
-  type WorkspaceDeclaration,
-  type WorkspaceStatus,
-  workspaceKeys,
-  workspaceStatus,
-} from "../../contract/workspace/declaration";
+import { type WorkspaceDeclaration, workspaceKeys } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { AgentHarness } from "./support/agent-harness";
-import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+import { BASE_IMAGE, commit, git } from "./support/devcontainer-repo";
+import {
+  declareWorkspace,
+  removeLocalWorkspaceImages,
+  removeWorkspaceObjects,
+  until as untilOn,
+  workspaceDeclaration,
+  workspaceRunning,
+  workspaceStatusOf,
+} from "./support/workspace-daemon";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const WS = `idle-${RUN}`;
@@ -43,39 +46,20 @@ const berth = (args: string[]) => {
   return run(process.execPath, [BERTH, ...argv], { allowFailure: true, timeoutMs: 120_000 });
 };
 
-const declaration = (): WorkspaceDeclaration => ({
-  formatVersion: 1,
-  workspaceId: WS,
-  nodeId: h.nodeId,
-  generation: 1,
-  repository: repo,
-  repositoryName: `acme/idle-${RUN}`,
-  branch: "main",
-  defaultBranch: "main",
-  trusted: true,
-  allowInitializeCommand: false,
-  defaultImage: BASE_IMAGE,
-  lifecycle: { idleTimeoutSeconds: IDLE_SECONDS, followSeconds: 1 },
-  access: {
-    operators: [{ name: "alice", publicKey: alice.publicKey, environments: [], workspaces: [WS] }],
-    commands: true,
-  },
-});
+const declaration = (): WorkspaceDeclaration =>
+  workspaceDeclaration(h, {
+    workspaceId: WS,
+    repository: repo,
+    repositoryName: `acme/idle-${RUN}`,
+    lifecycle: { idleTimeoutSeconds: IDLE_SECONDS, followSeconds: 1 },
+    access: {
+      operators: [{ name: "alice", publicKey: alice.publicKey, environments: [], workspaces: [WS] }],
+      commands: true,
+    },
+  });
 
-async function status(): Promise<WorkspaceStatus | undefined> {
-  const text = await h.channel.get(workspaceKeys.status(h.nodeId, WS));
-  return text ? workspaceStatus.parse(JSON.parse(text)) : undefined;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 300_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}\n${h.daemonLog()}`);
-}
+const status = () => workspaceStatusOf(h, WS);
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms?: number) => untilOn(h, what, fn, ms);
 
 const containerRunning = async (cid: string) =>
   (await run("docker", ["inspect", "--format", "{{.State.Running}}", cid])).stdout.trim() === "true";
@@ -108,38 +92,15 @@ beforeAll(async () => {
     "workspace",
   );
   await h.startDaemon();
-  await h.channel.put(
-    workspaceKeys.declaration(h.nodeId, WS),
-    signWorkspace(declaration(), h.signing.privateKey),
-  );
-  const s = await until("the workspace to run", async () => {
-    const s = await status();
-    if (s?.state === "failed") throw new Error(`workspace failed: ${s.error}`);
-    return s?.state === "running" ? s : undefined;
-  });
-  containerId = String(s.containerId);
+  await declareWorkspace(h, declaration());
+  containerId = String((await workspaceRunning(h, WS)).containerId);
 }, 600_000);
 
 afterAll(async () => {
   await h.channel.delete(workspaceKeys.declaration(h.nodeId, WS));
   await h.cleanup([]);
-  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
-  if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
-  await removeStateVolumes(RUN);
-  // By name: an id could be shared with an image another test tagged.
-  const tagged = (
-    await run("docker", [
-      "image",
-      "ls",
-      "--format",
-      "{{.Repository}}:{{.Tag}}",
-      "--filter",
-      `reference=berth.local/workspace/acme/idle-${RUN}/devcontainer`,
-    ])
-  ).stdout
-    .split("\n")
-    .filter(Boolean);
-  if (tagged.length > 0) await run("docker", ["rmi", ...tagged], { allowFailure: true });
+  await removeWorkspaceObjects(WS, RUN);
+  await removeLocalWorkspaceImages(`acme/idle-${RUN}`);
   rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 

@@ -8,13 +8,18 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { environmentBackupSchema } from "../../contract/backup/schema";
 import { loadCompose } from "../../contract/compose";
 import type { Manifest } from "../../contract/manifest/schema";
 import { run } from "../../lib/process";
 import { DEFAULT_FILES_ROOT } from "../../node-agent/apply/files";
-import { main } from "../../node-agent/cli/main";
 import { AgentHarness } from "./support/agent-harness";
+import {
+  agentCli,
+  backupSecrets,
+  environmentBackup,
+  serviceContainer,
+  volumeFolder,
+} from "./support/environment-backup";
 import { testAppImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
 
@@ -24,8 +29,6 @@ const gw = new Versitygw();
 /** What the hook's last argument and the config hold once Compose's own `$$` escape is read. */
 const LITERAL = "${BERTH_TEST_UNSET:?must stay literal} $HOME $$ $(id -u)";
 let manifest: Manifest;
-
-const device = () => join(h.volumeRoot, `berth-env-${ENV}`, "volumes", "data", "data");
 
 beforeAll(async () => {
   const image = await testAppImage();
@@ -54,7 +57,6 @@ x-berth-routes:
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
   manifest = r.manifest;
   await gw.start();
-  gw.bucket("berth-dollars");
   await h.start({ healthTimeoutSeconds: 30 });
 }, 600_000);
 
@@ -67,37 +69,18 @@ afterAll(async () => {
 describe("$ in x-berth", () => {
   it("the hook's and the config's literal $ reach the container", async () => {
     expect(manifest.volumes.data?.backup?.before?.command.at(-1)).toBe(LITERAL);
-    const backup = environmentBackupSchema.parse({
-      target: { endpoint: gw.endpoint, bucket: "berth-dollars", region: "us-east-1" },
+    const backup = environmentBackup(gw, "berth-dollars", {
       schedule: "0 3 * * *",
       retention: { last: 1 },
     });
-    const secrets = {
-      "backup-password": `pw-${Math.random().toString(36).slice(2)}`,
-      "backup-access-key-id": gw.accessKey,
-      "backup-secret-access-key": gw.secretKey,
-    };
-    const s = await h.deploy(ENV, 1, manifest, { backup, secrets });
+    const s = await h.deploy(ENV, 1, manifest, { backup, secrets: backupSecrets(gw) });
     expect(s.state, `${s.error}\n${s.logTail}`).toBe("applied");
 
-    let out = "";
-    const code = await main(["backup", ENV, "--config", h.configFile], {
-      out: (t) => (out += `${t}\n`),
-      err: (t) => (out += `${t}\n`),
-    });
-    expect(code, out).toBe(0);
-    expect(readFileSync(join(device(), "hook-arg"), "utf8")).toBe(LITERAL);
+    const b = await agentCli(h, "backup", ENV);
+    expect(b.code, b.out + b.err).toBe(0);
+    expect(readFileSync(join(volumeFolder(h, ENV), "hook-arg"), "utf8")).toBe(LITERAL);
 
-    const id = (
-      await run("docker", [
-        "ps",
-        "-q",
-        "--filter",
-        `label=berth.environment=${ENV}`,
-        "--filter",
-        "label=berth.service=store",
-      ])
-    ).stdout.trim();
+    const id = await serviceContainer(ENV, "store");
     expect((await run("docker", ["exec", id, "cat", "/etc/note"])).stdout).toBe(LITERAL);
   }, 240_000);
 });
