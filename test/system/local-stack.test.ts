@@ -59,10 +59,16 @@ beforeAll(async () => {
   writeFileSync(stackFile, readFileSync(join(REPO_ROOT, "stacks", "Pulumi.local.yaml")));
   await run("mkdir", ["-p", backend]);
   await pulumi(["stack", "init"]);
-  await pulumi(["config", "set", "berth:localRoot", localRoot]);
-  await pulumi(["config", "set", "berth:localHttpPort", String(port)]);
-  await pulumi(["config", "set", "--path", "berth:environments[0].name", ENV]);
-  await pulumi(["config", "set", "--path", "berth:environments[0].compose", join(appDir, "compose.yaml")]);
+  // One CLI start (~0.4 s each) for the four values.
+  await pulumi([
+    "config",
+    "set-all",
+    "--path",
+    ...["--plaintext", `berth:localRoot=${localRoot}`],
+    ...["--plaintext", `berth:localHttpPort=${port}`],
+    ...["--plaintext", `berth:environments[0].name=${ENV}`],
+    ...["--plaintext", `berth:environments[0].compose=${join(appDir, "compose.yaml")}`],
+  ]);
   token = (await pulumi(["config", "get", "--path", "berth:secrets.api-token"])).stdout.trim();
   expect(token.length).toBeGreaterThan(8);
 }, 120_000);
@@ -155,12 +161,16 @@ describe("the local stack, end to end with the real Pulumi CLI", () => {
   it("fails a broken change with the node's reason and keeps serving the previous release", async () => {
     const compose = join(appDir, "compose.yaml");
     const text = readFileSync(compose, "utf8");
-    // The web service's health check now always fails.
-    const broken = text.replace(
-      'test: ["CMD", "python3", "/app/app.py", "check", "http://127.0.0.1:8080/health"]',
-      'test: ["CMD", "false"]',
-    );
-    expect(broken).not.toBe(text);
+    // The web service's health check now always fails, from its first probe on (no start
+    // period, in which Docker does not count failures: it would only delay the same outcome).
+    const broken = text
+      .replace(
+        'test: ["CMD", "python3", "/app/app.py", "check", "http://127.0.0.1:8080/health"]',
+        'test: ["CMD", "false"]',
+      )
+      .replace(/(test: \["CMD", "false"\][\s\S]*?start_period: )10s/, (_, head) => `${head}0s`);
+    expect(broken).toContain('test: ["CMD", "false"]');
+    expect(broken.match(/start_period: 0s/g)).toHaveLength(1);
     writeFileSync(compose, broken);
     const r = await pulumi(["up", "--yes"], { allowFailure: true });
     expect(r.exitCode).not.toBe(0);
