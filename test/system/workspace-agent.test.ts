@@ -16,7 +16,7 @@ import {
 } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { loadOrCreateNodeKeys } from "../../node-agent/node-keys";
-import { BASE_IMAGE, removeStateVolumes, sampleRepository } from "./support/devcontainer-repo";
+import { BASE_IMAGE, removeStateVolumes, SHARED_MARKER, sampleRepository } from "./support/devcontainer-repo";
 import { REGISTRY } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -81,7 +81,7 @@ const containers = async (id: string) =>
   (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${id}`])).stdout.trim();
 
 beforeAll(async () => {
-  repo = await sampleRepository(`agent-${RUN}`);
+  repo = await sampleRepository(SHARED_MARKER);
   writeFileSync(
     configFile,
     JSON.stringify({

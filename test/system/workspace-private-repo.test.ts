@@ -28,6 +28,7 @@ import {
   commit,
   git,
   removeStateVolumes,
+  SHARED_MARKER,
   sampleConfig,
   sampleRepository,
 } from "./support/devcontainer-repo";
@@ -145,7 +146,7 @@ beforeAll(async () => {
   repoUrl = `${server.url}/private.git`;
   // A lifecycle command that fetches: a second clone of the private repository, inside the container.
   source = await sampleRepository(
-    `private-${RUN}`,
+    SHARED_MARKER,
     {
       ".devcontainer/devcontainer.json": sampleConfig({
         postCreateCommand: `git clone --quiet --depth 1 ${repoUrl} /tmp/lifecycle-clone`,
@@ -164,7 +165,7 @@ beforeAll(async () => {
   });
   sshRepoUrl = `${sshServer.url}${join(projectRoot, "private-ssh.git")}`;
   sshSource = await sampleRepository(
-    `private-${RUN}`,
+    SHARED_MARKER,
     {
       ".devcontainer/devcontainer.json": sampleConfig({
         postCreateCommand: `git clone --quiet --depth 1 ${sshRepoUrl} /tmp/lifecycle-clone`,
