@@ -20,3 +20,12 @@ require("./lazy-sdk-modules");
 // The SDK registers ts-node only when this says the program is TypeScript.
 process.env.PULUMI_NODEJS_TYPESCRIPT = "false";
 require("@pulumi/pulumi/cmd/run");
+// The engine starts the dynamic providers' process when the program registers its first dynamic
+// resource, which is after all of the program's modules have loaded, and then waits ~0.45 s for
+// it. An invoke of a function no provider has makes it start that process now, beside the
+// program's loading: the provider answers "unknown function", which is dropped here, and nothing
+// is shown or recorded. The SDK's run entry above has put the engine's address in the
+// environment; the program is loaded after an await, so this request goes out first.
+require("@pulumi/pulumi")
+  .runtime.invoke("pulumi-nodejs:index:startProviders", {})
+  .catch(() => undefined);
