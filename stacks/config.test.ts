@@ -491,18 +491,43 @@ describe("parseStackConfig: node groups", () => {
     );
   });
 
-  it("keeps node groups off the local target", () => {
+  it("on the local target, node groups of berth:localNodes (each its own Docker Engine on this machine)", () => {
+    const env = JSON.stringify([{ name: "demo", compose: "local/app/compose.yaml", nodeGroup: "web" }]);
     expect(
       problems({
         ...minimal,
         "berth:nodeGroups": JSON.stringify([{ name: "web", nodes: ["a"], managers: ["a"] }]),
-        "berth:environments": JSON.stringify([
-          { name: "demo", compose: "local/app/compose.yaml", nodeGroup: "web" },
-        ]),
+        "berth:environments": env,
       }),
     ).toEqual([
-      "Pulumi.test.yaml: berth:nodeGroups: only for the hetzner and scaleway targets (the local target runs on this machine)",
-      "Pulumi.test.yaml: berth:environments[0].nodeGroup: only for the hetzner and scaleway targets (the local target runs one node)",
+      'Pulumi.test.yaml: berth:nodeGroups[0].nodes[0]: "a" is not a node; declare it in berth:localNodes or use one of ',
     ]);
+    const local = (id: string, httpPort: number) => ({
+      id,
+      dockerHost: `unix:///run/bed/${id}/docker.sock`,
+      address: "172.30.0.2",
+      httpPort,
+    });
+    expect(
+      problems({
+        ...minimal,
+        "berth:localNodes": JSON.stringify([local("a", 18081), local("b", 18081)]),
+        "berth:nodeGroups": JSON.stringify([{ name: "web", nodes: ["a", "b"], managers: ["a"] }]),
+        "berth:environments": env,
+      }),
+    ).toEqual([
+      "Pulumi.test.yaml: berth:localNodes[1].httpPort: 18081 is also localNodes[0]'s: give each node a port of its own",
+    ]);
+    const ok = parseStackConfig(
+      {
+        ...minimal,
+        "berth:localNodes": JSON.stringify([local("a", 18081), local("b", 18082)]),
+        "berth:nodeGroups": JSON.stringify([{ name: "web", nodes: ["a", "b"], managers: ["a"] }]),
+        "berth:environments": env,
+      },
+      "Pulumi.test.yaml",
+    );
+    expect(ok.localNodes.map((n) => n.id)).toEqual(["a", "b"]);
+    expect(ok.environments[0]?.nodeGroup).toBe("web");
   });
 });

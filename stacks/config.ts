@@ -380,6 +380,23 @@ export const stackConfigSchema = z
      * nodes (ids from berth:nodes), managers (1 or 3 of them). Environments name one as nodeGroup.
      */
     nodeGroups: z.array(nodeGroupSchema).default([]),
+    /**
+     * local target: more nodes on this machine, each a berth-agent driving its own Docker Engine
+     * (DOCKER_HOST, e.g. a swarm test bed's engine) with its HAProxy on 127.0.0.1:httpPort, and the
+     * address that engine advertises to a swarm. Only node groups name them (berth:nodeGroups).
+     */
+    localNodes: z
+      .array(
+        z
+          .object({
+            id: idSchema(),
+            dockerHost: z.string().regex(/^unix:\/\/\/.+/, "unix:///PATH of the engine's socket"),
+            address: z.string().regex(/^(\d{1,3}\.){3}\d{1,3}$/, "an IPv4 address"),
+            httpPort: z.number().int().min(1024).max(65535),
+          })
+          .strict(),
+      )
+      .default([]),
     workspaces: z.array(workspaceConfigSchema).default([]),
     /**
      * Who may get into environments and workspaces (berth logs, run, exec, workspace shell): a
@@ -433,6 +450,8 @@ type RawStack = {
     managers: string[];
     proxy?: { image: string; port: number } | undefined;
   }[];
+  localNodes: { id: string; httpPort: number }[];
+  localHttpPort?: number | undefined;
   workspaces: {
     name: string;
     node?: string | undefined;
@@ -555,20 +574,38 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
       );
   });
   if (c.target === "local") {
-    for (const k of ["nodes", "nodeGroups", "channel", "registry"] as const) {
+    for (const k of ["nodes", "channel", "registry"] as const) {
       const v = c[k];
       if (Array.isArray(v) ? v.length > 0 : v !== undefined)
         add([k], "only for the hetzner and scaleway targets (the local target runs on this machine)");
     }
-    c.environments.forEach((e, i) => {
-      if (e.nodeGroup !== undefined)
+    // Node groups of local nodes (each its own Docker Engine on this machine).
+    const ports = new Map<number, string>([[c.localHttpPort ?? 8088, "berth:localHttpPort"]]);
+    const ids = new Set<string>(["local-1"]);
+    c.localNodes.forEach((n, i) => {
+      if (ids.has(n.id))
+        add(["localNodes", i, "id"], `${JSON.stringify(n.id)} is declared twice (local-1 is the local node)`);
+      ids.add(n.id);
+      const other = ports.get(n.httpPort);
+      if (other)
         add(
-          ["environments", i, "nodeGroup"],
-          "only for the hetzner and scaleway targets (the local target runs one node)",
+          ["localNodes", i, "httpPort"],
+          `${n.httpPort} is also ${other}'s: give each node a port of its own`,
         );
+      ports.set(n.httpPort, `localNodes[${i}]`);
     });
+    for (const p of checkPlacement({
+      nodeIds: c.localNodes.map((n) => n.id),
+      nodesKey: "berth:localNodes",
+      nodeGroups: c.nodeGroups,
+      environments: c.environments,
+    }))
+      add(p.path, p.message);
     return;
   }
+  c.localNodes.forEach((_, i) => {
+    add(["localNodes", i], "only for the local target");
+  });
   const provider = PROVIDER_OF_TARGET[c.target];
   if (c.nodes.length === 0) add(["nodes"], `declare at least one node (provider: ${provider})`);
   const ids = new Set<string>();

@@ -35,6 +35,8 @@ export interface LocalNodeArgs {
   enrollmentSecret: pulumi.Input<string>;
   /** The status key id of new node keys the operator accepts (berth:acceptNodeKeys.<node>). */
   acceptKey?: pulumi.Input<string>;
+  /** The Docker Engine the agent drives (DOCKER_HOST, berth:localNodes); absent: this machine's. */
+  dockerHost?: string;
 }
 
 /** berth-agent as a background process of this machine: the local target's node. */
@@ -67,6 +69,7 @@ export class LocalNode extends pulumi.dynamic.Resource {
         heartbeatSeconds: args.heartbeatSeconds ?? 5,
         enrollmentSecret: pulumi.secret(args.enrollmentSecret),
         ...(args.acceptKey ? { acceptKey: args.acceptKey } : {}),
+        ...(args.dockerHost ? { dockerHost: args.dockerHost } : {}),
         pid: undefined,
         publicKey: undefined,
         statusKey: undefined,

@@ -4,19 +4,33 @@
 // applied to the group's servers that opens the swarm ports to the group's nodes only
 // (components/deployment-node/swarm-firewall.ts; on Scaleway the same rules are in each member's
 // security group). The first manager leads: it initialises the
-// swarm, writes the join offers, and receives the group's releases.
+// swarm, writes the join offers, and receives the group's releases. On the local target the
+// members are local nodes whose agents each drive one Docker Engine of this machine (the swarm
+// test bed's), and there is no firewall to make.
 import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import type { ChannelSpec } from "../../contract/channel/access";
-import type { DeploymentNode } from "../deployment-node/deployment-node";
 import { hcloudSwarmFirewallRules, swarmFirewallRules } from "../deployment-node/swarm-firewall";
 import { SwarmMembership } from "./swarm-membership";
+
+/** What a group needs of each member node (a DeploymentNode, or the local target's LocalNode). */
+export interface GroupMember {
+  provider: string;
+  /** The address the node advertises to the swarm (a cloud node's public IPv4). */
+  ipv4: pulumi.Output<string>;
+  publicKey: pulumi.Output<string>;
+  statusKey: pulumi.Output<string>;
+  /** hcloud: the server the firewall applies to. */
+  serverId?: pulumi.Output<string>;
+  /** The resource the membership waits for. */
+  resource: pulumi.Resource;
+}
 
 export interface NodeGroupArgs {
   /** berth:nodeGroups[].name */
   name: string;
   /** The group's nodes by berth id, in config order. */
-  nodes: { id: string; node: DeploymentNode }[];
+  nodes: { id: string; node: GroupMember }[];
   /** Their ids that are managers (1 or 3); the first leads. */
   managers: string[];
   channel: pulumi.Input<ChannelSpec>;
@@ -28,7 +42,7 @@ export class NodeGroupError extends Error {}
 export class NodeGroup extends pulumi.ComponentResource {
   readonly name: string;
   /** The leading manager: the group's releases are published to it. */
-  readonly leader: DeploymentNode;
+  readonly leader: GroupMember;
   readonly leaderId: string;
   readonly membership: SwarmMembership;
   /** Hetzner: the swarm ports' firewall, applied to the group's servers. */
@@ -51,9 +65,9 @@ export class NodeGroup extends pulumi.ComponentResource {
         `node group ${args.name}: its nodes are on ${[...providers].join(" and ")}: a swarm's nodes must be on one provider (berth:nodeGroups[].nodes)`,
       );
     const provider = [...providers][0];
-    if (provider !== "hcloud" && provider !== "scaleway")
+    if (provider !== "hcloud" && provider !== "scaleway" && provider !== "local")
       throw new NodeGroupError(
-        `node group ${args.name}: node groups are for cloud nodes (hcloud, scaleway), not ${provider}`,
+        `node group ${args.name}: node groups are for cloud nodes (hcloud, scaleway) or the local target's local nodes, not ${provider}`,
       );
     this.leader = leader;
     this.leaderId = leaderId;
@@ -70,7 +84,7 @@ export class NodeGroup extends pulumi.ComponentResource {
           rules: members.apply((m) =>
             hcloudSwarmFirewallRules(swarmFirewallRules({ group: args.name, members: m })),
           ),
-          applyTos: nodes.map((n) => ({ server: n.serverId.apply(Number) })),
+          applyTos: nodes.map((n) => ({ server: (n.serverId ?? pulumi.output("0")).apply(Number) })),
         },
         { parent: this },
       );
@@ -91,7 +105,10 @@ export class NodeGroup extends pulumi.ComponentResource {
         })),
       },
       // The swarm ports are open before the agents form the swarm.
-      { parent: this, dependsOn: [...(this.firewall ? [this.firewall] : []), ...nodes] },
+      {
+        parent: this,
+        dependsOn: [...(this.firewall ? [this.firewall] : []), ...nodes.map((n) => n.resource)],
+      },
     );
     this.registerOutputs({
       leaderId,

@@ -58,6 +58,8 @@ export interface LocalNodeInputs {
   enrollmentSecret: string;
   /** The status key id of new keys an operator accepts (berth:acceptNodeKeys.<node>). */
   acceptKey?: string;
+  /** The Docker Engine the agent drives (DOCKER_HOST; berth:localNodes); absent: the machine's own. */
+  dockerHost?: string;
 }
 
 export interface LocalNodeOutputs extends LocalNodeInputs {
@@ -192,7 +194,7 @@ async function start(i: LocalNodeInputs, pinned?: Partial<NodeKeys>): Promise<Lo
   const child = spawn(process.execPath, [bundle, "run", "--config", configFile], {
     detached: true,
     stdio: ["ignore", out, out],
-    env: process.env,
+    env: i.dockerHost ? { ...process.env, DOCKER_HOST: i.dockerHost } : process.env,
   });
   closeSync(out);
   child.unref();

@@ -45,6 +45,8 @@ export type NodeGroup = z.infer<typeof nodeGroupSchema>;
 /** What a placement check needs of the rest of the config. */
 export interface PlacementInput {
   nodeIds: readonly string[];
+  /** Where the nodes are declared (default berth:nodes; the local target's berth:localNodes). */
+  nodesKey?: string;
   nodeGroups: readonly NodeGroup[];
   environments: readonly {
     node?: string | undefined;
@@ -77,7 +79,7 @@ export function checkPlacement(c: PlacementInput): PlacementProblem[] {
       if (!nodeIds.has(n))
         add(
           ["nodeGroups", i, "nodes", j],
-          `${JSON.stringify(n)} is not a node; declare it in berth:nodes or use one of ${list(c.nodeIds)}`,
+          `${JSON.stringify(n)} is not a node; declare it in ${c.nodesKey ?? "berth:nodes"} or use one of ${list(c.nodeIds)}`,
         );
       const other = groupOf.get(n);
       if (other !== undefined && other !== g.name)

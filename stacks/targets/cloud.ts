@@ -221,7 +221,17 @@ export function cloudNodeGroups(
     const nodes = g.nodes.map((id) => {
       const node = o.nodes.get(id);
       if (!node) throw new pulumi.RunError(`${ctx.stackFile}: berth:nodeGroups: ${g.name}: no node ${id}`);
-      return { id, node };
+      return {
+        id,
+        node: {
+          provider: node.provider,
+          ipv4: node.ipv4,
+          publicKey: node.publicKey,
+          statusKey: node.statusKey,
+          serverId: node.serverId,
+          resource: node,
+        },
+      };
     });
     try {
       groups.set(

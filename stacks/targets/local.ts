@@ -5,12 +5,20 @@ import * as pulumi from "@pulumi/pulumi";
 import { DeploymentEnvironment } from "../../components/deployment-environment/deployment-environment";
 import { LocalNode } from "../../components/local/local-node";
 import { LocalRoot } from "../../components/local/local-root";
+import { NodeGroup, NodeGroupError } from "../../components/node-group/node-group";
 import { AgentRollout } from "../../components/release-channel/agent-rollout";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
 import { environmentAccess, workspaceAccess } from "../access";
 import { localNodePlatform } from "../platform";
-import { agentBundlePath, enrollmentSecret, gitCredentialOf, trustSetArgs, workspaceBackupOf } from "./cloud";
+import {
+  agentBundlePath,
+  enrollmentSecret,
+  gitCredentialOf,
+  swarmVersionKey,
+  trustSetArgs,
+  workspaceBackupOf,
+} from "./cloud";
 import type { ProgramContext, ProgramOutputs } from "./context";
 
 const STACKS_DIR = path.resolve(__dirname, "..");
@@ -72,6 +80,103 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
       timeoutSeconds: config.releaseTimeoutSeconds,
     });
 
+  // berth:localNodes: more agents on this machine, each driving its own Docker Engine (a swarm
+  // test bed's), and the node groups they form (NodeGroup: the signed membership; no firewall).
+  const localNodes = new Map(
+    config.localNodes.map((n) => {
+      const dir = path.join(localRoot, "nodes", n.id);
+      const agent = new LocalNode(
+        `node-${n.id}`,
+        {
+          nodeId: n.id,
+          enrollmentSecret: enrollmentSecret(ctx, n.id),
+          ...(config.acceptNodeKeys[n.id] ? { acceptKey: config.acceptNodeKeys[n.id] as string } : {}),
+          stateRoot: path.join(dir, "node"),
+          volumeRoot: path.join(dir, "volumes"),
+          channelPath: channel.url.apply(() => channelPath),
+          trustedKeys: ctx.trust ? [] : [trustedKey],
+          ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
+          proxyBind: `127.0.0.1:${n.httpPort}`,
+          healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
+          dockerHost: n.dockerHost,
+        },
+        { dependsOn: [root, channel] },
+      );
+      return [n.id, { agent, config: n, volumeRoot: path.join(dir, "volumes") }] as const;
+    }),
+  );
+  const groups = new Map(
+    config.nodeGroups.map((g) => {
+      try {
+        return [
+          g.name,
+          new NodeGroup(g.name, {
+            name: g.name,
+            nodes: g.nodes.map((id) => {
+              const n = localNodes.get(id);
+              if (!n)
+                throw new pulumi.RunError(
+                  `${ctx.stackFile}: berth:nodeGroups: ${g.name}: no local node ${id}`,
+                );
+              return {
+                id,
+                node: {
+                  provider: "local",
+                  ipv4: pulumi.output(n.config.address),
+                  publicKey: n.agent.publicKey,
+                  statusKey: n.agent.statusKey,
+                  resource: n.agent,
+                },
+              };
+            }),
+            managers: g.managers,
+            channel: { kind: "folder", path: channelPath },
+            signingKey,
+          }),
+        ] as const;
+      } catch (e) {
+        if (e instanceof NodeGroupError)
+          throw new pulumi.RunError(`${ctx.stackFile}: berth:nodeGroups: ${e.message}`);
+        throw e;
+      }
+    }),
+  );
+  const versionKey = groups.size > 0 ? swarmVersionKey(ctx) : undefined;
+
+  /** Where an environment runs: the local node, or a node group's leader with the swarm input. */
+  function placementOf(e: (typeof config.environments)[number]) {
+    const group = e.nodeGroup !== undefined ? groups.get(e.nodeGroup) : undefined;
+    if (!group || !versionKey)
+      return {
+        node: { nodeId: node.nodeId, publicKey: node.publicKey, statusKey: node.statusKey, volumeRoot },
+      };
+    const leader = localNodes.get(group.leaderId);
+    if (!leader)
+      throw new pulumi.RunError(
+        `${ctx.stackFile}: berth:nodeGroups: ${group.name}: no local node ${group.leaderId}`,
+      );
+    const proxy = config.nodeGroups.find((g) => g.name === group.name)?.proxy;
+    return {
+      node: {
+        nodeId: leader.agent.nodeId,
+        publicKey: leader.agent.publicKey,
+        statusKey: leader.agent.statusKey,
+        volumeRoot: leader.volumeRoot,
+      },
+      swarm: {
+        group: group.name,
+        volumeNodes: Object.fromEntries(e.volumes.map((v) => [v.name, v.node ?? ""])),
+        versionKey,
+        ...(proxy ? { proxy: { image: proxy.image, port: proxy.port } } : {}),
+      },
+    };
+  }
+  /** The HTTP port an environment's URLs name: its group leader's HAProxy, or the local node's. */
+  function portOf(e: (typeof config.environments)[number]): number {
+    const g = e.nodeGroup !== undefined ? groups.get(e.nodeGroup) : undefined;
+    return (g && localNodes.get(g.leaderId)?.config.httpPort) ?? config.localHttpPort;
+  }
+
   const environments = config.environments.map(
     (e) =>
       new DeploymentEnvironment(
@@ -87,7 +192,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           profiles: e.profiles,
           ...(localNodePlatform() === "linux/amd64" ? {} : { platform: localNodePlatform() }),
           secrets,
-          node: { nodeId: node.nodeId, publicKey: node.publicKey, statusKey: node.statusKey, volumeRoot },
+          ...placementOf(e),
           channel: { kind: "folder", path: channelPath },
           registry: {
             host: registryHost,
@@ -101,9 +206,9 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           ...(e.rollbackTo ? { rollbackTo: e.rollbackTo } : {}),
           signingKey,
           releaseTimeoutSeconds: config.releaseTimeoutSeconds,
-          urlFor: (r) => `http://${r.host}:${config.localHttpPort}${r.path ?? "/"}`,
+          urlFor: (r) => `http://${r.host}:${portOf(e)}${r.path ?? "/"}`,
         },
-        { dependsOn: [node] },
+        { dependsOn: [node, ...(e.nodeGroup ? [groups.get(e.nodeGroup) as NodeGroup] : [])] },
       ),
   );
   for (const w of config.workspaces) {
