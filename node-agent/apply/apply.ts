@@ -404,6 +404,8 @@ export class Applier {
         await this.step("stateful-up");
         const all = [...plan.stateful.services, ...plan.stateless.services];
         await upAndProbe(statefulT, all, { deps: true });
+        // The start-first services came up in that call; the step stays (crash tests kill at it).
+        await this.step("stateless-up");
         for (const s of all) started.add(s);
         await this.postStart(call, statefulT.project, extras, all, new Set());
       } else if (plan.stateful.services.length > 0) {
