@@ -4,6 +4,7 @@
 // `PRAGMA integrity_check`. Real restic, versitygw, Docker; the image is built FROM berth's base
 // image with sqlite3 from Debian's archive.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nextRun } from "../../contract/backup/schedule";
 import type { EnvironmentBackup } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../contract/channel/status";
@@ -23,6 +24,8 @@ const ENV = `db-${Math.random().toString(36).slice(2, 6)}`;
 const h = new AgentHarness();
 const gw = new Versitygw();
 let image = "";
+/** Every 3 s: two scheduled backups in a few seconds, and missed runs after a short stop. */
+const SCHEDULE = "*/3 * * * * *";
 let backup: EnvironmentBackup;
 let secrets: Record<string, string>;
 
@@ -49,7 +52,7 @@ function manifest(): Manifest {
         labels: {},
         backup: {
           enabled: true,
-          schedule: "*/3 * * * * *",
+          schedule: SCHEDULE,
           before: {
             service: "db",
             command: [
@@ -131,7 +134,12 @@ describe("a database under write load", () => {
       await daemon;
     }
     // The daemon was down for several runs of the schedule: a pass reports them missed, then runs.
-    await new Promise((r) => setTimeout(r, 7_000));
+    // Waited for by the schedule itself: until its second time after the last run has passed (the
+    // first is the run due now, the second one missed); it was a fixed 7 s.
+    const lastAt = (await readStatus(h.channel, h.nodeId, ENV))?.backup?.volumes[0]?.last?.at;
+    expect(lastAt).toBeDefined();
+    const missedOne = nextRun(SCHEDULE, nextRun(SCHEDULE, new Date(lastAt as string)));
+    await new Promise((r) => setTimeout(r, Math.max(0, missedOne.getTime() - Date.now()) + 250));
     await h.agent.backupTick();
     const s2 = await readStatus(h.channel, h.nodeId, ENV);
     expect(s2?.backup?.volumes[0]?.lastMissed?.count).toBeGreaterThanOrEqual(1);
