@@ -5,6 +5,8 @@
 // Any failure before the switch completes rolls back to the previous release, whose containers
 // keep serving throughout; a failed first release leaves nothing running.
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { stripVTControlCharacters } from "node:util";
 import type { Hook } from "../../contract/manifest/schema";
 import type { ReleasePayload } from "../../contract/payload";
 import {
@@ -38,7 +40,7 @@ import {
 } from "./plan";
 import type { ProxyControl } from "./proxy-control";
 import { withDockerConfig } from "./registry-auth";
-import { stability } from "./stability";
+import { failedOneOff, oneOffFailureMessage, stability } from "./stability";
 
 export interface ApplyDeps {
   docker: DockerRunner;
@@ -131,6 +133,8 @@ function hasDockerHealthcheck(
 
 /** How long one lifecycle hook may run. */
 const HOOK_TIMEOUT_MS = 120_000;
+/** How often a one-off is looked at while Compose waits for the health checks of the others. */
+const ONE_OFF_LOOK_MS = 1000;
 
 type Call = (
   c: compose.Command,
@@ -255,8 +259,10 @@ export class Applier {
         .map(([, v]) => v),
       ...Object.values(pullCredentials ?? {}).map((c) => c.password),
     ];
-    const call = (cmd: compose.Command, opts: { allowFailure?: boolean; timeoutMs?: number } = {}) =>
-      docker(cmd, { env: secretEnv, redact, ...opts });
+    const call = (
+      cmd: compose.Command,
+      opts: { allowFailure?: boolean; timeoutMs?: number; signal?: AbortSignal } = {},
+    ) => docker(cmd, { env: secretEnv, redact, ...opts });
     const statefulT = { project: plan.stateful.project, file };
     const newT = { project: plan.stateless.project, file };
     const routes = routeKeys(env, payload, extras);
@@ -387,7 +393,7 @@ export class Applier {
             : undefined;
         probing?.catch(() => undefined); // awaited below once `up` succeeded
         try {
-          await this.up(call, t, services, waitFor(services), o);
+          await this.up(call, t, services, waitFor(services), doc, o);
           state = "started";
         } catch (e) {
           state = "failed";
@@ -421,7 +427,7 @@ export class Applier {
           // Compose recreates the containers whose definition changed: their pre_stop hooks run
           // first, and post_start runs in the containers it made.
           const before = await this.preStopChanged(call, statefulT, extras, plan.stateful.services);
-          await this.up(call, statefulT, plan.stateful.services, waitFor(plan.stateful.services));
+          await this.up(call, statefulT, plan.stateful.services, waitFor(plan.stateful.services), doc);
           for (const s of plan.stateful.services) started.add(s);
           await this.postStart(call, statefulT.project, extras, plan.stateful.services, before);
         }
@@ -664,30 +670,88 @@ export class Applier {
   private async up(
     call: (
       c: compose.Command,
-      o?: { allowFailure?: boolean; timeoutMs?: number },
+      o?: { allowFailure?: boolean; timeoutMs?: number; signal?: AbortSignal },
     ) => Promise<{ stdout: string }>,
     t: compose.ComposeTarget,
     services: string[],
     /** Seconds Compose waits for Docker healthchecks; undefined: none to wait for. */
     waitS: number | undefined,
+    doc: RenderedServices,
     /** `deps`: the call names every service, and Compose orders them by `depends_on`. */
     o: { deps?: boolean } = {},
   ): Promise<void> {
+    // A one-off that failed (a migration exited non-zero, or is restarted after it under
+    // `on-failure`) is what happened, not a health wait: while Compose waits, the one-offs are
+    // looked at every second, and a failed one ends the wait at once (what it gates never starts).
+    const stop = new AbortController();
+    let oneOff: compose.ContainerRun | undefined;
+    const oneOffs = services.filter((s) => /^(no|on-failure(:\d+)?)$/.test(doc[s]?.restart ?? ""));
+    const watching =
+      waitS === undefined || oneOffs.length === 0
+        ? undefined
+        : (async () => {
+            while (!stop.signal.aborted) {
+              await delay(ONE_OFF_LOOK_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+              if (stop.signal.aborted) return;
+              oneOff = await this.failedOneOff(call, t.project, oneOffs);
+              if (oneOff) stop.abort();
+            }
+          })();
     try {
       await call(
         compose.up(t, services, {
           ...(waitS !== undefined ? { waitTimeoutSeconds: waitS } : {}),
           noDeps: !o.deps,
         }),
-        { timeoutMs: ((waitS ?? 0) + 120) * 1000 },
+        { timeoutMs: ((waitS ?? 0) + 120) * 1000, signal: stop.signal },
       );
     } catch (e) {
+      stop.abort();
+      await watching;
+      oneOff ??= await this.failedOneOff(call, t.project, services);
+      if (oneOff) {
+        const logs = stripVTControlCharacters(
+          (await call(compose.logs(t, oneOff.service, 20), { allowFailure: true })).stdout,
+        );
+        throw new ApplyFailure(oneOffFailureMessage(oneOff, lastLines(logs, 5)), lastLines(logs, 20));
+      }
       const tail = e instanceof ProcessError ? lastLines(e.result.stderr || e.result.stdout, 6) : String(e);
       throw new ApplyFailure(
         waitS !== undefined
           ? `services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`
           : `services ${services.join(", ")} did not start: ${tail}`,
       );
+    } finally {
+      stop.abort();
+      await watching;
+    }
+  }
+
+  /** The project's containers: each one's service, state, last start, exit code and restart policy. */
+  private async containerRuns(
+    call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
+    project: string,
+  ): Promise<compose.ContainerRun[]> {
+    const ps = await call(compose.projectContainers(project));
+    const ids = ps.stdout
+      .split("\n")
+      .map((l) => l.split("\t")[0]?.trim())
+      .filter((id): id is string => !!id);
+    if (ids.length === 0) return [];
+    return compose.parseContainerRuns(ps.stdout, (await call(compose.containerRuns(ids))).stdout);
+  }
+
+  /** A one-off among `services` of the project whose container exited non-zero, if any. */
+  private async failedOneOff(
+    call: (c: compose.Command, o?: { allowFailure?: boolean }) => Promise<{ stdout: string }>,
+    project: string,
+    services: readonly string[],
+  ): Promise<compose.ContainerRun | undefined> {
+    try {
+      const runs = await this.containerRuns(call, project);
+      return failedOneOff(runs.filter((r) => services.includes(r.service)));
+    } catch {
+      return undefined; // no answer from Docker: the error Compose gave stands
     }
   }
 
@@ -847,15 +911,7 @@ export class Applier {
     const deadline = started + this.deps.healthTimeoutSeconds * 1000;
     for (;;) {
       const runs: compose.ContainerRun[] = [];
-      for (const project of projects) {
-        const ps = await call(compose.projectContainers(project));
-        const ids = ps.stdout
-          .split("\n")
-          .map((l) => l.split("\t")[0]?.trim())
-          .filter((id): id is string => !!id);
-        if (ids.length === 0) continue;
-        runs.push(...compose.parseContainerRuns(ps.stdout, (await call(compose.containerRuns(ids))).stdout));
-      }
+      for (const project of projects) runs.push(...(await this.containerRuns(call, project)));
       const verdict = stability(names, runs, Date.now(), stableS * 1000);
       if (verdict.kind === "stable") return;
       if (verdict.kind === "failed" || Date.now() + verdict.ms > deadline) {
@@ -863,6 +919,13 @@ export class Applier {
         const logs = await call(compose.logs({ project: plan.projectOf[name] as string, file }, name, 20), {
           allowFailure: true,
         });
+        if (verdict.kind === "failed" && verdict.oneOff) {
+          const tail = stripVTControlCharacters(logs.stdout);
+          throw new ApplyFailure(
+            oneOffFailureMessage(verdict.oneOff, lastLines(tail, 5)),
+            lastLines(tail, 20),
+          );
+        }
         throw new ApplyFailure(
           verdict.kind === "failed"
             ? `service ${name} did not stay running (state ${verdict.state}${verdict.exitCode !== undefined ? `, exit code ${verdict.exitCode}` : ""})`

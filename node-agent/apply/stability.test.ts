@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ContainerRun } from "../compose/commands";
-import { stability } from "./stability";
+import { failedOneOff, oneOffFailureMessage, stability } from "./stability";
 
 const T = Date.parse("2026-12-06T11:00:00.000Z");
 const run = (
@@ -69,11 +69,12 @@ describe("stability", () => {
       kind: "failed",
       state: "exited",
     });
-    expect(stability(["migrate"], [run("migrate", 100, "exited", 1, "no")], T, 2000)).toEqual({
+    expect(stability(["migrate"], [run("migrate", 100, "exited", 1, "no")], T, 2000)).toMatchObject({
       kind: "failed",
       service: "migrate",
       state: "exited",
       exitCode: 1,
+      oneOff: { service: "migrate", exitCode: 1 },
     });
   });
 
@@ -81,5 +82,30 @@ describe("stability", () => {
     expect(
       stability(["worker"], [run("worker", 3000), run("worker", 3000, "exited", 1)], T, 2000),
     ).toMatchObject({ kind: "failed", exitCode: 1 });
+  });
+});
+
+describe("a failed one-off", () => {
+  it("is a one-off that exited non-zero, or is being restarted after it (on-failure)", () => {
+    expect(failedOneOff([run("web", 5000), run("migrate", 100, "exited", 3, "no")])?.service).toBe("migrate");
+    expect(failedOneOff([run("migrate", 100, "restarting", 1, "on-failure")])?.exitCode).toBe(1);
+    expect(failedOneOff([run("migrate", 100, "exited", 0, "no")])).toBeUndefined();
+    // A long-running service that exited is not a one-off: stability() reports it.
+    expect(failedOneOff([run("web", 100, "exited", 3, "unless-stopped")])).toBeUndefined();
+  });
+
+  it("fails the stability check at once, with its exit code", () => {
+    const v = stability(["migrate"], [run("migrate", 100, "exited", 3, "no")], T, 2000);
+    expect(v).toMatchObject({ kind: "failed", service: "migrate", exitCode: 3 });
+  });
+
+  it("is told by its service, exit code and last log lines", () => {
+    const r = run("migrate", 100, "exited", 3, "no");
+    expect(oneOffFailureMessage(r, '\x1b[2Kapplying 0003\n\x1b[2Krelation "users" already exists\n')).toBe(
+      'service migrate exited with code 3 (a one-off, restart: "no"): its last log lines:\napplying 0003\nrelation "users" already exists',
+    );
+    expect(oneOffFailureMessage({ ...r, restartPolicy: "on-failure" }, "")).toBe(
+      "service migrate exited with code 3 (a one-off, restart: on-failure): it wrote no log lines",
+    );
   });
 });

@@ -10,6 +10,8 @@ export interface RenderedService {
   image?: string;
   labels?: Record<string, string>;
   healthcheck?: { disable?: boolean; test?: unknown };
+  /** Compose's restart policy: `no` and `on-failure[:N]` make a one-off (a migration). */
+  restart?: string;
 }
 
 /** The rendered Compose document, parsed. */

@@ -1,7 +1,8 @@
 // A one-off service (a migration: it exits 0 and `restart: "no"` leaves it so) through the loader
 // and the real agent on real Docker: it counts as done, as Compose's `service_completed_successfully`
 // does, not as a service that failed to stay running; the service that waits for it starts and
-// serves. A one-off that fails still fails the release, and the release before keeps serving.
+// serves. A one-off that fails still fails the release at once, saying what happened (the service,
+// its exit code, its last log lines), and the release before keeps serving.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,11 +21,15 @@ let image = "";
  * volume once migrate completed, with a Docker healthcheck (so Compose runs with --wait); notify,
  * with no volume, is a one-off of the release's own project (the start-first group).
  */
-function manifest(o: { migrateExit: number; message: string }): Manifest {
+function manifest(o: {
+  migrateExit: number;
+  message: string;
+  notify?: { exit: number; restart: string };
+}): Manifest {
   const text = `services:
   migrate:
     image: ${image}
-    command: ["sh", "-c", "echo migrated >> /data/migrations; exit ${o.migrateExit}"]
+    command: ["sh", "-c", "echo migrated >> /data/migrations; echo migration ${o.message} ends with ${o.migrateExit}; exit ${o.migrateExit}"]
     restart: "no"
     volumes: [data:/data]
   web:
@@ -39,8 +44,8 @@ function manifest(o: { migrateExit: number; message: string }): Manifest {
       retries: 20
   notify:
     image: ${image}
-    command: ["sh", "-c", "echo notified ${o.message}"]
-    restart: "no"
+    command: ["sh", "-c", "echo notified ${o.message}; exit ${o.notify?.exit ?? 0}"]
+    restart: ${JSON.stringify(o.notify?.restart ?? "no")}
 volumes:
   data: {}
 x-berth-routes:
@@ -79,7 +84,25 @@ describe("a one-off service", () => {
   it("that fails fails the release; the release before keeps serving", async () => {
     const s = await h.deploy(ENV, 3, manifest({ migrateExit: 3, message: "three" }));
     expect(s.state).toBe("rolled-back");
-    expect(s.error).toMatch(/migrate/);
+    // What happened, not a health wait: the service, its exit code and its last log lines.
+    expect(s.error).toContain(
+      'service migrate exited with code 3 (a one-off, restart: "no"): its last log lines:\nmigration three ends with 3',
+    );
+    expect(s.error).not.toMatch(/did not become healthy/);
+    expect(s.logTail).toContain("migration three ends with 3");
+    expect((await h.get("/migrations", "app.test")).status).toBe(200);
+  }, 180_000);
+
+  it("that fails under on-failure (Docker restarts it) fails the release at once, saying so", async () => {
+    const s = await h.deploy(
+      ENV,
+      4,
+      manifest({ migrateExit: 0, message: "four", notify: { exit: 3, restart: "on-failure" } }),
+    );
+    expect(s.state).toBe("rolled-back");
+    expect(s.error).toContain(
+      "service notify exited with code 3 (a one-off, restart: on-failure): its last log lines:\nnotified four",
+    );
     expect((await h.get("/migrations", "app.test")).status).toBe(200);
   }, 180_000);
 });
