@@ -686,6 +686,12 @@ export class Applier {
     const stop = new AbortController();
     let oneOff: compose.ContainerRun | undefined;
     const oneOffs = services.filter((s) => /^(no|on-failure(:\d+)?)$/.test(doc[s]?.restart ?? ""));
+    // Compose's --wait counts a one-off that exited, even with 0, as a failure unless a service of
+    // the call waits for it (service_completed_successfully): such one-offs start in a call of
+    // their own after it, without --wait; the running-and-stable check then sees how they ended.
+    const needed = new Set(services.flatMap((s) => Object.keys(doc[s]?.depends_on ?? {})));
+    const apart = waitS === undefined ? [] : oneOffs.filter((s) => !needed.has(s));
+    const waited = services.filter((s) => !apart.includes(s));
     const watching =
       waitS === undefined || oneOffs.length === 0
         ? undefined
@@ -698,13 +704,16 @@ export class Applier {
             }
           })();
     try {
-      await call(
-        compose.up(t, services, {
-          ...(waitS !== undefined ? { waitTimeoutSeconds: waitS } : {}),
-          noDeps: !o.deps,
-        }),
-        { timeoutMs: ((waitS ?? 0) + 120) * 1000, signal: stop.signal },
-      );
+      if (waited.length > 0)
+        await call(
+          compose.up(t, waited, {
+            ...(waitS !== undefined ? { waitTimeoutSeconds: waitS } : {}),
+            noDeps: !o.deps,
+          }),
+          { timeoutMs: ((waitS ?? 0) + 120) * 1000, signal: stop.signal },
+        );
+      if (apart.length > 0)
+        await call(compose.up(t, apart, { noDeps: !o.deps }), { timeoutMs: 120_000, signal: stop.signal });
     } catch (e) {
       stop.abort();
       await watching;

@@ -12,6 +12,8 @@ export interface RenderedService {
   healthcheck?: { disable?: boolean; test?: unknown };
   /** Compose's restart policy: `no` and `on-failure[:N]` make a one-off (a migration). */
   restart?: string;
+  /** The services it waits for, by name. */
+  depends_on?: Record<string, unknown>;
 }
 
 /** The rendered Compose document, parsed. */
