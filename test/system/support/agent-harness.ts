@@ -292,7 +292,15 @@ export class AgentHarness {
     const out = openSync(log, "a");
     this.daemon = spawn(
       process.execPath,
-      [join(__dirname, "..", "..", "..", "dist", "berth-agent.js"), "run", "--config", this.configFile],
+      [
+        // Node.js flags for the daemon (a profile: `--cpu-prof --cpu-prof-dir=DIR`, which
+        // NODE_OPTIONS refuses), space-separated.
+        ...(process.env.BERTH_TEST_AGENT_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+        join(__dirname, "..", "..", "..", "dist", "berth-agent.js"),
+        "run",
+        "--config",
+        this.configFile,
+      ],
       { stdio: ["ignore", out, out], env: { ...process.env, BERTH_LOG_LEVEL: "info" } },
     );
     closeSync(out);
