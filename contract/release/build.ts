@@ -17,7 +17,7 @@ import { backupSecretNames, renderNodeCompose } from "../render/node-compose";
 import { secretVersion } from "../swarm/names";
 import { renderSwarmStack } from "../swarm/render";
 
-export { ComposeInvalidError, type ValidateInput, validateCompose } from "./validate";
+export { validateCompose } from "./validate";
 
 export class MissingSecretError extends Error {}
 

@@ -10,7 +10,6 @@ import type { Hook, Manifest, Service } from "../manifest/schema";
 import { escapeDollars } from "./dollars";
 import { type NodeExtras, type NodeFile, parseNodeExtras } from "./node-extras";
 import {
-  DEFAULT_MEMORY_LIMIT_BYTES,
   memoryLimit,
   ms,
   renderHealthcheck,
@@ -39,7 +38,6 @@ export interface RenderOptions extends SharedRenderOptions {
   access?: AccessPolicy | undefined;
 }
 
-export { DEFAULT_MEMORY_LIMIT_BYTES };
 export const LABEL = {
   environment: "berth.environment",
   release: "berth.release",
