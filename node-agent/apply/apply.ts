@@ -234,7 +234,13 @@ export class Applier {
     const seq = payload.sequence;
     const file = store.composePath(seq);
     const previous = store.current();
-    let plan = planApply(extras, undefined, { first: previous === undefined });
+    // One Compose call for a first release only when no service may exit by design (a one-off,
+    // `restart: "no"` or `on-failure`): Compose's --wait fails on an exited container, and the
+    // two calls' path checks one-offs itself.
+    const oneOffs = Object.values(release.document.services ?? {}).some((s) =>
+      /^(no|on-failure.*)$/.test(String((s as { restart?: unknown }).restart ?? "no")),
+    );
+    let plan = planApply(extras, undefined, { first: previous === undefined && !oneOffs });
     let secretEnv: Record<string, string>;
     let pullCredentials: RegistryCredentials | undefined;
     let certificates: TlsBundle[];
