@@ -9,17 +9,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKeyPair } from "../../contract/payload";
-import {
-  signWorkspace,
-  type WorkspaceDeclaration,
-  type WorkspaceStatus,
-  workspaceKeys,
-  workspaceStatus,
-} from "../../contract/workspace/declaration";
+import { type WorkspaceDeclaration, workspaceKeys } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { ACTIVITY_FILE } from "../../node-agent/workspace/activity-file";
 import { AgentHarness } from "./support/agent-harness";
-import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+import { BASE_IMAGE, commit, git } from "./support/devcontainer-repo";
+import {
+  declareWorkspace,
+  removeLocalWorkspaceImages,
+  removeWorkspaceObjects,
+  until as untilShared,
+  workspaceStatusOf,
+} from "./support/workspace-daemon";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const WS = `restart-${RUN}`;
@@ -61,20 +62,9 @@ const declaration = (): WorkspaceDeclaration => ({
   },
 });
 
-async function status(): Promise<WorkspaceStatus | undefined> {
-  const text = await h.channel.get(workspaceKeys.status(h.nodeId, WS));
-  return text ? workspaceStatus.parse(JSON.parse(text)) : undefined;
-}
+const status = () => workspaceStatusOf(h, WS);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}\n${h.daemonLog()}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms: number) => untilShared(h, what, fn, ms);
 
 const stoppedIdle = () =>
   until(
@@ -116,10 +106,7 @@ beforeAll(async () => {
     "workspace",
   );
   await h.startDaemon();
-  await h.channel.put(
-    workspaceKeys.declaration(h.nodeId, WS),
-    signWorkspace(declaration(), h.signing.privateKey),
-  );
+  await declareWorkspace(h, declaration());
   await until(
     "the workspace to run",
     async () => {
@@ -134,22 +121,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.channel.delete(workspaceKeys.declaration(h.nodeId, WS));
   await h.cleanup([]);
-  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
-  if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
-  await removeStateVolumes(RUN);
-  const tagged = (
-    await run("docker", [
-      "image",
-      "ls",
-      "--format",
-      "{{.Repository}}:{{.Tag}}",
-      "--filter",
-      `reference=berth.local/workspace/acme/restart-${RUN}/devcontainer`,
-    ])
-  ).stdout
-    .split("\n")
-    .filter(Boolean);
-  if (tagged.length > 0) await run("docker", ["rmi", ...tagged], { allowFailure: true });
+  await removeWorkspaceObjects(WS, RUN);
+  await removeLocalWorkspaceImages(`acme/restart-${RUN}`);
   rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 
