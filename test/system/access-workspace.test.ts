@@ -13,15 +13,17 @@ import { WebSocket } from "ws";
 import { openSession } from "../../cli/access/client";
 import { encodeAccessToken, signAccessToken } from "../../contract/access";
 import { generateSigningKeyPair } from "../../contract/payload";
-import {
-  signWorkspace,
-  type WorkspaceDeclaration,
-  workspaceKeys,
-  workspaceStatus,
-} from "../../contract/workspace/declaration";
+import { type WorkspaceDeclaration, workspaceKeys } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { AgentHarness, freePort } from "./support/agent-harness";
-import { BASE_IMAGE, removeStateVolumes, sampleConfig, sampleRepository } from "./support/devcontainer-repo";
+import { sampleConfig, sampleRepository } from "./support/devcontainer-repo";
+import {
+  declareWorkspace,
+  removeLocalWorkspaceImages,
+  removeWorkspaceObjects,
+  workspaceDeclaration,
+  workspaceRunning,
+} from "./support/workspace-daemon";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const WS = `acc-ws-${RUN}`;
@@ -49,63 +51,39 @@ const berth = (args: string[], o: { input?: string; timeoutMs?: number } = {}) =
     ...(o.input !== undefined ? { input: o.input } : {}),
   });
 
+/** A trusted workspace of `main` that alice may enter, commands on. */
 function declaration(id: string): WorkspaceDeclaration {
-  return {
-    formatVersion: 1,
+  return workspaceDeclaration(h, {
     workspaceId: id,
-    nodeId: h.nodeId,
-    generation: 1,
     repository: repo,
     repositoryName: `acme/access-${RUN}`,
-    branch: "main",
-    defaultBranch: "main",
-    trusted: true,
-    allowInitializeCommand: false,
-    defaultImage: BASE_IMAGE,
     access: {
       operators: [{ name: "alice", publicKey: alice.publicKey, environments: [], workspaces: [id] }],
       commands: true,
     },
-  };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 300_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}\n${h.daemonLog()}`);
+  });
 }
 
 beforeAll(async () => {
+  // A busybox layer the same in every run (built once per engine, as SHARED_MARKER's toolchain):
+  // this file asserts on access, not on building.
   repo = await sampleRepository(
-    `access-${RUN}`,
+    "berth-sample-busybox",
     {
       ".devcontainer/devcontainer.json": sampleConfig({ postCreateCommand: "true" }),
     },
     "busybox",
   );
   await h.startDaemon();
-  await h.channel.put(
-    workspaceKeys.declaration(h.nodeId, WS),
-    signWorkspace(declaration(WS), h.signing.privateKey),
-  );
-  await until("the workspace to run", async () => {
-    const text = await h.channel.get(workspaceKeys.status(h.nodeId, WS));
-    const s = text ? workspaceStatus.parse(JSON.parse(text)) : undefined;
-    if (s?.state === "failed") throw new Error(`workspace failed: ${s.error}`);
-    return s?.state === "running" ? s : undefined;
-  });
+  await declareWorkspace(h, declaration(WS));
+  await workspaceRunning(h, WS);
 }, 900_000);
 
 afterAll(async () => {
   await h.channel.delete(workspaceKeys.declaration(h.nodeId, WS));
   await h.cleanup([]);
-  const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
-  if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
-  await removeStateVolumes(RUN);
+  await removeWorkspaceObjects(WS, RUN);
+  await removeLocalWorkspaceImages(`acme/access-${RUN}`);
   rmSync(tmp, { recursive: true, force: true });
   rmSync(repo, { recursive: true, force: true });
 }, 120_000);

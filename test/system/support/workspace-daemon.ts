@@ -1,7 +1,8 @@
 // A workspace declared to a real agent daemon (AgentHarness.startDaemon) the way the program
 // declares it, and what the system tests read back: its status from the channel, waits on a
 // condition with a bound (never a fixed sleep), and the Docker objects it leaves behind. Shared by
-// the workspace files that run the daemon (workspace-lifecycle, workspace-backup).
+// the workspace files that run the daemon (workspace-lifecycle, workspace-backup, workspace-idle-restart,
+// workspace-snapshots, workspace-switch, access-workspace).
 import {
   signWorkspace,
   type WorkspaceDeclaration,
