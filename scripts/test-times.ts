@@ -1,44 +1,31 @@
-// Prints the per-file times of a vitest run from its JSON report (npm test writes it to
-// .berth-test/vitest.json): slowest first, with each file's status and test count, then the
-// totals per tier. Usage: tsx scripts/test-times.ts REPORT.json [--top N]
+// Prints the per-file times of a vitest run from .berth-test/file-times.json (written by
+// scripts/file-times-reporter.ts during `npm test`): slowest first, each file's whole time (import,
+// tests and hooks) with its hooks' share, its status and test count; then the totals per tier and
+// the wall time. Usage: tsx scripts/test-times.ts [FILE-TIMES.json] [--top N]
 import { readFileSync } from "node:fs";
-import { relative } from "node:path";
+import type { FileTimes } from "./file-times-reporter";
 
-interface FileResult {
-  name: string;
-  status: string;
-  startTime: number;
-  endTime: number;
-  assertionResults: { status: string }[];
-}
-
-const [file, ...rest] = process.argv.slice(2);
-if (!file) {
-  console.error("usage: tsx scripts/test-times.ts REPORT.json [--top N]");
-  process.exit(2);
-}
-const top = rest[0] === "--top" ? Number(rest[1]) : Number.POSITIVE_INFINITY;
-const report = JSON.parse(readFileSync(file, "utf8")) as { testResults: FileResult[]; startTime: number };
-const rows = report.testResults
-  .map((r) => ({
-    file: relative(process.cwd(), r.name),
-    seconds: (r.endTime - r.startTime) / 1000,
-    status: r.status,
-    tests: r.assertionResults.length,
-  }))
-  .sort((a, b) => b.seconds - a.seconds);
+const args = process.argv.slice(2);
+const topAt = args.indexOf("--top");
+const top = topAt >= 0 ? Number(args[topAt + 1]) : Number.POSITIVE_INFINITY;
+const file = args.find((a, i) => !a.startsWith("--") && i !== topAt + 1) ?? ".berth-test/file-times.json";
+const report = JSON.parse(readFileSync(file, "utf8")) as FileTimes;
+const rows = [...report.files].sort((a, b) => b.seconds - a.seconds);
 const tier = (f: string) => (f.startsWith("test/system/") ? "system" : "unit");
-const wall = (Math.max(...report.testResults.map((r) => r.endTime)) - report.startTime) / 1000;
 
-console.log(`\nper-file times (${file}), slowest first:`);
+console.log(`\nper-file times (${file}), slowest first; a file's time holds its import and hooks:`);
+console.log(`${"seconds".padStart(8)}  ${"hooks".padStart(7)}  ${"status".padEnd(7)} tests  file`);
 for (const r of rows.slice(0, top)) {
   console.log(
-    `${r.seconds.toFixed(1).padStart(8)} s  ${r.status.padEnd(6)} ${String(r.tests).padStart(4)}  ${r.file}`,
+    `${r.seconds.toFixed(1).padStart(8)}  ${r.hooksSeconds.toFixed(1).padStart(7)}  ${r.state.padEnd(7)} ${String(r.tests).padStart(5)}  ${r.file}`,
   );
 }
 for (const t of ["unit", "system"]) {
   const these = rows.filter((r) => tier(r.file) === t);
   const sum = these.reduce((s, r) => s + r.seconds, 0);
-  console.log(`${t}: ${these.length} files, ${sum.toFixed(0)} s summed over files`);
+  const hooks = these.reduce((s, r) => s + r.hooksSeconds, 0);
+  console.log(
+    `${t}: ${these.length} files, ${sum.toFixed(0)} s summed over files (hooks ${hooks.toFixed(0)} s)`,
+  );
 }
-console.log(`vitest wall time: ${wall.toFixed(0)} s`);
+console.log(`vitest wall time: ${((report.endTime - report.startTime) / 1000).toFixed(0)} s`);

@@ -15,10 +15,12 @@ say "unused files, exports and dependencies (knip)"
 knip
 say "tests (vitest)"
 mkdir -p .berth-test
+rm -f .berth-test/file-times.json
 status=0
 # Its output goes to .berth-test/vitest.log too: when it fails, why is printed again after the table.
-vitest run --reporter=default --reporter=json --outputFile.json=.berth-test/vitest.json "$@" 2>&1 |
+vitest run --reporter=default --reporter=json --outputFile.json=.berth-test/vitest.json \
+  --reporter=./scripts/file-times-reporter.ts "$@" 2>&1 |
   tee .berth-test/vitest.log || status=$?
-if [ -s .berth-test/vitest.json ]; then tsx scripts/test-times.ts .berth-test/vitest.json; fi
+if [ -s .berth-test/file-times.json ]; then tsx scripts/test-times.ts .berth-test/file-times.json; fi
 if [ "$status" -ne 0 ]; then tsx scripts/vitest-failure.ts .berth-test/vitest.log "$status"; fi
 exit "$status"
