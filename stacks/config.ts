@@ -310,6 +310,13 @@ export const stackConfigSchema = z
       .default("berth"),
     /** How long `pulumi up` waits for a node to apply a release. */
     releaseTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
+    /**
+     * How long a new agent bundle (berth:agentBundle) has on a node to report before the node puts
+     * the previous agent back; absent: the agent's own default (120 s). Set on the local target's
+     * nodes; `pulumi up` waits for an agent rollout at least this long and 30 s more, so a bundle
+     * that hangs fails it with the node's reason.
+     */
+    agentTrialSeconds: z.number().int().min(10).max(3600).optional(),
     environments: z.array(environmentConfigSchema).min(1, "declare at least one environment"),
     /**
      * New keys of a node the operator accepts, by node id: the status key id (`ed25519:<32 hex>`)

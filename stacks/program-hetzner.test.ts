@@ -204,6 +204,8 @@ describe("the hetzner example stack (mocks)", () => {
       version: b.inputs.version,
       bundleSha256: b.inputs.bundleSha256,
       channel: { kind: "s3", bucket: "acme-berth-prod" },
+      // berth:releaseTimeoutSeconds (300), never less than the agent's 120 s trial and 30 s.
+      timeoutSeconds: 300,
     });
     expect(r.secretInputs).toContain("channel");
   });
@@ -275,4 +277,17 @@ describe("the hetzner example stack (mocks)", () => {
       channelRegion: "auto",
     });
   });
+});
+
+describe("berth:agentTrialSeconds on a cloud target", () => {
+  it("is refused, naming the key and what to do: cloud nodes keep the agent's trial", async () => {
+    const config = {
+      ...withTestApp(exampleConfig("Pulumi.hetzner.example.yaml")),
+      ...SECRETS,
+      "berth:agentTrialSeconds": "40",
+    };
+    await expect(runProgram("hetzner", config, Object.keys(SECRETS))).rejects.toThrow(
+      /berth:agentTrialSeconds: only the local target's nodes take it; .*pulumi config rm berth:agentTrialSeconds/,
+    );
+  }, 30_000);
 });

@@ -37,6 +37,11 @@ export interface LocalNodeArgs {
   acceptKey?: pulumi.Input<string>;
   /** The Docker Engine the agent drives (DOCKER_HOST, berth:localNodes); absent: this machine's. */
   dockerHost?: string;
+  /**
+   * How long a new agent bundle has to report before the agent puts the previous one back
+   * (berth:agentTrialSeconds); absent: the agent's default, and the node's config as it was.
+   */
+  agentTrialSeconds?: number;
 }
 
 /** berth-agent as a background process of this machine: the local target's node. */
@@ -70,6 +75,7 @@ export class LocalNode extends pulumi.dynamic.Resource {
         enrollmentSecret: pulumi.secret(args.enrollmentSecret),
         ...(args.acceptKey ? { acceptKey: args.acceptKey } : {}),
         ...(args.dockerHost ? { dockerHost: args.dockerHost } : {}),
+        ...(args.agentTrialSeconds ? { agentTrialSeconds: args.agentTrialSeconds } : {}),
         pid: undefined,
         publicKey: undefined,
         statusKey: undefined,

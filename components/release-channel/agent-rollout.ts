@@ -1,8 +1,9 @@
 // Waits in `pulumi up` for a node to run the agent bundle the channel's AgentBundle published:
 // the node's signed agent status, verified with the status key the state pins for the node,
 // must name the bundle's version within a bound; a node that refused or rolled back the bundle
-// fails `pulumi up` with its reason. One per node, after the node and the bundle. A dynamic
-// resource; its logic is components/runtime/agent-rollout.ts.
+// fails `pulumi up` with its reason. `pulumi refresh` reads the node's verified agent status: a
+// node that no longer runs the bundle's version shows as a change. One per node, after the node
+// and the bundle. A dynamic resource; its logic is components/runtime/agent-rollout.ts.
 import * as pulumi from "@pulumi/pulumi";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { PROVIDER_RUNTIME } from "../runtime-path";
@@ -15,6 +16,7 @@ const provider: pulumi.dynamic.ResourceProvider = {
   diff: (id, olds, news) => require(runtime).agentRollout.diff(id, olds, news),
   create: (news) => require(runtime).agentRollout.create(news),
   update: (id, olds, news) => require(runtime).agentRollout.update(id, olds, news),
+  read: (id, props) => require(runtime).agentRollout.read(id, props),
 };
 
 export interface AgentRolloutArgs {

@@ -9,7 +9,7 @@ import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { type AgentStatus, signAgentStatus } from "../../contract/trust";
-import { diff, waitForAgent } from "./agent-rollout";
+import { type AgentRolloutOutputs, diff, read, waitForAgent } from "./agent-rollout";
 
 const node = generateSigningKeyPair();
 const NODE = "n1";
@@ -98,6 +98,30 @@ describe("waitForAgent", () => {
     );
   });
 
+  it("a rolled-back new agent that writes one status of its own version before it is stopped is no success", async () => {
+    const c = channel();
+    await c.put(
+      channelKeys.agentStatus(NODE),
+      signAgentStatus(
+        status({
+          agentVersion: "0.2.0",
+          upgrade: {
+            state: "rolled-back",
+            version: "0.2.0",
+            from: "0.1.0",
+            at: "t",
+            sha256: SHA,
+            reason: "agent 0.2.0 did not report within 40 s; back on 0.1.0",
+          },
+        }),
+        node.privateKey,
+      ),
+    );
+    await expect(waitForAgent(c, { ...want, timeoutSeconds: 10 }, 50)).rejects.toThrow(
+      /node n1 rolled back the upgrade to agent 0\.2\.0 .*did not report within 40 s/,
+    );
+  });
+
   it("a refused bundle (a downgrade) fails with the node's reason", async () => {
     const c = channel();
     const refused = {
@@ -149,5 +173,64 @@ describe("diff", () => {
     expect((await diff("i", olds, { ...base, statusKey: generateSigningKeyPair().publicKey })).changes).toBe(
       true,
     );
+  });
+});
+
+describe("read (pulumi refresh)", () => {
+  function outputs(path: string, agentVersion = "0.2.0"): AgentRolloutOutputs {
+    return {
+      berthKind: "agent-rollout",
+      berthProviderVersion: "1",
+      channel: { kind: "folder", path },
+      ...want,
+      timeoutSeconds: 45,
+      agentVersion,
+      waitedSeconds: 1,
+    };
+  }
+  const dir = () => mkdtempSync(join(tmpdir(), "berth-rollout-read-"));
+
+  it("takes the agent version from the node's verified status; the next diff shows the drift", async () => {
+    const path = dir();
+    await new FolderChannelStore(path).put(
+      channelKeys.agentStatus(NODE),
+      signAgentStatus(status({ agentVersion: "0.1.0" }), node.privateKey),
+    );
+    const r = await read("n1@agent", outputs(path));
+    expect(r.props?.agentVersion).toBe("0.1.0");
+    const next = await diff("n1@agent", r.props as AgentRolloutOutputs, {
+      ...outputs(path),
+      timeoutSeconds: 45,
+    });
+    expect(next.changes).toBe(true);
+  });
+
+  it("a node that runs the version reads as no change", async () => {
+    const path = dir();
+    await new FolderChannelStore(path).put(
+      channelKeys.agentStatus(NODE),
+      signAgentStatus(status({ agentVersion: "0.2.0" }), node.privateKey),
+    );
+    const r = await read("n1@agent", outputs(path));
+    expect(r.props).toEqual(outputs(path));
+    expect((await diff("n1@agent", r.props as AgentRolloutOutputs, outputs(path))).changes).toBe(false);
+  });
+
+  it("ignores a status signed by another key, an unsigned one, one about another node, and none", async () => {
+    const path = dir();
+    const c = new FolderChannelStore(path);
+    const key = channelKeys.agentStatus(NODE);
+    const forger = generateSigningKeyPair();
+    // A node that lost its agent: what the refresh keeps is what the node last signed (0.2.0).
+    for (const text of [
+      signAgentStatus(status({ agentVersion: "0.1.0" }), forger.privateKey),
+      JSON.stringify(status({ agentVersion: "0.1.0" })),
+      signAgentStatus(status({ nodeId: "n2", agentVersion: "0.1.0" }), node.privateKey),
+      "{ not json",
+    ]) {
+      await c.put(key, text);
+      expect((await read("n1@agent", outputs(path))).props?.agentVersion).toBe("0.2.0");
+    }
+    expect((await read("n1@agent", outputs(dir()))).props?.agentVersion).toBe("0.2.0");
   });
 });

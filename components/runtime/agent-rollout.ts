@@ -38,13 +38,41 @@ export interface AgentRolloutOutputs extends AgentRolloutInputs {
 const fingerprint = (i: AgentRolloutInputs) =>
   JSON.stringify([i.nodeId, i.statusKey, i.version, i.bundleSha256, i.berthProviderVersion]);
 
+/**
+ * A change when what is decided on changed, or when the node's agent (as the last wait or
+ * `pulumi refresh` saw it) is not the published version: the next `pulumi up` waits for it again.
+ */
 export async function diff(
   _id: string,
   olds: AgentRolloutOutputs,
   news: AgentRolloutInputs,
 ): Promise<pulumi.dynamic.DiffResult> {
   if (isUnknown(news)) return { changes: true, replaces: [], deleteBeforeReplace: false };
-  return { changes: fingerprint(olds) !== fingerprint(news), replaces: [], deleteBeforeReplace: false };
+  const drifted = olds.agentVersion !== undefined && olds.agentVersion !== news.version;
+  return {
+    changes: drifted || fingerprint(olds) !== fingerprint(news),
+    replaces: [],
+    deleteBeforeReplace: false,
+  };
+}
+
+/**
+ * `pulumi refresh`: the agent version the node's signed status names, verified against the status
+ * key the state pins for the node. A status that is missing or does not verify (unsigned, forged,
+ * about another node) changes nothing: only what the node signed is believed.
+ */
+export async function read(id: string, props: AgentRolloutOutputs): Promise<pulumi.dynamic.ReadResult> {
+  if (!props?.statusKey || !props.nodeId || !props.channel) return { id, props };
+  const channel = openChannel(props.channel);
+  try {
+    const text = await channel.get(channelKeys.agentStatus(props.nodeId));
+    if (text === undefined) return { id, props };
+    const check = verifyAgentStatus(text, { statusKey: props.statusKey, nodeId: props.nodeId });
+    if (!check.ok) return { id, props };
+    return { id, props: { ...props, agentVersion: check.status.agentVersion } };
+  } finally {
+    (channel as { destroy?: () => void }).destroy?.();
+  }
 }
 
 /**

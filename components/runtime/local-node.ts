@@ -60,6 +60,8 @@ export interface LocalNodeInputs {
   acceptKey?: string;
   /** The Docker Engine the agent drives (DOCKER_HOST; berth:localNodes); absent: the machine's own. */
   dockerHost?: string;
+  /** How long a new agent bundle has to report (berth:agentTrialSeconds); absent: the agent's default. */
+  agentTrialSeconds?: number;
 }
 
 export interface LocalNodeOutputs extends LocalNodeInputs {
@@ -104,7 +106,11 @@ function agentConfig(i: LocalNodeInputs) {
     healthTimeoutSeconds: i.healthTimeoutSeconds,
     drainSeconds: 1,
     proxy: { bind: i.proxyBind },
-    upgrade: { bundlePath: runningBundle(i.stateRoot), restart: "exec" },
+    upgrade: {
+      bundlePath: runningBundle(i.stateRoot),
+      restart: "exec",
+      ...(i.agentTrialSeconds ? { reportWithinSeconds: i.agentTrialSeconds } : {}),
+    },
     ...(cli ? { workspaces: { devcontainerCli: cli } } : {}),
   };
 }

@@ -8,6 +8,12 @@ import { folderChannel, s3Location } from "../channel/access";
 import { idSchema } from "../ids";
 
 /** The isolated builder's defaults: the official BuildKit image (the release setup builds where nothing can be pulled), its network. */
+/**
+ * How long a new agent bundle has, on the node, to report before the node puts the previous one
+ * back (upgrade.reportWithinSeconds), unless the agent's config says otherwise.
+ */
+export const DEFAULT_AGENT_TRIAL_SECONDS = 120;
+
 export const ISOLATED_BUILDER_DEFAULTS = { image: "moby/buildkit:v0.13.2", network: "berth-builds" } as const;
 
 const s3Channel = s3Location
@@ -103,7 +109,7 @@ export const agentConfigSchema = z
         bundleKey: z.string().min(1).default("agent/berth-agent.js"),
         bundlePath: z.string().min(1).optional(),
         restart: z.enum(["auto", "systemd", "exec"]).default("auto"),
-        reportWithinSeconds: z.number().positive().max(3600).default(120),
+        reportWithinSeconds: z.number().positive().max(3600).default(DEFAULT_AGENT_TRIAL_SECONDS),
         /** Bound of `node BUNDLE version` on the downloaded bundle, before anything is swapped. */
         selfTestSeconds: z.number().positive().max(600).default(30),
       })

@@ -26,13 +26,28 @@ function about(upgrade: NonNullable<AgentStatus["upgrade"]>, want: WantedAgent):
  */
 export function rolloutOutcome(status: AgentStatus, want: WantedAgent): RolloutOutcome {
   const u = status.upgrade;
+  // First: a new agent the watchdog already rolled back may still write one status of its own
+  // (its version, the rolled-back record) before it is stopped; that is no success.
+  if (u && (u.state === "rolled-back" || u.state === "refused") && about(u, want))
+    return { state: "failed", upgrade: u };
   if (status.agentVersion === want.version) {
     if (u && u.state === "trial" && u.version === want.version) return { state: "pending" };
     return { state: "running" };
   }
-  if (u && (u.state === "rolled-back" || u.state === "refused") && about(u, want))
-    return { state: "failed", upgrade: u };
   return { state: "pending" };
+}
+
+/** What `pulumi up` allows beyond the node's trial limit: the watchdog's verdict reaching the channel. */
+export const ROLLOUT_MARGIN_SECONDS = 30;
+
+/**
+ * How long `pulumi up` waits for a node to run a new agent bundle: the release bound, but never
+ * less than the node's trial limit and a margin, so that a bundle that hangs (never reports, never
+ * exits) fails `pulumi up` with the node's own reason ("did not report within N s ... it said"),
+ * not with the wait's.
+ */
+export function rolloutBoundSeconds(releaseTimeoutSeconds: number, trialSeconds: number): number {
+  return Math.max(releaseTimeoutSeconds, Math.ceil(trialSeconds) + ROLLOUT_MARGIN_SECONDS);
 }
 
 /** What `pulumi up` says about a bundle a node did not take: what, which node, what to do. */

@@ -29,10 +29,11 @@ import type { ResticProgressListener } from "../backup/backups";
 import { watchFolderChannel } from "../channel-watch";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
 import { dockerRunner } from "../docker";
-import { loadOrCreateNodeKeys } from "../node-keys";
+import { loadOrCreateNodeKeys, loadOrCreateStatusKey } from "../node-keys";
 import { HaproxyControl } from "../proxy/haproxy-control";
 import { startWatchdog } from "../systemd-watchdog";
 import { TrustStore } from "../trust/trust-store";
+import { AgentChanges } from "../upgrade/agent-changes";
 import { restartMode } from "../upgrade/handover";
 import { watchTrial } from "../upgrade/watchdog";
 import { AGENT_VERSION } from "../version";
@@ -214,11 +215,24 @@ export async function main(argv: string[], given: Io): Promise<number> {
     if (command === "upgrade-watch") {
       // The watchdog of an agent upgrade (node-agent/upgrade/watchdog.ts), from the old bundle.
       const log = createLogger("berth-agent-watchdog");
+      // The status it writes is the previous agent's (this bundle's version), signed as every status.
+      const report = async () => {
+        const changes = new AgentChanges({
+          config,
+          channel: channelFor(config),
+          log,
+          statusPrivateKey: loadOrCreateStatusKey(config.stateRoot).privateKey,
+          configFile,
+          bundlePath: config.upgrade.bundlePath ?? __filename,
+        });
+        return changes.report();
+      };
       const r = await watchTrial({
         stateRoot: config.stateRoot,
         configFile,
         mode: restartMode(config.upgrade.restart),
         log,
+        report,
       });
       io.out(`upgrade: ${r.outcome}${r.reason ? `: ${r.reason}` : ""}`);
       return 0;

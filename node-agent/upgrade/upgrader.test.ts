@@ -107,14 +107,19 @@ describe("the watchdog", () => {
     await n.upgrader().check();
     const stuck = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
     writeAgentPid(n.config.stateRoot, stuck.pid as number);
+    // The signed status goes out with the verdict, once the new agent can no longer write its own.
+    const reported: { state?: string; newAgentAlive: boolean }[] = [];
     const r = await watchTrial({
       stateRoot: n.config.stateRoot,
       configFile: "unused",
       mode: "systemd",
       log,
       pollMs: 50,
+      report: async () =>
+        reported.push({ state: readRecord(n.config.stateRoot)?.state, newAgentAlive: alive(stuck.pid) }),
     });
     expect(r.outcome).toBe("rolled-back");
+    expect(reported).toEqual([{ state: "rolled-back", newAgentAlive: false }]);
     expect(r.reason).toMatch(/agent 0\.2\.0 did not report within 1 s; back on 0\.1\.0/);
     expect(readFileSync(n.bundlePath, "utf8")).toBe(script("0.1.0"));
     expect(existsSync(`${n.bundlePath}.prev`)).toBe(false);

@@ -1,8 +1,9 @@
 // The watchdog of an agent upgrade, run from the previous bundle (`berth-agent upgrade-watch`):
 // until the trial's deadline it waits for the new agent to confirm (upgrader.ts: confirm). When
 // the deadline passes first, or (exec mode) the new agent's process is gone, it decides the trial
-// (decision.ts), puts the previous bundle back with one rename, records why, stops the new agent
-// and starts the previous one (systemd: its unit restarts it).
+// (decision.ts), puts the previous bundle back with one rename, records why, stops the new agent,
+// writes the node's signed agent status with that reason (so `pulumi up` reads the verdict at
+// once) and starts the previous one (systemd: its unit restarts it).
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import { fsyncDir } from "../../lib/atomic-write";
@@ -21,6 +22,11 @@ export interface WatchOptions {
   pollMs?: number;
   /** exec mode: a new agent whose process is gone this long has failed, deadline or not. */
   goneMs?: number;
+  /**
+   * Writes the node's signed agent status (the previous version, the rolled-back record), so the
+   * verdict and its reason reach the channel now, not once the previous agent has started again.
+   */
+  report?: () => Promise<unknown>;
 }
 
 /** The systemd unit cloud nodes run the agent as (components/deployment-node/cloud-init.ts). */
@@ -128,6 +134,12 @@ export async function watchTrial(
   o.log.error({ version: first.version, from: first.from, reason }, "agent upgrade rolled back");
   const pid = readAgentPid(o.stateRoot);
   if (pid !== process.pid) await stop(pid);
+  // After the stop: a new agent still running could otherwise write its own version over it.
+  await o
+    .report?.()
+    .catch((e: Error) =>
+      o.log.warn({ err: e.message }, "could not write the agent's status; the previous agent will"),
+    );
   if (o.mode === "exec") {
     const cmd = handoverCommands(
       {

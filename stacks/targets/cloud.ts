@@ -15,6 +15,8 @@ import { AgentRollout } from "../../components/release-channel/agent-rollout";
 import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
 import { type GitCredentialArgs, Workspace } from "../../components/workspace/workspace";
 import { enrollmentSecretFor } from "../../contract/channel/node-identity";
+import { DEFAULT_AGENT_TRIAL_SECONDS } from "../../contract/node/agent-config";
+import { rolloutBoundSeconds } from "../../contract/trust/agent-rollout";
 import { environmentAccess, workspaceAccess } from "../access";
 import type { StackConfig } from "../config";
 import { cloudNodePlatform } from "../platform";
@@ -274,6 +276,10 @@ export function cloudEnvironments(
   },
 ): ProgramOutputs {
   const { config } = ctx;
+  if (config.agentTrialSeconds !== undefined)
+    throw new pulumi.RunError(
+      `${ctx.stackFile}: berth:agentTrialSeconds: only the local target's nodes take it; cloud nodes keep the agent's ${DEFAULT_AGENT_TRIAL_SECONDS} s (it would change their user data, which replaces them): remove it with \`pulumi config rm berth:agentTrialSeconds\``,
+    );
   const zoneId = config.cloudflare?.zoneId;
   // `pulumi up` waits for each node to run the published agent (its signed status says so).
   const bundle = o.channel.agentBundle;
@@ -284,7 +290,8 @@ export function cloudEnvironments(
         bundle,
         nodeId: node.nodeId,
         statusKey: node.statusKey,
-        timeoutSeconds: config.releaseTimeoutSeconds,
+        // Never shorter than the node's trial: a hung bundle fails with the node's reason.
+        timeoutSeconds: rolloutBoundSeconds(config.releaseTimeoutSeconds, DEFAULT_AGENT_TRIAL_SECONDS),
       });
   const groups = cloudNodeGroups(ctx, o);
   const versionKey = groups.size > 0 ? swarmVersionKey(ctx) : undefined;

@@ -9,6 +9,8 @@ import { NodeGroup, NodeGroupError } from "../../components/node-group/node-grou
 import { AgentRollout } from "../../components/release-channel/agent-rollout";
 import { ReleaseChannel } from "../../components/release-channel/release-channel";
 import { Workspace } from "../../components/workspace/workspace";
+import { DEFAULT_AGENT_TRIAL_SECONDS } from "../../contract/node/agent-config";
+import { rolloutBoundSeconds } from "../../contract/trust/agent-rollout";
 import { environmentAccess, workspaceAccess } from "../access";
 import { localNodePlatform } from "../platform";
 import {
@@ -66,6 +68,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
       ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
       proxyBind: `127.0.0.1:${config.localHttpPort}`,
       healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
+      ...(config.agentTrialSeconds ? { agentTrialSeconds: config.agentTrialSeconds } : {}),
     },
     { dependsOn: [root, channel] },
   );
@@ -77,7 +80,11 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
       bundle: channel.agentBundle,
       nodeId: node.nodeId,
       statusKey: node.statusKey,
-      timeoutSeconds: config.releaseTimeoutSeconds,
+      // Never shorter than the node's trial: a hung bundle fails with the node's reason.
+      timeoutSeconds: rolloutBoundSeconds(
+        config.releaseTimeoutSeconds,
+        config.agentTrialSeconds ?? DEFAULT_AGENT_TRIAL_SECONDS,
+      ),
     });
 
   // berth:localNodes: more agents on this machine, each driving its own Docker Engine (a swarm
@@ -98,6 +105,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
           proxyBind: `127.0.0.1:${n.httpPort}`,
           healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
+          ...(config.agentTrialSeconds ? { agentTrialSeconds: config.agentTrialSeconds } : {}),
           dockerHost: n.dockerHost,
         },
         { dependsOn: [root, channel] },

@@ -33,7 +33,7 @@ import {
   unsealSecrets,
 } from "../../contract/payload";
 import { type AgentStatus, verifyAgentStatus } from "../../contract/trust";
-import { agentBundleOf, crashingBundle } from "./support/agent-bundles";
+import { agentBundleOf, crashingBundle, hangingBundle } from "./support/agent-bundles";
 import { httpGet } from "./support/agent-harness";
 import { BackupLocalStack } from "./support/backup-local-stack";
 
@@ -175,11 +175,17 @@ function clients(body: RegExp) {
   };
 }
 
+/** The node's trial limit for a new agent bundle (berth:agentTrialSeconds; the agent's default is 120 s). */
+const TRIAL_SECONDS = 40;
+
 beforeAll(async () => {
   // Short enough for the forged-status test to wait out, long enough for a first apply.
   await s.init({
     releaseTimeoutSeconds: 45,
-    config: { "berth:trust.rootKeys[0]": root.publicKey },
+    config: {
+      "berth:trust.rootKeys[0]": root.publicKey,
+      "berth:agentTrialSeconds": String(TRIAL_SECONDS),
+    },
     secrets: { "berth:trustRootKey": root.privateKey },
   });
   token = (await s.pulumi(["config", "get", "--path", "berth:secrets.api-token"])).stdout.trim();
@@ -545,7 +551,39 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     const { ok, failures } = await load.done();
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(0);
-    const after = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
+    // The refresh reads the node's signed agent status (AgentRollout's read): 0.3.0, no drift.
+    const after = await s.pulumi(["preview", "--refresh", "--expect-no-changes"], { allowFailure: true });
     expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+  }, 900_000);
+
+  it("a bundle that hangs (runs, never reports, never exits) through pulumi up: the up fails at the node's trial limit with the node's reason, 0.3.0 keeps running and serving", async () => {
+    const hung = join(s.tmp, "berth-agent-0.4.0-hung.js");
+    writeFileSync(hung, hangingBundle("0.4.0"));
+    const load = clients(/^Hello upgraded\n/);
+    await s.pulumi(["config", "set", "berth:agentBundle", hung]);
+    const up = await s.pulumi(["up", "--yes"], { allowFailure: true });
+    const upEnded = Date.now();
+    expect(up.exitCode).not.toBe(0);
+    // The node's verdict, not the wait's: `pulumi up` waits longer than the node's trial (the
+    // release bound here is 45 s, the trial 40 s), and the watchdog signs its reason at once.
+    expect(up.stdout + up.stderr).toMatch(
+      new RegExp(
+        `node local-1 rolled back the upgrade to agent 0\\.4\\.0 and runs agent 0\\.3\\.0 again: agent 0\\.4\\.0 did not report within ${TRIAL_SECONDS} s; it said: berth-agent: stuck on purpose.*build one with a higher version`,
+      ),
+    );
+    expect(up.stdout + up.stderr).not.toMatch(/did not run agent 0\.4\.0 within/);
+    expect(await agentStatusNow()).toMatchObject({
+      agentVersion: "0.3.0",
+      upgrade: { state: "rolled-back", version: "0.4.0", from: "0.3.0" },
+    });
+    // The previous agent runs again: it signs a status of its own after the watchdog's (heartbeat 5 s).
+    await verifiedAgentStatus(
+      "agent 0.3.0 back and reporting",
+      (st) => st.agentVersion === "0.3.0" && Date.parse(st.updatedAt) > upEnded,
+    );
+    await answering(/^Hello upgraded\n/);
+    const { ok, failures } = await load.done();
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(0);
   }, 900_000);
 });

@@ -40,6 +40,14 @@ process.exit(1);
 `;
 }
 
+/** Says its version, then runs on and never reports (nor exits): the new agent that hangs. */
+export function hangingBundle(version: string): string {
+  return `if (process.argv[2] === "version") { console.log(${JSON.stringify(version)}); process.exit(0); }
+process.stderr.write("berth-agent: stuck on purpose: this bundle never reports\\n");
+setInterval(() => {}, 60000);
+`;
+}
+
 /** Not even JavaScript: refused before anything is swapped. */
 export function unloadableBundle(): string {
   return "this is not ) javascript\n";
