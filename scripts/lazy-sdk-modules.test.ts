@@ -32,7 +32,23 @@ const provider = {
 pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true })
   .then((f) => console.log(f.text));`;
 
+// The program's run entry takes the OpenTelemetry SDK only for --tracing.
+const tracing = `
+const tracing = require("@pulumi/pulumi/cmd/run/tracing");
+const otel = () => Object.keys(require.cache).filter((f) => /@opentelemetry\\/(sdk-trace|instrumentation|exporter|resources)/.test(f)).length > 0;
+const before = otel();
+tracing.newSpan("a-span").end();
+const afterSpan = otel();
+tracing.start("http://127.0.0.1:9/api/v2/spans");
+console.log(JSON.stringify({ before, afterSpan, afterStart: otel() }));
+process.exit(0);`;
+
 describe("lazy-sdk-modules", () => {
+  it("the program's run entry loads the OpenTelemetry SDK only when tracing starts", () => {
+    expect(JSON.parse(node(tracing, false))).toEqual({ before: true, afterSpan: true, afterStart: true });
+    expect(JSON.parse(node(tracing, true))).toEqual({ before: false, afterSpan: false, afterStart: true });
+  }, 60_000);
+
   it("the SDK loads without the TypeScript compiler and @npmcli/arborist", () => {
     expect(JSON.parse(node(loaded, false))).toEqual({ typescript: true, arborist: true });
     expect(JSON.parse(node(loaded, true))).toEqual({ typescript: false, arborist: false });

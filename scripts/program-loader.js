@@ -38,11 +38,21 @@ function write(file, text) {
 
 const sha256 = (...parts) => createHash("sha256").update(parts.join("\0")).digest("hex");
 
+/** Program file → the digest of its content, for every file read (scripts/provider-cache.js). */
+const sources = new Map();
+
+/** One digest over the names and contents of the program's files read so far. */
+function sourcesDigest() {
+  return sha256(...[...sources].sort(([a], [b]) => (a < b ? -1 : 1)).flat());
+}
+
 function compiled(source, fileName) {
   // One entry per file (the cache does not grow with each edit); its last line names the content
   // it was made from.
   const base = path.join(CACHE, sha256(fileName));
-  const stamp = `//# berth-program ${sha256(SALT, source)}\n`;
+  const digest = sha256(SALT, source);
+  sources.set(fileName, digest);
+  const stamp = `//# berth-program ${digest}\n`;
   maps.set(fileName, `${base}.map`);
   try {
     const code = fs.readFileSync(`${base}.js`, "utf8");
@@ -81,3 +91,5 @@ require(require.resolve("source-map-support", { paths: [sdk] })).install({
     }
   },
 });
+
+module.exports = { sourcesDigest };

@@ -13,7 +13,10 @@
 //
 // Without env.sh (plain `pulumi up` with the SDK's defaults) the program still runs: under
 // ts-node, with stacks/tsconfig.json naming the same esbuild transpiler.
-require("./program-loader");
+const { sourcesDigest } = require("./program-loader");
+// The dynamic providers' serialized text comes from the last run with the same sources
+// (scripts/provider-cache.js).
+require("./provider-cache").register(sourcesDigest);
 // The SDK's TypeScript compiler loads at the first serialized provider, @npmcli/arborist never
 // (scripts/lazy-sdk-modules.js).
 require("./lazy-sdk-modules");
