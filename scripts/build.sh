@@ -20,6 +20,12 @@ esbuild cli/bin.ts "${common[@]}" --outfile=dist/berth.js
 # bin/berth.js loads with the bundle (docs/benchmarks.md, bench:contract).
 rm -f dist/berth.js.cache
 node scripts/code-cache.js dist/berth.js validate stacks/local/app/compose.yaml --var BASE_IMAGE=base >/dev/null
+# The CLI's V8 startup snapshot, which bin/berth starts the local commands from (cli/snapshot.ts):
+# the bundle loaded and one `validate` of the sample app run inside it; the same V8 flags as
+# bin/berth's. It holds the bundle's SHA-256, so a blob left from other code is never used.
+rm -f dist/berth.blob
+node --no-opt --snapshot-blob dist/berth.blob --build-snapshot dist/berth.js \
+  validate stacks/local/app/compose.yaml --var BASE_IMAGE=base
 # What the dynamic providers run inside Pulumi's provider process.
 esbuild components/runtime/index.ts "${common[@]}" --outfile=dist/provider-runtime.js
 # The local registry's authorising proxy (setup starts it in front of docker-registry).
