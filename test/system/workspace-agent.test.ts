@@ -16,7 +16,13 @@ import {
 } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
 import { loadOrCreateNodeKeys } from "../../node-agent/node-keys";
-import { BASE_IMAGE, removeStateVolumes, SHARED_MARKER, sampleRepository } from "./support/devcontainer-repo";
+import {
+  BASE_IMAGE,
+  removeImagesNamed,
+  removeStateVolumes,
+  SHARED_MARKER,
+  sampleRepository,
+} from "./support/devcontainer-repo";
 import { REGISTRY } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -102,17 +108,7 @@ afterAll(async () => {
     const ids = await containers(id);
     if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
   }
-  // By id: an image whose tag moved to a newer build is left as <none>, and still ours.
-  const images = await run("docker", ["image", "ls", "--format", "{{.ID}} {{.Repository}}"]);
-  const ours = [
-    ...new Set(
-      images.stdout
-        .split("\n")
-        .filter((l) => l.includes(`berth-ws-${RUN}`))
-        .map((l) => l.split(" ")[0]!),
-    ),
-  ];
-  if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
+  await removeImagesNamed([`berth-ws-${RUN}`]);
   await removeStateVolumes(RUN);
   rmSync(root, { recursive: true, force: true });
   rmSync(repo, { recursive: true, force: true });

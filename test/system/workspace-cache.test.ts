@@ -18,6 +18,7 @@ import {
   BASE_IMAGE,
   commit,
   git,
+  removeImagesNamed,
   removeStateVolumes,
   SHARED_MARKER,
   sampleConfig,
@@ -100,17 +101,7 @@ afterAll(async () => {
     for (const id of new Set(ids)) await ex.down(id).catch(() => undefined);
   for (const e of engines) await e.stop();
   for (const s of servers) s.close();
-  // By id: an image whose tag moved to a newer build is left as <none>, and still ours.
-  const images = await run("docker", ["image", "ls", "--format", "{{.ID}} {{.Repository}}"]);
-  const ours = [
-    ...new Set(
-      images.stdout
-        .split("\n")
-        .filter((l) => l.includes(`berth-ws-${RUN}`) || l.includes(`sample-${RUN}`))
-        .map((l) => l.split(" ")[0]!),
-    ),
-  ];
-  if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
+  await removeImagesNamed([`berth-ws-${RUN}`, `sample-${RUN}`]);
   await removeStateVolumes(RUN);
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });

@@ -10,7 +10,7 @@ import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { WorkspaceExecutor, type WorkspaceSpec } from "../../node-agent/workspace/executor";
-import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+import { BASE_IMAGE, commit, git, removeImagesNamed, removeStateVolumes } from "./support/devcontainer-repo";
 import { REGISTRY } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -91,16 +91,7 @@ async function expectRefused(s: WorkspaceSpec, property: string, source: RegExp)
 
 afterAll(async () => {
   for (const id of ids) await ex.down(id).catch(() => undefined);
-  const images = await run("docker", ["image", "ls", "--format", "{{.ID}} {{.Repository}}"]);
-  const ours = [
-    ...new Set(
-      images.stdout
-        .split("\n")
-        .filter((l) => l.includes(`berth-wsc-${RUN}`) || l.includes(`contain-${RUN}`))
-        .map((l) => l.split(" ")[0]!),
-    ),
-  ];
-  if (ours.length > 0) await run("docker", ["rmi", "-f", ...ours], { allowFailure: true });
+  await removeImagesNamed([`berth-wsc-${RUN}`, `contain-${RUN}`]);
   await removeStateVolumes(RUN);
   await run("docker", ["network", "rm", BUILDERS.network], { allowFailure: true });
   for (const r of roots) rmSync(r, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { WorkspaceExecutor, type WorkspaceSpec } from "../../node-agent/workspace/executor";
-import { BASE_IMAGE, commit, git, removeStateVolumes } from "./support/devcontainer-repo";
+import { BASE_IMAGE, commit, git, removeImagesNamed, removeStateVolumes } from "./support/devcontainer-repo";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const ID = `state-${RUN}`;
@@ -53,9 +53,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await ex.down(ID).catch(() => undefined);
   await removeStateVolumes(RUN);
-  const images = await run("docker", ["image", "ls", "-q", "--filter", `reference=*/acme/state-${RUN}/*`]);
-  const ids = [...new Set(images.stdout.split("\n").filter(Boolean))];
-  if (ids.length > 0) await run("docker", ["rmi", "-f", ...ids], { allowFailure: true });
+  await removeImagesNamed([`/acme/state-${RUN}/`]);
   rmSync(stateRoot, { recursive: true, force: true });
   rmSync(repo, { recursive: true, force: true });
 });

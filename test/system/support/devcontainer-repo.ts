@@ -98,3 +98,22 @@ export async function removeStateVolumes(marker: string, env: Record<string, str
   const ours = r.stdout.split("\n").filter((v) => v.startsWith("berth-ws-") && v.includes(marker));
   if (ours.length > 0) await run("docker", ["volume", "rm", "-f", ...ours], { env, allowFailure: true });
 }
+
+/**
+ * Removes this file's images: those whose repository holds one of `markers`. By name (`rmi -f
+ * NAME` removes that name only), never by id with -f: two files (or two checkouts) that build the
+ * same Dockerfile get the same image id, and `docker rmi -f ID` takes the other file's tags with
+ * it. An image left untagged under our repository (a tag that moved to a newer build) goes by id
+ * without -f, which Docker refuses while any other repository still names it.
+ */
+export async function removeImagesNamed(markers: string[], env: Record<string, string> = {}): Promise<void> {
+  const out = await run("docker", ["image", "ls", "--format", "{{.ID}} {{.Repository}} {{.Tag}}"], { env });
+  const ours = out.stdout
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter(([, repo]) => repo !== undefined && markers.some((m) => repo.includes(m)));
+  const named = ours.filter(([, , tag]) => tag && tag !== "<none>").map(([, repo, tag]) => `${repo}:${tag}`);
+  if (named.length > 0) await run("docker", ["rmi", "-f", ...named], { env, allowFailure: true });
+  const untagged = [...new Set(ours.filter(([, , tag]) => tag === "<none>").map(([id]) => id as string))];
+  for (const id of untagged) await run("docker", ["rmi", id], { env, allowFailure: true });
+}
