@@ -8,7 +8,9 @@ import type { FileTimes } from "./file-times-reporter";
 const args = process.argv.slice(2);
 const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : Number.POSITIVE_INFINITY;
-const file = args.find((a, i) => !a.startsWith("--") && i !== topAt + 1) ?? ".berth-test/file-times.json";
+const file =
+  args.find((a, i) => !a.startsWith("--") && !(topAt >= 0 && i === topAt + 1)) ??
+  ".berth-test/file-times.json";
 const report = JSON.parse(readFileSync(file, "utf8")) as FileTimes;
 const rows = [...report.files].sort((a, b) => b.seconds - a.seconds);
 const tier = (f: string) => (f.startsWith("test/system/") ? "system" : "unit");
