@@ -18,6 +18,7 @@ import {
   UPLOAD_PROTOCOL,
 } from "../../contract/access";
 import { UsageError } from "../io";
+import { sendFile } from "./send-file";
 
 export const ACCESS_PATH = "/.berth/access/v1";
 /** The local stack's proxy (berth:localHttpPort's default). */
@@ -278,7 +279,7 @@ export async function uploadFile(
   const kind = r.target.kind === "environment" ? "environments" : "workspaces";
   const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
   const res = await new Promise<{ status: number; text: string; protocol?: number }>((resolve, reject) => {
-    const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
+    const stop = new AbortController();
     const req = requestTo(
       r.url,
       path,
@@ -292,7 +293,7 @@ export async function uploadFile(
       },
       (answer) => {
         // An answer before the whole file went (a refusal, a path it cannot write): stop sending.
-        source.destroy();
+        stop.abort();
         let text = "";
         answer.setEncoding("utf8");
         answer.on("data", (c: string) => {
@@ -311,8 +312,7 @@ export async function uploadFile(
       },
     );
     req.on("error", (e) => reject(new Error(`cannot send the file to ${r.url}: ${e.message}`)));
-    source.on("error", (e) => req.destroy(e));
-    source.pipe(req);
+    sendFile(file, size, req, { signal: stop.signal }).catch((e: Error) => req.destroy(e));
   });
   let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
   try {
