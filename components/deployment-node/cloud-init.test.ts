@@ -105,6 +105,7 @@ describe("renderCloudInit", () => {
         "nodejs",
         "pigz",
         "restic",
+        "skopeo",
       ]),
     );
     expect(text).not.toMatch(/apt_sources|sources:|download\.docker\.com|deb\.nodesource/);

@@ -46,7 +46,8 @@ export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
  * with Compose v2 and buildx, HAProxy (the node proxy the agent drives), Node.js (runs the agent),
  * restic (volume backups), curl (fetches the agent bundle in "channel" mode), pigz (dockerd
  * decompresses image layers with `unpigz` when it finds it: a fresh node's pull of a 466 MB
- * toolchain image took 14.0–15.3 s with it, 22.8–25.9 s without).
+ * toolchain image took 14.0–15.3 s with it, 22.8–25.9 s without), skopeo (pushes workspace cache
+ * images with zstd layers, which a fresh node pulls faster: node-agent/workspace/commands.ts).
  */
 export const NODE_PACKAGES = [
   "ca-certificates",
@@ -59,6 +60,7 @@ export const NODE_PACKAGES = [
   "openssl",
   "pigz",
   "restic",
+  "skopeo",
 ] as const;
 
 export type AgentSource = { kind: "inline"; bundle: string } | { kind: "channel"; key?: string };

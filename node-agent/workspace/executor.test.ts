@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../lib/log";
 import { ProcessError, type RunResult } from "../../lib/process";
 import type { DockerCallOptions, DockerRunner } from "../docker";
-import type { Command } from "./commands";
+import { type Command, push } from "./commands";
 import { WorkspaceExecutor, type WorkspaceSpec } from "./executor";
 import type { RegistryLookup } from "./registry-lookup";
 import { write } from "./test-repo";
@@ -115,6 +115,8 @@ const spec: WorkspaceSpec = {
   registry: { namespace: NS, login: pullLogin },
 };
 
+const pushLine = (ref: string) => [push(ref).file, ...push(ref).args].join(" ");
+
 const shape = (calls: Call[]) =>
   calls
     .filter((c) => !c.line.startsWith("docker info"))
@@ -138,9 +140,9 @@ describe("the workspace executor's loop", () => {
       "devcontainer up --workspace-folder STATE/workspaces/w1/repo --override-config STATE/workspaces/w1/start.json --id-label berth.workspace=w1 --update-remote-user-uid-default never --mount-workspace-git-root false --buildkit never --log-format json",
     ]);
     expect(lines.slice(-3)).toEqual([
-      `docker push --quiet ${repo}:default-KEY`,
+      pushLine(`${repo}:default-KEY`),
       `docker tag ${repo}:default-KEY ${repo}:cache-default.main`,
-      `docker push --quiet ${repo}:cache-default.main`,
+      pushLine(`${repo}:cache-default.main`),
     ]);
     // Every call: the isolated environment, a Docker config of its own (removed afterwards).
     for (const c of f.calls) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isolatedBuilder } from "./builder";
 import { devcontainerTags } from "./cache-key";
+import { push } from "./commands";
 import { planWorkspace, startConfig, type WorkspacePlanInput } from "./plan";
 
 const tags = (trusted: boolean, branch = "feature") =>
@@ -86,11 +87,11 @@ describe("workspace plan", () => {
       true,
     );
     expect(pushes.map((s) => line(s.command))).toEqual([
-      `docker push --quiet ${t.exact}`,
+      line(push(t.exact)),
       `docker tag ${t.exact} ${t.branch}`,
-      `docker push --quiet ${t.branch}`,
+      line(push(t.branch)),
       `docker tag ${t.exact} ${t.branch}.full`,
-      `docker push --quiet ${t.branch}.full`,
+      line(push(`${t.branch}.full`)),
     ]);
     // The `.full` companion moves only after a build that ran every step.
     expect(pushes.map((s) => s.onlyIfFullBuild === true)).toEqual([false, false, false, true, true]);
@@ -107,7 +108,7 @@ describe("workspace plan", () => {
         .filter((s) => !s.onlyIfFullBuild)
         .map((s) => line(s.command))
         .at(-1),
-    ).toBe(`docker push --quiet ${t.defaultBranch}`);
+    ).toBe(line(push(t.defaultBranch)));
   });
 
   it("lets untrusted branches read the cache but never write the exact image or trusted tags", () => {
@@ -182,11 +183,11 @@ describe("workspace plan", () => {
     expect(p.steps.map((s) => `${s.phase}:${s.command.args[0]}:${s.credentials}`)).toEqual([
       "building:build:pull",
       "starting:up:none",
-      "pushing cache:push:push",
+      "pushing cache:-c:push",
       "pushing cache:tag:none",
-      "pushing cache:push:push",
+      "pushing cache:-c:push",
       "pushing cache:tag:none",
-      "pushing cache:push:push",
+      "pushing cache:-c:push",
     ]);
     expect(p.credentials).toBe("push");
   });

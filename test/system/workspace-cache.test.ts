@@ -96,6 +96,23 @@ async function inRegistry(ref: string): Promise<boolean> {
   }
 }
 
+/** The image manifest a tag names, read from the registry with the test's login. */
+async function manifestOf(
+  ref: string,
+): Promise<{ config: { digest: string }; layers: { mediaType: string }[] }> {
+  const at = ref.indexOf("/");
+  const [repo, tag] = ref.slice(at + 1).split(":") as [string, string];
+  const res = await fetch(`http://${ref.slice(0, at)}/v2/${repo}/manifests/${tag}`, {
+    headers: {
+      accept:
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+      authorization: `Basic ${Buffer.from(`${login.username}:${login.password}`).toString("base64")}`,
+    },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { config: { digest: string }; layers: { mediaType: string }[] };
+}
+
 afterAll(async () => {
   for (const { ex, ids } of executors)
     for (const id of new Set(ids)) await ex.down(id).catch(() => undefined);
@@ -128,6 +145,16 @@ describe("a fresh node starts a workspace at the speed of a pull", () => {
     expect(exact).toMatch(new RegExp(`^${NAMESPACE}/acme/sample-${RUN}/devcontainer:default-[0-9a-f]{64}$`));
     expect(await inRegistry(exact)).toBe(true);
     expect(await inRegistry(`${NAMESPACE}/acme/sample-${RUN}/devcontainer:cache-default.main`)).toBe(true);
+    // Pushed with zstd layers (a fresh node pulls them faster), its config the engine's own bytes:
+    // the same image id, and BuildKit's inline cache in it for the chain's later builds.
+    const pushed = await manifestOf(exact);
+    expect(pushed.layers.length).toBeGreaterThan(0);
+    expect(pushed.layers.every((l) => l.mediaType === "application/vnd.oci.image.layer.v1.tar+zstd")).toBe(
+      true,
+    );
+    expect(pushed.config.digest).toBe(
+      (await docker(e1.host, "image", "inspect", "--format", "{{.Id}}", exact)).stdout.trim(),
+    );
     // The workspace runs: postCreateCommand ran as the remote user, who owns the clone.
     const cid = a.first.containerId!;
     expect((await docker(e1.host, "exec", cid, "cat", "/tmp/post-create")).stdout).toMatch(/gcc/);
