@@ -2,6 +2,7 @@
 // with the environment each call needs (secret variables for Compose, a Docker config for
 // registry credentials) and every secret value redacted from errors.
 import { type RunResult, run } from "../lib/process";
+import { dockerSocket } from "./access/docker-api";
 import type { Command } from "./compose/commands";
 
 export interface DockerCallOptions {
@@ -19,9 +20,27 @@ export interface DockerCallOptions {
 
 export type DockerRunner = (cmd: Command, opts?: DockerCallOptions) => Promise<RunResult>;
 
+/** The engine each runner dockerRunner made talks to (its DOCKER_HOST, unset: the default). */
+const engines = new WeakMap<DockerRunner, { dockerHost?: string }>();
+
+/**
+ * The Unix socket of the engine `runner` runs Docker against, for the calls the agent makes
+ * through the Engine API; undefined for a runner of another kind (a test's) or an engine that is
+ * not on a Unix socket, where the caller runs the CLI.
+ */
+export function engineSocket(runner: DockerRunner): string | undefined {
+  const e = engines.get(runner);
+  if (!e) return undefined;
+  try {
+    return dockerSocket(e.dockerHost);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A runner for the Docker Engine at `dockerHost` (DOCKER_HOST), or the default one. */
 export function dockerRunner(base: { dockerHost?: string; dockerConfig?: string } = {}): DockerRunner {
-  return (cmd, opts = {}) =>
+  const runner: DockerRunner = (cmd, opts = {}) =>
     run(cmd.file, cmd.args, {
       // Compose looks for a compose.yaml in the working folder and its parents: start from /.
       cwd: "/",
@@ -35,6 +54,8 @@ export function dockerRunner(base: { dockerHost?: string; dockerConfig?: string 
       allowFailure: opts.allowFailure,
       ...(opts.input !== undefined ? { input: opts.input } : {}),
     });
+  engines.set(runner, base.dockerHost ? { dockerHost: base.dockerHost } : {});
+  return runner;
 }
 
 /**

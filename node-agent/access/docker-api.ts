@@ -14,6 +14,16 @@ export function dockerSocket(dockerHost: string | undefined): string {
   return h.slice("unix://".length);
 }
 
+/** An answer of the engine with an error status (its message says which call and why). */
+export class DockerApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 function call(
   socketPath: string,
   method: string,
@@ -47,8 +57,9 @@ function call(
           }
           if ((res.statusCode ?? 500) >= 400)
             reject(
-              new Error(
+              new DockerApiError(
                 `Docker ${method} ${path}: ${res.statusCode} ${(json as { message?: string })?.message ?? text}`,
+                res.statusCode ?? 500,
               ),
             );
           else resolve({ status: res.statusCode ?? 0, json });
@@ -185,4 +196,38 @@ export async function execCapture(
   });
   stream.destroy();
   return { ...demux(Buffer.concat(chunks)), exitCode: (await execExitCode(socketPath, id)) ?? -1 };
+}
+
+/** Containers (running or not) with every label (`key=value`), as the Engine API lists them. */
+export async function containersWithLabels(
+  socketPath: string,
+  labels: readonly string[],
+): Promise<unknown[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: labels }));
+  const r = await call(socketPath, "GET", `/containers/json?all=true&filters=${filters}`);
+  return r.json as unknown[];
+}
+
+/** Whether the engine has a network or a volume of that name (404: it has none). */
+export async function engineObjectExists(
+  socketPath: string,
+  kind: "networks" | "volumes",
+  name: string,
+): Promise<boolean> {
+  try {
+    await call(socketPath, "GET", `/${kind}/${encodeURIComponent(name)}`);
+    return true;
+  } catch (e) {
+    if (e instanceof DockerApiError && e.status === 404) return false;
+    throw e;
+  }
+}
+
+/** POST /networks/create or /volumes/create with the engine's own body. */
+export async function createEngineObject(
+  socketPath: string,
+  kind: "networks" | "volumes",
+  body: Record<string, unknown>,
+): Promise<void> {
+  await call(socketPath, "POST", `/${kind}/create`, body);
 }

@@ -20,8 +20,9 @@ import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
 import * as compose from "../compose/commands";
+import { enginePortLookup, type PortLookup } from "../compose/published-port";
 import type { MountDisk } from "../disks/mount";
-import type { DockerRunner } from "../docker";
+import { type DockerRunner, engineSocket } from "../docker";
 import { imagesOf, type Release, type RenderedService } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { ensureEnvironmentResources } from "./environment-resources";
@@ -58,6 +59,11 @@ export interface ApplyDeps {
   unseal: (payload: ReleasePayload) => Record<string, string>;
   /** The tmpfs for Compose secret and config files (default /run/berth-files). */
   filesRoot?: string;
+  /**
+   * Where Docker published a service's port (default: the Engine API of `docker`'s engine;
+   * `docker compose port` where it has none on a Unix socket).
+   */
+  portLookup?: PortLookup;
 }
 
 export interface ApplyOutcome {
@@ -276,9 +282,10 @@ export class Applier {
     let certificatesInstalled = false;
     const waitS = this.deps.healthTimeoutSeconds;
     let routesReady: Promise<unknown> = Promise.resolve(undefined);
-    // Where Docker published a service's port, one address per replica, read once
-    // (`docker compose port` costs ~0.1 s).
+    // Where Docker published a service's port, one address per replica, read once: from the
+    // Engine API's container list (a few ms), or a `docker compose port` process (~0.1 s).
     const ports = new Map<string, Promise<Upstream[]>>();
+    const lookup = this.deps.portLookup ?? enginePortLookup(engineSocket(this.deps.docker));
     const portOf = (service: string, port: number): Promise<Upstream[]> => {
       const key = `${service}:${port}`;
       let p = ports.get(key);
@@ -287,9 +294,11 @@ export class Applier {
         const n = replicasOf(extras, service);
         p = Promise.all(
           Array.from({ length: n }, (_, i) =>
-            call(compose.port({ project, file }, service, port, n > 1 ? i + 1 : undefined)).then((o) =>
-              compose.parsePortOutput(o.stdout),
-            ),
+            lookup
+              ? lookup(project, service, port, i + 1)
+              : call(compose.port({ project, file }, service, port, n > 1 ? i + 1 : undefined)).then((o) =>
+                  compose.parsePortOutput(o.stdout),
+                ),
           ),
         );
         ports.set(key, p);
@@ -861,8 +870,8 @@ export class Applier {
         );
       };
       let upstreams: Upstream[] | undefined;
-      // Each look is a Compose process: 250 ms, doubling to 1 s, so a first release whose web
-      // waits for its store's health does not spend the two cores on looks.
+      // Each look: 250 ms, doubling to 1 s, so a first release whose web waits for its store's
+      // health does not spend the two cores on looks (where a look is a Compose process).
       let wait = 250;
       while (upstreams === undefined) {
         try {

@@ -8,7 +8,8 @@ import { strayContainers } from "../apply/placement";
 import { replicasOf } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import * as compose from "../compose/commands";
-import type { DockerRunner } from "../docker";
+import { enginePortLookup } from "../compose/published-port";
+import { type DockerRunner, engineSocket } from "../docker";
 import type { Release } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { isSwarmStack } from "../swarm/release";
@@ -63,17 +64,21 @@ export class Recovery {
     const routes = routeKeys(env, release.payload, release.extras);
     await this.d.proxy.ensureRoutes(routes);
     await this.d.proxy.installCertificates(env, tlsBundlesFromSecrets(this.d.unseal(release)));
+    // The Engine API where it is on a Unix socket: no Compose process, and no Compose file to
+    // interpolate (whose secrets this path does not have).
+    const lookup = enginePortLookup(engineSocket(this.d.docker));
     for (const [i, r] of release.payload.routes.entries()) {
       const n = replicasOf(release.extras, r.service);
       const upstreams = [];
+      const project = projects[r.service] as string;
       for (let index = 1; index <= n; index++) {
+        if (lookup) {
+          const u = await lookup(project, r.service, r.port, index).catch(() => undefined);
+          if (u) upstreams.push(u);
+          continue;
+        }
         const out = await this.d.docker(
-          compose.port(
-            { project: projects[r.service] as string, file },
-            r.service,
-            r.port,
-            n > 1 ? index : undefined,
-          ),
+          compose.port({ project, file }, r.service, r.port, n > 1 ? index : undefined),
           { allowFailure: true },
         );
         if (out.exitCode === 0) upstreams.push(compose.parsePortOutput(out.stdout));
