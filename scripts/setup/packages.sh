@@ -19,6 +19,9 @@ BERTH_PACKAGES=(
   "iptables:iptables"
   "restic:restic"
   "unpigz:pigz"
+  # Workspace cache images are pushed with zstd layers (node-agent/workspace/commands.ts push);
+  # Debian 12's 1.9 is enough (its oci: transport), nodes get Debian 13's.
+  "skopeo:skopeo"
   "openssl:openssl"
   "mkfs.ext4:e2fsprogs"
   # git over SSH with a deploy key: the client on the node, sshd as the test's git host
