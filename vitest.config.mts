@@ -90,6 +90,10 @@ export default defineConfig({
           ],
           environment: "node",
           sequence: { groupOrder: 0 },
+          // Some unit files start processes (node with the SDK loaded, git, the CLI's launcher):
+          // 1-2 s on a quiet machine, past vitest's default 5 s at a load of 10 on 2 cores. A
+          // bound that load cannot reach, still far short of a hang.
+          testTimeout: 60_000,
           isolate: false,
           // ESM-only, and imports its JSON schemas without import attributes, which Node refuses:
           // let Vite transform it (test/unit/workflows.test.ts).
