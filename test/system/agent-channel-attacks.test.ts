@@ -99,7 +99,6 @@ async function deploy(env: string, seq: number, message: string, host?: string) 
 const releaseKey = (env: string, seq: number) => channelKeys.release(h.nodeId, env, seq);
 
 beforeAll(async () => {
-  await run("bash", [join(REPO_ROOT, "scripts", "build.sh")]);
   image = await testAppImage();
   await h.start({ healthTimeoutSeconds: 30 });
   agent = startAgent();

@@ -85,7 +85,13 @@ describe("a replicated service upgraded under load", () => {
         const status = await h.deploy(ENV, seq, replicated(`v${seq}`));
         expect(status.state, status.error).toBe("applied");
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      // Until every client has had an answer of v6 and each replica of v6 has answered, not a
+      // fixed second (bounded: the assertions below say what was missing).
+      const settled = () =>
+        Array.from({ length: CLIENTS }, (_, i) => last[i]).every((v) => v === "v6") &&
+        (served.get("v6")?.size ?? 0) >= REPLICAS;
+      for (const end = Date.now() + 30_000; !settled() && Date.now() < end; )
+        await new Promise((r) => setTimeout(r, 50));
     } finally {
       stop = true;
       await Promise.all(clients);
