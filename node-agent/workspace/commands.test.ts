@@ -88,6 +88,11 @@ describe("push: the cache image with zstd layers", () => {
   });
 
   it("checks TLS for a registry that is not on the loopback", async () => {
+    const f = fakes();
+    expect((await f.run("rg.fr-par.scw.cloud/ns/a:b")).exitCode).toBe(0);
+    expect(f.log()).toMatch(
+      /skopeo copy --quiet --dest-compress-format zstd oci:\S+ docker:\/\/rg\.fr-par\.scw\.cloud\/ns\/a:b\n/,
+    );
     const c = push("rg.fr-par.scw.cloud/ns/app/devcontainer:default-abc");
     expect(c.args).not.toContain("--dest-tls-verify=false");
     expect(push("localhost:5000/a:b").args).toContain("--dest-tls-verify=false");
