@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { waitForOutcome } from "../contract/channel/publish";
 import type { Manifest } from "../contract/manifest/schema";
 import { renderNodeCompose } from "../contract/render/node-compose";
@@ -134,7 +135,7 @@ async function main() {
     /** The file with its network and volume declared, named `<name>-<i>`. */
     const fromNothingFile = (i: number): string => {
       type Named = { name: string } & Record<string, unknown>;
-      const doc = JSON.parse(rendered.text) as {
+      const doc = parseYaml(rendered.text) as {
         networks?: Record<string, Named>;
         volumes?: Record<string, Named>;
       };
