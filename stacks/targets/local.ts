@@ -175,6 +175,11 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
         group: group.name,
         volumeNodes: Object.fromEntries(e.volumes.map((v) => [v.name, v.node ?? ""])),
         versionKey,
+        // The local nodes' engines share this machine's kernel: their overlay traffic never leaves
+        // it, so IPsec would protect nothing, and a kernel without ESP (machine.md) installs none of
+        // Docker's security associations, then drops every packet between the engines (a node's
+        // berth-proxy reaches no task on another node: 503). Unencrypted, as on the test bed.
+        encryptNetworks: false,
         ...(proxy ? { proxy: { image: proxy.image, port: proxy.port } } : {}),
       },
     };

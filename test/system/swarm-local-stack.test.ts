@@ -17,6 +17,7 @@ import { type RunResult, run } from "../../lib/process";
 import { freePort, httpGet } from "./support/agent-harness";
 import { REPO_ROOT } from "./support/pulumi-project";
 import { type BedNode, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
+import { swarmTrafficReport } from "./support/swarm-traffic-report";
 import { fixtureImage, testAppImage } from "./support/test-app-image";
 
 const RUN = Math.random().toString(36).slice(2, 6);
@@ -125,7 +126,15 @@ describe("pulumi up of a swarm: the local target's node group on the bed's engin
       for (;;) {
         const r = await httpGet(ports.get(n.name) ?? 0, "/", HOST).catch(() => ({ status: 0, body: "" }));
         if (r.status === 200 && r.body === "swarm-v1") break;
-        if (Date.now() > deadline) throw new Error(`${n.name}'s HAProxy answers ${r.status} ${r.body}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `${n.name}'s HAProxy answers ${r.status} ${r.body}\n${await swarmTrafficReport(bed, leader, n, {
+              stack: `berth-${ENV}`,
+              service: "web",
+              port: 8080,
+              adminSocket: join(localRoot, "nodes", n.name, "node", "proxy", "admin.sock"),
+            })}`,
+          );
         await new Promise((res) => setTimeout(res, 500));
       }
     }
