@@ -51,6 +51,8 @@ describe("the hetzner example stack with a node group (mocks)", () => {
       "7946/udp",
       "4789/udp",
       "-/esp",
+      // The group's berth-proxy port: the leader asks each node's proxy before "applied".
+      "18080/tcp",
     ]);
     // Only the group's own nodes, one /32 each; never the world.
     for (const r of rules) {

@@ -28,6 +28,16 @@ describe("swarmFirewallRules", () => {
     expect(rules.flatMap((r) => r.sources).some((s) => !s.endsWith("/32"))).toBe(false);
   });
 
+  it("with a proxy port: that port too, from the group's nodes only", () => {
+    const rules = swarmFirewallRules({ group: "web", members, proxyPort: 18080 });
+    expect(rules.at(-1)).toEqual({
+      protocol: "tcp",
+      port: 18080,
+      description: "berth-proxy readiness (the leader asks)",
+      sources: ["203.0.113.11/32", "203.0.113.12/32", "203.0.113.13/32"],
+    });
+  });
+
   it("refuses what is not one host's IPv4, naming the group and the node", () => {
     for (const ipv4 of ["0.0.0.0/0", "203.0.113.0/24", "2001:db8::1", "web-1", ""])
       expect(() => swarmFirewallRules({ group: "web", members: [{ nodeId: "web-1", ipv4 }] })).toThrow(

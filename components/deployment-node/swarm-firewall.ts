@@ -1,7 +1,9 @@
 // The swarm ports of a node group (issue 23), as pure data: Docker Swarm's cluster management
 // (2377/tcp), node gossip (7946/tcp and udp), the overlay's VXLAN (4789/udp) and IPsec ESP for
-// encrypted overlays, each open only to the group's own nodes (their public IPv4s, /32). Nothing
-// else reaches them: the node firewall (firewall.ts) opens only 80 and 443 to the world.
+// encrypted overlays, each open only to the group's own nodes (their public IPv4s, /32); and the
+// port of the group's `berth-proxy` (berth:nodeGroups[].proxy.port), which the leader's agent asks
+// for each node's readiness before it reports a release applied (node-agent/swarm/proxy-ready.ts).
+// Nothing else reaches them: the node firewall (firewall.ts) opens only 80 and 443 to the world.
 // Rendered for an hcloud.Firewall applied to the group's servers and for the rules of a Scaleway
 // security group by the two functions below.
 import { normalizeCidr } from "./firewall";
@@ -35,6 +37,8 @@ export class SwarmFirewallError extends Error {}
 export function swarmFirewallRules(o: {
   group: string;
   members: readonly { nodeId: string; ipv4: string }[];
+  /** The group's proxy port, when its environments have a proxy. */
+  proxyPort?: number | undefined;
 }): SwarmFirewallRule[] {
   if (o.members.length === 0)
     throw new SwarmFirewallError(`node group ${o.group}: no nodes (berth:nodeGroups[].nodes)`);
@@ -51,7 +55,14 @@ export function swarmFirewallRules(o: {
     return cidr;
   });
   const unique = [...new Set(sources)].sort();
-  return SWARM_PORTS.map((p) => ({ ...p, sources: unique }));
+  const ports: SwarmPort[] = [...SWARM_PORTS];
+  if (o.proxyPort !== undefined)
+    ports.push({
+      protocol: "tcp",
+      port: o.proxyPort,
+      description: "berth-proxy readiness (the leader asks)",
+    });
+  return ports.map((p) => ({ ...p, sources: unique }));
 }
 
 /** The rules of an hcloud.Firewall (inbound; Hetzner knows ESP as a protocol of its own). */

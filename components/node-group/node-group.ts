@@ -35,6 +35,8 @@ export interface NodeGroupArgs {
   managers: string[];
   channel: pulumi.Input<ChannelSpec>;
   signingKey: pulumi.Input<string>;
+  /** berth:nodeGroups[].proxy.port: opened between the group's nodes (the leader asks each proxy). */
+  proxyPort?: number | undefined;
 }
 
 export class NodeGroupError extends Error {}
@@ -82,7 +84,9 @@ export class NodeGroup extends pulumi.ComponentResource {
           name: `berth-swarm-${args.name}`,
           labels: { "berth-group": args.name },
           rules: members.apply((m) =>
-            hcloudSwarmFirewallRules(swarmFirewallRules({ group: args.name, members: m })),
+            hcloudSwarmFirewallRules(
+              swarmFirewallRules({ group: args.name, members: m, proxyPort: args.proxyPort }),
+            ),
           ),
           applyTos: nodes.map((n) => ({ server: (n.serverId ?? pulumi.output("0")).apply(Number) })),
         },

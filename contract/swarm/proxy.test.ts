@@ -33,4 +33,11 @@ describe("renderSwarmProxyConfig", () => {
       expect(cfg.split("\n")).toContain(line);
     expect(cfg).toMatch(/default-server check inter 500ms fall 1 rise 1 resolvers docker/);
   });
+
+  it("answers its readiness itself: 503 while a route's backend has no live task", () => {
+    expect(cfg.split("\n")).toContain("  monitor-uri /.berth/proxy-ready");
+    expect(cfg.split("\n")).toContain(
+      "  monitor fail if { nbsrv(r1_api) lt 1 } || { nbsrv(r2_web) lt 1 } || { nbsrv(r0_web) lt 1 }",
+    );
+  });
 });

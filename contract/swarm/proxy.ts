@@ -11,6 +11,9 @@
 // failed check; a request whose connection fails, or whose server closed it or answered 502-504,
 // is retried up to 3 times on another server (`retry-on all-retryable-errors`, `option
 // redispatch`); connects time out after 1 s, so a lost node's tasks cost a retry, not a failure.
+// Readiness (PROXY_READY_PATH, HAProxy's monitor): 200 when every route's backend has a task it
+// reaches (a server UP), else 503. The leader's agent asks each node's proxy before it reports a
+// release applied (node-agent/swarm/proxy-ready.ts), so "applied" means every node serves.
 // Pure: the text of the config; render.ts adds the service.
 import type { Route } from "../manifest/schema";
 
@@ -22,6 +25,8 @@ export const PROXY_SERVICE = "berth-proxy";
 export const PROXY_CONFIG_PATH = "/etc/berth-proxy/haproxy.cfg";
 /** Server slots per route: the most tasks of one service a proxy sends to. */
 export const PROXY_SLOTS = 20;
+/** Answered by the proxy itself: 200 when every route has a live task, else 503. */
+export const PROXY_READY_PATH = "/.berth/proxy-ready";
 
 function backendName(i: number, r: Route): string {
   return `r${i}_${r.service.replace(/[^A-Za-z0-9_-]/g, "_")}`;
@@ -57,6 +62,8 @@ export function renderSwarmProxyConfig(routes: readonly Route[], stack: string):
     "  hold obsolete 1s",
     "frontend http",
     `  bind :${PROXY_TARGET_PORT}`,
+    `  monitor-uri ${PROXY_READY_PATH}`,
+    `  monitor fail if ${sorted.map(({ backend }) => `{ nbsrv(${backend}) lt 1 }`).join(" || ")}`,
     "  http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
   ];
   for (const { r, backend, prefix } of sorted) {

@@ -13,6 +13,9 @@ import { parseSwarmExtras, type SwarmExtras } from "../../contract/swarm/render"
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
 import {
+  type ApiNode,
+  type ApiService,
+  type ApiTask,
   assessStack,
   describeStack,
   parseNodes,
@@ -20,6 +23,7 @@ import {
   parseTasks,
   type StackState,
 } from "./convergence";
+import { askProxies, describeUnready, proxyTargets } from "./proxy-ready";
 
 export interface SwarmApplyInput {
   /** The rendered stack file on the node (the verified release's Compose text). */
@@ -33,6 +37,8 @@ export interface SwarmApplyInput {
   pollMs?: number;
   /** Registry logins for the pull: a Docker config folder, passed on with --with-registry-auth. */
   dockerConfig?: string;
+  /** How the nodes' proxies are asked for their readiness (tests replace it). */
+  askProxies?: typeof askProxies;
 }
 
 export interface SwarmApplyResult {
@@ -53,8 +59,15 @@ const lines = (s: string) =>
 
 export class SwarmApplyError extends Error {}
 
-/** Reads the stack's services, tasks and nodes through the Engine API and assesses them. */
-export async function readStackState(docker: DockerRunner, extras: SwarmExtras): Promise<StackState> {
+/** What the Engine API says about a stack: its services, their tasks, the swarm's nodes. */
+export interface StackSnapshot {
+  services: ApiService[];
+  tasks: ApiTask[];
+  nodes: ApiNode[];
+}
+
+/** Reads the stack's services, tasks and nodes through the Engine API. */
+export async function readStack(docker: DockerRunner, extras: SwarmExtras): Promise<StackSnapshot> {
   const ids = lines((await docker(cmd.stackServices(extras.stack))).stdout);
   const services =
     ids.length > 0 ? parseServices(JSON.parse((await docker(cmd.inspect("service", ids))).stdout)) : [];
@@ -62,7 +75,7 @@ export async function readStackState(docker: DockerRunner, extras: SwarmExtras):
     ids.length > 0 ? lines((await docker(cmd.stackTasks(extras.stack), { allowFailure: true })).stdout) : [];
   // Swarm prunes old tasks while an update runs: one listed a moment ago may be gone. `docker
   // inspect` then prints the others and fails for it; a pruned task is history, not state.
-  let tasks: ReturnType<typeof parseTasks> = [];
+  let tasks: ApiTask[] = [];
   if (taskIds.length > 0) {
     const r = await docker(cmd.inspectObjects(taskIds), { allowFailure: true });
     const gone = lines(r.stderr).every((l) => /\bnot found$|No such object/.test(l));
@@ -72,15 +85,23 @@ export async function readStackState(docker: DockerRunner, extras: SwarmExtras):
   }
   const nodeIds = lines((await docker({ file: "docker", args: ["node", "ls", "--quiet"] })).stdout);
   const nodes = parseNodes(JSON.parse((await docker(cmd.inspect("node", nodeIds))).stdout));
+  return { services, tasks, nodes };
+}
+
+/** The stack assessed from a snapshot (the proxy counted on every node when the release has one). */
+export function assessSnapshot(extras: SwarmExtras, s: StackSnapshot): StackState {
   return assessStack({
     stack: extras.stack,
     replicas: extras.replicas,
     // The environment's proxy counts too: a release is applied only once it runs on every node.
     ...(extras.proxy ? { global: [PROXY_SERVICE] } : {}),
-    services,
-    tasks,
-    nodes,
+    ...s,
   });
+}
+
+/** Reads the stack's services, tasks and nodes through the Engine API and assesses them. */
+export async function readStackState(docker: DockerRunner, extras: SwarmExtras): Promise<StackState> {
+  return assessSnapshot(extras, await readStack(docker, extras));
 }
 
 export async function applySwarmRelease(
@@ -126,12 +147,24 @@ export async function applySwarmRelease(
   const warnings = lines(`${deployed.stdout}\n${deployed.stderr}`).filter((l) => /^Ignoring /.test(l));
   const deadline = Date.now() + input.timeoutMs;
   let state: StackState;
+  // Converged, and (with a proxy) every node's proxy answered ready: what clients see through any node.
+  let unready = "";
   for (;;) {
-    state = await readStackState(docker, extras);
+    const snapshot = await readStack(docker, extras);
+    state = assessSnapshot(extras, snapshot);
+    if (state.converged && extras.proxy) {
+      const port = extras.proxy.port;
+      unready = describeUnready(
+        await (input.askProxies ?? askProxies)(proxyTargets({ stack: extras.stack, ...snapshot }), port),
+        port,
+      );
+      if (!unready) break;
+    } else if (state.converged) break;
     // A failed update is reported once Swarm has finished rolling it back (or paused it).
-    if (state.converged || (state.failed && state.settled) || Date.now() > deadline) break;
+    if ((state.failed && state.settled) || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, input.pollMs ?? 1000));
   }
+  if (state.converged && unready) return { state, outcome: "timed-out", reason: unready, warnings };
   if (state.converged) {
     // Versions no service mounts any more: Docker refuses to remove one still in use, so try each.
     const keep = {

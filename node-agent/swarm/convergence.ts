@@ -30,7 +30,8 @@ const apiNode = z.looseObject({
   Spec: z
     .looseObject({ Labels: z.record(z.string(), z.string()).optional(), Availability: z.string().optional() })
     .optional(),
-  Status: z.looseObject({ State: z.string().optional() }).optional(),
+  Status: z.looseObject({ State: z.string().optional(), Addr: z.string().optional() }).optional(),
+  ManagerStatus: z.looseObject({ Addr: z.string().optional() }).optional(),
 });
 export type ApiService = z.infer<typeof apiService>;
 export type ApiTask = z.infer<typeof apiTask>;

@@ -76,8 +76,14 @@ export async function applySwarmPayload(
         : {}),
     }));
     if (r.outcome === "applied") return { state: "applied", sequence, services };
+    const within = `within ${Math.round(d.timeoutMs / 1000)} s`;
+    // Converged but a node's proxy reaches no task (proxy-ready.ts): not what clients see.
     const why =
-      r.outcome === "timed-out" ? `did not converge within ${Math.round(d.timeoutMs / 1000)} s` : "failed";
+      r.outcome !== "timed-out"
+        ? "failed"
+        : r.state.converged
+          ? `was not served through every node ${within}`
+          : `did not converge ${within}`;
     return {
       state: "failed",
       sequence,

@@ -244,6 +244,7 @@ export function cloudNodeGroups(
           managers: g.managers,
           channel: o.channel.programSpec,
           signingKey: ctx.signingKey,
+          proxyPort: g.proxy?.port,
         }),
       );
     } catch (e) {

@@ -88,7 +88,7 @@ function swarmRulesOf(
   if (!g || !deferred) return {};
   return {
     swarmRules: deferred[0].apply((members) =>
-      scalewaySwarmRules(swarmFirewallRules({ group: g.name, members })),
+      scalewaySwarmRules(swarmFirewallRules({ group: g.name, members, proxyPort: g.proxy?.port })),
     ),
   };
 }

@@ -34,22 +34,25 @@ import { joinOfferKey, makeJoinOffer } from "../../contract/swarm/join";
 import { membershipKey, signMembership, verifyMembership } from "../../contract/swarm/membership";
 import { NODE_LABEL, secretVersion } from "../../contract/swarm/names";
 import { renderSwarmStack } from "../../contract/swarm/render";
+import { run } from "../../lib/process";
 import type { DockerRunner } from "../../node-agent/docker";
 import { applySwarmRelease } from "../../node-agent/swarm/apply";
 import { formFromMembership } from "../../node-agent/swarm/formation";
 import { AgentHarness } from "./support/agent-harness";
 import { swarmApp } from "./support/swarm-app";
 import { type BedNode, formSwarm, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
-import { testAppImage } from "./support/test-app-image";
+import { fixtureImage, testAppImage } from "./support/test-app-image";
 
 const SECRET = "swarm-secret-value-4711";
 const VERSION_KEY = Buffer.alloc(32, 3);
 
 let image: string;
+let proxyImage: string;
 let dir: string;
 
 beforeAll(async () => {
   image = await testAppImage();
+  proxyImage = await fixtureImage("swarm-proxy", "swarm-proxy:1");
   dir = mkdtempSync(join(tmpdir(), "berth-swarm-test-"));
 }, 600_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -264,6 +267,61 @@ describe("a swarm of 1 manager and 2 workers", () => {
       "{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}",
     ]);
     expect(mounts.stdout).not.toContain("docker.sock");
+  }, 300_000);
+
+  it("applied means every node's proxy reaches the tasks: with the overlay to one node dropped, the release is not applied and that node is named; once it carries traffic again, applied", async () => {
+    // The routed service is the store, pinned to its volume's node; VXLAN dropped on another node
+    // (as a kernel without ESP drops an encrypted overlay's packets, while Swarm says all is well).
+    const volumeNode = bed.nodes[1] as BedNode;
+    const cut = bed.nodes[2] as BedNode;
+    const m = {
+      ...app(undefined, "v2"),
+      routes: [{ service: "store", port: 8080, host: "store.example.com" }],
+    };
+    const r = renderSwarmStack(m, {
+      environmentId: "shop",
+      sequence: 4,
+      images: { web: image, store: image },
+      volumeNodes: { data: volumeNode.name },
+      secretVersions: { "api-token": secretVersion(VERSION_KEY, "shop", "api-token", SECRET) },
+      encryptNetworks: false,
+      monitorMs: 3000,
+      proxy: { image: proxyImage, port: 18080 },
+    });
+    const file = join(dir, "stack-4-proxy.json");
+    writeFileSync(file, r.text);
+    const vxlan = (op: "-I" | "-D") => [
+      ["exec", cut.name, "iptables", op, "INPUT", "-p", "udp", "--dport", "4789", "-j", "DROP"],
+      ["exec", cut.name, "iptables", op, "OUTPUT", "-p", "udp", "--dport", "4789", "-j", "DROP"],
+    ];
+    for (const args of vxlan("-I")) await run("docker", args);
+    let cutOff: Awaited<ReturnType<typeof applySwarmRelease>>;
+    try {
+      cutOff = await applySwarmRelease(runnerFor(bed, manager), {
+        file,
+        environmentId: "shop",
+        secretValues: { "api-token": SECRET },
+        timeoutMs: 60_000,
+        pollMs: 500,
+      });
+    } finally {
+      for (const args of vxlan("-D")) await run("docker", args);
+    }
+    // Swarm itself says the stack converged: every task running, the proxy on every node.
+    expect(cutOff.state.converged).toBe(true);
+    expect(cutOff.outcome).toBe("timed-out");
+    expect(cutOff.reason).toMatch(
+      new RegExp(`^berth-proxy: on ${cut.name} \\(${cut.ip.replace(/\./g, "\\.")}:18080\\) HTTP 503: `),
+    );
+    expect(cutOff.reason).not.toMatch(new RegExp(`on ${volumeNode.name} `));
+    const ok = await applySwarmRelease(runnerFor(bed, manager), {
+      file,
+      environmentId: "shop",
+      secretValues: { "api-token": SECRET },
+      timeoutMs: 120_000,
+      pollMs: 500,
+    });
+    expect(ok.outcome, ok.reason).toBe("applied");
   }, 300_000);
 });
 
