@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { ChannelStore } from "../contract/channel/store";
 import { isId } from "../contract/ids";
 import { unsealSecrets } from "../contract/payload";
+import { TLS_SECRET_PREFIX } from "../contract/release/tls";
 import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError } from "./apply/apply";
 import type { ProxyControl } from "./apply/proxy-control";
@@ -237,7 +238,10 @@ export class Agent {
     return this.keys.publicKey;
   }
 
-  /** The swarm environments this node applied (as its group's leader), with their proxy. */
+  /** The TLS bundles of a led environment's current release, opened once per release. */
+  private readonly ledTls = new Map<string, { sequence: number; tls: Record<string, string> }>();
+
+  /** The swarm environments this node applied (as its group's leader), with their proxy and certificates. */
   private ledSwarmEnvironments(): LedEnvironment[] {
     const out: LedEnvironment[] = [];
     for (const env of this.localEnvironments()) {
@@ -246,7 +250,16 @@ export class Agent {
       if (current === undefined) continue;
       const text = store.readCompose(current);
       if (!isSwarmStack(text)) continue;
-      out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text) });
+      let tls = this.ledTls.get(env);
+      if (tls?.sequence !== current) {
+        const secrets = this.unseal(store.release(current));
+        tls = {
+          sequence: current,
+          tls: Object.fromEntries(Object.entries(secrets).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX))),
+        };
+        this.ledTls.set(env, tls);
+      }
+      out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text), tls: tls.tls });
     }
     return out;
   }

@@ -16,6 +16,12 @@
 //   older table is refused.
 // - The routes come from the release's `x-berth.proxy`, which the program signed; each node
 //   sends them only to its own node's proxy port (never to an address the table names).
+// - `tls` (optional): the environment's TLS certificates (the release's `berth.tls.<name>`
+//   bundles, which only the leader can open), sealed again by the leader to each member's node
+//   key (contract/payload/seal.ts, bound to the environment, that node, the table's sequence and
+//   the bundle's name): `{ "<nodeId>": [ sealed box, … ] }`. Only that node opens its boxes; the
+//   channel never holds a key in plain text. Every member's HAProxy then serves the certificates
+//   on 443 for the environment's hosts, as the leader's does.
 // Pure functions and schemas; the agents read and write the channel.
 import { sign, verify } from "node:crypto";
 import * as z from "zod";
@@ -24,6 +30,8 @@ import { routeSchema } from "../manifest/schema";
 import { canonicalBytes, canonicalJson } from "../payload/canonical";
 import { fromBase64Url, toBase64Url } from "../payload/encoding";
 import { type KeyInput, keyIdOf, loadSigningPrivateKey, loadSigningPublicKey } from "../payload/keys";
+import { sealedSecretSchema } from "../payload/schema";
+import { seal, unseal } from "../payload/seal";
 
 export const ROUTES_DOMAIN = "berth/swarm-routes/v1";
 /** A table larger than this is not parsed. */
@@ -47,6 +55,7 @@ const tableSchema = z
     withdrawn: z.boolean(),
     port: z.number().int().min(1024).max(65535),
     routes: z.array(routeSchema.pick({ host: true, path: true }).strict()).max(1000),
+    tls: z.record(idSchema(), z.array(sealedSecretSchema).max(100)).optional(),
     issuedAt: z.iso.datetime(),
   })
   .strict();
@@ -130,4 +139,57 @@ export function verifyRouteTable(
       `${where}: release ${t.sequence}${t.withdrawn ? " (withdrawn)" : ""} is below release ${expect.floor.sequence}${expect.floor.withdrawn ? " (withdrawn)" : ""}, which this node has acted on`,
     );
   return t;
+}
+
+/**
+ * The leader: the environment's certificate bundles (secret name `berth.tls.<name>` → PEM) sealed
+ * to each member's node key, bound to the environment, the member, the table's sequence and the
+ * bundle's name. Sorted by name; every member gets every bundle.
+ */
+export function sealTableCertificates(
+  bundles: Readonly<Record<string, string>>,
+  members: readonly { nodeId: string; publicKey: KeyInput }[],
+  binding: { environmentId: string; sequence: number },
+): NonNullable<RouteTable["tls"]> {
+  const names = Object.keys(bundles).sort();
+  return Object.fromEntries(
+    members.map((m) => [
+      m.nodeId,
+      names.map((name) => seal(bundles[name] as string, m.publicKey, { ...binding, nodeId: m.nodeId, name })),
+    ]),
+  );
+}
+
+/**
+ * A member: its own sealed bundles of a verified table, opened with its node key (name → PEM).
+ * None when the table has no certificates; throws RouteTableError when the table has some but
+ * none for this node, or a box does not open.
+ */
+export function openTableCertificates(
+  t: RouteTable,
+  nodeId: string,
+  nodePrivateKey: KeyInput,
+): Record<string, string> {
+  if (!t.tls) return {};
+  const boxes = t.tls[nodeId];
+  if (!boxes)
+    throw new RouteTableError(
+      `route table of ${t.environmentId} in group ${t.group}: release ${t.sequence} has certificates, none sealed to node ${nodeId}`,
+    );
+  const out: Record<string, string> = {};
+  for (const box of boxes) {
+    try {
+      out[box.name] = unseal(box, nodePrivateKey, {
+        environmentId: t.environmentId,
+        nodeId,
+        sequence: t.sequence,
+        name: box.name,
+      });
+    } catch (e) {
+      throw new RouteTableError(
+        `route table of ${t.environmentId} in group ${t.group}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+  }
+  return out;
 }

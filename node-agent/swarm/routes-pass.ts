@@ -11,16 +11,20 @@
 //   node acted on (kept in <stateRoot>/swarm/route-floors.json); its hosts made routes of the
 //   node's HAProxy, each sent to this node's own address at the table's port; a withdrawn table,
 //   or a host the table no longer has, taken out. Nothing else is ever routed from a table.
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as z from "zod";
 import type { ChannelStore } from "../../contract/channel/store";
 import type { KeyInput } from "../../contract/payload";
+import { tlsBundlesFromSecrets } from "../../contract/release/tls";
 import {
+  openTableCertificates,
   type RouteFloor,
   type RouteTable,
   routeTableKey,
   routeTablePrefix,
+  sealTableCertificates,
   signRouteTable,
   verifyRouteTable,
 } from "../../contract/swarm/routes";
@@ -30,7 +34,10 @@ import type { RouteKey } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 
 /** The node's proxy as the routes pass uses it: ProxyControl plus the routes it holds per environment. */
-export type SwarmRouteProxy = Pick<ProxyControl, "ensureRoutes" | "switchRoute" | "removeRoute"> & {
+export type SwarmRouteProxy = Pick<
+  ProxyControl,
+  "ensureRoutes" | "switchRoute" | "removeRoute" | "installCertificates"
+> & {
   routesOf(environmentId: string): RouteKey[];
 };
 
@@ -39,6 +46,8 @@ export interface LedEnvironment {
   environmentId: string;
   sequence: number;
   proxy?: { port: number; routes: { host: string; path?: string | undefined }[] } | undefined;
+  /** The release's TLS bundles, opened by the leader (secret name `berth.tls.<name>` → PEM). */
+  tls?: Record<string, string> | undefined;
 }
 
 /** What one table came to on this node (logged when it changes; returned for tests). */
@@ -51,14 +60,34 @@ export interface RouteStep {
 
 const TABLE_KEY = /\/routes\/([a-z0-9][a-z0-9-]{0,62})\.json$/;
 
-type Content = Pick<RouteTable, "sequence" | "withdrawn" | "port" | "routes">;
+type Content = Pick<RouteTable, "sequence" | "withdrawn" | "port" | "routes"> & {
+  /** What the sealed certificates hold (a digest of the bundles and the members' keys). */
+  tlsDigest?: string | undefined;
+  tls?: RouteTable["tls"];
+};
 const what = (c: Content) =>
   JSON.stringify({
     s: c.sequence,
     w: c.withdrawn,
     p: c.port,
     r: c.routes.map((r) => [r.host, r.path ?? ""]),
+    t: c.tlsDigest ?? "",
   });
+
+/** The digest that tells whether a table's certificates must be sealed again (never logged). */
+function tlsDigest(bundles: Readonly<Record<string, string>>, members: readonly GroupMemberKey[]): string {
+  const h = createHash("sha256");
+  for (const name of Object.keys(bundles).sort()) h.update(`${name}\0${bundles[name]}\0`);
+  for (const m of [...members].sort((a, b) => a.nodeId.localeCompare(b.nodeId)))
+    h.update(`${m.nodeId}\0${m.publicKey}\0`);
+  return h.digest("hex");
+}
+
+/** A member of the group as the leader seals to it: its id and X25519 public key. */
+export interface GroupMemberKey {
+  nodeId: string;
+  publicKey: string;
+}
 
 /** The leader's memo of the tables it wrote: environment → content and text. */
 export type TableMemo = Map<string, { what: string; content: Content; text: string }>;
@@ -72,6 +101,8 @@ export async function publishRouteTables(
     statusPublicKey: KeyInput;
     environments: readonly LedEnvironment[];
     memo: TableMemo;
+    /** The group's members (the leader too): each gets the certificates sealed to its key. */
+    members: readonly GroupMemberKey[];
   },
 ): Promise<string[]> {
   const prefix = routeTablePrefix(o.group);
@@ -80,13 +111,16 @@ export async function publishRouteTables(
     .filter((e): e is string => e !== undefined);
   const desired = new Map<string, Content>();
   for (const e of o.environments)
-    if (e.proxy)
+    if (e.proxy) {
+      const tls = e.tls && Object.keys(e.tls).length > 0 ? e.tls : undefined;
       desired.set(e.environmentId, {
         sequence: e.sequence,
         withdrawn: false,
         port: e.proxy.port,
         routes: e.proxy.routes.map((r) => ({ host: r.host, ...(r.path ? { path: r.path } : {}) })),
+        ...(tls ? { tlsDigest: tlsDigest(tls, o.members), tls: {} } : {}),
       });
+    }
   // One it no longer runs (withdrawn, or a release without routes): a withdrawal of the last table.
   for (const env of new Set([...listed, ...o.memo.keys()])) {
     if (desired.has(env)) continue;
@@ -112,7 +146,9 @@ export async function publishRouteTables(
     const held = await channel.get(key);
     const memo = o.memo.get(env);
     if (memo && memo.what === what(content) && held === memo.text) continue;
-    if (held !== undefined) {
+    // Sealed certificates cannot be compared with the channel's copy: without a memo of them
+    // (the leader restarted), the table is sealed and written again.
+    if (held !== undefined && !content.tlsDigest) {
       try {
         const t = verifyRouteTable(held, {
           group: o.group,
@@ -127,7 +163,24 @@ export async function publishRouteTables(
         // Not the leader's own (a channel writer's): written again below.
       }
     }
-    const text = signRouteTable({ group: o.group, environmentId: env, ...content }, o.statusPrivateKey);
+    const bundles = o.environments.find((e) => e.environmentId === env)?.tls;
+    const { tlsDigest: _digest, tls: _tls, ...plain } = content;
+    const text = signRouteTable(
+      {
+        group: o.group,
+        environmentId: env,
+        ...plain,
+        ...(content.tlsDigest && bundles
+          ? {
+              tls: sealTableCertificates(bundles, o.members, {
+                environmentId: env,
+                sequence: content.sequence,
+              }),
+            }
+          : {}),
+      },
+      o.statusPrivateKey,
+    );
     await channel.put(key, text);
     o.memo.set(env, { what: what(content), content, text });
     written.push(env);
@@ -179,6 +232,9 @@ export async function applyRouteTables(
     leaderStatusKey: KeyInput;
     /** This node's address where its engine publishes the proxy's port. */
     address: string;
+    /** This node's id and X25519 key: the certificates sealed to it are opened with them. */
+    nodeId: string;
+    nodePrivateKey: KeyInput;
     floors: RouteFloors;
     applied: Map<string, string>;
   },
@@ -205,6 +261,9 @@ export async function applyRouteTables(
       continue;
     }
     try {
+      // The certificates first, so a host is never routed on 443 before its certificate is there.
+      const opened = t.withdrawn ? {} : openTableCertificates(t, o.nodeId, o.nodePrivateKey);
+      await proxy.installCertificates(env, tlsBundlesFromSecrets(opened));
       const keys: RouteKey[] = t.withdrawn
         ? []
         : t.routes.map((r) => ({ environmentId: env, host: r.host, ...(r.path ? { path: r.path } : {}) }));
@@ -224,7 +283,7 @@ export async function applyRouteTables(
               group: o.group,
               environmentId: env,
               outcome: "routed",
-              detail: `release ${t.sequence}: ${t.routes.map((r) => `${r.host}${r.path ?? ""}`).join(", ")} → ${o.address}:${t.port}`,
+              detail: `release ${t.sequence}: ${t.routes.map((r) => `${r.host}${r.path ?? ""}`).join(", ")} → ${o.address}:${t.port}${Object.keys(opened).length > 0 ? `; certificates ${Object.keys(opened).sort().join(", ")}` : ""}`,
             },
       );
     } catch (e) {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { generateNodeKeyPair, generateSigningKeyPair, TrustedKeys } from "../../contract/payload";
+import { makeTestCertificate } from "../../contract/release/tls-testing";
 import { joinOfferKey, openJoinOffer } from "../../contract/swarm/join";
 import { membershipKey, signMembership } from "../../contract/swarm/membership";
 import { routeTableKey, signRouteTable } from "../../contract/swarm/routes";
@@ -65,6 +66,9 @@ function fakeProxy() {
         1,
       );
       calls.push(`remove ${route.host}`);
+    },
+    async installCertificates(env, bundles) {
+      if (bundles.length > 0) calls.push(`certificates ${env} ${bundles.map((b) => b.name).join(",")}`);
     },
     routesOf: (env) => table.filter((t) => t.environmentId === env),
   };
@@ -311,5 +315,44 @@ describe("SwarmPass", () => {
       },
     ]);
     expect(member.routes.table).toEqual([]);
+  });
+
+  it("TLS: the leader seals the release's certificates to each member in its table; each member installs them before routing; the table never holds them in plain text", async () => {
+    const cert = await makeTestCertificate(["shop.test"]);
+    const led: LedEnvironment[] = [
+      {
+        environmentId: "shop",
+        sequence: 2,
+        proxy: { port: 18080, routes: [{ host: "shop.test" }] },
+        tls: { "berth.tls.shop": cert.bundle },
+      },
+    ];
+    const leader = setup("web-1", { state: "active" }, { led });
+    await leader.channel.put(membershipKey("web"), membership(1));
+    await leader.pass.run();
+    expect(leader.routes.calls).toEqual([
+      "certificates shop shop",
+      "ensure shop.test",
+      "switch shop.test 10.9.0.1:18080",
+    ]);
+    expect(leader.pass.routeSteps()[0]?.detail).toBe(
+      "release 2: shop.test → 10.9.0.1:18080; certificates berth.tls.shop",
+    );
+    const text = (await leader.channel.get(routeTableKey("web", "shop"))) ?? "";
+    expect(text).not.toContain("PRIVATE KEY");
+    expect(Object.keys(JSON.parse(text).table.tls).sort()).toEqual(["web-1", "web-2"]);
+    // Unchanged certificates: not sealed and written again.
+    await leader.pass.run();
+    expect(await leader.channel.get(routeTableKey("web", "shop"))).toBe(text);
+
+    const member = setup("web-2", { state: "active" });
+    await member.channel.put(membershipKey("web"), (await leader.channel.get(membershipKey("web"))) ?? "");
+    await member.channel.put(routeTableKey("web", "shop"), text);
+    await member.pass.run();
+    expect(member.routes.calls).toEqual([
+      "certificates shop shop",
+      "ensure shop.test",
+      "switch shop.test 10.9.0.2:18080",
+    ]);
   });
 });

@@ -263,12 +263,15 @@ export class SwarmPass {
           statusPublicKey: this.d.statusPublicKey,
           environments: this.d.ledEnvironments?.() ?? [],
           memo: this.tables,
+          members: m.members.map((x) => ({ nodeId: x.nodeId, publicKey: x.publicKey })),
         });
       this.routeLog.push(
         ...(await applyRouteTables(this.d.channel, proxy, {
           group: m.group,
           leaderStatusKey: leader.statusKey,
           address: me.address ?? "127.0.0.1",
+          nodeId: this.d.nodeId,
+          nodePrivateKey: this.d.nodePrivateKey,
           floors: this.routeFloors,
           applied: this.applied,
         })),

@@ -14,14 +14,21 @@
 // node's own HAProxy (the agent's, on 127.0.0.1 here) sends the host to its node's berth-proxy. A
 // forged table and a replayed older one are refused by each agent, traffic unchanged. 4 keep-alive
 // clients through a worker's HAProxy across a rolling upgrade, and through the leader's while a
-// worker's engine is killed: 0 failed requests. A node the program takes out of the group leaves
+// worker's engine is killed: 0 failed requests. The release's TLS certificate, which only the
+// leader can open, reaches every member sealed to its node key inside the leader's signed route
+// table: every node's HAProxy serves it on its TLS port, and neither the channel nor a member's
+// state holds it in plain text. A node the program takes out of the group leaves
 // the swarm on its own (the program's signed membership says so), and the leader rotates the join
 // tokens so the old token no longer joins.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKeyPair, type SigningKeyPair } from "../../contract/payload";
+import { parseTlsBundle, tlsSecretName } from "../../contract/release/tls";
+import { makeTestCertificate, type TestCertificate } from "../../contract/release/tls-testing";
 import { joinOfferKey, makeJoinOffer } from "../../contract/swarm/join";
 import { membershipKey, signMembership } from "../../contract/swarm/membership";
 import { NODE_LABEL, secretVersion } from "../../contract/swarm/names";
@@ -41,6 +48,7 @@ const SECRET = "swarm-agents-secret-5150";
 const VERSION_KEY = Buffer.alloc(32, 7);
 let image: string;
 let proxyImage: string;
+let cert: TestCertificate;
 
 /** The environment `shop` as the program renders it for the group: web ×3, store on the leader, the proxy. */
 function release(sequence: number, message: string) {
@@ -63,7 +71,38 @@ async function deploy(sequence: number, message: string) {
   const r = release(sequence, message);
   return (agents.get(leader.name) as AgentHarness).deploy("shop", sequence, r.m, {
     text: r.text,
-    secrets: { "api-token": SECRET },
+    secrets: { "api-token": SECRET, [tlsSecretName("shop")]: cert.bundle },
+  });
+}
+
+/** GET https://HOST/ through a node's own HAProxy: status, body, and the certificate served. */
+function throughTls(n: BedNode): Promise<string> {
+  const h = agents.get(n.name) as AgentHarness;
+  return new Promise((resolve) => {
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        port: h.tlsPort,
+        path: "/",
+        servername: HOST,
+        headers: { host: HOST },
+        rejectUnauthorized: false,
+        agent: false,
+        timeout: 5_000,
+      },
+      (res) => {
+        const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => {
+          body += d;
+        });
+        res.on("end", () => resolve(`${res.statusCode} ${body.trim()} ${fp}`));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", (e) => resolve(`0 ${e.message}`));
+    req.end();
   });
 }
 
@@ -94,7 +133,7 @@ let oldTable = "";
 
 async function startAgent(n: BedNode): Promise<AgentHarness> {
   const h = new AgentHarness({ nodeId: n.name, channelDir, signing: program });
-  await h.start({ dockerHost: n.host });
+  await h.start({ dockerHost: n.host, tls: true });
   agents.set(n.name, h);
   return h;
 }
@@ -190,6 +229,7 @@ const formed = (names: string[]) => async () =>
 beforeAll(async () => {
   image = await testAppImage();
   proxyImage = await fixtureImage("swarm-proxy", "swarm-proxy:1");
+  cert = await makeTestCertificate([HOST]);
   bed = await startSwarmBed(3);
   [leader, second, third] = bed.nodes as [BedNode, BedNode, BedNode];
   channelDir = mkdtempSync(join(tmpdir(), "berth-swarm-agents-"));
@@ -253,6 +293,37 @@ describe("agents form and keep the swarm from the program's signed membership", 
     for (const n of bed.nodes)
       expect(agents.get(n.name)?.proxy.routesOf("shop")).toEqual([{ environmentId: "shop", host: HOST }]);
   }, 300_000);
+
+  it("TLS: every node's HAProxy serves the release's certificate for the host, sealed to it by the leader; never in plain text in the channel or a member's state", async () => {
+    const fingerprint = parseTlsBundle("shop", cert.bundle).fingerprint;
+    const served = async () => {
+      for (const n of bed.nodes) if ((await throughTls(n)) !== `200 v1 ${fingerprint}`) return false;
+      return true;
+    };
+    await passesUntil(served, "every node's HAProxy serving the certificate", bed.nodes);
+    // The key's body (the PEM's base64 lines) is in no channel file and in no file of a node's
+    // state but its HAProxy's own certificate folder (proxy/tls, 0600, as on a single node).
+    const keyLines = cert.bundle
+      .slice(cert.bundle.indexOf("PRIVATE KEY-----"))
+      .split("\n")
+      .filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l));
+    expect(keyLines.length).toBeGreaterThan(0);
+    const table = (await agents.get(leader.name)?.channel.get(routeTableKey("web", "shop"))) ?? "";
+    expect(JSON.parse(table).table.tls).toEqual(
+      Object.fromEntries(
+        bed.nodes.map((n) => [n.name, [expect.objectContaining({ name: tlsSecretName("shop") })]]),
+      ),
+    );
+    const roots = [channelDir, ...bed.nodes.map((n) => (agents.get(n.name) as AgentHarness).stateRoot)];
+    for (const root of roots)
+      for (const f of readdirSync(root, { recursive: true, withFileTypes: true })) {
+        if (!f.isFile()) continue;
+        const path = join(f.parentPath, f.name);
+        if (path.includes(`${join("proxy", "tls")}/`)) continue;
+        const text = readFileSync(path, "latin1");
+        for (const l of keyLines) expect(text.includes(l), path).toBe(false);
+      }
+  }, 180_000);
 
   it("a rolling upgrade under 4 keep-alive clients through a worker's HAProxy: 0 failed requests", async () => {
     const before = (await agents.get(leader.name)?.channel.get(routeTableKey("web", "shop"))) ?? "";
