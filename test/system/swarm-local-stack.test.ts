@@ -5,7 +5,10 @@
 // the agents form the swarm through sealed join offers, the environment's release goes to the
 // leader rendered for Swarm, and `pulumi up` returns once the leader's signed status says the
 // stack converged (berth-proxy on every node included). Every node's own HAProxy then serves the
-// route's host from its node's proxy. `pulumi destroy` withdraws it and stops the agents.
+// route's host from its node's proxy. Then a node is replaced (`pulumi up --replace` of its
+// LocalNode: new keys, and its engine left the swarm, as a fresh machine's): the program's new
+// membership pins the new key, the agents rejoin it on their own, the old engine's entry goes, and
+// its HAProxy serves the host again. `pulumi destroy` withdraws it and stops the agents.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -137,6 +140,57 @@ describe("pulumi up of a swarm: the local target's node group on the bed's engin
           );
         await new Promise((res) => setTimeout(res, 500));
       }
+    }
+  }, 480_000);
+
+  it("a replaced node (pulumi up --replace of its LocalNode: new keys, a fresh engine) joins the swarm again, its old entry removed, and its HAProxy serves the host", async () => {
+    const leader = bed.nodes[0] as BedNode;
+    const node = bed.nodes[2] as BedNode;
+    const keyFile = join(localRoot, "nodes", node.name, "node", "keys", "node.pub");
+    const keyOf = () => (existsSync(keyFile) ? readFileSync(keyFile, "utf8") : "");
+    const oldKey = keyOf();
+    // A fresh machine: its engine in no swarm.
+    await bed.docker(node, ["swarm", "leave", "--force"]);
+    const state = JSON.parse((await pulumi(["stack", "export"])).stdout) as {
+      deployment: { resources?: { urn: string }[] };
+    };
+    const urn = state.deployment.resources?.map((r) => r.urn).find((u) => u.endsWith(`::node-${node.name}`));
+    expect(urn, "the LocalNode's URN").toBeDefined();
+    const up = await pulumi(["up", "--yes", "--skip-preview", "--replace", urn as string], {
+      allowFailure: true,
+    });
+    expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
+    expect(keyOf()).not.toBe(oldKey);
+    const names = bed.nodes.map((n) => n.name).sort();
+    const nodeLs = async () =>
+      (await bed.docker(leader, ["node", "ls", "--format", "{{.Hostname}} {{.Status}}"])).stdout
+        .trim()
+        .split("\n")
+        .sort();
+    // The agents do the rest on their own: the leader's offer sealed to the new key, the join,
+    // the old engine's entry removed; berth-proxy starts there and the node routes the host.
+    const deadline = Date.now() + 180_000;
+    let last = "";
+    for (;;) {
+      const ls = await nodeLs();
+      const r = await httpGet(ports.get(node.name) ?? 0, "/", HOST).catch(() => ({ status: 0, body: "" }));
+      last = `the swarm: ${ls.join(", ")}; ${node.name}'s HAProxy: ${r.status} ${r.body}`;
+      if (
+        JSON.stringify(ls) === JSON.stringify(names.map((n) => `${n} Ready`)) &&
+        r.status === 200 &&
+        r.body === "swarm-v1"
+      )
+        break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `${last}\n${await swarmTrafficReport(bed, leader, node, {
+            stack: `berth-${ENV}`,
+            service: "web",
+            port: 8080,
+            adminSocket: join(localRoot, "nodes", node.name, "node", "proxy", "admin.sock"),
+          })}`,
+        );
+      await new Promise((res) => setTimeout(res, 1000));
     }
   }, 480_000);
 });
