@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ChannelStore } from "../contract/channel/store";
 import { isId } from "../contract/ids";
-import { unsealSecrets } from "../contract/payload";
+import { releaseEnvelopeSchema, unsealSecrets } from "../contract/payload";
 import { TLS_SECRET_PREFIX } from "../contract/release/tls";
 import { type Logger, registerSecret } from "../lib/log";
 import { Applier, type ApplyOutcome, describeError } from "./apply/apply";
@@ -252,11 +252,20 @@ export class Agent {
       if (!isSwarmStack(text)) continue;
       let tls = this.ledTls.get(env);
       if (tls?.sequence !== current) {
-        const secrets = this.unseal(store.release(current));
-        tls = {
-          sequence: current,
-          tls: Object.fromEntries(Object.entries(secrets).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX))),
-        };
+        // The stored envelope's payload (a swarm stack has no node extras: not store.release()).
+        let bundles: Record<string, string> = {};
+        try {
+          const { payload } = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(current)));
+          bundles = Object.fromEntries(
+            Object.entries(this.unsealPayload(payload)).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX)),
+          );
+        } catch (e) {
+          this.d.log.error(
+            { environment: env, sequence: current, err: describeError(e) },
+            "could not open the release's certificates for the group's nodes",
+          );
+        }
+        tls = { sequence: current, tls: bundles };
         this.ledTls.set(env, tls);
       }
       out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text), tls: tls.tls });

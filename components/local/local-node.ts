@@ -81,7 +81,11 @@ export class LocalNode extends pulumi.dynamic.Resource {
         statusKey: undefined,
         logFile: undefined,
       },
-      { ...opts, additionalSecretOutputs: ["enrollmentSecret"] },
+      // Replaced (`pulumi up --replace`, LOCAL_REPLACE_HINT): the old agent stopped and its folder
+      // removed before the new one starts there. The engine does not ask the provider's diff for a
+      // targeted replace, so only this option keeps it from starting the new agent first (whose
+      // state the old one's delete then removed, leaving the old agent running).
+      { ...opts, deleteBeforeReplace: true, additionalSecretOutputs: ["enrollmentSecret"] },
     );
   }
 }

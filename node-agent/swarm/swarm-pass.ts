@@ -199,16 +199,22 @@ export class SwarmPass {
         const now = this.d.now?.() ?? Date.now();
         const last = this.rotatedAt(group);
         const due = last !== undefined && now - last >= (this.d.tokenRotationMs ?? DEFAULT_TOKEN_ROTATION_MS);
-        const plan = await keepSwarm(this.d.docker, this.d.channel, {
-          membership: m,
-          statusPrivateKey: this.d.statusPrivateKey,
-          memo: this.memo,
-          rotate: due,
-          now,
-        });
+        let plan: Awaited<ReturnType<typeof keepSwarm>>;
+        try {
+          plan = await keepSwarm(this.d.docker, this.d.channel, {
+            membership: m,
+            statusPrivateKey: this.d.statusPrivateKey,
+            memo: this.memo,
+            rotate: due,
+            now,
+          });
+        } finally {
+          // The route tables do not wait on the swarm's upkeep: a Docker call that failed this
+          // pass (it is tried again next pass) keeps no host unrouted.
+          await this.routes(m);
+        }
         // The schedule counts from the swarm's first pass, then from each rotation.
         if (plan.rotated || last === undefined) this.noteRotation(group, now);
-        await this.routes(m);
         const parts = [
           `generation ${m.generation}`,
           plan.offers.length ? `waiting for ${plan.offers.join(", ")}` : "every member in the swarm",

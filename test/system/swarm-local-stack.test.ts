@@ -136,6 +136,9 @@ describe("pulumi up of a swarm: the local target's node group on the bed's engin
               service: "web",
               port: 8080,
               adminSocket: join(localRoot, "nodes", n.name, "node", "proxy", "admin.sock"),
+              agentLogs: [...new Set([leader.name, n.name])].map((id) =>
+                join(localRoot, "nodes", id, "node", "agent.log"),
+              ),
             })}`,
           );
         await new Promise((res) => setTimeout(res, 500));
@@ -149,7 +152,10 @@ describe("pulumi up of a swarm: the local target's node group on the bed's engin
     const keyFile = join(localRoot, "nodes", node.name, "node", "keys", "node.pub");
     const keyOf = () => (existsSync(keyFile) ? readFileSync(keyFile, "utf8") : "");
     const oldKey = keyOf();
-    // A fresh machine: its engine in no swarm.
+    // The machine lost: its agent gone (killed, so it cannot join the engine again with its old
+    // offer), then a fresh machine: its engine in no swarm.
+    const pid = Number(readFileSync(join(localRoot, "nodes", node.name, "node", "agent.pid"), "utf8").trim());
+    if (pid > 0) process.kill(pid, "SIGKILL");
     await bed.docker(node, ["swarm", "leave", "--force"]);
     const state = JSON.parse((await pulumi(["stack", "export"])).stdout) as {
       deployment: { resources?: { urn: string }[] };
@@ -188,6 +194,9 @@ describe("pulumi up of a swarm: the local target's node group on the bed's engin
             service: "web",
             port: 8080,
             adminSocket: join(localRoot, "nodes", node.name, "node", "proxy", "admin.sock"),
+            agentLogs: [leader.name, node.name].map((id) =>
+              join(localRoot, "nodes", id, "node", "agent.log"),
+            ),
           })}`,
         );
       await new Promise((res) => setTimeout(res, 1000));

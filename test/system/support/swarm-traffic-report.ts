@@ -9,6 +9,7 @@
 //   whether a TCP connection to each answered address opens (what its health checks see);
 // - the overlay as the node's engine sees it (`docker network inspect --verbose`: the tasks its
 //   gossip knows) and the last warnings and errors of that engine.
+import { existsSync, readFileSync } from "node:fs";
 import { run } from "../../../lib/process";
 import type { BedNode, SwarmBed } from "./swarm-engines";
 
@@ -20,6 +21,8 @@ export interface TrafficPath {
   port: number;
   /** The node HAProxy's admin socket on this machine, when the test knows it. */
   adminSocket?: string | undefined;
+  /** The agents' log files (the leader's and the node's), when the test knows them. */
+  agentLogs?: string[] | undefined;
 }
 
 const short = (s: string, max = 4000) => (s.length > max ? `${s.slice(0, max)}…` : s);
@@ -144,5 +147,11 @@ export async function swarmTrafficReport(
         .join("\n");
     }),
   );
-  return short(parts.join("\n"), 20_000);
+  for (const log of path.agentLogs ?? [])
+    parts.push(
+      await section(`the agent's log ${log}: its last lines`, async () =>
+        existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-40).join("\n") : "(no such file)",
+      ),
+    );
+  return short(parts.join("\n"), 30_000);
 }
