@@ -59,6 +59,9 @@ const lines = (s: string) =>
 
 export class SwarmApplyError extends Error {}
 
+/** How long every node's proxy must have answered ready (two answers at least this far apart). */
+const PROXY_READY_HOLD_MS = 1_000;
+
 /** What the Engine API says about a stack: its services, their tasks, the swarm's nodes. */
 export interface StackSnapshot {
   services: ApiService[];
@@ -147,8 +150,11 @@ export async function applySwarmRelease(
   const warnings = lines(`${deployed.stdout}\n${deployed.stderr}`).filter((l) => /^Ignoring /.test(l));
   const deadline = Date.now() + input.timeoutMs;
   let state: StackState;
-  // Converged, and (with a proxy) every node's proxy answered ready: what clients see through any node.
+  // Converged, and (with a proxy) every node's proxy answered ready: what clients see through any
+  // node. Ready twice, at least PROXY_READY_HOLD_MS apart: a proxy that just started counts its
+  // tasks up until its first health check (500 ms) says otherwise.
   let unready = "";
+  let readySince: number | undefined;
   for (;;) {
     const snapshot = await readStack(docker, extras);
     state = assessSnapshot(extras, snapshot);
@@ -158,8 +164,13 @@ export async function applySwarmRelease(
         await (input.askProxies ?? askProxies)(proxyTargets({ stack: extras.stack, ...snapshot }), port),
         port,
       );
-      if (!unready) break;
+      if (unready) readySince = undefined;
+      else {
+        readySince ??= Date.now();
+        if (Date.now() - readySince >= PROXY_READY_HOLD_MS) break;
+      }
     } else if (state.converged) break;
+    else readySince = undefined;
     // A failed update is reported once Swarm has finished rolling it back (or paused it).
     if ((state.failed && state.settled) || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, input.pollMs ?? 1000));
