@@ -276,7 +276,7 @@ describe("a swarm of 1 manager and 2 workers", () => {
     const cut = bed.nodes[2] as BedNode;
     const m = {
       ...app(undefined, "v2"),
-      routes: [{ service: "store", port: 8080, host: "store.example.com" }],
+      routes: [{ service: "store", port: 9000, host: "store.example.com" }],
     };
     const r = renderSwarmStack(m, {
       environmentId: "shop",
