@@ -2,12 +2,10 @@
 // (`berth.tls.<name>`); the agent loads it into HAProxy through the runtime API. A renewal is a new
 // release; a release that fails puts the previous certificate back; a broken bundle is refused
 // before anything runs. Real Docker Engine, Compose v2 and HAProxy, all on 127.0.0.1.
-import { request } from "node:https";
-import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTlsBundle, tlsSecretName } from "../../contract/release/tls";
 import { makeTestCertificate, type TestCertificate } from "../../contract/release/tls-testing";
-import { AgentHarness, appManifest } from "./support/agent-harness";
+import { AgentHarness, appManifest, httpsGet } from "./support/agent-harness";
 import { testAppImage } from "./support/test-app-image";
 
 const ENV = `tls-${Math.random().toString(36).slice(2, 6)}`;
@@ -22,34 +20,7 @@ const withCert = (c: TestCertificate | string) => ({
 });
 
 /** GET https://app.test/ through the node proxy: the body and the certificate it was served with. */
-function getTls(): Promise<{ status: number; body: string; fingerprint: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port: h.tlsPort,
-        path: "/",
-        servername: HOST,
-        headers: { host: HOST },
-        rejectUnauthorized: false,
-        agent: false,
-        timeout: 5_000,
-      },
-      (res) => {
-        const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => {
-          body += d;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim(), fingerprint: fp }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("GET timed out")));
-    req.on("error", reject);
-    req.end();
-  });
-}
+const getTls = () => httpsGet(h.tlsPort, HOST);
 
 beforeAll(async () => {
   image = await testAppImage();

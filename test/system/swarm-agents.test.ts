@@ -21,10 +21,8 @@
 // the swarm on its own (the program's signed membership says so), and the leader rotates the join
 // tokens so the old token no longer joins.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKeyPair, type SigningKeyPair } from "../../contract/payload";
 import { parseTlsBundle, tlsSecretName } from "../../contract/release/tls";
@@ -36,7 +34,7 @@ import { renderSwarmStack } from "../../contract/swarm/render";
 import { routeTableKey, signRouteTable } from "../../contract/swarm/routes";
 import { loadOrCreateStatusKey } from "../../node-agent/node-keys";
 import { NO_ROUTE_MESSAGE } from "../../node-agent/proxy/haproxy-config";
-import { AgentHarness, httpGet } from "./support/agent-harness";
+import { AgentHarness, httpGet, httpsGet } from "./support/agent-harness";
 import { keepAliveLoad, type LoadCounts } from "./support/keepalive-load";
 import { swarmApp } from "./support/swarm-app";
 import { type BedNode, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
@@ -78,32 +76,10 @@ async function deploy(sequence: number, message: string) {
 /** GET https://HOST/ through a node's own HAProxy: status, body, and the certificate served. */
 function throughTls(n: BedNode): Promise<string> {
   const h = agents.get(n.name) as AgentHarness;
-  return new Promise((resolve) => {
-    const req = httpsRequest(
-      {
-        host: "127.0.0.1",
-        port: h.tlsPort,
-        path: "/",
-        servername: HOST,
-        headers: { host: HOST },
-        rejectUnauthorized: false,
-        agent: false,
-        timeout: 5_000,
-      },
-      (res) => {
-        const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => {
-          body += d;
-        });
-        res.on("end", () => resolve(`${res.statusCode} ${body.trim()} ${fp}`));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (e) => resolve(`0 ${e.message}`));
-    req.end();
-  });
+  return httpsGet(h.tlsPort, HOST).then(
+    (r) => `${r.status} ${r.body} ${r.fingerprint}`,
+    (e: Error) => `0 ${e.message}`,
+  );
 }
 
 /** What a node's own HAProxy answers for the app's host. */

@@ -83,6 +83,42 @@ export function httpGet(
   });
 }
 
+/** GET https://HOST/ through a proxy on 127.0.0.1:PORT (SNI and Host set, any certificate taken):
+ * the status, the body and the SHA-256 fingerprint of the certificate it was served with. */
+export function httpsGet(
+  port: number,
+  host: string,
+): Promise<{ status: number; body: string; fingerprint: string }> {
+  const https = require("node:https") as typeof import("node:https");
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/",
+        servername: host,
+        headers: { host },
+        rejectUnauthorized: false,
+        agent: false,
+        timeout: 5_000,
+      },
+      (res) => {
+        const fp = (res.socket as import("node:tls").TLSSocket).getPeerCertificate().fingerprint256;
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim(), fingerprint: fp }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("GET timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 export interface AppOptions {
   message: string;
   /** A web service whose health check never passes. */
