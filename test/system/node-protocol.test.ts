@@ -175,8 +175,10 @@ function clients(body: RegExp) {
   };
 }
 
-/** The node's trial limit for a new agent bundle (berth:agentTrialSeconds; the agent's default is 120 s). */
-const TRIAL_SECONDS = 40;
+/** The node's trial limit for a new agent bundle (berth:agentTrialSeconds; the agent's default is 120 s):
+ * longer than releaseTimeoutSeconds (45 below), so the hanging bundle's `pulumi up` shows that the
+ * rollout waits for the node's verdict, not for the release bound. */
+const TRIAL_SECONDS = 55;
 
 beforeAll(async () => {
   // Short enough for the forged-status test to wait out, long enough for a first apply.
