@@ -249,6 +249,12 @@ function checkSwarmRender(
       ...(swarm.proxy
         ? { proxy: { image: `preview.invalid/proxy@sha256:${"0".repeat(64)}`, port: swarm.proxy.port } }
         : {}),
+      ...(news.backup !== undefined && !isUnknown(news.backup)
+        ? (() => {
+            const b = environmentBackupSchema.safeParse(news.backup);
+            return b.success ? { backup: b.data } : {};
+          })()
+        : {}),
     });
     return [];
   } catch (e) {

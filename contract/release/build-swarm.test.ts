@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { environmentBackupSchema } from "../backup/schema";
 import {
   generateNodeKeyPair,
   generateSigningKeyPair,
@@ -8,6 +9,7 @@ import {
   verifyRelease,
 } from "../payload";
 import { secretVersion, swarmObjectName } from "../swarm/names";
+import { parseSwarmExtras } from "../swarm/render";
 import { swarmImages, swarmManifest } from "../swarm/testdata";
 import { buildRelease, type ReleaseInput } from "./build";
 
@@ -47,14 +49,49 @@ describe("buildRelease on a node group", () => {
     expect(unsealSecrets(payload, node.privateKey).get("api-token")).toBe("s3cret-value");
   });
 
-  it("refuses backups on a node group (not built yet), saying what to do", () => {
-    expect(() =>
-      buildRelease({
-        ...input,
-        backup: {
-          target: { endpoint: "http://127.0.0.1:1", bucket: "b", region: "auto", prefix: "" },
-        } as unknown as NonNullable<ReleaseInput["backup"]>,
-      }),
-    ).toThrow(/backups of an environment on a node group are not built yet/);
+  it("carries the backups with each volume's holder; the backup secrets sealed to the leader only", () => {
+    const backup = environmentBackupSchema.parse({
+      target: { endpoint: "http://127.0.0.1:7070", bucket: "backups" },
+    });
+    const secrets = {
+      ...input.secrets,
+      "backup-password": "pw-9d1",
+      "backup-access-key-id": "AKID-1",
+      "backup-secret-access-key": "sk-77a",
+    };
+    const built = buildRelease({ ...input, secrets, backup });
+    const extras = parseSwarmExtras(parse(built.rendered.text)["x-berth"]);
+    expect(extras?.backup).toMatchObject({
+      repository: "s3:http://127.0.0.1:7070/backups/shop",
+      volumes: [{ name: "data", node: "web-2", schedule: "0 3 * * *", stop: [] }],
+    });
+    for (const v of ["pw-9d1", "AKID-1", "sk-77a"]) expect(built.text).not.toContain(v);
+    expect(() => buildRelease({ ...input, backup })).toThrow(/the environment's backups need the secrets/);
+  });
+
+  it("refuses what a node group cannot back up, saying what to do", () => {
+    const m2 = swarmManifest();
+    const data = m2.volumes.data as NonNullable<(typeof m2.volumes)[string]>;
+    data.backup = { enabled: true, stop: ["store"] };
+    const backup = environmentBackupSchema.parse({
+      target: { endpoint: "http://127.0.0.1:7070", bucket: "backups" },
+      restore: { volume: "data" },
+    });
+    const secrets = {
+      ...input.secrets,
+      "backup-password": "p",
+      "backup-access-key-id": "a",
+      "backup-secret-access-key": "s",
+    };
+    let message = "";
+    try {
+      buildRelease({ ...input, manifest: m2, secrets, backup });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(
+      /volumes\.data\.x-berth-backup\.stop: on a node group Swarm restarts a stopped task/,
+    );
+    expect(message).toMatch(/backup\.restore: a restore through the program is not built on a node group/);
   });
 });

@@ -76,10 +76,6 @@ export interface BuiltRelease {
 
 /** Manifest → rendered → sealed → signed. Throws when a referenced secret has no value. */
 export function buildRelease(i: ReleaseInput): BuiltRelease {
-  if (i.swarm && i.backup)
-    throw new Error(
-      "backups of an environment on a node group are not built yet: remove berth:environments[].backup, or place the environment on a node",
-    );
   const missing = referencedSecrets(i.manifest).filter((n) => i.secrets[n] === undefined);
   if (missing.length > 0) {
     throw new MissingSecretError(
@@ -134,6 +130,7 @@ function renderSwarm(i: ReleaseInput, swarm: NonNullable<ReleaseInput["swarm"]>)
     secretVersions,
     ...(swarm.encryptNetworks !== undefined ? { encryptNetworks: swarm.encryptNetworks } : {}),
     ...(swarm.proxy ? { proxy: swarm.proxy } : {}),
+    ...(i.backup ? { backup: i.backup } : {}),
     ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
   });
 }

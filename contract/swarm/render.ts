@@ -18,6 +18,7 @@
 // What the agent needs beyond Compose travels in top-level `x-berth` (Swarm deploys no `x-` key,
 // but interpolates them: its free text is written `$$`).
 import * as z from "zod";
+import { type EnvironmentBackup, repositoryUrl } from "../backup/schema";
 import { idSchema } from "../ids";
 import {
   type Healthcheck,
@@ -44,6 +45,7 @@ import {
   SHARED_RENDER_DEFAULTS,
   type SharedRenderOptions,
 } from "../render/service-fields";
+import { type SwarmBackup, swarmBackupSchema } from "./backups";
 import { configVersion, NODE_LABEL, stackName, swarmObjectName } from "./names";
 import { PROXY_CONFIG_PATH, PROXY_SERVICE, PROXY_TARGET_PORT, renderSwarmProxyConfig } from "./proxy";
 
@@ -67,10 +69,16 @@ export interface SwarmRenderOptions extends SharedRenderOptions {
    * Absent, or an environment without routes: no proxy.
    */
   proxy?: { image: string; port: number } | undefined;
+  /**
+   * The environment's backups: `x-berth.backup`, each volume with the node that holds it. The
+   * leader hands each holder its part (contract/swarm/backups.ts); absent: no backups.
+   */
+  backup?: EnvironmentBackup | undefined;
 }
 
-/** The options with their defaults (the proxy stays optional). */
-type Options = Required<Omit<SwarmRenderOptions, "proxy">> & Pick<SwarmRenderOptions, "proxy">;
+/** The options with their defaults (the proxy and the backups stay optional). */
+type Options = Required<Omit<SwarmRenderOptions, "proxy" | "backup">> &
+  Pick<SwarmRenderOptions, "proxy" | "backup">;
 
 /** What the manager's agent does besides `docker stack deploy` (the file's `x-berth`, parsed, never cast). */
 export const swarmExtrasSchema = z
@@ -98,6 +106,8 @@ export const swarmExtrasSchema = z
       })
       .strict()
       .optional(),
+    /** The environment's backups (contract/swarm/backups.ts): each volume with its holder. */
+    backup: swarmBackupSchema.optional(),
   })
   .strict();
 export type SwarmExtras = z.infer<typeof swarmExtrasSchema>;
@@ -106,9 +116,84 @@ export type SwarmExtras = z.infer<typeof swarmExtrasSchema>;
 export function parseSwarmExtras(value: unknown): SwarmExtras | undefined {
   const parsed = swarmExtrasSchema.safeParse(value);
   if (!parsed.success) return undefined;
+  const hooks = (b: SwarmBackup, f: (s: string) => string): SwarmBackup => ({
+    ...b,
+    volumes: b.volumes.map((v) => ({
+      ...v,
+      ...(v.before ? { before: { ...v.before, command: v.before.command.map(f) } } : {}),
+      ...(v.after ? { after: { ...v.after, command: v.after.command.map(f) } } : {}),
+    })),
+  });
+  const { backup, ...rest } = parsed.data;
   return {
-    ...parsed.data,
+    ...rest,
     configs: parsed.data.configs.map((c) => ({ name: c.name, content: unescapeDollars(c.content) })),
+    ...(backup ? { backup: hooks(backup, unescapeDollars) } : {}),
+  };
+}
+
+/** Backup hooks as the stack file writes them (`$` as `$$`). */
+function escSwarmBackup(b: SwarmBackup): SwarmBackup {
+  return {
+    ...b,
+    volumes: b.volumes.map((v) => ({
+      ...v,
+      ...(v.before ? { before: { ...v.before, command: v.before.command.map(escapeDollars) } } : {}),
+      ...(v.after ? { after: { ...v.after, command: v.after.command.map(escapeDollars) } } : {}),
+    })),
+  };
+}
+
+/**
+ * What a volume's holder needs to back the environment's volumes up (every volume not marked
+ * `x-berth-backup: false`), and what a node group cannot do, each with what to do instead.
+ */
+export function renderSwarmBackup(
+  m: Manifest,
+  env: string,
+  volumeNodes: Readonly<Record<string, string>>,
+  b: EnvironmentBackup,
+): { backup: SwarmBackup; problems: string[] } {
+  const problems: string[] = [];
+  if (b.restore)
+    problems.push(
+      "backup.restore: a restore through the program is not built on a node group; remove it (a replaced holder fills its empty volumes from their newest snapshots before it joins the swarm)",
+    );
+  const volumes = Object.keys(m.volumes)
+    .sort()
+    .filter((v) => m.volumes[v]?.backup?.enabled !== false);
+  for (const v of volumes) {
+    if (volumeNodes[v] === undefined)
+      problems.push(
+        `volumes.${v}: backed up, but no node holds its disk; set berth:environments[].volumes[].node for it (or x-berth-backup: false)`,
+      );
+    if ((m.volumes[v]?.backup?.stop ?? []).length > 0)
+      problems.push(
+        `volumes.${v}.x-berth-backup.stop: on a node group Swarm restarts a stopped task at once; use a before hook (a dump or a flush) instead`,
+      );
+  }
+  return {
+    backup: {
+      repository: repositoryUrl(b.target, env),
+      region: b.target.region,
+      pruneSchedule: b.pruneSchedule,
+      checkSchedule: b.checkSchedule,
+      restoreOnFirstApply: b.restoreOnFirstApply,
+      secrets: { ...b.secrets },
+      volumes: volumes.map((v) => {
+        const vb = m.volumes[v]?.backup;
+        return {
+          name: v,
+          node: volumeNodes[v] ?? "",
+          schedule: vb?.schedule ?? b.schedule,
+          retention: vb?.retention ?? b.retention,
+          ...(vb?.before ? { before: vb.before } : {}),
+          ...(vb?.after ? { after: vb.after } : {}),
+          stop: [],
+        };
+      }),
+    },
+    problems,
   };
 }
 
@@ -381,6 +466,8 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
     if (!Number.isInteger(proxy.port) || proxy.port < 1024 || proxy.port > 65535)
       problems.push(`the proxy's port ${proxy.port} is not within 1024-65535`);
   }
+  const backup = o.backup ? renderSwarmBackup(m, env, o.volumeNodes, o.backup) : undefined;
+  if (backup) problems.push(...backup.problems);
   if (problems.length > 0) throw new RenderError(problems);
 
   const configNames = new Map<string, string>();
@@ -445,12 +532,14 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
           },
         }
       : {}),
+    ...(backup ? { backup: backup.backup } : {}),
   };
   // `docker stack deploy` interpolates `x-` fields too (a `${X:?…}` in a config's content
   // refuses the whole file): free text is written `$$`, and parseSwarmExtras reads it back.
   doc["x-berth"] = {
     ...extras,
     configs: extras.configs.map((c) => ({ name: c.name, content: esc(c.content) })),
+    ...(extras.backup ? { backup: escSwarmBackup(extras.backup) } : {}),
   };
   const header = `# Rendered by berth for environment ${env}, release ${o.sequence}, on a swarm (docker stack deploy). Do not edit.\n`;
   return { text: `${header}${JSON.stringify(doc, null, 2)}\n`, extras };
