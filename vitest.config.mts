@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { relative } from "node:path";
 import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
@@ -19,6 +20,7 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 //   and has not yet been seen green three times in a row. The bundles are built once before them
 //   (test/system/support/build-once.ts).
 // `npm test` writes per-file times to .berth-test/vitest.json and prints them at the end.
+const unitWorkers = Math.max(2, availableParallelism() - 1);
 const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WORKERS ?? "1")) || 1);
 
 // Seconds the slowest system files took one at a time in a 2-core run (.berth-test/vitest.json;
@@ -95,6 +97,10 @@ export default defineConfig({
           // bound that load cannot reach, still far short of a hang.
           testTimeout: 60_000,
           isolate: false,
+          // Two workers at least (vitest's default is one fewer than the cores: one on 2 cores).
+          // Some files wait on processes they start, and a second worker fills that core; on a
+          // busy machine two workers also get twice the CPU share of one.
+          maxWorkers: unitWorkers,
           // ESM-only, and imports its JSON schemas without import attributes, which Node refuses:
           // let Vite transform it (test/unit/workflows.test.ts).
           server: { deps: { inline: ["@actions/workflow-parser"] } },

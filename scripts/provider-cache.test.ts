@@ -2,17 +2,20 @@
 // (dynamic/index.js requiring the closure serializer): a provider's text comes back byte for byte
 // from the last run with the same sources, without the TypeScript compiler; a provider that
 // captures anything but itself and the checkout's provider runtime is serialized every time.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(__dirname, "..");
 const RUNTIME = join(ROOT, "dist", "provider-runtime.js");
 
+const execFileAsync = promisify(execFile);
+
 /** Serializes `provider` (JavaScript declaring it) as a dynamic resource would, in a fresh process. */
-function serialize(o: {
+async function serialize(o: {
   provider: string;
   cacheDir?: string;
   sources?: string;
@@ -30,13 +33,12 @@ sc.serializeFunction(() => provider, { allowSecrets: true }).then((f) => {
   const typescript = Object.keys(require.cache).some((f) => f.includes("node_modules/typescript/"));
   console.log(JSON.stringify({ text: f.text, typescript }));
 });`;
-  return JSON.parse(
-    execFileSync(process.execPath, ["-e", script], {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, CACHE_DIR: o.cacheDir ?? "", ...o.env },
-    }),
-  ) as { text: string; typescript: boolean };
+  const { stdout } = await execFileAsync(process.execPath, ["-e", script], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, CACHE_DIR: o.cacheDir ?? "", ...o.env },
+  });
+  return JSON.parse(stdout) as { text: string; typescript: boolean };
 }
 
 const runtimeProvider = `
@@ -57,33 +59,40 @@ const provider = {
 };`;
 
 describe("provider-cache", () => {
-  it("gives back the serializer's text byte for byte from the last run with the same sources, without TypeScript", () => {
-    for (const provider of [runtimeProvider, inlineProvider]) {
-      const plain = serialize({ provider });
-      expect(plain.typescript).toBe(true);
-      const cacheDir = mkdtempSync(join(tmpdir(), "berth-provider-cache-"));
-      const first = serialize({ provider, cacheDir });
-      expect(first).toEqual(plain);
-      expect(readdirSync(cacheDir)).toHaveLength(1);
-      expect(serialize({ provider, cacheDir })).toEqual({ text: plain.text, typescript: false });
-      // Other program sources: serialized anew (and kept beside the first).
-      expect(serialize({ provider, cacheDir, sources: "s2" })).toEqual(plain);
-      expect(readdirSync(cacheDir)).toHaveLength(2);
-    }
+  it("gives back the serializer's text byte for byte from the last run with the same sources, without TypeScript", async () => {
+    // Each provider in its own cache folder, the two side by side (one process each at a time).
+    await Promise.all(
+      [runtimeProvider, inlineProvider].map(async (provider) => {
+        const plain = await serialize({ provider });
+        expect(plain.typescript).toBe(true);
+        const cacheDir = mkdtempSync(join(tmpdir(), "berth-provider-cache-"));
+        const first = await serialize({ provider, cacheDir });
+        expect(first).toEqual(plain);
+        expect(readdirSync(cacheDir)).toHaveLength(1);
+        expect(await serialize({ provider, cacheDir })).toEqual({ text: plain.text, typescript: false });
+        // Other program sources: serialized anew (and kept beside the first).
+        expect(await serialize({ provider, cacheDir, sources: "s2" })).toEqual(plain);
+        expect(readdirSync(cacheDir)).toHaveLength(2);
+      }),
+    );
   }, 120_000);
 
-  it("never keeps a provider that captures a value from the environment, or another runtime path", () => {
+  it("never keeps a provider that captures a value from the environment, or another runtime path", async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), "berth-provider-cache-"));
     const fromEnv = `
 const token = process.env.BERTH_TEST_TOKEN;
 const provider = { create: async (news) => ({ id: token, outs: news }) };`;
-    expect(serialize({ provider: fromEnv, cacheDir, env: { BERTH_TEST_TOKEN: "a" } }).text).toContain('"a"');
-    expect(serialize({ provider: fromEnv, cacheDir, env: { BERTH_TEST_TOKEN: "b" } }).text).toContain('"b"');
+    expect((await serialize({ provider: fromEnv, cacheDir, env: { BERTH_TEST_TOKEN: "a" } })).text).toContain(
+      '"a"',
+    );
+    expect((await serialize({ provider: fromEnv, cacheDir, env: { BERTH_TEST_TOKEN: "b" } })).text).toContain(
+      '"b"',
+    );
     const elsewhere = runtimeProvider.replace(
       JSON.stringify(RUNTIME),
       JSON.stringify("/elsewhere/runtime.js"),
     );
-    expect(serialize({ provider: elsewhere, cacheDir }).typescript).toBe(true);
+    expect((await serialize({ provider: elsewhere, cacheDir })).typescript).toBe(true);
     expect(readdirSync(cacheDir)).toEqual([]);
   }, 120_000);
 });
