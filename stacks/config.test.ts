@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { configKey, parseStackConfig, StackConfigError } from "./config";
+import { configKey, localHealthTimeoutSeconds, parseStackConfig, StackConfigError } from "./config";
 import { exampleConfig } from "./testdata/program";
 
 const minimal = {
@@ -117,6 +117,22 @@ describe("parseStackConfig", () => {
       secrets: {},
       environments: [{ name: "demo", variables: {}, allowImagesOutsideNamespace: false }],
     });
+  });
+
+  it("berth:healthTimeoutSeconds: the local nodes' health bound, apart from the release bound", () => {
+    const c = (extra: Record<string, string>) => parseStackConfig({ ...minimal, ...extra }, "P");
+    // Absent: the release bound, at most 120 s, as before the key.
+    expect(localHealthTimeoutSeconds(c({}))).toBe(120);
+    expect(localHealthTimeoutSeconds(c({ "berth:releaseTimeoutSeconds": "45" }))).toBe(45);
+    // Given: a short release bound leaves the node's health checks their time.
+    expect(
+      localHealthTimeoutSeconds(
+        c({ "berth:releaseTimeoutSeconds": "10", "berth:healthTimeoutSeconds": "60" }),
+      ),
+    ).toBe(60);
+    expect(problems({ ...minimal, "berth:healthTimeoutSeconds": "2" }).join("\n")).toMatch(
+      /berth:healthTimeoutSeconds: /,
+    );
   });
 
   it("reads berth: keys and ignores other namespaces", () => {
@@ -293,6 +309,12 @@ describe("parseStackConfig: cloud targets", () => {
     };
     expect(problems(local)).toEqual([
       "Pulumi.test.yaml: berth:environments[0].certificates[0]: the local target serves plain HTTP; certificates are for cloud nodes",
+    ]);
+  });
+
+  it("keeps berth:healthTimeoutSeconds to the local target's nodes", () => {
+    expect(problems({ ...hetzner(), "berth:healthTimeoutSeconds": "60" })).toEqual([
+      "Pulumi.test.yaml: berth:healthTimeoutSeconds: only for the local target's nodes; cloud nodes keep the agent's 120 s (it would change their user data, which replaces them): remove it with `pulumi config rm berth:healthTimeoutSeconds`",
     ]);
   });
 

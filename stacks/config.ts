@@ -317,6 +317,13 @@ export const stackConfigSchema = z
      * that hangs fails it with the node's reason.
      */
     agentTrialSeconds: z.number().int().min(10).max(3600).optional(),
+    /**
+     * Local target: how long the local nodes' agents give a release's services to turn healthy
+     * before they roll it back; absent: berth:releaseTimeoutSeconds, at most 120 s
+     * (localHealthTimeoutSeconds). Apart from the release bound, so a short `pulumi up` wait does
+     * not shorten the node's health checks. Cloud nodes keep the agent's 120 s.
+     */
+    healthTimeoutSeconds: z.number().int().min(5).max(3600).optional(),
     environments: z.array(environmentConfigSchema).min(1, "declare at least one environment"),
     /**
      * New keys of a node the operator accepts, by node id: the status key id (`ed25519:<32 hex>`)
@@ -459,6 +466,7 @@ type RawStack = {
   }[];
   localNodes: { id: string; httpPort: number }[];
   localHttpPort?: number | undefined;
+  healthTimeoutSeconds?: number | undefined;
   workspaces: {
     name: string;
     node?: string | undefined;
@@ -613,6 +621,11 @@ function crossChecks(c: RawStack, ctx: z.RefinementCtx): void {
   c.localNodes.forEach((_, i) => {
     add(["localNodes", i], "only for the local target");
   });
+  if (c.healthTimeoutSeconds !== undefined)
+    add(
+      ["healthTimeoutSeconds"],
+      "only for the local target's nodes; cloud nodes keep the agent's 120 s (it would change their user data, which replaces them): remove it with `pulumi config rm berth:healthTimeoutSeconds`",
+    );
   const provider = PROVIDER_OF_TARGET[c.target];
   if (c.nodes.length === 0) add(["nodes"], `declare at least one node (provider: ${provider})`);
   const ids = new Set<string>();
@@ -693,6 +706,13 @@ function decodeValue(raw: string): unknown {
   } catch {
     return raw;
   }
+}
+
+/** How long a local node gives a release's services to turn healthy (berth:healthTimeoutSeconds). */
+export function localHealthTimeoutSeconds(
+  c: Pick<StackConfig, "healthTimeoutSeconds" | "releaseTimeoutSeconds">,
+): number {
+  return c.healthTimeoutSeconds ?? Math.min(c.releaseTimeoutSeconds, 120);
 }
 
 /** `berth:environments[0].name` from a zod path. */

@@ -12,6 +12,7 @@ import { Workspace } from "../../components/workspace/workspace";
 import { DEFAULT_AGENT_TRIAL_SECONDS } from "../../contract/node/agent-config";
 import { rolloutBoundSeconds } from "../../contract/trust/agent-rollout";
 import { environmentAccess, workspaceAccess } from "../access";
+import { localHealthTimeoutSeconds } from "../config";
 import { localNodePlatform } from "../platform";
 import {
   agentBundlePath,
@@ -67,7 +68,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
       trustedKeys: ctx.trust ? [] : [trustedKey],
       ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
       proxyBind: `127.0.0.1:${config.localHttpPort}`,
-      healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
+      healthTimeoutSeconds: localHealthTimeoutSeconds(config),
       ...(config.agentTrialSeconds ? { agentTrialSeconds: config.agentTrialSeconds } : {}),
     },
     { dependsOn: [root, channel] },
@@ -104,7 +105,7 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
           trustedKeys: ctx.trust ? [] : [trustedKey],
           ...(ctx.trust ? { trustRoots: ctx.trust.roots } : {}),
           proxyBind: `127.0.0.1:${n.httpPort}`,
-          healthTimeoutSeconds: Math.min(config.releaseTimeoutSeconds, 120),
+          healthTimeoutSeconds: localHealthTimeoutSeconds(config),
           ...(config.agentTrialSeconds ? { agentTrialSeconds: config.agentTrialSeconds } : {}),
           dockerHost: n.dockerHost,
         },
