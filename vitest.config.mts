@@ -9,19 +9,21 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 //   worker instead of once per file takes the tier from ~90 s of CPU to ~25 s. So a unit test file
 //   leaves no global state behind (process.env set in a try/finally, Pulumi mocks set by each file
 //   that declares resources; stacks/testdata/program.ts imports the program afresh).
-// - `system`: the real Pulumi engine, Docker, the registry, HAProxy, restic; one file at a time
-//   unless BERTH_SYSTEM_WORKERS says how many at once. Each file keeps to its own names (random
+// - `system`: the real Pulumi engine, Docker, the registry, HAProxy, restic; two files at a time
+//   unless BERTH_SYSTEM_WORKERS says how many at once (1: one after the other). Each file keeps to its own names (random
 //   environment, stack and project ids, HAProxy and the local stack on free ports, its own Pulumi
 //   backend, state and volume folders, second engines, networks and netns), so files can run side
 //   by side; what they share on purpose is the registry on 127.0.0.1:5000 (content-addressed
 //   pushes, repositories unique per run) and the DOCKER-USER rule every agent installs at start
-//   (workspace-node-isolation removes it and checks again with that in mind). One at a time stays
-//   the default: three at once on the shared 2-core machine made each file 2.5-4.5 times slower
-//   and has not yet been seen green three times in a row. The bundles are built once before them
+//   (workspace-node-isolation removes it and checks again with that in mind). Two at once is the
+//   default: the whole tier green with two workers in session 9 (925 s against 1,544 s summed one
+//   at a time) and a fresh clone's `.ci/run` green with two workers in session 10 (20 min 36 s
+//   while five engineers loaded the machine, against 27 min one at a time on a quiet one). Three
+//   at once made each file 2.5-4.5 times slower on 2 cores. The bundles are built once before them
 //   (test/system/support/build-once.ts).
 // `npm test` writes per-file times to .berth-test/vitest.json and prints them at the end.
 const unitWorkers = Math.max(2, availableParallelism() - 1);
-const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WORKERS ?? "1")) || 1);
+const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WORKERS ?? "2")) || 1);
 
 // Seconds the slowest system files took one at a time in a 2-core run (.berth-test/vitest.json;
 // the three agent-crash files measured alone), the estimate of a file vitest has no duration of.
