@@ -216,6 +216,8 @@ async function main() {
       cli: procTimes("self")?.reaped ?? 0,
       haproxy: treeCpu(haproxyPid),
       agent: treeCpu(agentPid),
+      // Of the agent's: what its child processes spent (the upload relay, docker CLI processes).
+      agentChildren: procTimes(agentPid)?.reaped ?? 0,
       dockerd: treeCpu(dockerdPid),
       machine: machineBusy(),
     });
@@ -224,6 +226,7 @@ async function main() {
       cli: b.cli - a.cli,
       haproxy: b.haproxy - a.haproxy,
       agent: b.agent - a.agent,
+      agentChildren: b.agentChildren - a.agentChildren,
       dockerd: b.dockerd - a.dockerd,
       machine: b.machine - a.machine,
     });
@@ -231,6 +234,11 @@ async function main() {
     const dockerCpu: Cpu[] = [];
     // The WebSocket session path (what agents before access protocol 3 get), in this process.
     const sessionRuns: number[] = [];
+    // Out of the workspace: the same file back, through berth and through docker cp.
+    const downRuns: number[] = [];
+    const dockerDownRuns: number[] = [];
+    const downCpu: Cpu[] = [];
+    const dockerDownCpu: Cpu[] = [];
     for (let i = 0; i < 3; i++) {
       let c0 = sample();
       let t0 = performance.now();
@@ -262,6 +270,25 @@ async function main() {
       await pumpStdin(ws, createReadStream(big, { highWaterMark: 1024 * 1024 }));
       if ((await ws.done) !== 0) throw new Error("the WebSocket upload failed");
       sessionRuns.push(performance.now() - t0);
+      c0 = sample();
+      t0 = performance.now();
+      const down = await run(
+        process.execPath,
+        [BERTH, "workspace", "cp", `${WS}:/tmp/big-docker.bin`, join(tmp, "down-berth.bin"), ...access],
+        { timeoutMs: 600_000 },
+      );
+      if (down.exitCode !== 0) throw new Error(down.stderr);
+      downRuns.push(performance.now() - t0);
+      downCpu.push(spent(c0, sample()));
+      c0 = sample();
+      t0 = performance.now();
+      await run("docker", ["cp", `${container}:/tmp/big-docker.bin`, join(tmp, "down-docker.bin")], {
+        timeoutMs: 600_000,
+      });
+      dockerDownRuns.push(performance.now() - t0);
+      dockerDownCpu.push(spent(c0, sample()));
+      rmSync(join(tmp, "down-berth.bin"), { force: true });
+      rmSync(join(tmp, "down-docker.bin"), { force: true });
       await run("docker", [
         "exec",
         container,
@@ -276,11 +303,16 @@ async function main() {
       `cp (WebSocket session, protocol 2 path): 1 GiB ${(median(sessionRuns) / 1000).toFixed(2)} s, ratio ${(median(sessionRuns) / median(dockerRuns)).toFixed(2)} (runs ${sessionRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
     );
     const cpuLine = (runs: Cpu[]) =>
-      (["cli", "haproxy", "agent", "dockerd", "machine"] as const)
+      (["cli", "haproxy", "agent", "agentChildren", "dockerd", "machine"] as const)
         .map((k) => `${k} ${median(runs.map((c) => c[k])).toFixed(2)}`)
         .join(", ");
     console.log(`cp CPU seconds per 1 GiB, median: berth workspace cp: ${cpuLine(berthCpu)}`);
     console.log(`cp CPU seconds per 1 GiB, median: docker cp: ${cpuLine(dockerCpu)} (cli: the docker CLI)`);
+    console.log(`cp out CPU seconds per 1 GiB, median: berth workspace cp: ${cpuLine(downCpu)}`);
+    console.log(`cp out CPU seconds per 1 GiB, median: docker cp: ${cpuLine(dockerDownCpu)}`);
+    console.log(
+      `cp out (from the workspace): berth workspace cp 1 GiB ${(median(downRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerDownRuns) / 1000).toFixed(2)} s, ratio ${(median(downRuns) / median(dockerDownRuns)).toFixed(2)} (berth runs ${downRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerDownRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
+    );
     const ratio = median(berthRuns) / median(dockerRuns);
     console.log(
       `cp: berth workspace cp 1 GiB ${(median(berthRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerRuns) / 1000).toFixed(2)} s, ratio ${ratio.toFixed(2)} (target 1.2; berth runs ${berthRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,

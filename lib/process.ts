@@ -2,6 +2,7 @@
 // through here. A thin shell over execa that adds what berth needs everywhere: secret values
 // redacted from errors, a bounded time, and errors that name the command and its last output.
 import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
 import { constants } from "node:os";
 import type { Options } from "execa";
 
@@ -114,8 +115,12 @@ export async function run(file: string, args: readonly string[], opts: RunOption
 export interface StreamOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
-  /** "pipe" to write to the command's standard input; "ignore" for none. */
-  stdin?: "pipe" | "ignore";
+  /**
+   * "pipe" to write to the command's standard input; "ignore" for none; a socket to hand over:
+   * its descriptor becomes the command's standard input, and this process stops reading it (node
+   * does so at the spawn) while it may still write to it.
+   */
+  stdin?: "pipe" | "ignore" | Socket;
   /** Stops the command (SIGTERM, then SIGKILL after 5 s) when aborted. */
   signal?: AbortSignal;
 }

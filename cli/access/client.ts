@@ -248,6 +248,9 @@ function requestTo(
   return (u.protocol === "https:" ? httpsRequest : httpRequest)(u, o, onResponse);
 }
 
+/** How long an upload waits for the agent's `100 Continue` before it sends the body anyway. */
+const CONTINUE_WAIT_MS = 10_000;
+
 /**
  * Writes a local file of `size` bytes into a workspace (`berth workspace cp`). An agent of protocol
  * 3 or later takes it as one HTTP PUT whose body is the file (node-agent/access/http-upload.ts);
@@ -280,6 +283,7 @@ export async function uploadFile(
   const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
   const res = await new Promise<{ status: number; text: string; protocol?: number }>((resolve, reject) => {
     const stop = new AbortController();
+    let unasked: NodeJS.Timeout | undefined;
     const req = requestTo(
       r.url,
       path,
@@ -289,10 +293,14 @@ export async function uploadFile(
           authorization: encodeAccessToken(token),
           "content-type": "application/octet-stream",
           "content-length": size,
+          // The agent says when to send (once it admitted the upload and found where it goes), so
+          // a refusal costs no body, and the body can go to the agent's relay untouched.
+          expect: "100-continue",
         },
       },
       (answer) => {
         // An answer before the whole file went (a refusal, a path it cannot write): stop sending.
+        clearTimeout(unasked);
         stop.abort();
         let text = "";
         answer.setEncoding("utf8");
@@ -311,8 +319,22 @@ export async function uploadFile(
         answer.on("error", reject);
       },
     );
-    req.on("error", (e) => reject(new Error(`cannot send the file to ${r.url}: ${e.message}`)));
-    sendFile(file, size, req, { signal: stop.signal }).catch((e: Error) => req.destroy(e));
+    req.on("error", (e) => {
+      clearTimeout(unasked);
+      reject(new Error(`cannot send the file to ${r.url}: ${e.message}`));
+    });
+    let sending = false;
+    const send = () => {
+      clearTimeout(unasked);
+      if (sending || stop.signal.aborted) return;
+      sending = true;
+      sendFile(file, size, req, { signal: stop.signal }).catch((e: Error) => req.destroy(e));
+    };
+    req.once("continue", send);
+    // Something between here and the agent that neither passes the expectation on nor answers it
+    // would leave the request waiting: after a while the body goes anyway (the agent reads it then).
+    unasked = setTimeout(send, CONTINUE_WAIT_MS);
+    req.flushHeaders();
   });
   let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
   try {

@@ -85,24 +85,15 @@ export class AccessServer {
       chmodSync(dir, 0o750);
     }
     if (existsSync(this.d.socketPath)) rmSync(this.d.socketPath);
-    const server = createServer((req, res) => {
-      if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
-        res.writeHead(200, { "content-type": "application/json", [PROTOCOL_HEADER]: ACCESS_PROTOCOL });
-        res.end(JSON.stringify({ nodeId: this.d.nodeId, protocol: ACCESS_PROTOCOL }));
-        return;
-      }
-      if (req.method === "PUT" && req.url?.startsWith(ACCESS_PATH_PREFIX)) {
-        this.upload(req, res).catch((e) => {
-          this.d.log.error({ err: (e as Error).message }, "access upload failed");
-          res.destroy();
-        });
-        return;
-      }
-      res.writeHead(req.url?.startsWith(ACCESS_PATH_PREFIX) ? 426 : 404, {
-        "content-type": "application/json",
-        [PROTOCOL_HEADER]: ACCESS_PROTOCOL,
-      });
-      res.end(JSON.stringify({ code: "UPGRADE_REQUIRED", reason: "access requests are WebSocket sessions" }));
+    // requestTimeout 0: an upload's body may take longer than node's default 300 s to arrive
+    // (a GiB over a slow link), and one a child process reads never completes for node's parser;
+    // the proxy's timeouts bound an idle client, and headersTimeout still bounds the request's head.
+    const server = createServer({ requestTimeout: 0 }, (req, res) => this.request(req, res, false));
+    // A client that waits for `100 Continue` before its body (Expect): an upload is told to send
+    // only once it is admitted and its body has somewhere to go (http-upload.ts); others at once.
+    server.on("checkContinue", (req, res) => {
+      if (req.method !== "PUT") res.writeContinue();
+      this.request(req, res, req.method === "PUT");
     });
     server.on("upgrade", (req, socket, head) => {
       this.upgrade(req, socket, head).catch((e) => {
@@ -119,6 +110,27 @@ export class AccessServer {
     chmodSync(this.d.socketPath, group === undefined ? 0o600 : 0o660);
     this.server = server;
     this.d.log.info({ socket: this.d.socketPath }, "access endpoint listening");
+  }
+
+  /** A plain HTTP request: the node's info, an upload (PUT), or a refusal naming WebSocket. */
+  private request(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
+      res.writeHead(200, { "content-type": "application/json", [PROTOCOL_HEADER]: ACCESS_PROTOCOL });
+      res.end(JSON.stringify({ nodeId: this.d.nodeId, protocol: ACCESS_PROTOCOL }));
+      return;
+    }
+    if (req.method === "PUT" && req.url?.startsWith(ACCESS_PATH_PREFIX)) {
+      this.upload(req, res, expectsContinue).catch((e) => {
+        this.d.log.error({ err: (e as Error).message }, "access upload failed");
+        res.destroy();
+      });
+      return;
+    }
+    res.writeHead(req.url?.startsWith(ACCESS_PATH_PREFIX) ? 426 : 404, {
+      "content-type": "application/json",
+      [PROTOCOL_HEADER]: ACCESS_PROTOCOL,
+    });
+    res.end(JSON.stringify({ code: "UPGRADE_REQUIRED", reason: "access requests are WebSocket sessions" }));
   }
 
   async stop(): Promise<void> {
@@ -229,7 +241,7 @@ export class AccessServer {
   }
 
   /** A file upload as one HTTP PUT (protocol 3, http-upload.ts); every other action is a WebSocket session. */
-  private async upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async upload(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const refuse = (status: number, code: string, reason: string) => {
       const body = JSON.stringify({ code, reason });
       res.writeHead(status, {
@@ -254,7 +266,7 @@ export class AccessServer {
       refuse(a.status, a.code, a.reason);
       return;
     }
-    this.run(a, new HttpUploadSession(req, res, { [PROTOCOL_HEADER]: ACCESS_PROTOCOL }));
+    this.run(a, new HttpUploadSession(req, res, { [PROTOCOL_HEADER]: ACCESS_PROTOCOL }, expectsContinue));
   }
 }
 

@@ -18,6 +18,10 @@ export type ControlFromNode =
 
 /** What an action's handler uses of a session: a WebSocket one, or a plain HTTP upload (http-upload.ts). */
 export interface StreamSession {
+  /** An upload's socket for a child process to read its body of `bytes` from (http-upload.ts), when it can. */
+  takeBody?(bytes: number): import("node:net").Socket | undefined;
+  /** After takeBody: tells the client to send the body. */
+  sendContinue?(): void;
   readonly signal: AbortSignal;
   pause(): void;
   resume(): void;

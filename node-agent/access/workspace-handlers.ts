@@ -18,6 +18,7 @@ import {
 } from "./docker-archive";
 import type { AccessContext, ActionHandler } from "./server";
 import { stdinTo } from "./session";
+import { type RelayCommand, startUploadRelay } from "./upload-relay";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
 /** The daemon's workspaces (sync.ts): sessions count as activity; a stopped workspace is woken. */
@@ -39,7 +40,16 @@ export interface WorkspaceAccessDeps {
   /** DOCKER_HOST of the engine workspaces run on (the default one when absent). */
   dockerHost?: string;
   lifecycle?: WorkspaceLifecycleHooks;
+  /**
+   * The agent's own `upload-relay` command (upload-relay.ts): an upload whose client waits for
+   * `100 Continue` has its body moved to the engine by it, outside the agent's heap. Absent (the
+   * agent run from source), every body is read here.
+   */
+  uploadRelay?: RelayCommand;
 }
+
+/** Seconds an upload's client may send nothing before the relay gives up. */
+const RELAY_IDLE_SECONDS = 120;
 
 /** The user's login shell, else bash, else sh. */
 export const LOGIN_SHELL = [
@@ -137,13 +147,30 @@ async function writeThroughArchive(
     );
     return 1;
   }
-  const header = tarHeader({
-    name: at.name,
-    size,
-    mode: mode ?? 0o644,
-    uid: uid as number,
-    gid: gid as number,
-  });
+  const entry = { name: at.name, size, mode: mode ?? 0o644, uid: uid as number, gid: gid as number };
+  // The body straight from the client's socket to the engine, in a child process: the agent
+  // checked who may write what and where; the child only moves the bytes (upload-relay.ts).
+  const body = d.uploadRelay ? c.session.takeBody?.(size) : undefined;
+  if (d.uploadRelay && body) {
+    const relayed = startUploadRelay(
+      d.uploadRelay,
+      body,
+      {
+        ...entry,
+        engineSocket: dockerSocket(d.dockerHost),
+        container: w.id,
+        dir: at.dir,
+        idleSeconds: RELAY_IDLE_SECONDS,
+      },
+      c.session.signal,
+    );
+    c.session.sendContinue?.();
+    const { code, stderr } = await relayed;
+    if (code === 0) return 0;
+    await c.session.write("stderr", `${stderr || `the upload's relay stopped with ${code}`}\n`);
+    return 1;
+  }
+  const header = tarHeader(entry);
   const trailer = tarTrailer(size);
   let received = 0;
   try {

@@ -22,6 +22,7 @@ import { groupId } from "../../lib/groups";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { blockMetadataService } from "../../lib/metadata-block";
 import { run } from "../../lib/process";
+import { UPLOAD_RELAY_COMMAND } from "../access/upload-relay";
 import { accessSocketPath, startAccess } from "../access/wire";
 import { Agent } from "../agent";
 import { describeError } from "../apply/apply";
@@ -274,6 +275,10 @@ export async function main(argv: string[], given: Io): Promise<number> {
           workspaceLifecycle: workspaces,
           ...(config.proxy.accessSocket ? { socketPath: config.proxy.accessSocket } : {}),
           ...(config.proxy.user ? { socketGroup: groupId(config.proxy.user) } : {}),
+          // Uploads' bodies go to the engine through this bundle's relay, in a process of their own.
+          ...(bundlePath
+            ? { uploadRelay: { file: process.execPath, args: [bundlePath, UPLOAD_RELAY_COMMAND] } }
+            : {}),
         });
         // The proxy serves the access endpoint even before (or without) any environment's route.
         await proxy

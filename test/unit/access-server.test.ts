@@ -1,7 +1,8 @@
 // The access server on its Unix socket with the CLI's client: framing, stdin and exit codes,
 // refusals before any handler runs, the session record. Handlers here are small fakes; the real
 // ones run against Docker in test/system/access-*.test.ts.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,12 +14,15 @@ import { AccessRefused, openSession, pumpStdin, uploadFile } from "../../cli/acc
 import {
   ACCESS_PROTOCOL,
   decodeAccessToken,
+  encodeAccessToken,
   PROTOCOL_HEADER,
   requestSchemas,
+  signAccessToken,
   type TargetPolicy,
 } from "../../contract/access";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { createLogger } from "../../lib/log";
+import { spawnStreaming } from "../../lib/process";
 import { NonceCache } from "../../node-agent/access/nonce-cache";
 import { AccessServer } from "../../node-agent/access/server";
 import { SessionLog } from "../../node-agent/access/session-log";
@@ -55,9 +59,26 @@ const server = new AccessServer({
       await c.session.write("stderr", "done\n");
       return n % 256;
     },
-    // Counts the upload's bytes, says so on stderr, exits with 0 when all `size` bytes came.
+    // Counts the upload's bytes, says so on stderr, exits with 0 when all `size` bytes came. A
+    // body it may take (the client waits for 100 Continue) goes to a child process instead, as
+    // the relay takes it (node-agent/access/upload-relay.ts), which hashes it.
     "file-write": async (c) => {
       const size = (c.request as { size?: number }).size ?? -1;
+      const body = c.session.takeBody?.(size);
+      if (body) {
+        const p = spawnStreaming("sh", ["-c", 'head -c "$1" | sha256sum', "sh", String(size)], {
+          stdin: body,
+          signal: c.session.signal,
+        });
+        c.session.sendContinue?.();
+        let out = "";
+        p.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+        });
+        const code = await p.exit;
+        await c.session.write("stderr", `relayed ${out.split(" ")[0]}\n`);
+        return code;
+      }
       let n = 0;
       await new Promise<void>((resolve) =>
         c.session.onStdin((b) => {
@@ -261,13 +282,65 @@ describe("a file upload as one HTTP PUT (protocol 3)", () => {
     ...over,
   });
 
-  it("sends the file as the body and returns the handler's exit code and stderr, recorded like a session", async () => {
+  const sha = createHash("sha256").update(readFileSync(file)).digest("hex");
+  /** A PUT as a CLI of protocol 3 sends it, or with `Expect: 100-continue` and the body at once. */
+  const rawPut = (expectContinue: boolean) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const token = signAccessToken({
+        operator: "alice",
+        privateKey: alice.privateKey,
+        node: "n1",
+        target: { kind: "workspace", id: "dev" },
+        action: "file-write",
+        request: { path: "/w/f", size, protocol: 3 },
+      });
+      const req = httpRequest(
+        {
+          socketPath,
+          method: "PUT",
+          path: "/.berth/access/v1/workspaces/dev/file-write",
+          headers: {
+            authorization: encodeAccessToken(token),
+            "content-length": size,
+            ...(expectContinue ? { expect: "100-continue" } : {}),
+          },
+        },
+        (r) => {
+          let text = "";
+          r.on("data", (d: Buffer) => {
+            text += d.toString();
+          });
+          r.on("end", () => resolve({ status: r.statusCode ?? 0, text }));
+        },
+      );
+      req.on("error", reject);
+      req.end(readFileSync(file));
+    });
+
+  it("sends the file as the body once the agent asks for it, to a child process that reads it from the socket, recorded like a session", async () => {
     const c = collect();
     const before = sessions.list().length;
     expect(await uploadFile(upload(), file, size, c.streams)).toBe(0);
-    expect(c.err()).toBe(`got ${size}\n`);
+    expect(c.err()).toBe(`relayed ${sha}\n`);
     expect(sessions.list().length).toBe(before + 1);
     expect(sessions.list().at(-1)).toMatchObject({ action: "file-write", exitCode: 0, detail: "path=/w/f" });
+  });
+
+  it("reads the body itself from a client that does not wait for 100 Continue (a protocol 3 CLI)", async () => {
+    const r = await rawPut(false);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toMatchObject({ type: "exit", code: 0 });
+    expect(Buffer.from(JSON.parse(r.text).stderr, "base64").toString()).toBe(`got ${size}\n`);
+  });
+
+  it("takes every byte, whichever way, from a client that asks for 100 Continue but sends at once", async () => {
+    const r = await rawPut(true);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toMatchObject({ type: "exit", code: 0 });
+    // The body reached the handler either before it could be handed over (read here) or after.
+    expect([`got ${size}\n`, `relayed ${sha}\n`]).toContain(
+      Buffer.from(JSON.parse(r.text).stderr, "base64").toString(),
+    );
   });
 
   it("refuses before reading the body, with the refusal's code and the agent's version", async () => {

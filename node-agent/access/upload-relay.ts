@@ -1,0 +1,181 @@
+// The body of a file upload moved to the engine by a short-lived child process, outside the
+// agent's heap. The agent authenticates the PUT, resolves the workspace's container and checks,
+// as the remote user, that it may write there; only then does it hand the request's socket to
+// this child as its stdin and tell the client to send the body (`100 Continue`). The child reads
+// exactly the declared bytes from that socket and streams them, inside the tar the agent framed,
+// to the Engine API's archive endpoint, which dockerd extracts inside the container itself (as
+// docker cp: the agent resolves no path on the host). It writes nothing to the socket: the agent
+// answers the request when the child exits.
+//
+// Why a child: node's HTTP parser copies every 64 KiB body chunk into a new ArrayBuffer, which V8
+// counts as external memory; in the agent (under --optimize-for-size, and with its live heap) that
+// brought 35-58 full collections per GiB, most of the agent's CPU for an upload
+// (docs/benchmarks.md, bench:access). The child starts without the agent's V8 flags (none of its
+// command line, no NODE_OPTIONS): a fresh process with a small heap and V8's default young
+// generation, whose chunks die young and cost a scavenge now and then.
+import { Socket } from "node:net";
+import { spawnStreaming } from "../../lib/process";
+import { putArchive, tarHeader, tarTrailer } from "./docker-archive";
+
+/** The agent bundle's command that runs the relay (node-agent/cli/bin.ts dispatches it first). */
+export const UPLOAD_RELAY_COMMAND = "upload-relay";
+
+export interface RelaySpec {
+  /** The engine's Unix socket. */
+  engineSocket: string;
+  container: string;
+  /** The folder inside the container the file is extracted to. */
+  dir: string;
+  /** The file's name in that folder. */
+  name: string;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds without a byte from the client before the upload is given up. */
+  idleSeconds: number;
+}
+
+const INT_FIELDS = ["size", "mode", "uid", "gid", "idleSeconds"] as const;
+const TEXT_FIELDS = ["engineSocket", "container", "dir", "name"] as const;
+
+/** The relay's one argument (JSON), as the agent writes it. */
+export function relayArgument(s: RelaySpec): string {
+  return JSON.stringify(s);
+}
+
+/** Reads the relay's argument back; throws naming the first field that is wrong. */
+export function parseRelayArgument(text: string | undefined): RelaySpec {
+  let v: unknown;
+  try {
+    v = JSON.parse(text ?? "");
+  } catch {
+    throw new Error(`${UPLOAD_RELAY_COMMAND}: the argument is not JSON`);
+  }
+  if (typeof v !== "object" || v === null)
+    throw new Error(`${UPLOAD_RELAY_COMMAND}: the argument is not an object`);
+  const o = v as Record<string, unknown>;
+  for (const k of TEXT_FIELDS)
+    if (typeof o[k] !== "string" || o[k] === "")
+      throw new Error(`${UPLOAD_RELAY_COMMAND}: ${k} must be a non-empty string`);
+  for (const k of INT_FIELDS)
+    if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 0)
+      throw new Error(`${UPLOAD_RELAY_COMMAND}: ${k} must be a whole number of at least 0`);
+  if ((o.idleSeconds as number) < 1)
+    throw new Error(`${UPLOAD_RELAY_COMMAND}: idleSeconds must be at least 1`);
+  const pick = Object.fromEntries([...TEXT_FIELDS, ...INT_FIELDS].map((k) => [k, o[k]]));
+  return pick as unknown as RelaySpec;
+}
+
+/** Unsent bytes above which the relay stops reading the client until the engine took them. */
+const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads exactly `spec.size` bytes from the socket on `fd` and streams them, framed as a one-file
+ * tar, into the container's folder through the engine. Rejects (dockerd then extracts nothing of
+ * the tar cut short) when the client sends fewer or more bytes, goes quiet for `idleSeconds`, or
+ * the engine refuses.
+ */
+export function relayUpload(fd: number, spec: RelaySpec): Promise<void> {
+  let received = 0;
+  let failure: Error | undefined;
+  let input: Socket | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  const length = 512 + spec.size + tarTrailer(spec.size).length;
+  return putArchive(spec.engineSocket, spec.container, spec.dir, length, (req) => {
+    const fail = (why: string) => {
+      if (failure) return;
+      failure = new Error(why);
+      clearTimeout(idle);
+      input?.destroy();
+      req.destroy(failure);
+    };
+    const quiet = () => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () => fail(`no byte of the upload for ${spec.idleSeconds} s (${received} of ${spec.size} came)`),
+        spec.idleSeconds * 1000,
+      );
+    };
+    req.write(tarHeader(spec));
+    if (spec.size === 0) {
+      req.end(tarTrailer(0));
+      return;
+    }
+    quiet();
+    // allowHalfOpen and not writable: the socket is shared with the agent, which answers on it;
+    // this process never ends or shuts it down, it only reads (and closes its own descriptor).
+    const sock = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
+    input = sock;
+    sock.on("data", (b: Buffer) => {
+      if (failure) return;
+      received += b.length;
+      if (received > spec.size) return fail(`more than the ${spec.size} bytes announced arrived`);
+      quiet();
+      if (received === spec.size) {
+        clearTimeout(idle);
+        sock.pause();
+        sock.destroy();
+        req.end(Buffer.concat([b, tarTrailer(spec.size)]));
+        return;
+      }
+      req.write(b);
+      // Reading pauses only with a few MiB unsent (a pause per 16 KiB, node's default, costs a
+      // stop and a start of reading per chunk); 'drain' follows once it is all written.
+      if (req.writableLength > HIGH_WATER_BYTES) {
+        sock.pause();
+        req.once("drain", () => sock.resume());
+      }
+    });
+    sock.on("end", () => {
+      if (received < spec.size) fail(`the upload ended after ${received} of ${spec.size} bytes`);
+    });
+    sock.on("error", (e) => fail(`reading the upload: ${e.message}`));
+  }).finally(() => clearTimeout(idle));
+}
+
+/** `berth-agent upload-relay JSON`: the child's whole life. Exit 0 once the engine has the file. */
+export async function uploadRelayMain(argv: readonly string[], err: (s: string) => void): Promise<number> {
+  try {
+    await relayUpload(0, parseRelayArgument(argv[0]));
+    return 0;
+  } catch (e) {
+    err((e as Error).message);
+    return 1;
+  }
+}
+
+/** How the agent starts the relay: its own bundle's `upload-relay` command. */
+export interface RelayCommand {
+  file: string;
+  args: readonly string[];
+}
+
+/** What an upload's stderr may say, at most. */
+const MAX_RELAY_STDERR = 16 * 1024;
+
+/**
+ * Starts the relay with `socket` as its standard input (this process stops reading the socket at
+ * the spawn) and resolves with its exit code and what it said. No V8 flag of the agent reaches it:
+ * its command line is its own, and NODE_OPTIONS is removed from its environment. Stopped with
+ * `signal` (SIGTERM).
+ */
+export function startUploadRelay(
+  cmd: RelayCommand,
+  socket: Socket,
+  spec: RelaySpec,
+  signal: AbortSignal,
+): Promise<{ code: number; stderr: string }> {
+  const p = spawnStreaming(cmd.file, [...cmd.args, relayArgument(spec)], {
+    stdin: socket,
+    env: { NODE_OPTIONS: undefined },
+    signal,
+  });
+  let stderr = "";
+  p.stderr.setEncoding("utf8");
+  p.stderr.on("data", (c: string) => {
+    if (stderr.length < MAX_RELAY_STDERR) stderr += c.slice(0, MAX_RELAY_STDERR - stderr.length);
+  });
+  p.stdout.resume();
+  return p.exit.then((code) => ({ code, stderr: stderr.trim() }));
+}
