@@ -29,9 +29,16 @@ interface Received {
 let answer: { status: number; body: string } = { status: 200, body: "" };
 let received: Promise<Received>;
 let gotRequest: (r: Received) => void = () => {};
+/** The engine reads a chunk, then waits a moment: the relay's reading must wait for it. */
+let slowEngine = false;
 const engine = createHttpServer((req: IncomingMessage, res) => {
   const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("data", (c: Buffer) => {
+    chunks.push(c);
+    if (!slowEngine) return;
+    req.pause();
+    setTimeout(() => req.resume(), 1);
+  });
   const done = (complete: boolean) =>
     gotRequest({
       url: req.url ?? "",
@@ -117,6 +124,21 @@ describe("the upload relay", () => {
     const hash = (b: Buffer) => createHash("sha256").update(b).digest("hex");
     expect(hash(got.body.subarray(512, 512 + data.length))).toBe(hash(data));
     expect(got.body.subarray(512 + data.length).equals(trailer)).toBe(true);
+  });
+
+  it("waits for an engine slower than the client, and loses or reorders nothing", async () => {
+    slowEngine = true;
+    try {
+      const data = Buffer.alloc(24 * 1024 * 1024 + 3);
+      for (let i = 0; i + 4 <= data.length; i += 4) data.writeUInt32LE(i, i);
+      const r = await relayed(spec(data.length), (c) => c.write(data));
+      expect(r).toEqual({ code: 0, stderr: "" });
+      const got = await received;
+      expect(got.complete).toBe(true);
+      expect(got.body.subarray(512, 512 + data.length).equals(data)).toBe(true);
+    } finally {
+      slowEngine = false;
+    }
   });
 
   it("fails, and leaves the engine an unfinished tar, when the client stops short", async () => {
