@@ -15,7 +15,7 @@
 // whole file (net's onread), so it allocates nothing per chunk and makes a system call per read
 // of up to 512 KiB, not 64 KiB: 0.44-0.47 s of CPU per GiB alone against 0.67-0.83 s for the same
 // hop reading node's fresh 64 KiB chunks (a sink engine, load average ~8).
-import { Socket } from "node:net";
+import { type OnReadOpts, Socket, type SocketConstructorOpts } from "node:net";
 import { spawnStreaming } from "../../lib/process";
 import { putArchive, tarHeader, tarTrailer } from "./docker-archive";
 
@@ -110,16 +110,16 @@ export function relayUpload(fd: number, spec: RelaySpec): Promise<void> {
     // this process never ends or shuts it down, it only reads (and closes its own descriptor).
     // Reads go into a few large buffers reused for the whole file (onread): a buffer is read
     // into again only once the engine's socket took what it held.
-    const free = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(BUFFER_BYTES));
+    const free: Uint8Array[] = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(BUFFER_BYTES));
     let waiting = false;
-    const sock = new Socket({
+    // node's Socket constructor reads `onread` as connect() does (its types name it only there).
+    const options: SocketConstructorOpts & { onread: OnReadOpts } = {
       fd,
       readable: true,
       writable: false,
       allowHalfOpen: true,
       onread: {
         buffer: () => free.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES),
-
         callback: (n: number, buf: Uint8Array) => {
           if (failure) return false;
           received += n;
@@ -137,7 +137,7 @@ export function relayUpload(fd: number, spec: RelaySpec): Promise<void> {
           }
           req.write(b, (err) => {
             if (err) return;
-            free.push(buf as Buffer);
+            free.push(buf);
             if (waiting && !failure) {
               waiting = false;
               sock.resume();
@@ -152,7 +152,8 @@ export function relayUpload(fd: number, spec: RelaySpec): Promise<void> {
           return true;
         },
       },
-    });
+    };
+    const sock = new Socket(options);
     input = sock;
     sock.on("end", () => {
       if (received < spec.size) fail(`the upload ended after ${received} of ${spec.size} bytes`);
