@@ -307,15 +307,18 @@ export async function uploadFile(
         answer.on("data", (c: string) => {
           text += c;
         });
-        answer.on("end", () =>
+        answer.on("end", () => {
           resolve({
             status: answer.statusCode ?? 0,
             text,
             ...(protocolOf(answer.headers[PROTOCOL_HEADER])
               ? { protocol: protocolOf(answer.headers[PROTOCOL_HEADER]) }
               : {}),
-          }),
-        );
+          });
+          // An answer before the body went (a refusal): the request is unfinished, and the proxy
+          // would hold its connection (and this process) open until its client timeout.
+          req.destroy();
+        });
         answer.on("error", reject);
       },
     );
