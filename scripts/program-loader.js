@@ -40,10 +40,18 @@ const sha256 = (...parts) => createHash("sha256").update(parts.join("\0")).diges
 
 /** Program file → the digest of its content, for every file read (scripts/provider-cache.js). */
 const sources = new Map();
+/** The digest below, and the number of files read when it was made. */
+let digested = { reads: -1, digest: "" };
+let reads = 0;
 
-/** One digest over the names and contents of the program's files read so far. */
+/**
+ * One digest over the names and contents of the program's files read so far; made again only after
+ * another file was read (each dynamic resource asks for it).
+ */
 function sourcesDigest() {
-  return sha256(...[...sources].sort(([a], [b]) => (a < b ? -1 : 1)).flat());
+  if (digested.reads !== reads)
+    digested = { reads, digest: sha256(...[...sources].sort(([a], [b]) => (a < b ? -1 : 1)).flat()) };
+  return digested.digest;
 }
 
 function compiled(source, fileName) {
@@ -52,6 +60,7 @@ function compiled(source, fileName) {
   const base = path.join(CACHE, sha256(fileName));
   const digest = sha256(SALT, source);
   sources.set(fileName, digest);
+  reads++;
   const stamp = `//# berth-program ${digest}\n`;
   maps.set(fileName, `${base}.map`);
   try {

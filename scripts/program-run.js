@@ -20,15 +20,17 @@ require("./provider-cache").register(sourcesDigest);
 // The SDK's TypeScript compiler loads at the first serialized provider, @npmcli/arborist never
 // (scripts/lazy-sdk-modules.js).
 require("./lazy-sdk-modules");
+// The closure serializer's inspector session opens at its first use, not before the program
+// loads (scripts/inspector-on-demand.js).
+require("./inspector-on-demand");
 // The SDK registers ts-node only when this says the program is TypeScript.
 process.env.PULUMI_NODEJS_TYPESCRIPT = "false";
 require("@pulumi/pulumi/cmd/run");
-// The engine starts the dynamic providers' process when the program registers its first dynamic
-// resource, which is after all of the program's modules have loaded, and then waits ~0.45 s for
-// it. An invoke of a function no provider has makes it start that process now, beside the
-// program's loading: the provider answers "unknown function", which is dropped here, and nothing
-// is shown or recorded. The SDK's run entry above has put the engine's address in the
-// environment; the program is loaded after an await, so this request goes out first.
-require("@pulumi/pulumi")
-  .runtime.invoke("pulumi-nodejs:index:startProviders", {})
-  .catch(() => undefined);
+// The SDK's promise-tracking stack traces without source maps (scripts/promise-stacks.js); its run
+// entry has installed source-map-support by now, and loads the program only after an await.
+require("./promise-stacks").install();
+// The engine starts the dynamic providers' process once the stack's own registration is answered,
+// beside the program's loading (scripts/start-providers.js).
+require("./start-providers").startProvidersWithStack(require("@pulumi/pulumi/runtime/settings"), () =>
+  require("@pulumi/pulumi").runtime.invoke("pulumi-nodejs:index:startProviders", {}),
+);
