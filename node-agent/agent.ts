@@ -34,7 +34,9 @@ import { Floors } from "./state/floors";
 import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
-import { applySwarmPayload, isSwarmStack, swarmProxyOf } from "./swarm/release";
+import { HeldBackupOrders, type LedBackup } from "./swarm/backup-pass";
+import { HeldBackupJobs } from "./swarm/held-backups";
+import { applySwarmPayload, isSwarmStack, swarmBackupOf, swarmProxyOf } from "./swarm/release";
 import type { LedEnvironment } from "./swarm/routes-pass";
 import { SwarmPass } from "./swarm/swarm-pass";
 import type { TrustStore } from "./trust/trust-store";
@@ -81,6 +83,8 @@ export class Agent {
   readonly floors: Floors;
   /** Node groups: forming and keeping the swarm (swarm/swarm-pass.ts). */
   readonly swarm: SwarmPass;
+  /** The backups of the swarm volumes this node holds (swarm/held-backups.ts). */
+  readonly heldBackups: HeldBackupJobs;
 
   constructor(private readonly d: AgentDeps) {
     const { config, docker, proxy, log } = d;
@@ -120,6 +124,24 @@ export class Agent {
     } catch (e) {
       log.error({ err: describeError(e) }, "the program will refuse this node's identity");
     }
+    const heldOrders = new HeldBackupOrders(config.stateRoot, {
+      nodeId: config.nodeId,
+      nodePrivateKey: this.keys.privateKey,
+    });
+    this.heldBackups = new HeldBackupJobs({
+      orders: heldOrders,
+      // Its own records, apart from the environments this node runs (<stateRoot>/swarm/environments/).
+      backups: new Backups({
+        stateRoot: join(config.stateRoot, "swarm"),
+        docker,
+        log,
+        resticPath: config.resticPath,
+        ...(d.resticProgress ? { progress: d.resticProgress } : {}),
+      }),
+      docker,
+      log,
+      report: (env, sequence) => this.status.reportBackup(env, { heldSequence: sequence }),
+    });
     this.swarm = new SwarmPass({
       nodeId: config.nodeId,
       channel: d.channel,
@@ -134,6 +156,9 @@ export class Agent {
         ? { proxy: proxy as typeof proxy & { routesOf: NonNullable<typeof proxy.routesOf> } }
         : {}),
       ledEnvironments: () => this.ledSwarmEnvironments(),
+      ledBackups: () => this.ledSwarmBackups(),
+      heldOrders,
+      beforeJoin: (group) => this.heldBackups.restoreBeforeJoin(group),
     });
     this.status = new StatusPublisher({
       channel: d.channel,
@@ -142,9 +167,11 @@ export class Agent {
       statusKey,
       ...(enrollmentSecret ? { enrollmentSecret } : {}),
       heartbeatSeconds: config.heartbeatSeconds,
-      environments,
+      // The environments whose volumes this node holds on a node group heartbeat too.
+      environments: () => [...new Set([...environments(), ...this.heldBackups.environments()])],
       store,
-      backupStatus: (env) => this.backups.status(env),
+      current: (env) => (this.localEnvironments().includes(env) ? this.store(env).current() : undefined),
+      backupStatus: (env) => this.backups.status(env) ?? this.heldBackups.status(env),
     });
     this.backupJobs = new BackupJobs({
       backups: this.backups,
@@ -219,6 +246,7 @@ export class Agent {
       ...(d.workspaces ? { workspaces: d.workspaces } : {}),
       backupTick: async () => {
         await this.backupJobs.tick();
+        await this.heldBackups.tick();
         await this.status.heartbeat().catch((e) => log.error({ err: describeError(e) }, "heartbeat failed"));
       },
       pollIntervalSeconds: config.pollIntervalSeconds,
@@ -238,8 +266,23 @@ export class Agent {
     return this.keys.publicKey;
   }
 
-  /** The TLS bundles of a led environment's current release, opened once per release. */
+  /**
+   * The secrets a led environment's current release hands on to the group's nodes (its TLS
+   * bundles, its backups' password and bucket keys), opened once per release.
+   */
   private readonly ledTls = new Map<string, { sequence: number; tls: Record<string, string> }>();
+
+  /** The swarm environments this node leads whose release declares backups, with their secrets. */
+  private ledSwarmBackups(): LedBackup[] {
+    const out: LedBackup[] = [];
+    for (const e of this.ledSwarmEnvironments()) {
+      const backup = swarmBackupOf(this.store(e.environmentId).readCompose(e.sequence));
+      // The release's opened secrets (ledSwarmEnvironments opened them): the backup's three among them.
+      const secrets = this.ledTls.get(e.environmentId)?.tls ?? {};
+      if (backup) out.push({ environmentId: e.environmentId, sequence: e.sequence, backup, secrets });
+    }
+    return out;
+  }
 
   /** The swarm environments this node applied (as its group's leader), with their proxy and certificates. */
   private ledSwarmEnvironments(): LedEnvironment[] {
@@ -250,6 +293,10 @@ export class Agent {
       if (current === undefined) continue;
       const text = store.readCompose(current);
       if (!isSwarmStack(text)) continue;
+      const backup = swarmBackupOf(text);
+      const handedOn = new Set(
+        backup ? [backup.secrets.password, backup.secrets.accessKeyId, backup.secrets.secretAccessKey] : [],
+      );
       let tls = this.ledTls.get(env);
       if (tls?.sequence !== current) {
         // The stored envelope's payload (a swarm stack has no node extras: not store.release()).
@@ -257,7 +304,9 @@ export class Agent {
         try {
           const { payload } = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(current)));
           bundles = Object.fromEntries(
-            Object.entries(this.unsealPayload(payload)).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX)),
+            Object.entries(this.unsealPayload(payload)).filter(
+              ([k]) => k.startsWith(TLS_SECRET_PREFIX) || handedOn.has(k),
+            ),
           );
         } catch (e) {
           this.d.log.error(
@@ -268,7 +317,10 @@ export class Agent {
         tls = { sequence: current, tls: bundles };
         this.ledTls.set(env, tls);
       }
-      out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text), tls: tls.tls });
+      const bundles = Object.fromEntries(
+        Object.entries(tls.tls).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX)),
+      );
+      out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text), tls: bundles });
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatStatus } from "./status";
+import { formatHeldBackup, formatStatus } from "./status";
 
 describe("formatStatus", () => {
   it("shows what the node found in the channel and did not act on", () => {
@@ -46,6 +46,49 @@ describe("formatStatus", () => {
       "  service store: 1/1 running on web-2",
       "  service web: 3/3 running on web-1, web-2, web-3",
       "  service worker: 1/2 running on web-1 (1 of 2 running; task failed: exit 1 (on web-3))",
+    ]);
+  });
+
+  it("on a node group, shows a holder's backups with the node that holds each volume", () => {
+    const text = formatHeldBackup(
+      {
+        formatVersion: 1,
+        nodeId: "web-2",
+        environmentId: "shop",
+        state: "applied",
+        appliedSequence: 3,
+        services: [],
+        backup: {
+          state: "ok",
+          repository: "s3:http://127.0.0.1:7070/backups/shop",
+          volumes: [
+            {
+              volume: "data",
+              last: {
+                at: "2026-12-06T12:00:00.000Z",
+                durationMs: 1200,
+                ok: true,
+                snapshotId: "ab12cd34",
+                bytesAdded: 2048,
+              },
+              lastSuccess: {
+                at: "2026-12-06T12:00:00.000Z",
+                durationMs: 1200,
+                ok: true,
+                snapshotId: "ab12cd34",
+              },
+              missed: 0,
+              nextAt: "2026-12-07T03:00:00.000Z",
+            },
+          ],
+        },
+        updatedAt: "2026-12-06T12:00:01.000Z",
+      },
+      { signature: { ok: true, detail: "verified" } },
+    );
+    expect(text.split("\n").slice(0, 2)).toEqual([
+      "  backups on web-2 (holds data; release 3): ok (s3:http://127.0.0.1:7070/backups/shop)",
+      "    data: ok at 2026-12-06T12:00:00.000Z, snapshot ab12cd34, 2.0 KiB added in 1.2 s",
     ]);
   });
 });

@@ -13,7 +13,7 @@ import { type Io, UsageError } from "../io";
 import { formatAgentStatus, readAgentStatus } from "./agent-status";
 import { CHANNEL_OPTIONS, nodeOf } from "./channel-access";
 import { channelOf } from "./stack";
-import { checkStatusSignature, statusKeyOf } from "./status-key";
+import { checkStatusSignature, type StatusKey, statusKeyOf } from "./status-key";
 
 export const STATUS_USAGE = `usage: berth status ENV [--channel DIR | --channel s3:ENDPOINT/BUCKET[/PREFIX] --region R]
                     [--stack NAME] [--node ID] [--status-key=KEY] [--json]
@@ -80,7 +80,35 @@ export function formatStatus(s: EnvironmentStatus, facts?: StatusFacts): string 
     lines.push("  backups: none declared");
     return lines.join("\n");
   }
-  lines.push(`  backups: ${b.state} (${b.repository})`);
+  lines.push(...backupLines(b, "backups"));
+  return lines.join("\n");
+}
+
+/**
+ * A node of a group that holds volumes of the environment (its own signed status): its backups,
+ * each volume with the node.
+ */
+export function formatHeldBackup(s: EnvironmentStatus, facts?: StatusFacts): string {
+  const lines: string[] = [];
+  if (!s.backup) return "";
+  const silent = facts?.silent ? `, SILENT for ${facts.silentSeconds} s` : "";
+  const signature = facts
+    ? facts.signature.ok
+      ? ""
+      : `, signature NOT VERIFIED: ${facts.signature.detail}`
+    : "";
+  lines.push(
+    ...backupLines(
+      s.backup,
+      `backups on ${s.nodeId} (holds ${s.backup.volumes.map((v) => v.volume).join(", ")}; release ${s.appliedSequence ?? "?"}${silent}${signature})`,
+    ),
+  );
+  return lines.join("\n");
+}
+
+function backupLines(b: NonNullable<EnvironmentStatus["backup"]>, title: string): string[] {
+  const lines: string[] = [];
+  lines.push(`  ${title}: ${b.state} (${b.repository})`);
   for (const v of b.volumes) {
     const last = v.last
       ? v.last.ok
@@ -105,7 +133,49 @@ export function formatStatus(s: EnvironmentStatus, facts?: StatusFacts): string 
     lines.push(`    restore (${b.restore.reason}) at ${b.restore.at}:`);
     for (const v of b.restore.volumes) lines.push(`      ${v.volume}: ${v.action}: ${v.detail}`);
   }
-  return lines.join("\n");
+  return lines;
+}
+
+/**
+ * The other nodes' statuses of the environment that carry backups: on a node group, each volume's
+ * holder runs its backups and reports them in its own signed status (docs/swarm.md).
+ */
+async function heldBackups(
+  channel: Awaited<ReturnType<typeof channelOf>>,
+  env: string,
+  leader: string,
+  values: Record<string, unknown>,
+): Promise<{ status: EnvironmentStatus; facts: StatusFacts }[]> {
+  const out: { status: EnvironmentStatus; facts: StatusFacts }[] = [];
+  // The other members of the leader's node groups (a membership read only to find them: each
+  // holder's status is believed only when it verifies against that holder's own key).
+  const members = new Set<string>();
+  for (const k of await channel.list("swarm/")) {
+    if (!/^swarm\/[^/]+\/membership\.json$/.test(k)) continue;
+    try {
+      const m = (
+        JSON.parse((await channel.get(k)) ?? "{}") as { membership?: { members?: { nodeId?: unknown }[] } }
+      ).membership;
+      const ids = (m?.members ?? []).map((x) => x.nodeId).filter((x): x is string => typeof x === "string");
+      if (ids.includes(leader)) for (const id of ids) if (id !== leader) members.add(id);
+    } catch {
+      // Not a membership: no members from it.
+    }
+  }
+  const nodes = [...members].sort();
+  for (const node of nodes) {
+    const text = await channel.get(channelKeys.status(node, env));
+    const s = text === undefined ? undefined : unverifiedStatus(text);
+    if (!text || !s?.backup) continue;
+    // --status-key is the leader's: a holder's own key comes from the stack, else its identity.
+    const { "status-key": _given, ...rest } = values;
+    const key = await statusKeyOf(rest, channel, node).catch(
+      (e: Error): StatusKey => ({ whose: `no status key of ${node}: ${e.message}` }),
+    );
+    const signature = checkStatusSignature(text, node, env, key);
+    out.push({ status: s, facts: statusFacts(s, signature, new Date()) });
+  }
+  return out;
 }
 
 export async function status(argv: string[], io: Io): Promise<number> {
@@ -139,9 +209,31 @@ export async function status(argv: string[], io: Io): Promise<number> {
   const facts = statusFacts(s, signature, new Date());
   // The agent's own status, believed only when it verifies against the same key.
   const agent = await readAgentStatus(channel, node, key);
-  if (values.json) io.out(JSON.stringify({ ...s, verified: facts, ...(agent ? { agent } : {}) }, null, 2));
+  const holders = await heldBackups(channel, env, node, values);
+  if (values.json)
+    io.out(
+      JSON.stringify(
+        {
+          ...s,
+          verified: facts,
+          ...(agent ? { agent } : {}),
+          ...(holders.length > 0
+            ? {
+                holders: holders.map((h) => ({
+                  nodeId: h.status.nodeId,
+                  backup: h.status.backup,
+                  verified: h.facts,
+                })),
+              }
+            : {}),
+        },
+        null,
+        2,
+      ),
+    );
   else {
     io.out(formatStatus(s, facts));
+    for (const h of holders) io.out(formatHeldBackup(h.status, h.facts));
     if (agent) io.out(formatAgentStatus(agent));
   }
   const bad =
@@ -151,6 +243,12 @@ export async function status(argv: string[], io: Io): Promise<number> {
     s.state === "failed" ||
     s.state === "rolled-back" ||
     s.state === "rejected" ||
-    (s.backup && s.backup.state !== "ok" && s.backup.state !== "pending");
+    (s.backup && s.backup.state !== "ok" && s.backup.state !== "pending") ||
+    holders.some(
+      (h) =>
+        !h.facts.signature.ok ||
+        h.facts.silent === true ||
+        (h.status.backup && h.status.backup.state !== "ok" && h.status.backup.state !== "pending"),
+    );
   return bad ? 1 : 0;
 }

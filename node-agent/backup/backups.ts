@@ -367,12 +367,23 @@ export class Backups {
     return out;
   }
 
-  /** Runs what the schedules say is due at `now`; returns whether anything ran or was missed. */
-  async tick(env: string, b: NodeBackup, secrets: Record<string, string>): Promise<boolean> {
+  /**
+   * Runs what the schedules say is due at `now`; returns whether anything ran or was missed.
+   * `maintain: false`: the volumes' backups only, no prune or check (on a node group, one holder
+   * maintains the repository).
+   */
+  async tick(
+    env: string,
+    b: NodeBackup,
+    secrets: Record<string, string>,
+    o: { maintain?: boolean } = {},
+  ): Promise<boolean> {
     const now = this.now();
     const file = this.record(env);
     if (!file.exists()) this.update(env, b, (r) => r);
-    const plan = planTick(b, file.read(now), now);
+    const planned = planTick(b, file.read(now), now);
+    const plan =
+      o.maintain === false ? { ...planned, jobs: planned.jobs.filter((j) => j.kind === "backup") } : planned;
     if (Object.keys(plan.missed).length > 0) {
       this.d.log.warn({ environment: env, missed: plan.missed }, "scheduled backups were missed");
       this.update(env, b, (r) => recordMissed(r, plan.missed, now));

@@ -23,6 +23,12 @@ export interface StatusPublisherDeps {
   /** Each environment's status is rewritten at least this often. */
   heartbeatSeconds: number;
   store: (env: string) => ReleaseStore;
+  /**
+   * The release the node runs of the environment (default: its store's current). The agent
+   * answers none for an environment it has no state for (a volume it holds on a node group),
+   * without making its store.
+   */
+  current?: (env: string) => number | undefined;
   /** The environments this node has state for (their statuses heartbeat). */
   environments?: () => string[];
   /** The environment's backup state, when it declares backups. */
@@ -40,6 +46,10 @@ export class StatusPublisher {
   private readonly last = new Map<string, { status: EnvironmentStatus; at: number }>();
 
   constructor(private readonly d: StatusPublisherDeps) {}
+
+  private current(env: string): number | undefined {
+    return this.d.current ? this.d.current(env) : this.d.store(env).current();
+  }
 
   private date(): Date {
     return this.d.now?.() ?? new Date();
@@ -100,7 +110,7 @@ export class StatusPublisher {
       if (mine && now - mine.at < this.d.heartbeatSeconds * 1000) continue;
       const prev = await this.previous(env);
       if (prev?.state === "removed") continue;
-      const current = this.d.store(env).current();
+      const current = this.current(env);
       await this.putStatus(
         prev ?? {
           formatVersion: 1,
@@ -147,11 +157,18 @@ export class StatusPublisher {
     });
   }
 
-  /** The node's last status of the environment (its own, read back), or one made from its state. */
-  private async lastStatus(env: string): Promise<EnvironmentStatus> {
+  /**
+   * The node's last status of the environment (its own, read back), or one made from its state.
+   * `heldSequence`: a node of a group that holds the environment's volumes, and runs no release of
+   * it: its status says the leader's backup order of that release is applied here.
+   */
+  private async lastStatus(env: string, heldSequence?: number): Promise<EnvironmentStatus> {
     const prev = await this.previous(env).catch(() => undefined);
-    if (prev) return prev;
-    const current = this.d.store(env).current();
+    if (prev)
+      return heldSequence !== undefined && prev.services.length === 0
+        ? { ...prev, appliedSequence: heldSequence }
+        : prev;
+    const current = this.current(env) ?? heldSequence;
     return {
       formatVersion: 1,
       nodeId: this.d.nodeId,
@@ -163,11 +180,15 @@ export class StatusPublisher {
     };
   }
 
-  /** Puts the environment's backup state into its status in the channel (the rest unchanged). */
-  async reportBackup(env: string): Promise<void> {
+  /**
+   * Puts the environment's backup state into its status in the channel (the rest unchanged).
+   * `heldSequence`: the release of the backup order this node runs as a volume's holder on a node
+   * group (the node may run no release of the environment itself).
+   */
+  async reportBackup(env: string, o: { heldSequence?: number } = {}): Promise<void> {
     const backup = this.d.backupStatus(env);
     if (!backup) return;
-    await this.putStatus({ ...(await this.lastStatus(env)), backup, updatedAt: this.now() });
+    await this.putStatus({ ...(await this.lastStatus(env, o.heldSequence)), backup, updatedAt: this.now() });
   }
 
   /**

@@ -143,3 +143,21 @@ export function stackTasks(stack: string): Command {
 export function inspectObjects(refs: readonly string[]): Command {
   return docker("inspect", "--type", "task", ...refs);
 }
+
+/** Where this engine keeps a volume's data (`{{.Mountpoint}}`); exits non-zero when there is none. */
+export function volumeMountpoint(volume: string): Command {
+  return docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume);
+}
+
+/**
+ * A local volume on this engine, created before a task mounts it (a replaced holder restores
+ * into it before it joins the swarm). The stack's own labels, so Swarm's task finds it as its own.
+ */
+export function volumeCreate(volume: string, labels: Record<string, string>): Command {
+  return docker(
+    "volume",
+    "create",
+    ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+    volume,
+  );
+}

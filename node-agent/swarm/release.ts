@@ -47,6 +47,16 @@ export function swarmProxyOf(composeText: string): SwarmExtras["proxy"] {
   }
 }
 
+/** The backups a Swarm stack's `x-berth` carries (each volume with its holder), or undefined. */
+export function swarmBackupOf(composeText: string): SwarmExtras["backup"] {
+  try {
+    const doc = parse(composeText) as { "x-berth"?: unknown } | null;
+    return parseSwarmExtras(doc?.["x-berth"])?.backup;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function applySwarmPayload(
   d: SwarmReleaseDeps,
   payload: ReleasePayload,

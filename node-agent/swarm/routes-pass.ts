@@ -193,8 +193,9 @@ const floorsSchema = z.record(z.string(), z.object({ sequence: z.number().int(),
 /** The (sequence, withdrawn) this node acted on per group and environment, on disk. */
 export class RouteFloors {
   private readonly file: string;
-  constructor(stateRoot: string) {
-    this.file = join(stateRoot, "swarm", "route-floors.json");
+  /** `name`: the file under <stateRoot>/swarm/ (the backup orders keep theirs beside it). */
+  constructor(stateRoot: string, name = "route-floors.json") {
+    this.file = join(stateRoot, "swarm", name);
   }
   all(): Record<string, RouteFloor> {
     if (!existsSync(this.file)) return {};

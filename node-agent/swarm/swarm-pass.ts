@@ -14,7 +14,11 @@
 //   acted on, and no longer lists it) leaves the swarm and drops the group's routes: the program's
 //   signed membership is the message, never an unsigned channel object;
 // - the leader publishes each swarm environment's route table, and every member routes its node's
-//   HAProxy by the tables that verify against the leader's key (routes-pass.ts).
+//   HAProxy by the tables that verify against the leader's key (routes-pass.ts);
+// - the leader hands each volume's holder its backup order, and every member keeps the orders that
+//   verify and open for it (backup-pass.ts); a node not yet in the swarm restores the volumes it
+//   holds before it joins (`beforeJoin`), and waits while an order naming its volumes does not
+//   open for it yet (a replaced node, before the leader sealed the secrets to its new key).
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as z from "zod";
@@ -25,6 +29,13 @@ import { writeFileAtomic } from "../../lib/atomic-write";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import type { DockerRunner } from "../docker";
+import {
+  type BackupOrderStep,
+  type HeldBackupOrders,
+  type LedBackup,
+  type OrderMemo,
+  publishBackupOrders,
+} from "./backup-pass";
 import * as cmd from "./commands";
 import { joinSwarm, keepSwarm, type OfferMemo, swarmInfo } from "./formation";
 import {
@@ -61,6 +72,16 @@ export interface SwarmPassDeps {
   statusPublicKey?: KeyInput;
   tokenRotationMs?: number;
   now?: () => number;
+  /** The swarm environments this node runs as the leader with backups (their settings, opened secrets). */
+  ledBackups?: () => LedBackup[];
+  /** The backup orders this node keeps as a member (absent: backups on a node group are off). */
+  heldOrders?: HeldBackupOrders;
+  /**
+   * Before this node joins the group's swarm: restores the volumes it holds (backup-pass.ts:
+   * restoreHeldVolumes). A reason: not joined this pass (the pinned task must not start on an
+   * empty volume while its data sits in a backup).
+   */
+  beforeJoin?: (group: string) => Promise<string | undefined>;
 }
 
 /** What one group's step came to (logged when it changes; returned for tests). */
@@ -74,12 +95,14 @@ export interface GroupStep {
 export class SwarmPass {
   private readonly memo: OfferMemo = new Map();
   private readonly tables: TableMemo = new Map();
+  private readonly orders: OrderMemo = new Map();
   private readonly applied = new Map<string, string>();
   private readonly last = new Map<string, string>();
   private readonly floorsFile: string;
   private readonly rotatedFile: string;
   readonly routeFloors: RouteFloors;
   private routeLog: RouteStep[] = [];
+  private backupLog: BackupOrderStep[] = [];
 
   constructor(private readonly d: SwarmPassDeps) {
     this.floorsFile = join(d.stateRoot, "swarm", "floors.json");
@@ -90,6 +113,11 @@ export class SwarmPass {
   /** The route tables acted on (or refused) in the last pass. */
   routeSteps(): RouteStep[] {
     return this.routeLog;
+  }
+
+  /** The backup orders written, kept (or refused) in the last pass. */
+  backupSteps(): BackupOrderStep[] {
+    return this.backupLog;
   }
 
   private rotatedAt(group: string): number | undefined {
@@ -132,6 +160,7 @@ export class SwarmPass {
 
   async run(): Promise<GroupStep[]> {
     this.routeLog = [];
+    this.backupLog = [];
     const groups = (await this.d.channel.list("swarm/"))
       .map((k) => MEMBERSHIP_KEY.exec(k)?.[1])
       .filter((g): g is string => g !== undefined)
@@ -157,6 +186,18 @@ export class SwarmPass {
         this.d.log[level](
           { group: r.group, environment: r.environmentId, outcome: r.outcome, detail: r.detail },
           "swarm routes",
+        );
+      }
+    }
+    for (const b of this.backupLog) {
+      const level = b.outcome === "refused" ? "warn" : "info";
+      const said = `${b.outcome}: ${b.detail}`;
+      const k = `backups/${b.group}/${b.environmentId}`;
+      if (this.last.get(k) !== said) {
+        this.last.set(k, said);
+        this.d.log[level](
+          { group: b.group, environment: b.environmentId, outcome: b.outcome, detail: b.detail },
+          "swarm backups",
         );
       }
     }
@@ -212,6 +253,7 @@ export class SwarmPass {
           // The route tables do not wait on the swarm's upkeep: a Docker call that failed this
           // pass (it is tried again next pass) keeps no host unrouted.
           await this.routes(m);
+          await this.backups(m);
         }
         // The schedule counts from the swarm's first pass, then from each rotation.
         if (plan.rotated || last === undefined) this.noteRotation(group, now);
@@ -231,6 +273,8 @@ export class SwarmPass {
           outcome: "refused",
           detail: `membership generation ${m.generation} gives node ${nodeId} no address to advertise`,
         };
+      const wait = await this.beforeJoin(m);
+      if (wait) return { group, outcome: "waiting", detail: wait };
       const r = await joinSwarm(this.d.docker, this.d.channel, {
         group,
         nodeId,
@@ -241,6 +285,7 @@ export class SwarmPass {
       if (r.joined) return { group, outcome: "joined", detail: `as a ${r.role}, generation ${r.generation}` };
       if (r.reason === "already in a swarm") {
         await this.routes(m);
+        await this.backups(m);
         return { group, outcome: "in-swarm", detail: r.reason };
       }
       // No offer yet is a wait; an offer that does not verify or open is refused (never joined).
@@ -292,12 +337,60 @@ export class SwarmPass {
     }
   }
 
+  /** The group's backup orders: the leader publishes them; every member keeps what it holds. */
+  private async backups(m: ReturnType<typeof verifyMembership>): Promise<void> {
+    const held = this.d.heldOrders;
+    if (!held) return;
+    const leader = m.members.find((x) => x.nodeId === m.leader);
+    if (!leader) return;
+    try {
+      if (this.d.nodeId === m.leader && this.d.statusPublicKey)
+        this.backupLog.push(
+          ...(await publishBackupOrders(this.d.channel, {
+            group: m.group,
+            statusPrivateKey: this.d.statusPrivateKey,
+            statusPublicKey: this.d.statusPublicKey,
+            environments: this.d.ledBackups?.() ?? [],
+            memo: this.orders,
+            members: m.members.map((x) => ({ nodeId: x.nodeId, publicKey: x.publicKey })),
+          })),
+        );
+      this.backupLog.push(
+        ...(await held.refresh(this.d.channel, { group: m.group, leaderStatusKey: leader.statusKey })),
+      );
+    } catch (e) {
+      this.backupLog.push({
+        group: m.group,
+        environmentId: "*",
+        outcome: "refused",
+        detail: describeError(e),
+      });
+    }
+  }
+
+  /**
+   * A member not in the swarm yet: the orders naming its volumes must open for it, and its volumes
+   * are restored, before it joins. The reason it waits, or undefined.
+   */
+  private async beforeJoin(m: ReturnType<typeof verifyMembership>): Promise<string | undefined> {
+    if (!this.d.heldOrders) return undefined;
+    const info = await swarmInfo(this.d.docker);
+    if (info.state === "active") return undefined;
+    const before = this.backupLog.length;
+    await this.backups(m);
+    const refused = this.backupLog.slice(before).filter((s) => s.outcome === "refused");
+    if (refused.length > 0)
+      return `not joining before the backup orders open for this node (the volumes it holds are restored first): ${refused.map((s) => `${s.environmentId}: ${s.detail}`).join("; ")}`;
+    return this.d.beforeJoin?.(m.group);
+  }
+
   /** Taken out of the group by the program's signed membership: leave the swarm, drop its routes. */
   private async leave(group: string, generation: number): Promise<GroupStep> {
     try {
       const info = await swarmInfo(this.d.docker);
       if (info.state !== "inactive") await this.d.docker(cmd.swarmLeave());
       if (this.d.proxy) await dropGroupRoutes(this.d.proxy, this.routeFloors, group);
+      this.d.heldOrders?.drop(group);
       for (const k of [...this.applied.keys()]) if (k.startsWith(`${group}/`)) this.applied.delete(k);
       this.raiseFloor(group, generation);
       return {

@@ -65,7 +65,13 @@ export async function swarmNodeImage(): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startSwarmBed(count: number): Promise<SwarmBed> {
+/**
+ * `hostDataRoots`: each engine keeps its data (its volumes among them) in a folder of this machine
+ * mounted at the same path inside its container (`dockerd --data-root`), so a volume's Mountpoint
+ * as its engine reports it is a path the agent on this machine reads, as on a real node, where
+ * the agent and its engine share the host (backups of a holder's volumes read it).
+ */
+export async function startSwarmBed(count: number, o: { hostDataRoots?: boolean } = {}): Promise<SwarmBed> {
   const image = await swarmNodeImage();
   const suffix = Math.random().toString(36).slice(2, 8);
   const prefix = `berth-bed-${suffix}`;
@@ -118,6 +124,8 @@ export async function startSwarmBed(count: number): Promise<SwarmBed> {
       const name = `${prefix}-${i}`;
       const nodeDir = join(dir, name);
       mkdirSync(nodeDir);
+      const dataRoot = join(nodeDir, "data-root");
+      if (o.hostDataRoots) mkdirSync(dataRoot);
       containers.push(name);
       await run("docker", [
         "run",
@@ -132,12 +140,13 @@ export async function startSwarmBed(count: number): Promise<SwarmBed> {
         "--network",
         network,
         "--volume",
-        "/var/lib/docker",
+        o.hostDataRoots ? `${dataRoot}:${dataRoot}` : "/var/lib/docker",
         "--volume",
         `${nodeDir}:/run/berth-bed`,
         "--volume",
         `${gateDir}:/run/berth-gate`,
         image,
+        ...(o.hostDataRoots ? ["--data-root", dataRoot] : []),
       ]);
       const ip = (
         await run("docker", [

@@ -1,0 +1,114 @@
+// A volume holder's backup jobs on a node group (backup-pass.ts says where the orders come from):
+// the scheduled backups of the volumes it holds, against its own engine's volumes, with the
+// single node's restic code (backup/backups.ts) and its own record under
+// <stateRoot>/swarm/environments/<env>/backup.json; the outcome in the node's signed status of the
+// environment. Before the node joins the swarm, its volumes are restored (the single node's
+// restore before a first apply): created on its engine, each empty one filled from its newest
+// snapshot, once per order.
+import { describeError } from "../../lib/errors";
+import { type Logger, registerSecret } from "../../lib/log";
+import type { Backups } from "../backup/backups";
+import type { DockerRunner } from "../docker";
+import { createHeldVolumes, type HeldBackupOrders, type HeldOrder, nodeBackupOf } from "./backup-pass";
+
+export interface HeldBackupJobsDeps {
+  orders: HeldBackupOrders;
+  /** The single node's backups, with this node's held records (stateRoot <stateRoot>/swarm). */
+  backups: Backups;
+  docker: DockerRunner;
+  log: Logger;
+  /** Puts the environment's backup state into the node's status (the order's release). */
+  report: (env: string, sequence: number) => Promise<void>;
+}
+
+export class HeldBackupJobs {
+  /** The orders whose volumes were restored before a join: `<group>/<env>@<sequence>`. */
+  private readonly restored = new Set<string>();
+
+  constructor(private readonly d: HeldBackupJobsDeps) {}
+
+  private held(): HeldOrder[] {
+    return this.d.orders.held((env, detail) =>
+      this.d.log.error({ environment: env, err: detail }, "a kept backup order does not open"),
+    );
+  }
+
+  /** The environments whose volumes this node holds (their statuses heartbeat). */
+  environments(): string[] {
+    return [...new Set(this.held().map((h) => h.environmentId))];
+  }
+
+  status(env: string) {
+    return this.d.backups.status(env);
+  }
+
+  private secretsOf(h: HeldOrder): Record<string, string> {
+    for (const v of Object.values(h.held.secrets)) registerSecret(v);
+    return h.held.secrets;
+  }
+
+  /** Runs the backups (and, on the maintainer, the prunes and checks) that are due. */
+  async tick(): Promise<void> {
+    for (const h of this.held()) {
+      const env = h.environmentId;
+      try {
+        const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
+        if (await this.d.backups.tick(env, b, this.secretsOf(h), { maintain: h.held.maintains }))
+          await this.d.report(env, h.sequence);
+      } catch (e) {
+        this.d.log.error({ environment: env, err: describeError(e) }, "held backup pass failed");
+      }
+    }
+  }
+
+  /** Backs the held volumes of `env` up now (tests, and an operator on the holder). */
+  async backupNow(env: string) {
+    const h = this.held().find((x) => x.environmentId === env);
+    if (!h) throw new Error(`this node holds no volume of ${env} (no backup order for it)`);
+    const lock = this.d.backups.lock(env);
+    try {
+      const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
+      return await this.d.backups.backupNow(env, b, this.secretsOf(h));
+    } finally {
+      lock.release();
+      await this.d.report(env, h.sequence);
+    }
+  }
+
+  /**
+   * Before this node joins `group`'s swarm: each held volume created on the engine, and every
+   * empty one filled from its newest snapshot (a volume with data is kept). The reason it must
+   * not join yet, or undefined.
+   */
+  async restoreBeforeJoin(group: string): Promise<string | undefined> {
+    const problems: string[] = [];
+    for (const h of this.held().filter((x) => x.group === group)) {
+      const key = `${group}/${h.environmentId}@${h.sequence}`;
+      if (!h.held.backup.restoreOnFirstApply || this.restored.has(key)) continue;
+      const env = h.environmentId;
+      let lock: ReturnType<Backups["lock"]>;
+      try {
+        lock = this.d.backups.lock(env);
+      } catch (e) {
+        problems.push(`${env}: ${describeError(e)}`);
+        continue;
+      }
+      try {
+        await createHeldVolumes(this.d.docker, env, h.held.backup);
+        const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
+        const report = await this.d.backups.restore(env, b, this.secretsOf(h), { reason: "first-apply" });
+        const failed = report.volumes.filter((v) => v.action === "failed");
+        if (failed.length > 0) problems.push(...failed.map((v) => `${env}: ${v.volume}: ${v.detail}`));
+        else this.restored.add(key);
+      } catch (e) {
+        problems.push(`${env}: ${describeError(e)}`);
+      } finally {
+        lock.release();
+      }
+      await this.d.report(env, h.sequence).catch(() => undefined);
+    }
+    return problems.length > 0
+      ? `not joining before the volumes it holds are restored: ${problems.join("; ")}`
+      : undefined;
+  }
+}
