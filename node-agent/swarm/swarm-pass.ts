@@ -273,6 +273,11 @@ export class SwarmPass {
           outcome: "refused",
           detail: `membership generation ${m.generation} gives node ${nodeId} no address to advertise`,
         };
+      if ((await swarmInfo(this.d.docker)).state === "active") {
+        await this.routes(m);
+        await this.backups(m);
+        return { group, outcome: "in-swarm", detail: "already in a swarm" };
+      }
       const wait = await this.beforeJoin(m);
       if (wait) return { group, outcome: "waiting", detail: wait };
       const r = await joinSwarm(this.d.docker, this.d.channel, {
@@ -374,8 +379,6 @@ export class SwarmPass {
    */
   private async beforeJoin(m: ReturnType<typeof verifyMembership>): Promise<string | undefined> {
     if (!this.d.heldOrders) return undefined;
-    const info = await swarmInfo(this.d.docker);
-    if (info.state === "active") return undefined;
     const before = this.backupLog.length;
     await this.backups(m);
     const refused = this.backupLog.slice(before).filter((s) => s.outcome === "refused");
