@@ -175,18 +175,39 @@ function clients(body: RegExp) {
   };
 }
 
-/** The node's trial limit for a new agent bundle (berth:agentTrialSeconds; the agent's default is 120 s):
- * longer than releaseTimeoutSeconds (45 below), so the hanging bundle's `pulumi up` shows that the
- * rollout waits for the node's verdict, not for the release bound. */
-const TRIAL_SECONDS = 55;
+/** How long `pulumi up` waits for the node to apply a release (berth:releaseTimeoutSeconds). */
+const RELEASE_SECONDS = 45;
+/**
+ * The release bound of the two `pulumi up`s that wait out a bound (withShortReleaseBound): the
+ * forged-status test's, whose forger writes ten statuses a second, and the hanging bundle's, whose
+ * rollout must wait for the node's trial, longer than this. The node's health bound is apart from
+ * it (berth:healthTimeoutSeconds), and it is no input of the Release or the rollout, so nothing
+ * else changes.
+ */
+const SHORT_RELEASE_SECONDS = 10;
+/** The node's trial limit for a new agent bundle (berth:agentTrialSeconds; the agent's default is
+ * 120 s; a new agent reports before its first pass): longer than SHORT_RELEASE_SECONDS, so the
+ * hanging bundle's `pulumi up` shows that the rollout waits for the node's verdict, not for the
+ * release bound. */
+const TRIAL_SECONDS = 35;
+
+/** `pulumi up` with berth:releaseTimeoutSeconds at SHORT_RELEASE_SECONDS, then back. */
+async function upWithShortReleaseBound(): Promise<Awaited<ReturnType<typeof s.pulumi>>> {
+  await s.pulumi(["config", "set", "berth:releaseTimeoutSeconds", String(SHORT_RELEASE_SECONDS)]);
+  try {
+    return await s.pulumi(["up", "--yes"], { allowFailure: true });
+  } finally {
+    await s.pulumi(["config", "set", "berth:releaseTimeoutSeconds", String(RELEASE_SECONDS)]);
+  }
+}
 
 beforeAll(async () => {
-  // Short enough for the forged-status test to wait out, long enough for a first apply.
   await s.init({
-    releaseTimeoutSeconds: 45,
+    releaseTimeoutSeconds: RELEASE_SECONDS,
     config: {
       "berth:trust.rootKeys[0]": root.publicKey,
       "berth:agentTrialSeconds": String(TRIAL_SECONDS),
+      "berth:healthTimeoutSeconds": String(RELEASE_SECONDS),
     },
     secrets: { "berth:trustRootKey": root.privateKey },
   });
@@ -323,7 +344,7 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     const forging = forge();
     let up: Awaited<ReturnType<typeof s.pulumi>>;
     try {
-      up = await s.pulumi(["up", "--yes"], { allowFailure: true });
+      up = await upWithShortReleaseBound();
       await answering();
     } finally {
       stop = true;
@@ -331,7 +352,9 @@ describe("the program pins its node, and a lost node comes back through pulumi u
       process.kill(pid, "SIGCONT");
     }
     expect(up.exitCode).not.toBe(0);
-    expect(up.stdout + up.stderr).toMatch(/did not report on release \d+ of environment/);
+    expect(up.stdout + up.stderr).toMatch(
+      new RegExp(`did not report on release \\d+ of environment .* within ${SHORT_RELEASE_SECONDS} s`),
+    );
     expect(up.stdout + up.stderr).toMatch(/does not verify against the node's pinned status key was ignored/);
     const st = await readStatus(channel(), NODE, s.env);
     expect(st?.heartbeat?.agentVersion).toBe("9.9.9"); // the forgery is still there, unbelieved
@@ -563,11 +586,12 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     writeFileSync(hung, hangingBundle("0.4.0"));
     const load = clients(/^Hello upgraded\n/);
     await s.pulumi(["config", "set", "berth:agentBundle", hung]);
-    const up = await s.pulumi(["up", "--yes"], { allowFailure: true });
+    const up = await upWithShortReleaseBound();
     const upEnded = Date.now();
     expect(up.exitCode).not.toBe(0);
     // The node's verdict, not the wait's: `pulumi up` waits longer than the node's trial (the
-    // release bound here is 45 s, the trial 40 s), and the watchdog signs its reason at once.
+    // release bound of this up is SHORT_RELEASE_SECONDS, below the trial), and the watchdog signs
+    // its reason at once.
     expect(up.stdout + up.stderr).toMatch(
       new RegExp(
         `node local-1 rolled back the upgrade to agent 0\\.4\\.0 and runs agent 0\\.3\\.0 again: agent 0\\.4\\.0 did not report within ${TRIAL_SECONDS} s; it said: berth-agent: stuck on purpose.*build one with a higher version`,
