@@ -94,7 +94,8 @@ export default defineConfig({
           ],
           environment: "node",
           sequence: { groupOrder: 0 },
-          // Some unit files start processes (node with the SDK loaded, git, the CLI's launcher):
+          // Some unit files start processes (git, the CLI's launcher, tiny node scripts; the files
+          // that start node with the whole Pulumi SDK loaded are system files):
           // 1-2 s on a quiet machine, past vitest's default 5 s at a load of 10 on 2 cores. A
           // bound that load cannot reach, still far short of a hang.
           testTimeout: 60_000,

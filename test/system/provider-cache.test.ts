@@ -2,6 +2,8 @@
 // (dynamic/index.js requiring the closure serializer): a provider's text comes back byte for byte
 // from the last run with the same sources, without the TypeScript compiler; a provider that
 // captures anything but itself and the checkout's provider runtime is serialized every time.
+// In the system tier: every test starts Node.js processes that load the whole Pulumi SDK, as the
+// engine's processes do (seconds of CPU each), not a unit's check.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
-const ROOT = join(__dirname, "..");
+const ROOT = join(__dirname, "..", "..");
 const RUNTIME = join(ROOT, "dist", "provider-runtime.js");
 
 const execFileAsync = promisify(execFile);

@@ -1,11 +1,13 @@
 // scripts/lazy-sdk-modules.js in fresh Node processes (as the program and the dynamic providers
 // run it): the SDK loads without the TypeScript compiler and @npmcli/arborist, and a dynamic
 // provider serializes to the same text with the stand-ins as without them.
+// In the system tier: every test starts Node.js processes that load the whole Pulumi SDK, as the
+// engine's processes do (seconds of CPU each), not a unit's check.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const ROOT = join(__dirname, "..");
+const ROOT = join(__dirname, "..", "..");
 const node = (script: string, lazy: boolean) =>
   execFileSync(process.execPath, ["-e", `${lazy ? 'require("./scripts/lazy-sdk-modules");' : ""}${script}`], {
     cwd: ROOT,
