@@ -25,32 +25,36 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 const unitWorkers = Math.max(2, availableParallelism() - 1);
 const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WORKERS ?? "2")) || 1);
 
-// Seconds the slowest system files took one at a time in a 2-core run (.berth-test/vitest.json;
-// the three agent-crash files measured alone), the estimate of a file vitest has no duration of.
-// Vitest runs the files it knows longest first (their durations are kept in
-// node_modules/.vite/vitest); on a fresh clone it knows none and starts the largest files first,
-// which can leave a long one for the end. A stale estimate costs time, never correctness.
+// Seconds the slowest system files took, with their hooks (.berth-test/file-times.json), in a
+// fresh-clone run at 58b73b2 with two files at once (BERTH_SYSTEM_WORKERS=2, 22:53-23:13, session
+// 10): the estimate of a file vitest has no duration of. Vitest runs the files it knows longest
+// first (their durations are kept in node_modules/.vite/vitest); on a fresh clone it knows none and
+// starts the largest files first, which can leave a long one for the end (swarm-agents, 126 s
+// there, had no estimate; cloud-init-install's was 35 s, 158 s there). A stale estimate costs
+// time, never correctness.
 const ESTIMATED_SECONDS: Record<string, number> = {
-  "workspace-cache": 143,
-  "node-protocol": 124,
-  "agent-crash-first": 79,
-  "swarm-bed": 75,
-  "policy-pack": 67,
-  "local-stack": 56,
-  "agent-apply": 55,
-  "agent-crash-upgrade": 37,
-  "agent-crash-rollback": 37,
-  "backup-restore": 36,
-  "agent-replicas": 35,
-  "cloud-init-install": 35,
-  "workspace-agent": 30,
-  "backup-stack": 29,
-  engine: 29,
-  "workspace-node-isolation": 25,
-  "backup-database": 22,
-  "agent-zero-downtime": 20,
-  "agent-channel-attacks": 17,
-  "agent-upgrade": 17,
+  "node-protocol": 283,
+  "swarm-bed": 185,
+  "workspace-cache": 181,
+  "cloud-init-install": 158,
+  "swarm-agents": 126,
+  "agent-crash-first": 97,
+  "policy-pack": 73,
+  "local-stack": 68,
+  "swarm-local-stack": 63,
+  "agent-crash-upgrade": 62,
+  "workspace-private-repo": 59,
+  "agent-apply": 57,
+  "agent-crash-rollback": 55,
+  "workspace-snapshots": 54,
+  "workspace-node-isolation": 52,
+  "backup-restore": 51,
+  "agent-replicas": 49,
+  "backup-stack": 48,
+  "workspace-idle-restart": 47,
+  "workspace-agent": 39,
+  "workspace-lifecycle": 37,
+  "preview-summary": 37,
 };
 
 /** The base order (tiers by groupOrder, then projects), and in each project: failed, then longest first. */
