@@ -54,8 +54,13 @@ function procTimes(pid: number | "self"): { own: number; reaped: number } | unde
     return undefined;
   }
 }
-/** A process and its live descendants: own CPU of each, plus what the root reaped. */
-function treeCpu(root: number): number {
+/**
+ * A process and its live descendants: own CPU of each, plus what the root reaped. `except`: trees
+ * left out (the agent starts HAProxy as its own child on the local node, so its tree held
+ * HAProxy's CPU too: figures before 2026-12-06 23:50 counted HAProxy twice, as itself and
+ * inside the agent's).
+ */
+function treeCpu(root: number, except: readonly number[] = []): number {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
@@ -67,6 +72,7 @@ function treeCpu(root: number): number {
   }
   let total = procTimes(root)?.reaped ?? 0;
   const walk = (pid: number) => {
+    if (except.includes(pid)) return;
     total += procTimes(pid)?.own ?? 0;
     for (const k of kids.get(pid) ?? []) walk(k);
   };
@@ -215,7 +221,7 @@ async function main() {
     const sample = () => ({
       cli: procTimes("self")?.reaped ?? 0,
       haproxy: treeCpu(haproxyPid),
-      agent: treeCpu(agentPid),
+      agent: treeCpu(agentPid, [haproxyPid]),
       // Of the agent's: what its child processes spent (the upload relay, docker CLI processes).
       agentChildren: procTimes(agentPid)?.reaped ?? 0,
       dockerd: treeCpu(dockerdPid),
@@ -308,6 +314,11 @@ async function main() {
         .join(", ");
     console.log(`cp CPU seconds per 1 GiB, median: berth workspace cp: ${cpuLine(berthCpu)}`);
     console.log(`cp CPU seconds per 1 GiB, median: docker cp: ${cpuLine(dockerCpu)} (cli: the docker CLI)`);
+    // Per copy, the agent's own CPU and its children's (the upload relay): a run whose body the
+    // agent read itself shows no relay.
+    console.log(
+      `cp CPU seconds per berth copy: agent own ${berthCpu.map((c) => (c.agent - c.agentChildren).toFixed(2)).join(", ")}; its children ${berthCpu.map((c) => c.agentChildren.toFixed(2)).join(", ")}; dockerd ${berthCpu.map((c) => c.dockerd.toFixed(2)).join(", ")}; haproxy ${berthCpu.map((c) => c.haproxy.toFixed(2)).join(", ")}`,
+    );
     console.log(`cp out CPU seconds per 1 GiB, median: berth workspace cp: ${cpuLine(downCpu)}`);
     console.log(`cp out CPU seconds per 1 GiB, median: docker cp: ${cpuLine(dockerDownCpu)}`);
     console.log(
