@@ -107,3 +107,49 @@ describe("StatusPublisher signs what it says", () => {
     expect(check).toMatchObject({ ok: true, status: { state: "applied", appliedSequence: 3 } });
   });
 });
+
+describe("StatusPublisher on a volume's holder in a node group", () => {
+  it("reports the held backups signed, at the order's release, without making the environment's store", async () => {
+    const channel = new FolderChannelStore(join(dir, "holder"));
+    const status = generateSigningKeyPair();
+    const stores: string[] = [];
+    const backup = {
+      state: "ok" as const,
+      repository: "s3:http://127.0.0.1:7070/b/shop",
+      volumes: [{ volume: "data", missed: 0 }],
+    };
+    const p = new StatusPublisher({
+      channel,
+      nodeId: "web-2",
+      publicKey: generateNodeKeyPair().publicKey,
+      statusKey: { publicKey: status.publicKey, privateKey: status.privateKey },
+      heartbeatSeconds: 30,
+      store: (env) => {
+        stores.push(env);
+        return { current: () => undefined } as unknown as ReleaseStore;
+      },
+      current: () => undefined,
+      environments: () => ["shop"],
+      backupStatus: () => backup,
+    });
+    await p.reportBackup("shop", { heldSequence: 4 });
+    const check = verifyStatus((await channel.get(channelKeys.status("web-2", "shop"))) as string, {
+      statusKey: status.publicKey,
+      nodeId: "web-2",
+      environmentId: "shop",
+    });
+    expect(check).toMatchObject({
+      ok: true,
+      status: { state: "applied", appliedSequence: 4, services: [], backup },
+    });
+    // The next order's release: the holder's status follows it.
+    await p.reportBackup("shop", { heldSequence: 5 });
+    const next = verifyStatus((await channel.get(channelKeys.status("web-2", "shop"))) as string, {
+      statusKey: status.publicKey,
+      nodeId: "web-2",
+      environmentId: "shop",
+    });
+    expect(next).toMatchObject({ ok: true, status: { appliedSequence: 5 } });
+    expect(stores).toEqual([]);
+  });
+});
