@@ -21,6 +21,7 @@ import { stringify } from "yaml";
 import type { S3ChannelAccess } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { type AgentConfig, agentConfigSchema } from "../../contract/node/agent-config";
+import { AGENT_ENVIRONMENT, agentRunArgs } from "../../contract/node/agent-process";
 import { PROXY_UNIT_NAME, PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { metadataRuleScript } from "../../lib/metadata-block";
 
@@ -162,7 +163,8 @@ export function renderAgentUnit(): string {
     "",
     "[Service]",
     "Type=simple",
-    `ExecStart=/usr/bin/node ${AGENT_BUNDLE_PATH} run --config ${AGENT_CONFIG_PATH}`,
+    // The flags and environment every node runs its agent with (contract/node/agent-process.ts).
+    `ExecStart=/usr/bin/node ${agentRunArgs(AGENT_BUNDLE_PATH, AGENT_CONFIG_PATH).join(" ")}`,
     "Restart=always",
     "RestartSec=5",
     // HAProxy has a unit of its own (berth-haproxy.service); what the agent starts detached (the
@@ -174,6 +176,7 @@ export function renderAgentUnit(): string {
     "WatchdogSec=120",
     "NotifyAccess=all",
     "Environment=NODE_ENV=production",
+    ...Object.entries(AGENT_ENVIRONMENT).map(([k, v]) => `Environment=${k}=${v}`),
     "",
     "[Install]",
     "WantedBy=multi-user.target",

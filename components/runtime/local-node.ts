@@ -29,6 +29,7 @@ import {
   type NodeKeys,
   verifyIdentity,
 } from "../../contract/channel/node-identity";
+import { AGENT_ENVIRONMENT, agentRunArgs } from "../../contract/node/agent-process";
 import { compareVersions } from "../../contract/trust/bundle";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { alive } from "../../lib/pid";
@@ -197,10 +198,11 @@ async function start(i: LocalNodeInputs, pinned?: Partial<NodeKeys>): Promise<Lo
   const bundle = await installBundle(i);
   const logFile = join(i.stateRoot, "agent.log");
   const out = openSync(logFile, "a", 0o600);
-  const child = spawn(process.execPath, [bundle, "run", "--config", configFile], {
+  // The flags and environment every node runs its agent with (contract/node/agent-process.ts).
+  const child = spawn(process.execPath, agentRunArgs(bundle, configFile), {
     detached: true,
     stdio: ["ignore", out, out],
-    env: i.dockerHost ? { ...process.env, DOCKER_HOST: i.dockerHost } : process.env,
+    env: { ...process.env, ...AGENT_ENVIRONMENT, ...(i.dockerHost ? { DOCKER_HOST: i.dockerHost } : {}) },
   });
   closeSync(out);
   child.unref();

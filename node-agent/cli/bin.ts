@@ -17,6 +17,7 @@ const fail = (e: unknown) => {
 if (argv[0] === UPLOAD_RELAY_COMMAND) uploadRelayMain(argv.slice(1), err).then(exit, fail);
 else
   import("./v8-flags")
+    .then(() => import("./zod-jitless"))
     .then(() => import("./main"))
     .then(({ main }) => main(argv, { out: (s) => process.stdout.write(`${s}\n`), err }))
     .then(exit, fail);

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
+import { agentRunArgs } from "../../contract/node/agent-process";
 import type { AgentConfig } from "../config";
 import { upgradeDir, writeAgentPid } from "./record";
 import type { Staged } from "./upgrader";
@@ -26,7 +27,7 @@ export function restartMode(
 export function handoverCommands(staged: Staged, configFile: string) {
   return {
     watchdog: [staged.previousBundle, "upgrade-watch", "--config", configFile],
-    agent: [staged.bundlePath, "run", "--config", configFile],
+    agent: agentRunArgs(staged.bundlePath, configFile),
   };
 }
 

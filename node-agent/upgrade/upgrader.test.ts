@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { agentConfigSchema } from "../../contract/node/agent-config";
+import { AGENT_NODE_FLAGS } from "../../contract/node/agent-process";
 import { generateSigningKeyPair, TrustedKeys } from "../../contract/payload";
 import { manifestKeyOf, signAgentBundle } from "../../contract/trust";
 import { createLogger } from "../../lib/log";
@@ -165,6 +166,7 @@ describe("handover", () => {
     );
     // The watchdog runs the old bundle; the agent the new one at the same path.
     expect(cmds.watchdog).toEqual(["/b/a.js.prev", "upgrade-watch", "--config", "/etc/berth/agent.json"]);
-    expect(cmds.agent).toEqual(["/b/a.js", "run", "--config", "/etc/berth/agent.json"]);
+    // With the flags every node runs its agent with (contract/node/agent-process.ts).
+    expect(cmds.agent).toEqual([...AGENT_NODE_FLAGS, "/b/a.js", "run", "--config", "/etc/berth/agent.json"]);
   });
 });

@@ -25,6 +25,7 @@ import { nextSequence } from "../../../contract/channel/sequence";
 import type { EnvironmentStatus } from "../../../contract/channel/status";
 import { type Manifest, parseManifest } from "../../../contract/manifest/schema";
 import { agentConfigSchema } from "../../../contract/node/agent-config";
+import { AGENT_ENVIRONMENT, agentRunArgs } from "../../../contract/node/agent-process";
 import {
   createReleasePayload,
   generateSigningKeyPair,
@@ -332,12 +333,10 @@ export class AgentHarness {
         // Node.js flags for the daemon (a profile: `--cpu-prof --cpu-prof-dir=DIR`, which
         // NODE_OPTIONS refuses), space-separated.
         ...(process.env.BERTH_TEST_AGENT_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
-        join(__dirname, "..", "..", "..", "dist", "berth-agent.js"),
-        "run",
-        "--config",
-        this.configFile,
+        // The flags and environment every node runs its agent with.
+        ...agentRunArgs(join(__dirname, "..", "..", "..", "dist", "berth-agent.js"), this.configFile),
       ],
-      { stdio: ["ignore", out, out], env: { ...process.env, BERTH_LOG_LEVEL: "info" } },
+      { stdio: ["ignore", out, out], env: { ...process.env, ...AGENT_ENVIRONMENT, BERTH_LOG_LEVEL: "info" } },
     );
     closeSync(out);
     // Up once this process's access endpoint listens (a killed one may have left the socket).
