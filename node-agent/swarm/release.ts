@@ -24,14 +24,29 @@ export interface SwarmReleaseDeps {
   pollMs?: number;
 }
 
+/**
+ * The answers of `isSwarmStack` by Compose text: the backup pass asks it of every environment's
+ * current release at each poll, and parsing the whole file each time was most of an idle
+ * agent's CPU and garbage (docs/benchmarks.md). Bounded: a node keeps a few releases.
+ */
+const swarmStackAnswers = new Map<string, boolean>();
+const SWARM_STACK_ANSWERS_MAX = 32;
+
 /** A release's Compose text is a Swarm stack when its `x-berth` names a stack. */
 export function isSwarmStack(composeText: string): boolean {
+  const known = swarmStackAnswers.get(composeText);
+  if (known !== undefined) return known;
+  let answer: boolean;
   try {
     const doc = parse(composeText) as { "x-berth"?: { stack?: unknown } } | null;
-    return typeof doc?.["x-berth"]?.stack === "string";
+    answer = typeof doc?.["x-berth"]?.stack === "string";
   } catch {
-    return false;
+    answer = false;
   }
+  if (swarmStackAnswers.size >= SWARM_STACK_ANSWERS_MAX)
+    swarmStackAnswers.delete(swarmStackAnswers.keys().next().value as string);
+  swarmStackAnswers.set(composeText, answer);
+  return answer;
 }
 
 /**
