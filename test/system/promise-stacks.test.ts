@@ -1,11 +1,13 @@
 // scripts/promise-stacks.js in fresh Node processes, with source-map-support installed as the
 // SDK's run entry installs it: the SDK's promise-tracking stacks keep V8's own frames (unless
 // PULUMI_DEBUG_PROMISE_LEAKS asks for the leak report), every other stack is source-mapped.
+// In the system tier: each test starts Node.js processes that load the whole Pulumi SDK, as the
+// engine's processes do (seconds of CPU each), not a unit's check.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const ROOT = join(__dirname, "..");
+const ROOT = join(__dirname, "..", "..");
 const script = `
 require("source-map-support").install();
 require("./scripts/promise-stacks").install();

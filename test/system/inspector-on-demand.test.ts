@@ -1,11 +1,13 @@
 // scripts/inspector-on-demand.js in fresh Node processes: the run entry's wait opens no inspector
 // session, the closure serializer opens it at its first use and serializes to the same text, and
 // a function compiled before that session still has its file (for the serializer's messages).
+// In the system tier: each test starts Node.js processes that load the whole Pulumi SDK, as the
+// engine's processes do (seconds of CPU each), not a unit's check.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const ROOT = join(__dirname, "..");
+const ROOT = join(__dirname, "..", "..");
 const node = (script: string, onDemand: boolean) =>
   execFileSync(
     process.execPath,
