@@ -44,6 +44,8 @@ describe("renderHaproxyConfig", () => {
     expect(access).toBeGreaterThan(0);
     expect(access).toBeLessThan(l.findIndex((x) => x.startsWith("use_backend be_app.example.com")));
     expect(l).toContain("server agent unix@/var/lib/berth/access/agent.sock");
+    // An upload's body is spliced into the agent's socket, not copied through HAProxy.
+    expect(l[l.indexOf("backend berth_access") + 1]).toBe("option splice-request");
     expect(lines(renderHaproxyConfig(base)).some((x) => x.includes("berth_access"))).toBe(false);
   });
 
