@@ -2,7 +2,7 @@
 // with a socket as its standard input, in front of a fake engine on a Unix socket that records
 // the archive it is sent. The real engine's extraction is in test/system/access-workspace.test.ts.
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage } from "node:http";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -168,6 +168,34 @@ describe("the upload relay", () => {
       expect(r.stderr).toBe("the engine refused the file (400): extraction point is not a directory");
     } finally {
       answer = { status: 200, body: "" };
+    }
+  });
+});
+
+describe("the relay's process", () => {
+  it("gets none of the agent's V8 flags: not its command line's, not NODE_OPTIONS", async () => {
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = "--optimize-for-size";
+    try {
+      // A stand-in relay that reports what it was started with.
+      const script = join(dir, "probe.js");
+      writeFileSync(
+        script,
+        "console.error(JSON.stringify([process.env.NODE_OPTIONS ?? null, process.execArgv]));\n",
+      );
+      const probe = { file: process.execPath, args: [script] };
+      const server = new Promise<Socket>((res) => {
+        accepted = res;
+      });
+      const client = createConnection(clientSocket);
+      const ours = await server;
+      const out = await startUploadRelay(probe, ours, spec(0), new AbortController().signal);
+      client.destroy();
+      ours.destroy();
+      expect(out).toEqual({ code: 0, stderr: JSON.stringify([null, []]) });
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
     }
   });
 });
