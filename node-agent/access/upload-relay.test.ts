@@ -173,15 +173,17 @@ describe("the upload relay", () => {
 });
 
 describe("the relay's process", () => {
-  it("gets none of the agent's V8 flags: not its command line's, not NODE_OPTIONS", async () => {
+  it("gets none of the agent's V8 flags (not its command line's, not NODE_OPTIONS) nor its malloc settings", async () => {
     const before = process.env.NODE_OPTIONS;
+    const arena = process.env.MALLOC_ARENA_MAX;
     process.env.NODE_OPTIONS = "--optimize-for-size";
+    process.env.MALLOC_ARENA_MAX = "2";
     try {
       // A stand-in relay that reports what it was started with.
       const script = join(dir, "probe.js");
       writeFileSync(
         script,
-        "console.error(JSON.stringify([process.env.NODE_OPTIONS ?? null, process.execArgv]));\n",
+        "console.error(JSON.stringify([process.env.NODE_OPTIONS ?? null, process.execArgv, process.env.MALLOC_ARENA_MAX ?? null]));\n",
       );
       const probe = { file: process.execPath, args: [script] };
       const server = new Promise<Socket>((res) => {
@@ -192,10 +194,12 @@ describe("the relay's process", () => {
       const out = await startUploadRelay(probe, ours, spec(0), new AbortController().signal);
       client.destroy();
       ours.destroy();
-      expect(out).toEqual({ code: 0, stderr: JSON.stringify([null, []]) });
+      expect(out).toEqual({ code: 0, stderr: JSON.stringify([null, [], null]) });
     } finally {
       if (before === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = before;
+      if (arena === undefined) delete process.env.MALLOC_ARENA_MAX;
+      else process.env.MALLOC_ARENA_MAX = arena;
     }
   });
 });

@@ -16,6 +16,7 @@
 // of up to 512 KiB, not 64 KiB: 0.44-0.47 s of CPU per GiB alone against 0.67-0.83 s for the same
 // hop reading node's fresh 64 KiB chunks (a sink engine, load average ~8).
 import { type OnReadOpts, Socket, type SocketConstructorOpts } from "node:net";
+import { AGENT_ENVIRONMENT } from "../../contract/node/agent-process";
 import { spawnStreaming } from "../../lib/process";
 import { putArchive, tarHeader, tarTrailer } from "./docker-archive";
 
@@ -185,8 +186,8 @@ const MAX_RELAY_STDERR = 16 * 1024;
 /**
  * Starts the relay with `socket` as its standard input (this process stops reading the socket at
  * the spawn) and resolves with its exit code and what it said. No V8 flag of the agent reaches it:
- * its command line is its own, and NODE_OPTIONS is removed from its environment. Stopped with
- * `signal` (SIGTERM).
+ * its command line is its own, and NODE_OPTIONS is removed from its environment, as are the
+ * daemon's malloc settings. Stopped with `signal` (SIGTERM).
  */
 export function startUploadRelay(
   cmd: RelayCommand,
@@ -194,9 +195,12 @@ export function startUploadRelay(
   spec: RelaySpec,
   signal: AbortSignal,
 ): Promise<{ code: number; stderr: string }> {
+  // The daemon's malloc settings (contract/node/agent-process.ts) are about its idle memory;
+  // a child that lives for one upload runs with glibc's defaults.
+  const unset = Object.fromEntries(Object.keys(AGENT_ENVIRONMENT).map((k) => [k, undefined]));
   const p = spawnStreaming(cmd.file, [...cmd.args, relayArgument(spec)], {
     stdin: socket,
-    env: { NODE_OPTIONS: undefined },
+    env: { ...unset, NODE_OPTIONS: undefined },
     signal,
   });
   let stderr = "";
