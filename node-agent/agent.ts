@@ -364,7 +364,10 @@ export class Agent {
     return this.backupJobs.settingsOf(env);
   }
 
+  /** On a node group's volume holder that runs no release of `env`: the volumes it holds. */
   backupNow(env: string, volumes?: string[]) {
+    if (this.backupJobs.settingsOf(env) === undefined && this.heldBackups.environments().includes(env))
+      return this.heldBackups.backupNow(env, volumes);
     return this.backupJobs.backupNow(env, volumes);
   }
 

@@ -191,5 +191,9 @@ describe("a holder's backup jobs", () => {
     await other.jobs.tick();
     expect(other.restic).toEqual(["backup (password given)"]);
     await expect(other.jobs.backupNow("blog")).rejects.toThrow(/holds no volume of blog/);
+    // Only the volumes it holds: web-1's is not backed up here.
+    await expect(other.jobs.backupNow("shop", ["aaa"])).rejects.toThrow(
+      /shop backs up no volume aaa \(backed up: data\)/,
+    );
   });
 });

@@ -61,14 +61,14 @@ export class HeldBackupJobs {
     }
   }
 
-  /** Backs the held volumes of `env` up now (tests, and an operator on the holder). */
-  async backupNow(env: string) {
+  /** Backs the held volumes of `env` (or the given ones) up now (`berth-agent backup ENV` on the holder). */
+  async backupNow(env: string, volumes?: string[]) {
     const h = this.held().find((x) => x.environmentId === env);
     if (!h) throw new Error(`this node holds no volume of ${env} (no backup order for it)`);
     const lock = this.d.backups.lock(env);
     try {
       const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
-      return await this.d.backups.backupNow(env, b, this.secretsOf(h));
+      return await this.d.backups.backupNow(env, b, this.secretsOf(h), volumes);
     } finally {
       lock.release();
       await this.d.report(env, h.sequence);

@@ -300,7 +300,8 @@ describe("backups on a node group: the volume's holder backs it up", () => {
       .find((s) => s.environmentId === "shop");
     expect(refused?.outcome).toBe("refused");
     expect(refused?.detail).toMatch(/not by the leader's key/);
-    const runs = await agent(worker).agent.heldBackups.backupNow("shop");
+    // `berth-agent backup shop` on the holder: the volumes it holds.
+    const runs = await agent(worker).agent.backupNow("shop");
     expect(runs[0]?.run.ok, runs[0]?.run.error).toBe(true);
     expect((await workerStatus())?.backup?.repository).toBe(`s3:${gw.endpoint}/swarm-backups/shop`);
     // The leader writes its own order again (the channel no longer holds it as written).
