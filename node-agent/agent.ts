@@ -267,19 +267,32 @@ export class Agent {
   }
 
   /**
-   * The secrets a led environment's current release hands on to the group's nodes (its TLS
-   * bundles, its backups' password and bucket keys), opened once per release.
+   * What a led environment's current release hands on to the group's nodes, read once per
+   * release: its proxy and backups (`x-berth`), and its secrets opened (its TLS bundles, its
+   * backups' password and bucket keys).
    */
-  private readonly ledTls = new Map<string, { sequence: number; tls: Record<string, string> }>();
+  private readonly led = new Map<
+    string,
+    {
+      sequence: number;
+      proxy: LedEnvironment["proxy"];
+      backup: LedBackup["backup"] | undefined;
+      opened: Record<string, string>;
+    }
+  >();
 
   /** The swarm environments this node leads whose release declares backups, with their secrets. */
   private ledSwarmBackups(): LedBackup[] {
     const out: LedBackup[] = [];
     for (const e of this.ledSwarmEnvironments()) {
-      const backup = swarmBackupOf(this.store(e.environmentId).readCompose(e.sequence));
-      // The release's opened secrets (ledSwarmEnvironments opened them): the backup's three among them.
-      const secrets = this.ledTls.get(e.environmentId)?.tls ?? {};
-      if (backup) out.push({ environmentId: e.environmentId, sequence: e.sequence, backup, secrets });
+      const r = this.led.get(e.environmentId);
+      if (r?.backup)
+        out.push({
+          environmentId: e.environmentId,
+          sequence: e.sequence,
+          backup: r.backup,
+          secrets: r.opened,
+        });
     }
     return out;
   }
@@ -291,19 +304,19 @@ export class Agent {
       const store = this.store(env);
       const current = store.current();
       if (current === undefined) continue;
-      const text = store.readCompose(current);
-      if (!isSwarmStack(text)) continue;
-      const backup = swarmBackupOf(text);
-      const handedOn = new Set(
-        backup ? [backup.secrets.password, backup.secrets.accessKeyId, backup.secrets.secretAccessKey] : [],
-      );
-      let tls = this.ledTls.get(env);
-      if (tls?.sequence !== current) {
+      let r = this.led.get(env);
+      if (r?.sequence !== current) {
+        const text = store.readCompose(current);
+        if (!isSwarmStack(text)) continue;
+        const backup = swarmBackupOf(text);
+        const handedOn = new Set(
+          backup ? [backup.secrets.password, backup.secrets.accessKeyId, backup.secrets.secretAccessKey] : [],
+        );
         // The stored envelope's payload (a swarm stack has no node extras: not store.release()).
-        let bundles: Record<string, string> = {};
+        let opened: Record<string, string> = {};
         try {
           const { payload } = releaseEnvelopeSchema.parse(JSON.parse(store.readPayload(current)));
-          bundles = Object.fromEntries(
+          opened = Object.fromEntries(
             Object.entries(this.unsealPayload(payload)).filter(
               ([k]) => k.startsWith(TLS_SECRET_PREFIX) || handedOn.has(k),
             ),
@@ -311,16 +324,16 @@ export class Agent {
         } catch (e) {
           this.d.log.error(
             { environment: env, sequence: current, err: describeError(e) },
-            "could not open the release's certificates for the group's nodes",
+            "could not open the release's certificates and backup secrets for the group's nodes",
           );
         }
-        tls = { sequence: current, tls: bundles };
-        this.ledTls.set(env, tls);
+        r = { sequence: current, proxy: swarmProxyOf(text), backup, opened };
+        this.led.set(env, r);
       }
-      const bundles = Object.fromEntries(
-        Object.entries(tls.tls).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX)),
+      const tls = Object.fromEntries(
+        Object.entries(r.opened).filter(([k]) => k.startsWith(TLS_SECRET_PREFIX)),
       );
-      out.push({ environmentId: env, sequence: current, proxy: swarmProxyOf(text), tls: bundles });
+      out.push({ environmentId: env, sequence: current, proxy: r.proxy, tls });
     }
     return out;
   }
