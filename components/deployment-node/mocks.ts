@@ -107,7 +107,16 @@ export function isSecret(o: pulumi.Output<unknown>): Promise<boolean> {
   return pulumi.isSecret(o);
 }
 
-/** Waits until the mocks have seen the resources registered so far. */
+/** The SDK's own wait for its outstanding calls to the monitor (exported, but marked internal). */
+const rpcs = pulumi.runtime as unknown as { waitForRPCs: () => Promise<void> };
+
+/**
+ * Waits until the mocks have seen every call the program has made so far, components' outputs
+ * included. A fixed sleep was not enough under load: a component's registerResourceOutputs from one
+ * program run then reached the next run's mocks, which threw "unknown resource" as an unhandled
+ * error, and vitest fails a run that has one.
+ */
 export async function settle(): Promise<void> {
-  await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 0));
+  await rpcs.waitForRPCs();
 }
