@@ -38,6 +38,7 @@ const ESTIMATED_SECONDS: Record<string, number> = {
   "workspace-cache": 181,
   "cloud-init-install": 158,
   "swarm-agents": 126,
+  "swarm-backup": 100,
   "agent-crash-first": 97,
   "policy-pack": 73,
   "local-stack": 68,
