@@ -16,6 +16,7 @@
 // of up to 512 KiB, not 64 KiB: 0.44-0.47 s of CPU per GiB alone against 0.67-0.83 s for the same
 // hop reading node's fresh 64 KiB chunks (a sink engine, load average ~8).
 import { type OnReadOpts, Socket, type SocketConstructorOpts } from "node:net";
+import * as z from "zod";
 import { AGENT_ENVIRONMENT } from "../../contract/node/agent-process";
 import { spawnStreaming } from "../../lib/process";
 import { putArchive, tarHeader, tarTrailer } from "./docker-archive";
@@ -23,24 +24,26 @@ import { putArchive, tarHeader, tarTrailer } from "./docker-archive";
 /** The agent bundle's command that runs the relay (node-agent/cli/bin.ts dispatches it first). */
 export const UPLOAD_RELAY_COMMAND = "upload-relay";
 
-export interface RelaySpec {
-  /** The engine's Unix socket. */
-  engineSocket: string;
-  container: string;
-  /** The folder inside the container the file is extracted to. */
-  dir: string;
-  /** The file's name in that folder. */
-  name: string;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Seconds without a byte from the client before the upload is given up. */
-  idleSeconds: number;
-}
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const text = z.string().min(1);
 
-const INT_FIELDS = ["size", "mode", "uid", "gid", "idleSeconds"] as const;
-const TEXT_FIELDS = ["engineSocket", "container", "dir", "name"] as const;
+/** What the agent tells the relay: one JSON argument, written by relayArgument. */
+const RelaySpecSchema = z.object({
+  /** The engine's Unix socket. */
+  engineSocket: text,
+  container: text,
+  /** The folder inside the container the file is extracted to. */
+  dir: text,
+  /** The file's name in that folder. */
+  name: text,
+  size: count,
+  mode: count,
+  uid: count,
+  gid: count,
+  /** Seconds without a byte from the client before the upload is given up. */
+  idleSeconds: count.min(1),
+});
+export type RelaySpec = z.infer<typeof RelaySpecSchema>;
 
 /** The relay's one argument (JSON), as the agent writes it. */
 export function relayArgument(s: RelaySpec): string {
@@ -48,26 +51,18 @@ export function relayArgument(s: RelaySpec): string {
 }
 
 /** Reads the relay's argument back; throws naming the first field that is wrong. */
-export function parseRelayArgument(text: string | undefined): RelaySpec {
+export function parseRelayArgument(argument: string | undefined): RelaySpec {
   let v: unknown;
   try {
-    v = JSON.parse(text ?? "");
+    v = JSON.parse(argument ?? "");
   } catch {
     throw new Error(`${UPLOAD_RELAY_COMMAND}: the argument is not JSON`);
   }
-  if (typeof v !== "object" || v === null)
-    throw new Error(`${UPLOAD_RELAY_COMMAND}: the argument is not an object`);
-  const o = v as Record<string, unknown>;
-  for (const k of TEXT_FIELDS)
-    if (typeof o[k] !== "string" || o[k] === "")
-      throw new Error(`${UPLOAD_RELAY_COMMAND}: ${k} must be a non-empty string`);
-  for (const k of INT_FIELDS)
-    if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 0)
-      throw new Error(`${UPLOAD_RELAY_COMMAND}: ${k} must be a whole number of at least 0`);
-  if ((o.idleSeconds as number) < 1)
-    throw new Error(`${UPLOAD_RELAY_COMMAND}: idleSeconds must be at least 1`);
-  const pick = Object.fromEntries([...TEXT_FIELDS, ...INT_FIELDS].map((k) => [k, o[k]]));
-  return pick as unknown as RelaySpec;
+  const parsed = RelaySpecSchema.safeParse(v);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+  throw new Error(`${UPLOAD_RELAY_COMMAND}: ${where}${issue?.message ?? "the argument is not valid"}`);
 }
 
 /** Buffers the relay reads into, and their size. */
