@@ -24,16 +24,18 @@
 // - `maintainer`: the one holder that runs the repository's prune and check (two holders
 //   pruning one repository at once would fight over restic's exclusive lock).
 // Pure functions and schemas; the agents read and write the channel.
-import { sign, verify } from "node:crypto";
 import * as z from "zod";
 import { nodeBackupSchema, nodeBackupVolumeSchema } from "../backup/schema";
 import { idSchema } from "../ids";
-import { canonicalBytes, canonicalJson } from "../payload/canonical";
-import { fromBase64Url, toBase64Url } from "../payload/encoding";
-import { type KeyInput, keyIdOf, loadSigningPrivateKey, loadSigningPublicKey } from "../payload/keys";
+import type { KeyInput } from "../payload/keys";
 import { sealedSecretSchema } from "../payload/schema";
 import { seal, unseal } from "../payload/seal";
-import { belowFloor, type RouteFloor } from "./routes";
+import {
+  type LeaderDocumentKind,
+  type RouteFloor,
+  signLeaderDocument,
+  verifyLeaderDocument,
+} from "./leader-signed";
 
 export const BACKUPS_DOMAIN = "berth/swarm-backups/v1";
 /** An order larger than this is not parsed. */
@@ -86,15 +88,6 @@ const orderSchema = z
   });
 export type BackupOrder = z.infer<typeof orderSchema>;
 
-const signedSchema = z
-  .object({
-    formatVersion: z.literal(1),
-    keyId: z.string().regex(/^ed25519:[0-9a-f]{32}$/),
-    signature: z.string().min(1),
-    order: z.unknown(),
-  })
-  .strict();
-
 /** The nodes that hold a volume the backup names, sorted. */
 export function backupHolders(b: SwarmBackup): string[] {
   return [...new Set(b.volumes.map((v) => v.node))].sort();
@@ -110,19 +103,25 @@ export function signBackupOrder(
   o: Omit<BackupOrder, "domain" | "issuedAt"> & { issuedAt?: string },
   leaderStatusKey: KeyInput,
 ): string {
-  const order = orderSchema.parse({
-    ...o,
-    domain: BACKUPS_DOMAIN,
-    issuedAt: o.issuedAt ?? new Date().toISOString(),
-  });
-  const key = loadSigningPrivateKey(leaderStatusKey);
-  const signature = sign(null, canonicalBytes({ domain: BACKUPS_DOMAIN, order }), key);
-  return `${canonicalJson({ formatVersion: 1, keyId: keyIdOf(key), signature: toBase64Url(signature), order })}\n`;
+  return signLeaderDocument(
+    BACKUP_ORDER,
+    { ...o, domain: BACKUPS_DOMAIN, issuedAt: o.issuedAt ?? new Date().toISOString() },
+    leaderStatusKey,
+  );
 }
 
 export class BackupOrderError extends Error {
   override readonly name = "BackupOrderError";
 }
+
+const BACKUP_ORDER: LeaderDocumentKind<BackupOrder> = {
+  domain: BACKUPS_DOMAIN,
+  field: "order",
+  what: "backup order",
+  maxBytes: MAX_BACKUP_ORDER_BYTES,
+  schema: orderSchema,
+  error: BackupOrderError,
+};
 
 /**
  * Verifies an order against the leader's pinned status key and what the node expects: the group,
@@ -132,37 +131,7 @@ export function verifyBackupOrder(
   text: string,
   expect: { group: string; environmentId: string; leaderStatusKey: KeyInput; floor?: RouteFloor },
 ): BackupOrder {
-  const where = `backup order of ${expect.environmentId} in group ${expect.group}`;
-  if (Buffer.byteLength(text, "utf8") > MAX_BACKUP_ORDER_BYTES)
-    throw new BackupOrderError(`${where}: larger than ${MAX_BACKUP_ORDER_BYTES} bytes, not read`);
-  let envelope: z.infer<typeof signedSchema>;
-  try {
-    envelope = signedSchema.parse(JSON.parse(text));
-  } catch {
-    throw new BackupOrderError(`${where}: not a signed backup order`);
-  }
-  const key = loadSigningPublicKey(expect.leaderStatusKey);
-  if (envelope.keyId !== keyIdOf(key))
-    throw new BackupOrderError(
-      `${where}: signed by ${envelope.keyId}, not by the leader's key ${keyIdOf(key)}`,
-    );
-  const signature = fromBase64Url(envelope.signature);
-  if (
-    !signature ||
-    !verify(null, canonicalBytes({ domain: BACKUPS_DOMAIN, order: envelope.order }), key, signature)
-  )
-    throw new BackupOrderError(`${where}: the signature does not verify with the leader's key`);
-  const parsed = orderSchema.safeParse(envelope.order);
-  if (!parsed.success)
-    throw new BackupOrderError(`${where}: malformed (${parsed.error.issues[0]?.message ?? "?"})`);
-  const o = parsed.data;
-  if (o.group !== expect.group || o.environmentId !== expect.environmentId)
-    throw new BackupOrderError(`${where}: the order is ${o.environmentId}'s in group ${o.group}`);
-  if (expect.floor && belowFloor(o, expect.floor))
-    throw new BackupOrderError(
-      `${where}: release ${o.sequence}${o.withdrawn ? " (withdrawn)" : ""} is below release ${expect.floor.sequence}${expect.floor.withdrawn ? " (withdrawn)" : ""}, which this node has acted on`,
-    );
-  return o;
+  return verifyLeaderDocument(BACKUP_ORDER, text, expect);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateNodeKeyPair, generateSigningKeyPair } from "../payload";
+import { belowFloor } from "./leader-signed";
 import {
-  belowFloor,
   openTableCertificates,
   routeTableKey,
   sealTableCertificates,

@@ -23,15 +23,18 @@
 //   channel never holds a key in plain text. Every member's HAProxy then serves the certificates
 //   on 443 for the environment's hosts, as the leader's does.
 // Pure functions and schemas; the agents read and write the channel.
-import { sign, verify } from "node:crypto";
 import * as z from "zod";
 import { idSchema } from "../ids";
 import { routeSchema } from "../manifest/schema";
-import { canonicalBytes, canonicalJson } from "../payload/canonical";
-import { fromBase64Url, toBase64Url } from "../payload/encoding";
-import { type KeyInput, keyIdOf, loadSigningPrivateKey, loadSigningPublicKey } from "../payload/keys";
+import type { KeyInput } from "../payload/keys";
 import { sealedSecretSchema } from "../payload/schema";
 import { seal, unseal } from "../payload/seal";
+import {
+  type LeaderDocumentKind,
+  type RouteFloor,
+  signLeaderDocument,
+  verifyLeaderDocument,
+} from "./leader-signed";
 
 export const ROUTES_DOMAIN = "berth/swarm-routes/v1";
 /** A table larger than this is not parsed. */
@@ -61,44 +64,30 @@ const tableSchema = z
   .strict();
 export type RouteTable = z.infer<typeof tableSchema>;
 
-const signedSchema = z
-  .object({
-    formatVersion: z.literal(1),
-    keyId: z.string().regex(/^ed25519:[0-9a-f]{32}$/),
-    signature: z.string().min(1),
-    table: z.unknown(),
-  })
-  .strict();
-
 /** The table's text, signed by the leader's status key. */
 export function signRouteTable(
   t: Omit<RouteTable, "domain" | "issuedAt"> & { issuedAt?: string },
   leaderStatusKey: KeyInput,
 ): string {
-  const table = tableSchema.parse({
-    ...t,
-    domain: ROUTES_DOMAIN,
-    issuedAt: t.issuedAt ?? new Date().toISOString(),
-  });
-  const key = loadSigningPrivateKey(leaderStatusKey);
-  const signature = sign(null, canonicalBytes({ domain: ROUTES_DOMAIN, table }), key);
-  return `${canonicalJson({ formatVersion: 1, keyId: keyIdOf(key), signature: toBase64Url(signature), table })}\n`;
+  return signLeaderDocument(
+    ROUTE_TABLE,
+    { ...t, domain: ROUTES_DOMAIN, issuedAt: t.issuedAt ?? new Date().toISOString() },
+    leaderStatusKey,
+  );
 }
 
 export class RouteTableError extends Error {
   override readonly name = "RouteTableError";
 }
 
-/** Where a table stands in the order a node acts on: (sequence, withdrawn). */
-export interface RouteFloor {
-  sequence: number;
-  withdrawn: boolean;
-}
-
-/** `a` is below `b`: an older release, or the same release before its withdrawal. */
-export function belowFloor(a: RouteFloor, b: RouteFloor): boolean {
-  return a.sequence < b.sequence || (a.sequence === b.sequence && !a.withdrawn && b.withdrawn);
-}
+const ROUTE_TABLE: LeaderDocumentKind<RouteTable> = {
+  domain: ROUTES_DOMAIN,
+  field: "table",
+  what: "route table",
+  maxBytes: MAX_ROUTE_TABLE_BYTES,
+  schema: tableSchema,
+  error: RouteTableError,
+};
 
 /**
  * Verifies a table against the leader's pinned status key and what the node expects. Throws
@@ -108,37 +97,7 @@ export function verifyRouteTable(
   text: string,
   expect: { group: string; environmentId: string; leaderStatusKey: KeyInput; floor?: RouteFloor },
 ): RouteTable {
-  const where = `route table of ${expect.environmentId} in group ${expect.group}`;
-  if (Buffer.byteLength(text, "utf8") > MAX_ROUTE_TABLE_BYTES)
-    throw new RouteTableError(`${where}: larger than ${MAX_ROUTE_TABLE_BYTES} bytes, not read`);
-  let envelope: z.infer<typeof signedSchema>;
-  try {
-    envelope = signedSchema.parse(JSON.parse(text));
-  } catch {
-    throw new RouteTableError(`${where}: not a signed route table`);
-  }
-  const key = loadSigningPublicKey(expect.leaderStatusKey);
-  if (envelope.keyId !== keyIdOf(key))
-    throw new RouteTableError(
-      `${where}: signed by ${envelope.keyId}, not by the leader's key ${keyIdOf(key)}`,
-    );
-  const signature = fromBase64Url(envelope.signature);
-  if (
-    !signature ||
-    !verify(null, canonicalBytes({ domain: ROUTES_DOMAIN, table: envelope.table }), key, signature)
-  )
-    throw new RouteTableError(`${where}: the signature does not verify with the leader's key`);
-  const parsed = tableSchema.safeParse(envelope.table);
-  if (!parsed.success)
-    throw new RouteTableError(`${where}: malformed (${parsed.error.issues[0]?.message ?? "?"})`);
-  const t = parsed.data;
-  if (t.group !== expect.group || t.environmentId !== expect.environmentId)
-    throw new RouteTableError(`${where}: the table is ${t.environmentId}'s in group ${t.group}`);
-  if (expect.floor && belowFloor(t, expect.floor))
-    throw new RouteTableError(
-      `${where}: release ${t.sequence}${t.withdrawn ? " (withdrawn)" : ""} is below release ${expect.floor.sequence}${expect.floor.withdrawn ? " (withdrawn)" : ""}, which this node has acted on`,
-    );
-  return t;
+  return verifyLeaderDocument(ROUTE_TABLE, text, expect);
 }
 
 /**

@@ -18,9 +18,9 @@ import * as z from "zod";
 import type { ChannelStore } from "../../contract/channel/store";
 import type { KeyInput } from "../../contract/payload";
 import { tlsBundlesFromSecrets } from "../../contract/release/tls";
+import type { RouteFloor } from "../../contract/swarm/leader-signed";
 import {
   openTableCertificates,
-  type RouteFloor,
   type RouteTable,
   routeTableKey,
   routeTablePrefix,
