@@ -375,7 +375,8 @@ export class Backups {
   async tick(
     env: string,
     b: NodeBackup,
-    secrets: Record<string, string>,
+    /** The secrets, or how to open them: called only when a job is due. */
+    secretsOrOpen: Record<string, string> | (() => Record<string, string>),
     o: { maintain?: boolean } = {},
   ): Promise<boolean> {
     const now = this.now();
@@ -397,6 +398,7 @@ export class Backups {
       return false;
     }
     try {
+      const secrets = typeof secretsOrOpen === "function" ? secretsOrOpen() : secretsOrOpen;
       const volumes = plan.jobs.flatMap((j) => (j.kind === "backup" ? [j.volume] : []));
       if (volumes.length > 0) await this.backupNow(env, b, secrets, volumes);
       if (plan.jobs.some((j) => j.kind === "prune")) await this.prune(env, b, secrets);

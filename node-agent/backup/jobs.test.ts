@@ -70,7 +70,9 @@ function fakeRestic(o: { missingRepo?: boolean } = {}) {
   return { run, calls, subcommands };
 }
 
-function setup(o: { docker?: Parameters<typeof recordingRunner>[0]; missingRepo?: boolean } = {}) {
+function setup(
+  o: { docker?: Parameters<typeof recordingRunner>[0]; missingRepo?: boolean; now?: () => Date } = {},
+) {
   const root = mkdtempSync(join(tmpdir(), "berth-backup-jobs-"));
   const docker = recordingRunner(o.docker);
   const restic = fakeRestic(o);
@@ -81,6 +83,7 @@ function setup(o: { docker?: Parameters<typeof recordingRunner>[0]; missingRepo?
     restic: restic.run,
     log: quiet(),
     restarted: async (env) => void restarted.push(env),
+    ...(o.now ? { now: o.now } : {}),
   });
   return { root, docker, restic, restarted, backups };
 }
@@ -219,16 +222,20 @@ describe("BackupJobs (the current release's settings)", () => {
     s.save(1, { payload: envelope, compose, metadata: { sequence: 1, receivedAt: "", project: "p" } });
     s.setCurrent(1);
     const reported: string[] = [];
+    const unsealed: number[] = [];
     const jobs = new BackupJobs({
       backups: t.backups,
       store,
-      unseal: (r) => Object.fromEntries(unsealSecrets(r.payload, nodeKeys.privateKey)),
+      unseal: (r) => {
+        unsealed.push(r.sequence);
+        return Object.fromEntries(unsealSecrets(r.payload, nodeKeys.privateKey));
+      },
       reportBackup: async (env) => void reported.push(env),
       environments: () => [ENV],
       mountDisk: async () => {},
       log: quiet(),
     });
-    return { jobs, reported };
+    return { jobs, reported, unsealed };
   }
 
   it("backs up with the current release's settings and secrets, then reports", async () => {
@@ -239,6 +246,23 @@ describe("BackupJobs (the current release's settings)", () => {
     expect(t.restic.calls[0]?.env.RESTIC_PASSWORD).toBe("pw-1");
     expect(reported).toEqual([ENV]);
     expect(t.backups.status(ENV)?.volumes[0]?.last?.snapshotId).toBe("abcdef12");
+  });
+
+  it("opens the release's secrets only when a scheduled job is due, not at every poll", async () => {
+    let now = new Date("2026-12-07T10:30:00Z");
+    const t = setup({ now: () => now });
+    const { jobs, unsealed } = withRelease(t, backupOf(t.root));
+    for (let i = 0; i < 5; i++) {
+      now = new Date(now.getTime() + 60_000);
+      await jobs.tick();
+    }
+    expect(t.restic.calls).toEqual([]);
+    expect(unsealed).toEqual([]);
+    now = new Date("2026-12-07T11:00:30Z");
+    await jobs.tick();
+    expect(t.restic.subcommands()).toEqual(["backup"]);
+    expect(t.restic.calls[0]?.env.RESTIC_PASSWORD).toBe("pw-1");
+    expect(unsealed).toEqual([1]);
   });
 
   it("says why there is nothing to back up", async () => {

@@ -36,14 +36,20 @@ export class BackupJobs {
 
   /** The backup settings and unsealed secrets of the environment's current release. */
   settingsOf(env: string): BackupSettings | undefined {
+    const d = this.declared(env);
+    return d ? { backup: d.backup, secrets: this.d.unseal(d.release) } : undefined;
+  }
+
+  /** The current release's backup settings, its secrets still sealed. */
+  private declared(env: string): { release: Release; backup: NodeBackup } | undefined {
     const store = this.d.store(env);
     const current = store.current();
     if (current === undefined) return undefined;
-    // A Swarm stack carries no backup settings yet (backups on a node group are not built).
+    // A Swarm stack's backups are the holders' (swarm/held-backups.ts), not the manager's.
     if (isSwarmStack(store.readCompose(current))) return undefined;
     const release = store.release(current);
     const backup = release.extras.backup;
-    return backup ? { backup, secrets: this.d.unseal(release) } : undefined;
+    return backup ? { release, backup } : undefined;
   }
 
   private require(env: string): BackupSettings {
@@ -107,9 +113,11 @@ export class BackupJobs {
   async tick(): Promise<void> {
     for (const env of this.d.environments()) {
       try {
-        const b = this.settingsOf(env);
-        if (!b) continue;
-        if (await this.d.backups.tick(env, b.backup, b.secrets)) await this.d.reportBackup(env);
+        const d = this.declared(env);
+        if (!d) continue;
+        // The secrets are opened only when a job is due, not at every poll.
+        if (await this.d.backups.tick(env, d.backup, () => this.d.unseal(d.release)))
+          await this.d.reportBackup(env);
       } catch (e) {
         this.d.log.error({ environment: env, err: describeError(e) }, "backup pass failed");
       }
