@@ -34,10 +34,25 @@ describe("renderSwarmProxyConfig", () => {
     expect(cfg).toMatch(/default-server check inter 500ms fall 1 rise 1 resolvers docker/);
   });
 
-  it("answers its readiness itself: 503 while a route's backend has no live task", () => {
-    expect(cfg.split("\n")).toContain("  monitor-uri /.berth/proxy-ready");
-    expect(cfg.split("\n")).toContain(
-      "  monitor fail if { nbsrv(r1_api) lt 1 } || { nbsrv(r2_web) lt 1 } || { nbsrv(r0_web) lt 1 }",
+  it("answers its readiness itself, only to its own host: 503 while a route's backend has no live task", () => {
+    const lines = cfg.split("\n");
+    expect(lines).not.toContain("  monitor-uri /.berth/proxy-ready");
+    expect(lines.filter((l) => l.includes("berth_unready nbsrv"))).toEqual([
+      "  acl berth_unready nbsrv(r1_api) lt 1",
+      "  acl berth_unready nbsrv(r2_web) lt 1",
+      "  acl berth_unready nbsrv(r0_web) lt 1",
+    ]);
+    expect(lines).toContain("  acl berth_ready_ask path /.berth/proxy-ready");
+    expect(lines).toContain("  acl berth_ready_ask_host var(txn.host) -m str berth-proxy.invalid");
+    const ret503 = lines.indexOf(
+      "  http-request return status 503 if berth_ready_ask berth_ready_ask_host berth_unready",
     );
+    const ret200 = lines.indexOf("  http-request return status 200 if berth_ready_ask berth_ready_ask_host");
+    // The host is known before it is asked for, and 503 wins over 200.
+    expect(lines.indexOf("  http-request set-var(txn.host) req.hdr(host),field(1,:),lower")).toBeLessThan(
+      ret503,
+    );
+    expect(ret503).toBeGreaterThan(-1);
+    expect(ret200).toBeGreaterThan(ret503);
   });
 });

@@ -11,9 +11,12 @@
 // failed check; a request whose connection fails, or whose server closed it or answered 502-504,
 // is retried up to 3 times on another server (`retry-on all-retryable-errors`, `option
 // redispatch`); connects time out after 1 s, so a lost node's tasks cost a retry, not a failure.
-// Readiness (PROXY_READY_PATH, HAProxy's monitor): 200 when every route's backend has a task it
-// reaches (a server UP), else 503. The leader's agent asks each node's proxy before it reports a
-// release applied (node-agent/swarm/proxy-ready.ts), so "applied" means every node serves.
+// Readiness (PROXY_READY_PATH asked with the Host PROXY_READY_HOST): 200 when every route's backend
+// has a task it reaches (a server UP), else 503. The leader's agent asks each node's proxy before
+// it reports a release applied (node-agent/swarm/proxy-ready.ts), so "applied" means every node
+// serves. Only that host gets an answer: a request for a route's host, the only kind the edge
+// forwards, goes to the app even on this path, so the public learns nothing of the tasks' health
+// and an app keeps every path of its own.
 // Pure: the text of the config; render.ts adds the service.
 import type { Route } from "../manifest/schema";
 
@@ -27,6 +30,8 @@ export const PROXY_CONFIG_PATH = "/etc/berth-proxy/haproxy.cfg";
 export const PROXY_SLOTS = 20;
 /** Answered by the proxy itself: 200 when every route has a live task, else 503. */
 export const PROXY_READY_PATH = "/.berth/proxy-ready";
+/** The Host the readiness is asked with: `.invalid` is reserved (RFC 2606), so no route has it. */
+export const PROXY_READY_HOST = "berth-proxy.invalid";
 
 function backendName(i: number, r: Route): string {
   return `r${i}_${r.service.replace(/[^A-Za-z0-9_-]/g, "_")}`;
@@ -62,9 +67,13 @@ export function renderSwarmProxyConfig(routes: readonly Route[], stack: string):
     "  hold obsolete 1s",
     "frontend http",
     `  bind :${PROXY_TARGET_PORT}`,
-    `  monitor-uri ${PROXY_READY_PATH}`,
-    `  monitor fail if ${sorted.map(({ backend }) => `{ nbsrv(${backend}) lt 1 }`).join(" || ")}`,
     "  http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
+    `  acl berth_ready_ask path ${PROXY_READY_PATH}`,
+    `  acl berth_ready_ask_host var(txn.host) -m str ${PROXY_READY_HOST}`,
+    // Named ACLs of one name are OR'ed: any route without a live task.
+    ...sorted.map(({ backend }) => `  acl berth_unready nbsrv(${backend}) lt 1`),
+    "  http-request return status 503 if berth_ready_ask berth_ready_ask_host berth_unready",
+    "  http-request return status 200 if berth_ready_ask berth_ready_ask_host",
   ];
   for (const { r, backend, prefix } of sorted) {
     const host = r.host.startsWith("*.")

@@ -50,7 +50,13 @@ describe("askProxies", () => {
   let unready: Server;
   const port = (s: Server) => (s.address() as AddressInfo).port;
   beforeAll(async () => {
-    ready = createServer((req, res) => res.writeHead(req.url === "/.berth/proxy-ready" ? 200 : 404).end());
+    ready = createServer((req, res) =>
+      res
+        .writeHead(
+          req.url === "/.berth/proxy-ready" && req.headers.host === "berth-proxy.invalid" ? 200 : 404,
+        )
+        .end(),
+    );
     unready = createServer((_req, res) => res.writeHead(503).end("no server"));
     await Promise.all([ready, unready].map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", r))));
   });

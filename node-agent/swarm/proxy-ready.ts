@@ -4,12 +4,12 @@
 // between the engines (VXLAN, and IPsec for an encrypted overlay: a kernel without ESP drops
 // every packet between the nodes while Swarm says all is well). So the leader's agent, once the
 // stack converged, asks each node's proxy, at the node's address and the port it publishes, for
-// its readiness (PROXY_READY_PATH: HAProxy's monitor, 200 when every route has a live task) and
+// its readiness (PROXY_READY_PATH with the Host PROXY_READY_HOST, 200 when every route has a live task) and
 // reports the release applied only when every node answers 200. The group's firewall opens that
 // port between the group's nodes (components/deployment-node/swarm-firewall.ts).
 import { request } from "node:http";
 import { NODE_LABEL } from "../../contract/swarm/names";
-import { PROXY_READY_PATH, PROXY_SERVICE } from "../../contract/swarm/proxy";
+import { PROXY_READY_HOST, PROXY_READY_PATH, PROXY_SERVICE } from "../../contract/swarm/proxy";
 import type { ApiNode, ApiService, ApiTask } from "./convergence";
 
 /** A node running the environment's proxy, where its published port is reached. */
@@ -63,7 +63,14 @@ export function askProxy(target: ProxyTarget, port: number, timeoutMs: number): 
       return;
     }
     const req = request(
-      { host: target.address, port, path: PROXY_READY_PATH, timeout: timeoutMs, agent: false },
+      {
+        host: target.address,
+        port,
+        path: PROXY_READY_PATH,
+        headers: { host: PROXY_READY_HOST },
+        timeout: timeoutMs,
+        agent: false,
+      },
       (res) => {
         res.resume();
         res.on("end", () => done(res.statusCode === 200, `HTTP ${res.statusCode}`));
