@@ -96,7 +96,40 @@ export function setCloudMocks(stack = "test"): Recorded[] {
     stack,
     false,
   );
+  forwardLateOutputs();
   return created;
+}
+
+/** The part of the SDK's MockMonitor this file relies on (a class the SDK does not export). */
+interface MockMonitorLike {
+  resources: Map<string, unknown>;
+  registerResourceOutputs(req: { getUrn(): string }, callback: (err: unknown, res: unknown) => void): void;
+}
+
+/** The mock monitors of this worker's earlier program runs, newest first (a few are enough). */
+const earlierMonitors: MockMonitorLike[] = [];
+
+/**
+ * Unit files share their worker (vitest.config.mts: isolate false), so a file's components can
+ * still be resolving their outputs when the next file sets its mocks: a component's
+ * registerResourceOutputs then reaches a monitor that never saw it, which throws "unknown
+ * resource" as an unhandled rejection, and vitest fails the whole run for it (seen at a load of
+ * 10: `stacks/program-scaleway.test.ts` got the late outputs of an earlier file's `web-1`). Such
+ * late outputs go to the monitor that registered the resource, as an engine would route them; an
+ * unknown resource is still an error.
+ */
+function forwardLateOutputs(): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitorLike;
+  const own = monitor.registerResourceOutputs.bind(monitor);
+  const earlier = [...earlierMonitors];
+  monitor.registerResourceOutputs = (req, callback) => {
+    const urn = req.getUrn();
+    const owner = monitor.resources.has(urn) ? undefined : earlier.find((m) => m.resources.has(urn));
+    if (owner) owner.registerResourceOutputs(req, callback);
+    else own(req, callback);
+  };
+  earlierMonitors.unshift(monitor);
+  earlierMonitors.length = Math.min(earlierMonitors.length, 8);
 }
 
 export function value<T>(o: pulumi.Output<T> | pulumi.Input<T>): Promise<T> {
