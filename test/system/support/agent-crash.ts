@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { waitForOutcome } from "../../../contract/channel/publish";
 import type { EnvironmentStatus } from "../../../contract/channel/status";
+import { AGENT_ENVIRONMENT, agentRunArgs } from "../../../contract/node/agent-process";
 import { run } from "../../../lib/process";
 import { AgentHarness, appManifest } from "./agent-harness";
 import { REPO_ROOT } from "./pulumi-project";
@@ -51,18 +52,16 @@ export function crashSuite() {
   }, 300_000);
 
   function startAgent(killAt?: string): ChildProcess {
-    return spawn(
-      process.execPath,
-      [join(REPO_ROOT, "dist", "berth-agent.js"), "run", "--config", h.configFile],
-      {
-        env: {
-          ...process.env,
-          BERTH_LOG_LEVEL: "warn",
-          ...(killAt ? { BERTH_AGENT_FAULT_KILL_AT: killAt } : {}),
-        },
-        stdio: ["ignore", "ignore", "pipe"],
+    // Started as every node starts it (contract/node/agent-process.ts): its flags and malloc settings.
+    return spawn(process.execPath, agentRunArgs(join(REPO_ROOT, "dist", "berth-agent.js"), h.configFile), {
+      env: {
+        ...process.env,
+        ...AGENT_ENVIRONMENT,
+        BERTH_LOG_LEVEL: "warn",
+        ...(killAt ? { BERTH_AGENT_FAULT_KILL_AT: killAt } : {}),
       },
-    );
+      stdio: ["ignore", "ignore", "pipe"],
+    });
   }
 
   function exited(p: ChildProcess, timeoutMs: number): Promise<NodeJS.Signals | number | null> {
