@@ -6,6 +6,7 @@ import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseAgentConfig } from "../../contract/node/agent-config";
+import { DOCKER_DAEMON_JSON_PATH } from "../../contract/node/docker-daemon";
 import { PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
 import { run } from "../../lib/process";
@@ -115,6 +116,15 @@ describe("renderCloudInit", () => {
     const iInstall = d.runcmd.findIndex((c) => c.includes(AGENT_INSTALLER_PATH));
     expect(iInstall).toBeGreaterThan(-1);
     expect(iInstall).toBeLessThan(d.runcmd.length - 1);
+  });
+
+  it("gives the node's dockerd more parallel layer downloads (daemon.json, written before the packages install)", () => {
+    for (const role of ["deployment", "workspace"] as const) {
+      const d = doc(renderCloudInit({ ...base, role }));
+      const f = file(d, DOCKER_DAEMON_JSON_PATH);
+      expect(f.permissions).toBe("0644");
+      expect(JSON.parse(f.content)).toEqual({ "max-concurrent-downloads": 8 });
+    }
   });
 
   it("gives a workspace node git and the pinned devcontainer CLI, and tells the agent where it is", () => {

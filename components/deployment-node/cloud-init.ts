@@ -22,6 +22,7 @@ import type { S3ChannelAccess } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { type AgentConfig, agentConfigSchema } from "../../contract/node/agent-config";
 import { AGENT_ENVIRONMENT, agentRunArgs } from "../../contract/node/agent-process";
+import { DOCKER_DAEMON_JSON_PATH, renderDockerDaemonJson } from "../../contract/node/docker-daemon";
 import { PROXY_UNIT_NAME, PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { metadataRuleScript } from "../../lib/metadata-block";
 
@@ -298,6 +299,14 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
           },
         ]
       : []),
+    // Written before the packages install, so dockerd starts with it (more parallel layer
+    // downloads: contract/node/docker-daemon.ts).
+    {
+      path: DOCKER_DAEMON_JSON_PATH,
+      owner: "root:root",
+      permissions: "0644",
+      content: renderDockerDaemonJson(),
+    },
     { path: AGENT_UNIT_PATH, owner: "root:root", permissions: "0644", content: renderAgentUnit() },
     {
       path: PROXY_UNIT_PATH,

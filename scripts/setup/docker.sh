@@ -9,7 +9,8 @@ setup_docker() {
   else
     say "starting dockerd (log: $BERTH_CACHE/dockerd.log)"
     mkdir -p "$BERTH_CACHE"
-    spawn_daemon "$BERTH_CACHE/dockerd.log" dockerd >/dev/null
+    # A node's settings (contract/node/docker-daemon.ts; cloud-init writes them as daemon.json).
+    spawn_daemon "$BERTH_CACHE/dockerd.log" dockerd --max-concurrent-downloads 8 >/dev/null
   fi
   local i
   for i in $(seq 1 60); do

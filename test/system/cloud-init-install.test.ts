@@ -17,6 +17,7 @@ import {
   renderCloudInit,
 } from "../../components/deployment-node/cloud-init";
 import { AGENT_BUNDLE } from "../../components/runtime-path";
+import { DOCKER_DAEMON_JSON_PATH, NODE_DOCKERD_SETTINGS } from "../../contract/node/docker-daemon";
 import { PROXY_UNIT_PATH } from "../../contract/node/proxy-unit";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { run } from "../../lib/process";
@@ -82,6 +83,14 @@ describe("cloud-init install steps in a throwaway container", () => {
     expect(versions.exitCode, versions.stderr).toBe(0);
     expect(versions.stdout).toMatch(/Docker Compose version v?2\./);
     expect(versions.stdout).toMatch(/^pigz \d/m);
+    // Docker 23 or later pulls the zstd layers of workspace cache images; the node's daemon.json
+    // (more parallel layer downloads) is one this dockerd accepts.
+    const engine = Number(versions.stdout.match(/^Docker version (\d+)\./m)?.[1]);
+    expect(engine, versions.stdout).toBeGreaterThanOrEqual(23);
+    const daemonJson = await exec(`dockerd --validate --config-file ${DOCKER_DAEMON_JSON_PATH}`);
+    expect(daemonJson.exitCode, daemonJson.stderr).toBe(0);
+    expect(`${daemonJson.stdout}${daemonJson.stderr}`).toMatch(/configuration OK/);
+    expect(JSON.parse((await exec(`cat ${DOCKER_DAEMON_JSON_PATH}`)).stdout)).toEqual(NODE_DOCKERD_SETTINGS);
     const sources = await exec("cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null");
     expect(sources.stdout).not.toMatch(/download\.docker\.com|nodesource/);
 
