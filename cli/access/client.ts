@@ -1,14 +1,16 @@
 // The CLI's side of an access session: sign a token for one request with the operator's key,
 // open the WebSocket through the node's proxy, stream stdin/stdout/stderr, return the exit code.
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { pipeline } from "node:stream/promises";
 import { WebSocket } from "ws";
 import {
   ACCESS_PROTOCOL,
   type AccessAction,
   type AccessTarget,
   actionUnsupported,
+  DOWNLOAD_PROTOCOL,
   encodeAccessToken,
   LEGACY_ACCESS_PROTOCOL,
   PROTOCOL_HEADER,
@@ -353,6 +355,113 @@ export async function uploadFile(
   if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
   if (body.type === "exit" && typeof body.code === "number") return body.code;
   throw new Error(`the node reports: ${body.message ?? "no outcome for the upload"}`);
+}
+
+/**
+ * Reads a file of a workspace into the local file `to` (`berth workspace cp NAME:PATH LOCAL`). An
+ * agent of protocol 6 or later answers one HTTP GET with the file as the body, of known length
+ * (node-agent/access/http-download.ts), or says to read it in a session (a device, a pipe, a node
+ * without the relay); an older agent, or one whose version is unknown, serves it in a session.
+ * `to` is written only once the node has found the file.
+ */
+export async function downloadFile(r: SessionRequest, to: string, streams: Streams): Promise<number> {
+  const info = await nodeInfoOf(r.url).catch(() => undefined);
+  const inSession = async () => {
+    const file = createWriteStream(to);
+    const s = await openSession(info ? { ...r, node: r.node ?? info.nodeId, protocol: info.protocol } : r, {
+      stdout: file,
+      stderr: streams.stderr,
+    });
+    s.eof();
+    const code = await s.done.finally(() => new Promise<void>((resolve) => file.end(resolve)));
+    return code;
+  };
+  if (!info || info.protocol < DOWNLOAD_PROTOCOL) return await inSession();
+  const token = signAccessToken({
+    operator: r.operator.name,
+    privateKey: r.operator.privateKey,
+    node: r.node ?? info.nodeId,
+    target: r.target,
+    action: r.action,
+    request: requestFor(r.action, r.request, info.protocol),
+  });
+  const kind = r.target.kind === "environment" ? "environments" : "workspaces";
+  const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
+  type Answer = { status: number; text: string; protocol?: number } | { file: true };
+  const answer = await new Promise<Answer>((resolve, reject) => {
+    const req = requestTo(
+      r.url,
+      path,
+      { method: "GET", headers: { authorization: encodeAccessToken(token) } },
+      (res) => {
+        const type = String(res.headers["content-type"] ?? "");
+        if (res.statusCode === 200 && type.startsWith("application/octet-stream")) {
+          const length = Number(res.headers["content-length"]);
+          let got = 0;
+          res.on("data", (c: Buffer) => {
+            got += c.length;
+          });
+          const file = createWriteStream(to);
+          let writeFailed: Error | undefined;
+          file.once("error", (e) => {
+            writeFailed = e;
+          });
+          pipeline(res, file).then(
+            () =>
+              got === length
+                ? resolve({ file: true })
+                : reject(cutShort(String(r.request.path), to, got, length)),
+            () =>
+              reject(
+                writeFailed
+                  ? new Error(`cannot write ${to}: ${writeFailed.message}`)
+                  : cutShort(String(r.request.path), to, got, length),
+              ),
+          );
+          return;
+        }
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text,
+            ...(protocolOf(res.headers[PROTOCOL_HEADER])
+              ? { protocol: protocolOf(res.headers[PROTOCOL_HEADER]) }
+              : {}),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", (e) => reject(new Error(`cannot read the file from ${r.url}: ${e.message}`)));
+    req.end();
+  });
+  if ("file" in answer) return 0;
+  let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
+  try {
+    body = JSON.parse(answer.text);
+  } catch {}
+  if (answer.status !== 200)
+    throw new AccessRefused(
+      answer.status,
+      typeof body.code === "string" ? body.code : `HTTP_${answer.status}`,
+      body.reason ?? (answer.text.trim() || "the node's proxy refused the request"),
+      answer.protocol,
+    );
+  if (body.type === "session") return await inSession();
+  if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
+  if (body.type === "exit" && typeof body.code === "number") return body.code;
+  throw new Error(`the node reports: ${body.message ?? "no outcome for the download"}`);
+}
+
+function cutShort(path: string, to: string, got: number, length: number): Error {
+  return new Error(
+    `the download of ${path} was cut short: ${got} of ${length} bytes came (${to} is incomplete)`,
+  );
 }
 
 /** Pumps a local readable into the session's stdin, with backpressure; ends it at the end. */

@@ -1,5 +1,5 @@
 // berth workspace shell / exec / cp / port: into a workspace through its node's access endpoint.
-import { createWriteStream, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { PassThrough } from "node:stream";
 import { isId } from "../../contract/ids";
@@ -8,6 +8,7 @@ import {
   ACCESS_OPTIONS_USAGE,
   AccessRefused,
   accessUrl,
+  downloadFile,
   type OpenSession,
   openSession,
   operatorFrom,
@@ -107,17 +108,12 @@ async function cp(io: Io, values: Record<string, unknown>, from: string, to: str
     throw new UsageError("one side of cp is NAME:PATH (the workspace), the other a local file");
   if (src) {
     const [, name = "", path = ""] = src;
-    const file = createWriteStream(to);
     const err = new PassThrough();
     err.on("data", (c: Buffer) => io.err(c.toString().trimEnd()));
-    const s = await openSession(
-      { ...base(io, values, name), action: "file-read", request: { path } },
-      { stdout: file, stderr: err },
-    );
-    s.eof();
-    const code = await s.done;
-    await new Promise<void>((resolve) => file.end(resolve));
-    return code;
+    return await downloadFile({ ...base(io, values, name), action: "file-read", request: { path } }, to, {
+      stdout: new PassThrough(),
+      stderr: err,
+    });
   }
   const [, name = "", path = ""] = dst as RegExpExecArray;
   const st = statSync(from);

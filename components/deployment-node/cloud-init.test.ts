@@ -105,6 +105,7 @@ describe("renderCloudInit", () => {
         "haproxy",
         "nodejs",
         "pigz",
+        "python3",
         "restic",
         "skopeo",
       ]),

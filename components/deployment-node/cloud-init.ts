@@ -49,7 +49,9 @@ export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
  * restic (volume backups), curl (fetches the agent bundle in "channel" mode), pigz (dockerd
  * decompresses image layers with `unpigz` when it finds it: a fresh node's pull of a 466 MB
  * toolchain image took 14.0–15.3 s with it, 22.8–25.9 s without), skopeo (pushes workspace cache
- * images with zstd layers, which a fresh node pulls faster: node-agent/workspace/commands.ts).
+ * images with zstd layers, which a fresh node pulls faster: node-agent/workspace/commands.ts),
+ * python3 (cloud-init runs on it, so the image has it; named so the agent's splice relay,
+ * node-agent/access/splice-relay.ts, never depends on that).
  */
 export const NODE_PACKAGES = [
   "ca-certificates",
@@ -61,6 +63,7 @@ export const NODE_PACKAGES = [
   "nodejs",
   "openssl",
   "pigz",
+  "python3",
   "restic",
   "skopeo",
 ] as const;

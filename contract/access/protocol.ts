@@ -14,9 +14,11 @@ import { formatIssues } from "../payload/sign";
 import { type AccessAction, requestSchemas } from "./schema";
 
 /** This build's version of the access protocol. */
-export const ACCESS_PROTOCOL = 5;
+export const ACCESS_PROTOCOL = 6;
 /** From this version on, file-write is also served as one HTTP PUT whose body is the file. */
 export const UPLOAD_PROTOCOL = 3;
+/** From this version on, file-read is also served as one HTTP GET whose answer's body is the file. */
+export const DOWNLOAD_PROTOCOL = 6;
 /** The version of an agent that names none. */
 export const LEGACY_ACCESS_PROTOCOL = 1;
 /** The response header in which the agent names its version. */

@@ -75,6 +75,41 @@ export const writeCheckCommand = (dir: string, name: string) => [
   name,
 ];
 
+/** The Engine API's path that extracts a tar into `dir`, files owned as the tar says. */
+export function putArchivePath(container: string, dir: string): string {
+  return `${API}/containers/${encodeURIComponent(container)}/archive?path=${encodeURIComponent(dir)}&copyUIDGID=1&noOverwriteDirNonDir=1`;
+}
+
+/**
+ * The raw request head of a PUT of a `length`-byte tar into `dir` (for a process that writes it
+ * on the engine's socket itself).
+ */
+export function putArchiveHead(container: string, dir: string, length: number): string {
+  return `PUT ${putArchivePath(container, dir)} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
+}
+
+/**
+ * The raw request of a GET of `path`'s archive as HTTP/1.0: dockerd (Go's server) then sends the
+ * tar as it is, without chunked framing, and closes the connection at its end.
+ */
+export function getArchiveRequest(container: string, path: string): string {
+  return `GET ${API}/containers/${encodeURIComponent(container)}/archive?path=${encodeURIComponent(path)} HTTP/1.0\r\nHost: docker\r\n\r\n`;
+}
+
+/**
+ * `sh -c` as the remote user: `path` exists, is not a folder and is readable; prints the path
+ * with every link resolved, `file` when it is a regular file that is not empty (else `other`: a
+ * device, a pipe, or a file such as /proc's whose size says nothing), the user's uid, then their
+ * groups. The errors name the path as the client gave it.
+ */
+export const readCheckCommand = (path: string) => [
+  "sh",
+  "-c",
+  'if [ ! -e "$1" ]; then echo "$1: no such file" >&2; exit 1; fi; if [ -d "$1" ]; then echo "$1 is a folder, not a file" >&2; exit 1; fi; if [ ! -r "$1" ]; then echo "$1: permission denied (not readable by $(id -un))" >&2; exit 1; fi; readlink -f -- "$1" || exit 1; if [ -f "$1" ] && [ -s "$1" ]; then echo file; else echo other; fi; id -u; id -G',
+  "berth-read-check",
+  path,
+];
+
 /**
  * Streams a tar into the container's folder `dir`. `feed` writes the tar's bytes into the request
  * (with backpressure) and ends it; resolves when dockerd has extracted it.
@@ -91,7 +126,7 @@ export function putArchive(
       {
         socketPath,
         method: "PUT",
-        path: `${API}/containers/${encodeURIComponent(container)}/archive?path=${encodeURIComponent(dir)}&copyUIDGID=1&noOverwriteDirNonDir=1`,
+        path: putArchivePath(container, dir),
         headers: { "content-type": "application/x-tar", "content-length": length },
       },
       (res) => {

@@ -24,6 +24,7 @@ import {
 } from "../../contract/access";
 import { isId } from "../../contract/ids";
 import type { Logger } from "../../lib/log";
+import { HttpDownloadSession } from "./http-download";
 import { HttpUploadSession } from "./http-upload";
 import type { NonceCache } from "./nonce-cache";
 import { MAX_FRAME_BYTES, Session, type StreamSession } from "./session";
@@ -65,6 +66,8 @@ export interface AccessServerDeps {
 const PATH = /^\/\.berth\/access\/v1\/(environments|workspaces)\/([^/]+)\/([a-z-]{1,32})$/;
 /** The one action served as a plain HTTP PUT. */
 const UPLOAD_PATH = /^\/\.berth\/access\/v1\/workspaces\/[^/]+\/file-write$/;
+/** The one action served as a plain HTTP GET (protocol 6, http-download.ts). */
+const DOWNLOAD_PATH = /^\/\.berth\/access\/v1\/workspaces\/[^/]+\/file-read$/;
 
 export class AccessServer {
   private server: Server | undefined;
@@ -117,6 +120,13 @@ export class AccessServer {
     if (req.method === "GET" && req.url === `${ACCESS_PATH_PREFIX}/node`) {
       res.writeHead(200, { "content-type": "application/json", [PROTOCOL_HEADER]: ACCESS_PROTOCOL });
       res.end(JSON.stringify({ nodeId: this.d.nodeId, protocol: ACCESS_PROTOCOL }));
+      return;
+    }
+    if (req.method === "GET" && DOWNLOAD_PATH.test(req.url ?? "")) {
+      this.download(req, res).catch((e) => {
+        this.d.log.error({ err: (e as Error).message }, "access download failed");
+        res.destroy();
+      });
       return;
     }
     if (req.method === "PUT" && req.url?.startsWith(ACCESS_PATH_PREFIX)) {
@@ -240,19 +250,20 @@ export class AccessServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.run(a, new Session(ws)));
   }
 
+  /** A file download as one HTTP GET (protocol 6, http-download.ts). */
+  private async download(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const a = await this.admit(req);
+    if (!a.ok) {
+      refuseHttp(req, res, a.status, a.code, a.reason);
+      return;
+    }
+    this.run(a, new HttpDownloadSession(req, res));
+  }
+
   /** A file upload as one HTTP PUT (protocol 3, http-upload.ts); every other action is a WebSocket session. */
   private async upload(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-    const refuse = (status: number, code: string, reason: string) => {
-      const body = JSON.stringify({ code, reason });
-      res.writeHead(status, {
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(body),
-        [PROTOCOL_HEADER]: ACCESS_PROTOCOL,
-        connection: "close",
-      });
-      // The body is not read: the connection ends with the answer.
-      res.end(body, () => req.socket.destroy());
-    };
+    const refuse = (status: number, code: string, reason: string) =>
+      refuseHttp(req, res, status, code, reason);
     if (!UPLOAD_PATH.test(req.url ?? "")) {
       refuse(
         405,
@@ -268,6 +279,18 @@ export class AccessServer {
     }
     this.run(a, new HttpUploadSession(req, res, { [PROTOCOL_HEADER]: ACCESS_PROTOCOL }, expectsContinue));
   }
+}
+
+/** A refusal of a plain HTTP request (an upload's body is not read): the connection ends with it. */
+function refuseHttp(req: IncomingMessage, res: ServerResponse, status: number, code: string, reason: string) {
+  const body = JSON.stringify({ code, reason });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    [PROTOCOL_HEADER]: ACCESS_PROTOCOL,
+    connection: "close",
+  });
+  res.end(body, () => req.socket.destroy());
 }
 
 type Admission =

@@ -22,6 +22,8 @@ export interface StreamSession {
   takeBody?(bytes: number): import("node:net").Socket | undefined;
   /** After takeBody: tells the client to send the body. */
   sendContinue?(): void;
+  /** A file asked for with a plain GET (http-download.ts): its answer; absent in a WebSocket session. */
+  readonly download?: DownloadAnswer;
   readonly signal: AbortSignal;
   pause(): void;
   resume(): void;
@@ -30,6 +32,18 @@ export interface StreamSession {
   write(stream: "stdout" | "stderr", chunk: Buffer | string): Promise<void>;
   pipe(from: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Promise<void>;
   finish(result: ControlFromNode): void;
+}
+
+/** The answer to a plain GET of a file, which a child process may write (http-download.ts). */
+export interface DownloadAnswer {
+  /** The response's socket for a child to write the whole answer on; once, else undefined. */
+  take(): import("node:net").Socket | undefined;
+  /** The answer's head up to (not including) its content-length and the blank line. */
+  head(): string;
+  /** The child wrote the answer (whole, or cut short): nothing more is written here. */
+  answered(): void;
+  /** The client is told to read the file in a WebSocket session instead. */
+  useSession(): void;
 }
 
 /**

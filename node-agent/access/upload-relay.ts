@@ -1,5 +1,6 @@
 // The body of a file upload moved to the engine by a short-lived child process, outside the
-// agent's heap. The agent authenticates the PUT, resolves the workspace's container and checks,
+// agent's heap. A node whose python3 has os.splice uses the splice relay instead (splice-relay.ts:
+// the same hand-off, with no copy in the child); this one is for a node without it. The agent authenticates the PUT, resolves the workspace's container and checks,
 // as the remote user, that it may write there; only then does it hand the request's socket to
 // this child as its stdin and tell the client to send the body (`100 Continue`). The child reads
 // exactly the declared bytes from that socket and streams them, inside the tar the agent framed,

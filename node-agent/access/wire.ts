@@ -35,6 +35,8 @@ export interface AccessWiring {
   socketGroup?: number;
   /** The agent bundle's `upload-relay` command (upload-relay.ts); absent, uploads are read in the agent. */
   uploadRelay?: RelayCommand;
+  /** A python3 with os.splice: uploads and downloads are spliced by it (splice-relay.ts). */
+  splicePython?: string;
 }
 
 export async function startAccess(w: AccessWiring): Promise<{ server: AccessServer; sessions: SessionLog }> {
@@ -57,6 +59,7 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
         ...(w.workspaceDockerHost ? { dockerHost: w.workspaceDockerHost } : {}),
         ...(w.workspaceLifecycle ? { lifecycle: w.workspaceLifecycle } : {}),
         ...(w.uploadRelay ? { uploadRelay: w.uploadRelay } : {}),
+        ...(w.splicePython ? { splicePython: w.splicePython } : {}),
       }),
     },
     nonces: new NonceCache({ file: join(w.stateRoot, "access", "nonces.json") }),

@@ -11,13 +11,17 @@ import { dockerSocket, execCapture, execExitCode, resizeExec, startExec } from "
 import {
   containerPath,
   fitsUstar,
+  getArchiveRequest,
   putArchive,
+  putArchiveHead,
+  readCheckCommand,
   tarHeader,
   tarTrailer,
   writeCheckCommand,
 } from "./docker-archive";
 import type { AccessContext, ActionHandler } from "./server";
 import { stdinTo } from "./session";
+import { RELAY_CUT_SHORT, startSpliceRelay } from "./splice-relay";
 import { type RelayCommand, startUploadRelay } from "./upload-relay";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
@@ -46,6 +50,12 @@ export interface WorkspaceAccessDeps {
    * agent run from source), every body is read here.
    */
   uploadRelay?: RelayCommand;
+  /**
+   * A python3 with os.splice (splice-relay.ts): an upload's body and a download's file move
+   * between the client's socket and the engine's in a child that splices them, outside the agent.
+   * Absent, uploads take `uploadRelay` and downloads a session (`cat` through the agent).
+   */
+  splicePython?: string;
 }
 
 /** Seconds an upload's client may send nothing before the relay gives up. */
@@ -150,7 +160,32 @@ async function writeThroughArchive(
   const entry = { name: at.name, size, mode: mode ?? 0o644, uid: uid as number, gid: gid as number };
   // The body straight from the client's socket to the engine, in a child process: the agent
   // checked who may write what and where; the child only moves the bytes (upload-relay.ts).
-  const body = d.uploadRelay ? c.session.takeBody?.(size) : undefined;
+  const body = d.splicePython || d.uploadRelay ? c.session.takeBody?.(size) : undefined;
+  if (d.splicePython && body) {
+    const header = tarHeader(entry);
+    const trailer = tarTrailer(size);
+    const relayed = startSpliceRelay(
+      d.splicePython,
+      body,
+      {
+        mode: "upload",
+        engineSocket: dockerSocket(d.dockerHost),
+        before: Buffer.concat([
+          Buffer.from(putArchiveHead(w.id, at.dir, header.length + size + trailer.length)),
+          header,
+        ]).toString("base64"),
+        size,
+        after: trailer.toString("base64"),
+        idleSeconds: RELAY_IDLE_SECONDS,
+      },
+      c.session.signal,
+    );
+    c.session.sendContinue?.();
+    const { code, stderr } = await relayed;
+    if (code === 0) return 0;
+    await c.session.write("stderr", `${stderr || `the upload's relay stopped with ${code}`}\n`);
+    return 1;
+  }
   if (d.uploadRelay && body) {
     const relayed = startUploadRelay(
       d.uploadRelay,
@@ -207,6 +242,71 @@ async function writeThroughArchive(
   return 0;
 }
 
+/**
+ * A file read as docker cp reads one, for a client that asked with a plain GET (http-download.ts):
+ * checked as the remote user (does it exist, is it readable, where do its links lead?), then the
+ * response's socket handed to the splice relay, which streams the engine's archive of it to the
+ * client. Resolves with the exit code, or undefined when the file is better read in a session
+ * (`cat`, as the remote user): not a regular file with a size, or no relay on this node.
+ */
+async function readThroughArchive(
+  d: WorkspaceAccessDeps,
+  c: AccessContext,
+  w: WorkspaceContainer,
+  path: string,
+): Promise<number | undefined> {
+  const answer = c.session.download;
+  if (!d.splicePython || !answer) return undefined;
+  const out = await execCapture(dockerSocket(d.dockerHost), {
+    container: w.id,
+    command: readCheckCommand(path),
+    user: w.user,
+    workingDir: w.folder,
+  });
+  if (out.exitCode !== 0) {
+    await c.session.write("stderr", out.stderr.trim() ? `${out.stderr.trim()}\n` : `cannot read ${path}\n`);
+    return 1;
+  }
+  const [resolved = "", kind, uid, groups = ""] = out.stdout.split("\n");
+  const gids = groups.trim().split(/\s+/).map(Number);
+  if (
+    kind !== "file" ||
+    !resolved.startsWith("/") ||
+    !/^\d+$/.test(uid ?? "") ||
+    gids.some((g) => !Number.isInteger(g))
+  )
+    return undefined;
+  const socket = answer.take();
+  if (!socket) return undefined;
+  const { code, stderr } = await startSpliceRelay(
+    d.splicePython,
+    socket,
+    {
+      mode: "download",
+      engineSocket: dockerSocket(d.dockerHost),
+      before: Buffer.from(getArchiveRequest(w.id, resolved)).toString("base64"),
+      clientHead: Buffer.from(answer.head()).toString("base64"),
+      path,
+      uid: Number(uid),
+      groups: gids,
+      idleSeconds: RELAY_IDLE_SECONDS,
+    },
+    c.session.signal,
+  );
+  if (code === 0) {
+    answer.answered();
+    return 0;
+  }
+  // Part of the file went: the client sees a body shorter than its length; nothing more is said.
+  if (code === RELAY_CUT_SHORT) {
+    answer.answered();
+    c.log.warn({ path, err: stderr }, "a download was cut short");
+    return 1;
+  }
+  await c.session.write("stderr", `${stderr || `the download's relay stopped with ${code}`}\n`);
+  return 1;
+}
+
 export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, ActionHandler> {
   const env: Record<string, string> = d.dockerHost ? { DOCKER_HOST: d.dockerHost } : {};
   const container = (c: AccessContext) =>
@@ -230,6 +330,13 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
     "file-read": async (c) => {
       const r = c.request as AccessRequest<"file-read">;
       const w = await container(c);
+      const archived = await readThroughArchive(d, c, w, r.path);
+      if (archived !== undefined) return archived;
+      // A plain GET that this node reads better in a session: the client is told to open one.
+      if (c.session.download) {
+        c.session.download.useSession();
+        return 0;
+      }
       return await pipeCommand(c.session, execInWorkspace(w, readFileCommand(r.path), { stdin: false }), env);
     },
     "file-write": async (c) => {

@@ -22,6 +22,7 @@ import { groupId } from "../../lib/groups";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { blockMetadataService } from "../../lib/metadata-block";
 import { run } from "../../lib/process";
+import { findSplicePython, NODE_PYTHON } from "../access/splice-relay";
 import { UPLOAD_RELAY_COMMAND } from "../access/upload-relay";
 import { accessSocketPath, startAccess } from "../access/wire";
 import { Agent } from "../agent";
@@ -260,6 +261,12 @@ export async function main(argv: string[], given: Io): Promise<number> {
         await agent
           .publishIdentity()
           .catch((e) => log.warn({ err: describeError(e) }, "could not publish the identity yet"));
+        const splicePython = await findSplicePython();
+        if (!splicePython)
+          log.warn(
+            { python: NODE_PYTHON },
+            "no python3 with os.splice: workspace files are copied through node processes (slower)",
+          );
         const access = await startAccess({
           nodeId: config.nodeId,
           stateRoot: config.stateRoot,
@@ -279,6 +286,8 @@ export async function main(argv: string[], given: Io): Promise<number> {
           ...(bundlePath
             ? { uploadRelay: { file: process.execPath, args: [bundlePath, UPLOAD_RELAY_COMMAND] } }
             : {}),
+          // Files in and out of workspaces are spliced by the node's Python when it has os.splice.
+          ...(splicePython ? { splicePython } : {}),
         });
         // The proxy serves the access endpoint even before (or without) any environment's route.
         await proxy

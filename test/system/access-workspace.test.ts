@@ -1,17 +1,18 @@
 // Into a workspace through the real agent daemon, its HAProxy and real Docker, with the bundled
 // `berth` CLI: a terminal driven through a pty (type, read, resize, exit code), exec exit codes,
-// cp of 100 MB both ways byte for byte, a port forward answered through curl, and a token for
+// cp of 100 MB both ways byte for byte, a download's answer as the splice relay writes it and the
+// downloads refused (unreadable, a folder), a port forward answered through curl, and a token for
 // another workspace refused.
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { openSession } from "../../cli/access/client";
-import { encodeAccessToken, signAccessToken } from "../../contract/access";
+import { ACCESS_PROTOCOL, encodeAccessToken, signAccessToken } from "../../contract/access";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { type WorkspaceDeclaration, workspaceKeys } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
@@ -206,6 +207,59 @@ describe("access to a workspace through the agent", () => {
     ]);
     expect(absent.exitCode).toBe(1);
   }, 300_000);
+
+  it("cp out: one GET whose answer is the file (the splice relay's), and clear refusals", async () => {
+    const container = (
+      await run("docker", ["ps", "-q", "--filter", `label=berth.workspace=${WS}`])
+    ).stdout.trim();
+    await run("docker", [
+      "exec",
+      "-u",
+      "0",
+      container,
+      "sh",
+      "-c",
+      "printf root-only > /tmp/root-only && chmod 600 /tmp/root-only && printf shared > /tmp/shared && chmod 644 /tmp/shared && ln -sf /tmp/shared /tmp/link",
+    ]);
+    // The answer itself, through HAProxy: the head and length the relay wrote, then the bytes.
+    const t = signAccessToken({
+      operator: "alice",
+      privateKey: alice.privateKey,
+      node: h.nodeId,
+      target: { kind: "workspace", id: WS },
+      action: "file-read",
+      request: { path: "/tmp/link", protocol: ACCESS_PROTOCOL },
+    });
+    const raw = await run(
+      "curl",
+      [
+        "-sS",
+        "-i",
+        "--max-time",
+        "30",
+        "-H",
+        `authorization: ${encodeAccessToken(t)}`,
+        `http://127.0.0.1:${h.proxyPort}/.berth/access/v1/workspaces/${WS}/file-read`,
+      ],
+      { allowFailure: true },
+    );
+    expect(raw.stdout, raw.stderr).toMatch(/^HTTP\/1\.1 200 /);
+    expect(raw.stdout).toMatch(/\r\ncontent-type: application\/octet-stream\r\n/i);
+    expect(raw.stdout).toMatch(/\r\ncontent-length: 6\r\n/i);
+    expect(raw.stdout.endsWith("\r\n\r\nshared")).toBe(true);
+    const back = join(tmp, "refused-back.bin");
+    const unreadable = await berth(["workspace", "cp", `${WS}:/tmp/root-only`, back, ...accessArgs()]);
+    expect(unreadable.exitCode).toBe(1);
+    expect(unreadable.stderr).toContain("/tmp/root-only: permission denied (not readable by dev)");
+    const folder = await berth(["workspace", "cp", `${WS}:/tmp`, back, ...accessArgs()]);
+    expect(folder.exitCode).toBe(1);
+    expect(folder.stderr).toContain("/tmp is a folder, not a file");
+    expect(existsSync(back)).toBe(false);
+    // A file whose size says nothing is read in a session (`cat` as the remote user).
+    const proc = await berth(["workspace", "cp", `${WS}:/proc/version`, back, ...accessArgs()]);
+    expect(proc.exitCode, proc.stderr).toBe(0);
+    expect(readFileSync(back, "utf8")).toMatch(/^Linux version /);
+  });
 
   it("port: a local port forwarded to a web server started in the workspace, answered through curl", async () => {
     const started = await berth([

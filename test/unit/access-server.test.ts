@@ -2,7 +2,7 @@
 // refusals before any handler runs, the session record. Handlers here are small fakes; the real
 // ones run against Docker in test/system/access-*.test.ts.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { AccessRefused, openSession, pumpStdin, uploadFile } from "../../cli/access/client";
+import { AccessRefused, downloadFile, openSession, pumpStdin, uploadFile } from "../../cli/access/client";
 import {
   ACCESS_PROTOCOL,
   decodeAccessToken,
@@ -28,6 +28,8 @@ import { AccessServer } from "../../node-agent/access/server";
 import { SessionLog } from "../../node-agent/access/session-log";
 
 const root = mkdtempSync(join(tmpdir(), "berth-access-"));
+/** What the fake file-read's child sends for /w/f (bytes "d"). */
+const DOWNLOAD_SIZE = 3 * 1024 * 1024 + 2;
 const socketPath = join(root, "access", "agent.sock");
 const alice = generateSigningKeyPair();
 const log = createLogger("access-test");
@@ -88,9 +90,43 @@ const server = new AccessServer({
       await c.session.write("stderr", `got ${n}\n`);
       return n === size ? 0 : 3;
     },
+    // In a WebSocket session: 8 MiB of 7s on stdout. Asked with a plain GET (protocol 6): /w/f is
+    // written by a child process on the response's socket, as the splice relay writes it; /w/cut
+    // stops after half its length; /w/missing is refused as the read check refuses it; anything
+    // else is to be read in a session.
     "file-read": async (c) => {
-      await c.session.write("stdout", Buffer.alloc(8 * 1024 * 1024, 7));
-      return 0;
+      const path = (c.request as { path: string }).path;
+      const answer = c.session.download;
+      if (!answer) {
+        await c.session.write("stdout", Buffer.alloc(8 * 1024 * 1024, 7));
+        return 0;
+      }
+      if (path === "/w/missing") {
+        await c.session.write("stderr", "/w/missing: no such file\n");
+        return 1;
+      }
+      if (path !== "/w/f" && path !== "/w/cut") {
+        answer.useSession();
+        return 0;
+      }
+      const socket = answer.take();
+      if (!socket) return 9;
+      const send = path === "/w/f" ? DOWNLOAD_SIZE : DOWNLOAD_SIZE / 2;
+      const p = spawnStreaming(
+        "sh",
+        [
+          "-c",
+          'exec 3>&0; printf "%scontent-length: %s\\r\\n\\r\\n" "$1" "$2" >&3 && head -c "$3" /dev/zero | tr "\\0" "d" >&3',
+          "sh",
+          answer.head(),
+          String(DOWNLOAD_SIZE),
+          String(send),
+        ],
+        { stdin: socket, signal: c.session.signal },
+      );
+      const code = await p.exit;
+      answer.answered();
+      return code;
     },
   },
   nonces: new NonceCache(),
@@ -362,5 +398,67 @@ describe("a file upload as one HTTP PUT (protocol 3)", () => {
       req.end("x");
     });
     expect(res).toBe(405);
+  });
+});
+
+describe("a file download as one HTTP GET (protocol 6)", () => {
+  const read = (path: string, over: Record<string, unknown> = {}) => ({
+    url: `unix:${socketPath}`,
+    operator: { name: "alice", privateKey: alice.privateKey },
+    target: { kind: "workspace" as const, id: "dev" },
+    action: "file-read" as const,
+    request: { path },
+    ...over,
+  });
+
+  it("writes the body a child process wrote on the response's socket, of the length it named, recorded like a session", async () => {
+    const to = join(root, "down.bin");
+    const before = sessions.list().length;
+    const c = collect();
+    expect(await downloadFile(read("/w/f"), to, c.streams)).toBe(0);
+    expect(readFileSync(to).equals(Buffer.alloc(DOWNLOAD_SIZE, "d"))).toBe(true);
+    expect(c.err()).toBe("");
+    expect(sessions.list().length).toBe(before + 1);
+    // The agent records the end once the child has exited, which may be after the client has the
+    // last byte.
+    const deadline = Date.now() + 20_000;
+    while (sessions.list().at(-1)?.exitCode === undefined && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(sessions.list().at(-1)).toMatchObject({ action: "file-read", exitCode: 0, detail: "path=/w/f" });
+  });
+
+  it("fails, naming the file, when the body stops short of its length", async () => {
+    const to = join(root, "cut.bin");
+    // How much of it was written before the end was seen depends on timing: the message says it.
+    const e = await downloadFile(read("/w/cut"), to, collect().streams).catch((x: Error) => x);
+    expect(String(e)).toMatch(
+      new RegExp(
+        `^Error: the download of /w/cut was cut short: \\d+ of ${DOWNLOAD_SIZE} bytes came \\(${to} is incomplete\\)$`,
+      ),
+    );
+  });
+
+  it("says what the read check said, exits 1 and writes no local file, for a file it cannot read", async () => {
+    const to = join(root, "missing.bin");
+    const c = collect();
+    expect(await downloadFile(read("/w/missing"), to, c.streams)).toBe(1);
+    expect(c.err()).toBe("/w/missing: no such file\n");
+    expect(existsSync(to)).toBe(false);
+  });
+
+  it("reads a file the node serves only in a session in one (a new token)", async () => {
+    const to = join(root, "session.bin");
+    const before = sessions.list().length;
+    expect(await downloadFile(read("/dev/stdin"), to, collect().streams)).toBe(0);
+    expect(readFileSync(to).equals(Buffer.alloc(8 * 1024 * 1024, 7))).toBe(true);
+    expect(sessions.list().length).toBe(before + 2);
+  });
+
+  it("refuses before any handler runs, and writes no local file", async () => {
+    const to = join(root, "refused.bin");
+    const refused = await downloadFile(read("/w/f", { node: "n2" }), to, collect().streams).catch((e) => e);
+    expect(refused).toBeInstanceOf(AccessRefused);
+    expect(refused).toMatchObject({ status: 403, code: "WRONG_NODE", protocol: ACCESS_PROTOCOL });
+    expect(existsSync(to)).toBe(false);
   });
 });
