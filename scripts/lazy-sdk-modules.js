@@ -7,6 +7,11 @@
 // forwards everything to it, so what runs is unchanged. Registered by scripts/program-run.js (the
 // program) and scripts/dynamic-provider-run.js (the dynamic providers).
 //
+// Also zod's locales (zod/v4/locales/index.cjs): the program's modules load zod's CommonJS build,
+// whose entry requires every one of its ~50 languages for `z.locales` (~30 ms of CPU at each
+// program run's start; berth reads only the English messages, which zod loads on their own).
+// A stand-in answers `__esModule`, so zod's __importStar keeps it, and loads them at first use.
+//
 // Also the OpenTelemetry SDK that the program's run entry (@pulumi/pulumi/cmd/run/tracing.js)
 // requires at load time and uses only when `--tracing` is given: six packages, ~270 modules,
 // ~0.1 s of a program run's start. tracing.js takes named exports at load
@@ -20,6 +25,14 @@ const lazy = new Set([
   path.join(SDK, "typescript-shim.js"),
   require.resolve("@npmcli/arborist", { paths: [path.join(SDK, "runtime", "closure")] }),
 ]);
+/** zod's locales, where this checkout has zod (the program's modules load it). */
+let zodLocales;
+try {
+  zodLocales = path.join(path.dirname(require.resolve("zod/package.json")), "v4", "locales", "index.cjs");
+} catch {
+  zodLocales = undefined;
+}
+if (zodLocales) lazy.add(zodLocales);
 
 const standIns = new Map();
 function standIn(load) {
@@ -94,7 +107,13 @@ Module._load = function lazyLoad(request, parent, isMain, ...rest) {
       );
     return standIns.get(key);
   }
-  if (parent && !isMain && (request === "@npmcli/arborist" || request.endsWith("typescript-shim"))) {
+  if (
+    parent &&
+    !isMain &&
+    (request === "@npmcli/arborist" ||
+      request.endsWith("typescript-shim") ||
+      (zodLocales !== undefined && request === "../locales/index.cjs"))
+  ) {
     let file;
     try {
       file = Module._resolveFilename(request, parent, isMain);

@@ -1,11 +1,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as cloudflare from "@pulumi/cloudflare";
+import type * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import type { AccessPolicyInput } from "../../contract/access/schema";
 import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import { diskProjectFiles, loadCompose, readComposeSecretValues } from "../../contract/compose";
+import { cloudflareSdk } from "../cloud-sdks";
 import { buildHash, ImageBuild } from "../image-build/image-build";
 import { Release } from "../release/release";
 import { summarize } from "../release/summary";
@@ -286,7 +287,7 @@ function dnsRecords(
   return [...hosts].sort().flatMap((host) =>
     targets.map(
       (t) =>
-        new cloudflare.DnsRecord(
+        new (cloudflareSdk().DnsRecord)(
           `${name}-dns-${host}${t.suffix}`,
           {
             zoneId: dns.zoneId,

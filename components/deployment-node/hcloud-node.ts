@@ -14,8 +14,9 @@
 // volumes. `replaceOnUserDataChange: true` opts out (then such a change replaces the server).
 // The `userDataHash` output shows what a new server would get.
 import { createHash } from "node:crypto";
-import * as hcloud from "@pulumi/hcloud";
+import type * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
+import { hcloudSdk } from "../cloud-sdks";
 import { type HcloudNodeArgsPlain, hcloudNodeArgsSchema, parseArgs } from "./args";
 import { HETZNER_USER_DATA_LIMIT, type NodeCloudInitInput, renderCloudInit } from "./cloud-init";
 import { hcloudFirewallRules, nodeFirewallRules } from "./firewall";
@@ -75,12 +76,12 @@ export function createHcloudNode(name: string, args: HcloudNodeArgs, parent?: pu
   const userData = renderNodeUserData(a.nodeId, cloudInit, HETZNER_USER_DATA_LIMIT, a.role);
   const nodeLabels = { ...labels, "berth-node": a.nodeId, "berth-role": a.role };
 
-  const firewall = new hcloud.Firewall(
+  const firewall = new (hcloudSdk().Firewall)(
     `${name}-firewall`,
     { name: `berth-${a.nodeId}`, labels: nodeLabels, rules: hcloudFirewallRules(plan) },
     { parent },
   );
-  const server = new hcloud.Server(
+  const server = new (hcloudSdk().Server)(
     `${name}-server`,
     {
       name: a.nodeId,

@@ -8,7 +8,8 @@
 // updated in place (cloud-init only reads it at first boot), so no ignoreChanges is needed.
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import * as scaleway from "@pulumiverse/scaleway";
+import type * as scaleway from "@pulumiverse/scaleway";
+import { scalewaySdk } from "../cloud-sdks";
 import { parseArgs, type ScalewayNodeArgsPlain, scalewayNodeArgsSchema } from "./args";
 import { nodeFirewallRules, scalewaySecurityGroup } from "./firewall";
 import { type CloudNode, type NodeCloudInitArgs, renderNodeUserData } from "./hcloud-node";
@@ -47,7 +48,7 @@ export function createScalewayNode(
   const project = a.projectId ? { projectId: a.projectId } : {};
 
   const group = scalewaySecurityGroup(plan);
-  const firewall = new scaleway.instance.SecurityGroup(
+  const firewall = new (scalewaySdk().instance.SecurityGroup)(
     `${name}-security-group`,
     {
       name: `berth-${a.nodeId}`,
@@ -63,12 +64,12 @@ export function createScalewayNode(
     },
     { parent },
   );
-  const ip = new scaleway.instance.Ip(
+  const ip = new (scalewaySdk().instance.Ip)(
     `${name}-ip`,
     { zone: a.zone, type: "routed_ipv4", tags: nodeTags, ...project },
     { parent },
   );
-  const server = new scaleway.instance.Server(
+  const server = new (scalewaySdk().instance.Server)(
     `${name}-server`,
     {
       name: a.nodeId,

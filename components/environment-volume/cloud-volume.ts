@@ -2,9 +2,8 @@
 // volume (attached through the node's server: pass `volumeId` to createScalewayNode's
 // `additionalVolumeIds`). Limits are checked before anything is declared; a size guard in front of
 // each volume makes a shrink fail at preview.
-import * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
-import * as scaleway from "@pulumiverse/scaleway";
+import { hcloudSdk, scalewaySdk } from "../cloud-sdks";
 import { checkVolume } from "./limits";
 import { VolumeSizeGuard } from "./size-guard";
 
@@ -50,7 +49,7 @@ export function createHcloudVolume(name: string, args: HcloudVolumeArgs, parent?
   checkVolume({ provider: "hcloud", ...args, volumeLocation: location }, name);
   const volumeName = cloudVolumeName(args.environmentId, args.volumeName);
   const guard = new VolumeSizeGuard(`${name}-size-guard`, volumeName, args.sizeGb, { parent });
-  const volume = new hcloud.Volume(
+  const volume = new (hcloudSdk().Volume)(
     `${name}-volume`,
     {
       name: volumeName,
@@ -62,7 +61,7 @@ export function createHcloudVolume(name: string, args: HcloudVolumeArgs, parent?
     },
     { parent, dependsOn: [guard], protect: args.deleteProtection ?? false },
   );
-  const attachment = new hcloud.VolumeAttachment(
+  const attachment = new (hcloudSdk().VolumeAttachment)(
     `${name}-attachment`,
     {
       volumeId: volume.id.apply(Number),
@@ -79,7 +78,7 @@ export function createScalewayVolume(name: string, args: ScalewayVolumeArgs, par
   checkVolume({ provider: "scaleway", ...args, volumeLocation: zone }, name);
   const volumeName = cloudVolumeName(args.environmentId, args.volumeName);
   const guard = new VolumeSizeGuard(`${name}-size-guard`, volumeName, args.sizeGb, { parent });
-  const volume = new scaleway.block.Volume(
+  const volume = new (scalewaySdk().block.Volume)(
     `${name}-volume`,
     {
       name: volumeName,

@@ -7,9 +7,10 @@
 // swarm, writes the join offers, and receives the group's releases. On the local target the
 // members are local nodes whose agents each drive one Docker Engine of this machine (the swarm
 // test bed's), and there is no firewall to make.
-import * as hcloud from "@pulumi/hcloud";
+import type * as hcloud from "@pulumi/hcloud";
 import * as pulumi from "@pulumi/pulumi";
 import type { ChannelSpec } from "../../contract/channel/access";
+import { hcloudSdk } from "../cloud-sdks";
 import { hcloudSwarmFirewallRules, swarmFirewallRules } from "../deployment-node/swarm-firewall";
 import { SwarmMembership } from "./swarm-membership";
 
@@ -78,7 +79,7 @@ export class NodeGroup extends pulumi.ComponentResource {
     // Hetzner: a firewall of the group's own, applied to its servers. Scaleway: a server has one
     // security group, so the rules are in each member's (the scaleway target passes swarmRules).
     if (provider === "hcloud")
-      this.firewall = new hcloud.Firewall(
+      this.firewall = new (hcloudSdk().Firewall)(
         `${name}-swarm-firewall`,
         {
           name: `berth-swarm-${args.name}`,

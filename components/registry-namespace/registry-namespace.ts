@@ -6,7 +6,8 @@
 // - Cloudflare's managed registry (registry.cloudflare.com/<account>), with short-lived
 //   credentials minted by a dynamic provider.
 import * as pulumi from "@pulumi/pulumi";
-import * as scaleway from "@pulumiverse/scaleway";
+import type * as scaleway from "@pulumiverse/scaleway";
+import { scalewaySdk } from "../cloud-sdks";
 import { CLOUDFLARE_REGISTRY_HOST, CloudflareRegistryCredentials } from "./cloudflare-credentials-provider";
 
 export interface RegistryCredentials {
@@ -75,18 +76,18 @@ export function createScalewayRegistryNamespace(
     throw new RegistryArgsError(
       `name: ${JSON.stringify(args.name)}: use 3-54 lowercase letters, digits and dashes`,
     );
-  const namespace = new scaleway.registry.Namespace(
+  const namespace = new (scalewaySdk().registry.Namespace)(
     `${name}-namespace`,
     { name: args.name, region: args.region, isPublic: false, projectId: args.projectId },
     { parent },
   );
   const principal = (kind: "pull" | "push", permissionSet: string) => {
-    const app = new scaleway.iam.Application(
+    const app = new (scalewaySdk().iam.Application)(
       `${name}-${kind}-app`,
       { name: `berth-registry-${args.name}-${kind}`, description: `berth: ${kind} ${args.name}` },
       { parent },
     );
-    new scaleway.iam.Policy(
+    new (scalewaySdk().iam.Policy)(
       `${name}-${kind}-policy`,
       {
         name: `berth-registry-${args.name}-${kind}`,
@@ -95,7 +96,7 @@ export function createScalewayRegistryNamespace(
       },
       { parent },
     );
-    const key = new scaleway.iam.ApiKey(
+    const key = new (scalewaySdk().iam.ApiKey)(
       `${name}-${kind}-key`,
       { applicationId: app.id, description: `berth registry ${kind}`, defaultProjectId: args.projectId },
       { parent, additionalSecretOutputs: ["secretKey"] },

@@ -17,9 +17,10 @@
 //   swarm/<group>/ (the signed membership, their join offers), and only its leader writes
 //   swarm/<group>/join/ (the sealed join offers). On R2 the node tokens are bucket-wide anyway.
 import { createHash } from "node:crypto";
-import * as cloudflare from "@pulumi/cloudflare";
+import type * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import * as scaleway from "@pulumiverse/scaleway";
+import type * as scaleway from "@pulumiverse/scaleway";
+import { cloudflareSdk, scalewaySdk } from "../cloud-sdks";
 
 export interface S3ChannelLocation {
   endpoint: pulumi.Output<string>;
@@ -58,11 +59,13 @@ export function r2Endpoint(accountId: string, jurisdiction: "default" | "eu" = "
 }
 
 function permissionGroupId(name: string, parent?: pulumi.Resource): pulumi.Output<string> {
-  return cloudflare.getApiTokenPermissionGroupsListOutput({ name }, { parent }).apply((r) => {
-    const g = r.results.find((x) => x.name === name);
-    if (!g) throw new Error(`Cloudflare has no API token permission group named "${name}"`);
-    return g.id;
-  });
+  return cloudflareSdk()
+    .getApiTokenPermissionGroupsListOutput({ name }, { parent })
+    .apply((r) => {
+      const g = r.results.find((x) => x.name === name);
+      if (!g) throw new Error(`Cloudflare has no API token permission group named "${name}"`);
+      return g.id;
+    });
 }
 
 export function createR2Channel(
@@ -71,7 +74,7 @@ export function createR2Channel(
   parent?: pulumi.Resource,
 ): S3Channel & { r2Bucket: cloudflare.R2Bucket; tokens: Record<string, cloudflare.ApiToken> } {
   const jurisdiction = args.jurisdiction ?? "default";
-  const r2Bucket = new cloudflare.R2Bucket(
+  const r2Bucket = new (cloudflareSdk().R2Bucket)(
     `${name}-bucket`,
     {
       accountId: args.accountId,
@@ -87,7 +90,7 @@ export function createR2Channel(
   const tokens: Record<string, cloudflare.ApiToken> = {};
   const nodeCredentials: Record<string, NodeChannelCredentials> = {};
   for (const nodeId of [...args.nodeIds].sort()) {
-    const token = new cloudflare.ApiToken(
+    const token = new (cloudflareSdk().ApiToken)(
       `${name}-node-${nodeId}`,
       {
         name: `berth channel ${args.bucketName} node ${nodeId}`,
@@ -208,7 +211,7 @@ export function createScalewayChannel(
   args: ScalewayChannelArgs,
   parent?: pulumi.Resource,
 ): S3Channel & { objectBucket: scaleway.object.Bucket; policy: scaleway.object.BucketPolicy } {
-  const objectBucket = new scaleway.object.Bucket(
+  const objectBucket = new (scalewaySdk().object.Bucket)(
     `${name}-bucket`,
     { name: args.bucketName, region: args.region, projectId: args.projectId, versioning: { enabled: false } },
     { parent },
@@ -216,7 +219,7 @@ export function createScalewayChannel(
   const nodeCredentials: Record<string, NodeChannelCredentials> = {};
   const apps: pulumi.Output<{ nodeId: string; applicationId: string }>[] = [];
   for (const nodeId of [...args.nodeIds].sort()) {
-    const app = new scaleway.iam.Application(
+    const app = new (scalewaySdk().iam.Application)(
       `${name}-node-${nodeId}`,
       {
         name: `berth-channel-${args.bucketName}-${nodeId}`,
@@ -224,7 +227,7 @@ export function createScalewayChannel(
       },
       { parent },
     );
-    const key = new scaleway.iam.ApiKey(
+    const key = new (scalewaySdk().iam.ApiKey)(
       `${name}-node-${nodeId}-key`,
       {
         applicationId: app.id,
@@ -236,7 +239,7 @@ export function createScalewayChannel(
     nodeCredentials[nodeId] = { accessKeyId: key.accessKey, secretAccessKey: pulumi.secret(key.secretKey) };
     apps.push(app.id.apply((applicationId) => ({ nodeId, applicationId })));
   }
-  const policy = new scaleway.object.BucketPolicy(
+  const policy = new (scalewaySdk().object.BucketPolicy)(
     `${name}-policy`,
     {
       bucket: objectBucket.name,

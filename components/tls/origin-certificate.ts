@@ -2,8 +2,8 @@
 // dynamic resource (the key never leaves the state, where it is a secret), the certificate from
 // cloudflare.OriginCaCertificate. `bundle` (certificate + key, secret) goes into the release,
 // sealed to the node, whose HAProxy serves it on 443 for Cloudflare's "Full (strict)" mode.
-import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
+import { cloudflareSdk } from "../cloud-sdks";
 import { PROVIDER_RUNTIME } from "../runtime-path";
 
 export const ORIGIN_KEY_PROVIDER_VERSION = "1";
@@ -55,7 +55,7 @@ export class OriginCertificate extends pulumi.ComponentResource {
     if (hostnames.length === 0)
       throw new pulumi.RunError(`${name}: an origin certificate needs at least one host`);
     const key = new OriginKeyRequest(`${name}-key`, hostnames, { parent: this });
-    const cert = new cloudflare.OriginCaCertificate(
+    const cert = new (cloudflareSdk().OriginCaCertificate)(
       `${name}-certificate`,
       {
         csr: key.csr,
