@@ -88,6 +88,10 @@ function setup(
     restoreFails?: string;
     swarm?: ApplyOutcome["state"];
     opens?: (p: unknown) => string | undefined;
+    /** Writes a status (default: at once). */
+    report?: (s: StatusReport) => Promise<void>;
+    /** The restore before a first apply (default: at once, with `restoreFails`). */
+    restore?: () => Promise<string | undefined>;
     /** What Docker answers (default: nothing, exit 0). */
     docker?: Parameters<typeof recordingRunner>[0];
   } = {},
@@ -140,9 +144,12 @@ function setup(
     },
     docker: docker.run,
     proxy: proxy as unknown as ProxyControl & typeof proxy,
-    report: async (s) => void reports.push(s),
+    report: async (s) => {
+      await o.report?.(s);
+      reports.push(s);
+    },
     backups: {
-      restoreBeforeFirstApply: async () => o.restoreFails,
+      restoreBeforeFirstApply: async () => (o.restore ? o.restore() : o.restoreFails),
       requestedRestore: async () => {},
     },
     recover: async () => {},
@@ -185,6 +192,19 @@ function setup(
     await publishRelease(channel, { nodeId: NODE, environmentId: ENV, sequence: seq, envelope });
   };
   return { converger, docker, reports, applied, retired, swarmed, store, proxy, publish, channel };
+}
+
+/** A backup section that restores one volume before the first apply. */
+function backupOf() {
+  return {
+    repository: "s3:http://s3.test/b/shop",
+    region: "us-east-1",
+    pruneSchedule: "0 3 * * *",
+    checkSchedule: "0 4 * * 0",
+    restoreOnFirstApply: true,
+    secrets: { password: "p", accessKeyId: "a", secretAccessKey: "s" },
+    volumes: [{ name: "data", device: "/v/data", schedule: "0 * * * *", retention: { last: 3 }, stop: [] }],
+  };
 }
 
 describe("Converger", () => {
@@ -304,6 +324,63 @@ describe("Converger", () => {
     expect(outcome?.error).toMatch(/restoring the volumes .* failed: the repository cannot be read/);
     expect(t.applied).toEqual([{ sequence: 1, withRestore: true }]);
     expect(t.store(ENV).readMetadata(1).outcome).toBeUndefined();
+    expect(t.reports.map((r) => r.state)).toEqual(["applying", "failed"]);
+  });
+
+  it("starts the restore of a new node while its applying status is written, not after it", async () => {
+    let restoreStarted: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      restoreStarted = r;
+    });
+    let startedBeforeApplyingWritten: boolean | undefined;
+    const t = setup({
+      restore: async () => {
+        restoreStarted();
+        return undefined;
+      },
+      // The applying status is written once the restore has started (or after a bound, undone).
+      report: async (s) => {
+        if (s.state !== "applying") return;
+        const seen = await Promise.race([
+          started.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+        ]);
+        startedBeforeApplyingWritten = seen;
+      },
+    });
+    await t.publish(
+      1,
+      undefined,
+      composeText(1, (doc) => (doc["x-berth"].backup = backupOf())),
+    );
+    const outcome = await t.converger.converge(ENV, 1);
+    expect(outcome?.state).toBe("applied");
+    expect(startedBeforeApplyingWritten).toBe(true);
+    expect(t.reports.map((r) => r.state)).toEqual(["applying", "applied"]);
+    expect(t.applied).toEqual([{ sequence: 1, withRestore: true }]);
+  });
+
+  it("reports a restore that fails at once after its applying status, never before it", async () => {
+    let applyingWritten: () => void = () => {};
+    const written = new Promise<void>((r) => {
+      applyingWritten = r;
+    });
+    const t = setup({
+      restore: async () => "restic is not installed",
+      // A slow channel: the applying status takes until the restore has failed.
+      report: async (s) => {
+        if (s.state === "applying") await new Promise((r) => setTimeout(r, 50));
+        if (s.state === "applying") applyingWritten();
+      },
+    });
+    await t.publish(
+      1,
+      undefined,
+      composeText(1, (doc) => (doc["x-berth"].backup = backupOf())),
+    );
+    const outcome = await t.converger.converge(ENV, 1);
+    await written;
+    expect(outcome?.state).toBe("failed");
     expect(t.reports.map((r) => r.state)).toEqual(["applying", "failed"]);
   });
 

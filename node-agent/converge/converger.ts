@@ -181,7 +181,7 @@ export class Converger {
         });
         this.d.floors.raise(env, desired);
       }
-      await this.d.report({
+      const applying = this.d.report({
         environmentId: env,
         ...(current !== undefined ? { appliedSequence: current } : {}),
         attemptedSequence: desired,
@@ -191,11 +191,20 @@ export class Converger {
       const backup = release.extras.backup;
       // A new node restores the volumes first; the apply readies networks, volumes and images
       // meanwhile and starts nothing until the restore has ended (a failed one is the outcome).
+      // The restore starts while the "applying" status is written (a PUT on an S3 channel), not
+      // after it; a failed restore reports after it.
       let restoreFailed: ApplyOutcome | undefined;
       const restoring =
         current === undefined && !rollingBack && backup?.restoreOnFirstApply && backup.volumes.length > 0
-          ? this.restoreFirst(env, release).then((failed) => (restoreFailed = failed))
+          ? this.restoreFirst(env, release, applying).then((failed) => (restoreFailed = failed))
           : undefined;
+      try {
+        await applying;
+      } catch (e) {
+        // Nothing is left running behind a failed report: the next pass starts over.
+        await restoring?.catch(() => undefined);
+        throw e;
+      }
       let outcome: ApplyOutcome;
       if (rollingBack) {
         // Killed while rolling back: make sure the proxy serves the current release and the
@@ -301,11 +310,17 @@ export class Converger {
    * The restore before a first apply; when it fails, the release is reported failed (and tried
    * again next pass), and that outcome is returned.
    */
-  private async restoreFirst(env: string, release: Release): Promise<ApplyOutcome | undefined> {
+  private async restoreFirst(
+    env: string,
+    release: Release,
+    /** The "applying" report, which the failure's report must follow. */
+    applying: Promise<unknown>,
+  ): Promise<ApplyOutcome | undefined> {
     const backup = release.extras.backup;
     if (!backup) return undefined;
     const failure = await this.d.backups.restoreBeforeFirstApply(env, release, backup);
     if (failure === undefined) return undefined;
+    await applying.catch(() => undefined);
     const error = `release ${release.sequence} was not applied: restoring the volumes from ${backup.repository} before the first apply failed: ${failure} (fix the backup settings, or set backup.restoreOnFirstApply to false to start without the data)`;
     this.d.log.error({ environment: env, sequence: release.sequence, error }, "restore failed");
     await this.d.report({
