@@ -13,11 +13,13 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
+  type FSWatcher,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
+  watch,
 } from "node:fs";
 import { dirname, join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
@@ -149,17 +151,51 @@ async function installBundle(i: LocalNodeInputs): Promise<string> {
   return target;
 }
 
-async function waitUntil(
+/**
+ * Runs `test` every `everyMs` until it answers true, and at once after each change in `watchDir`
+ * (a file written or renamed into place there), when one is given; fails after `timeoutMs`.
+ */
+export async function waitUntil(
   what: string,
   timeoutMs: number,
   test: () => Promise<boolean> | boolean,
   log: string,
   everyMs = 200,
+  watchDir?: string,
 ) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await test()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
+  let changed = false;
+  let wake: (() => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  if (watchDir) {
+    try {
+      mkdirSync(watchDir, { recursive: true, mode: 0o755 });
+      watcher = watch(watchDir, () => {
+        changed = true;
+        wake?.();
+      });
+      watcher.on("error", () => watcher?.close());
+    } catch {
+      watcher = undefined; // polling alone
+    }
+  }
+  try {
+    while (Date.now() < deadline) {
+      changed = false;
+      if (await test()) return;
+      if (changed) continue;
+      await new Promise<void>((r) => {
+        const t = setTimeout(done, everyMs);
+        function done() {
+          clearTimeout(t);
+          wake = undefined;
+          r();
+        }
+        wake = done;
+      });
+    }
+  } finally {
+    watcher?.close();
   }
   const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-10).join("\n") : "";
   throw new Error(
@@ -231,8 +267,10 @@ async function start(i: LocalNodeInputs, pinned?: Partial<NodeKeys>): Promise<Lo
       }
     },
     logFile,
-    // A small file read: every 50 ms, so a node made anew gets its release sooner.
+    // A small file read: at once when the agent writes it into the node's channel folder (a node
+    // made anew gets its release sooner), and every 50 ms in case a change is not seen.
     50,
+    dirname(join(i.channelPath, channelKeys.identity(i.nodeId))),
   );
   await waiting.catch((e: Error) => {
     throw refused ? new Error(`${e.message}\nthe identity in the channel was refused: ${refused}`) : e;
