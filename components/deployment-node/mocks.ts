@@ -1,6 +1,7 @@
 // Pulumi mocks for the cloud components' tests: records every resource with its inputs and
 // returns plausible provider outputs. Not a test file itself (imported by them).
 import * as pulumi from "@pulumi/pulumi";
+import { cloudflareSdk, hcloudSdk, scalewaySdk } from "../cloud-sdks";
 
 export interface Recorded {
   type: string;
@@ -35,6 +36,13 @@ export const MOCK_ENROLLMENT_KEY = Buffer.alloc(32, 7).toString("base64url");
 
 /** Records every resource the code under test declares; `stack` names the stack (default "test"). */
 export function setCloudMocks(stack = "test"): Recorded[] {
+  // The cloud SDKs load at their first use (components/cloud-sdks.ts), and each resource module
+  // of theirs at its first use. Loaded here, each export, before the code under test runs (as
+  // importing them into a component did), no resource of a program run registers later than it
+  // did then: the unit files share their worker's modules and mocks, and a late registration
+  // would reach the next file's mocks (see settle below).
+  for (const sdk of [cloudflareSdk(), hcloudSdk(), scalewaySdk()] as unknown as Record<string, unknown>[])
+    for (const k of Object.keys(sdk)) void sdk[k];
   const created: Recorded[] = [];
   let servers = 0;
   let ips = 0;
