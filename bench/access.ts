@@ -245,6 +245,31 @@ async function main() {
     const dockerDownRuns: number[] = [];
     const downCpu: Cpu[] = [];
     const dockerDownCpu: Cpu[] = [];
+    // What every copy costs before its first byte moves (start, token, checks, the relay's start):
+    // a 1-byte file, through berth and through docker cp.
+    const tiny = join(tmp, "tiny.bin");
+    writeFileSync(tiny, "x");
+    const tinyRuns: number[] = [];
+    const dockerTinyRuns: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      let t0 = performance.now();
+      const r = await run(process.execPath, [
+        BERTH,
+        "workspace",
+        "cp",
+        tiny,
+        `${WS}:/tmp/tiny.bin`,
+        ...access,
+      ]);
+      if (r.exitCode !== 0) throw new Error(r.stderr);
+      tinyRuns.push(performance.now() - t0);
+      t0 = performance.now();
+      await run("docker", ["cp", tiny, `${container}:/tmp/tiny-docker.bin`]);
+      dockerTinyRuns.push(performance.now() - t0);
+    }
+    console.log(
+      `cp of 1 byte: berth workspace cp ${median(tinyRuns).toFixed(0)} ms, docker cp ${median(dockerTinyRuns).toFixed(0)} ms (berth runs ${tinyRuns.map((x) => x.toFixed(0)).join(", ")}; docker runs ${dockerTinyRuns.map((x) => x.toFixed(0)).join(", ")})`,
+    );
     for (let i = 0; i < 3; i++) {
       let c0 = sample();
       let t0 = performance.now();

@@ -3,7 +3,6 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { pipeline } from "node:stream/promises";
 import { WebSocket } from "ws";
 import {
   ACCESS_PROTOCOL,
@@ -20,6 +19,7 @@ import {
   UPLOAD_PROTOCOL,
 } from "../../contract/access";
 import { UsageError } from "../io";
+import { CutShort, getFile } from "./get-file";
 import { sendFile } from "./send-file";
 
 export const ACCESS_PATH = "/.berth/access/v1";
@@ -387,60 +387,14 @@ export async function downloadFile(r: SessionRequest, to: string, streams: Strea
   });
   const kind = r.target.kind === "environment" ? "environments" : "workspaces";
   const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
-  type Answer = { status: number; text: string; protocol?: number } | { file: true };
-  const answer = await new Promise<Answer>((resolve, reject) => {
-    const req = requestTo(
-      r.url,
-      path,
-      { method: "GET", headers: { authorization: encodeAccessToken(token) } },
-      (res) => {
-        const type = String(res.headers["content-type"] ?? "");
-        if (res.statusCode === 200 && type.startsWith("application/octet-stream")) {
-          const length = Number(res.headers["content-length"]);
-          let got = 0;
-          res.on("data", (c: Buffer) => {
-            got += c.length;
-          });
-          const file = createWriteStream(to);
-          let writeFailed: Error | undefined;
-          file.once("error", (e) => {
-            writeFailed = e;
-          });
-          pipeline(res, file).then(
-            () =>
-              got === length
-                ? resolve({ file: true })
-                : reject(cutShort(String(r.request.path), to, got, length)),
-            () =>
-              reject(
-                writeFailed
-                  ? new Error(`cannot write ${to}: ${writeFailed.message}`)
-                  : cutShort(String(r.request.path), to, got, length),
-              ),
-          );
-          return;
-        }
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          text += c;
-        });
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            text,
-            ...(protocolOf(res.headers[PROTOCOL_HEADER])
-              ? { protocol: protocolOf(res.headers[PROTOCOL_HEADER]) }
-              : {}),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", (e) => reject(new Error(`cannot read the file from ${r.url}: ${e.message}`)));
-    req.end();
+  const answer = await getFile(r.url, path, { authorization: encodeAccessToken(token) }, to).catch((e) => {
+    if (e instanceof CutShort)
+      throw new Error(
+        `the download of ${String(r.request.path)} was cut short: ${e.got} of ${e.length} bytes came (${to} is incomplete)`,
+      );
+    throw new Error(`cannot read the file from ${r.url}: ${(e as Error).message}`);
   });
-  if ("file" in answer) return 0;
+  if (answer.kind === "file") return 0;
   let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
   try {
     body = JSON.parse(answer.text);
@@ -450,18 +404,12 @@ export async function downloadFile(r: SessionRequest, to: string, streams: Strea
       answer.status,
       typeof body.code === "string" ? body.code : `HTTP_${answer.status}`,
       body.reason ?? (answer.text.trim() || "the node's proxy refused the request"),
-      answer.protocol,
+      protocolOf(answer.headers[PROTOCOL_HEADER]),
     );
   if (body.type === "session") return await inSession();
   if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
   if (body.type === "exit" && typeof body.code === "number") return body.code;
   throw new Error(`the node reports: ${body.message ?? "no outcome for the download"}`);
-}
-
-function cutShort(path: string, to: string, got: number, length: number): Error {
-  return new Error(
-    `the download of ${path} was cut short: ${got} of ${length} bytes came (${to} is incomplete)`,
-  );
 }
 
 /** Pumps a local readable into the session's stdin, with backpressure; ends it at the end. */

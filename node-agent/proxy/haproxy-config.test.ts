@@ -46,6 +46,8 @@ describe("renderHaproxyConfig", () => {
     expect(l).toContain("server agent unix@/var/lib/berth/access/agent.sock");
     // An upload's body is spliced into the agent's socket, not copied through HAProxy.
     expect(l[l.indexOf("backend berth_access") + 1]).toBe("option splice-request");
+    // A download's answer is spliced from the agent's socket (its relay's) to the client's.
+    expect(l[l.indexOf("backend berth_access") + 2]).toBe("option splice-response");
     expect(lines(renderHaproxyConfig(base)).some((x) => x.includes("berth_access"))).toBe(false);
   });
 
