@@ -224,14 +224,16 @@ function getOverHttps(u: URL, headers: Record<string, string>, to: string): Prom
         });
         pipeline(res, file).then(
           () => (got === length ? resolve({ kind: "file", bytes: got }) : reject(new CutShort(got, length))),
-          (e: Error) =>
-            reject(
-              writeFailed
-                ? new Error(`cannot write ${to}: ${writeFailed.message}`)
-                : got < length
-                  ? new CutShort(got, length)
-                  : e,
-            ),
+          (e: Error) => {
+            const why = writeFailed
+              ? new Error(`cannot write ${to}: ${writeFailed.message}`)
+              : got < length
+                ? new CutShort(got, length)
+                : e;
+            // Once the file is closed: nothing of this download touches it after the answer.
+            if (file.closed) reject(why);
+            else file.once("close", () => reject(why));
+          },
         );
         return;
       }
