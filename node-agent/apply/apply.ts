@@ -19,8 +19,10 @@ import { FILES_DIR_VARIABLE, type NodeExtras } from "../../contract/render/node-
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import { lastLines, ProcessError } from "../../lib/process";
+import { containersWithLabels } from "../access/docker-api";
 import * as compose from "../compose/commands";
 import { enginePortLookup, type PortLookup } from "../compose/published-port";
+import { type ContainerStatus, composeReady } from "../compose/ready";
 import type { MountDisk } from "../disks/mount";
 import { type DockerRunner, engineSocket } from "../docker";
 import { imagesOf, type Release, type RenderedService } from "../state/release";
@@ -64,6 +66,12 @@ export interface ApplyDeps {
    * `docker compose port` where it has none on a Unix socket).
    */
   portLookup?: PortLookup;
+  /**
+   * A project's containers with their state and status line (default: the Engine API's list where
+   * `docker`'s engine is on a Unix socket; none elsewhere, and a first release then waits for
+   * Compose's own answer before it switches its routes).
+   */
+  containers?: (project: string) => Promise<ContainerStatus[]>;
 }
 
 export interface ApplyOutcome {
@@ -286,6 +294,18 @@ export class Applier {
     // Engine API's container list (a few ms), or a `docker compose port` process (~0.1 s).
     const ports = new Map<string, Promise<Upstream[]>>();
     const lookup = this.deps.portLookup ?? enginePortLookup(engineSocket(this.deps.docker));
+    const socket = engineSocket(this.deps.docker);
+    const listContainers =
+      this.deps.containers ??
+      (socket
+        ? (project: string) =>
+            containersWithLabels(socket, [`com.docker.compose.project=${project}`]) as Promise<
+              ContainerStatus[]
+            >
+        : undefined);
+    // A first release's `up --wait` that returned early (every service ready as Docker says):
+    // Compose's own answer, awaited before the release counts as applied.
+    let composeRest: Promise<void> | undefined;
     const portOf = (service: string, port: number): Promise<Upstream[]> => {
       const key = `${service}:${port}`;
       let p = ports.get(key);
@@ -391,7 +411,11 @@ export class Applier {
       // x-berth-health probes run beside Compose's `up` (and its --wait for Docker's healthchecks):
       // each starts as soon as its container publishes its port.
       const probedEarly = new Set<string>();
-      const upAndProbe = async (t: compose.ComposeTarget, services: string[], o: { deps?: boolean } = {}) => {
+      const upAndProbe = async (
+        t: compose.ComposeTarget,
+        services: string[],
+        o: { deps?: boolean; early?: boolean } = {},
+      ) => {
         const probed = services.filter((s) => doc[s]?.labels?.["berth.health"] !== undefined);
         let state: "starting" | "started" | "failed" = "starting";
         let ended: () => void = () => undefined;
@@ -408,7 +432,26 @@ export class Applier {
             : undefined;
         probing?.catch(() => undefined); // awaited below once `up` succeeded
         try {
-          await this.up(call, t, services, waitFor(services), doc, o);
+          await this.up(call, t, services, waitFor(services), doc, {
+            ...(o.deps ? { deps: true } : {}),
+            ...(o.early && listContainers
+              ? {
+                  early: {
+                    ready: async () =>
+                      composeReady(await listContainers(t.project), {
+                        project: t.project,
+                        services,
+                        replicas: (s) => replicasOf(extras, s),
+                        checked: (s) => hasDockerHealthcheck(doc[s], imageHealth),
+                      }),
+                    rest: (p: Promise<void>) => {
+                      p.catch(() => undefined); // awaited before the commit (or the rollback)
+                      composeRest = p;
+                    },
+                  },
+                }
+              : {}),
+          });
           state = "started";
         } catch (e) {
           state = "failed";
@@ -424,7 +467,9 @@ export class Applier {
         // order (a service waits for its dependencies' health) as a plain `compose up` would.
         await this.step("stateful-up");
         const all = [...plan.stateful.services, ...plan.stateless.services];
-        await upAndProbe(statefulT, all, { deps: true });
+        // A first release serves as soon as Docker says every service is ready (Compose's `--wait`
+        // looks only every 500 ms); Compose's own answer still comes before the commit.
+        await upAndProbe(statefulT, all, { deps: true, early: previous === undefined });
         // The start-first services came up in that call; the step stays (crash tests kill at it).
         await this.step("stateless-up");
         for (const s of all) started.add(s);
@@ -480,16 +525,19 @@ export class Applier {
         await this.deps.proxy.switchRoute(route, upstreams, parallelism ? { parallelism } : {});
         switched.push({ route, from });
       }
+      if (composeRest) await composeRest;
       if (previous === undefined) {
         await this.step("stable");
         await stable();
       }
     } catch (e) {
-      // Nothing is rolled back while the work before the start still runs (it never rejects).
+      // Nothing is rolled back while the work before the start still runs (it never rejects),
+      // nor while Compose's `up` still waits.
       if (before) {
         const stop = await before;
         if (stop) return stop;
       }
+      await composeRest?.catch(() => undefined);
       const reason = e instanceof ApplyFailure ? e.message : describeError(e);
       const logTail = e instanceof ApplyFailure ? e.logTail : await this.failingLogs(call, plan, file);
       log.warn({ environment: env, sequence: seq, reason }, "release failed; rolling back");
@@ -692,8 +740,15 @@ export class Applier {
     /** Seconds Compose waits for Docker healthchecks; undefined: none to wait for. */
     waitS: number | undefined,
     doc: RenderedServices,
-    /** `deps`: the call names every service, and Compose orders them by `depends_on`. */
-    o: { deps?: boolean } = {},
+    /**
+     * `deps`: the call names every service, and Compose orders them by `depends_on`. `early`:
+     * return as soon as `ready` says every service is up as Compose's --wait waits for it (looked
+     * at every 100 ms beside Compose), handing Compose's own answer to `rest`.
+     */
+    o: {
+      deps?: boolean;
+      early?: { ready: () => Promise<boolean>; rest: (compose: Promise<void>) => void };
+    } = {},
   ): Promise<void> {
     // A one-off that failed (a migration exited non-zero, or is restarted after it under
     // `on-failure`) is what happened, not a health wait: while Compose waits, the one-offs are
@@ -718,8 +773,19 @@ export class Applier {
               if (oneOff) stop.abort();
             }
           })();
+    const early = waitS !== undefined && oneOffs.length === 0 ? o.early : undefined;
     try {
-      if (waited.length > 0)
+      if (waited.length > 0 && early) {
+        // No abort signal: Compose goes on waiting after this returns.
+        const upping = call(compose.up(t, waited, { waitTimeoutSeconds: waitS as number, noDeps: !o.deps }), {
+          timeoutMs: ((waitS as number) + 120) * 1000,
+        }).then(() => undefined);
+        if (await readyFirst(upping, early.ready)) {
+          early.rest(upping.catch((e: unknown) => Promise.reject(this.upFailure(e, services, waitS))));
+          return;
+        }
+        await upping;
+      } else if (waited.length > 0)
         await call(
           compose.up(t, waited, {
             ...(waitS !== undefined ? { waitTimeoutSeconds: waitS } : {}),
@@ -739,16 +805,21 @@ export class Applier {
         );
         throw new ApplyFailure(oneOffFailureMessage(oneOff, lastLines(logs, 5)), lastLines(logs, 20));
       }
-      const tail = e instanceof ProcessError ? lastLines(e.result.stderr || e.result.stdout, 6) : String(e);
-      throw new ApplyFailure(
-        waitS !== undefined
-          ? `services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`
-          : `services ${services.join(", ")} did not start: ${tail}`,
-      );
+      throw this.upFailure(e, services, waitS);
     } finally {
       stop.abort();
       await watching;
     }
+  }
+
+  /** What a failed `compose up` says, as the apply's failure. */
+  private upFailure(e: unknown, services: readonly string[], waitS: number | undefined): ApplyFailure {
+    const tail = e instanceof ProcessError ? lastLines(e.result.stderr || e.result.stdout, 6) : String(e);
+    return new ApplyFailure(
+      waitS !== undefined
+        ? `services ${services.join(", ")} did not become healthy within ${waitS} s: ${tail}`
+        : `services ${services.join(", ")} did not start: ${tail}`,
+    );
   }
 
   /** The project's containers: each one's service, state, last start, exit code and restart policy. */
@@ -1113,6 +1184,27 @@ export class Applier {
 }
 
 export { describeError };
+
+/**
+ * Looks at `ready` every 100 ms until it says yes (true) or `work` settles first (false); a look
+ * that fails counts as a no.
+ */
+async function readyFirst(work: Promise<unknown>, ready: () => Promise<boolean>): Promise<boolean> {
+  let settled = false;
+  const done = work.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  while (!settled) {
+    if (await ready().catch(() => false)) return true;
+    await Promise.race([done, sleep(100)]);
+  }
+  return false;
+}
 
 /** A promise that never rejects: resolves to undefined, or to the error it failed with. */
 function settle(p: Promise<unknown>): Promise<unknown> {
