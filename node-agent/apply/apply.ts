@@ -1187,7 +1187,7 @@ export { describeError };
 
 /**
  * Looks at `ready` every 100 ms until it says yes (true) or `work` settles first (false); a look
- * that fails counts as a no.
+ * that fails counts as a no, and one still under way when `work` settles, too.
  */
 async function readyFirst(work: Promise<unknown>, ready: () => Promise<boolean>): Promise<boolean> {
   let settled = false;
@@ -1200,7 +1200,8 @@ async function readyFirst(work: Promise<unknown>, ready: () => Promise<boolean>)
     },
   );
   while (!settled) {
-    if (await ready().catch(() => false)) return true;
+    // A look that hangs ends when `work` does.
+    if (await Promise.race([ready().catch(() => false), done.then(() => false)])) return true;
     await Promise.race([done, sleep(100)]);
   }
   return false;
