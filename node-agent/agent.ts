@@ -36,9 +36,11 @@ import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
 import { HeldBackupOrders, type LedBackup } from "./swarm/backup-pass";
 import { HeldBackupJobs } from "./swarm/held-backups";
-import { applySwarmPayload, isSwarmStack, swarmBackupOf, swarmProxyOf } from "./swarm/release";
+import { HeldVolumes } from "./swarm/held-volumes";
+import { applySwarmPayload, isSwarmStack, swarmExtrasOf } from "./swarm/release";
 import type { LedEnvironment } from "./swarm/routes-pass";
 import { SwarmPass } from "./swarm/swarm-pass";
+import { awaitHeldVolumes } from "./swarm/volumes-ready";
 import type { TrustStore } from "./trust/trust-store";
 import { AgentChanges } from "./upgrade/agent-changes";
 import type { WorkspaceSync } from "./workspace/sync";
@@ -85,6 +87,10 @@ export class Agent {
   readonly swarm: SwarmPass;
   /** The backups of the swarm volumes this node holds (swarm/held-backups.ts). */
   readonly heldBackups: HeldBackupJobs;
+  /** The swarm volumes this node holds, made ready before the leader deploys (swarm/held-volumes.ts). */
+  readonly heldVolumes: HeldVolumes;
+  /** As a group's leader: the placements of volumes seen ready, per environment. */
+  private readonly readyPlacements = new Map<string, string>();
 
   constructor(private readonly d: AgentDeps) {
     const { config, docker, proxy, log } = d;
@@ -142,6 +148,14 @@ export class Agent {
       log,
       report: (env, sequence) => this.status.reportBackup(env, { heldSequence: sequence }),
     });
+    this.heldVolumes = new HeldVolumes({
+      nodeId: config.nodeId,
+      stateRoot: config.stateRoot,
+      volumeRoot: config.volumeRoot,
+      docker,
+      mountDisk,
+      report: (env, word) => this.status.reportHeldVolumes(env, word),
+    });
     this.swarm = new SwarmPass({
       nodeId: config.nodeId,
       channel: d.channel,
@@ -159,6 +173,7 @@ export class Agent {
       ledBackups: () => this.ledSwarmBackups(),
       heldOrders,
       beforeJoin: (group) => this.heldBackups.restoreBeforeJoin(group),
+      heldVolumes: this.heldVolumes,
     });
     this.status = new StatusPublisher({
       channel: d.channel,
@@ -168,7 +183,13 @@ export class Agent {
       ...(enrollmentSecret ? { enrollmentSecret } : {}),
       heartbeatSeconds: config.heartbeatSeconds,
       // The environments whose volumes this node holds on a node group heartbeat too.
-      environments: () => [...new Set([...environments(), ...this.heldBackups.environments()])],
+      environments: () => [
+        ...new Set([
+          ...environments(),
+          ...this.heldBackups.environments(),
+          ...this.heldVolumes.environments(),
+        ]),
+      ],
       store,
       current: (env) => (this.localEnvironments().includes(env) ? this.store(env).current() : undefined),
       backupStatus: (env) => this.backups.status(env) ?? this.heldBackups.status(env),
@@ -209,12 +230,27 @@ export class Agent {
       volumeRoot: config.volumeRoot,
       // A release rendered for Swarm (docs/swarm.md) goes to the engine's swarm; on an engine
       // that manages none, docker stack deploy refuses it and the status says so.
-      swarm: (payload, file) =>
+      swarm: (payload, file, waiting) =>
         applySwarmPayload(
           {
             docker,
             unseal: (p) => this.unsealPayload(p),
             timeoutMs: Math.max(120, config.healthTimeoutSeconds) * 1000,
+            // The holders of the stack's volumes make them ready (a cloud disk mounted) first.
+            beforeDeploy: (p, extras) =>
+              awaitHeldVolumes(
+                {
+                  nodeId: config.nodeId,
+                  channel: d.channel,
+                  statusPrivateKey: statusKey.privateKey,
+                  ledGroup: () => this.swarm.ledGroup(),
+                  prepareOwn: (env, seq, volumes) => this.heldVolumes.prepare(env, seq, volumes),
+                  timeoutMs: config.heldVolumesTimeoutSeconds * 1000,
+                  waiting,
+                  readyPlacements: this.readyPlacements,
+                },
+                { environmentId: p.environmentId, sequence: p.sequence, volumes: extras.volumes ?? [] },
+              ),
           },
           payload,
           file,
@@ -308,7 +344,8 @@ export class Agent {
       if (r?.sequence !== current) {
         const text = store.readCompose(current);
         if (!isSwarmStack(text)) continue;
-        const backup = swarmBackupOf(text);
+        const extras = swarmExtrasOf(text);
+        const backup = extras?.backup;
         const handedOn = new Set(
           backup ? [backup.secrets.password, backup.secrets.accessKeyId, backup.secrets.secretAccessKey] : [],
         );
@@ -327,7 +364,12 @@ export class Agent {
             "could not open the release's certificates and backup secrets for the group's nodes",
           );
         }
-        r = { sequence: current, proxy: swarmProxyOf(text), backup, opened };
+        r = {
+          sequence: current,
+          proxy: extras?.proxy,
+          backup,
+          opened,
+        };
         this.led.set(env, r);
       }
       const tls = Object.fromEntries(
@@ -377,23 +419,28 @@ export class Agent {
     return this.backupJobs.settingsOf(env);
   }
 
+  /** A node group's volume holder that runs no release of `env` (its backup commands act on what it holds). */
+  private holds(env: string): boolean {
+    return this.backupJobs.settingsOf(env) === undefined && this.heldBackups.environments().includes(env);
+  }
+
   /** On a node group's volume holder that runs no release of `env`: the volumes it holds. */
   backupNow(env: string, volumes?: string[]) {
-    if (this.backupJobs.settingsOf(env) === undefined && this.heldBackups.environments().includes(env))
-      return this.heldBackups.backupNow(env, volumes);
-    return this.backupJobs.backupNow(env, volumes);
+    return this.holds(env)
+      ? this.heldBackups.backupNow(env, volumes)
+      : this.backupJobs.backupNow(env, volumes);
   }
 
   pruneNow(env: string) {
-    return this.backupJobs.pruneNow(env);
+    return this.holds(env) ? this.heldBackups.pruneNow(env) : this.backupJobs.pruneNow(env);
   }
 
   checkNow(env: string) {
-    return this.backupJobs.checkNow(env);
+    return this.holds(env) ? this.heldBackups.checkNow(env) : this.backupJobs.checkNow(env);
   }
 
   snapshots(env: string) {
-    return this.backupJobs.snapshots(env);
+    return this.holds(env) ? this.heldBackups.snapshots(env) : this.backupJobs.snapshots(env);
   }
 
   restore(env: string, o: Omit<RestoreOptions, "reason">): Promise<RestoreReport> {

@@ -49,6 +49,23 @@ describe("formatStatus", () => {
     ]);
   });
 
+  it("on a node group, shows what an applying release waits for", () => {
+    const text = formatStatus({
+      formatVersion: 1,
+      nodeId: "web-1",
+      environmentId: "shop",
+      state: "applying",
+      attemptedSequence: 1,
+      waiting:
+        "release 1 waits for the holders of its volumes before it deploys: web-2 has not said its volumes are ready",
+      services: [],
+      updatedAt: "2026-12-06T12:00:00.000Z",
+    });
+    expect(text).toContain(
+      "\n  waiting: release 1 waits for the holders of its volumes before it deploys: web-2 has not said its volumes are ready",
+    );
+  });
+
   it("on a node group, shows a holder's backups with the node that holds each volume", () => {
     const text = formatHeldBackup(
       {

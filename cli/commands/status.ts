@@ -71,6 +71,7 @@ export function formatStatus(s: EnvironmentStatus, facts?: StatusFacts): string 
     );
   }
   if (s.error) lines.push(`  error: ${s.error}`);
+  if (s.waiting) lines.push(`  waiting: ${s.waiting}`);
   // Per service what the node saw: on a swarm, replicas running and where, and why not all.
   for (const v of s.services)
     lines.push(`  service ${v.name}: ${v.state}${v.health ? ` (${v.health})` : ""}`);

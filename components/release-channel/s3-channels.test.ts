@@ -88,7 +88,20 @@ describe("Scaleway channel", () => {
     expect(join).toMatchObject({
       Principal: { SCW: "application_id:app-w1" },
       Action: ["s3:PutObject", "s3:DeleteObject"],
-      Resource: ["b/swarm/web/join/*"],
+      Resource: [
+        "b/swarm/web/join/*",
+        "b/swarm/web/routes/*",
+        "b/swarm/web/backups/*",
+        "b/swarm/web/volumes/*",
+      ],
+    });
+    // The leader reads its members' signed statuses (a holder's word, its restore requests).
+    expect(p.Statement.find((s: { Sid: string }) => s.Sid === "BerthGroupStatuses-web")).toEqual({
+      Sid: "BerthGroupStatuses-web",
+      Effect: "Allow",
+      Principal: { SCW: "application_id:app-w1" },
+      Action: ["s3:GetObject"],
+      Resource: ["b/nodes/w1/status/*", "b/nodes/w2/status/*", "b/nodes/w3/status/*"],
     });
     // Nothing else grants a write under swarm/, and a node outside the group reads none of it.
     const writes = p.Statement.filter(

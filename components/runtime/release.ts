@@ -243,6 +243,11 @@ function checkSwarmRender(
         Object.keys(m.services).map((s) => [s, `preview.invalid/${s}@sha256:${"0".repeat(64)}`]),
       ),
       volumeNodes: swarm.volumeNodes,
+      ...(news.disks !== undefined &&
+      !isUnknown(news.disks) &&
+      Object.values(news.disks).every((d) => !isUnknown(d))
+        ? { disks: news.disks }
+        : {}),
       secretVersions: Object.fromEntries(
         Object.values(m.secrets ?? {}).map((c) => [c.secret, "0".repeat(12)]),
       ),

@@ -88,6 +88,20 @@ export const environmentStatus = z.object({
     .optional(),
   /** The environment's backups, when it declares them. */
   backup: backupStatus.optional(),
+  /** What an applying release waits for (a node group's leader: the holders of its volumes). */
+  waiting: z.string().optional(),
+  /**
+   * A node group's volume holder (contract/swarm/volumes.ts): the volumes of release `sequence`
+   * it made ready on its engine (each disk mounted, each Docker volume bound to it), and why one
+   * is not, when it is not. The leader deploys only once each holder's signed word lists them.
+   */
+  heldVolumes: z
+    .object({
+      sequence: z.number().int().positive(),
+      ready: z.array(z.string()),
+      problem: z.string().optional(),
+    })
+    .optional(),
   /**
    * What the node found in the channel and did not act on (a missing desired.json, a withdrawal
    * that does not verify, an object above the size cap), so that someone looks.

@@ -53,6 +53,11 @@ export const agentConfigSchema = z
     /** Each poll waits interval × (1 ± jitter). */
     pollJitter: z.number().min(0).max(1).default(0.2),
     healthTimeoutSeconds: z.number().int().positive().default(120),
+    /**
+     * A node group's leader: how long a release waits for the holders of its volumes to make them
+     * ready (a cloud disk mounted) before it fails, nothing deployed (docs/swarm.md).
+     */
+    heldVolumesTimeoutSeconds: z.number().positive().default(300),
     /** How long a route's switch may wait for the old servers' open requests (never below 5 s). */
     drainSeconds: z.number().nonnegative().default(2),
     keepReleases: z.number().int().min(2).default(5),

@@ -131,6 +131,7 @@ function renderSwarm(i: ReleaseInput, swarm: NonNullable<ReleaseInput["swarm"]>)
     ...(swarm.encryptNetworks !== undefined ? { encryptNetworks: swarm.encryptNetworks } : {}),
     ...(swarm.proxy ? { proxy: swarm.proxy } : {}),
     ...(i.backup ? { backup: i.backup } : {}),
+    ...(i.disks ? { disks: i.disks } : {}),
     ...(i.defaultMemoryLimitBytes ? { defaultMemoryLimitBytes: i.defaultMemoryLimitBytes } : {}),
   });
 }

@@ -202,4 +202,20 @@ describe("renderSwarmStack", () => {
       /services\.web\.post_start: Swarm has no lifecycle hooks/,
     );
   });
+
+  it("names each volume's holder and disk for the holders to make ready before the deploy", () => {
+    expect(rendered.extras.volumes).toEqual([{ name: "data", node: "web-2" }]);
+    const disk = "/dev/disk/by-id/scsi-0HC_Volume_42";
+    const withDisk = renderSwarmStack(m, { ...options, disks: { data: disk } });
+    expect(withDisk.extras.volumes).toEqual([{ name: "data", node: "web-2", disk }]);
+    expect(parseSwarmExtras(parse(withDisk.text)["x-berth"])?.volumes).toEqual([
+      { name: "data", node: "web-2", disk },
+    ]);
+    expect(() => renderSwarmStack(m, { ...options, disks: { data: "/etc/passwd" } })).toThrow(
+      /disks\.data: "\/etc\/passwd" is not a device path under \/dev/,
+    );
+    expect(() => renderSwarmStack(m, { ...options, disks: { nope: disk } })).toThrow(
+      /disks\.nope: the Compose file has no volume nope/,
+    );
+  });
 });

@@ -30,6 +30,7 @@ import {
 } from "../manifest/schema";
 import { escapeDollars, unescapeDollars } from "../render/dollars";
 import {
+  DISK_PATH,
   LABEL,
   networkName,
   PINNED_IMAGE,
@@ -48,6 +49,7 @@ import {
 import { type SwarmBackup, swarmBackupSchema } from "./backups";
 import { configVersion, NODE_LABEL, stackName, swarmObjectName } from "./names";
 import { PROXY_CONFIG_PATH, PROXY_SERVICE, PROXY_TARGET_PORT, renderSwarmProxyConfig } from "./proxy";
+import { type HeldVolume, heldVolumeSchema } from "./volumes";
 
 /** The options, `defaultMemoryLimitBytes`, `logMaxSize` and `logMaxFiles` among them (render/service-fields.ts). */
 export interface SwarmRenderOptions extends SharedRenderOptions {
@@ -74,11 +76,17 @@ export interface SwarmRenderOptions extends SharedRenderOptions {
    * leader hands each holder its part (contract/swarm/backups.ts); absent: no backups.
    */
   backup?: EnvironmentBackup | undefined;
+  /**
+   * Cloud nodes: Compose volume → the block device of its disk on its holder (as a single node's
+   * `disks`). The holder mounts it and binds the Docker volume to it before the leader deploys
+   * (contract/swarm/volumes.ts).
+   */
+  disks?: Record<string, string> | undefined;
 }
 
-/** The options with their defaults (the proxy and the backups stay optional). */
-type Options = Required<Omit<SwarmRenderOptions, "proxy" | "backup">> &
-  Pick<SwarmRenderOptions, "proxy" | "backup">;
+/** The options with their defaults (the proxy, the backups and the disks stay optional). */
+type Options = Required<Omit<SwarmRenderOptions, "proxy" | "backup" | "disks">> &
+  Pick<SwarmRenderOptions, "proxy" | "backup" | "disks">;
 
 /** What the manager's agent does besides `docker stack deploy` (the file's `x-berth`, parsed, never cast). */
 export const swarmExtrasSchema = z
@@ -108,6 +116,11 @@ export const swarmExtrasSchema = z
       .optional(),
     /** The environment's backups (contract/swarm/backups.ts): each volume with its holder. */
     backup: swarmBackupSchema.optional(),
+    /**
+     * Each volume with its holder and, on a cloud node, its disk: the holders make them ready
+     * before the leader deploys (contract/swarm/volumes.ts).
+     */
+    volumes: z.array(heldVolumeSchema).optional(),
   })
   .strict();
 export type SwarmExtras = z.infer<typeof swarmExtrasSchema>;
@@ -157,7 +170,7 @@ export function renderSwarmBackup(
   const problems: string[] = [];
   if (b.restore)
     problems.push(
-      "backup.restore: a restore through the program is not built on a node group; remove it (a replaced holder fills its empty volumes from their newest snapshots before it joins the swarm)",
+      "backup.restore: a restore through the program is not built on a node group; remove it and run berth-agent restore ENV on the node that holds the volume (a replaced holder fills its empty volumes from their newest snapshots before it joins the swarm)",
     );
   const volumes = Object.keys(m.volumes)
     .sort()
@@ -437,6 +450,27 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
       problems.push(
         `volumes.${v}: the Compose file has no such volume (volumes: ${Object.keys(m.volumes).join(", ") || "none"})`,
       );
+  const held: HeldVolume[] = [];
+  for (const [v, disk] of Object.entries(o.disks ?? {})) {
+    if (!disk) continue;
+    if (!(v in m.volumes))
+      problems.push(
+        `disks.${v}: the Compose file has no volume ${v} (volumes: ${Object.keys(m.volumes).join(", ") || "none"})`,
+      );
+    else if (!DISK_PATH.test(disk))
+      problems.push(
+        `disks.${v}: ${JSON.stringify(disk)} is not a device path under /dev (e.g. /dev/disk/by-id/...)`,
+      );
+    else if (!o.volumeNodes[v])
+      problems.push(
+        `volumes.${v}: its disk ${disk} is attached, but no node holds it; set berth:environments[].volumes[].node for it`,
+      );
+  }
+  for (const v of Object.keys(m.volumes).sort()) {
+    const node = o.volumeNodes[v];
+    const disk = o.disks?.[v];
+    if (node) held.push({ name: v, node, ...(disk ? { disk } : {}) });
+  }
   const secretNames = new Map<string, string>();
   const extrasSecrets: SwarmExtras["secrets"] = [];
   for (const [composeName, s] of Object.entries(m.secrets ?? {})) {
@@ -533,6 +567,7 @@ export function renderSwarmStack(m: Manifest, options: SwarmRenderOptions): Rend
         }
       : {}),
     ...(backup ? { backup: backup.backup } : {}),
+    ...(held.length > 0 ? { volumes: held } : {}),
   };
   // `docker stack deploy` interpolates `x-` fields too (a `${X:?…}` in a config's content
   // refuses the whole file): free text is written `$$`, and parseSwarmExtras reads it back.

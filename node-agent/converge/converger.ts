@@ -61,7 +61,12 @@ export interface ConvergerDeps {
    * (node-agent/swarm/release.ts; it re-checks the stack itself). Without it such a release is
    * refused as any file the node cannot run.
    */
-  swarm?: (payload: ReleasePayload, file: string) => Promise<ApplyOutcome>;
+  swarm?: (
+    payload: ReleasePayload,
+    file: string,
+    /** Says what the release waits for before it deploys (the status's `waiting`). */
+    waiting: (detail: string) => Promise<void>,
+  ) => Promise<ApplyOutcome>;
   /**
    * Whether this node's key opens the release's sealed secrets: undefined when it does, else why
    * not. A node made anew (new keys) first finds the release sealed to its predecessor's key.
@@ -290,14 +295,17 @@ export class Converger {
         });
         this.d.floors.raise(env, desired);
       }
-      await this.d.report({
-        environmentId: env,
-        ...(current !== undefined ? { appliedSequence: current } : {}),
-        attemptedSequence: desired,
-        state: "applying",
-        services: [],
-      });
-      const outcome = await swarm(payload, store.composePath(desired));
+      const applying = (waiting?: string) =>
+        this.d.report({
+          environmentId: env,
+          ...(current !== undefined ? { appliedSequence: current } : {}),
+          attemptedSequence: desired,
+          state: "applying",
+          services: [],
+          ...(waiting ? { waiting } : {}),
+        });
+      await applying();
+      const outcome = await swarm(payload, store.composePath(desired), applying);
       // Swarm rolls a failed update back itself: the stack runs the previous release again.
       if (outcome.state === "applied") store.setCurrent(desired);
       return await this.finish(store, env, desired, outcome);

@@ -192,6 +192,18 @@ export class StatusPublisher {
   }
 
   /**
+   * A node group's volume holder: its word on the volumes of release `word.sequence` it made ready
+   * (contract/swarm/volumes.ts), put into its status of the environment (the rest unchanged).
+   */
+  async reportHeldVolumes(env: string, word: NonNullable<EnvironmentStatus["heldVolumes"]>): Promise<void> {
+    await this.putStatus({
+      ...(await this.lastStatus(env, word.sequence)),
+      heldVolumes: word,
+      updatedAt: this.now(),
+    });
+  }
+
+  /**
    * Sets what the node found in the channel and did not act on (none: the field goes); the
    * status is rewritten, the rest unchanged, only when that changed.
    */

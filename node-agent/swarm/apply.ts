@@ -39,6 +39,11 @@ export interface SwarmApplyInput {
   dockerConfig?: string;
   /** How the nodes' proxies are asked for their readiness (tests replace it). */
   askProxies?: typeof askProxies;
+  /**
+   * Before anything is created or deployed (the stack checked): why it must not be deployed, or
+   * undefined. The leader waits here for the holders of the stack's volumes (volumes-ready.ts).
+   */
+  beforeDeploy?: (extras: SwarmExtras) => Promise<string | undefined>;
 }
 
 export interface SwarmApplyResult {
@@ -122,6 +127,8 @@ export async function applySwarmRelease(
     throw new SwarmApplyError(
       `NODE_RULES: this node does not deploy what the release asks for: ${problems.join("; ")}`,
     );
+  const held = await input.beforeDeploy?.(extras);
+  if (held !== undefined) throw new SwarmApplyError(held);
   const labels = { [LABEL.environment]: extras.environmentId };
   const label = `${LABEL.environment}=${extras.environmentId}`;
   const values = Object.values(input.secretValues);

@@ -221,7 +221,21 @@ describe("backup orders on a node group", () => {
         stop: [],
       },
     ]);
-    expect(docker.lines()).toEqual(["docker volume inspect --format {{.Mountpoint}} berth_shop_data"]);
+    expect(docker.lines()).toEqual([
+      "docker volume inspect --format {{json .Options}} berth_shop_data",
+      "docker volume inspect --format {{.Mountpoint}} berth_shop_data",
+    ]);
+  });
+
+  it("a volume bound to a folder (on a cloud disk) is backed up from that folder", async () => {
+    const docker = recordingRunner((argv) =>
+      argv.includes("{{json .Options}}")
+        ? { stdout: '{"device":"/mnt/berth-env-shop/volumes/data/data","o":"bind","type":"none"}\n' }
+        : undefined,
+    );
+    const nb = await nodeBackupOf(docker.run, "shop", backup);
+    expect(nb.volumes[0]?.device).toBe("/mnt/berth-env-shop/volumes/data/data");
+    expect(docker.lines()).toEqual(["docker volume inspect --format {{json .Options}} berth_shop_data"]);
   });
 });
 

@@ -43,6 +43,7 @@ import { writeFileAtomic } from "../../lib/atomic-write";
 import { describeError } from "../../lib/errors";
 import type { DockerRunner } from "../docker";
 import * as cmd from "./commands";
+import { boundDevice } from "./held-volumes";
 import { type GroupMemberKey, RouteFloors } from "./routes-pass";
 
 /** A swarm environment the leader runs with backups: its release and that release's opened secrets. */
@@ -277,13 +278,18 @@ export class HeldBackupOrders {
 
 /**
  * The holder's settings as the single node's backups take them: each volume's folder is where
- * its engine keeps the Docker volume (`docker volume inspect`), or a note that it has none yet.
+ * its engine keeps the Docker volume (`docker volume inspect`; a volume bound to a folder, as one
+ * on a cloud disk is, that folder), or a note that it has none yet.
  */
 export async function nodeBackupOf(docker: DockerRunner, env: string, b: SwarmBackup): Promise<NodeBackup> {
   const volumes: NodeBackup["volumes"] = [];
   for (const v of b.volumes) {
     const name = volumeName(env, v.name);
-    const r = await docker(cmd.volumeMountpoint(name), { allowFailure: true });
+    const opts = await docker(cmd.volumeOptions(name), { allowFailure: true });
+    const bound = opts.exitCode === 0 ? boundDevice(opts.stdout.trim()) : undefined;
+    const r = bound
+      ? { exitCode: 0, stdout: bound }
+      : await docker(cmd.volumeMountpoint(name), { allowFailure: true });
     const device = r.exitCode === 0 ? r.stdout.trim() : "";
     const { node: _node, ...rest } = v;
     volumes.push({

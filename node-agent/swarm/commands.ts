@@ -149,6 +149,11 @@ export function volumeMountpoint(volume: string): Command {
   return docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume);
 }
 
+/** A volume's driver options as JSON (`null` for none): a bound volume names its folder. */
+export function volumeOptions(volume: string): Command {
+  return docker("volume", "inspect", "--format", "{{json .Options}}", volume);
+}
+
 /**
  * A local volume on this engine, created before a task mounts it (a replaced holder restores
  * into it before it joins the swarm). The stack's own labels, so Swarm's task finds it as its own.

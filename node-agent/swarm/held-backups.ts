@@ -61,18 +61,51 @@ export class HeldBackupJobs {
     }
   }
 
-  /** Backs the held volumes of `env` (or the given ones) up now (`berth-agent backup ENV` on the holder). */
-  async backupNow(env: string, volumes?: string[]) {
+  /** The held order of `env`, or an error saying this node holds none of its volumes. */
+  private require(env: string): HeldOrder {
     const h = this.held().find((x) => x.environmentId === env);
     if (!h) throw new Error(`this node holds no volume of ${env} (no backup order for it)`);
+    return h;
+  }
+
+  /** Runs `f` with this node's part of `env`'s backups under the backup lock, then reports. */
+  private async locked<T>(
+    env: string,
+    f: (b: Awaited<ReturnType<typeof nodeBackupOf>>, secrets: Record<string, string>) => Promise<T>,
+  ): Promise<T> {
+    const h = this.require(env);
     const lock = this.d.backups.lock(env);
     try {
-      const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
-      return await this.d.backups.backupNow(env, b, this.secretsOf(h), volumes);
+      return await f(await nodeBackupOf(this.d.docker, env, h.held.backup), this.secretsOf(h));
     } finally {
       lock.release();
       await this.d.report(env, h.sequence);
     }
+  }
+
+  /** Backs the held volumes of `env` (or the given ones) up now (`berth-agent backup ENV` on the holder). */
+  backupNow(env: string, volumes?: string[]) {
+    return this.locked(env, (b, secrets) => this.d.backups.backupNow(env, b, secrets, volumes));
+  }
+
+  /**
+   * `berth-agent prune ENV` on the holder: the declared retention applied now to the snapshots of
+   * the volumes it holds (each volume's own tag; another holder's volumes are its own).
+   */
+  pruneNow(env: string) {
+    return this.locked(env, (b, secrets) => this.d.backups.prune(env, b, secrets));
+  }
+
+  /** `berth-agent check ENV` on the holder: `restic check` of the group's repository now. */
+  checkNow(env: string) {
+    return this.locked(env, (b, secrets) => this.d.backups.check(env, b, secrets));
+  }
+
+  /** `berth-agent snapshots ENV` on the holder: the repository's snapshots of the environment. */
+  async snapshots(env: string) {
+    const h = this.require(env);
+    const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
+    return this.d.backups.snapshots(env, this.d.backups.access(b, this.secretsOf(h)));
   }
 
   /**

@@ -22,6 +22,8 @@ export interface SwarmReleaseDeps {
   /** How long a stack may take to converge. */
   timeoutMs: number;
   pollMs?: number;
+  /** Before the deploy: why not to deploy yet, or undefined (apply.ts: beforeDeploy). */
+  beforeDeploy?: (payload: ReleasePayload, extras: SwarmExtras) => Promise<string | undefined>;
 }
 
 /**
@@ -49,24 +51,11 @@ export function isSwarmStack(composeText: string): boolean {
   return answer;
 }
 
-/**
- * The environment's proxy a Swarm stack's `x-berth` names (its port on every node and the routes
- * it serves), or undefined: not a swarm stack, or one without routes.
- */
-export function swarmProxyOf(composeText: string): SwarmExtras["proxy"] {
+/** A Swarm stack's `x-berth` (checked), or undefined. */
+export function swarmExtrasOf(composeText: string): SwarmExtras | undefined {
   try {
     const doc = parse(composeText) as { "x-berth"?: unknown } | null;
-    return parseSwarmExtras(doc?.["x-berth"])?.proxy;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The backups a Swarm stack's `x-berth` carries (each volume with its holder), or undefined. */
-export function swarmBackupOf(composeText: string): SwarmExtras["backup"] {
-  try {
-    const doc = parse(composeText) as { "x-berth"?: unknown } | null;
-    return parseSwarmExtras(doc?.["x-berth"])?.backup;
+    return parseSwarmExtras(doc?.["x-berth"]);
   } catch {
     return undefined;
   }
@@ -90,6 +79,9 @@ export async function applySwarmPayload(
           secretValues: secrets,
           timeoutMs: d.timeoutMs,
           ...(d.pollMs !== undefined ? { pollMs: d.pollMs } : {}),
+          ...(d.beforeDeploy
+            ? { beforeDeploy: (x: SwarmExtras) => d.beforeDeploy?.(payload, x) ?? Promise.resolve(undefined) }
+            : {}),
           ...(env.DOCKER_CONFIG ? { dockerConfig: env.DOCKER_CONFIG } : {}),
         }),
     );

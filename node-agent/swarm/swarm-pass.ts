@@ -38,6 +38,7 @@ import {
 } from "./backup-pass";
 import * as cmd from "./commands";
 import { joinSwarm, keepSwarm, type OfferMemo, swarmInfo } from "./formation";
+import type { HeldVolumes, VolumeOrderStep } from "./held-volumes";
 import {
   applyRouteTables,
   dropGroupRoutes,
@@ -48,6 +49,7 @@ import {
   type SwarmRouteProxy,
   type TableMemo,
 } from "./routes-pass";
+import type { LedGroup } from "./volumes-ready";
 
 const MEMBERSHIP_KEY = /^swarm\/([a-z0-9][a-z0-9-]{0,62})\/membership\.json$/;
 const floorsSchema = z.record(z.string(), z.number().int().nonnegative());
@@ -82,6 +84,12 @@ export interface SwarmPassDeps {
    * empty volume while its data sits in a backup).
    */
   beforeJoin?: (group: string) => Promise<string | undefined>;
+  /**
+   * The volume orders this node acts on as a holder (held-volumes.ts): its volumes made ready (a
+   * cloud disk mounted) and its signed word in its status, before the leader deploys, and before
+   * this node joins.
+   */
+  heldVolumes?: HeldVolumes;
 }
 
 /** What one group's step came to (logged when it changes; returned for tests). */
@@ -103,6 +111,9 @@ export class SwarmPass {
   readonly routeFloors: RouteFloors;
   private routeLog: RouteStep[] = [];
   private backupLog: BackupOrderStep[] = [];
+  private volumeLog: VolumeOrderStep[] = [];
+  /** The group this node leads, from the last membership that verified and names it the leader. */
+  private led: LedGroup | undefined;
 
   constructor(private readonly d: SwarmPassDeps) {
     this.floorsFile = join(d.stateRoot, "swarm", "floors.json");
@@ -113,6 +124,16 @@ export class SwarmPass {
   /** The route tables acted on (or refused) in the last pass. */
   routeSteps(): RouteStep[] {
     return this.routeLog;
+  }
+
+  /** The group this node leads (volumes-ready.ts asks it before a deploy). */
+  ledGroup(): LedGroup | undefined {
+    return this.led;
+  }
+
+  /** The volume orders acted on (or refused) in the last pass. */
+  volumeSteps(): VolumeOrderStep[] {
+    return this.volumeLog;
   }
 
   /** The backup orders written, kept (or refused) in the last pass. */
@@ -161,6 +182,7 @@ export class SwarmPass {
   async run(): Promise<GroupStep[]> {
     this.routeLog = [];
     this.backupLog = [];
+    this.volumeLog = [];
     const groups = (await this.d.channel.list("swarm/"))
       .map((k) => MEMBERSHIP_KEY.exec(k)?.[1])
       .filter((g): g is string => g !== undefined)
@@ -189,15 +211,16 @@ export class SwarmPass {
         );
       }
     }
-    for (const b of this.backupLog) {
-      const level = b.outcome === "refused" ? "warn" : "info";
+    for (const b of [...this.backupLog, ...this.volumeLog]) {
+      const level = b.outcome === "refused" || b.outcome === "not-ready" ? "warn" : "info";
       const said = `${b.outcome}: ${b.detail}`;
-      const k = `backups/${b.group}/${b.environmentId}`;
+      const what = this.volumeLog.includes(b as VolumeOrderStep) ? "volumes" : "backups";
+      const k = `${what}/${b.group}/${b.environmentId}`;
       if (this.last.get(k) !== said) {
         this.last.set(k, said);
         this.d.log[level](
           { group: b.group, environment: b.environmentId, outcome: b.outcome, detail: b.detail },
-          "swarm backups",
+          `swarm ${what}`,
         );
       }
     }
@@ -235,6 +258,9 @@ export class SwarmPass {
       return this.leave(group, m.generation);
     }
     this.raiseFloor(group, m.generation);
+    if (nodeId === m.leader)
+      this.led = { group, members: m.members.map((x) => ({ nodeId: x.nodeId, statusKey: x.statusKey })) };
+    else if (this.led?.group === group) this.led = undefined;
     try {
       if (nodeId === m.leader) {
         const now = this.d.now?.() ?? Date.now();
@@ -276,6 +302,7 @@ export class SwarmPass {
       if ((await swarmInfo(this.d.docker)).state === "active") {
         await this.routes(m);
         await this.backups(m);
+        await this.volumes(m);
         return { group, outcome: "in-swarm", detail: "already in a swarm" };
       }
       const wait = await this.beforeJoin(m);
@@ -291,6 +318,7 @@ export class SwarmPass {
       if (r.reason === "already in a swarm") {
         await this.routes(m);
         await this.backups(m);
+        await this.volumes(m);
         return { group, outcome: "in-swarm", detail: r.reason };
       }
       // No offer yet is a wait; an offer that does not verify or open is refused (never joined).
@@ -373,11 +401,32 @@ export class SwarmPass {
     }
   }
 
+  /** A member: the group's volume orders; the volumes this node holds made ready and reported. */
+  private async volumes(m: ReturnType<typeof verifyMembership>): Promise<VolumeOrderStep[]> {
+    const held = this.d.heldVolumes;
+    const leader = m.members.find((x) => x.nodeId === m.leader);
+    if (!held || !leader) return [];
+    let steps: VolumeOrderStep[];
+    try {
+      steps = await held.refresh(this.d.channel, { group: m.group, leaderStatusKey: leader.statusKey });
+    } catch (e) {
+      steps = [{ group: m.group, environmentId: "*", outcome: "refused", detail: describeError(e) }];
+    }
+    this.volumeLog.push(...steps);
+    return steps;
+  }
+
   /**
-   * A member not in the swarm yet: the orders naming its volumes must open for it, and its volumes
-   * are restored, before it joins. The reason it waits, or undefined.
+   * A member not in the swarm yet: its volumes made ready (a disk mounted), the orders naming its
+   * volumes must open for it, and its volumes are restored, before it joins. The reason it waits,
+   * or undefined.
    */
   private async beforeJoin(m: ReturnType<typeof verifyMembership>): Promise<string | undefined> {
+    const unready = (await this.volumes(m)).filter(
+      (s) => s.outcome === "refused" || s.outcome === "not-ready",
+    );
+    if (unready.length > 0)
+      return `not joining before the volumes it holds are ready: ${unready.map((s) => `${s.environmentId}: ${s.detail}`).join("; ")}`;
     if (!this.d.heldOrders) return undefined;
     const before = this.backupLog.length;
     await this.backups(m);
@@ -394,6 +443,7 @@ export class SwarmPass {
       if (info.state !== "inactive") await this.d.docker(cmd.swarmLeave());
       if (this.d.proxy) await dropGroupRoutes(this.d.proxy, this.routeFloors, group);
       this.d.heldOrders?.drop(group);
+      this.d.heldVolumes?.drop(group);
       for (const k of [...this.applied.keys()]) if (k.startsWith(`${group}/`)) this.applied.delete(k);
       this.raiseFloor(group, generation);
       return {

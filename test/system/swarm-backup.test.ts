@@ -39,9 +39,10 @@ import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { loadOrCreateStatusKey } from "../../node-agent/node-keys";
 import { AgentHarness } from "./support/agent-harness";
-import { backupSecrets, environmentBackup } from "./support/environment-backup";
+import { agentCli, backupSecrets, environmentBackup } from "./support/environment-backup";
 import { swarmApp } from "./support/swarm-app";
 import { type BedNode, type SwarmBed, startSwarmBed } from "./support/swarm-engines";
+import { whilePolling } from "./support/swarm-polling";
 import { testAppImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
 
@@ -182,7 +183,11 @@ describe("backups on a node group: the volume's holder backs it up", () => {
     };
     await passesUntil(labelled, "the worker in the swarm, labelled");
     const r = release(1);
-    const applied = await agent(leader).deploy("shop", 1, r.m, { text: r.text, secrets });
+    // The worker holds the volume: it makes it ready and says so while the leader waits.
+    const applied = await whilePolling([agent(worker)], () =>
+      agent(leader).deploy("shop", 1, r.m, { text: r.text, secrets }),
+    );
+    expect((await workerStatus())?.heldVolumes).toEqual({ sequence: 1, ready: ["data"] });
     expect(applied.error).toBeUndefined();
     expect(applied).toMatchObject({ state: "applied", appliedSequence: 1 });
     expect(applied.services).toContainEqual({ name: "store", state: `1/1 running on ${worker.name}` });
@@ -310,6 +315,21 @@ describe("backups on a node group: the volume's holder backs it up", () => {
         (await agent(leader).channel.get(backupOrderKey("web", "shop")))?.includes("attacker") === false,
       "the leader's order back",
     );
+  }, 180_000);
+
+  it("berth-agent snapshots, prune and check on the holder reach the group's repository with the order's secrets", async () => {
+    const snaps = await agentCli(agent(worker), "snapshots", "shop");
+    expect(snaps.code, snaps.err).toBe(0);
+    expect(snaps.out).toMatch(/^[0-9a-f]{8}\t\S+\tdata$/m);
+    const pruned = await agentCli(agent(worker), "prune", "shop");
+    expect(pruned.code, pruned.err).toBe(0);
+    expect(pruned.out).toContain("shop: prune ok");
+    const checked = await agentCli(agent(worker), "check", "shop");
+    expect(checked.code, checked.err).toBe(0);
+    expect(checked.out).toContain("shop: check ok");
+    // The leader holds no volume and runs the release: its own settings carry no backups on a swarm.
+    const onLeader = await agentCli(agent(leader), "snapshots", "shop");
+    expect(onLeader.code).not.toBe(0);
   }, 180_000);
 
   it("a replaced holder restores the volume from the newest snapshot before it joins; the store starts on the restored data", async () => {

@@ -226,7 +226,7 @@ export class AgentHarness {
   readonly root = mkdtempSync(join(tmpdir(), "berth-agent-"));
   readonly channelDir: string;
   readonly stateRoot = join(this.root, "state");
-  readonly volumeRoot = join(this.root, "volumes");
+  readonly volumeRoot: string;
   readonly channel: FolderChannelStore;
   readonly signing: SigningKeyPair;
   readonly nodeId: string;
@@ -244,7 +244,16 @@ export class AgentHarness {
    * Several agents can share one channel and signing key (a node group's nodes): `nodeId`,
    * `channelDir` and `signing` default to node-1, a folder of its own and a fresh key.
    */
-  constructor(o: { nodeId?: string; channelDir?: string; signing?: SigningKeyPair } = {}) {
+  constructor(
+    o: {
+      nodeId?: string;
+      channelDir?: string;
+      signing?: SigningKeyPair;
+      /** Where the volumes' folders are (default: a folder of its own). */
+      volumeRoot?: string;
+    } = {},
+  ) {
+    this.volumeRoot = o.volumeRoot ?? join(this.root, "volumes");
     this.nodeId = o.nodeId ?? "node-1";
     this.channelDir = o.channelDir ?? join(this.root, "channel");
     this.channel = new FolderChannelStore(this.channelDir);
@@ -275,6 +284,7 @@ export class AgentHarness {
 
   private writeConfig(o: {
     healthTimeoutSeconds?: number;
+    heldVolumesTimeoutSeconds?: number;
     tls?: boolean;
     trustRoots?: string[];
     upgrade?: Record<string, unknown>;
@@ -294,6 +304,7 @@ export class AgentHarness {
       ...(o.upgrade ? { upgrade: o.upgrade } : {}),
       pollIntervalSeconds: 0.5,
       healthTimeoutSeconds: o.healthTimeoutSeconds ?? 30,
+      ...(o.heldVolumesTimeoutSeconds ? { heldVolumesTimeoutSeconds: o.heldVolumesTimeoutSeconds } : {}),
       drainSeconds: 0.5,
       disks: { fstabPath: join(this.root, "fstab"), deviceTimeoutSeconds: 3 },
       proxy: {
@@ -388,6 +399,8 @@ export class AgentHarness {
   async start(
     opts: {
       healthTimeoutSeconds?: number;
+      /** A group's leader: how long a release waits for the holders of its volumes. */
+      heldVolumesTimeoutSeconds?: number;
       watch?: boolean;
       tls?: boolean;
       log?: Logger;

@@ -9,7 +9,7 @@
 // - Names are unique (`berth-bed-<suffix>-<n>`); `stop()` removes the containers, their anonymous
 //   volumes (the engines' data roots), the network, the forwarder and the folder.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NODE_LABEL } from "../../../contract/swarm/names";
@@ -40,6 +40,12 @@ export interface SwarmBed {
   /** Kills a node's container (its engine and every task on it), as a lost machine. */
   kill(node: BedNode): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * With `sharedFolder`: a folder of this machine at the same path in every engine's container,
+   * where a mount made on this machine afterwards (a volume's disk an agent mounts) shows inside
+   * the engines too, as on a real node, where the agent and its engine share the host.
+   */
+  shared?: string;
 }
 
 /** Builds the node image on the host engine once (Debian's docker.io on berth's base image). */
@@ -71,7 +77,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * as its engine reports it is a path the agent on this machine reads, as on a real node, where
  * the agent and its engine share the host (backups of a holder's volumes read it).
  */
-export async function startSwarmBed(count: number, o: { hostDataRoots?: boolean } = {}): Promise<SwarmBed> {
+export async function startSwarmBed(
+  count: number,
+  o: { hostDataRoots?: boolean; sharedFolder?: boolean } = {},
+): Promise<SwarmBed> {
   const image = await swarmNodeImage();
   const suffix = Math.random().toString(36).slice(2, 8);
   const prefix = `berth-bed-${suffix}`;
@@ -85,11 +94,28 @@ export async function startSwarmBed(count: number, o: { hostDataRoots?: boolean 
   let networkMade = false;
   const env = { DOCKER_CONFIG: process.env.BERTH_DOCKER_CONFIG ?? "" };
 
+  // A mount of its own, shared, so that mounts under it reach the engines' containers (rslave).
+  const shared = o.sharedFolder ? join(dir, "shared") : undefined;
+  if (shared) {
+    mkdirSync(shared);
+    await run("mount", ["--bind", shared, shared]);
+    await run("mount", ["--make-rshared", shared]);
+  }
+
   const stop = async () => {
     if (containers.length > 0)
       await run("docker", ["rm", "-f", "-v", ...containers], { allowFailure: true, timeoutMs: 120_000 });
     if (networkMade) await run("docker", ["network", "rm", network], { allowFailure: true });
     forwarder?.kill("SIGTERM");
+    if (shared) {
+      // The disks mounted under it (deepest first), then the folder's own mount.
+      const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .map((l) => l.split(" ")[4] ?? "")
+        .filter((m) => m === shared || m.startsWith(`${shared}/`))
+        .sort((a, b) => b.length - a.length);
+      for (const m of mounts) await run("umount", [m], { allowFailure: true });
+    }
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -141,6 +167,7 @@ export async function startSwarmBed(count: number, o: { hostDataRoots?: boolean 
         network,
         "--volume",
         o.hostDataRoots ? `${dataRoot}:${dataRoot}` : "/var/lib/docker",
+        ...(shared ? ["--mount", `type=bind,src=${shared},dst=${shared},bind-propagation=rslave`] : []),
         "--volume",
         `${nodeDir}:/run/berth-bed`,
         "--volume",
@@ -183,6 +210,7 @@ export async function startSwarmBed(count: number, o: { hostDataRoots?: boolean 
         await run("docker", ["kill", node.name], { allowFailure: true });
       },
       stop,
+      ...(shared ? { shared } : {}),
     };
   } catch (e) {
     await stop();
