@@ -38,12 +38,16 @@ import { HeldBackupOrders, type LedBackup } from "./swarm/backup-pass";
 import { HeldBackupJobs } from "./swarm/held-backups";
 import { HeldVolumes } from "./swarm/held-volumes";
 import { applySwarmPayload, isSwarmStack, swarmExtrasOf } from "./swarm/release";
+import { type LedPins, RestoreHolds } from "./swarm/restore-holds";
 import type { LedEnvironment } from "./swarm/routes-pass";
 import { SwarmPass } from "./swarm/swarm-pass";
 import { awaitHeldVolumes } from "./swarm/volumes-ready";
 import type { TrustStore } from "./trust/trust-store";
 import { AgentChanges } from "./upgrade/agent-changes";
 import type { WorkspaceSync } from "./workspace/sync";
+
+/** How long a holder's restore waits for the group's leader to stop (and start) the pinned services. */
+const RESTORE_HOLD_TIMEOUT_MS = 300_000;
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -147,6 +151,12 @@ export class Agent {
       docker,
       log,
       report: (env, sequence) => this.status.reportBackup(env, { heldSequence: sequence }),
+      restoreHold: {
+        channel: d.channel,
+        nodeId: config.nodeId,
+        statusPrivateKey: statusKey.privateKey,
+        timeoutMs: RESTORE_HOLD_TIMEOUT_MS,
+      },
     });
     this.heldVolumes = new HeldVolumes({
       nodeId: config.nodeId,
@@ -174,6 +184,8 @@ export class Agent {
       heldOrders,
       beforeJoin: (group) => this.heldBackups.restoreBeforeJoin(group),
       heldVolumes: this.heldVolumes,
+      ledPins: () => this.ledSwarmPins(),
+      restoreHolds: new RestoreHolds(config.stateRoot),
     });
     this.status = new StatusPublisher({
       channel: d.channel,
@@ -314,8 +326,19 @@ export class Agent {
       proxy: LedEnvironment["proxy"];
       backup: LedBackup["backup"] | undefined;
       opened: Record<string, string>;
+      pins: Omit<LedPins, "environmentId" | "sequence"> | undefined;
     }
   >();
+
+  /** The swarm environments this node leads: what is pinned to which node (a holder's restore). */
+  private ledSwarmPins(): LedPins[] {
+    const out: LedPins[] = [];
+    for (const e of this.ledSwarmEnvironments()) {
+      const p = this.led.get(e.environmentId)?.pins;
+      if (p && p.pins.length > 0) out.push({ environmentId: e.environmentId, sequence: e.sequence, ...p });
+    }
+    return out;
+  }
 
   /** The swarm environments this node leads whose release declares backups, with their secrets. */
   private ledSwarmBackups(): LedBackup[] {
@@ -369,6 +392,7 @@ export class Agent {
           proxy: extras?.proxy,
           backup,
           opened,
+          pins: extras ? { stack: extras.stack, pins: extras.pins, replicas: extras.replicas } : undefined,
         };
         this.led.set(env, r);
       }
@@ -443,8 +467,9 @@ export class Agent {
     return this.holds(env) ? this.heldBackups.snapshots(env) : this.backupJobs.snapshots(env);
   }
 
+  /** On a node group's volume holder: the leader stops the pinned services while it swaps the data. */
   restore(env: string, o: Omit<RestoreOptions, "reason">): Promise<RestoreReport> {
-    return this.backupJobs.restore(env, o);
+    return this.holds(env) ? this.heldBackups.restore(env, o) : this.backupJobs.restore(env, o);
   }
 
   backupTick(): Promise<void> {

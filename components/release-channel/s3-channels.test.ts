@@ -93,6 +93,7 @@ describe("Scaleway channel", () => {
         "b/swarm/web/routes/*",
         "b/swarm/web/backups/*",
         "b/swarm/web/volumes/*",
+        "b/swarm/web/holds/*",
       ],
     });
     // The leader reads its members' signed statuses (a holder's word, its restore requests).

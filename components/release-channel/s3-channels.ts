@@ -15,8 +15,9 @@
 //   visible, their contents are not). The program's principal MUST be listed, or the program
 //   locks itself out of the bucket (Scaleway's warning). A node group's nodes (issue 23) also read
 //   swarm/<group>/ (the signed membership, their join offers), and only its leader writes there,
-//   under join/, routes/, backups/ and volumes/ (docs/swarm.md), and reads its members' signed
-//   statuses (nodes/<member>/status/*: a holder's word that its volumes are ready). On R2 the node tokens are bucket-wide anyway.
+//   under join/, routes/, backups/, volumes/ and holds/ (docs/swarm.md), and reads its members'
+//   signed statuses (nodes/<member>/status/*: a holder's word that its volumes are ready, its
+//   restore requests). On R2 the node tokens are bucket-wide anyway.
 import { createHash } from "node:crypto";
 import type * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
@@ -200,7 +201,9 @@ export function scalewayChannelPolicy(o: {
         Effect: "Allow",
         Principal: { SCW: principalOf(g.leader, g.name) },
         Action: ["s3:PutObject", "s3:DeleteObject"],
-        Resource: ["join", "routes", "backups", "volumes"].map((d) => `${root}/swarm/${g.name}/${d}/*`),
+        Resource: ["join", "routes", "backups", "volumes", "holds"].map(
+          (d) => `${root}/swarm/${g.name}/${d}/*`,
+        ),
       },
       {
         Sid: `BerthGroupStatuses-${g.name}`,

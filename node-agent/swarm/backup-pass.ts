@@ -175,6 +175,8 @@ export interface HeldOrder {
   environmentId: string;
   sequence: number;
   held: HeldBackup;
+  /** The leader's status key the order verified against (the membership's pin when it was kept). */
+  leaderStatusKey: string;
 }
 
 /** Every member: the orders of its groups, verified and kept on disk (sealed). */
@@ -261,7 +263,14 @@ export class HeldBackupOrders {
             leaderStatusKey: stored.leaderStatusKey,
           });
           const held = openBackupOrder(order, this.node.nodeId, this.node.nodePrivateKey);
-          if (held) out.push({ group, environmentId: env, sequence: order.sequence, held });
+          if (held)
+            out.push({
+              group,
+              environmentId: env,
+              sequence: order.sequence,
+              held,
+              leaderStatusKey: stored.leaderStatusKey,
+            });
         } catch (e) {
           onError?.(env, describeError(e));
         }

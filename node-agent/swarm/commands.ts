@@ -149,6 +149,11 @@ export function volumeMountpoint(volume: string): Command {
   return docker("volume", "inspect", "--format", "{{.Mountpoint}}", volume);
 }
 
+/** A service scaled to `replicas`, waiting until its tasks have converged (a restore's hold). */
+export function serviceScale(service: string, replicas: number): Command {
+  return docker("service", "scale", "--detach=false", `${service}=${replicas}`);
+}
+
 /** A volume's driver options as JSON (`null` for none): a bound volume names its folder. */
 export function volumeOptions(volume: string): Command {
   return docker("volume", "inspect", "--format", "{{json .Options}}", volume);

@@ -5,9 +5,18 @@
 // environment. Before the node joins the swarm, its volumes are restored (the single node's
 // restore before a first apply): created on its engine, each empty one filled from its newest
 // snapshot, once per order.
+import { randomBytes } from "node:crypto";
+import type { ChannelStore } from "../../contract/channel/store";
+import {
+  restoreHoldKey,
+  restoreRequestKey,
+  signRestoreRequest,
+  verifyRestoreHold,
+} from "../../contract/swarm/restore-hold";
 import { describeError } from "../../lib/errors";
 import { type Logger, registerSecret } from "../../lib/log";
-import type { Backups } from "../backup/backups";
+import type { Backups, RestoreOptions, RestoreReport } from "../backup/backups";
+import { newestPerVolume } from "../backup/restic";
 import type { DockerRunner } from "../docker";
 import { createHeldVolumes, type HeldBackupOrders, type HeldOrder, nodeBackupOf } from "./backup-pass";
 
@@ -19,6 +28,18 @@ export interface HeldBackupJobsDeps {
   log: Logger;
   /** Puts the environment's backup state into the node's status (the order's release). */
   report: (env: string, sequence: number) => Promise<void>;
+  /**
+   * An operator's restore asks the leader to stop the services pinned here, through the channel
+   * (contract/swarm/restore-hold.ts); absent: restores on this node are refused.
+   */
+  restoreHold?: {
+    channel: ChannelStore;
+    nodeId: string;
+    statusPrivateKey: string;
+    /** How long the leader may take to stop (or start again) the services. */
+    timeoutMs: number;
+    pollMs?: number;
+  };
 }
 
 export class HeldBackupJobs {
@@ -106,6 +127,146 @@ export class HeldBackupJobs {
     const h = this.require(env);
     const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
     return this.d.backups.snapshots(env, this.d.backups.access(b, this.secretsOf(h)));
+  }
+
+  /**
+   * `berth-agent restore ENV [--snapshot ID] [--volume V] [--force]` on the holder. The snapshots
+   * to restore are chosen first; then the leader stops the services pinned here (its signed hold
+   * for this request); the data there is snapshotted (so what the restore replaces stays
+   * recoverable); the single node's restore swaps it (a volume whose data is newer than the
+   * snapshot only with `force`); and the leader starts the services again.
+   */
+  async restore(env: string, o: Omit<RestoreOptions, "reason">): Promise<RestoreReport> {
+    const c = this.d.restoreHold;
+    if (!c) throw new Error("this agent cannot ask the group's leader to stop the services: no channel");
+    const h = this.require(env);
+    const lock = this.d.backups.lock(env);
+    const report: RestoreReport = { at: new Date().toISOString(), reason: "operator", volumes: [] };
+    try {
+      const secrets = this.secretsOf(h);
+      const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
+      const all = await this.d.backups.snapshots(env, this.d.backups.access(b, secrets));
+      // Chosen before anything changes: the snapshot taken below would be the newest.
+      const targets: { volume: string; snapshot: string }[] = [];
+      if (o.snapshot) {
+        const wanted = o.snapshot;
+        const s = all.find((x) => x.id === wanted || x.shortId === wanted || x.id.startsWith(wanted));
+        if (!s?.volume || !b.volumes.some((v) => v.name === s.volume))
+          throw new Error(
+            s
+              ? `snapshot ${wanted} holds volume ${s.volume ?? "?"}, which this node does not hold of ${env}`
+              : `no snapshot ${wanted} of ${env} in ${b.repository} (berth-agent snapshots ${env} lists them)`,
+          );
+        targets.push({ volume: s.volume, snapshot: s.id });
+      } else {
+        const vols = b.volumes.filter((v) => !o.volume || v.name === o.volume);
+        if (o.volume && vols.length === 0) throw new Error(`this node holds no volume ${o.volume} of ${env}`);
+        const newest = newestPerVolume(all);
+        for (const v of vols) {
+          const s = newest.get(v.name);
+          if (s) targets.push({ volume: v.name, snapshot: s.id });
+          else
+            report.volumes.push({
+              volume: v.name,
+              action: "none",
+              detail: `no snapshot of this volume in ${b.repository}`,
+            });
+        }
+      }
+      if (targets.length === 0) return report;
+      const id = randomBytes(16).toString("hex");
+      const request = (state: "stop" | "done") =>
+        c.channel.put(
+          restoreRequestKey(c.nodeId, env),
+          signRestoreRequest(
+            { group: h.group, environmentId: env, nodeId: c.nodeId, id, state },
+            c.statusPrivateKey,
+          ),
+        );
+      const held = async (stopped: boolean): Promise<string | undefined> => {
+        const deadline = Date.now() + c.timeoutMs;
+        let why = "no hold from the leader yet";
+        for (;;) {
+          const text = await c.channel.get(restoreHoldKey(h.group, env));
+          if (text !== undefined)
+            try {
+              const hold = verifyRestoreHold(text, {
+                group: h.group,
+                environmentId: env,
+                leaderStatusKey: h.leaderStatusKey,
+                node: c.nodeId,
+                request: id,
+              });
+              if (hold.stopped === stopped) return undefined;
+              why = `the leader's hold says the services are ${hold.stopped ? "stopped" : "running"}`;
+            } catch (e) {
+              why = describeError(e);
+            }
+          if (Date.now() >= deadline) return why;
+          await new Promise((r) => setTimeout(r, c.pollMs ?? 1000));
+        }
+      };
+      await request("stop");
+      try {
+        const notStopped = await held(true);
+        if (notStopped)
+          throw new Error(
+            `the group's leader did not stop the services pinned to this node within ${Math.round(c.timeoutMs / 1000)} s (${notStopped}): nothing restored`,
+          );
+        // What the restore replaces stays recoverable: a snapshot of each volume first.
+        const before = await this.d.backups.backupNow(
+          env,
+          b,
+          secrets,
+          targets.map((t) => t.volume),
+        );
+        const failed = before.filter((r) => !r.run.ok);
+        if (failed.length > 0)
+          throw new Error(
+            `the snapshot of the data before the restore failed (${failed.map((f) => `${f.volume}: ${f.run.error}`).join("; ")}): nothing restored`,
+          );
+        for (const t of targets) {
+          const r = await this.d.backups.restore(env, b, secrets, {
+            reason: "operator",
+            snapshot: t.snapshot,
+            ...(o.force ? { force: true } : {}),
+          });
+          const saved = before.find((x) => x.volume === t.volume)?.run.snapshotId;
+          report.volumes.push(
+            ...r.volumes.map((v) =>
+              v.action === "restored" && saved
+                ? { ...v, detail: `${v.detail}; the data it replaced is snapshot ${saved}` }
+                : v,
+            ),
+          );
+        }
+        // The newest snapshot is then what the volume holds again, not the data it replaced
+        // (a replaced holder, and a first apply, restore the newest).
+        const restored = report.volumes.filter((v) => v.action === "restored").map((v) => v.volume);
+        if (restored.length > 0) {
+          const after = await this.d.backups.backupNow(env, b, secrets, restored);
+          for (const a of after) {
+            const v = report.volumes.find((x) => x.volume === a.volume && x.action === "restored");
+            if (v)
+              v.detail = a.run.ok
+                ? `${v.detail}; backed up again as snapshot ${a.run.snapshotId}, the newest`
+                : `${v.detail}; backing it up again failed (${a.run.error}): the newest snapshot is still the data it replaced, run berth-agent backup ${env}`;
+          }
+        }
+      } finally {
+        await request("done");
+        const notResumed = await held(false);
+        if (notResumed)
+          this.d.log.error(
+            { environment: env, err: notResumed },
+            "the group's leader has not started the services pinned to this node again",
+          );
+      }
+      return report;
+    } finally {
+      lock.release();
+      await this.d.report(env, h.sequence);
+    }
   }
 
   /**

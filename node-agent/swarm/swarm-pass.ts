@@ -39,6 +39,7 @@ import {
 import * as cmd from "./commands";
 import { joinSwarm, keepSwarm, type OfferMemo, swarmInfo } from "./formation";
 import type { HeldVolumes, VolumeOrderStep } from "./held-volumes";
+import type { HoldStep, LedPins, RestoreHolds } from "./restore-holds";
 import {
   applyRouteTables,
   dropGroupRoutes,
@@ -90,6 +91,10 @@ export interface SwarmPassDeps {
    * this node joins.
    */
   heldVolumes?: HeldVolumes;
+  /** The leader: what its environments pin to which node (a holder's restore stops those). */
+  ledPins?: () => LedPins[];
+  /** The leader's holds of pinned services for holders' restores (restore-holds.ts). */
+  restoreHolds?: RestoreHolds;
 }
 
 /** What one group's step came to (logged when it changes; returned for tests). */
@@ -112,6 +117,7 @@ export class SwarmPass {
   private routeLog: RouteStep[] = [];
   private backupLog: BackupOrderStep[] = [];
   private volumeLog: VolumeOrderStep[] = [];
+  private holdLog: HoldStep[] = [];
   /** The group this node leads, from the last membership that verified and names it the leader. */
   private led: LedGroup | undefined;
 
@@ -280,6 +286,7 @@ export class SwarmPass {
           // pass (it is tried again next pass) keeps no host unrouted.
           await this.routes(m);
           await this.backups(m);
+          await this.holds(m);
         }
         // The schedule counts from the swarm's first pass, then from each rotation.
         if (plan.rotated || last === undefined) this.noteRotation(group, now);
@@ -399,6 +406,40 @@ export class SwarmPass {
         detail: describeError(e),
       });
     }
+  }
+
+  /** The leader: the holders' restore requests; the services pinned to them stopped and started. */
+  private async holds(m: ReturnType<typeof verifyMembership>): Promise<void> {
+    if (!this.d.restoreHolds) return;
+    let steps: HoldStep[];
+    try {
+      steps = await this.d.restoreHolds.keep(this.d.channel, this.d.docker, {
+        group: m.group,
+        statusPrivateKey: this.d.statusPrivateKey,
+        members: m.members.map((x) => ({ nodeId: x.nodeId, statusKey: x.statusKey })),
+        led: this.d.ledPins?.() ?? [],
+      });
+    } catch (e) {
+      steps = [
+        { group: m.group, environmentId: "*", node: "*", outcome: "refused", detail: describeError(e) },
+      ];
+    }
+    this.holdLog = steps;
+    for (const s of steps) {
+      const k = `holds/${s.group}/${s.environmentId}/${s.node}`;
+      const said = `${s.outcome}: ${s.detail}`;
+      if (this.last.get(k) === said) continue;
+      this.last.set(k, said);
+      this.d.log[s.outcome === "refused" ? "warn" : "info"](
+        { group: s.group, environment: s.environmentId, node: s.node, outcome: s.outcome, detail: s.detail },
+        "swarm restore hold",
+      );
+    }
+  }
+
+  /** The holders' restore requests acted on (or refused) in the last pass. */
+  holdSteps(): HoldStep[] {
+    return this.holdLog;
   }
 
   /** A member: the group's volume orders; the volumes this node holds made ready and reported. */

@@ -35,6 +35,7 @@ import {
 import { membershipKey, signMembership } from "../../contract/swarm/membership";
 import { NODE_LABEL, secretVersion } from "../../contract/swarm/names";
 import { renderSwarmStack } from "../../contract/swarm/render";
+import { restoreRequestKey, signRestoreRequest } from "../../contract/swarm/restore-hold";
 import { createLogger } from "../../lib/log";
 import { run } from "../../lib/process";
 import { loadOrCreateStatusKey } from "../../node-agent/node-keys";
@@ -70,6 +71,8 @@ log.level = "info";
 const blob = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7919) % 251));
 let backedUp: Record<string, string> = {};
 let startsAtBackup = "";
+/** The holder's stop request of its restore, as a channel writer saw it. */
+let replayedStop = "";
 
 async function startAgent(n: BedNode): Promise<AgentHarness> {
   const h = new AgentHarness({ nodeId: n.name, channelDir, signing: program });
@@ -331,6 +334,128 @@ describe("backups on a node group: the volume's holder backs it up", () => {
     const onLeader = await agentCli(agent(leader), "snapshots", "shop");
     expect(onLeader.code).not.toBe(0);
   }, 180_000);
+
+  it("berth-agent restore on the holder: the leader stops the store through Swarm, the data it replaces is kept as a snapshot, the volume is restored, and the store starts again", async () => {
+    const folder = await mountpoint(worker);
+    const newest = (await agent(worker).agent.snapshots("shop")).at(-1);
+    // Data written after the newest backup, which the restore replaces (hence --force).
+    writeFileSync(join(folder, "junk.txt"), "written after the backup\n");
+    writeFileSync(join(folder, "blob.bin"), Buffer.alloc(1024));
+    const startsBefore = readFileSync(join(folder, "starts"), "utf8");
+    // A channel writer watching keeps the holder's stop request (replayed in a test below).
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const t = await agent(leader).channel.get(restoreRequestKey(worker.name, "shop"));
+        if (t?.includes('"state":"stop"')) replayedStop = t;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const report = await whilePolling([agent(leader)], () =>
+      agent(worker).agent.restore("shop", { force: true }),
+    ).finally(async () => {
+      watching = false;
+      await watcher;
+    });
+    expect(report.volumes).toEqual([
+      expect.objectContaining({ volume: "data", action: "restored", snapshotId: newest?.shortId }),
+    ]);
+    // The leader scaled the store to 0 for the swap, through its manager, and back after it.
+    expect(logText).toMatch(/store scaled to 0 for \S+'s restore/);
+    expect(logText).toContain("store back to their replicas (the restore is done)");
+    expect(readFileSync(join(folder, "blob.bin")).equals(blob)).toBe(true);
+    expect(readdirSync(folder)).not.toContain("junk.txt");
+    // What it replaced stays recoverable: the snapshot taken before the swap holds it.
+    const saved = /the data it replaced is snapshot ([0-9a-f]{8})/.exec(report.volumes[0]?.detail ?? "")?.[1];
+    expect(saved, report.volumes[0]?.detail).toBeDefined();
+    const target = mkdtempSync(join(tmpdir(), "berth-swarm-replaced-"));
+    try {
+      await run(
+        "restic",
+        [
+          "--option",
+          "s3.region=us-east-1",
+          "--option",
+          "s3.bucket-lookup=path",
+          "restore",
+          saved as string,
+          "--target",
+          target,
+        ],
+        {
+          env: {
+            RESTIC_REPOSITORY: `s3:${gw.endpoint}/swarm-backups/shop`,
+            RESTIC_PASSWORD: password,
+            AWS_ACCESS_KEY_ID: gw.accessKey,
+            AWS_SECRET_ACCESS_KEY: gw.secretKey,
+          },
+          redact: [password, gw.secretKey],
+          timeoutMs: 120_000,
+        },
+      );
+      expect(readFileSync(join(target, "junk.txt"), "utf8")).toBe("written after the backup\n");
+    } finally {
+      rmSync(target, { recursive: true, force: true });
+    }
+    // The store runs again on the worker, on the restored data (its start appended to it).
+    const replicas = await bed.docker(leader, [
+      "service",
+      "inspect",
+      "--format",
+      "{{.Spec.Mode.Replicated.Replicas}}",
+      "berth-shop_store",
+    ]);
+    expect(replicas.stdout.trim()).toBe("1");
+    await passesUntil(async () => {
+      try {
+        const now = readFileSync(join(folder, "starts"), "utf8");
+        return now !== startsBefore && now.length > 0;
+      } catch {
+        return false;
+      }
+    }, "the store started again after the restore");
+  }, 300_000);
+
+  it("attack: a channel writer's restore request does not make the leader stop the store", async () => {
+    const writer = generateSigningKeyPair();
+    await agent(leader).channel.put(
+      restoreRequestKey(worker.name, "shop"),
+      signRestoreRequest(
+        { group: "web", environmentId: "shop", nodeId: worker.name, id: "a".repeat(32), state: "stop" },
+        writer.privateKey,
+      ),
+    );
+    await agent(leader).agent.pollOnce();
+    const steps = agent(leader).agent.swarm.holdSteps();
+    expect(steps[0]).toMatchObject({ outcome: "refused", node: worker.name });
+    const replicas = await bed.docker(leader, [
+      "service",
+      "inspect",
+      "--format",
+      "{{.Spec.Mode.Replicated.Replicas}}",
+      "berth-shop_store",
+    ]);
+    expect(replicas.stdout.trim()).toBe("1");
+  }, 120_000);
+
+  it("attack: the holder's finished restore request, replayed, does not make the leader stop the store", async () => {
+    const stop = replayedStop;
+    expect(stop).not.toBe("");
+    await agent(leader).channel.put(restoreRequestKey(worker.name, "shop"), stop);
+    await agent(leader).agent.pollOnce();
+    expect(agent(leader).agent.swarm.holdSteps()[0]).toMatchObject({
+      outcome: "refused",
+      detail: expect.stringContaining("was acted on already (a replay)"),
+    });
+    const replicas = await bed.docker(leader, [
+      "service",
+      "inspect",
+      "--format",
+      "{{.Spec.Mode.Replicated.Replicas}}",
+      "berth-shop_store",
+    ]);
+    expect(replicas.stdout.trim()).toBe("1");
+  }, 120_000);
 
   it("a replaced holder restores the volume from the newest snapshot before it joins; the store starts on the restored data", async () => {
     // The machine is lost: its agent gone, its engine out of the swarm and its volume gone.
