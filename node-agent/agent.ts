@@ -35,6 +35,7 @@ import type { Release } from "./state/release";
 import { ReleaseStore } from "./state/release-store";
 import { StatusPublisher, type StatusReport } from "./status/publisher";
 import { HeldBackupOrders, type LedBackup } from "./swarm/backup-pass";
+import * as swarmCmd from "./swarm/commands";
 import { HeldBackupJobs } from "./swarm/held-backups";
 import { HeldVolumes } from "./swarm/held-volumes";
 import { applySwarmPayload, isSwarmStack, swarmExtrasOf } from "./swarm/release";
@@ -260,6 +261,12 @@ export class Agent {
                   timeoutMs: config.heldVolumesTimeoutSeconds * 1000,
                   waiting,
                   readyPlacements: this.readyPlacements,
+                  inSwarm: async (holder) =>
+                    (await docker(swarmCmd.memberStatus(holder), { allowFailure: true })).stdout
+                      .split("\n")
+                      .includes("Ready"),
+                  // The swarm pass goes on while it waits: it labels a holder that just joined.
+                  upkeep: () => this.swarm.run().catch(() => undefined),
                 },
                 { environmentId: p.environmentId, sequence: p.sequence, volumes: extras.volumes ?? [] },
               ),

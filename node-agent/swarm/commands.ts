@@ -2,6 +2,7 @@
 // tested without running them and run by the agent's one Docker runner (node-agent/docker.ts).
 // Values that are secret (a join token, a secret's value) never appear in args: they go on stdin
 // or in the environment the runner redacts.
+import { NODE_LABEL } from "../../contract/swarm/names";
 import type { Command } from "../compose/commands";
 
 const docker = (...args: string[]): Command => ({ file: "docker", args });
@@ -152,6 +153,11 @@ export function volumeMountpoint(volume: string): Command {
 /** A service scaled to `replicas`, waiting until its tasks have converged (a restore's hold). */
 export function serviceScale(service: string, replicas: number): Command {
   return docker("service", "scale", "--detach=false", `${service}=${replicas}`);
+}
+
+/** The status (`Ready`, `Down`, …) of each swarm node labelled as member `nodeId`, one a line. */
+export function memberStatus(nodeId: string): Command {
+  return docker("node", "ls", "--filter", `node.label=${NODE_LABEL}=${nodeId}`, "--format", "{{.Status}}");
 }
 
 /** A volume's driver options as JSON (`null` for none): a bound volume names its folder. */

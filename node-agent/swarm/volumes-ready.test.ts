@@ -82,6 +82,25 @@ describe("the leader waits for the holders of a release's volumes", () => {
     expect(await awaitHeldVolumes({ ...d, timeoutMs: 1 }, release(4))).toBeUndefined();
   });
 
+  it("on a first deploy, waits until the holder that made its volumes ready is in the swarm, running the swarm pass meanwhile", async () => {
+    let joined = false;
+    let upkeep = 0;
+    const { channel, d, said } = setup({
+      timeoutMs: 20_000,
+      inSwarm: async (holder) => holder === "web-2" && joined,
+      upkeep: async () => {
+        upkeep += 1;
+        if (upkeep === 3) joined = true;
+      },
+    });
+    await channel.put(channelKeys.status("web-2", "shop"), word(3));
+    expect(await awaitHeldVolumes(d, release(3))).toBeUndefined();
+    expect(said).toEqual([
+      "release 3 waits for the holders of its volumes before it deploys: web-2 made its volumes ready but is not in the swarm yet (no ready node labelled as it)",
+    ]);
+    expect(upkeep).toBe(3);
+  });
+
   it("a channel writer's word (signed with its own key) does not count: nothing deployed at the bound", async () => {
     const { channel, d } = setup();
     await channel.put(channelKeys.status("web-2", "shop"), word(3, generateSigningKeyPair().privateKey));

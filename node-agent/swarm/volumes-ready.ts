@@ -42,6 +42,13 @@ export interface VolumesReadyDeps {
   waiting: (detail: string) => Promise<void>;
   /** Placements seen ready, per environment (kept by the caller across releases). */
   readyPlacements: Map<string, string>;
+  /**
+   * Whether a holder is a ready node of the swarm, labelled as the member it is (the pinned task
+   * can run nowhere else). On a first deploy a holder makes its volumes ready before it joins.
+   */
+  inSwarm?: (holder: string) => Promise<boolean>;
+  /** Run while it waits: the leader's swarm pass (it labels the members that joined). */
+  upkeep?: () => Promise<unknown>;
   now?: () => number;
 }
 
@@ -108,6 +115,10 @@ export async function awaitHeldVolumes(
               ? `${r.why} (a status that does not verify was ignored: ${check.reason})`
               : r.why,
           );
+        else if (d.inSwarm && !(await d.inSwarm(holder)))
+          waits.push(
+            `${holder} made its volumes ready but is not in the swarm yet (no ready node labelled as it)`,
+          );
       }
     }
     if (waits.length === 0) {
@@ -122,5 +133,6 @@ export async function awaitHeldVolumes(
     if (now() >= deadline)
       return `the holders of its volumes were not ready within ${Math.round(d.timeoutMs / 1000)} s, so nothing was deployed: ${waits.join("; ")}`;
     await new Promise((r) => setTimeout(r, d.pollMs ?? 1000));
+    await d.upkeep?.();
   }
 }
