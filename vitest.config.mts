@@ -31,7 +31,7 @@ const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WOR
 // first (their durations are kept in node_modules/.vite/vitest); on a fresh clone it knows none and
 // starts the largest files first, which can leave a long one for the end (swarm-agents, 126 s
 // there, had no estimate; cloud-init-install's was 35 s, 158 s there). A stale estimate costs
-// time, never correctness.
+// time, never correctness. swarm-volumes (session 11): 64 s alone at load 1.2.
 const ESTIMATED_SECONDS: Record<string, number> = {
   "node-protocol": 283,
   "swarm-bed": 185,
@@ -42,6 +42,7 @@ const ESTIMATED_SECONDS: Record<string, number> = {
   "agent-crash-first": 97,
   "policy-pack": 73,
   "local-stack": 68,
+  "swarm-volumes": 65,
   "swarm-local-stack": 63,
   "agent-crash-upgrade": 62,
   "workspace-private-repo": 59,
