@@ -1,6 +1,7 @@
 // berth workspace shell / exec / cp / port: into a workspace through its node's access endpoint.
 import { statSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
+import { join, posix } from "node:path";
 import { PassThrough } from "node:stream";
 import { isId } from "../../contract/ids";
 import {
@@ -96,6 +97,11 @@ async function shell(io: Io, r: SessionRequest, tty: boolean): Promise<number> {
   }
 }
 
+/** Where a file read from the workspace goes: into a local folder under its own name, as cp does. */
+export function localDestination(to: string, remotePath: string, isFolder: (p: string) => boolean): string {
+  return isFolder(to) ? join(to, posix.basename(remotePath)) : to;
+}
+
 async function cp(io: Io, values: Record<string, unknown>, from: string, to: string): Promise<number> {
   // NAME:PATH when NAME is a workspace id (an id holds no ':').
   const remote = (arg: string) => {
@@ -108,6 +114,7 @@ async function cp(io: Io, values: Record<string, unknown>, from: string, to: str
     throw new UsageError("one side of cp is NAME:PATH (the workspace), the other a local file");
   if (src) {
     const [, name = "", path = ""] = src;
+    to = localDestination(to, path, (p) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false);
     const err = new PassThrough();
     err.on("data", (c: Buffer) => io.err(c.toString().trimEnd()));
     return await downloadFile({ ...base(io, values, name), action: "file-read", request: { path } }, to, {
