@@ -69,6 +69,16 @@ export interface AgentDeps {
   /** The config file and the bundle this agent runs: agent upgrades need both (berth-agent run). */
   configFile?: string;
   bundlePath?: string;
+  /**
+   * The poll loop's converge of one environment, instead of this agent's own Converger: the
+   * daemon's applies, each in a child process (converge/apply-child.ts).
+   */
+  convergeVia?: (env: string, desired: number) => Promise<unknown>;
+  /**
+   * Where an apply's statuses go, instead of this agent's StatusPublisher: an apply's child
+   * process sends them to its daemon, the node's one status writer.
+   */
+  statusSink?: { report(status: StatusReport): Promise<void>; reportBackup(env: string): Promise<void> };
 }
 
 /** The environments a node has state for, under its state root. */
@@ -211,7 +221,7 @@ export class Agent {
       backups: this.backups,
       store,
       unseal,
-      reportBackup: (env) => this.status.reportBackup(env),
+      reportBackup: (env) => (d.statusSink ?? this.status).reportBackup(env),
       environments,
       mountDisk,
       log,
@@ -233,7 +243,7 @@ export class Agent {
       applier,
       docker,
       proxy,
-      report: (s) => this.status.report(s),
+      report: (s) => (d.statusSink ?? this.status).report(s),
       backups: this.backupJobs,
       recover: (env) => this.recovery.recover(env),
       repoint: (env) => this.recovery.repointProxy(env),
@@ -287,7 +297,7 @@ export class Agent {
       nodeId: config.nodeId,
       channel: d.channel,
       log,
-      converge: (env, seq) => this.converger.converge(env, seq),
+      converge: d.convergeVia ?? ((env, seq) => this.converger.converge(env, seq)),
       teardown: (env) => this.converger.teardown(env),
       environments,
       trusted,

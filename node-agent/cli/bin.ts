@@ -15,8 +15,9 @@ const fail = (e: unknown) => {
 };
 
 if (argv[0] === UPLOAD_RELAY_COMMAND) uploadRelayMain(argv.slice(1), err).then(exit, fail);
+// An apply's child (converge/apply-child.ts) is short-lived: it keeps V8's defaults.
 else
-  import("./v8-flags")
+  (argv[0] === "apply-child" ? Promise.resolve() : import("./v8-flags").then(() => undefined))
     .then(() => import("./zod-jitless"))
     .then(() => import("./main"))
     .then(({ main }) => main(argv, { out: (s) => process.stdout.write(`${s}\n`), err }))

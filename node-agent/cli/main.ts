@@ -9,7 +9,8 @@
 //   berth-agent snapshots ENV                     list ENV's snapshots
 //   berth-agent prune    ENV / check ENV          retention now / repository check now
 //   berth-agent restore  ENV [--snapshot ID] [--volume V] [--force]
-import { readFileSync } from "node:fs";
+import { type ChildProcess, fork } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
@@ -17,6 +18,7 @@ import { channelKeys } from "../../contract/channel/layout";
 import { S3ChannelStore } from "../../contract/channel/s3-store";
 import { desiredPointer } from "../../contract/channel/status";
 import type { ChannelStore } from "../../contract/channel/store";
+import { AGENT_ENVIRONMENT } from "../../contract/node/agent-process";
 import { humanBytes, humanDuration } from "../../lib/format";
 import { groupId } from "../../lib/groups";
 import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
@@ -25,11 +27,17 @@ import { run } from "../../lib/process";
 import { findSplicePython, NODE_PYTHON } from "../access/splice-relay";
 import { UPLOAD_RELAY_COMMAND } from "../access/upload-relay";
 import { accessSocketPath, startAccess } from "../access/wire";
-import { Agent } from "../agent";
+import { Agent, type AgentDeps } from "../agent";
 import { describeError } from "../apply/apply";
 import type { ResticProgressListener } from "../backup/backups";
 import { watchFolderChannel } from "../channel-watch";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
+import {
+  APPLY_CHILD_COMMAND,
+  type ApplyChildMessage,
+  ApplyChildren,
+  childStatusSink,
+} from "../converge/apply-child";
 import { dockerRunner } from "../docker";
 import { loadOrCreateNodeKeys, loadOrCreateStatusKey } from "../node-keys";
 import { HaproxyControl } from "../proxy/haproxy-control";
@@ -72,6 +80,9 @@ commands:
   version          print the agent's version (also --version)
   upgrade-watch    (started by the agent itself) hold a new agent to its report deadline and
                    put the previous one back when it misses it (node-agent/upgrade/)
+  apply-child ENV SEQ [--recover]
+                   (started by the daemon) one apply, in a process of its own; its statuses
+                   go to the daemon (node-agent/converge/apply-child.ts)
 
 options:
   --config FILE    the agent's config (default /etc/berth/agent.json, or $BERTH_AGENT_CONFIG)
@@ -112,9 +123,12 @@ function makeAgent(
   run?: { configFile: string; bundlePath: string },
   resticProgress?: ResticProgressListener,
   daemon = false,
+  more: { logToStdout?: boolean } & Pick<AgentDeps, "convergeVia" | "statusSink"> = {},
 ) {
-  // The daemon logs to stdout (the journal); a one-shot command keeps stdout for its output.
-  const log = run ? createLogger("berth-agent") : createLogger("berth-agent", process.stderr);
+  // The daemon and its applies' children log to stdout (the journal); a one-shot command keeps
+  // stdout for its output.
+  const { logToStdout, ...deps } = more;
+  const log = run || logToStdout ? createLogger("berth-agent") : createLogger("berth-agent", process.stderr);
   // One trust for releases and workspaces: an accepted trust set changes both at once.
   const trust = new TrustStore({ stateRoot: config.stateRoot, config, channel: channelFor(config), log });
   const proxy = new HaproxyControl({
@@ -128,6 +142,7 @@ function makeAgent(
     ...(config.proxy.user ? { user: config.proxy.user } : {}),
   });
   const crashAt = process.env.BERTH_AGENT_FAULT_KILL_AT;
+  const crashApplyAt = deps.statusSink ? process.env.BERTH_AGENT_FAULT_KILL_APPLY_AT : undefined;
   // The daemon keeps the workspaces' last activity across restarts (a one-shot command has none).
   const activity = daemon
     ? new PersistedActivity({ path: join(config.stateRoot, ACTIVITY_FILE), log })
@@ -162,10 +177,22 @@ function makeAgent(
     // Only the daemon upgrades itself: it knows the file it runs and its config file.
     ...(run ?? {}),
     ...(resticProgress ? { resticProgress } : {}),
-    // Fault injection for the crash-safety tests: SIGKILL ourselves at the named apply step.
-    ...(crashAt
-      ? { onStep: (step: string) => void (step === crashAt && process.kill(process.pid, "SIGKILL")) }
+    // Fault injection for the crash-safety tests: SIGKILL the agent at the named apply step (in
+    // an apply's child, its daemon too: the whole agent dies), or only the apply's child.
+    ...(crashAt || crashApplyAt
+      ? {
+          onStep: (step: string) => {
+            if (step === crashAt && deps.statusSink) process.kill(process.ppid, "SIGKILL");
+            if (step === crashAt) process.kill(process.pid, "SIGKILL");
+            // The apply's child alone, once: the next child recovers and applies.
+            if (step === crashApplyAt && !existsSync(`${config.stateRoot}/fault-killed-apply`)) {
+              writeFileSync(`${config.stateRoot}/fault-killed-apply`, `${step}\n`);
+              process.kill(process.pid, "SIGKILL");
+            }
+          },
+        }
       : {}),
+    ...deps,
   });
   return { agent, log, proxy, workspaces, activity };
 }
@@ -191,6 +218,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
         volume: { type: "string", multiple: true },
         snapshot: { type: "string" },
         force: { type: "boolean" },
+        recover: { type: "boolean" },
       },
     });
   } catch (e) {
@@ -239,18 +267,33 @@ export async function main(argv: string[], given: Io): Promise<number> {
       io.out(`upgrade: ${r.outcome}${r.reason ? `: ${r.reason}` : ""}`);
       return 0;
     }
+    if (command === APPLY_CHILD_COMMAND)
+      return await applyChild(config, env, parsed.positionals[2], parsed.values.recover === true);
     // The bundle this process runs (in the bundled agent, this module's file is the bundle; run
     // from source there is none, and the agent does not upgrade itself).
     const bundlePath = __filename.endsWith(".js") ? __filename : undefined;
     // restic's progress of `backup` and `restore`, on stderr when it is a terminal.
     const progress =
       command === "backup" || command === "restore" ? terminalProgress(process.stderr) : undefined;
+    // The daemon applies each release in a child process of its bundle (converge/apply-child.ts).
+    let children: ApplyChildren | undefined;
     const { agent, log, workspaces, proxy, activity } = makeAgent(
       config,
       command === "run" && bundlePath ? { configFile: resolve(configFile), bundlePath } : undefined,
       progress?.listener,
       command === "run",
+      command === "run" && bundlePath ? { convergeVia: async (e, seq) => children?.converge(e, seq) } : {},
     );
+    if (command === "run" && bundlePath)
+      children = new ApplyChildren({
+        nodeId: config.nodeId,
+        channel: channelFor(config),
+        store: (e) => agent.store(e),
+        log,
+        start: (e, seq, recover) => startApplyChild(bundlePath, resolve(configFile), e, seq, recover),
+        report: (s) => agent.report(s),
+        reportBackup: (e) => agent.reportBackup(e),
+      });
     switch (command) {
       case "run": {
         const ac = new AbortController();
@@ -453,3 +496,69 @@ export async function main(argv: string[], given: Io): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/**
+ * Starts an apply's child: this bundle, with V8's defaults and glibc's (not the daemon's flags
+ * and malloc settings: it is short-lived, and its memory goes back when it exits), and an IPC
+ * channel to the daemon. It logs to the daemon's stdout.
+ */
+function startApplyChild(
+  bundlePath: string,
+  configFile: string,
+  env: string,
+  sequence: number,
+  recover: boolean,
+): ChildProcess {
+  const unset = Object.fromEntries(Object.keys(AGENT_ENVIRONMENT).map((k) => [k, undefined]));
+  return fork(
+    bundlePath,
+    [APPLY_CHILD_COMMAND, env, String(sequence), "--config", configFile, ...(recover ? ["--recover"] : [])],
+    {
+      execArgv: [],
+      env: { ...process.env, ...unset, NODE_OPTIONS: undefined },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    },
+  );
+}
+
+/**
+ * `berth-agent apply-child ENV SEQ [--recover]`: one converge of ENV to release SEQ, started by
+ * the daemon (converge/apply-child.ts), its statuses sent to the daemon over the IPC channel.
+ */
+async function applyChild(
+  config: AgentConfig,
+  env: string | undefined,
+  sequenceText: string | undefined,
+  recover: boolean,
+): Promise<number> {
+  const send = process.send?.bind(process);
+  const sequence = Number(sequenceText);
+  if (!send || !env || !Number.isSafeInteger(sequence) || sequence <= 0)
+    throw new UsageError(
+      `${APPLY_CHILD_COMMAND} ENV SEQUENCE is started by the agent's daemon, with an IPC channel to it`,
+    );
+  const post = (m: ApplyChildMessage) =>
+    new Promise<void>((ok, fail) => send(m, undefined, {}, (e) => (e ? fail(e) : ok())));
+  // The daemon is gone (killed): the apply stops here, as the whole agent's would have; the next
+  // daemon recovers the environment.
+  process.once("disconnect", () => process.kill(process.pid, "SIGKILL"));
+  // A stop of the node's service reaches every process of it: the apply finishes, and the
+  // daemon, which waits for it, stops after it (as with an apply in the daemon's own process).
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => undefined);
+  const { agent, log } = makeAgent(config, undefined, undefined, false, {
+    logToStdout: true,
+    statusSink: childStatusSink(post),
+  });
+  if (recover)
+    await agent
+      .recover(env)
+      .catch((e) => log.error({ environment: env, err: describeError(e) }, "recovery failed"));
+  const outcome = await agent.converge(env, sequence);
+  const rejected = agent.converger.rejectedFingerprint(env);
+  await post({
+    kind: "done",
+    ...(outcome ? { state: outcome.state } : {}),
+    ...(rejected ? { rejected } : {}),
+  });
+  return 0;
+}

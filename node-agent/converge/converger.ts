@@ -5,7 +5,6 @@
 // outcome. Also the operator's rollback and the teardown of a withdrawn environment. The floor
 // (state/floors.ts) rises with every accepted release and outlives the teardown.
 
-import { createHash } from "node:crypto";
 import { parse } from "yaml";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
@@ -28,6 +27,7 @@ import type { ReleaseMetadata, ReleaseStore } from "../state/release-store";
 import type { StatusReport } from "../status/publisher";
 import * as swarmCmd from "../swarm/commands";
 import { isSwarmStack } from "../swarm/release";
+import { convergeWork, releaseFingerprint } from "./work";
 
 /** A release the node refuses to run, though it verified: what it asks for breaks the rules. */
 export class NodeRulesError extends Error {
@@ -95,25 +95,23 @@ export class Converger {
 
   constructor(private readonly d: ConvergerDeps) {}
 
+  /** The fingerprint of the environment's last refused release (converge/work.ts), if any. */
+  rejectedFingerprint(env: string): string | undefined {
+    return this.rejected.get(env);
+  }
+
   /** Brings one environment to its desired release. */
   async converge(env: string, desired: number): Promise<ApplyOutcome | undefined> {
     const store = this.d.store(env);
     const current = store.current();
-    if (current === desired) {
-      const meta = store.readMetadata(desired);
-      if (meta.outcome === undefined) await this.finishInterrupted(env, store, desired);
-      return undefined;
-    }
-    let resuming = false;
-    let rollingBack: ReleaseMetadata["rollingBack"];
-    if (store.has(desired)) {
-      const meta = store.readMetadata(desired);
-      // Tried already and reported: wait for a newer release. A pointer back to an older one
-      // is a replay, and goes through verification below to be refused as such.
-      if (meta.outcome !== undefined && desired >= (current ?? 0)) return undefined;
-      resuming = meta.outcome === undefined; // an apply that a crash interrupted
-      if (resuming) rollingBack = meta.rollingBack; // ... maybe during its rollback
-    }
+    const stored = store.has(desired);
+    const meta = stored ? store.readMetadata(desired) : undefined;
+    const work = convergeWork({ current, desired, stored, outcome: meta?.outcome });
+    if (work === "finish") await this.finishInterrupted(env, store, desired);
+    if (work === "none" || work === "finish") return undefined;
+    const resuming = work === "resume"; // an apply that a crash interrupted
+    // ... maybe during its rollback
+    const rollingBack: ReleaseMetadata["rollingBack"] = resuming ? meta?.rollingBack : undefined;
     let text: string;
     if (resuming) {
       text = store.readPayload(desired);
@@ -125,7 +123,7 @@ export class Converger {
       }
       text = fetched;
     }
-    const fingerprint = `${desired}:${createHash("sha256").update(text).digest("hex")}`;
+    const fingerprint = releaseFingerprint(desired, text);
     if (this.rejected.get(env) === fingerprint) return undefined; // refused and reported already
     let release: Release | undefined;
     let swarmPayload: ReleasePayload | undefined;
