@@ -3,7 +3,7 @@
 // of the web service's code splits (build + push, publish, node apply). Baseline, measured in
 // the same run: the same image built and started by hand (`docker build` + `docker run` until
 // it answers), the floor any deploy tool stands on.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "../lib/process";
@@ -69,6 +69,27 @@ async function idleAgent(
     pssAnonMb: kb("smaps_rollup", "Pss_Anon"),
     pssFileMb: kb("smaps_rollup", "Pss_File"),
   };
+}
+
+/**
+ * The agent's child processes (by their parent pid in /proc) and their resident memory: an idle
+ * agent applies nothing, so none of its apply's children (node-agent/converge/apply-child.ts)
+ * should be left, only HAProxy on the local node.
+ */
+function childrenOf(pid: number): string[] {
+  const out: string[] = [];
+  for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const [comm = "", rest = ""] = stat.slice(stat.indexOf("(") + 1).split(") ");
+      if (Number(rest.split(" ")[1]) !== pid) continue;
+      const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1]) / 1024;
+      out.push(`${comm} (pid ${p}) ${rss.toFixed(1)} MB`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 async function main() {
@@ -203,6 +224,7 @@ async function main() {
     console.log(
       `agent idle over 60 s: CPU ${idle.cpuPercent.toFixed(2)} %, resident at most ${idle.rssMb.toFixed(1)} MB (at the end: anonymous ${idle.anonMb.toFixed(1)} MB, file pages ${idle.fileMb.toFixed(1)} MB; proportional ${idle.pssMb.toFixed(1)} MB = anonymous ${idle.pssAnonMb.toFixed(1)} + file ${idle.pssFileMb.toFixed(1)})`,
     );
+    console.log(`agent's child processes at the end: ${childrenOf(pid).join(", ") || "none"}`);
     // The target is resident memory (VmRSS), as the issue measures it; node's own binary pages are
     // in it. The anonymous part is what the agent's code decides.
     console.log(`agent-idle-anon: ${idle.anonMb.toFixed(1)} MB (resident, not shared)`);

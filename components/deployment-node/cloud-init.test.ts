@@ -155,7 +155,7 @@ describe("renderCloudInit", () => {
     expect(unit).toContain("Restart=always");
     expect(unit).toContain("After=docker.service network-online.target");
     expect(unit).toContain(
-      "ExecStart=/usr/bin/node --max-semi-space-size=1 /usr/local/lib/berth/berth-agent.js run --config /etc/berth/agent.json",
+      "ExecStart=/usr/bin/node --max-semi-space-size=1 --no-opt /usr/local/lib/berth/berth-agent.js run --config /etc/berth/agent.json",
     );
     // glibc's malloc gives freed memory back (contract/node/agent-process.ts).
     expect(unit).toContain("Environment=MALLOC_ARENA_MAX=2");
