@@ -71,7 +71,8 @@ export interface AgentDeps {
   bundlePath?: string;
   /**
    * The poll loop's converge of one environment, instead of this agent's own Converger: the
-   * daemon's applies, each in a child process (converge/apply-child.ts).
+   * daemon's applies, each in a child process (converge/apply-child.ts). Not on a node group's
+   * leader, whose swarm deploys read its swarm pass's state.
    */
   convergeVia?: (env: string, desired: number) => Promise<unknown>;
   /**
@@ -297,7 +298,12 @@ export class Agent {
       nodeId: config.nodeId,
       channel: d.channel,
       log,
-      converge: d.convergeVia ?? ((env, seq) => this.converger.converge(env, seq)),
+      // A group's leader applies in its own process: a Swarm stack's deploy waits on what its
+      // swarm pass holds (the led group, the placements seen ready; swarm/volumes-ready.ts).
+      converge: (env, seq) =>
+        d.convergeVia && this.swarm.ledGroup() === undefined
+          ? d.convergeVia(env, seq)
+          : this.converger.converge(env, seq),
       teardown: (env) => this.converger.teardown(env),
       environments,
       trusted,
