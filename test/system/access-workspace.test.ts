@@ -255,6 +255,11 @@ describe("access to a workspace through the agent", () => {
     expect(folder.exitCode).toBe(1);
     expect(folder.stderr).toContain("/tmp is a folder, not a file");
     expect(existsSync(back)).toBe(false);
+    // Into a local folder: the file under its own name, as cp does.
+    const folder2 = mkdtempSync(join(tmp, "into-"));
+    const into = await berth(["workspace", "cp", `${WS}:/tmp/link`, folder2, ...accessArgs()]);
+    expect(into.exitCode, into.stderr).toBe(0);
+    expect(readFileSync(join(folder2, "link"), "utf8")).toBe("shared");
     // A file whose size says nothing is read in a session (`cat` as the remote user).
     const proc = await berth(["workspace", "cp", `${WS}:/proc/version`, back, ...accessArgs()]);
     expect(proc.exitCode, proc.stderr).toBe(0);
