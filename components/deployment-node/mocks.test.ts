@@ -2,7 +2,7 @@
 // next run set its mocks (unit files share their worker) must not end in an unhandled "unknown
 // resource" rejection, which fails a whole vitest run.
 import * as pulumi from "@pulumi/pulumi";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { setCloudMocks, settle, value } from "./mocks";
 
 class Late extends pulumi.ComponentResource {
@@ -31,6 +31,21 @@ describe("setCloudMocks", () => {
     setCloudMocks("second");
     open("done");
     await settle();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rejections.map(String)).toEqual([]);
+  });
+
+  it("does so across a reset of the worker's modules, as a program run does before it imports the program", async () => {
+    process.on("unhandledRejection", onRejection);
+    setCloudMocks("before-reset");
+    let open: (v: string) => void = () => undefined;
+    const late = new Late("web-reset", new Promise<string>((r) => (open = r)));
+    await value(late.urn);
+    vi.resetModules();
+    const fresh = (await import("./mocks")) as typeof import("./mocks");
+    fresh.setCloudMocks("after-reset");
+    open("done");
+    await fresh.settle();
     await new Promise((r) => setTimeout(r, 50));
     expect(rejections.map(String)).toEqual([]);
   });

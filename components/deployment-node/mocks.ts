@@ -114,8 +114,15 @@ interface MockMonitorLike {
   registerResourceOutputs(req: { getUrn(): string }, callback: (err: unknown, res: unknown) => void): void;
 }
 
-/** The mock monitors of this worker's earlier program runs, newest first (a few are enough). */
-const earlierMonitors: MockMonitorLike[] = [];
+/**
+ * The mock monitors of this worker's earlier program runs, newest first (a few are enough). Kept
+ * on the global object: stacks/testdata/program.ts resets the worker's modules before each program
+ * run, which would start a module-level list afresh and forget the monitors of earlier runs.
+ */
+const EARLIER = Symbol.for("berth.test.earlierMockMonitors");
+const worker = globalThis as Record<symbol, MockMonitorLike[] | undefined>;
+worker[EARLIER] ??= [];
+const earlierMonitors: MockMonitorLike[] = worker[EARLIER];
 
 /**
  * Unit files share their worker (vitest.config.mts: isolate false), so a file's components can
