@@ -32,12 +32,7 @@ import { describeError } from "../apply/apply";
 import type { ResticProgressListener } from "../backup/backups";
 import { watchFolderChannel } from "../channel-watch";
 import { type AgentConfig, AgentConfigError, loadAgentConfig } from "../config";
-import {
-  APPLY_CHILD_COMMAND,
-  type ApplyChildMessage,
-  ApplyChildren,
-  childStatusSink,
-} from "../converge/apply-child";
+import { APPLY_CHILD_COMMAND, ApplyChildren, ackedPoster, childStatusSink } from "../converge/apply-child";
 import { dockerRunner } from "../docker";
 import { loadOrCreateNodeKeys, loadOrCreateStatusKey } from "../node-keys";
 import { HaproxyControl } from "../proxy/haproxy-control";
@@ -537,8 +532,12 @@ async function applyChild(
     throw new UsageError(
       `${APPLY_CHILD_COMMAND} ENV SEQUENCE is started by the agent's daemon, with an IPC channel to it`,
     );
-  const post = (m: ApplyChildMessage) =>
-    new Promise<void>((ok, fail) => send(m, undefined, {}, (e) => (e ? fail(e) : ok())));
+  const channel = ackedPoster({
+    send: (m, callback) => send(m, undefined, {}, callback),
+    on: (event, f) => process.on(event, f),
+    off: (event, f) => process.off(event, f),
+  });
+  const post = channel.post;
   // The daemon is gone (killed): the apply stops here, as the whole agent's would have; the next
   // daemon recovers the environment.
   process.once("disconnect", () => process.kill(process.pid, "SIGKILL"));
@@ -560,5 +559,6 @@ async function applyChild(
     ...(outcome ? { state: outcome.state } : {}),
     ...(rejected ? { rejected } : {}),
   });
+  channel.close();
   return 0;
 }

@@ -13,7 +13,7 @@ import { channelKeys } from "../../contract/channel/layout";
 import { createLogger, registerSecret } from "../../lib/log";
 import { ReleaseStore } from "../state/release-store";
 import type { StatusReport } from "../status/publisher";
-import { type ApplyChildMessage, ApplyChildren, childStatusSink } from "./apply-child";
+import { type ApplyChildMessage, ApplyChildren, ackedPoster, childStatusSink } from "./apply-child";
 import { releaseFingerprint } from "./work";
 
 const ENV = "shop";
@@ -184,5 +184,73 @@ describe("childStatusSink", () => {
       status: { error: "web exited: token [secret] refused" },
     });
     expect(sent[1]).toEqual({ kind: "reportBackup", environmentId: ENV });
+  });
+});
+
+describe("ackedPoster (the child's end)", () => {
+  function channel() {
+    const e = new EventEmitter();
+    const sent: ApplyChildMessage[] = [];
+    return {
+      sent,
+      daemonSays: (m: unknown) => e.emit("message", m),
+      end: {
+        send: (m: ApplyChildMessage, cb: (e: Error | null) => void) => {
+          sent.push(m);
+          cb(null);
+        },
+        on: (ev: "message", f: (m: unknown) => void) => e.on(ev, f),
+        off: (ev: "message", f: (m: unknown) => void) => e.off(ev, f),
+      },
+      listeners: () => e.listenerCount("message"),
+    };
+  }
+
+  it("a report resolves only once the daemon says it is written, not when it is sent", async () => {
+    const c = channel();
+    const p = ackedPoster(c.end);
+    let resolved = false;
+    const report = p.post({
+      kind: "report",
+      status: { environmentId: ENV, state: "applied" } as StatusReport,
+    });
+    void report.then(() => {
+      resolved = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(c.sent).toEqual([expect.objectContaining({ kind: "report", id: 1 })]);
+    expect(resolved).toBe(false);
+    c.daemonSays({ kind: "written", id: 2 });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(resolved).toBe(false);
+    c.daemonSays({ kind: "written", id: 1 });
+    await report;
+    // "done" needs no answer; close lets the IPC channel go.
+    await p.post({ kind: "done", state: "applied" });
+    expect(c.listeners()).toBe(1);
+    p.close();
+    expect(c.listeners()).toBe(0);
+  });
+
+  it("the daemon answers each numbered report after it wrote it", async () => {
+    const c = new EventEmitter() as ChildProcess;
+    const acks: unknown[] = [];
+    Object.defineProperty(c, "pid", { value: 4343 });
+    Object.defineProperty(c, "connected", { value: true });
+    (c as unknown as { send: (m: unknown) => boolean }).send = (m) => acks.push(m) > 0;
+    setImmediate(() => {
+      c.emit("message", {
+        kind: "report",
+        id: 7,
+        status: { environmentId: ENV, state: "applying", attemptedSequence: 2 },
+      });
+      c.emit("message", { kind: "done", state: "applied" });
+      c.emit("close", 0, null);
+    });
+    const t = setup([() => c]);
+    await t.channel.put(channelKeys.release(NODE, ENV, 2), "release text");
+    await t.a.converge(ENV, 2);
+    expect(t.written).toEqual(["applying:2"]);
+    expect(acks).toEqual([{ kind: "written", id: 7 }]);
   });
 });

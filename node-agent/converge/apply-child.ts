@@ -24,11 +24,65 @@ import { convergeWork, releaseFingerprint } from "./work";
 /** The command the daemon starts an apply's child with. */
 export const APPLY_CHILD_COMMAND = "apply-child";
 
-/** What an apply's child sends its daemon. */
+/** What an apply's child sends its daemon (`id`: the daemon says when that one is written). */
 export type ApplyChildMessage =
-  | { kind: "report"; status: StatusReport }
-  | { kind: "reportBackup"; environmentId: string }
+  | { kind: "report"; status: StatusReport; id?: number }
+  | { kind: "reportBackup"; environmentId: string; id?: number }
   | { kind: "done"; state?: string; rejected?: string };
+
+/** What the daemon answers: the report `id` is in the channel (or could not be written). */
+export interface ApplyDaemonMessage {
+  kind: "written";
+  id: number;
+}
+
+/** The child's end of its IPC channel (the process object in a real child). */
+export interface ChildChannel {
+  send(m: ApplyChildMessage, callback: (e: Error | null) => void): void;
+  on(event: "message", f: (m: unknown) => void): void;
+  off(event: "message", f: (m: unknown) => void): void;
+}
+
+/**
+ * The child's `post`: a report resolves only once the daemon says it is written, as an apply in
+ * the daemon's own process awaited its status in the channel. So "applied" is in the channel
+ * before the apply goes on (an upgrade reports applied, then stops the previous release): a kill
+ * of the whole agent after that point leaves the status saying so, and the restarted agent, which
+ * finds no work in a committed release, has nothing to repeat. `close()` after the last message
+ * lets the child's IPC channel go, so the process can end.
+ */
+export function ackedPoster(channel: ChildChannel): {
+  post(m: ApplyChildMessage): Promise<void>;
+  close(): void;
+} {
+  let next = 0;
+  const waiting = new Map<number, () => void>();
+  const onMessage = (m: unknown) => {
+    const w = m as Partial<ApplyDaemonMessage> | undefined;
+    if (w?.kind !== "written" || typeof w.id !== "number") return;
+    waiting.get(w.id)?.();
+    waiting.delete(w.id);
+  };
+  channel.on("message", onMessage);
+  return {
+    post: (m) =>
+      new Promise<void>((ok, fail) => {
+        if (m.kind === "done") {
+          channel.send(m, (e) => (e ? fail(e) : ok()));
+          return;
+        }
+        next += 1;
+        const id = next;
+        waiting.set(id, ok);
+        channel.send({ ...m, id }, (e) => {
+          if (!e) return;
+          waiting.delete(id);
+          fail(e);
+        });
+      }),
+    close: () => channel.off("message", onMessage),
+  };
+}
 
 /**
  * The child's side: its statuses as messages to the daemon. Every secret the child unsealed is
@@ -139,6 +193,15 @@ export class ApplyChildren {
           else if (m?.kind === "reportBackup") await this.d.reportBackup(m.environmentId);
         } catch (e) {
           log.error({ environment: env, err: describeError(e) }, "could not write the apply's status");
+        }
+        // The child waits for this before it goes on (ackedPoster).
+        if (typeof m?.id === "number" && child.connected) {
+          const ack: ApplyDaemonMessage = { kind: "written", id: m.id };
+          try {
+            child.send(ack);
+          } catch {
+            // The child is gone: nothing waits for the answer.
+          }
         }
       });
     });
