@@ -266,6 +266,66 @@ describe("access to a workspace through the agent", () => {
     expect(readFileSync(back, "utf8")).toMatch(/^Linux version /);
   });
 
+  it("cp: the checks run in a shell kept in the workspace as its user; killed from inside, the next copies are still checked", async () => {
+    const container = (
+      await run("docker", ["ps", "-q", "--filter", `label=berth.workspace=${WS}`])
+    ).stdout.trim();
+    // The kept shells' owners, from the container's /proc (the pattern does not match itself).
+    const checkers = async () =>
+      (
+        await run("docker", [
+          "exec",
+          container,
+          "sh",
+          "-c",
+          'for f in $(grep -l "berth-[c]hecker" /proc/[0-9]*/cmdline); do d=$(dirname "$f"); echo "$(stat -c %U "$d") $(basename "$d")"; done',
+        ])
+      ).stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean);
+    const small = join(tmp, "checked.txt");
+    writeFileSync(small, "checked\n");
+    const first = await berth(["workspace", "cp", small, `${WS}:/tmp/checked-1`, ...accessArgs()]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const kept = await checkers();
+    expect(kept).toHaveLength(1);
+    expect(kept[0]).toMatch(/^dev \d+$/);
+    // Something in the workspace, as its user, kills the shell.
+    const pid = (kept[0] as string).split(" ")[1] as string;
+    const killed = await run("docker", ["exec", "-u", "dev", container, "sh", "-c", `kill -9 ${pid}`], {
+      allowFailure: true,
+    });
+    expect(killed.exitCode, killed.stderr).toBe(0);
+    const refused = await berth(["workspace", "cp", small, `${WS}:/etc/berth-after-kill`, ...accessArgs()]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain("/etc is not writable");
+    const again = await berth(["workspace", "cp", small, `${WS}:/tmp/checked-2`, ...accessArgs()]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    const refusedAgain = await berth([
+      "workspace",
+      "cp",
+      small,
+      `${WS}:/etc/berth-after-kill`,
+      ...accessArgs(),
+    ]);
+    expect(refusedAgain.exitCode).toBe(1);
+    expect(refusedAgain.stderr).toContain("/etc is not writable");
+    const after = await run("docker", [
+      "exec",
+      container,
+      "sh",
+      "-c",
+      "cat /tmp/checked-2; stat -c %U /tmp/checked-2; test ! -e /etc/berth-after-kill && echo absent",
+    ]);
+    expect(after.stdout).toBe("checked\ndev\nabsent\n");
+    // A new shell serves the copies again, one, as the remote user.
+    const renewed = await checkers();
+    expect(renewed).toHaveLength(1);
+    expect(renewed[0]).toMatch(/^dev /);
+    expect(renewed[0]).not.toBe(kept[0]);
+  });
+
   it("port: a local port forwarded to a web server started in the workspace, answered through curl", async () => {
     const started = await berth([
       "workspace",
