@@ -8,6 +8,8 @@
 //      cache (a new node has none; the backups' warm cache would make it a different task);
 //      interleaved, medians, each after a `sync`.
 // The data lives in a temporary folder, removed at the end (as are the repositories).
+// Targets (issue 22): a first backup ≤ 1.05x plain restic, a restore until the app answers ≤ 1.1x a
+// plain `restic restore` (which leaves its data in the page cache and starts nothing).
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -282,9 +284,9 @@ async function main() {
       `restore, fresh node until the app answers:     ${sec(restoreBerth)} (runs: ${list(berthRestores)}; ${(restored / 1024 ** 2).toFixed(0)} MiB restored, then applied)`,
     );
     console.log(`(last fresh node's steps, seconds from the start: ${steps.join(", ")})`);
-    console.log(`restore ratio: ${restoreRatio.toFixed(2)}x (target 1.2x)`);
+    console.log(`restore ratio: ${restoreRatio.toFixed(2)}x (target 1.1x)`);
     console.log(
-      `backup: ${firstRatio.toFixed(2)}x first backup, ${incRatio.toFixed(2)}x incremental, ${restoreRatio.toFixed(2)}x restore until the app answers (target 1.1x; restore 1.2x)`,
+      `backup: ${firstRatio.toFixed(2)}x first backup, ${incRatio.toFixed(2)}x incremental, ${restoreRatio.toFixed(2)}x restore until the app answers (target 1.05x first backup, 1.1x restore)`,
     );
   } finally {
     await h.cleanup([lastEnvOf(h)]).catch(() => {});
