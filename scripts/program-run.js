@@ -29,6 +29,9 @@ require("@pulumi/pulumi/cmd/run");
 // The SDK's promise-tracking stack traces without source maps (scripts/promise-stacks.js); its run
 // entry has installed source-map-support by now, and loads the program only after an await.
 require("./promise-stacks").install();
+// The SDK's debug lines about each registration stay in the program: each was a Log RPC to the
+// engine (scripts/sdk-debug-logs.js).
+require("./sdk-debug-logs").install(require("@pulumi/pulumi/log"));
 // The engine starts the dynamic providers' process once the stack's own registration is answered,
 // beside the program's loading (scripts/start-providers.js).
 require("./start-providers").startProvidersWithStack(require("@pulumi/pulumi/runtime/settings"), () =>
