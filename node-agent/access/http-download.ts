@@ -12,14 +12,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
 import { ACCESS_PROTOCOL, PROTOCOL_HEADER } from "../../contract/access";
+import { BoundedSink } from "./bounded-sink";
 import type { ControlFromNode, DownloadAnswer, StreamSession } from "./session";
-
-const MAX_STDERR_BYTES = 64 * 1024;
 
 export class HttpDownloadSession implements StreamSession, DownloadAnswer {
   private readonly aborter = new AbortController();
-  private readonly stderr: Buffer[] = [];
-  private stderrBytes = 0;
+  private readonly stderr = new BoundedSink();
   private finished = false;
   private taken = false;
   private childAnswered = false;
@@ -74,11 +72,7 @@ export class HttpDownloadSession implements StreamSession, DownloadAnswer {
 
   /** stdout is not served here (the file goes through the relay); stderr is kept, bounded. */
   async write(stream: "stdout" | "stderr", chunk: Buffer | string): Promise<void> {
-    if (stream !== "stderr" || this.stderrBytes >= MAX_STDERR_BYTES) return;
-    const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-    const part = b.subarray(0, MAX_STDERR_BYTES - this.stderrBytes);
-    this.stderr.push(part);
-    this.stderrBytes += part.length;
+    if (stream === "stderr") this.stderr.add(chunk);
   }
 
   async pipe(from: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Promise<void> {
@@ -96,7 +90,7 @@ export class HttpDownloadSession implements StreamSession, DownloadAnswer {
     const body = JSON.stringify(
       this.sessionAsked && result.type === "exit"
         ? { type: "session" }
-        : { ...result, stderr: Buffer.concat(this.stderr).toString("base64") },
+        : { ...result, stderr: this.stderr.base64() },
     );
     this.res.writeHead(200, {
       [PROTOCOL_HEADER]: ACCESS_PROTOCOL,

@@ -11,15 +11,12 @@
 // CLI, a proxy that answered 100 itself) has its body read here, as before.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
+import { BoundedSink } from "./bounded-sink";
 import type { ControlFromNode, StreamSession } from "./session";
-
-/** What a failing upload may say on stderr, at most (the rest is cut). */
-const MAX_STDERR_BYTES = 64 * 1024;
 
 export class HttpUploadSession implements StreamSession {
   private readonly aborter = new AbortController();
-  private readonly stderr: Buffer[] = [];
-  private stderrBytes = 0;
+  private readonly stderr = new BoundedSink();
   private finished = false;
   private bodyEnded = false;
   private continued = false;
@@ -93,11 +90,7 @@ export class HttpUploadSession implements StreamSession {
 
   /** stdout is dropped (an upload prints nothing); stderr is kept for the outcome, bounded. */
   async write(stream: "stdout" | "stderr", chunk: Buffer | string): Promise<void> {
-    if (stream !== "stderr" || this.stderrBytes >= MAX_STDERR_BYTES) return;
-    const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-    const part = b.subarray(0, MAX_STDERR_BYTES - this.stderrBytes);
-    this.stderr.push(part);
-    this.stderrBytes += part.length;
+    if (stream === "stderr") this.stderr.add(chunk);
   }
 
   async pipe(from: NodeJS.ReadableStream, stream: "stdout" | "stderr"): Promise<void> {
@@ -107,7 +100,7 @@ export class HttpUploadSession implements StreamSession {
   finish(result: ControlFromNode): void {
     if (this.finished) return;
     this.finished = true;
-    const body = JSON.stringify({ ...result, stderr: Buffer.concat(this.stderr).toString("base64") });
+    const body = JSON.stringify({ ...result, stderr: this.stderr.base64() });
     // An outcome before the whole body arrived (a refused path), or a body a child read: the
     // parser here did not see its end, so the connection cannot carry another request.
     const close = !this.bodyEnded;
