@@ -285,6 +285,9 @@ export class HeldBackupOrders {
   }
 }
 
+/** How a volume's folder reads while its engine has no such volume yet. */
+export const NO_VOLUME_YET = "(no Docker volume";
+
 /**
  * The holder's settings as the single node's backups take them: each volume's folder is where
  * its engine keeps the Docker volume (`docker volume inspect`; a volume bound to a folder, as one
@@ -303,7 +306,7 @@ export async function nodeBackupOf(docker: DockerRunner, env: string, b: SwarmBa
     const { node: _node, ...rest } = v;
     volumes.push({
       ...rest,
-      device: device || `(no Docker volume ${name} on this node's engine: no task has mounted it yet)`,
+      device: device || `${NO_VOLUME_YET} ${name} on this node's engine: no task has mounted it yet)`,
     });
   }
   return { ...b, volumes };

@@ -196,4 +196,26 @@ describe("a holder's backup jobs", () => {
       /shop backs up no volume aaa \(backed up: data\)/,
     );
   });
+
+  it("asks its engine for the volume's folder once per order, not at every pass, once the volume exists", async () => {
+    const inspects = (d: { lines: () => string[] }) =>
+      d.lines().filter((l) => l.includes(" inspect ")).length;
+    const absent = await setup({ schedule: "0 3 * * *" });
+    await absent.jobs.tick();
+    await absent.jobs.tick();
+    // No volume yet: asked again at each pass, since a task may create it any time.
+    const before = inspects(absent.docker);
+    expect(before).toBeGreaterThanOrEqual(2);
+    await absent.jobs.restoreBeforeJoin("web");
+    await absent.jobs.tick();
+    const known = inspects(absent.docker);
+    await absent.jobs.tick();
+    await absent.jobs.tick();
+    expect(inspects(absent.docker)).toBe(known);
+    // The folder it keeps is the engine's: a due backup runs there.
+    absent.clock.now = new Date("2026-12-07T03:00:30Z");
+    await absent.jobs.tick();
+    expect(absent.restic).toContain("backup (password given)");
+    expect(inspects(absent.docker)).toBe(known);
+  });
 });

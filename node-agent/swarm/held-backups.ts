@@ -6,6 +6,7 @@
 // restore before a first apply): created on its engine, each empty one filled from its newest
 // snapshot, once per order.
 import { randomBytes } from "node:crypto";
+import type { NodeBackup } from "../../contract/backup/schema";
 import type { ChannelStore } from "../../contract/channel/store";
 import {
   restoreHoldKey,
@@ -18,7 +19,13 @@ import { type Logger, registerSecret } from "../../lib/log";
 import type { Backups, RestoreOptions, RestoreReport } from "../backup/backups";
 import { newestPerVolume } from "../backup/restic";
 import type { DockerRunner } from "../docker";
-import { createHeldVolumes, type HeldBackupOrders, type HeldOrder, nodeBackupOf } from "./backup-pass";
+import {
+  createHeldVolumes,
+  type HeldBackupOrders,
+  type HeldOrder,
+  NO_VOLUME_YET,
+  nodeBackupOf,
+} from "./backup-pass";
 
 export interface HeldBackupJobsDeps {
   orders: HeldBackupOrders;
@@ -45,6 +52,12 @@ export interface HeldBackupJobsDeps {
 export class HeldBackupJobs {
   /** The orders whose volumes were restored before a join: `<group>/<env>@<sequence>`. */
   private readonly restored = new Set<string>();
+  /**
+   * Each order's volumes with their folders, once every folder is known (`<group>/<env>`, the
+   * order's sequence beside it): a volume's folder is fixed by its name (or the disk its order
+   * binds it to), so the scheduled pass asks the engine once per order, not once per poll.
+   */
+  private readonly folders = new Map<string, { sequence: number; backup: NodeBackup }>();
 
   constructor(private readonly d: HeldBackupJobsDeps) {}
 
@@ -68,12 +81,27 @@ export class HeldBackupJobs {
     return h.held.secrets;
   }
 
+  /** The order's volumes with their folders on this engine (kept once all are known). */
+  private async folderedBackup(h: HeldOrder): Promise<NodeBackup> {
+    const key = `${h.group}/${h.environmentId}`;
+    const kept = this.folders.get(key);
+    if (kept?.sequence === h.sequence) return kept.backup;
+    const b = await nodeBackupOf(this.d.docker, h.environmentId, h.held.backup);
+    if (b.volumes.every((v) => !v.device.startsWith(NO_VOLUME_YET)))
+      this.folders.set(key, { sequence: h.sequence, backup: b });
+    else this.folders.delete(key);
+    return b;
+  }
+
   /** Runs the backups (and, on the maintainer, the prunes and checks) that are due. */
   async tick(): Promise<void> {
-    for (const h of this.held()) {
+    const held = this.held();
+    for (const key of this.folders.keys())
+      if (!held.some((h) => `${h.group}/${h.environmentId}` === key)) this.folders.delete(key);
+    for (const h of held) {
       const env = h.environmentId;
       try {
-        const b = await nodeBackupOf(this.d.docker, env, h.held.backup);
+        const b = await this.folderedBackup(h);
         if (await this.d.backups.tick(env, b, this.secretsOf(h), { maintain: h.held.maintains }))
           await this.d.report(env, h.sequence);
       } catch (e) {
