@@ -293,10 +293,15 @@ async function main() {
         "/tmp/big-docker.bin",
         "/tmp/big-session.bin",
       ]);
+    // Before each timed copy, the page cache's dirty pages are written out (untimed): otherwise a
+    // copy pays for the writeback of the gigabytes the copy before it left (dockerd's extraction
+    // is throttled), whichever tool made them.
+    const settle = () => run("sync", []);
     for (let i = 0; i < 5; i++) {
       // Each round writes new files, as the first did.
       await clean();
       const berthUp = async () => {
+        await settle();
         const c0 = sample();
         const t0 = performance.now();
         const r = await run(BERTH, ["workspace", "cp", big, `${WS}:/tmp/big-berth.bin`, ...access], {
@@ -307,6 +312,7 @@ async function main() {
         berthCpu.push(spent(c0, sample()));
       };
       const dockerUp = async () => {
+        await settle();
         const c0 = sample();
         const t0 = performance.now();
         await run("docker", ["cp", big, `${container}:/tmp/big-docker.bin`], { timeoutMs: 600_000 });
@@ -336,6 +342,7 @@ async function main() {
       await pumpStdin(ws, createReadStream(big, { highWaterMark: 1024 * 1024 }));
       if ((await ws.done) !== 0) throw new Error("the WebSocket upload failed");
       sessionRuns.push(performance.now() - t0);
+      await settle();
       let c0 = sample();
       t0 = performance.now();
       const down = await run(
@@ -346,6 +353,7 @@ async function main() {
       if (down.exitCode !== 0) throw new Error(down.stderr);
       downRuns.push(performance.now() - t0);
       downCpu.push(spent(c0, sample()));
+      await settle();
       c0 = sample();
       t0 = performance.now();
       await run("docker", ["cp", `${container}:/tmp/big-docker.bin`, join(tmp, "down-docker.bin")], {
