@@ -23,9 +23,10 @@ afterEach(() => {
 
 /**
  * A bin folder with `docker` (save: a tar of an OCI layout, or of a legacy one; push: recorded)
- * and, unless left out, `skopeo` (records its arguments and the layout's files it was given).
+ * and, unless left out, `skopeo` (records its arguments and the layout's files it was given);
+ * with `estargz`, a `berth-estargz` that records its argument and marks the layout it converted.
  */
-function fakes(o: { skopeo?: boolean; legacySave?: boolean } = {}) {
+function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean } = {}) {
   const root = mkdtempSync(join(tmpdir(), "berth-push-test-"));
   dirs.push(root);
   const bin = join(root, "bin");
@@ -50,6 +51,8 @@ function fakes(o: { skopeo?: boolean; legacySave?: boolean } = {}) {
       "fi",
     ].join("\n"),
   );
+  if (o.estargz)
+    script("berth-estargz", `echo "berth-estargz $*" >> ${log}\necho converted > "$1/blobs/sha256/bb"`);
   if (o.skopeo !== false)
     script(
       "skopeo",
@@ -97,6 +100,33 @@ describe("push: the cache image with zstd layers", () => {
     expect(c.args).not.toContain("--dest-tls-verify=false");
     expect(push("localhost:5000/a:b").args).toContain("--dest-tls-verify=false");
     expect(push("127.0.0.1:5000/a:b").args).toContain("--dest-tls-verify=false");
+  });
+
+  it("with berth-estargz on the node: the layout's layers become eStargz, and skopeo pushes them as they are", async () => {
+    const f = fakes({ estargz: true });
+    const r = await f.run("127.0.0.1:5000/ns/app/devcontainer:default-abc");
+    expect(r.exitCode).toBe(0);
+    const log = f.log();
+    expect(log).toMatch(
+      /docker save \S+\nberth-estargz \S+\/berth-push\.\w+\nskopeo copy --quiet --dest-tls-verify=false oci:\S+\/berth-push\.\w+ docker:\/\/127\.0\.0\.1:5000\/ns\/app\/devcontainer:default-abc\n/,
+    );
+    expect(log).not.toContain("zstd");
+    // skopeo was given the converted layout.
+    expect(log).toMatch(/\bbb\b/);
+    expect(readdirSync(f.tmp)).toEqual([]);
+  });
+
+  it("a failed conversion fails the push (and leaves no layout)", async () => {
+    const f = fakes({ estargz: true });
+    writeFileSync(
+      join(f.bin, "berth-estargz"),
+      "#!/bin/bash\necho 'berth-estargz: layer 0: bad tar' >&2\nexit 1\n",
+    );
+    const r = await f.run("127.0.0.1:5000/ns/a:b");
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain("bad tar");
+    expect(f.log()).not.toContain("skopeo");
+    expect(readdirSync(f.tmp)).toEqual([]);
   });
 
   it("without skopeo on the node: docker push, as before", async () => {

@@ -114,29 +114,38 @@ export const removeInContainer = (container: string, path: string): Command =>
 export const pull = (ref: string): Command => docker("pull", "--quiet", ref);
 export const tag = (from: string, to: string): Command => docker("tag", from, to);
 /**
- * Pushes `ref` from the engine to its registry with zstd-compressed layers: a fresh node pulls
- * them with less CPU than `docker push`'s gzip layers (0.83–0.93x of the time on a busy 2-core
- * machine, 1.04x on a quiet one, where unpigz has a core to itself: docs/benchmarks.md), and
- * Docker Engine 26 and BuildKit pull both. `docker save` writes an OCI layout (Engine 25 and
- * later) whose config is the image's own bytes, so the image id and BuildKit's inline cache in
- * the config stay as built; skopeo compresses the layers (with its blob cache, a layer already
- * pushed as zstd is not compressed again) and pushes that layout. The layout is written under
- * $TMPDIR or else /var/tmp (disk, where /tmp may be a tmpfs), and removed. Where skopeo is missing, or the engine saves an
- * older format, it is `docker push` (gzip) as before.
+ * Pushes `ref` from the engine to its registry. `docker save` writes an OCI layout (Engine 25 and
+ * later), pushed by skopeo:
+ * - where berth-estargz is installed (scripts/setup/stargz.sh; a workspace node), its layers are
+ *   rewritten as eStargz first: gzip tars with a table of contents, which a workspace node's
+ *   stargz snapshotter pulls lazily (contract/node/lazy-pull.ts: the container starts before the
+ *   bytes are local) and any other engine pulls as gzip. The config keeps every field but the
+ *   layers' diff ids (BuildKit's inline cache in it still describes the chain);
+ * - otherwise with zstd-compressed layers, which a fresh node pulls with less CPU than
+ *   `docker push`'s gzip (0.83–0.93x of the time on a busy 2-core machine, 1.04x on a quiet one:
+ *   docs/benchmarks.md); the config stays the image's own bytes (the same image id).
+ * The layout is written under $TMPDIR or else /var/tmp (disk, where /tmp may be a tmpfs), and
+ * removed. Where skopeo is missing, or the engine saves an older format, it is `docker push`
+ * (gzip) as before.
  */
-const PUSH_ZSTD = `set -euo pipefail
+const PUSH_SCRIPT = `set -euo pipefail
 ref="\${@: -1}"
 command -v skopeo >/dev/null || exec docker push --quiet "$ref"
 d=$(mktemp -d "\${TMPDIR:-/var/tmp}/berth-push.XXXXXX")
 trap 'rm -rf "$d"' EXIT
 docker save "$ref" | tar -x -C "$d"
 if [ ! -f "$d/index.json" ]; then rm -rf "$d"; trap - EXIT; exec docker push --quiet "$ref"; fi
-skopeo copy --quiet --dest-compress-format zstd "\${@:1:$#-1}" "oci:$d" "docker://$ref"`;
+if command -v berth-estargz >/dev/null; then
+  berth-estargz "$d"
+  skopeo copy --quiet "\${@:1:$#-1}" "oci:$d" "docker://$ref"
+else
+  skopeo copy --quiet --dest-compress-format zstd "\${@:1:$#-1}" "oci:$d" "docker://$ref"
+fi`;
 
 export function push(ref: string): Command {
   // Docker reaches a loopback registry over plain HTTP; skopeo must be told.
   const plainHttp = isLoopbackHost(ref.split("/")[0] ?? "") ? ["--dest-tls-verify=false"] : [];
-  return { file: "bash", args: ["-c", PUSH_ZSTD, "berth-push", ...plainHttp, ref] };
+  return { file: "bash", args: ["-c", PUSH_SCRIPT, "berth-push", ...plainHttp, ref] };
 }
 
 /** The engine's data root (flushed while layers are written, when it is a folder of this machine). */
