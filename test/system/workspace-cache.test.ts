@@ -97,9 +97,7 @@ async function inRegistry(ref: string): Promise<boolean> {
 }
 
 /** The image manifest a tag names, read from the registry with the test's login. */
-async function manifestOf(
-  ref: string,
-): Promise<{
+async function manifestOf(ref: string): Promise<{
   config: { digest: string };
   layers: { mediaType: string; annotations?: Record<string, string> }[];
 }> {

@@ -93,7 +93,10 @@ func convertLayer(l layout, layer ocispec.Descriptor) (ocispec.Descriptor, diges
 	if r, err := estargz.Open(sr); err == nil {
 		return keepEstargz(layer, sr, r.TOCDigest())
 	}
-	blob, err := estargz.Build(sr, estargz.WithCompressionLevel(gzip.DefaultCompression))
+	// gzip's fastest level: on the 795 MB toolchain sample 20 s of CPU against 32 s at level 6,
+	// for 421 MB of blobs against 395 MB. The conversion runs on the node after the workspace
+	// started; a lazy pull reads only the chunks it needs.
+	blob, err := estargz.Build(sr, estargz.WithCompressionLevel(gzip.BestSpeed))
 	if err != nil {
 		return layer, "", err
 	}
