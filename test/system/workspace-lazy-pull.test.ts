@@ -193,5 +193,5 @@ describe("a workspace node pulls its exact hit lazily", () => {
     expect(line.stdout.trim()).toBe("lazy-two");
     for (const l of (await manifestOf(c.first.image!)).layers)
       expect(l.annotations?.[ESTARGZ_TOC]).toBeDefined();
-  });
+  }, 600_000); // two fresh nodes, a cold build (apt-get) and two pushes: ~3 minutes at load 4
 });
