@@ -26,9 +26,9 @@ require("./inspector-on-demand");
 // The SDK registers ts-node only when this says the program is TypeScript.
 process.env.PULUMI_NODEJS_TYPESCRIPT = "false";
 require("@pulumi/pulumi/cmd/run");
-// The SDK's promise-tracking stack traces without source maps (scripts/promise-stacks.js); its run
-// entry has installed source-map-support by now, and loads the program only after an await.
-require("./promise-stacks").install();
+// The SDK's promise tracking takes no stack traces unless PULUMI_DEBUG_PROMISE_LEAKS asks for them
+// (scripts/promise-stacks.js); its run entry loads the program only after an await.
+require("./promise-stacks").install(require("@pulumi/pulumi/runtime/debuggable"));
 // The SDK's debug lines about each registration stay in the program: each was a Log RPC to the
 // engine (scripts/sdk-debug-logs.js).
 require("./sdk-debug-logs").install(require("@pulumi/pulumi/log"));
