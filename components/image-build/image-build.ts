@@ -1,16 +1,9 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { contextHash } from "../../contract/build/context-hash";
-import { PROVIDER_RUNTIME } from "../runtime-path";
+import { RuntimeResource } from "../runtime-resource";
 
 export const IMAGE_BUILD_PROVIDER_VERSION = "2";
-
-const runtime = PROVIDER_RUNTIME;
-const provider: pulumi.dynamic.ResourceProvider = {
-  diff: (id, olds, news) => require(runtime).imageBuild.diff(id, olds, news),
-  create: (news) => require(runtime).imageBuild.create(news),
-  update: (id, olds, news) => require(runtime).imageBuild.update(id, olds, news),
-};
 
 export interface ImageBuildArgs {
   context: string;
@@ -32,14 +25,14 @@ export interface ImageBuildArgs {
 }
 
 /** A `build:` service's image, built with docker buildx and pushed into the registry namespace. */
-export class ImageBuild extends pulumi.dynamic.Resource {
+export class ImageBuild extends RuntimeResource {
   /** `repository@sha256:…` */
   declare readonly pinned: pulumi.Output<string>;
   declare readonly digest: pulumi.Output<string>;
 
   constructor(name: string, args: ImageBuildArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
+      "imageBuild",
       name,
       {
         berthKind: "image-build",

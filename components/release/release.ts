@@ -4,20 +4,10 @@ import type { EnvironmentBackupInput } from "../../contract/backup/schema";
 import type { ChannelSpec } from "../../contract/channel/access";
 import type { NodeKeys } from "../../contract/channel/node-identity";
 import type { RegistryAccess } from "../runtime/release";
-import { PROVIDER_RUNTIME } from "../runtime-path";
+import { RuntimeResource } from "../runtime-resource";
 import type { ReleaseSummary } from "./summary";
 
 export const RELEASE_PROVIDER_VERSION = "3";
-
-const runtime = PROVIDER_RUNTIME;
-const provider: pulumi.dynamic.ResourceProvider = {
-  check: (olds, news) => require(runtime).release.check(olds, news),
-  diff: (id, olds, news) => require(runtime).release.diff(id, olds, news),
-  create: (news) => require(runtime).release.create(news),
-  update: (id, olds, news) => require(runtime).release.update(id, olds, news),
-  delete: (id, olds) => require(runtime).release.remove(id, olds),
-  read: (id, props) => require(runtime).release.read(id, props),
-};
 
 export interface ReleaseArgs {
   environmentId: string;
@@ -70,7 +60,7 @@ export interface ReleaseArgs {
  * One environment's release on one node: validated, pinned, rendered, sealed, signed, published;
  * `pulumi up` waits for the node to apply it and fails with the node's own error if it did not.
  */
-export class Release extends pulumi.dynamic.Resource {
+export class Release extends RuntimeResource {
   declare readonly sequence: pulumi.Output<number>;
   declare readonly composeSha256: pulumi.Output<string>;
   declare readonly state: pulumi.Output<string>;
@@ -79,7 +69,7 @@ export class Release extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: ReleaseArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
+      "release",
       name,
       {
         berthKind: "release",

@@ -7,6 +7,7 @@ export * as imageBuild from "./image-build";
 export * as localNode from "./local-node";
 export * as nodeIdentity from "./node-identity";
 export * as originKey from "./origin-key";
+export * as providers from "./providers";
 export * as release from "./release";
 export * as swarmMembership from "./swarm-membership";
 export * as trustSet from "./trust-set";
