@@ -54,7 +54,8 @@ beforeAll(async () => {
     if (inputs?.berthKind === "image-build") inputs.__provider = old.imageBuild;
   }
   await scratch.importDeployedState(JSON.stringify(digest), { demo: 3 });
-  after = JSON.parse((await scratch.preview()).stdout);
+  // With --show-sames the digest lists the unchanged resources too, as "same" steps.
+  after = JSON.parse((await scratch.pulumi(["preview", "--json", "--show-sames"])).stdout);
 }, 300_000);
 
 afterAll(() => scratch.remove());
@@ -68,8 +69,9 @@ describe("a state with the serialized providers of before", () => {
     // The old texts are the closure serializer's (each method a function of its own).
     expect(old.release).toContain("require(runtime).release.remove(id, olds)");
     expect(old.release.length).toBeGreaterThan(1000);
-    for (const s of after.steps.filter((x) => /-(release|image)$/.test(x.urn)))
-      expect(providerOf(s).length, s.urn).toBeLessThan(200);
+    const ours = after.steps.filter((x) => /-(release|image)$/.test(x.urn));
+    expect(ours).toHaveLength(3);
+    for (const s of ours) expect(providerOf(s).length, s.urn).toBeLessThan(200);
   });
 
   it("plans no change for the release and the images (no update, no replacement)", () => {
@@ -77,9 +79,8 @@ describe("a state with the serialized providers of before", () => {
       after.steps.filter((s) => /-(release|image)$/.test(s.urn)).map((s) => [s.urn.split("::").pop(), s.op]),
     );
     expect(ops).toEqual({ "demo-release": "same", "demo-web-image": "same", "demo-store-image": "same" });
-    expect(after.changeSummary?.update ?? 0).toBe(0);
-    expect(after.changeSummary?.replace ?? 0).toBe(0);
-    expect(after.changeSummary?.create ?? 0).toBe(0);
+    // Nothing else either: every resource of the imported state is "same".
+    expect(Object.keys(after.changeSummary ?? {})).toEqual(["same"]);
   });
 
   it("the old texts still find every method in this checkout's runtime bundle", () => {
