@@ -197,6 +197,21 @@ describe("ContainerCheckers", () => {
     expect(calls).toMatchObject({ started: 0, oneShot: 1 });
   });
 
+  it("a shell that does not start within the bound: the check goes to a one-shot exec", async () => {
+    let oneShot = 0;
+    const checkers = new ContainerCheckers({
+      socketPath: "/nonexistent",
+      timeoutMs: 200,
+      start: () => new Promise<never>(() => {}),
+      oneShot: async () => {
+        oneShot++;
+        return { stdout: "one-shot", stderr: "", exitCode: 0 };
+      },
+    });
+    expect((await checkers.run(W, ["true"])).stdout).toBe("one-shot");
+    expect(oneShot).toBe(1);
+  });
+
   it("a shell that cannot start: the check goes to a one-shot exec", async () => {
     let oneShot = 0;
     const checkers = new ContainerCheckers({

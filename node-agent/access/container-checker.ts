@@ -221,6 +221,15 @@ export interface ContainerCheckersOptions {
 const oneShotExec = (socketPath: string, w: WorkspaceContainer, command: string[]) =>
   execCapture(socketPath, { container: w.id, command, user: w.user, workingDir: w.folder });
 
+/** `p`, or a rejection after `ms`. */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** The agent's kept shells, one per workspace container (and its remote user and folder). */
 export class ContainerCheckers {
   private readonly live = new Map<string, { checker: Promise<ContainerChecker>; timer?: NodeJS.Timeout }>();
@@ -254,7 +263,7 @@ export class ContainerCheckers {
     }
     const current = entry;
     try {
-      const checker = await current.checker;
+      const checker = await bounded(current.checker, this.timeoutMs, "the checking shell did not start");
       if (!checker.alive) throw new Error("the checking shell ended");
       const outcome = await checker.run(command, this.timeoutMs);
       this.idle(key, current, checker);
