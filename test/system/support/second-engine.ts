@@ -75,6 +75,10 @@ async function waitForSocket(path: string, what: string, exited: () => boolean, 
  * its own (mode 0600), never its command line.
  */
 async function startLazyStorage(dir: string, pids: number[]): Promise<string[]> {
+  if (!existsSync("/dev/fuse"))
+    throw new Error(
+      "a workspace node's engine needs /dev/fuse: its stargz snapshotter mounts image layers with FUSE (modprobe fuse; in a container, --device /dev/fuse)",
+    );
   const user = process.env.BERTH_REGISTRY_PULL_USER;
   const password = process.env.BERTH_REGISTRY_PULL_PASSWORD;
   if (!user || !password)
