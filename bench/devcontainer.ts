@@ -264,8 +264,9 @@ async function main() {
     registry: { namespace, login },
   });
   try {
-    // Cold: nothing cached on the engine or in the registry.
-    // berth pushes its cache images with zstd layers; the baseline stays what a user's own
+    // Cold: nothing cached on the engine or in the registry, on a workspace node's engine (whose
+    // push is eStargz: node-agent/workspace/commands.ts pushes zstd from any other engine).
+    // The baseline stays what a user's own
     // workflow does: `docker push` of the same build (gzip layers, in a repository of its own so
     // the engine reuses none of berth's blobs), then a plain `docker pull` of it.
     const gzipRef = `${namespace}/acme/bench/devcontainer-gzip:floor`;
@@ -282,7 +283,7 @@ async function main() {
         },
       );
       return { ...c, layers: Number(inspect.stdout.trim()) };
-    }, NODE_FLAGS);
+    }, WORKSPACE_NODE);
     if (cold.status.mode !== "cached-build") throw new Error(`cold run was ${cold.status.mode}`);
     console.log(`(cold build → running: ${s(cold.seconds)})`);
     const exact = cold.status.image!;

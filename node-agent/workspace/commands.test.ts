@@ -26,7 +26,7 @@ afterEach(() => {
  * and, unless left out, `skopeo` (records its arguments and the layout's files it was given);
  * with `estargz`, a `berth-estargz` that records its argument and marks the layout it converted.
  */
-function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean } = {}) {
+function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean; driver?: string } = {}) {
   const root = mkdtempSync(join(tmpdir(), "berth-push-test-"));
   dirs.push(root);
   const bin = join(root, "bin");
@@ -44,6 +44,7 @@ function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean } 
     "docker",
     [
       `echo "docker $*" >> ${log}`,
+      `if [ "$1" = info ]; then echo ${o.driver ?? "overlay2"}; exit 0; fi`,
       'if [ "$1" = save ]; then',
       `  mkdir -p ${layout}/blobs/sha256 && echo layer > ${layout}/blobs/sha256/aa`,
       o.legacySave ? `  echo '[]' > ${layout}/manifest.json` : `  echo '{}' > ${layout}/index.json`,
@@ -102,13 +103,13 @@ describe("push: the cache image with zstd layers", () => {
     expect(push("127.0.0.1:5000/a:b").args).toContain("--dest-tls-verify=false");
   });
 
-  it("with berth-estargz on the node: the layout's layers become eStargz, and skopeo pushes them as they are", async () => {
-    const f = fakes({ estargz: true });
+  it("with berth-estargz on a lazy workspace node: the layout's layers become eStargz, and skopeo pushes them as they are", async () => {
+    const f = fakes({ estargz: true, driver: "stargz" });
     const r = await f.run("127.0.0.1:5000/ns/app/devcontainer:default-abc");
     expect(r.exitCode).toBe(0);
     const log = f.log();
     expect(log).toMatch(
-      /docker save \S+\nberth-estargz \S+\/berth-push\.\w+\nskopeo copy --quiet --dest-tls-verify=false oci:\S+\/berth-push\.\w+ docker:\/\/127\.0\.0\.1:5000\/ns\/app\/devcontainer:default-abc\n/,
+      /docker save \S+\ndocker info --format \{\{\.Driver\}\}\nberth-estargz \S+\/berth-push\.\w+\nskopeo copy --quiet --dest-tls-verify=false oci:\S+\/berth-push\.\w+ docker:\/\/127\.0\.0\.1:5000\/ns\/app\/devcontainer:default-abc\n/,
     );
     expect(log).not.toContain("zstd");
     // skopeo was given the converted layout.
@@ -116,8 +117,17 @@ describe("push: the cache image with zstd layers", () => {
     expect(readdirSync(f.tmp)).toEqual([]);
   });
 
+  it("with berth-estargz on an engine without the snapshotter (overlay2): zstd, not eStargz", async () => {
+    const f = fakes({ estargz: true, driver: "overlay2" });
+    const r = await f.run("127.0.0.1:5000/ns/app/devcontainer:default-abc");
+    expect(r.exitCode).toBe(0);
+    expect(f.log()).toContain("skopeo copy --quiet --dest-compress-format zstd");
+    expect(f.log()).not.toContain("berth-estargz");
+    expect(readdirSync(f.tmp)).toEqual([]);
+  });
+
   it("a failed conversion fails the push (and leaves no layout)", async () => {
-    const f = fakes({ estargz: true });
+    const f = fakes({ estargz: true, driver: "stargz" });
     writeFileSync(
       join(f.bin, "berth-estargz"),
       "#!/bin/bash\necho 'berth-estargz: layer 0: bad tar' >&2\nexit 1\n",

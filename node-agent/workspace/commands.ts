@@ -116,11 +116,14 @@ export const tag = (from: string, to: string): Command => docker("tag", from, to
 /**
  * Pushes `ref` from the engine to its registry. `docker save` writes an OCI layout (Engine 25 and
  * later), pushed by skopeo:
- * - where berth-estargz is installed (scripts/setup/stargz.sh; a workspace node), its layers are
- *   rewritten as eStargz first: gzip tars with a table of contents, which a workspace node's
- *   stargz snapshotter pulls lazily (contract/node/lazy-pull.ts: the container starts before the
- *   bytes are local) and any other engine pulls as gzip. The config keeps every field but the
- *   layers' diff ids (BuildKit's inline cache in it still describes the chain);
+ * - on an engine whose storage driver is the stargz snapshotter (a lazy workspace node:
+ *   contract/node/lazy-pull.ts), with berth-estargz installed (scripts/setup/stargz.sh), its layers
+ *   are rewritten as eStargz first: gzip tars with a table of contents, which the next such node
+ *   pulls lazily (the container starts before the bytes are local). The config keeps every field
+ *   but the layers' diff ids (BuildKit's inline cache in it still describes the chain). Only there:
+ *   an engine without the snapshotter pulls eStargz as plain gzip (zstd's gain lost) and unpacks
+ *   its table of contents into the container's root, so the machine's own overlay2 engine (the
+ *   local stack's workspaces) pushes zstd even where berth-estargz is on PATH;
  * - otherwise with zstd-compressed layers, which a fresh node pulls with less CPU than
  *   `docker push`'s gzip (0.83–0.93x of the time on a busy 2-core machine, 1.04x on a quiet one:
  *   docs/benchmarks.md); the config stays the image's own bytes (the same image id).
@@ -135,7 +138,7 @@ d=$(mktemp -d "\${TMPDIR:-/var/tmp}/berth-push.XXXXXX")
 trap 'rm -rf "$d"' EXIT
 docker save "$ref" | tar -x -C "$d"
 if [ ! -f "$d/index.json" ]; then rm -rf "$d"; trap - EXIT; exec docker push --quiet "$ref"; fi
-if command -v berth-estargz >/dev/null; then
+if command -v berth-estargz >/dev/null && [ "$(docker info --format '{{.Driver}}')" = stargz ]; then
   berth-estargz "$d"
   skopeo copy --quiet "\${@:1:$#-1}" "oci:$d" "docker://$ref"
 else
