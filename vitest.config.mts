@@ -97,6 +97,7 @@ export default defineConfig({
             "{components,contract,node-agent,policies,cli,lib,stacks}/**/*.test.ts",
             "test/unit/**/*.test.ts",
             "scripts/**/*.test.ts",
+            "bench/**/*.test.ts",
           ],
           environment: "node",
           sequence: { groupOrder: 0 },

@@ -29,6 +29,7 @@ import {
   sampleConfig,
   sampleRepository,
 } from "../test/system/support/devcontainer-repo";
+import { procStat, TICKS_PER_SECOND } from "./proc-stat";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const WS = `bench-ws-${RUN}`;
@@ -42,20 +43,9 @@ const pct = (xs: number[], p: number) => {
 };
 const median = (xs: number[]) => pct(xs, 50);
 
-// CPU seconds of processes, from /proc (clock ticks; USER_HZ is 100 on Linux): a process's own
-// time, plus the children it reaped (cutime/cstime: the CLI children this bench waits for,
-// dockerd's docker-untar helpers).
-const TICK = 100;
-function procTimes(pid: number | "self"): { own: number; reaped: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const n = (i: number) => Number(f[i - 3]);
-    return { own: (n(14) + n(15)) / TICK, reaped: (n(16) + n(17)) / TICK };
-  } catch {
-    return undefined;
-  }
-}
+// CPU seconds of processes, from /proc (bench/proc-stat.ts): a process's own time, plus the
+// children it reaped (cutime/cstime: the CLI children this bench waits for, dockerd's
+// docker-untar helpers).
 /**
  * A process and its live descendants: own CPU of each, plus what the root reaped. `except`: trees
  * left out (the agent starts HAProxy as its own child on the local node, so its tree held
@@ -66,16 +56,13 @@ function treeCpu(root: number, except: readonly number[] = []): number {
   const kids = new Map<number, number[]>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch {}
+    const ppid = procStat(Number(d))?.ppid;
+    if (ppid !== undefined) kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
   }
-  let total = procTimes(root)?.reaped ?? 0;
+  let total = procStat(root)?.reaped ?? 0;
   const walk = (pid: number) => {
     if (except.includes(pid)) return;
-    total += procTimes(pid)?.own ?? 0;
+    total += procStat(pid)?.own ?? 0;
     for (const k of kids.get(pid) ?? []) walk(k);
   };
   walk(root);
@@ -85,7 +72,7 @@ function treeCpu(root: number, except: readonly number[] = []): number {
 function machineBusy(): number {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  return (f.reduce((a, b) => a + b, 0) - idle) / TICK;
+  return (f.reduce((a, b) => a + b, 0) - idle) / TICKS_PER_SECOND;
 }
 
 async function main() {
@@ -221,11 +208,11 @@ async function main() {
     );
     const agentPid = h.daemon?.pid as number;
     const sample = () => ({
-      cli: procTimes("self")?.reaped ?? 0,
+      cli: procStat("self")?.reaped ?? 0,
       haproxy: treeCpu(haproxyPid),
       agent: treeCpu(agentPid, [haproxyPid]),
       // Of the agent's: what its child processes spent (the upload relay, docker CLI processes).
-      agentChildren: procTimes(agentPid)?.reaped ?? 0,
+      agentChildren: procStat(agentPid)?.reaped ?? 0,
       dockerd: treeCpu(dockerdPid),
       machine: machineBusy(),
     });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "../lib/process";
 import { freePort, httpGet } from "../test/system/support/agent-harness";
+import { procStat } from "./proc-stat";
 
 const REPO = join(__dirname, "..");
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -39,30 +40,26 @@ async function idleAgent(
   pssAnonMb: number;
   pssFileMb: number;
 }> {
-  const ticks = () => {
-    // /proc/<pid>/stat: utime and stime are fields 14 and 15, after the command in parentheses.
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(f[11]) + Number(f[12]);
-  };
+  const cpuSeconds = () => procStat(pid)?.own ?? 0;
   const kb = (file: string, name: string) =>
     Number(
       new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/${file}`, "utf8"))?.[1],
     ) / 1024;
   const field = (name: string) => kb("status", name);
   const rss = () => field("VmRSS");
-  const t0 = ticks();
+  const t0 = cpuSeconds();
   let highest = rss();
   for (let i = 0; i < seconds; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     highest = Math.max(highest, rss());
   }
-  // USER_HZ is 100 on Linux. Anonymous memory (heap, malloc) and file pages (node's own binary and
+  // Anonymous memory (heap, malloc) and file pages (node's own binary and
   // snapshot, shared with every node process) at the end, to say where the resident memory is;
   // and the proportional set size (smaps_rollup): each shared page divided among the processes
   // that map it, so node's binary counts once across the node processes of the machine.
   return {
     rssMb: highest,
-    cpuPercent: (ticks() - t0) / seconds,
+    cpuPercent: ((cpuSeconds() - t0) / seconds) * 100,
     anonMb: field("RssAnon"),
     fileMb: field("RssFile"),
     pssMb: kb("smaps_rollup", "Pss"),
@@ -80,9 +77,9 @@ function childrenOf(pid: number): string[] {
   const out: string[] = [];
   for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const [comm = "", rest = ""] = stat.slice(stat.indexOf("(") + 1).split(") ");
-      if (Number(rest.split(" ")[1]) !== pid) continue;
+      const stat = procStat(Number(p));
+      if (stat?.ppid !== pid) continue;
+      const comm = stat.comm;
       const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1]) / 1024;
       out.push(`${comm} (pid ${p}) ${rss.toFixed(1)} MB`);
     } catch {

@@ -16,6 +16,7 @@ import { summarize } from "../components/release/summary";
 import { contextHash } from "../contract/build/context-hash";
 import { loadCompose } from "../contract/compose";
 import { run } from "../lib/process";
+import { procStat } from "./proc-stat";
 
 const ROOT = join(__dirname, "..");
 const STACK = `bench${randomBytes(3).toString("hex")}`;
@@ -38,12 +39,8 @@ const env = {
 const pulumi = (args: string[]) =>
   run("pulumi", [...args, "--stack", STACK, "--non-interactive"], { cwd: ROOT, env, timeoutMs: 600_000 });
 
-/** CPU seconds of this process's waited-for children (Linux: /proc/self/stat's cutime + cstime). */
-function childCpuSeconds(ticksPerSecond: number): number {
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond;
-}
+/** CPU seconds of this process's waited-for children (the engine and what it started). */
+const reapedCpu = () => procStat("self")?.reaped ?? 0;
 
 interface Cpu {
   total: number;
@@ -99,18 +96,18 @@ function writeStack(n: number): void {
 let lastSteps: { newState?: { inputs?: Record<string, unknown> } }[] = [];
 
 /** The best of RUNS previews' seconds, and the runs' mean CPU seconds. */
-async function previewSeconds(n: number, ticks: number): Promise<{ seconds: number; cpu: Cpu }> {
+async function previewSeconds(n: number): Promise<{ seconds: number; cpu: Cpu }> {
   writeStack(n);
   let best = Number.POSITIVE_INFINITY;
   const cpu: Cpu = { total: 0, program: 0, providers: 0 };
   for (let r = 0; r < RUNS; r++) {
     nodeCpu();
-    const before = childCpuSeconds(ticks);
+    const before = reapedCpu();
     const started = process.hrtime.bigint();
     const out = await pulumi(["preview", "--json"]);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const node = nodeCpu();
-    cpu.total += (childCpuSeconds(ticks) - before) / RUNS;
+    cpu.total += (reapedCpu() - before) / RUNS;
     cpu.program += node.program / RUNS;
     cpu.providers += node.providers / RUNS;
     const digest = JSON.parse(out.stdout);
@@ -151,11 +148,10 @@ async function main(): Promise<void> {
   writeStack(1);
   await pulumi(["stack", "init"]);
   await pulumi(["preview", "--json"]); // warm: ts-node's cache, plugin lookups
-  const ticks = Number((await run("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
   const seconds: Record<number, number> = {};
   const cpu: Record<number, Cpu> = {};
   for (const n of SIZES) {
-    const r = await previewSeconds(n, ticks);
+    const r = await previewSeconds(n);
     seconds[n] = r.seconds;
     cpu[n] = r.cpu;
     console.log(
