@@ -121,6 +121,8 @@ export interface StreamOptions {
    * does so at the spawn) while it may still write to it.
    */
   stdin?: "pipe" | "ignore" | Socket;
+  /** Descriptors of this process the command gets as its 3, 4, …; the caller still closes its own. */
+  fds?: readonly number[];
   /** Stops the command (SIGTERM, then SIGKILL after 5 s) when aborted. */
   signal?: AbortSignal;
 }
@@ -146,7 +148,7 @@ export function spawnStreaming(
   const child = spawn(file, args, {
     cwd: opts.cwd ?? "/",
     env: { ...process.env, ...opts.env },
-    stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
+    stdio: [opts.stdin ?? "ignore", "pipe", "pipe", ...(opts.fds ?? [])],
   });
   let killTimer: NodeJS.Timeout | undefined;
   const kill = () => {

@@ -14,11 +14,18 @@ import { formatIssues } from "../payload/sign";
 import { type AccessAction, requestSchemas } from "./schema";
 
 /** This build's version of the access protocol. */
-export const ACCESS_PROTOCOL = 6;
+export const ACCESS_PROTOCOL = 7;
 /** From this version on, file-write is also served as one HTTP PUT whose body is the file. */
 export const UPLOAD_PROTOCOL = 3;
 /** From this version on, file-read is also served as one HTTP GET whose answer's body is the file. */
 export const DOWNLOAD_PROTOCOL = 6;
+/** From this version on, file-write takes an upload in parts (offset, total, upload), each one PUT. */
+export const PARTS_PROTOCOL = 7;
+/**
+ * The most bytes one part's body holds: Cloudflare's proxy refuses a request body over 100 MB on
+ * its Free and Pro plans (Business 200 MB, Enterprise 500 MB); 64 MiB stays well under it.
+ */
+export const MAX_PART_BYTES = 64 * 1024 * 1024;
 /** The version of an agent that names none. */
 export const LEGACY_ACCESS_PROTOCOL = 1;
 /** The response header in which the agent names its version. */
@@ -26,7 +33,7 @@ export const PROTOCOL_HEADER = "berth-access-protocol";
 
 /** Request fields added after version 1, with the version that added them. */
 export const FIELDS_SINCE: { readonly [A in AccessAction]?: Readonly<Record<string, number>> } = {
-  "file-write": { size: 2 },
+  "file-write": { size: 2, offset: 7, total: 7, upload: 7 },
 };
 /** Actions added after version 1, with the version that added them (an older agent lacks them). */
 export const ACTIONS_SINCE: { readonly [A in AccessAction]?: number } = {

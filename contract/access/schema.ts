@@ -74,8 +74,23 @@ export const requestSchemas = {
   "file-write": z.strictObject({
     path: z.string().min(1).max(4096),
     mode: z.number().int().min(0).max(0o777).optional(),
-    /** The file's size in bytes: the node then writes it as docker cp does (one tar to the engine). */
+    /**
+     * The body's size in bytes (the whole file's, or this part's): the node's splice relay then
+     * writes it as the remote user (node-agent/access/splice-relay.ts).
+     */
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    /**
+     * A part of a larger upload (protocol 7; all three or none): where this part's bytes start in
+     * the file, the whole file's size, and the upload's id (the parts of one upload share it). The
+     * parts come in order, each one request whose body stays under a proxy's cap (Cloudflare's
+     * 100 MB); the last one makes the file whole.
+     */
+    offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    total: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    upload: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, "16 random bytes in hex")
+      .optional(),
   }),
   /** A TCP stream to a port inside the workspace. */
   port: z.strictObject({ port: z.number().int().min(1).max(65535) }),

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
@@ -13,7 +13,7 @@ import {
   checkerRequest,
   MAX_CHECK_OUTPUT,
 } from "./container-checker";
-import { readCheckCommand, writeCheckCommand } from "./docker-archive";
+import { readCheckCommand, writeCheckCommand } from "./copy-checks";
 import type { WorkspaceContainer } from "./workspace-container";
 
 /** One frame of the engine's multiplexed stream (1 stdout, 2 stderr). */
@@ -118,7 +118,12 @@ describe("the kept shell (this machine's sh)", () => {
     const c = ContainerChecker.over(shell().stream);
     const ok = await c.run(writeCheckCommand(dir, "f.bin"), 10_000);
     expect(ok.exitCode).toBe(0);
-    expect(ok.stdout.trim().split("\n").map(Number)).toEqual([process.getuid?.(), process.getgid?.()]);
+    const [resolved, uid, gid] = ok.stdout.trim().split("\n");
+    expect([resolved, Number(uid), Number(gid)]).toEqual([
+      realpathSync(dir),
+      process.getuid?.(),
+      process.getgid?.(),
+    ]);
     const missing = await c.run(writeCheckCommand(join(dir, "nope"), "f.bin"), 10_000);
     expect(missing).toMatchObject({ exitCode: 1, stderr: `no folder ${join(dir, "nope")}\n` });
     const folder = await c.run(readCheckCommand(dir), 10_000);

@@ -21,6 +21,7 @@ export class HttpUploadSession implements StreamSession {
   private bodyEnded = false;
   private continued = false;
   private bodyTaken = false;
+  private sessionAsked = false;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -86,6 +87,11 @@ export class HttpUploadSession implements StreamSession {
     this.res.writeContinue();
   }
 
+  /** The outcome says `{"type":"session"}`: the client sends the file in a WebSocket session. */
+  useSession(): void {
+    this.sessionAsked = true;
+  }
+
   onResize(): void {}
 
   /** stdout is dropped (an upload prints nothing); stderr is kept for the outcome, bounded. */
@@ -100,7 +106,11 @@ export class HttpUploadSession implements StreamSession {
   finish(result: ControlFromNode): void {
     if (this.finished) return;
     this.finished = true;
-    const body = JSON.stringify({ ...result, stderr: this.stderr.base64() });
+    const body = JSON.stringify(
+      this.sessionAsked && result.type === "exit"
+        ? { type: "session" }
+        : { ...result, stderr: this.stderr.base64() },
+    );
     // An outcome before the whole body arrived (a refused path), or a body a child read: the
     // parser here did not see its end, so the connection cannot carry another request.
     const close = !this.bodyEnded;

@@ -22,6 +22,8 @@ export interface StreamSession {
   takeBody?(bytes: number): import("node:net").Socket | undefined;
   /** After takeBody: tells the client to send the body. */
   sendContinue?(): void;
+  /** A plain-HTTP upload's answer says to send the file in a WebSocket session instead (http-upload.ts). */
+  useSession?(): void;
   /** A file asked for with a plain GET (http-download.ts): its answer; absent in a WebSocket session. */
   readonly download?: DownloadAnswer;
   readonly signal: AbortSignal;

@@ -1,32 +1,38 @@
-// A file's bytes moved between the client's socket and the engine's by the kernel, in a short-lived
-// Python child: splice(2) from one socket into a pipe and from the pipe into the other socket, so
+// A workspace file's bytes moved between the client's socket and the file itself by the kernel, in
+// a short-lived Python child: splice(2) from one into a pipe and from the pipe into the other, so
 // no byte is copied into a process (node has no splice; Python has os.splice from 3.10, and every
 // node has python3, which cloud-init itself runs on).
 //
-// The agent has checked everything before it starts this child (the token, the grant, the nonce,
-// the container, the read or write check as the remote user). The child gets no secret: its
-// arguments (KEY=VALUE, relayArguments) hold the bytes it writes before and after the file (the
-// engine's request head and the tar framing the agent made), the file's size, and for a download
-// the remote user's uid and groups. It is Python's isolated mode (-I -S): no environment
-// variable, user site or current folder changes what it runs; it imports only modules built into
-// the interpreter.
+// The agent has checked the request before it starts this child (the token, the grant, the nonce,
+// the container, the read or write check as the remote user in the container). What decides
+// where the bytes go is this child, not that check: it gets the container's root folder as its
+// descriptor 3 (container-root.ts), becomes the remote user (uid, gid and groups, for good:
+// setgroups, setresgid, setresuid), and walks the path the check resolved one name at a time from
+// that root with O_NOFOLLOW, so a folder swapped for a link since the check (to /etc, another
+// user's home, /proc/…/root) stops the copy instead of leading it there, and every lookup, open,
+// create and rename is the kernel's answer for that user: modes, parent folders and ACLs. No
+// check-then-act is left between the check and the bytes. No engine, no tar, no process as root
+// touches the file.
 //
-// Upload: the request's socket is its stdin. It writes `before` to the engine, splices exactly
-// `size` bytes of the body, writes `after` (the tar's padding and end), and reads the engine's
-// answer. It writes nothing to the client: the agent answers when it exits (0: the engine has the
-// file, 1: what went wrong is on stderr).
+// The child gets no secret: its arguments (KEY=VALUE, relayArguments) hold paths, sizes, the
+// user's ids and the answer head. It is Python's isolated mode (-I -S): no environment variable,
+// user site or current folder changes what it runs; it imports only modules built into the
+// interpreter.
 //
-// Download: the response's socket is its stdin. It writes `before` (an HTTP/1.0 GET of the
-// archive: dockerd then sends the tar as it is, without chunked framing, and closes), reads the
-// engine's answer head and the tar's headers (a PAX header's size, path, uid and gid are read),
-// refuses anything but one regular file, checks the file's owner and mode against the remote user
-// (a file swapped after the agent's check is not served as root), then writes the client's answer
-// head with the file's length and splices the file's bytes to the client. Exit 0: the whole answer
-// went; 1: nothing was written to the client (the agent answers, stderr says why); 2: the
-// answer's head went but not all of the file (the agent closes the connection: the client sees a
-// body shorter than its length).
+// Upload: the request's socket (or a pipe the agent writes the body into) is its stdin. It
+// splices exactly `size` bytes into `.berth-upload-<id>` beside the target (created for the first
+// part, O_EXCL; a later part's must be the user's own and hold exactly the bytes before it); the
+// last part sets its mode and renames it over the target, so the target is whole or untouched. A
+// failure removes that file. It writes nothing to the client: the agent answers when it exits
+// (0: written, 1: what went wrong is on stderr).
+//
+// Download: the response's socket is its stdin. It opens the file as the user (O_NOFOLLOW), refuses
+// anything but a regular file, writes the client's answer head with the open file's size and
+// splices its bytes to the client. Exit 0: the whole answer went; 1: nothing was written to the
+// client (the agent answers, stderr says why); 2: the answer's head went but not all of the file
+// (the agent closes the connection: the client sees a body shorter than its length).
 import type { Socket } from "node:net";
-import { run, spawnStreaming } from "../../lib/process";
+import { run, type StreamingProcess, spawnStreaming } from "../../lib/process";
 
 /** The node's own Python (Debian's; cloud-init runs on it). */
 export const NODE_PYTHON = "/usr/bin/python3";
@@ -43,16 +49,18 @@ export async function findSplicePython(python = NODE_PYTHON): Promise<string | u
 /** The exit code of a download that wrote to the client and then failed. */
 export const RELAY_CUT_SHORT = 2;
 
-/** The Python program. Kept small: the agent checks, this only moves bytes. */
+/** The Python program. Kept small: the agent checks the request; this, as the remote user, moves the bytes. */
 export const SPLICE_RELAY_PY = String.raw`
-# Only modules built into the interpreter: posix (not os), _socket (not socket), binascii (not
-# base64), no json (the spec is KEY=VALUE arguments). socket, base64 and json import enum and re,
-# which made up half of the relay's start (~10 ms of a copy's fixed cost, docs/benchmarks.md).
-import _socket, binascii, fcntl, posix, select, sys
+# Only modules built into the interpreter: posix (not os), binascii (not base64), no json (the spec
+# is KEY=VALUE arguments). socket, base64 and json import enum and re, which made up half of the
+# relay's start (~10 ms of a copy's fixed cost, docs/benchmarks.md).
+import binascii, errno, fcntl, posix, select, sys
 
 spec = dict(a.partition("=")[::2] for a in sys.argv[1:])
 IDLE = int(spec["idleSeconds"])
 CLIENT = 0
+# The container's root folder, opened by the agent (node-agent/access/container-root.ts).
+ROOT = 3
 # The client's socket is shared with the agent, whose node wants it non-blocking; the spawn made
 # it blocking (libuv does so for a child's stdio). Non-blocking, every wait below has its bound.
 posix.set_blocking(CLIENT, False)
@@ -104,7 +112,7 @@ def move(src, dst, size, pr, pw, src_client):
             waitfor(src, select.POLLIN, "no byte of the file came")
             continue
         if n == 0:
-            raise Stop("the %s ended after %d of %d bytes" % ("upload" if src_client else "engine's archive", size - left, size))
+            raise Stop("the %s ended after %d of %d bytes" % ("upload" if src_client else "file", size - left, size))
         left -= n
         while n > 0:
             try:
@@ -118,148 +126,124 @@ def move(src, dst, size, pr, pw, src_client):
             n -= m
 
 
-def read_head(sock):
-    # The engine's answer head, exactly: what follows it stays in the socket (to be spliced).
-    got = b""
-    while True:
-        peek = sock.recv(65536, _socket.MSG_PEEK)
-        if not peek:
-            raise Stop("the engine closed the connection before answering")
-        tail = got[-3:]
-        at = (tail + peek).find(b"\r\n\r\n")
-        if at >= 0:
-            got += recv_exact(sock, at + 4 - len(tail))
-            break
-        got += recv_exact(sock, len(peek))
-        if len(got) > 65536:
-            raise Stop("the engine's answer head is too long")
-    lines = got.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    return status, headers
+def become():
+    # The remote user, for good: every lookup, open, create and rename below is the kernel's
+    # decision for that user (modes, parent folders, ACLs), as for a process of theirs.
+    uid, gid = int(spec["uid"]), int(spec["gid"])
+    posix.setgroups([int(g) for g in spec["groups"].split(",") if g])
+    posix.setresgid(gid, gid, gid)
+    posix.setresuid(uid, uid, uid)
 
 
-def recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        part = sock.recv(n - len(buf))
-        if not part:
-            raise Stop("the engine's answer ended early")
-        buf += part
-    return bytes(buf)
+NOFOLLOW_DIR = posix.O_PATH | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC
 
 
-def refusal(sock, status, headers):
-    body = b""
-    while len(body) < 65536:
-        part = sock.recv(65536)
-        if not part:
-            break
-        body += part
-    text = body.decode("utf-8", "replace").strip()
+def walk(path, what):
+    # The folder at the absolute, resolved path inside the container's root (descriptor ROOT),
+    # one name at a time, following no link: a name that became a link (or anything but a
+    # folder) since the check stops the copy here, so nothing is read or written through it.
+    if not path.startswith("/"):
+        raise Stop("%s: not an absolute path" % what)
+    fd = ROOT
+    for part in path.split("/"):
+        if part == "":
+            continue
+        if part in (".", ".."):
+            raise Stop("%s: not a resolved path" % what)
+        try:
+            nfd = posix.open(part, NOFOLLOW_DIR, dir_fd=fd)
+        except OSError as e:
+            raise Stop(refused(e, what))
+        if fd != ROOT:
+            posix.close(fd)
+        fd = nfd
+    return fd
+
+
+def refused(e, what):
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "%s: permission denied (for %s)" % (what, spec["user"])
+    if e.errno == errno.ENOENT:
+        return "%s: no such file or folder" % what
+    if e.errno in (errno.ELOOP, errno.ENOTDIR):
+        return "%s: a folder on its path is a link or not a folder (changed since it was checked?): nothing copied" % what
+    return "%s: %s" % (what, posix.strerror(e.errno))
+
+
+S_IFMT, S_IFREG, S_IFDIR = 0o170000, 0o100000, 0o040000
+
+
+def check_target(d, name, what):
+    # The name to replace: not a folder, and writable by the user when it is a file.
     try:
-        import json  # only here: a refusal is rare, and json imports re
-
-        text = json.loads(text).get("message", text)
-    except Exception:
-        pass
-    return text
-
-
-def engine():
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    s.connect(spec["engineSocket"])
-    s.sendall(binascii.a2b_base64(spec["before"]))
-    return s
+        st = posix.stat(name, dir_fd=d, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if st.st_mode & S_IFMT == S_IFDIR:
+        raise Stop("%s is a folder" % what)
+    if st.st_mode & S_IFMT == S_IFREG and not posix.access(name, posix.W_OK, dir_fd=d, follow_symlinks=False):
+        raise Stop("%s is not a writable file" % what)
 
 
 def upload():
-    size = int(spec["size"])
-    eng = engine()
-    pr, pw = make_pipe()
-    move(CLIENT, eng.fileno(), size, pr, pw, True)
-    eng.sendall(binascii.a2b_base64(spec["after"]))
-    status, headers = read_head(eng)
-    if status >= 300:
-        raise Stop("the engine refused the file (%d): %s" % (status, refusal(eng, status, headers)))
-
-
-def octal(field):
-    if field and field[0] & 0x80:
-        n = 0
-        for b in field[1:]:
-            n = (n << 8) | b
-        return n
-    text = field.split(b"\0")[0].strip(b" \0")
-    return int(text, 8) if text else 0
-
-
-def pax(data):
-    out = {}
-    while data:
-        sp = data.find(b" ")
-        if sp <= 0:
-            break
-        n = int(data[:sp])
-        rec = data[sp + 1:n].rstrip(b"\n")
-        k, _, v = rec.partition(b"=")
-        out[k.decode("utf-8", "replace")] = v.decode("utf-8", "replace")
-        data = data[n:]
-    return out
+    # Into a file of the user's own beside the target (.berth-upload-ID), created here or, for a
+    # later part of the same upload, holding exactly the bytes before this part; the last part
+    # gives it its mode and renames it over the target: the target is whole or untouched.
+    become()
+    size, offset, total = int(spec["size"]), int(spec["offset"]), int(spec["total"])
+    what, name, part = spec["target"], spec["name"], spec["partial"]
+    d = walk(spec["dir"], what)
+    if offset == 0:
+        check_target(d, name, what)
+        try:
+            f = posix.open(part, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600, dir_fd=d)
+        except OSError as e:
+            raise Stop(refused(e, what))
+    else:
+        try:
+            f = posix.open(part, posix.O_WRONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=d)
+        except OSError as e:
+            raise Stop("%s: the upload's earlier parts are gone (%s)" % (what, posix.strerror(e.errno)))
+    try:
+        if offset > 0:
+            st = posix.fstat(f)
+            if st.st_mode & S_IFMT != S_IFREG or st.st_nlink != 1 or st.st_uid != posix.geteuid() or st.st_size != offset:
+                raise Stop("%s: the upload's earlier parts hold %d bytes, not %d" % (what, st.st_size, offset))
+            posix.lseek(f, offset, 0)
+        pr, pw = make_pipe()
+        move(CLIENT, f, size, pr, pw, True)
+        if offset + size == total:
+            posix.fchmod(f, int(spec["fileMode"]))
+            check_target(d, name, what)
+            posix.rename(part, name, src_dir_fd=d, dst_dir_fd=d)
+    except BaseException:
+        try:
+            posix.unlink(part, dir_fd=d)
+        except OSError:
+            pass
+        raise
 
 
 def download():
-    eng = engine()
-    status, headers = read_head(eng)
-    if status >= 300:
-        raise Stop(refusal(eng, status, headers))
-    ext = {}
-    while True:
-        h = recv_exact(eng, 512)
-        if h == b"\0" * 512:
-            raise Stop("%s: the engine's archive holds no file" % spec["path"])
-        kind = h[156:157]
-        size = octal(h[124:136])
-        if kind in (b"x", b"g", b"L", b"K"):
-            data = recv_exact(eng, (size + 511) // 512 * 512)[:size]
-            if kind == b"x":
-                ext = pax(data)
-            continue
-        break
-    if kind not in (b"0", b"\0", b"7"):
-        raise Stop("%s is not a regular file" % spec["path"])
-    size = int(ext.get("size", size))
-    uid = int(ext.get("uid", octal(h[108:116])))
-    gid = int(ext.get("gid", octal(h[116:124])))
-    mode = octal(h[100:108])
-    me = int(spec["uid"])
-    if me != 0:
-        if uid == me:
-            ok = mode & 0o400
-        elif gid in [int(g) for g in spec["groups"].split(",") if g]:
-            ok = mode & 0o040
-        else:
-            ok = mode & 0o004
-        if not ok:
-            raise Stop("%s: permission denied (the file the engine read is owned by %d:%d, mode %o)" % (spec["path"], uid, gid, mode & 0o7777))
+    # The file opened by the user (the kernel's answer, ACLs and parent folders included), no
+    # link followed; its size read from the open file, then its bytes spliced to the client.
+    become()
+    what = spec["shown"]
+    parent, _, name = spec["path"].rpartition("/")
+    if not name or name in (".", ".."):
+        raise Stop("%s: not a resolved path" % what)
+    d = walk(parent or "/", what)
+    try:
+        f = posix.open(name, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_NONBLOCK | posix.O_NOCTTY | posix.O_CLOEXEC, dir_fd=d)
+    except OSError as e:
+        raise Stop(refused(e, what))
+    st = posix.fstat(f)
+    if st.st_mode & S_IFMT != S_IFREG:
+        raise Stop("%s is not a regular file" % what)
+    size = st.st_size
     write_client(binascii.a2b_base64(spec["clientHead"]) + b"content-length: %d\r\n\r\n" % size)
     pr, pw = make_pipe()
-    move(eng.fileno(), CLIENT, size, pr, pw, False)
-    # The tar's padding and end: read, so the engine ends its answer cleanly.
-    try:
-        eng.settimeout(5)
-        left = 64 * 1024
-        while left > 0:
-            part = eng.recv(left)
-            if not part:
-                break
-            left -= len(part)
-    except OSError:
-        pass
+    move(f, CLIENT, size, pr, pw, False)
 
 
 try:
@@ -275,29 +259,42 @@ posix._exit(0)
 /** The interpreter's flags: isolated (no PYTHON* variable, no user site, no current folder), no site. */
 export const PYTHON_FLAGS = ["-I", "-S", "-c", SPLICE_RELAY_PY] as const;
 
-export interface SpliceUpload {
+/** Who the relay becomes before it touches the container's files (ids as the node sees them). */
+export interface RemoteUser {
+  /** The user's name, for messages. */
+  user: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+export interface SpliceUpload extends RemoteUser {
   mode: "upload";
-  engineSocket: string;
-  /** Base64: the engine's request head and the tar header. */
-  before: string;
+  /** The folder, absolute and resolved inside the container (no link on it when checked). */
+  dir: string;
+  /** The file's name in that folder. */
+  name: string;
+  /** The name of the upload's file beside it until its last part (`.berth-upload-<id>`). */
+  partial: string;
+  /** The target as the client named it, for messages. */
+  target: string;
+  /** This part's bytes, where they start in the file, and the file's size. */
   size: number;
-  /** Base64: the tar's padding and end blocks. */
-  after: string;
+  offset: number;
+  total: number;
+  /** The file's mode once whole. */
+  fileMode: number;
   idleSeconds: number;
 }
 
-export interface SpliceDownload {
+export interface SpliceDownload extends RemoteUser {
   mode: "download";
-  engineSocket: string;
-  /** Base64: the engine's request (an HTTP/1.0 GET of the archive). */
-  before: string;
-  /** Base64: the client's answer head up to its length, which the relay adds from the tar. */
-  clientHead: string;
-  /** The path the client asked for, for messages. */
+  /** The file, absolute and resolved inside the container. */
   path: string;
-  /** The remote user's uid and groups: the file the engine read must be readable by them. */
-  uid: number;
-  groups: number[];
+  /** The path the client asked for, for messages. */
+  shown: string;
+  /** Base64: the client's answer head up to its length, which the relay adds from the open file. */
+  clientHead: string;
   idleSeconds: number;
 }
 
@@ -320,19 +317,23 @@ export interface RelayOutcome {
 const MAX_RELAY_STDERR = 16 * 1024;
 
 /**
- * Starts the splice relay (`python` with PYTHON_FLAGS) with `socket` as its standard input (this
- * process stops reading the socket at the spawn), with an empty environment: it needs none.
+ * Starts the splice relay (`python` with PYTHON_FLAGS) with an empty environment (it needs none),
+ * `input` as its standard input (a socket: this process stops reading it at the spawn; or "pipe":
+ * the caller writes the body into the child's stdin) and the container's root folder, `root`, as
+ * its descriptor 3.
  */
 export function startSpliceRelay(
   python: string,
-  socket: Socket,
+  input: Socket | "pipe",
+  root: number,
   spec: SpliceSpec,
   signal: AbortSignal,
-): Promise<RelayOutcome> {
+): StreamingProcess & { outcome: Promise<RelayOutcome> } {
   // None of the agent's environment: every variable is removed (an undefined value is not passed).
   const none = Object.fromEntries(Object.keys(process.env).map((k) => [k, undefined]));
   const p = spawnStreaming(python, [...PYTHON_FLAGS, ...relayArguments(spec)], {
-    stdin: socket,
+    stdin: input,
+    fds: [root],
     env: none,
     signal,
   });
@@ -342,5 +343,5 @@ export function startSpliceRelay(
     if (stderr.length < MAX_RELAY_STDERR) stderr += c.slice(0, MAX_RELAY_STDERR - stderr.length);
   });
   p.stdout.resume();
-  return p.exit.then((code) => ({ code, stderr: stderr.trim() }));
+  return { ...p, outcome: p.exit.then((code) => ({ code, stderr: stderr.trim() })) };
 }

@@ -9,7 +9,6 @@ import { NonceCache } from "./nonce-cache";
 import { type PolicySources, policyLookup } from "./policies";
 import { AccessServer } from "./server";
 import { SessionLog } from "./session-log";
-import type { RelayCommand } from "./upload-relay";
 import { type WorkspaceLifecycleHooks, workspaceHandlers } from "./workspace-handlers";
 
 /** The socket HAProxy forwards /.berth/access/ to (mode 600, in the state folder). */
@@ -33,8 +32,6 @@ export interface AccessWiring {
   socketPath?: string;
   /** The group HAProxy's workers run as, which may connect (AccessServerDeps.socketGroup). */
   socketGroup?: number;
-  /** The agent bundle's `upload-relay` command (upload-relay.ts); absent, uploads are read in the agent. */
-  uploadRelay?: RelayCommand;
   /** A python3 with os.splice: uploads and downloads are spliced by it (splice-relay.ts). */
   splicePython?: string;
 }
@@ -58,7 +55,6 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
         stateRoot: w.stateRoot,
         ...(w.workspaceDockerHost ? { dockerHost: w.workspaceDockerHost } : {}),
         ...(w.workspaceLifecycle ? { lifecycle: w.workspaceLifecycle } : {}),
-        ...(w.uploadRelay ? { uploadRelay: w.uploadRelay } : {}),
         ...(w.splicePython ? { splicePython: w.splicePython } : {}),
       }),
     },

@@ -1,6 +1,7 @@
 // Into a workspace: a terminal (a pty through the Docker Engine API), commands, files read and
 // written, and a TCP stream to a port inside it. Everything runs in the workspace's container as
 // its remote user, in its working tree: the container is the boundary, the node is not reached.
+import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { AccessRequest } from "../../contract/access";
@@ -8,22 +9,19 @@ import type { Command } from "../compose/commands";
 import { formatSnapshotSets, type WorkspaceSnapshot } from "../workspace/snapshot-sets";
 import { pipeCommand } from "./app-handlers";
 import { ContainerCheckers } from "./container-checker";
-import { dockerSocket, execExitCode, resizeExec, startExec } from "./docker-api";
+import { type ContainerRoot, openContainerRoot } from "./container-root";
 import {
+  checkedUser,
   containerPath,
-  fitsUstar,
-  getArchiveRequest,
-  putArchive,
-  putArchiveHead,
+  partProblem,
   readCheckCommand,
-  tarHeader,
-  tarTrailer,
+  type UploadPart,
   writeCheckCommand,
-} from "./docker-archive";
+} from "./copy-checks";
+import { dockerSocket, execExitCode, resizeExec, startExec } from "./docker-api";
 import type { AccessContext, ActionHandler } from "./server";
 import { stdinTo } from "./session";
-import { RELAY_CUT_SHORT, startSpliceRelay } from "./splice-relay";
-import { type RelayCommand, startUploadRelay } from "./upload-relay";
+import { RELAY_CUT_SHORT, type RemoteUser, startSpliceRelay } from "./splice-relay";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
 /** The daemon's workspaces (sync.ts): sessions count as activity; a stopped workspace is woken. */
@@ -46,15 +44,10 @@ export interface WorkspaceAccessDeps {
   dockerHost?: string;
   lifecycle?: WorkspaceLifecycleHooks;
   /**
-   * The agent's own `upload-relay` command (upload-relay.ts): an upload whose client waits for
-   * `100 Continue` has its body moved to the engine by it, outside the agent's heap. Absent (the
-   * agent run from source), every body is read here.
-   */
-  uploadRelay?: RelayCommand;
-  /**
    * A python3 with os.splice (splice-relay.ts): an upload's body and a download's file move
-   * between the client's socket and the engine's in a child that splices them, outside the agent.
-   * Absent, uploads take `uploadRelay` and downloads a session (`cat` through the agent).
+   * between the client's socket and the file in a child that is the remote user and splices them,
+   * outside the agent. Absent, files are copied in a session (`cat` as the remote user, in the
+   * container).
    */
   splicePython?: string;
 }
@@ -131,122 +124,116 @@ async function pty(
   return c.session.signal.aborted ? 130 : 1;
 }
 
+/** The remote user as the relay becomes it: the ids the check printed, as the node sees them. */
+function relayUser(w: WorkspaceContainer, root: ContainerRoot, lines: readonly string[]): RemoteUser {
+  const u = checkedUser(lines);
+  if (!u)
+    throw new Error(`the check in workspace container ${w.id.slice(0, 12)} did not say who ${w.user} is`);
+  return {
+    user: w.user,
+    uid: root.uid(u.uid),
+    gid: root.gid(u.gid),
+    groups: u.groups.map((g) => root.gid(g)),
+  };
+}
+
 /**
- * A file of known size written as docker cp writes it: checked as the remote user (may it write
- * there?), then one tar streamed to the engine, owned by that user. Exactly `size` bytes or none.
+ * A file of known size written by the splice relay as the remote user (splice-relay.ts): checked
+ * first in the container (a clear early answer: may that user write there?), then the relay walks
+ * the resolved folder from the container's root without following a link and writes the file
+ * beside the target, renamed over it at its last part. Exactly `size` bytes or none. Resolves
+ * undefined when this node has no relay.
  */
-async function writeThroughArchive(
+async function writeThroughRelay(
   d: WorkspaceAccessDeps,
   checks: ContainerCheckers,
   c: AccessContext,
   w: WorkspaceContainer,
   at: { dir: string; name: string },
-  size: number,
-  mode: number | undefined,
-): Promise<number> {
+  r: UploadPart,
+): Promise<number | undefined> {
+  if (!d.splicePython) return undefined;
+  const problem = partProblem(r);
+  if (problem) {
+    await c.session.write("stderr", `${problem}\n`);
+    return 1;
+  }
   // In the container's kept shell (container-checker.ts): an exec of its own cost ~50 ms here.
   const out = await checks.run(w, writeCheckCommand(at.dir, at.name));
-  const [uid, gid] = out.stdout.trim().split("\n").map(Number);
-  if (out.exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+  const [dir = "", ...ids] = out.stdout.trim().split("\n");
+  if (out.exitCode !== 0 || !dir.startsWith("/")) {
     await c.session.write(
       "stderr",
       out.stderr.trim() ? `${out.stderr.trim()}\n` : `cannot write ${at.dir}/${at.name}\n`,
     );
     return 1;
   }
-  const entry = { name: at.name, size, mode: mode ?? 0o644, uid: uid as number, gid: gid as number };
-  // The body straight from the client's socket to the engine, in a child process: the agent
-  // checked who may write what and where; the child only moves the bytes (upload-relay.ts).
-  const body = d.splicePython || d.uploadRelay ? c.session.takeBody?.(size) : undefined;
-  if (d.splicePython && body) {
-    const header = tarHeader(entry);
-    const trailer = tarTrailer(size);
-    const relayed = startSpliceRelay(
-      d.splicePython,
-      body,
-      {
-        mode: "upload",
-        engineSocket: dockerSocket(d.dockerHost),
-        before: Buffer.concat([
-          Buffer.from(putArchiveHead(w.id, at.dir, header.length + size + trailer.length)),
-          header,
-        ]).toString("base64"),
-        size,
-        after: trailer.toString("base64"),
-        idleSeconds: RELAY_IDLE_SECONDS,
-      },
-      c.session.signal,
-    );
-    c.session.sendContinue?.();
-    const { code, stderr } = await relayed;
-    if (code === 0) return 0;
-    await c.session.write("stderr", `${stderr || `the upload's relay stopped with ${code}`}\n`);
-    return 1;
-  }
-  if (d.uploadRelay && body) {
-    const relayed = startUploadRelay(
-      d.uploadRelay,
-      body,
-      {
-        ...entry,
-        engineSocket: dockerSocket(d.dockerHost),
-        container: w.id,
-        dir: at.dir,
-        idleSeconds: RELAY_IDLE_SECONDS,
-      },
-      c.session.signal,
-    );
-    c.session.sendContinue?.();
-    const { code, stderr } = await relayed;
-    if (code === 0) return 0;
-    await c.session.write("stderr", `${stderr || `the upload's relay stopped with ${code}`}\n`);
-    return 1;
-  }
-  const header = tarHeader(entry);
-  const trailer = tarTrailer(size);
-  let received = 0;
+  const root = await openContainerRoot(dockerSocket(d.dockerHost), w.id);
+  let relay: ReturnType<typeof startSpliceRelay>;
+  let body: import("node:net").Socket | undefined;
   try {
-    await putArchive(
-      dockerSocket(d.dockerHost),
-      w.id,
-      at.dir,
-      header.length + size + trailer.length,
-      (req) => {
-        const fail = (why: string) => req.destroy(new Error(why));
-        c.session.signal.addEventListener("abort", () => fail("the client went away"), { once: true });
-        req.write(header);
-        c.session.onStdin(
-          (b) => {
-            received += b.length;
-            if (received > size) return fail(`more than the ${size} bytes announced arrived`);
-            if (!req.write(b)) {
-              c.session.pause();
-              req.once("drain", () => c.session.resume());
-            }
-          },
-          () => {
-            c.session.resume();
-            if (received !== size) fail(`the upload ended after ${received} of ${size} bytes`);
-            else req.end(trailer);
-          },
-        );
-      },
-    );
-  } catch (e) {
-    await c.session.write("stderr", `${(e as Error).message}\n`);
-    return 1;
+    const spec = {
+      mode: "upload" as const,
+      ...relayUser(w, root, ids),
+      dir,
+      name: at.name,
+      partial: `.berth-upload-${r.upload ?? randomBytes(16).toString("hex")}`,
+      target: `${at.dir === "/" ? "" : at.dir}/${at.name}`,
+      size: r.size,
+      offset: r.offset ?? 0,
+      total: r.total ?? r.size,
+      fileMode: r.mode ?? 0o644,
+      idleSeconds: RELAY_IDLE_SECONDS,
+    };
+    // The body straight from the client's socket when none of it was read here (the client waits
+    // for 100 Continue); else the agent writes what it reads into the relay's stdin.
+    body = c.session.takeBody?.(r.size);
+    relay = startSpliceRelay(d.splicePython, body ?? "pipe", root.handle.fd, spec, c.session.signal);
+  } finally {
+    // The child has its own descriptor of the root now (or none was started).
+    await root.handle.close();
   }
-  return 0;
+  if (body) c.session.sendContinue?.();
+  else pipeBody(c, relay, r.size);
+  const { code, stderr } = await relay.outcome;
+  if (code === 0) return 0;
+  await c.session.write("stderr", `${stderr || `the upload's relay stopped with ${code}`}\n`);
+  return 1;
+}
+
+/** An upload's body read here (a client that did not wait) written into the relay's stdin, exactly `size` bytes. */
+function pipeBody(c: AccessContext, relay: ReturnType<typeof startSpliceRelay>, size: number): void {
+  const into = relay.stdin as NodeJS.WritableStream & { destroy(): void };
+  let received = 0;
+  into.on("error", () => {});
+  c.session.onStdin(
+    (b) => {
+      received += b.length;
+      if (received > size) {
+        relay.kill();
+        return;
+      }
+      if (!into.write(b)) {
+        c.session.pause();
+        into.once("drain", () => c.session.resume());
+      }
+    },
+    () => {
+      c.session.resume();
+      into.end();
+    },
+  );
 }
 
 /**
- * A file read as docker cp reads one, for a client that asked with a plain GET (http-download.ts):
- * checked as the remote user (does it exist, is it readable, where do its links lead?), then the
- * response's socket handed to the splice relay, which streams the engine's archive of it to the
- * client. Resolves with the exit code, or undefined when the file is better read in a session
- * (`cat`, as the remote user): not a regular file with a size, or no relay on this node.
+ * A file read by the splice relay as the remote user, for a client that asked with a plain GET
+ * (http-download.ts): checked first in the container (does it exist, may that user read it, where
+ * do its links lead?), then the response's socket handed to the relay, which opens the resolved
+ * path as that user, following no link, and splices the file to the client. Resolves with the
+ * exit code, or undefined when the file is better read in a session (`cat`, as the remote user):
+ * not a regular file with a size, or no relay on this node.
  */
-async function readThroughArchive(
+async function readThroughRelay(
   d: WorkspaceAccessDeps,
   checks: ContainerCheckers,
   c: AccessContext,
@@ -260,32 +247,26 @@ async function readThroughArchive(
     await c.session.write("stderr", out.stderr.trim() ? `${out.stderr.trim()}\n` : `cannot read ${path}\n`);
     return 1;
   }
-  const [resolved = "", kind, uid, groups = ""] = out.stdout.split("\n");
-  const gids = groups.trim().split(/\s+/).map(Number);
-  if (
-    kind !== "file" ||
-    !resolved.startsWith("/") ||
-    !/^\d+$/.test(uid ?? "") ||
-    gids.some((g) => !Number.isInteger(g))
-  )
-    return undefined;
-  const socket = answer.take();
-  if (!socket) return undefined;
-  const { code, stderr } = await startSpliceRelay(
-    d.splicePython,
-    socket,
-    {
-      mode: "download",
-      engineSocket: dockerSocket(d.dockerHost),
-      before: Buffer.from(getArchiveRequest(w.id, resolved)).toString("base64"),
+  const [resolved = "", kind, ...ids] = out.stdout.split("\n");
+  if (kind !== "file" || !resolved.startsWith("/") || !checkedUser(ids)) return undefined;
+  const root = await openContainerRoot(dockerSocket(d.dockerHost), w.id);
+  let relay: ReturnType<typeof startSpliceRelay> | undefined;
+  try {
+    const spec = {
+      mode: "download" as const,
+      ...relayUser(w, root, ids),
+      path: resolved,
+      shown: path,
       clientHead: Buffer.from(answer.head()).toString("base64"),
-      path,
-      uid: Number(uid),
-      groups: gids,
       idleSeconds: RELAY_IDLE_SECONDS,
-    },
-    c.session.signal,
-  );
+    };
+    const socket = answer.take();
+    if (socket) relay = startSpliceRelay(d.splicePython, socket, root.handle.fd, spec, c.session.signal);
+  } finally {
+    await root.handle.close();
+  }
+  if (!relay) return undefined;
+  const { code, stderr } = await relay.outcome;
   if (code === 0) {
     answer.answered();
     return 0;
@@ -330,7 +311,7 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
     "file-read": async (c) => {
       const r = c.request as AccessRequest<"file-read">;
       const w = await container(c);
-      const archived = await readThroughArchive(d, checks(), c, w, r.path);
+      const archived = await readThroughRelay(d, checks(), c, w, r.path);
       if (archived !== undefined) return archived;
       // A plain GET that this node reads better in a session: the client is told to open one.
       if (c.session.download) {
@@ -343,8 +324,19 @@ export function workspaceHandlers(d: WorkspaceAccessDeps): Record<string, Action
       const r = c.request as AccessRequest<"file-write">;
       const w = await container(c);
       const at = containerPath(w.folder, r.path);
-      if (r.size !== undefined && fitsUstar(at.name, r.size))
-        return await writeThroughArchive(d, checks(), c, w, at, r.size, r.mode);
+      if (r.size !== undefined) {
+        const written = await writeThroughRelay(d, checks(), c, w, at, { ...r, size: r.size });
+        if (written !== undefined) return written;
+      }
+      // A part of an upload needs the relay: the client is told to send the whole file in a session.
+      if (r.offset !== undefined) {
+        if (c.session.useSession) {
+          c.session.useSession();
+          return 0;
+        }
+        await c.session.write("stderr", "this node copies a file only whole (it has no splice relay)\n");
+        return 1;
+      }
       return await pipeCommand(
         c.session,
         execInWorkspace(w, writeFileCommand(r.path, r.mode), { stdin: true }),

@@ -25,7 +25,6 @@ import { createLogger, registerSecret, scrubSecrets } from "../../lib/log";
 import { blockMetadataService } from "../../lib/metadata-block";
 import { run } from "../../lib/process";
 import { findSplicePython, NODE_PYTHON } from "../access/splice-relay";
-import { UPLOAD_RELAY_COMMAND } from "../access/upload-relay";
 import { accessSocketPath, startAccess } from "../access/wire";
 import { Agent, type AgentDeps } from "../agent";
 import { describeError } from "../apply/apply";
@@ -303,7 +302,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
         if (!splicePython)
           log.warn(
             { python: NODE_PYTHON },
-            "no python3 with os.splice: workspace files are copied through node processes (slower)",
+            "no python3 with os.splice: workspace files are copied in sessions, through cat in the container (slower)",
           );
         const access = await startAccess({
           nodeId: config.nodeId,
@@ -320,11 +319,8 @@ export async function main(argv: string[], given: Io): Promise<number> {
           workspaceLifecycle: workspaces,
           ...(config.proxy.accessSocket ? { socketPath: config.proxy.accessSocket } : {}),
           ...(config.proxy.user ? { socketGroup: groupId(config.proxy.user) } : {}),
-          // Uploads' bodies go to the engine through this bundle's relay, in a process of their own.
-          ...(bundlePath
-            ? { uploadRelay: { file: process.execPath, args: [bundlePath, UPLOAD_RELAY_COMMAND] } }
-            : {}),
-          // Files in and out of workspaces are spliced by the node's Python when it has os.splice.
+          // Files in and out of workspaces are spliced by the node's Python when it has os.splice,
+          // as the workspace's remote user (node-agent/access/splice-relay.ts).
           ...(splicePython ? { splicePython } : {}),
         });
         // The proxy serves the access endpoint even before (or without) any environment's route.

@@ -63,7 +63,7 @@ const server = new AccessServer({
     },
     // Counts the upload's bytes, says so on stderr, exits with 0 when all `size` bytes came. A
     // body it may take (the client waits for 100 Continue) goes to a child process instead, as
-    // the relay takes it (node-agent/access/upload-relay.ts), which hashes it.
+    // the splice relay takes it (node-agent/access/splice-relay.ts), which hashes it.
     "file-write": async (c) => {
       const size = (c.request as { size?: number }).size ?? -1;
       const body = c.session.takeBody?.(size);
