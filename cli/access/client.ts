@@ -1,5 +1,6 @@
 // The CLI's side of an access session: sign a token for one request with the operator's key,
 // open the WebSocket through the node's proxy, stream stdin/stdout/stderr, return the exit code.
+import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -12,6 +13,8 @@ import {
   DOWNLOAD_PROTOCOL,
   encodeAccessToken,
   LEGACY_ACCESS_PROTOCOL,
+  MAX_PART_BYTES,
+  PARTS_PROTOCOL,
   PROTOCOL_HEADER,
   protocolOf,
   requestFor,
@@ -253,37 +256,82 @@ function requestTo(
 /** How long an upload waits for the agent's `100 Continue` before it sends the body anyway. */
 const CONTINUE_WAIT_MS = 10_000;
 
+export interface UploadOptions {
+  /** The most bytes one request's body holds (MAX_PART_BYTES; tests pass less). */
+  partBytes?: number;
+}
+
 /**
  * Writes a local file of `size` bytes into a workspace (`berth workspace cp`). An agent of protocol
  * 3 or later takes it as one HTTP PUT whose body is the file (node-agent/access/http-upload.ts);
- * an older one, or one whose version is unknown, in a WebSocket session.
+ * from protocol 7, a file larger than a part (MAX_PART_BYTES, under Cloudflare's 100 MB cap on a
+ * request body) goes as a PUT per part, in order, the last one making the file whole. An older
+ * agent, one whose version is unknown, or one that says so (`{"type":"session"}`: it has no
+ * relay) takes it in a WebSocket session.
  */
 export async function uploadFile(
   r: SessionRequest,
   file: string,
   size: number,
   streams: Streams,
+  o: UploadOptions = {},
 ): Promise<number> {
   const info = await nodeInfoOf(r.url).catch(() => undefined);
-  if (!info || info.protocol < UPLOAD_PROTOCOL) {
+  const inSession = async () => {
     const s = await openSession(
       info ? { ...r, node: r.node ?? info.nodeId, protocol: info.protocol } : r,
       streams,
     );
     await pumpStdin(s, createReadStream(file, { highWaterMark: 1024 * 1024 }));
     return await s.done;
+  };
+  if (!info || info.protocol < UPLOAD_PROTOCOL) return await inSession();
+  const partBytes = Math.min(o.partBytes ?? MAX_PART_BYTES, MAX_PART_BYTES);
+  const inParts = info.protocol >= PARTS_PROTOCOL && size > partBytes;
+  const upload = randomBytes(16).toString("hex");
+  for (let offset = 0; ; offset += partBytes) {
+    const length = inParts ? Math.min(partBytes, size - offset) : size;
+    const request = inParts ? { ...r.request, size: length, offset, total: size, upload } : r.request;
+    const res = await putPart(r, info, request, file, offset, length);
+    let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
+    try {
+      body = JSON.parse(res.text);
+    } catch {}
+    if (res.status !== 200)
+      throw new AccessRefused(
+        res.status,
+        typeof body.code === "string" ? body.code : `HTTP_${res.status}`,
+        body.reason ?? (res.text.trim() || "the node's proxy refused the request"),
+        res.protocol,
+      );
+    if (body.type === "session" && offset === 0) return await inSession();
+    if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
+    if (body.type !== "exit" || typeof body.code !== "number")
+      throw new Error(`the node reports: ${body.message ?? "no outcome for the upload"}`);
+    if (body.code !== 0 || !inParts || offset + length >= size) return body.code;
   }
+}
+
+/** One PUT of `length` bytes of `file` from `offset`, for `request`; resolves with the agent's answer. */
+async function putPart(
+  r: SessionRequest,
+  info: NodeInfo,
+  request: Record<string, unknown>,
+  file: string,
+  offset: number,
+  length: number,
+): Promise<{ status: number; text: string; protocol?: number }> {
   const token = signAccessToken({
     operator: r.operator.name,
     privateKey: r.operator.privateKey,
     node: r.node ?? info.nodeId,
     target: r.target,
     action: r.action,
-    request: requestFor(r.action, r.request, info.protocol),
+    request: requestFor(r.action, request, info.protocol),
   });
   const kind = r.target.kind === "environment" ? "environments" : "workspaces";
   const path = `${ACCESS_PATH}/${kind}/${r.target.id}/${r.action}`;
-  const res = await new Promise<{ status: number; text: string; protocol?: number }>((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const stop = new AbortController();
     let unasked: NodeJS.Timeout | undefined;
     const req = requestTo(
@@ -294,14 +342,14 @@ export async function uploadFile(
         headers: {
           authorization: encodeAccessToken(token),
           "content-type": "application/octet-stream",
-          "content-length": size,
+          "content-length": length,
           // The agent says when to send (once it admitted the upload and found where it goes), so
           // a refusal costs no body, and the body can go to the agent's relay untouched.
           expect: "100-continue",
         },
       },
       (answer) => {
-        // An answer before the whole file went (a refusal, a path it cannot write): stop sending.
+        // An answer before the whole body went (a refusal, a path it cannot write): stop sending.
         clearTimeout(unasked);
         stop.abort();
         let text = "";
@@ -333,7 +381,7 @@ export async function uploadFile(
       clearTimeout(unasked);
       if (sending || stop.signal.aborted) return;
       sending = true;
-      sendFile(file, size, req, { signal: stop.signal }).catch((e: Error) => req.destroy(e));
+      sendFile(file, length, req, { signal: stop.signal, offset }).catch((e: Error) => req.destroy(e));
     };
     req.once("continue", send);
     // Something between here and the agent that neither passes the expectation on nor answers it
@@ -341,20 +389,6 @@ export async function uploadFile(
     unasked = setTimeout(send, CONTINUE_WAIT_MS);
     req.flushHeaders();
   });
-  let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
-  try {
-    body = JSON.parse(res.text);
-  } catch {}
-  if (res.status !== 200)
-    throw new AccessRefused(
-      res.status,
-      typeof body.code === "string" ? body.code : `HTTP_${res.status}`,
-      body.reason ?? (res.text.trim() || "the node's proxy refused the request"),
-      res.protocol,
-    );
-  if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
-  if (body.type === "exit" && typeof body.code === "number") return body.code;
-  throw new Error(`the node reports: ${body.message ?? "no outcome for the upload"}`);
 }
 
 /**

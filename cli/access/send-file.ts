@@ -13,10 +13,12 @@ export interface SendFileOptions {
   bufferBytes?: number;
   /** Stops sending (an answer came before the whole file went). */
   signal?: AbortSignal;
+  /** Where in the file the bytes start (a part of an upload). */
+  offset?: number;
 }
 
 /**
- * Writes exactly `size` bytes of `file` into `to`, then ends it. Rejects when the file holds fewer
+ * Writes exactly `size` bytes of `file` (from `offset`) into `to`, then ends it. Rejects when the file holds fewer
  * bytes than `size` (it changed since it was measured) or a read fails; resolves without ending
  * `to` when it was stopped or `to` was destroyed.
  */
@@ -44,8 +46,9 @@ export async function sendFile(file: string, size: number, to: Writable, o: Send
         });
         continue;
       }
-      const { bytesRead } = await fh.read(buf, 0, Math.min(bytes, size - sent), sent);
-      if (bytesRead === 0) throw new Error(`${file} ended after ${sent} of its ${size} bytes`);
+      const at = (o.offset ?? 0) + sent;
+      const { bytesRead } = await fh.read(buf, 0, Math.min(bytes, size - sent), at);
+      if (bytesRead === 0) throw new Error(`${file} ended after ${at} bytes (it changed while being sent)`);
       if (stopped()) break;
       sent += bytesRead;
       to.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), (err) => {

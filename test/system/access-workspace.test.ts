@@ -12,7 +12,8 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { openSession } from "../../cli/access/client";
-import { ACCESS_PROTOCOL, encodeAccessToken, signAccessToken } from "../../contract/access";
+import { ACCESS_PROTOCOL, accessStatus, encodeAccessToken, signAccessToken } from "../../contract/access";
+import { channelKeys } from "../../contract/channel/layout";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { type WorkspaceDeclaration, workspaceKeys } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
@@ -22,6 +23,7 @@ import {
   declareWorkspace,
   removeLocalWorkspaceImages,
   removeWorkspaceObjects,
+  until,
   workspaceDeclaration,
   workspaceRunning,
 } from "./support/workspace-daemon";
@@ -166,8 +168,22 @@ describe("access to a workspace through the agent", () => {
     const back = join(tmp, "back.bin");
     writeFileSync(src, randomBytes(100 * 1024 * 1024));
     const sha = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
+    const writes = async () => {
+      const text = await h.channel.get(channelKeys.accessStatus(h.nodeId));
+      const sessions = text ? accessStatus.parse(JSON.parse(text)).sessions : [];
+      return sessions.filter((x) => x.action === "file-write" && x.endedAt !== undefined).length;
+    };
+    const writesBefore = await writes();
     const up = await berth(["workspace", "cp", src, `${WS}:big.bin`, ...accessArgs()]);
     expect(up.exitCode, up.stderr).toBe(0);
+    // Two requests, each body under Cloudflare's 100 MB cap: 64 MiB, then the last 36 MiB.
+    await until(
+      h,
+      "the upload's two parts to be recorded",
+      async () => ((await writes()) >= writesBefore + 2 ? true : undefined),
+      60_000,
+    );
+    expect(await writes()).toBe(writesBefore + 2);
     const inside = await berth(["workspace", "exec", WS, ...accessArgs(), "--", "sha256sum", "big.bin"]);
     expect(inside.stdout.split(" ")[0]).toBe(sha(src));
     const down = await berth(["workspace", "cp", `${WS}:big.bin`, back, ...accessArgs()]);
@@ -176,8 +192,8 @@ describe("access to a workspace through the agent", () => {
     const missing = await berth(["workspace", "cp", `${WS}:nope.bin`, back, ...accessArgs()]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain("nope.bin");
-    // Written as docker cp writes (a tar to the engine), yet owned by the remote user, with the
-    // local file's mode, and only where that user may write.
+    // Written by the remote user (the splice relay as that user), with the local file's mode, and
+    // only where that user may write.
     const owner = await berth([
       "workspace",
       "exec",
@@ -207,6 +223,54 @@ describe("access to a workspace through the agent", () => {
     ]);
     expect(absent.exitCode).toBe(1);
   }, 300_000);
+
+  it("cp in: a PUT whose client does not wait for 100 Continue (or a proxy that answers it itself) is read by the agent and written by the relay", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 7);
+    const f = join(tmp, "no-expect.bin");
+    writeFileSync(f, data);
+    const put = async (path: string, expect100: boolean) => {
+      const t = signAccessToken({
+        operator: "alice",
+        privateKey: alice.privateKey,
+        node: h.nodeId,
+        target: { kind: "workspace", id: WS },
+        action: "file-write",
+        request: { path, mode: 0o600, size: data.length, protocol: ACCESS_PROTOCOL },
+      });
+      return await run(
+        "curl",
+        [
+          "-sS",
+          "--max-time",
+          "60",
+          "-H",
+          `authorization: ${encodeAccessToken(t)}`,
+          "-H",
+          expect100 ? "Expect: 100-continue" : "Expect:",
+          "-T",
+          f,
+          `http://127.0.0.1:${h.proxyPort}/.berth/access/v1/workspaces/${WS}/file-write`,
+        ],
+        { allowFailure: true },
+      );
+    };
+    const sha = createHash("sha256").update(data).digest("hex");
+    for (const [path, expect100] of [
+      ["/tmp/no-expect.bin", false],
+      ["/tmp/expect.bin", true],
+    ] as const) {
+      const r = await put(path, expect100);
+      expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ type: "exit", code: 0 });
+      const got = await berth(["workspace", "exec", WS, ...accessArgs(), "--", "sha256sum", path]);
+      expect(got.stdout.split(" ")[0]).toBe(sha);
+    }
+    // Refused before the body: curl is told at once, with the reason.
+    const refused = await put("/etc/no-expect.bin", true);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ type: "exit", code: 1 });
+    expect(Buffer.from(JSON.parse(refused.stdout).stderr, "base64").toString()).toContain(
+      "/etc is not writable",
+    );
+  });
 
   it("cp out: one GET whose answer is the file (the splice relay's), and clear refusals", async () => {
     const container = (
