@@ -18,6 +18,7 @@ import { generateSigningKeyPair } from "../../contract/payload";
 import { run } from "../../lib/process";
 import { AgentHarness, appManifest } from "./support/agent-harness";
 import { testAppImage } from "./support/test-app-image";
+import { until } from "./support/workspace-daemon";
 
 const ENV = `acc-${Math.random().toString(36).slice(2, 6)}`;
 const OTHER = `${ENV}-other`;
@@ -138,15 +139,25 @@ describe("access to a deployment through the agent", () => {
     expect(r.stdout).toContain("web.1 r1 | web starting: v1");
     const all = await berth(["logs", ENV]);
     expect(all.stdout).toContain("store.1 | store starting");
-    const last = (await sessions()).at(-1);
+    // The agent records a session's end before it sends the exit, but publishes its status to the
+    // channel afterwards, one write at a time: the CLI can return before the end reaches the channel.
+    const last = await until(
+      h,
+      "the last logs session to be recorded as ended in the node's status",
+      async () => {
+        const s = (await sessions()).at(-1);
+        return s?.endedAt !== undefined ? s : undefined;
+      },
+      60_000,
+    );
     expect(last).toMatchObject({
       operator: "alice",
       action: "logs",
       target: { kind: "environment", id: ENV },
       exitCode: 0,
     });
-    expect(last?.startedAt).toBeTruthy();
-    expect(last?.endedAt).toBeTruthy();
+    expect(last.startedAt).toBeTruthy();
+    expect(Date.parse(last.endedAt ?? "")).toBeGreaterThanOrEqual(Date.parse(last.startedAt));
   });
 
   it("refuses an expired token (EXPIRED)", async () => {
