@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TestModule } from "vitest/node";
-import { fileTime } from "./file-times-reporter";
+import { fileTime, runningText } from "./file-times-reporter";
 
 /** What fileTime reads of a module: its diagnostic, its tests' durations, its path and project. */
 function moduleOf(o: { collectMs: number; durationMs: number; testsMs: number[] }): TestModule {
@@ -33,5 +33,18 @@ describe("fileTime", () => {
     const t = fileTime(moduleOf({ collectMs: 100, durationMs: 50, testsMs: [80] }), "/repo");
     expect(t.hooksSeconds).toBe(0);
     expect(t.seconds).toBe(0.15);
+  });
+});
+
+describe("runningText", () => {
+  it("lists the files started and not finished, oldest first, with their start", () => {
+    const running = new Map([
+      ["unit: contract/payload/properties.test.ts", Date.parse("2026-12-07T09:00:05Z")],
+      ["unit: stacks/config.test.ts", Date.parse("2026-12-07T09:00:01Z")],
+    ]);
+    expect(runningText(running)).toBe(
+      "2026-12-07T09:00:01.000Z unit: stacks/config.test.ts\n2026-12-07T09:00:05.000Z unit: contract/payload/properties.test.ts\n",
+    );
+    expect(runningText(new Map())).toBe("");
   });
 });

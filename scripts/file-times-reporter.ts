@@ -48,13 +48,39 @@ export function fileTime(m: TestModule, root: string): FileTime {
   };
 }
 
+/** `.berth-test/running.txt`: the files started and not finished, each with its start, oldest first. */
+export function runningText(running: ReadonlyMap<string, number>): string {
+  return [...running]
+    .sort((a, b) => a[1] - b[1])
+    .map(([file, start]) => `${new Date(start).toISOString()} ${file}\n`)
+    .join("");
+}
+
 export default class FileTimesReporter implements Reporter {
   private startTime = Date.now();
   private root = process.cwd();
+  /** Files started and not finished ("project: path"), for scripts/lib/stall-watch.sh's report. */
+  private readonly running = new Map<string, number>();
 
   onInit(vitest: Vitest): void {
     this.root = vitest.config.root;
     this.startTime = Date.now();
+  }
+
+  onTestModuleStart(m: TestModule): void {
+    this.running.set(`${m.project.name}: ${relative(this.root, m.moduleId)}`, Date.now());
+    this.writeRunning();
+  }
+
+  onTestModuleEnd(m: TestModule): void {
+    this.running.delete(`${m.project.name}: ${relative(this.root, m.moduleId)}`);
+    this.writeRunning();
+  }
+
+  private writeRunning(): void {
+    const out = join(this.root, ".berth-test", "running.txt");
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, runningText(this.running));
   }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {

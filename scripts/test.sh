@@ -15,7 +15,7 @@ say "unused files, exports and dependencies (knip)"
 knip
 say "tests (vitest)"
 mkdir -p .berth-test
-rm -f .berth-test/file-times.json .berth-test/stall.txt
+rm -f .berth-test/file-times.json .berth-test/stall.txt .berth-test/running.txt
 status=0
 # A run that stops making progress is stopped with what it was doing (scripts/lib/stall-watch.sh).
 # shellcheck source=lib/stall-watch.sh

@@ -5,10 +5,11 @@
 # with its main thread in a futex wait; vitest's test timeout cannot fire on a blocked thread, so
 # the run would only have ended at CI's 90-minute limit, with nothing said about where it hung.
 # When LOG has not grown for BERTH_TEST_STALL_MINUTES (default 20: a system file prints nothing
-# while it runs, and the longest ones take ~5 minutes, ~10 at a high load), this writes what every
-# vitest process is doing (threads, their kernel wait channels, and native and thread stacks
-# through gdb when it is installed) to .berth-test/stall.txt, prints it, and stops the run, which
-# then fails saying so.
+# while it runs, and the longest ones take ~5 minutes, ~10 at a high load), this writes the files
+# started and not finished (.berth-test/running.txt, from scripts/file-times-reporter.ts) and what
+# every vitest process and every process under them is doing (threads, their kernel wait channels
+# and stacks, and native stacks through gdb when it is installed) to .berth-test/stall.txt, prints
+# it, and stops the run, which then fails saying so.
 #
 # Usage: stall_watch LOG & watcher=$!; ...run...; kill "$watcher"
 # Only this checkout's vitest processes are looked at and stopped (their command lines hold
@@ -16,19 +17,36 @@
 
 own_vitest() { pgrep -f "$BERTH_ROOT/node_modules/(\.bin/)?vitest" || true; }
 
+# The given processes and every process under them: a worker blocked in a synchronous wait on a
+# test's child (spawnSync, execFileSync) is stuck in that child, which is no vitest process.
+with_descendants() {
+  local p
+  for p in "$@"; do
+    echo "$p"
+    # shellcheck disable=SC2046
+    with_descendants $(pgrep -P "$p" || true)
+  done
+}
+
 stall_report() {
-  local pid comm
-  echo "== processes"
-  ps -o pid,ppid,stat,pcpu,etime,args -p "$(own_vitest | paste -sd,)" 2>/dev/null | cut -c1-220
-  for pid in $(own_vitest); do
+  local pid comm pids
+  # shellcheck disable=SC2046
+  pids="$(with_descendants $(own_vitest) | sort -un)"
+  echo "== files started and not finished (.berth-test/running.txt)"
+  cat "$BERTH_ROOT/.berth-test/running.txt" 2>/dev/null || true
+  echo "== processes (vitest's and their children)"
+  ps -o pid,ppid,stat,pcpu,etime,args -p "$(echo "$pids" | paste -sd,)" 2>/dev/null | cut -c1-220
+  for pid in $pids; do
     comm="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
     echo "== $pid: $comm"
     for t in /proc/"$pid"/task/*; do
       printf '%s %s state=%s wchan=%s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" \
         "$(cut -d' ' -f3 "$t/stat" 2>/dev/null)" "$(cat "$t/wchan" 2>/dev/null)"
+      # The kernel's stack of the thread (readable by root only), its first frames.
+      head -4 "$t/stack" 2>/dev/null | sed 's/^/    /' || true
     done
     if have gdb; then
-      timeout 60 gdb -p "$pid" -batch -ex "thread apply all bt 12" 2>/dev/null | grep -E '^(Thread|#)' || true
+      timeout 60 gdb -p "$pid" -batch -ex "thread apply all bt 16" 2>/dev/null | grep -E '^(Thread|#)' || true
     fi
   done
 }
@@ -47,7 +65,7 @@ stall_watch() {
       stall_report >"$BERTH_ROOT/.berth-test/stall.txt" 2>&1
       cat "$BERTH_ROOT/.berth-test/stall.txt" >&2
       # shellcheck disable=SC2046
-      kill -TERM $(own_vitest) 2>/dev/null || true
+      kill -TERM $(with_descendants $(own_vitest)) 2>/dev/null || true
       return 0
     fi
   done
