@@ -28,8 +28,10 @@ setImmediate(() => {
     const r = spawnSync(
       process.execPath,
       [join(ROOT, "scripts", "dynamic-provider-run.js"), entry, "127.0.0.1:1", "x"],
-      { encoding: "utf8" },
+      // Bounded: a synchronous wait blocks the worker's thread, where vitest's timeout cannot fire.
+      { encoding: "utf8", timeout: 30_000 },
     );
+    expect(r.error, "the node process did not end within 30 s").toBeUndefined();
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("4242\n");
     expect(JSON.parse(r.stderr)).toEqual({

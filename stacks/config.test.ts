@@ -386,7 +386,7 @@ describe("parseStackConfig: cloud targets", () => {
 
   it("berth:workspaces[].gitCredential.deployKey: an Ed25519 key in berth:secrets, an SSH repository, known_hosts lines", () => {
     const dir = mkdtempSync(join(tmpdir(), "berth-deploykey-"));
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "k")]);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "k")], { timeout: 30_000 });
     const key = readFileSync(join(dir, "k"), "utf8");
     rmSync(dir, { recursive: true, force: true });
     const ws = (w: Record<string, unknown>) => JSON.stringify([{ name: "me", ...w }]);

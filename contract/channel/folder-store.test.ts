@@ -77,7 +77,7 @@ describe("FolderChannelStore", () => {
     const ch = new FolderChannelStore(root);
     await ch.put(channelKeys.desired("n1", "prod"), "{}");
     await ch.put(channelKeys.desired("n2", "prod"), "{}");
-    execFileSync("mkfifo", [join(root, "nodes/n1/environments/prod/pipe.json")]);
+    execFileSync("mkfifo", [join(root, "nodes/n1/environments/prod/pipe.json")], { timeout: 30_000 });
     expect(await ch.list("nodes/n1/")).toEqual(["nodes/n1/environments/prod/desired.json"]);
     await expect(ch.get("nodes/n1/environments/prod/pipe.json")).rejects.toThrow(/is not a regular file/);
     expect(await ch.list("nodes/n3/")).toEqual([]);

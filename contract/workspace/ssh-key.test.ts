@@ -8,7 +8,8 @@ import { knownHostsLines, parseSshDeployKey, SshKeyError, sshRepository } from "
 const root = mkdtempSync(join(tmpdir(), "berth-sshkey-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const keygen = (name: string, ...args: string[]) => {
-  execFileSync("ssh-keygen", ["-q", "-f", join(root, name), "-C", "c", ...args]);
+  // Bounded: a synchronous wait blocks the worker's thread, where vitest's timeout cannot fire.
+  execFileSync("ssh-keygen", ["-q", "-f", join(root, name), "-C", "c", ...args], { timeout: 30_000 });
   return readFileSync(join(root, name), "utf8");
 };
 
