@@ -11,7 +11,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A check run as the test's own user, as the kept shell runs it (stdin closed). */
 const check = (command: string[]) => {
   const [file, ...args] = command;
-  const r = spawnSync(file as string, args, { encoding: "utf8", input: "" });
+  // Bounded: a synchronous wait is out of reach of vitest's timeout.
+  const r = spawnSync(file as string, args, { encoding: "utf8", input: "", timeout: 30_000 });
+  if (r.error) throw new Error(`${file}: ${r.error.message}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 
