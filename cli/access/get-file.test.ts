@@ -1,6 +1,7 @@
 // getFile against local servers: plain HTTP on a TCP port and on a Unix socket (the raw reader),
-// and HTTPS (node's client): a file answer written whole, a text answer returned, a file answer
-// cut short, the file created only for a file answer.
+// and HTTPS (node's client, its chunks of a TLS record gathered before each write): a file answer
+// written whole, a text answer returned, a file answer cut short, the file created only for a file
+// answer, and which local file could not be written.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, globalAgent } from "node:https";
@@ -111,7 +112,9 @@ describe("getFile", () => {
   });
 
   it("says which local file it cannot write", async () => {
-    const e = await getFile(base, "/file", {}, join(dir, "no-such-folder", "f.bin")).catch((x: Error) => x);
-    expect(String(e)).toContain(`cannot write ${join(dir, "no-such-folder", "f.bin")}: ENOENT`);
+    for (const url of urls()) {
+      const e = await getFile(url, "/file", {}, join(dir, "no-such-folder", "f.bin")).catch((x: Error) => x);
+      expect(String(e), url).toContain(`cannot write ${join(dir, "no-such-folder", "f.bin")}: ENOENT`);
+    }
   });
 });
