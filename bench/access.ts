@@ -1,7 +1,9 @@
 // bench:access: getting into a running workspace through the real agent daemon, its HAProxy and
 // Docker, on this machine. Figures: command → first prompt of `berth workspace shell`;
 // keystroke-to-echo latency (p50, p99) in a pty; `berth workspace cp` of 1 GiB against
-// `docker cp` of the same file to the same container. Last line: the echo p50.
+// `docker cp` of the same file to the same container, through HAProxy's plain HTTP frontend (the
+// local stack's) and, shown beside it, its TLS frontend (a cloud node's 443, behind Cloudflare).
+// Last line: the echo p50.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -20,19 +22,24 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { openSession, pumpStdin } from "../cli/access/client";
 import { generateSigningKeyPair } from "../contract/payload";
+import { tlsSecretName } from "../contract/release/tls";
+import { makeTestCertificate } from "../contract/release/tls-testing";
 import { signWorkspace, workspaceKeys, workspaceStatus } from "../contract/workspace/declaration";
 import { run } from "../lib/process";
-import { AgentHarness } from "../test/system/support/agent-harness";
+import { AgentHarness, appManifest } from "../test/system/support/agent-harness";
 import {
   BASE_IMAGE,
   removeStateVolumes,
   sampleConfig,
   sampleRepository,
 } from "../test/system/support/devcontainer-repo";
+import { testAppImage } from "../test/system/support/test-app-image";
 import { procStat, TICKS_PER_SECOND } from "./proc-stat";
 
 const RUN = Math.random().toString(36).slice(2, 8);
 const WS = `bench-ws-${RUN}`;
+// An app whose release delivers the certificate HAProxy's TLS frontend serves for "localhost".
+const ENV = `bench-tls-${RUN}`;
 // The CLI as a user runs it: npm's bin, bin/berth (the launcher: bin/berth.js with V8's code cache
 // of the bundle; for an access command to plain HTTP, no NODE_EXTRA_CA_CERTS to parse).
 const BERTH = join(__dirname, "..", "bin", "berth");
@@ -88,8 +95,15 @@ async function main() {
     },
     "busybox",
   );
+  const cert = await makeTestCertificate(["localhost"]);
+  const caFile = join(tmp, "node-ca.pem");
+  writeFileSync(caFile, cert.certificate);
   try {
-    await h.startDaemon();
+    await h.startDaemon({ healthTimeoutSeconds: 30, tls: true });
+    const app = await h.deployToDaemon(ENV, 1, appManifest({ message: "v1", image: await testAppImage() }), {
+      secrets: { [tlsSecretName("app")]: cert.bundle },
+    });
+    if (app.state !== "applied") throw new Error(`the app with the TLS certificate: ${app.error}`);
     await h.channel.put(
       workspaceKeys.declaration(h.nodeId, WS),
       signWorkspace(
@@ -351,6 +365,39 @@ async function main() {
       rmSync(join(tmp, "down-berth.bin"), { force: true });
       rmSync(join(tmp, "down-docker.bin"), { force: true });
     }
+    // The same copies through HAProxy's TLS frontend, as a cloud node's 443 behind Cloudflare
+    // takes them: HAProxy decrypts the upload and encrypts the download, so neither is spliced
+    // through it. Shown beside the plain HTTP figure, against the same docker cp runs.
+    const tlsAccess = ["--url", `https://localhost:${h.tlsPort}`, "--operator", "alice", "--key", keyFile];
+    const tlsRuns: number[] = [];
+    const tlsCpu: Cpu[] = [];
+    const tlsDownRuns: number[] = [];
+    const tlsDownCpu: Cpu[] = [];
+    for (let i = 0; i < 3; i++) {
+      await clean();
+      await settle();
+      let c0 = sample();
+      let t0 = performance.now();
+      const up = await run(BERTH, ["workspace", "cp", big, `${WS}:/tmp/big-berth.bin`, ...tlsAccess], {
+        timeoutMs: 600_000,
+        env: { NODE_EXTRA_CA_CERTS: caFile },
+      });
+      if (up.exitCode !== 0) throw new Error(up.stderr);
+      tlsRuns.push(performance.now() - t0);
+      tlsCpu.push(spent(c0, sample()));
+      await settle();
+      c0 = sample();
+      t0 = performance.now();
+      const down = await run(
+        BERTH,
+        ["workspace", "cp", `${WS}:/tmp/big-berth.bin`, join(tmp, "down-berth.bin"), ...tlsAccess],
+        { timeoutMs: 600_000, env: { NODE_EXTRA_CA_CERTS: caFile } },
+      );
+      if (down.exitCode !== 0) throw new Error(down.stderr);
+      tlsDownRuns.push(performance.now() - t0);
+      tlsDownCpu.push(spent(c0, sample()));
+      rmSync(join(tmp, "down-berth.bin"), { force: true });
+    }
     await clean();
     console.log(
       `cp (WebSocket session, protocol 2 path): 1 GiB ${(median(sessionRuns) / 1000).toFixed(2)} s, ratio ${(median(sessionRuns) / median(dockerRuns)).toFixed(2)} (runs ${sessionRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
@@ -371,6 +418,12 @@ async function main() {
     console.log(
       `cp out (from the workspace): berth workspace cp 1 GiB ${(median(downRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerDownRuns) / 1000).toFixed(2)} s, ratio ${(median(downRuns) / median(dockerDownRuns)).toFixed(2)} (berth runs ${downRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerDownRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
     );
+    console.log(
+      `cp over TLS CPU seconds per 1 GiB, median: in: ${cpuLine(tlsCpu)}; out: ${cpuLine(tlsDownCpu)}`,
+    );
+    console.log(
+      `cp over TLS (HAProxy's TLS frontend, as a cloud node's 443): in 1 GiB ${(median(tlsRuns) / 1000).toFixed(2)} s, ratio ${(median(tlsRuns) / median(dockerRuns)).toFixed(2)} to docker cp's (runs ${tlsRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}); out ${(median(tlsDownRuns) / 1000).toFixed(2)} s, ratio ${(median(tlsDownRuns) / median(dockerDownRuns)).toFixed(2)} (runs ${tlsDownRuns.map((x) => (x / 1000).toFixed(2)).join(", ")})`,
+    );
     const ratio = median(berthRuns) / median(dockerRuns);
     console.log(
       `cp: berth workspace cp 1 GiB ${(median(berthRuns) / 1000).toFixed(2)} s, docker cp ${(median(dockerRuns) / 1000).toFixed(2)} s, ratio ${ratio.toFixed(2)} (target 1.2; berth runs ${berthRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; docker runs ${dockerRuns.map((x) => (x / 1000).toFixed(2)).join(", ")}; each pair's ratio ${berthRuns.map((b, i) => (b / (dockerRuns[i] as number)).toFixed(2)).join(", ")}; load ${loadAtStart} → ${load()})`,
@@ -378,7 +431,7 @@ async function main() {
     console.log(`access: ${p50.toFixed(1)} ms echo p50 (target 20 ms)`);
   } finally {
     await h.channel.delete(workspaceKeys.declaration(h.nodeId, WS)).catch(() => {});
-    await h.cleanup([]).catch(() => {});
+    await h.cleanup([ENV]).catch(() => {});
     const ids = (await run("docker", ["ps", "-aq", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
     if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")], { allowFailure: true });
     await removeStateVolumes(RUN);
