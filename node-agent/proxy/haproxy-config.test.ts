@@ -128,6 +128,9 @@ describe("renderHaproxyConfig", () => {
       "bind [::]:443 ssl crt /etc/berth/tls/default.pem crt-list /etc/berth/tls/list alpn h2,http/1.1",
     );
     expect(l).toContain("server-state-file /var/lib/berth/haproxy.state");
+    // Decrypted bodies cross HAProxy through its buffer: 64 KiB of it where TLS is terminated.
+    expect(l).toContain("tune.bufsize 65536");
+    expect(lines(renderHaproxyConfig(base)).some((x) => x.startsWith("tune.bufsize"))).toBe(false);
     expect(l).toContain("load-server-state-from-file global");
     expect(l).not.toContain("http-request redirect scheme https code 301 if !{ ssl_fc }");
   });
