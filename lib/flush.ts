@@ -7,7 +7,16 @@
 //   plain, and the first container start after it took 0.27–0.35 s against 0.94–0.98 s.
 // - flushedAfter: one flush when the writer is done. For `restic restore`, which never syncs,
 //   flushing meanwhile only competed with it (restore 4.7–5.5 s with a flush every 300 ms, 3.9–4.4
-//   s restore-then-flush, 4.1–4.3 s restore alone, 1 GiB of mixed files).
+//   s restore-then-flush, 4.1–4.3 s restore alone, 1 GiB of mixed files). Gentler ways to write
+//   back during the restore lost too (2026-12-07, 1 GiB, rounds interleaved, load 5–8): starting
+//   each file's writeback as it grew (sync_file_range WRITE from a helper every 250 ms) 5.87,
+//   11.70, 12.55 s to the data on disk, and the kernel's own background writeback from 64 MiB
+//   (vm.dirty_background_bytes) 8.75, 7.85, 8.99 s, against 5.45, 10.27, 10.57 s restore-then-flush:
+//   on 2 busy cores the writeback's CPU slows restic by more than the final flush costs.
+// A container's creation syncs the file system of Docker's data root (its rootfs is mounted and
+// unmounted there); starting a created container does not (measured: `docker create` 0.36 s with
+// ~0.5 GiB dirty against 0.05–0.08 s clean, `docker start` the same either way, the dirty pages
+// left alone).
 import { run } from "./process";
 
 /** `sync --file-system DIR`: flushes the file system that holds DIR (syncfs(2)). */

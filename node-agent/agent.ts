@@ -56,7 +56,7 @@ export interface AgentDeps {
   docker: DockerRunner;
   proxy: ProxyControl & { routesOf?(env: string): { environmentId: string; host: string; path?: string }[] };
   log: Logger;
-  /** Called at each apply step (fault injection in tests). */
+  /** Called at each apply step and at the points of a restore (fault injection in tests, timelines in benchmarks). */
   onStep?: (step: string) => Promise<void> | void;
   /** restic's progress of backups and restores (`berth-agent backup`/`restore` on a terminal). */
   resticProgress?: ResticProgressListener;
@@ -139,6 +139,7 @@ export class Agent {
       resticPath: config.resticPath,
       restarted: (env) => this.recovery.repointProxy(env),
       ...(d.resticProgress ? { progress: d.resticProgress } : {}),
+      ...(d.onStep ? { onStep: d.onStep } : {}),
     });
     let enrollmentSecret: string | undefined;
     try {

@@ -3,12 +3,12 @@
 // this file runs it (Docker through the agent's runner, restic through `restic`, both injected)
 // and records the outcome. Secrets reach restic only through its environment, and are redacted
 // from errors.
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
 import { volumeName } from "../../contract/render/node-compose";
-import { flushedAfter } from "../../lib/flush";
+import { flushedAfter, flushFileSystem } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { type RunResult, redactText, run } from "../../lib/process";
 import type { Command } from "../compose/commands";
@@ -80,6 +80,25 @@ export interface BackupsDeps {
   restarted?: (env: string) => Promise<void>;
   /** restic's progress of each volume's backup and restore (the CLI on a terminal). */
   progress?: ResticProgressListener;
+  /**
+   * Called at the points of a first apply's restore (`restore:downloaded`, `restore:flushed`,
+   * `restore:moved`): the crash tests' fault injection kills the agent there.
+   */
+  onStep?: (step: string) => Promise<void> | void;
+}
+
+/**
+ * Removes what a killed restore left beside the volume's folder: its `<volume>.restore-*`
+ * folders (restic's partial output, never moved into place). Held under the backup lock, so no
+ * restore of this node writes there now.
+ */
+function removeStaleRestores(device: string): void {
+  const parent = dirname(device);
+  if (!existsSync(parent)) return;
+  const prefix = `${basename(device)}.restore-`;
+  for (const name of readdirSync(parent)) {
+    if (name.startsWith(prefix)) rmSync(join(parent, name), { recursive: true, force: true });
+  }
 }
 
 export class BackupError extends Error {}
@@ -496,12 +515,20 @@ export class Backups {
     v: NodeBackupVolume,
   ): Promise<RestoreReport["volumes"][number]> {
     mkdirSync(dirname(v.device), { recursive: true });
+    removeStaleRestores(v.device);
     const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
-    // On disk before the app starts (lib/flush.ts).
-    const r = await flushedAfter(
-      dirname(tmp),
-      this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp)),
-    );
+    const r = await this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp));
+    if (r.exitCode === 0) {
+      // Crash safety: the data is on disk before its folder takes the volume's name (a rename,
+      // journaled after the flush). A crash before the rename leaves the volume empty, and the
+      // next pass restores it again; after it, the volume holds the whole snapshot. Never the
+      // other way round: a crash that kept the name but lost the data would leave a volume that
+      // holds files (so it is kept) but not the snapshot's bytes. The flush also spares the
+      // first container start from paying for it (lib/flush.ts).
+      await this.d.onStep?.("restore:downloaded");
+      await flushFileSystem(dirname(tmp));
+      await this.d.onStep?.("restore:flushed");
+    }
     if (r.exitCode !== 0) {
       rmSync(tmp, { recursive: true, force: true });
       if (isMissingRepository(r.stderr) || isNoSnapshot(r.stderr))
@@ -516,6 +543,7 @@ export class Backups {
     mkdirSync(tmp, { recursive: true });
     // Onto the empty folder (rename replaces an empty directory), or where there is none.
     renameSync(tmp, v.device);
+    await this.d.onStep?.("restore:moved");
     return {
       volume: v.name,
       action: "restored",
@@ -553,6 +581,7 @@ export class Backups {
     }
     const parent = dirname(v.device);
     mkdirSync(parent, { recursive: true });
+    removeStaleRestores(v.device);
     const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
     const old = `${v.device}.replaced-${process.pid}-${Date.now()}`;
     let stopped: string[] = [];
