@@ -19,6 +19,7 @@ import type { RouteKey, Upstream } from "../apply/plan";
 import type { ProxyControl } from "../apply/proxy-control";
 import { ProxyCertificates } from "./certificates";
 import { DEFAULT_SLOTS, renderHaproxyConfig } from "./haproxy-config";
+import { haproxyMasterPid, waitUntilReloadable } from "./haproxy-master";
 import { checkHaproxyConfig, haproxyOutput } from "./haproxy-process";
 import { backendName, normalizeHost, normalizePathPrefix } from "./names";
 import { HaproxyRuntimeApi } from "./runtime-api";
@@ -120,9 +121,17 @@ export class HaproxyControl implements ProxyControl {
     }
   }
 
-  /** Starts HAProxy if it is not running (attaching to it otherwise). */
+  /**
+   * Starts HAProxy if it is not running (attaching to it otherwise). Whether it runs is its
+   * master's word (the pid file's process, running this configuration), not one answer on the
+   * socket: a second HAProxy started beside a live one whose answer was late (a busy machine, a
+   * reload's moment) binds the same ports (SO_REUSEPORT: the two share the traffic, the old one with
+   * its old routes) and puts its admin socket over the first one's; once it stops, the socket's
+   * file is left with nothing listening while the first HAProxy goes on serving.
+   */
   async start(): Promise<void> {
-    if (await this.running()) {
+    if (this.masterPid() !== undefined || (await this.running())) {
+      await this.waitForWorker(10_000);
       // A running HAProxy from before the access endpoint existed gets it with one reload.
       const cfg = existsSync(this.configPath) ? readFileSync(this.configPath, "utf8") : "";
       if (this.o.accessSocket && !cfg.includes(`unix@${this.o.accessSocket}`))
@@ -172,19 +181,19 @@ export class HaproxyControl implements ProxyControl {
     if (alive(pid)) process.kill(pid, "SIGKILL");
   }
 
+  /** HAProxy's master: the pid file's process while it runs this configuration. */
   private masterPid(): number | undefined {
-    if (!existsSync(this.pidFile)) return undefined;
-    const pid = Number(readFileSync(this.pidFile, "utf8").trim().split("\n")[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    return haproxyMasterPid(this.pidFile, this.configPath);
   }
 
-  private async waitForWorker(timeoutMs: number, notPid?: number): Promise<void> {
+  /** The worker's pid once it answers on the admin socket (another than `notPid`). */
+  private async waitForWorker(timeoutMs: number, notPid?: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {
       try {
         const pid = await this.api.ping();
-        if (pid !== notPid) return;
+        if (pid !== notPid) return pid;
         last = "the old worker still answers";
       } catch (e) {
         last = (e as Error).message;
@@ -198,28 +207,33 @@ export class HaproxyControl implements ProxyControl {
 
   private async reload(routes: RouteEntry[]): Promise<void> {
     const text = this.renderConfig(routes);
-    if (!(await this.running())) {
+    const master = this.masterPid();
+    if (master === undefined && !(await this.running())) {
       writeFileAtomic(this.routesFile, `${JSON.stringify(routes, null, 2)}\n`, 0o600);
       await this.start();
       return;
     }
-    const before = await this.api.ping();
+    if (master === undefined && !this.o.unit)
+      throw new Error(
+        `HAProxy answers on ${this.socketPath} but ${this.pidFile} names no master process of ${this.configPath}`,
+      );
+    const before = await this.waitForWorker(10_000);
     writeFileAtomic(this.stateFile, await this.api.serverStateText(), 0o600);
     const staged = `${this.configPath}.new`;
     writeFileAtomic(staged, text, 0o644);
     await checkHaproxyConfig(staged, this.o.haproxyBin);
     writeFileAtomic(this.configPath, text, 0o644);
+    // A master that does not catch SIGUSR2 yet would lose the reload, or die of it (haproxy-master.ts).
+    if (master !== undefined) await waitUntilReloadable(master);
+    // The routes HAProxy serves, once it was told to load them: a reload that fails before its
+    // signal leaves the file as it was, so the next apply reloads again.
     writeFileAtomic(this.routesFile, `${JSON.stringify(routes, null, 2)}\n`, 0o600);
     if (this.o.unit) {
       // The unit's ExecReload checks the file again and signals its master (SIGUSR2).
       await (this.o.systemctl ?? systemctl)(["reload", this.o.unit]);
-      await this.waitForWorker(10_000, before);
-      this.o.log.info({ routes: routes.length }, "proxy configuration reloaded for a route change");
-      return;
+    } else if (master !== undefined) {
+      process.kill(master, "SIGUSR2");
     }
-    const pid = this.masterPid();
-    if (pid === undefined) throw new Error(`HAProxy runs but ${this.pidFile} names no master process`);
-    process.kill(pid, "SIGUSR2");
     await this.waitForWorker(10_000, before);
     this.o.log.info({ routes: routes.length }, "proxy configuration reloaded for a route change");
   }

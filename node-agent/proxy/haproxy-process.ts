@@ -12,6 +12,7 @@ import { dirname } from "node:path";
 import { haproxyArgs } from "../../contract/node/proxy-unit";
 import { writeFileAtomic } from "../../lib/atomic-write";
 import { lastLines, run } from "../../lib/process";
+import { waitUntilReloadable } from "./haproxy-master";
 import { HaproxyRuntimeApi } from "./runtime-api";
 
 /**
@@ -154,6 +155,8 @@ export async function startHaproxy(o: StartHaproxyOptions): Promise<HaproxyProce
       const before = await api.ping();
       if (o.serverStateFile) writeFileAtomic(o.serverStateFile, await api.serverStateText(), 0o600);
       await prepare(configText);
+      // A master that does not catch SIGUSR2 yet would lose the reload, or die of it (haproxy-master.ts).
+      if (child.pid !== undefined) await waitUntilReloadable(child.pid, timeoutMs);
       child.kill("SIGUSR2");
       await waitForWorker(timeoutMs, before);
     },
