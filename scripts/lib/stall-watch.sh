@@ -12,10 +12,18 @@
 # it, and stops the run, which then fails saying so.
 #
 # Usage: stall_watch LOG & watcher=$!; ...run...; kill "$watcher"
-# Only this checkout's vitest processes are looked at and stopped (their command lines hold
-# $BERTH_ROOT/node_modules/...vitest), never another clone's run on the same machine.
+# Only this checkout's vitest processes (started in $BERTH_ROOT) and the processes under them are
+# looked at and stopped, never another clone's run on the same machine. The command line is not
+# enough to tell: in a git worktree whose node_modules links to another checkout's, the workers run
+# that checkout's node_modules/vitest/dist/workers/forks.js.
 
-own_vitest() { pgrep -f "$BERTH_ROOT/node_modules/(\.bin/)?vitest" || true; }
+own_vitest() {
+  local p root
+  root="$(cd "$BERTH_ROOT" && pwd -P)"
+  for p in $(pgrep -f "node_modules/(\.bin/)?vitest" || true); do
+    if [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$root" ]; then echo "$p"; fi
+  done
+}
 
 # The given processes and every process under them: a worker blocked in a synchronous wait on a
 # test's child (spawnSync, execFileSync) is stuck in that child, which is no vitest process.
