@@ -6,7 +6,9 @@
 //   3. restore onto a fresh node until the app answers through the node's proxy (the agent's
 //      first apply: restore, then apply) vs a plain `restic restore latest` with an empty restic
 //      cache (a new node has none; the backups' warm cache would make it a different task);
-//      interleaved, medians, each after a `sync`.
+//      interleaved, medians, each after a `sync`. Each fresh node's time is split into restic's
+//      restore (from the agent's pass start), the flush of the restored data, and the app's start
+//      until it answered (the agent's restore steps, Backups' onStep).
 // The data lives in a temporary folder, removed at the end (as are the repositories).
 // Targets (issue 22): a first backup ≤ 1.05x plain restic, a restore until the app answers ≤ 1.1x a
 // plain `restic restore` (which leaves its data in the page cache and starts nothing).
@@ -221,6 +223,8 @@ async function main() {
     });
     const plainRestores: number[] = [];
     const berthRestores: number[] = [];
+    /** Per fresh node, where its time went: restic's restore, the flush, the app's start until it answered. */
+    const splits: string[] = [];
     let steps: string[] = [];
     let restored = 0;
     const plainRestore = async () => {
@@ -237,9 +241,11 @@ async function main() {
       if (i > 0) await h.loseNode(env);
       let from = 0;
       const seen: string[] = [];
+      const at = new Map<string, number>();
       await h.start({
         healthTimeoutSeconds: 120,
         onStep: (step) => {
+          at.set(step, Date.now() - from);
           seen.push(`${step} +${((Date.now() - from) / 1000).toFixed(2)}`);
         },
       });
@@ -259,9 +265,15 @@ async function main() {
         }
         await new Promise((r) => setTimeout(r, 20));
       }
-      berthRestores.push(Date.now() - t);
+      const took = Date.now() - t;
+      berthRestores.push(took);
       await pass;
       if (!answered) throw new Error(`the app did not answer ${probe} after the restore`);
+      const downloaded = at.get("restore:downloaded") ?? Number.NaN;
+      const flushed = at.get("restore:flushed") ?? Number.NaN;
+      splits.push(
+        `restic ${sec(downloaded)} + flush ${sec(flushed - downloaded)} + app ${sec(took - flushed)}`,
+      );
       steps = seen;
       restored = folderBytes(join(h.volumeRoot, `berth-env-${env}`, "volumes", "data", "data"));
     };
@@ -283,6 +295,7 @@ async function main() {
     console.log(
       `restore, fresh node until the app answers:     ${sec(restoreBerth)} (runs: ${list(berthRestores)}; ${(restored / 1024 ** 2).toFixed(0)} MiB restored, then applied)`,
     );
+    console.log(`(each fresh node, from the start: ${splits.join("; ")})`);
     console.log(`(last fresh node's steps, seconds from the start: ${steps.join(", ")})`);
     console.log(`restore ratio: ${restoreRatio.toFixed(2)}x (target 1.1x)`);
     console.log(
