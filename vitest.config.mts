@@ -31,12 +31,14 @@ const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WOR
 // first (their durations are kept in node_modules/.vite/vitest); on a fresh clone it knows none and
 // starts the largest files first, which can leave a long one for the end (swarm-agents, 126 s
 // there, had no estimate; cloud-init-install's was 35 s, 158 s there). A stale estimate costs
-// time, never correctness. swarm-volumes (session 11): 64 s alone at load 1.2.
+// time, never correctness. swarm-volumes (session 11): 64 s alone at load 1.2. workspace-lazy-pull
+// (session 13): 147 s in a whole system tier with two workers at load 5-14.
 const ESTIMATED_SECONDS: Record<string, number> = {
   "node-protocol": 283,
   "swarm-bed": 185,
   "workspace-cache": 181,
   "cloud-init-install": 158,
+  "workspace-lazy-pull": 147,
   "swarm-agents": 126,
   "swarm-backup": 100,
   "agent-crash-first": 97,
