@@ -265,7 +265,8 @@ export interface UploadOptions {
  * Writes a local file of `size` bytes into a workspace (`berth workspace cp`). An agent of protocol
  * 3 or later takes it as one HTTP PUT whose body is the file (node-agent/access/http-upload.ts);
  * from protocol 7, a file larger than a part (MAX_PART_BYTES, under Cloudflare's 100 MB cap on a
- * request body) goes as a PUT per part, in order, the last one making the file whole. An older
+ * request body) goes as a PUT per part, two at a time, the last one alone once the others landed,
+ * making the file whole. An older
  * agent, one whose version is unknown, or one that says so (`{"type":"session"}`: it has no
  * relay) takes it in a WebSocket session.
  */
@@ -287,29 +288,71 @@ export async function uploadFile(
   };
   if (!info || info.protocol < UPLOAD_PROTOCOL) return await inSession();
   const partBytes = Math.min(o.partBytes ?? MAX_PART_BYTES, MAX_PART_BYTES);
-  const inParts = info.protocol >= PARTS_PROTOCOL && size > partBytes;
-  const upload = randomBytes(16).toString("hex");
-  for (let offset = 0; ; offset += partBytes) {
-    const length = inParts ? Math.min(partBytes, size - offset) : size;
-    const request = inParts ? { ...r.request, size: length, offset, total: size, upload } : r.request;
-    const res = await putPart(r, info, request, file, offset, length);
-    let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
-    try {
-      body = JSON.parse(res.text);
-    } catch {}
-    if (res.status !== 200)
-      throw new AccessRefused(
-        res.status,
-        typeof body.code === "string" ? body.code : `HTTP_${res.status}`,
-        body.reason ?? (res.text.trim() || "the node's proxy refused the request"),
-        res.protocol,
-      );
-    if (body.type === "session" && offset === 0) return await inSession();
-    if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
-    if (body.type !== "exit" || typeof body.code !== "number")
-      throw new Error(`the node reports: ${body.message ?? "no outcome for the upload"}`);
-    if (body.code !== 0 || !inParts || offset + length >= size) return body.code;
+  if (info.protocol < PARTS_PROTOCOL || size <= partBytes) {
+    const outcome = await outcomeOf(await putPart(r, info, r.request, file, 0, size), streams);
+    return outcome === "session" ? await inSession() : outcome;
   }
+  // In parts: all but the last two at a time (each part's fixed cost, a request, the checks and
+  // the relay's start, overlaps the other's bytes), then the last, which makes the file whole.
+  const upload = randomBytes(16).toString("hex");
+  const parts: { offset: number; length: number }[] = [];
+  for (let offset = 0; offset < size; offset += partBytes)
+    parts.push({ offset, length: Math.min(partBytes, size - offset) });
+  const last = parts.pop() as { offset: number; length: number };
+  const send = async (p: { offset: number; length: number }) =>
+    await outcomeOf(
+      await putPart(
+        r,
+        info,
+        { ...r.request, size: p.length, offset: p.offset, total: size, upload },
+        file,
+        p.offset,
+        p.length,
+      ),
+      streams,
+    );
+  let next = 0;
+  let stop: number | "session" | undefined;
+  let error: unknown;
+  const worker = async () => {
+    while (stop === undefined && error === undefined && next < parts.length) {
+      const p = parts[next++] as { offset: number; length: number };
+      try {
+        const outcome = await send(p);
+        if (outcome !== 0) stop ??= outcome;
+      } catch (e) {
+        error ??= e;
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  if (error !== undefined) throw error;
+  if (stop === "session") return await inSession();
+  if (stop !== undefined) return stop;
+  const outcome = await send(last);
+  return outcome === "session" ? await inSession() : outcome;
+}
+
+/** What the agent answered a PUT: its exit code (its stderr written out), or "session"; throws on a refusal. */
+async function outcomeOf(
+  res: { status: number; text: string; protocol?: number },
+  streams: Streams,
+): Promise<number | "session"> {
+  let body: { type?: string; code?: unknown; message?: string; reason?: string; stderr?: string } = {};
+  try {
+    body = JSON.parse(res.text);
+  } catch {}
+  if (res.status !== 200)
+    throw new AccessRefused(
+      res.status,
+      typeof body.code === "string" ? body.code : `HTTP_${res.status}`,
+      body.reason ?? (res.text.trim() || "the node's proxy refused the request"),
+      res.protocol,
+    );
+  if (body.type === "session") return "session";
+  if (body.stderr) streams.stderr.write(Buffer.from(body.stderr, "base64"));
+  if (body.type === "exit" && typeof body.code === "number") return body.code;
+  throw new Error(`the node reports: ${body.message ?? "no outcome for the upload"}`);
 }
 
 /** One PUT of `length` bytes of `file` from `offset`, for `request`; resolves with the agent's answer. */

@@ -81,9 +81,9 @@ export const requestSchemas = {
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     /**
      * A part of a larger upload (protocol 7; all three or none): where this part's bytes start in
-     * the file, the whole file's size, and the upload's id (the parts of one upload share it). The
-     * parts come in order, each one request whose body stays under a proxy's cap (Cloudflare's
-     * 100 MB); the last one makes the file whole.
+     * the file, the whole file's size, and the upload's id (the parts of one upload share it). Each
+     * part is one request whose body stays under a proxy's cap (Cloudflare's 100 MB); the last one,
+     * sent once the others landed, makes the file whole.
      */
     offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     total: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),

@@ -135,30 +135,49 @@ describe("an upload through the splice relay", () => {
     expect(leftIn("work")).toEqual([]);
   });
 
-  it("takes a file in parts, in order, and makes it whole only at the last", async () => {
+  it("takes a file in parts, in any order but the last, and makes it whole only at the last", async () => {
     const data = pattern(3 * 1000 + 17, 11);
     const id = "ab".repeat(16);
     const part = (offset: number, size: number) =>
       upload(size, { name: "parts.bin", partial: `.berth-upload-${id}`, offset, total: data.length });
-    expect((await relayed(part(0, 1000), sendAll(data.subarray(0, 1000)))).code).toBe(0);
+    const send = async (offset: number, size: number) =>
+      await relayed(part(offset, size), sendAll(data.subarray(offset, offset + size)));
+    expect((await send(0, 1000)).code).toBe(0);
     expect(existsSync(join(root, "work", "parts.bin"))).toBe(false);
-    expect((await relayed(part(1000, 1000), sendAll(data.subarray(1000, 2000)))).code).toBe(0);
-    // A part that does not start where the file's bytes end is refused, and the upload with it.
-    const skipped = await relayed(part(2500, 10), sendAll(data.subarray(2500, 2510)));
-    expect(skipped).toMatchObject({
+    // The last part before the others landed is refused, and the upload with it.
+    const early = await send(2000, data.length - 2000);
+    expect(early).toMatchObject({
       code: 1,
-      stderr: "/work/f.bin: the upload's earlier parts hold 2000 bytes, not 2500",
+      stderr: "/work/f.bin: the upload's earlier parts hold 1000 bytes, not 2000",
     });
     expect(leftIn("work")).toEqual([]);
-    // Again from the start, to the end.
-    for (const [offset, size] of [
-      [0, 1000],
-      [1000, 1000],
-      [2000, data.length - 2000],
-    ] as const)
-      expect((await relayed(part(offset, size), sendAll(data.subarray(offset, offset + size)))).code).toBe(0);
+    // Again: the second part, the first, then the last.
+    expect((await send(1000, 1000)).code).toBe(0);
+    expect((await send(0, 1000)).code).toBe(0);
+    expect((await send(2000, data.length - 2000)).code).toBe(0);
     expect(hash(readFileSync(join(root, "work", "parts.bin")))).toBe(hash(data));
     expect(leftIn("work")).toEqual([]);
+  });
+
+  it("refuses an upload's file that is not the user's own (a name planted by someone else, a link)", async () => {
+    const planted = ".berth-upload-cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+    // Root's, though anyone may write it: not the user's own.
+    writeFileSync(join(root, "work", planted), "root's");
+    chmodSync(join(root, "work", planted), 0o666);
+    const r = await relayed(
+      upload(3, { partial: planted, offset: 0, total: 6 }),
+      sendAll(Buffer.from("abc")),
+    );
+    expect(r).toMatchObject({ code: 1, stderr: `/work/f.bin: ${planted} is not this upload's own file` });
+    rmSync(join(root, "work", planted), { force: true });
+    symlinkSync("/etc/passwd", join(root, "work", planted));
+    const link = await relayed(
+      upload(3, { partial: planted, offset: 0, total: 6 }),
+      sendAll(Buffer.from("abc")),
+    );
+    expect(link.code).toBe(1);
+    expect(readFileSync("/etc/passwd", "utf8")).not.toContain("abc\n");
+    rmSync(join(root, "work", planted), { force: true });
   });
 
   it("leaves the target untouched when the client stops short", async () => {

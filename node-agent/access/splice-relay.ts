@@ -20,10 +20,10 @@
 // interpreter.
 //
 // Upload: the request's socket (or a pipe the agent writes the body into) is its stdin. It
-// splices exactly `size` bytes into `.berth-upload-<id>` beside the target (created for the first
-// part, O_EXCL; a later part's must be the user's own and hold exactly the bytes before it); the
-// last part sets its mode and renames it over the target, so the target is whole or untouched. A
-// failure removes that file. It writes nothing to the client: the agent answers when it exits
+// splices exactly `size` bytes into `.berth-upload-<id>` beside the target, at the part's offset
+// (the file must be a regular file of the user's own with one link; the last part must find
+// exactly the bytes before it); the last part sets its mode and renames it over the target, so the
+// target is whole or untouched. A failure removes that file. It writes nothing to the client: the agent answers when it exits
 // (0: written, 1: what went wrong is on stderr).
 //
 // Download: the response's socket is its stdin. It opens the file as the user (O_NOFOLLOW), refuses
@@ -186,33 +186,33 @@ def check_target(d, name, what):
 
 
 def upload():
-    # Into a file of the user's own beside the target (.berth-upload-ID), created here or, for a
-    # later part of the same upload, holding exactly the bytes before this part; the last part
-    # gives it its mode and renames it over the target: the target is whole or untouched.
+    # Into a file of the user's own beside the target (.berth-upload-ID): each part opens it (made
+    # by whichever part comes first; the CLI sends the parts before the last two at a time) and
+    # writes its bytes where they go in the file. It must be a regular file of this user's with
+    # one link: a name another user planted, or a link, is refused. The last part, sent once all
+    # the others landed, finds exactly the bytes before it, gives the file its mode and renames it
+    # over the target: the target is whole or untouched. A failure removes the file.
     become()
     size, offset, total = int(spec["size"]), int(spec["offset"]), int(spec["total"])
     what, name, part = spec["target"], spec["name"], spec["partial"]
+    last = offset + size == total
     d = walk(spec["dir"], what)
-    if offset == 0:
-        check_target(d, name, what)
-        try:
-            f = posix.open(part, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600, dir_fd=d)
-        except OSError as e:
-            raise Stop(refused(e, what))
-    else:
-        try:
-            f = posix.open(part, posix.O_WRONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=d)
-        except OSError as e:
-            raise Stop("%s: the upload's earlier parts are gone (%s)" % (what, posix.strerror(e.errno)))
+    check_target(d, name, what)
     try:
-        if offset > 0:
-            st = posix.fstat(f)
-            if st.st_mode & S_IFMT != S_IFREG or st.st_nlink != 1 or st.st_uid != posix.geteuid() or st.st_size != offset:
-                raise Stop("%s: the upload's earlier parts hold %d bytes, not %d" % (what, st.st_size, offset))
+        f = posix.open(part, posix.O_WRONLY | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600, dir_fd=d)
+    except OSError as e:
+        raise Stop(refused(e, what))
+    try:
+        st = posix.fstat(f)
+        if st.st_mode & S_IFMT != S_IFREG or st.st_nlink != 1 or st.st_uid != posix.geteuid():
+            raise Stop("%s: %s is not this upload's own file" % (what, part))
+        if last and st.st_size != offset:
+            raise Stop("%s: the upload's earlier parts hold %d bytes, not %d" % (what, st.st_size, offset))
+        if offset:
             posix.lseek(f, offset, 0)
         pr, pw = make_pipe()
         move(CLIENT, f, size, pr, pw, True)
-        if offset + size == total:
+        if last:
             posix.fchmod(f, int(spec["fileMode"]))
             check_target(d, name, what)
             posix.rename(part, name, src_dir_fd=d, dst_dir_fd=d)

@@ -176,7 +176,7 @@ describe("access to a workspace through the agent", () => {
     const writesBefore = await writes();
     const up = await berth(["workspace", "cp", src, `${WS}:big.bin`, ...accessArgs()]);
     expect(up.exitCode, up.stderr).toBe(0);
-    // Two requests, each body under Cloudflare's 100 MB cap: 64 MiB, then the last 36 MiB.
+    // Two requests, each body under Cloudflare's 100 MB cap: 90 MiB, then the last 10 MiB.
     await until(
       h,
       "the upload's two parts to be recorded",
