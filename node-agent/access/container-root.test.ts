@@ -1,5 +1,6 @@
+import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { firstProcessOf, mapId, parseIdMap } from "./container-root";
+import { firstProcessOf, mapId, openContainerRoot, parseIdMap } from "./container-root";
 
 describe("a container's root and ids", () => {
   it("maps ids through a user namespace's map, and refuses those it does not hold", () => {
@@ -22,5 +23,36 @@ describe("a container's root and ids", () => {
     expect(of({ Running: false, Pid: 0, StartedAt: "x" })).toBeUndefined();
     expect(of({ Running: true, Pid: 0, StartedAt: "x" })).toBeUndefined();
     expect(of(undefined)).toBeUndefined();
+  });
+
+  it("opens /proc/<pid>/root only when the engine names the same first process before and after", async () => {
+    // This process stands in for the container's first process: its root is the node's.
+    const state = (pid: number, startedAt: string) =>
+      JSON.stringify([{ State: { Running: true, Pid: pid, StartedAt: startedAt } }]);
+    const answers = (...a: string[]) => {
+      let i = 0;
+      return async () => a[Math.min(i++, a.length - 1)] as string;
+    };
+    const same = state(process.pid, "2026-12-07T09:00:00Z");
+    const root = await openContainerRoot("unused", "c0ffee", answers(same, same));
+    try {
+      expect(root.uid(1000)).toBe(1000);
+      expect(root.gid(0)).toBe(0);
+      expect(root.handle.fd).toBeGreaterThan(2);
+    } finally {
+      await root.handle.close();
+    }
+    // Restarted in between (another start, or another pid): refused, and nothing left open.
+    const fds = readdirSync("/proc/self/fd").length;
+    await expect(
+      openContainerRoot("unused", "c0ffee", answers(same, state(process.pid, "2026-12-07T09:00:01Z"))),
+    ).rejects.toThrow("container c0ffee stopped or restarted while its files were opened");
+    await expect(
+      openContainerRoot("unused", "c0ffee", answers(same, state(1, "2026-12-07T09:00:00Z"))),
+    ).rejects.toThrow(/stopped or restarted/);
+    await expect(
+      openContainerRoot("unused", "c0ffee", answers(JSON.stringify([{ State: { Running: false } }]))),
+    ).rejects.toThrow("container c0ffee is not running");
+    expect(readdirSync("/proc/self/fd").length).toBe(fds);
   });
 });

@@ -56,16 +56,23 @@ export interface ContainerRoot {
   gid(id: number): number;
 }
 
-/** Opens the running container `container`'s root folder (see above); throws saying why not. */
-export async function openContainerRoot(socketPath: string, container: string): Promise<ContainerRoot> {
-  const before = firstProcessOf(await inspectContainerJson(socketPath, container));
+/**
+ * Opens the running container `container`'s root folder (see above); throws saying why not.
+ * `inspect` is the engine's answer for a container (tests pass their own).
+ */
+export async function openContainerRoot(
+  socketPath: string,
+  container: string,
+  inspect: (socketPath: string, id: string) => Promise<string> = inspectContainerJson,
+): Promise<ContainerRoot> {
+  const before = firstProcessOf(await inspect(socketPath, container));
   if (!before) throw new Error(`container ${container.slice(0, 12)} is not running`);
   const handle = await open(`/proc/${before.pid}/root`, "r");
   try {
     const [uids, gids] = await Promise.all(
       ["uid_map", "gid_map"].map(async (f) => parseIdMap(await readFile(`/proc/${before.pid}/${f}`, "utf8"))),
     );
-    const after = firstProcessOf(await inspectContainerJson(socketPath, container));
+    const after = firstProcessOf(await inspect(socketPath, container));
     if (after?.pid !== before.pid || after.startedAt !== before.startedAt)
       throw new Error(`container ${container.slice(0, 12)} stopped or restarted while its files were opened`);
     const mapped = (ranges: IdRange[], kind: string) => (id: number) => {
