@@ -364,6 +364,13 @@ export const stackConfigSchema = z
      * clouds: dist/berth-agent.js (`npm run build`); the local target publishes one only when set.
      */
     agentBundle: z.string().min(1).optional(),
+    /**
+     * The folder of the stargz tools' build the program publishes, signed, for cloud workspace
+     * nodes (lazy pulling; absolute, or relative to the repository). Default on the clouds, when a
+     * node has role workspace: $BERTH_CACHE/stargz/current (`npm run setup`); the local target
+     * publishes them only when set.
+     */
+    stargzTools: z.string().min(1).optional(),
     /** Cloudflare account (R2 channel, managed registry) and the zone of the route hosts. */
     cloudflare: z
       .object({ accountId: hex32("account id"), zoneId: hex32("zone id").optional() })

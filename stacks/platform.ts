@@ -14,3 +14,8 @@ export function cloudNodePlatform(node: { provider: string; serverType: string }
 export function localNodePlatform(arch: string = process.arch): string {
   return arch === "arm64" ? "linux/arm64" : "linux/amd64";
 }
+
+/** The local node's CPU in Go's names (the stargz tools' architectures). */
+export function localNodeArch(arch: string = process.arch): "amd64" | "arm64" {
+  return localNodePlatform(arch) === "linux/arm64" ? "arm64" : "amd64";
+}

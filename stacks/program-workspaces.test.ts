@@ -41,4 +41,39 @@ describe("berth:workspaces (hetzner, mocks)", () => {
     expect((decl.inputs.registry as { namespace: string }).namespace).toMatch(/^registry\.cloudflare\.com\//);
     expect(decl.secretInputs).toEqual(expect.arrayContaining(["channel", "registry", "signingKey"]));
   }, 30_000);
+
+  it("publishes the stargz tools for the workspace nodes' CPUs only, and none without a workspace node", async () => {
+    const base = withTestApp(exampleConfig("Pulumi.hetzner.example.yaml"));
+    const nodes = JSON.parse(base["berth:nodes"]!) as Record<string, unknown>[];
+    const withNodes = (extra: Record<string, unknown>[]) =>
+      runProgram(
+        "hetzner",
+        { ...base, ...SECRETS, "berth:nodes": JSON.stringify([...nodes, ...extra]) },
+        Object.keys(SECRETS),
+      );
+    const tools = (run: Awaited<ReturnType<typeof withNodes>>) =>
+      run.created.filter((r) => r.inputs.berthKind === "stargz-tools");
+    const dev = (id: string, serverType: string) => ({
+      id,
+      provider: "hcloud",
+      role: "workspace",
+      serverType,
+      location: "nbg1",
+    });
+    // An Arm (CAX) workspace node beside an x86 one: both CPUs' files, signed, as secrets.
+    const mixed = tools(await withNodes([dev("dev-1", "cx32"), dev("dev-2", "cax21")]));
+    expect(mixed.map((r) => r.name)).toEqual(["channel-stargz-tools"]);
+    const files = mixed[0]?.inputs.files as { name: string; arch: string; sha256: string }[];
+    expect(files.map((f) => `${f.arch}/${f.name}`)).toEqual([
+      "amd64/berth-stargz-snapshotter",
+      "amd64/berth-estargz",
+      "arm64/berth-stargz-snapshotter",
+      "arm64/berth-estargz",
+    ]);
+    expect(mixed[0]?.secretInputs).toEqual(expect.arrayContaining(["channel", "signingKey"]));
+    const arm = tools(await withNodes([dev("dev-2", "cax21")]))[0]?.inputs.files as { arch: string }[];
+    expect(new Set(arm.map((f) => f.arch))).toEqual(new Set(["arm64"]));
+    // Deployment nodes only: nothing to publish, and their user data fetches nothing.
+    expect(tools(await withNodes([]))).toEqual([]);
+  }, 60_000);
 });

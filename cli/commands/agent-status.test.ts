@@ -46,6 +46,31 @@ describe("the agent's status in berth status", () => {
     );
   });
 
+  it("says whether a workspace node pulls lazily, and why not (its first boot's stargz install)", async () => {
+    const line = (lazyPull: AgentStatus["lazyPull"]) =>
+      formatAgentStatus({ ok: true, status: { ...status, lazyPull }, detail: "d" })
+        .split("\n")
+        .find((l) => l.includes("lazy pulling"));
+    expect(line(undefined)).toBeUndefined();
+    expect(line({ lazyPull: "on", build: "1a557120857234ff", arch: "arm64" })).toBe(
+      "    lazy pulling on: stargz tools build 1a557120857234ff (arm64)",
+    );
+    const reason =
+      "agent/stargz/manifest.json (build 1a557120857234ff) is not signed by a release key this node trusts (signed by ed25519:ffff)";
+    expect(line({ lazyPull: "off", reason, arch: "amd64" })).toBe(
+      `    lazy pulling OFF (workspace images pull in full): ${reason}`,
+    );
+    // Signed with the rest of the status, so it round-trips through the channel.
+    const channel = new FolderChannelStore(mkdtempSync(join(tmpdir(), "berth-agent-status-")));
+    const node = generateSigningKeyPair();
+    await channel.put(
+      channelKeys.agentStatus("web-1"),
+      signAgentStatus({ ...status, lazyPull: { lazyPull: "off", reason } }, node.privateKey),
+    );
+    const read = await readAgentStatus(channel, "web-1", { key: node.publicKey, whose: "w" });
+    expect(read).toMatchObject({ ok: true, status: { lazyPull: { lazyPull: "off", reason } } });
+  });
+
   it("reads it only when it verifies: a forged or unsigned one is ignored, with the reason", async () => {
     const channel = new FolderChannelStore(mkdtempSync(join(tmpdir(), "berth-agent-status-")));
     const node = generateSigningKeyPair();

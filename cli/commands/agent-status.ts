@@ -47,6 +47,13 @@ export function formatAgentStatus(r: AgentStatusRead): string {
     lines.push(
       `    last agent upgrade: ${u.state} ${u.from} → ${u.version} at ${u.at}${u.reason ? `: ${u.reason}` : ""}`,
     );
+  const l = s.lazyPull;
+  if (l)
+    lines.push(
+      l.lazyPull === "off"
+        ? `    lazy pulling OFF (workspace images pull in full): ${l.reason ?? "no reason given"}`
+        : `    lazy pulling ${l.lazyPull}: stargz tools build ${l.build ?? "?"} (${l.arch ?? "?"})`,
+    );
   lines.push(`    agent status signature: ${r.detail}`);
   return lines.join("\n");
 }

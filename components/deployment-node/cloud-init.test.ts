@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseAgentConfig } from "../../contract/node/agent-config";
 import { DOCKER_DAEMON_JSON_PATH } from "../../contract/node/docker-daemon";
+import { nodeLazyPullFiles } from "../../contract/node/lazy-pull";
 import { PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { generateSigningKeyPair, loadSigningPublicKey } from "../../contract/payload";
 import { run } from "../../lib/process";
@@ -25,6 +26,7 @@ import {
   renderAgentUnit,
   renderCloudInit,
 } from "./cloud-init";
+import { renderStargzInstaller, STARGZ_INSTALLER_PATH } from "./stargz-installer";
 
 const keys = generateSigningKeyPair();
 const base: NodeCloudInitInput = {
@@ -148,6 +150,34 @@ describe("renderCloudInit", () => {
     const cfg = parseAgentConfig(file(d, AGENT_CONFIG_PATH).content, "agent.json");
     expect(cfg.workspaces.devcontainerCli).toBe(DEVCONTAINER_CLI_PATH);
     expect(doc(renderCloudInit(base)).packages).not.toContain("git");
+  });
+
+  it("gives a workspace node the stargz tools' installer, run before the metadata rule and the agent; a deployment node none", async () => {
+    const d = doc(renderCloudInit({ ...base, role: "workspace" }));
+    const installer = file(d, STARGZ_INSTALLER_PATH);
+    expect(installer.permissions).toBe("0755");
+    expect(installer.encoding).toBe("gz+b64");
+    const text = gunzipSync(Buffer.from(installer.content, "base64")).toString("utf8");
+    expect(text).toBe(renderStargzInstaller());
+    const dir = mkdtempSync(join(tmpdir(), "berth-ci-"));
+    writeFileSync(join(dir, "install-stargz.js"), text);
+    await run("node", ["--check", join(dir, "install-stargz.js")]);
+    // It holds every lazy-pull file as contract/node/lazy-pull.ts renders it.
+    for (const f of nodeLazyPullFiles()) expect(text).toContain(JSON.stringify(f.content));
+    const at = (pred: (c: string[]) => boolean) => d.runcmd.findIndex(pred);
+    const step = at((c) => c.at(-1) === STARGZ_INSTALLER_PATH);
+    expect(step).toBeGreaterThan(at((c) => c.join(" ") === "systemctl enable --now docker.service"));
+    expect(step).toBeLessThan(at((c) => c[0] === "sh" && c[2]?.includes("DOCKER-USER") === true));
+    expect(step).toBeLessThan(at((c) => c.at(-1) === AGENT_UNIT_NAME));
+    // The plain daemon.json stays what dockerd starts on; the installer replaces it only once
+    // the tools verified.
+    expect(JSON.parse(file(d, DOCKER_DAEMON_JSON_PATH).content)).not.toHaveProperty("storage-driver");
+    const plain = doc(renderCloudInit(base));
+    expect(plain.write_files.map((f) => f.path)).not.toContain(STARGZ_INSTALLER_PATH);
+    expect(plain.runcmd.flat()).not.toContain(STARGZ_INSTALLER_PATH);
+    expect(Buffer.byteLength(renderCloudInit({ ...base, role: "workspace" }))).toBeLessThan(
+      HETZNER_USER_DATA_LIMIT / 2,
+    );
   });
 
   it("renders the unit the brief names", () => {

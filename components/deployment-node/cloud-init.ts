@@ -19,14 +19,15 @@
 import { gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import type { S3ChannelAccess } from "../../contract/channel/access";
-import { channelKeys } from "../../contract/channel/layout";
 import { type AgentConfig, agentConfigSchema } from "../../contract/node/agent-config";
 import { AGENT_ENVIRONMENT, agentRunArgs } from "../../contract/node/agent-process";
 import { DOCKER_DAEMON_JSON_PATH, renderDockerDaemonJson } from "../../contract/node/docker-daemon";
 import { PROXY_UNIT_NAME, PROXY_UNIT_PATH, renderProxyUnit } from "../../contract/node/proxy-unit";
 import { metadataRuleScript } from "../../lib/metadata-block";
+import { AGENT_CONFIG_PATH, channelInstallerPrelude } from "./channel-installer";
+import { renderStargzInstaller, STARGZ_INSTALLER_PATH } from "./stargz-installer";
 
-export const AGENT_CONFIG_PATH = "/etc/berth/agent.json";
+export { AGENT_CONFIG_PATH } from "./channel-installer";
 export const CHANNEL_SECRET_PATH = "/etc/berth/channel-secret";
 /** The secret the node MACs its identity document with (contract/channel/node-identity.ts). */
 export const ENROLLMENT_SECRET_PATH = "/etc/berth/enrollment-secret";
@@ -38,8 +39,6 @@ export const AGENT_UNIT_NAME = "berth-agent.service";
 export const ACCESS_SOCKET_PATH = "/run/berth-access/agent.sock";
 /** The channel key of the agent bundle in "channel" mode (its signature: the same key + ".sig"). */
 export const DEFAULT_AGENT_BUNDLE_KEY = "agent/berth-agent.js";
-/** The channel's trust set (contract/channel/layout.ts: channelKeys.trustSet). */
-export const TRUST_SET_KEY = channelKeys.trustSet;
 /** Hetzner Cloud refuses user data above 32 KiB. */
 export const HETZNER_USER_DATA_LIMIT = 32 * 1024;
 
@@ -196,53 +195,10 @@ export function renderAgentUnit(): string {
 export function renderAgentInstaller(key: string): string {
   return `#!/usr/bin/node
 // berth: install the agent bundle from the release channel, only if its signature verifies.
-"use strict";
-const { execFileSync } = require("node:child_process");
-const crypto = require("node:crypto");
-const fs = require("node:fs");
-const cfg = JSON.parse(fs.readFileSync(${JSON.stringify(AGENT_CONFIG_PATH)}, "utf8"));
-const ch = cfg.channel;
-const secret = fs.readFileSync(ch.secretAccessKeyFile, "utf8").trim();
-const prefix = ch.prefix.replace(/^\\/+|\\/+$/g, "");
-const base = ch.endpoint.replace(/\\/+$/, "") + "/" + ch.bucket + "/" + (prefix ? prefix + "/" : "");
-const key = ${JSON.stringify(key)};
-function get(k) {
-  const curlConfig = 'user = "' + ch.accessKeyId + ":" + secret + '"\\n';
-  return execFileSync(
-    "curl",
-    ["-fsS", "--retry", "10", "--retry-all-errors", "--retry-delay", "3", "--aws-sigv4", "aws:amz:" + ch.region + ":s3", "-K", "-", base + k],
-    { input: curlConfig, maxBuffer: 256 * 1024 * 1024 },
-  );
-}
-const spki = Buffer.from("302a300506032b6570032100", "hex");
-function publicKey(text) {
-  const t = text.trim();
-  if (t.startsWith("-----BEGIN")) return crypto.createPublicKey(t);
-  const raw = Buffer.from(t.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-  return crypto.createPublicKey({ key: Buffer.concat([spki, raw]), format: "der", type: "spki" });
-}
-const b64 = (t) => Buffer.from(t.trim().replace(/-/g, "+").replace(/_/g, "/"), "base64");
-// With trust roots, the release keys are those of the channel's trust set, checked here with the
-// roots: its payload's canonical JSON (RFC 8785; for its ASCII strings and integers, sorted keys
-// and JSON.stringify give the same bytes), a valid root signature, not expired, revoked keys out.
-let releaseKeys = cfg.trustedKeys;
-if ((cfg.trustRoots || []).length > 0) {
-  const canon = (v) =>
-    Array.isArray(v) ? "[" + v.map(canon).join(",") + "]"
-    : v !== null && typeof v === "object" ? "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}"
-    : JSON.stringify(v);
-  const ts = JSON.parse(get(${JSON.stringify(TRUST_SET_KEY)}).toString("utf8"));
-  const bytes = Buffer.from(canon(ts.payload), "utf8");
-  const signed = ts.signatures.some((s) => cfg.trustRoots.some((r) => {
-    try { return crypto.verify(null, bytes, publicKey(r), b64(s.signature)); } catch { return false; }
-  }));
-  if (ts.payload.domain !== "berth/trust-set/v1" || !signed || !(Date.parse(ts.payload.expiresAt) > Date.now())) {
-    console.error("berth: the channel's trust set is not signed by a trust root or has expired: agent not installed");
-    process.exit(1);
-  }
-  const keyId = (k) => "ed25519:" + crypto.createHash("sha256").update(b64(k)).digest("hex").slice(0, 32);
-  releaseKeys = ts.payload.releaseKeys.filter((k) => !ts.payload.revoked.includes(keyId(k)));
-}
+${channelInstallerPrelude(
+  'console.error("berth: the channel\'s trust set is not signed by a trust root or has expired: agent not installed");\n    process.exit(1);',
+  `const key = ${JSON.stringify(key)};`,
+)}
 const bundle = get(key);
 const sig = b64(get(key + ".sig").toString("utf8"));
 const ok = releaseKeys.some((k) => {
@@ -338,6 +294,21 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
     });
     installSteps.push(["/usr/bin/node", AGENT_INSTALLER_PATH]);
   }
+  // A workspace node's lazy pulling: the stargz tools from the channel, verified, then containerd
+  // and dockerd restarted on them (stargz-installer.ts); refused, the node keeps overlay2.
+  const lazyPullSteps: string[][] = [];
+  if (input.role === "workspace") {
+    files.push({
+      path: STARGZ_INSTALLER_PATH,
+      owner: "root:root",
+      permissions: "0755",
+      // ~10 KB as text (its settings files are inside): gzipped, the user data stays far below
+      // Hetzner's 32 KiB.
+      encoding: "gz+b64",
+      content: gzB64(renderStargzInstaller()),
+    });
+    lazyPullSteps.push(["/usr/bin/node", STARGZ_INSTALLER_PATH]);
+  }
   const doc = {
     hostname: input.nodeId,
     package_update: true,
@@ -348,6 +319,8 @@ export function renderCloudInit(input: NodeCloudInitInput): string {
       ["mkdir", "-p", "-m", "0700", "/var/lib/berth"],
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "docker.service"],
+      // Before the metadata rule and the agent: it restarts containerd and dockerd.
+      ...lazyPullSteps,
       // No container reaches the cloud metadata service (the agent checks it again at start).
       ["sh", "-c", metadataRuleScript()],
       // The node's HAProxy is berth-haproxy.service (the agent writes its configuration and

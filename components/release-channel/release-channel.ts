@@ -8,7 +8,11 @@ import type { DeepInput } from "../deployment-node/hcloud-node";
 import { AgentBundle } from "./agent-bundle";
 import { LOCAL_FOLDER_PROVIDER_VERSION, localFolderProvider } from "./local-folder-provider";
 import { createR2Channel, createScalewayChannel, type NodeChannelCredentials } from "./s3-channels";
+import { StargzTools, type StargzToolsArgs } from "./stargz-tools";
 import { TrustSet, type TrustSetArgs } from "./trust-set";
+
+/** The lazy-pulling tools for the stack's workspace nodes (see stargz-tools.ts). */
+export type ChannelStargzToolsArgs = Omit<StargzToolsArgs, "channel">;
 
 /** The stack's signed trust set, published as a child of the channel (see trust-set.ts). */
 export type ChannelTrustSetArgs = Omit<TrustSetArgs, "channel">;
@@ -35,6 +39,8 @@ interface BucketChannelCommon {
   /** Publish the signed agent bundle (needed by nodes installed with `agent: { kind: "channel" }`). */
   agentBundle?: { signingKey: pulumi.Input<string>; bundlePath?: string; key?: string };
   trustSet?: ChannelTrustSetArgs;
+  /** Publish the signed stargz tools (lazy pulling on workspace nodes). */
+  stargzTools?: ChannelStargzToolsArgs;
 }
 
 export interface FolderChannelArgs {
@@ -44,6 +50,7 @@ export interface FolderChannelArgs {
   /** Publish the signed agent bundle and its manifest (running agents upgrade from it). */
   agentBundle?: { signingKey: pulumi.Input<string>; bundlePath?: string; key?: string };
   trustSet?: ChannelTrustSetArgs;
+  stargzTools?: ChannelStargzToolsArgs;
 }
 
 export type ReleaseChannelArgs =
@@ -100,6 +107,7 @@ export class ReleaseChannel extends pulumi.ComponentResource {
   readonly nodeCredentials: Record<string, NodeChannelCredentials> = {};
   readonly agentBundle?: AgentBundle;
   readonly trustSet?: TrustSet;
+  readonly stargzTools?: StargzTools;
 
   constructor(name: string, args: ReleaseChannelArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:index:ReleaseChannel", name, {}, opts);
@@ -121,6 +129,7 @@ export class ReleaseChannel extends pulumi.ComponentResource {
           { parent: this, dependsOn: [folder, ...(this.trustSet ? [this.trustSet] : [])] },
         );
       }
+      this.stargzTools = this.publishStargzTools(name, args.stargzTools, [folder]);
       this.registerOutputs({ url: this.url });
       return;
     }
@@ -185,12 +194,27 @@ export class ReleaseChannel extends pulumi.ComponentResource {
         { parent: this, dependsOn: [...after, ...(this.trustSet ? [this.trustSet] : [])] },
       );
     }
+    this.stargzTools = this.publishStargzTools(name, args.stargzTools, after);
     this.registerOutputs({
       url: this.url,
       endpoint: this.endpoint,
       bucket: this.bucket,
       nodeCredentials: this.nodeCredentials,
     });
+  }
+
+  private publishStargzTools(
+    name: string,
+    args: ChannelStargzToolsArgs | undefined,
+    after: pulumi.Resource[],
+  ): StargzTools | undefined {
+    if (!args || args.arches.length === 0) return undefined;
+    // A manifest signed by a new release key goes out after the trust set that names it.
+    return new StargzTools(
+      `${name}-stargz-tools`,
+      { ...args, channel: this.programSpec },
+      { parent: this, dependsOn: [...after, ...(this.trustSet ? [this.trustSet] : [])] },
+    );
   }
 
   private publishTrustSet(

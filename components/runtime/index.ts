@@ -9,6 +9,7 @@ export * as nodeIdentity from "./node-identity";
 export * as originKey from "./origin-key";
 export * as providers from "./providers";
 export * as release from "./release";
+export * as stargzTools from "./stargz-tools";
 export * as swarmMembership from "./swarm-membership";
 export * as trustSet from "./trust-set";
 export * as workspace from "./workspace";

@@ -103,7 +103,7 @@ export class FolderChannelStore implements ChannelStore {
     }
   }
 
-  async put(key: string, body: string): Promise<void> {
+  async put(key: string, body: string | Buffer): Promise<void> {
     const parts = this.parts(key);
     this.folders(parts.slice(0, -1), key);
     const p = this.path(key);

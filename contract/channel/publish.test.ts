@@ -66,7 +66,7 @@ describe("waitForOutcome", () => {
         if (reads === 3) objects.set(statusKey, JSON.stringify(applied(3)));
         return objects.get(k);
       },
-      put: async (k, v) => void objects.set(k, v),
+      put: async (k, v) => void objects.set(k, v.toString()),
       list: async () => [...objects.keys()],
       delete: async (k) => void objects.delete(k),
     };

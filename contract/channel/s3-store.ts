@@ -128,7 +128,7 @@ export class S3ChannelStore implements ChannelStore {
   private once(
     method: string,
     path: string,
-    body?: string,
+    body?: string | Buffer,
     headers: Record<string, string> = {},
     /** The answer's cap: a larger one is cut off (its announced length, or as it streams in). */
     limit: { key: string; maxBytes: number } = { key: path, maxBytes: MAX_CHANNEL_OBJECT_BYTES },
@@ -193,7 +193,7 @@ export class S3ChannelStore implements ChannelStore {
   private async call(
     method: string,
     path: string,
-    body?: string,
+    body?: string | Buffer,
     headers?: Record<string, string>,
     limit?: { key: string; maxBytes: number },
   ) {
@@ -228,7 +228,7 @@ export class S3ChannelStore implements ChannelStore {
     }
   }
 
-  async put(key: string, body: string): Promise<void> {
+  async put(key: string, body: string | Buffer): Promise<void> {
     const k = this.prefix + checkKey(key);
     try {
       await this.call("PUT", objectPath(this.o.bucket, k), body, {

@@ -7,7 +7,8 @@ export interface ChannelStore {
   readonly url: string;
   /** The object's text; undefined when there is none. Throws ChannelObjectTooLargeError above the cap. */
   get(key: string, o?: GetOptions): Promise<string | undefined>;
-  put(key: string, body: string): Promise<void>;
+  /** Text, or bytes (the stargz tools: components/runtime/stargz-tools.ts). */
+  put(key: string, body: string | Buffer): Promise<void>;
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
   /**

@@ -34,6 +34,19 @@ export const upgradeStatusSchema = z.object({
 });
 export type UpgradeStatus = z.infer<typeof upgradeStatusSchema>;
 
+/**
+ * A cloud workspace node's lazy pulling, as its first boot's stargz installer left it
+ * (contract/node/lazy-pull.ts NODE_LAZY_PULL.outcome): on, or off with the reason (the node
+ * pulls in full on overlay2); `installed` where no systemd started the services.
+ */
+export const lazyPullStatusSchema = z.object({
+  lazyPull: z.enum(["on", "off", "installed"]),
+  reason: z.string().max(2000).optional(),
+  build: z.string().max(64).optional(),
+  arch: z.string().max(32).optional(),
+});
+export type LazyPullStatus = z.infer<typeof lazyPullStatusSchema>;
+
 export const agentStatusSchema = z.object({
   formatVersion: z.literal(1),
   nodeId: z.string(),
@@ -41,6 +54,7 @@ export const agentStatusSchema = z.object({
   updatedAt: z.string(),
   trust: trustStatusSchema,
   upgrade: upgradeStatusSchema.optional(),
+  lazyPull: lazyPullStatusSchema.optional(),
 });
 export type AgentStatus = z.infer<typeof agentStatusSchema>;
 

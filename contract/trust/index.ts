@@ -5,5 +5,6 @@ export * from "./agent-rollout";
 export * from "./agent-status";
 export * from "./bundle";
 export * from "./errors";
+export * from "./node-tools";
 export * from "./schema";
 export * from "./trust-set";

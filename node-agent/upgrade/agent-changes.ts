@@ -3,9 +3,17 @@
 // bundle signed by a key that the same `pulumi up` added is verified with that key. It reports
 // both in `nodes/<node>/status/agent/state.json` whenever they change, signed with the node's
 // status key (contract/trust/agent-status.ts), as every status it writes.
+
+import { existsSync, readFileSync } from "node:fs";
 import { channelKeys } from "../../contract/channel/layout";
 import type { ChannelStore } from "../../contract/channel/store";
-import { type AgentStatus, signAgentStatus } from "../../contract/trust";
+import { NODE_LAZY_PULL } from "../../contract/node/lazy-pull";
+import {
+  type AgentStatus,
+  type LazyPullStatus,
+  lazyPullStatusSchema,
+  signAgentStatus,
+} from "../../contract/trust";
 import { describeError } from "../../lib/errors";
 import { type Logger, scrubSecrets } from "../../lib/log";
 import type { AgentConfig } from "../config";
@@ -30,6 +38,11 @@ export interface AgentChangesDeps {
   configFile?: string;
   bundlePath?: string;
   runningVersion?: string;
+  /**
+   * The stargz installer's outcome file (a cloud workspace node's lazy pulling), reported in the
+   * status when it is there; default NODE_LAZY_PULL.outcome on a node with workspaces.
+   */
+  lazyPullFile?: string;
 }
 
 export class AgentChanges {
@@ -111,6 +124,7 @@ export class AgentChanges {
 
   status(): AgentStatus {
     const upgrade = this.upgrader?.status();
+    const lazyPull = this.lazyPull();
     return {
       formatVersion: 1,
       nodeId: this.d.config.nodeId,
@@ -118,7 +132,26 @@ export class AgentChanges {
       updatedAt: new Date().toISOString(),
       trust: this.trust.status(),
       ...(upgrade ? { upgrade } : {}),
+      ...(lazyPull ? { lazyPull } : {}),
     };
+  }
+
+  private lazyPullRead: { status?: LazyPullStatus } | undefined;
+
+  /** The first boot's word on lazy pulling (written before the agent first starts; read once). */
+  private lazyPull(): LazyPullStatus | undefined {
+    if (this.lazyPullRead) return this.lazyPullRead.status;
+    const file = this.d.lazyPullFile ?? (this.d.config.workspaces ? NODE_LAZY_PULL.outcome : undefined);
+    this.lazyPullRead = {};
+    if (!file || !existsSync(file)) return undefined;
+    let status: LazyPullStatus;
+    try {
+      status = lazyPullStatusSchema.parse(JSON.parse(readFileSync(file, "utf8")));
+    } catch (e) {
+      status = { lazyPull: "off", reason: `${file} is unreadable: ${describeError(e)}` };
+    }
+    this.lazyPullRead = { status };
+    return status;
   }
 
   /**

@@ -12,11 +12,16 @@ import type { EnvironmentVolume } from "../../components/environment-volume/envi
 import { NodeGroup, NodeGroupError } from "../../components/node-group/node-group";
 import { RegistryNamespace } from "../../components/registry-namespace/registry-namespace";
 import { AgentRollout } from "../../components/release-channel/agent-rollout";
-import { type ChannelTrustSetArgs, ReleaseChannel } from "../../components/release-channel/release-channel";
+import {
+  type ChannelStargzToolsArgs,
+  type ChannelTrustSetArgs,
+  ReleaseChannel,
+} from "../../components/release-channel/release-channel";
 import { type GitCredentialArgs, Workspace } from "../../components/workspace/workspace";
 import { enrollmentSecretFor } from "../../contract/channel/node-identity";
 import { DEFAULT_AGENT_TRIAL_SECONDS } from "../../contract/node/agent-config";
 import { rolloutBoundSeconds } from "../../contract/trust/agent-rollout";
+import type { NodeArch } from "../../contract/trust/node-tools";
 import { environmentAccess, workspaceAccess } from "../access";
 import type { StackConfig } from "../config";
 import { cloudNodePlatform } from "../platform";
@@ -50,6 +55,8 @@ export function cloudChannel(ctx: ProgramContext): ReleaseChannel {
       ...(ctx.config.agentBundle ? { bundlePath: agentBundlePath(ctx.config.agentBundle) } : {}),
     },
     ...(ctx.trust ? { trustSet: trustSetArgs(ctx.trust) } : {}),
+    // Workspace nodes install the lazy-pulling tools of their CPU from the channel.
+    ...stargzToolsArgs(ctx, workspaceArches(c.nodes)),
   };
   if (c.channel.kind === "r2") {
     return new ReleaseChannel("channel", {
@@ -101,6 +108,24 @@ export function cloudRegistry(ctx: ProgramContext): RegistryNamespace {
     region: r.region,
     projectId: ctx.config.scaleway?.projectId ?? "",
   });
+}
+
+/** The CPU architectures of the stack's cloud workspace nodes, sorted. */
+export function workspaceArches(nodes: StackConfig["nodes"]): NodeArch[] {
+  const arches = nodes
+    .filter((n) => n.role === "workspace")
+    .map((n) => (cloudNodePlatform(n) === "linux/arm64" ? "arm64" : "amd64") as NodeArch);
+  return [...new Set(arches)].sort();
+}
+
+/** The channel's stargz tools (berth:stargzTools, or setup's build) for these architectures. */
+export function stargzToolsArgs(
+  ctx: ProgramContext,
+  arches: NodeArch[],
+): { stargzTools?: ChannelStargzToolsArgs } {
+  if (arches.length === 0) return {};
+  const dir = ctx.config.stargzTools ? agentBundlePath(ctx.config.stargzTools) : undefined;
+  return { stargzTools: { signingKey: ctx.signingKey, arches, ...(dir ? { dir } : {}) } };
 }
 
 /** The channel's trust set from berth:trust (stacks/trust-config.ts). */

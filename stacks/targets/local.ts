@@ -13,11 +13,12 @@ import { DEFAULT_AGENT_TRIAL_SECONDS } from "../../contract/node/agent-config";
 import { rolloutBoundSeconds } from "../../contract/trust/agent-rollout";
 import { environmentAccess, workspaceAccess } from "../access";
 import { localHealthTimeoutSeconds } from "../config";
-import { localNodePlatform } from "../platform";
+import { localNodeArch, localNodePlatform } from "../platform";
 import {
   agentBundlePath,
   enrollmentSecret,
   gitCredentialOf,
+  stargzToolsArgs,
   swarmVersionKey,
   trustSetArgs,
   workspaceBackupOf,
@@ -48,6 +49,10 @@ export function deployLocal(ctx: ProgramContext): ProgramOutputs {
       ...(config.agentBundle
         ? { agentBundle: { signingKey, bundlePath: agentBundlePath(config.agentBundle) } }
         : {}),
+      // With berth:stargzTools the lazy-pulling tools of this machine's CPU go into the channel,
+      // signed, as a cloud stack publishes them for its workspace nodes (the local node runs its
+      // own build: scripts/setup/stargz.sh).
+      ...(config.stargzTools ? stargzToolsArgs(ctx, [localNodeArch()]) : {}),
     },
     { dependsOn: [root] },
   );

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pinnedStatusKey } from "../../cli/commands/status-key";
 import { nodeIo } from "../../cli/io";
 import { main as berth } from "../../cli/main";
+import { defaultStargzToolsDir, readStargzBuild } from "../../components/release-channel/stargz-tools";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { channelKeys } from "../../contract/channel/layout";
 import { enrollmentSecretFor, identityDocument } from "../../contract/channel/node-identity";
@@ -30,9 +31,12 @@ import {
   releaseEnvelopeSchema,
   serializeEnvelope,
   signRelease,
+  TrustedKeys,
   unsealSecrets,
 } from "../../contract/payload";
 import { type AgentStatus, verifyAgentStatus } from "../../contract/trust";
+import { NODE_TOOLS_MANIFEST_KEY, verifyNodeTools } from "../../contract/trust/node-tools";
+import { localNodeArch } from "../../stacks/platform";
 import { agentBundleOf, crashingBundle, hangingBundle } from "./support/agent-bundles";
 import { httpGet } from "./support/agent-harness";
 import { BackupLocalStack } from "./support/backup-local-stack";
@@ -611,5 +615,35 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     const { ok, failures } = await load.done();
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(0);
+  }, 900_000);
+
+  it("the stargz tools through pulumi up: this machine's build in the channel, byte for byte, its manifest signed by the release key; no change on the next preview; gone when unset", async () => {
+    const dir = defaultStargzToolsDir();
+    const build = readStargzBuild(dir, [localNodeArch()]);
+    await s.pulumi(["config", "set", "berth:stargzTools", dir]);
+    const up = await s.pulumi(["up", "--yes"]);
+    expect(up.stdout).toMatch(/channel-stargz-tools\s+created/);
+    const key = loadSigningPrivateKey((await s.pulumi(["config", "get", "berth:signingKey"])).stdout.trim());
+    const manifest = verifyNodeTools(
+      (await channel().get(NODE_TOOLS_MANIFEST_KEY)) ?? "",
+      new TrustedKeys([publicKeyText(createPublicKey(key))]),
+    );
+    expect(manifest.build).toBe(build.build);
+    expect(manifest.files.map((f) => [f.name, f.arch, f.sha256])).toEqual(
+      build.files.map((f) => [f.name, f.arch, f.sha256]),
+    );
+    for (const f of manifest.files)
+      expect(
+        createHash("sha256")
+          .update(readFileSync(join(s.channelRoot, f.key)))
+          .digest("hex"),
+      ).toBe(f.sha256);
+    const again = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    await s.pulumi(["config", "rm", "berth:stargzTools"]);
+    const down = await s.pulumi(["up", "--yes"]);
+    expect(down.stdout).toMatch(/channel-stargz-tools\s+deleted/);
+    expect(await channel().get(NODE_TOOLS_MANIFEST_KEY)).toBeUndefined();
+    expect(await channel().list("agent/stargz/")).toEqual([]);
   }, 900_000);
 });
