@@ -287,7 +287,8 @@ async function main() {
     if (cold.status.mode !== "cached-build") throw new Error(`cold run was ${cold.status.mode}`);
     console.log(`(cold build → running: ${s(cold.seconds)})`);
     const exact = cold.status.image!;
-    const cacheTag = `${namespace}/acme/bench/devcontainer:cache-default.main`;
+    // The cold run was a workspace node's: its images are in the eStargz repository.
+    const cacheTag = `${namespace}/acme/bench/devcontainer-estargz:cache-default.main`;
 
     // The usual approach: pull the cache image, then devcontainer up --cache-from it.
     const pullThenBuild = async () =>

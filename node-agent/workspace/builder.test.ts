@@ -83,6 +83,7 @@ describe("the isolated builder", () => {
           branch: "r/x:untrusted-default.f",
           defaultBranch: "r/x:cache-default.main",
           trustedBranch: "r/x:cache-default.f",
+          layers: "zstd",
         },
         registry: {
           reachable: false,

@@ -6,6 +6,7 @@ import {
   computeCacheKey,
   devcontainerRepository,
   devcontainerTags,
+  layerFormatOf,
   referencedContextFiles,
   sanitizeRepositoryComponent,
   sanitizeTagPart,
@@ -320,6 +321,22 @@ describe("image names", () => {
     expect(devcontainerTags({ ...base, trusted: false }).branch).toMatch(
       /:untrusted-default\.feature-login-/,
     );
+  });
+
+  it("keeps eStargz images (a lazy node's) in a repository of their own, which no overlay2 engine reads", () => {
+    expect(layerFormatOf("stargz\n")).toBe("estargz");
+    expect(layerFormatOf("overlay2")).toBe("zstd");
+    const plain = devcontainerTags(base);
+    const lazy = devcontainerTags({ ...base, layers: "estargz" });
+    expect(plain.layers).toBe("zstd");
+    expect(lazy.layers).toBe("estargz");
+    expect(lazy.exact).toBe(
+      `registry.example.com:5000/team/acme/widgets/devcontainer-estargz:default-${"a".repeat(64)}`,
+    );
+    for (const k of ["exact", "branch", "defaultBranch", "trustedBranch"] as const) {
+      expect(lazy[k]).toContain("/devcontainer-estargz:");
+      expect(plain[k]).toContain("/devcontainer:");
+    }
   });
 
   it("never lets an untrusted branch or a look-alike name share a trusted tag", () => {

@@ -299,8 +299,29 @@ export function sanitizeTagPart(raw: string, max: number): string {
 
 const NAMESPACE = /^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
 
-/** `<namespace>/<repo>/devcontainer`: the repository (`owner/name` allowed) sanitized per component. */
-export function devcontainerRepository(namespace: string, repo: string): string {
+/**
+ * How the images a node pushes store their layers. On a lazy workspace node (its engine's storage
+ * driver is the stargz snapshotter: contract/node/lazy-pull.ts) they are eStargz, which the next
+ * such node starts before the bytes are local; elsewhere zstd. Each format has a repository of its
+ * own (`…/devcontainer-estargz`), so an engine without the snapshotter never pulls an eStargz
+ * image: it would unpack each layer's table of contents (`stargz.index.json`,
+ * `.no.prefetch.landmark`) into the container's root, as Docker's overlay2 does.
+ */
+export type LayerFormat = "estargz" | "zstd";
+
+/** The format an engine of this storage driver pushes (`docker info --format {{.Driver}}`). */
+export const layerFormatOf = (storageDriver: string): LayerFormat =>
+  storageDriver.trim() === "stargz" ? "estargz" : "zstd";
+
+/**
+ * `<namespace>/<repo>/devcontainer` (`devcontainer-estargz` for eStargz images): the repository
+ * (`owner/name` allowed) sanitized per component.
+ */
+export function devcontainerRepository(
+  namespace: string,
+  repo: string,
+  layers: LayerFormat = "zstd",
+): string {
   const ns = namespace.replace(/\/+$/, "");
   if (!NAMESPACE.test(ns))
     throw new Error(`registry namespace ${JSON.stringify(namespace)} is not a valid image name`);
@@ -309,7 +330,7 @@ export function devcontainerRepository(namespace: string, repo: string): string 
     .filter((p) => p !== "")
     .map((p) => sanitizeRepositoryComponent(p));
   if (parts.length === 0) throw new Error("a repository name is needed for the devcontainer image");
-  return `${ns}/${parts.join("/")}/devcontainer`;
+  return `${ns}/${parts.join("/")}/devcontainer${layers === "estargz" ? "-estargz" : ""}`;
 }
 
 export interface DevcontainerTags {
@@ -321,6 +342,8 @@ export interface DevcontainerTags {
   defaultBranch: string;
   /** The trusted cache tag of this branch (read by untrusted builds after their own). */
   trustedBranch: string;
+  /** How these images' layers are pushed (their repository's format). */
+  layers: LayerFormat;
 }
 
 export interface TagInput {
@@ -332,13 +355,16 @@ export interface TagInput {
   branch: string;
   defaultBranch: string;
   trusted: boolean;
+  /** Default zstd. */
+  layers?: LayerFormat;
 }
 
 export type CacheTags = Omit<DevcontainerTags, "exact">;
 
 /** The cache tags: they do not depend on the key, so they are known before the clone. */
 export function devcontainerCacheTags(t: Omit<TagInput, "key">): CacheTags {
-  const repository = devcontainerRepository(t.namespace, t.repo);
+  const layers = t.layers ?? "zstd";
+  const repository = devcontainerRepository(t.namespace, t.repo, layers);
   const config = sanitizeTagPart(t.config, TAG_MAX - KEY_LENGTH - 1);
   const cacheTag = (prefix: string, branch: string) =>
     `${repository}:${prefix}-${config}.${sanitizeTagPart(branch, TAG_MAX - prefix.length - config.length - 2)}`;
@@ -347,14 +373,15 @@ export function devcontainerCacheTags(t: Omit<TagInput, "key">): CacheTags {
     branch: t.trusted ? trustedBranch : cacheTag("untrusted", t.branch),
     defaultBranch: cacheTag("cache", t.defaultBranch),
     trustedBranch,
+    layers,
   };
 }
 
 /** The exact image of a key: `<repository>:<config>-<key>`. */
-export function exactTag(t: Pick<TagInput, "namespace" | "repo" | "config" | "key">): string {
+export function exactTag(t: Pick<TagInput, "namespace" | "repo" | "config" | "key" | "layers">): string {
   if (!/^[0-9a-f]{64}$/.test(t.key)) throw new Error(`not a cache key: ${t.key}`);
   const config = sanitizeTagPart(t.config, TAG_MAX - KEY_LENGTH - 1);
-  return `${devcontainerRepository(t.namespace, t.repo)}:${config}-${t.key}`;
+  return `${devcontainerRepository(t.namespace, t.repo, t.layers)}:${config}-${t.key}`;
 }
 
 export function devcontainerTags(t: TagInput): DevcontainerTags {

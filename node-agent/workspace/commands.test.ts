@@ -2,6 +2,7 @@
 // input and skopeo on PATH: what it hands skopeo, what it leaves behind, and its fallbacks.
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -14,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { run } from "../../lib/process";
+import type { LayerFormat } from "./cache-key";
 import { push } from "./commands";
 
 const dirs: string[] = [];
@@ -26,7 +28,7 @@ afterEach(() => {
  * and, unless left out, `skopeo` (records its arguments and the layout's files it was given);
  * with `estargz`, a `berth-estargz` that records its argument and marks the layout it converted.
  */
-function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean; driver?: string } = {}) {
+function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean } = {}) {
   const root = mkdtempSync(join(tmpdir(), "berth-push-test-"));
   dirs.push(root);
   const bin = join(root, "bin");
@@ -44,7 +46,6 @@ function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean; d
     "docker",
     [
       `echo "docker $*" >> ${log}`,
-      `if [ "$1" = info ]; then echo ${o.driver ?? "overlay2"}; exit 0; fi`,
       'if [ "$1" = save ]; then',
       `  mkdir -p ${layout}/blobs/sha256 && echo layer > ${layout}/blobs/sha256/aa`,
       o.legacySave ? `  echo '[]' > ${layout}/manifest.json` : `  echo '{}' > ${layout}/index.json`,
@@ -62,9 +63,9 @@ function fakes(o: { skopeo?: boolean; legacySave?: boolean; estargz?: boolean; d
   return {
     bin,
     tmp,
-    log: () => readFileSync(log, "utf8"),
-    run: (ref: string) => {
-      const c = push(ref);
+    log: () => (existsSync(log) ? readFileSync(log, "utf8") : ""),
+    run: (ref: string, layers: LayerFormat = "zstd") => {
+      const c = push(ref, layers);
       return run(c.file, c.args, {
         isolatedEnv: true,
         env: { PATH: bin, TMPDIR: tmp },
@@ -103,13 +104,13 @@ describe("push: the cache image with zstd layers", () => {
     expect(push("127.0.0.1:5000/a:b").args).toContain("--dest-tls-verify=false");
   });
 
-  it("with berth-estargz on a lazy workspace node: the layout's layers become eStargz, and skopeo pushes them as they are", async () => {
-    const f = fakes({ estargz: true, driver: "stargz" });
-    const r = await f.run("127.0.0.1:5000/ns/app/devcontainer:default-abc");
+  it("eStargz (a lazy workspace node's repository): the layout's layers become eStargz, and skopeo pushes them as they are", async () => {
+    const f = fakes({ estargz: true });
+    const r = await f.run("127.0.0.1:5000/ns/app/devcontainer-estargz:default-abc", "estargz");
     expect(r.exitCode).toBe(0);
     const log = f.log();
     expect(log).toMatch(
-      /docker save \S+\ndocker info --format \{\{\.Driver\}\}\nberth-estargz \S+\/berth-push\.\w+\nskopeo copy --quiet --dest-tls-verify=false oci:\S+\/berth-push\.\w+ docker:\/\/127\.0\.0\.1:5000\/ns\/app\/devcontainer:default-abc\n/,
+      /docker save \S+\nberth-estargz \S+\/berth-push\.\w+\nskopeo copy --quiet --dest-tls-verify=false oci:\S+\/berth-push\.\w+ docker:\/\/127\.0\.0\.1:5000\/ns\/app\/devcontainer-estargz:default-abc\n/,
     );
     expect(log).not.toContain("zstd");
     // skopeo was given the converted layout.
@@ -117,8 +118,8 @@ describe("push: the cache image with zstd layers", () => {
     expect(readdirSync(f.tmp)).toEqual([]);
   });
 
-  it("with berth-estargz on an engine without the snapshotter (overlay2): zstd, not eStargz", async () => {
-    const f = fakes({ estargz: true, driver: "overlay2" });
+  it("zstd with berth-estargz on PATH (an engine without the snapshotter): zstd, not eStargz", async () => {
+    const f = fakes({ estargz: true });
     const r = await f.run("127.0.0.1:5000/ns/app/devcontainer:default-abc");
     expect(r.exitCode).toBe(0);
     expect(f.log()).toContain("skopeo copy --quiet --dest-compress-format zstd");
@@ -126,13 +127,23 @@ describe("push: the cache image with zstd layers", () => {
     expect(readdirSync(f.tmp)).toEqual([]);
   });
 
+  it("eStargz without berth-estargz or skopeo: refused with the reason, never a gzip push", async () => {
+    for (const o of [{ estargz: false }, { estargz: true, skopeo: false }]) {
+      const f = fakes(o);
+      const r = await f.run("127.0.0.1:5000/ns/a-estargz:b", "estargz");
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(o.estargz ? /skopeo is not installed/ : /berth-estargz is not installed/);
+      expect(f.log()).toBe("");
+    }
+  });
+
   it("a failed conversion fails the push (and leaves no layout)", async () => {
-    const f = fakes({ estargz: true, driver: "stargz" });
+    const f = fakes({ estargz: true });
     writeFileSync(
       join(f.bin, "berth-estargz"),
       "#!/bin/bash\necho 'berth-estargz: layer 0: bad tar' >&2\nexit 1\n",
     );
-    const r = await f.run("127.0.0.1:5000/ns/a:b");
+    const r = await f.run("127.0.0.1:5000/ns/a:b", "estargz");
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toContain("bad tar");
     expect(f.log()).not.toContain("skopeo");

@@ -3,6 +3,7 @@
 // isolatedRunner, on lib/process) with the environment each step is given.
 import type { Command } from "../compose/commands";
 import { isLoopbackHost } from "./builder";
+import type { LayerFormat } from "./cache-key";
 
 export type { Command };
 
@@ -115,41 +116,52 @@ export const pull = (ref: string): Command => docker("pull", "--quiet", ref);
 export const tag = (from: string, to: string): Command => docker("tag", from, to);
 /**
  * Pushes `ref` from the engine to its registry. `docker save` writes an OCI layout (Engine 25 and
- * later), pushed by skopeo:
- * - on an engine whose storage driver is the stargz snapshotter (a lazy workspace node:
- *   contract/node/lazy-pull.ts), with berth-estargz installed (scripts/setup/stargz.sh), its layers
- *   are rewritten as eStargz first: gzip tars with a table of contents, which the next such node
- *   pulls lazily (the container starts before the bytes are local). The config keeps every field
- *   but the layers' diff ids (BuildKit's inline cache in it still describes the chain). Only there:
- *   an engine without the snapshotter pulls eStargz as plain gzip (zstd's gain lost) and unpacks
- *   its table of contents into the container's root, so the machine's own overlay2 engine (the
- *   local stack's workspaces) pushes zstd even where berth-estargz is on PATH;
- * - otherwise with zstd-compressed layers, which a fresh node pulls with less CPU than
- *   `docker push`'s gzip (0.83–0.93x of the time on a busy 2-core machine, 1.04x on a quiet one:
+ * later), pushed by skopeo, its layers in the repository's format (cache-key.ts `LayerFormat`):
+ * - `estargz` (a lazy workspace node: its engine's storage driver is the stargz snapshotter,
+ *   contract/node/lazy-pull.ts): the layers are rewritten as eStargz first by berth-estargz
+ *   (scripts/setup/stargz.sh; on a cloud node, installed from the channel): gzip tars with a table
+ *   of contents, which the next such node pulls lazily (the container starts before the bytes are
+ *   local). The config keeps every field but the layers' diff ids (BuildKit's inline cache in it
+ *   still describes the chain). Those images live in a repository of their own: an engine without
+ *   the snapshotter would unpack their tables of contents into the container's root;
+ * - `zstd`: zstd-compressed layers, which a fresh node pulls with less CPU than `docker push`'s
+ *   gzip (0.83–0.93x of the time on a busy 2-core machine, 1.04x on a quiet one:
  *   docs/benchmarks.md); the config stays the image's own bytes (the same image id).
  * The layout is written under $TMPDIR or else /var/tmp (disk, where /tmp may be a tmpfs), and
- * removed. Where skopeo is missing, or the engine saves an older format, it is `docker push`
- * (gzip) as before.
+ * removed. Where skopeo is missing, or the engine saves an older format, a zstd push is `docker
+ * push` (gzip) as before; an eStargz push without berth-estargz fails, saying so.
  */
 const PUSH_SCRIPT = `set -euo pipefail
+layers="$1"; shift
 ref="\${@: -1}"
-command -v skopeo >/dev/null || exec docker push --quiet "$ref"
+if [ "$layers" = estargz ]; then
+  command -v berth-estargz >/dev/null || { echo "berth-estargz is not installed: an eStargz push needs it (the node's lazy-pulling tools)" >&2; exit 1; }
+  command -v skopeo >/dev/null || { echo "skopeo is not installed: an eStargz push needs it" >&2; exit 1; }
+else
+  command -v skopeo >/dev/null || exec docker push --quiet "$ref"
+fi
 d=$(mktemp -d "\${TMPDIR:-/var/tmp}/berth-push.XXXXXX")
 trap 'rm -rf "$d"' EXIT
 docker save "$ref" | tar -x -C "$d"
-if [ ! -f "$d/index.json" ]; then rm -rf "$d"; trap - EXIT; exec docker push --quiet "$ref"; fi
-if command -v berth-estargz >/dev/null && [ "$(docker info --format '{{.Driver}}')" = stargz ]; then
+if [ ! -f "$d/index.json" ]; then
+  [ "$layers" != estargz ] || { echo "docker save wrote no OCI layout (Engine 25 or later is needed for an eStargz push)" >&2; exit 1; }
+  rm -rf "$d"; trap - EXIT; exec docker push --quiet "$ref"
+fi
+if [ "$layers" = estargz ]; then
   berth-estargz "$d"
   skopeo copy --quiet "\${@:1:$#-1}" "oci:$d" "docker://$ref"
 else
   skopeo copy --quiet --dest-compress-format zstd "\${@:1:$#-1}" "oci:$d" "docker://$ref"
 fi`;
 
-export function push(ref: string): Command {
+export function push(ref: string, layers: LayerFormat = "zstd"): Command {
   // Docker reaches a loopback registry over plain HTTP; skopeo must be told.
   const plainHttp = isLoopbackHost(ref.split("/")[0] ?? "") ? ["--dest-tls-verify=false"] : [];
-  return { file: "bash", args: ["-c", PUSH_SCRIPT, "berth-push", ...plainHttp, ref] };
+  return { file: "bash", args: ["-c", PUSH_SCRIPT, "berth-push", layers, ...plainHttp, ref] };
 }
+
+/** The engine's storage driver (`stargz` on a lazy workspace node: cache-key.ts layerFormatOf). */
+export const storageDriver = (): Command => docker("info", "--format", "{{.Driver}}");
 
 /** The engine's data root (flushed while layers are written, when it is a folder of this machine). */
 export const dataRoot = (): Command => docker("info", "--format", "{{.DockerRootDir}}");

@@ -32,7 +32,13 @@ import { findWorkspaceContainer, type WorkspaceContainer } from "../access/works
 import { type DockerRunner, isolatedRunner } from "../docker";
 import type { BuilderSettings, IsolatedBuilder, RegistryMirror } from "./builder";
 import * as builder from "./builder";
-import { computeCacheKey, devcontainerCacheTags, exactTag } from "./cache-key";
+import {
+  computeCacheKey,
+  devcontainerCacheTags,
+  exactTag,
+  type LayerFormat,
+  layerFormatOf,
+} from "./cache-key";
 import {
   cliResult,
   defaultDevcontainerCli,
@@ -150,6 +156,8 @@ interface Run {
   /** The prefetch's result: the cache tag it pulled, if any. */
   prefetch: Promise<string | undefined>;
   flushing: <T>(work: Promise<T>) => Promise<T>;
+  /** The format (and so the repository) of the images this engine pulls and pushes. */
+  layers: LayerFormat;
 }
 
 export class WorkspaceExecutor {
@@ -441,6 +449,7 @@ export class WorkspaceExecutor {
       start,
       prefetch: Promise.resolve(undefined),
       flushing: (w) => w,
+      layers: "zstd",
     };
     // Pulls and builds write an image's worth of layers; flushed while they run, the container
     // start after them does not pay for it (lib/flush.ts). Only where the engine's data root is
@@ -454,10 +463,11 @@ export class WorkspaceExecutor {
       return d ? whileFlushing(d, work) : work;
     };
     // The cache tags do not depend on the key: the plan's chain is pulled while cloning.
+    r.layers = await this.engineLayers();
     const reg = spec.registry;
     if (reg) {
       const chain = prefetchChain(
-        devcontainerCacheTags({ ...this.tagInput(spec), namespace: reg.namespace }),
+        devcontainerCacheTags({ ...this.tagInput(spec, r.layers), namespace: reg.namespace }),
       );
       r.prefetch = r.flushing(
         this.withLogin(r, "pull", async (env) => {
@@ -476,7 +486,7 @@ export class WorkspaceExecutor {
     return r;
   }
 
-  private tagInput(spec: WorkspaceSpec) {
+  private tagInput(spec: WorkspaceSpec, layers: LayerFormat) {
     return {
       namespace: spec.registry?.namespace ?? LOCAL_NAMESPACE,
       repo: spec.repositoryName,
@@ -484,7 +494,24 @@ export class WorkspaceExecutor {
       branch: spec.branch,
       defaultBranch: spec.defaultBranch,
       trusted: spec.trusted,
+      layers,
     };
+  }
+
+  private layers: LayerFormat | undefined;
+
+  /**
+   * The format of the images this engine pushes and pulls (cache-key.ts LayerFormat), from its
+   * storage driver; asked once, and again while the engine does not answer (zstd meanwhile).
+   */
+  private async engineLayers(): Promise<LayerFormat> {
+    if (this.layers) return this.layers;
+    const o = await this.run(cmd.storageDriver(), { timeoutMs: 30_000, allowFailure: true }).catch(
+      () => undefined,
+    );
+    if (o?.exitCode !== 0) return "zstd";
+    this.layers = layerFormatOf(o.stdout);
+    return this.layers;
   }
 
   /** Serves the workspace's git credential (on every pass: an agent restart loses the socket), or stops. */
@@ -554,7 +581,7 @@ export class WorkspaceExecutor {
       const refusals = checkUntrustedRepository(repoDir, config, volumePrefix(stateKey(spec)));
       if (refusals.length > 0) throw new ContainmentError(refusals);
     }
-    const t = { ...this.tagInput(spec), ...(config ? { config: config.name } : {}) };
+    const t = { ...this.tagInput(spec, r.layers), ...(config ? { config: config.name } : {}) };
     const tags = config && key ? { exact: exactTag({ ...t, key }), ...devcontainerCacheTags(t) } : undefined;
     let registry: RegistryLookup = {
       reachable: false,

@@ -368,14 +368,14 @@ export function planWorkspace(i: WorkspacePlanInput): WorkspacePlan {
     background: true,
     timeoutSeconds: i.pushTimeoutSeconds,
   });
-  if (i.trusted) push.push(bg(cmd.push(tags.exact), "push"));
+  if (i.trusted) push.push(bg(cmd.push(tags.exact, tags.layers), "push"));
   if (writesBranch) {
     const target = i.trusted && i.isDefaultBranch ? tags.defaultBranch : tags.branch;
     push.push(
       bg(cmd.tag(tags.exact, target), "none"),
-      bg(cmd.push(target), "push"),
+      bg(cmd.push(target, tags.layers), "push"),
       { ...bg(cmd.tag(tags.exact, fullCacheTag(target)), "none"), onlyIfFullBuild: true },
-      { ...bg(cmd.push(fullCacheTag(target)), "push"), onlyIfFullBuild: true },
+      { ...bg(cmd.push(fullCacheTag(target), tags.layers), "push"), onlyIfFullBuild: true },
     );
   }
   return withCredentials({
