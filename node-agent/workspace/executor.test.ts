@@ -1,7 +1,7 @@
 // The executor's loop against a recording fake runner: which commands it runs, in which order,
 // with which login in their Docker config, and where a failure leads. No Docker here: the real
 // runs are test/system/workspace-*.test.ts.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,7 +24,7 @@ const pullLogin = { username: "puller", password: "pull-secret-1" };
 const NS = "127.0.0.1:5999/berth";
 
 /** Answers like Docker, git and the devcontainer CLI would; records every call. */
-function fakeRunner(o: { failBuild?: boolean; pulls?: Record<string, number> } = {}) {
+function fakeRunner(o: { failBuild?: boolean; pulls?: Record<string, number>; driver?: string } = {}) {
   const calls: Call[] = [];
   const runner: DockerRunner = async (c: Command, opts: DockerCallOptions = {}): Promise<RunResult> => {
     const name = c.file.endsWith("devcontainer.js") ? "devcontainer" : c.file;
@@ -53,6 +53,7 @@ function fakeRunner(o: { failBuild?: boolean; pulls?: Record<string, number> } =
       write(dir, ".devcontainer/Dockerfile", "FROM debian\nRUN true\n");
       return ok();
     }
+    if (c.args[0] === "info" && c.args.includes("{{.Driver}}")) return ok(`${o.driver ?? "overlay2"}\n`);
     if (c.args[0] === "pull") {
       const code = o.pulls?.[c.args.at(-1)!] ?? 1;
       return { command: line, exitCode: code, stdout: "", stderr: "" };
@@ -90,7 +91,7 @@ afterEach(() => {
   for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
 });
 
-function setup(runner: DockerRunner, l: ReturnType<typeof lookup>) {
+function setup(runner: DockerRunner, l: ReturnType<typeof lookup>, snapshotterAuth?: string) {
   const stateRoot = mkdtempSync(join(tmpdir(), "berth-ws-exec-"));
   roots.push(stateRoot);
   const ex = new WorkspaceExecutor({
@@ -99,6 +100,7 @@ function setup(runner: DockerRunner, l: ReturnType<typeof lookup>) {
     runner,
     lookup: l,
     dockerHost: "unix:///run/fake.sock",
+    ...(snapshotterAuth ? { snapshotterAuth } : {}),
   });
   return { ex, stateRoot };
 }
@@ -121,6 +123,45 @@ const shape = (calls: Call[]) =>
   calls
     .filter((c) => !c.line.startsWith("docker info"))
     .map((c) => c.line.replace(/\/tmp\/berth-ws-exec-\w+/g, "STATE").replace(/[0-9a-f]{64}/g, "KEY"));
+
+describe("the workspace executor on a lazy workspace node (the stargz snapshotter)", () => {
+  it("pulls and pushes the eStargz repository, and lends the snapshotter the pull login (0600, merged per host)", async () => {
+    const f = fakeRunner({ driver: "stargz" });
+    const auth = mkdtempSync(join(tmpdir(), "berth-ws-auth-"));
+    roots.push(auth);
+    writeFileSync(
+      join(auth, "config.json"),
+      JSON.stringify({ auths: { "other.example": { auth: "eDp5" } } }),
+    );
+    const { ex } = setup(f.runner, lookup({}), auth);
+    const r = await ex.up(spec);
+    await r.background;
+    expect(r.status.state).toBe("running");
+    const lines = f.calls.map((c) => c.line);
+    expect(lines).toContain(`docker pull --quiet ${NS}/acme/app/devcontainer-estargz:cache-default.main`);
+    expect(lines.filter((l) => l.includes("/devcontainer:"))).toEqual([]);
+    const exact = r.status.image ?? "";
+    expect(exact).toMatch(/\/devcontainer-estargz:default-[0-9a-f]{64}$/);
+    expect(lines).toContain([push(exact, "estargz").file, ...push(exact, "estargz").args].join(" "));
+    const cfg = join(auth, "config.json");
+    expect(statSync(cfg).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(cfg, "utf8")).auths).toEqual({
+      "other.example": { auth: "eDp5" },
+      "127.0.0.1:5999": { auth: Buffer.from("puller:pull-secret-1").toString("base64") },
+    });
+  });
+
+  it("an overlay2 engine: the zstd repository, and no login lent to anyone", async () => {
+    const f = fakeRunner();
+    const auth = mkdtempSync(join(tmpdir(), "berth-ws-auth-"));
+    roots.push(auth);
+    const { ex } = setup(f.runner, lookup({}), auth);
+    const r = await ex.up(spec);
+    await r.background;
+    expect(f.calls.map((c) => c.line).filter((l) => l.includes("devcontainer-estargz"))).toEqual([]);
+    expect(existsSync(join(auth, "config.json"))).toBe(false);
+  });
+});
 
 describe("the workspace executor's loop", () => {
   it("on a miss: clones (prefetching the chain), builds with the pull login, starts, pushes in the background", async () => {

@@ -17,12 +17,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { isId } from "../../contract/ids";
 import { ISOLATED_BUILDER_DEFAULTS } from "../../contract/node/agent-config";
+import { NODE_LAZY_PULL } from "../../contract/node/lazy-pull";
+import { dockerConfigJson } from "../../contract/release/registry-credentials";
 import {
   WORKSPACE_LIMIT_DEFAULTS,
   type WorkspaceDeclaration,
   type WorkspaceStatus,
 } from "../../contract/workspace/declaration";
 import type { WorkspaceSource } from "../../contract/workspace/spec";
+import { writeFileAtomic } from "../../lib/atomic-write";
+import { describeError } from "../../lib/errors";
 import { whileFlushing } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { registerSecret } from "../../lib/log";
@@ -119,6 +123,14 @@ export interface ExecutorOptions {
   lookup?: typeof lookupTags;
   /** The BuildKit image and network of the builders untrusted builds run in (builder.ts). */
   isolatedBuilder?: BuilderSettings;
+  /**
+   * The lazy-pulling snapshotter's Docker config folder. On an engine whose images are eStargz,
+   * the snapshotter fetches layers from the registry after the pull command has ended (on first
+   * read, then in the background), so the workspace's pull login (read-only) is put there before
+   * its images are pulled, merged per registry host, mode 0600. Default: a cloud workspace node's
+   * (contract/node/lazy-pull.ts NODE_LAZY_PULL, on /run's tmpfs) when that folder exists.
+   */
+  snapshotterAuth?: string;
 }
 
 export interface UpResult {
@@ -464,6 +476,7 @@ export class WorkspaceExecutor {
     };
     // The cache tags do not depend on the key: the plan's chain is pulled while cloning.
     r.layers = await this.engineLayers();
+    if (r.layers === "estargz") this.lendSnapshotterLogin(spec, r.log);
     const reg = spec.registry;
     if (reg) {
       const chain = prefetchChain(
@@ -499,6 +512,35 @@ export class WorkspaceExecutor {
   }
 
   private layers: LayerFormat | undefined;
+
+  /** The workspace's pull login for the snapshotter (see ExecutorOptions.snapshotterAuth). */
+  private lendSnapshotterLogin(spec: WorkspaceSpec, log: Logger): void {
+    const reg = spec.registry;
+    const dir =
+      this.o.snapshotterAuth ??
+      (existsSync(NODE_LAZY_PULL.snapshotterDockerConfig)
+        ? NODE_LAZY_PULL.snapshotterDockerConfig
+        : undefined);
+    if (!reg?.login || !dir) return;
+    const file = join(dir, "config.json");
+    let auths: Record<string, unknown> = {};
+    try {
+      auths = (JSON.parse(readFileSync(file, "utf8")) as { auths?: Record<string, unknown> }).auths ?? {};
+    } catch {
+      // none yet, or unreadable: written anew
+    }
+    const next = JSON.parse(dockerConfigJson({ [registryHost(reg.namespace)]: reg.login })) as {
+      auths: Record<string, unknown>;
+    };
+    try {
+      writeFileAtomic(file, JSON.stringify({ auths: { ...auths, ...next.auths } }), 0o600);
+    } catch (e) {
+      log.warn(
+        { err: describeError(e), dir },
+        "could not give the snapshotter the pull login: layers pull in full",
+      );
+    }
+  }
 
   /**
    * The format of the images this engine pushes and pulls (cache-key.ts LayerFormat), from its

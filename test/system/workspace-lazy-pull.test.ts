@@ -40,12 +40,14 @@ afterAll(async () => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-function executor(dockerHost: string): WorkspaceExecutor {
+function executor(e: { host: string; snapshotterAuth?: string }): WorkspaceExecutor {
   const stateRoot = mkdtempSync(join(tmpdir(), "berth-lazy-state-"));
   roots.push(stateRoot);
   return new WorkspaceExecutor({
     stateRoot,
-    dockerHost,
+    dockerHost: e.host,
+    // The snapshotter starts with no registry login: the agent lends it the workspace's.
+    ...(e.snapshotterAuth ? { snapshotterAuth: e.snapshotterAuth } : {}),
     log,
     pushTimeoutSeconds: 300,
     lookupTimeoutMs: 3000,
@@ -119,10 +121,10 @@ describe("a workspace node pulls its exact hit lazily", () => {
     roots.push(repo);
 
     // 1. A workspace node with nothing cached: builds, starts, pushes eStargz layers.
-    const e1 = await startSecondEngine({ workspaceNode: true });
+    const e1 = await startSecondEngine({ workspaceNode: true, snapshotterLogin: false });
     engines.push(e1);
     expect((await docker(e1.host, "info", "--format", "{{.Driver}}")).stdout.trim()).toBe("stargz");
-    const ex1 = executor(e1.host);
+    const ex1 = executor(e1);
     const a = await up(ex1, spec(repo, `lazy-a-${RUN}`));
     expect(a.first.state).toBe("running");
     expect(a.first.mode).toBe("cached-build");
@@ -143,9 +145,9 @@ describe("a workspace node pulls its exact hit lazily", () => {
     // 2. Another workspace node: the exact hit. Its pull fetched no layer blob: containerd's
     //    content store holds the manifest and config only, and each layer is a FUSE mount of the
     //    snapshotter, which reads the registry on demand.
-    const e2 = await startSecondEngine({ workspaceNode: true });
+    const e2 = await startSecondEngine({ workspaceNode: true, snapshotterLogin: false });
     engines.push(e2);
-    const ex2 = executor(e2.host);
+    const ex2 = executor(e2);
     const b = await up(ex2, spec(repo, `lazy-b-${RUN}`));
     expect(b.first.state).toBe("running");
     expect(b.first.mode).toBe("exact-hit");

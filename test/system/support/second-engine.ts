@@ -24,6 +24,8 @@ export interface SecondEngine {
   bridge: string;
   /** A workspace node's engine: the snapshotter's data folder (its FUSE mounts are below it). */
   snapshotterRoot?: string;
+  /** A workspace node's engine: the snapshotter's Docker config folder (ExecutorOptions.snapshotterAuth). */
+  snapshotterAuth?: string;
   stop(): Promise<void>;
 }
 
@@ -74,7 +76,7 @@ async function waitForSocket(path: string, what: string, exited: () => boolean, 
  * snapshotter fetches blobs itself with the registry's pull-only login, from a Docker config of
  * its own (mode 0600), never its command line.
  */
-async function startLazyStorage(dir: string, pids: number[]): Promise<string[]> {
+async function startLazyStorage(dir: string, pids: number[], login: boolean): Promise<string[]> {
   if (!existsSync("/dev/fuse"))
     throw new Error(
       "a workspace node's engine needs /dev/fuse: its stargz snapshotter mounts image layers with FUSE (modprobe fuse; in a container, --device /dev/fuse)",
@@ -87,13 +89,15 @@ async function startLazyStorage(dir: string, pids: number[]): Promise<string[]> 
     );
   const auth = join(dir, "snapshotter-auth");
   mkdirSync(auth, { mode: 0o700 });
-  writeFileSync(
-    join(auth, "config.json"),
-    JSON.stringify({
-      auths: { [REGISTRY]: { auth: Buffer.from(`${user}:${password}`).toString("base64") } },
-    }),
-    { mode: 0o600 },
-  );
+  // Without `login` the folder stays empty until the agent lends the workspace's pull login.
+  if (login)
+    writeFileSync(
+      join(auth, "config.json"),
+      JSON.stringify({
+        auths: { [REGISTRY]: { auth: Buffer.from(`${user}:${password}`).toString("base64") } },
+      }),
+      { mode: 0o600 },
+    );
   const paths = {
     root: join(dir, "containerd", "root"),
     state: join(dir, "containerd", "state"),
@@ -141,7 +145,7 @@ async function startLazyStorage(dir: string, pids: number[]): Promise<string[]> 
  * repeat them).
  */
 export async function startSecondEngine(
-  o: { dockerdArgs?: string[]; workspaceNode?: boolean } = {},
+  o: { dockerdArgs?: string[]; workspaceNode?: boolean; snapshotterLogin?: boolean } = {},
 ): Promise<SecondEngine> {
   const suffix = Math.random().toString(36).slice(2, 8);
   const bridge = `bw6${suffix}`; // ≤ 15 characters
@@ -186,7 +190,9 @@ export async function startSecondEngine(
       await run("iptables", [table!, flag!, "-I", chain!, "1", ...rest]);
       added.push([table!, flag!, chain!, ...rest]);
     }
-    const lazyArgs = o.workspaceNode ? await startLazyStorage(dir, storagePids) : [];
+    const lazyArgs = o.workspaceNode
+      ? await startLazyStorage(dir, storagePids, o.snapshotterLogin !== false)
+      : [];
     const { execa } = await import("execa");
     const child = execa(
       "dockerd",
@@ -222,7 +228,9 @@ export async function startSecondEngine(
           dir,
           bridge,
           stop,
-          ...(o.workspaceNode ? { snapshotterRoot: join(dir, "stargz") } : {}),
+          ...(o.workspaceNode
+            ? { snapshotterRoot: join(dir, "stargz"), snapshotterAuth: join(dir, "snapshotter-auth") }
+            : {}),
         };
       if (child.exitCode !== null && child.exitCode !== undefined) break;
       await new Promise((r) => setTimeout(r, 300));
