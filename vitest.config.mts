@@ -32,12 +32,14 @@ const systemWorkers = Math.max(1, Math.floor(Number(process.env.BERTH_SYSTEM_WOR
 // starts the largest files first, which can leave a long one for the end (swarm-agents, 126 s
 // there, had no estimate; cloud-init-install's was 35 s, 158 s there). A stale estimate costs
 // time, never correctness. swarm-volumes (session 11): 64 s alone at load 1.2. workspace-lazy-pull
-// (session 13): 147 s in a whole system tier with two workers at load 5-14.
+// (session 13): 147 s in a whole system tier with two workers at load 5-14. cloud-init-install
+// (session 13, now a workspace node with the stargz tools and the channel's attacks): 195 s alone
+// at load 2-4.
 const ESTIMATED_SECONDS: Record<string, number> = {
   "node-protocol": 283,
+  "cloud-init-install": 240,
   "swarm-bed": 185,
   "workspace-cache": 181,
-  "cloud-init-install": 158,
   "workspace-lazy-pull": 147,
   "swarm-agents": 126,
   "swarm-backup": 100,
