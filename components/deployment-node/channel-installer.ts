@@ -25,11 +25,12 @@ const secret = fs.readFileSync(ch.secretAccessKeyFile, "utf8").trim();
 const prefix = ch.prefix.replace(/^\\/+|\\/+$/g, "");
 const base = ch.endpoint.replace(/\\/+$/, "") + "/" + ch.bucket + "/" + (prefix ? prefix + "/" : "");
 ${constants}
+// The payload hash header: S3 refuses a SigV4 request without it, and curl before 8 does not add it.
 function get(k) {
   const curlConfig = 'user = "' + ch.accessKeyId + ":" + secret + '"\\n';
   return execFileSync(
     "curl",
-    ["-fsS", "--retry", "10", "--retry-all-errors", "--retry-delay", "3", "--aws-sigv4", "aws:amz:" + ch.region + ":s3", "-K", "-", base + k],
+    ["-fsS", "--retry", "10", "--retry-all-errors", "--retry-delay", "3", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--aws-sigv4", "aws:amz:" + ch.region + ":s3", "-K", "-", base + k],
     { input: curlConfig, maxBuffer: 256 * 1024 * 1024 },
   );
 }
