@@ -3,6 +3,11 @@
 import * as z from "zod";
 
 export const MAX_SESSIONS_IN_STATUS = 200;
+/**
+ * Refusals are kept apart, fewer: a refusal can come from anyone who reaches the node (a malformed
+ * or forged token), so a flood of them must never push an operator's sessions out of the record.
+ */
+export const MAX_REFUSALS_IN_STATUS = 50;
 
 export const accessSessionRecord = z.object({
   id: z.string(),
