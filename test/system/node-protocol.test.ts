@@ -507,6 +507,38 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     );
   }, 900_000);
 
+  // Before the agent upgrades: the last of them leaves berth:agentBundle on a bundle the node
+  // rolled back, which every later `pulumi up` of this stack fails on.
+  it("the stargz tools through pulumi up: this machine's build in the channel, byte for byte, its manifest signed by the release key; no change on the next preview; gone when unset", async () => {
+    const dir = defaultStargzToolsDir();
+    const build = readStargzBuild(dir, [localNodeArch()]);
+    await s.pulumi(["config", "set", "berth:stargzTools", dir]);
+    const up = await s.pulumi(["up", "--yes"]);
+    expect(up.stdout).toMatch(/channel-stargz-tools\s+created/);
+    const key = loadSigningPrivateKey((await s.pulumi(["config", "get", "berth:signingKey"])).stdout.trim());
+    const manifest = verifyNodeTools(
+      (await channel().get(NODE_TOOLS_MANIFEST_KEY)) ?? "",
+      new TrustedKeys([publicKeyText(createPublicKey(key))]),
+    );
+    expect(manifest.build).toBe(build.build);
+    expect(manifest.files.map((f) => [f.name, f.arch, f.sha256])).toEqual(
+      build.files.map((f) => [f.name, f.arch, f.sha256]),
+    );
+    for (const f of manifest.files)
+      expect(
+        createHash("sha256")
+          .update(readFileSync(join(s.channelRoot, f.key)))
+          .digest("hex"),
+      ).toBe(f.sha256);
+    const again = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    await s.pulumi(["config", "rm", "berth:stargzTools"]);
+    const down = await s.pulumi(["up", "--yes"]);
+    expect(down.stdout).toMatch(/channel-stargz-tools\s+deleted/);
+    expect(await channel().get(NODE_TOOLS_MANIFEST_KEY)).toBeUndefined();
+    expect(await channel().list("agent/stargz/")).toEqual([]);
+  }, 900_000);
+
   it("an agent upgrade through pulumi up: the newer signed bundle takes over and applies the release, 0 failed requests from 4 keep-alive clients", async () => {
     const bundle = join(s.tmp, "berth-agent-0.2.0.js");
     writeFileSync(bundle, await agentBundleOf("0.2.0"));
@@ -615,35 +647,5 @@ describe("the program pins its node, and a lost node comes back through pulumi u
     const { ok, failures } = await load.done();
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(0);
-  }, 900_000);
-
-  it("the stargz tools through pulumi up: this machine's build in the channel, byte for byte, its manifest signed by the release key; no change on the next preview; gone when unset", async () => {
-    const dir = defaultStargzToolsDir();
-    const build = readStargzBuild(dir, [localNodeArch()]);
-    await s.pulumi(["config", "set", "berth:stargzTools", dir]);
-    const up = await s.pulumi(["up", "--yes"]);
-    expect(up.stdout).toMatch(/channel-stargz-tools\s+created/);
-    const key = loadSigningPrivateKey((await s.pulumi(["config", "get", "berth:signingKey"])).stdout.trim());
-    const manifest = verifyNodeTools(
-      (await channel().get(NODE_TOOLS_MANIFEST_KEY)) ?? "",
-      new TrustedKeys([publicKeyText(createPublicKey(key))]),
-    );
-    expect(manifest.build).toBe(build.build);
-    expect(manifest.files.map((f) => [f.name, f.arch, f.sha256])).toEqual(
-      build.files.map((f) => [f.name, f.arch, f.sha256]),
-    );
-    for (const f of manifest.files)
-      expect(
-        createHash("sha256")
-          .update(readFileSync(join(s.channelRoot, f.key)))
-          .digest("hex"),
-      ).toBe(f.sha256);
-    const again = await s.pulumi(["preview", "--expect-no-changes"], { allowFailure: true });
-    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
-    await s.pulumi(["config", "rm", "berth:stargzTools"]);
-    const down = await s.pulumi(["up", "--yes"]);
-    expect(down.stdout).toMatch(/channel-stargz-tools\s+deleted/);
-    expect(await channel().get(NODE_TOOLS_MANIFEST_KEY)).toBeUndefined();
-    expect(await channel().list("agent/stargz/")).toEqual([]);
   }, 900_000);
 });
