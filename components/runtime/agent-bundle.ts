@@ -11,7 +11,7 @@ import type { ChannelSpec } from "../../contract/channel/access";
 import { loadSigningPrivateKey, publicKeyText } from "../../contract/payload";
 import { agentVersionSchema, manifestKeyOf } from "../../contract/trust/bundle";
 import { agentBundleObjects } from "../deployment-node/agent-bundle";
-import { openChannel } from "./channel";
+import { channelCredentialsChanged, channelLocation, withChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface AgentBundleInputs {
@@ -86,8 +86,7 @@ export async function check(
 
 /** What a node sees: where the objects are, which bundle, which signer. Credentials alone change nothing. */
 function fingerprint(i: AgentBundleInputs): string {
-  const c = i.channel;
-  const where = c.kind === "folder" ? [c.path] : [c.endpoint, c.bucket, c.region, c.prefix];
+  const where = channelLocation(i.channel);
   return JSON.stringify([
     ...where,
     i.key,
@@ -104,20 +103,9 @@ export async function diff(
   news: AgentBundleInputs,
 ): Promise<pulumi.dynamic.DiffResult> {
   if (isUnknown(news)) return { changes: true, replaces: [], deleteBeforeReplace: false };
-  const credentials = (c: ChannelSpec) => (c.kind === "s3" ? [c.accessKeyId, c.secretAccessKey] : []);
   const changes =
-    fingerprint(olds) !== fingerprint(news) ||
-    JSON.stringify(credentials(olds.channel)) !== JSON.stringify(credentials(news.channel));
+    fingerprint(olds) !== fingerprint(news) || channelCredentialsChanged(olds.channel, news.channel);
   return { changes, replaces: [], deleteBeforeReplace: false };
-}
-
-async function withChannel<T>(spec: ChannelSpec, f: (s: ReturnType<typeof openChannel>) => Promise<T>) {
-  const store = openChannel(spec);
-  try {
-    return await f(store);
-  } finally {
-    (store as { destroy?: () => void }).destroy?.();
-  }
 }
 
 async function publish(i: AgentBundleInputs): Promise<AgentBundleOutputs> {

@@ -9,3 +9,24 @@ export function openChannel(spec: ChannelSpec): ChannelStore {
   const { kind: _kind, ...options } = spec;
   return new S3ChannelStore(options);
 }
+
+/** Where a channel's objects are: what its nodes read. Its credentials are not part of it. */
+export function channelLocation(c: ChannelSpec): string[] {
+  return c.kind === "folder" ? [c.path] : [c.endpoint, c.bucket, c.region, c.prefix];
+}
+
+/** True when the program's write credentials for the channel changed (an update, nothing nodes see). */
+export function channelCredentialsChanged(olds: ChannelSpec, news: ChannelSpec): boolean {
+  const credentials = (c: ChannelSpec) => (c.kind === "s3" ? [c.accessKeyId, c.secretAccessKey] : []);
+  return JSON.stringify(credentials(olds)) !== JSON.stringify(credentials(news));
+}
+
+/** Runs `f` with the channel's store, released afterwards (an S3 store's connections). */
+export async function withChannel<T>(spec: ChannelSpec, f: (s: ChannelStore) => Promise<T>): Promise<T> {
+  const store = openChannel(spec);
+  try {
+    return await f(store);
+  } finally {
+    (store as { destroy?: () => void }).destroy?.();
+  }
+}

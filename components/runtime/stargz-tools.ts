@@ -24,7 +24,7 @@ import {
   nodeToolKey,
   signNodeTools,
 } from "../../contract/trust/node-tools";
-import { openChannel } from "./channel";
+import { channelCredentialsChanged, channelLocation, withChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface StargzToolFile {
@@ -96,8 +96,7 @@ export async function check(
 
 /** What a node sees: where, which build and files, which signer. Credentials alone change nothing. */
 function fingerprint(i: StargzToolsInputs): string {
-  const c = i.channel;
-  const where = c.kind === "folder" ? [c.path] : [c.endpoint, c.bucket, c.region, c.prefix];
+  const where = channelLocation(i.channel);
   return JSON.stringify([
     ...where,
     i.build,
@@ -113,20 +112,9 @@ export async function diff(
   news: StargzToolsInputs,
 ): Promise<pulumi.dynamic.DiffResult> {
   if (isUnknown(news)) return { changes: true, replaces: [], deleteBeforeReplace: false };
-  const credentials = (c: ChannelSpec) => (c.kind === "s3" ? [c.accessKeyId, c.secretAccessKey] : []);
   const changes =
-    fingerprint(olds) !== fingerprint(news) ||
-    JSON.stringify(credentials(olds.channel)) !== JSON.stringify(credentials(news.channel));
+    fingerprint(olds) !== fingerprint(news) || channelCredentialsChanged(olds.channel, news.channel);
   return { changes, replaces: [], deleteBeforeReplace: false };
-}
-
-async function withChannel<T>(spec: ChannelSpec, f: (s: ReturnType<typeof openChannel>) => Promise<T>) {
-  const store = openChannel(spec);
-  try {
-    return await f(store);
-  } finally {
-    (store as { destroy?: () => void }).destroy?.();
-  }
 }
 
 /** Reads the build's files, each checked against the SHA-256 the program took. */

@@ -14,7 +14,7 @@ import {
   membershipKey,
   signMembership,
 } from "../../contract/swarm/membership";
-import { openChannel } from "./channel";
+import { channelLocation, openChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface SwarmMembershipInputs {
@@ -76,8 +76,7 @@ export async function check(
 
 /** What the nodes see; credentials alone change nothing. */
 function content(i: SwarmMembershipInputs): string {
-  const c = i.channel;
-  const where = c.kind === "folder" ? [c.path] : [c.endpoint, c.bucket, c.region, c.prefix];
+  const where = channelLocation(i.channel);
   let signer = "";
   try {
     signer = createPublicKey(loadSigningPrivateKey(i.signingKey))

@@ -9,7 +9,7 @@ import type { ChannelSpec } from "../../contract/channel/access";
 import { channelKeys } from "../../contract/channel/layout";
 import { keyIdOf, loadSigningPrivateKey, loadSigningPublicKey, publicKeyText } from "../../contract/payload";
 import { createTrustSetPayload, payloadSha256, signTrustSet, verifiedGeneration } from "../../contract/trust";
-import { openChannel } from "./channel";
+import { channelCredentialsChanged, channelLocation, openChannel } from "./channel";
 import { isUnknown } from "./unknown";
 
 export interface TrustSetInputs {
@@ -86,8 +86,7 @@ export async function check(
 
 /** What the nodes see; credentials alone change nothing. */
 function content(i: TrustSetInputs): string {
-  const c = i.channel;
-  const where = c.kind === "folder" ? [c.path] : [c.endpoint, c.bucket, c.region, c.prefix];
+  const where = channelLocation(i.channel);
   return JSON.stringify([...where, i.roots, i.threshold, i.releaseKeys, i.revoked, i.validityDays]);
 }
 
@@ -103,11 +102,10 @@ export async function diff(
 ): Promise<pulumi.dynamic.DiffResult> {
   if (isUnknown(news)) return { changes: true, replaces: [], deleteBeforeReplace: false };
   const rootChanged = olds.rootKey !== news.rootKey;
-  const credentials = (c: ChannelSpec) => (c.kind === "s3" ? [c.accessKeyId, c.secretAccessKey] : []);
   const changes =
     content(olds) !== content(news) ||
     rootChanged ||
-    JSON.stringify(credentials(olds.channel)) !== JSON.stringify(credentials(news.channel)) ||
+    channelCredentialsChanged(olds.channel, news.channel) ||
     renewalDue(olds, news.renewBeforeDays);
   return { changes, replaces: [], deleteBeforeReplace: false };
 }
