@@ -10,6 +10,8 @@ import {
   chownSync,
   closeSync,
   existsSync,
+  linkSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -18,6 +20,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
@@ -29,6 +32,7 @@ import {
   findSplicePython,
   NODE_PYTHON,
   RELAY_CUT_SHORT,
+  type SpliceClean,
   type SpliceDownload,
   type SpliceUpload,
   startSpliceRelay,
@@ -314,5 +318,77 @@ describe("a download through the splice relay", () => {
     });
     expect(r.code).toBe(RELAY_CUT_SHORT);
     expect(r.stderr).toMatch(/^the file ended after \d+ of 67108864 bytes$/);
+  });
+});
+
+describe("an upload's leftovers removed through the splice relay", () => {
+  const id = (c: string) => `.berth-upload-${c.repeat(32)}`;
+  const clean = async (over: Partial<SpliceClean>) => {
+    const fd = openSync(root, "r");
+    const relay = startSpliceRelay(
+      NODE_PYTHON,
+      "ignore",
+      fd,
+      { mode: "clean", ...user, dir: "/work/left", names: [], before: 0, ...over },
+      new AbortController().signal,
+    );
+    closeSync(fd);
+    return await relay.outcome;
+  };
+  const old = new Date(Date.now() - 3 * 3600_000);
+  const place = (name: string, o: { owner?: number; old?: boolean; at?: string } = {}) => {
+    const f = join(root, o.at ?? "work/left", name);
+    writeFileSync(f, "x");
+    chownSync(f, o.owner ?? NOBODY, o.owner ?? NOBODY);
+    if (o.old !== false) utimesSync(f, old, old);
+    return f;
+  };
+
+  beforeAll(() => {
+    mkdirSync(join(root, "work", "left"), { recursive: true });
+    chownSync(join(root, "work", "left"), NOBODY, NOBODY);
+    mkdirSync(join(root, "work", "elsewhere"), { recursive: true });
+    chownSync(join(root, "work", "elsewhere"), NOBODY, NOBODY);
+  });
+
+  it("removes the named upload's file, and with `before` only the folder's stale leftovers of the user's own", async () => {
+    const named = place(id("1"), { old: false });
+    const stale = place(id("2"));
+    const fresh = place(id("3"), { old: false });
+    // Root's and another user's, in the user's own folder (which the user could unlink): kept.
+    const roots = place(id("4"), { owner: 0 });
+    const others = place(id("5"), { owner: 1234 });
+    // Not exactly an upload's name.
+    const near = [
+      place(`${id("6")}x`),
+      place(".berth-upload-ABCDEF0123456789ABCDEF0123456789"),
+      place("f.bin"),
+    ];
+    // A link named like a leftover to a file of the user's elsewhere: neither followed nor removed.
+    const target = place("keep.txt", { at: "work/elsewhere" });
+    symlinkSync(target, join(root, "work", "left", id("7")));
+    // A second name of a file (a hard link) named like a leftover: kept.
+    linkSync(place("linked.txt", { at: "work/elsewhere" }), join(root, "work", "left", id("8")));
+    const before = Math.floor(Date.now() / 1000) - 3600;
+    const r = await clean({ names: [id("1")], before });
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(r.stdout.trim().split("\n").sort()).toEqual([id("1"), id("2")]);
+    for (const f of [named, stale]) expect(existsSync(f)).toBe(false);
+    for (const f of [fresh, roots, others, ...near, target]) expect(existsSync(f)).toBe(true);
+    expect(lstatSync(join(root, "work", "left", id("7"))).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(root, "work", "left", id("8")))).toBe(true);
+    // Without `before`, only the names given; a name given that is not an upload's is not touched.
+    const r2 = await clean({ names: [id("3"), "f.bin"] });
+    expect(r2.stdout).toBe(`${id("3")}\n`);
+    expect(existsSync(join(root, "work", "left", "f.bin"))).toBe(true);
+  });
+
+  it("follows no link on the folder's path: a folder swapped for a link removes nothing where it leads", async () => {
+    const kept = place(id("9"), { at: "work/elsewhere" });
+    symlinkSync(join(root, "work", "elsewhere"), join(root, "work", "swapped"));
+    const r = await clean({ dir: "/work/swapped", names: [id("9")], before: Math.floor(Date.now() / 1000) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("a folder on its path is a link or not a folder");
+    expect(existsSync(kept)).toBe(true);
   });
 });

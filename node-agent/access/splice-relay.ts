@@ -31,6 +31,10 @@
 // splices its bytes to the client. Exit 0: the whole answer went; 1: nothing was written to the
 // client (the agent answers, stderr says why); 2: the answer's head went but not all of the file
 // (the agent closes the connection: the client sees a body shorter than its length).
+//
+// Clean: stdin is nothing. It removes an upload's leftover `.berth-upload-<id>` files from the
+// folder, as the user, following no link (upload-leftovers.ts says when): the names it removed on
+// stdout, exit 0; 1 when the folder could not be reached (stderr says why).
 import type { Socket } from "node:net";
 import { run, type StreamingProcess, spawnStreaming } from "../../lib/process";
 
@@ -57,7 +61,7 @@ export const SPLICE_RELAY_PY = String.raw`
 import binascii, errno, fcntl, posix, select, sys
 
 spec = dict(a.partition("=")[::2] for a in sys.argv[1:])
-IDLE = int(spec["idleSeconds"])
+IDLE = int(spec.get("idleSeconds", "0"))
 CLIENT = 0
 # The container's root folder, opened by the agent (node-agent/access/container-root.ts).
 ROOT = 3
@@ -246,8 +250,62 @@ def download():
     move(f, CLIENT, size, pr, pw, False)
 
 
+HEX = "0123456789abcdef"
+LEFTOVER = ".berth-upload-"
+# A hostile folder may hold any number of names: the sweep looks at this many at most.
+SWEEP_NAMES = 100000
+
+
+def leftover(n):
+    # Exactly an upload's file name: the prefix and 32 hex digits (16 random bytes), nothing else.
+    return len(n) == len(LEFTOVER) + 32 and n.startswith(LEFTOVER) and all(c in HEX for c in n[len(LEFTOVER):])
+
+
+def clean():
+    # An upload's leftover file removed, as the remote user, from the folder walked without
+    # following a link: the names given (an upload that will not finish), and with before=T the
+    # folder's other leftovers not written since T (an agent killed mid-upload). Only a name that
+    # is exactly an upload's, a regular file of this user's with one link: a link named like one
+    # is not followed (it is not even removed), another user's or root's file stays. What a name
+    # could be swapped for between the look and the unlink is something this user could remove
+    # anyway: the unlink is the kernel's answer for them, as for a process of theirs.
+    become()
+    d = walk(spec["dir"], spec["dir"])
+    given = [n for n in spec["names"].split(",") if n]
+    names = list(given)
+    before = int(spec["before"])
+    if before:
+        lf = posix.open(".", posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=d)
+        seen = 0
+        with posix.scandir(lf) as entries:
+            for e in entries:
+                seen += 1
+                if seen > SWEEP_NAMES:
+                    break
+                if leftover(e.name) and e.name not in given:
+                    names.append(e.name)
+        posix.close(lf)
+    for n in names:
+        if not leftover(n):
+            continue
+        try:
+            st = posix.stat(n, dir_fd=d, follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_mode & S_IFMT != S_IFREG or st.st_uid != posix.geteuid() or st.st_nlink != 1:
+            continue
+        if n not in given and st.st_mtime >= before:
+            continue
+        try:
+            posix.unlink(n, dir_fd=d)
+        except OSError:
+            continue
+        sys.stdout.write("%s\n" % n)
+    sys.stdout.flush()
+
+
 try:
-    (upload if spec["mode"] == "upload" else download)()
+    {"upload": upload, "download": download, "clean": clean}[spec["mode"]]()
 except (Stop, OSError, ValueError, KeyError) as e:
     sys.stderr.write("%s\n" % e)
     sys.stderr.flush()
@@ -298,7 +356,18 @@ export interface SpliceDownload extends RemoteUser {
   idleSeconds: number;
 }
 
-export type SpliceSpec = SpliceUpload | SpliceDownload;
+/** An upload's leftover files removed as the remote user (the relay's `clean`: see there). */
+export interface SpliceClean extends RemoteUser {
+  mode: "clean";
+  /** The folder, absolute and resolved inside the container. */
+  dir: string;
+  /** Leftovers to remove by name (`.berth-upload-<id>`; may be none). */
+  names: string[];
+  /** Also the folder's other leftovers last written before this time (epoch seconds); 0: none. */
+  before: number;
+}
+
+export type SpliceSpec = SpliceUpload | SpliceDownload | SpliceClean;
 
 /**
  * The spec as the program's arguments, KEY=VALUE each (a list of numbers comma-separated): the
@@ -308,13 +377,14 @@ export function relayArguments(spec: SpliceSpec): string[] {
   return Object.entries(spec).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`);
 }
 
-/** What a relay said when it ended. */
+/** What a relay said when it ended (stdout: the names a clean removed). */
 export interface RelayOutcome {
   code: number;
+  stdout: string;
   stderr: string;
 }
 
-const MAX_RELAY_STDERR = 16 * 1024;
+const MAX_RELAY_OUTPUT = 16 * 1024;
 
 /**
  * Starts the splice relay (`python` with PYTHON_FLAGS) with an empty environment (it needs none),
@@ -324,7 +394,7 @@ const MAX_RELAY_STDERR = 16 * 1024;
  */
 export function startSpliceRelay(
   python: string,
-  input: Socket | "pipe",
+  input: Socket | "pipe" | "ignore",
   root: number,
   spec: SpliceSpec,
   signal: AbortSignal,
@@ -337,11 +407,16 @@ export function startSpliceRelay(
     env: none,
     signal,
   });
-  let stderr = "";
-  p.stderr.setEncoding("utf8");
-  p.stderr.on("data", (c: string) => {
-    if (stderr.length < MAX_RELAY_STDERR) stderr += c.slice(0, MAX_RELAY_STDERR - stderr.length);
-  });
-  p.stdout.resume();
-  return { ...p, outcome: p.exit.then((code) => ({ code, stderr: stderr.trim() })) };
+  const said = { stdout: "", stderr: "" };
+  for (const which of ["stdout", "stderr"] as const) {
+    p[which].setEncoding("utf8");
+    p[which].on("data", (c: string) => {
+      const had = said[which];
+      if (had.length < MAX_RELAY_OUTPUT) said[which] = had + c.slice(0, MAX_RELAY_OUTPUT - had.length);
+    });
+  }
+  return {
+    ...p,
+    outcome: p.exit.then((code) => ({ code, stdout: said.stdout, stderr: said.stderr.trim() })),
+  };
 }
