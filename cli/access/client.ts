@@ -356,7 +356,7 @@ async function outcomeOf(
 }
 
 /** One PUT of `length` bytes of `file` from `offset`, for `request`; resolves with the agent's answer. */
-async function putPart(
+export async function putPart(
   r: SessionRequest,
   info: NodeInfo,
   request: Record<string, unknown>,

@@ -14,6 +14,12 @@ import { idSchema } from "../ids";
  */
 export const DEFAULT_AGENT_TRIAL_SECONDS = 120;
 
+/**
+ * How long an upload in parts may send no part before it is dropped: its client sends the next
+ * part at once, and its relay gives up on a client silent for 120 s (more than enough).
+ */
+export const DEFAULT_UPLOAD_ABANDON_SECONDS = 300;
+
 export const ISOLATED_BUILDER_DEFAULTS = { image: "moby/buildkit:v0.13.2", network: "berth-builds" } as const;
 
 const s3Channel = s3Location
@@ -82,6 +88,13 @@ export const agentConfigSchema = z
         lookupTimeoutMs: z.number().int().positive().default(5000),
         /** Bound of one clone, pull, build or start. */
         stepTimeoutSeconds: z.number().int().positive().default(1800),
+        /**
+         * `berth workspace cp`: an upload in parts with none being written for this long is
+         * dropped and its file beside the target removed (node-agent/access/upload-leftovers.ts).
+         * At most 30 min: a sweep removes the folder's leftovers not written for an hour, and an
+         * upload this agent holds open must never be one of them.
+         */
+        uploadAbandonSeconds: z.number().positive().max(1800).default(DEFAULT_UPLOAD_ABANDON_SECONDS),
         /**
          * Every untrusted build runs in a BuildKit container of its workspace's own
          * (node-agent/workspace/builder.ts): the BuildKit image (buildx pulls it, or takes the

@@ -2,6 +2,7 @@
 // the program signed, the nonce cache and session log on disk, the handlers of each action.
 import { join } from "node:path";
 import type { ChannelStore } from "../../contract/channel/store";
+import { DEFAULT_UPLOAD_ABANDON_SECONDS } from "../../contract/node/agent-config";
 import type { Logger } from "../../lib/log";
 import { appHandlers } from "./app-handlers";
 import { runHandler } from "./app-run";
@@ -9,7 +10,8 @@ import { NonceCache } from "./nonce-cache";
 import { type PolicySources, policyLookup } from "./policies";
 import { AccessServer } from "./server";
 import { SessionLog } from "./session-log";
-import { type WorkspaceLifecycleHooks, workspaceHandlers } from "./workspace-handlers";
+import { UploadLeftovers } from "./upload-leftovers";
+import { leftoverCleaner, type WorkspaceLifecycleHooks, workspaceHandlers } from "./workspace-handlers";
 
 /** The socket HAProxy forwards /.berth/access/ to (mode 600, in the state folder). */
 export function accessSocketPath(stateRoot: string): string {
@@ -34,7 +36,15 @@ export interface AccessWiring {
   socketGroup?: number;
   /** A python3 with os.splice: uploads and downloads are spliced by it (splice-relay.ts). */
   splicePython?: string;
+  /**
+   * An upload with no part being written for this long is dropped and its file removed (agent
+   * config workspaces.uploadAbandonSeconds; upload-leftovers.ts).
+   */
+  uploadAbandonSeconds?: number;
 }
+
+/** How often the journal of uploads is swept for the files of ones that will not finish. */
+const LEFTOVER_SWEEP_MS = 10 * 60_000;
 
 export async function startAccess(w: AccessWiring): Promise<{ server: AccessServer; sessions: SessionLog }> {
   const sessions = new SessionLog({
@@ -43,6 +53,20 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
     ...(w.channel ? { channel: w.channel } : {}),
     log: w.log,
   });
+  const workspaces = {
+    stateRoot: w.stateRoot,
+    ...(w.workspaceDockerHost ? { dockerHost: w.workspaceDockerHost } : {}),
+  };
+  // Uploads that will not finish leave no file (upload-leftovers.ts): those cut in this agent's
+  // life, and those a killed agent left (the journal, swept now and every few minutes).
+  const leftovers = w.splicePython
+    ? new UploadLeftovers({
+        journalDir: join(w.stateRoot, "access", "uploads"),
+        abandonMs: (w.uploadAbandonSeconds ?? DEFAULT_UPLOAD_ABANDON_SECONDS) * 1000,
+        clean: leftoverCleaner({ ...workspaces, splicePython: w.splicePython }),
+        log: w.log,
+      })
+    : undefined;
   const server = new AccessServer({
     nodeId: w.nodeId,
     socketPath: w.socketPath ?? accessSocketPath(w.stateRoot),
@@ -52,10 +76,10 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
       ...appHandlers(),
       run: runHandler({ stateRoot: w.stateRoot, nodePrivateKey: w.nodePrivateKey }),
       ...workspaceHandlers({
-        stateRoot: w.stateRoot,
-        ...(w.workspaceDockerHost ? { dockerHost: w.workspaceDockerHost } : {}),
+        ...workspaces,
         ...(w.workspaceLifecycle ? { lifecycle: w.workspaceLifecycle } : {}),
         ...(w.splicePython ? { splicePython: w.splicePython } : {}),
+        ...(leftovers ? { leftovers } : {}),
       }),
     },
     nonces: new NonceCache({ file: join(w.stateRoot, "access", "nonces.json") }),
@@ -63,5 +87,9 @@ export async function startAccess(w: AccessWiring): Promise<{ server: AccessServ
     log: w.log,
   });
   await server.start();
+  if (leftovers) {
+    void leftovers.sweep();
+    setInterval(() => void leftovers.sweep(), LEFTOVER_SWEEP_MS).unref();
+  }
   return { server, sessions };
 }

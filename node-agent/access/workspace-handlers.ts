@@ -22,6 +22,7 @@ import { dockerSocket, execExitCode, resizeExec, startExec } from "./docker-api"
 import type { AccessContext, ActionHandler } from "./server";
 import { stdinTo } from "./session";
 import { RELAY_CUT_SHORT, type RemoteUser, startSpliceRelay } from "./splice-relay";
+import type { CleanLeftovers, UploadLeftovers, UploadPlace } from "./upload-leftovers";
 import { findWorkspaceContainer, type WorkspaceContainer } from "./workspace-container";
 
 /** The daemon's workspaces (sync.ts): sessions count as activity; a stopped workspace is woken. */
@@ -50,10 +51,14 @@ export interface WorkspaceAccessDeps {
    * container).
    */
   splicePython?: string;
+  /** Uploads that will not finish, their files removed (upload-leftovers.ts; with the relay). */
+  leftovers?: UploadLeftovers;
 }
 
 /** Seconds an upload's client may send nothing before the relay gives up. */
 const RELAY_IDLE_SECONDS = 120;
+/** Bound of one clean of an upload's leftovers (a folder of many names is looked at in part). */
+const CLEAN_TIMEOUT_MS = 30_000;
 
 /** The user's login shell, else bash, else sh. */
 export const LOGIN_SHELL = [
@@ -171,17 +176,27 @@ async function writeThroughRelay(
   const root = await openContainerRoot(dockerSocket(d.dockerHost), w.id);
   let relay: ReturnType<typeof startSpliceRelay>;
   let body: import("node:net").Socket | undefined;
+  const part = { offset: r.offset ?? 0, size: r.size, total: r.total ?? r.size };
+  let place: UploadPlace | undefined;
   try {
+    const user = relayUser(w, root, ids);
+    const partial = `.berth-upload-${r.upload ?? randomBytes(16).toString("hex")}`;
+    // Known before a byte is written, so that a file the upload leaves is removed (its last part
+    // is then taken only when every byte before it landed here).
+    const refused = await d.leftovers?.begin({ workspace: c.target.id, dir, partial, user }, part);
+    if (refused) {
+      await c.session.write("stderr", `${at.dir === "/" ? "" : at.dir}/${at.name}: ${refused}\n`);
+      return 1;
+    }
+    if (d.leftovers) place = { workspace: c.target.id, dir, partial, user };
     const spec = {
       mode: "upload" as const,
-      ...relayUser(w, root, ids),
+      ...user,
       dir,
       name: at.name,
-      partial: `.berth-upload-${r.upload ?? randomBytes(16).toString("hex")}`,
+      partial,
       target: `${at.dir === "/" ? "" : at.dir}/${at.name}`,
-      size: r.size,
-      offset: r.offset ?? 0,
-      total: r.total ?? r.size,
+      ...part,
       fileMode: r.mode ?? 0o644,
       idleSeconds: RELAY_IDLE_SECONDS,
     };
@@ -189,6 +204,9 @@ async function writeThroughRelay(
     // for 100 Continue); else the agent writes what it reads into the relay's stdin.
     body = c.session.takeBody?.(r.size);
     relay = startSpliceRelay(d.splicePython, body ?? "pipe", root.handle.fd, spec, c.session.signal);
+  } catch (e) {
+    if (place) d.leftovers?.end(place, part, false);
+    throw e;
   } finally {
     // The child has its own descriptor of the root now (or none was started).
     await root.handle.close();
@@ -196,9 +214,42 @@ async function writeThroughRelay(
   if (body) c.session.sendContinue?.();
   else pipeBody(c, relay, r.size);
   const { code, stderr } = await relay.outcome;
+  if (place) d.leftovers?.end(place, part, code === 0);
   if (code === 0) return 0;
   await c.session.write("stderr", `${stderr || `the upload's relay stopped with ${code}`}\n`);
   return 1;
+}
+
+/**
+ * Removes an upload's leftover file (upload-leftovers.ts) in the workspace's running container,
+ * through the splice relay's `clean` as the user the upload wrote as; throws when the workspace
+ * does not run (the journal keeps it for a later sweep).
+ */
+export function leftoverCleaner(d: WorkspaceAccessDeps & { splicePython: string }): CleanLeftovers {
+  const socket = dockerSocket(d.dockerHost);
+  return async (place, before) => {
+    const w = await findWorkspaceContainer(
+      place.workspace,
+      join(d.stateRoot, "workspaces", place.workspace, "repo"),
+      socket,
+    );
+    const root = await openContainerRoot(socket, w.id);
+    let relay: ReturnType<typeof startSpliceRelay>;
+    try {
+      relay = startSpliceRelay(
+        d.splicePython,
+        "ignore",
+        root.handle.fd,
+        { mode: "clean", ...place.user, dir: place.dir, names: [place.partial], before },
+        AbortSignal.timeout(CLEAN_TIMEOUT_MS),
+      );
+    } finally {
+      await root.handle.close();
+    }
+    const { code, stdout, stderr } = await relay.outcome;
+    if (code !== 0) throw new Error(stderr || `the relay's clean stopped with ${code}`);
+    return stdout.split("\n").filter(Boolean);
+  };
 }
 
 /** An upload's body read here (a client that did not wait) written into the relay's stdin, exactly `size` bytes. */

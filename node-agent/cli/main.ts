@@ -322,6 +322,7 @@ export async function main(argv: string[], given: Io): Promise<number> {
           // Files in and out of workspaces are spliced by the node's Python when it has os.splice,
           // as the workspace's remote user (node-agent/access/splice-relay.ts).
           ...(splicePython ? { splicePython } : {}),
+          uploadAbandonSeconds: config.workspaces.uploadAbandonSeconds,
         });
         // The proxy serves the access endpoint even before (or without) any environment's route.
         await proxy

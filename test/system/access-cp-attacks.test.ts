@@ -5,14 +5,17 @@
 // read where the remote user may not write or read. And the read check asks the kernel as that
 // user: a file in a parent folder of another user's (0700) and a file a POSIX ACL denies the user
 // are refused, as is a folder an ACL closes to writes. The ACLs are set with setfacl, from
-// Debian's `acl`, installed in the workspace's image.
+// Debian's `acl`, installed in the workspace's image. An upload in parts that does not finish (its
+// client gone after a part, its connection lost mid-part, its agent killed) leaves no
+// `.berth-upload-<id>` file; the next agent's sweep follows no link named like one and removes no
+// file of root's named like one, though the remote user could unlink it there.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { downloadFile, uploadFile } from "../../cli/access/client";
+import { downloadFile, nodeInfoOf, putPart, uploadFile } from "../../cli/access/client";
 import { generateSigningKeyPair } from "../../contract/payload";
 import { type WorkspaceDeclaration, workspaceKeys } from "../../contract/workspace/declaration";
 import { run } from "../../lib/process";
@@ -31,6 +34,7 @@ const WS = `acc-atk-${RUN}`;
 const h = new AgentHarness();
 const tmp = mkdtempSync(join(tmpdir(), "berth-cp-attacks-"));
 const alice = generateSigningKeyPair();
+const ABANDON_SECONDS = 5;
 let repo = "";
 let container = "";
 
@@ -88,6 +92,43 @@ async function get(path: string, local: string) {
   return { code, err };
 }
 
+/**
+ * One part of an upload, as the CLI sends it (`length` bytes of `local` from `offset`): the exit
+ * code and stderr the agent answered, or the error when the request broke.
+ */
+async function sendPart(
+  local: string,
+  path: string,
+  upload: string,
+  offset: number,
+  length: number,
+  total: number,
+) {
+  const r = request("file-write", { path, mode: 0o644, size: length, offset, total, upload });
+  try {
+    const res = await putPart(r, await nodeInfoOf(r.url), r.request, local, offset, length);
+    const body = JSON.parse(res.text) as { code?: number; stderr?: string };
+    return { code: body.code, err: Buffer.from(body.stderr ?? "", "base64").toString() };
+  } catch (e) {
+    return { code: -1, err: (e as Error).message };
+  }
+}
+
+/** The names in a folder of the container that are an upload's files. */
+const leftovers = async (folder: string) =>
+  (await inside("0", `ls -A ${folder}`)).stdout.split("\n").filter((f) => f.startsWith(".berth-upload-"));
+
+/** Waits (bounded) until `folder` holds no upload's file; resolves with what is left. */
+async function leftoversGone(folder: string, seconds: number) {
+  const deadline = Date.now() + seconds * 1000;
+  let left = await leftovers(folder);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    left = await leftovers(folder);
+  }
+  return left;
+}
+
 /** A shell command in the workspace's container as `user`. */
 const inside = (user: string, script: string) =>
   run("docker", ["exec", "-u", user, container, "sh", "-c", script], { allowFailure: true });
@@ -124,7 +165,8 @@ beforeAll(async () => {
     { ".devcontainer/devcontainer.json": sampleConfig({ postCreateCommand: "true" }) },
     "busybox acl",
   );
-  await h.startDaemon();
+  // An upload with no part for 5 s is dropped (the default is 300 s).
+  await h.startDaemon({ uploadAbandonSeconds: ABANDON_SECONDS });
   await declareWorkspace(h, declaration(WS));
   await workspaceRunning(h, WS);
   container = (await run("docker", ["ps", "-q", "--filter", `label=berth.workspace=${WS}`])).stdout.trim();
@@ -240,4 +282,87 @@ describe("cp into and out of a hostile workspace", () => {
     expect(r.err).toContain("/tmp/acl-no-write");
     expect((await inside("0", "ls -A /tmp/acl-no-write")).stdout).toBe("");
   });
+});
+
+describe("an upload in parts that does not finish leaves no file behind", () => {
+  const P = 1000;
+  let local = "";
+  beforeAll(() => {
+    local = join(tmp, "parts.bin");
+    writeFileSync(local, randomBytes(3 * P));
+  });
+
+  it("a client gone after its first part: the file beside the target goes, and its late parts never make a file", async () => {
+    expect((await inside("dev", "mkdir -p /tmp/cut")).exitCode).toBe(0);
+    const id = randomBytes(16).toString("hex");
+    const first = await sendPart(local, "/tmp/cut/f.bin", id, 0, P, 3 * P);
+    expect(first).toEqual({ code: 0, err: "" });
+    // The upload's file is there while the upload may go on...
+    expect(await leftovers("/tmp/cut")).toEqual([`.berth-upload-${id}`]);
+    // ...and gone once no part came for the bound.
+    expect(await leftoversGone("/tmp/cut", ABANDON_SECONDS + 20)).toEqual([]);
+    // The client comes back: its next part lands in a new file, but the last is refused (the
+    // bytes before it are not all there), nothing is written, and that file goes too.
+    expect((await sendPart(local, "/tmp/cut/f.bin", id, P, P, 3 * P)).code).toBe(0);
+    const last = await sendPart(local, "/tmp/cut/f.bin", id, 2 * P, P, 3 * P);
+    expect(last.code).toBe(1);
+    expect(last.err).toContain("/tmp/cut/f.bin: the upload's earlier parts did not all land on this node");
+    expect(await leftoversGone("/tmp/cut", ABANDON_SECONDS + 20)).toEqual([]);
+    expect((await inside("0", "ls -A /tmp/cut")).stdout).toBe("");
+  }, 120_000);
+
+  it("a connection lost mid-part: nothing is left", async () => {
+    expect((await inside("dev", "mkdir -p /tmp/lost")).exitCode).toBe(0);
+    const id = randomBytes(16).toString("hex");
+    expect((await sendPart(local, "/tmp/lost/f.bin", id, 0, P, 3 * P)).code).toBe(0);
+    // The second part's request ends after 600 of its 1000 bytes (the local file is shorter).
+    const short = join(tmp, "short.bin");
+    writeFileSync(short, randomBytes(P + 600));
+    const cut = await sendPart(short, "/tmp/lost/f.bin", id, P, P, 3 * P);
+    expect(cut.code).not.toBe(0);
+    expect(await leftoversGone("/tmp/lost", ABANDON_SECONDS + 20)).toEqual([]);
+    expect((await inside("0", "ls -A /tmp/lost")).stdout).toBe("");
+  }, 120_000);
+
+  it("an agent killed mid-upload: the next one removes the file, follows no planted link and removes no file not the user's", async () => {
+    const ids = Array.from({ length: 5 }, () => randomBytes(16).toString("hex"));
+    const [upload, link, stale, roots, fresh] = ids.map((i) => `.berth-upload-${i}`) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    // In the remote user's own folder (where they could unlink anything): a link named like a
+    // leftover to a file of theirs elsewhere, their own stale leftover, root's file named like one
+    // (two hours old), a leftover still being written, and names near the pattern.
+    const old = 'touch -h -d "2 hours ago"';
+    const mine = await inside(
+      "dev",
+      [
+        "mkdir -p /tmp/killed /tmp/kept && printf keep > /tmp/kept/mine && cd /tmp/killed",
+        `ln -s /tmp/kept/mine ${link} && ${old} ${link}`,
+        `printf x > ${stale} && ${old} ${stale} && printf x > ${stale}.bak && ${old} ${stale}.bak`,
+        `printf x > ${fresh}`,
+      ].join(" && "),
+    );
+    expect(mine.exitCode, mine.stderr).toBe(0);
+    const setup = await inside("0", `printf root > /tmp/killed/${roots} && ${old} /tmp/killed/${roots}`);
+    expect(setup.exitCode, setup.stderr).toBe(0);
+    expect((await sendPart(local, "/tmp/killed/f.bin", ids[0] as string, 0, P, 3 * P)).code).toBe(0);
+    // Killed before its bound passed (5 s): this agent will never drop the upload.
+    await h.restartDaemon("SIGKILL");
+    const deadline = Date.now() + 30_000;
+    let left = await leftovers("/tmp/killed");
+    while (left.includes(upload) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      left = await leftovers("/tmp/killed");
+    }
+    expect(left.sort()).toEqual([link, roots, fresh, `${stale}.bak`].sort());
+    const after = await inside(
+      "0",
+      `cat /tmp/kept/mine; readlink /tmp/killed/${link}; stat -c %U /tmp/killed/${roots}; cat /tmp/killed/${roots}`,
+    );
+    expect(after.stdout).toBe("keep/tmp/kept/mine\nroot\nroot");
+  }, 120_000);
 });

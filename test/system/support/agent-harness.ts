@@ -288,6 +288,7 @@ export class AgentHarness {
     tls?: boolean;
     trustRoots?: string[];
     upgrade?: Record<string, unknown>;
+    uploadAbandonSeconds?: number;
   }) {
     // The node's enrollment secret, as cloud-init or the local node writes it (0600).
     const enrollmentSecretFile = join(this.root, "enrollment-secret");
@@ -306,6 +307,7 @@ export class AgentHarness {
       healthTimeoutSeconds: o.healthTimeoutSeconds ?? 30,
       ...(o.heldVolumesTimeoutSeconds ? { heldVolumesTimeoutSeconds: o.heldVolumesTimeoutSeconds } : {}),
       drainSeconds: 0.5,
+      ...(o.uploadAbandonSeconds ? { workspaces: { uploadAbandonSeconds: o.uploadAbandonSeconds } } : {}),
       disks: { fstabPath: join(this.root, "fstab"), deviceTimeoutSeconds: 3 },
       proxy: {
         bind: `127.0.0.1:${this.proxyPort}`,
@@ -321,7 +323,9 @@ export class AgentHarness {
    * Runs the bundled agent (dist/berth-agent.js run) as its own process, the way a node runs it:
    * it polls the folder channel, serves the proxy and the access endpoint. Its log is agent.log.
    */
-  async startDaemon(opts: { healthTimeoutSeconds?: number; tls?: boolean } = {}): Promise<void> {
+  async startDaemon(
+    opts: { healthTimeoutSeconds?: number; tls?: boolean; uploadAbandonSeconds?: number } = {},
+  ): Promise<void> {
     this.proxyPort = await freePort();
     if (opts.tls) this.tlsPort = await freePort();
     const config = this.writeConfig(opts);
