@@ -21,6 +21,7 @@ import {
   type RestoreReport,
 } from "./backup/backups";
 import { BackupJobs, type BackupSettings } from "./backup/jobs";
+import type { ExchangeFolders } from "./backup/swap";
 import type { ChannelChanges } from "./channel-watch";
 import type { AgentConfig } from "./config";
 import { Converger } from "./converge/converger";
@@ -58,6 +59,8 @@ export interface AgentDeps {
   log: Logger;
   /** Called at each apply step and at the points of a restore (fault injection in tests, timelines in benchmarks). */
   onStep?: (step: string) => Promise<void> | void;
+  /** How a restore exchanges two folders (default: renameat2 through python3; backup/swap.ts). */
+  exchange?: ExchangeFolders;
   /** restic's progress of backups and restores (`berth-agent backup`/`restore` on a terminal). */
   resticProgress?: ResticProgressListener;
   /** Change notifications of the channel (a watched folder): each one starts a poll at once. */
@@ -140,6 +143,7 @@ export class Agent {
       restarted: (env) => this.recovery.repointProxy(env),
       ...(d.resticProgress ? { progress: d.resticProgress } : {}),
       ...(d.onStep ? { onStep: d.onStep } : {}),
+      ...(d.exchange ? { exchange: d.exchange } : {}),
     });
     let enrollmentSecret: string | undefined;
     try {
@@ -525,10 +529,19 @@ export class Agent {
     return this.loop.pollOnce();
   }
 
-  /** Start-up: identity, crash recovery of every known environment. */
+  /** Start-up: identity, crash recovery of every known environment (a cut restore's swap, then containers and proxy). */
   async start(): Promise<void> {
     if (!this.identityPublished) await this.publishIdentity();
     for (const env of this.localEnvironments()) {
+      // A restore's swap cut off by the crash first: its stopped containers start again there.
+      await this.backupJobs
+        .recoverInterrupted(env)
+        .catch((e) =>
+          this.d.log.error(
+            { environment: env, err: describeError(e) },
+            "settling an interrupted restore failed",
+          ),
+        );
       try {
         await this.recover(env);
       } catch (e) {

@@ -3,11 +3,12 @@
 // this file runs it (Docker through the agent's runner, restic through `restic`, both injected)
 // and records the outcome. Secrets reach restic only through its environment, and are redacted
 // from errors.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { NodeBackup, NodeBackupVolume } from "../../contract/backup/schema";
 import type { BackupRunStatus, BackupStatus } from "../../contract/channel/status";
 import { volumeName } from "../../contract/render/node-compose";
+import { fsyncDir } from "../../lib/atomic-write";
 import { flushedAfter, flushFileSystem } from "../../lib/flush";
 import type { Logger } from "../../lib/log";
 import { type RunResult, redactText, run } from "../../lib/process";
@@ -42,6 +43,19 @@ import {
   type Snapshot,
   unreadItems,
 } from "./restic";
+import {
+  type ExchangeFolders,
+  exchangeFolders,
+  hasSwapJournal,
+  planSwapRecovery,
+  readSwapJournal,
+  removeSwapJournal,
+  runSwapSteps,
+  type SwapJournal,
+  type SwapRecoveryPlan,
+  seen,
+  writeSwapJournal,
+} from "./swap";
 
 /** Runs one restic command (never throws for its exit code): restic's own runner. */
 export type ResticRunner = (
@@ -82,9 +96,13 @@ export interface BackupsDeps {
   progress?: ResticProgressListener;
   /**
    * Called at the points of a first apply's restore (`restore:downloaded`, `restore:flushed`,
-   * `restore:moved`): the crash tests' fault injection kills the agent there.
+   * `restore:moved`) and of a restore over a volume's data (`swap:restored`, `swap:journaled`,
+   * `swap:stopped`, `swap:aside` (only without an exchange), `swap:placed`, `swap:cleaned`; swap.ts): the crash tests'
+   * fault injection kills the agent there.
    */
   onStep?: (step: string) => Promise<void> | void;
+  /** How two folders are exchanged in one step (default: renameat2 through python3; swap.ts). */
+  exchange?: ExchangeFolders;
 }
 
 /**
@@ -92,13 +110,33 @@ export interface BackupsDeps {
  * folders (restic's partial output, never moved into place). Held under the backup lock, so no
  * restore of this node writes there now.
  */
-function removeStaleRestores(device: string): void {
+function removeStaleRestores(device: string): string[] {
+  const stale = staleRestores(device);
+  for (const path of stale) rmSync(path, { recursive: true, force: true });
+  return stale;
+}
+
+function staleRestores(device: string): string[] {
   const parent = dirname(device);
-  if (!existsSync(parent)) return;
+  if (!existsSync(parent)) return [];
   const prefix = `${basename(device)}.restore-`;
-  for (const name of readdirSync(parent)) {
-    if (name.startsWith(prefix)) rmSync(join(parent, name), { recursive: true, force: true });
-  }
+  return readdirSync(parent)
+    .filter((name) => name.startsWith(prefix))
+    .map((name) => join(parent, name));
+}
+
+/** A volume whose folder a restore may swap. */
+export interface SwappedVolume {
+  name: string;
+  device: string;
+}
+
+/**
+ * Whether a killed restore left something beside one of these volumes: a swap's journal, or a
+ * partial restore. Cheap (one folder listing per volume): asked at every pass.
+ */
+export function interruptedRestore(volumes: readonly SwappedVolume[]): boolean {
+  return volumes.some((v) => hasSwapJournal(v.device) || staleRestores(v.device).length > 0);
 }
 
 export class BackupError extends Error {}
@@ -463,7 +501,10 @@ export class Backups {
     o: RestoreOptions,
   ): Promise<RestoreReport> {
     const a = this.access(b, secrets);
-    const report: RestoreReport = { at: this.now().toISOString(), reason: o.reason, volumes: [] };
+    // What a killed restore left is settled first: a first apply must not take a volume whose
+    // data sits aside in a cut swap for an empty one.
+    const recovered = await this.recoverInterrupted(env, b.volumes);
+    const report: RestoreReport = { at: this.now().toISOString(), reason: o.reason, volumes: [...recovered] };
     if (!o.snapshot) {
       const vols = b.volumes.filter((v) => !o.volume || v.name === o.volume);
       if (o.volume && vols.length === 0) throw new BackupError(`${env} backs up no volume ${o.volume}`);
@@ -515,6 +556,8 @@ export class Backups {
     v: NodeBackupVolume,
   ): Promise<RestoreReport["volumes"][number]> {
     mkdirSync(dirname(v.device), { recursive: true });
+    const unsettled = this.unsettledSwap(v);
+    if (unsettled) return { volume: v.name, action: "failed", detail: unsettled };
     removeStaleRestores(v.device);
     const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
     const r = await this.restic(a, restic.restoreLatest(a.region, env, v.name, tmp));
@@ -581,10 +624,14 @@ export class Backups {
     }
     const parent = dirname(v.device);
     mkdirSync(parent, { recursive: true });
+    const unsettled = this.unsettledSwap(v);
+    if (unsettled) return { ...base, action: "failed", detail: unsettled };
     removeStaleRestores(v.device);
     const tmp = `${v.device}.restore-${process.pid}-${Date.now()}`;
     const old = `${v.device}.replaced-${process.pid}-${Date.now()}`;
-    let stopped: string[] = [];
+    // The swap's journal (swap.ts): written before anything is stopped or moved; from then on,
+    // whatever stops this process, the next pass finishes or rolls back the swap from it.
+    let journal: SwapJournal | undefined;
     try {
       await flushedAfter(
         parent,
@@ -596,30 +643,177 @@ export class Backups {
         ),
       );
       mkdirSync(tmp, { recursive: true });
-      if (f.exists) {
-        // Containers that mount the volume are stopped for the swap and started again after it.
-        const r = await this.d.docker(docker.runningContainersUsing(volumeName(env, v.name)));
-        stopped = docker.parseIds(r.stdout);
-        if (stopped.length > 0) await this.d.docker(docker.stopContainers(stopped));
+      await this.d.onStep?.("swap:restored");
+      // Containers that mount the volume are stopped for the swap and started again after it.
+      const using = f.exists
+        ? docker.parseIds(
+            (await this.d.docker(docker.runningContainersUsing(volumeName(env, v.name)))).stdout,
+          )
+        : [];
+      journal = {
+        volume: v.name,
+        device: v.device,
+        restored: tmp,
+        aside: old,
+        restoredIno: statSync(tmp).ino,
+        ...(f.exists ? { previousIno: statSync(v.device).ino } : {}),
+        snapshot: { id: s.id, shortId: s.shortId, time: s.time },
+        containers: using,
+        at: this.now().toISOString(),
+      };
+      writeSwapJournal(journal);
+      await this.d.onStep?.("swap:journaled");
+      if (using.length > 0) await this.d.docker(docker.stopContainers(using));
+      await this.d.onStep?.("swap:stopped");
+      // One atomic exchange where the node gives it (the previous data then at tmp)…
+      if (f.exists) await (this.d.exchange ?? exchangeFolders)(tmp, v.device);
+      if (seen(v.device)?.ino !== journal.restoredIno) {
+        // … else two renames, with no folder at the volume's path between them.
         if (f.exists) renameSync(v.device, old);
+        await this.d.onStep?.("swap:aside");
+        renameSync(tmp, v.device);
       }
-      renameSync(tmp, v.device);
+      fsyncDir(parent);
+      await this.d.onStep?.("swap:placed");
+      // The previous data, wherever the swap put it.
+      rmSync(tmp, { recursive: true, force: true });
       rmSync(old, { recursive: true, force: true });
+      await this.d.onStep?.("swap:cleaned");
+      const restarted = await this.endSwap(env, journal);
       return {
         ...base,
         action: "restored",
-        detail: f.empty
-          ? `restored snapshot ${s.shortId} of ${s.time} into the empty volume`
-          : `replaced the volume's data (newest change ${new Date(f.newestMs).toISOString()}) with snapshot ${s.shortId} of ${s.time}`,
+        detail: `${
+          f.empty
+            ? `restored snapshot ${s.shortId} of ${s.time} into the empty volume`
+            : `replaced the volume's data (newest change ${new Date(f.newestMs).toISOString()}) with snapshot ${s.shortId} of ${s.time}`
+        }${restarted ? `; ${restarted}` : ""}`,
       };
     } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      return { ...base, action: "failed", detail: (e as Error).message };
-    } finally {
-      if (stopped.length > 0) {
-        await this.d.docker(docker.startContainers(stopped), { allowFailure: true });
-        await this.afterRestart(env, []);
+      const error = (e as Error).message;
+      if (!journal) {
+        rmSync(tmp, { recursive: true, force: true });
+        return { ...base, action: "failed", detail: error };
       }
+      // Stopped or moved already: settled here as the next pass would settle it.
+      return this.settle(env, journal, error);
     }
+  }
+
+  /** Why a volume's swap is still unsettled (its journal stayed: swap.ts's "stuck"), if it is. */
+  private unsettledSwap(v: SwappedVolume): string | undefined {
+    return hasSwapJournal(v.device)
+      ? `an interrupted restore's swap of this volume is unsettled (${v.device}.swap.json): see the last restore report, settle it by hand, then remove that file`
+      : undefined;
+  }
+
+  /**
+   * A swap done: its containers started again, then its journal removed. Returns what was said
+   * about the containers when that went wrong.
+   */
+  private async endSwap(env: string, j: SwapJournal): Promise<string | undefined> {
+    const errors: string[] = [];
+    if (j.containers.length > 0) {
+      const r = await this.d.docker(docker.startContainers(j.containers), { allowFailure: true });
+      if (r.exitCode !== 0)
+        errors.push(`starting ${j.containers.length} stopped container(s) again failed: ${r.stderr.trim()}`);
+      await this.afterRestart(env, errors);
+    }
+    removeSwapJournal(j.device);
+    return errors.length > 0 ? errors.join("; ") : undefined;
+  }
+
+  /**
+   * Settles an interrupted swap from its journal and what its paths hold now (swap.ts): finished
+   * or rolled back, its containers started again, the journal removed; or, when neither is safe,
+   * nothing touched and the journal kept. `cause`: the error that cut this process's own swap.
+   */
+  private async settle(
+    env: string,
+    j: SwapJournal,
+    cause?: string,
+  ): Promise<RestoreReport["volumes"][number]> {
+    const plan: SwapRecoveryPlan = planSwapRecovery(j, {
+      device: seen(j.device),
+      restored: seen(j.restored),
+      aside: seen(j.aside),
+    });
+    const base = { volume: j.volume, snapshotId: j.snapshot.shortId };
+    const what = cause
+      ? `restoring snapshot ${j.snapshot.shortId} of ${j.snapshot.time} failed during the swap (${cause}), leaving ${plan.found}`
+      : `a restore of snapshot ${j.snapshot.shortId} of ${j.snapshot.time}, begun ${j.at}, was cut off during the swap, leaving ${plan.found}`;
+    if (plan.outcome === "stuck")
+      return {
+        ...base,
+        action: "failed",
+        detail: `${what}: neither the previous data nor the snapshot can be put back safely, so nothing was touched; keep the data you want at ${j.device} (the previous data was ${j.aside}, the restored copy ${j.restored}), start the environment's stopped containers, then remove ${j.device}.swap.json`,
+      };
+    runSwapSteps(plan.steps, dirname(j.device));
+    const restarted = await this.endSwap(env, j);
+    const containers =
+      j.containers.length > 0 && !restarted
+        ? `, ${j.containers.length} stopped container(s) started again`
+        : "";
+    const tail = restarted ? `; ${restarted}` : "";
+    if (plan.outcome === "completed")
+      return {
+        ...base,
+        action: "restored",
+        detail: `${what}: finished it, the volume holds the snapshot (the previous data removed${containers})${tail}`,
+      };
+    return {
+      ...base,
+      action: cause ? "failed" : "kept",
+      detail: `${what}: rolled back, the volume holds its previous data (the restored copy removed${containers}); berth-agent restore ${env} --snapshot ${j.snapshot.shortId} --force runs it again${tail}`,
+    };
+  }
+
+  /**
+   * Settles what killed restores left beside these volumes (called under the backup lock): each
+   * interrupted swap finished or rolled back from its journal, its stopped containers started
+   * again; partial restores (never swapped in) removed. Says what it found and did, per volume.
+   */
+  async recoverInterrupted(
+    env: string,
+    volumes: readonly SwappedVolume[],
+  ): Promise<RestoreReport["volumes"]> {
+    const out: RestoreReport["volumes"] = [];
+    for (const v of volumes) {
+      let j: SwapJournal | undefined;
+      try {
+        j = readSwapJournal(v.device);
+      } catch (e) {
+        out.push({ volume: v.name, action: "failed", detail: (e as Error).message });
+        continue;
+      }
+      if (j) {
+        const settled = await this.settle(env, j);
+        out.push(settled);
+        // An unsettled swap's restored copy may be the only whole one: left where it is.
+        if (hasSwapJournal(v.device)) continue;
+      }
+      const partial = removeStaleRestores(v.device);
+      if (partial.length > 0)
+        out.push({
+          volume: v.name,
+          action: "kept",
+          detail: `a restore cut off before its swap left ${partial.map((p) => basename(p)).join(", ")}: removed it; the volume kept its data`,
+        });
+    }
+    for (const e of out)
+      this.d.log[e.action === "failed" ? "error" : "warn"](
+        { environment: env, ...e },
+        "interrupted restore settled",
+      );
+    return out;
+  }
+
+  /** Records what recoverInterrupted did as the environment's restore report. */
+  noteRecovery(env: string, b: NodeBackup, volumes: RestoreReport["volumes"]): void {
+    if (volumes.length === 0) return;
+    this.update(env, b, (r) => ({
+      ...r,
+      restore: { at: this.now().toISOString(), reason: "operator", volumes },
+    }));
   }
 }

@@ -1,8 +1,17 @@
 // The backup jobs with a recording fake runner for Docker and one for restic: which commands a
 // backup, a hook, a stop-and-start, a missing repository and a scheduled pass run, as data.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { NodeBackup } from "../../contract/backup/schema";
@@ -20,6 +29,7 @@ import { ReleaseStore } from "../state/release-store";
 import { recordingRunner } from "../testing/recording-runner";
 import { Backups, type ResticRunner } from "./backups";
 import { BackupJobs } from "./jobs";
+import { writeSwapJournal } from "./swap";
 
 const ENV = "shop";
 const SECRETS = { "backup-password": "pw-1", "backup-key-id": "kid-1", "backup-secret": "sk-1" };
@@ -288,5 +298,45 @@ describe("BackupJobs (the current release's settings)", () => {
     expect(t.restic.subcommands().slice(-1)).toEqual(["snapshots"]);
     await jobs.requestedRestore(ENV, release);
     expect(t.restic.calls.length).toBe(after);
+  });
+
+  it("a pass settles a swap a killed restore left (named as the backups name the volume) and reports it; not while a restore holds the lock", async () => {
+    const t = setup();
+    const b = backupOf(t.root);
+    const { jobs, reported } = withRelease(t, b);
+    const device = b.volumes[0]?.device as string;
+    // Cut between the renames: no folder at the volume's path, the previous data aside.
+    const aside = `${device}.replaced-1-2`;
+    renameSync(device, aside);
+    const restored = `${device}.restore-1-2`;
+    mkdirSync(restored);
+    writeSwapJournal({
+      volume: "data",
+      device,
+      restored,
+      aside,
+      restoredIno: statSync(restored).ino,
+      previousIno: statSync(aside).ino,
+      snapshot: { id: "c".repeat(64), shortId: "cccccccc", time: "2026-12-01T00:00:00Z" },
+      containers: ["c1"],
+      at: "2026-12-07T12:00:00Z",
+    });
+    const held = t.backups.lock(ENV);
+    await jobs.tick();
+    expect(existsSync(device)).toBe(false);
+    held.release();
+    await jobs.tick();
+    expect(readFileSync(join(device, "file"), "utf8")).toBe("x");
+    expect(readdirSync(dirname(device))).toEqual(["data"]);
+    expect(t.docker.lines()).toEqual(["docker start c1"]);
+    expect(t.restarted).toEqual([ENV]);
+    expect(reported).toEqual([ENV]);
+    expect(t.backups.status(ENV)?.restore).toMatchObject({
+      reason: "operator",
+      volumes: [{ volume: "data", action: "kept", snapshotId: "cccccccc" }],
+    });
+    // Nothing left: the next passes do not take the lock or report again.
+    await jobs.tick();
+    expect(reported).toEqual([ENV]);
   });
 });

@@ -7,10 +7,18 @@ import type { NodeBackup } from "../../contract/backup/schema";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import type { MountDisk } from "../disks/mount";
+import { type Lock, LockHeldError } from "../state/lock";
 import type { Release } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { isSwarmStack } from "../swarm/release";
-import { BackupError, type Backups, type RestoreOptions, type RestoreReport } from "./backups";
+import {
+  BackupError,
+  type Backups,
+  interruptedRestore,
+  type RestoreOptions,
+  type RestoreReport,
+  type SwappedVolume,
+} from "./backups";
 
 export interface BackupJobsDeps {
   backups: Backups;
@@ -109,10 +117,51 @@ export class BackupJobs {
     }
   }
 
+  /**
+   * What a killed restore left beside the environment's volumes (a swap's journal, a partial
+   * restore; backup/swap.ts), settled under the backup lock and reported as the environment's
+   * restore. Asked at the agent's start, at each backup pass and before each apply (of `release`
+   * too, whose volumes may be new); nothing to do costs a folder listing per volume. A restore
+   * that still runs holds the lock: left to it.
+   */
+  async recoverInterrupted(env: string, release?: Release): Promise<void> {
+    const store = this.d.store(env);
+    const current = store.current();
+    // A Swarm stack's volumes are its holders' (swarm/held-backups.ts).
+    const mine = current !== undefined && !isSwarmStack(store.readCompose(current));
+    const releases = [release, mine ? store.release(current) : undefined].filter(
+      (r): r is Release => r !== undefined,
+    );
+    // Named as the backups name them (extras.volumes holds the Docker volumes' names).
+    const volumes = new Map<string, SwappedVolume>();
+    for (const r of releases)
+      for (const v of r.extras.backup?.volumes ?? [])
+        volumes.set(v.device, { name: v.name, device: v.device });
+    for (const r of releases)
+      for (const v of r.extras.volumes) if (!volumes.has(v.device)) volumes.set(v.device, v);
+    if (!interruptedRestore([...volumes.values()])) return;
+    let lock: Lock;
+    try {
+      lock = this.d.backups.lock(env);
+    } catch (e) {
+      if (e instanceof LockHeldError) return;
+      throw e;
+    }
+    try {
+      const settled = await this.d.backups.recoverInterrupted(env, [...volumes.values()]);
+      const backup = releases.find((r) => r.extras.backup)?.extras.backup;
+      if (backup) this.d.backups.noteRecovery(env, backup, settled);
+    } finally {
+      lock.release();
+      await this.d.reportBackup(env);
+    }
+  }
+
   /** Runs the backups, prunes and checks that are due, in every environment that declares them. */
   async tick(): Promise<void> {
     for (const env of this.d.environments()) {
       try {
+        await this.recoverInterrupted(env);
         const d = this.declared(env);
         if (!d) continue;
         // The secrets are opened only when a job is due, not at every poll.

@@ -173,6 +173,8 @@ function makeAgent(
     ...(resticProgress ? { resticProgress } : {}),
     // Fault injection for the crash-safety tests: SIGKILL the agent at the named apply step (in
     // an apply's child, its daemon too: the whole agent dies), or only the apply's child.
+    // A node whose restores cannot exchange two folders in one step (backup/swap.ts): two renames.
+    ...(process.env.BERTH_AGENT_FAULT_NO_RENAME_EXCHANGE ? { exchange: async () => {} } : {}),
     ...(crashAt || crashApplyAt
       ? {
           onStep: (step: string) => {

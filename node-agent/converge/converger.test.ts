@@ -150,6 +150,7 @@ function setup(
     },
     backups: {
       restoreBeforeFirstApply: async () => (o.restore ? o.restore() : o.restoreFails),
+      recoverInterrupted: async () => {},
       requestedRestore: async () => {},
     },
     recover: async () => {},

@@ -46,7 +46,7 @@ export interface ConvergerDeps {
   docker: DockerRunner;
   proxy: ProxyControl & { routesOf?(env: string): { environmentId: string; host: string; path?: string }[] };
   report: (status: StatusReport) => Promise<void>;
-  backups: Pick<BackupJobs, "restoreBeforeFirstApply" | "requestedRestore">;
+  backups: Pick<BackupJobs, "restoreBeforeFirstApply" | "requestedRestore" | "recoverInterrupted">;
   /** Crash recovery of one environment (before a resumed rollback). */
   recover: (env: string) => Promise<void>;
   log: Logger;
@@ -172,6 +172,9 @@ export class Converger {
     if (release === undefined) return undefined;
     const lock = store.lock();
     try {
+      // A restore cut off during its swap is settled before the apply makes a missing volume
+      // folder anew (an empty one) and starts the app on it (backup/swap.ts).
+      await this.d.backups.recoverInterrupted(env, release);
       if (!resuming) {
         store.save(desired, {
           payload: text,
@@ -373,6 +376,7 @@ export class Converger {
     const store = this.d.store(env);
     const lock = store.lock();
     try {
+      await this.d.backups.recoverInterrupted(env, release);
       const cur = store.current();
       const outcome = await this.d.applier.apply(store, release);
       const { rollingBack: _done, ...meta } = store.readMetadata(release.sequence);
