@@ -6,7 +6,7 @@
 //
 // A client that sends `Expect: 100-continue` waits for the agent before it sends the body. Until
 // then no byte of the body has reached this process, so a handler may hand the request's socket
-// to a child process that reads the body itself (takeBody, upload-relay.ts) and only then say
+// to a child process that reads the body itself (takeBody: the splice relay, splice-relay.ts) and only then say
 // `100 Continue`: the body never enters the agent's heap. A client that does not wait (an older
 // CLI, a proxy that answered 100 itself) has its body read here, as before.
 import type { IncomingMessage, ServerResponse } from "node:http";

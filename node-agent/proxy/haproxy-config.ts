@@ -271,10 +271,11 @@ export function renderHaproxyConfig(input: ProxyConfigInput): string {
   out.push(`  default_backend ${NO_ROUTE_BACKEND}`);
   for (const p of plans) out.push("", ...backendBlock(p));
   // splice-request: a file upload's body (one HTTP PUT) goes from the client's socket to the
-  // agent's (its upload relay's) through the kernel, without HAProxy copying it. splice-auto
-  // left HAProxy copying: 1 GiB through HAProxy 2.6 into the relay cost it 0.72-0.75 s with
-  // splice-auto (as much as with neither, 0.71-0.73) and 0.44-0.52 s with splice-request (plain
-  // HTTP on 127.0.0.1, load ~5; a TLS frontend decrypts, so nothing is spliced there).
+  // agent's (handed to its splice relay) through the kernel, without HAProxy copying it.
+  // splice-auto left HAProxy copying: 1 GiB through HAProxy 2.6 into the agent (measured with
+  // the upload relay it had before the splice relay) cost it 0.72-0.75 s with splice-auto (as
+  // much as with neither, 0.71-0.73) and 0.44-0.52 s with splice-request (plain HTTP on
+  // 127.0.0.1, load ~5; a TLS frontend decrypts, so nothing is spliced there).
   // splice-response: a download's answer (the splice relay's, node-agent/access/splice-relay.ts)
   // the same way back: 1 GiB from a Unix socket to curl cost HAProxy 0.27-0.49 s with it against
   // 0.38-0.54 s without (load ~10); splice-auto spliced nothing here either (0.47-0.62 s).
