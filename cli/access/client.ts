@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { WebSocket } from "ws";
+import type { WebSocket } from "ws";
 import {
   ACCESS_PROTOCOL,
   type AccessAction,
@@ -160,6 +160,9 @@ async function openWith(
     base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
     address = new URL(path, base).toString();
   }
+  // Loaded for a session only: an upload or a download (plain HTTP) does without it, and its
+  // modules' start (zlib's for permessage-deflate among them) was ~5-10 ms of every `cp`.
+  const { WebSocket } = await import("ws");
   const ws = new WebSocket(address, {
     headers: { authorization: encodeAccessToken(token) },
     handshakeTimeout: 15_000,
