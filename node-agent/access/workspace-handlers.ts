@@ -129,6 +129,14 @@ async function pty(
   return c.session.signal.aborted ? 130 : 1;
 }
 
+/** A container's root being opened, closed once open (nothing when the open failed). */
+async function discardRoot(opening: Promise<ContainerRoot>): Promise<void> {
+  await opening.then(
+    (r) => r.handle.close(),
+    () => {},
+  );
+}
+
 /** The remote user as the relay becomes it: the ids the check printed, as the node sees them. */
 function relayUser(w: WorkspaceContainer, root: ContainerRoot, lines: readonly string[]): RemoteUser {
   const u = checkedUser(lines);
@@ -163,17 +171,25 @@ async function writeThroughRelay(
     await c.session.write("stderr", `${problem}\n`);
     return 1;
   }
+  // The container's root is opened while the check runs: neither needs the other's answer.
+  const opening = openContainerRoot(dockerSocket(d.dockerHost), w.id);
+  // Its failure is thrown where it is awaited, not as an unhandled rejection meanwhile.
+  opening.catch(() => {});
   // In the container's kept shell (container-checker.ts): an exec of its own cost ~50 ms here.
-  const out = await checks.run(w, writeCheckCommand(at.dir, at.name));
+  const out = await checks.run(w, writeCheckCommand(at.dir, at.name)).catch(async (e) => {
+    await discardRoot(opening);
+    throw e;
+  });
   const [dir = "", ...ids] = out.stdout.trim().split("\n");
   if (out.exitCode !== 0 || !dir.startsWith("/")) {
+    await discardRoot(opening);
     await c.session.write(
       "stderr",
       out.stderr.trim() ? `${out.stderr.trim()}\n` : `cannot write ${at.dir}/${at.name}\n`,
     );
     return 1;
   }
-  const root = await openContainerRoot(dockerSocket(d.dockerHost), w.id);
+  const root = await opening;
   let relay: ReturnType<typeof startSpliceRelay>;
   let body: import("node:net").Socket | undefined;
   const part = { offset: r.offset ?? 0, size: r.size, total: r.total ?? r.size };
@@ -293,14 +309,25 @@ async function readThroughRelay(
 ): Promise<number | undefined> {
   const answer = c.session.download;
   if (!d.splicePython || !answer) return undefined;
-  const out = await checks.run(w, readCheckCommand(path));
+  // The container's root is opened while the check runs, as for an upload.
+  const opening = openContainerRoot(dockerSocket(d.dockerHost), w.id);
+  // Its failure is thrown where it is awaited, not as an unhandled rejection meanwhile.
+  opening.catch(() => {});
+  const out = await checks.run(w, readCheckCommand(path)).catch(async (e) => {
+    await discardRoot(opening);
+    throw e;
+  });
   if (out.exitCode !== 0) {
+    await discardRoot(opening);
     await c.session.write("stderr", out.stderr.trim() ? `${out.stderr.trim()}\n` : `cannot read ${path}\n`);
     return 1;
   }
   const [resolved = "", kind, ...ids] = out.stdout.split("\n");
-  if (kind !== "file" || !resolved.startsWith("/") || !checkedUser(ids)) return undefined;
-  const root = await openContainerRoot(dockerSocket(d.dockerHost), w.id);
+  if (kind !== "file" || !resolved.startsWith("/") || !checkedUser(ids)) {
+    await discardRoot(opening);
+    return undefined;
+  }
+  const root = await opening;
   let relay: ReturnType<typeof startSpliceRelay> | undefined;
   try {
     const spec = {
