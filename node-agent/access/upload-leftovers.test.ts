@@ -144,6 +144,23 @@ describe("uploads that will not finish", () => {
     expect(await u.begin(place("c"), part(2))).toMatch(/earlier parts did not all land/);
   });
 
+  it("removes a file a part made after its upload ended (a client that sent a part with its last)", async () => {
+    const u = make(60_000);
+    await u.begin(place(), part(0));
+    u.end(place(), part(0), true);
+    await u.begin(place(), part(1));
+    u.end(place(), part(1), true);
+    expect(await u.begin(place(), part(2))).toBeUndefined();
+    // A part sent again while the last one is written: it may make the file anew after the rename.
+    expect(await u.begin(place(), part(1))).toBeUndefined();
+    u.end(place(), part(2), true);
+    await settle();
+    expect(cleaned).toEqual([]);
+    u.end(place(), part(1), true);
+    await settle();
+    expect(cleaned).toEqual([{ place: place(), before: 0 }]);
+  });
+
   it("refuses a part that names another folder, user or size than the upload's others", async () => {
     const u = make();
     await u.begin(place(), part(0));

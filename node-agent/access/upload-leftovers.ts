@@ -169,7 +169,12 @@ export class UploadLeftovers {
   /** A part begun ended: landed (its bytes are in the file; the last one made it whole) or not. */
   end(place: UploadPlace, part: UploadPartSpan, landed: boolean): void {
     const u = this.open.get(keyOf(place));
-    if (!u) return;
+    if (!u) {
+      // The upload ended while this part was written (its last part landed, or it was dropped
+      // after a part failed): a file this part made after that is no one's.
+      void this.cleanAt(place, 0);
+      return;
+    }
     u.writing--;
     if (landed) {
       if (part.offset + part.size === part.total) {
