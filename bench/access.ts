@@ -34,6 +34,7 @@ import {
   sampleRepository,
 } from "../test/system/support/devcontainer-repo";
 import { testAppImage } from "../test/system/support/test-app-image";
+import { cpSplit } from "./cp-split";
 import { procStat, TICKS_PER_SECOND } from "./proc-stat";
 
 const RUN = Math.random().toString(36).slice(2, 8);
@@ -225,7 +226,8 @@ async function main() {
       cli: procStat("self")?.reaped ?? 0,
       haproxy: treeCpu(haproxyPid),
       agent: treeCpu(agentPid, [haproxyPid]),
-      // Of the agent's: what its child processes spent (the upload relay, docker CLI processes).
+      // Of the agent's: what its child processes spent (the splice relay that moves a copy's
+      // bytes; the docker CLI of the session path's `cat`).
       agentChildren: procStat(agentPid)?.reaped ?? 0,
       dockerd: treeCpu(dockerdPid),
       machine: machineBusy(),
@@ -277,6 +279,17 @@ async function main() {
       }
     }
     const [coldTiny, ...warmTiny] = tinyRuns;
+    // Where a 1-byte copy's time goes (bench/cp-split.ts).
+    const split = await cpSplit(
+      BERTH,
+      url,
+      { name: "alice", privateKey: alice.privateKey },
+      { kind: "workspace", id: WS },
+      "/tmp/tiny-split.bin",
+    );
+    console.log(
+      `cp of 1 byte, split (medians): process start and exit ${split.start.toFixed(0)} ms, node info ${split.info.toFixed(1)} ms, PUT to 100 Continue ${split.toContinue.toFixed(1)} ms, 100 Continue to answer ${split.toAnswer.toFixed(1)} ms`,
+    );
     console.log(
       `cp of 1 byte: berth workspace cp ${median(warmTiny).toFixed(0)} ms (the first, which starts the checking shell, ${coldTiny?.toFixed(0)} ms), docker cp ${median(dockerTinyRuns).toFixed(0)} ms (berth runs ${tinyRuns.map((x) => x.toFixed(0)).join(", ")}; docker runs ${dockerTinyRuns.map((x) => x.toFixed(0)).join(", ")})`,
     );
@@ -408,8 +421,10 @@ async function main() {
         .join(", ");
     console.log(`cp CPU seconds per 1 GiB, median: berth workspace cp: ${cpuLine(berthCpu)}`);
     console.log(`cp CPU seconds per 1 GiB, median: docker cp: ${cpuLine(dockerCpu)} (cli: the docker CLI)`);
-    // Per copy, the agent's own CPU and its children's (the upload relay): a run whose body the
-    // agent read itself shows no relay.
+    // Per copy, the agent's own CPU and its children's (the splice relay, which moves the bytes
+    // from the request's socket into the file): a run whose body the agent read itself (a client
+    // that did not wait for 100 Continue) shows the agent's own CPU grow with the bytes it wrote
+    // into the relay's stdin.
     console.log(
       `cp CPU seconds per berth copy: agent own ${berthCpu.map((c) => (c.agent - c.agentChildren).toFixed(2)).join(", ")}; its children ${berthCpu.map((c) => c.agentChildren.toFixed(2)).join(", ")}; dockerd ${berthCpu.map((c) => c.dockerd.toFixed(2)).join(", ")}; haproxy ${berthCpu.map((c) => c.haproxy.toFixed(2)).join(", ")}`,
     );
