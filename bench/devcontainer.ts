@@ -389,7 +389,9 @@ async function main() {
         { ".devcontainer/Dockerfile": sampleDockerfile(`bench-${RUN}`, line, PACKAGES) },
         `change ${i}`,
       );
-      const r = await onFreshEngine((host, root) => berthUp(host, root, spec(`change-${i}`)), NODE_FLAGS);
+      // On a workspace node, as the cold build that pushed the chain: its cache images are
+      // eStargz, in a repository an engine without the snapshotter never reads (cache-key.ts).
+      const r = await onFreshEngine((host, root) => berthUp(host, root, spec(`change-${i}`)), WORKSPACE_NODE);
       if (r.status.mode !== "cached-build" || r.status.phases.every((p) => p.phase !== "building"))
         throw new Error(`one-line change ${i} was ${r.status.mode}`);
       const buildLog = r.buildLog;
