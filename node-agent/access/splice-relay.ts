@@ -170,7 +170,7 @@ def refused(e, what):
     if e.errno == errno.ENOENT:
         return "%s: no such file or folder" % what
     if e.errno in (errno.ELOOP, errno.ENOTDIR):
-        return "%s: a folder on its path is a link or not a folder (changed since it was checked?): nothing copied" % what
+        return "%s: a folder on its path is a link or not a folder (changed since it was checked?): nothing %s" % (what, "removed" if spec["mode"] == "clean" else "copied")
     return "%s: %s" % (what, posix.strerror(e.errno))
 
 

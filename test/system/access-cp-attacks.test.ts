@@ -7,8 +7,9 @@
 // are refused, as is a folder an ACL closes to writes. The ACLs are set with setfacl, from
 // Debian's `acl`, installed in the workspace's image. An upload in parts that does not finish (its
 // client gone after a part, its connection lost mid-part, its agent killed) leaves no
-// `.berth-upload-<id>` file; the next agent's sweep follows no link named like one and removes no
-// file of root's named like one, though the remote user could unlink it there.
+// `.berth-upload-<id>` file; the agent's clean follows no link (a folder swapped for one, a link
+// named like a leftover) and removes no file of root's named like one, though the remote user
+// could unlink it there.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -322,6 +323,28 @@ describe("an upload in parts that does not finish leaves no file behind", () => 
     expect(cut.code).not.toBe(0);
     expect(await leftoversGone("/tmp/lost", ABANDON_SECONDS + 20)).toEqual([]);
     expect((await inside("0", "ls -A /tmp/lost")).stdout).toBe("");
+  }, 120_000);
+
+  it("a folder swapped for a link before the file is removed: nothing is removed where the link leads", async () => {
+    const id = randomBytes(16).toString("hex");
+    const name = `.berth-upload-${id}`;
+    expect((await inside("dev", "mkdir -p /tmp/swap/d /tmp/elsewhere")).exitCode).toBe(0);
+    expect((await sendPart(local, "/tmp/swap/d/f.bin", id, 0, P, 3 * P)).code).toBe(0);
+    // The remote user moves the folder away and puts a link in its place, to a folder holding a
+    // file of the same name (a user's own file, which the agent must not reach through the link).
+    const swap = await inside(
+      "dev",
+      `mv /tmp/swap/d /tmp/swap/d.real && printf mine > /tmp/elsewhere/${name} && ln -s /tmp/elsewhere /tmp/swap/d`,
+    );
+    expect(swap.exitCode, swap.stderr).toBe(0);
+    // Once the bound passed, the agent tried and was refused at the link.
+    const deadline = Date.now() + (ABANDON_SECONDS + 20) * 1000;
+    while (Date.now() < deadline && !h.daemonLog().includes("could not remove an unfinished upload's file"))
+      await new Promise((r) => setTimeout(r, 250));
+    expect(h.daemonLog()).toContain("a folder on its path is a link or not a folder");
+    expect((await inside("0", `cat /tmp/elsewhere/${name}`)).stdout).toBe("mine");
+    // The file stays in the folder the user moved (theirs to remove), and the record is kept.
+    expect(await leftovers("/tmp/swap/d.real")).toEqual([name]);
   }, 120_000);
 
   it("an agent killed mid-upload: the next one removes the file, follows no planted link and removes no file not the user's", async () => {
