@@ -1,15 +1,16 @@
 // A holder's backup jobs with a recording Docker runner and a fake restic (the real ones:
 // test/system/swarm-backup.test.ts): the volume's folder from its engine, the restore before a
 // join (the volume created first, done once per order), only the maintainer prunes and checks.
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FolderChannelStore } from "../../contract/channel/folder-store";
 import { generateNodeKeyPair, generateSigningKeyPair } from "../../contract/payload";
 import { type SwarmBackup, swarmBackupSchema } from "../../contract/swarm/backups";
 import { createLogger } from "../../lib/log";
 import { Backups, type ResticRunner } from "../backup/backups";
+import { writeSwapJournal } from "../backup/swap";
 import type { Command } from "../compose/commands";
 import { recordingRunner } from "../testing/recording-runner";
 import { HeldBackupOrders, publishBackupOrders } from "./backup-pass";
@@ -217,5 +218,33 @@ describe("a holder's backup jobs", () => {
     await absent.jobs.tick();
     expect(absent.restic).toContain("backup (password given)");
     expect(inspects(absent.docker)).toBe(known);
+  });
+
+  it("settles a restore's swap that was cut off here at its next pass, and reports it", async () => {
+    const t = await setup({ schedule: "0 3 * * *", volumeExists: true });
+    writeFileSync(join(t.mountpoint, "previous"), "x");
+    // Cut between the renames: no folder at the volume's path, its data aside.
+    const aside = `${t.mountpoint}.replaced-1-2`;
+    const restored = `${t.mountpoint}.restore-1-2`;
+    renameSync(t.mountpoint, aside);
+    mkdirSync(restored);
+    writeSwapJournal({
+      volume: "data",
+      device: t.mountpoint,
+      restored,
+      aside,
+      restoredIno: statSync(restored).ino,
+      previousIno: statSync(aside).ino,
+      snapshot: { id: "d".repeat(64), shortId: "dddddddd", time: "2026-12-01T00:00:00Z" },
+      containers: [],
+      at: "2026-12-06T10:00:00Z",
+    });
+    await t.jobs.tick();
+    expect(readdirSync(t.mountpoint)).toEqual(["previous"]);
+    expect(readdirSync(dirname(t.mountpoint))).toEqual(["_data"]);
+    expect(t.reports).toEqual(["shop@2"]);
+    expect(t.jobs.status("shop")?.restore?.volumes).toMatchObject([
+      { volume: "data", action: "kept", snapshotId: "dddddddd" },
+    ]);
   });
 });

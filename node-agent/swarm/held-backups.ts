@@ -16,9 +16,10 @@ import {
 } from "../../contract/swarm/restore-hold";
 import { describeError } from "../../lib/errors";
 import { type Logger, registerSecret } from "../../lib/log";
-import type { Backups, RestoreOptions, RestoreReport } from "../backup/backups";
+import { type Backups, interruptedRestore, type RestoreOptions, type RestoreReport } from "../backup/backups";
 import { newestPerVolume } from "../backup/restic";
 import type { DockerRunner } from "../docker";
+import { type Lock, LockHeldError } from "../state/lock";
 import {
   createHeldVolumes,
   type HeldBackupOrders,
@@ -102,11 +103,34 @@ export class HeldBackupJobs {
       const env = h.environmentId;
       try {
         const b = await this.folderedBackup(h);
+        await this.settleInterrupted(env, b, h.sequence);
         if (await this.d.backups.tick(env, b, this.secretsOf(h), { maintain: h.held.maintains }))
           await this.d.report(env, h.sequence);
       } catch (e) {
         this.d.log.error({ environment: env, err: describeError(e) }, "held backup pass failed");
       }
+    }
+  }
+
+  /**
+   * A restore here cut off during its swap (backup/swap.ts): settled at the next pass, under the
+   * backup lock (left to a restore that still holds it), and reported. The leader starts the
+   * services it stopped for the restore when the request expires.
+   */
+  private async settleInterrupted(env: string, b: NodeBackup, sequence: number): Promise<void> {
+    if (!interruptedRestore(b.volumes)) return;
+    let lock: Lock;
+    try {
+      lock = this.d.backups.lock(env);
+    } catch (e) {
+      if (e instanceof LockHeldError) return;
+      throw e;
+    }
+    try {
+      this.d.backups.noteRecovery(env, b, await this.d.backups.recoverInterrupted(env, b.volumes));
+    } finally {
+      lock.release();
+      await this.d.report(env, sequence);
     }
   }
 
