@@ -225,4 +225,27 @@ describe("an operator's restore over a volume's data", () => {
     expect(t.note()).toBe("the previous data");
     expect(readdirSync(t.parent)).toEqual(["data"]);
   });
+
+  it("a swap that cannot be told settled is left untouched, said once, and blocks the volume's next restore", async () => {
+    const t = operatorSetup();
+    await freezeAt(t, "swap:aside", true);
+    // Something wrote data of neither tree at the volume's path meanwhile.
+    mkdirSync(t.device);
+    writeFileSync(join(t.device, "stranger"), "?");
+    const backups = t.make();
+    const first = await backups.recoverInterrupted("shop", t.b.volumes);
+    expect(first).toMatchObject([{ volume: "data", action: "failed", snapshotId: "bbbbbbbb" }]);
+    expect(first[0]?.detail).toMatch(
+      /nothing was touched; keep the data you want at .*then remove .*data\.swap\.json/,
+    );
+    const left = readdirSync(t.parent)
+      .map((n) => n.replace(/-\d+-\d+$/, "-…"))
+      .sort();
+    expect(left).toEqual(["data", "data.replaced-…", "data.restore-…", "data.swap.json"]);
+    expect(await backups.recoverInterrupted("shop", t.b.volumes)).toEqual([]);
+    const report = await backups.restore("shop", t.b, SECRETS, { reason: "operator", force: true });
+    expect(report.volumes).toMatchObject([{ volume: "data", action: "failed" }]);
+    expect(report.volumes[0]?.detail).toMatch(/an interrupted restore's swap of this volume is unsettled/);
+    expect(readdirSync(t.parent).sort().length).toBe(4);
+  });
 });

@@ -159,6 +159,9 @@ function elapsed(start: number): number {
 }
 
 export class Backups {
+  /** The unsettled swaps already reported by this process (recoverInterrupted). */
+  private readonly unsettledSaid = new Set<string>();
+
   constructor(private readonly d: BackupsDeps) {}
 
   private now(): Date {
@@ -788,9 +791,15 @@ export class Backups {
       }
       if (j) {
         const settled = await this.settle(env, j);
-        out.push(settled);
-        // An unsettled swap's restored copy may be the only whole one: left where it is.
-        if (hasSwapJournal(v.device)) continue;
+        if (!hasSwapJournal(v.device)) out.push(settled);
+        else {
+          // Unsettled: its restored copy may be the only whole one, so it is left where it is;
+          // said once per agent process, not at every pass.
+          const key = `${v.device} ${j.at}`;
+          if (!this.unsettledSaid.has(key)) out.push(settled);
+          this.unsettledSaid.add(key);
+          continue;
+        }
       }
       const partial = removeStaleRestores(v.device);
       if (partial.length > 0)

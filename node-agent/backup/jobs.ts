@@ -147,14 +147,15 @@ export class BackupJobs {
       if (e instanceof LockHeldError) return;
       throw e;
     }
+    let settled: RestoreReport["volumes"] = [];
     try {
-      const settled = await this.d.backups.recoverInterrupted(env, [...volumes.values()]);
+      settled = await this.d.backups.recoverInterrupted(env, [...volumes.values()]);
       const backup = releases.find((r) => r.extras.backup)?.extras.backup;
       if (backup) this.d.backups.noteRecovery(env, backup, settled);
     } finally {
       lock.release();
-      await this.d.reportBackup(env);
     }
+    if (settled.length > 0) await this.d.reportBackup(env);
   }
 
   /** Runs the backups, prunes and checks that are due, in every environment that declares them. */

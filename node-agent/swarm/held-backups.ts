@@ -126,12 +126,14 @@ export class HeldBackupJobs {
       if (e instanceof LockHeldError) return;
       throw e;
     }
+    let settled: RestoreReport["volumes"] = [];
     try {
-      this.d.backups.noteRecovery(env, b, await this.d.backups.recoverInterrupted(env, b.volumes));
+      settled = await this.d.backups.recoverInterrupted(env, b.volumes);
+      this.d.backups.noteRecovery(env, b, settled);
     } finally {
       lock.release();
-      await this.d.report(env, sequence);
     }
+    if (settled.length > 0) await this.d.report(env, sequence);
   }
 
   /** The held order of `env`, or an error saying this node holds none of its volumes. */
