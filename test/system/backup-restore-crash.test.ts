@@ -7,7 +7,8 @@
 // started again. Each time the app must serve the snapshot byte for byte: never a volume kept as
 // restored that lacks its data, never the app started on a half-restored one, no partial restore
 // left beside the volume. Then a write the app synced after a completed restore survives a power
-// cut and is not restored over.
+// cut and is not restored over. Last, an operator's restore over the volume's data cut the same
+// way in its swap.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -28,7 +29,13 @@ import { waitForOutcome } from "../../contract/channel/publish";
 import { AGENT_ENVIRONMENT, agentRunArgs } from "../../contract/node/agent-process";
 import { run } from "../../lib/process";
 import { AgentHarness, storeManifest } from "./support/agent-harness";
-import { agentCli, backupSecrets, environmentBackup, volumeFolder } from "./support/environment-backup";
+import {
+  agentCli,
+  backupSecrets,
+  environmentBackup,
+  restoreKilledAt,
+  volumeFolder,
+} from "./support/environment-backup";
 import { REPO_ROOT } from "./support/pulumi-project";
 import { testAppImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
@@ -268,4 +275,45 @@ describe("a new node's restore cut by a power loss", () => {
       await stopAgent(again);
     }
   }, 300_000);
+});
+
+// An operator's restore over the volume's data (backup/swap.ts), killed in its swap and the power
+// cut right after: the journal and the renames were committed, nothing else. The restarted agent
+// settles the swap: the volume holds the whole previous data (cut between the two renames of a
+// node without the exchange) or the whole snapshot (cut once it was exchanged in), byte for byte.
+describe("an operator's restore over the volume's data cut by a power loss", () => {
+  it.each([
+    { point: "swap:aside", renames: true, after: "previous" },
+    { point: "swap:placed", renames: false, after: "snapshot" },
+  ])(
+    "at $point (two renames: $renames): after the restart the volume holds the whole $after data",
+    async ({ point, renames, after }) => {
+      await newNode();
+      await stopAgent(await converged());
+      const dir = device();
+      writeFileSync(join(dir, "files", "note"), `the previous data before ${point}`);
+      writeFileSync(join(dir, "files", "more"), randomBytes(1024 * 1024));
+      await run("sync", ["--file-system", dir]);
+      const previous = files(dir);
+      previous.delete("starts");
+      const id = (await agentCli(h, "snapshots", ENV)).out.trim().split("\t")[0] as string;
+      const r = await restoreKilledAt(h, ENV, id, point, renames);
+      expect(r.end, r.err).toBe("SIGKILL");
+      await powerCut();
+      expect(existsSync(`${dir}.swap.json`), "the journal after the power cut").toBe(true);
+      const agent = startAgent();
+      try {
+        for (let end = Date.now() + 60_000; existsSync(`${dir}.swap.json`) && Date.now() < end; )
+          await new Promise((res) => setTimeout(res, 200));
+        expect(readdirSync(dirname(dir)).filter((n) => n !== "data")).toEqual([]);
+        const now = files(dir);
+        for (const [p, digest] of after === "previous" ? previous : snapshot)
+          expect(now.get(p), `${p} after the power cut`).toBe(digest);
+        expect(now.has(join("files", "more"))).toBe(after === "previous");
+      } finally {
+        await stopAgent(agent);
+      }
+    },
+    300_000,
+  );
 });

@@ -9,16 +9,20 @@
 // run again and the app serves that data; the restore report in the status says what was found
 // and done. Without the journal, the cut between the renames left no folder at the volume's path
 // and the previous data forgotten in `.replaced-*`.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EnvironmentBackup } from "../../contract/backup/schema";
 import { readStatus } from "../../contract/channel/publish";
-import { AGENT_ENVIRONMENT } from "../../contract/node/agent-process";
 import { AgentHarness, storeManifest } from "./support/agent-harness";
-import { agentCli, backupSecrets, environmentBackup, volumeFolder } from "./support/environment-backup";
-import { REPO_ROOT } from "./support/pulumi-project";
+import {
+  agentCli,
+  backupSecrets,
+  environmentBackup,
+  restoreKilledAt as killedRestore,
+  volumeFolder,
+} from "./support/environment-backup";
 import { testAppImage } from "./support/test-app-image";
 import { Versitygw } from "./support/versitygw";
 
@@ -52,37 +56,10 @@ function exited(p: ChildProcess, timeoutMs: number): Promise<NodeJS.Signals | nu
   });
 }
 
-/**
- * `berth-agent restore ENV --snapshot S --force` as its own process, killed at `point`; `renames`:
- * as on a node without renameat2's exchange (two renames).
- */
+/** The restore killed at `point` (two renames with `renames`). */
 async function restoreKilledAt(point: string, renames = false): Promise<void> {
-  const p = spawn(
-    process.execPath,
-    [
-      join(REPO_ROOT, "dist", "berth-agent.js"),
-      "restore",
-      ENV,
-      "--snapshot",
-      snapshot,
-      "--force",
-      "--config",
-      h.configFile,
-    ],
-    {
-      env: {
-        ...process.env,
-        ...AGENT_ENVIRONMENT,
-        BERTH_LOG_LEVEL: "warn",
-        BERTH_AGENT_FAULT_KILL_AT: point,
-        ...(renames ? { BERTH_AGENT_FAULT_NO_RENAME_EXCHANGE: "1" } : {}),
-      },
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  let err = "";
-  p.stderr?.on("data", (d) => (err += d));
-  expect(await exited(p, 120_000), `the restore killed at ${point}: ${err}`).toBe("SIGKILL");
+  const r = await killedRestore(h, ENV, snapshot, point, renames);
+  expect(r.end, `the restore killed at ${point}: ${r.err}`).toBe("SIGKILL");
 }
 
 async function stopDaemon(): Promise<void> {

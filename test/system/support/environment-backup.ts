@@ -2,11 +2,14 @@
 // secrets a program would publish, the agent's CLI with its output captured, and the environment's
 // volume and containers on this machine. Shared by backup-restore, backup-database and
 // x-berth-dollars.
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { type EnvironmentBackup, environmentBackupSchema } from "../../../contract/backup/schema";
+import { AGENT_ENVIRONMENT } from "../../../contract/node/agent-process";
 import { run } from "../../../lib/process";
 import { main } from "../../../node-agent/cli/main";
 import type { AgentHarness } from "./agent-harness";
+import { REPO_ROOT } from "./pulumi-project";
 import type { Versitygw } from "./versitygw";
 
 /** The environment's backup to `bucket` on versitygw (made here), plus `more` (schedule, retention, prefix …). */
@@ -65,4 +68,54 @@ export async function serviceContainer(env: string, service: string): Promise<st
       `label=berth.service=${service}`,
     ])
   ).stdout.trim();
+}
+
+/**
+ * `berth-agent restore ENV --snapshot SNAPSHOT --force` of the bundled agent in its own process,
+ * killed with SIGKILL at `point` of its swap (node-agent/backup/swap.ts); `renames`: as on a node
+ * without renameat2's exchange (two renames). Resolves with how it ended (SIGKILL when it was
+ * killed there) and what it printed on stderr.
+ */
+export function restoreKilledAt(
+  h: AgentHarness,
+  env: string,
+  snapshot: string,
+  point: string,
+  renames = false,
+): Promise<{ end: NodeJS.Signals | number | null; err: string }> {
+  const p = spawn(
+    process.execPath,
+    [
+      join(REPO_ROOT, "dist", "berth-agent.js"),
+      "restore",
+      env,
+      "--snapshot",
+      snapshot,
+      "--force",
+      "--config",
+      h.configFile,
+    ],
+    {
+      env: {
+        ...process.env,
+        ...AGENT_ENVIRONMENT,
+        BERTH_LOG_LEVEL: "warn",
+        BERTH_AGENT_FAULT_KILL_AT: point,
+        ...(renames ? { BERTH_AGENT_FAULT_NO_RENAME_EXCHANGE: "1" } : {}),
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  let err = "";
+  p.stderr?.on("data", (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      p.kill("SIGKILL");
+      reject(new Error(`berth-agent restore did not end within 120 s: ${err}`));
+    }, 120_000);
+    p.once("exit", (code, signal) => {
+      clearTimeout(t);
+      resolve({ end: signal ?? code, err });
+    });
+  });
 }
