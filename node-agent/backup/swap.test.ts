@@ -2,8 +2,11 @@
 // the two renames and the removals can leave (and an apply's empty folder at the volume's path)
 // ends with the whole previous data or the whole snapshot at the volume's path, never an empty
 // one; what cannot be said for sure touches nothing.
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { planSwapRecovery, type Seen, type SwapJournal } from "./swap";
+import { planSwapRecovery, readSwapJournal, type Seen, type SwapJournal, writeSwapJournal } from "./swap";
 
 const OLD = 11;
 const NEW = 22;
@@ -130,6 +133,28 @@ describe("planSwapRecovery", () => {
       expect(p.outcome).toBe(at?.ino === NEW ? "completed" : "rolled-back");
       expect(paths.get(j.restored)).toBeUndefined();
       expect(paths.get(j.aside)).toBeUndefined();
+    }
+  });
+});
+
+describe("readSwapJournal", () => {
+  it("acts only on the swap's own siblings: a journal naming any other path is refused", () => {
+    const root = mkdtempSync(join(tmpdir(), "berth-swap-journal-"));
+    const device = join(root, "data");
+    mkdirSync(device);
+    const good = { ...j, device, restored: `${device}.restore-7-8`, aside: `${device}.replaced-7-8` };
+    writeSwapJournal(good);
+    expect(readSwapJournal(device)).toEqual(good);
+    for (const bad of [
+      { restored: "/etc" },
+      { aside: join(root, "other") },
+      { restored: `${device}.restore-7-8/../../x` },
+      { aside: `${join(root, "sub", "data")}.replaced-7-8` },
+    ]) {
+      writeSwapJournal({ ...good, ...bad });
+      expect(() => readSwapJournal(device), JSON.stringify(bad)).toThrow(
+        /is not a data\.(restore|replaced)-\* beside the volume/,
+      );
     }
   });
 });

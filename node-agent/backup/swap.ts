@@ -159,9 +159,27 @@ export function readSwapJournal(device: string): SwapJournal | undefined {
     })(),
   );
   if (!parsed.success) throw new Error(`${path} is not a restore's swap journal: move it away to go on`);
-  if (parsed.data.device !== device)
-    throw new Error(`${path} names another volume folder (${parsed.data.device})`);
-  return parsed.data;
+  const j = parsed.data;
+  if (j.device !== device) throw new Error(`${path} names another volume folder (${j.device})`);
+  // The settle renames and removes what the journal names: only the swap's own siblings.
+  for (const [what, p, kind] of [
+    ["restored", j.restored, "restore"],
+    ["aside", j.aside, "replaced"],
+  ] as const)
+    if (!isSibling(device, p, kind))
+      throw new Error(
+        `${path}: ${what} ${p} is not a ${basename(device)}.${kind}-* beside the volume: move the file away to go on`,
+      );
+  return j;
+}
+
+/** `p` is `<device>.<kind>-<pid>-<ms>`, in the volume's parent folder. */
+function isSibling(device: string, p: string, kind: "restore" | "replaced"): boolean {
+  const prefix = `${basename(device)}.${kind}-`;
+  const name = basename(p);
+  return (
+    dirname(p) === dirname(device) && name.startsWith(prefix) && /^\d+-\d+$/.test(name.slice(prefix.length))
+  );
 }
 
 export function removeSwapJournal(device: string): void {
