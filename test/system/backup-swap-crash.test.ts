@@ -82,9 +82,13 @@ async function settled(want: string): Promise<void> {
   );
 }
 
-async function restoreReport() {
-  const s = await readStatus(h.channel, h.nodeId, ENV);
-  return s?.backup?.restore;
+/** The restore report in the status, once one newer than `since` is published (after the files settle). */
+async function restoreReport(since: Date) {
+  for (let end = Date.now() + 30_000; ; ) {
+    const r = (await readStatus(h.channel, h.nodeId, ENV))?.backup?.restore;
+    if ((r && Date.parse(r.at) >= since.getTime()) || Date.now() > end) return r;
+    await new Promise((res) => setTimeout(res, 200));
+  }
 }
 
 beforeAll(async () => {
@@ -136,6 +140,7 @@ describe("an operator's restore over the volume's data, killed during its swap",
       const previous = `the previous data before ${point}`;
       writeFileSync(join(device(), "files", "note"), previous);
       await stopDaemon();
+      const since = new Date();
       await restoreKilledAt(point, renames);
       const want = { previous, snapshot: SNAPSHOT_NOTE, nothing: undefined };
       // What the kill left, before any pass: between the renames there is no folder at all.
@@ -147,7 +152,7 @@ describe("an operator's restore over the volume's data, killed during its swap",
       await h.restartDaemon("SIGTERM");
       await settled(want[after] as string);
       expect(note()).toBe(want[after]);
-      const report = await restoreReport();
+      const report = await restoreReport(since);
       expect(report?.reason).toBe("operator");
       expect(report?.volumes).toHaveLength(1);
       const v = report?.volumes[0];
@@ -176,9 +181,10 @@ describe("an operator's restore over the volume's data, killed during its swap",
     const previous = "the previous data, daemon running";
     writeFileSync(join(device(), "files", "note"), previous);
     expect(h.daemon?.exitCode).toBeNull();
+    const since = new Date();
     await restoreKilledAt("swap:aside", true);
     await settled(previous);
-    const v = (await restoreReport())?.volumes[0];
+    const v = (await restoreReport(since))?.volumes[0];
     expect(v).toMatchObject({ volume: "data", action: "kept", snapshotId: snapshot });
     expect(v?.detail).toMatch(
       /no folder at the volume's path, the previous data aside in data\.replaced-.*rolled back/,
