@@ -289,8 +289,10 @@ async function main() {
       rmSync(join(root, `cold-cache-${lastPlainRepo}`), { recursive: true, force: true });
     };
     const berthRestore = async (i: number) => {
-      // A new node: no state folder, no volume folder, no containers, a new node key.
-      if (i > 0) await h.loseNode(env);
+      // A new node: no state folder, no volume folder, no containers, a new node key. The node
+      // of berth's turn before was lost at the end of that turn, as the plain way removes its
+      // folder at the end of its own: each side pays for deleting its own GiB after its timing,
+      // not inside the next turn's setup.
       let from = 0;
       const seen: string[] = [];
       const at = new Map<string, number>();
@@ -329,6 +331,7 @@ async function main() {
       );
       steps = seen;
       restored = folderBytes(join(h.volumeRoot, `berth-env-${env}`, "volumes", "data", "data"));
+      if (i < RUNS - 1) await h.loseNode(env);
     };
     for (let i = 0; i < RUNS; i++) {
       if (i % 2 === 0) {
