@@ -165,6 +165,11 @@ describe("agent upgrades on a running node", () => {
     expect(s.upgrade?.reason).toMatch(/it said: berth-agent: cannot start: this bundle is broken on purpose/);
     expect(s.upgrade?.reason).toMatch(/back on 0\.2\.0/);
     expect(readFileSync(bundleFile, "utf8")).toBe(v2);
+    // The watchdog reports the rollback, then starts the restored agent and records its pid: the
+    // status can be read between the two (CI at 5bec6eb read the crashed agent's pid there).
+    const until = Date.now() + 15_000;
+    while (Date.now() < until && !alive(readAgentPid(h.stateRoot)))
+      await new Promise((r) => setTimeout(r, 100));
     expect(alive(readAgentPid(h.stateRoot))).toBe(true);
     // The restored agent keeps working (and does not try 0.3.0 again).
     await h.publish(ENV, 3, appManifest({ message: "v2", image, host: HOST, storeVersion: "3" }));
