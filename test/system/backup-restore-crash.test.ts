@@ -17,6 +17,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -153,13 +154,32 @@ async function powerCut(): Promise<void> {
   await mount();
 }
 
-/** How many mounts of this process's view show the volumes' file system (its device number). */
+/**
+ * How many mounts show the volumes' file system (its device number), in every mount namespace:
+ * one held in another namespace (a process of a system test running beside this one) keeps the
+ * shut-down file system and its loop device alive, and `mount -o loop` of the image would reuse
+ * that device and get the shut-down file system back (EIO from then on).
+ */
 function mountsOfTheImage(): number {
-  const lines = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" "));
-  const dev = lines.find((f) => f[4] === mnt)?.[2];
-  return dev === undefined ? 0 : lines.filter((f) => f[2] === dev).length;
+  const mountinfo = (file: string) =>
+    readFileSync(file, "utf8")
+      .split("\n")
+      .map((l) => l.split(" "));
+  const dev = mountinfo("/proc/self/mountinfo").find((f) => f[4] === mnt)?.[2];
+  if (dev === undefined) return 0;
+  let n = 0;
+  const seen = new Set<string>();
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+      if (seen.has(ns)) continue;
+      seen.add(ns);
+      n += mountinfo(`/proc/${pid}/mountinfo`).filter((f) => f[2] === dev).length;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
 }
 
 /** A new node (no state, an empty volume file system) given the environment's release. */
