@@ -14,7 +14,7 @@ import type { Logger } from "../../lib/log";
 import { type RunResult, redactText, run } from "../../lib/process";
 import type { Command } from "../compose/commands";
 import type { DockerRunner } from "../docker";
-import { acquireLock, type Lock } from "../state/lock";
+import { acquireLock, type Lock, LockHeldError } from "../state/lock";
 import * as docker from "./commands";
 import { inspectFolder } from "./folder";
 import {
@@ -815,6 +815,32 @@ export class Backups {
         "interrupted restore settled",
       );
     return out;
+  }
+
+  /**
+   * recoverInterrupted under the backup lock, noted in `b`'s restore report when given: what it
+   * settled, or nothing when a restore holds the lock (that restore settles them itself).
+   */
+  async settleInterrupted(
+    env: string,
+    volumes: readonly SwappedVolume[],
+    b: NodeBackup | undefined,
+  ): Promise<RestoreReport["volumes"]> {
+    if (!interruptedRestore(volumes)) return [];
+    let lock: Lock;
+    try {
+      lock = this.lock(env);
+    } catch (e) {
+      if (e instanceof LockHeldError) return [];
+      throw e;
+    }
+    try {
+      const settled = await this.recoverInterrupted(env, volumes);
+      if (b) this.noteRecovery(env, b, settled);
+      return settled;
+    } finally {
+      lock.release();
+    }
   }
 
   /** Records what recoverInterrupted did as the environment's restore report. */

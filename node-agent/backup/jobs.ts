@@ -7,14 +7,12 @@ import type { NodeBackup } from "../../contract/backup/schema";
 import { describeError } from "../../lib/errors";
 import type { Logger } from "../../lib/log";
 import type { MountDisk } from "../disks/mount";
-import { type Lock, LockHeldError } from "../state/lock";
 import type { Release } from "../state/release";
 import type { ReleaseStore } from "../state/release-store";
 import { isSwarmStack } from "../swarm/release";
 import {
   BackupError,
   type Backups,
-  interruptedRestore,
   type RestoreOptions,
   type RestoreReport,
   type SwappedVolume,
@@ -139,22 +137,8 @@ export class BackupJobs {
         volumes.set(v.device, { name: v.name, device: v.device });
     for (const r of releases)
       for (const v of r.extras.volumes) if (!volumes.has(v.device)) volumes.set(v.device, v);
-    if (!interruptedRestore([...volumes.values()])) return;
-    let lock: Lock;
-    try {
-      lock = this.d.backups.lock(env);
-    } catch (e) {
-      if (e instanceof LockHeldError) return;
-      throw e;
-    }
-    let settled: RestoreReport["volumes"] = [];
-    try {
-      settled = await this.d.backups.recoverInterrupted(env, [...volumes.values()]);
-      const backup = releases.find((r) => r.extras.backup)?.extras.backup;
-      if (backup) this.d.backups.noteRecovery(env, backup, settled);
-    } finally {
-      lock.release();
-    }
+    const backup = releases.find((r) => r.extras.backup)?.extras.backup;
+    const settled = await this.d.backups.settleInterrupted(env, [...volumes.values()], backup);
     if (settled.length > 0) await this.d.reportBackup(env);
   }
 

@@ -16,10 +16,9 @@ import {
 } from "../../contract/swarm/restore-hold";
 import { describeError } from "../../lib/errors";
 import { type Logger, registerSecret } from "../../lib/log";
-import { type Backups, interruptedRestore, type RestoreOptions, type RestoreReport } from "../backup/backups";
+import type { Backups, RestoreOptions, RestoreReport } from "../backup/backups";
 import { newestPerVolume } from "../backup/restic";
 import type { DockerRunner } from "../docker";
-import { type Lock, LockHeldError } from "../state/lock";
 import {
   createHeldVolumes,
   type HeldBackupOrders,
@@ -118,21 +117,7 @@ export class HeldBackupJobs {
    * services it stopped for the restore when the request expires.
    */
   private async settleInterrupted(env: string, b: NodeBackup, sequence: number): Promise<void> {
-    if (!interruptedRestore(b.volumes)) return;
-    let lock: Lock;
-    try {
-      lock = this.d.backups.lock(env);
-    } catch (e) {
-      if (e instanceof LockHeldError) return;
-      throw e;
-    }
-    let settled: RestoreReport["volumes"] = [];
-    try {
-      settled = await this.d.backups.recoverInterrupted(env, b.volumes);
-      this.d.backups.noteRecovery(env, b, settled);
-    } finally {
-      lock.release();
-    }
+    const settled = await this.d.backups.settleInterrupted(env, b.volumes, b);
     if (settled.length > 0) await this.d.report(env, sequence);
   }
 
